@@ -1,0 +1,1 @@
+"""Autoloader core: domain logic with no web, UI or ORM dependencies."""

@@ -1,0 +1,90 @@
+"""Typed errors: every error carries a user message and the action to take.
+
+`TransientError`s are worth retrying (network, throttling, an endpoint that is
+down); `TerminalError`s are not (bad credentials, a missing path, bad config).
+"""
+
+from __future__ import annotations
+
+
+class AutoloaderError(Exception):
+    """Base error. `code` is stable and machine-readable; `http_status` maps it to the API."""
+
+    code = "error"
+    http_status = 500
+    transient = False
+
+    def __init__(self, message: str, action: str = "", *, detail: str = "", field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.detail = detail
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"code": self.code, "message": self.message, "action": self.action}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class TransientError(AutoloaderError):
+    code = "transient"
+    http_status = 503
+    transient = True
+
+
+class TerminalError(AutoloaderError):
+    code = "terminal"
+    http_status = 400
+
+
+class StorageUnavailable(TransientError):
+    code = "storage_unavailable"
+
+
+class StorageAuthError(TerminalError):
+    code = "storage_auth_failed"
+    http_status = 400
+
+
+class SourceNotFound(TerminalError):
+    code = "source_not_found"
+    http_status = 400
+
+
+class ConfigError(TerminalError):
+    code = "invalid_config"
+    http_status = 422
+
+
+class NotFound(TerminalError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(TerminalError):
+    code = "conflict"
+    http_status = 409
+
+
+class RunInProgress(Conflict):
+    code = "run_in_progress"
+
+
+class TableError(TerminalError):
+    code = "table_error"
+
+
+class BadFileError(TerminalError):
+    """A file that cannot be read at all; the pipeline quarantines it and goes on."""
+
+    code = "bad_file"
+
+
+class TooManyBadRecords(TerminalError):
+    code = "too_many_bad_records"
+
+
+class SchemaChangeError(TerminalError):
+    code = "schema_change"

@@ -1,0 +1,30 @@
+"""Storage backends behind one small Protocol; each backend is its own module, imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+from core.config import SourceConfig
+from core.errors import ConfigError
+from core.storage.base import FileInfo, Storage
+
+__all__ = ["FileInfo", "Storage", "open_storage"]
+
+_BACKENDS = {
+    "local": ("core.storage.local", "LocalStorage"),
+    "s3": ("core.storage.s3", "S3Storage"),
+}
+
+
+def open_storage(source: SourceConfig) -> Storage:
+    """Build the backend for a source. New backends register here; nothing else changes."""
+    try:
+        module_name, class_name = _BACKENDS[source.type]
+    except KeyError:
+        raise ConfigError(
+            f"Source type '{source.type}' is not available in this version.",
+            "Choose a local path or an S3 bucket.",
+            field="source.type",
+        ) from None
+    backend = getattr(importlib.import_module(module_name), class_name)
+    return backend.from_config(source)  # type: ignore[no-any-return]
