@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,6 +17,9 @@ WriteMode = Literal["create", "append", "overwrite", "merge"]
 SUPPORTED_SOURCES: tuple[str, ...] = ("local", "s3")
 EMBEDDED_FORMATS: tuple[str, ...] = ("json", "csv", "parquet")
 SECRET_FIELDS = ("secret_access_key", "session_token", "connection_string", "password", "service_account_json")
+
+# `schema_json` is the API's field name; it shadows pydantic's deprecated BaseModel.schema_json on purpose.
+warnings.filterwarnings("ignore", message='Field name "schema_json"', category=UserWarning)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -61,7 +65,9 @@ class SourceConfig(_Model):
     @model_validator(mode="after")
     def _path_matches_type(self) -> SourceConfig:
         if self.type not in SUPPORTED_SOURCES:
-            raise ValueError(f"source type '{self.type}' is not supported yet; use one of {', '.join(SUPPORTED_SOURCES)}")
+            raise ValueError(
+                f"source type '{self.type}' is not supported yet; use one of {', '.join(SUPPORTED_SOURCES)}"
+            )
         if self.type == "local" and not self.path.startswith("/"):
             raise ValueError("a local path must be absolute, e.g. /data/landing/orders")
         if self.type == "s3" and not self.path.startswith("s3://"):

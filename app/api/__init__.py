@@ -1,0 +1,20 @@
+"""REST API v1 (PRODUCT.md §14)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+
+def mount_api(fastapi_app: FastAPI, services: Services) -> None:
+    """Attach the v1 routes and the error format to an app (NiceGUI's app in production)."""
+    from app.api.errors import install_error_handlers
+    from app.api.routes import router
+
+    fastapi_app.state.services = services
+    fastapi_app.include_router(router)
+    install_error_handlers(fastapi_app)

@@ -1,0 +1,169 @@
+"""REST API v1 routes: parse, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy import text
+
+from app import __version__
+from app.api.schemas import (
+    AuditPublic,
+    FilePage,
+    Health,
+    IngestionCreate,
+    IngestionPublic,
+    RunAccepted,
+    RunPublic,
+    SchemaVersionPublic,
+    TestResult,
+)
+from app.db.models import LedgerFilePublic
+from app.services import Services
+from core.config import IngestionSpec
+from core.domain import Ingestion
+
+router = APIRouter(prefix="/api/v1")
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+def _public(svc: Services, ingestion: Ingestion) -> IngestionPublic:
+    runs = svc.store.list_runs(ingestion.id, days=None, limit=1)
+    last = RunPublic.model_validate(runs[0], from_attributes=True) if runs else None
+    uri = svc.engine_for(ingestion).table_uri(ingestion.spec.destination) if ingestion.spec.cluster_id is None else ""
+    return IngestionPublic.build(ingestion, uri, last)
+
+
+@router.get("/health", response_model=Health, tags=["system"])
+def health(svc: Svc) -> Health:
+    with svc.db.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return Health(status="ok", database=svc.db.dialect.name, warehouse=svc.embedded.warehouse, version=__version__)
+
+
+@router.post("/ingestions", response_model=IngestionPublic, status_code=status.HTTP_201_CREATED, tags=["ingestions"])
+def create_ingestion(body: IngestionCreate, svc: Svc) -> IngestionPublic:
+    spec = IngestionSpec.model_validate(body.model_dump(exclude={"activate"}, by_alias=True))
+    return _public(svc, svc.create_ingestion(spec, activate=body.activate))
+
+
+@router.get("/ingestions", response_model=list[IngestionPublic], tags=["ingestions"])
+def list_ingestions(
+    svc: Svc, status: str | None = None, source_type: str | None = None, mode: str | None = None
+) -> list[IngestionPublic]:
+    return [_public(svc, i) for i in svc.store.list_ingestions(status, source_type, mode)]
+
+
+@router.post("/ingestions/test", response_model=TestResult, tags=["ingestions"])
+def test_ingestion(body: IngestionSpec, svc: Svc) -> TestResult:
+    """Check the connection, list files, infer the schema and read 5 sample rows. Writes nothing."""
+    result = svc.test_configuration(body)
+    return TestResult(
+        ok=True,
+        message=result.message,
+        files=result.files,
+        total_bytes=result.total_bytes,
+        files_truncated=result.files_truncated,
+        listing_seconds=result.listing_seconds,
+        schema=result.schema,
+        sample_rows=result.sample_rows,
+        sample_files=result.sample_files,
+        bad_files=result.bad_files,
+    )
+
+
+@router.get("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
+def get_ingestion(ingestion_id: int, svc: Svc) -> IngestionPublic:
+    return _public(svc, svc.store.get_ingestion(ingestion_id))
+
+
+@router.put("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
+def update_ingestion(ingestion_id: int, body: IngestionSpec, svc: Svc) -> IngestionPublic:
+    return _public(svc, svc.update_ingestion(ingestion_id, body))
+
+
+@router.delete("/ingestions/{ingestion_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["ingestions"])
+def delete_ingestion(ingestion_id: int, svc: Svc, drop_table: bool = False) -> None:
+    svc.delete_ingestion(ingestion_id, drop_table=drop_table)
+
+
+@router.post("/ingestions/{ingestion_id}/activate", response_model=IngestionPublic, tags=["ingestions"])
+def activate(ingestion_id: int, svc: Svc) -> IngestionPublic:
+    return _public(svc, svc.activate(ingestion_id))
+
+
+@router.post("/ingestions/{ingestion_id}/pause", response_model=IngestionPublic, tags=["ingestions"])
+def pause(ingestion_id: int, svc: Svc) -> IngestionPublic:
+    return _public(svc, svc.pause(ingestion_id))
+
+
+@router.post("/ingestions/{ingestion_id}/resume", response_model=IngestionPublic, tags=["ingestions"])
+def resume(ingestion_id: int, svc: Svc) -> IngestionPublic:
+    return _public(svc, svc.resume(ingestion_id))
+
+
+@router.post(
+    "/ingestions/{ingestion_id}/run", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
+)
+def run(ingestion_id: int, svc: Svc) -> RunAccepted:
+    run_id = svc.trigger_run(ingestion_id, "manual")
+    return RunAccepted(run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
+
+
+@router.get("/ingestions/{ingestion_id}/runs", response_model=list[RunPublic], tags=["runs"])
+def list_runs(ingestion_id: int, svc: Svc, days: int = Query(30, ge=1, le=3650)) -> list[Any]:
+    svc.store.get_ingestion(ingestion_id)
+    return svc.store.list_runs(ingestion_id, days=days)
+
+
+@router.get("/ingestions/{ingestion_id}/runs/{run_id}", response_model=RunPublic, tags=["runs"])
+def get_run(ingestion_id: int, run_id: int, svc: Svc) -> Any:
+    return svc.store.get_run(ingestion_id, run_id)
+
+
+@router.post(
+    "/ingestions/{ingestion_id}/runs/{run_id}/retry",
+    response_model=RunAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["runs"],
+)
+def retry(ingestion_id: int, run_id: int, svc: Svc) -> RunAccepted:
+    new_id = svc.retry_run(ingestion_id, run_id)
+    return RunAccepted(run_id=new_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{new_id}")
+
+
+@router.get("/ingestions/{ingestion_id}/files", response_model=FilePage, tags=["files"])
+def list_files(
+    ingestion_id: int,
+    svc: Svc,
+    status: str | None = None,
+    search: str | None = None,
+    limit: int = Query(1000, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+) -> FilePage:
+    svc.store.get_ingestion(ingestion_id)
+    total, rows = svc.store.list_files(ingestion_id, status, search, limit, offset)
+    return FilePage(total=total, items=[LedgerFilePublic.model_validate(r, from_attributes=True) for r in rows])
+
+
+@router.get("/ingestions/{ingestion_id}/metrics", tags=["runs"])
+def metrics(ingestion_id: int, svc: Svc, days: int = Query(7, ge=1, le=90)) -> dict[str, Any]:
+    return svc.metrics(ingestion_id, days)
+
+
+@router.get("/ingestions/{ingestion_id}/schema-versions", response_model=list[SchemaVersionPublic], tags=["schema"])
+def schema_versions(ingestion_id: int, svc: Svc) -> list[Any]:
+    svc.store.get_ingestion(ingestion_id)
+    return svc.store.list_schema_versions(ingestion_id)
+
+
+@router.get("/audit", response_model=list[AuditPublic], tags=["system"])
+def audit(svc: Svc, limit: int = Query(200, ge=1, le=5000)) -> list[Any]:
+    return svc.store.list_audit(limit)

@@ -1,0 +1,109 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.db.models import LedgerFilePublic, RunPublic, SchemaVersionPublic
+from core.config import IngestionSpec
+from core.domain import Ingestion
+
+
+class IngestionCreate(IngestionSpec):
+    activate: bool = Field(default=False, description="Activate at once instead of saving a draft.")
+
+
+class IngestionPublic(BaseModel):
+    id: int
+    name: str
+    status: str
+    cluster_id: int | None
+    source: dict[str, Any]
+    format: dict[str, Any]
+    destination: dict[str, Any]
+    schedule: dict[str, Any]
+    quality: dict[str, Any]
+    limits: dict[str, Any]
+    table_name: str
+    table_uri: str
+    last_run: RunPublic | None = None
+
+    @classmethod
+    def build(cls, ingestion: Ingestion, table_uri: str, last_run: RunPublic | None = None) -> IngestionPublic:
+        spec = ingestion.spec
+        data = spec.model_dump(mode="json", by_alias=True)
+        data["source"]["credentials"] = spec.source.credentials.masked()
+        return cls(
+            id=ingestion.id,
+            name=ingestion.name,
+            status=ingestion.status.value,
+            cluster_id=spec.cluster_id,
+            source=data["source"],
+            format=data["format"],
+            destination=data["destination"],
+            schedule=data["schedule"],
+            quality=data["quality"],
+            limits=data["limits"],
+            table_name=spec.destination.full_name,
+            table_uri=table_uri,
+            last_run=last_run,
+        )
+
+
+class RunAccepted(BaseModel):
+    run_id: int
+    status: str = "queued"
+    url: str
+
+
+class FilePage(BaseModel):
+    total: int
+    items: list[LedgerFilePublic]
+
+
+class TestResult(BaseModel):
+    ok: bool
+    message: str
+    files: int
+    total_bytes: int
+    files_truncated: bool
+    listing_seconds: float
+    schema_: list[dict[str, Any]] = Field(alias="schema")
+    sample_rows: list[dict[str, Any]]
+    sample_files: list[str]
+    bad_files: dict[str, str]
+
+    model_config = {"populate_by_name": True}
+
+
+class AuditPublic(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    details: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    warehouse: str
+    version: str
+
+
+__all__ = [
+    "AuditPublic",
+    "FilePage",
+    "Health",
+    "IngestionCreate",
+    "IngestionPublic",
+    "RunAccepted",
+    "RunPublic",
+    "SchemaVersionPublic",
+    "TestResult",
+]

@@ -1,0 +1,1 @@
+"""Metadata database: SQLModel tables, Alembic migrations and the repository behind `core.ports`."""

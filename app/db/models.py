@@ -1,0 +1,185 @@
+"""Metadata tables (SQLModel families as in the FastAPI full-stack template)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[call-overload]
+
+
+# --- ingestions -----------------------------------------------------------------------------------
+class IngestionBase(SQLModel):
+    name: str = Field(index=True, unique=True, max_length=200)
+    status: str = Field(default="draft", max_length=20, index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="cluster.id")
+
+
+class Ingestion(IngestionBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=36, unique=True)
+    source: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    format: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    destination: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    schedule: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    quality: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    limits: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    active_run_id: int | None = Field(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+# --- runs -----------------------------------------------------------------------------------------
+class RunBase(SQLModel):
+    trigger: str = Field(default="manual", max_length=20)
+    status: str = Field(default="queued", max_length=20, index=True)
+
+
+class Run(RunBase, table=True):
+    __table_args__ = (Index("ix_run_ingestion_created", "ingestion_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
+    created_at: datetime = _ts(default_factory=utcnow)
+    started_at: datetime | None = _ts(default=None)
+    finished_at: datetime | None = _ts(default=None)
+    owner: str | None = Field(default=None, max_length=200)
+    heartbeat_at: datetime | None = _ts(default=None)
+    files_total: int = 0
+    files_done: int = 0
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    engine_job_id: str | None = Field(default=None, max_length=200)
+
+
+class RunPublic(RunBase):
+    id: int
+    ingestion_id: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    files_total: int
+    files_done: int
+    metrics: dict[str, Any]
+    errors: list[dict[str, Any]]
+    message: str
+    engine_job_id: str | None
+
+
+# --- file ledger ------------------------------------------------------------------------------------
+class LedgerFileBase(SQLModel):
+    path: str = Field(sa_type=Text)  # type: ignore[call-overload]
+    size: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
+    etag: str | None = Field(default=None, max_length=200)
+    status: str = Field(max_length=20)
+    records: int = Field(default=0, sa_type=BigInteger)  # type: ignore[call-overload]
+    bad_records: int = 0
+    error: str | None = Field(default=None, sa_type=Text)  # type: ignore[call-overload]
+
+
+class LedgerFile(LedgerFileBase, table=True):
+    __tablename__ = "file_ledger"
+    __table_args__ = (
+        UniqueConstraint("ingestion_id", "path", name="uq_ledger_ingestion_path"),
+        Index("ix_ledger_ingestion_status", "ingestion_id", "status"),
+        Index("ix_ledger_ingestion_batch", "ingestion_id", "batch_seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
+    run_id: int | None = None
+    batch_seq: int | None = None
+    modified_at: datetime = _ts()
+    discovered_at: datetime = _ts(default_factory=utcnow)
+    loaded_at: datetime | None = _ts(default=None)
+
+
+class LedgerFilePublic(LedgerFileBase):
+    run_id: int | None
+    batch_seq: int | None
+    modified_at: datetime
+    discovered_at: datetime
+    loaded_at: datetime | None
+
+
+# --- schema versions ---------------------------------------------------------------------------------
+class SchemaVersionBase(SQLModel):
+    version: int
+    status: str = Field(default="applied", max_length=20)
+    reason: str = Field(default="", sa_type=Text)  # type: ignore[call-overload]
+    resolution: str | None = Field(default=None, max_length=40)
+
+
+class SchemaVersion(SchemaVersionBase, table=True):
+    __tablename__ = "schema_version"
+    __table_args__ = (UniqueConstraint("ingestion_id", "version", name="uq_schema_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
+    columns: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    changes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class SchemaVersionPublic(SchemaVersionBase):
+    columns: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
+    created_at: datetime
+
+
+# --- clusters ---------------------------------------------------------------------------------------
+class ClusterBase(SQLModel):
+    name: str = Field(max_length=200, unique=True)
+    kind: str = Field(default="remote", max_length=20)
+    connect_url: str = Field(default="", max_length=500)
+    table_format: str = Field(default="delta", max_length=20)
+    catalog: str = Field(default="spark_catalog", max_length=200)
+    price_per_hour: float = 0.0
+
+
+class ClusterCreate(ClusterBase):
+    token: str | None = None
+
+
+class ClusterUpdate(SQLModel):
+    name: str | None = None
+    connect_url: str | None = None
+    token: str | None = None
+    table_format: str | None = None
+    catalog: str | None = None
+    price_per_hour: float | None = None
+
+
+class Cluster(ClusterBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    token_encrypted: str | None = Field(default=None, sa_type=Text)  # type: ignore[call-overload]
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class ClusterPublic(ClusterBase):
+    id: int
+    has_token: bool
+    created_at: datetime
+
+
+# --- audit log --------------------------------------------------------------------------------------
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(default_factory=utcnow, index=True)
+    actor: str = Field(default="system", max_length=200)
+    action: str = Field(max_length=80)
+    object_type: str = Field(max_length=40)
+    object_id: str | None = Field(default=None, max_length=80)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

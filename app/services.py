@@ -1,0 +1,245 @@
+"""Application services: what the REST API, the console and the CLI call. Wires store, storage and engines."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.db.database import make_engine, upgrade
+from app.db.repository import SqlStore, as_utc
+from app.secrets_box import SecretBox
+from app.settings import Settings
+from core.config import IngestionSpec
+from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry, RunMetrics, RunOutcome, RunStatus
+from core.engines.base import Engine
+from core.engines.embedded import EmbeddedEngine
+from core.errors import ConfigError, Conflict, RunInProgress
+from core.pipeline import RunPipeline, owner_is_dead
+from core.ports import ActiveRun
+from core.preview import PreviewResult, preview
+from core.storage import open_storage
+
+log = logging.getLogger(__name__)
+
+LOCKED_PARTS = ("source", "format", "destination")
+
+
+@dataclass(slots=True)
+class DailyPoint:
+    day: str
+    files: int
+    records: int
+    bytes: int
+    runs: int
+    failed: int
+
+
+class Services:
+    """One per process. Creating it applies pending migrations."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        url = settings.resolved_database_url
+        upgrade(url)
+        self.db = make_engine(url)
+        self.store = SqlStore(self.db, SecretBox(settings.resolved_secret_key))
+        self.embedded = EmbeddedEngine(settings.resolved_warehouse, settings.warehouse_storage_options)
+        self.pipeline = RunPipeline(
+            self.store,
+            self.engine_for,
+            open_storage,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            stale_after=timedelta(seconds=settings.stale_run_seconds),
+        )
+        self.executor = ThreadPoolExecutor(max_workers=settings.run_workers, thread_name_prefix="run")
+        self.futures: dict[int, Future[RunOutcome]] = {}
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.db.dispose()
+
+    def engine_for(self, ingestion: Ingestion) -> Engine:
+        if ingestion.spec.cluster_id is not None:
+            raise ConfigError(
+                "Running on a Spark cluster is not available in this version.",
+                "Clear cluster_id to use the embedded engine.",
+                field="cluster_id",
+            )
+        return self.embedded
+
+    # --- ingestions ------------------------------------------------------------------------------------
+    def create_ingestion(self, spec: IngestionSpec, activate: bool = False, actor: str = "api") -> Ingestion:
+        self.engine_for_spec(spec)
+        ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT)
+        self.store.audit("create", "ingestion", ingestion.id, actor, name=spec.name)
+        if activate:
+            ingestion = self.activate(ingestion.id, actor)
+        return ingestion
+
+    def engine_for_spec(self, spec: IngestionSpec) -> Engine:
+        probe = Ingestion(id=0, uid="", name=spec.name, spec=spec, status=IngestionStatus.DRAFT)
+        return self.engine_for(probe)
+
+    def update_ingestion(self, ingestion_id: int, spec: IngestionSpec, actor: str = "api") -> Ingestion:
+        current = self.store.get_ingestion(ingestion_id)
+        if current.status != IngestionStatus.DRAFT:
+            old, new = current.spec.model_dump(), spec.model_dump()
+            for part in LOCKED_PARTS:
+                if self._comparable(part, old[part]) != self._comparable(part, new[part]):
+                    raise Conflict(
+                        f"'{part}' cannot change once an ingestion has been activated.",
+                        "Create a new ingestion for a different source, format or target table.",
+                        field=part,
+                    )
+        updated = self.store.update_ingestion(ingestion_id, spec)
+        self.store.audit("update", "ingestion", ingestion_id, actor, name=spec.name)
+        return updated
+
+    @staticmethod
+    def _comparable(part: str, value: dict[str, Any]) -> dict[str, Any]:
+        """Credentials may be rotated on an active ingestion; they do not lock."""
+        return {k: v for k, v in value.items() if not (part == "source" and k == "credentials")}
+
+    def delete_ingestion(self, ingestion_id: int, drop_table: bool = False, actor: str = "api") -> None:
+        ingestion = self.store.get_ingestion(ingestion_id)
+        active = self.store.active_run(ingestion_id)
+        if active is not None and not owner_is_dead(active, self.pipeline.stale_after, datetime.now(UTC)):
+            raise RunInProgress(
+                f"Run {active.run_id} of '{ingestion.name}' is in progress.", "Wait for it to finish, then delete."
+            )
+        if drop_table:
+            self.engine_for(ingestion).drop_table(ingestion.spec.destination)
+        self.store.delete_ingestion(ingestion_id)
+        self.store.audit("delete", "ingestion", ingestion_id, actor, name=ingestion.name, drop_table=drop_table)
+
+    def activate(self, ingestion_id: int, actor: str = "api") -> Ingestion:
+        ingestion = self.store.get_ingestion(ingestion_id)
+        if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
+            self._skip_existing_files(ingestion)
+        self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
+        self.store.audit("activate", "ingestion", ingestion_id, actor)
+        return self.store.get_ingestion(ingestion_id)
+
+    def _skip_existing_files(self, ingestion: Ingestion) -> None:
+        """Backfill 'new files only': what is there at activation is recorded as skipped, not loaded."""
+        storage = open_storage(ingestion.spec.source)
+        known = self.store.known_files(ingestion.id)
+        entries = [
+            LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.SKIPPED, error="existed before activation")
+            for f in storage.list_files(ingestion.spec.source.file_pattern)
+            if f.path not in known
+        ]
+        self.store.upsert_files(ingestion.id, None, entries)
+
+    def pause(self, ingestion_id: int, actor: str = "api") -> Ingestion:
+        self.store.set_ingestion_status(ingestion_id, IngestionStatus.PAUSED)
+        self.store.audit("pause", "ingestion", ingestion_id, actor)
+        return self.store.get_ingestion(ingestion_id)
+
+    def resume(self, ingestion_id: int, actor: str = "api") -> Ingestion:
+        ingestion = self.store.get_ingestion(ingestion_id)
+        if ingestion.status != IngestionStatus.PAUSED:
+            raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
+        self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
+        self.store.audit("resume", "ingestion", ingestion_id, actor)
+        return self.store.get_ingestion(ingestion_id)
+
+    # --- runs ------------------------------------------------------------------------------------------
+    def _check_runnable(self, ingestion: Ingestion) -> None:
+        if ingestion.status == IngestionStatus.PAUSED:
+            raise Conflict(f"'{ingestion.name}' is paused.", "Resume it first (POST …/resume), then run it.")
+        if ingestion.status == IngestionStatus.DRAFT:
+            raise Conflict(f"'{ingestion.name}' is a draft.", "Activate it first (POST …/activate), then run it.")
+        active = self.store.active_run(ingestion.id)
+        if active is not None and not owner_is_dead(active, self.pipeline.stale_after, datetime.now(UTC)):
+            raise RunInProgress(
+                f"Run {active.run_id} of '{ingestion.name}' is still in progress.",
+                "Wait for it to finish; its progress is on the run record.",
+            )
+
+    def trigger_run(self, ingestion_id: int, trigger: str = "manual", actor: str = "api") -> int:
+        """Queue a run in the background and return its id at once."""
+        ingestion = self.store.get_ingestion(ingestion_id)
+        self._check_runnable(ingestion)
+        run_id = self.store.create_run(ingestion_id, trigger)
+        self.store.audit("run", "ingestion", ingestion_id, actor, run_id=run_id, trigger=trigger)
+        self.futures[run_id] = self.executor.submit(self.pipeline.execute, ingestion_id, run_id)
+        self.futures[run_id].add_done_callback(lambda _: self.futures.pop(run_id, None))
+        return run_id
+
+    def run_now(self, id_or_name: str, trigger: str = "cli") -> RunOutcome:
+        """Run in this thread until the run ends (the CLI)."""
+        ingestion = self.store.find_ingestion(id_or_name)
+        self._check_runnable(ingestion)
+        run_id = self.store.create_run(ingestion.id, trigger)
+        self.store.audit("run", "ingestion", ingestion.id, "cli", run_id=run_id, trigger=trigger)
+        return self.pipeline.execute(ingestion.id, run_id)
+
+    def retry_run(self, ingestion_id: int, run_id: int, actor: str = "api") -> int:
+        run = self.store.get_run(ingestion_id, run_id)
+        if run.status not in (RunStatus.FAILED.value, RunStatus.PARTIAL.value, RunStatus.CANCELLED.value):
+            raise Conflict(f"Run {run_id} is {run.status}; only failed runs can be retried.", "Pick a failed run.")
+        return self.trigger_run(ingestion_id, "retry", actor)
+
+    def recover_orphans(self) -> int:
+        """At start-up: runs left queued/running by a dead process are closed so they do not show as live."""
+        closed = 0
+        now = datetime.now(UTC)
+        for run in self.store.orphaned_runs():
+            active = ActiveRun(run.id or 0, run.owner, as_utc(run.heartbeat_at))
+            if run.owner is None or owner_is_dead(active, self.pipeline.stale_after, now):
+                status = RunStatus.CANCELLED if run.status == RunStatus.QUEUED.value else RunStatus.FAILED
+                message = "The server stopped before this run finished; the next run reconciles the table and ledger."
+                self.store.finish_run(
+                    run.id or 0, status, RunMetrics(**run.metrics) if run.metrics else RunMetrics(), [], message
+                )
+                self.store.release_run_slot(run.ingestion_id, run.id or 0)
+                closed += 1
+        return closed
+
+    # --- preview and metrics ------------------------------------------------------------------------------
+    def test_configuration(self, spec: IngestionSpec) -> PreviewResult:
+        return preview(spec, open_storage(spec.source), self.engine_for_spec(spec))
+
+    def metrics(self, ingestion_id: int, days: int = 7) -> dict[str, Any]:
+        self.store.get_ingestion(ingestion_id)
+        today = datetime.now(UTC).date()
+        first = today - timedelta(days=days - 1)
+        runs = self.store.run_metrics_since(ingestion_id, datetime.combine(first, datetime.min.time(), UTC))
+        series = {
+            (first + timedelta(days=i)).isoformat(): DailyPoint((first + timedelta(days=i)).isoformat(), 0, 0, 0, 0, 0)
+            for i in range(days)
+        }
+        durations = []
+        for run in runs:
+            created = as_utc(run.created_at)
+            assert created is not None
+            point = series.get(created.date().isoformat())
+            if point is None:
+                continue
+            point.runs += 1
+            point.files += int(run.metrics.get("files_processed", 0))
+            point.records += int(run.metrics.get("records_ingested", 0))
+            point.bytes += int(run.metrics.get("bytes_read", 0))
+            if run.status == RunStatus.FAILED.value:
+                point.failed += 1
+            if run.status in (RunStatus.SUCCESS.value, RunStatus.PARTIAL.value):
+                durations.append(float(run.metrics.get("duration_seconds", 0.0)))
+        daily = list(series.values())
+        return {
+            "days": days,
+            "files_processed": sum(p.files for p in daily),
+            "records_ingested": sum(p.records for p in daily),
+            "bytes_read": sum(p.bytes for p in daily),
+            "runs": sum(p.runs for p in daily),
+            "failed_runs": sum(p.failed for p in daily),
+            "average_duration_seconds": round(sum(durations) / len(durations), 3) if durations else None,
+            "daily": [_point(p) for p in daily],
+        }
+
+
+def _point(p: DailyPoint) -> dict[str, Any]:
+    return {"day": p.day, "files": p.files, "records": p.records, "bytes": p.bytes, "runs": p.runs, "failed": p.failed}

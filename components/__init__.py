@@ -1,0 +1,1 @@
+"""Reusable NiceGUI widgets for the console."""

@@ -1,0 +1,126 @@
+"""Domain records shared by the pipeline, the metadata store and the API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from core.config import IngestionSpec
+
+
+class IngestionStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    NEEDS_REVIEW = "needs_review"
+    ERROR = "error"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class RunTrigger(StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    RETRY = "retry"
+    BACKFILL = "backfill"
+    CLI = "cli"
+
+
+class FileStatus(StrEnum):
+    PENDING = "pending"
+    LOADED = "loaded"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+    SKIPPED = "skipped"
+
+
+@dataclass(slots=True)
+class Ingestion:
+    id: int
+    uid: str
+    name: str
+    spec: IngestionSpec
+    status: IngestionStatus
+
+    @property
+    def app_id(self) -> str:
+        """Delta application-transaction id: stable for the life of the ingestion, unique across ingestions."""
+        return f"autoloader-{self.uid}"
+
+
+@dataclass(slots=True)
+class RunError:
+    kind: str
+    message: str
+    action: str = ""
+    file: str | None = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class RunMetrics:
+    files_processed: int = 0
+    records_ingested: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    duration_seconds: float = 0.0
+    error_count: int = 0
+    bad_records: int = 0
+    files_quarantined: int = 0
+    batches_committed: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """One file in the ledger. A file is identified by its path within an ingestion."""
+
+    path: str
+    size: int
+    modified: datetime
+    etag: str | None
+    status: FileStatus
+    run_id: int | None = None
+    batch_seq: int | None = None
+    records: int = 0
+    bad_records: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class FileResult:
+    """The final state of one file of a committed batch."""
+
+    status: FileStatus
+    records: int = 0
+    bad_records: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class KnownFile:
+    etag: str | None
+    status: FileStatus
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    run_id: int
+    status: RunStatus
+    metrics: RunMetrics
+    errors: list[RunError] = field(default_factory=list)
+    message: str = ""

@@ -1,0 +1,86 @@
+"""The engine port: one contract for the embedded engine and the Spark engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pyarrow as pa
+
+from core.config import DestinationConfig, FormatConfig
+from core.storage.base import FileInfo, Storage
+
+
+@dataclass(slots=True)
+class FileOutcome:
+    """What happened to one file of a batch."""
+
+    records: int = 0
+    bad_records: int = 0
+    rescued_records: int = 0
+    quarantine_reason: str | None = None
+    action: str = ""
+
+
+@dataclass(slots=True)
+class InferResult:
+    schema: pa.Schema
+    bad_files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchRequest:
+    app_id: str
+    batch_seq: int
+    run_id: int
+    files: list[FileInfo]
+    storage: Storage
+    format: FormatConfig
+    destination: DestinationConfig
+    schema: pa.Schema
+    evolve: bool
+    mode: str
+    ingested_at: datetime
+    max_bad_record_ratio: float
+    on_file_done: Callable[[FileInfo], None] | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    outcomes: dict[str, FileOutcome]
+    rows_written: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    already_committed: bool = False
+
+
+class Engine(Protocol):
+    name: str
+
+    def table_uri(self, destination: DestinationConfig) -> str: ...
+
+    def table_schema(self, destination: DestinationConfig) -> pa.Schema | None:
+        """The target table's schema, or None when the table does not exist yet."""
+        ...
+
+    def committed_version(self, destination: DestinationConfig, app_id: str) -> int | None:
+        """The last batch sequence committed by this ingestion (its Delta application transaction)."""
+        ...
+
+    def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult: ...
+
+    def load_batch(self, request: BatchRequest) -> BatchResult:
+        """Read the batch's files and commit them to the table in one idempotent commit."""
+        ...
+
+    def count_rows_from(self, destination: DestinationConfig, paths: list[str]) -> dict[str, int]:
+        """Rows per `_source_file` for the given files (used to reconcile after a crash)."""
+        ...
+
+    def after_run(self, destination: DestinationConfig) -> None:
+        """Table maintenance after a run that wrote data (Z-order)."""
+        ...
+
+    def drop_table(self, destination: DestinationConfig) -> None: ...

@@ -1,0 +1,294 @@
+"""The embedded engine: Apache Arrow reads the files, delta-rs commits them, inside this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from core.config import DestinationConfig, FormatConfig
+from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult
+from core.errors import AutoloaderError, BadFileError, TableError, TooManyBadRecords
+from core.formats import (
+    FileReadStats,
+    apply_hints,
+    infer_file_schema,
+    nulls_to_string,
+    read_file,
+    schema_from_json,
+    unify_schemas,
+)
+from core.schema import LINEAGE_COLUMNS, RESCUED
+from core.storage.base import FileInfo, Storage
+
+LINEAGE_FIELDS = [
+    pa.field("_source_file", pa.string()),
+    pa.field("_ingested_at", pa.timestamp("us", tz="UTC")),
+    pa.field("_run_id", pa.int64()),
+]
+assert tuple(f.name for f in LINEAGE_FIELDS) == LINEAGE_COLUMNS
+
+
+def open_for(storage: Storage, path: str, fmt: FormatConfig) -> BinaryIO:
+    """Parquet needs random access for its footer; text formats are read as a stream."""
+    return storage.open_seekable(path) if fmt.type == "parquet" else storage.open(path)
+
+
+def output_schema(data: pa.Schema, lineage: bool) -> pa.Schema:
+    fields = [*data, pa.field(RESCUED, pa.string())]
+    return pa.schema(fields + (LINEAGE_FIELDS if lineage else []))
+
+
+@dataclass(slots=True)
+class _StreamState:
+    """Side channel of the batch generator: an error raised inside the writer comes back as a DeltaError."""
+
+    outcomes: dict[str, FileOutcome] = field(default_factory=dict)
+    abort: AutoloaderError | None = None
+    bytes_read: int = 0
+    records: int = 0
+    bad_records: int = 0
+
+
+class EmbeddedEngine:
+    name = "embedded"
+
+    def __init__(self, warehouse: str, storage_options: dict[str, str] | None = None):
+        self.warehouse = warehouse.rstrip("/")
+        self.storage_options = storage_options or None
+
+    # --- table --------------------------------------------------------------------------------
+    def table_uri(self, destination: DestinationConfig) -> str:
+        return f"{self.warehouse}/{destination.catalog}/{destination.database}/{destination.table}"
+
+    def _table(self, destination: DestinationConfig) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.table_uri(destination), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def table_schema(self, destination: DestinationConfig) -> pa.Schema | None:
+        table = self._table(destination)
+        return None if table is None else pa.schema(table.schema().to_arrow())
+
+    def committed_version(self, destination: DestinationConfig, app_id: str) -> int | None:
+        table = self._table(destination)
+        return None if table is None else table.transaction_version(app_id)
+
+    def count_rows_from(self, destination: DestinationConfig, paths: list[str]) -> dict[str, int]:
+        table = self._table(destination)
+        if table is None or not paths:
+            return {}
+        dataset = table.to_pyarrow_dataset()
+        if "_source_file" not in dataset.schema.names:
+            return {}
+        rows = dataset.to_table(columns=["_source_file"], filter=pc.field("_source_file").isin(paths))
+        counts = rows.group_by("_source_file").aggregate([("_source_file", "count")])
+        return dict(zip(counts["_source_file"].to_pylist(), counts["_source_file_count"].to_pylist(), strict=True))
+
+    def after_run(self, destination: DestinationConfig) -> None:
+        if destination.z_order_columns and (table := self._table(destination)) is not None:
+            table.optimize.z_order(destination.z_order_columns)
+
+    def drop_table(self, destination: DestinationConfig) -> None:
+        import shutil
+        from pathlib import Path
+
+        uri = self.table_uri(destination)
+        if "://" in uri and not uri.startswith("file://"):
+            raise TableError(f"Dropping tables on {uri.split('://')[0]} is not supported yet.", "Delete it by hand.")
+        shutil.rmtree(Path(uri.removeprefix("file://")), ignore_errors=True)
+
+    # --- schema -------------------------------------------------------------------------------
+    def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+        declared = fmt.schema_
+        if declared.inference == "manual" and declared.schema_json:
+            return InferResult(schema_from_json(declared.schema_json))
+        schemas: list[pa.Schema] = []
+        bad: dict[str, str] = {}
+        for info in files:
+            try:
+                with open_for(storage, info.path, fmt) as stream:
+                    schemas.append(infer_file_schema(stream, fmt, path=info.path))
+            except BadFileError as exc:
+                bad[info.path] = exc.message
+        merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
+        return InferResult(apply_hints(merged, declared.hints), bad)
+
+    # --- load ---------------------------------------------------------------------------------
+    def load_batch(self, request: BatchRequest) -> BatchResult:
+        destination = request.destination
+        table = self._table(destination)
+        if table is not None:
+            committed = table.transaction_version(request.app_id)
+            if committed is not None and committed >= request.batch_seq:
+                return BatchResult(outcomes={}, already_committed=True)
+            if request.mode == "create" and committed is None:
+                raise TableError(
+                    f"Table {destination.full_name} already exists and write mode is 'create new table'.",
+                    "Pick another table name, or change the write mode to append.",
+                )
+        schema = output_schema(request.schema, destination.lineage_columns)
+        state = _StreamState()
+        batches = self._stream(request, schema, state)
+        before = self._file_sizes(table)
+        commit = CommitProperties(app_transactions=[Transaction(request.app_id, request.batch_seq)])
+        try:
+            if request.mode == "merge":
+                self._merge(table, request, schema, batches, commit)
+            else:
+                self._write(table, request, schema, batches, commit)
+        except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
+            if state.abort is not None:
+                raise state.abort from exc
+            raise TableError(
+                f"Writing to table {destination.full_name} failed: {exc}",
+                "Check that the warehouse location is writable and the table is a Delta table.",
+                detail=repr(exc),
+            ) from exc
+        if state.abort is not None:
+            raise state.abort
+        after = self._file_sizes(self._table(destination))
+        written = sum(size for path, size in after.items() if path not in before)
+        return BatchResult(
+            state.outcomes, rows_written=state.records, bytes_read=state.bytes_read, bytes_written=written
+        )
+
+    def _write(
+        self,
+        table: DeltaTable | None,
+        request: BatchRequest,
+        schema: pa.Schema,
+        batches: Iterator[pa.RecordBatch],
+        commit: CommitProperties,
+    ) -> None:
+        destination = request.destination
+        mode = "error" if table is None else "overwrite" if request.mode == "overwrite" else "append"
+        write_deltalake(
+            self.table_uri(destination),
+            pa.RecordBatchReader.from_batches(schema, batches),
+            mode=mode,  # type: ignore[arg-type]
+            partition_by=destination.partition_columns or None,
+            schema_mode="merge" if (table is not None and request.evolve) else None,
+            configuration=destination.table_properties or None if table is None else None,
+            storage_options=self.storage_options,
+            commit_properties=commit,
+        )
+
+    def _merge(
+        self,
+        table: DeltaTable | None,
+        request: BatchRequest,
+        schema: pa.Schema,
+        batches: Iterator[pa.RecordBatch],
+        commit: CommitProperties,
+    ) -> None:
+        """Upsert on the merge keys; within the batch the latest row per key wins (by order column, else file order)."""
+        destination = request.destination
+        source = latest_per_key(
+            pa.Table.from_batches(list(batches), schema), destination.merge_keys, destination.merge_order_by
+        )
+        if table is None:
+            self._write(None, request, schema, iter(source.to_batches()), commit)
+            return
+        predicate = " AND ".join(f"t.`{key}` = s.`{key}`" for key in destination.merge_keys)
+        (
+            table.merge(
+                source,
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=request.evolve,
+                commit_properties=commit,
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    def _stream(self, request: BatchRequest, schema: pa.Schema, state: _StreamState) -> Iterator[pa.RecordBatch]:
+        """Yield the batch's rows file by file, conformed to the target schema and stamped with lineage.
+
+        A file that turns out unreadable before any of its rows were yielded is quarantined and
+        skipped; one that fails half-way aborts the whole batch (nothing is committed) so the
+        pipeline can retry the batch without it.
+        """
+        lineage = request.destination.lineage_columns
+        for info in request.files:
+            outcome = state.outcomes.setdefault(info.path, FileOutcome())
+            stats = FileReadStats()
+            yielded = False
+            try:
+                with open_for(request.storage, info.path, request.format) as stream:
+                    for batch in read_file(stream, info.path, request.format, request.schema, stats, size=info.size):
+                        if batch.num_rows == 0:
+                            continue
+                        outcome.rescued_records += batch.num_rows - batch.column(RESCUED).null_count
+                        yielded = True
+                        yield with_lineage(batch, schema, info.path, request, lineage)
+            except BadFileError as exc:
+                if yielded:
+                    exc.field = info.path
+                    state.abort = exc
+                    raise
+                outcome.quarantine_reason, outcome.action = exc.message, exc.action
+                continue
+            except AutoloaderError as exc:
+                state.abort = exc
+                raise
+            outcome.records, outcome.bad_records = stats.records, stats.bad_records
+            state.records += stats.records
+            state.bad_records += stats.bad_records
+            state.bytes_read += info.size
+            if request.on_file_done is not None:
+                request.on_file_done(info)
+        if state.records and state.bad_records / state.records > request.max_bad_record_ratio:
+            state.abort = TooManyBadRecords(
+                f"{state.bad_records} of {state.records} records in this batch are malformed "
+                f"({state.bad_records / state.records:.1%}, limit {request.max_bad_record_ratio:.0%}); "
+                "nothing was written.",
+                "Look at the malformed records listed per file, fix the producer, or raise max_bad_record_ratio.",
+            )
+            raise state.abort
+
+    def _file_sizes(self, table: DeltaTable | None) -> dict[str, int]:
+        if table is None:
+            return {}
+        actions = pa.table(table.get_add_actions(flatten=True))
+        return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+
+
+def with_lineage(
+    batch: pa.RecordBatch, schema: pa.Schema, path: str, request: BatchRequest, lineage: bool
+) -> pa.RecordBatch:
+    if not lineage:
+        return batch
+    n = batch.num_rows
+    extra = [
+        pa.repeat(pa.scalar(path, pa.string()), n),
+        pa.repeat(pa.scalar(request.ingested_at, pa.timestamp("us", tz="UTC")), n),
+        pa.repeat(pa.scalar(request.run_id, pa.int64()), n),
+    ]
+    return pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=schema)
+
+
+def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa.Table:
+    missing = [k for k in [*keys, *([order_by] if order_by else [])] if k not in table.column_names]
+    if missing:
+        raise TableError(
+            f"Merge column(s) {', '.join(missing)} are not in the incoming data.",
+            "Pick merge keys and the ordering column from the detected schema.",
+        )
+    table = table.append_column("__pos", pa.array(range(table.num_rows), pa.int64()))
+    if order_by:
+        table = table.sort_by([(order_by, "ascending"), ("__pos", "ascending")])
+        table = table.set_column(
+            table.schema.get_field_index("__pos"), "__pos", pa.array(range(table.num_rows), pa.int64())
+        )
+    last = table.group_by(keys, use_threads=False).aggregate([("__pos", "max")])
+    return table.filter(pc.is_in(table["__pos"], value_set=last["__pos_max"])).drop_columns(["__pos"])

@@ -1,0 +1,41 @@
+"""File formats for the embedded engine: decompression, type names, type unification and readers."""
+
+from core.formats.compression import detect_compression, open_decompressed
+from core.formats.readers import (
+    MALFORMED,
+    RESCUED,
+    FileReadStats,
+    cast_array,
+    conform_batch,
+    infer_file_schema,
+    json_text,
+    output_schema,
+    read_file,
+)
+from core.formats.types import VALID_TYPES, apply_hints, parse_type, schema_from_json, schema_to_json, type_name
+from core.formats.unify import normalize_schema, normalize_type, nulls_to_string, unify_schemas, unify_types
+
+__all__ = [
+    "MALFORMED",
+    "RESCUED",
+    "VALID_TYPES",
+    "FileReadStats",
+    "apply_hints",
+    "cast_array",
+    "conform_batch",
+    "detect_compression",
+    "infer_file_schema",
+    "json_text",
+    "normalize_schema",
+    "normalize_type",
+    "nulls_to_string",
+    "open_decompressed",
+    "output_schema",
+    "parse_type",
+    "read_file",
+    "schema_from_json",
+    "schema_to_json",
+    "type_name",
+    "unify_schemas",
+    "unify_types",
+]

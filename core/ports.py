@@ -1,0 +1,66 @@
+"""What the core needs from the outside: the metadata store. `app/` implements it on SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.domain import FileResult, Ingestion, KnownFile, LedgerEntry, RunError, RunMetrics, RunStatus
+
+
+@dataclass(slots=True)
+class ActiveRun:
+    run_id: int
+    owner: str | None
+    heartbeat_at: datetime | None
+
+
+class MetadataStore(Protocol):
+    def get_ingestion(self, ingestion_id: int) -> Ingestion: ...
+
+    def set_ingestion_status(self, ingestion_id: int, status: str) -> None: ...
+
+    # --- run slot: at most one run per ingestion ------------------------------------------
+    def claim_run_slot(self, ingestion_id: int, run_id: int, expected: int | None = None) -> bool:
+        """Atomically make `run_id` the ingestion's active run if the slot holds `expected`."""
+        ...
+
+    def release_run_slot(self, ingestion_id: int, run_id: int) -> None: ...
+
+    def active_run(self, ingestion_id: int) -> ActiveRun | None: ...
+
+    # --- runs -------------------------------------------------------------------------------
+    def mark_run_started(self, run_id: int, owner: str) -> None: ...
+
+    def heartbeat(self, run_id: int) -> None: ...
+
+    def update_run_progress(self, run_id: int, files_done: int, files_total: int, metrics: RunMetrics) -> None: ...
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, metrics: RunMetrics, errors: list[RunError], message: str
+    ) -> None: ...
+
+    def record_schema_version(self, ingestion_id: int, schema: list[dict[str, Any]], reason: str) -> None: ...
+
+    # --- file ledger --------------------------------------------------------------------------
+    def known_files(self, ingestion_id: int) -> dict[str, KnownFile]: ...
+
+    def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]: ...
+
+    def max_batch_seq(self, ingestion_id: int) -> int: ...
+
+    def add_pending_batch(self, ingestion_id: int, run_id: int, batch_seq: int, entries: list[LedgerEntry]) -> None:
+        """Record the files of a batch as `pending` *before* the table commit (the intent)."""
+        ...
+
+    def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
+        """Move a batch's `pending` files to their final status (after the table commit)."""
+        ...
+
+    def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None: ...
+
+    def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
+        """Record files with a final status outside a batch (quarantined, failed, skipped)."""
+        ...

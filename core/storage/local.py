@@ -1,0 +1,219 @@
+"""A folder on the local file system (or a mounted network share) as a source of files."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from core.config import SourceConfig
+from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
+from core.storage.base import FileInfo, is_hidden, literal_prefix, matches
+
+# OS errors that usually clear up on their own (network mounts, busy devices).
+_TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.EINTR, getattr(errno, "ESTALE", -1)}
+
+
+class LocalStorage:
+    """Lists and opens files under an absolute folder.
+
+    Paths in `FileInfo` are absolute; the pattern and the hidden-file rule apply to the path
+    relative to the root, with `/` separators. Hidden files and folders (`.x`, `_x`) are
+    skipped without being descended into.
+    """
+
+    def __init__(self, root: str):
+        if not root or not os.path.isabs(root):
+            raise ConfigError(
+                f"The local path '{root}' is not absolute.",
+                "Use an absolute folder path, e.g. /data/landing/orders.",
+                field="source.path",
+            )
+        self.root = os.path.normpath(root)
+
+    @classmethod
+    def from_config(cls, source: SourceConfig) -> LocalStorage:
+        return cls(source.path)
+
+    # -- Storage protocol ---------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise the error a listing would raise if the root is missing or unreadable."""
+        self._check_root()
+        try:
+            with os.scandir(self.root):
+                pass
+        except OSError as exc:
+            raise self._translate(exc, self.root, folder=True) from exc
+
+    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
+        """Yield matching files, depth first, in the lexicographic order of their relative paths."""
+        root_stat = self._check_root()
+        start_rel = literal_prefix(pattern)  # "" or "a/b/": only that sub-folder can match
+        # A pattern without `**` cannot match deeper than its own number of levels.
+        max_depth = None if (not pattern or "**" in pattern) else pattern.count("/")
+        seen = {(root_stat.st_dev, root_stat.st_ino)}
+        if not start_rel:
+            yield from self._walk(self.root, "", 0, max_depth, pattern, seen)
+            return
+        if is_hidden(start_rel):
+            return
+        start_dir = os.path.join(self.root, start_rel.rstrip("/"))
+        try:
+            start_stat = os.stat(start_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # nothing can match under a sub-folder that does not exist
+        except OSError as exc:
+            raise self._translate(exc, start_dir, folder=True) from exc
+        if stat.S_ISDIR(start_stat.st_mode):
+            seen.add((start_stat.st_dev, start_stat.st_ino))
+            yield from self._walk(start_dir, start_rel, start_rel.count("/"), max_depth, pattern, seen)
+
+    def open(self, path: str) -> BinaryIO:
+        full = self._resolve(path)
+        try:
+            return open(full, "rb")
+        except OSError as exc:
+            raise self._translate(exc, full, folder=False) from exc
+
+    def open_seekable(self, path: str) -> BinaryIO:
+        return self.open(path)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _walk(
+        self,
+        directory: str,
+        rel_dir: str,
+        depth: int,
+        max_depth: int | None,
+        pattern: str | None,
+        seen: set[tuple[int, int]],
+    ) -> Iterator[FileInfo]:
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            if directory == self.root:
+                raise self._not_found() from None
+            return  # a sub-folder removed while we walk (e.g. a writer's temp folder)
+        except NotADirectoryError:
+            if directory == self.root:
+                raise self._not_a_folder() from None
+            return
+        except OSError as exc:
+            raise self._translate(exc, directory, folder=True) from exc
+
+        # Sorting "name/" for folders makes the depth-first order equal the order of full paths.
+        keyed: list[tuple[str, os.DirEntry[str], bool]] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            keyed.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
+        keyed.sort(key=lambda item: item[0])
+
+        for _, entry, is_dir in keyed:
+            rel = rel_dir + entry.name
+            if is_dir:
+                if (max_depth is not None and depth >= max_depth) or is_hidden(entry.name):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise self._translate(exc, entry.path, folder=True) from exc
+                ident = (st.st_dev, st.st_ino)
+                if ident in seen:  # a symlink loop
+                    continue
+                seen.add(ident)
+                yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, pattern, seen)
+                continue
+            if not matches(rel, pattern):
+                continue
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue  # removed between the listing and the stat
+            except OSError as exc:
+                raise self._translate(exc, entry.path, folder=False) from exc
+            if not stat.S_ISREG(st.st_mode):
+                continue  # sockets, fifos, broken links
+            yield FileInfo(
+                path=entry.path,
+                size=st.st_size,
+                modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+                etag=f"{st.st_mtime_ns}-{st.st_size}",
+            )
+
+    def _check_root(self) -> os.stat_result:
+        try:
+            st = os.stat(self.root)
+        except FileNotFoundError:
+            raise self._not_found() from None
+        except OSError as exc:
+            raise self._translate(exc, self.root, folder=True) from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise self._not_a_folder()
+        return st
+
+    def _resolve(self, path: str) -> str:
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(self.root, path))
+        if full != self.root and not full.startswith(self.root.rstrip("/") + "/"):
+            raise ConfigError(
+                f"{full} is outside the source folder {self.root}.",
+                "Only files listed from the source folder can be opened.",
+            )
+        return full
+
+    def _not_found(self) -> SourceNotFound:
+        return SourceNotFound(
+            f"Folder {self.root} does not exist",
+            "Check the path, or create the folder (and mount it into the container if Autoloader runs in one).",
+            field="source.path",
+        )
+
+    def _not_a_folder(self) -> ConfigError:
+        return ConfigError(
+            f"{self.root} is a file, not a folder",
+            "Point the source at the folder that contains the files; use the file pattern to pick files.",
+            field="source.path",
+        )
+
+    def _translate(self, exc: OSError, path: str, *, folder: bool) -> AutoloaderError:
+        kind = "folder" if folder else "file"
+        if isinstance(exc, FileNotFoundError):
+            if path == self.root:
+                return self._not_found()
+            return SourceNotFound(
+                f"File {path} does not exist",
+                "It may have been moved or deleted after it was listed; it will be picked up again if it comes back.",
+            )
+        if isinstance(exc, PermissionError):
+            return StorageAuthError(
+                f"No permission to read the {kind} {path}",
+                "Give the user that runs Autoloader read access (and execute access on folders), e.g. chmod -R o+rX.",
+                field="source.path",
+            )
+        if isinstance(exc, IsADirectoryError):
+            return ConfigError(f"{path} is a folder, not a file", "Open a file path returned by the listing.")
+        if isinstance(exc, NotADirectoryError):
+            return ConfigError(
+                f"{path} is not a folder", "Check the source path.", field="source.path", detail=str(exc)
+            )
+        if exc.errno in _TRANSIENT_ERRNOS:
+            return StorageUnavailable(
+                f"The {kind} {path} could not be read right now ({os.strerror(exc.errno or 0)})",
+                "This is usually temporary (a network mount or a busy disk); the run will retry.",
+                detail=str(exc),
+            )
+        return StorageUnavailable(
+            f"Reading the {kind} {path} failed: {exc.strerror or exc}",
+            "Check the disk or mount; the run will retry.",
+            detail=str(exc),
+        )

@@ -1,0 +1,455 @@
+"""Amazon S3 and S3-compatible endpoints (SeaweedFS, MinIO, Ceph, R2, ...) as a source of files.
+
+boto3 is imported lazily so that `core` stays importable without it. Every SDK exception is
+translated into a `core.errors` type: throttling and network problems are transient
+(`StorageUnavailable`); missing buckets, refused credentials and bad settings are terminal.
+Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
+
+from core.config import SourceConfig
+from core.errors import (
+    AutoloaderError,
+    ConfigError,
+    SourceNotFound,
+    StorageAuthError,
+    StorageUnavailable,
+    TerminalError,
+)
+from core.storage.base import FileInfo, literal_prefix, matches
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+SPOOL_MAX_BYTES = 64 * 1024 * 1024
+_COPY_CHUNK = 1024 * 1024
+
+_AUTH_CODES = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidSecurity",
+    "NotSignedUp",
+    "UnauthorizedAccess",
+    "RequestTimeTooSkewed",
+}
+_GONE_ACTION = "It may have been moved or deleted after it was listed; it is picked up again if it comes back."
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+    "Busy",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+}
+_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix")."""
+    if not url.startswith("s3://"):
+        raise ConfigError(
+            f"'{url}' is not an S3 path.", "An S3 path looks like s3://bucket/prefix/.", field="source.path"
+        )
+    bucket, _, key = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise ConfigError(
+            f"'{url}' has no bucket name.", "An S3 path looks like s3://bucket/prefix/.", field="source.path"
+        )
+    return bucket, key
+
+
+class S3Storage:
+    """Lists and opens the objects under `s3://bucket/prefix/`.
+
+    The prefix is treated as a folder (a missing trailing `/` is added), so `s3://b/landing`
+    never lists `s3://b/landing-old/...`. Credentials are either explicit keys, or `None` for
+    the default boto3 chain (environment, profile, instance/task role).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        page_size: int | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 3,
+    ):
+        bucket, prefix = parse_s3_url(root)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self.bucket = bucket
+        self.prefix = prefix
+        self.root = f"s3://{bucket}/{prefix}"
+        self.region = region or None
+        self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        if (access_key_id is None) != (secret_access_key is None):
+            raise ConfigError(
+                "S3 access key credentials need both an access key ID and a secret access key.",
+                "Fill in both fields, or use ambient credentials.",
+                field="source.credentials",
+            )
+        self._access_key_id = access_key_id
+        self._secret_access_key = secret_access_key
+        self._session_token = session_token
+        self.page_size = page_size
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self._client: S3Client | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # no secrets
+        auth = "access_key" if self._access_key_id else "ambient"
+        return f"S3Storage(root={self.root!r}, endpoint_url={self.endpoint_url!r}, credentials={auth})"
+
+    @classmethod
+    def from_config(cls, source: SourceConfig) -> S3Storage:
+        creds = source.credentials
+        if creds.type not in ("ambient", "access_key"):
+            raise ConfigError(
+                f"S3 sources cannot use '{creds.type}' credentials.",
+                "Choose ambient credentials (environment, profile or instance role) or an access key.",
+                field="source.credentials.type",
+            )
+        explicit = creds.type == "access_key"
+        return cls(
+            source.path,
+            region=source.region,
+            endpoint_url=source.endpoint_url,
+            access_key_id=creds.access_key_id if explicit else None,
+            secret_access_key=creds.secret_access_key if explicit else None,
+            session_token=(creds.session_token or None) if explicit else None,
+        )
+
+    # -- client ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client, created on first use (thread-safe; clients are shareable)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> S3Client:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise ConfigError(
+                "The S3 source needs the boto3 package, which is not installed.",
+                "Install it with `pip install boto3` and restart Autoloader.",
+            ) from exc
+        options: dict[str, Any] = {
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "retries": {"max_attempts": self.max_attempts, "mode": "standard"},
+            "user_agent_extra": "autoloader",
+        }
+        if self.endpoint_url:
+            # S3-compatible servers rarely support virtual-hosted buckets or the newest checksums.
+            options["s3"] = {"addressing_style": "path"}
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        session = boto3.session.Session(
+            aws_access_key_id=self._access_key_id,
+            aws_secret_access_key=self._secret_access_key,
+            aws_session_token=self._session_token,
+        )
+        try:
+            return session.client(
+                "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=Config(**options)
+            )
+        except ValueError as exc:  # botocore raises ValueError for a malformed endpoint URL
+            raise ConfigError(
+                f"The endpoint URL '{self.endpoint_url}' is not valid.",
+                "Use a full URL such as https://s3.example.com or http://127.0.0.1:8333.",
+                field="source.endpoint_url",
+                detail=str(exc),
+            ) from exc
+        except Exception as exc:
+            self._raise(exc)
+
+    # -- Storage protocol ------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise the error a listing would raise (missing bucket, refused keys, endpoint down)."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except Exception as exc:
+            self._raise(exc)
+
+    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
+        """Yield matching objects page by page, in key order, without holding the whole listing."""
+        client = self.client
+        list_prefix = self.prefix + literal_prefix(pattern)
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": list_prefix}
+        rest = pattern[len(literal_prefix(pattern)) :] if pattern else ""
+        if pattern and "**" not in pattern and "/" not in rest:
+            # The pattern can only match at one level: let S3 group the deeper keys away.
+            params["Delimiter"] = "/"
+        if self.page_size:
+            params["PaginationConfig"] = {"PageSize": self.page_size}
+        start = len(self.prefix)
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(**params):
+                for obj in page.get("Contents", ()):
+                    key = obj["Key"]
+                    if key.endswith("/"):
+                        continue  # a "directory marker" created by consoles and some tools
+                    if not matches(key[start:], pattern):
+                        continue
+                    etag = obj.get("ETag")
+                    yield FileInfo(
+                        path=f"s3://{self.bucket}/{key}",
+                        size=int(obj.get("Size", 0)),
+                        modified=obj["LastModified"].astimezone(UTC),
+                        etag=etag.strip('"') if etag else None,
+                    )
+        except AutoloaderError:
+            raise
+        except Exception as exc:
+            self._raise(exc)
+
+    def open(self, path: str) -> BinaryIO:
+        """A buffered stream over the object's body; network errors surface as core errors."""
+        bucket, key = self._locate(path)
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            self._raise(exc, bucket=bucket, path=f"s3://{bucket}/{key}")
+        raw = _BodyReader(response["Body"], self, bucket, f"s3://{bucket}/{key}")
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_COPY_CHUNK))
+
+    def open_seekable(self, path: str) -> BinaryIO:
+        """Download the object into a temporary file (in memory up to 64 MB) for random access."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES)  # noqa: SIM115 - returned
+        try:
+            with self.open(path) as stream:
+                shutil.copyfileobj(stream, spool, _COPY_CHUNK)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return cast(BinaryIO, spool)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _locate(self, path: str) -> tuple[str, str]:
+        if path.startswith("s3://"):
+            bucket, key = parse_s3_url(path)
+        else:  # a key relative to the root
+            bucket, key = self.bucket, self.prefix + path.lstrip("/")
+        if not key or key.endswith("/"):
+            raise ConfigError(f"'{path}' is not an object path.", "Open a file path returned by the listing.")
+        return bucket, key
+
+    def _where(self) -> str:
+        return f" at {self.endpoint_url}" if self.endpoint_url else ""
+
+    def _raise(self, exc: Exception, *, bucket: str | None = None, path: str | None = None) -> NoReturn:
+        """Re-raise an SDK exception as its `core.errors` type; anything else propagates unchanged."""
+        error = self._translate(exc, bucket=bucket, path=path)
+        if error is None or error is exc:
+            raise exc
+        raise error from exc
+
+    def _translate(
+        self, exc: BaseException, *, bucket: str | None = None, path: str | None = None
+    ) -> AutoloaderError | None:
+        """Map a boto3/botocore exception to a `core.errors` type (messages carry no secrets)."""
+        if isinstance(exc, AutoloaderError):
+            return exc
+        from botocore import exceptions as bx
+
+        bucket = bucket or self.bucket
+        target = path or self.root
+        if isinstance(exc, bx.ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            detail = f"{code} (HTTP {status}): {error.get('Message', '')}".strip()
+            if code == "NoSuchBucket" or (status == 404 and path is None):
+                return SourceNotFound(
+                    f"Bucket '{bucket}' does not exist{self._where()}",
+                    "Check the bucket name (and the region or endpoint URL).",
+                    field="source.path",
+                    detail=detail,
+                )
+            if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+                return SourceNotFound(
+                    f"File {target} does not exist",
+                    _GONE_ACTION,
+                    detail=detail,
+                )
+            if code == "InvalidAccessKeyId":
+                return StorageAuthError(
+                    f"S3 does not recognise the access key ID used for bucket '{bucket}'{self._where()}",
+                    "Check the access key ID, or that the key is still active.",
+                    field="source.credentials",
+                    detail=detail,
+                )
+            if code == "SignatureDoesNotMatch":
+                return StorageAuthError(
+                    f"S3 rejected the request signature for bucket '{bucket}'{self._where()}",
+                    "Check the secret access key: it does not match the access key ID.",
+                    field="source.credentials",
+                    detail=detail,
+                )
+            if code in ("ExpiredToken", "InvalidToken", "TokenRefreshRequired"):
+                return StorageAuthError(
+                    "The S3 session token is expired or invalid",
+                    "Provide a fresh session token, or use long-lived keys or an instance role.",
+                    field="source.credentials",
+                    detail=detail,
+                )
+            if code == "RequestTimeTooSkewed":
+                return StorageAuthError(
+                    "S3 refused the request because this machine's clock is wrong",
+                    "Synchronise the system clock (NTP) of the machine that runs Autoloader.",
+                    detail=detail,
+                )
+            if code in _AUTH_CODES or status in (401, 403):
+                return StorageAuthError(
+                    f"Access to {target} was denied",
+                    "Check the access key, or that the credentials (or the role) have the s3:ListBucket "
+                    f"permission on bucket '{bucket}' and s3:GetObject on its objects.",
+                    field="source.credentials",
+                    detail=detail,
+                )
+            if code in _REGION_CODES or status == 301:
+                return ConfigError(
+                    f"Bucket '{bucket}' is in a different region than the one configured",
+                    "Set the source region to the bucket's region.",
+                    field="source.region",
+                    detail=detail,
+                )
+            if code == "InvalidBucketName":
+                return ConfigError(
+                    f"'{bucket}' is not a valid bucket name",
+                    "Bucket names use lowercase letters, digits, dots and hyphens.",
+                    field="source.path",
+                    detail=detail,
+                )
+            if code in _TRANSIENT_CODES or status in (408, 429) or status >= 500:
+                return StorageUnavailable(
+                    f"S3{self._where()} is busy or failing ({code or status}) while reading {target}",
+                    "This is usually temporary; the run will retry.",
+                    detail=detail,
+                )
+            return TerminalError(
+                f"S3 refused the request for {target} ({code or status})",
+                "Check the source settings.",
+                detail=detail,
+            )
+        if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError | bx.CredentialRetrievalError):
+            return StorageAuthError(
+                "No usable AWS credentials were found for the S3 source",
+                "Configure ambient credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an AWS profile, "
+                "or an instance/task role), or enter an access key in the source settings.",
+                field="source.credentials",
+                detail=type(exc).__name__,
+            )
+        if isinstance(exc, bx.TokenRetrievalError | bx.UnauthorizedSSOTokenError):
+            return StorageAuthError(
+                "The AWS SSO session for the S3 source has expired",
+                "Log in again (aws sso login) or use an access key or an instance role.",
+                field="source.credentials",
+                detail=type(exc).__name__,
+            )
+        if isinstance(exc, bx.SSLError):
+            return ConfigError(
+                f"The TLS connection to S3{self._where()} failed",
+                "Check the endpoint URL (http vs https) and that its certificate is trusted.",
+                field="source.endpoint_url",
+                detail=str(exc),
+            )
+        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ProxyConnectionError):
+            return StorageUnavailable(
+                f"Could not connect to S3{self._where() or ' (' + (self.region or 'default region') + ')'}",
+                "Check the endpoint URL and the network; the run will retry.",
+                detail=str(exc),
+            )
+        if isinstance(exc, bx.ReadTimeoutError | bx.HTTPClientError | bx.IncompleteReadError | bx.ConnectionError):
+            return StorageUnavailable(
+                f"The connection to S3{self._where()} failed while reading {target}",
+                "This is usually temporary; the run will retry.",
+                detail=str(exc),
+            )
+        if isinstance(exc, bx.NoRegionError):
+            return ConfigError(
+                "The S3 source needs a region", "Set the source region (e.g. us-east-1).", field="source.region"
+            )
+        if isinstance(exc, bx.ParamValidationError):
+            return ConfigError(f"Invalid S3 request for {target}", "Check the bucket name and path.", detail=str(exc))
+        if isinstance(exc, OSError | bx.BotoCoreError):
+            return StorageUnavailable(
+                f"The connection to S3{self._where()} failed while reading {target}",
+                "This is usually temporary; the run will retry.",
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+        return None  # not an SDK or I/O error (a bug): let it propagate unchanged
+
+
+class _BodyReader(io.RawIOBase):
+    """A raw stream over a botocore StreamingBody that raises `core.errors` on failure."""
+
+    def __init__(self, body: Any, storage: S3Storage, bucket: str, path: str):
+        super().__init__()
+        self._body = body
+        self._storage = storage
+        self._bucket = bucket
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._body.read(len(view))
+        except Exception as exc:
+            self._storage._raise(exc, bucket=self._bucket, path=self._path)
+        n = len(data)
+        view[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._body.close()
+            finally:
+                super().close()

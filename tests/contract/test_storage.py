@@ -1,0 +1,525 @@
+"""One contract for every storage backend, run against the real thing (a folder, SeaweedFS S3).
+
+Files are written with the backend's own tools (`put`) and checked only through the
+`Storage` protocol built by `open_storage`, as the pipeline uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from core.config import SourceConfig
+from core.errors import ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
+from core.storage import Storage, open_storage
+from core.storage.base import FileInfo
+from core.storage.local import LocalStorage
+from core.storage.s3 import S3Storage
+
+if TYPE_CHECKING:
+    from tests.services import SeaweedFS
+
+# The `seaweedfs` fixture comes from tests/services.py through tests/conftest.py
+# (`from tests.services import *`). Until that conftest exists, load it as a plugin here.
+if not (Path(__file__).resolve().parents[1] / "conftest.py").exists():
+    pytest_plugins = ["tests.services"]
+
+# -- the backend fixture -------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    name: str
+    storage: Storage
+    put: Callable[[str, bytes], str]  # write `relpath` under the root, return its full path
+    put_outside: Callable[[str, bytes], None]  # write into a sibling whose name starts like the root
+    full_path: Callable[[str], str]
+    truth: Callable[[str], tuple[int, datetime, str]]  # (size, modified, etag) from the native API
+    missing: Callable[[], Storage]  # a source whose folder / bucket does not exist
+    missing_name: str
+
+
+def _local_backend(tmp_path: Path) -> Backend:
+    root = tmp_path / "landing"
+    root.mkdir()
+
+    def write(base: Path, rel: str, data: bytes) -> Path:
+        target = base.joinpath(*rel.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return target
+
+    def truth(rel: str) -> tuple[int, datetime, str]:
+        st = os.stat(root.joinpath(*rel.split("/")))
+        return st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), f"{st.st_mtime_ns}-{st.st_size}"
+
+    def put_outside(rel: str, data: bytes) -> None:
+        write(tmp_path / "landing-old", rel, data)
+
+    missing_dir = tmp_path / "does-not-exist"
+    return Backend(
+        name="local",
+        storage=open_storage(SourceConfig(type="local", path=str(root))),
+        put=lambda rel, data: str(write(root, rel, data)),
+        put_outside=put_outside,
+        full_path=lambda rel: str(root.joinpath(*rel.split("/"))),
+        truth=truth,
+        missing=lambda: open_storage(SourceConfig(type="local", path=str(missing_dir))),
+        missing_name=str(missing_dir),
+    )
+
+
+def _s3_backend(server: SeaweedFS) -> Backend:
+    bucket = server.new_bucket()
+    client = server.client()
+    prefix = "landing/"
+
+    def put(rel: str, data: bytes) -> str:
+        client.put_object(Bucket=bucket, Key=prefix + rel, Body=data)
+        return f"s3://{bucket}/{prefix}{rel}"
+
+    def truth(rel: str) -> tuple[int, datetime, str]:
+        head = client.head_object(Bucket=bucket, Key=prefix + rel)
+        return head["ContentLength"], head["LastModified"], head["ETag"].strip('"')
+
+    missing_bucket = f"missing-{uuid.uuid4().hex[:12]}"
+    return Backend(
+        name="s3",
+        storage=open_storage(server.source(bucket, prefix)),
+        put=put,
+        put_outside=lambda rel, data: client.put_object(Bucket=bucket, Key="landing-old/" + rel, Body=data),
+        full_path=lambda rel: f"s3://{bucket}/{prefix}{rel}",
+        truth=truth,
+        missing=lambda: open_storage(server.source(missing_bucket, prefix)),
+        missing_name=missing_bucket,
+    )
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return _local_backend(tmp_path)
+    return _s3_backend(request.getfixturevalue("seaweedfs"))
+
+
+def listed(storage: Storage, pattern: str | None = None) -> dict[str, FileInfo]:
+    files = list(storage.list_files(pattern))
+    paths = [f.path for f in files]
+    assert len(paths) == len(set(paths)), f"duplicates in listing: {paths}"
+    return {f.path: f for f in files}
+
+
+def put_all(backend: Backend, rels: list[str]) -> None:
+    for rel in rels:
+        backend.put(rel, rel.encode())
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+def test_listing_reports_path_size_modified_and_etag(backend: Backend) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    backend.put("a.json", b'{"a": 1}\n')
+    backend.put("sub/b.json", b'{"b": 22}\n')
+    backend.put("empty.json", b"")
+    backend.put_outside("x.json", b"{}")  # `landing-old/` must not leak into `landing/`
+    after = datetime.now(UTC) + timedelta(seconds=5)
+
+    files = listed(backend.storage)
+
+    assert sorted(files) == sorted(backend.full_path(r) for r in ("a.json", "sub/b.json", "empty.json"))
+    for rel, content in (("a.json", b'{"a": 1}\n'), ("sub/b.json", b'{"b": 22}\n'), ("empty.json", b"")):
+        info = files[backend.full_path(rel)]
+        size, modified, etag = backend.truth(rel)
+        assert info.size == size == len(content)
+        assert info.modified.utcoffset() == timedelta(0), "modified must be an aware UTC datetime"
+        assert abs(info.modified - modified) < timedelta(milliseconds=1)
+        assert before <= info.modified <= after
+        assert info.etag == etag
+        assert info.etag and '"' not in info.etag
+        if backend.name == "s3":
+            assert info.etag == hashlib.md5(content).hexdigest()
+
+
+def test_etag_changes_when_a_file_is_rewritten(backend: Backend) -> None:
+    path = backend.put("a.json", b'{"v": 1}\n')
+    first = listed(backend.storage)[path]
+    time.sleep(0.01)
+    backend.put("a.json", b'{"v": 2, "more": true}\n')
+    second = listed(backend.storage)[path]
+    assert second.etag != first.etag
+    assert second.size != first.size
+
+
+def test_empty_source_lists_nothing(backend: Backend) -> None:
+    assert list(backend.storage.list_files()) == []
+    assert list(backend.storage.list_files("**/*.json")) == []
+
+
+def test_pattern_without_slash_matches_top_level_only(backend: Backend) -> None:
+    put_all(backend, ["a.json", "b.json", "sub/c.json", "sub/deep/d.json", "e.csv", "a.json.bak"])
+    assert sorted(listed(backend.storage, "*.json")) == [backend.full_path("a.json"), backend.full_path("b.json")]
+
+
+def test_double_star_pattern_is_recursive(backend: Backend) -> None:
+    put_all(backend, ["top.csv", "x/y.csv", "x/y/z.csv", "x/y/z.json", "x/y.csv.gz"])
+    expected = sorted(backend.full_path(r) for r in ("top.csv", "x/y.csv", "x/y/z.csv"))
+    assert sorted(listed(backend.storage, "**/*.csv")) == expected
+
+
+def test_wildcard_inside_a_file_name(backend: Backend) -> None:
+    put_all(
+        backend,
+        [
+            "data-2024-01.parquet",
+            "data-2024-02.parquet",
+            "data-2023-12.parquet",
+            "data-2024-01.csv",
+            "sub/data-2024-03.parquet",
+        ],
+    )
+    expected = sorted(backend.full_path(r) for r in ("data-2024-01.parquet", "data-2024-02.parquet"))
+    assert sorted(listed(backend.storage, "data-2024-*.parquet")) == expected
+
+
+def test_patterns_with_a_literal_folder(backend: Backend) -> None:
+    put_all(
+        backend,
+        [
+            "2024/01/a.json",
+            "2024/01/deeper/b.json",
+            "2024/02/c.json",
+            "2024/01x/d.json",
+            "year=2024/m=1/e.json",
+            "year=2024/f.json",
+            "year=2025/g.json",
+        ],
+    )
+    assert sorted(listed(backend.storage, "2024/01/*.json")) == [backend.full_path("2024/01/a.json")]
+    assert sorted(listed(backend.storage, "2024/*/*.json")) == sorted(
+        backend.full_path(r) for r in ("2024/01/a.json", "2024/02/c.json", "2024/01x/d.json")
+    )
+    assert sorted(listed(backend.storage, "year=2024/**/*.json")) == sorted(
+        backend.full_path(r) for r in ("year=2024/m=1/e.json", "year=2024/f.json")
+    )
+    assert list(backend.storage.list_files("2030/*.json")) == []
+
+
+def test_hidden_files_and_folders_are_skipped(backend: Backend) -> None:
+    put_all(
+        backend,
+        [
+            "ok.json",
+            "sub/ok.json",
+            "_SUCCESS",
+            ".tmp/x.json",
+            "_temporary/0/part-0.json",
+            "sub/.hidden.json",
+            "sub/_partial.json",
+            "sub/.cache/y.json",
+        ],
+    )
+    expected = sorted(backend.full_path(r) for r in ("ok.json", "sub/ok.json"))
+    assert sorted(listed(backend.storage)) == expected
+    assert sorted(listed(backend.storage, "**/*.json")) == expected
+    assert list(backend.storage.list_files(".tmp/*.json")) == []
+
+
+def test_names_with_spaces_and_unicode(backend: Backend) -> None:
+    rel = "dir with space/ünïcødé+plus=1 (copy).json"
+    path = backend.put(rel, b"payload")
+    files = listed(backend.storage, "**/*.json")
+    assert list(files) == [path]
+    with backend.storage.open(path) as stream:
+        assert stream.read() == b"payload"
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def test_open_returns_the_exact_bytes(backend: Backend) -> None:
+    small = bytes(range(256)) * 3
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    paths = {backend.put("small.bin", small): small, backend.put("big.bin", big): big, backend.put("e.bin", b""): b""}
+    for path, content in paths.items():
+        with backend.storage.open(path) as stream:
+            assert stream.read() == content
+        with backend.storage.open(path) as stream:  # sequential reads of n bytes
+            chunks = []
+            while chunk := stream.read(100_000):
+                assert len(chunk) <= 100_000
+                chunks.append(chunk)
+            assert b"".join(chunks) == content
+
+
+def test_open_seekable_supports_random_access(backend: Backend) -> None:
+    content = os.urandom(1024 * 1024) + b"PAR1-footer-PAR1"
+    path = backend.put("file.parquet", content)
+    with backend.storage.open_seekable(path) as stream:
+        assert stream.seekable()
+        assert stream.tell() == 0
+        assert stream.read(4) == content[:4]
+        stream.seek(-16, os.SEEK_END)
+        assert stream.read() == b"PAR1-footer-PAR1"
+        stream.seek(0)
+        assert stream.read(4) == content[:4]
+        stream.seek(1000)
+        assert stream.tell() == 1000
+        assert stream.read(10) == content[1000:1010]
+        stream.seek(0)
+        assert stream.read() == content
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_missing_source_raises_source_not_found(backend: Backend) -> None:
+    storage = backend.missing()
+    with pytest.raises(SourceNotFound) as info:
+        list(storage.list_files())
+    assert backend.missing_name in info.value.message
+    assert info.value.field == "source.path"
+    assert ("bucket" if backend.name == "s3" else "folder") in info.value.message.lower()
+    assert info.value.action
+    assert not info.value.transient
+    with pytest.raises(SourceNotFound):
+        list(storage.list_files("**/*.json"))
+    with pytest.raises(SourceNotFound):
+        storage.check()
+
+
+def test_missing_file_raises_source_not_found(backend: Backend) -> None:
+    backend.put("present.json", b"{}")
+    gone = backend.full_path("gone.json")
+    with pytest.raises(SourceNotFound) as info:
+        backend.storage.open(gone)
+    assert "gone.json" in info.value.message
+    with pytest.raises(SourceNotFound):
+        backend.storage.open_seekable(gone)
+
+
+def test_check_passes_on_a_healthy_source(backend: Backend) -> None:
+    backend.storage.check()
+
+
+# -- local only --------------------------------------------------------------------------
+
+
+def test_local_root_that_is_a_file_is_a_terminal_error(tmp_path: Path) -> None:
+    target = tmp_path / "file.json"
+    target.write_text("{}")
+    storage = LocalStorage(str(target))
+    with pytest.raises(ConfigError) as info:
+        list(storage.list_files())
+    assert "not a folder" in info.value.message
+    assert not info.value.transient
+    with pytest.raises(ConfigError):
+        storage.check()
+
+
+def test_local_relative_root_is_rejected() -> None:
+    with pytest.raises(ConfigError):
+        LocalStorage("relative/folder")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read any folder")
+def test_local_unreadable_folder_is_an_auth_error(tmp_path: Path) -> None:
+    root = tmp_path / "locked"
+    root.mkdir()
+    (root / "a.json").write_text("{}")
+    root.chmod(0)
+    try:
+        with pytest.raises(StorageAuthError) as info:
+            list(LocalStorage(str(root)).list_files())
+        assert "permission" in info.value.message.lower()
+    finally:
+        root.chmod(0o755)
+
+
+def test_local_open_outside_the_root_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "secret.txt").write_text("x")
+    with pytest.raises(ConfigError):
+        LocalStorage(str(tmp_path / "root")).open(str(tmp_path / "root" / ".." / "secret.txt"))
+
+
+def test_local_lists_10000_files_quickly(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for d in range(100):
+        folder = root / f"d{d:03d}"
+        folder.mkdir(parents=True)
+        for f in range(100):
+            (folder / f"f{f:03d}.json").write_bytes(b"{}")
+    storage = LocalStorage(str(root))
+    list(storage.list_files("**/*.json"))  # warm the OS cache
+    started = time.perf_counter()
+    files = list(storage.list_files("**/*.json"))
+    elapsed = time.perf_counter() - started
+    assert len(files) == 10_000
+    assert [f.path for f in files] == sorted(f.path for f in files)
+    assert elapsed < 0.5, f"listing 10,000 files took {elapsed * 1000:.0f} ms"
+
+
+# -- S3 only -----------------------------------------------------------------------------
+
+s3 = pytest.mark.s3
+
+
+@s3
+def test_s3_listing_spans_pages_lazily_and_exactly_once(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.new_bucket()
+    keys = [f"many/part-{i:05d}.json" for i in range(2500)]
+    seaweedfs.put_many(bucket, [(k, b"{}") for k in keys] + [("other/x.json", b"{}"), ("many-x/y.json", b"{}")])
+    storage = S3Storage(
+        f"s3://{bucket}/many/",
+        endpoint_url=seaweedfs.endpoint_url,
+        region=seaweedfs.region,
+        access_key_id=seaweedfs.access_key,
+        secret_access_key=seaweedfs.secret_key,
+        page_size=1000,
+    )
+    calls: list[dict[str, Any]] = []
+    storage.client.meta.events.register(
+        "before-call.s3.ListObjectsV2", lambda params, **_: calls.append(params), unique_id="count-list-calls"
+    )
+
+    stream = storage.list_files()
+    first = next(stream)
+    assert first.path == f"s3://{bucket}/many/part-00000.json"
+    assert len(calls) == 1, "the listing must stream page by page, not fetch everything first"
+    rest = list(stream)
+
+    paths = [first.path, *(f.path for f in rest)]
+    assert len(calls) == 3
+    assert len(paths) == 2500
+    assert len(set(paths)) == 2500
+    assert set(paths) == {f"s3://{bucket}/{k}" for k in keys}
+
+
+@s3
+def test_s3_directory_markers_are_not_files(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.new_bucket()
+    client = seaweedfs.client()
+    client.put_object(Bucket=bucket, Key="landing/folder/", Body=b"")
+    client.put_object(Bucket=bucket, Key="landing/folder/a.json", Body=b"{}")
+    client.put_object(Bucket=bucket, Key="landing/empty/", Body=b"")
+    assert len(client.list_objects_v2(Bucket=bucket, Prefix="landing/")["Contents"]) == 3  # markers are listed
+    storage = open_storage(seaweedfs.source(bucket, "landing/"))
+    assert [f.path for f in storage.list_files()] == [f"s3://{bucket}/landing/folder/a.json"]
+
+
+@s3
+def test_s3_root_without_trailing_slash_is_a_folder(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.new_bucket()
+    seaweedfs.put_many(bucket, {"landing/a.json": b"{}", "landing-old/b.json": b"{}", "landingx.json": b"{}"})
+    storage = open_storage(seaweedfs.source(bucket, "landing"))
+    assert storage.root == f"s3://{bucket}/landing/"
+    assert [f.path for f in storage.list_files()] == [f"s3://{bucket}/landing/a.json"]
+    assert [f.path for f in storage.list_files("*.json")] == [f"s3://{bucket}/landing/a.json"]
+    whole_bucket = open_storage(seaweedfs.source(bucket, ""))
+    assert len(list(whole_bucket.list_files("**/*.json"))) == 3
+
+
+@s3
+def test_s3_wrong_secret_key_is_an_auth_error(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.new_bucket()
+    wrong = "not-the-secret-" + uuid.uuid4().hex
+    source = seaweedfs.source(
+        bucket,
+        "",
+        credentials={"type": "access_key", "access_key_id": seaweedfs.access_key, "secret_access_key": wrong},
+    )
+    storage = open_storage(source)
+    with pytest.raises(StorageAuthError) as info:
+        list(storage.list_files())
+    error = info.value
+    assert not error.transient
+    assert "secret" in error.action.lower() or "access key" in error.action.lower()
+    for text in (error.message, error.action, error.detail, str(error), repr(storage)):
+        assert wrong not in text
+    with pytest.raises(StorageAuthError):
+        storage.open(f"s3://{bucket}/x.json")
+
+
+@s3
+def test_s3_unknown_access_key_is_an_auth_error(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.new_bucket()
+    creds = {"type": "access_key", "access_key_id": "AKIAUNKNOWN", "secret_access_key": seaweedfs.secret_key}
+    with pytest.raises(StorageAuthError) as info:
+        list(open_storage(seaweedfs.source(bucket, "", credentials=creds)).list_files())
+    assert seaweedfs.secret_key not in str(info.value) + info.value.detail
+
+
+@s3
+def test_s3_closed_port_is_transient_and_fails_fast() -> None:
+    from tests.services import free_port
+
+    port = free_port()  # nothing listens there
+    storage = S3Storage(
+        "s3://bucket/prefix/",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region="us-east-1",
+        access_key_id="a",
+        secret_access_key="b",
+    )
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable) as info:
+        list(storage.list_files())
+    elapsed = time.monotonic() - started
+    assert info.value.transient
+    assert f"127.0.0.1:{port}" in info.value.message
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    with pytest.raises(StorageUnavailable):
+        storage.open("s3://bucket/prefix/a.json")
+
+
+@s3
+def test_s3_ambient_credentials_come_from_the_environment(
+    seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = seaweedfs.new_bucket()
+    seaweedfs.put_many(bucket, {"a.json": b"{}"})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    source = seaweedfs.source(bucket, "", credentials={"type": "ambient"})
+    assert [f.path for f in open_storage(source).list_files()] == [f"s3://{bucket}/a.json"]
+
+
+@s3
+def test_s3_no_ambient_credentials_is_an_auth_error(
+    seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    source = seaweedfs.source("any-bucket", "", credentials={"type": "ambient"})
+    with pytest.raises(StorageAuthError) as info:
+        list(open_storage(source).list_files())
+    assert "credentials" in info.value.message.lower()
+    assert "ambient" in info.value.action.lower()
+
+
+@s3
+def test_s3_endpoint_down_then_back(seaweedfs: SeaweedFS) -> None:
+    bucket = seaweedfs.new_bucket()
+    seaweedfs.put_many(bucket, {"a.json": b"{}"})
+    storage = open_storage(seaweedfs.source(bucket, ""))
+    assert len(list(storage.list_files())) == 1
+    with seaweedfs.down(kill=True):
+        assert not seaweedfs.running
+        with pytest.raises(StorageUnavailable):
+            list(storage.list_files())
+    assert seaweedfs.running
+    assert [f.path for f in storage.list_files()] == [f"s3://{bucket}/a.json"]  # same data, same port

@@ -1,0 +1,55 @@
+"""Test data builders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from deltalake import DeltaTable
+
+from core.config import IngestionSpec
+
+
+def write_json_files(folder: Path, count: int, records: int, start_id: int = 0, prefix: str = "part") -> list[Path]:
+    """`count` JSON-lines files with `records` rows each and globally unique ids from `start_id`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    next_id = start_id
+    for index in range(count):
+        path = folder / f"{prefix}-{start_id + index * records:08d}.json"
+        lines = []
+        for _ in range(records):
+            lines.append(
+                json.dumps(
+                    {
+                        "id": next_id,
+                        "name": f"user-{next_id}",
+                        "amount": next_id * 0.5,
+                        "country": ["DE", "US", "FR"][next_id % 3],
+                    }
+                )
+            )
+            next_id += 1
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+def spec(source_path: str, table: str = "events", **overrides: Any) -> IngestionSpec:
+    body: dict[str, Any] = {
+        "name": overrides.pop("name", f"ingest-{table}"),
+        "source": {"type": "local", "path": source_path},
+        "format": {"type": "json"},
+        "destination": {"catalog": "main", "database": "raw", "table": table},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return IngestionSpec.model_validate(body)
+
+
+def read_table(uri: str) -> Any:
+    return DeltaTable(uri).to_pyarrow_table()

@@ -1,0 +1,151 @@
+"""The REST API (§14) end to end over the real routes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from deltalake import DeltaTable
+
+from tests.helpers import write_json_files
+
+
+def body(path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": extra.pop("name", "orders"),
+        "source": {"type": "local", "path": str(path), "file_pattern": "*.json"},
+        "format": {"type": "json", "schema": {"on_schema_change": "auto_merge"}},
+        "destination": {"catalog": "main", "database": "sales", "table": "orders"},
+        **extra,
+    }
+
+
+def wait_for_run(api, ingestion_id: int, run_id: int, timeout: float = 30) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api.get(f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}").json()
+        if run["status"] not in ("queued", "running"):
+            return run  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish: {run}")
+
+
+def test_create_activate_run_and_read_back(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 3, 100)
+    created = api.post("/api/v1/ingestions", json=body(tmp_path / "in"))
+    assert created.status_code == 201, created.text
+    ing = created.json()
+    assert ing["status"] == "draft" and ing["table_name"] == "main.sales.orders"
+
+    refused = api.post(f"/api/v1/ingestions/{ing['id']}/run")
+    assert refused.status_code == 409 and "activate" in refused.json()["error"]["action"].lower()
+
+    assert api.post(f"/api/v1/ingestions/{ing['id']}/activate").json()["status"] == "active"
+    accepted = api.post(f"/api/v1/ingestions/{ing['id']}/run")
+    assert accepted.status_code == 202
+    run = wait_for_run(api, ing["id"], accepted.json()["run_id"])
+    assert run["status"] == "success", run
+    assert run["metrics"]["files_processed"] == 3 and run["metrics"]["records_ingested"] == 300
+    assert run["metrics"]["duration_seconds"] > 0 and run["metrics"]["bytes_written"] > 0
+    assert DeltaTable(ing["table_uri"]).to_pyarrow_table().num_rows == 300
+
+    history = api.get(f"/api/v1/ingestions/{ing['id']}/runs").json()
+    assert [r["id"] for r in history] == [run["id"]]
+    ledger = api.get(f"/api/v1/ingestions/{ing['id']}/files", params={"status": "loaded"}).json()
+    assert ledger["total"] == 3 and {f["records"] for f in ledger["items"]} == {100}
+    metrics = api.get(f"/api/v1/ingestions/{ing['id']}/metrics").json()
+    assert metrics["files_processed"] == 3 and len(metrics["daily"]) == 7
+    assert metrics["daily"][-1]["records"] == 300
+    versions = api.get(f"/api/v1/ingestions/{ing['id']}/schema-versions").json()
+    assert versions[0]["version"] == 1 and {c["name"] for c in versions[0]["columns"]} >= {"id", "name"}
+    assert [a["action"] for a in api.get("/api/v1/audit").json()][:3] == ["run", "activate", "create"]
+
+
+def test_validation_errors_name_the_field(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = body(tmp_path)
+    bad["destination"]["table"] = "no spaces allowed"
+    response = api.post("/api/v1/ingestions", json=bad)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and error["field"] == "destination.table"
+    assert error["action"]
+
+    merge = body(tmp_path)
+    merge["destination"]["write_mode"] = "merge"
+    assert "merge key" in api.post("/api/v1/ingestions", json=merge).json()["error"]["message"]
+
+
+def test_errors_have_code_message_action(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    missing = api.get("/api/v1/ingestions/999")
+    assert missing.status_code == 404
+    assert set(missing.json()["error"]) >= {"code", "message", "action"}
+
+    api.post("/api/v1/ingestions", json=body(tmp_path))
+    duplicate = api.post("/api/v1/ingestions", json=body(tmp_path))
+    assert duplicate.status_code == 409 and duplicate.json()["error"]["field"] == "name"
+
+
+def test_pause_blocks_runs_and_resume_allows_them(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 1, 5)
+    ing = api.post("/api/v1/ingestions", json=body(tmp_path / "in", activate=True)).json()
+    assert ing["status"] == "active"
+    api.post(f"/api/v1/ingestions/{ing['id']}/pause")
+    refused = api.post(f"/api/v1/ingestions/{ing['id']}/run")
+    assert refused.status_code == 409 and "resume" in refused.json()["error"]["action"].lower()
+    api.post(f"/api/v1/ingestions/{ing['id']}/resume")
+    assert api.post(f"/api/v1/ingestions/{ing['id']}/run").status_code == 202
+
+
+def test_locked_fields_and_secrets(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = body(tmp_path, activate=True)
+    data["source"] = {
+        "type": "s3",
+        "path": "s3://bucket/x/",
+        "endpoint_url": "http://127.0.0.1:1",
+        "credentials": {"type": "access_key", "access_key_id": "AK", "secret_access_key": "very-secret"},
+    }
+    ing = api.post("/api/v1/ingestions", json=data).json()
+    assert ing["source"]["credentials"]["secret_access_key"] == "********"
+    assert "very-secret" not in api.get(f"/api/v1/ingestions/{ing['id']}").text
+
+    changed = body(tmp_path)
+    changed["source"] = data["source"]
+    changed["destination"]["table"] = "other"
+    locked = api.put(f"/api/v1/ingestions/{ing['id']}", json=changed)
+    assert locked.status_code == 409 and locked.json()["error"]["field"] == "destination"
+
+    renamed = {**body(tmp_path, name="orders-v2"), "source": data["source"]}
+    assert api.put(f"/api/v1/ingestions/{ing['id']}", json=renamed).json()["name"] == "orders-v2"
+
+
+def test_delete_with_and_without_table(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 1, 5)
+    ing = api.post("/api/v1/ingestions", json=body(tmp_path / "in", activate=True)).json()
+    run = api.post(f"/api/v1/ingestions/{ing['id']}/run").json()
+    wait_for_run(api, ing["id"], run["run_id"])
+    assert api.delete(f"/api/v1/ingestions/{ing['id']}", params={"drop_table": "true"}).status_code == 204
+    assert api.get(f"/api/v1/ingestions/{ing['id']}").status_code == 404
+    assert not Path(ing["table_uri"]).exists()
+
+
+def test_test_endpoint_previews_without_writing(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 4, 10)
+    (tmp_path / "in" / "skip.csv").write_text("a,b\n1,2\n")
+    result = api.post("/api/v1/ingestions/test", json=body(tmp_path / "in"))
+    assert result.status_code == 200, result.text
+    data = result.json()
+    assert data["files"] == 4 and data["message"].startswith("Connection successful — 4 files")
+    assert [c["name"] for c in data["schema"]] == ["id", "name", "amount", "country"]
+    assert len(data["sample_rows"]) == 5
+    assert not (tmp_path / "data" / "warehouse").exists()
+    assert api.get("/api/v1/ingestions").json() == []
+
+    wrong = api.post("/api/v1/ingestions/test", json=body(tmp_path / "missing"))
+    assert wrong.status_code == 400
+    assert "does not exist" in wrong.json()["error"]["message"] and wrong.json()["error"]["action"]
+
+
+def test_health(api) -> None:  # type: ignore[no-untyped-def]
+    data = api.get("/api/v1/health").json()
+    assert data["status"] == "ok" and data["database"] in ("sqlite", "postgresql")

@@ -1,0 +1,122 @@
+"""Bad input never fails a whole run: good rows load, bad files are quarantined with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.domain import RunStatus
+from tests.helpers import read_table, spec, write_json_files
+
+
+def test_bad_json_files_make_a_partial_run(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 100)
+    good_lines = [json.dumps({"id": 1000 + i, "name": "x", "amount": 1.0, "country": "DE"}) for i in range(98)]
+    (landing / "c-malformed.json").write_text(
+        "\n".join([*good_lines[:50], '{"id": 5, "name": oops', *good_lines[50:], "not json"]) + "\n"
+    )
+    (landing / "d-empty.json").write_text("")
+    (landing / "e-binary.json").write_bytes(pq_bytes())
+    (landing / "f-compressed.json").write_bytes(gzip.compress(b'{"id": 2000, "name": "gz"}\n'))
+
+    ing = services.create_ingestion(spec(str(landing)), activate=True)
+    outcome = services.run_now(ing.name)
+
+    assert outcome.status == RunStatus.PARTIAL
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    # 200 good + 98 good + 2 malformed rows rescued + 1 from the gzip file
+    assert table.num_rows == 301
+    rescued = [r for r in table.column("_rescued_data").to_pylist() if r]
+    assert len(rescued) == 2
+    assert any("oops" in r for r in rescued) and any("not json" in r for r in rescued)
+    quarantined = {e.file.rsplit("/", 1)[-1]: e for e in outcome.errors if e.kind == "quarantined"}
+    assert set(quarantined) == {"d-empty.json", "e-binary.json"}
+    assert all(e.message and e.action for e in quarantined.values())
+    assert "empty" in quarantined["d-empty.json"].message
+    malformed = [e for e in outcome.errors if e.kind == "malformed_records"]
+    assert malformed[0].file.endswith("c-malformed.json")
+    total, files = services.store.list_files(ing.id, status="quarantined")
+    assert total == 2 and all(f.error for f in files)
+    assert outcome.metrics.bad_records == 2
+    # the quarantined files are not retried on the next run; nothing is loaded twice
+    again = services.run_now(ing.name)
+    assert again.metrics.files_processed == 0
+    assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 301
+
+
+def pq_bytes() -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"a": list(range(100))}), sink)
+    return sink.getvalue().to_pybytes()
+
+
+def test_truncated_parquet_is_quarantined(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    for i in range(2):
+        pq.write_table(pa.table({"id": list(range(i * 10, i * 10 + 10))}), landing / f"ok{i}.parquet")
+    data = pq_bytes()
+    (landing / "broken.parquet").write_bytes(data[: len(data) // 2])
+    ing = services.create_ingestion(spec(str(landing), format={"type": "parquet"}), activate=True)
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.PARTIAL
+    assert [e.file.rsplit("/", 1)[-1] for e in outcome.errors if e.kind == "quarantined"] == ["broken.parquet"]
+    assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20
+
+
+def test_too_many_bad_records_fails_and_writes_nothing(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "mostly-bad.json").write_text('{"id": 1}\n' + "garbage\n" * 3 + '{"id": 2}\n' * 6)
+    ing = services.create_ingestion(spec(str(landing), quality={"max_bad_record_ratio": 0.1}), activate=True)
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.FAILED
+    assert "malformed" in outcome.message and "max_bad_record_ratio" in outcome.errors[0].action
+    assert services.embedded.table_schema(ing.spec.destination) is None
+    total, files = services.store.list_files(ing.id, status="failed")
+    assert total == 1 and "malformed" in files[0].error
+
+
+def test_missing_folder_is_a_clear_terminal_error(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ing = services.create_ingestion(spec(str(tmp_path / "nope")), activate=True)
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.FAILED
+    assert str(tmp_path / "nope") in outcome.message
+    assert outcome.errors[0].action
+
+
+def test_new_column_is_added(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    write_json_files(landing, 1, 10)
+    ing = services.create_ingestion(spec(str(landing)), activate=True)
+    services.run_now(ing.name)
+    (landing / "z-new.json").write_text(
+        json.dumps({"id": 99, "name": "n", "amount": 1.5, "country": "DE", "vip": True}) + "\n"
+    )
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    assert "vip" in table.column_names
+    assert table.num_rows == 11
+    assert table.column("vip").null_count == 10
+    versions = services.store.list_schema_versions(ing.id)
+    assert [v.version for v in versions] == [1, 2]
+    assert "vip" in versions[1].reason
+
+
+def test_type_clash_is_rescued_not_truncated(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1, "qty": 4}\n')
+    ing = services.create_ingestion(spec(str(landing)), activate=True)
+    services.run_now(ing.name)
+    (landing / "b.json").write_text('{"id": 2, "qty": 4.7}\n')
+    services.run_now(ing.name)
+    rows = {r["id"]: r for r in read_table(services.embedded.table_uri(ing.spec.destination)).to_pylist()}
+    assert rows[2]["qty"] is None
+    assert "4.7" in rows[2]["_rescued_data"]

@@ -1,0 +1,88 @@
+"""The `autoloader` command: `run` for cron/Airflow users, and `serve` as a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import clean_env, run_cli
+from tests.helpers import spec, write_json_files
+from tests.services import free_port
+
+
+def _env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+    }
+
+
+def test_run_prints_a_summary_and_exit_codes(services, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 2, 10)
+    ing = services.create_ingestion(spec(str(tmp_path / "in"), name="nightly"), activate=True)
+    ok = run_cli("run", "nightly", env=_env(settings))
+    assert ok.returncode == 0, ok.stderr
+    assert "success" in ok.stdout and "records 20" in ok.stdout
+
+    as_json = json.loads(run_cli("run", str(ing.id), "--json", env=_env(settings)).stdout)
+    assert as_json["status"] == "success" and as_json["metrics"]["files_processed"] == 0
+
+    missing = run_cli("run", "no-such-ingestion", env=_env(settings))
+    assert missing.returncode == 2 and "No ingestion" in missing.stderr
+
+    broken = services.create_ingestion(spec(str(tmp_path / "gone"), name="broken", table="t2"), activate=True)
+    failed = run_cli("run", broken.name, env=_env(settings))
+    assert failed.returncode == 1
+    assert "does not exist" in failed.stdout and "→" in failed.stdout
+
+
+@pytest.mark.slow
+def test_serve_starts_console_api_and_docs(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.3)
+        assert "Data Ingestions" in httpx.get(base + "/", timeout=10).text
+        assert httpx.get(base + "/docs", timeout=5).status_code == 200
+        paths = httpx.get(base + "/openapi.json", timeout=5).json()["paths"]
+        assert "/api/v1/ingestions/{ingestion_id}/run" in paths
+        write_json_files(tmp_path / "in", 2, 10)
+        created = httpx.post(
+            base + "/api/v1/ingestions",
+            json={**spec(str(tmp_path / "in")).model_dump(mode="json", by_alias=True), "activate": True},
+        ).json()
+        run = httpx.post(f"{base}/api/v1/ingestions/{created['id']}/run").json()
+        for _ in range(100):
+            record = httpx.get(base + run["url"]).json()
+            if record["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+        assert record["status"] == "success" and record["metrics"]["records_ingested"] == 20
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)

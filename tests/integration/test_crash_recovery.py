@@ -1,0 +1,73 @@
+"""kill -9 at any moment of a run: after a restart every record is in the table exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from core.domain import RunStatus
+from tests.conftest import clean_env, run_cli
+from tests.helpers import read_table, spec, write_json_files
+
+FILES, RECORDS = 500, 20
+
+
+@pytest.fixture
+def crash_setup(services, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    landing = tmp_path / "landing"
+    write_json_files(landing, FILES, RECORDS)
+    ing = services.create_ingestion(spec(str(landing), limits={"max_files_per_batch": 50}), activate=True)
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+        "AUTOLOADER_STALE_RUN_SECONDS": "30",
+    }
+    return ing, env, services.embedded.table_uri(ing.spec.destination)
+
+
+def _assert_exactly_once(uri: str, services, ingestion_id: int) -> None:  # type: ignore[no-untyped-def]
+    table = read_table(uri)
+    assert table.num_rows == FILES * RECORDS
+    assert pc.count_distinct(table.column("id")).as_py() == FILES * RECORDS
+    loaded, _ = services.store.list_files(ingestion_id, status="loaded")
+    pending, _ = services.store.list_files(ingestion_id, status="pending")
+    assert (loaded, pending) == (FILES, 0)
+
+
+def _finish(env: dict[str, str], name: str) -> None:
+    result = run_cli("run", name, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_pending:3", "after_commit:1", "after_commit:4", "after_ledger:2"])
+def test_sigkill_at_named_points(crash_setup, services, point: str) -> None:  # type: ignore[no-untyped-def]
+    ing, env, uri = crash_setup
+    crashed = run_cli("run", ing.name, env=env | {"AUTOLOADER_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    _finish(env, ing.name)
+    _assert_exactly_once(uri, services, ing.id)
+    runs = services.store.list_runs(ing.id)
+    assert [r.status for r in runs] == [RunStatus.SUCCESS.value, RunStatus.FAILED.value]
+    assert runs[1].errors[0]["kind"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments(crash_setup, services) -> None:  # type: ignore[no-untyped-def]
+    ing, env, uri = crash_setup
+    for delay in (1.2, 1.8, 2.4):
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "run", ing.name], env=env)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    _finish(env, ing.name)
+    _assert_exactly_once(uri, services, ing.id)
