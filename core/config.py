@@ -97,7 +97,7 @@ class FormatOptions(_Model):
 class SchemaConfig(_Model):
     inference: Literal["auto", "manual"] = "auto"
     infer_types: bool = True
-    schema_json: list[dict[str, Any]] | None = Field(
+    schema_json: list[dict[str, Any]] | None = Field(  # type: ignore[assignment]
         default=None, description='Manual schema: [{"name": "id", "type": "bigint", "nullable": true}, ...]'
     )
     hints: dict[str, str] = Field(default_factory=dict, description="Per-column type hints: {column: type}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -28,7 +29,8 @@ router = APIRouter(prefix="/api/v1")
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    services: Services = request.app.state.services
+    return services
 
 
 Svc = Annotated[Services, Depends(services)]
@@ -65,18 +67,7 @@ def list_ingestions(
 def test_ingestion(body: IngestionSpec, svc: Svc) -> TestResult:
     """Check the connection, list files, infer the schema and read 5 sample rows. Writes nothing."""
     result = svc.test_configuration(body)
-    return TestResult(
-        ok=True,
-        message=result.message,
-        files=result.files,
-        total_bytes=result.total_bytes,
-        files_truncated=result.files_truncated,
-        listing_seconds=result.listing_seconds,
-        schema=result.schema,
-        sample_rows=result.sample_rows,
-        sample_files=result.sample_files,
-        bad_files=result.bad_files,
-    )
+    return TestResult.model_validate({"ok": True, **asdict(result)})
 
 
 @router.get("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])

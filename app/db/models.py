@@ -14,7 +14,7 @@ def utcnow() -> datetime:
 
 
 def _ts(**kwargs: Any) -> Any:
-    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[call-overload]
+    return Field(sa_type=DateTime(timezone=True), **kwargs)
 
 
 # --- ingestions -----------------------------------------------------------------------------------
@@ -78,13 +78,13 @@ class RunPublic(RunBase):
 
 # --- file ledger ------------------------------------------------------------------------------------
 class LedgerFileBase(SQLModel):
-    path: str = Field(sa_type=Text)  # type: ignore[call-overload]
-    size: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
+    path: str = Field(sa_type=Text)
+    size: int = Field(sa_type=BigInteger)
     etag: str | None = Field(default=None, max_length=200)
     status: str = Field(max_length=20)
-    records: int = Field(default=0, sa_type=BigInteger)  # type: ignore[call-overload]
+    records: int = Field(default=0, sa_type=BigInteger)
     bad_records: int = 0
-    error: str | None = Field(default=None, sa_type=Text)  # type: ignore[call-overload]
+    error: str | None = Field(default=None, sa_type=Text)
 
 
 class LedgerFile(LedgerFileBase, table=True):
@@ -116,7 +116,7 @@ class LedgerFilePublic(LedgerFileBase):
 class SchemaVersionBase(SQLModel):
     version: int
     status: str = Field(default="applied", max_length=20)
-    reason: str = Field(default="", sa_type=Text)  # type: ignore[call-overload]
+    reason: str = Field(default="", sa_type=Text)
     resolution: str | None = Field(default=None, max_length=40)
 
 
@@ -162,7 +162,7 @@ class ClusterUpdate(SQLModel):
 
 class Cluster(ClusterBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    token_encrypted: str | None = Field(default=None, sa_type=Text)  # type: ignore[call-overload]
+    token_encrypted: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _ts(default_factory=utcnow)
 
 

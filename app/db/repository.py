@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -80,7 +80,11 @@ class SqlStore:
         columns = self._spec_columns(spec)
         columns["source"] = self._encrypt_source(columns["source"])
         row = IngestionRow(
-            name=spec.name, status=IngestionStatus(status).value, cluster_id=spec.cluster_id, uid=str(uuid.uuid4()), **columns
+            name=spec.name,
+            status=IngestionStatus(status).value,
+            cluster_id=spec.cluster_id,
+            uid=str(uuid.uuid4()),
+            **columns,
         )
         with self.session() as s:
             s.add(row)
@@ -107,7 +111,7 @@ class SqlStore:
         with self.session() as s:
             row = s.get(IngestionRow, int(id_or_name)) if id_or_name.isdigit() else None
             if row is None:
-                row = s.execute(select(IngestionRow).where(IngestionRow.name == id_or_name)).scalars().first()
+                row = s.execute(select(IngestionRow).where(col(IngestionRow.name) == id_or_name)).scalars().first()
             if row is None:
                 raise NotFound(
                     f"No ingestion with id or name '{id_or_name}'.", "List them with GET /api/v1/ingestions."
@@ -120,7 +124,7 @@ class SqlStore:
         with self.session() as s:
             query = select(IngestionRow).order_by(col(IngestionRow.id))
             if status:
-                query = query.where(IngestionRow.status == status)
+                query = query.where(col(IngestionRow.status) == status)
             rows = s.execute(query).scalars().all()
         items = [self._to_domain(r) for r in rows]
         if source_type:
@@ -161,8 +165,9 @@ class SqlStore:
     def delete_ingestion(self, ingestion_id: int) -> None:
         with self.session() as s:
             self._row(s, ingestion_id)
-            for table in (LedgerFile, Run, SchemaVersion):
-                s.execute(delete(table).where(table.ingestion_id == ingestion_id))  # type: ignore[attr-defined]
+            s.execute(delete(LedgerFile).where(col(LedgerFile.ingestion_id) == ingestion_id))
+            s.execute(delete(Run).where(col(Run.ingestion_id) == ingestion_id))
+            s.execute(delete(SchemaVersion).where(col(SchemaVersion.ingestion_id) == ingestion_id))
             s.execute(delete(IngestionRow).where(col(IngestionRow.id) == ingestion_id))
             s.commit()
 
@@ -399,14 +404,10 @@ class SqlStore:
                 if p not in set(plain)
             ]
             if detailed:
-                from sqlalchemy import bindparam
-
+                ledger = LedgerFile.__table__  # type: ignore[attr-defined]
                 s.connection().execute(
-                    update(LedgerFile.__table__)  # type: ignore[arg-type]
-                    .where(
-                        LedgerFile.__table__.c.ingestion_id == ingestion_id,  # type: ignore[attr-defined]
-                        LedgerFile.__table__.c.path == bindparam("b_path"),  # type: ignore[attr-defined]
-                    )
+                    update(ledger)
+                    .where(ledger.c.ingestion_id == ingestion_id, ledger.c.path == bindparam("b_path"))
                     .values(
                         status=bindparam("b_status"),
                         records=bindparam("b_records"),

@@ -16,7 +16,7 @@ async def home() -> None:
             "The console is coming. Meanwhile, create and run ingestions through the "
             "[REST API](/docs) or the `autoloader` command."
         )
-        ingestions = await run.io_bound(services.store.list_ingestions)
+        ingestions = await run.io_bound(services.store.list_ingestions) or []
         rows = [
             {
                 "id": i.id,

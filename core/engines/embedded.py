@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -168,17 +168,21 @@ class EmbeddedEngine:
         commit: CommitProperties,
     ) -> None:
         destination = request.destination
-        mode = "error" if table is None else "overwrite" if request.mode == "overwrite" else "append"
-        write_deltalake(
-            self.table_uri(destination),
-            pa.RecordBatchReader.from_batches(schema, batches),
-            mode=mode,  # type: ignore[arg-type]
-            partition_by=destination.partition_columns or None,
-            schema_mode="merge" if (table is not None and request.evolve) else None,
-            configuration=destination.table_properties or None if table is None else None,
-            storage_options=self.storage_options,
-            commit_properties=commit,
-        )
+        options: dict[str, Any] = {
+            "partition_by": destination.partition_columns or None,
+            "schema_mode": "merge" if (table is not None and request.evolve) else None,
+            "configuration": (destination.table_properties or None) if table is None else None,
+            "storage_options": self.storage_options,
+            "commit_properties": commit,
+        }
+        reader = pa.RecordBatchReader.from_batches(schema, batches)
+        uri = self.table_uri(destination)
+        if table is None:
+            write_deltalake(uri, reader, mode="error", **options)
+        elif request.mode == "overwrite":
+            write_deltalake(uri, reader, mode="overwrite", **options)
+        else:
+            write_deltalake(uri, reader, mode="append", **options)
 
     def _merge(
         self,

@@ -26,19 +26,15 @@ Exception: multiline JSON (one document per file) is parsed whole and so held in
 
 from __future__ import annotations
 
-import base64
 import functools
 import io
 import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
@@ -46,10 +42,18 @@ import pyarrow.parquet as pq
 from core.config import FormatConfig
 from core.errors import AutoloaderError, BadFileError
 from core.formats.compression import open_decompressed_detect
+from core.formats.conform import (
+    MALFORMED,
+    RESCUED,
+    cast_array,
+    column_from_python,
+    conform_batch,
+    json_text,
+    malformed_batch,
+    merge_rescued,
+    output_schema,
+)
 from core.formats.unify import normalize_schema, unify_schemas, unify_types
-
-RESCUED = "_rescued_data"
-MALFORMED = "_malformed"
 
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
 EMPTY_ACTION = (
@@ -61,7 +65,7 @@ MAX_MALFORMED_SHARE = 0.9
 _PARQUET_BATCH_ROWS = 65_536
 _PROBE_BYTES = 1024 * 1024
 _ARROW_JSON_BLOCK = 1024 * 1024
-_LEAF = 16  # below this many values a failing cast is retried value by value
+_INFER_LEAF = 16  # runs of at most this many clashing lines are typed in Python
 
 _ARROW_ERRORS: tuple[type[BaseException], ...] = (pa.ArrowException, OSError, EOFError, ValueError)
 
@@ -73,396 +77,6 @@ class FileReadStats:
     records: int = 0
     bad_records: int = 0
     bytes_read: int = 0
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Schemas and JSON text of values
-
-
-@functools.lru_cache(maxsize=64)
-def output_schema(schema: pa.Schema) -> pa.Schema:
-    """`schema`'s data columns, all nullable, followed by the `_rescued_data` string column."""
-    fields = [pa.field(f.name, f.type) for f in schema if f.name != RESCUED]
-    return pa.schema([*fields, pa.field(RESCUED, pa.string())])
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON text of a Python value (see the module docstring for non-JSON types)."""
-    if isinstance(value, str):
-        return _ENCODER.encode(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    return _ENCODER.encode(value)
-
-
-def _is_nested(t: pa.DataType) -> bool:
-    return pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t)
-
-
-def _is_stringlike(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Casting with per-value fallback
-
-
-_INT_TEXT = re.compile(r"^[+-]?(?:[0-9]+|0[xX][0-9a-fA-F]+)$").pattern
-_FLOAT_TEXT = re.compile(r"^[+-]?(?:[0-9]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)$").pattern
-_TZ_SUFFIX = r"\d:\d\d(?::\d\d(?:[.,]\d*)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
-
-
-def _cast_primitive(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """`pc.cast` with the readers' rules; raises when any value does not fit."""
-    if pa.types.is_timestamp(target) and _is_stringlike(arr.type) and target.tz is not None:
-        return _cast_text_to_timestamp(arr, target)
-    # Timestamps may lose sub-microsecond digits (Delta stores microseconds); nothing else may lose data.
-    safe = not (pa.types.is_timestamp(arr.type) and pa.types.is_timestamp(target))
-    return pc.cast(arr, target, safe=safe)
-
-
-def _cast_text_to_timestamp(arr: pa.Array, target: pa.TimestampType) -> pa.Array:
-    """Text to a UTC timestamp: values with a zone offset are converted, values without one are taken as UTC."""
-    try:
-        return pc.cast(arr, target)
-    except pa.ArrowInvalid:
-        pass
-    naive = pa.timestamp(target.unit)
-    try:
-        return pc.cast(pc.cast(arr, naive), target)
-    except pa.ArrowInvalid:
-        pass
-    has_zone = pc.match_substring_regex(arr, _TZ_SUFFIX)
-    null = pa.scalar(None, arr.type)
-    zoned = pc.cast(pc.if_else(has_zone, arr, null), target)
-    local = pc.cast(pc.cast(pc.if_else(has_zone, null, arr), naive), target)
-    return pc.coalesce(zoned, local)
-
-
-def _find_failing(arr: pa.Array, target: pa.DataType, offset: int, failed: list[int]) -> None:
-    """Append to `failed` the indices (plus `offset`) of the values of `arr` that do not cast to `target`.
-
-    Halves failing parts until they are small, then tries values one by one: exactly the fast path's
-    cast rules, at a cost of about 2*k*log2(n/k) casts for k bad values.
-    """
-    try:
-        _cast_primitive(arr, target)
-        return
-    except pa.ArrowException:
-        pass
-    if len(arr) <= _LEAF:
-        for i in range(len(arr)):
-            try:
-                _cast_primitive(arr.slice(i, 1), target)
-            except pa.ArrowException:
-                failed.append(offset + i)
-        return
-    mid = len(arr) // 2
-    _find_failing(arr.slice(0, mid), target, offset, failed)
-    _find_failing(arr.slice(mid), target, offset + mid, failed)
-
-
-def _surely_bad_text(arr: pa.Array, target: pa.DataType) -> pa.Array | None:
-    """A mask of text values that no cast to a number could accept (a cheap vectorised pre-filter)."""
-    if not _is_stringlike(arr.type):
-        return None
-    if pa.types.is_integer(target):
-        pattern = _INT_TEXT
-    elif pa.types.is_floating(target) or pa.types.is_decimal(target):
-        pattern = _FLOAT_TEXT
-    else:
-        return None
-    ok = pc.match_substring_regex(arr, pattern, ignore_case=True)
-    return pc.and_(pc.invert(ok), arr.is_valid())
-
-
-def _fields_fit(source: pa.DataType, target: pa.DataType) -> bool:
-    """True when every (nested) struct field of `source` exists in `target`, so a cast drops nothing."""
-    if pa.types.is_struct(source):
-        if not pa.types.is_struct(target):
-            return False
-        names = {f.name: f.type for f in target}
-        return all(f.name in names and _fields_fit(f.type, names[f.name]) for f in source)
-    if pa.types.is_list(source) or pa.types.is_large_list(source):
-        return (pa.types.is_list(target) or pa.types.is_large_list(target)) and _fields_fit(
-            source.value_type, target.value_type
-        )
-    if pa.types.is_map(source):
-        return pa.types.is_map(target) and _fields_fit(source.item_type, target.item_type)
-    return not _is_nested(target)
-
-
-def cast_array(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
-    """`arr` cast to `target`, and the indices of the values that could not be cast (NULL in the result).
-
-    Fast path: one vectorised cast. Only when it fails are values checked individually.
-    Nested values cast to string become their JSON text (not a failure).
-    """
-    source = arr.type
-    if source.equals(target):
-        return arr, []
-    if pa.types.is_dictionary(source):
-        return cast_array(arr.dictionary_decode(), target)
-    if pa.types.is_null(source) or arr.null_count == len(arr):
-        return pa.nulls(len(arr), target), []
-    if pa.types.is_string(target) and _is_nested(source):
-        texts = [None if v is None else json_text(v) for v in arr.to_pylist()]
-        return pa.array(texts, pa.string()), []
-    if _is_nested(source) or _is_nested(target):
-        if _fields_fit(source, target):
-            try:
-                return pc.cast(arr, target), []
-            except pa.ArrowException:
-                pass
-        return _coerce_array(arr.to_pylist(), target)
-    try:
-        return _cast_primitive(arr, target), []
-    except pa.ArrowNotImplementedError:
-        # No cast exists between the types: every non-null value is rescued.
-        valid = pc.indices_nonzero(arr.is_valid()).to_pylist()
-        return pa.nulls(len(arr), target), valid
-    except pa.ArrowException:
-        pass
-    failed: list[int] = []
-    surely_bad = _surely_bad_text(arr, target)
-    candidates = arr
-    if surely_bad is not None and surely_bad.true_count:
-        failed = pc.indices_nonzero(surely_bad).to_pylist()
-        candidates = pc.if_else(surely_bad, pa.scalar(None, arr.type), arr)
-    more: list[int] = []
-    _find_failing(candidates, target, 0, more)
-    if more:
-        keep = [True] * len(arr)
-        for i in more:
-            keep[i] = False
-        candidates = pc.if_else(pa.array(keep), candidates, pa.scalar(None, arr.type))
-        failed = sorted(failed + more)
-    return _cast_primitive(candidates, target), failed
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Python values (the JSON fallback path) to Arrow
-
-
-class _NoFit(Exception):
-    """A Python value that does not fit an Arrow type without loss."""
-
-
-def _int_bounds(t: pa.DataType) -> tuple[int, int]:
-    bits = t.bit_width
-    if pa.types.is_unsigned_integer(t):
-        return 0, 2**bits - 1
-    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-
-
-def _coerce_text(value: str, t: pa.DataType) -> Any:
-    """Text into a temporal/decimal/binary type, with the same parser as the Arrow paths."""
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return value.encode("utf-8")
-    try:
-        return _cast_primitive(pa.array([value], pa.string()), t)[0].as_py()
-    except pa.ArrowException as exc:
-        raise _NoFit from exc
-
-
-def _coerce(value: Any, t: pa.DataType) -> Any:
-    """`value` as the Python value Arrow stores for `t`, or `_NoFit`. Never truncates or rounds."""
-    if value is None:
-        return None
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return value if isinstance(value, str) else json_text(value)
-    if pa.types.is_boolean(t):
-        if isinstance(value, bool):
-            return value
-        raise _NoFit
-    if pa.types.is_integer(t):
-        if isinstance(value, bool):
-            raise _NoFit
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise _NoFit
-            value = int(value)
-        if isinstance(value, int):
-            low, high = _int_bounds(t)
-            if low <= value <= high:
-                return value
-        raise _NoFit
-    if pa.types.is_floating(t):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError as exc:
-                raise _NoFit from exc
-        raise _NoFit
-    if pa.types.is_null(t):
-        raise _NoFit
-    if pa.types.is_struct(t):
-        if not isinstance(value, dict):
-            raise _NoFit
-        fields = {f.name: f.type for f in t}
-        if any(k not in fields and v is not None for k, v in value.items()):
-            raise _NoFit  # a member the struct has no field for would be dropped
-        return {k: _coerce(v, fields[k]) for k, v in value.items() if k in fields}
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        if not isinstance(value, list):
-            raise _NoFit
-        return [_coerce(v, t.value_type) for v in value]
-    if pa.types.is_map(t):
-        items = value.items() if isinstance(value, dict) else value
-        try:
-            return [(_coerce(k, t.key_type), _coerce(v, t.item_type)) for k, v in items]
-        except (TypeError, ValueError) as exc:
-            raise _NoFit from exc
-    if pa.types.is_decimal(t) and isinstance(value, int | float) and not isinstance(value, bool):
-        return _coerce_text(repr(value), t)
-    if isinstance(value, str):
-        return _coerce_text(value, t)
-    if isinstance(value, datetime | date | Decimal | bytes):
-        try:
-            return _cast_primitive(pa.array([value]), t)[0].as_py()
-        except pa.ArrowException as exc:
-            raise _NoFit from exc
-    raise _NoFit
-
-
-def _coerce_array(values: list[Any], t: pa.DataType) -> tuple[pa.Array, list[int]]:
-    out: list[Any] = []
-    failed: list[int] = []
-    for i, value in enumerate(values):
-        try:
-            out.append(_coerce(value, t))
-        except _NoFit:
-            out.append(None)
-            failed.append(i)
-    return pa.array(out, type=t), failed
-
-
-def _python_column(values: list[Any], t: pa.DataType) -> tuple[pa.Array, list[int]]:
-    """Parsed JSON values of one column as an Arrow array of type `t`, and the indices that did not fit."""
-    if pa.types.is_string(t):
-        return pa.array([v if v is None or isinstance(v, str) else json_text(v) for v in values], pa.string()), []
-    if pa.types.is_temporal(t) or pa.types.is_decimal(t):
-        # Text goes through one vectorised (Arrow) parse; JSON numbers only fit decimals.
-        texts: list[str | None] = []
-        failed: list[int] = []
-        for i, v in enumerate(values):
-            if v is None or isinstance(v, str):
-                texts.append(v)
-            elif pa.types.is_decimal(t) and isinstance(v, int | float) and not isinstance(v, bool):
-                texts.append(repr(v))
-            else:
-                texts.append(None)
-                failed.append(i)
-        arr, more = cast_array(pa.array(texts, pa.string()), t)
-        return arr, sorted(failed + more)
-    return _coerce_array(values, t)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Conforming batches to a schema
-
-
-def _merge_rescued(existing: str | None, new: dict[str, Any]) -> str:
-    """One rescued JSON object from an existing `_rescued_data` value and newly rescued values.
-
-    Existing keys win; a new value whose key is taken is kept under `<key>_2`, `<key>_3`, ...
-    An existing value that is not a JSON object is kept under the key `_rescued_data`.
-    """
-    if existing is None:
-        return json_text(new)
-    try:
-        parsed = json.loads(existing)
-    except ValueError:
-        parsed = None
-    merged: dict[str, Any] = parsed if isinstance(parsed, dict) else {RESCUED: existing}
-    for key, value in new.items():
-        name, n = key, 1
-        while name in merged:
-            n += 1
-            name = f"{key}_{n}"
-        merged[name] = value
-    return json_text(merged)
-
-
-def _to_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
-    if isinstance(data, pa.RecordBatch):
-        return data
-    if data.num_rows == 0:
-        return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in data.schema], schema=data.schema)
-    batches = data.combine_chunks().to_batches()
-    return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
-
-
-def conform_batch(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBatch:
-    """`batch` with exactly `schema`'s columns (in order, all nullable) plus `_rescued_data`.
-
-    Missing columns are NULL; extra columns and values that do not fit their column's type move into
-    `_rescued_data` (merged with any `_rescued_data` the input already has). See the module docstring.
-    """
-    data = _to_batch(batch)
-    target = output_schema(schema)
-    n = data.num_rows
-    wanted = {f.name: f.type for f in target if f.name != RESCUED}
-    columns: dict[str, pa.Array] = {}
-    rescued: dict[int, dict[str, Any]] = {}
-    existing: pa.Array | None = None
-    for name, column in zip(data.schema.names, data.columns, strict=True):
-        if name == RESCUED:
-            existing = column
-            continue
-        if name in columns:
-            # A duplicate column name: the first one is the column, later ones are extra data.
-            bad = pc.indices_nonzero(column.is_valid()).to_pylist()
-        elif name in wanted:
-            columns[name], bad = cast_array(column, wanted[name])
-        else:
-            bad = pc.indices_nonzero(column.is_valid()).to_pylist()
-        if bad:
-            for row, value in zip(bad, column.take(bad).to_pylist(), strict=True):
-                rescued.setdefault(row, {})[name] = value
-    arrays = [columns[name] if name in columns else pa.nulls(n, t) for name, t in wanted.items()]
-    arrays.append(_rescued_column(n, existing, rescued))
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
-
-
-def _rescued_column(n: int, existing: pa.Array | None, rescued: dict[int, dict[str, Any]]) -> pa.Array:
-    if existing is not None and not pa.types.is_string(existing.type):
-        if _is_stringlike(existing.type):
-            existing = existing.cast(pa.string())
-        else:
-            existing = pa.array([None if v is None else json_text(v) for v in existing.to_pylist()], pa.string())
-    if not rescued:
-        return existing if existing is not None else pa.nulls(n, pa.string())
-    values: list[str | None] = existing.to_pylist() if existing is not None else [None] * n
-    for row, new in rescued.items():
-        values[row] = _merge_rescued(values[row], new)
-    return pa.array(values, pa.string())
-
-
-def _malformed_batch(texts: list[str], schema: pa.Schema) -> pa.RecordBatch:
-    """Rows for unparseable lines: every data column NULL, `_rescued_data` = {"_malformed": text}."""
-    target = output_schema(schema)
-    n = len(texts)
-    arrays = [pa.nulls(n, f.type) for f in target if f.name != RESCUED]
-    arrays.append(pa.array([json_text({MALFORMED: t}) for t in texts], pa.string()))
-    return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -835,7 +449,7 @@ def _rows_to_batch(rows: list[dict[str, Any] | None], malformed: dict[int, str],
     arrays: list[pa.Array] = []
     for f in schema:
         values = [None if r is None else r.get(f.name) for r in rows]
-        arr, failed = _python_column(values, f.type)
+        arr, failed = column_from_python(values, f.type)
         arrays.append(arr)
         for i in failed:
             failed_by_row.setdefault(i, set()).add(f.name)
@@ -851,7 +465,7 @@ def _rows_to_batch(rows: list[dict[str, Any] | None], malformed: dict[int, str],
         existing = row.get(RESCUED)
         if existing is not None and not isinstance(existing, str):
             existing = json_text(existing)
-        rescued.append(_merge_rescued(existing, new) if new else existing)
+        rescued.append(merge_rescued(existing, new) if new else existing)
     arrays.append(pa.array(rescued, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=target)
 
@@ -936,7 +550,7 @@ def _infer_json_lines(lines: list[str]) -> pa.Schema:
     try:
         return _arrow_json(("\n".join(lines) + "\n").encode("utf-8"), None).schema
     except pa.ArrowException:
-        if len(lines) <= _LEAF:
+        if len(lines) <= _INFER_LEAF:
             return unify_schemas(
                 pa.schema([pa.field(k, _python_type(v)) for k, v in json.loads(line).items()]) for line in lines
             )
@@ -945,7 +559,7 @@ def _infer_json_lines(lines: list[str]) -> pa.Schema:
 
 
 def _python_type(value: Any) -> pa.DataType:
-    """The Arrow type of a parsed JSON value (used only for a single line Arrow rejects)."""
+    """The Arrow type of a parsed JSON value (used only for the few lines Arrow cannot type together)."""
     if value is None:
         return pa.null()
     if isinstance(value, bool):
@@ -965,10 +579,10 @@ def _python_type(value: Any) -> pa.DataType:
 
 
 def _infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
+    text = _decode(data, path)
     try:
         schema = _arrow_json(data, None).schema
     except (pa.ArrowException, UnicodeDecodeError):
-        text = _decode(data, path)
         rows, malformed, good = _parse_lines(text)
         _check_malformed_share(text, len(rows), malformed, path)
         schema = _infer_json_lines(good)
@@ -1090,11 +704,13 @@ def _with_bad_rows(
         stats.records += batch.num_rows
         yield batch
     if bad_rows:
-        texts = bad_rows[:]
-        bad_rows.clear()
+        # Arrow's threads may append while this runs: take a prefix, atomically under the GIL.
+        count = len(bad_rows)
+        texts = bad_rows[:count]
+        del bad_rows[:count]
         stats.bad_records += len(texts)
         stats.records += len(texts)
-        yield _malformed_batch(texts, schema)
+        yield malformed_batch(texts, schema)
 
 
 def _infer_csv(data: bytes, exhausted: bool, fmt: FormatConfig) -> pa.Schema:

@@ -27,4 +27,4 @@ def open_storage(source: SourceConfig) -> Storage:
             field="source.type",
         ) from None
     backend = getattr(importlib.import_module(module_name), class_name)
-    return backend.from_config(source)  # type: ignore[no-any-return]
+    return backend.from_config(source)

@@ -118,28 +118,34 @@ def test_json_lines_basic(tmp_path: Path) -> None:
     assert stats.bytes_read == path.stat().st_size
 
 
-def test_type_inference_on_and_off(tmp_path: Path) -> None:
-    path = write_lines(
-        tmp_path / "t.json",
-        [{"id": 5, "when": "2024-01-01T00:00:00Z", "nested": {"x": 1}, "tags": [1, 2], "flag": True}],
-    )
+@pytest.mark.parametrize("with_bad_line", [False, True], ids=["arrow-path", "python-path"])
+def test_type_inference_on_and_off(tmp_path: Path, with_bad_line: bool) -> None:
+    records: list[Any] = [
+        {"id": 5, "when": "2024-01-01T00:00:00Z", "nested": {"x": 1}, "tags": [1, 2], "flag": True, "f": 100.0}
+    ]
+    if with_bad_line:
+        records.append("{oops")
+    path = write_lines(tmp_path / "t.json", records)
     typed = infer(path, json_fmt())
     assert typed.field("id").type == pa.int64()
     assert typed.field("when").type == UTC_TS
     assert pa.types.is_struct(typed.field("nested").type)
     assert typed.field("tags").type == pa.list_(pa.int64())
+    assert typed.field("f").type == pa.float64()
 
     fmt = FormatConfig(type="json", schema_=SchemaConfig(infer_types=False))
     text = infer(path, fmt)
-    assert text == pa.schema([(name, pa.string()) for name in ["id", "when", "nested", "tags", "flag"]])
-    (row,) = rows(read(path, fmt, text)[0])
+    assert text == pa.schema([(name, pa.string()) for name in ["id", "when", "nested", "tags", "flag", "f"]])
+    row = rows(read(path, fmt, text)[0])[0]
     # Every value is its JSON text: numbers, objects, arrays, booleans; strings exactly as written.
+    # Both the Arrow path and the line-by-line Python path give the same text.
     assert row == {
         "id": "5",
         "when": "2024-01-01T00:00:00Z",
         "nested": '{"x":1}',
         "tags": "[1,2]",
         "flag": "true",
+        "f": "100.0",
         RESCUED: None,
     }
 
