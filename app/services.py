@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.db.database import make_engine, upgrade
-from app.db.repository import SqlStore, as_utc
+from app.db.repository import SqlStore
 from app.secrets_box import SecretBox
 from app.settings import Settings
 from core.config import IngestionSpec
@@ -189,7 +189,7 @@ class Services:
         closed = 0
         now = datetime.now(UTC)
         for run in self.store.orphaned_runs():
-            active = ActiveRun(run.id or 0, run.owner, as_utc(run.heartbeat_at))
+            active = ActiveRun(run.id or 0, run.owner, run.heartbeat_at)
             if run.owner is None or owner_is_dead(active, self.pipeline.stale_after, now):
                 status = RunStatus.CANCELLED if run.status == RunStatus.QUEUED.value else RunStatus.FAILED
                 message = "The server stopped before this run finished; the next run reconciles the table and ledger."
@@ -215,9 +215,7 @@ class Services:
         }
         durations = []
         for run in runs:
-            created = as_utc(run.created_at)
-            assert created is not None
-            point = series.get(created.date().isoformat())
+            point = series.get(run.created_at.date().isoformat())
             if point is None:
                 continue
             point.runs += 1
