@@ -1,0 +1,116 @@
+"""The schema diff and the schema-change policy, over a table of cases."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from core.schema import SchemaChange, decide, diff_schemas
+
+BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32())])
+
+
+@pytest.mark.parametrize(
+    ("incoming", "expected"),
+    [
+        (BASE, []),
+        (
+            pa.schema([*BASE, ("vip", pa.bool_())]),
+            [SchemaChange("added", "vip", new_type="bool")],
+        ),
+        (
+            pa.schema([("id", pa.int64()), ("name", pa.string())]),
+            [SchemaChange("removed", "score", old_type="int32")],
+        ),
+        (
+            pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int64())]),
+            [SchemaChange("type_changed", "score", "int32", "int64", safe_widening=True)],
+        ),
+        (
+            pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.float64())]),
+            [SchemaChange("type_changed", "score", "int32", "double", safe_widening=True)],
+        ),
+        (
+            pa.schema([("id", pa.int32()), ("name", pa.string()), ("score", pa.int32())]),
+            [SchemaChange("type_changed", "id", "int64", "int32", safe_widening=False)],
+        ),
+        (
+            pa.schema([("id", pa.string()), ("name", pa.string()), ("score", pa.int32())]),
+            [SchemaChange("type_changed", "id", "int64", "string", safe_widening=False)],
+        ),
+        (
+            pa.schema([("ID", pa.int64()), ("name", pa.string()), ("score", pa.int32())]),
+            [SchemaChange("added", "ID", new_type="int64"), SchemaChange("removed", "id", old_type="int64")],
+        ),
+        (
+            pa.schema([*BASE, ("_rescued_data", pa.string()), ("_source_file", pa.string())]),
+            [],
+        ),
+        (
+            pa.schema([("id", pa.int64()), ("name", pa.large_string()), ("score", pa.int32())]),
+            [],
+        ),
+    ],
+    ids=[
+        "same",
+        "added",
+        "removed",
+        "widened",
+        "int-to-double",
+        "narrowed",
+        "incompatible",
+        "case-only",
+        "system",
+        "large",
+    ],
+)
+def test_diff_cases(incoming: pa.Schema, expected: list[SchemaChange]) -> None:
+    assert diff_schemas(BASE, incoming) == expected
+
+
+def test_nested_struct_changes() -> None:
+    table = pa.schema([("user", pa.struct([("id", pa.int64()), ("email", pa.string())]))])
+    incoming = pa.schema([("user", pa.struct([("id", pa.int64()), ("email", pa.string()), ("age", pa.int32())]))])
+    assert diff_schemas(table, incoming) == [SchemaChange("added", "user.age", new_type="int32")]
+
+
+def test_date_to_timestamp_is_a_safe_widening() -> None:
+    (change,) = diff_schemas(pa.schema([("d", pa.date32())]), pa.schema([("d", pa.timestamp("ms"))]))
+    assert change.safe_widening and change.new_type == "timestamp[us, tz=UTC]"
+
+
+def test_decide_without_a_table_creates_it() -> None:
+    decision = decide("pause", None, BASE)
+    assert decision.action == "evolve" and decision.target.names == BASE.names
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "columns"),
+    [
+        ("auto_merge", "evolve", ["id", "name", "score", "vip"]),
+        ("pause", "evolve", ["id", "name", "score", "vip"]),
+        ("rescue", "proceed", ["id", "name", "score"]),
+        ("fail", "fail", ["id", "name", "score"]),
+    ],
+)
+def test_policies_for_a_new_column(policy: str, action: str, columns: list[str]) -> None:
+    decision = decide(policy, BASE, pa.schema([*BASE, ("vip", pa.bool_())]))
+    assert decision.action == action
+    assert decision.target.names == columns
+    if policy == "fail":
+        assert "vip" in decision.message
+
+
+def test_type_change_keeps_the_table_type_and_says_so() -> None:
+    decision = decide(
+        "auto_merge", BASE, pa.schema([("id", pa.string()), ("name", pa.string()), ("score", pa.int32())])
+    )
+    assert decision.action == "proceed"
+    assert decision.target.field("id").type == pa.int64()
+    assert any("_rescued_data" in note for note in decision.notes)
+
+
+def test_removed_column_is_noted_and_kept() -> None:
+    decision = decide("fail", BASE, pa.schema([("id", pa.int64())]))
+    assert decision.action == "proceed" and decision.target.names == BASE.names
+    assert decision.notes == ["column 'name' missing from the new files", "column 'score' missing from the new files"]
