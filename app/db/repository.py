@@ -87,15 +87,20 @@ class SqlStore:
             **columns,
         )
         with self.session() as s:
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                raise Conflict(
-                    f"An ingestion named '{spec.name}' already exists.", "Choose another name.", field="name"
-                ) from None
-            s.refresh(row)
+            self._save_named(s, row)
         return self._to_domain(row)
+
+    @staticmethod
+    def _save_named(s: Session, row: IngestionRow) -> None:
+        """Commit an ingestion row; the unique name is the one constraint a user can hit."""
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError:
+            raise Conflict(
+                f"An ingestion named '{row.name}' already exists.", "Choose another name.", field="name"
+            ) from None
+        s.refresh(row)
 
     def _row(self, s: Session, ingestion_id: int) -> IngestionRow:
         row = s.get(IngestionRow, ingestion_id)
@@ -141,14 +146,7 @@ class SqlStore:
             row.name, row.cluster_id, row.updated_at = spec.name, spec.cluster_id, utcnow()
             for part, value in columns.items():
                 setattr(row, part, value)
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                raise Conflict(
-                    f"An ingestion named '{spec.name}' already exists.", "Choose another name.", field="name"
-                ) from None
-            s.refresh(row)
+            self._save_named(s, row)
             return self._to_domain(row)
 
     def set_ingestion_status(self, ingestion_id: int, status: str) -> None:
