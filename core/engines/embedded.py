@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from core.config import DestinationConfig, FormatConfig
@@ -32,6 +32,12 @@ LINEAGE_FIELDS = [
     pa.field("_run_id", pa.int64()),
 ]
 assert tuple(f.name for f in LINEAGE_FIELDS) == LINEAGE_COLUMNS
+
+
+# Row groups of 128k rows and 64 MiB files bound what the Parquet writer buffers per file
+# (delta-rs defaults measured ~400 MiB extra RSS on a 1 GiB CSV load).
+WRITER_PROPERTIES = WriterProperties(max_row_group_size=131_072)
+TARGET_FILE_SIZE = 64 * 1024 * 1024
 
 
 def open_for(storage: Storage, path: str, fmt: FormatConfig) -> BinaryIO:
@@ -174,6 +180,8 @@ class EmbeddedEngine:
             "configuration": (destination.table_properties or None) if table is None else None,
             "storage_options": self.storage_options,
             "commit_properties": commit,
+            "writer_properties": WRITER_PROPERTIES,
+            "target_file_size": TARGET_FILE_SIZE,
         }
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         uri = self.table_uri(destination)
