@@ -171,6 +171,17 @@ class ScheduleConfig(_Model):
     interval_seconds: int = Field(default=30, ge=5)
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
 
+    @model_validator(mode="after")
+    def _valid_trigger(self) -> ScheduleConfig:
+        from core.errors import ConfigError
+        from core.schedule import validate
+
+        try:
+            validate(self)
+        except ConfigError as exc:
+            raise ValueError(f"{exc.field}: {exc.message} {exc.action}") from None
+        return self
+
 
 class QualityConfig(_Model):
     row_count_min: int | None = Field(default=None, ge=0)

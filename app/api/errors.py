@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +12,9 @@ from fastapi.responses import JSONResponse
 from core.errors import AutoloaderError
 
 log = logging.getLogger(__name__)
+
+
+_FIELD_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)+): (.*)$", re.DOTALL)
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -29,6 +33,8 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             field = _field_name(tuple(err.get("loc", ())))
             message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            if nested := _FIELD_PREFIX.match(message):
+                field, message = nested.group(1), nested.group(2)
             problems.append({"field": field, "message": message})
         first = problems[0] if problems else {"field": "body", "message": "invalid request"}
         body = {

@@ -149,3 +149,10 @@ def test_test_endpoint_previews_without_writing(api, tmp_path: Path) -> None:  #
 def test_health(api) -> None:  # type: ignore[no-untyped-def]
     data = api.get("/api/v1/health").json()
     assert data["status"] == "ok" and data["database"] in ("sqlite", "postgresql")
+
+
+def test_bad_cron_names_the_field(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = body(tmp_path, schedule={"mode": "scheduled", "frequency": "custom", "cron_expression": "61 * * * *"})
+    error = api.post("/api/v1/ingestions", json=data).json()["error"]
+    assert error["field"] == "schedule.cron_expression"
+    assert "61" in error["message"] and "five fields" in error["message"]

@@ -1,0 +1,139 @@
+"""Schedules as pure functions: validate, describe, and compute fire times in a named time zone.
+
+APScheduler's CronTrigger does the calendar arithmetic (DST included); the scheduler service uses the
+same `trigger_for` so what the API shows is what fires.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from core.config import ScheduleConfig
+from core.errors import ConfigError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = dict(
+    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+)
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _zone(schedule: ScheduleConfig) -> ZoneInfo:
+    try:
+        return ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"Unknown time zone '{schedule.timezone}'.",
+            "Use an IANA name such as UTC, Europe/Berlin or America/New_York.",
+            field="schedule.timezone",
+        ) from None
+
+
+def _hour_minute(schedule: ScheduleConfig) -> tuple[int, int]:
+    match = _TIME.match(schedule.time or "")
+    if not match:
+        raise ConfigError(
+            f"Time '{schedule.time or ''}' is not a time of day.", "Use HH:MM, e.g. 02:00.", field="schedule.time"
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def _weekday(schedule: ScheduleConfig) -> str:
+    day = (schedule.weekday or "").strip().lower()[:3]
+    if day not in WEEKDAYS:
+        raise ConfigError(
+            f"Weekday '{schedule.weekday or ''}' is not a day of the week.",
+            "Use mon, tue, wed, thu, fri, sat or sun.",
+            field="schedule.weekday",
+        )
+    return day
+
+
+def trigger_for(schedule: ScheduleConfig) -> BaseTrigger | None:
+    """The APScheduler trigger of a schedule; None for manual-only ingestions."""
+    if schedule.mode == "manual":
+        return None
+    zone = _zone(schedule)
+    if schedule.mode == "continuous":
+        return IntervalTrigger(seconds=schedule.interval_seconds, timezone=zone)
+    frequency = schedule.frequency
+    if frequency == "hourly":
+        return CronTrigger(minute=schedule.minute or 0, timezone=zone)
+    if frequency == "daily":
+        hour, minute = _hour_minute(schedule)
+        return CronTrigger(hour=hour, minute=minute, timezone=zone)
+    if frequency == "weekly":
+        hour, minute = _hour_minute(schedule)
+        return CronTrigger(day_of_week=_weekday(schedule), hour=hour, minute=minute, timezone=zone)
+    if frequency == "custom":
+        expression = (schedule.cron_expression or "").strip()
+        try:
+            return CronTrigger.from_crontab(expression, timezone=zone)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Cron expression '{expression}' is not valid: {exc}.",
+                "Use five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *'.",
+                field="schedule.cron_expression",
+            ) from None
+    raise ConfigError(
+        "A scheduled ingestion needs a frequency.",
+        "Choose hourly, daily, weekly or custom (cron).",
+        field="schedule.frequency",
+    )
+
+
+def validate(schedule: ScheduleConfig) -> None:
+    trigger_for(schedule)
+
+
+def next_fire_times(schedule: ScheduleConfig, count: int = 5, after: datetime | None = None) -> list[datetime]:
+    """The next `count` fire times (aware, in the schedule's zone) strictly after `after` (default now)."""
+    trigger = trigger_for(schedule)
+    if trigger is None:
+        return []
+    now = after or datetime.now(UTC)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    cursor = now
+    while len(times) < count:
+        fire = trigger.get_next_fire_time(previous, cursor)
+        if fire is None:
+            break
+        if fire <= now:
+            cursor = fire + timedelta(microseconds=1)
+            previous = fire
+            continue
+        times.append(fire)
+        previous, cursor = fire, fire + timedelta(microseconds=1)
+    return times
+
+
+def describe(schedule: ScheduleConfig) -> str:
+    """A sentence for people: 'Daily at 02:00 Europe/Berlin (01:00 UTC)'."""
+    if schedule.mode == "manual":
+        return "Manual only"
+    if schedule.mode == "continuous":
+        return f"Continuous: checks for new files every {schedule.interval_seconds} s"
+    trigger_for(schedule)
+    zone = schedule.timezone
+    if schedule.frequency == "hourly":
+        return f"Hourly at minute {schedule.minute or 0:02d}"
+    utc = _utc_note(schedule)
+    if schedule.frequency == "daily":
+        return f"Daily at {schedule.time} {zone}{utc}"
+    if schedule.frequency == "weekly":
+        return f"Weekly on {_DAY_NAMES[_weekday(schedule)]} at {schedule.time} {zone}{utc}"
+    return f"Cron '{schedule.cron_expression}' in {zone}"
+
+
+def _utc_note(schedule: ScheduleConfig) -> str:
+    if schedule.timezone == "UTC":
+        return ""
+    upcoming = next_fire_times(schedule, 1)
+    return f" ({upcoming[0].astimezone(UTC):%H:%M} UTC)" if upcoming else ""
