@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from app.settings import Settings
 
 
@@ -16,11 +14,9 @@ def build(settings: Settings) -> None:
     from app.services import Services
 
     services = Services(settings)
-    closed = services.recover_orphans()
-    if closed:
-        logging.getLogger(__name__).warning("closed %d run(s) left open by a stopped server", closed)
     mount_api(app, services)
     register_pages()
+    app.on_startup(services.start)
     app.on_shutdown(services.close)
 
 

@@ -57,6 +57,12 @@ class Services:
         self.executor = ThreadPoolExecutor(max_workers=settings.run_workers, thread_name_prefix="run")
         self.futures: dict[int, Future[RunOutcome]] = {}
 
+    def start(self) -> None:
+        """Server start-up: close runs a stopped server left open."""
+        closed = self.recover_orphans()
+        if closed:
+            log.warning("closed %d run(s) left open by a stopped server", closed)
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.db.dispose()
