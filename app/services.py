@@ -10,6 +10,7 @@ from typing import Any
 
 from app.db.database import make_engine, upgrade
 from app.db.repository import SqlStore
+from app.scheduler import SchedulerService
 from app.secrets_box import SecretBox
 from app.settings import Settings
 from core.config import IngestionSpec
@@ -20,6 +21,7 @@ from core.errors import ConfigError, Conflict, RunInProgress
 from core.pipeline import RunPipeline, owner_is_dead
 from core.ports import ActiveRun
 from core.preview import PreviewResult, preview
+from core.schedule import next_fire_times
 from core.storage import open_storage
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,19 @@ class Services:
         )
         self.executor = ThreadPoolExecutor(max_workers=settings.run_workers, thread_name_prefix="run")
         self.futures: dict[int, Future[RunOutcome]] = {}
+        self.scheduler: SchedulerService | None = None
 
     def start(self) -> None:
-        """Server start-up: close runs a stopped server left open."""
+        """Server start-up: close runs a stopped server left open, then start the scheduler."""
         closed = self.recover_orphans()
         if closed:
             log.warning("closed %d run(s) left open by a stopped server", closed)
+        self.scheduler = SchedulerService(self, self.settings.retry_backoff_seconds)
+        self.scheduler.start()
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.db.dispose()
 
@@ -85,6 +92,20 @@ class Services:
             ingestion = self.activate(ingestion.id, actor)
         return ingestion
 
+    def next_run(self, ingestion: Ingestion) -> datetime | None:
+        """When the ingestion fires next: from the live scheduler in the server, else from its trigger."""
+        if ingestion.status != IngestionStatus.ACTIVE:
+            return None
+        if self.scheduler is not None:
+            return self.scheduler.next_run(ingestion.id)
+        upcoming = next_fire_times(ingestion.spec.schedule, 1)
+        return upcoming[0] if upcoming else None
+
+    def _sync_schedule(self, ingestion: Ingestion) -> None:
+        """A change to status or schedule takes effect at once (no-op outside the server, e.g. the CLI)."""
+        if self.scheduler is not None:
+            self.scheduler.sync(ingestion)
+
     def engine_for_spec(self, spec: IngestionSpec) -> Engine:
         probe = Ingestion(id=0, uid="", name=spec.name, spec=spec, status=IngestionStatus.DRAFT)
         return self.engine_for(probe)
@@ -102,6 +123,7 @@ class Services:
                     )
         updated = self.store.update_ingestion(ingestion_id, spec)
         self.store.audit("update", "ingestion", ingestion_id, actor, name=spec.name)
+        self._sync_schedule(updated)
         return updated
 
     @staticmethod
@@ -118,6 +140,8 @@ class Services:
             )
         if drop_table:
             self.engine_for(ingestion).drop_table(ingestion.spec.destination)
+        if self.scheduler is not None:
+            self.scheduler.remove(ingestion_id)
         self.store.delete_ingestion(ingestion_id)
         self.store.audit("delete", "ingestion", ingestion_id, actor, name=ingestion.name, drop_table=drop_table)
 
@@ -127,7 +151,9 @@ class Services:
             self._skip_existing_files(ingestion)
         self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
         self.store.audit("activate", "ingestion", ingestion_id, actor)
-        return self.store.get_ingestion(ingestion_id)
+        activated = self.store.get_ingestion(ingestion_id)
+        self._sync_schedule(activated)
+        return activated
 
     def _skip_existing_files(self, ingestion: Ingestion) -> None:
         """Backfill 'new files only': what is there at activation is recorded as skipped, not loaded."""
@@ -143,7 +169,9 @@ class Services:
     def pause(self, ingestion_id: int, actor: str = "api") -> Ingestion:
         self.store.set_ingestion_status(ingestion_id, IngestionStatus.PAUSED)
         self.store.audit("pause", "ingestion", ingestion_id, actor)
-        return self.store.get_ingestion(ingestion_id)
+        paused = self.store.get_ingestion(ingestion_id)
+        self._sync_schedule(paused)
+        return paused
 
     def resume(self, ingestion_id: int, actor: str = "api") -> Ingestion:
         ingestion = self.store.get_ingestion(ingestion_id)
@@ -151,7 +179,9 @@ class Services:
             raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
         self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
         self.store.audit("resume", "ingestion", ingestion_id, actor)
-        return self.store.get_ingestion(ingestion_id)
+        resumed = self.store.get_ingestion(ingestion_id)
+        self._sync_schedule(resumed)
+        return resumed
 
     # --- runs ------------------------------------------------------------------------------------------
     def _check_runnable(self, ingestion: Ingestion) -> None:
@@ -172,9 +202,19 @@ class Services:
         self._check_runnable(ingestion)
         run_id = self.store.create_run(ingestion_id, trigger)
         self.store.audit("run", "ingestion", ingestion_id, actor, run_id=run_id, trigger=trigger)
-        self.futures[run_id] = self.executor.submit(self.pipeline.execute, ingestion_id, run_id)
-        self.futures[run_id].add_done_callback(lambda _: self.futures.pop(run_id, None))
+        self.submit_run(ingestion_id, run_id)
         return run_id
+
+    def submit_run(self, ingestion_id: int, run_id: int) -> None:
+        """Hand a queued run to the run workers; the scheduler sees the outcome (retries)."""
+        self.futures[run_id] = self.executor.submit(self._execute, ingestion_id, run_id)
+        self.futures[run_id].add_done_callback(lambda _: self.futures.pop(run_id, None))
+
+    def _execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
+        outcome = self.pipeline.execute(ingestion_id, run_id)
+        if self.scheduler is not None:
+            self.scheduler.after_run(outcome)
+        return outcome
 
     def run_now(self, id_or_name: str, trigger: str = "cli") -> RunOutcome:
         """Run in this thread until the run ends (the CLI)."""

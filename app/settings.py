@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     stale_run_seconds: float = 60.0
     run_workers: int = 4
+    retry_backoff_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 300.0, 900.0], description="Waits before retries 1, 2, 3 of a transient failure."
+    )
     reload_ui: bool = False
 
     def model_post_init(self, __context: object) -> None:

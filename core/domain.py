@@ -24,6 +24,7 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
 
     @property
     def finished(self) -> bool:
@@ -124,3 +125,4 @@ class RunOutcome:
     metrics: RunMetrics
     errors: list[RunError] = field(default_factory=list)
     message: str = ""
+    transient: bool = False

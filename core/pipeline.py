@@ -159,8 +159,8 @@ class RunPipeline:
         if not self._claim(ingestion_id, run_id):
             active = self.store.active_run(ingestion_id)
             message = f"Skipped: run {active.run_id if active else '?'} of this ingestion is still in progress."
-            self.store.finish_run(run_id, RunStatus.CANCELLED, RunMetrics(), [], message)
-            return RunOutcome(run_id, RunStatus.CANCELLED, RunMetrics(), message=message)
+            self.store.finish_run(run_id, RunStatus.SKIPPED, RunMetrics(), [], message)
+            return RunOutcome(run_id, RunStatus.SKIPPED, RunMetrics(), message=message)
         self.store.mark_run_started(run_id, self.owner)
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(run_id, stop), daemon=True, name=f"heartbeat-{run_id}")
@@ -173,6 +173,7 @@ class RunPipeline:
 
     def _execute_claimed(self, ingestion: Ingestion, run_id: int) -> RunOutcome:
         ctx: _RunContext | None = None
+        transient = False
         started = time.monotonic()
         try:
             ctx = _RunContext(
@@ -185,7 +186,7 @@ class RunPipeline:
             )
             status, message = self._run(ctx)
         except AutoloaderError as exc:
-            status, message = RunStatus.FAILED, exc.message
+            status, message, transient = RunStatus.FAILED, exc.message, exc.transient
             error = RunError(kind=exc.code, message=exc.message, action=exc.action, file=None, detail=exc.detail)
             if ctx is None:
                 ctx = _RunContext(ingestion, run_id, None, None, started, datetime.now(UTC))  # type: ignore[arg-type]
@@ -208,7 +209,7 @@ class RunPipeline:
         if ctx.notes:
             message = f"{message} Notes: {'; '.join(ctx.notes)}".strip()
         self.store.finish_run(run_id, status, ctx.metrics, ctx.errors, message)
-        return RunOutcome(run_id, status, ctx.metrics, ctx.errors, message)
+        return RunOutcome(run_id, status, ctx.metrics, ctx.errors, message, transient=transient)
 
     # --- the run ----------------------------------------------------------------------------------
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:

@@ -1,21 +1,33 @@
-"""Test a configuration against the real source without writing anything (PRODUCT.md §8, first part)."""
+"""Test a configuration against the real source without writing anything (PRODUCT.md §8).
+
+The sample files are read with the run's readers, so the record estimate, null percentages and malformed
+record counts are what a run would see; the per-file schemas show columns that differ between files.
+"""
 
 from __future__ import annotations
 
 import itertools
+import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import pyarrow as pa
 
 from core.config import IngestionSpec
 from core.engines.base import Engine
 from core.engines.embedded import open_for
 from core.errors import BadFileError
-from core.formats import FileReadStats, read_file
+from core.formats import RESCUED, FileReadStats, read_file
 from core.formats.types import schema_to_json
 from core.storage.base import FileInfo, Storage
 
 SAMPLE_ROWS = 5
+MAX_ANALYSED_ROWS_PER_FILE = 200_000
+MANY_FILES = 10_000
+LARGE_SOURCE_BYTES = 100 * 10**9
+_TIME_TYPES = ("timestamp", "date")
 
 
 @dataclass(slots=True)
@@ -29,12 +41,29 @@ class PreviewResult:
     bad_files: dict[str, str] = field(default_factory=dict)
     files_truncated: bool = False
     message: str = ""
+    estimated_records: int = 0
+    records_sampled: int = 0
+    malformed_records: int = 0
+    null_percent: dict[str, float] = field(default_factory=dict)
+    differing_columns: list[dict[str, Any]] = field(default_factory=list)
+    sample_rows_by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    recommendations: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _SampleStats:
+    records: int = 0
+    bytes: int = 0
+    malformed: int = 0
+    nulls: Counter[str] = field(default_factory=Counter)
+    rows_by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    bad: dict[str, str] = field(default_factory=dict)
 
 
 def preview(
     spec: IngestionSpec, storage: Storage, engine: Engine, *, max_listed: int = 1_000_000, rows: int = SAMPLE_ROWS
 ) -> PreviewResult:
-    """Connect, list the path with the pattern, infer the schema from a sample, and read a few rows."""
+    """Connect, list the path with the pattern, infer the schema from a sample, and analyse the sample files."""
     started = time.monotonic()
     listing = storage.list_files(spec.source.file_pattern)
     files: list[FileInfo] = list(itertools.islice(listing, max_listed))
@@ -44,30 +73,132 @@ def preview(
     files.sort(key=lambda f: (f.modified, f.path))
     sample = files[: spec.format.schema_.sample_files]
     inferred = engine.infer_schema(storage, sample, spec.format)
-    sample_rows: list[dict[str, Any]] = []
-    bad = dict(inferred.bad_files)
-    for info in sample:
-        if len(sample_rows) >= rows or info.path in bad:
-            continue
-        try:
-            with open_for(storage, info.path, spec.format) as stream:
-                for batch in read_file(stream, info.path, spec.format, inferred.schema, FileReadStats()):
-                    for row in batch.slice(0, rows - len(sample_rows)).to_pylist():
-                        sample_rows.append({"_source_file": info.path, **row})
-                    if len(sample_rows) >= rows:
-                        break
-        except BadFileError as exc:
-            bad[info.path] = exc.message
+    stats = _read_sample(spec, storage, [f for f in sample if f.path not in inferred.bad_files], inferred.schema, rows)
+    bad = {**inferred.bad_files, **stats.bad}
+    schema = schema_to_json(inferred.schema)
     size_gb = total / 1e9
     message = f"Connection successful — {len(files):,}{'+' if truncated else ''} files, {size_gb:.2f} GB"
-    return PreviewResult(
+    estimated = round(stats.records / stats.bytes * total) if stats.bytes else stats.records
+    result = PreviewResult(
         files=len(files),
         total_bytes=total,
         listing_seconds=round(listed_in, 3),
-        schema=schema_to_json(inferred.schema),
-        sample_rows=sample_rows,
+        schema=schema,
+        sample_rows=[row for file_rows in stats.rows_by_file.values() for row in file_rows][:rows],
         sample_files=[f.path for f in sample],
         bad_files=bad,
         files_truncated=truncated,
         message=message,
+        estimated_records=estimated,
+        records_sampled=stats.records,
+        malformed_records=stats.malformed,
+        null_percent={
+            name: round(100 * stats.nulls[name] / stats.records, 1) if stats.records else 0.0
+            for name in inferred.schema.names
+        },
+        differing_columns=_differing_columns(spec, storage, engine, sample, bad),
+        sample_rows_by_file=stats.rows_by_file,
     )
+    result.recommendations = recommendations(spec, result, files)
+    return result
+
+
+def _read_sample(
+    spec: IngestionSpec, storage: Storage, sample: list[FileInfo], schema: pa.Schema, rows: int
+) -> _SampleStats:
+    stats = _SampleStats()
+    for info in sample:
+        read = FileReadStats()
+        nulls: Counter[str] = Counter()
+        shown: list[dict[str, Any]] = []
+        try:
+            with open_for(storage, info.path, spec.format) as stream:
+                for batch in read_file(stream, info.path, spec.format, schema, read):
+                    if len(shown) < rows:
+                        head = batch.slice(0, rows - len(shown)).to_pylist()
+                        shown.extend({"_source_file": info.path, **r} for r in head)
+                    for name in schema.names:
+                        nulls[name] += batch.column(batch.schema.get_field_index(name)).null_count
+                    if read.records >= MAX_ANALYSED_ROWS_PER_FILE:
+                        break
+        except BadFileError as exc:
+            stats.bad[info.path] = exc.message
+            continue
+        stats.records += read.records
+        stats.bytes += read.bytes_read if read.records < MAX_ANALYSED_ROWS_PER_FILE else 0
+        stats.malformed += read.bad_records
+        stats.nulls.update(nulls)
+        stats.rows_by_file[info.path] = shown
+    return stats
+
+
+def _differing_columns(
+    spec: IngestionSpec, storage: Storage, engine: Engine, sample: list[FileInfo], bad: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Columns found in some sample files but not in others (manual schemas are not compared)."""
+    if spec.format.schema_.inference == "manual":
+        return []
+    readable = [f for f in sample if f.path not in bad]
+    if len(readable) < 2:
+        return []
+    names = {f.path: set(engine.infer_schema(storage, [f], spec.format).schema.names) for f in readable}
+    every = set().union(*names.values()) - {RESCUED}
+    return [
+        {
+            "column": column,
+            "present_in": [p for p, cols in names.items() if column in cols],
+            "missing_in": [p for p, cols in names.items() if column not in cols],
+        }
+        for column in sorted(every)
+        if not all(column in cols for cols in names.values())
+    ]
+
+
+def recommendations(spec: IngestionSpec, result: PreviewResult, files: list[FileInfo]) -> list[str]:
+    advice: list[str] = []
+    time_columns = [c["name"] for c in result.schema if str(c.get("type", "")).startswith(_TIME_TYPES)]
+    if time_columns and not spec.destination.partition_columns:
+        advice.append(
+            f"Consider partitioning by a date derived from '{time_columns[0]}' for faster time-range queries."
+        )
+    if cadence := _arrival_cadence(files):
+        every, frequency = cadence
+        advice.append(f"Files arrive about {every}; a {frequency} schedule fits the observed arrivals.")
+    if result.files >= MANY_FILES:
+        advice.append(
+            f"The source holds {result.files:,} files; listing it every run is slow — prefer a narrower file "
+            "pattern or dated sub-folders (event-notification discovery is coming)."
+        )
+    if result.total_bytes >= LARGE_SOURCE_BYTES:
+        advice.append("More than 100 GB to load: a Spark cluster will load this faster than the embedded engine.")
+    else:
+        advice.append("The embedded engine handles this volume; no cluster is needed.")
+    if result.estimated_records and spec.quality.row_count_min is None:
+        per_file = result.estimated_records / max(result.files, 1)
+        advice.append(
+            f"Set a minimum row count alert (about {max(1, int(per_file // 2)):,} rows per file) to catch "
+            "producers that stop sending data."
+        )
+    if result.malformed_records:
+        advice.append(
+            f"{result.malformed_records:,} malformed record(s) in the sample will go to _rescued_data; "
+            "check the producer."
+        )
+    return advice
+
+
+def _arrival_cadence(files: list[FileInfo]) -> tuple[str, str] | None:
+    if len(files) < 3:
+        return None
+    stamps = sorted(f.modified.timestamp() for f in files[-200:])
+    gaps = [b - a for a, b in itertools.pairwise(stamps) if b > a]
+    if not gaps:
+        return None
+    gap = statistics.median(gaps)
+    if gap >= 5 * 86400:
+        return "once a week", "weekly"
+    if gap >= 18 * 3600:
+        return "once a day", "daily"
+    if gap >= 40 * 60:
+        return "once an hour", "hourly"
+    return None

@@ -21,6 +21,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_NAMES = dict(
     zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
 )
+INTERVAL_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -61,7 +62,8 @@ def trigger_for(schedule: ScheduleConfig) -> BaseTrigger | None:
         return None
     zone = _zone(schedule)
     if schedule.mode == "continuous":
-        return IntervalTrigger(seconds=schedule.interval_seconds, timezone=zone)
+        # Anchored at a fixed instant so that every replica computes the same slots.
+        return IntervalTrigger(seconds=schedule.interval_seconds, start_date=INTERVAL_ANCHOR, timezone=zone)
     frequency = schedule.frequency
     if frequency == "hourly":
         return CronTrigger(minute=schedule.minute or 0, timezone=zone)
@@ -137,3 +139,17 @@ def _utc_note(schedule: ScheduleConfig) -> str:
         return ""
     upcoming = next_fire_times(schedule, 1)
     return f" ({upcoming[0].astimezone(UTC):%H:%M} UTC)" if upcoming else ""
+
+
+def last_fire_time(trigger: BaseTrigger, now: datetime, window: timedelta) -> datetime | None:
+    """The latest fire time of `trigger` at or before `now`, looking back at most `window`.
+
+    Every replica computes the same slot for the same fire, which makes the slot a key that
+    deduplicates fires across replicas.
+    """
+    last = None
+    fire = trigger.get_next_fire_time(None, now - window)
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return last

@@ -17,13 +17,15 @@ from app.api.schemas import (
     IngestionPublic,
     RunAccepted,
     RunPublic,
+    SchedulePreview,
     SchemaVersionPublic,
     TestResult,
 )
 from app.db.models import LedgerFilePublic
 from app.services import Services
-from core.config import IngestionSpec
+from core.config import IngestionSpec, ScheduleConfig
 from core.domain import Ingestion
+from core.schedule import describe, next_fire_times
 
 router = APIRouter(prefix="/api/v1")
 
@@ -40,7 +42,7 @@ def _public(svc: Services, ingestion: Ingestion) -> IngestionPublic:
     runs = svc.store.list_runs(ingestion.id, days=None, limit=1)
     last = RunPublic.model_validate(runs[0], from_attributes=True) if runs else None
     uri = svc.engine_for(ingestion).table_uri(ingestion.spec.destination) if ingestion.spec.cluster_id is None else ""
-    return IngestionPublic.build(ingestion, uri, last)
+    return IngestionPublic.build(ingestion, uri, last, svc.next_run(ingestion))
 
 
 @router.get("/health", response_model=Health, tags=["system"])
@@ -153,6 +155,12 @@ def metrics(ingestion_id: int, svc: Svc, days: int = Query(7, ge=1, le=90)) -> d
 def schema_versions(ingestion_id: int, svc: Svc) -> list[Any]:
     svc.store.get_ingestion(ingestion_id)
     return svc.store.list_schema_versions(ingestion_id)
+
+
+@router.post("/schedules/preview", response_model=SchedulePreview, tags=["schedule"])
+def schedule_preview(body: ScheduleConfig) -> SchedulePreview:
+    """A schedule's readable description and its next 5 fire times (in its time zone)."""
+    return SchedulePreview(description=describe(body), next_fire_times=next_fire_times(body, 5))
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["system"])

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from app.db.models import LedgerFilePublic, RunPublic, SchemaVersionPublic
 from core.config import IngestionSpec
 from core.domain import Ingestion
+from core.schedule import describe
 
 
 class IngestionCreate(IngestionSpec):
@@ -29,10 +30,18 @@ class IngestionPublic(BaseModel):
     limits: dict[str, Any]
     table_name: str
     table_uri: str
+    schedule_description: str
+    next_run_at: datetime | None = None
     last_run: RunPublic | None = None
 
     @classmethod
-    def build(cls, ingestion: Ingestion, table_uri: str, last_run: RunPublic | None = None) -> IngestionPublic:
+    def build(
+        cls,
+        ingestion: Ingestion,
+        table_uri: str,
+        last_run: RunPublic | None = None,
+        next_run_at: datetime | None = None,
+    ) -> IngestionPublic:
         spec = ingestion.spec
         data = spec.model_dump(mode="json", by_alias=True)
         data["source"]["credentials"] = spec.source.credentials.masked()
@@ -49,8 +58,15 @@ class IngestionPublic(BaseModel):
             limits=data["limits"],
             table_name=spec.destination.full_name,
             table_uri=table_uri,
+            schedule_description=describe(spec.schedule),
+            next_run_at=next_run_at,
             last_run=last_run,
         )
+
+
+class SchedulePreview(BaseModel):
+    description: str
+    next_fire_times: list[datetime]
 
 
 class RunAccepted(BaseModel):
@@ -75,6 +91,13 @@ class TestResult(BaseModel):
     sample_rows: list[dict[str, Any]]
     sample_files: list[str]
     bad_files: dict[str, str]
+    estimated_records: int = 0
+    records_sampled: int = 0
+    malformed_records: int = 0
+    null_percent: dict[str, float] = Field(default_factory=dict)
+    differing_columns: list[dict[str, Any]] = Field(default_factory=list)
+    sample_rows_by_file: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    recommendations: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 

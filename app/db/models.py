@@ -51,6 +51,7 @@ class Ingestion(IngestionBase, table=True):
     quality: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     limits: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     active_run_id: int | None = Field(default=None)
+    next_fire_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -62,7 +63,11 @@ class RunBase(SQLModel):
 
 
 class Run(RunBase, table=True):
-    __table_args__ = (Index("ix_run_ingestion_created", "ingestion_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_run_ingestion_created", "ingestion_id", "created_at"),
+        UniqueConstraint("ingestion_id", "scheduled_for", name="uq_run_slot"),
+        UniqueConstraint("retry_of", name="uq_run_retry_of"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
@@ -77,6 +82,10 @@ class Run(RunBase, table=True):
     errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     engine_job_id: str | None = Field(default=None, max_length=200)
+    scheduled_for: datetime | None = _ts(default=None)
+    attempt: int = 1
+    retry_of: int | None = None
+    not_before: datetime | None = _ts(default=None)
 
 
 class RunPublic(RunBase):
@@ -91,6 +100,10 @@ class RunPublic(RunBase):
     errors: list[dict[str, Any]]
     message: str
     engine_job_id: str | None
+    scheduled_for: datetime | None
+    attempt: int
+    retry_of: int | None
+    not_before: datetime | None
 
 
 # --- file ledger ------------------------------------------------------------------------------------

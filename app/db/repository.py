@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -212,6 +212,74 @@ class SqlStore:
             assert run.id is not None
             return run.id
 
+    def create_scheduled_run(self, ingestion_id: int, slot: datetime) -> int | None:
+        """Claim a scheduled fire: the (ingestion, slot) pair is unique, so across replicas one insert wins."""
+        with self.session() as s:
+            run = Run(ingestion_id=ingestion_id, trigger="scheduled", status=RunStatus.QUEUED.value, scheduled_for=slot)
+            s.add(run)
+            try:
+                s.commit()
+            except IntegrityError:
+                return None
+            return run.id
+
+    def create_retry_run(self, failed_run_id: int, not_before: datetime) -> int | None:
+        """Queue the retry of a failed run once (unique on `retry_of`)."""
+        with self.session() as s:
+            failed = s.get(Run, failed_run_id)
+            if failed is None:
+                return None
+            run = Run(
+                ingestion_id=failed.ingestion_id,
+                trigger="retry",
+                status=RunStatus.QUEUED.value,
+                attempt=failed.attempt + 1,
+                retry_of=failed_run_id,
+                not_before=not_before,
+            )
+            s.add(run)
+            try:
+                s.commit()
+            except IntegrityError:
+                return None
+            return run.id
+
+    def take_queued_retry(self, run_id: int) -> bool:
+        """Atomically take a due retry (one replica wins): clears its `not_before`."""
+        with self.session() as s:
+            result = s.execute(
+                update(Run)
+                .where(
+                    col(Run.id) == run_id, col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_not(None)
+                )
+                .values(not_before=None)
+            )
+            s.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def run_attempt(self, run_id: int) -> int:
+        run = self.get_run_by_id(run_id)
+        return 1 if run is None else run.attempt
+
+    def get_run_by_id(self, run_id: int) -> Run | None:
+        with self.session() as s:
+            return s.get(Run, run_id)
+
+    def pending_retries(self) -> list[Run]:
+        with self.session() as s:
+            query = select(Run).where(col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_not(None))
+            return list(s.execute(query).scalars().all())
+
+    def set_next_fire(self, ingestion_id: int, at: datetime | None) -> None:
+        with self.session() as s:
+            s.execute(update(IngestionRow).where(col(IngestionRow.id) == ingestion_id).values(next_fire_at=at))
+            s.commit()
+
+    def next_fire(self, ingestion_id: int) -> datetime | None:
+        with self.session() as s:
+            row = self._row(s, ingestion_id)
+            return row.next_fire_at
+
     def mark_run_started(self, run_id: int, owner: str) -> None:
         now = utcnow()
         self._update_run(run_id, status=RunStatus.RUNNING.value, started_at=now, heartbeat_at=now, owner=owner)
@@ -237,7 +305,7 @@ class SqlStore:
                 {"file": e.file, "kind": e.kind, "message": e.message, "action": e.action, "detail": e.detail}
                 for e in errors
             ]
-            if status != RunStatus.CANCELLED:
+            if status not in (RunStatus.CANCELLED, RunStatus.SKIPPED):
                 run.files_done = max(run.files_done, metrics.files_processed + metrics.files_quarantined)
             s.add(run)
             s.commit()
@@ -265,7 +333,9 @@ class SqlStore:
     def orphaned_runs(self) -> list[Run]:
         """Runs still marked queued or running (checked at start-up)."""
         with self.session() as s:
-            query = select(Run).where(col(Run.status).in_([RunStatus.QUEUED.value, RunStatus.RUNNING.value]))
+            running = col(Run.status) == RunStatus.RUNNING.value
+            queued_now = and_(col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_(None))
+            query = select(Run).where(or_(running, queued_now))
             return list(s.execute(query).scalars().all())
 
     def run_metrics_since(self, ingestion_id: int, since: datetime) -> list[Run]:
