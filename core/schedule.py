@@ -107,13 +107,16 @@ def next_fire_times(schedule: ScheduleConfig, count: int = 5, after: datetime | 
         fire = trigger.get_next_fire_time(previous, cursor)
         if fire is None:
             break
-        if fire <= now:
-            cursor = fire + timedelta(microseconds=1)
-            previous = fire
-            continue
-        times.append(fire)
-        previous, cursor = fire, fire + timedelta(microseconds=1)
+        if fire > now:
+            times.append(fire)
+        previous, cursor = fire, _just_after(fire)
     return times
+
+
+def _just_after(moment: datetime) -> datetime:
+    """One microsecond later, computed in UTC: wall-clock arithmetic in a zone ignores `fold` and would
+    return the same repeated hour again at a DST fall-back."""
+    return moment.astimezone(UTC) + timedelta(microseconds=1)
 
 
 def describe(schedule: ScheduleConfig) -> str:
@@ -151,5 +154,5 @@ def last_fire_time(trigger: BaseTrigger, now: datetime, window: timedelta) -> da
     fire = trigger.get_next_fire_time(None, now - window)
     while fire is not None and fire <= now:
         last = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+        fire = trigger.get_next_fire_time(fire, _just_after(fire))
     return last

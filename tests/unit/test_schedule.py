@@ -1,0 +1,120 @@
+"""Next-fire computation: cron and time zones, DST changes, validation and descriptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from core.config import ScheduleConfig
+from core.errors import ConfigError
+from core.schedule import describe, last_fire_time, next_fire_times, trigger_for
+
+
+def sched(**kwargs) -> ScheduleConfig:  # type: ignore[no-untyped-def]
+    return ScheduleConfig(mode=kwargs.pop("mode", "scheduled"), **kwargs)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "after", "expected_utc"),
+    [
+        (
+            sched(frequency="hourly", minute=15),
+            utc(2026, 5, 1, 10, 20),
+            [utc(2026, 5, 1, 11, 15), utc(2026, 5, 1, 12, 15)],
+        ),
+        (sched(frequency="daily", time="02:00"), utc(2026, 5, 1, 3), [utc(2026, 5, 2, 2), utc(2026, 5, 3, 2)]),
+        (
+            sched(frequency="daily", time="09:30", timezone="America/New_York"),
+            utc(2026, 1, 10),
+            [utc(2026, 1, 10, 14, 30), utc(2026, 1, 11, 14, 30)],
+        ),
+        (
+            sched(frequency="weekly", weekday="fri", time="18:00", timezone="Asia/Kolkata"),
+            utc(2026, 11, 27),  # a Friday
+            [utc(2026, 11, 27, 12, 30), utc(2026, 12, 4, 12, 30)],
+        ),
+        (
+            sched(frequency="custom", cron_expression="*/20 8 * * mon-fri"),
+            utc(2026, 11, 27, 8, 30),  # Friday 08:30 UTC
+            [utc(2026, 11, 27, 8, 40), utc(2026, 11, 30, 8, 0)],
+        ),
+    ],
+    ids=["hourly", "daily-utc", "daily-new-york", "weekly-kolkata", "custom-weekdays"],
+)
+def test_next_fire_times(schedule: ScheduleConfig, after: datetime, expected_utc: list[datetime]) -> None:
+    fires = next_fire_times(schedule, len(expected_utc), after=after)
+    assert [f.astimezone(UTC) for f in fires] == expected_utc
+
+
+def test_daily_across_spring_forward_keeps_local_time() -> None:
+    # Europe/Berlin moves from UTC+1 to UTC+2 on 2026-03-29.
+    fires = next_fire_times(
+        sched(frequency="daily", time="06:00", timezone="Europe/Berlin"), 3, after=utc(2026, 3, 27, 12)
+    )
+    assert [f.astimezone(UTC) for f in fires] == [utc(2026, 3, 28, 5), utc(2026, 3, 29, 4), utc(2026, 3, 30, 4)]
+    assert {f.hour for f in fires} == {6}
+
+
+def test_fire_in_the_skipped_hour_happens_once() -> None:
+    # 02:30 does not exist in Berlin on 2026-03-29: it still fires exactly once that day.
+    fires = next_fire_times(
+        sched(frequency="daily", time="02:30", timezone="Europe/Berlin"), 3, after=utc(2026, 3, 27, 12)
+    )
+    days = [f.astimezone(UTC).date() for f in fires]
+    assert len(set(days)) == 3
+    assert all(b > a for a, b in zip(fires, fires[1:], strict=False))
+
+
+def test_fall_back_hour_fires_once() -> None:
+    # America/New_York repeats 01:00-02:00 on 2026-11-01; an hourly job at :30 fires once per real hour.
+    fires = next_fire_times(
+        sched(frequency="hourly", minute=30, timezone="America/New_York"), 4, after=utc(2026, 11, 1, 4)
+    )
+    instants = [f.astimezone(UTC) for f in fires]  # same-zone subtraction ignores `fold`; compare instants
+    gaps = {b - a for a, b in zip(instants, instants[1:], strict=False)}
+    assert gaps == {timedelta(hours=1)}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"frequency": "custom", "cron_expression": "0 25 * * *"}, "schedule.cron_expression"),
+        ({"frequency": "custom", "cron_expression": "every day"}, "schedule.cron_expression"),
+        ({"frequency": "daily", "time": "2pm"}, "schedule.time"),
+        ({"frequency": "weekly", "weekday": "someday", "time": "10:00"}, "schedule.weekday"),
+        ({"frequency": "daily", "time": "10:00", "timezone": "Mars/Olympus"}, "schedule.timezone"),
+        ({}, "schedule.frequency"),
+    ],
+)
+def test_invalid_schedules_name_the_field(kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValidationError, match=field.replace(".", r"\.")):
+        sched(**kwargs)
+    with pytest.raises(ConfigError) as err:
+        trigger_for(ScheduleConfig.model_construct(mode="scheduled", timezone=kwargs.get("timezone", "UTC"), **{
+            k: v for k, v in kwargs.items() if k != "timezone"}))  # fmt: skip
+    assert err.value.field == field and err.value.action
+
+
+def test_continuous_minimum_and_slots_are_aligned() -> None:
+    with pytest.raises(ValidationError):
+        ScheduleConfig(mode="continuous", interval_seconds=2)
+    trigger = trigger_for(ScheduleConfig(mode="continuous", interval_seconds=5))
+    assert trigger is not None
+    slot = last_fire_time(trigger, utc(2026, 1, 1, 0, 0, 7), timedelta(seconds=10))
+    assert slot == utc(2026, 1, 1, 0, 0, 5)
+
+
+def test_descriptions() -> None:
+    assert describe(sched(mode="manual")) == "Manual only"
+    assert describe(ScheduleConfig(mode="continuous", interval_seconds=30)).startswith("Continuous")
+    assert describe(sched(frequency="daily", time="02:00", timezone="Europe/Berlin")) in (
+        "Daily at 02:00 Europe/Berlin (01:00 UTC)",
+        "Daily at 02:00 Europe/Berlin (00:00 UTC)",
+    )
+    assert describe(sched(frequency="weekly", weekday="mon", time="09:00")) == "Weekly on Monday at 09:00 UTC"
