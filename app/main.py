@@ -34,3 +34,7 @@ def serve(settings: Settings) -> None:
         show_welcome_message=True,
         uvicorn_logging_level="warning",
     )
+
+
+if __name__ in {"__main__", "__mp_main__"}:
+    serve(Settings())

@@ -32,10 +32,12 @@ def _job_id(ingestion_id: int) -> str:
 
 
 class SchedulerService:
-    def __init__(self, services: Services, retry_backoff_seconds: list[float]):
+    def __init__(self, services: Services, retry_backoff_seconds: list[float], refresh_seconds: float = 15.0):
         self.services = services
         self.store = services.store
         self.retry_backoff = retry_backoff_seconds
+        self.refresh_seconds = refresh_seconds
+        self.known: dict[int, datetime] = {}
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -47,6 +49,8 @@ class SchedulerService:
         self.scheduler.start()
         for ingestion in self.store.list_ingestions(status=IngestionStatus.ACTIVE.value):
             self.sync(ingestion, catch_up=True)
+        self.known = self.store.ingestion_versions()
+        self.scheduler.add_job(self.refresh, "interval", seconds=self.refresh_seconds, id="refresh")
         for run in self.store.pending_retries():
             if run.id is not None and run.not_before is not None:
                 self._arm_retry(run.id, run.not_before)
@@ -76,10 +80,21 @@ class SchedulerService:
             )
         self.store.set_next_fire(ingestion.id, trigger.get_next_fire_time(None, now))
 
-    def remove(self, ingestion_id: int) -> None:
+    def refresh(self) -> None:
+        """Pick up changes made through another replica (or the CLI): one light query of update times."""
+        versions = self.store.ingestion_versions()
+        for ingestion_id, updated in versions.items():
+            if self.known.get(ingestion_id) != updated:
+                self.sync(self.store.get_ingestion(ingestion_id))
+        for ingestion_id in self.known.keys() - versions.keys():
+            self.remove(ingestion_id, persist=False)
+        self.known = versions
+
+    def remove(self, ingestion_id: int, persist: bool = True) -> None:
         if self.scheduler.get_job(_job_id(ingestion_id)) is not None:
             self.scheduler.remove_job(_job_id(ingestion_id))
-        self.store.set_next_fire(ingestion_id, None)
+        if persist:
+            self.store.set_next_fire(ingestion_id, None)
 
     def next_run(self, ingestion_id: int) -> datetime | None:
         job = self.scheduler.get_job(_job_id(ingestion_id))

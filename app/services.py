@@ -65,7 +65,9 @@ class Services:
         closed = self.recover_orphans()
         if closed:
             log.warning("closed %d run(s) left open by a stopped server", closed)
-        self.scheduler = SchedulerService(self, self.settings.retry_backoff_seconds)
+        self.scheduler = SchedulerService(
+            self, self.settings.retry_backoff_seconds, self.settings.schedule_refresh_seconds
+        )
         self.scheduler.start()
 
     def close(self) -> None:

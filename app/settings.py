@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     stale_run_seconds: float = 60.0
     run_workers: int = 4
+    schedule_refresh_seconds: float = Field(default=15.0, description="How often a replica picks up others' changes.")
     retry_backoff_seconds: list[float] = Field(
         default_factory=lambda: [60.0, 300.0, 900.0], description="Waits before retries 1, 2, 3 of a transient failure."
     )

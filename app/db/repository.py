@@ -270,6 +270,12 @@ class SqlStore:
             query = select(Run).where(col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_not(None))
             return list(s.execute(query).scalars().all())
 
+    def ingestion_versions(self) -> dict[int, datetime]:
+        """id → updated_at of every ingestion (the scheduler's cheap change detector)."""
+        with self.session() as s:
+            rows = s.execute(select(col(IngestionRow.id), col(IngestionRow.updated_at)))
+            return {row[0]: row[1] for row in rows}
+
     def set_next_fire(self, ingestion_id: int, at: datetime | None) -> None:
         with self.session() as s:
             s.execute(update(IngestionRow).where(col(IngestionRow.id) == ingestion_id).values(next_fire_at=at))

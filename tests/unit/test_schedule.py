@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,7 +69,7 @@ def test_fire_in_the_skipped_hour_happens_once() -> None:
     )
     days = [f.astimezone(UTC).date() for f in fires]
     assert len(set(days)) == 3
-    assert all(b > a for a, b in zip(fires, fires[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(fires))
 
 
 def test_fall_back_hour_fires_once() -> None:
@@ -77,7 +78,7 @@ def test_fall_back_hour_fires_once() -> None:
         sched(frequency="hourly", minute=30, timezone="America/New_York"), 4, after=utc(2026, 11, 1, 4)
     )
     instants = [f.astimezone(UTC) for f in fires]  # same-zone subtraction ignores `fold`; compare instants
-    gaps = {b - a for a, b in zip(instants, instants[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(instants)}
     assert gaps == {timedelta(hours=1)}
 
 

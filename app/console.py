@@ -1,0 +1,449 @@
+"""Read-side queries the console needs and the services lack: dashboard totals, cards, 7-day series, clusters.
+
+Every function is a few aggregate SQL statements whatever the number of ingestions or runs (no query per
+ingestion), so the dashboard stays fast with 1,000 ingestions and 1,000,000 runs.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from app.db.models import Cluster, Run
+from app.db.models import Ingestion as IngestionRow
+from core.config import IngestionSpec
+from core.cost import EMBEDDED_THROUGHPUT_GB_PER_HOUR, CostEstimate, estimate_monthly_cost
+from core.domain import IngestionStatus, RunStatus
+from core.errors import ConfigError, Conflict, NotFound
+from core.schedule import next_fire_times
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+ACTIVE_RUN_STATES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+FINISHED_OK = (RunStatus.SUCCESS.value, RunStatus.PARTIAL.value)
+MEASURABLE_BYTES_PER_RUN = 100 * 10**6
+"""Below this, a run's duration is its fixed overhead and says nothing about the engine's throughput."""
+_SPEC_PARTS = ("source", "format", "destination", "schedule", "quality", "limits")
+
+
+@dataclass(slots=True)
+class LastRun:
+    id: int
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    files_done: int
+    files_total: int
+    records: int
+    message: str
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATES
+
+
+@dataclass(slots=True)
+class IngestionOverview:
+    """What a dashboard card shows about one ingestion."""
+
+    id: int
+    name: str
+    status: str
+    spec: IngestionSpec
+    created_at: datetime
+    last_run: LastRun | None
+    next_run: datetime | None
+
+    @property
+    def health(self) -> str:
+        return health_of(self.status, self.last_run.status if self.last_run else None)
+
+
+@dataclass(slots=True)
+class DashboardStats:
+    active_ingestions: int
+    added_this_week: int
+    files_24h: int
+    bytes_24h: int
+    files_previous_24h: int
+    finished_runs_24h: int
+    successful_runs_24h: int
+    running_runs: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return 100 * self.successful_runs_24h / self.finished_runs_24h if self.finished_runs_24h else None
+
+
+@dataclass(slots=True)
+class DayTotals:
+    day: date
+    files: int = 0
+    records: int = 0
+    bytes: int = 0
+    runs: int = 0
+    failed: int = 0
+
+
+@dataclass(slots=True)
+class WeekSummary:
+    days: list[DayTotals] = field(default_factory=list)
+    average_duration_seconds: float | None = None
+    files_per_run: float = 0.0
+    bytes_per_run: float = 0.0
+    throughput_gb_per_hour: float | None = None
+
+    @property
+    def files(self) -> int:
+        return sum(d.files for d in self.days)
+
+    @property
+    def records(self) -> int:
+        return sum(d.records for d in self.days)
+
+    @property
+    def failed(self) -> int:
+        return sum(d.failed for d in self.days)
+
+    @property
+    def runs(self) -> int:
+        return sum(d.runs for d in self.days)
+
+
+def health_of(status: str, last_run_status: str | None) -> str:
+    """healthy / warning / error for active ingestions (from the last run); the status itself otherwise."""
+    if status == IngestionStatus.ACTIVE.value:
+        if last_run_status == RunStatus.FAILED.value:
+            return "error"
+        if last_run_status in (RunStatus.PARTIAL.value, RunStatus.CANCELLED.value):
+            return "warning"
+        return "healthy"
+    return {"needs_review": "needs review"}.get(status, status)
+
+
+def _metric(name: str) -> Any:
+    return func.coalesce(cast(col(Run.metrics)[name].as_float(), Integer), 0)
+
+
+def _spec_of(row: IngestionRow) -> IngestionSpec:
+    """The spec for display: stored credentials stay encrypted (the console never shows them)."""
+    return IngestionSpec.model_validate(
+        {"name": row.name, "cluster_id": row.cluster_id, **{part: getattr(row, part) for part in _SPEC_PARTS}}
+    )
+
+
+def next_run_of(spec: IngestionSpec, status: str, now: datetime | None = None) -> datetime | None:
+    if status != IngestionStatus.ACTIVE.value:
+        return None
+    upcoming = next_fire_times(spec.schedule, 1, after=now)
+    return upcoming[0] if upcoming else None
+
+
+def ingestion_overviews(services: Services, now: datetime | None = None) -> list[IngestionOverview]:
+    """Every ingestion with its last run: two queries (the last run by the (ingestion, created) index)."""
+    latest = (
+        select(col(Run.id))
+        .where(col(Run.ingestion_id) == col(IngestionRow.id))
+        .order_by(col(Run.created_at).desc(), col(Run.id).desc())
+        .limit(1)
+        .correlate(IngestionRow)
+        .scalar_subquery()
+    )
+    with services.store.session() as s:
+        rows = s.execute(select(IngestionRow, latest.label("last_run_id")).order_by(col(IngestionRow.id))).all()
+        run_ids = [r.last_run_id for r in rows if r.last_run_id is not None]
+        runs = _last_runs(s, run_ids)
+    return [
+        IngestionOverview(
+            id=row.id or 0,
+            name=row.name,
+            status=row.status,
+            spec=(spec := _spec_of(row)),
+            created_at=row.created_at,
+            last_run=runs.get(last_run_id) if last_run_id is not None else None,
+            next_run=next_run_of(spec, row.status, now),
+        )
+        for row, last_run_id in rows
+    ]
+
+
+def ingestion_overview(services: Services, ingestion_id: int) -> IngestionOverview:
+    for overview in ingestion_overviews_by_id(services, [ingestion_id]):
+        return overview
+    raise NotFound(f"Ingestion {ingestion_id} does not exist.", "Go back to the dashboard and pick another one.")
+
+
+def ingestion_overviews_by_id(services: Services, ids: list[int]) -> list[IngestionOverview]:
+    wanted = set(ids)
+    return [o for o in ingestion_overviews(services) if o.id in wanted] if ids else []
+
+
+def _last_runs(session: Any, run_ids: list[int]) -> dict[int, LastRun]:
+    if not run_ids:
+        return {}
+    query = select(
+        col(Run.id),
+        col(Run.status),
+        col(Run.created_at),
+        col(Run.finished_at),
+        col(Run.files_done),
+        col(Run.files_total),
+        _metric("records_ingested"),
+        col(Run.message),
+    ).where(col(Run.id).in_(run_ids))
+    return {row[0]: LastRun(*row) for row in session.execute(query)}
+
+
+def dashboard_stats(services: Services, now: datetime | None = None) -> DashboardStats:
+    now = now or datetime.now(UTC)
+    day_ago, two_days_ago, week_ago = now - timedelta(days=1), now - timedelta(days=2), now - timedelta(days=7)
+    all_ingestions = select(col(IngestionRow.id)).scalar_subquery()
+    recent = (col(Run.ingestion_id).in_(all_ingestions), col(Run.created_at) >= two_days_ago)
+    last_day = col(Run.created_at) >= day_ago
+    with services.store.session() as s:
+        active, added = s.execute(
+            select(
+                func.count().filter(col(IngestionRow.status) == IngestionStatus.ACTIVE.value),
+                func.count().filter(col(IngestionRow.created_at) >= week_ago),
+            )
+        ).one()
+        files, data, previous, finished, ok, running = s.execute(
+            select(
+                func.coalesce(func.sum(case((last_day, _metric("files_processed")), else_=0)), 0),
+                func.coalesce(func.sum(case((last_day, _metric("bytes_read")), else_=0)), 0),
+                func.coalesce(func.sum(case((last_day, 0), else_=_metric("files_processed"))), 0),
+                func.count().filter(last_day, col(Run.status).not_in(ACTIVE_RUN_STATES)),
+                func.count().filter(last_day, col(Run.status).in_(FINISHED_OK)),
+                func.count().filter(col(Run.status).in_(ACTIVE_RUN_STATES)),
+            ).where(*recent)
+        ).one()
+    return DashboardStats(int(active), int(added), int(files), int(data), int(previous), finished, ok, running)
+
+
+def week_summaries(services: Services, ids: list[int], days: int = 7) -> dict[int, WeekSummary]:
+    """Per ingestion: daily totals of the last `days` days (one GROUP BY) plus averages per run."""
+    if not ids:
+        return {}
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), UTC)
+    day = func.date(col(Run.created_at))
+    ok = col(Run.status).in_(FINISHED_OK)
+    query = (
+        select(
+            col(Run.ingestion_id),
+            day,
+            func.sum(_metric("files_processed")),
+            func.sum(_metric("records_ingested")),
+            func.sum(_metric("bytes_read")),
+            func.count(),
+            func.count().filter(col(Run.status) == RunStatus.FAILED.value),
+            func.coalesce(func.sum(case((ok, col(Run.metrics)["duration_seconds"].as_float()), else_=0.0)), 0.0),
+            func.count().filter(ok),
+        )
+        .where(col(Run.ingestion_id).in_(ids), col(Run.created_at) >= since)
+        .group_by(col(Run.ingestion_id), day)
+    )
+    summaries = {i: WeekSummary([DayTotals(first + timedelta(days=n)) for n in range(days)]) for i in ids}
+    durations: dict[int, tuple[float, int]] = {}
+    with services.store.session() as s:
+        for ingestion_id, day_value, files, records, data, runs, failed, seconds, ok_runs in s.execute(query):
+            point_day = day_value if isinstance(day_value, date) else date.fromisoformat(str(day_value))
+            index = (point_day - first).days
+            if 0 <= index < days:
+                summaries[ingestion_id].days[index] = DayTotals(point_day, files, records, data, runs, failed)
+            total_seconds, total_ok = durations.get(ingestion_id, (0.0, 0))
+            durations[ingestion_id] = (total_seconds + float(seconds or 0), total_ok + int(ok_runs))
+    for ingestion_id, summary in summaries.items():
+        seconds, ok_runs = durations.get(ingestion_id, (0.0, 0))
+        if summary.runs:
+            summary.files_per_run = summary.files / summary.runs
+            summary.bytes_per_run = sum(d.bytes for d in summary.days) / summary.runs
+        if ok_runs:
+            summary.average_duration_seconds = seconds / ok_runs
+            if seconds > 0:
+                summary.throughput_gb_per_hour = sum(d.bytes for d in summary.days) / 1e9 / (seconds / 3600)
+    return summaries
+
+
+def monthly_cost(spec: IngestionSpec, week: WeekSummary | None, files_in_source: int = 0) -> CostEstimate:
+    """The §9 estimate from what the last 7 days' runs loaded (nothing yet: an empty run's overhead)."""
+    measured = week.throughput_gb_per_hour if week and week.bytes_per_run >= MEASURABLE_BYTES_PER_RUN else None
+    throughput = measured or EMBEDDED_THROUGHPUT_GB_PER_HOUR
+    return estimate_monthly_cost(
+        spec.schedule,
+        spec.source.type,
+        files_per_run=week.files_per_run if week else 0.0,
+        gb_per_run=(week.bytes_per_run if week else 0.0) / 1e9,
+        files_in_source=files_in_source,
+        throughput_gb_per_hour=max(throughput, 0.001),
+    )
+
+
+def active_run_ids(services: Services, ids: list[int]) -> set[int]:
+    """Ingestions (of `ids`) with a queued or running run."""
+    if not ids:
+        return set()
+    with services.store.session() as s:
+        query = select(col(IngestionRow.id)).where(
+            col(IngestionRow.id).in_(ids), col(IngestionRow.active_run_id).is_not(None)
+        )
+        return set(s.execute(query).scalars())
+
+
+# --- clusters (registered objects; the Spark engine itself comes later) ------------------------------------------
+@dataclass(slots=True)
+class ClusterView:
+    id: int
+    name: str
+    connect_url: str
+    table_format: str
+    price_per_hour: float
+    has_token: bool
+    created_at: datetime
+
+
+def list_clusters(services: Services) -> list[ClusterView]:
+    with services.store.session() as s:
+        rows = s.execute(select(Cluster).order_by(col(Cluster.name))).scalars().all()
+    return [
+        ClusterView(
+            r.id or 0, r.name, r.connect_url, r.table_format, r.price_per_hour, bool(r.token_encrypted), r.created_at
+        )
+        for r in rows
+    ]
+
+
+def register_cluster(
+    services: Services, name: str, connect_url: str, token: str | None, table_format: str, price_per_hour: float
+) -> ClusterView:
+    name = name.strip()
+    if not name:
+        raise ConfigError("A cluster needs a name.", "Enter a name, e.g. spark-prod.", field="name")
+    parsed = urlparse(connect_url.strip())
+    if parsed.scheme != "sc" or not parsed.hostname:
+        raise ConfigError(
+            f"'{connect_url}' is not a Spark Connect URL.", "Use sc://host:port, e.g. sc://spark:15002.", field="url"
+        )
+    if table_format not in ("delta", "iceberg", "parquet"):
+        raise ConfigError(f"Unknown table format '{table_format}'.", "Use delta, iceberg or parquet.", field="format")
+    if price_per_hour < 0:
+        raise ConfigError("The price per hour cannot be negative.", "Enter 0 or more.", field="price")
+    row = Cluster(
+        name=name,
+        connect_url=connect_url.strip(),
+        table_format=table_format,
+        price_per_hour=price_per_hour,
+        token_encrypted=services.store.secrets.encrypt(token) if token else None,
+    )
+    with services.store.session() as s:
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError:
+            raise Conflict(f"A cluster named '{name}' already exists.", "Choose another name.", field="name") from None
+        s.refresh(row)
+    services.store.audit("create", "cluster", row.id, "console", name=name)
+    return next(c for c in list_clusters(services) if c.id == row.id)
+
+
+def delete_cluster(services: Services, cluster_id: int) -> None:
+    with services.store.session() as s:
+        row = s.get(Cluster, cluster_id)
+        if row is None:
+            raise NotFound(f"Cluster {cluster_id} does not exist.", "Reload the page.")
+        used = s.execute(select(func.count()).where(col(IngestionRow.cluster_id) == cluster_id)).scalar()
+        if used:
+            raise Conflict(f"{used} ingestion(s) use cluster '{row.name}'.", "Delete or move those ingestions first.")
+        s.delete(row)
+        s.commit()
+    services.store.audit("delete", "cluster", cluster_id, "console")
+
+
+def test_cluster(services: Services, cluster_id: int, timeout: float = 3.0) -> str:
+    """Reachability of the Spark Connect endpoint (the Spark version check comes with the Spark engine)."""
+    cluster = next((c for c in list_clusters(services) if c.id == cluster_id), None)
+    if cluster is None:
+        raise NotFound(f"Cluster {cluster_id} does not exist.", "Reload the page.")
+    parsed = urlparse(cluster.connect_url)
+    host, port = parsed.hostname or "", parsed.port or 15002
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot reach {host}:{port}: {exc.strerror or exc}.",
+            "Check the URL and that the Spark Connect server is running and reachable from this machine.",
+        ) from None
+    return f"{host}:{port} is reachable. Running ingestions on Spark comes with the Spark engine."
+
+
+# --- the dashboard in one call ------------------------------------------------------------------------------------
+SORT_KEYS = ("name", "last_run", "next_run", "created")
+
+
+@dataclass(slots=True)
+class DashboardQuery:
+    search: str = ""
+    status: str | None = None
+    mode: str | None = None
+    source_type: str | None = None
+    sort: str = "name"
+    limit: int = 20
+
+
+@dataclass(slots=True)
+class DashboardData:
+    stats: DashboardStats
+    cards: list[IngestionOverview]
+    weeks: dict[int, WeekSummary]
+    matching: int
+    total: int
+
+    @property
+    def runs_active(self) -> bool:
+        return self.stats.running_runs > 0
+
+
+def select_overviews(overviews: list[IngestionOverview], query: DashboardQuery) -> list[IngestionOverview]:
+    """Search (name, path, table), filter (health or status, mode, source type) and sort."""
+    needle = query.search.strip().lower()
+    chosen = [
+        o
+        for o in overviews
+        if (not needle or needle in f"{o.name} {o.spec.source.path} {o.spec.destination.full_name}".lower())
+        and (not query.status or query.status in (o.health, o.status))
+        and (not query.mode or o.spec.schedule.mode == query.mode)
+        and (not query.source_type or o.spec.source.type == query.source_type)
+    ]
+    far_past, far_future = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    if query.sort == "last_run":
+        chosen.sort(key=lambda o: o.last_run.created_at if o.last_run else far_past, reverse=True)
+    elif query.sort == "next_run":
+        chosen.sort(key=lambda o: o.next_run or far_future)
+    elif query.sort == "created":
+        chosen.sort(key=lambda o: o.created_at, reverse=True)
+    else:
+        chosen.sort(key=lambda o: o.name.lower())
+    return chosen
+
+
+def dashboard_data(services: Services, query: DashboardQuery) -> DashboardData:
+    overviews = ingestion_overviews(services)
+    chosen = select_overviews(overviews, query)
+    cards = chosen[: query.limit]
+    return DashboardData(
+        stats=dashboard_stats(services),
+        cards=cards,
+        weeks=week_summaries(services, [c.id for c in cards]),
+        matching=len(chosen),
+        total=len(overviews),
+    )

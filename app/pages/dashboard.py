@@ -1,0 +1,187 @@
+"""Dashboard `/`: totals, one card per ingestion with quick actions, search, filters and sort (PRODUCT.md §10)."""
+
+from __future__ import annotations
+
+from nicegui import app, run, ui
+
+from app.console import DashboardData, DashboardQuery, IngestionOverview, dashboard_data
+from components.feedback import notify_error, notify_ok
+from components.formatting import human_bytes
+from components.frame import frame
+from components.ingestion_card import CardActions, ingestion_card
+from components.stat_card import stat_card
+from core.errors import AutoloaderError
+
+PAGE_SIZE = 20
+REFRESH_SECONDS = 2.0
+STATUS_FILTER = {
+    "": "All statuses",
+    "healthy": "Healthy",
+    "warning": "Warning",
+    "error": "Error",
+    "paused": "Paused",
+    "draft": "Draft",
+    "needs_review": "Needs review",
+}
+MODE_FILTER = {"": "All modes", "scheduled": "Scheduled", "continuous": "Continuous", "manual": "Manual"}
+SOURCE_FILTER = {"": "All sources", "s3": "S3", "local": "Local path"}
+SORT_OPTIONS = {"name": "Name", "last_run": "Last run", "next_run": "Next run", "created": "Created"}
+
+
+class Dashboard:
+    def __init__(self) -> None:
+        self.services = app.state.services
+        self.query = DashboardQuery(limit=PAGE_SIZE)
+        self.runs_active = False
+        self.stats_row = ui.row().classes("w-full gap-4")
+        self._filters()
+        self.cards = ui.column().classes("w-full gap-5")
+        ui.timer(REFRESH_SECONDS, self._tick)
+
+    def _filters(self) -> None:
+        with ui.row().classes("w-full items-center gap-3"):
+            ui.input(placeholder="Search name, path or table", on_change=self._on_search).props(
+                "outlined dense clearable debounce=300"
+            ).classes("flex-1 bg-white").mark("search")
+            self._select(STATUS_FILTER, "status")
+            self._select(MODE_FILTER, "mode")
+            self._select(SOURCE_FILTER, "source_type")
+            ui.select(SORT_OPTIONS, value="name", label="Sort by", on_change=self._on_sort).props(
+                "outlined dense"
+            ).classes("w-36 bg-white").mark("sort")
+
+    def _select(self, options: dict[str, str], attribute: str) -> None:
+        async def changed(event: object) -> None:
+            setattr(self.query, attribute, getattr(event, "value", "") or None)
+            await self.reload()
+
+        ui.select(options, value="", on_change=changed).props("outlined dense").classes("w-40 bg-white").mark(
+            f"filter-{attribute}"
+        )
+
+    async def _on_search(self, event: object) -> None:
+        self.query.search = getattr(event, "value", "") or ""
+        await self.reload()
+
+    async def _on_sort(self, event: object) -> None:
+        self.query.sort = getattr(event, "value", "name") or "name"
+        await self.reload()
+
+    async def _tick(self) -> None:
+        if self.runs_active:
+            await self.reload()
+
+    async def reload(self) -> None:
+        try:
+            data: DashboardData | None = await run.io_bound(dashboard_data, self.services, self.query)
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        if data is None:
+            return
+        self.runs_active = data.runs_active
+        self._render_stats(data)
+        self._render_cards(data)
+
+    def _render_stats(self, data: DashboardData) -> None:
+        stats = data.stats
+        self.stats_row.clear()
+        with self.stats_row:
+            stat_card("Active Ingestions", f"{stats.active_ingestions:,}", f"↑ {stats.added_this_week} added this week")
+            change = _change(stats.files_24h, stats.files_previous_24h)
+            stat_card("Files Processed (24h)", f"{stats.files_24h:,}", change)
+            stat_card("Data Ingested (24h)", human_bytes(stats.bytes_24h), f"{stats.running_runs} run(s) in progress")
+            rate = "—" if stats.success_rate is None else f"{stats.success_rate:.1f}%"
+            stat_card("Success Rate", rate, f"{stats.finished_runs_24h:,} runs in 24h", "text-slate-500")
+
+    def _render_cards(self, data: DashboardData) -> None:
+        self.cards.clear()
+        actions = CardActions(self.run_now, self.toggle_pause, self.confirm_delete)
+        with self.cards:
+            if not data.total:
+                _empty_state()
+                return
+            if not data.cards:
+                ui.label("No ingestion matches the search and filters.").classes("text-slate-500")
+            for overview in data.cards:
+                ingestion_card(overview, data.weeks.get(overview.id), actions)
+            if data.matching > len(data.cards):
+                ui.button(f"Show more ({data.matching - len(data.cards):,} more)", on_click=self.show_more).props(
+                    "flat no-caps"
+                )
+
+    async def show_more(self) -> None:
+        self.query.limit += PAGE_SIZE
+        await self.reload()
+
+    async def run_now(self, overview: IngestionOverview) -> None:
+        try:
+            run_id = await run.io_bound(self.services.trigger_run, overview.id, "manual", "console")
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        notify_ok(f"Run {run_id} of '{overview.name}' started.")
+        self.runs_active = True
+        await self.reload()
+
+    async def toggle_pause(self, overview: IngestionOverview) -> None:
+        change = self.services.resume if overview.status == "paused" else self.services.pause
+        try:
+            updated = await run.io_bound(change, overview.id, "console")
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        if updated is not None:
+            notify_ok(f"'{overview.name}' is {updated.status.value}.")
+        await self.reload()
+
+    async def confirm_delete(self, overview: IngestionOverview) -> None:
+        with ui.dialog() as dialog, ui.card().classes("p-6 gap-3"):
+            ui.label(f"Delete '{overview.name}'?").classes("text-lg font-semibold")
+            ui.label("Its run history and file ledger are removed. This cannot be undone.").classes("text-sm")
+            choice = ui.radio(
+                {"keep": f"Keep the table {overview.spec.destination.full_name}", "drop": "Drop the table too"},
+                value="keep",
+            ).mark("delete-choice")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat no-caps")
+                ui.button("Delete", on_click=lambda: dialog.submit(True)).props("color=negative no-caps").mark(
+                    "confirm-delete"
+                )
+        confirmed = await dialog
+        dialog.delete()
+        if not confirmed:
+            return
+        drop = choice.value == "drop"
+        try:
+            await run.io_bound(self.services.delete_ingestion, overview.id, drop, "console")
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        notify_ok(f"'{overview.name}' deleted{' with its table' if drop else ''}.")
+        await self.reload()
+
+
+def _change(now: int, before: int) -> str:
+    if not before:
+        return "no runs the day before" if not now else "first files in 48h"
+    delta = 100 * (now - before) / before
+    return f"{'↑' if delta >= 0 else '↓'} {abs(delta):.0f}% vs yesterday"
+
+
+def _empty_state() -> None:
+    with ui.card().classes("w-full p-10 items-center gap-3"):
+        ui.icon("move_to_inbox").classes("text-5xl text-indigo-400")
+        ui.label("No ingestions yet").classes("text-xl font-semibold")
+        ui.label("Point Autoloader at a folder or a bucket and load new files into a table in minutes.")
+        ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props("no-caps")
+
+
+async def dashboard_page() -> None:
+    with frame("Data Ingestions"):
+        with ui.row().classes("w-full items-center justify-between"):
+            ui.label("Data Ingestions").classes("text-3xl font-bold text-slate-800")
+            ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props(
+                "no-caps unelevated"
+            ).classes("bg-indigo-600 text-white").mark("new-ingestion")
+        await Dashboard().reload()
