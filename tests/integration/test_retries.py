@@ -1,0 +1,84 @@
+"""Transient failures are retried with backoff: the S3 endpoint dies mid-run, comes back, the retry
+loads the rest, and nothing is loaded twice. Terminal failures are not retried."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pytest
+
+from app.services import Services
+from core.domain import RunStatus
+from tests.helpers import read_table, spec
+
+FILES, RECORDS = 1000, 10
+
+
+@pytest.fixture
+def retrying_services(settings) -> Any:  # type: ignore[no-untyped-def]
+    settings.retry_backoff_seconds = [2.0, 2.0, 2.0]
+    svc = Services(settings)
+    svc.start()
+    yield svc
+    svc.close()
+
+
+def _wait_for(predicate, timeout: float) -> Any:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    svc = retrying_services
+    bucket = seaweedfs.new_bucket()
+    objects = {
+        f"events/part-{i:05d}.json": "".join(
+            json.dumps({"id": i * RECORDS + r}) + "\n" for r in range(RECORDS)
+        ).encode()
+        for i in range(FILES)
+    }
+    seaweedfs.put_many(bucket, objects)
+    source = seaweedfs.source(bucket, "events/").model_dump(mode="json")
+    ing = svc.create_ingestion(
+        spec("/unused", table="retried", source=source, limits={"max_files_per_batch": 20}), activate=True
+    )
+    first = svc.trigger_run(ing.id)
+    _wait_for(lambda: svc.store.get_run(ing.id, first).files_done > 0, timeout=30)
+    seaweedfs.stop(kill=True)
+    failed = _wait_for(
+        lambda: (r := svc.store.get_run(ing.id, first)).status not in ("queued", "running") and r, timeout=60
+    )
+    seaweedfs.start()
+
+    assert failed.status == RunStatus.FAILED.value, failed.message
+    assert failed.errors[0]["kind"] == "storage_unavailable" and failed.errors[0]["action"]
+    retry = _wait_for(lambda: next((r for r in svc.store.list_runs(ing.id) if r.retry_of == first), None), timeout=10)
+    assert retry.trigger == "retry" and retry.attempt == 2
+    done = _wait_for(
+        lambda: (r := svc.store.get_run(ing.id, retry.id)).status in ("success", "failed", "partial") and r,
+        timeout=60,
+    )
+    assert done.status == RunStatus.SUCCESS.value, done.errors
+    assert 0 < done.metrics["files_processed"] < FILES  # the first run had loaded some batches already
+    table = read_table(svc.embedded.table_uri(ing.spec.destination))
+    assert table.num_rows == FILES * RECORDS
+    assert pc.count_distinct(table.column("id")).as_py() == FILES * RECORDS
+
+
+def test_terminal_failures_are_not_retried(retrying_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    svc = retrying_services
+    ing = svc.create_ingestion(spec(str(tmp_path / "missing")), activate=True)
+    run_id = svc.trigger_run(ing.id)
+    _wait_for(lambda: svc.store.get_run(ing.id, run_id).status == "failed", timeout=10)
+    time.sleep(3)
+    assert [r.id for r in svc.store.list_runs(ing.id)] == [run_id]
