@@ -32,11 +32,18 @@ def _job_id(ingestion_id: int) -> str:
 
 
 class SchedulerService:
-    def __init__(self, services: Services, retry_backoff_seconds: list[float], refresh_seconds: float = 15.0):
+    def __init__(
+        self,
+        services: Services,
+        retry_backoff_seconds: list[float],
+        refresh_seconds: float = 15.0,
+        alert_check_seconds: float = 60.0,
+    ):
         self.services = services
         self.store = services.store
         self.retry_backoff = retry_backoff_seconds
         self.refresh_seconds = refresh_seconds
+        self.alert_check_seconds = alert_check_seconds
         self.known: dict[int, datetime] = {}
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -51,6 +58,10 @@ class SchedulerService:
             self.sync(ingestion, catch_up=True)
         self.known = self.store.ingestion_versions()
         self.scheduler.add_job(self.refresh, "interval", seconds=self.refresh_seconds, id="refresh")
+        self.scheduler.add_job(self.check_alerts, "interval", seconds=self.alert_check_seconds, id="alert-checks")
+
+    def check_alerts(self) -> None:
+        self.services.alerts.check(self.store.list_ingestions(status=IngestionStatus.ACTIVE.value))
         for run in self.store.pending_retries():
             if run.id is not None and run.not_before is not None:
                 self._arm_retry(run.id, run.not_before)
@@ -119,17 +130,21 @@ class SchedulerService:
         self.services.submit_run(ingestion_id, run_id)
 
     # --- retries ------------------------------------------------------------------------------------------
-    def after_run(self, outcome: RunOutcome) -> None:
-        """Queue a retry of a transient failure, after 1, 5, 15 minutes by default (settings)."""
+    def after_run(self, outcome: RunOutcome) -> bool:
+        """Queue a retry of a transient failure, after 1, 5, 15 minutes by default (settings).
+
+        Returns whether a retry is coming (alerts wait for the last attempt).
+        """
         if outcome.status != RunStatus.FAILED or not outcome.transient:
-            return
+            return False
         attempt = self.store.run_attempt(outcome.run_id)
         if attempt > len(self.retry_backoff):
-            return
+            return False
         not_before = datetime.now(UTC) + timedelta(seconds=self.retry_backoff[attempt - 1])
         retry_id = self.store.create_retry_run(outcome.run_id, not_before)
         if retry_id is not None:
             self._arm_retry(retry_id, not_before)
+        return True
 
     def _arm_retry(self, run_id: int, not_before: datetime) -> None:
         self.scheduler.add_job(

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.alerts import AlertService
 from app.db.database import make_engine, upgrade
-from app.db.repository import SqlStore
+from app.db.repository import NotificationStore, SqlStore
 from app.scheduler import SchedulerService
 from app.secrets_box import SecretBox
 from app.settings import Settings
@@ -59,6 +60,8 @@ class Services:
         self.executor = ThreadPoolExecutor(max_workers=settings.run_workers, thread_name_prefix="run")
         self.futures: dict[int, Future[RunOutcome]] = {}
         self.scheduler: SchedulerService | None = None
+        self.notifications = NotificationStore(self.db)
+        self.alerts = AlertService(self.notifications, settings)
 
     def start(self) -> None:
         """Server start-up: close runs a stopped server left open, then start the scheduler."""
@@ -66,7 +69,10 @@ class Services:
         if closed:
             log.warning("closed %d run(s) left open by a stopped server", closed)
         self.scheduler = SchedulerService(
-            self, self.settings.retry_backoff_seconds, self.settings.schedule_refresh_seconds
+            self,
+            self.settings.retry_backoff_seconds,
+            self.settings.schedule_refresh_seconds,
+            self.settings.alert_check_seconds,
         )
         self.scheduler.start()
 
@@ -214,9 +220,15 @@ class Services:
 
     def _execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
         outcome = self.pipeline.execute(ingestion_id, run_id)
-        if self.scheduler is not None:
-            self.scheduler.after_run(outcome)
+        will_retry = self.scheduler.after_run(outcome) if self.scheduler is not None else False
+        self._alert(ingestion_id, outcome, will_retry)
         return outcome
+
+    def _alert(self, ingestion_id: int, outcome: RunOutcome, will_retry: bool) -> None:
+        try:
+            self.alerts.on_run(self.store.get_ingestion(ingestion_id), outcome, will_retry)
+        except Exception:  # alerting must never turn a finished run into a crash
+            log.exception("alerting for run %s failed", outcome.run_id)
 
     def run_now(self, id_or_name: str, trigger: str = "cli") -> RunOutcome:
         """Run in this thread until the run ends (the CLI)."""
@@ -224,7 +236,9 @@ class Services:
         self._check_runnable(ingestion)
         run_id = self.store.create_run(ingestion.id, trigger)
         self.store.audit("run", "ingestion", ingestion.id, "cli", run_id=run_id, trigger=trigger)
-        return self.pipeline.execute(ingestion.id, run_id)
+        outcome = self.pipeline.execute(ingestion.id, run_id)
+        self._alert(ingestion.id, outcome, will_retry=False)
+        return outcome
 
     def retry_run(self, ingestion_id: int, run_id: int, actor: str = "api") -> int:
         run = self.store.get_run(ingestion_id, run_id)

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         default_factory=lambda: [60.0, 300.0, 900.0], description="Waits before retries 1, 2, 3 of a transient failure."
     )
     reload_ui: bool = False
+    public_url: str = Field(default="http://127.0.0.1:8080", description="Base URL used in alert links.")
+    smtp_host: str | None = Field(default=None, description="SMTP server for email alerts; unset = email off.")
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "autoloader@localhost"
+    smtp_starttls: bool = False
+    alert_check_seconds: float = Field(default=60.0, description="How often SLA and no-new-files checks run.")
 
     def model_post_init(self, __context: object) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()

@@ -54,6 +54,7 @@ class Ingestion:
     name: str
     spec: IngestionSpec
     status: IngestionStatus
+    created_at: datetime | None = None
 
     @property
     def app_id(self) -> str:

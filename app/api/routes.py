@@ -15,13 +15,14 @@ from app.api.schemas import (
     Health,
     IngestionCreate,
     IngestionPublic,
+    NotificationPage,
     RunAccepted,
     RunPublic,
     SchedulePreview,
     SchemaVersionPublic,
     TestResult,
 )
-from app.db.models import LedgerFilePublic
+from app.db.models import LedgerFilePublic, NotificationPublic
 from app.services import Services
 from core.config import IngestionSpec, ScheduleConfig
 from core.domain import Ingestion
@@ -161,6 +162,22 @@ def schema_versions(ingestion_id: int, svc: Svc) -> list[Any]:
 def schedule_preview(body: ScheduleConfig) -> SchedulePreview:
     """A schedule's readable description and its next 5 fire times (in its time zone)."""
     return SchedulePreview(description=describe(body), next_fire_times=next_fire_times(body, 5))
+
+
+@router.get("/notifications", response_model=NotificationPage, tags=["alerts"])
+def notifications(svc: Svc, unread: bool = False, limit: int = Query(100, ge=1, le=1000)) -> NotificationPage:
+    items = [NotificationPublic.model_validate(n, from_attributes=True) for n in svc.notifications.recent(unread, limit)]
+    return NotificationPage(unread=svc.notifications.unread_count(), items=items)
+
+
+@router.post("/notifications/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
+def read_notification(notification_id: int, svc: Svc) -> None:
+    svc.notifications.mark_read(notification_id)
+
+
+@router.post("/notifications/read-all", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
+def read_all_notifications(svc: Svc) -> None:
+    svc.notifications.mark_read()
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["system"])

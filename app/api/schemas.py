@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.db.models import LedgerFilePublic, RunPublic, SchemaVersionPublic
+from app.db.models import LedgerFilePublic, NotificationPublic, RunPublic, SchemaVersionPublic
 from core.config import IngestionSpec
 from core.domain import Ingestion
 from core.schedule import describe
@@ -67,6 +67,11 @@ class IngestionPublic(BaseModel):
 class SchedulePreview(BaseModel):
     description: str
     next_fire_times: list[datetime]
+
+
+class NotificationPage(BaseModel):
+    unread: int
+    items: list[NotificationPublic]
 
 
 class RunAccepted(BaseModel):

@@ -213,3 +213,32 @@ class AuditEntry(SQLModel, table=True):
     object_type: str = Field(max_length=40)
     object_id: str | None = Field(default=None, max_length=80)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- notifications (in-app alerts; an open one suppresses repeats of its condition) -----------------
+class NotificationBase(SQLModel):
+    ingestion_id: int | None = Field(default=None, foreign_key="ingestion.id", ondelete="CASCADE")
+    kind: str = Field(max_length=40)
+    severity: str = Field(default="error", max_length=20)
+    title: str = Field(sa_type=Text)
+    message: str = Field(sa_type=Text)
+    action: str = Field(sa_type=Text)
+    link: str = Field(default="", max_length=500)
+
+
+class Notification(NotificationBase, table=True):
+    __table_args__ = (Index("ix_notification_open", "ingestion_id", "kind", "cleared_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
+    read_at: datetime | None = _ts(default=None)
+    cleared_at: datetime | None = _ts(default=None)
+    deliveries: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class NotificationPublic(NotificationBase):
+    id: int
+    created_at: datetime
+    read_at: datetime | None
+    cleared_at: datetime | None
+    deliveries: dict[str, Any]

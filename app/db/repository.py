@@ -12,7 +12,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, selec
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from app.db.models import AuditEntry, LedgerFile, Run, SchemaVersion, utcnow
+from app.db.models import AuditEntry, LedgerFile, Notification, Run, SchemaVersion, utcnow
 from app.db.models import Ingestion as IngestionRow
 from app.secrets_box import SecretBox
 from core.config import SECRET_FIELDS, IngestionSpec
@@ -68,7 +68,14 @@ class SqlStore:
             }
         )
         assert row.id is not None
-        return Ingestion(id=row.id, uid=row.uid, name=row.name, spec=spec, status=IngestionStatus(row.status))
+        return Ingestion(
+            id=row.id,
+            uid=row.uid,
+            name=row.name,
+            spec=spec,
+            status=IngestionStatus(row.status),
+            created_at=row.created_at,
+        )
 
     @staticmethod
     def _spec_columns(spec: IngestionSpec) -> dict[str, Any]:
@@ -166,6 +173,7 @@ class SqlStore:
             s.execute(delete(LedgerFile).where(col(LedgerFile.ingestion_id) == ingestion_id))
             s.execute(delete(Run).where(col(Run.ingestion_id) == ingestion_id))
             s.execute(delete(SchemaVersion).where(col(SchemaVersion.ingestion_id) == ingestion_id))
+            s.execute(delete(Notification).where(col(Notification.ingestion_id) == ingestion_id))
             s.execute(delete(IngestionRow).where(col(IngestionRow.id) == ingestion_id))
             s.commit()
 
@@ -570,3 +578,81 @@ class SqlStore:
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class NotificationStore:
+    """In-app notifications. An uncleared notification of a (ingestion, kind) suppresses repeats."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def open_alert(self, ingestion_id: int, kind: str) -> Notification | None:
+        with self.session() as s:
+            query = select(Notification).where(
+                col(Notification.ingestion_id) == ingestion_id,
+                col(Notification.kind) == kind,
+                col(Notification.cleared_at).is_(None),
+            )
+            return s.execute(query.limit(1)).scalars().first()
+
+    def add(self, notification: Notification) -> Notification:
+        with self.session() as s:
+            s.add(notification)
+            s.commit()
+            s.refresh(notification)
+            return notification
+
+    def set_deliveries(self, notification_id: int, deliveries: dict[str, Any]) -> None:
+        with self.session() as s:
+            s.execute(update(Notification).where(col(Notification.id) == notification_id).values(deliveries=deliveries))
+            s.commit()
+
+    def clear(self, ingestion_id: int, kind: str) -> int:
+        with self.session() as s:
+            result = s.execute(
+                update(Notification)
+                .where(
+                    col(Notification.ingestion_id) == ingestion_id,
+                    col(Notification.kind) == kind,
+                    col(Notification.cleared_at).is_(None),
+                )
+                .values(cleared_at=utcnow())
+            )
+            s.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def recent(self, unread_only: bool = False, limit: int = 100) -> list[Notification]:
+        with self.session() as s:
+            query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
+            if unread_only:
+                query = query.where(col(Notification.read_at).is_(None))
+            return list(s.execute(query).scalars().all())
+
+    def unread_count(self) -> int:
+        with self.session() as s:
+            query = select(func.count()).select_from(Notification).where(col(Notification.read_at).is_(None))
+            return int(s.execute(query).scalar() or 0)
+
+    def mark_read(self, notification_id: int | None = None) -> None:
+        with self.session() as s:
+            query = update(Notification).where(col(Notification.read_at).is_(None))
+            if notification_id is not None:
+                query = query.where(col(Notification.id) == notification_id)
+            s.execute(query.values(read_at=utcnow()))
+            s.commit()
+
+    def last_loaded_at(self, ingestion_id: int) -> datetime | None:
+        with self.session() as s:
+            return s.execute(
+                select(func.max(LedgerFile.loaded_at)).where(
+                    col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) == FileStatus.LOADED.value
+                )
+            ).scalar()
+
+    def running_runs(self) -> list[Run]:
+        with self.session() as s:
+            query = select(Run).where(col(Run.status) == RunStatus.RUNNING.value)
+            return list(s.execute(query).scalars().all())

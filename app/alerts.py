@@ -1,0 +1,145 @@
+"""Alert delivery: in-app notifications, email (SMTP) and webhooks (JSON with a Slack-compatible `text`).
+
+Rules live in core/alerts.py; this module remembers open conditions (so repeats are suppressed until
+the condition clears) and delivers. A delivery failure is recorded on the notification, never raised
+into a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import urllib.request
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+from app.db.models import Notification
+from app.db.repository import NotificationStore
+from app.settings import Settings
+from core.alerts import Alert, AlertKind, judge_run, no_new_files, over_sla
+from core.config import QualityConfig
+from core.domain import Ingestion, IngestionStatus, RunOutcome
+
+log = logging.getLogger(__name__)
+
+
+class AlertService:
+    def __init__(self, notifications: NotificationStore, settings: Settings):
+        self.notifications = notifications
+        self.settings = settings
+
+    # --- triggers -------------------------------------------------------------------------------------
+    def on_run(self, ingestion: Ingestion, outcome: RunOutcome, will_retry: bool) -> None:
+        quality = ingestion.spec.quality
+        verdict = judge_run(
+            ingestion.id, ingestion.name, outcome, will_retry=will_retry,
+            row_count_min=quality.row_count_min, duration_sla_minutes=quality.duration_sla_minutes,
+        )  # fmt: skip
+        for kind in verdict.clear:
+            self.notifications.clear(ingestion.id, kind.value)
+        for alert in verdict.raise_:
+            self.raise_alert(alert, quality)
+
+    def check(self, ingestions: list[Ingestion], now: datetime | None = None) -> None:
+        """Periodic conditions: runs past their SLA, and no new files for N days."""
+        now = now or datetime.now(UTC)
+        by_id = {i.id: i for i in ingestions}
+        for run in self.notifications.running_runs():
+            ingestion = by_id.get(run.ingestion_id)
+            sla = ingestion.spec.quality.duration_sla_minutes if ingestion else None
+            if ingestion and sla and run.started_at and (now - run.started_at).total_seconds() > sla * 60:
+                elapsed = (now - run.started_at).total_seconds()
+                self.raise_alert(
+                    over_sla(ingestion.id, ingestion.name, run.id or 0, elapsed, sla), ingestion.spec.quality
+                )
+        for ingestion in ingestions:
+            days = ingestion.spec.quality.no_files_alert_days
+            if not days or ingestion.status != IngestionStatus.ACTIVE:
+                continue
+            last = self.notifications.last_loaded_at(ingestion.id)
+            alert = no_new_files(ingestion.id, ingestion.name, last, ingestion.created_at or now, now, days)
+            if alert is not None:
+                self.raise_alert(alert, ingestion.spec.quality)
+
+    # --- delivery ---------------------------------------------------------------------------------------
+    def raise_alert(self, alert: Alert, quality: QualityConfig) -> Notification | None:
+        """Record and deliver an alert unless the same condition is already open (suppressed)."""
+        if self.notifications.open_alert(alert.ingestion_id, alert.kind.value) is not None:
+            return None
+        link = alert.link(self.settings.public_url)
+        notification = self.notifications.add(
+            Notification(
+                ingestion_id=alert.ingestion_id,
+                kind=alert.kind.value,
+                severity=alert.severity,
+                title=alert.title,
+                message=alert.message,
+                action=alert.action,
+                link=link,
+            )
+        )
+        deliveries: dict[str, Any] = {"in_app": "ok"}
+        if quality.alert_recipients:
+            deliveries["email"] = self._attempt(self._send_email, alert, link, quality.alert_recipients)
+        if quality.webhook_url:
+            deliveries["webhook"] = self._attempt(self._post_webhook, alert, link, quality.webhook_url)
+        assert notification.id is not None
+        self.notifications.set_deliveries(notification.id, deliveries)
+        notification.deliveries = deliveries
+        return notification
+
+    @staticmethod
+    def _attempt(send: Any, *args: Any) -> str:
+        try:
+            send(*args)
+            return "ok"
+        except Exception as exc:  # a broken channel must not break the run or the other channels
+            log.warning("alert delivery failed: %s", exc)
+            return f"failed: {exc}"
+
+    def _send_email(self, alert: Alert, link: str, recipients: list[str]) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            raise RuntimeError("email is not configured (set AUTOLOADER_SMTP_HOST)")
+        message = EmailMessage()
+        message["Subject"] = f"[Autoloader] {alert.title}"
+        message["From"] = s.smtp_from
+        message["To"] = ", ".join(recipients)
+        message.set_content(_text(alert, link))
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls()
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password or "")
+            smtp.send_message(message)
+
+    @staticmethod
+    def _post_webhook(alert: Alert, link: str, url: str) -> None:
+        body = {
+            "text": _text(alert, link),
+            "kind": alert.kind.value,
+            "severity": alert.severity,
+            "ingestion_id": alert.ingestion_id,
+            "ingestion": alert.ingestion_name,
+            "title": alert.title,
+            "message": alert.message,
+            "action": alert.action,
+            "link": link,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"webhook answered HTTP {response.status}")
+
+
+def _text(alert: Alert, link: str) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{alert.title}\n{alert.message}\nWhat to do: {alert.action}\nWhen: {when}\nDetails: {link}"
+
+
+__all__ = ["AlertKind", "AlertService"]

@@ -1,0 +1,124 @@
+"""Alert rules (PRODUCT.md §12) as pure functions: which conditions a run or a check raises or clears."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core.domain import RunOutcome, RunStatus
+
+
+class AlertKind(StrEnum):
+    RUN_FAILED = "run_failed"
+    SCHEMA_PENDING = "schema_pending"
+    ROWS_BELOW_MIN = "rows_below_min"
+    RUN_OVER_SLA = "run_over_sla"
+    NO_NEW_FILES = "no_new_files"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One condition on one ingestion: what happened and what to do."""
+
+    kind: AlertKind
+    ingestion_id: int
+    ingestion_name: str
+    title: str
+    message: str
+    action: str
+    severity: str = "error"
+
+    def link(self, base_url: str) -> str:
+        return f"{base_url.rstrip('/')}/ingestions/{self.ingestion_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Conditions to raise and conditions that cleared after a run."""
+
+    raise_: list[Alert]
+    clear: list[AlertKind]
+
+
+def judge_run(
+    ingestion_id: int,
+    name: str,
+    outcome: RunOutcome,
+    *,
+    will_retry: bool,
+    row_count_min: int | None,
+    duration_sla_minutes: int | None,
+) -> Verdict:
+    raised: list[Alert] = []
+    cleared: list[AlertKind] = []
+    metrics = outcome.metrics
+    if outcome.status == RunStatus.FAILED and not will_retry:
+        first = outcome.errors[0] if outcome.errors else None
+        raised.append(
+            Alert(
+                AlertKind.RUN_FAILED,
+                ingestion_id,
+                name,
+                f"Run {outcome.run_id} of '{name}' failed",
+                outcome.message or "The run failed.",
+                (first.action if first and first.action else "Open the run, fix the cause, then retry it."),
+            )
+        )
+    elif outcome.status in (RunStatus.SUCCESS, RunStatus.PARTIAL):
+        cleared.append(AlertKind.RUN_FAILED)
+        if metrics.files_processed:
+            cleared.append(AlertKind.NO_NEW_FILES)
+    if outcome.status in (RunStatus.SUCCESS, RunStatus.PARTIAL) and row_count_min and metrics.files_processed:
+        if metrics.records_ingested < row_count_min:
+            raised.append(
+                Alert(
+                    AlertKind.ROWS_BELOW_MIN,
+                    ingestion_id,
+                    name,
+                    f"'{name}' loaded {metrics.records_ingested:,} rows, below the minimum of {row_count_min:,}",
+                    f"Run {outcome.run_id} loaded {metrics.records_ingested:,} rows "
+                    f"from {metrics.files_processed} files.",
+                    "Check that the producer delivered complete files; adjust the minimum if the volume changed.",
+                    severity="warning",
+                )
+            )
+        else:
+            cleared.append(AlertKind.ROWS_BELOW_MIN)
+    if duration_sla_minutes and outcome.status != RunStatus.SKIPPED:
+        if metrics.duration_seconds > duration_sla_minutes * 60:
+            raised.append(over_sla(ingestion_id, name, outcome.run_id, metrics.duration_seconds, duration_sla_minutes))
+        else:
+            cleared.append(AlertKind.RUN_OVER_SLA)
+    return Verdict(raised, cleared)
+
+
+def over_sla(ingestion_id: int, name: str, run_id: int, seconds: float, sla_minutes: int) -> Alert:
+    return Alert(
+        AlertKind.RUN_OVER_SLA,
+        ingestion_id,
+        name,
+        f"Run {run_id} of '{name}' is slower than its {sla_minutes}-minute SLA",
+        f"The run has taken {seconds / 60:.1f} minutes.",
+        "Check the source volume and the engine; split the backlog or raise the SLA.",
+        severity="warning",
+    )
+
+
+def no_new_files(
+    ingestion_id: int, name: str, last_file_at: datetime | None, since: datetime, now: datetime, days: int
+) -> Alert | None:
+    """An alert when no file has loaded for `days` (counting from activation when none ever did)."""
+    reference = last_file_at or since
+    if now - reference < timedelta(days=days):
+        return None
+    when = f"since {reference:%Y-%m-%d %H:%M} UTC"
+    return Alert(
+        AlertKind.NO_NEW_FILES,
+        ingestion_id,
+        name,
+        f"No new files for '{name}' in {days} day(s)",
+        f"No file has been loaded {when}.",
+        "Check that the producer still writes to the source path and that the file pattern matches.",
+        severity="warning",
+    )

@@ -1,0 +1,116 @@
+"""Alerts reach a real SMTP server and a real webhook on 127.0.0.1 and the in-app list; repeats of an
+open condition are suppressed until it clears."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from app.services import Services
+from tests.helpers import spec, write_json_files
+from tests.services import free_port
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, _Inbox]]:
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+
+
+@pytest.fixture
+def alerting_services(settings, smtp) -> Iterator[Services]:  # type: ignore[no-untyped-def]
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", smtp[0]
+    svc = Services(settings)
+    yield svc
+    svc.close()
+
+
+def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    svc = alerting_services
+    _, inbox = smtp
+    url, hooks = webhook
+    landing = tmp_path / "landing"
+    quality = {"alert_recipients": ["oncall@example.com"], "webhook_url": url}
+    ing = svc.create_ingestion(spec(str(landing), name="orders", quality=quality), activate=True)
+
+    svc.run_now(ing.name)  # the folder does not exist: a terminal failure
+    assert len(inbox.messages) == 1 and len(hooks) == 1
+    mail = inbox.messages[0].content.decode()
+    assert "orders" in mail and "What to do:" in mail and f"/ingestions/{ing.id}" in mail
+    assert inbox.messages[0].rcpt_tos == ["oncall@example.com"]
+    assert hooks[0]["kind"] == "run_failed" and "does not exist" in hooks[0]["text"] and hooks[0]["action"]
+    (note,) = svc.notifications.recent()
+    assert note.kind == "run_failed" and note.read_at is None and note.deliveries == {
+        "in_app": "ok", "email": "ok", "webhook": "ok"
+    }  # fmt: skip
+    assert svc.notifications.unread_count() == 1
+
+    svc.run_now(ing.name)  # the same condition again: suppressed
+    assert (len(inbox.messages), len(hooks), len(svc.notifications.recent())) == (1, 1, 1)
+
+    write_json_files(landing, 1, 5)
+    svc.run_now(ing.name)  # success clears the condition
+    assert svc.notifications.recent()[0].cleared_at is not None
+    shutil.rmtree(landing)
+    svc.run_now(ing.name)  # failing again is a new alert
+    assert (len(inbox.messages), len(hooks), len(svc.notifications.recent())) == (2, 2, 2)
+
+
+def test_rows_below_minimum_and_broken_channel(alerting_services, smtp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    svc = alerting_services
+    write_json_files(tmp_path / "in", 1, 3)
+    quality = {"row_count_min": 10, "webhook_url": f"http://127.0.0.1:{free_port()}/closed"}
+    ing = svc.create_ingestion(spec(str(tmp_path / "in"), quality=quality), activate=True)
+    svc.run_now(ing.name)
+    (note,) = svc.notifications.recent()
+    assert note.kind == "rows_below_min" and "below the minimum of 10" in note.title
+    assert note.deliveries["webhook"].startswith("failed")  # recorded, not raised into the run
+
+
+def test_notifications_api(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ing = services.create_ingestion(spec(str(tmp_path / "missing")), activate=True)
+    services.run_now(ing.name)
+    page = api.get("/api/v1/notifications").json()
+    assert page["unread"] == 1 and page["items"][0]["link"].endswith(f"/ingestions/{ing.id}")
+    assert api.post(f"/api/v1/notifications/{page['items'][0]['id']}/read").status_code == 204
+    assert api.get("/api/v1/notifications").json()["unread"] == 0
