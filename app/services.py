@@ -240,6 +240,34 @@ class Services:
         self._alert(ingestion.id, outcome, will_retry=False)
         return outcome
 
+    def reprocess(
+        self,
+        ingestion_id: int,
+        paths: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str = "api",
+    ) -> tuple[int, int]:
+        """Load a selection of files again (by path or modification range): returns (files, run id)."""
+        if paths is None and since is None and until is None:
+            raise ConfigError(
+                "Reprocessing needs a selection.", "Give file paths, or a modified since/until range.", field="paths"
+            )
+        ingestion = self.store.get_ingestion(ingestion_id)
+        self._check_runnable(ingestion)
+        count = self.store.forget_files(ingestion_id, paths, since, until)
+        self.store.audit(
+            "reprocess",
+            "ingestion",
+            ingestion_id,
+            actor,
+            files=count,
+            paths=paths,
+            since=since.isoformat() if since else None,
+            until=until.isoformat() if until else None,
+        )
+        return count, self.trigger_run(ingestion_id, "backfill", actor)
+
     def retry_run(self, ingestion_id: int, run_id: int, actor: str = "api") -> int:
         run = self.store.get_run(ingestion_id, run_id)
         if run.status not in (RunStatus.FAILED.value, RunStatus.PARTIAL.value, RunStatus.CANCELLED.value):

@@ -16,6 +16,8 @@ from app.api.schemas import (
     IngestionCreate,
     IngestionPublic,
     NotificationPage,
+    ReprocessAccepted,
+    ReprocessRequest,
     RunAccepted,
     RunPublic,
     SchedulePreview,
@@ -133,6 +135,18 @@ def retry(ingestion_id: int, run_id: int, svc: Svc) -> RunAccepted:
     return RunAccepted(run_id=new_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{new_id}")
 
 
+@router.post(
+    "/ingestions/{ingestion_id}/reprocess",
+    response_model=ReprocessAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["files"],
+)
+def reprocess(ingestion_id: int, body: ReprocessRequest, svc: Svc) -> ReprocessAccepted:
+    """Load selected files again. With write mode append their rows are appended again; merge upserts them."""
+    files, run_id = svc.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until)
+    return ReprocessAccepted(files=files, run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
+
+
 @router.get("/ingestions/{ingestion_id}/files", response_model=FilePage, tags=["files"])
 def list_files(
     ingestion_id: int,
@@ -166,7 +180,9 @@ def schedule_preview(body: ScheduleConfig) -> SchedulePreview:
 
 @router.get("/notifications", response_model=NotificationPage, tags=["alerts"])
 def notifications(svc: Svc, unread: bool = False, limit: int = Query(100, ge=1, le=1000)) -> NotificationPage:
-    items = [NotificationPublic.model_validate(n, from_attributes=True) for n in svc.notifications.recent(unread, limit)]
+    items = [
+        NotificationPublic.model_validate(n, from_attributes=True) for n in svc.notifications.recent(unread, limit)
+    ]
     return NotificationPage(unread=svc.notifications.unread_count(), items=items)
 
 

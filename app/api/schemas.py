@@ -74,6 +74,18 @@ class NotificationPage(BaseModel):
     items: list[NotificationPublic]
 
 
+class ReprocessRequest(BaseModel):
+    paths: list[str] | None = Field(default=None, description="Ledger paths to load again.")
+    modified_since: datetime | None = None
+    modified_until: datetime | None = None
+
+
+class ReprocessAccepted(BaseModel):
+    files: int
+    run_id: int
+    url: str
+
+
 class RunAccepted(BaseModel):
     run_id: int
     status: str = "queued"

@@ -535,6 +535,22 @@ class SqlStore:
                     s.execute(insert(LedgerFile).values(ingestion_id=ingestion_id, path=e.path, **values))
             s.commit()
 
+    def forget_files(
+        self, ingestion_id: int, paths: list[str] | None, since: datetime | None, until: datetime | None
+    ) -> int:
+        """Drop settled ledger rows (by path, or modified in a range) so the next run loads those files again."""
+        where = [col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) != FileStatus.PENDING.value]
+        if paths is not None:
+            where.append(col(LedgerFile.path).in_(paths))
+        if since is not None:
+            where.append(col(LedgerFile.modified_at) >= since)
+        if until is not None:
+            where.append(col(LedgerFile.modified_at) < until)
+        with self.session() as s:
+            result = s.execute(delete(LedgerFile).where(*where))
+            s.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def list_files(
         self,
         ingestion_id: int,
