@@ -8,21 +8,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from app.alerts import AlertService
+from app.clusters import ClusterService
 from app.db.database import make_engine, upgrade
 from app.db.repository import NotificationStore, SqlStore
 from app.scheduler import SchedulerService
 from app.secrets_box import SecretBox
 from app.settings import Settings
+from core.alerts import AlertKind
 from core.config import IngestionSpec
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry, RunMetrics, RunOutcome, RunStatus
 from core.engines.base import Engine
 from core.engines.embedded import EmbeddedEngine
 from core.errors import ConfigError, Conflict, RunInProgress
+from core.formats import schema_from_json, schema_to_json
 from core.pipeline import RunPipeline, owner_is_dead
 from core.ports import ActiveRun
 from core.preview import PreviewResult, preview
 from core.schedule import next_fire_times
+from core.schema import data_fields
+from core.schema_resolution import ResolutionPlan, plan_resolution
 from core.storage import open_storage
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,7 @@ class Services:
         self.db = make_engine(url)
         self.store = SqlStore(self.db, SecretBox(settings.resolved_secret_key))
         self.embedded = EmbeddedEngine(settings.resolved_warehouse, settings.warehouse_storage_options)
+        self.clusters = ClusterService(self.store, settings.data_dir)
         self.pipeline = RunPipeline(
             self.store,
             self.engine_for,
@@ -80,15 +88,12 @@ class Services:
         if self.scheduler is not None:
             self.scheduler.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.clusters.close()
         self.db.dispose()
 
     def engine_for(self, ingestion: Ingestion) -> Engine:
         if ingestion.spec.cluster_id is not None:
-            raise ConfigError(
-                "Running on a Spark cluster is not available in this version.",
-                "Clear cluster_id to use the embedded engine.",
-                field="cluster_id",
-            )
+            return self.clusters.engine(ingestion.spec.cluster_id)
         return self.embedded
 
     # --- ingestions ------------------------------------------------------------------------------------
@@ -197,6 +202,11 @@ class Services:
             raise Conflict(f"'{ingestion.name}' is paused.", "Resume it first (POST …/resume), then run it.")
         if ingestion.status == IngestionStatus.DRAFT:
             raise Conflict(f"'{ingestion.name}' is a draft.", "Activate it first (POST …/activate), then run it.")
+        if ingestion.status == IngestionStatus.NEEDS_REVIEW:
+            raise Conflict(
+                f"'{ingestion.name}' has a schema change waiting for review.",
+                "Resolve it first (console: Review, or POST …/schema-versions/{version}/resolve); that resumes it.",
+            )
         active = self.store.active_run(ingestion.id)
         if active is not None and not owner_is_dead(active, self.pipeline.stale_after, datetime.now(UTC)):
             raise RunInProgress(
@@ -217,6 +227,12 @@ class Services:
         """Hand a queued run to the run workers; the scheduler sees the outcome (retries)."""
         self.futures[run_id] = self.executor.submit(self._execute, ingestion_id, run_id)
         self.futures[run_id].add_done_callback(lambda _: self.futures.pop(run_id, None))
+
+    def wait_for_run(self, run_id: int, timeout: float = 300) -> None:
+        """Block until a run submitted by this process has finished (returns at once if it already has)."""
+        future = self.futures.get(run_id)
+        if future is not None:
+            future.result(timeout=timeout)
 
     def _execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
         outcome = self.pipeline.execute(ingestion_id, run_id)
@@ -289,6 +305,78 @@ class Services:
                 self.store.release_run_slot(run.ingestion_id, run.id or 0)
                 closed += 1
         return closed
+
+    # --- schema review ----------------------------------------------------------------------------------------
+    def plan_schema_resolution(
+        self,
+        ingestion_id: int,
+        version: int,
+        resolution: str,
+        default_values: dict[str, Any] | None = None,
+        table: str | None = None,
+    ) -> ResolutionPlan:
+        """What a resolution will run, shown before it is applied."""
+        ingestion = self.store.get_ingestion(ingestion_id)
+        pending = self.store.get_schema_version(ingestion_id, version)
+        if pending.status != "pending":
+            raise Conflict(
+                f"Schema version {version} is already {pending.status}.", "List the schema history for the current one."
+            )
+        return plan_resolution(
+            resolution, ingestion.spec.destination.full_name, pending.columns, pending.changes, default_values, table
+        )
+
+    def resolve_schema(
+        self,
+        ingestion_id: int,
+        version: int,
+        resolution: str,
+        default_values: dict[str, Any] | None = None,
+        table: str | None = None,
+        actor: str = "api",
+    ) -> tuple[ResolutionPlan, int | None]:
+        """Apply a decision on a pending schema change; every choice but review_later resumes the
+        ingestion and loads the held files at once. Returns the plan and the run id."""
+        plan = self.plan_schema_resolution(ingestion_id, version, resolution, default_values, table)
+        audit = {"version": version, "resolution": resolution, "statements": plan.statements}
+        if resolution == "review_later":
+            self.store.audit("schema_review_later", "ingestion", ingestion_id, actor, **audit)
+            return plan, None
+        ingestion = self.store.get_ingestion(ingestion_id)
+        pending = self.store.get_schema_version(ingestion_id, version)
+        proposed = schema_from_json(pending.columns)
+        destination = ingestion.spec.destination
+        engine = self.engine_for(ingestion)
+        spec = ingestion.spec
+        if resolution in ("auto_merge", "backfill_default"):
+            engine.add_columns(destination, [proposed.field(c["column"]) for c in plan.added])
+            if plan.widened:
+                engine.widen_columns(destination, [proposed.field(c["column"]) for c in plan.widened])
+            for change in plan.added if resolution == "backfill_default" else []:
+                engine.fill_column(destination, change["column"], (default_values or {})[change["column"]])
+        elif resolution == "new_table":
+            assert plan.new_table is not None
+            moved = destination.model_copy(update={"table": plan.new_table.rsplit(".", 1)[1]})
+            if engine.table_schema(moved) is not None:
+                raise Conflict(f"Table {moved.full_name} already exists.", "Give another table name.", field="table")
+            spec = spec.model_copy(update={"destination": moved})
+        elif resolution == "ignore":
+            settings = spec.format.schema_.model_copy(
+                update={"ignored_columns": sorted({*spec.format.schema_.ignored_columns, *plan.ignored})}
+            )
+            spec = spec.model_copy(update={"format": spec.format.model_copy(update={"schema_": settings})})
+        if spec is not ingestion.spec:
+            self.store.update_ingestion(ingestion_id, spec)
+        current = engine.table_schema(spec.destination)
+        columns = schema_to_json(pa.schema(data_fields(current))) if current is not None else pending.columns
+        self.store.resolve_schema_version(ingestion_id, version, resolution, actor, columns)
+        released = self.store.release_held_files(ingestion_id)
+        self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
+        self.notifications.clear(ingestion_id, AlertKind.SCHEMA_PENDING.value)
+        self.store.audit("schema_resolve", "ingestion", ingestion_id, actor, released_files=released, **audit)
+        resumed = self.store.get_ingestion(ingestion_id)
+        self._sync_schedule(resumed)
+        return plan, self.trigger_run(ingestion_id, "manual", actor)
 
     # --- preview and metrics ------------------------------------------------------------------------------
     def test_configuration(self, spec: IngestionSpec) -> PreviewResult:

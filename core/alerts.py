@@ -53,6 +53,18 @@ def judge_run(
     raised: list[Alert] = []
     cleared: list[AlertKind] = []
     metrics = outcome.metrics
+    if outcome.schema_pending:
+        raised.append(
+            Alert(
+                AlertKind.SCHEMA_PENDING,
+                ingestion_id,
+                name,
+                f"Schema change in '{name}' needs review",
+                outcome.message,
+                "Open the schema review, compare the schemas and pick a resolution; the held files load when applied.",
+                severity="warning",
+            )
+        )
     if outcome.status == RunStatus.FAILED and not will_retry:
         first = outcome.errors[0] if outcome.errors else None
         raised.append(

@@ -103,6 +103,9 @@ class SchemaConfig(_Model):
     hints: dict[str, str] = Field(default_factory=dict, description="Per-column type hints: {column: type}")
     on_schema_change: SchemaPolicy = "pause"
     sample_files: int = Field(default=10, ge=1, le=1000)
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="Columns dropped from loads (a schema-review decision; reversible)."
+    )
 
     @model_validator(mode="after")
     def _manual_has_schema(self) -> SchemaConfig:

@@ -45,6 +45,7 @@ class FileStatus(StrEnum):
     FAILED = "failed"
     QUARANTINED = "quarantined"
     SKIPPED = "skipped"
+    HELD = "held"
 
 
 @dataclass(slots=True)
@@ -127,3 +128,4 @@ class RunOutcome:
     errors: list[RunError] = field(default_factory=list)
     message: str = ""
     transient: bool = False
+    schema_pending: bool = False

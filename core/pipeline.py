@@ -23,11 +23,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+
 from core.config import IngestionSpec, SourceConfig
 from core.domain import (
     FileResult,
     FileStatus,
     Ingestion,
+    IngestionStatus,
     KnownFile,
     LedgerEntry,
     RunError,
@@ -38,9 +41,10 @@ from core.domain import (
 from core.engines.base import BatchRequest, Engine, FileOutcome
 from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TooManyBadRecords
 from core.faults import crash_point
+from core.formats import nulls_to_string, unify_schemas
 from core.formats.types import schema_to_json
 from core.ports import ActiveRun, MetadataStore
-from core.schema import decide
+from core.schema import Classification, classify, data_fields, decide, without
 from core.storage.base import FileInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -130,6 +134,7 @@ class _RunContext:
     files_total: int = 0
     files_done: int = 0
     files_settled: int = 0
+    held_files: int = 0
     wrote_data: bool = False
 
 
@@ -209,7 +214,9 @@ class RunPipeline:
         if ctx.notes:
             message = f"{message} Notes: {'; '.join(ctx.notes)}".strip()
         self.store.finish_run(run_id, status, ctx.metrics, ctx.errors, message)
-        return RunOutcome(run_id, status, ctx.metrics, ctx.errors, message, transient=transient)
+        return RunOutcome(
+            run_id, status, ctx.metrics, ctx.errors, message, transient=transient, schema_pending=ctx.held_files > 0
+        )
 
     # --- the run ----------------------------------------------------------------------------------
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:
@@ -231,6 +238,8 @@ class RunPipeline:
             ctx.engine.after_run(spec.destination)
         loaded = ctx.metrics.files_processed
         summary = f"Loaded {ctx.metrics.records_ingested:,} records from {loaded:,} files."
+        if ctx.held_files:
+            summary += f" {ctx.held_files} file(s) held for schema review."
         if ctx.metrics.files_quarantined:
             return RunStatus.PARTIAL, f"{summary} {ctx.metrics.files_quarantined} file(s) quarantined."
         return RunStatus.SUCCESS, summary
@@ -250,17 +259,89 @@ class RunPipeline:
                 ctx.notes.append(f"re-queued {len(entries)} files of an interrupted run's uncommitted batch {seq}")
         return max(committed, self.store.max_batch_seq(ingestion.id)) + 1
 
+    def _incoming_schema(
+        self, ctx: _RunContext, files: list[FileInfo], table_schema: pa.Schema | None
+    ) -> tuple[list[FileInfo], pa.Schema]:
+        """The files to load now and their schema. Against an existing table every file is checked
+        (not just a sample), so files with a change the policy does not take are held or fail the run."""
+        spec = ctx.ingestion.spec
+        settings = spec.format.schema_
+        ignored = frozenset(settings.ignored_columns)
+        if table_schema is None or settings.on_schema_change == "rescue" or settings.inference == "manual":
+            sample = files[: settings.sample_files]
+            return files, without(ctx.engine.infer_schema(ctx.storage, sample, spec.format).schema, ignored)
+        schemas = ctx.engine.infer_each(ctx.storage, files, spec.format)
+        split = classify(settings.on_schema_change, table_schema, schemas, ignored)
+        if split.held and settings.on_schema_change == "fail":
+            raise SchemaChangeError(
+                f"{len(split.held)} new file(s) do not match table {spec.destination.full_name}: "
+                + "; ".join(c.describe() for c in split.blocking),
+                "Review the change: switch the schema policy to pause, auto_merge or rescue, or fix the producer.",
+            )
+        if split.held:
+            self._hold(ctx, [f for f in files if f.path in split.held], split, table_schema, schemas)
+        loadable = [f for f in files if f.path not in split.held]
+        known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]
+        return loadable, nulls_to_string(unify_schemas(known)) if known else pa.schema(data_fields(table_schema))
+
+    def _hold(
+        self,
+        ctx: _RunContext,
+        files: list[FileInfo],
+        split: Classification,
+        table_schema: pa.Schema,
+        schemas: dict[str, pa.Schema],
+    ) -> None:
+        """Pause policy: keep files with an unreviewed schema change out of the table and ask for a decision."""
+        ingestion = ctx.ingestion
+        counts = ctx.engine.count_records(ctx.storage, files, ingestion.spec.format)
+        entries = [
+            LedgerEntry(
+                f.path,
+                f.size,
+                f.modified,
+                f.etag,
+                FileStatus.HELD,
+                records=counts.get(f.path, 0),
+                error="held for schema review",
+            )
+            for f in files
+        ]
+        self.store.upsert_files(ingestion.id, ctx.run_id, entries)
+        proposed = decide("auto_merge", table_schema, unify_schemas(schemas[f.path] for f in files)).target
+        self.store.record_pending_schema(
+            ingestion.id,
+            schema_to_json(proposed),
+            [c.as_dict() for c in split.blocking],
+            [
+                {
+                    "path": f.path,
+                    "records": counts.get(f.path, 0),
+                    "changes": [c.describe() for c in split.held[f.path]],
+                }
+                for f in files
+            ],
+        )
+        self.store.set_ingestion_status(ingestion.id, IngestionStatus.NEEDS_REVIEW)
+        ctx.held_files += len(files)
+        ctx.notes.append(
+            f"{len(files)} file(s) held for schema review ({'; '.join(c.describe() for c in split.blocking)})"
+        )
+
     def _load_batch(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:
         spec = ctx.ingestion.spec
         table_schema = ctx.engine.table_schema(spec.destination)
-        sample = files[: spec.format.schema_.sample_files]
-        inferred = ctx.engine.infer_schema(ctx.storage, sample, spec.format)
-        decision = decide(spec.format.schema_.on_schema_change, table_schema, inferred.schema)
+        files, incoming = self._incoming_schema(ctx, files, table_schema)
+        if not files:
+            return
+        decision = decide(spec.format.schema_.on_schema_change, table_schema, incoming)
         if decision.action == "fail":
             raise SchemaChangeError(
                 f"The new files' schema differs from table {spec.destination.full_name}: {decision.message}.",
-                "Review the change: switch the schema policy to auto_merge or rescue, or fix the producer.",
+                "Review the change: switch the schema policy to pause, auto_merge or rescue, or fix the producer.",
             )
+        if decision.widen:
+            ctx.engine.widen_columns(spec.destination, decision.widen)
         ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
         while True:
             entries = [LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.PENDING) for f in files]
@@ -276,6 +357,7 @@ class RunPipeline:
                 destination=spec.destination,
                 schema=decision.target,
                 evolve=decision.action == "evolve",
+                ignored_columns=frozenset(spec.format.schema_.ignored_columns),
                 mode=mode,
                 ingested_at=ctx.ingested_at,
                 max_bad_record_ratio=spec.quality.max_bad_record_ratio,

@@ -44,6 +44,16 @@ class MetadataStore(Protocol):
 
     def record_schema_version(self, ingestion_id: int, schema: list[dict[str, Any]], reason: str) -> None: ...
 
+    def record_pending_schema(
+        self,
+        ingestion_id: int,
+        columns: list[dict[str, Any]],
+        changes: list[dict[str, Any]],
+        files: list[dict[str, Any]],
+    ) -> int:
+        """Record (or extend) the ingestion's pending schema version; returns its version number."""
+        ...
+
     # --- file ledger --------------------------------------------------------------------------
     def known_files(self, ingestion_id: int) -> dict[str, KnownFile]: ...
 

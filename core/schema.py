@@ -7,6 +7,7 @@ from typing import Literal
 
 import pyarrow as pa
 
+from core.formats.types import type_name
 from core.formats.unify import normalize_type
 
 RESCUED = "_rescued_data"
@@ -41,7 +42,7 @@ class SchemaChange:
         return f"column '{self.column}' nullability changed"
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "description": self.describe()}
 
 
 def data_fields(schema: pa.Schema) -> list[pa.Field]:
@@ -57,7 +58,7 @@ def diff_schemas(table: pa.Schema, incoming: pa.Schema, prefix: str = "") -> lis
         path = prefix + name
         old = current.get(name)
         if old is None:
-            changes.append(SchemaChange("added", path, new_type=str(normalize_type(f.type))))
+            changes.append(SchemaChange("added", path, new_type=type_name(normalize_type(f.type))))
             continue
         old_t, new_t = normalize_type(old.type), normalize_type(f.type)
         if pa.types.is_null(new_t) or old_t == new_t:
@@ -66,11 +67,11 @@ def diff_schemas(table: pa.Schema, incoming: pa.Schema, prefix: str = "") -> lis
             changes.extend(diff_schemas(pa.schema(list(old_t)), pa.schema(list(new_t)), prefix=path + "."))
         else:
             safe = (str(old_t), str(new_t)) in _SAFE_WIDENINGS
-            changes.append(SchemaChange("type_changed", path, str(old_t), str(new_t), safe_widening=safe))
+            changes.append(SchemaChange("type_changed", path, type_name(old_t), type_name(new_t), safe_widening=safe))
         if old.nullable is False and f.nullable:
-            changes.append(SchemaChange("nullability_changed", path, str(old_t), str(new_t)))
+            changes.append(SchemaChange("nullability_changed", path, type_name(old_t), type_name(new_t)))
     changes.extend(
-        SchemaChange("removed", prefix + name, old_type=str(normalize_type(f.type)))
+        SchemaChange("removed", prefix + name, old_type=type_name(normalize_type(f.type)))
         for name, f in current.items()
         if name not in new
     )
@@ -82,41 +83,95 @@ Action = Literal["proceed", "evolve", "fail"]
 
 @dataclass(slots=True)
 class SchemaDecision:
-    """What to do with a batch: its target data schema, and the changes seen on the way."""
+    """What to do with the loadable files of a batch: the target data schema and how to get there."""
 
     action: Action
     target: pa.Schema
     changes: list[SchemaChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    widen: list[pa.Field] = field(default_factory=list)
 
     @property
     def message(self) -> str:
         return "; ".join(c.describe() for c in self.changes)
 
 
-def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaDecision:
-    """Apply the ingestion's `on_schema_change` policy to (table schema, incoming schema).
+def blocks(policy: str, change: SchemaChange) -> bool:
+    """Whether a change stops a file from loading under a policy (it is then held for review, or fails).
 
-    The target never changes an existing column's type: values that do not fit the table type
-    go to `_rescued_data` rather than being cast silently. New columns are added under
-    `auto_merge` and, until the review workflow exists, under `pause` too. `rescue` keeps the
-    table schema (new fields are rescued); `fail` stops on any added or changed column.
+    Removed columns and nullability never block: new rows get NULL. `rescue` never blocks: unknown or
+    mismatched values go to `_rescued_data`. `auto_merge` takes added columns and safe widenings.
+    """
+    if change.kind in ("removed", "nullability_changed") or policy == "rescue":
+        return False
+    if policy == "auto_merge":
+        return change.kind == "type_changed" and not change.safe_widening
+    return True
+
+
+def without(schema: pa.Schema, ignored: frozenset[str] | set[str]) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in ignored]) if ignored else schema
+
+
+def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaDecision:
+    """The target schema for files whose blocking changes have been taken out (see `classify`).
+
+    Never changes an existing column's type except a safe widening under `auto_merge`; values that do
+    not fit the table type go to `_rescued_data` rather than being cast silently. New columns are
+    added unless the policy is `rescue`, which keeps the table schema. `fail` stops on any blocking change.
     """
     incoming = pa.schema([pa.field(f.name, normalize_type(f.type), True) for f in data_fields(incoming)])
     if table is None:
         return SchemaDecision("evolve", incoming)
     table_data = pa.schema(data_fields(table))
     changes = diff_schemas(table_data, incoming)
+    notes = [c.describe() for c in changes if c.kind == "removed"]
+    if policy == "fail" and any(blocks(policy, c) for c in changes):
+        return SchemaDecision("fail", table_data, changes, notes)
     added = [c for c in changes if c.kind == "added" and "." not in c.column]
     changed = [c for c in changes if c.kind == "type_changed"]
-    notes = [c.describe() for c in changes if c.kind == "removed"]
-    if policy == "fail" and (added or changed):
-        return SchemaDecision("fail", table_data, changes, notes)
-    if changed:
-        notes += [f"{c.describe()}: values that do not fit {c.old_type} go to {RESCUED}" for c in changed]
-    if added and policy in ("auto_merge", "pause"):
-        extra = [incoming.field(c.column) for c in added]
-        return SchemaDecision("evolve", pa.schema([*table_data, *extra]), changes, notes)
-    if added:
+    widen = [
+        incoming.field(c.column) for c in changed if policy == "auto_merge" and c.safe_widening and "." not in c.column
+    ]
+    widened = {f.name for f in widen}
+    notes += [
+        f"{c.describe()}: values that do not fit {c.old_type} go to {RESCUED}"
+        for c in changed
+        if c.column not in widened
+    ]
+    widened_fields = {f.name: f for f in widen}
+    target = pa.schema([widened_fields.get(f.name, f) for f in table_data])
+    if added and policy != "rescue":
+        target = pa.schema([*target, *(incoming.field(c.column) for c in added)])
+    elif added:
         notes += [f"{c.describe()}: kept in {RESCUED} (policy rescue)" for c in added]
-    return SchemaDecision("proceed", table_data, changes, notes)
+    evolve = bool(widen) or (bool(added) and policy != "rescue")
+    return SchemaDecision("evolve" if evolve else "proceed", target, changes, notes, widen)
+
+
+@dataclass(slots=True)
+class Classification:
+    """A batch split by schema: files to load now, and files held for review with their blocking changes."""
+
+    load: list[str]
+    held: dict[str, list[SchemaChange]]
+    blocking: list[SchemaChange]
+
+
+def classify(
+    policy: str, table: pa.Schema, file_schemas: dict[str, pa.Schema], ignored: frozenset[str] = frozenset()
+) -> Classification:
+    """Compare every file's schema with the table's; files with a change the policy does not take are held."""
+    load: list[str] = []
+    held: dict[str, list[SchemaChange]] = {}
+    seen: dict[tuple[str, str], SchemaChange] = {}
+    table_data = pa.schema(data_fields(table))
+    for path, schema in file_schemas.items():
+        stoppers = [c for c in diff_schemas(table_data, without(schema, ignored)) if blocks(policy, c)]
+        if stoppers:
+            held[path] = stoppers
+            for change in stoppers:
+                seen.setdefault((change.kind, change.column), change)
+        else:
+            load.append(path)
+    return Classification(load, held, list(seen.values()))

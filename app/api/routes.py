@@ -18,6 +18,9 @@ from app.api.schemas import (
     NotificationPage,
     ReprocessAccepted,
     ReprocessRequest,
+    ResolutionPlanPublic,
+    ResolveRequest,
+    ResolveResult,
     RunAccepted,
     RunPublic,
     SchedulePreview,
@@ -194,6 +197,25 @@ def read_notification(notification_id: int, svc: Svc) -> None:
 @router.post("/notifications/read-all", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
 def read_all_notifications(svc: Svc) -> None:
     svc.notifications.mark_read()
+
+
+@router.get(
+    "/ingestions/{ingestion_id}/schema-versions/{version}/plan", response_model=ResolutionPlanPublic, tags=["schema"]
+)
+def plan_resolution(
+    ingestion_id: int, version: int, svc: Svc, resolution: str = "auto_merge", table: str | None = None
+) -> ResolutionPlanPublic:
+    """The exact statements a resolution will run, before applying it (backfill needs the POST body's defaults)."""
+    plan = svc.plan_schema_resolution(ingestion_id, version, resolution, None, table)
+    return ResolutionPlanPublic.model_validate(asdict(plan))
+
+
+@router.post(
+    "/ingestions/{ingestion_id}/schema-versions/{version}/resolve", response_model=ResolveResult, tags=["schema"]
+)
+def resolve_schema(ingestion_id: int, version: int, body: ResolveRequest, svc: Svc) -> ResolveResult:
+    plan, run_id = svc.resolve_schema(ingestion_id, version, body.resolution, body.default_values, body.table)
+    return ResolveResult(plan=ResolutionPlanPublic.model_validate(asdict(plan)), run_id=run_id)
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["system"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -84,6 +84,25 @@ class ReprocessAccepted(BaseModel):
     files: int
     run_id: int
     url: str
+
+
+class ResolveRequest(BaseModel):
+    resolution: Literal["auto_merge", "backfill_default", "new_table", "ignore", "review_later"]
+    default_values: dict[str, Any] = Field(default_factory=dict, description="backfill_default: {column: value}")
+    table: str | None = Field(default=None, description="new_table: the new table's name (default <table>_v2)")
+
+
+class ResolutionPlanPublic(BaseModel):
+    resolution: str
+    trade_off: str
+    statements: list[str]
+    new_table: str | None = None
+    ignored: list[str] = Field(default_factory=list)
+
+
+class ResolveResult(BaseModel):
+    plan: ResolutionPlanPublic
+    run_id: int | None
 
 
 class RunAccepted(BaseModel):

@@ -158,13 +158,19 @@ class SchemaVersion(SchemaVersionBase, table=True):
     ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
     columns: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     changes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    files: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=[]))
     created_at: datetime = _ts(default_factory=utcnow)
+    resolved_at: datetime | None = _ts(default=None)
+    resolved_by: str | None = Field(default=None, max_length=200)
 
 
 class SchemaVersionPublic(SchemaVersionBase):
     columns: list[dict[str, Any]]
     changes: list[dict[str, Any]]
+    files: list[dict[str, Any]]
     created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
 
 
 # --- clusters ---------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class BatchRequest:
     destination: DestinationConfig
     schema: pa.Schema
     evolve: bool
+    ignored_columns: frozenset[str]
     mode: str
     ingested_at: datetime
     max_bad_record_ratio: float
@@ -54,6 +55,7 @@ class BatchResult:
     bytes_read: int = 0
     bytes_written: int = 0
     already_committed: bool = False
+    engine_job_id: str | None = None  # e.g. the Spark job tag, so the run history can link to the cluster's UI
 
 
 class Engine(Protocol):
@@ -70,6 +72,24 @@ class Engine(Protocol):
         ...
 
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult: ...
+
+    def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
+        """Each file's own schema (files that cannot be read are left out; loading quarantines them)."""
+        ...
+
+    def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
+        """Records per file without writing anything (for files held for schema review)."""
+        ...
+
+    def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None: ...
+
+    def widen_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        """Change existing columns to wider types (int→bigint, →double, date→timestamp)."""
+        ...
+
+    def fill_column(self, destination: DestinationConfig, column: str, value: object) -> None:
+        """Set a column to a value in every existing row."""
+        ...
 
     def load_batch(self, request: BatchRequest) -> BatchResult:
         """Read the batch's files and commit them to the table in one idempotent commit."""

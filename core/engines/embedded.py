@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
 from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult
@@ -17,6 +18,7 @@ from core.errors import AutoloaderError, BadFileError, TableError, TooManyBadRec
 from core.formats import (
     FileReadStats,
     apply_hints,
+    drop_rescued_keys,
     infer_file_schema,
     nulls_to_string,
     read_file,
@@ -125,6 +127,62 @@ class EmbeddedEngine:
                 bad[info.path] = exc.message
         merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
         return InferResult(apply_hints(merged, declared.hints), bad)
+
+    def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
+        schemas = {}
+        for info in files:
+            result = self.infer_schema(storage, [info], fmt)
+            if info.path not in result.bad_files:
+                schemas[info.path] = result.schema
+        return schemas
+
+    def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
+        counts = {}
+        for info in files:
+            stats = FileReadStats()
+            try:
+                with open_for(storage, info.path, fmt) as stream:
+                    schema = infer_file_schema(stream, fmt, path=info.path)
+                with open_for(storage, info.path, fmt) as stream:
+                    for _ in read_file(stream, info.path, fmt, nulls_to_string(schema), stats):
+                        pass
+            except BadFileError:
+                continue
+            counts[info.path] = stats.records
+        return counts
+
+    # --- schema changes -------------------------------------------------------------------------
+    def _existing(self, destination: DestinationConfig) -> DeltaTable:
+        table = self._table(destination)
+        if table is None:
+            raise TableError(f"Table {destination.full_name} does not exist.", "Run the ingestion once to create it.")
+        return table
+
+    def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        table = self._existing(destination)
+        present = set(pa.schema(table.schema().to_arrow()).names)
+        new = [DeltaField.from_arrow(f.with_nullable(True)) for f in fields if f.name not in present]
+        if new:
+            table.alter.add_columns(new)
+
+    def widen_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        """delta-rs has no in-place type widening, so the table is rewritten (streamed) with the wider types."""
+        table = self._existing(destination)
+        current = pa.schema(table.schema().to_arrow())
+        wider = {f.name: f.type for f in fields}
+        target = pa.schema([pa.field(f.name, wider.get(f.name, f.type), True) for f in current])
+        batches = (batch.cast(target) for batch in table.to_pyarrow_dataset().to_batches())
+        write_deltalake(
+            self.table_uri(destination),
+            pa.RecordBatchReader.from_batches(target, batches),
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=table.metadata().partition_columns or None,
+            storage_options=self.storage_options,
+        )
+
+    def fill_column(self, destination: DestinationConfig, column: str, value: object) -> None:
+        self._existing(destination).update(new_values={column: value})  # type: ignore[dict-item]
 
     # --- load ---------------------------------------------------------------------------------
     def load_batch(self, request: BatchRequest) -> BatchResult:
@@ -240,6 +298,8 @@ class EmbeddedEngine:
                     for batch in read_file(stream, info.path, request.format, request.schema, stats, size=info.size):
                         if batch.num_rows == 0:
                             continue
+                        if request.ignored_columns:
+                            batch = drop_rescued_keys(batch, request.ignored_columns)
                         outcome.rescued_records += batch.num_rows - batch.column(RESCUED).null_count
                         yielded = True
                         yield with_lineage(batch, schema, info.path, request, lineage)

@@ -1,6 +1,7 @@
 """File formats for the embedded engine: decompression, type names, type unification and readers."""
 
 from core.formats.compression import detect_compression, open_decompressed
+from core.formats.conform import drop_rescued_keys
 from core.formats.readers import (
     MALFORMED,
     RESCUED,
@@ -24,6 +25,7 @@ __all__ = [
     "cast_array",
     "conform_batch",
     "detect_compression",
+    "drop_rescued_keys",
     "infer_file_schema",
     "json_text",
     "normalize_schema",

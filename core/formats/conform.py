@@ -413,3 +413,20 @@ def malformed_batch(texts: list[str], schema: pa.Schema) -> pa.RecordBatch:
     arrays = [pa.nulls(n, f.type) for f in target if f.name != RESCUED]
     arrays.append(pa.array([json_text({MALFORMED: t}) for t in texts], pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def drop_rescued_keys(batch: pa.RecordBatch, keys: frozenset[str]) -> pa.RecordBatch:
+    """Remove ignored columns from `_rescued_data` (the user chose to drop them, not to keep them)."""
+    index = batch.schema.get_field_index(RESCUED)
+    column = batch.column(index)
+    if column.null_count == len(column):
+        return batch
+    values: list[str | None] = []
+    for text in column.to_pylist():
+        if text is None:
+            values.append(None)
+            continue
+        data = json.loads(text)
+        kept = {k: v for k, v in data.items() if k not in keys} if isinstance(data, dict) else data
+        values.append(json.dumps(kept, separators=(",", ":")) if kept else None)
+    return batch.set_column(index, RESCUED, pa.array(values, pa.string()))

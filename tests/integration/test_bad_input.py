@@ -93,7 +93,8 @@ def test_missing_folder_is_a_clear_terminal_error(services, tmp_path: Path) -> N
 def test_new_column_is_added(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     write_json_files(landing, 1, 10)
-    ing = services.create_ingestion(spec(str(landing)), activate=True)
+    auto_merge = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
+    ing = services.create_ingestion(spec(str(landing), format=auto_merge), activate=True)
     services.run_now(ing.name)
     (landing / "z-new.json").write_text(
         json.dumps({"id": 99, "name": "n", "amount": 1.5, "country": "DE", "vip": True}) + "\n"
@@ -113,7 +114,8 @@ def test_type_clash_is_rescued_not_truncated(services, tmp_path: Path) -> None: 
     landing = tmp_path / "in"
     landing.mkdir()
     (landing / "a.json").write_text('{"id": 1, "qty": 4}\n')
-    ing = services.create_ingestion(spec(str(landing)), activate=True)
+    rescue = {"type": "json", "schema": {"on_schema_change": "rescue"}}
+    ing = services.create_ingestion(spec(str(landing), format=rescue), activate=True)
     services.run_now(ing.name)
     (landing / "b.json").write_text('{"id": 2, "qty": 4.7}\n')
     services.run_now(ing.name)

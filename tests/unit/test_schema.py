@@ -16,31 +16,31 @@ BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32(
         (BASE, []),
         (
             pa.schema([*BASE, ("vip", pa.bool_())]),
-            [SchemaChange("added", "vip", new_type="bool")],
+            [SchemaChange("added", "vip", new_type="boolean")],
         ),
         (
             pa.schema([("id", pa.int64()), ("name", pa.string())]),
-            [SchemaChange("removed", "score", old_type="int32")],
+            [SchemaChange("removed", "score", old_type="int")],
         ),
         (
             pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int64())]),
-            [SchemaChange("type_changed", "score", "int32", "int64", safe_widening=True)],
+            [SchemaChange("type_changed", "score", "int", "bigint", safe_widening=True)],
         ),
         (
             pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.float64())]),
-            [SchemaChange("type_changed", "score", "int32", "double", safe_widening=True)],
+            [SchemaChange("type_changed", "score", "int", "double", safe_widening=True)],
         ),
         (
             pa.schema([("id", pa.int32()), ("name", pa.string()), ("score", pa.int32())]),
-            [SchemaChange("type_changed", "id", "int64", "int32", safe_widening=False)],
+            [SchemaChange("type_changed", "id", "bigint", "int", safe_widening=False)],
         ),
         (
             pa.schema([("id", pa.string()), ("name", pa.string()), ("score", pa.int32())]),
-            [SchemaChange("type_changed", "id", "int64", "string", safe_widening=False)],
+            [SchemaChange("type_changed", "id", "bigint", "string", safe_widening=False)],
         ),
         (
             pa.schema([("ID", pa.int64()), ("name", pa.string()), ("score", pa.int32())]),
-            [SchemaChange("added", "ID", new_type="int64"), SchemaChange("removed", "id", old_type="int64")],
+            [SchemaChange("added", "ID", new_type="bigint"), SchemaChange("removed", "id", old_type="bigint")],
         ),
         (
             pa.schema([*BASE, ("_rescued_data", pa.string()), ("_source_file", pa.string())]),
@@ -71,12 +71,12 @@ def test_diff_cases(incoming: pa.Schema, expected: list[SchemaChange]) -> None:
 def test_nested_struct_changes() -> None:
     table = pa.schema([("user", pa.struct([("id", pa.int64()), ("email", pa.string())]))])
     incoming = pa.schema([("user", pa.struct([("id", pa.int64()), ("email", pa.string()), ("age", pa.int32())]))])
-    assert diff_schemas(table, incoming) == [SchemaChange("added", "user.age", new_type="int32")]
+    assert diff_schemas(table, incoming) == [SchemaChange("added", "user.age", new_type="int")]
 
 
 def test_date_to_timestamp_is_a_safe_widening() -> None:
     (change,) = diff_schemas(pa.schema([("d", pa.date32())]), pa.schema([("d", pa.timestamp("ms"))]))
-    assert change.safe_widening and change.new_type == "timestamp[us, tz=UTC]"
+    assert change.safe_widening and change.new_type == "timestamp"
 
 
 def test_decide_without_a_table_creates_it() -> None:

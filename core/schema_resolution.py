@@ -1,0 +1,91 @@
+"""What each resolution of a pending schema change will do, as statements shown before applying."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.errors import ConfigError, Conflict
+
+Resolution = Literal["auto_merge", "backfill_default", "new_table", "ignore", "review_later"]
+
+TRADE_OFFS: dict[str, str] = {
+    "auto_merge": "Adds the new columns (and applies safe widenings); existing rows get NULL. No data loss.",
+    "backfill_default": "Adds the new columns and sets them to a default value in every existing row.",
+    "new_table": "Creates a new table with the new schema and switches the ingestion to it; the old table stays as is.",
+    "ignore": "Keeps the table as is; the new columns are dropped from this and future loads (reversible).",
+    "review_later": "Changes nothing; the ingestion stays paused and the files stay held.",
+}
+
+
+@dataclass(slots=True)
+class ResolutionPlan:
+    resolution: str
+    trade_off: str
+    statements: list[str]
+    added: list[dict[str, Any]] = field(default_factory=list)
+    widened: list[dict[str, Any]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    new_table: str | None = None
+
+
+def _quote(name: str) -> str:
+    return f"`{name}`"
+
+
+def plan_resolution(
+    resolution: str,
+    table: str,
+    proposed: list[dict[str, Any]],
+    changes: list[dict[str, Any]],
+    default_values: dict[str, Any] | None = None,
+    new_table: str | None = None,
+) -> ResolutionPlan:
+    """The statements a resolution runs against `table` (catalog.database.table) for the pending `changes`."""
+    types = {c["name"]: c["type"] for c in proposed}
+    added = [c for c in changes if c["kind"] == "added" and "." not in c["column"]]
+    widened = [c for c in changes if c["kind"] == "type_changed" and c["safe_widening"]]
+    incompatible = [c for c in changes if c["kind"] == "type_changed" and not c["safe_widening"]]
+    column_defs = ", ".join(f"{_quote(c['column'])} {types.get(c['column'], c['new_type'])}" for c in added)
+    add_ddl = [f"ALTER TABLE {table} ADD COLUMNS ({column_defs})"] if added else []
+    widen_ddl = [
+        f"ALTER TABLE {table} ALTER COLUMN {_quote(c['column'])} TYPE {c['new_type']}  -- rewrites the table"
+        for c in widened
+    ]
+    plan = ResolutionPlan(resolution, TRADE_OFFS.get(resolution, ""), [], added=added, widened=widened)
+    if resolution == "auto_merge":
+        if incompatible:
+            raise Conflict(
+                "Auto-merge cannot apply an incompatible type change: "
+                + "; ".join(f"{c['column']} {c['old_type']} → {c['new_type']}" for c in incompatible),
+                "Choose 'new table' (new schema in a new table) or 'ignore' (drop those columns from loads).",
+                field="resolution",
+            )
+        plan.statements = add_ddl + widen_ddl
+    elif resolution == "backfill_default":
+        missing = [c["column"] for c in added if c["column"] not in (default_values or {})]
+        if missing or not added:
+            raise ConfigError(
+                "Backfill needs a default value for every new column"
+                + (f": missing {', '.join(missing)}." if missing else "; this change adds no column."),
+                'Send default_values, e.g. {"' + (missing[0] if missing else "column") + '": 0}.',
+                field="default_values",
+            )
+        sets = ", ".join(f"{_quote(c['column'])} = {(default_values or {})[c['column']]!r}" for c in added)
+        plan.statements = [*add_ddl, *widen_ddl, f"UPDATE {table} SET {sets}"]
+    elif resolution == "new_table":
+        catalog_db, _, name = table.rpartition(".")
+        target = f"{catalog_db}.{new_table or name + '_v2'}"
+        columns = ", ".join(f"{_quote(c['name'])} {c['type']}" for c in proposed)
+        plan.new_table = target
+        plan.statements = [f"CREATE TABLE {target} ({columns})", f"-- the ingestion now writes to {target}"]
+    elif resolution == "ignore":
+        plan.ignored = [c["column"] for c in [*added, *incompatible]]
+        plan.statements = [f"-- no change to {table}; dropped from loads: {', '.join(plan.ignored)}"]
+    elif resolution != "review_later":
+        raise ConfigError(
+            f"Unknown resolution '{resolution}'.",
+            "Use auto_merge, backfill_default, new_table, ignore or review_later.",
+            field="resolution",
+        )
+    return plan

@@ -1,0 +1,202 @@
+"""Schema changes never break or silently corrupt a pipeline: held files, policies, resolutions, history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from core.domain import IngestionStatus, RunStatus
+from core.errors import Conflict
+from tests.helpers import read_table, spec
+
+BASE = ["id", "name", "amount", "country", "day"]
+
+
+def write(folder: Path, name: str, start: int, rows: int = 1000, extra: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(start, start + rows):
+        row: dict[str, Any] = {"id": i, "name": f"n{i}", "amount": i * 1.5, "country": "DE", "day": "2026-11-01"}
+        if extra:
+            row |= {"vip": i % 2 == 0, "tier": f"t{i % 3}"}
+        lines.append(json.dumps(row))
+    (folder / name).write_text("\n".join(lines) + "\n")
+
+
+def data_columns(table: pa.Table) -> list[str]:
+    return [c for c in table.column_names if not c.startswith("_")]
+
+
+@pytest.fixture
+def evolving(services, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """3 files with 5 columns loaded, then 2 files with 7 columns landed."""
+
+    def make(policy: str = "pause") -> tuple[Any, str, Path]:
+        landing = tmp_path / "landing"
+        for n in range(3):
+            write(landing, f"a{n}.json", n * 1000)
+        ing = services.create_ingestion(
+            spec(str(landing), format={"type": "json", "schema": {"on_schema_change": policy}}), activate=True
+        )
+        first = services.run_now(ing.name)
+        assert first.status == RunStatus.SUCCESS and first.metrics.records_ingested == 3000
+        for n in range(2):
+            write(landing, f"b{n}.json", 3000 + n * 1000, extra=True)
+        return ing, services.embedded.table_uri(ing.spec.destination), landing
+
+    return make
+
+
+def _pending(services, ing) -> Any:  # type: ignore[no-untyped-def]
+    return next(v for v in services.store.list_schema_versions(ing.id) if v.status == "pending")
+
+
+def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, landing = evolving("pause")
+    write(landing, "c-same.json", 9000, rows=10)  # same schema, same run: still loaded
+    outcome = services.run_now(ing.name)
+    assert outcome.schema_pending and outcome.metrics.files_processed == 1
+    assert "held for schema review" in outcome.message
+    assert read_table(uri).num_rows == 3010
+    assert services.store.get_ingestion(ing.id).status == IngestionStatus.NEEDS_REVIEW
+    pending = _pending(services, ing)
+    assert sorted(c["column"] for c in pending.changes) == ["tier", "vip"]
+    assert {c["kind"] for c in pending.changes} == {"added"}
+    assert sorted((Path(f["path"]).name, f["records"]) for f in pending.files) == [("b0.json", 1000), ("b1.json", 1000)]
+    held, _ = services.store.list_files(ing.id, status="held")
+    assert held == 2
+    (note,) = services.notifications.recent()
+    assert note.kind == "schema_pending" and note.action
+    with pytest.raises(Conflict, match="schema change"):
+        services.run_now(ing.name)
+    plan = services.plan_schema_resolution(ing.id, pending.version, "auto_merge")
+    assert plan.statements == [
+        f"ALTER TABLE {ing.spec.destination.full_name} ADD COLUMNS (`vip` boolean, `tier` string)"
+    ]
+
+    plan, run_id = services.resolve_schema(ing.id, pending.version, "auto_merge")
+    assert run_id is not None
+    services.wait_for_run(run_id, timeout=60)
+    table = read_table(uri)
+    assert table.num_rows == 5010
+    assert data_columns(table) == [*BASE, "vip", "tier"]
+    old = table.filter(pa.compute.less(table["id"], 3000))
+    assert old.column("vip").null_count == old.num_rows
+    assert services.store.get_ingestion(ing.id).status == IngestionStatus.ACTIVE
+    history = services.store.list_schema_versions(ing.id)
+    assert [(v.version, v.status) for v in history] == [(1, "applied"), (2, "applied")]
+    assert history[1].resolution == "auto_merge" and history[1].resolved_by == "api"
+    assert services.notifications.recent()[0].cleared_at is not None
+    assert "schema_resolve" in [a.action for a in services.store.list_audit()]
+
+
+def _resolve(services, ing, resolution: str, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]
+    services.run_now(ing.name)
+    _, run_id = services.resolve_schema(ing.id, _pending(services, ing).version, resolution, **kwargs)
+    services.wait_for_run(run_id, timeout=60)
+
+
+def test_backfill_default(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving()
+    _resolve(services, ing, "backfill_default", default_values={"vip": False, "tier": "basic"})
+    table = read_table(uri)
+    old = table.filter(pa.compute.less(table["id"], 3000))
+    assert table.num_rows == 5000
+    assert set(old.column("vip").to_pylist()) == {False} and set(old.column("tier").to_pylist()) == {"basic"}
+
+
+def test_backfill_needs_every_default(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, _, _ = evolving()
+    services.run_now(ing.name)
+    with pytest.raises(Exception, match="missing tier"):
+        services.resolve_schema(ing.id, _pending(services, ing).version, "backfill_default", default_values={"vip": 1})
+
+
+def test_new_table(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving()
+    _resolve(services, ing, "new_table")
+    moved = services.store.get_ingestion(ing.id).spec.destination
+    assert moved.table == "events_v2"
+    assert read_table(uri).num_rows == 3000
+    new = read_table(services.embedded.table_uri(moved))
+    assert new.num_rows == 2000 and data_columns(new) == [*BASE, "vip", "tier"]
+
+
+def test_ignore_drops_the_columns_from_loads(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, landing = evolving()
+    _resolve(services, ing, "ignore")
+    table = read_table(uri)
+    assert table.num_rows == 5000 and data_columns(table) == BASE
+    assert table.column("_rescued_data").null_count == 5000  # dropped, not rescued
+    assert services.store.get_ingestion(ing.id).spec.format.schema_.ignored_columns == ["tier", "vip"]
+    write(landing, "later.json", 7000, rows=10, extra=True)
+    assert services.run_now(ing.name).metrics.files_processed == 1  # future files with them load too
+
+
+def test_review_later_stays_paused(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving()
+    services.run_now(ing.name)
+    plan, run_id = services.resolve_schema(ing.id, _pending(services, ing).version, "review_later")
+    assert run_id is None and plan.statements == []
+    assert services.store.get_ingestion(ing.id).status == IngestionStatus.NEEDS_REVIEW
+    assert read_table(uri).num_rows == 3000
+
+
+def test_policy_auto_merge_loads_at_once(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving("auto_merge")
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending
+    assert data_columns(read_table(uri)) == [*BASE, "vip", "tier"] and read_table(uri).num_rows == 5000
+
+
+def test_policy_rescue_keeps_the_table_schema(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving("rescue")
+    services.run_now(ing.name)
+    table = read_table(uri)
+    assert data_columns(table) == BASE and table.num_rows == 5000
+    rescued = [json.loads(r) for r in table.column("_rescued_data").to_pylist() if r]
+    assert len(rescued) == 2000 and set(rescued[0]) == {"vip", "tier"}
+
+
+def test_policy_fail_names_the_columns(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving("fail")
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.FAILED
+    assert "vip" in outcome.message and "tier" in outcome.message and outcome.errors[0].action
+    assert read_table(uri).num_rows == 3000
+    assert services.run_now(ing.name).status == RunStatus.FAILED  # nothing was marked loaded
+
+
+def test_incompatible_type_change_is_held_and_cannot_auto_merge(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1, "code": 10}\n')
+    ing = services.create_ingestion(spec(str(landing)), activate=True)
+    services.run_now(ing.name)
+    (landing / "b.json").write_text('{"id": 2, "code": "X-10"}\n')
+    assert services.run_now(ing.name).schema_pending
+    version = _pending(services, ing).version
+    with pytest.raises(Conflict, match="incompatible"):
+        services.resolve_schema(ing.id, version, "auto_merge")
+    _, run_id = services.resolve_schema(ing.id, version, "new_table", table="codes_text")
+    services.wait_for_run(run_id, timeout=60)
+    moved = services.store.get_ingestion(ing.id).spec.destination
+    assert read_table(services.embedded.table_uri(moved)).column("code").to_pylist() == ["X-10"]
+
+
+def test_auto_merge_policy_widens_int_to_double(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1, "qty": 4}\n')
+    schema = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
+    ing = services.create_ingestion(spec(str(landing), format=schema), activate=True)
+    services.run_now(ing.name)
+    (landing / "b.json").write_text('{"id": 2, "qty": 4.7}\n')
+    assert services.run_now(ing.name).status == RunStatus.SUCCESS
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    assert table.schema.field("qty").type == pa.float64()
+    assert sorted(table.column("qty").to_pylist()) == [4.0, 4.7]
