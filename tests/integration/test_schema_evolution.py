@@ -200,3 +200,24 @@ def test_auto_merge_policy_widens_int_to_double(services, tmp_path: Path) -> Non
     table = read_table(services.embedded.table_uri(ing.spec.destination))
     assert table.schema.field("qty").type == pa.float64()
     assert sorted(table.column("qty").to_pylist()) == [4.0, 4.7]
+
+
+def test_resolution_over_the_api(api, services, evolving) -> None:  # type: ignore[no-untyped-def]
+    ing, uri, _ = evolving()
+    services.run_now(ing.name)
+    versions = api.get(f"/api/v1/ingestions/{ing.id}/schema-versions").json()
+    pending = versions[-1]
+    assert pending["status"] == "pending" and len(pending["files"]) == 2
+    base = f"/api/v1/ingestions/{ing.id}/schema-versions/{pending['version']}"
+    plan = api.get(f"{base}/plan", params={"resolution": "new_table"}).json()
+    assert plan["statements"][0].startswith("CREATE TABLE main.raw.events_v2")
+    refused = api.post(f"/api/v1/ingestions/{ing.id}/run")
+    assert refused.status_code == 409 and "schema" in refused.json()["error"]["message"]
+    bad = api.post(f"{base}/resolve", json={"resolution": "backfill_default", "default_values": {"vip": True}})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "default_values"
+    done = api.post(f"{base}/resolve", json={"resolution": "auto_merge"})
+    assert done.status_code == 200 and done.json()["run_id"]
+    services.wait_for_run(done.json()["run_id"], timeout=60)
+    assert read_table(uri).num_rows == 5000
+    again = api.post(f"{base}/resolve", json={"resolution": "auto_merge"})
+    assert again.status_code == 409
