@@ -1,0 +1,48 @@
+"""Side-by-side current vs new schema, with added / removed / changed columns highlighted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+_ROW = "w-full items-center justify-between px-3 py-2 rounded text-sm"
+
+
+def schema_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
+    added = {c["column"] for c in changes if c["kind"] == "added"}
+    changed = {c["column"]: c for c in changes if c["kind"] == "type_changed"}
+    new_names = {c["name"] for c in proposed}
+    with ui.row().classes("w-full gap-4 items-stretch no-wrap"):
+        with _panel("Current schema"):
+            for column in current:
+                gone = column["name"] not in new_names and column["name"] not in added
+                style = "bg-slate-100 text-slate-400 line-through" if gone else "bg-white"
+                _column_row(column["name"], column["type"], style, "✕" if gone else "•")
+        ui.label("→").classes("self-center text-2xl text-slate-400")
+        with _panel("New schema"):
+            for column in proposed:
+                name = column["name"]
+                if name in added:
+                    _column_row(name, column["type"], "bg-green-100 border border-green-300 schema-added", "+")
+                elif name in changed:
+                    change = changed[name]
+                    label = f"{change['old_type']} → {change['new_type']}"
+                    _column_row(name, label, "bg-amber-100 border border-amber-300 schema-changed", "~")
+                else:
+                    _column_row(name, column["type"], "bg-white", "✓")
+
+
+def _panel(title: str) -> ui.column:
+    panel = ui.column().classes("flex-1 bg-slate-50 border border-slate-200 rounded-lg p-4 gap-2")
+    with panel:
+        ui.label(title.upper()).classes("text-xs font-bold text-slate-500 tracking-wide")
+    return panel
+
+
+def _column_row(name: str, type_text: str, style: str, mark: str) -> None:
+    with ui.row().classes(f"{_ROW} {style}"):
+        with ui.row().classes("items-center gap-2"):
+            ui.label(mark).classes("text-slate-500 w-4")
+            ui.label(name).classes("font-medium")
+        ui.label(type_text).classes("font-mono text-xs text-slate-500")
