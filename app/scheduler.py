@@ -87,7 +87,11 @@ class SchedulerService:
             log.info("ingestion %s missed fires since %s: one catch-up run for slot %s", ingestion.id, missed, slot)
             catch_up_job = f"catch-up-{ingestion.id}"
             self.scheduler.add_job(
-                self._fire, DateTrigger(now), args=[ingestion.id, slot], id=catch_up_job, replace_existing=True
+                self._fire,
+                DateTrigger(now),
+                args=[ingestion.id, slot, "catch_up"],
+                id=catch_up_job,
+                replace_existing=True,
             )
         self.store.set_next_fire(ingestion.id, trigger.get_next_fire_time(None, now))
 
@@ -115,7 +119,7 @@ class SchedulerService:
         job = self.scheduler.get_job(_job_id(ingestion_id))
         return None if job is None else job.trigger
 
-    def _fire(self, ingestion_id: int, slot: datetime | None = None) -> None:
+    def _fire(self, ingestion_id: int, slot: datetime | None = None, trigger_name: str = "scheduled") -> None:
         """One fire: claim its slot (one replica wins), then hand the run to the run workers."""
         now = datetime.now(UTC)
         trigger = self._trigger(ingestion_id)
@@ -124,7 +128,7 @@ class SchedulerService:
         window = getattr(trigger, "interval", None)
         slot = slot or last_fire_time(trigger, now, 2 * window if window else CRON_LOOKBACK) or now
         self.store.set_next_fire(ingestion_id, trigger.get_next_fire_time(slot, now))
-        run_id = self.store.create_scheduled_run(ingestion_id, slot)
+        run_id = self.store.create_scheduled_run(ingestion_id, slot, trigger_name)
         if run_id is None:
             return
         self.services.submit_run(ingestion_id, run_id)

@@ -36,6 +36,7 @@ class RunTrigger(StrEnum):
     SCHEDULED = "scheduled"
     RETRY = "retry"
     BACKFILL = "backfill"
+    CATCH_UP = "catch_up"
     CLI = "cli"
 
 

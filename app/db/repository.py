@@ -220,10 +220,10 @@ class SqlStore:
             assert run.id is not None
             return run.id
 
-    def create_scheduled_run(self, ingestion_id: int, slot: datetime) -> int | None:
+    def create_scheduled_run(self, ingestion_id: int, slot: datetime, trigger: str = "scheduled") -> int | None:
         """Claim a scheduled fire: the (ingestion, slot) pair is unique, so across replicas one insert wins."""
         with self.session() as s:
-            run = Run(ingestion_id=ingestion_id, trigger="scheduled", status=RunStatus.QUEUED.value, scheduled_for=slot)
+            run = Run(ingestion_id=ingestion_id, trigger=trigger, status=RunStatus.QUEUED.value, scheduled_for=slot)
             s.add(run)
             try:
                 s.commit()
@@ -383,12 +383,16 @@ class SqlStore:
                 last = s.execute(
                     select(func.max(SchemaVersion.version)).where(col(SchemaVersion.ingestion_id) == ingestion_id)
                 ).scalar()
-                pending = SchemaVersion(ingestion_id=ingestion_id, version=(last or 0) + 1, status="pending", columns=[])
+                pending = SchemaVersion(
+                    ingestion_id=ingestion_id, version=(last or 0) + 1, status="pending", columns=[]
+                )
             known = {(c["kind"], c["column"]) for c in pending.changes}
             pending.changes = [*pending.changes, *(c for c in changes if (c["kind"], c["column"]) not in known)]
             pending.files = [*pending.files, *files]
             pending.columns = columns
-            pending.reason = f"{len(pending.files)} file(s) with: " + "; ".join(c["description"] for c in pending.changes)
+            pending.reason = f"{len(pending.files)} file(s) with: " + "; ".join(
+                c["description"] for c in pending.changes
+            )
             s.add(pending)
             s.commit()
             return pending.version
@@ -420,7 +424,9 @@ class SqlStore:
             s.execute(
                 update(SchemaVersion)
                 .where(col(SchemaVersion.ingestion_id) == ingestion_id, col(SchemaVersion.version) == version)
-                .values(status="applied", resolution=resolution, resolved_at=utcnow(), resolved_by=actor, columns=columns)
+                .values(
+                    status="applied", resolution=resolution, resolved_at=utcnow(), resolved_by=actor, columns=columns
+                )
             )
             s.commit()
 
