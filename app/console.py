@@ -16,7 +16,7 @@ from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from app.db.models import Cluster, Run
+from app.db.models import Cluster, LedgerFile, Run
 from app.db.models import Ingestion as IngestionRow
 from core.config import IngestionSpec
 from core.cost import EMBEDDED_THROUGHPUT_GB_PER_HOUR, CostEstimate, estimate_monthly_cost
@@ -147,8 +147,10 @@ def next_run_of(spec: IngestionSpec, status: str, now: datetime | None = None) -
     return upcoming[0] if upcoming else None
 
 
-def ingestion_overviews(services: Services, now: datetime | None = None) -> list[IngestionOverview]:
-    """Every ingestion with its last run: two queries (the last run by the (ingestion, created) index)."""
+def ingestion_overviews(
+    services: Services, now: datetime | None = None, only: list[int] | None = None
+) -> list[IngestionOverview]:
+    """Every ingestion (or those in `only`) with its last run: two queries, the last run found by index."""
     latest = (
         select(col(Run.id))
         .where(col(Run.ingestion_id) == col(IngestionRow.id))
@@ -158,7 +160,10 @@ def ingestion_overviews(services: Services, now: datetime | None = None) -> list
         .scalar_subquery()
     )
     with services.store.session() as s:
-        rows = s.execute(select(IngestionRow, latest.label("last_run_id")).order_by(col(IngestionRow.id))).all()
+        query = select(IngestionRow, latest.label("last_run_id")).order_by(col(IngestionRow.id))
+        if only is not None:
+            query = query.where(col(IngestionRow.id).in_(only))
+        rows = s.execute(query).all()
         run_ids = [r.last_run_id for r in rows if r.last_run_id is not None]
         runs = _last_runs(s, run_ids)
     return [
@@ -182,8 +187,7 @@ def ingestion_overview(services: Services, ingestion_id: int) -> IngestionOvervi
 
 
 def ingestion_overviews_by_id(services: Services, ids: list[int]) -> list[IngestionOverview]:
-    wanted = set(ids)
-    return [o for o in ingestion_overviews(services) if o.id in wanted] if ids else []
+    return ingestion_overviews(services, only=ids) if ids else []
 
 
 def _last_runs(session: Any, run_ids: list[int]) -> dict[int, LastRun]:
@@ -447,3 +451,57 @@ def dashboard_data(services: Services, query: DashboardQuery) -> DashboardData:
         matching=len(chosen),
         total=len(overviews),
     )
+
+
+# --- the detail page -----------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class ActualCost:
+    runs: int
+    compute_hours: float
+    gb_written: float
+    compute: float
+    storage: float
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.storage
+
+
+@dataclass(slots=True)
+class DetailData:
+    overview: IngestionOverview
+    week: WeekSummary
+    runs: list[Run]
+    estimate: CostEstimate
+    actual: ActualCost
+
+    @property
+    def active_run(self) -> Run | None:
+        return next((r for r in self.runs if r.status in ACTIVE_RUN_STATES), None)
+
+
+def actual_cost_30_days(runs: list[Run]) -> ActualCost:
+    """What the last 30 days of runs cost at the same prices as the estimate (compute and storage written)."""
+    from core.cost import PRICE_PER_COMPUTE_HOUR, PRICE_PER_GB_MONTH
+
+    hours = sum(float(r.metrics.get("duration_seconds", 0.0)) for r in runs) / 3600
+    written = sum(int(r.metrics.get("bytes_written", 0)) for r in runs) / 1e9
+    return ActualCost(len(runs), hours, written, hours * PRICE_PER_COMPUTE_HOUR, written * PRICE_PER_GB_MONTH)
+
+
+def detail_data(services: Services, ingestion_id: int) -> DetailData:
+    overview = ingestion_overview(services, ingestion_id)
+    week = week_summaries(services, [ingestion_id])[ingestion_id]
+    runs = services.store.list_runs(ingestion_id, days=30)
+    return DetailData(overview, week, runs, monthly_cost(overview.spec, week), actual_cost_30_days(runs))
+
+
+def run_files(services: Services, ingestion_id: int, run_id: int, limit: int = 500) -> list[LedgerFile]:
+    with services.store.session() as s:
+        query = (
+            select(LedgerFile)
+            .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.run_id) == run_id)
+            .order_by(col(LedgerFile.path))
+            .limit(limit)
+        )
+        return list(s.execute(query).scalars().all())

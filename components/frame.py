@@ -7,14 +7,19 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
+NAVIGATION = (("Ingestions", "/"), ("Clusters", "/clusters"), ("API docs", "/docs"))
+
 
 @contextmanager
-def frame(title: str) -> Iterator[None]:
+def frame(title: str, *, width: str = "max-w-6xl") -> Iterator[None]:
     ui.page_title(f"{title} · Autoloader")
-    with ui.header().classes("items-center justify-between bg-white text-slate-800 shadow-sm"):
-        ui.link("Autoloader", "/").classes("text-xl font-bold no-underline text-indigo-700")
-        with ui.row().classes("gap-4"):
-            ui.link("Ingestions", "/").classes("no-underline text-slate-700")
-            ui.link("API docs", "/docs").classes("no-underline text-slate-700")
-    with ui.column().classes("w-full max-w-6xl mx-auto p-6 gap-4"):
+    ui.query("body").classes("bg-slate-50")
+    with ui.header(fixed=False).classes("items-center justify-between bg-white text-slate-800 shadow-sm px-6"):
+        with ui.link(target="/").classes("no-underline flex items-center gap-2"):
+            ui.icon("move_to_inbox").classes("text-2xl text-indigo-600")
+            ui.label("Autoloader").classes("text-xl font-bold text-indigo-700")
+        with ui.row().classes("gap-6"):
+            for label, target in NAVIGATION:
+                ui.link(label, target).classes("no-underline text-slate-700 hover:text-indigo-600 font-medium")
+    with ui.column().classes(f"w-full {width} mx-auto p-6 gap-5"):
         yield

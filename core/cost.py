@@ -124,6 +124,12 @@ def estimate_monthly_cost(
     )
 
 
+def approx_dollars(amount: float) -> str:
+    """'~$58' for an estimate; tiny amounts stay '<$0.01' (no '~<')."""
+    text = format_dollars(amount)
+    return text if text.startswith(("<", "$0")) and amount < 0.01 else f"~{text}"
+
+
 def format_dollars(amount: float) -> str:
     if amount < 0.01:
         return "<$0.01" if amount > 0 else "$0"

@@ -10,6 +10,7 @@ from components.formatting import human_bytes
 from components.frame import frame
 from components.ingestion_card import CardActions, ingestion_card
 from components.stat_card import stat_card
+from components.styles import PRIMARY
 from core.errors import AutoloaderError
 
 PAGE_SIZE = 20
@@ -177,11 +178,15 @@ def _empty_state() -> None:
         ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props("no-caps")
 
 
-async def dashboard_page() -> None:
+async def dashboard_page(notice: str | None = None) -> None:
     with frame("Data Ingestions"):
+        if notice:
+            with ui.row().classes("w-full p-4 rounded-lg bg-green-50 border border-green-300 items-center"):
+                ui.icon("check_circle").classes("text-green-700")
+                ui.label(notice).classes("text-green-900").mark("notice")
         with ui.row().classes("w-full items-center justify-between"):
             ui.label("Data Ingestions").classes("text-3xl font-bold text-slate-800")
             ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props(
-                "no-caps unelevated"
-            ).classes("bg-indigo-600 text-white").mark("new-ingestion")
+                PRIMARY
+            ).mark("new-ingestion")
         await Dashboard().reload()

@@ -1,0 +1,283 @@
+"""Ingestion detail `/ingestions/{id}`: live progress, 7-day metrics, volume chart, cost, configuration,
+run history with retry and per-run files, and the file ledger (PRODUCT.md §10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import app, run, ui
+
+from app.console import DetailData, detail_data, run_files
+from app.db.models import Run
+from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
+from components.charts import bar_chart
+from components.feedback import notify_error, notify_ok
+from components.formatting import clock, human_bytes, human_count, human_duration
+from components.frame import frame
+from components.ingestion_card import format_label, schedule_tag
+from components.run_table import ledger_table, run_table
+from components.stat_card import stat_card
+from components.styles import FLAT, OUTLINE
+from core.cost import approx_dollars, format_dollars
+from core.errors import AutoloaderError
+from core.schedule import describe
+
+REFRESH_SECONDS = 1.0
+FILE_STATUSES = {"": "All statuses", "loaded": "Loaded", "pending": "Pending", "failed": "Failed"} | {
+    "quarantined": "Quarantined",
+    "skipped": "Skipped",
+}
+LEDGER_PAGE = 200
+
+
+class DetailView:
+    def __init__(self, ingestion_id: int) -> None:
+        self.services = app.state.services
+        self.ingestion_id = ingestion_id
+        self.live = False
+        self.file_status = ""
+        self.file_search = ""
+        self.body = ui.column().classes("w-full gap-5")
+        self._ledger_section()
+        ui.timer(REFRESH_SECONDS, self._tick)
+
+    async def _tick(self) -> None:
+        if self.live:
+            await self.reload()
+
+    async def reload(self) -> bool:
+        try:
+            data: DetailData | None = await run.io_bound(detail_data, self.services, self.ingestion_id)
+        except AutoloaderError as exc:
+            self.body.clear()
+            with self.body:
+                ui.label(exc.message).classes("text-lg text-red-700")
+                ui.link("Back to the dashboard", "/")
+            self.ledger.set_visibility(False)
+            return False
+        if data is None:
+            return False
+        was_live, self.live = self.live, data.active_run is not None
+        self.body.clear()
+        with self.body:
+            self._header(data)
+            self._progress(data)
+            self._alerts(data)
+            self._metrics(data)
+            self._configuration(data)
+            self._history(data)
+        if was_live and not self.live:
+            await self.reload_ledger()
+        return True
+
+    # --- sections -------------------------------------------------------------------------------------------------
+    def _header(self, data: DetailData) -> None:
+        overview = data.overview
+        with ui.row().classes("w-full items-center justify-between"):
+            with ui.row().classes("items-center gap-3"):
+                ui.link("←", "/").classes("text-2xl no-underline text-slate-500")
+                ui.label(overview.name).classes("text-3xl font-bold text-slate-800")
+                health_badge(overview.health)
+                tag(SOURCE_LABELS.get(overview.spec.source.type, overview.spec.source.type))
+                tag(schedule_tag(overview))
+            with ui.row().classes("gap-2"):
+                ui.button("Run Now", icon="play_arrow", on_click=self.run_now).props(OUTLINE).mark("run-now")
+                ui.button(
+                    "Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{overview.id}/edit")
+                ).props(OUTLINE)
+                paused = overview.status == "paused"
+                ui.button(
+                    "Resume" if paused else "Pause",
+                    icon="play_circle" if paused else "pause",
+                    on_click=self.toggle_pause,
+                ).props(OUTLINE)
+        self.status = overview.status
+
+    def _progress(self, data: DetailData) -> None:
+        active = data.active_run
+        if active is None:
+            return
+        done, total = active.files_done, active.files_total
+        with ui.column().classes("w-full p-4 rounded-lg bg-indigo-50 border border-indigo-200 gap-2").mark("progress"):
+            with ui.row().classes("items-center gap-2"):
+                ui.spinner(size="sm")
+                ui.label(
+                    f"Run {active.id} {active.status}: {done:,} / {total:,} files"
+                    if total
+                    else f"Run {active.id} {active.status}: discovering files…"
+                ).classes("text-indigo-900 font-medium")
+            ui.linear_progress(value=done / total if total else 0, show_value=False).props("color=indigo")
+
+    def _alerts(self, data: DetailData) -> None:
+        failed = next((r for r in data.runs if r.status not in ("queued", "running")), None)
+        if failed is None or failed.status not in ("failed", "partial"):
+            return
+        with ui.row().classes("w-full p-4 rounded-lg bg-red-50 border border-red-200 items-center justify-between"):
+            with ui.column().classes("gap-0"):
+                ui.label(f"Last run {failed.id} {failed.status}").classes("font-semibold text-red-900")
+                ui.label(failed.message).classes("text-sm text-red-800")
+                for error in failed.errors[:3]:
+                    where = f"{error.get('file')}: " if error.get("file") else ""
+                    ui.label(f"{where}{error.get('message', '')} → {error.get('action', '')}").classes(
+                        "text-xs text-red-800"
+                    )
+            ui.button("Retry", icon="replay", on_click=lambda: self.retry(failed.id or 0)).props(OUTLINE)
+
+    def _metrics(self, data: DetailData) -> None:
+        week = data.week
+        with ui.row().classes("w-full gap-4"):
+            stat_card("Files (7 days)", f"{week.files:,}")
+            stat_card("Records (7 days)", human_count(week.records))
+            stat_card("Average duration", human_duration(week.average_duration_seconds))
+            failed_class = "text-red-600" if week.failed else "text-green-600"
+            stat_card("Failed runs (7 days)", str(week.failed), f"{week.runs} runs", failed_class)
+        with ui.row().classes("w-full gap-4 no-wrap"):
+            with ui.card().classes("flex-[2] p-4 shadow-sm rounded-xl"):
+                ui.label("Daily volume (records)").classes("font-semibold text-slate-700")
+                bar_chart(
+                    [d.day.strftime("%a %d") for d in week.days],
+                    [d.records for d in week.days],
+                    height="h-48",
+                    name="records",
+                ).mark("volume-chart")
+            with ui.card().classes("flex-1 p-4 shadow-sm rounded-xl gap-1").mark("cost"):
+                ui.label("Monthly cost").classes("font-semibold text-slate-700")
+                ui.label(f"Estimated {approx_dollars(data.estimate.total)}/month").classes("text-lg font-bold")
+                ui.label(
+                    f"compute {format_dollars(data.estimate.compute)} · storage {format_dollars(data.estimate.storage)}"
+                    f" · discovery {format_dollars(data.estimate.discovery)}"
+                ).classes("text-xs text-slate-500")
+                ui.label(f"Actual (last 30 days) {format_dollars(data.actual.total)}").classes("text-lg font-bold")
+                ui.label(
+                    f"{data.actual.runs} runs · {data.actual.compute_hours:.2f} compute h · "
+                    f"{data.actual.gb_written:.3f} GB written"
+                ).classes("text-xs text-slate-500")
+
+    def _configuration(self, data: DetailData) -> None:
+        spec = data.overview.spec
+        rows = [
+            ("Source", f"{spec.source.path}" + (f" ({spec.source.file_pattern})" if spec.source.file_pattern else "")),
+            ("Format", format_label(data.overview)),
+            ("On schema change", spec.format.schema_.on_schema_change),
+            ("Target table", spec.destination.full_name),
+            ("Write mode", spec.destination.write_mode),
+            ("Merge keys", ", ".join(spec.destination.merge_keys) or "—"),
+            ("Partitioned by", ", ".join(spec.destination.partition_columns) or "—"),
+            ("Schedule", describe(spec.schedule)),
+            ("Next run", clock(data.overview.next_run)),
+            ("Backfill", spec.schedule.backfill.mode),
+            ("Minimum rows per run", str(spec.quality.row_count_min or "—")),
+            ("Engine", "Embedded (Arrow + delta-rs)" if spec.cluster_id is None else f"Cluster {spec.cluster_id}"),
+        ]
+        expansion = ui.expansion("Configuration", icon="settings").classes("w-full bg-white rounded-xl shadow-sm")
+        with expansion, ui.grid(columns=2).classes("w-full gap-x-8 gap-y-1 p-2"):
+            for caption, value in rows:
+                ui.label(caption).classes("text-sm text-slate-500")
+                ui.label(value).classes("text-sm text-slate-800 break-all")
+
+    def _history(self, data: DetailData) -> None:
+        with ui.card().classes("w-full p-4 shadow-sm rounded-xl"):
+            ui.label("Run history (30 days)").classes("font-semibold text-slate-700")
+            if not data.runs:
+                ui.label("No runs yet. Click Run Now to load the files.").classes("text-sm text-slate-500")
+                return
+            table = run_table(data.runs)
+            table.on("retry", lambda e: self.retry(int(e.args["id"])))
+            table.on("details", lambda e: self.show_run(int(e.args["id"]), data.runs))
+
+    def _ledger_section(self) -> None:
+        with ui.card().classes("w-full p-4 shadow-sm rounded-xl") as self.ledger:
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label("File ledger").classes("font-semibold text-slate-700")
+                self.ledger_count = ui.label().classes("text-sm text-slate-500")
+            with ui.row().classes("w-full gap-3"):
+                ui.select(FILE_STATUSES, value="", on_change=self._on_file_status).props("outlined dense").classes(
+                    "w-44"
+                ).mark("ledger-status")
+                ui.input(placeholder="Search path", on_change=self._on_file_search).props(
+                    "outlined dense clearable debounce=300"
+                ).classes("flex-1").mark("ledger-search")
+            self.ledger_area = ui.column().classes("w-full")
+
+    async def _on_file_status(self, event: Any) -> None:
+        self.file_status = event.value or ""
+        await self.reload_ledger()
+
+    async def _on_file_search(self, event: Any) -> None:
+        self.file_search = event.value or ""
+        await self.reload_ledger()
+
+    async def reload_ledger(self) -> None:
+        result = await run.io_bound(
+            self.services.store.list_files,
+            self.ingestion_id,
+            self.file_status or None,
+            self.file_search or None,
+            LEDGER_PAGE,
+            0,
+        )
+        if result is None:
+            return
+        total, rows = result
+        self.ledger_count.set_text(
+            f"{total:,} files" + (f" (first {LEDGER_PAGE} shown)" if total > LEDGER_PAGE else "")
+        )
+        self.ledger_area.clear()
+        with self.ledger_area:
+            ledger_table(rows)
+
+    # --- actions --------------------------------------------------------------------------------------------------
+    async def run_now(self) -> None:
+        await self._start(self.services.trigger_run, self.ingestion_id, "manual", "console")
+
+    async def retry(self, run_id: int) -> None:
+        await self._start(self.services.retry_run, self.ingestion_id, run_id, "console")
+
+    async def _start(self, action: Any, *args: Any) -> None:
+        try:
+            run_id = await run.io_bound(action, *args)
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        notify_ok(f"Run {run_id} started.")
+        self.live = True
+        await self.reload()
+
+    async def toggle_pause(self) -> None:
+        change = self.services.resume if self.status == "paused" else self.services.pause
+        try:
+            await run.io_bound(change, self.ingestion_id, "console")
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        await self.reload()
+
+    async def show_run(self, run_id: int, runs: list[Run]) -> None:
+        record = next((r for r in runs if r.id == run_id), None)
+        files = await run.io_bound(run_files, self.services, self.ingestion_id, run_id) or []
+        with ui.dialog() as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
+            ui.label(f"Run {run_id}").classes("text-lg font-semibold")
+            if record is not None:
+                with ui.row().classes("items-center gap-2"):
+                    run_badge(record.status)
+                    ui.label(record.message).classes("text-sm")
+                    ui.label(
+                        f"read {human_bytes(float(record.metrics.get('bytes_read', 0)))} · written "
+                        f"{human_bytes(float(record.metrics.get('bytes_written', 0)))}"
+                    ).classes("text-sm text-slate-500")
+                for error in record.errors:
+                    ui.label(
+                        f"{error.get('file') or ''} {error.get('kind', '')}: {error.get('message', '')} → "
+                        f"{error.get('action', '')}"
+                    ).classes("text-sm text-red-700")
+            ui.label(f"{len(files)} file(s) in this run").classes("text-sm font-semibold")
+            ledger_table(files)
+            ui.button("Close", on_click=dialog.close).props(FLAT)
+        dialog.open()
+
+
+async def detail_page(ingestion_id: int) -> None:
+    with frame("Ingestion"):
+        view = DetailView(ingestion_id)
+        if await view.reload():
+            await view.reload_ledger()

@@ -1,0 +1,165 @@
+"""The main flow in a real browser (Debian Chromium via Playwright) against `autoloader serve`.
+
+Screenshots of every screen go to test-artifacts/screens/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.conftest import clean_env
+from tests.services import free_port
+from tests.ui.conftest import CHROMIUM, ORDERS
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
+TIMEOUT_MS = 30_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    data = tmp_path / "server-data"
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(data),
+        "AUTOLOADER_DATABASE_URL": f"sqlite:///{data / 'autoloader.db'}",
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def console_page(browser_type_launch_args: dict[str, Any]) -> Iterator[Page]:
+    """A Chromium page with its own Playwright loop, closed after the test.
+
+    pytest-playwright's session-scoped `page` keeps an event loop running in the main thread for the rest of
+    the session, which breaks every async (NiceGUI `user`) test that runs after it.
+    """
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**browser_type_launch_args)
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 900})
+        finally:
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _field(page: Page, path: str) -> object:
+    return page.locator(f'input[data-testid="{path}"], [data-testid="{path}"] input').first
+
+
+def test_main_flow_from_folder_to_monitored_runs(server: str, console_page: Page, tmp_path: Path) -> None:
+    page = console_page
+    page.set_default_timeout(TIMEOUT_MS)
+    source = tmp_path / "landing"
+    shutil.copytree(ORDERS, source)
+
+    page.goto(server + "/")
+    expect(page.get_by_text("No ingestions yet")).to_be_visible()
+    _shot(page, "01-dashboard-empty")
+    page.get_by_role("button", name="New Ingestion").first.click()
+    expect(page.get_by_text("New Data Ingestion")).to_be_visible()
+
+    # a validation error blocks Next
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Give the ingestion a name.")).to_be_visible()
+    expect(page.get_by_text("Enter the folder or bucket path to load files from.")).to_be_visible()
+    _shot(page, "02-wizard-source-validation")
+
+    # a wrong path shows the connection error
+    _field(page, "name").fill("orders")  # type: ignore[attr-defined]
+    _field(page, "source.path").fill(str(tmp_path / "no-such-folder"))  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Test Connection").click()
+    expect(page.get_by_text(re.compile("does not exist"))).to_be_visible()
+    _shot(page, "03-wizard-source-wrong-path")
+
+    _field(page, "source.path").fill(str(source))  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Test Connection").click()
+    expect(page.get_by_text("Connection successful — 3 files", exact=False)).to_be_visible()
+    _shot(page, "04-wizard-source")
+
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("• order_id (bigint)")).to_be_visible()
+    expect(page.get_by_text("• ordered_at (timestamp)")).to_be_visible()
+    _shot(page, "05-wizard-format")
+
+    page.get_by_role("button", name="Next").click()
+    _field(page, "destination.table").fill("orders")  # type: ignore[attr-defined]
+    expect(page.get_by_text("Full table name: main.default.orders")).to_be_visible()
+    _shot(page, "06-wizard-destination")
+
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Estimated Monthly Cost")).to_be_visible()
+    expect(page.get_by_text("Total Estimated Cost")).to_be_visible()
+    _shot(page, "07-wizard-schedule")
+
+    page.get_by_role("button", name="Test & Preview").click()
+    expect(page.get_by_text("Preview & Test Ingestion")).to_be_visible()
+    expect(page.get_by_text("3 Existing Files Detected")).to_be_visible()
+    _shot(page, "08-preview-overview")
+    page.get_by_role("tab", name="Sample Data").click()
+    expect(page.get_by_text('"order_id": 1001', exact=False).first).to_be_visible()
+    _shot(page, "09-preview-sample-data")
+    page.get_by_role("tab", name="Schema").click()
+    expect(page.get_by_role("cell", name="ordered_at")).to_be_visible()
+    _shot(page, "10-preview-schema")
+
+    page.get_by_role("button", name="Looks Good - Create Ingestion").click()
+    expect(page.get_by_text("'orders' is active.", exact=False)).to_be_visible()
+    expect(page.get_by_text("First run", exact=False)).to_be_visible()
+    expect(page.get_by_text("main.default.orders")).to_be_visible()
+
+    page.get_by_role("button", name="Run Now").click()
+    expect(page.get_by_text(re.compile(r"success · 120 records"))).to_be_visible()
+    _shot(page, "11-dashboard-after-run")
+
+    page.get_by_role("link", name="orders", exact=True).click()
+    history = page.get_by_role("table").first
+    expect(history.get_by_text("success")).to_be_visible()
+    expect(history.get_by_role("cell", name="120", exact=True)).to_be_visible()
+    expect(page.get_by_text("3 files")).to_be_visible()
+    _shot(page, "12-detail")

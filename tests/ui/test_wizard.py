@@ -1,0 +1,111 @@
+"""Wizard `/ingestions/new` and `/ingestions/{id}/edit`, and the preview it ends in."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nicegui import ui
+from nicegui.testing import User
+
+from tests.helpers import spec
+from tests.ui.conftest import ORDERS
+
+
+def _stepper(user: User) -> ui.stepper:
+    return next(iter(user.find(ui.stepper).elements))
+
+
+async def _step_is(user: User, step: str) -> None:
+    for _ in range(50):
+        if _stepper(user).value == step:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"wizard is on {_stepper(user).value}, not {step}")
+
+
+async def _fill_source(user: User, path: str = str(ORDERS)) -> None:
+    user.find(marker="name").type("orders")
+    user.find(marker="source.path").type(path)
+
+
+async def test_next_is_blocked_until_the_source_is_valid(user: User) -> None:
+    await user.open("/ingestions/new")
+    await user.should_see("New Data Ingestion")
+    await user.should_see("Coming soon")
+    user.find(marker="next").click()
+    await user.should_see("Give the ingestion a name.")
+    await user.should_see("Enter the folder or bucket path to load files from.")
+    await _step_is(user, "Source")
+    user.find(marker="name").type("orders")
+    user.find(marker="source.path").type("relative/path")
+    user.find(marker="next").click()
+    await user.should_see("a local path must be absolute, e.g. /data/landing/orders")
+    await _step_is(user, "Source")
+
+
+async def test_test_connection_shows_the_file_count_or_the_reason(user: User, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    await user.open("/ingestions/new")
+    await _fill_source(user, str(tmp_path / "missing"))
+    user.find(marker="test-connection").click()
+    await user.should_see("does not exist", retries=50)
+    user.find(marker="source.path").clear().type(str(ORDERS))
+    user.find(marker="test-connection").click()
+    await user.should_see("Connection successful — 3 files", retries=50)
+
+
+async def test_full_flow_creates_and_activates(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
+    await user.open("/ingestions/new")
+    await _fill_source(user)
+    user.find(marker="next").click()
+    await user.should_see("• order_id (bigint)", retries=50)
+    await _step_is(user, "Format")
+    user.find(marker="next").click()
+    await _step_is(user, "Destination")
+    user.find(marker="next").click()
+    await user.should_see("use letters, digits and underscores, starting with a letter or underscore")
+    user.find(marker="destination.table").type("orders")
+    await user.should_see("Full table name: main.default.orders")
+    user.find(marker="next").click()
+    await _step_is(user, "Schedule")
+    await user.should_see("Estimated Monthly Cost")
+    await user.should_see("Daily at 02:00 UTC")
+    await user.should_see("Include existing files (3 files detected)")
+    user.find(marker="next").click()  # Test & Preview
+    await user.should_see("Preview & Test Ingestion", retries=50)
+    await user.should_see("3 Existing Files Detected")
+    await user.should_see(marker="sample-rows")
+    await user.should_see(marker="schema-table")
+    user.find(marker="create").click()
+    for _ in range(50):
+        if services_of_app.store.list_ingestions():
+            break
+        await asyncio.sleep(0.1)
+    created = services_of_app.store.list_ingestions()
+    assert [(i.name, i.status.value) for i in created] == [("orders", "active")]
+    assert created[0].spec.destination.full_name == "main.default.orders"
+
+
+async def test_save_as_draft_from_the_first_step_needs_the_whole_form(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
+    await user.open("/ingestions/new")
+    await _fill_source(user)
+    user.find(marker="save-draft").click()
+    await user.should_see("Fix the highlighted fields on the Destination step first.")
+    await _step_is(user, "Destination")
+    user.find(marker="destination.table").type("orders")
+    user.find(marker="save-draft").click()
+    for _ in range(50):
+        if services_of_app.store.list_ingestions():
+            break
+        await asyncio.sleep(0.1)
+    assert services_of_app.store.list_ingestions()[0].status.value == "draft"
+
+
+async def test_edit_of_an_active_ingestion_locks_source_format_destination(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
+    ingestion = services_of_app.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    await user.should_see("Edit 'orders'")
+    await user.should_see("locked once an ingestion has been activated")
+    path = next(iter(user.find(marker="source.path").elements))
+    assert not path.enabled
+    name = next(iter(user.find(marker="name").elements))
+    assert name.enabled
