@@ -162,11 +162,15 @@ class Services:
         ingestion = self.store.get_ingestion(ingestion_id)
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
             self._skip_existing_files(ingestion)
-        self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
-        self.store.audit("activate", "ingestion", ingestion_id, actor)
-        activated = self.store.get_ingestion(ingestion_id)
-        self._sync_schedule(activated)
-        return activated
+        return self._change_status(ingestion_id, IngestionStatus.ACTIVE, "activate", actor)
+
+    def _change_status(self, ingestion_id: int, status: IngestionStatus, action: str, actor: str) -> Ingestion:
+        """Set the status, audit it and make the schedule follow at once."""
+        self.store.set_ingestion_status(ingestion_id, status)
+        self.store.audit(action, "ingestion", ingestion_id, actor)
+        changed = self.store.get_ingestion(ingestion_id)
+        self._sync_schedule(changed)
+        return changed
 
     def _skip_existing_files(self, ingestion: Ingestion) -> None:
         """Backfill 'new files only': what is there at activation is recorded as skipped, not loaded."""
@@ -180,21 +184,13 @@ class Services:
         self.store.upsert_files(ingestion.id, None, entries)
 
     def pause(self, ingestion_id: int, actor: str = "api") -> Ingestion:
-        self.store.set_ingestion_status(ingestion_id, IngestionStatus.PAUSED)
-        self.store.audit("pause", "ingestion", ingestion_id, actor)
-        paused = self.store.get_ingestion(ingestion_id)
-        self._sync_schedule(paused)
-        return paused
+        return self._change_status(ingestion_id, IngestionStatus.PAUSED, "pause", actor)
 
     def resume(self, ingestion_id: int, actor: str = "api") -> Ingestion:
         ingestion = self.store.get_ingestion(ingestion_id)
         if ingestion.status != IngestionStatus.PAUSED:
             raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
-        self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
-        self.store.audit("resume", "ingestion", ingestion_id, actor)
-        resumed = self.store.get_ingestion(ingestion_id)
-        self._sync_schedule(resumed)
-        return resumed
+        return self._change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", actor)
 
     # --- runs ------------------------------------------------------------------------------------------
     def _check_runnable(self, ingestion: Ingestion) -> None:
@@ -371,11 +367,9 @@ class Services:
         columns = schema_to_json(pa.schema(data_fields(current))) if current is not None else pending.columns
         self.store.resolve_schema_version(ingestion_id, version, resolution, actor, columns)
         released = self.store.release_held_files(ingestion_id)
-        self.store.set_ingestion_status(ingestion_id, IngestionStatus.ACTIVE)
         self.notifications.clear(ingestion_id, AlertKind.SCHEMA_PENDING.value)
         self.store.audit("schema_resolve", "ingestion", ingestion_id, actor, released_files=released, **audit)
-        resumed = self.store.get_ingestion(ingestion_id)
-        self._sync_schedule(resumed)
+        self._change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", actor)
         return plan, self.trigger_run(ingestion_id, "manual", actor)
 
     # --- preview and metrics ------------------------------------------------------------------------------
