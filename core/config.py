@@ -121,12 +121,6 @@ class FormatConfig(_Model):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    @model_validator(mode="after")
-    def _embedded_supported(self) -> FormatConfig:
-        if self.type not in EMBEDDED_FORMATS:
-            raise ValueError(f"format '{self.type}' is not supported yet; use one of {', '.join(EMBEDDED_FORMATS)}")
-        return self
-
 
 class DestinationConfig(_Model):
     catalog: str = "main"
@@ -213,3 +207,13 @@ class IngestionSpec(_Model):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     limits: LoadLimits = Field(default_factory=LoadLimits)
+
+    @model_validator(mode="after")
+    def _format_runs_on_engine(self) -> IngestionSpec:
+        """The embedded engine reads JSON, CSV and Parquet; a Spark cluster also reads ORC, XML, text, Avro."""
+        if self.cluster_id is None and self.format.type not in EMBEDDED_FORMATS:
+            raise ValueError(
+                f"format.type: '{self.format.type}' needs a Spark cluster; the embedded engine reads "
+                f"{', '.join(EMBEDDED_FORMATS)}. Pick a cluster (cluster_id) or another format."
+            )
+        return self

@@ -396,6 +396,8 @@ class RunPipeline:
         if decision.action == "evolve" and (table_schema is None or decision.changes):
             reason = "table created" if table_schema is None else decision.message
             self.store.record_schema_version(ctx.ingestion.id, schema_to_json(decision.target), reason)
+        if result.engine_job_id:
+            self.store.set_engine_job_id(ctx.run_id, result.engine_job_id)
         ctx.metrics.bytes_read += result.bytes_read
         ctx.metrics.bytes_written += result.bytes_written
         ctx.metrics.batches_committed += 1

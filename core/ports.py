@@ -36,6 +36,10 @@ class MetadataStore(Protocol):
 
     def heartbeat(self, run_id: int) -> None: ...
 
+    def set_engine_job_id(self, run_id: int, job_id: str) -> None:
+        """The engine's job reference (e.g. a Spark job tag) so the run history can link to the engine UI."""
+        ...
+
     def update_run_progress(self, run_id: int, files_done: int, files_total: int, metrics: RunMetrics) -> None: ...
 
     def finish_run(

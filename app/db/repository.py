@@ -298,6 +298,9 @@ class SqlStore:
         now = utcnow()
         self._update_run(run_id, status=RunStatus.RUNNING.value, started_at=now, heartbeat_at=now, owner=owner)
 
+    def set_engine_job_id(self, run_id: int, job_id: str) -> None:
+        self._update_run(run_id, engine_job_id=job_id)
+
     def heartbeat(self, run_id: int) -> None:
         self._update_run(run_id, heartbeat_at=utcnow())
 

@@ -1,0 +1,307 @@
+"""The engine conformance suite: the same runs through the embedded engine and the Spark engine.
+
+The Spark engine runs on a local Spark Connect server (started once per session from the pyspark package) with
+the `parquet` table format: Delta jars cannot be downloaded here. The Delta code path is exercised up to the
+options and SQL it sends (see the tests at the end) and against the live server up to the clear "no delta data
+source" error; it is not run end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from core.config import IngestionSpec
+from core.domain import Ingestion, RunOutcome, RunStatus
+from tests.conftest import clean_env, run_cli
+from tests.helpers import spec, write_json_files
+from tests.spark_server import spark_server
+
+ENGINES = ["embedded", "spark"]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the suite is about engines, not metadata databases."""
+    return f"sqlite:///{tmp_path / 'meta.db'}"
+
+
+@dataclass
+class Harness:
+    kind: str
+    services: Any
+    cluster_id: int | None
+    database: str
+
+    def create(self, body: IngestionSpec) -> Ingestion:
+        data = body.model_dump(by_alias=True)
+        data["cluster_id"] = self.cluster_id
+        data["destination"]["database"] = self.database
+        return self.services.create_ingestion(IngestionSpec.model_validate(data), activate=True)
+
+    def run(self, ingestion: Ingestion) -> RunOutcome:
+        outcome: RunOutcome = self.services.run_now(ingestion.name)
+        return outcome
+
+    def table(self, ingestion: Ingestion) -> pa.Table:
+        engine = self.services.engine_for(ingestion)
+        if self.kind == "embedded":
+            from deltalake import DeltaTable
+
+            return DeltaTable(engine.table_uri(ingestion.spec.destination)).to_pyarrow_table()
+        table: pa.Table = engine.read_table(ingestion.spec.destination)
+        return table
+
+    def ids(self, ingestion: Ingestion) -> list[int]:
+        return sorted(self.table(ingestion).column("id").to_pylist())
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, services: Any) -> Harness:
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    if request.param == "embedded":
+        return Harness("embedded", services, None, database)
+    from app.db.models import ClusterCreate
+
+    server = spark_server()
+    body = ClusterCreate(name="local-test", connect_url=server.url, token=server.token, table_format="parquet")
+    cluster = services.clusters.create(body)
+    return Harness("spark", services, cluster.id, database)
+
+
+def _lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_incremental_loads_never_duplicate(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    write_json_files(landing, 3, 20)
+    ing = engine.create(spec(str(landing)))
+    first = engine.run(ing)
+    assert first.status == RunStatus.SUCCESS, first
+    assert (first.metrics.files_processed, first.metrics.records_ingested) == (3, 60)
+    assert first.metrics.bytes_read == sum(p.stat().st_size for p in landing.iterdir())
+    job_id = engine.services.store.get_run(ing.id, first.run_id).engine_job_id
+    assert (job_id is not None) == (engine.kind == "spark")  # the Spark job tag links the run to the Spark UI
+    write_json_files(landing, 2, 20, start_id=60, prefix="later")
+    second = engine.run(ing)
+    assert (second.metrics.files_processed, second.metrics.records_ingested) == (2, 40)
+    assert engine.ids(ing) == list(range(100))
+    third = engine.run(ing)
+    assert third.status == RunStatus.SUCCESS and third.metrics.files_processed == 0
+    assert engine.ids(ing) == list(range(100))
+
+
+def test_partitions_and_lineage(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 30)
+    ing = engine.create(spec(str(landing), destination={"partition_columns": ["country"]}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    table = engine.table(ing)
+    assert table.num_rows == 60
+    for column in ("_source_file", "_ingested_at", "_run_id", "_rescued_data", "country"):
+        assert column in table.column_names
+    assert set(table.column("_source_file").to_pylist()) == {str(p) for p in landing.iterdir()}
+    assert set(table.column("_run_id").to_pylist()) == {outcome.run_id}
+    assert set(table.column("country").to_pylist()) == {"DE", "US", "FR"}
+    assert table.schema.field("_ingested_at").type.tz == "UTC"
+
+
+def test_overwrite_replaces_the_content_each_run(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 10)
+    ing = engine.create(spec(str(landing), destination={"write_mode": "overwrite"}))
+    engine.run(ing)
+    assert engine.ids(ing) == list(range(20))
+    write_json_files(landing, 1, 7, start_id=100, prefix="next")
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert engine.ids(ing) == list(range(100, 107))
+
+
+def test_create_mode(engine: Harness, tmp_path: Path) -> None:
+    write_json_files(tmp_path / "a", 1, 5)
+    ing = engine.create(spec(str(tmp_path / "a"), name="first", destination={"write_mode": "create"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    write_json_files(tmp_path / "a", 1, 5, start_id=5, prefix="b")
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert engine.ids(ing) == list(range(10))
+    second = engine.create(spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"}))
+    outcome = engine.run(second)
+    assert outcome.status == RunStatus.FAILED
+    assert "already exists" in outcome.message and outcome.errors[0].action
+    assert engine.ids(ing) == list(range(10))
+
+
+def test_merge_upserts_or_says_clearly_why_not(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "v": "a1", "ts": 1}, {"id": 2, "v": "b1", "ts": 1}])
+    destination = {"write_mode": "merge", "merge_keys": ["id"], "merge_order_by": "ts"}
+    ing = engine.create(spec(str(landing), destination=destination))
+    outcome = engine.run(ing)
+    if engine.kind == "spark":  # parquet has no MERGE
+        assert outcome.status == RunStatus.FAILED
+        assert "merge needs a delta or iceberg table" in outcome.message
+        assert "table format is delta" in outcome.errors[0].action
+        return
+    _lines(landing / "b.json", [{"id": 1, "v": "a3", "ts": 3}, {"id": 1, "v": "a2", "ts": 2}, {"id": 3, "v": "c1"}])
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert {r["id"]: r["v"] for r in engine.table(ing).to_pylist()} == {1: "a3", 2: "b1", 3: "c1"}
+
+
+def test_bad_records_are_rescued_and_bad_files_quarantined(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    write_json_files(landing, 1, 20)
+    good = [json.dumps({"id": 1000 + i, "name": "x", "amount": 1.0, "country": "DE"}) for i in range(18)]
+    (landing / "c-malformed.json").write_text("\n".join([*good[:9], '{"id": 5, "name": oops', *good[9:]]) + "\n")
+    (landing / "d-empty.json").write_text("")
+    ing = engine.create(spec(str(landing)))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL, outcome
+    table = engine.table(ing)
+    assert table.num_rows == 20 + 19
+    rescued = [r for r in table.column("_rescued_data").to_pylist() if r]
+    assert len(rescued) == 1 and "oops" in rescued[0]
+    assert outcome.metrics.bad_records == 1
+    quarantined = [e for e in outcome.errors if e.kind == "quarantined"]
+    assert [e.file for e in quarantined] == [str(landing / "d-empty.json")]
+    assert quarantined[0].action
+    assert engine.run(ing).metrics.files_processed == 0
+
+
+def test_truncated_parquet_is_quarantined(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    landing.mkdir()
+    for i in range(2):
+        pq.write_table(pa.table({"id": list(range(i * 10, i * 10 + 10))}), landing / f"ok{i}.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": list(range(100))}), sink)
+    data = sink.getvalue().to_pybytes()
+    (landing / "broken.parquet").write_bytes(data[: len(data) // 2])
+    ing = engine.create(spec(str(landing), format={"type": "parquet"}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL, outcome
+    assert [e.file for e in outcome.errors if e.kind == "quarantined"] == [str(landing / "broken.parquet")]
+    assert engine.ids(ing) == list(range(20))
+
+
+def test_new_column_under_auto_merge(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    write_json_files(landing, 1, 10)
+    ing = engine.create(spec(str(landing), format={"type": "json", "schema": {"on_schema_change": "auto_merge"}}))
+    engine.run(ing)
+    _lines(landing / "z-new.json", [{"id": 99, "name": "n", "amount": 1.5, "country": "DE", "vip": True}])
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    table = engine.table(ing)
+    assert table.num_rows == 11
+    assert table.column("vip").null_count == 10
+    assert "vip" in engine.services.engine_for(ing).table_schema(ing.spec.destination).names
+
+
+def test_crash_between_table_write_and_ledger_update(engine: Harness, services: Any, settings: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    write_json_files(landing, 6, 10)
+    ing = engine.create(spec(str(landing), limits={"max_files_per_batch": 2}))
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+        "AUTOLOADER_CRASH_AT": "after_commit:2",
+    }
+    crashed = run_cli("run", ing.name, env=env)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert "recovered batch" in outcome.message
+    assert engine.ids(ing) == list(range(60))
+    loaded, _ = services.store.list_files(ing.id, status="loaded")
+    assert loaded == 6
+
+
+# --- the Delta path, up to what it sends (no Delta jars here) ----------------------------------------------------
+def test_delta_writes_carry_the_application_transaction() -> None:
+    pytest.importorskip("pyspark")
+    from core.engines.spark import commit_options, merge_confs, merge_sql
+
+    app_id = "autoloader-1234"
+    assert commit_options("delta", app_id, 7) == {
+        "txnAppId": app_id,
+        "txnVersion": "7",
+        "userMetadata": f"autoloader {app_id} batch 7",
+    }
+    assert merge_confs("delta", app_id, 7)["spark.databricks.delta.write.txnVersion"] == "7"
+    assert merge_sql("`c`.`d`.`t`", "src", ["id", "k"]) == (
+        "MERGE INTO `c`.`d`.`t` t USING src s ON t.`id` = s.`id` AND t.`k` = s.`k` "
+        "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    )
+    assert commit_options("iceberg", app_id, 7)["snapshot-property.autoloader.batch_seq"] == "7"
+    assert commit_options("parquet", app_id, 7) == {}
+
+
+@pytest.mark.skip(reason="needs io.delta:delta-spark on the cluster; Maven is unreachable here, so it cannot run")
+def test_delta_end_to_end() -> None:
+    """Would run the suite above with table_format=delta; kept as a marker of what is not verified here."""
+
+
+def test_delta_missing_on_the_cluster_is_a_clear_error(services: Any) -> None:
+    from app.db.models import ClusterCreate
+
+    server = spark_server()
+    body = ClusterCreate(name="delta", connect_url=server.url, token=server.token, table_format="delta")
+    result = services.clusters.test(services.clusters.create(body).id)
+    assert result.reachable and not result.format_ok and not result.ok
+    assert "delta" in result.message and "io.delta:delta-spark" in result.action
+
+
+def _with_policy(body: IngestionSpec, policy: str) -> IngestionSpec:
+    data = body.model_dump(by_alias=True)
+    data["format"]["schema"]["on_schema_change"] = policy
+    return IngestionSpec.model_validate(data)
+
+
+def _base_then_new_column(engine: Harness, landing: Path, policy: str) -> Ingestion:
+    _lines(landing / "a.json", [{"id": i, "name": f"n{i}"} for i in range(10)])
+    ing = engine.create(_with_policy(spec(str(landing)), policy))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": i, "name": f"n{i}", "vip": True} for i in range(10, 15)])
+    _lines(landing / "c.json", [{"id": i, "name": f"n{i}"} for i in range(15, 20)])
+    return ing
+
+
+def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Path) -> None:
+    ing = _base_then_new_column(engine, tmp_path / "in", "pause")
+    held = engine.run(ing)
+    assert held.schema_pending and held.metrics.files_processed == 1  # c.json matches and loads
+    assert engine.ids(ing) == list(range(10)) + list(range(15, 20))
+    version = next(v for v in engine.services.store.list_schema_versions(ing.id) if v.status == "pending")
+    assert [c["column"] for c in version.changes] == ["vip"]
+    assert [(Path(f["path"]).name, f["records"]) for f in version.files] == [("b.json", 5)]
+    _, run_id = engine.services.resolve_schema(ing.id, version.version, "auto_merge")
+    engine.services.wait_for_run(run_id, timeout=120)
+    table = engine.table(ing)
+    assert sorted(table.column("id").to_pylist()) == list(range(20))
+    assert sorted(v for v in table.column("vip").to_pylist() if v is not None) == [True] * 5
+
+
+def test_rescue_keeps_the_table_schema(engine: Harness, tmp_path: Path) -> None:
+    ing = _base_then_new_column(engine, tmp_path / "in", "rescue")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending
+    table = engine.table(ing)
+    assert "vip" not in table.column_names and table.num_rows == 20
+
+
+def test_fail_names_the_column_and_writes_nothing(engine: Harness, tmp_path: Path) -> None:
+    ing = _base_then_new_column(engine, tmp_path / "in", "fail")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.FAILED and "vip" in outcome.message
+    assert engine.ids(ing) == list(range(10))

@@ -1,0 +1,50 @@
+"""One local Spark Connect server for the whole test session (started on first use, stopped at exit).
+
+It is started with a token, so tests can check a wrong token too. Shared by tests/contract and
+tests/integration through a module-level singleton (a session fixture in two modules would start two).
+"""
+
+from __future__ import annotations
+
+import atexit
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TOKEN = "test-spark-token"
+
+
+@dataclass(frozen=True, slots=True)
+class SparkServer:
+    port: int
+    token: str
+    root: Path
+
+    @property
+    def url(self) -> str:
+        """`localhost`, not 127.0.0.1: the client sends a token in clear text only to localhost."""
+        return f"sc://localhost:{self.port}"
+
+
+_lock = threading.Lock()
+_server: SparkServer | None = None
+
+
+def spark_server() -> SparkServer:
+    """Start the shared server once; skip when pyspark is not installed."""
+    global _server
+    pytest.importorskip("pyspark.sql.connect.session", reason="pyspark not installed: pip install -e '.[spark]'")
+    from app.clusters import LocalClusterManager, free_port
+
+    with _lock:
+        if _server is None:
+            root = Path(tempfile.mkdtemp(prefix="autoloader-spark-"))
+            manager = LocalClusterManager(root)
+            port = free_port()
+            manager.ensure_running("test", port, TOKEN)
+            atexit.register(manager.stop_all)
+            _server = SparkServer(port, TOKEN, root)
+        return _server
