@@ -358,6 +358,7 @@ class RunPipeline:
                 schema=decision.target,
                 evolve=decision.action == "evolve",
                 ignored_columns=frozenset(spec.format.schema_.ignored_columns),
+                incoming=incoming,
                 mode=mode,
                 ingested_at=ctx.ingested_at,
                 max_bad_record_ratio=spec.quality.max_bad_record_ratio,

@@ -46,6 +46,9 @@ class BatchRequest:
     ingested_at: datetime
     max_bad_record_ratio: float
     on_file_done: Callable[[FileInfo], None] | None = None
+    # The files' own columns, so an engine that reads with a fixed schema can still rescue the fields the
+    # table does not take (the embedded reader sees them anyway).
+    incoming: pa.Schema | None = None
 
 
 @dataclass(slots=True)

@@ -726,9 +726,20 @@ class SparkEngine:
                 "Use a type hint to pick a supported type for that column.",
                 detail=repr(exc),
             ) from exc
+        extras = self._extra_fields(request)
+        if extras:
+            schema = StructType([*schema.fields, *from_arrow(pa.schema(extras)).fields])
         if request.format.type in _CORRUPT_FORMATS:
             schema = StructType([*schema.fields, StructField(RESCUED, StringType(), True)])
         return schema
+
+    @staticmethod
+    def _extra_fields(request: BatchRequest) -> list[pa.Field]:
+        """Columns in the files that the target does not take (policy rescue): read, then packed into _rescued_data."""
+        if request.incoming is None or request.format.type not in ("json", "csv"):
+            return []
+        taken = set(request.schema.names) | {RESCUED} | set(request.ignored_columns)
+        return [f for f in request.incoming if f.name not in taken]
 
     def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
         """The files read with the target schema, plus ledger path, file size and a malformed-record flag."""
@@ -739,6 +750,13 @@ class SparkEngine:
         )
         if RESCUED not in frame.columns:
             frame = frame.withColumn(RESCUED, F.lit(None).cast("string"))
+        extras = [quote(f.name) for f in self._extra_fields(request)]
+        if extras:
+            present = (
+                F.greatest(*(F.col(c).isNotNull() for c in extras)) if len(extras) > 1 else F.col(extras[0]).isNotNull()
+            )
+            packed = F.when(present, F.to_json(F.struct(*(F.col(c) for c in extras))))
+            frame = frame.withColumn(RESCUED, F.coalesce(F.col(RESCUED), packed))
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
         frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
         return frame.withColumn(_BAD, self._bad_record(request.format))

@@ -298,6 +298,8 @@ def test_rescue_keeps_the_table_schema(engine: Harness, tmp_path: Path) -> None:
     assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending
     table = engine.table(ing)
     assert "vip" not in table.column_names and table.num_rows == 20
+    rescued = sorted(json.loads(r)["vip"] for r in table.column("_rescued_data").to_pylist() if r)
+    assert rescued == [True] * 5  # kept, not dropped
 
 
 def test_fail_names_the_column_and_writes_nothing(engine: Harness, tmp_path: Path) -> None:
