@@ -161,12 +161,14 @@ class RunPipeline:
     def execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
         """Run one queued run to its end. Never raises for run-level failures: they end up in the record."""
         ingestion = self.store.get_ingestion(ingestion_id)
+        # Owner and heartbeat are on the run before it takes the slot: a run seen in the slot is never
+        # mistaken for one left behind by a dead process.
+        self.store.mark_run_started(run_id, self.owner)
         if not self._claim(ingestion_id, run_id):
             active = self.store.active_run(ingestion_id)
             message = f"Skipped: run {active.run_id if active else '?'} of this ingestion is still in progress."
             self.store.finish_run(run_id, RunStatus.SKIPPED, RunMetrics(), [], message)
             return RunOutcome(run_id, RunStatus.SKIPPED, RunMetrics(), message=message)
-        self.store.mark_run_started(run_id, self.owner)
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(run_id, stop), daemon=True, name=f"heartbeat-{run_id}")
         beat.start()
