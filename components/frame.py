@@ -1,11 +1,13 @@
-"""The shared page layout: header with navigation, content column."""
+"""The shared page layout: header with navigation and the notification bell, content column."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nicegui import ui
+from nicegui import app, ui
+
+from components.notification_bell import NotificationBell
 
 NAVIGATION = (("Ingestions", "/"), ("Clusters", "/clusters"), ("API docs", "/docs"))
 
@@ -18,8 +20,11 @@ def frame(title: str, *, width: str = "max-w-6xl") -> Iterator[None]:
         with ui.link(target="/").classes("no-underline flex items-center gap-2"):
             ui.icon("move_to_inbox").classes("text-2xl text-indigo-600")
             ui.label("Autoloader").classes("text-xl font-bold text-indigo-700")
-        with ui.row().classes("gap-6"):
+        with ui.row().classes("gap-6 items-center"):
             for label, target in NAVIGATION:
                 ui.link(label, target).classes("no-underline text-slate-700 hover:text-indigo-600 font-medium")
+            services = getattr(app.state, "services", None)
+            if services is not None:
+                NotificationBell(services)
     with ui.column().classes(f"w-full {width} mx-auto p-6 gap-5"):
         yield

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from nicegui import ui
 
-from app.console import IngestionOverview, WeekSummary, monthly_cost
+from app.console import IngestionOverview, PendingSchema, WeekSummary, monthly_cost
 from components.badges import SOURCE_LABELS, health_badge, tag
 from components.charts import bar_chart
 from components.formatting import clock, human_count, human_duration, relative_time
+from components.schema_alert import schema_alert
 from core.cost import approx_dollars
 from core.schedule import describe
 
@@ -37,8 +38,10 @@ def format_label(overview: IngestionOverview) -> str:
     return f"{fmt.type.upper()} ({how})"
 
 
-def ingestion_card(overview: IngestionOverview, week: WeekSummary | None, actions: CardActions) -> None:
-    with ui.card().classes("w-full p-0 shadow-sm rounded-xl").mark(f"card-{overview.name}"):
+def ingestion_card(
+    overview: IngestionOverview, week: WeekSummary | None, actions: CardActions, pending: PendingSchema | None = None
+) -> None:
+    with ui.card().classes("w-full p-0 shadow-sm rounded-xl ingestion-card").mark(f"card-{overview.name}"):
         _header(overview, actions)
         ui.separator()
         with ui.grid(columns=3).classes("w-full px-6 py-4 gap-y-4"):
@@ -48,6 +51,9 @@ def ingestion_card(overview: IngestionOverview, week: WeekSummary | None, action
             _fact("Target Table", overview.spec.destination.full_name)
             _fact("Format", format_label(overview))
             _fact("Monthly Cost", approx_dollars(monthly_cost(overview.spec, week).total))
+        if pending is not None:
+            with ui.element("div").classes("w-full px-6 pb-4"):
+                schema_alert(pending)
         if overview.last_run and overview.last_run.status in ("failed", "partial") and overview.last_run.message:
             with (
                 ui.element("div").classes("w-full px-6 pb-3"),
@@ -110,7 +116,7 @@ def _next_run_text(overview: IngestionOverview) -> str:
     if overview.next_run is not None:
         return f"{relative_time(overview.next_run)} ({clock(overview.next_run)})"
     if overview.status != "active":
-        return f"— ({overview.status})"
+        return f"— ({overview.status.replace('_', ' ')})"
     return describe(overview.spec.schedule)
 
 

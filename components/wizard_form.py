@@ -66,7 +66,7 @@ class WizardForm:
     schema_mode: str = "auto"
     schema_json: str = ""
     infer_types: bool = True
-    on_schema_change: str = "auto_merge"
+    on_schema_change: str = "pause"
     multiline: bool = False
     header: bool = True
     delimiter: str = ","

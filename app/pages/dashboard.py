@@ -9,11 +9,13 @@ from components.feedback import notify_error, notify_ok
 from components.formatting import human_bytes
 from components.frame import frame
 from components.ingestion_card import CardActions, ingestion_card
+from components.run_now_offer import offer_run_now
 from components.stat_card import stat_card
 from components.styles import PRIMARY
 from core.errors import AutoloaderError
 
 PAGE_SIZE = 20
+FIRST_PAINT_CARDS = 3
 REFRESH_SECONDS = 2.0
 STATUS_FILTER = {
     "": "All statuses",
@@ -37,7 +39,10 @@ class Dashboard:
         self.stats_row = ui.row().classes("w-full gap-4")
         self._filters()
         self.cards = ui.column().classes("w-full gap-5")
-        ui.timer(REFRESH_SECONDS, self._tick)
+        self.deferred: tuple[DashboardData, list[IngestionOverview]] | None = None
+        # immediate=False: an immediate timer awaits the browser connection while the page is still being built, and
+        # NiceGUI then sends an empty shell and the content over the websocket later (slower first paint)
+        ui.timer(REFRESH_SECONDS, self._tick, immediate=False)
 
     def _filters(self) -> None:
         with ui.row().classes("w-full items-center gap-3"):
@@ -72,7 +77,7 @@ class Dashboard:
         if self.runs_active:
             await self.reload()
 
-    async def reload(self) -> None:
+    async def reload(self, first_cards: int | None = None) -> None:
         try:
             data: DashboardData | None = await run.io_bound(dashboard_data, self.services, self.query)
         except AutoloaderError as exc:
@@ -82,7 +87,7 @@ class Dashboard:
             return
         self.runs_active = data.runs_active
         self._render_stats(data)
-        self._render_cards(data)
+        self._render_cards(data, first_cards)
 
     def _render_stats(self, data: DashboardData) -> None:
         stats = data.stats
@@ -95,21 +100,43 @@ class Dashboard:
             rate = "—" if stats.success_rate is None else f"{stats.success_rate:.1f}%"
             stat_card("Success Rate", rate, f"{stats.finished_runs_24h:,} runs in 24h", "text-slate-500")
 
-    def _render_cards(self, data: DashboardData) -> None:
+    def _render_cards(self, data: DashboardData, first: int | None = None) -> None:
+        """All cards, or only the `first` ones: the rest are added once the browser has connected."""
         self.cards.clear()
-        actions = CardActions(self.run_now, self.toggle_pause, self.confirm_delete)
+        self.deferred = None
         with self.cards:
             if not data.total:
                 _empty_state()
                 return
             if not data.cards:
                 ui.label("No ingestion matches the search and filters.").classes("text-slate-500")
-            for overview in data.cards:
-                ingestion_card(overview, data.weeks.get(overview.id), actions)
-            if data.matching > len(data.cards):
+            shown = data.cards if first is None else data.cards[:first]
+            self._add_cards(data, shown)
+        if len(shown) < len(data.cards):
+            self.deferred = (data, data.cards[len(shown) :])
+        else:
+            self._show_more_button(data)
+
+    def _add_cards(self, data: DashboardData, overviews: list[IngestionOverview]) -> None:
+        actions = CardActions(self.run_now, self.toggle_pause, self.confirm_delete)
+        with self.cards:
+            for overview in overviews:
+                ingestion_card(overview, data.weeks.get(overview.id), actions, data.pending.get(overview.id))
+
+    def _show_more_button(self, data: DashboardData) -> None:
+        if data.matching > len(data.cards):
+            with self.cards:
                 ui.button(f"Show more ({data.matching - len(data.cards):,} more)", on_click=self.show_more).props(
                     "flat no-caps"
                 )
+
+    def render_deferred(self) -> None:
+        if self.deferred is None:
+            return
+        data, rest = self.deferred
+        self.deferred = None
+        self._add_cards(data, rest)
+        self._show_more_button(data)
 
     async def show_more(self) -> None:
         self.query.limit += PAGE_SIZE
@@ -126,15 +153,22 @@ class Dashboard:
         await self.reload()
 
     async def toggle_pause(self, overview: IngestionOverview) -> None:
-        change = self.services.resume if overview.status == "paused" else self.services.pause
+        resuming = overview.status == "paused"
+        page = ui.context.client.content  # the clicked button is gone once the cards re-render
+        change = self.services.resume if resuming else self.services.pause
         try:
             updated = await run.io_bound(change, overview.id, "console")
         except AutoloaderError as exc:
             notify_error(exc)
             return
-        if updated is not None:
-            notify_ok(f"'{overview.name}' is {updated.status.value}.")
+        if updated is None:
+            return
+        notify_ok(f"'{overview.name}' is {updated.status.value}.")
         await self.reload()
+        if resuming:
+            with page:
+                if await offer_run_now(overview.name, self.services.next_run(updated)):
+                    await self.run_now(overview)
 
     async def confirm_delete(self, overview: IngestionOverview) -> None:
         with ui.dialog() as dialog, ui.card().classes("p-6 gap-3"):
@@ -189,4 +223,8 @@ async def dashboard_page(notice: str | None = None) -> None:
             ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props(
                 PRIMARY
             ).mark("new-ingestion")
-        await Dashboard().reload()
+        dashboard = Dashboard()
+        # first paint: the stats and the cards above the fold are in the page itself; the rest follow over the
+        # websocket (building every card before answering delays the first paint by a few hundred ms)
+        await dashboard.reload(first_cards=FIRST_PAINT_CARDS)
+        ui.context.client.on_connect(dashboard.render_deferred)

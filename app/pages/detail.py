@@ -9,13 +9,17 @@ from nicegui import app, run, ui
 
 from app.console import DetailData, detail_data, run_files
 from app.db.models import Run
+from components.alert_list import alert_list
 from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
 from components.frame import frame
 from components.ingestion_card import format_label, schedule_tag
+from components.run_now_offer import offer_run_now
 from components.run_table import ledger_table, run_table
+from components.schema_alert import schema_alert
+from components.schema_history import schema_history
 from components.stat_card import stat_card
 from components.styles import FLAT, OUTLINE
 from core.cost import approx_dollars, format_dollars
@@ -61,11 +65,15 @@ class DetailView:
         self.body.clear()
         with self.body:
             self._header(data)
+            if data.pending is not None:
+                schema_alert(data.pending)
             self._progress(data)
             self._alerts(data)
             self._metrics(data)
+            alert_list(data.alerts, f"/ingestions/{self.ingestion_id}")
             self._configuration(data)
             self._history(data)
+            schema_history(data.versions, self.ingestion_id)
         if was_live and not self.live:
             await self.reload_ledger()
         return True
@@ -244,13 +252,19 @@ class DetailView:
         await self.reload()
 
     async def toggle_pause(self) -> None:
-        change = self.services.resume if self.status == "paused" else self.services.pause
+        resuming = self.status == "paused"
+        page = ui.context.client.content  # the clicked button is gone once the body re-renders
+        change = self.services.resume if resuming else self.services.pause
         try:
-            await run.io_bound(change, self.ingestion_id, "console")
+            updated = await run.io_bound(change, self.ingestion_id, "console")
         except AutoloaderError as exc:
             notify_error(exc)
             return
         await self.reload()
+        if resuming and updated is not None:
+            with page:
+                if await offer_run_now(updated.name, self.services.next_run(updated)):
+                    await self.run_now()
 
     async def show_run(self, run_id: int, runs: list[Run]) -> None:
         record = next((r for r in runs if r.id == run_id), None)

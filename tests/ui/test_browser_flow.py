@@ -5,26 +5,18 @@ Screenshots of every screen go to test-artifacts/screens/.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.conftest import clean_env
-from tests.services import free_port
+from tests.ui.browser import chromium_page, running_server, shot
 from tests.ui.conftest import CHROMIUM, ORDERS
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 TIMEOUT_MS = 30_000
 
 pytestmark = [
@@ -35,57 +27,18 @@ pytestmark = [
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    data = tmp_path / "server-data"
-    env = clean_env() | {
-        "AUTOLOADER_DATA_DIR": str(data),
-        "AUTOLOADER_DATABASE_URL": f"sqlite:///{data / 'autoloader.db'}",
-        "AUTOLOADER_SECRET_KEY": "test-secret-key",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.3)
+    with running_server(tmp_path / "server-data") as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 @pytest.fixture
 def console_page(browser_type_launch_args: dict[str, Any]) -> Iterator[Page]:
-    """A Chromium page with its own Playwright loop, closed after the test.
-
-    pytest-playwright's session-scoped `page` keeps an event loop running in the main thread for the rest of
-    the session, which breaks every async (NiceGUI `user`) test that runs after it.
-    """
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**browser_type_launch_args)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
+    with chromium_page(browser_type_launch_args) as page:
+        yield page
 
 
 def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    shot(page, name)
 
 
 def _field(page: Page, path: str) -> object:

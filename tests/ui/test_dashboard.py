@@ -87,3 +87,11 @@ async def test_search_and_status_filter(user: User, services_of_app) -> None:  #
     filter_select.set_value("draft")
     await user.should_not_see(marker="card-orders", retries=20)
     await user.should_see(marker="card-returns")
+
+
+async def test_cards_below_the_fold_follow_after_the_first_paint(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
+    for n in range(6):
+        services_of_app.create_ingestion(spec(str(ORDERS), table=f"t{n}", name=f"orders-{n}"))
+    await user.open("/")
+    await user.should_see(marker="card-orders-0")
+    await user.should_see(marker="card-orders-5", retries=20)

@@ -1,0 +1,81 @@
+"""Shared by the real-browser tests: start `autoloader serve` on a data dir, open Debian Chromium, take screenshots."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, sync_playwright
+
+from tests.conftest import clean_env
+from tests.services import free_port
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
+
+
+def server_env(data: Path) -> dict[str, str]:
+    return {
+        "AUTOLOADER_DATA_DIR": str(data),
+        "AUTOLOADER_DATABASE_URL": f"sqlite:///{data / 'autoloader.db'}",
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+    }
+
+
+@contextmanager
+def running_server(data: Path, startup_seconds: float = 60) -> Iterator[str]:
+    """`autoloader serve` on a free loopback port over `data`; yields the base URL once /health answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=clean_env() | server_env(data),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@contextmanager
+def chromium_page(launch_args: dict[str, Any], width: int = 1280, height: int = 900) -> Iterator[Page]:
+    """A Chromium page with its own Playwright loop, closed after use.
+
+    pytest-playwright's session-scoped `page` keeps an event loop running in the main thread for the rest of
+    the session, which breaks every async (NiceGUI `user`) test that runs after it.
+    """
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**launch_args)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+def shot(page: Page, name: str, folder: Path = ARTIFACTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
