@@ -252,6 +252,8 @@ class RunPipeline:
         committed = ctx.engine.committed_version(destination, ingestion.app_id) or 0
         for seq, entries in sorted(self.store.pending_batches(ingestion.id).items()):
             if seq <= committed:
+                if destination.write_mode == "overwrite":
+                    ctx.engine.settle_overwrite(destination, ingestion.app_id, seq)
                 counts = ctx.engine.count_rows_from(destination, [e.path for e in entries])
                 results = {e.path: FileResult(FileStatus.LOADED, records=counts.get(e.path, 0)) for e in entries}
                 self.store.complete_batch(ingestion.id, seq, results)

@@ -102,6 +102,10 @@ class Engine(Protocol):
         """Rows per `_source_file` for the given files (used to reconcile after a crash)."""
         ...
 
+    def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        """Finish an overwrite whose batch is committed: only that batch's rows stay visible (idempotent)."""
+        ...
+
     def after_run(self, destination: DestinationConfig) -> None:
         """Table maintenance after a run that wrote data (Z-order)."""
         ...

@@ -99,6 +99,9 @@ class EmbeddedEngine:
         counts = rows.group_by("_source_file").aggregate([("_source_file", "count")])
         return dict(zip(counts["_source_file"].to_pylist(), counts["_source_file_count"].to_pylist(), strict=True))
 
+    def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        """A Delta overwrite commit replaces the content atomically: nothing left to settle."""
+
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:
             table.optimize.z_order(destination.z_order_columns)

@@ -41,6 +41,7 @@ from core.engines.spark_errors import (
     translate,
 )
 from core.errors import AutoloaderError, ConfigError, TableError, TooManyBadRecords
+from core.faults import crash_point
 from core.formats import apply_hints, nulls_to_string, schema_from_json
 from core.schema import RESCUED
 from core.storage.base import FileInfo, Storage
@@ -454,6 +455,17 @@ class SparkEngine:
             return table.toArrow()
 
         return self.call("reading the table", read)
+
+    def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        """Parquet overwrites add the new batch's partition, then drop the others: a crash in between leaves
+        both visible until this runs again (the pipeline calls it when it finds the batch committed)."""
+
+        def settle(spark: Any) -> None:
+            info = self._info(spark, destination)
+            if info is not None and info.provider == "parquet" and BATCH_COLUMN in info.schema.names:
+                self._drop_other_batches(spark, info.name, batch_value(app_id, batch_seq))
+
+        self.call("finishing an overwrite", settle)
 
     def after_run(self, destination: DestinationConfig) -> None:
         if not destination.z_order_columns:
@@ -870,6 +882,7 @@ class SparkEngine:
         partitions, written = self._staged_partitions(spark, staging, parts)
         spark.sql(add_partitions_sql(info.name, value, partitions))
         if request.mode == "overwrite":
+            crash_point("spark_overwrite_before_drop")
             self._drop_other_batches(spark, info.name, value)
         return int(observation.get.get("rows", 0)), written
 

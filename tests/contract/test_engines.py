@@ -307,3 +307,22 @@ def test_fail_names_the_column_and_writes_nothing(engine: Harness, tmp_path: Pat
     outcome = engine.run(ing)
     assert outcome.status == RunStatus.FAILED and "vip" in outcome.message
     assert engine.ids(ing) == list(range(10))
+
+
+def test_crash_inside_an_overwrite_leaves_only_the_new_content(engine: Harness, settings: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 10)
+    ing = engine.create(spec(str(landing), destination={"write_mode": "overwrite"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    write_json_files(landing, 1, 10, start_id=100, prefix="next")
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+        # Spark/parquet: between registering the new batch and dropping the old ones; Delta: after the commit
+        "AUTOLOADER_CRASH_AT": "spark_overwrite_before_drop" if engine.kind == "spark" else "after_commit",
+    }
+    crashed = run_cli("run", ing.name, env=env)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert engine.ids(ing) == list(range(100, 110))
