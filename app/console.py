@@ -1,4 +1,4 @@
-"""Read-side queries the console needs and the services lack: dashboard totals, cards, 7-day series, clusters.
+"""Read-side queries the console needs and the services lack: dashboard totals, cards, 7-day series.
 
 Every function is a few aggregate SQL statements whatever the number of ingestions or runs (no query per
 ingestion), so the dashboard stays fast with 1,000 ingestions and 1,000,000 runs.
@@ -6,23 +6,20 @@ ingestion), so the dashboard stays fast with 1,000 ingestions and 1,000,000 runs
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from sqlalchemy import Integer, case, cast, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from app.db.models import Cluster, LedgerFile, Notification, Run, SchemaVersion
 from app.db.models import Ingestion as IngestionRow
+from app.db.models import LedgerFile, Notification, Run, SchemaVersion
 from core.config import IngestionSpec
 from core.cost import EMBEDDED_THROUGHPUT_GB_PER_HOUR, CostEstimate, estimate_monthly_cost
 from core.domain import IngestionStatus, RunStatus
-from core.errors import ConfigError, Conflict, NotFound
+from core.errors import NotFound
 from core.schedule import next_fire_times
 
 if TYPE_CHECKING:
@@ -348,93 +345,6 @@ def active_run_ids(services: Services, ids: list[int]) -> set[int]:
             col(IngestionRow.id).in_(ids), col(IngestionRow.active_run_id).is_not(None)
         )
         return set(s.execute(query).scalars())
-
-
-# --- clusters (registered objects; the Spark engine itself comes later) ------------------------------------------
-@dataclass(slots=True)
-class ClusterView:
-    id: int
-    name: str
-    connect_url: str
-    table_format: str
-    price_per_hour: float
-    has_token: bool
-    created_at: datetime
-
-
-def list_clusters(services: Services) -> list[ClusterView]:
-    with services.store.session() as s:
-        rows = s.execute(select(Cluster).order_by(col(Cluster.name))).scalars().all()
-    return [
-        ClusterView(
-            r.id or 0, r.name, r.connect_url, r.table_format, r.price_per_hour, bool(r.token_encrypted), r.created_at
-        )
-        for r in rows
-    ]
-
-
-def register_cluster(
-    services: Services, name: str, connect_url: str, token: str | None, table_format: str, price_per_hour: float
-) -> ClusterView:
-    name = name.strip()
-    if not name:
-        raise ConfigError("A cluster needs a name.", "Enter a name, e.g. spark-prod.", field="name")
-    parsed = urlparse(connect_url.strip())
-    if parsed.scheme != "sc" or not parsed.hostname:
-        raise ConfigError(
-            f"'{connect_url}' is not a Spark Connect URL.", "Use sc://host:port, e.g. sc://spark:15002.", field="url"
-        )
-    if table_format not in ("delta", "iceberg", "parquet"):
-        raise ConfigError(f"Unknown table format '{table_format}'.", "Use delta, iceberg or parquet.", field="format")
-    if price_per_hour < 0:
-        raise ConfigError("The price per hour cannot be negative.", "Enter 0 or more.", field="price")
-    row = Cluster(
-        name=name,
-        connect_url=connect_url.strip(),
-        table_format=table_format,
-        price_per_hour=price_per_hour,
-        token_encrypted=services.store.secrets.encrypt(token) if token else None,
-    )
-    with services.store.session() as s:
-        s.add(row)
-        try:
-            s.commit()
-        except IntegrityError:
-            raise Conflict(f"A cluster named '{name}' already exists.", "Choose another name.", field="name") from None
-        s.refresh(row)
-    services.store.audit("create", "cluster", row.id, "console", name=name)
-    return next(c for c in list_clusters(services) if c.id == row.id)
-
-
-def delete_cluster(services: Services, cluster_id: int) -> None:
-    with services.store.session() as s:
-        row = s.get(Cluster, cluster_id)
-        if row is None:
-            raise NotFound(f"Cluster {cluster_id} does not exist.", "Reload the page.")
-        used = s.execute(select(func.count()).where(col(IngestionRow.cluster_id) == cluster_id)).scalar()
-        if used:
-            raise Conflict(f"{used} ingestion(s) use cluster '{row.name}'.", "Delete or move those ingestions first.")
-        s.delete(row)
-        s.commit()
-    services.store.audit("delete", "cluster", cluster_id, "console")
-
-
-def test_cluster(services: Services, cluster_id: int, timeout: float = 3.0) -> str:
-    """Reachability of the Spark Connect endpoint (the Spark version check comes with the Spark engine)."""
-    cluster = next((c for c in list_clusters(services) if c.id == cluster_id), None)
-    if cluster is None:
-        raise NotFound(f"Cluster {cluster_id} does not exist.", "Reload the page.")
-    parsed = urlparse(cluster.connect_url)
-    host, port = parsed.hostname or "", parsed.port or 15002
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot reach {host}:{port}: {exc.strerror or exc}.",
-            "Check the URL and that the Spark Connect server is running and reachable from this machine.",
-        ) from None
-    return f"{host}:{port} is reachable. Running ingestions on Spark comes with the Spark engine."
 
 
 # --- schema changes waiting for review and open alerts ------------------------------------------------------------

@@ -34,7 +34,7 @@ from core.storage import open_storage
 
 log = logging.getLogger(__name__)
 
-LOCKED_PARTS = ("source", "format", "destination")
+LOCKED_PARTS = ("source", "format", "destination", "cluster_id")
 
 
 @dataclass(slots=True)
@@ -98,7 +98,7 @@ class Services:
 
     # --- ingestions ------------------------------------------------------------------------------------
     def create_ingestion(self, spec: IngestionSpec, activate: bool = False, actor: str = "api") -> Ingestion:
-        self.engine_for_spec(spec)
+        self._check_cluster(spec)
         ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT)
         self.store.audit("create", "ingestion", ingestion.id, actor, name=spec.name)
         if activate:
@@ -119,19 +119,25 @@ class Services:
         if self.scheduler is not None:
             self.scheduler.sync(ingestion)
 
+    def _check_cluster(self, spec: IngestionSpec) -> None:
+        """Saving needs the cluster to exist, not to be running (a local cluster starts on the first run)."""
+        if spec.cluster_id is not None:
+            self.clusters.get(spec.cluster_id)
+
     def engine_for_spec(self, spec: IngestionSpec) -> Engine:
         probe = Ingestion(id=0, uid="", name=spec.name, spec=spec, status=IngestionStatus.DRAFT)
         return self.engine_for(probe)
 
     def update_ingestion(self, ingestion_id: int, spec: IngestionSpec, actor: str = "api") -> Ingestion:
         current = self.store.get_ingestion(ingestion_id)
+        self._check_cluster(spec)
         if current.status != IngestionStatus.DRAFT:
             old, new = current.spec.model_dump(), spec.model_dump()
             for part in LOCKED_PARTS:
                 if self._comparable(part, old[part]) != self._comparable(part, new[part]):
                     raise Conflict(
                         f"'{part}' cannot change once an ingestion has been activated.",
-                        "Create a new ingestion for a different source, format or target table.",
+                        "Create a new ingestion for a different source, format, target table or engine.",
                         field=part,
                     )
         updated = self.store.update_ingestion(ingestion_id, spec)
@@ -140,9 +146,11 @@ class Services:
         return updated
 
     @staticmethod
-    def _comparable(part: str, value: dict[str, Any]) -> dict[str, Any]:
+    def _comparable(part: str, value: Any) -> Any:
         """Credentials may be rotated on an active ingestion; they do not lock."""
-        return {k: v for k, v in value.items() if not (part == "source" and k == "credentials")}
+        if part != "source":
+            return value
+        return {k: v for k, v in value.items() if k != "credentials"}
 
     def delete_ingestion(self, ingestion_id: int, drop_table: bool = False, actor: str = "api") -> None:
         ingestion = self.store.get_ingestion(ingestion_id)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from core.config import (
+    EMBEDDED_FORMATS,
     DestinationConfig,
     FormatConfig,
     IngestionSpec,
@@ -37,6 +38,9 @@ DEFAULT_FIELD = {
     "quality": "quality.row_count_min",
 }
 """Where an error of a whole part (a model validator) is shown."""
+FORMAT_LABELS = {"json": "JSON", "csv": "CSV / TSV", "parquet": "Parquet"}
+CLUSTER_FORMAT_LABELS = {"orc": "ORC", "xml": "XML", "text": "Text (one line per record)", "avro": "Avro"}
+"""Formats only a Spark cluster reads (core.config.EMBEDDED_FORMATS are the embedded engine's)."""
 MODEL_ERROR_FIELD = {
     "merge": "destination.merge_keys",
     "manual schema": "format.schema.schema_json",
@@ -72,6 +76,9 @@ class WizardForm:
     delimiter: str = ","
     quote: str = '"'
     compression: str = "auto"
+    row_tag: str = ""
+    cluster_id: int | None = None
+    """None: the embedded engine; else the registered Spark cluster the ingestion runs on."""
     catalog: str = "main"
     database: str = "default"
     table: str = ""
@@ -124,6 +131,8 @@ class WizardForm:
         options: dict[str, Any] = {"multiline": self.multiline, "compression": self.compression}
         if self.format_type == "csv":
             options |= {"header": self.header, "delimiter": self.delimiter, "quote": self.quote}
+        if self.format_type == "xml" and self.row_tag.strip():
+            options["row_tag"] = self.row_tag.strip()
         return {"type": self.format_type, "options": options, "schema": schema}
 
     def destination_body(self) -> dict[str, Any]:
@@ -167,6 +176,7 @@ class WizardForm:
     def body(self) -> dict[str, Any]:
         return {
             "name": self.name.strip(),
+            "cluster_id": self.cluster_id,
             "source": self.source_body(),
             "format": self.format_body(),
             "destination": self.destination_body(),
@@ -233,7 +243,27 @@ def validate_parts(form: WizardForm, parts: tuple[str, ...]) -> dict[str, str]:
             _PART_MODELS[part].model_validate(body[part])
         except ValidationError as exc:
             problems |= errors_of(exc, part)
+        if part == "format" and "format.type" not in problems:
+            problems |= engine_problems(form)
     return problems
+
+
+def engine_problems(form: WizardForm) -> dict[str, str]:
+    """The spec's own check that the chosen engine reads the format (the embedded engine: json, csv, parquet)."""
+    if form.cluster_id is not None or form.format_type in EMBEDDED_FORMATS:
+        return {}
+    body = {
+        "name": "engine-check",
+        "cluster_id": form.cluster_id,
+        "source": {"type": "local", "path": "/"},
+        "format": {"type": form.format_type},
+        "destination": {"table": "engine_check"},
+    }
+    try:
+        IngestionSpec.model_validate(body)
+    except ValidationError as exc:
+        return errors_of(exc, "format")
+    return {}
 
 
 def validate_step(form: WizardForm, step: str) -> dict[str, str]:
@@ -284,6 +314,8 @@ def form_from_spec(spec: IngestionSpec) -> WizardForm:
         delimiter=fmt.options.delimiter,
         quote=fmt.options.quote,
         compression=fmt.options.compression,
+        row_tag=fmt.options.row_tag or "",
+        cluster_id=spec.cluster_id,
         catalog=dest.catalog,
         database=dest.database,
         table=dest.table,

@@ -9,7 +9,7 @@ from zoneinfo import available_timezones
 
 from nicegui import app, run, ui
 
-from app.console import ClusterView, list_clusters
+from app.db.models import ClusterPublic
 from components.cost_box import cost_box
 from components.feedback import notify_error
 from components.formatting import clock, human_bytes, relative_time
@@ -17,17 +17,20 @@ from components.frame import frame
 from components.preview_view import PreviewActions, render_preview
 from components.styles import FLAT, FOOTER, OUTLINE, PANEL, PRIMARY
 from components.wizard_form import (
+    CLUSTER_FORMAT_LABELS,
+    FORMAT_LABELS,
     STEP_PARTS,
     STEPS,
     WizardForm,
     build_spec,
+    engine_problems,
     form_from_spec,
     probe_spec,
     validate_parts,
     validate_step,
 )
 from core.config import IngestionSpec, ScheduleConfig
-from core.cost import estimate_monthly_cost, runs_per_month
+from core.cost import PRICE_PER_COMPUTE_HOUR, estimate_monthly_cost, runs_per_month
 from core.domain import Ingestion, IngestionStatus
 from core.errors import AutoloaderError
 from core.preview import PreviewResult
@@ -63,7 +66,7 @@ LOCK_REASON = (
 
 
 class Wizard:
-    def __init__(self, form: WizardForm, editing: Ingestion | None, clusters: list[ClusterView]) -> None:
+    def __init__(self, form: WizardForm, editing: Ingestion | None, clusters: list[ClusterPublic]) -> None:
         self.services = app.state.services
         self.form = form
         self.editing = editing
@@ -253,6 +256,13 @@ class Wizard:
         self.connection_result.set_visibility(True)
 
     async def _probe(self) -> bool:
+        problems = engine_problems(self.form)
+        if problems:
+            self.probe = None
+            self.connection_result.set_text(f"✕ {problems['format.type']}")
+            self.connection_result.classes(add="bg-red-50 text-red-800", remove="bg-green-50 text-green-800")
+            self._show_errors(problems)
+            return False
         self.connection_spinner.set_visibility(True)
         try:
             result = await run.io_bound(self.services.test_configuration, probe_spec(self.form))
@@ -279,8 +289,14 @@ class Wizard:
         self._lock_banner()
         self._section("File Format & Schema", "description")
         reprobe = self._reprobe_soon
-        fmt = ui.select({"json": "JSON", "csv": "CSV / TSV", "parquet": "Parquet"}, label="File Format *")
-        self._bound(fmt.props("outlined").classes("w-full"), "format_type", "format.type", lockable=True, after=reprobe)
+        self.format_select = ui.select(self._format_options(), label="File Format *")
+        self._bound(
+            self.format_select.props("outlined").classes("w-full"),
+            "format_type",
+            "format.type",
+            lockable=True,
+            after=reprobe,
+        )
         ui.label("Schema Detection").classes("text-sm text-slate-600")
         mode = ui.radio({"auto": "Auto-detect schema", "manual": "Provide schema manually"}).props("inline")
         self._bound(mode, "schema_mode", "format.schema.inference", lockable=True)
@@ -304,6 +320,8 @@ class Wizard:
                 self._input("Delimiter", "delimiter", "format.options.delimiter").on("blur", reprobe)
             with ui.column().classes("w-32"):
                 self._input("Quote", "quote", "format.options.quote").on("blur", reprobe)
+        with self._when(ui.column().classes("w-full"), lambda: self.form.format_type == "xml"):
+            self._input("Row tag (the element of one record)", "row_tag", "format.options.row_tag", placeholder="row")
         compression = ui.select(
             {"auto": "Detect from the file", "none": "None", "gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"},
             label="Compression",
@@ -318,6 +336,17 @@ class Wizard:
                 )
             self.schema_preview = ui.column().classes("gap-0").mark("schema-preview")
         self._render_schema_preview()
+
+    def _format_options(self) -> dict[str, str]:
+        """The embedded engine's formats; with a cluster also ORC, XML, text, Avro (a chosen one stays listed so
+        that switching back to the embedded engine shows the error next to the field, not a blank select)."""
+        options = dict(FORMAT_LABELS)
+        for key, label in CLUSTER_FORMAT_LABELS.items():
+            if self.form.cluster_id is not None:
+                options[key] = label
+            elif key == self.form.format_type:
+                options[key] = f"{label} (needs a Spark cluster)"
+        return options
 
     def _reprobe_soon(self) -> None:
         self.probe = None
@@ -379,13 +408,33 @@ class Wizard:
         )
         self.zorder_select = self._column_select("Z-order columns", "z_order_columns", "destination.z_order_columns")
         ui.label("Engine").classes("text-sm text-slate-600")
-        with ui.column().classes("w-full gap-1"):
-            ui.radio({"embedded": "Embedded engine (Arrow + delta-rs, no cluster needed)"}, value="embedded")
-            for cluster in self.clusters:
-                with ui.row().classes("items-center gap-2 pl-2 text-slate-400"):
-                    ui.icon("lock")
-                    ui.label(f"{cluster.name} ({cluster.connect_url}) — Spark engine: coming soon")
+        engines = {0: "Embedded (Arrow + delta-rs)"} | {
+            c.id: f"{c.name} — Spark cluster ({c.table_format}, ${c.price_per_hour:.2f}/h)" for c in self.clusters
+        }
+        if self.form.cluster_id is not None and self.form.cluster_id not in engines:
+            engines[self.form.cluster_id] = f"Cluster {self.form.cluster_id}"
+        engine = ui.radio(engines, value=self.form.cluster_id or 0, on_change=self._engine_changed)
+        engine.mark("engine").props("data-testid=engine")
+        self.lockable.append(engine)
+        self._error_slot("cluster_id")
+        if not self.clusters:
+            ui.link("Register a Spark cluster to run on Spark", "/clusters").classes("text-xs")
         self.destination_summary = ui.column().classes(f"{PANEL} gap-0")
+
+    def _engine_changed(self, event: Any) -> None:
+        self.form.cluster_id = event.value or None
+        self.format_select.set_options(self._format_options(), value=self.form.format_type)
+        problems = engine_problems(self.form)
+        if problems:
+            problems["cluster_id"] = problems["format.type"] + " (see the Format step)"
+            self._show_errors(problems)
+        else:
+            self._clear_error("cluster_id")
+            self._clear_error("format.type")
+        self._render_summaries()
+
+    def _cluster(self) -> ClusterPublic | None:
+        return next((c for c in self.clusters if c.id == self.form.cluster_id), None)
 
     def _column_select(self, label: str, attr: str, path: str) -> ui.select:
         select = ui.select(self._columns(), label=label, multiple=True, new_value_mode="add-unique")
@@ -485,12 +534,14 @@ class Wizard:
         files = self.probe.files if self.probe else 0
         data_gb = self.probe.total_bytes / 1e9 if self.probe else 0.0
         runs = max(runs_per_month(schedule), 1.0)
+        cluster = self._cluster()
         estimate = estimate_monthly_cost(
             schedule,
             self.form.source_type,
             files_per_run=files / runs,
             gb_per_run=data_gb / runs,
             files_in_source=files,
+            price_per_compute_hour=cluster.price_per_hour if cluster else PRICE_PER_COMPUTE_HOUR,
         )
         with self.cost_area:
             cost_box(estimate, describe(schedule))
@@ -508,6 +559,7 @@ class Wizard:
             ("Format", f"{form.format_type.upper()} ({form.schema_mode}-schema)"),
             ("Destination", f"{form.full_table_name} ({WRITE_MODES.get(form.write_mode, form.write_mode)})"),
             ("Partitioned by", ", ".join(form.partition_columns) or "—"),
+            ("Engine", f"Spark cluster {cluster.name}" if (cluster := self._cluster()) else "Embedded"),
             ("Schedule", describe(schedule) if schedule else "incomplete"),
             ("Backfill", backfill.get(form.backfill_mode, form.backfill_mode)),
         ]
@@ -698,7 +750,7 @@ def first_run_text(spec: IngestionSpec) -> str:
 
 async def new_ingestion_page() -> None:
     with frame("New Ingestion", width="max-w-4xl"):
-        clusters = await run.io_bound(list_clusters, app.state.services) or []
+        clusters = await run.io_bound(app.state.services.clusters.list) or []
         Wizard(WizardForm(), None, clusters).render()
 
 
@@ -713,5 +765,5 @@ async def edit_ingestion_page(ingestion_id: int) -> None:
             return
         if ingestion is None:
             return
-        clusters = await run.io_bound(list_clusters, services) or []
+        clusters = await run.io_bound(services.clusters.list) or []
         Wizard(form_from_spec(ingestion.spec), ingestion, clusters).render()

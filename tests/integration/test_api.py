@@ -156,3 +156,14 @@ def test_bad_cron_names_the_field(api, tmp_path: Path) -> None:  # type: ignore[
     error = api.post("/api/v1/ingestions", json=data).json()["error"]
     assert error["field"] == "schedule.cron_expression"
     assert "61" in error["message"] and "five fields" in error["message"]
+
+
+def test_engine_is_locked_once_active(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.db.models import ClusterCreate
+
+    cluster = services.clusters.create(ClusterCreate(name="remote", connect_url="sc://127.0.0.1:1"))
+    ing = api.post("/api/v1/ingestions", json=body(tmp_path, activate=True)).json()
+    moved = api.put(f"/api/v1/ingestions/{ing['id']}", json=body(tmp_path, cluster_id=cluster.id))
+    assert moved.status_code == 409 and moved.json()["error"]["field"] == "cluster_id"
+    unknown = api.post("/api/v1/ingestions", json=body(tmp_path, name="other", cluster_id=999))
+    assert unknown.status_code == 404

@@ -109,3 +109,46 @@ async def test_edit_of_an_active_ingestion_locks_source_format_destination(user:
     assert not path.enabled
     name = next(iter(user.find(marker="name").elements))
     assert name.enabled
+
+
+async def test_destination_engine_choice_runs_the_draft_on_a_registered_cluster(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
+    from app.clusters import free_port
+    from app.db.models import ClusterCreate
+
+    cluster = services_of_app.clusters.create(
+        ClusterCreate(name="spark-dead", connect_url=f"sc://127.0.0.1:{free_port()}", price_per_hour=2.5)
+    )
+    await user.open("/ingestions/new")
+    await _fill_source(user)
+    user.find(marker="next").click()
+    await user.should_see("• order_id (bigint)", retries=50)
+    user.find(marker="next").click()
+    await _step_is(user, "Destination")
+    await user.should_see("Embedded (Arrow + delta-rs)")
+    await user.should_see("spark-dead — Spark cluster (delta, $2.50/h)")
+    engine = next(iter(user.find(marker="engine").elements))
+    fmt = next(iter(user.find(marker="format.type").elements))
+    assert "orc" not in fmt.options
+    engine.set_value(cluster.id)
+    assert {"orc", "xml", "text", "avro"} <= set(fmt.options)
+    fmt.set_value("xml")
+    await user.should_see("Row tag (the element of one record)")
+    engine.set_value(0)  # back to the embedded engine: the spec's own check, next to the format field
+    await user.should_see(marker="error-format.type")
+    error = next(iter(user.find(marker="error-format.type").elements))
+    assert "'xml' needs a Spark cluster" in error.text
+    await user.should_see(marker="error-cluster_id")  # and on the Destination step itself, where the user is
+    engine.set_value(cluster.id)
+    user.find(marker="destination.table").type("orders")
+    user.find(marker="next").click()
+    await _step_is(user, "Schedule")
+    await user.should_see("$2.50/h", retries=20)
+    user.find(marker="save-draft").click()
+    for _ in range(50):
+        if services_of_app.store.list_ingestions():
+            break
+        await asyncio.sleep(0.1)
+    [draft] = services_of_app.store.list_ingestions()
+    assert draft.status.value == "draft"
+    assert draft.spec.cluster_id == cluster.id
+    assert draft.spec.format.type == "xml"
