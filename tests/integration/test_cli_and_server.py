@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +11,7 @@ import pytest
 
 from tests.conftest import clean_env, run_cli
 from tests.helpers import spec, write_json_files
-from tests.services import free_port
+from tests.server_process import ServerProcess
 
 
 def _env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -47,26 +43,9 @@ def test_run_prints_a_summary_and_exit_codes(services, settings, tmp_path: Path)
 
 @pytest.mark.slow
 def test_serve_starts_console_api_and_docs(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=_env(settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(_env(settings), tmp_path / "server.log").start()
+    base = server.base
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.3)
         assert "Data Ingestions" in httpx.get(base + "/", timeout=10).text
         assert httpx.get(base + "/docs", timeout=5).status_code == 200
         paths = httpx.get(base + "/openapi.json", timeout=5).json()["paths"]
@@ -84,5 +63,4 @@ def test_serve_starts_console_api_and_docs(settings, tmp_path: Path) -> None:  #
             time.sleep(0.1)
         assert record["status"] == "success" and record["metrics"]["records_ingested"] == 20
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+        server.stop()

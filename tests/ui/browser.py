@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from tests.conftest import clean_env
-from tests.services import free_port
+from tests.server_process import ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 
@@ -32,30 +26,12 @@ def server_env(data: Path) -> dict[str, str]:
 @contextmanager
 def running_server(data: Path, startup_seconds: float = 60) -> Iterator[str]:
     """`autoloader serve` on a free loopback port over `data`; yields the base URL once /health answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=clean_env() | server_env(data),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(clean_env() | server_env(data), data.parent / f"{data.name}-server.log")
+    server.start(timeout=startup_seconds)
     try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.3)
-        yield base
+        yield server.base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+        server.stop()
 
 
 @contextmanager
