@@ -6,6 +6,8 @@ the pyspark exception classes are only importable when pyspark is installed, so 
 
 from __future__ import annotations
 
+import re
+
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, TableError, TerminalError, TransientError
 
 SPARK_AVRO_PACKAGE = "org.apache.spark:spark-avro_2.13"
@@ -113,11 +115,19 @@ def format_error(fmt: str, cluster: str, exc: BaseException | None = None) -> Fo
     )
 
 
+_TOKEN = re.compile(r"(token=)[^;&\s'\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Technical details are stored on runs: never with the cluster's token in them."""
+    return _TOKEN.sub(r"\1***", text)
+
+
 def translate(exc: BaseException, cluster: str, what: str) -> AutoloaderError:
     """A pyspark / gRPC exception raised while doing `what` on `cluster` as a typed, user-facing error."""
     if isinstance(exc, AutoloaderError):
         return exc
-    detail = f"{type(exc).__name__}: {exc}"[:4000]
+    detail = redact(f"{type(exc).__name__}: {exc}")[:4000]
     cls = error_class(exc)
     if is_auth_failure(exc):
         return ClusterAuthError(
