@@ -326,3 +326,40 @@ def test_crash_inside_an_overwrite_leaves_only_the_new_content(engine: Harness, 
     assert crashed.returncode == -9, crashed.stderr[-2000:]
     assert engine.run(ing).status == RunStatus.SUCCESS
     assert engine.ids(ing) == list(range(100, 110))
+
+
+@pytest.mark.parametrize("fmt", ["orc", "xml", "text"])
+def test_cluster_only_formats(fmt: str, services: Any, tmp_path: Path) -> None:
+    """ORC, XML (row tag) and plain text run on a Spark cluster (the embedded engine refuses them at validation)."""
+    import pyarrow.orc as orc
+
+    from app.db.models import ClusterCreate
+
+    server = spark_server()
+    cluster = services.clusters.create(
+        ClusterCreate(name=f"fmt-{fmt}", connect_url=server.url, token=server.token, table_format="parquet")
+    )
+    landing = tmp_path / "in"
+    landing.mkdir()
+    for part in range(2):
+        ids = list(range(part * 3, part * 3 + 3))
+        if fmt == "orc":
+            orc.write_table(pa.table({"id": ids, "name": [f"n{i}" for i in ids]}), landing / f"p{part}.orc")
+        elif fmt == "xml":
+            rows = "".join(f"<item><id>{i}</id><name>n{i}</name></item>" for i in ids)
+            (landing / f"p{part}.xml").write_text(f"<items>{rows}</items>")
+        else:
+            (landing / f"p{part}.txt").write_text("".join(f"line {i}\n" for i in ids))
+    options = {"row_tag": "item"} if fmt == "xml" else {}
+    body = spec(str(landing), cluster_id=cluster.id, format={"type": fmt, "options": options}).model_dump(by_alias=True)
+    body["destination"]["database"] = f"t_{uuid.uuid4().hex[:10]}"
+    ing = services.create_ingestion(IngestionSpec.model_validate(body), activate=True)
+    outcome = services.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert outcome.metrics.records_ingested == 6
+    table = services.engine_for(ing).read_table(ing.spec.destination)
+    if fmt == "text":
+        assert sorted(table.column("value").to_pylist()) == [f"line {i}" for i in range(6)]
+    else:
+        assert sorted(table.column("id").to_pylist()) == list(range(6))
+    assert set(table.column("_source_file").to_pylist()) == {str(p) for p in landing.iterdir()}
