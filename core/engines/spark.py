@@ -216,6 +216,10 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
             options["escape"] = opts.escape
         if infer:
             options["inferSchema"] = str(infer_types).lower()
+        elif opts.header:
+            # Spark maps CSV columns by position; with the header checked, a file whose columns are in
+            # another order fails (and is quarantined) instead of loading values into the wrong columns.
+            options["enforceSchema"] = "false"
     elif fmt.type == "xml":
         options["rowTag"] = opts.row_tag or "row"
         if infer:

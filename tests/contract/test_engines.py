@@ -363,3 +363,17 @@ def test_cluster_only_formats(fmt: str, services: Any, tmp_path: Path) -> None:
     else:
         assert sorted(table.column("id").to_pylist()) == list(range(6))
     assert set(table.column("_source_file").to_pylist()) == {str(p) for p in landing.iterdir()}
+
+
+def test_csv_with_reordered_columns_never_lands_in_the_wrong_columns(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,first,last\n1,Ada,Lovelace\n")
+    body = spec(str(landing), format={"type": "csv", "schema": {"on_schema_change": "rescue"}})
+    ing = engine.create(body)
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    (landing / "b.csv").write_text("id,last,first\n2,Hopper,Grace\n")
+    engine.run(ing)
+    rows = {r["id"]: (r["first"], r["last"]) for r in engine.table(ing).to_pylist()}
+    assert rows[1] == ("Ada", "Lovelace")
+    assert rows.get(2) in (("Grace", "Hopper"), None)  # loaded right, or quarantined — never swapped
