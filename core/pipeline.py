@@ -124,10 +124,10 @@ def plan_batches(files: list[FileInfo], spec: IngestionSpec) -> list[list[FileIn
 class _RunContext:
     ingestion: Ingestion
     run_id: int
-    engine: Engine
-    storage: Storage
     started: float
     ingested_at: datetime
+    engine: Engine = field(init=False)  # set once built: building them can fail, and that failure is recorded
+    storage: Storage = field(init=False)
     metrics: RunMetrics = field(default_factory=RunMetrics)
     errors: list[RunError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -179,30 +179,21 @@ class RunPipeline:
             self.store.release_run_slot(ingestion_id, run_id)
 
     def _execute_claimed(self, ingestion: Ingestion, run_id: int) -> RunOutcome:
-        ctx: _RunContext | None = None
         transient = False
         started = time.monotonic()
+        ctx = _RunContext(ingestion=ingestion, run_id=run_id, started=started, ingested_at=datetime.now(UTC))
         try:
-            ctx = _RunContext(
-                ingestion=ingestion,
-                run_id=run_id,
-                engine=self.engine_for(ingestion),
-                storage=self.storage_for(ingestion.spec.source),
-                started=started,
-                ingested_at=datetime.now(UTC),
-            )
+            ctx.engine = self.engine_for(ingestion)
+            ctx.storage = self.storage_for(ingestion.spec.source)
             status, message = self._run(ctx)
         except AutoloaderError as exc:
             status, message, transient = RunStatus.FAILED, exc.message, exc.transient
-            error = RunError(kind=exc.code, message=exc.message, action=exc.action, file=None, detail=exc.detail)
-            if ctx is None:
-                ctx = _RunContext(ingestion, run_id, None, None, started, datetime.now(UTC))  # type: ignore[arg-type]
-            ctx.errors.append(error)
+            ctx.errors.append(
+                RunError(kind=exc.code, message=exc.message, action=exc.action, file=None, detail=exc.detail)
+            )
         except Exception as exc:  # an internal fault must still end the run record
             log.exception("run %s of ingestion %s crashed", run_id, ingestion.id)
             status, message = RunStatus.FAILED, f"Internal error: {exc}"
-            if ctx is None:
-                ctx = _RunContext(ingestion, run_id, None, None, started, datetime.now(UTC))  # type: ignore[arg-type]
             ctx.errors.append(
                 RunError(
                     kind="internal",
