@@ -34,6 +34,11 @@ async def test_detail_shows_metrics_history_and_ledger_and_goes_live(user: User,
         history = next(iter(user.find(marker="run-history").elements))
     assert history.rows[0]["records"] == "120"
     ledger = next(iter(user.find(marker="ledger").elements))
+    for _ in range(40):  # the page re-renders after the run: look up the current ledger table
+        if ledger.rows:
+            break
+        await asyncio.sleep(0.1)
+        ledger = next(iter(user.find(marker="ledger").elements))
     assert {row["status"] for row in ledger.rows} == {"loaded"}
 
 
