@@ -23,11 +23,11 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from app.db.models import Cluster, ClusterCreate, ClusterPublic, ClusterUpdate
 from app.db.models import Ingestion as IngestionRow
+from app.db.repository import save_named
 from core.engines.spark import TABLE_FORMATS, ClusterCheck, ClusterTarget, SparkEngine
 from core.engines.spark_errors import ClusterUnreachable
 from core.errors import ConfigError, Conflict, NotFound
@@ -285,14 +285,7 @@ class ClusterService:
 
     def _save(self, row: Cluster) -> Cluster:
         with self.store.session() as s:
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                raise Conflict(
-                    f"A cluster named '{row.name}' already exists.", "Choose another name.", field="name"
-                ) from None
-            s.refresh(row)
+            save_named(s, row, "A cluster")
             return row
 
     def delete(self, cluster_id: int, actor: str = "api") -> None:

@@ -34,6 +34,16 @@ _SPEC_PARTS = ("source", "format", "destination", "schedule", "quality", "limits
 _INSERT_CHUNK = 2000
 
 
+def save_named(s: Session, row: Any, kind: str) -> None:
+    """Commit a row whose unique name is the one constraint a user can hit; a clash names the field."""
+    s.add(row)
+    try:
+        s.commit()
+    except IntegrityError:
+        raise Conflict(f"{kind} named '{row.name}' already exists.", "Choose another name.", field="name") from None
+    s.refresh(row)
+
+
 class SqlStore:
     def __init__(self, engine: Engine, secrets: SecretBox):
         self.engine = engine
@@ -99,15 +109,7 @@ class SqlStore:
 
     @staticmethod
     def _save_named(s: Session, row: IngestionRow) -> None:
-        """Commit an ingestion row; the unique name is the one constraint a user can hit."""
-        s.add(row)
-        try:
-            s.commit()
-        except IntegrityError:
-            raise Conflict(
-                f"An ingestion named '{row.name}' already exists.", "Choose another name.", field="name"
-            ) from None
-        s.refresh(row)
+        save_named(s, row, "An ingestion")
 
     def _row(self, s: Session, ingestion_id: int) -> IngestionRow:
         row = s.get(IngestionRow, ingestion_id)
