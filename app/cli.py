@@ -24,18 +24,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from app.services import Services
+    from app.bootstrap import build
     from core.domain import RunStatus
     from core.errors import AutoloaderError
 
-    services = Services(settings)
+    container = build(settings)
     try:
-        outcome = services.run_now(args.ingestion)
+        outcome = container.runs.run_now(args.ingestion)
     except AutoloaderError as exc:
         print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
         return 2
     finally:
-        services.close()
+        container.close()
     m = outcome.metrics
     if args.json:
         print(

@@ -6,18 +6,18 @@ from app.settings import Settings
 
 
 def build(settings: Settings) -> None:
-    """Wire services into NiceGUI's FastAPI app (migrations run here)."""
+    """Build the container and mount the API and the pages on NiceGUI's FastAPI app (migrations run here)."""
     from nicegui import app
 
     from app.api import mount_api
+    from app.bootstrap import build as build_container
     from app.pages import register_pages
-    from app.services import Services
 
-    services = Services(settings)
-    mount_api(app, services)
+    container = build_container(settings)
+    mount_api(app, container)
     register_pages()
-    app.on_startup(services.start)
-    app.on_shutdown(services.close)
+    app.on_startup(container.start)
+    app.on_shutdown(container.close)
 
 
 def serve(settings: Settings) -> None:

@@ -6,7 +6,7 @@
 1. Fills a fresh metadata DB (SQLite in a temp dir by default; a PostgreSQL database is created for the run and
    dropped afterwards) with --ingestions ingestions and --runs run records over the last 42 days, with bulk
    inserts through SQLAlchemy core. A few ingestions wait for a schema review, a few are paused or drafts.
-2. Times the dashboard's read side in-process (app.console.dashboard_data), the work behind one page load.
+2. Times the dashboard's read side in-process (Views.dashboard), the work behind one page load.
 3. Starts `python -m app.cli serve` on it and loads `/` in Debian Chromium (Playwright) --loads times, each in a
    fresh browser context: navigation start → first contentful paint (performance paint entries), and →
    the moment the stat cards and the first ingestion card are in the DOM (a MutationObserver installed before
@@ -38,10 +38,10 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
-from app.console import DashboardQuery, dashboard_data
-from app.services import Services
+from app.bootstrap import Container, build
 from app.settings import Settings
 from core.config import IngestionSpec
+from core.views import DashboardQuery
 
 INGESTIONS = SQLModel.metadata.tables["ingestion"]
 RUNS = SQLModel.metadata.tables["run"]
@@ -105,7 +105,7 @@ def _status(index: int) -> str:
     return "draft" if index % 97 == 5 else "active"
 
 
-def _template(services: Services, folder: Path) -> dict[str, Any]:
+def _template(services: Container, folder: Path) -> dict[str, Any]:
     spec = IngestionSpec.model_validate(
         {
             "name": "template",
@@ -114,7 +114,7 @@ def _template(services: Services, folder: Path) -> dict[str, Any]:
             "destination": {"catalog": "main", "database": "bench", "table": "template"},
         }
     )
-    created = services.create_ingestion(spec)
+    created = services.ingestions.create(spec)
     with services.db.connect() as c:
         row = c.execute(select(INGESTIONS).where(INGESTIONS.c.id == created.id)).mappings().one()
         c.execute(INGESTIONS.delete().where(INGESTIONS.c.id == created.id))
@@ -208,7 +208,7 @@ def fill(settings: Settings, ingestions: int, runs: int) -> None:
     now = datetime.now(UTC)
     folder = settings.data_dir / "landing"
     folder.mkdir(parents=True, exist_ok=True)
-    services = Services(settings)  # applies the migrations
+    services = build(settings)  # applies the migrations
     try:
         started = time.perf_counter()
         ids = fill_ingestions(services.db, _template(services, folder), ingestions, now)
@@ -222,10 +222,10 @@ def fill(settings: Settings, ingestions: int, runs: int) -> None:
         timings = []
         for _ in range(5):
             t0 = time.perf_counter()
-            data = dashboard_data(services, DashboardQuery())
+            data = services.views.dashboard(DashboardQuery())
             timings.append(time.perf_counter() - t0)
         print(
-            f"  dashboard_data in-process: median {statistics.median(timings) * 1000:.0f} ms "
+            f"  views.dashboard in-process: median {statistics.median(timings) * 1000:.0f} ms "
             f"(first {timings[0] * 1000:.0f} ms) for {data.total:,} ingestions, {len(data.cards)} cards"
         )
     finally:

@@ -6,7 +6,7 @@ Run from the project root:
     .venv/bin/python bench/bench_embedded.py --files 500 --csv-mb 32   # a quick check
     .venv/bin/python bench/bench_embedded.py --scenario csv --workdir /tmp/al-bench --keep
 
-What it measures, each scenario through the product's own entry point (`Services.run_now`, as the CLI runs it),
+What it measures, each scenario through the product's own entry point (`Container.runs.run_now`, as the CLI runs it),
 with the metadata DB in SQLite and the warehouse on the local disk (the defaults):
 
   json   10,000 JSON-lines files of ~10 KB each (nested objects, a list, timestamps), loaded by one run.
@@ -14,7 +14,7 @@ with the metadata DB in SQLite and the warehouse on the local disk (the defaults
   csv    one ~1 GiB CSV file with 12 columns of mixed types (--csv-mb to change the size), loaded by one run.
 
 For every scenario it prints the wall time of the `run_now` call, the time to import the product and to set up
-`Services` and create the ingestion (reported apart), files/s, records/s and MiB/s of input, the peak RSS of the
+the container and create the ingestion (reported apart), files/s, records/s and MiB/s of input, the peak RSS of the
 process that ran the scenario, and the row count read back from the Delta table (a correctness check).
 
 Each scenario runs in a child process of its own (this script re-invoked with `--child`), which reports its peak RSS
@@ -277,7 +277,7 @@ def _spec(name: str, folder: Path, fmt: dict[str, Any], table: str) -> dict[str,
 
 
 def run_child(args: argparse.Namespace) -> int:
-    """Set up Services, run the scenario once with `run_now`, verify the table, print one JSON result line."""
+    """Build the container, run the scenario once with `run_now`, verify the table, print one JSON result line."""
     scenario = args.child
     workdir = Path(args.workdir)
     kind = "csv" if scenario == "csv" else "json"
@@ -293,12 +293,12 @@ def run_child(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     from deltalake import DeltaTable
 
-    from app.services import Services
+    from app.bootstrap import build
     from app.settings import Settings
     from core.config import IngestionSpec
 
     imported = time.perf_counter()
-    svc = Services(Settings(data_dir=state, secret_key="bench", _env_file=None))
+    svc = build(Settings(data_dir=state, secret_key="bench", _env_file=None))
     if scenario == "noop":
         ingestion = svc.store.find_ingestion(JSON_INGESTION)
     else:
@@ -307,12 +307,12 @@ def run_child(args: argparse.Namespace) -> int:
             fmt = {"type": "csv", "options": {"header": True, "delimiter": ","}}
         name = CSV_INGESTION if kind == "csv" else JSON_INGESTION
         body = _spec(name, input_dir(workdir, kind), fmt, f"{kind}_events")
-        ingestion = svc.create_ingestion(IngestionSpec.model_validate(body), activate=True)
+        ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
     set_up = time.perf_counter()
     rss_before_run = proc_status_mib("VmRSS")
     peak_before_run = peak_rss_mib()
 
-    outcome = svc.run_now(ingestion.name)
+    outcome = svc.runs.run_now(ingestion.name)
     finished = time.perf_counter()
     peak_after_run = peak_rss_mib()
 
@@ -390,7 +390,7 @@ def print_scenario(r: dict[str, Any]) -> None:
     lines = [
         f"[run] {r['scenario']}: status={r['status']} ({r['message']})",
         f"  import product modules    {r['import_seconds']:8.2f} s",
-        f"  Services + ingestion      {r['setup_seconds']:8.2f} s",
+        f"  container + ingestion     {r['setup_seconds']:8.2f} s",
         f"  run_now (end to end)      {run:8.2f} s   (pipeline's own duration_seconds: {m['duration_seconds']} s)",
         f"  child process total       {r['process_seconds']:8.2f} s   (incl. interpreter start, imports, check)",
         f"  files loaded              {m['files_processed']:>12,}   {_rate(m['files_processed'], run, 12, 1)} files/s",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.services import Services
+from app.bootstrap import build
 from app.settings import Settings
 from core.config import IngestionSpec
 
@@ -44,10 +44,10 @@ def _spec(name: str, folder: Path, schedule: dict[str, object]) -> IngestionSpec
 def latency(workdir: Path, fires: int) -> None:
     folder = workdir / "empty"
     folder.mkdir()
-    svc = Services(Settings(data_dir=workdir / "latency", secret_key="bench"))
+    svc = build(Settings(data_dir=workdir / "latency", secret_key="bench"))
     svc.start()
     ingestions = [
-        svc.create_ingestion(_spec(f"lat-{i}", folder, {"mode": "continuous", "interval_seconds": 5}), activate=True)
+        svc.ingestions.create(_spec(f"lat-{i}", folder, {"mode": "continuous", "interval_seconds": 5}), activate=True)
         for i in range(10)
     ]
     seconds = fires / len(ingestions) * 5 + 6
@@ -56,7 +56,7 @@ def latency(workdir: Path, fires: int) -> None:
     svc.close()
     delays = []
     for ingestion in ingestions:
-        for run in svc.store.list_runs(ingestion.id):
+        for run in svc.views.runs(ingestion.id):
             if run.scheduled_for and run.started_at:
                 delays.append((run.started_at - run.scheduled_for).total_seconds())
     delays.sort()
@@ -84,11 +84,11 @@ def idle(workdir: Path, count: int, seconds: int) -> None:
     data = workdir / "idle"
     folder = workdir / "idle-src"
     folder.mkdir()
-    svc = Services(Settings(data_dir=data, secret_key="bench"))
+    svc = build(Settings(data_dir=data, secret_key="bench"))
     started = time.monotonic()
     for i in range(count):
         schedule = {"mode": "scheduled", "frequency": "hourly", "minute": i % 60}
-        svc.create_ingestion(_spec(f"idle-{i:04d}", folder, schedule), activate=True)
+        svc.ingestions.create(_spec(f"idle-{i:04d}", folder, schedule), activate=True)
     svc.close()
     print(f"[idle] created {count} active hourly ingestions in {time.monotonic() - started:.1f} s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}

@@ -5,8 +5,8 @@
     .venv/bin/python bench/bench_spark.py --scenario json --workdir /tmp/al-bench --keep
 
 Paths, for each workload (json: many small JSON-lines files; csv: one large CSV file):
-  embedded   the product's embedded engine (`Services.run_now` in a child process, as bench_embedded.py runs it)
-  spark      the product's Spark engine on a local Spark Connect cluster (`Services.run_now`, table format parquet)
+  embedded   the product's embedded engine (`Container.runs.run_now` in a child process, as bench_embedded.py runs it)
+  spark      the product's Spark engine on a local Spark Connect cluster (`runs.run_now`, table format parquet)
   stream     what users write today: a hand-written Structured Streaming job over the same folder,
              `readStream … trigger(availableNow=True)` into a parquet folder, with the schema inferred by a batch
              read first (as such jobs do), on the same cluster
@@ -41,7 +41,7 @@ def load_embedded_bench() -> Any:
 
 def start_cluster(root: Path) -> tuple[Any, str, float]:
     """Start the local Spark Connect server; return (manager, url, seconds until a query answers)."""
-    from app.clusters import LocalClusterManager, free_port
+    from app.local_spark import LocalClusterManager, free_port
     from core.engines.spark import ClusterTarget, connect_session
 
     manager = LocalClusterManager(root / "spark")
@@ -56,14 +56,14 @@ def start_cluster(root: Path) -> tuple[Any, str, float]:
 
 
 def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any) -> dict[str, Any]:
+    from app.bootstrap import build
     from app.db.models import ClusterCreate
-    from app.services import Services
     from app.settings import Settings
     from core.config import IngestionSpec
 
     state = workdir / "state-spark" / kind
     shutil.rmtree(state, ignore_errors=True)
-    svc = Services(Settings(data_dir=state, secret_key="bench", _env_file=None))
+    svc = build(Settings(data_dir=state, secret_key="bench", _env_file=None))
     try:
         cluster = svc.clusters.create(ClusterCreate(name="bench", connect_url=url, table_format="parquet"))
         fmt: dict[str, Any] = {"type": "json"}
@@ -71,9 +71,9 @@ def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any) -> dict[str
             fmt = {"type": "csv", "options": {"header": True, "delimiter": ","}}
         body = bench._spec(f"spark-{kind}", bench.input_dir(workdir, kind), fmt, f"{kind}_{int(time.time())}")
         body["cluster_id"] = cluster.id
-        ingestion = svc.create_ingestion(IngestionSpec.model_validate(body), activate=True)
+        ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
         started = time.perf_counter()
-        outcome = svc.run_now(ingestion.name)
+        outcome = svc.runs.run_now(ingestion.name)
         seconds = time.perf_counter() - started
         return {
             "seconds": seconds,

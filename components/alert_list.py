@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from app.db.models import Notification
 from components.formatting import clock, relative_time
 from components.notification_bell import SEVERITY_ICON, notification_target
+from core.views import NotificationRecord
 
 
-def alert_list(alerts: list[Notification], here: str) -> None:
+def alert_list(alerts: list[NotificationRecord], here: str) -> None:
     with ui.card().classes("w-full p-4 shadow-sm rounded-xl gap-2").mark("alerts"):
         ui.label("Alerts").classes("font-semibold text-slate-700")
         if not alerts:
@@ -19,7 +19,7 @@ def alert_list(alerts: list[Notification], here: str) -> None:
             _alert(alert, here)
 
 
-def _alert(alert: Notification, here: str) -> None:
+def _alert(alert: NotificationRecord, here: str) -> None:
     icon, color = SEVERITY_ICON.get(alert.severity, ("info", "text-slate-500"))
     with ui.row().classes("w-full no-wrap items-start gap-3 p-3 rounded-lg border border-slate-200 bg-white"):
         ui.icon(icon).classes(f"{color} text-xl")

@@ -23,8 +23,8 @@ def frame(title: str, *, width: str = "max-w-6xl") -> Iterator[None]:
         with ui.row().classes("gap-6 items-center"):
             for label, target in NAVIGATION:
                 ui.link(label, target).classes("no-underline text-slate-700 hover:text-indigo-600 font-medium")
-            services = getattr(app.state, "services", None)
-            if services is not None:
-                NotificationBell(services)
+            inbox = getattr(app.state, "inbox", None)
+            if inbox is not None:
+                NotificationBell(inbox)
     with ui.column().classes(f"w-full {width} mx-auto p-6 gap-5"):
         yield

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 from nicegui import ui
 
-from app.console import IngestionOverview, PendingSchema, WeekSummary, monthly_cost
 from components.badges import SOURCE_LABELS, health_badge, tag
 from components.charts import bar_chart
 from components.formatting import clock, human_count, human_duration, relative_time
 from components.schema_alert import schema_alert
 from core.cost import approx_dollars
 from core.schedule import describe
+from core.views import IngestionSummary, PendingSchema, RunTotals, monthly_cost
 
-Action = Callable[[IngestionOverview], Awaitable[None]]
+Action = Callable[[IngestionSummary], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -25,21 +25,21 @@ class CardActions:
     delete: Action
 
 
-def schedule_tag(overview: IngestionOverview) -> str:
+def schedule_tag(overview: IngestionSummary) -> str:
     schedule = overview.spec.schedule
     if schedule.mode != "scheduled":
         return schedule.mode.capitalize()
     return "Cron" if schedule.frequency == "custom" else (schedule.frequency or "").capitalize()
 
 
-def format_label(overview: IngestionOverview) -> str:
+def format_label(overview: IngestionSummary) -> str:
     fmt = overview.spec.format
     how = "auto-schema" if fmt.schema_.inference == "auto" else "manual schema"
     return f"{fmt.type.upper()} ({how})"
 
 
 def ingestion_card(
-    overview: IngestionOverview, week: WeekSummary | None, actions: CardActions, pending: PendingSchema | None = None
+    overview: IngestionSummary, week: RunTotals | None, actions: CardActions, pending: PendingSchema | None = None
 ) -> None:
     with ui.card().classes("w-full p-0 shadow-sm rounded-xl ingestion-card").mark(f"card-{overview.name}"):
         _header(overview, actions)
@@ -64,7 +64,7 @@ def ingestion_card(
             _week_strip(week)
 
 
-def _header(overview: IngestionOverview, actions: CardActions) -> None:
+def _header(overview: IngestionSummary, actions: CardActions) -> None:
     with ui.row().classes("w-full items-center justify-between px-6 pt-4 pb-2"):
         with ui.row().classes("items-center gap-3"):
             ui.link(overview.name, f"/ingestions/{overview.id}").classes(
@@ -104,7 +104,7 @@ def _fact(caption: str, value: str, marker: str | None = None) -> None:
             label.mark(marker)
 
 
-def _last_run_text(overview: IngestionOverview) -> str:
+def _last_run_text(overview: IngestionSummary) -> str:
     run = overview.last_run
     if run is None:
         return "Never"
@@ -112,7 +112,7 @@ def _last_run_text(overview: IngestionOverview) -> str:
     return f"{when} · {run.status} · {run.records:,} records"
 
 
-def _next_run_text(overview: IngestionOverview) -> str:
+def _next_run_text(overview: IngestionSummary) -> str:
     if overview.next_run is not None:
         return f"{relative_time(overview.next_run)} ({clock(overview.next_run)})"
     if overview.status != "active":
@@ -120,7 +120,7 @@ def _next_run_text(overview: IngestionOverview) -> str:
     return describe(overview.spec.schedule)
 
 
-def _week_strip(week: WeekSummary) -> None:
+def _week_strip(week: RunTotals) -> None:
     with ui.element("div").classes("w-full px-6 pb-5"), ui.column().classes("w-full p-4 rounded-lg bg-slate-50 gap-2"):
         ui.label("Last 7 Days Performance").classes("text-sm font-semibold text-slate-700")
         with ui.grid(columns=4).classes("w-full"):

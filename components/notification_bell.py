@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from nicegui import run, ui
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db.models import Notification
 from components.formatting import relative_time
 from core.alerts import AlertKind
 from core.errors import AutoloaderError
+from core.views import NotificationFeed, NotificationRecord
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,17 @@ RECENT = 20
 SEVERITY_ICON = {"error": ("error", "text-red-600"), "warning": ("warning", "text-amber-600")}
 
 
-def notification_target(notification: Notification) -> str | None:
+class Inbox(Protocol):
+    """What the bell reads and marks: the application's notifications."""
+
+    def unread_count(self) -> int: ...
+
+    def notifications(self, unread_only: bool = False, limit: int = 100) -> NotificationFeed: ...
+
+    def mark_read(self, notification_id: int | None = None) -> None: ...
+
+
+def notification_target(notification: NotificationRecord) -> str | None:
     """Where a notification leads: the schema review for a pending change, the ingestion otherwise."""
     if notification.ingestion_id is None:
         return None
@@ -32,8 +42,8 @@ def notification_target(notification: Notification) -> str | None:
 class NotificationBell:
     """Bell button with an unread badge; the menu loads the recent notifications when opened."""
 
-    def __init__(self, services: Any) -> None:
-        self.services = services
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
         with (
             ui.button(icon="notifications", on_click=self.open)
             .props("flat round color=grey-8")
@@ -58,23 +68,23 @@ class NotificationBell:
             return None
 
     async def refresh_count(self) -> None:
-        count = await self._io(self.services.notifications.unread_count)
+        count = await self._io(self.inbox.unread_count)
         if count is None:
             return
         self.badge.set_text(str(count) if count < 100 else "99+")
         self.badge.set_visibility(count > 0)
 
     async def open(self) -> None:
-        notifications = await self._io(self.services.notifications.recent, False, RECENT)
-        self._render(notifications or [])
+        feed = await self._io(self.inbox.notifications, False, RECENT)
+        self._render(feed.items if feed else [])
         self.menu.open()
 
     async def mark_all_read(self) -> None:
-        await self._io(self.services.notifications.mark_read)
+        await self._io(self.inbox.mark_read)
         await self.open()
         await self.refresh_count()
 
-    def _render(self, notifications: list[Notification]) -> None:
+    def _render(self, notifications: list[NotificationRecord]) -> None:
         self.panel.clear()
         with self.panel:
             with ui.row().classes("w-full items-center justify-between"):
@@ -91,7 +101,7 @@ class NotificationBell:
                 _item(notification)
 
 
-def _item(notification: Notification) -> None:
+def _item(notification: NotificationRecord) -> None:
     unread = notification.read_at is None
     style = "bg-indigo-50 border-indigo-200" if unread else "bg-white border-slate-200"
     icon, color = SEVERITY_ICON.get(notification.severity, ("info", "text-slate-500"))

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from nicegui import ui
 
-from app.db.models import LedgerFile, Run
 from components.formatting import clock, human_bytes, human_duration
+from core.views import FileRecord, RunRecord
 
 RUN_COLUMNS = [
     {"name": "id", "label": "Run", "field": "id", "align": "left"},
@@ -46,7 +46,7 @@ LEDGER_COLUMNS = [
 ]
 
 
-def run_row(run: Run) -> dict[str, object]:
+def run_row(run: RunRecord) -> dict[str, object]:
     metrics = run.metrics
     progress = (
         f"{run.files_done}/{run.files_total}" if run.status == "running" else f"{metrics.get('files_processed', 0):,}"
@@ -65,7 +65,7 @@ def run_row(run: Run) -> dict[str, object]:
     }
 
 
-def run_table(runs: Sequence[Run]) -> ui.table:
+def run_table(runs: Sequence[RunRecord]) -> ui.table:
     table = ui.table(columns=RUN_COLUMNS, rows=[run_row(r) for r in runs], row_key="id", pagination=20)
     table.props("flat bordered dense").classes("w-full").mark("run-history")
     table.add_slot("body-cell-status", RUN_STATUS_SLOT)
@@ -73,7 +73,7 @@ def run_table(runs: Sequence[Run]) -> ui.table:
     return table
 
 
-def ledger_table(files: Sequence[LedgerFile]) -> ui.table:
+def ledger_table(files: Sequence[FileRecord]) -> ui.table:
     rows = [
         {
             "path": f.path,

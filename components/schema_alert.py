@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from app.console import PendingSchema
 from components.formatting import relative_time
+from core.views import PendingSchema
 
 
 def schema_alert(pending: PendingSchema, *, link_text: str = "Review and resolve →") -> None:

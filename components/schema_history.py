@@ -6,8 +6,8 @@ from typing import Any
 
 from nicegui import ui
 
-from app.db.models import SchemaVersion
 from components.formatting import clock
+from core.views import SchemaVersionRecord
 
 RESOLUTION_LABELS = {
     "auto_merge": "auto-merged (columns added to the table)",
@@ -31,7 +31,7 @@ def column_changes(previous: list[dict[str, Any]], current: list[dict[str, Any]]
     return phrases
 
 
-def _changes_of(version: SchemaVersion, previous: SchemaVersion | None) -> list[str]:
+def _changes_of(version: SchemaVersionRecord, previous: SchemaVersionRecord | None) -> list[str]:
     if version.changes:
         return [str(c.get("description", "")) for c in version.changes]
     if previous is None:
@@ -39,7 +39,7 @@ def _changes_of(version: SchemaVersion, previous: SchemaVersion | None) -> list[
     return column_changes(previous.columns, version.columns) or ["no column change"]
 
 
-def _resolution_text(version: SchemaVersion) -> str:
+def _resolution_text(version: SchemaVersionRecord) -> str:
     if version.status == "pending":
         return "waiting for review — nothing from the affected files is written until you decide"
     if version.resolution is None:
@@ -48,7 +48,7 @@ def _resolution_text(version: SchemaVersion) -> str:
     return f"{how} by {version.resolved_by or 'unknown'} on {clock(version.resolved_at)}"
 
 
-def schema_history(versions: list[SchemaVersion], ingestion_id: int) -> None:
+def schema_history(versions: list[SchemaVersionRecord], ingestion_id: int) -> None:
     with ui.card().classes("w-full p-4 shadow-sm rounded-xl gap-3").mark("schema-history"):
         ui.label("Schema history").classes("font-semibold text-slate-700")
         if not versions:
@@ -57,14 +57,14 @@ def schema_history(versions: list[SchemaVersion], ingestion_id: int) -> None:
             )
             return
         ordered = sorted(versions, key=lambda v: v.version)
-        previous: dict[int, SchemaVersion | None] = {
+        previous: dict[int, SchemaVersionRecord | None] = {
             v.version: p for p, v in zip([None, *ordered], ordered, strict=False)
         }
         for version in reversed(ordered):
             _entry(version, previous[version.version], ingestion_id)
 
 
-def _entry(version: SchemaVersion, previous: SchemaVersion | None, ingestion_id: int) -> None:
+def _entry(version: SchemaVersionRecord, previous: SchemaVersionRecord | None, ingestion_id: int) -> None:
     pending = version.status == "pending"
     border = "border-amber-300 bg-amber-50" if pending else "border-slate-200 bg-white"
     with ui.column().classes(f"w-full gap-1 p-3 rounded-lg border {border}").mark(f"schema-version-{version.version}"):

@@ -71,9 +71,9 @@ def settings(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def services(settings):  # type: ignore[no-untyped-def]
-    from app.services import Services
+    from app.bootstrap import build
 
-    svc = Services(settings)
+    svc = build(settings)
     yield svc
     svc.close()
 

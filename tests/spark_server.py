@@ -37,7 +37,7 @@ def spark_server() -> SparkServer:
     """Start the shared server once; skip when pyspark is not installed."""
     global _server
     pytest.importorskip("pyspark.sql.connect.session", reason="pyspark not installed: pip install -e '.[spark]'")
-    from app.clusters import LocalClusterManager, free_port
+    from app.local_spark import LocalClusterManager, free_port
 
     with _lock:
         if _server is None:

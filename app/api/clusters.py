@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.clusters import ClusterService, ConnectionTest
 from app.db.models import ClusterCreate, ClusterPublic, ClusterUpdate
+from app.services.clusters import ClusterService, ConnectionTest
+from app.views import Views
 
 router = APIRouter(prefix="/api/v1", tags=["clusters"])
 
@@ -17,12 +18,18 @@ def clusters(request: Request) -> ClusterService:
     return service
 
 
+def views(request: Request) -> Views:
+    found: Views = request.app.state.services.views
+    return found
+
+
 Clusters = Annotated[ClusterService, Depends(clusters)]
+Reads = Annotated[Views, Depends(views)]
 
 
 @router.get("/clusters", response_model=list[ClusterPublic])
-def list_clusters(svc: Clusters) -> list[ClusterPublic]:
-    return svc.list()
+def list_clusters(reads: Reads) -> list[ClusterPublic]:
+    return reads.clusters()
 
 
 @router.post("/clusters", response_model=ClusterPublic, status_code=status.HTTP_201_CREATED)
@@ -32,8 +39,8 @@ def create_cluster(body: ClusterCreate, svc: Clusters) -> ClusterPublic:
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterPublic)
-def get_cluster(cluster_id: int, svc: Clusters) -> ClusterPublic:
-    return svc.get(cluster_id)
+def get_cluster(cluster_id: int, reads: Reads) -> ClusterPublic:
+    return reads.cluster(cluster_id)
 
 
 @router.put("/clusters/{cluster_id}", response_model=ClusterPublic)

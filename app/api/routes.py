@@ -1,4 +1,4 @@
-"""REST API v1 routes: parse, call a service, render."""
+"""REST API v1 routes: parse, call a service or the read side (`app/views.py`), render."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.api.schemas import (
     Health,
     IngestionCreate,
     IngestionPublic,
+    Metrics,
     NotificationPage,
     ReprocessAccepted,
     ReprocessRequest,
@@ -27,28 +28,25 @@ from app.api.schemas import (
     SchemaVersionPublic,
     TestResult,
 )
+from app.bootstrap import Container
 from app.db.models import LedgerFilePublic, NotificationPublic
-from app.services import Services
 from core.config import IngestionSpec, ScheduleConfig
-from core.domain import Ingestion
 from core.schedule import describe, next_fire_times
 
 router = APIRouter(prefix="/api/v1")
 
 
-def services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def container(request: Request) -> Container:
+    found: Container = request.app.state.services
+    return found
 
 
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Container, Depends(container)]
 
 
-def _public(svc: Services, ingestion: Ingestion) -> IngestionPublic:
-    runs = svc.store.list_runs(ingestion.id, days=None, limit=1)
-    last = RunPublic.model_validate(runs[0], from_attributes=True) if runs else None
-    uri = svc.engine_for(ingestion).table_uri(ingestion.spec.destination) if ingestion.spec.cluster_id is None else ""
-    return IngestionPublic.build(ingestion, uri, last, svc.next_run(ingestion))
+def _public(svc: Container, ingestion_id: int) -> IngestionPublic:
+    summary = svc.views.ingestion(ingestion_id)
+    return IngestionPublic.build(summary, svc.views.table_uri(summary))
 
 
 @router.get("/health", response_model=Health, tags=["system"])
@@ -61,70 +59,69 @@ def health(svc: Svc) -> Health:
 @router.post("/ingestions", response_model=IngestionPublic, status_code=status.HTTP_201_CREATED, tags=["ingestions"])
 def create_ingestion(body: IngestionCreate, svc: Svc) -> IngestionPublic:
     spec = IngestionSpec.model_validate(body.model_dump(exclude={"activate"}, by_alias=True))
-    return _public(svc, svc.create_ingestion(spec, activate=body.activate))
+    return _public(svc, svc.ingestions.create(spec, activate=body.activate).id)
 
 
 @router.get("/ingestions", response_model=list[IngestionPublic], tags=["ingestions"])
 def list_ingestions(
     svc: Svc, status: str | None = None, source_type: str | None = None, mode: str | None = None
 ) -> list[IngestionPublic]:
-    return [_public(svc, i) for i in svc.store.list_ingestions(status, source_type, mode)]
+    return [IngestionPublic.build(s, svc.views.table_uri(s)) for s in svc.views.ingestions(status, source_type, mode)]
 
 
 @router.post("/ingestions/test", response_model=TestResult, tags=["ingestions"])
 def test_ingestion(body: IngestionSpec, svc: Svc) -> TestResult:
     """Check the connection, list files, infer the schema and read 5 sample rows. Writes nothing."""
-    result = svc.test_configuration(body)
+    result = svc.previews.test(body)
     return TestResult.model_validate({"ok": True, **asdict(result)})
 
 
 @router.get("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
 def get_ingestion(ingestion_id: int, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.store.get_ingestion(ingestion_id))
+    return _public(svc, ingestion_id)
 
 
 @router.put("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
 def update_ingestion(ingestion_id: int, body: IngestionSpec, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.update_ingestion(ingestion_id, body))
+    return _public(svc, svc.ingestions.update(ingestion_id, body).id)
 
 
 @router.delete("/ingestions/{ingestion_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["ingestions"])
 def delete_ingestion(ingestion_id: int, svc: Svc, drop_table: bool = False) -> None:
-    svc.delete_ingestion(ingestion_id, drop_table=drop_table)
+    svc.ingestions.delete(ingestion_id, drop_table=drop_table)
 
 
 @router.post("/ingestions/{ingestion_id}/activate", response_model=IngestionPublic, tags=["ingestions"])
 def activate(ingestion_id: int, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.activate(ingestion_id))
+    return _public(svc, svc.ingestions.activate(ingestion_id).id)
 
 
 @router.post("/ingestions/{ingestion_id}/pause", response_model=IngestionPublic, tags=["ingestions"])
 def pause(ingestion_id: int, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.pause(ingestion_id))
+    return _public(svc, svc.ingestions.pause(ingestion_id).id)
 
 
 @router.post("/ingestions/{ingestion_id}/resume", response_model=IngestionPublic, tags=["ingestions"])
 def resume(ingestion_id: int, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.resume(ingestion_id))
+    return _public(svc, svc.ingestions.resume(ingestion_id).id)
 
 
 @router.post(
     "/ingestions/{ingestion_id}/run", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
 )
 def run(ingestion_id: int, svc: Svc) -> RunAccepted:
-    run_id = svc.trigger_run(ingestion_id, "manual")
+    run_id = svc.runs.trigger(ingestion_id, "manual")
     return RunAccepted(run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
 
 
 @router.get("/ingestions/{ingestion_id}/runs", response_model=list[RunPublic], tags=["runs"])
 def list_runs(ingestion_id: int, svc: Svc, days: int = Query(30, ge=1, le=3650)) -> list[Any]:
-    svc.store.get_ingestion(ingestion_id)
-    return svc.store.list_runs(ingestion_id, days=days)
+    return svc.views.runs(ingestion_id, days=days)
 
 
 @router.get("/ingestions/{ingestion_id}/runs/{run_id}", response_model=RunPublic, tags=["runs"])
 def get_run(ingestion_id: int, run_id: int, svc: Svc) -> Any:
-    return svc.store.get_run(ingestion_id, run_id)
+    return svc.views.run(ingestion_id, run_id)
 
 
 @router.post(
@@ -134,7 +131,7 @@ def get_run(ingestion_id: int, run_id: int, svc: Svc) -> Any:
     tags=["runs"],
 )
 def retry(ingestion_id: int, run_id: int, svc: Svc) -> RunAccepted:
-    new_id = svc.retry_run(ingestion_id, run_id)
+    new_id = svc.runs.retry(ingestion_id, run_id)
     return RunAccepted(run_id=new_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{new_id}")
 
 
@@ -146,7 +143,7 @@ def retry(ingestion_id: int, run_id: int, svc: Svc) -> RunAccepted:
 )
 def reprocess(ingestion_id: int, body: ReprocessRequest, svc: Svc) -> ReprocessAccepted:
     """Load selected files again. With write mode append their rows are appended again; merge upserts them."""
-    files, run_id = svc.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until)
+    files, run_id = svc.runs.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until)
     return ReprocessAccepted(files=files, run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
 
 
@@ -159,20 +156,21 @@ def list_files(
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
 ) -> FilePage:
-    svc.store.get_ingestion(ingestion_id)
-    total, rows = svc.store.list_files(ingestion_id, status, search, limit, offset)
-    return FilePage(total=total, items=[LedgerFilePublic.model_validate(r, from_attributes=True) for r in rows])
+    page = svc.views.files(ingestion_id, status, search, limit, offset)
+    return FilePage(
+        total=page.total, items=[LedgerFilePublic.model_validate(r, from_attributes=True) for r in page.items]
+    )
 
 
-@router.get("/ingestions/{ingestion_id}/metrics", tags=["runs"])
-def metrics(ingestion_id: int, svc: Svc, days: int = Query(7, ge=1, le=90)) -> dict[str, Any]:
-    return svc.metrics(ingestion_id, days)
+@router.get("/ingestions/{ingestion_id}/metrics", response_model=Metrics, tags=["runs"])
+def metrics(ingestion_id: int, svc: Svc, days: int = Query(7, ge=1, le=90)) -> Metrics:
+    """Daily totals of the last `days` UTC days: the numbers the console's detail page shows."""
+    return Metrics.build(svc.views.run_totals(ingestion_id, days))
 
 
 @router.get("/ingestions/{ingestion_id}/schema-versions", response_model=list[SchemaVersionPublic], tags=["schema"])
 def schema_versions(ingestion_id: int, svc: Svc) -> list[Any]:
-    svc.store.get_ingestion(ingestion_id)
-    return svc.store.list_schema_versions(ingestion_id)
+    return svc.views.schema_versions(ingestion_id)
 
 
 @router.post("/schedules/preview", response_model=SchedulePreview, tags=["schedule"])
@@ -183,10 +181,9 @@ def schedule_preview(body: ScheduleConfig) -> SchedulePreview:
 
 @router.get("/notifications", response_model=NotificationPage, tags=["alerts"])
 def notifications(svc: Svc, unread: bool = False, limit: int = Query(100, ge=1, le=1000)) -> NotificationPage:
-    items = [
-        NotificationPublic.model_validate(n, from_attributes=True) for n in svc.notifications.recent(unread, limit)
-    ]
-    return NotificationPage(unread=svc.notifications.unread_count(), items=items)
+    feed = svc.views.notifications(unread, limit)
+    items = [NotificationPublic.model_validate(n, from_attributes=True) for n in feed.items]
+    return NotificationPage(unread=feed.unread, items=items)
 
 
 @router.post("/notifications/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
@@ -206,7 +203,7 @@ def plan_resolution(
     ingestion_id: int, version: int, svc: Svc, resolution: str = "auto_merge", table: str | None = None
 ) -> ResolutionPlanPublic:
     """The exact statements a resolution will run, before applying it (backfill needs the POST body's defaults)."""
-    plan = svc.plan_schema_resolution(ingestion_id, version, resolution, None, table)
+    plan = svc.schema.plan(ingestion_id, version, resolution, None, table)
     return ResolutionPlanPublic.model_validate(asdict(plan))
 
 
@@ -214,10 +211,10 @@ def plan_resolution(
     "/ingestions/{ingestion_id}/schema-versions/{version}/resolve", response_model=ResolveResult, tags=["schema"]
 )
 def resolve_schema(ingestion_id: int, version: int, body: ResolveRequest, svc: Svc) -> ResolveResult:
-    plan, run_id = svc.resolve_schema(ingestion_id, version, body.resolution, body.default_values, body.table)
+    plan, run_id = svc.schema.resolve(ingestion_id, version, body.resolution, body.default_values, body.table)
     return ResolveResult(plan=ResolutionPlanPublic.model_validate(asdict(plan)), run_id=run_id)
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["system"])
 def audit(svc: Svc, limit: int = Query(200, ge=1, le=5000)) -> list[Any]:
-    return svc.store.list_audit(limit)
+    return svc.views.audit(limit)

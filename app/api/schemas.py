@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from app.db.models import LedgerFilePublic, NotificationPublic, RunPublic, SchemaVersionPublic
 from core.config import IngestionSpec
-from core.domain import Ingestion
 from core.schedule import describe
+from core.views import IngestionSummary, RunTotals
 
 
 class IngestionCreate(IngestionSpec):
@@ -35,20 +35,15 @@ class IngestionPublic(BaseModel):
     last_run: RunPublic | None = None
 
     @classmethod
-    def build(
-        cls,
-        ingestion: Ingestion,
-        table_uri: str,
-        last_run: RunPublic | None = None,
-        next_run_at: datetime | None = None,
-    ) -> IngestionPublic:
-        spec = ingestion.spec
+    def build(cls, summary: IngestionSummary, table_uri: str) -> IngestionPublic:
+        spec = summary.spec
         data = spec.model_dump(mode="json", by_alias=True)
         data["source"]["credentials"] = spec.source.credentials.masked()
+        last_run = RunPublic.model_validate(summary.last_run, from_attributes=True) if summary.last_run else None
         return cls(
-            id=ingestion.id,
-            name=ingestion.name,
-            status=ingestion.status.value,
+            id=summary.id,
+            name=summary.name,
+            status=summary.status,
             cluster_id=spec.cluster_id,
             source=data["source"],
             format=data["format"],
@@ -59,8 +54,47 @@ class IngestionPublic(BaseModel):
             table_name=spec.destination.full_name,
             table_uri=table_uri,
             schedule_description=describe(spec.schedule),
-            next_run_at=next_run_at,
+            next_run_at=summary.next_run,
             last_run=last_run,
+        )
+
+
+class DailyMetrics(BaseModel):
+    day: str
+    files: int
+    records: int
+    bytes: int
+    runs: int
+    failed: int
+
+
+class Metrics(BaseModel):
+    days: int
+    files_processed: int
+    records_ingested: int
+    bytes_read: int
+    runs: int
+    failed_runs: int
+    average_duration_seconds: float | None
+    daily: list[DailyMetrics]
+
+    @classmethod
+    def build(cls, totals: RunTotals) -> Metrics:
+        average = totals.average_duration_seconds
+        return cls(
+            days=len(totals.days),
+            files_processed=totals.files,
+            records_ingested=totals.records,
+            bytes_read=totals.bytes,
+            runs=totals.runs,
+            failed_runs=totals.failed,
+            average_duration_seconds=round(average, 3) if average is not None else None,
+            daily=[
+                DailyMetrics(
+                    day=d.day.isoformat(), files=d.files, records=d.records, bytes=d.bytes, runs=d.runs, failed=d.failed
+                )
+                for d in totals.days
+            ],
         )
 
 

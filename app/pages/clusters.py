@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from nicegui import app, run, ui
 
-from app.clusters import ClusterService, ConnectionTest
 from app.db.models import ClusterCreate, ClusterPublic
+from app.services.clusters import ClusterService, ConnectionTest
+from app.views import Views
 from components.feedback import error_text, notify_error, notify_ok
 from components.formatting import clock
 from components.frame import frame
@@ -37,6 +38,7 @@ def test_text(result: ConnectionTest) -> str:
 class ClustersView:
     def __init__(self) -> None:
         self.service: ClusterService = app.state.services.clusters
+        self.views: Views = app.state.services.views
         with ui.row().classes("w-full items-center justify-between"):
             ui.label("Clusters").classes("text-3xl font-bold text-slate-800")
         ui.label(
@@ -105,7 +107,7 @@ class ClustersView:
 
     async def reload(self) -> None:
         try:
-            clusters = await run.io_bound(self.service.list) or []
+            clusters = await run.io_bound(self.views.clusters) or []
         except AutoloaderError as exc:
             notify_error(exc)
             return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from nicegui import app, run, ui
 
-from app.console import DashboardData, DashboardQuery, IngestionOverview, dashboard_data
 from components.feedback import notify_error, notify_ok
 from components.formatting import human_bytes
 from components.frame import frame
@@ -13,6 +12,7 @@ from components.run_now_offer import offer_run_now
 from components.stat_card import stat_card
 from components.styles import PRIMARY
 from core.errors import AutoloaderError
+from core.views import DashboardData, DashboardQuery, IngestionSummary
 
 PAGE_SIZE = 20
 FIRST_PAINT_CARDS = 3
@@ -39,7 +39,7 @@ class Dashboard:
         self.stats_row = ui.row().classes("w-full gap-4")
         self._filters()
         self.cards = ui.column().classes("w-full gap-5")
-        self.deferred: tuple[DashboardData, list[IngestionOverview]] | None = None
+        self.deferred: tuple[DashboardData, list[IngestionSummary]] | None = None
         # immediate=False: an immediate timer awaits the browser connection while the page is still being built, and
         # NiceGUI then sends an empty shell and the content over the websocket later (slower first paint)
         ui.timer(REFRESH_SECONDS, self._tick, immediate=False)
@@ -79,7 +79,7 @@ class Dashboard:
 
     async def reload(self, first_cards: int | None = None) -> None:
         try:
-            data: DashboardData | None = await run.io_bound(dashboard_data, self.services, self.query)
+            data: DashboardData | None = await run.io_bound(self.services.views.dashboard, self.query)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -117,7 +117,7 @@ class Dashboard:
         else:
             self._show_more_button(data)
 
-    def _add_cards(self, data: DashboardData, overviews: list[IngestionOverview]) -> None:
+    def _add_cards(self, data: DashboardData, overviews: list[IngestionSummary]) -> None:
         actions = CardActions(self.run_now, self.toggle_pause, self.confirm_delete)
         with self.cards:
             for overview in overviews:
@@ -142,9 +142,9 @@ class Dashboard:
         self.query.limit += PAGE_SIZE
         await self.reload()
 
-    async def run_now(self, overview: IngestionOverview) -> None:
+    async def run_now(self, overview: IngestionSummary) -> None:
         try:
-            run_id = await run.io_bound(self.services.trigger_run, overview.id, "manual", "console")
+            run_id = await run.io_bound(self.services.runs.trigger, overview.id, "manual", "console")
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -152,10 +152,10 @@ class Dashboard:
         self.runs_active = True
         await self.reload()
 
-    async def toggle_pause(self, overview: IngestionOverview) -> None:
+    async def toggle_pause(self, overview: IngestionSummary) -> None:
         resuming = overview.status == "paused"
         page = ui.context.client.content  # the clicked button is gone once the cards re-render
-        change = self.services.resume if resuming else self.services.pause
+        change = self.services.ingestions.resume if resuming else self.services.ingestions.pause
         try:
             updated = await run.io_bound(change, overview.id, "console")
         except AutoloaderError as exc:
@@ -167,10 +167,11 @@ class Dashboard:
         await self.reload()
         if resuming:
             with page:
-                if await offer_run_now(overview.name, self.services.next_run(updated)):
+                summary = await run.io_bound(self.services.views.ingestion, overview.id)
+                if await offer_run_now(overview.name, summary.next_run if summary else None):
                     await self.run_now(overview)
 
-    async def confirm_delete(self, overview: IngestionOverview) -> None:
+    async def confirm_delete(self, overview: IngestionSummary) -> None:
         with ui.dialog() as dialog, ui.card().classes("p-6 gap-3"):
             ui.label(f"Delete '{overview.name}'?").classes("text-lg font-semibold")
             ui.label("Its run history and file ledger are removed. This cannot be undone.").classes("text-sm")
@@ -189,7 +190,7 @@ class Dashboard:
             return
         drop = choice.value == "drop"
         try:
-            await run.io_bound(self.services.delete_ingestion, overview.id, drop, "console")
+            await run.io_bound(self.services.ingestions.delete, overview.id, drop, "console")
         except AutoloaderError as exc:
             notify_error(exc)
             return

@@ -7,8 +7,6 @@ from typing import Any
 
 from nicegui import app, run, ui
 
-from app.console import DetailData, detail_data, run_files
-from app.db.models import Run
 from components.alert_list import alert_list
 from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
@@ -25,6 +23,7 @@ from components.styles import FLAT, OUTLINE
 from core.cost import approx_dollars, format_dollars
 from core.errors import AutoloaderError
 from core.schedule import describe
+from core.views import DetailData, RunRecord
 
 REFRESH_SECONDS = 1.0
 FILE_STATUSES = {"": "All statuses", "loaded": "Loaded", "pending": "Pending", "failed": "Failed"} | {
@@ -51,7 +50,7 @@ class DetailView:
 
     async def reload(self) -> bool:
         try:
-            data: DetailData | None = await run.io_bound(detail_data, self.services, self.ingestion_id)
+            data: DetailData | None = await run.io_bound(self.services.views.detail, self.ingestion_id)
         except AutoloaderError as exc:
             self.body.clear()
             with self.body:
@@ -80,26 +79,26 @@ class DetailView:
 
     # --- sections -------------------------------------------------------------------------------------------------
     def _header(self, data: DetailData) -> None:
-        overview = data.overview
+        summary = data.summary
         with ui.row().classes("w-full items-center justify-between"):
             with ui.row().classes("items-center gap-3"):
                 ui.link("←", "/").classes("text-2xl no-underline text-slate-500")
-                ui.label(overview.name).classes("text-3xl font-bold text-slate-800")
-                health_badge(overview.health)
-                tag(SOURCE_LABELS.get(overview.spec.source.type, overview.spec.source.type))
-                tag(schedule_tag(overview))
+                ui.label(summary.name).classes("text-3xl font-bold text-slate-800")
+                health_badge(summary.health)
+                tag(SOURCE_LABELS.get(summary.spec.source.type, summary.spec.source.type))
+                tag(schedule_tag(summary))
             with ui.row().classes("gap-2"):
                 ui.button("Run Now", icon="play_arrow", on_click=self.run_now).props(OUTLINE).mark("run-now")
-                ui.button(
-                    "Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{overview.id}/edit")
-                ).props(OUTLINE)
-                paused = overview.status == "paused"
+                ui.button("Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{summary.id}/edit")).props(
+                    OUTLINE
+                )
+                paused = summary.status == "paused"
                 ui.button(
                     "Resume" if paused else "Pause",
                     icon="play_circle" if paused else "pause",
                     on_click=self.toggle_pause,
                 ).props(OUTLINE)
-        self.status = overview.status
+        self.status = summary.status
 
     def _progress(self, data: DetailData) -> None:
         active = data.active_run
@@ -162,17 +161,17 @@ class DetailView:
                 ).classes("text-xs text-slate-500")
 
     def _configuration(self, data: DetailData) -> None:
-        spec = data.overview.spec
+        spec = data.summary.spec
         rows = [
             ("Source", f"{spec.source.path}" + (f" ({spec.source.file_pattern})" if spec.source.file_pattern else "")),
-            ("Format", format_label(data.overview)),
+            ("Format", format_label(data.summary)),
             ("On schema change", spec.format.schema_.on_schema_change),
             ("Target table", spec.destination.full_name),
             ("Write mode", spec.destination.write_mode),
             ("Merge keys", ", ".join(spec.destination.merge_keys) or "—"),
             ("Partitioned by", ", ".join(spec.destination.partition_columns) or "—"),
             ("Schedule", describe(spec.schedule)),
-            ("Next run", clock(data.overview.next_run)),
+            ("Next run", clock(data.summary.next_run)),
             ("Backfill", spec.schedule.backfill.mode),
             ("Minimum rows per run", str(spec.quality.row_count_min or "—")),
             ("Engine", "Embedded (Arrow + delta-rs)" if spec.cluster_id is None else f"Cluster {spec.cluster_id}"),
@@ -216,30 +215,29 @@ class DetailView:
         await self.reload_ledger()
 
     async def reload_ledger(self) -> None:
-        result = await run.io_bound(
-            self.services.store.list_files,
+        page = await run.io_bound(
+            self.services.views.files,
             self.ingestion_id,
             self.file_status or None,
             self.file_search or None,
             LEDGER_PAGE,
             0,
         )
-        if result is None:
+        if page is None:
             return
-        total, rows = result
         self.ledger_count.set_text(
-            f"{total:,} files" + (f" (first {LEDGER_PAGE} shown)" if total > LEDGER_PAGE else "")
+            f"{page.total:,} files" + (f" (first {LEDGER_PAGE} shown)" if page.total > LEDGER_PAGE else "")
         )
         self.ledger_area.clear()
         with self.ledger_area:
-            ledger_table(rows)
+            ledger_table(page.items)
 
     # --- actions --------------------------------------------------------------------------------------------------
     async def run_now(self) -> None:
-        await self._start(self.services.trigger_run, self.ingestion_id, "manual", "console")
+        await self._start(self.services.runs.trigger, self.ingestion_id, "manual", "console")
 
     async def retry(self, run_id: int) -> None:
-        await self._start(self.services.retry_run, self.ingestion_id, run_id, "console")
+        await self._start(self.services.runs.retry, self.ingestion_id, run_id, "console")
 
     async def _start(self, action: Any, *args: Any) -> None:
         try:
@@ -254,7 +252,7 @@ class DetailView:
     async def toggle_pause(self) -> None:
         resuming = self.status == "paused"
         page = ui.context.client.content  # the clicked button is gone once the body re-renders
-        change = self.services.resume if resuming else self.services.pause
+        change = self.services.ingestions.resume if resuming else self.services.ingestions.pause
         try:
             updated = await run.io_bound(change, self.ingestion_id, "console")
         except AutoloaderError as exc:
@@ -263,12 +261,14 @@ class DetailView:
         await self.reload()
         if resuming and updated is not None:
             with page:
-                if await offer_run_now(updated.name, self.services.next_run(updated)):
+                summary = await run.io_bound(self.services.views.ingestion, self.ingestion_id)
+                if await offer_run_now(updated.name, summary.next_run if summary else None):
                     await self.run_now()
 
-    async def show_run(self, run_id: int, runs: list[Run]) -> None:
+    async def show_run(self, run_id: int, runs: list[RunRecord]) -> None:
         record = next((r for r in runs if r.id == run_id), None)
-        files = await run.io_bound(run_files, self.services, self.ingestion_id, run_id) or []
+        page = await run.io_bound(self.services.views.run_files, self.ingestion_id, run_id)
+        files = page.items if page else []
         with ui.dialog() as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
             ui.label(f"Run {run_id}").classes("text-lg font-semibold")
             if record is not None:

@@ -9,11 +9,9 @@ from nicegui import app, run, ui
 from components.feedback import notify_error, notify_ok
 from components.frame import frame
 from components.schema_diff import schema_diff
-from core.domain import Ingestion
 from core.errors import AutoloaderError
-from core.formats import schema_to_json
-from core.schema import data_fields
 from core.schema_resolution import TRADE_OFFS
+from core.views import IngestionSummary, SchemaReviewData, SchemaVersionRecord
 
 OPTIONS = {
     "auto_merge": ("Auto-Merge New Columns", ["✓ Zero downtime", "✓ No data loss", "⚠ Historical records have NULL"]),
@@ -26,26 +24,26 @@ OPTIONS = {
 async def schema_review_page(ingestion_id: int) -> None:
     services = app.state.services
     try:
-        ingestion = cast(Ingestion, await run.io_bound(services.store.get_ingestion, ingestion_id))
-        versions = cast(list[Any], await run.io_bound(services.store.list_schema_versions, ingestion_id))
+        data: SchemaReviewData | None = await run.io_bound(services.views.schema_review, ingestion_id)
     except AutoloaderError as exc:
         with frame("Schema review"):
             ui.label(exc.message).classes("text-lg")
             ui.link("Back to the dashboard", "/")
         return
-    pending = next((v for v in versions if v.status == "pending"), None)
-    with frame(f"Schema review · {ingestion.name}", width="max-w-4xl"):
-        if pending is None:
+    if data is None:
+        return
+    with frame(f"Schema review · {data.summary.name}", width="max-w-4xl"):
+        if data.pending is None:
             ui.label("No schema change is waiting for review.").classes("text-lg")
             ui.link("Open the ingestion", f"/ingestions/{ingestion_id}")
             return
-        table = await run.io_bound(services.engine_for(ingestion).table_schema, ingestion.spec.destination)
-        current = schema_to_json(data_fields(table)) if table is not None else []
-        Review(services, ingestion, pending, current).render()
+        Review(services, data.summary, data.pending, data.current).render()
 
 
 class Review:
-    def __init__(self, services: Any, ingestion: Any, pending: Any, current: list[dict[str, Any]]):
+    def __init__(
+        self, services: Any, ingestion: IngestionSummary, pending: SchemaVersionRecord, current: list[dict[str, Any]]
+    ):
         self.services = services
         self.ingestion = ingestion
         self.pending = pending
@@ -151,7 +149,7 @@ class Review:
         with self.preview:
             ui.label("PREVIEW OF CHANGES").classes("text-xs font-bold text-slate-500")
             try:
-                plan = self.services.plan_schema_resolution(
+                plan = self.services.schema.plan(
                     self.ingestion.id, self.pending.version, self.choice, self.defaults, self.table_name
                 )
             except AutoloaderError as exc:
@@ -167,7 +165,7 @@ class Review:
 
     async def pause(self) -> None:
         try:
-            await run.io_bound(self.services.pause, self.ingestion.id, "console")
+            await run.io_bound(self.services.ingestions.pause, self.ingestion.id, "console")
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -178,7 +176,7 @@ class Review:
             _, run_id = cast(
                 tuple[Any, int | None],
                 await run.io_bound(
-                    self.services.resolve_schema,
+                    self.services.schema.resolve,
                     self.ingestion.id,
                     self.pending.version,
                     resolution,

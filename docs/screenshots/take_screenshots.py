@@ -38,27 +38,27 @@ def _clicks(folder: Path, files: int, start: int) -> None:
 
 
 def prepare(data: Path, landing: Path) -> None:
-    from app.services import Services
+    from app.bootstrap import build
     from app.settings import Settings
     from tests.helpers import spec
 
     for key, value in server_env(data).items():
         os.environ[key] = value
-    services = Services(Settings())
+    services = build(Settings())
     try:
         shutil.copytree(ORDERS, landing / "orders")
         daily = {"mode": "scheduled", "frequency": "daily", "time": "02:00", "backfill": {"mode": "all"}}
-        orders = services.create_ingestion(
+        orders = services.ingestions.create(
             spec(str(landing / "orders"), table="orders", name="orders_daily", schedule=daily), activate=True
         )
-        services.run_now(str(orders.id))
+        services.runs.run_now(str(orders.id))
         hourly = {"mode": "scheduled", "frequency": "hourly", "minute": 15, "backfill": {"mode": "all"}}
-        clicks = services.create_ingestion(
+        clicks = services.ingestions.create(
             spec(str(landing / "clicks"), table="clickstream", name="clickstream", schedule=hourly), activate=True
         )
         for batch in range(4):
             _clicks(landing / "clicks", 3 + batch, batch * 10)
-            services.run_now(str(clicks.id))
+            services.runs.run_now(str(clicks.id))
         prepare_needs_review(services, landing / "security", rows_per_file=250, name="security_scans")
     finally:
         services.close()

@@ -44,14 +44,14 @@ class Harness:
         data = body.model_dump(by_alias=True)
         data["cluster_id"] = self.cluster_id
         data["destination"]["database"] = self.database
-        return self.services.create_ingestion(IngestionSpec.model_validate(data), activate=True)
+        return self.services.ingestions.create(IngestionSpec.model_validate(data), activate=True)
 
     def run(self, ingestion: Ingestion) -> RunOutcome:
-        outcome: RunOutcome = self.services.run_now(ingestion.name)
+        outcome: RunOutcome = self.services.runs.run_now(ingestion.name)
         return outcome
 
     def table(self, ingestion: Ingestion) -> pa.Table:
-        engine = self.services.engine_for(ingestion)
+        engine = self.services.engines.for_ingestion(ingestion)
         if self.kind == "embedded":
             from deltalake import DeltaTable
 
@@ -204,7 +204,7 @@ def test_new_column_under_auto_merge(engine: Harness, tmp_path: Path) -> None:
     table = engine.table(ing)
     assert table.num_rows == 11
     assert table.column("vip").null_count == 10
-    assert "vip" in engine.services.engine_for(ing).table_schema(ing.spec.destination).names
+    assert "vip" in engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination).names
 
 
 def test_crash_between_table_write_and_ledger_update(engine: Harness, services: Any, settings: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -223,7 +223,8 @@ def test_crash_between_table_write_and_ledger_update(engine: Harness, services: 
     assert outcome.status == RunStatus.SUCCESS, outcome
     assert "recovered batch" in outcome.message
     assert engine.ids(ing) == list(range(60))
-    loaded, _ = services.store.list_files(ing.id, status="loaded")
+    page = services.views.files(ing.id, status="loaded")
+    loaded, _ = page.total, page.items
     assert loaded == 6
 
 
@@ -282,11 +283,11 @@ def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Pat
     held = engine.run(ing)
     assert held.schema_pending and held.metrics.files_processed == 1  # c.json matches and loads
     assert engine.ids(ing) == list(range(10)) + list(range(15, 20))
-    version = next(v for v in engine.services.store.list_schema_versions(ing.id) if v.status == "pending")
+    version = next(v for v in engine.services.views.schema_versions(ing.id) if v.status == "pending")
     assert [c["column"] for c in version.changes] == ["vip"]
     assert [(Path(f["path"]).name, f["records"]) for f in version.files] == [("b.json", 5)]
-    _, run_id = engine.services.resolve_schema(ing.id, version.version, "auto_merge")
-    engine.services.wait_for_run(run_id, timeout=120)
+    _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+    engine.services.runner.wait(run_id, timeout=120)
     table = engine.table(ing)
     assert sorted(table.column("id").to_pylist()) == list(range(20))
     assert sorted(v for v in table.column("vip").to_pylist() if v is not None) == [True] * 5
@@ -353,11 +354,11 @@ def test_cluster_only_formats(fmt: str, services: Any, tmp_path: Path) -> None:
     options = {"row_tag": "item"} if fmt == "xml" else {}
     body = spec(str(landing), cluster_id=cluster.id, format={"type": fmt, "options": options}).model_dump(by_alias=True)
     body["destination"]["database"] = f"t_{uuid.uuid4().hex[:10]}"
-    ing = services.create_ingestion(IngestionSpec.model_validate(body), activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(IngestionSpec.model_validate(body), activate=True)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS, outcome
     assert outcome.metrics.records_ingested == 6
-    table = services.engine_for(ing).read_table(ing.spec.destination)
+    table = services.engines.for_ingestion(ing).read_table(ing.spec.destination)
     if fmt == "text":
         assert sorted(table.column("value").to_pylist()) == [f"line {i}" for i in range(6)]
     else:

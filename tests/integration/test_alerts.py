@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.services import Services
+from app.bootstrap import Container, build
 from tests.helpers import spec, write_json_files
 from tests.services import free_port
 
@@ -58,9 +58,9 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 @pytest.fixture
-def alerting_services(settings, smtp) -> Iterator[Services]:  # type: ignore[no-untyped-def]
+def alerting_services(settings, smtp) -> Iterator[Container]:  # type: ignore[no-untyped-def]
     settings.smtp_host, settings.smtp_port = "127.0.0.1", smtp[0]
-    svc = Services(settings)
+    svc = build(settings)
     yield svc
     svc.close()
 
@@ -71,45 +71,45 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     url, hooks = webhook
     landing = tmp_path / "landing"
     quality = {"alert_recipients": ["oncall@example.com"], "webhook_url": url}
-    ing = svc.create_ingestion(spec(str(landing), name="orders", quality=quality), activate=True)
+    ing = svc.ingestions.create(spec(str(landing), name="orders", quality=quality), activate=True)
 
-    svc.run_now(ing.name)  # the folder does not exist: a terminal failure
+    svc.runs.run_now(ing.name)  # the folder does not exist: a terminal failure
     assert len(inbox.messages) == 1 and len(hooks) == 1
     mail = inbox.messages[0].content.decode()
     assert "orders" in mail and "What to do:" in mail and f"/ingestions/{ing.id}" in mail
     assert inbox.messages[0].rcpt_tos == ["oncall@example.com"]
     assert hooks[0]["kind"] == "run_failed" and "does not exist" in hooks[0]["text"] and hooks[0]["action"]
-    (note,) = svc.notifications.recent()
+    (note,) = svc.views.notifications().items
     assert note.kind == "run_failed" and note.read_at is None and note.deliveries == {
         "in_app": "ok", "email": "ok", "webhook": "ok"
     }  # fmt: skip
-    assert svc.notifications.unread_count() == 1
+    assert svc.views.unread_count() == 1
 
-    svc.run_now(ing.name)  # the same condition again: suppressed
-    assert (len(inbox.messages), len(hooks), len(svc.notifications.recent())) == (1, 1, 1)
+    svc.runs.run_now(ing.name)  # the same condition again: suppressed
+    assert (len(inbox.messages), len(hooks), len(svc.views.notifications().items)) == (1, 1, 1)
 
     write_json_files(landing, 1, 5)
-    svc.run_now(ing.name)  # success clears the condition
-    assert svc.notifications.recent()[0].cleared_at is not None
+    svc.runs.run_now(ing.name)  # success clears the condition
+    assert svc.views.notifications().items[0].cleared_at is not None
     shutil.rmtree(landing)
-    svc.run_now(ing.name)  # failing again is a new alert
-    assert (len(inbox.messages), len(hooks), len(svc.notifications.recent())) == (2, 2, 2)
+    svc.runs.run_now(ing.name)  # failing again is a new alert
+    assert (len(inbox.messages), len(hooks), len(svc.views.notifications().items)) == (2, 2, 2)
 
 
 def test_rows_below_minimum_and_broken_channel(alerting_services, smtp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     svc = alerting_services
     write_json_files(tmp_path / "in", 1, 3)
     quality = {"row_count_min": 10, "webhook_url": f"http://127.0.0.1:{free_port()}/closed"}
-    ing = svc.create_ingestion(spec(str(tmp_path / "in"), quality=quality), activate=True)
-    svc.run_now(ing.name)
-    (note,) = svc.notifications.recent()
+    ing = svc.ingestions.create(spec(str(tmp_path / "in"), quality=quality), activate=True)
+    svc.runs.run_now(ing.name)
+    (note,) = svc.views.notifications().items
     assert note.kind == "rows_below_min" and "below the minimum of 10" in note.title
     assert note.deliveries["webhook"].startswith("failed")  # recorded, not raised into the run
 
 
 def test_notifications_api(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    ing = services.create_ingestion(spec(str(tmp_path / "missing")), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(tmp_path / "missing")), activate=True)
+    services.runs.run_now(ing.name)
     page = api.get("/api/v1/notifications").json()
     assert page["unread"] == 1 and page["items"][0]["link"].endswith(f"/ingestions/{ing.id}")
     assert api.post(f"/api/v1/notifications/{page['items'][0]['id']}/read").status_code == 204

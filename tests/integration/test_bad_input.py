@@ -24,8 +24,8 @@ def test_bad_json_files_make_a_partial_run(services, tmp_path: Path) -> None:  #
     (landing / "e-binary.json").write_bytes(pq_bytes())
     (landing / "f-compressed.json").write_bytes(gzip.compress(b'{"id": 2000, "name": "gz"}\n'))
 
-    ing = services.create_ingestion(spec(str(landing)), activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing)), activate=True)
+    outcome = services.runs.run_now(ing.name)
 
     assert outcome.status == RunStatus.PARTIAL
     table = read_table(services.embedded.table_uri(ing.spec.destination))
@@ -40,11 +40,12 @@ def test_bad_json_files_make_a_partial_run(services, tmp_path: Path) -> None:  #
     assert "empty" in quarantined["d-empty.json"].message
     malformed = [e for e in outcome.errors if e.kind == "malformed_records"]
     assert malformed[0].file.endswith("c-malformed.json")
-    total, files = services.store.list_files(ing.id, status="quarantined")
+    page = services.views.files(ing.id, status="quarantined")
+    total, files = page.total, page.items
     assert total == 2 and all(f.error for f in files)
     assert outcome.metrics.bad_records == 2
     # the quarantined files are not retried on the next run; nothing is loaded twice
-    again = services.run_now(ing.name)
+    again = services.runs.run_now(ing.name)
     assert again.metrics.files_processed == 0
     assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 301
 
@@ -62,8 +63,8 @@ def test_truncated_parquet_is_quarantined(services, tmp_path: Path) -> None:  # 
         pq.write_table(pa.table({"id": list(range(i * 10, i * 10 + 10))}), landing / f"ok{i}.parquet")
     data = pq_bytes()
     (landing / "broken.parquet").write_bytes(data[: len(data) // 2])
-    ing = services.create_ingestion(spec(str(landing), format={"type": "parquet"}), activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), format={"type": "parquet"}), activate=True)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.PARTIAL
     assert [e.file.rsplit("/", 1)[-1] for e in outcome.errors if e.kind == "quarantined"] == ["broken.parquet"]
     assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20
@@ -73,18 +74,19 @@ def test_too_many_bad_records_fails_and_writes_nothing(services, tmp_path: Path)
     landing = tmp_path / "in"
     landing.mkdir()
     (landing / "mostly-bad.json").write_text('{"id": 1}\n' + "garbage\n" * 3 + '{"id": 2}\n' * 6)
-    ing = services.create_ingestion(spec(str(landing), quality={"max_bad_record_ratio": 0.1}), activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), quality={"max_bad_record_ratio": 0.1}), activate=True)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.FAILED
     assert "malformed" in outcome.message and "max_bad_record_ratio" in outcome.errors[0].action
     assert services.embedded.table_schema(ing.spec.destination) is None
-    total, files = services.store.list_files(ing.id, status="failed")
+    page = services.views.files(ing.id, status="failed")
+    total, files = page.total, page.items
     assert total == 1 and "malformed" in files[0].error
 
 
 def test_missing_folder_is_a_clear_terminal_error(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    ing = services.create_ingestion(spec(str(tmp_path / "nope")), activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(tmp_path / "nope")), activate=True)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.FAILED
     assert str(tmp_path / "nope") in outcome.message
     assert outcome.errors[0].action
@@ -94,18 +96,18 @@ def test_new_column_is_added(services, tmp_path: Path) -> None:  # type: ignore[
     landing = tmp_path / "in"
     write_json_files(landing, 1, 10)
     auto_merge = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
-    ing = services.create_ingestion(spec(str(landing), format=auto_merge), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), format=auto_merge), activate=True)
+    services.runs.run_now(ing.name)
     (landing / "z-new.json").write_text(
         json.dumps({"id": 99, "name": "n", "amount": 1.5, "country": "DE", "vip": True}) + "\n"
     )
-    outcome = services.run_now(ing.name)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS
     table = read_table(services.embedded.table_uri(ing.spec.destination))
     assert "vip" in table.column_names
     assert table.num_rows == 11
     assert table.column("vip").null_count == 10
-    versions = services.store.list_schema_versions(ing.id)
+    versions = services.views.schema_versions(ing.id)
     assert [v.version for v in versions] == [1, 2]
     assert "vip" in versions[1].reason
 
@@ -115,10 +117,10 @@ def test_type_clash_is_rescued_not_truncated(services, tmp_path: Path) -> None: 
     landing.mkdir()
     (landing / "a.json").write_text('{"id": 1, "qty": 4}\n')
     rescue = {"type": "json", "schema": {"on_schema_change": "rescue"}}
-    ing = services.create_ingestion(spec(str(landing), format=rescue), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), format=rescue), activate=True)
+    services.runs.run_now(ing.name)
     (landing / "b.json").write_text('{"id": 2, "qty": 4.7}\n')
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     rows = {r["id"]: r for r in read_table(services.embedded.table_uri(ing.spec.destination)).to_pylist()}
     assert rows[2]["qty"] is None
     assert "4.7" in rows[2]["_rescued_data"]

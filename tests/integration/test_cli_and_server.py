@@ -24,7 +24,7 @@ def _env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def test_run_prints_a_summary_and_exit_codes(services, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_json_files(tmp_path / "in", 2, 10)
-    ing = services.create_ingestion(spec(str(tmp_path / "in"), name="nightly"), activate=True)
+    ing = services.ingestions.create(spec(str(tmp_path / "in"), name="nightly"), activate=True)
     ok = run_cli("run", "nightly", env=_env(settings))
     assert ok.returncode == 0, ok.stderr
     assert "success" in ok.stdout and "records 20" in ok.stdout
@@ -35,7 +35,7 @@ def test_run_prints_a_summary_and_exit_codes(services, settings, tmp_path: Path)
     missing = run_cli("run", "no-such-ingestion", env=_env(settings))
     assert missing.returncode == 2 and "No ingestion" in missing.stderr
 
-    broken = services.create_ingestion(spec(str(tmp_path / "gone"), name="broken", table="t2"), activate=True)
+    broken = services.ingestions.create(spec(str(tmp_path / "gone"), name="broken", table="t2"), activate=True)
     failed = run_cli("run", broken.name, env=_env(settings))
     assert failed.returncode == 1
     assert "does not exist" in failed.stdout and "→" in failed.stdout

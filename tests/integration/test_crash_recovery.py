@@ -23,7 +23,7 @@ FILES, RECORDS = 500, 20
 def crash_setup(services, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
     landing = tmp_path / "landing"
     write_json_files(landing, FILES, RECORDS)
-    ing = services.create_ingestion(spec(str(landing), limits={"max_files_per_batch": 50}), activate=True)
+    ing = services.ingestions.create(spec(str(landing), limits={"max_files_per_batch": 50}), activate=True)
     env = clean_env() | {
         "AUTOLOADER_DATA_DIR": str(settings.data_dir),
         "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
@@ -37,8 +37,10 @@ def _assert_exactly_once(uri: str, services, ingestion_id: int) -> None:  # type
     table = read_table(uri)
     assert table.num_rows == FILES * RECORDS
     assert pc.count_distinct(table.column("id")).as_py() == FILES * RECORDS
-    loaded, _ = services.store.list_files(ingestion_id, status="loaded")
-    pending, _ = services.store.list_files(ingestion_id, status="pending")
+    page = services.views.files(ingestion_id, status="loaded")
+    loaded, _ = page.total, page.items
+    page = services.views.files(ingestion_id, status="pending")
+    pending, _ = page.total, page.items
     assert (loaded, pending) == (FILES, 0)
 
 
@@ -55,7 +57,7 @@ def test_sigkill_at_named_points(crash_setup, services, point: str) -> None:  # 
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     _finish(env, ing.name)
     _assert_exactly_once(uri, services, ing.id)
-    runs = services.store.list_runs(ing.id)
+    runs = services.views.runs(ing.id)
     assert [r.status for r in runs] == [RunStatus.SUCCESS.value, RunStatus.FAILED.value]
     assert runs[1].errors[0]["kind"] == "interrupted"
 

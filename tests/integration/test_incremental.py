@@ -20,26 +20,27 @@ def _assert_unique_ids(table, expected: int) -> None:  # type: ignore[no-untyped
 def test_incremental_local(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "landing"
     write_json_files(landing, 3, 1000)
-    ingestion = services.create_ingestion(spec(str(landing)), activate=True)
+    ingestion = services.ingestions.create(spec(str(landing)), activate=True)
     uri = services.embedded.table_uri(ingestion.spec.destination)
 
-    first = services.run_now(str(ingestion.id))
+    first = services.runs.run_now(str(ingestion.id))
     assert first.status == RunStatus.SUCCESS, first
     assert (first.metrics.files_processed, first.metrics.records_ingested) == (3, 3000)
     _assert_unique_ids(read_table(uri), 3000)
 
     write_json_files(landing, 2, 1000, start_id=3000, prefix="later")
-    second = services.run_now(ingestion.name)
+    second = services.runs.run_now(ingestion.name)
     assert (second.metrics.files_processed, second.metrics.records_ingested) == (2, 2000)
     table = read_table(uri)
     _assert_unique_ids(table, 5000)
 
-    third = services.run_now(ingestion.name)
+    third = services.runs.run_now(ingestion.name)
     assert third.status == RunStatus.SUCCESS
     assert third.metrics.files_processed == 0
     assert read_table(uri).num_rows == 5000
 
-    total, files = services.store.list_files(ingestion.id, status="loaded")
+    page = services.views.files(ingestion.id, status="loaded")
+    total, files = page.total, page.items
     assert total == 5
     assert sorted(f.records for f in files) == [1000] * 5
     lineage = set(table.column("_source_file").to_pylist())
@@ -66,14 +67,14 @@ def test_incremental_s3(services, seaweedfs, tmp_path: Path) -> None:  # type: i
             "secret_access_key": seaweedfs.secret_key,
         },
     }
-    ingestion = services.create_ingestion(spec("/unused", table="s3_events", source=source), activate=True)
+    ingestion = services.ingestions.create(spec("/unused", table="s3_events", source=source), activate=True)
     uri = services.embedded.table_uri(ingestion.spec.destination)
 
-    assert services.run_now(ingestion.name).metrics.records_ingested == 3000
+    assert services.runs.run_now(ingestion.name).metrics.records_ingested == 3000
     for path in write_json_files(local / "more", 2, 1000, start_id=3000):
         client.upload_file(str(path), bucket, f"events/{path.name}")
-    second = services.run_now(ingestion.name)
+    second = services.runs.run_now(ingestion.name)
     assert second.metrics.files_processed == 2
     _assert_unique_ids(read_table(uri), 5000)
-    assert services.run_now(ingestion.name).metrics.files_processed == 0
+    assert services.runs.run_now(ingestion.name).metrics.files_processed == 0
     assert read_table(uri).column("_source_file")[0].as_py().startswith(f"s3://{bucket}/events/")

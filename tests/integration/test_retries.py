@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
-from app.services import Services
+from app.bootstrap import Container, build
 from core.domain import RunStatus
 from tests.helpers import read_table, spec
 
@@ -21,18 +21,18 @@ FILES, RECORDS = 1000, 10
 @pytest.fixture
 def retrying_services(settings) -> Any:  # type: ignore[no-untyped-def]
     settings.retry_backoff_seconds = [2.0, 2.0, 2.0]
-    svc = Services(settings)
+    svc = build(settings)
     svc.start()
     yield svc
     svc.close()
 
 
-def _last_attempt(svc: Services, ingestion_id: int, run_id: int) -> Any:
+def _last_attempt(svc: Container, ingestion_id: int, run_id: int) -> Any:
     """The run at the end of a retry chain once it has finished (a restarted endpoint may need a second retry)."""
     run = svc.store.get_run(ingestion_id, run_id)
     if run.status in ("queued", "running"):
         return None
-    follow_up = next((r for r in svc.store.list_runs(ingestion_id) if r.retry_of == run_id), None)
+    follow_up = next((r for r in svc.views.runs(ingestion_id) if r.retry_of == run_id), None)
     if follow_up is not None:
         return _last_attempt(svc, ingestion_id, follow_up.id)
     return run
@@ -60,10 +60,10 @@ def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaw
     }
     seaweedfs.put_many(bucket, objects)
     source = seaweedfs.source(bucket, "events/").model_dump(mode="json")
-    ing = svc.create_ingestion(
+    ing = svc.ingestions.create(
         spec("/unused", table="retried", source=source, limits={"max_files_per_batch": 20}), activate=True
     )
-    first = svc.trigger_run(ing.id)
+    first = svc.runs.trigger(ing.id)
     _wait_for(lambda: svc.store.get_run(ing.id, first).files_done > 0, timeout=30)
     seaweedfs.stop(kill=True)
     failed = _wait_for(
@@ -73,7 +73,7 @@ def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaw
 
     assert failed.status == RunStatus.FAILED.value, failed.message
     assert failed.errors[0]["kind"] == "storage_unavailable" and failed.errors[0]["action"]
-    retry = _wait_for(lambda: next((r for r in svc.store.list_runs(ing.id) if r.retry_of == first), None), timeout=10)
+    retry = _wait_for(lambda: next((r for r in svc.views.runs(ing.id) if r.retry_of == first), None), timeout=10)
     assert retry.trigger == "retry" and retry.attempt == 2
     done = _wait_for(lambda: _last_attempt(svc, ing.id, retry.id), timeout=90)
     assert done.status == RunStatus.SUCCESS.value, done.errors
@@ -85,8 +85,8 @@ def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaw
 
 def test_terminal_failures_are_not_retried(retrying_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     svc = retrying_services
-    ing = svc.create_ingestion(spec(str(tmp_path / "missing")), activate=True)
-    run_id = svc.trigger_run(ing.id)
+    ing = svc.ingestions.create(spec(str(tmp_path / "missing")), activate=True)
+    run_id = svc.runs.trigger(ing.id)
     _wait_for(lambda: svc.store.get_run(ing.id, run_id).status == "failed", timeout=10)
     time.sleep(3)
-    assert [r.id for r in svc.store.list_runs(ing.id)] == [run_id]
+    assert [r.id for r in svc.views.runs(ing.id)] == [run_id]

@@ -39,10 +39,10 @@ def evolving(services, tmp_path: Path):  # type: ignore[no-untyped-def]
         landing = tmp_path / "landing"
         for n in range(3):
             write(landing, f"a{n}.json", n * 1000)
-        ing = services.create_ingestion(
+        ing = services.ingestions.create(
             spec(str(landing), format={"type": "json", "schema": {"on_schema_change": policy}}), activate=True
         )
-        first = services.run_now(ing.name)
+        first = services.runs.run_now(ing.name)
         assert first.status == RunStatus.SUCCESS and first.metrics.records_ingested == 3000
         for n in range(2):
             write(landing, f"b{n}.json", 3000 + n * 1000, extra=True)
@@ -52,13 +52,13 @@ def evolving(services, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _pending(services, ing) -> Any:  # type: ignore[no-untyped-def]
-    return next(v for v in services.store.list_schema_versions(ing.id) if v.status == "pending")
+    return next(v for v in services.views.schema_versions(ing.id) if v.status == "pending")
 
 
 def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, landing = evolving("pause")
     write(landing, "c-same.json", 9000, rows=10)  # same schema, same run: still loaded
-    outcome = services.run_now(ing.name)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.schema_pending and outcome.metrics.files_processed == 1
     assert "held for schema review" in outcome.message
     assert read_table(uri).num_rows == 3010
@@ -67,37 +67,38 @@ def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving)
     assert sorted(c["column"] for c in pending.changes) == ["tier", "vip"]
     assert {c["kind"] for c in pending.changes} == {"added"}
     assert sorted((Path(f["path"]).name, f["records"]) for f in pending.files) == [("b0.json", 1000), ("b1.json", 1000)]
-    held, _ = services.store.list_files(ing.id, status="held")
+    page = services.views.files(ing.id, status="held")
+    held, _ = page.total, page.items
     assert held == 2
-    (note,) = services.notifications.recent()
+    (note,) = services.views.notifications().items
     assert note.kind == "schema_pending" and note.action
     with pytest.raises(Conflict, match="schema change"):
-        services.run_now(ing.name)
-    plan = services.plan_schema_resolution(ing.id, pending.version, "auto_merge")
+        services.runs.run_now(ing.name)
+    plan = services.schema.plan(ing.id, pending.version, "auto_merge")
     assert plan.statements == [
         f"ALTER TABLE {ing.spec.destination.full_name} ADD COLUMNS (`vip` boolean, `tier` string)"
     ]
 
-    plan, run_id = services.resolve_schema(ing.id, pending.version, "auto_merge")
+    plan, run_id = services.schema.resolve(ing.id, pending.version, "auto_merge")
     assert run_id is not None
-    services.wait_for_run(run_id, timeout=60)
+    services.runner.wait(run_id, timeout=60)
     table = read_table(uri)
     assert table.num_rows == 5010
     assert data_columns(table) == [*BASE, "vip", "tier"]
     old = table.filter(pa.compute.less(table["id"], 3000))
     assert old.column("vip").null_count == old.num_rows
     assert services.store.get_ingestion(ing.id).status == IngestionStatus.ACTIVE
-    history = services.store.list_schema_versions(ing.id)
+    history = services.views.schema_versions(ing.id)
     assert [(v.version, v.status) for v in history] == [(1, "applied"), (2, "applied")]
     assert history[1].resolution == "auto_merge" and history[1].resolved_by == "api"
-    assert services.notifications.recent()[0].cleared_at is not None
-    assert "schema_resolve" in [a.action for a in services.store.list_audit()]
+    assert services.views.notifications().items[0].cleared_at is not None
+    assert "schema_resolve" in [a.action for a in services.views.audit()]
 
 
 def _resolve(services, ing, resolution: str, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]
-    services.run_now(ing.name)
-    _, run_id = services.resolve_schema(ing.id, _pending(services, ing).version, resolution, **kwargs)
-    services.wait_for_run(run_id, timeout=60)
+    services.runs.run_now(ing.name)
+    _, run_id = services.schema.resolve(ing.id, _pending(services, ing).version, resolution, **kwargs)
+    services.runner.wait(run_id, timeout=60)
 
 
 def test_backfill_default(services, evolving) -> None:  # type: ignore[no-untyped-def]
@@ -111,9 +112,9 @@ def test_backfill_default(services, evolving) -> None:  # type: ignore[no-untype
 
 def test_backfill_needs_every_default(services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, _, _ = evolving()
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     with pytest.raises(Exception, match="missing tier"):
-        services.resolve_schema(ing.id, _pending(services, ing).version, "backfill_default", default_values={"vip": 1})
+        services.schema.resolve(ing.id, _pending(services, ing).version, "backfill_default", default_values={"vip": 1})
 
 
 def test_new_table(services, evolving) -> None:  # type: ignore[no-untyped-def]
@@ -134,13 +135,13 @@ def test_ignore_drops_the_columns_from_loads(services, evolving) -> None:  # typ
     assert table.column("_rescued_data").null_count == 5000  # dropped, not rescued
     assert services.store.get_ingestion(ing.id).spec.format.schema_.ignored_columns == ["tier", "vip"]
     write(landing, "later.json", 7000, rows=10, extra=True)
-    assert services.run_now(ing.name).metrics.files_processed == 1  # future files with them load too
+    assert services.runs.run_now(ing.name).metrics.files_processed == 1  # future files with them load too
 
 
 def test_review_later_stays_paused(services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, _ = evolving()
-    services.run_now(ing.name)
-    plan, run_id = services.resolve_schema(ing.id, _pending(services, ing).version, "review_later")
+    services.runs.run_now(ing.name)
+    plan, run_id = services.schema.resolve(ing.id, _pending(services, ing).version, "review_later")
     assert run_id is None and plan.statements == []
     assert services.store.get_ingestion(ing.id).status == IngestionStatus.NEEDS_REVIEW
     assert read_table(uri).num_rows == 3000
@@ -148,14 +149,14 @@ def test_review_later_stays_paused(services, evolving) -> None:  # type: ignore[
 
 def test_policy_auto_merge_loads_at_once(services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, _ = evolving("auto_merge")
-    outcome = services.run_now(ing.name)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending
     assert data_columns(read_table(uri)) == [*BASE, "vip", "tier"] and read_table(uri).num_rows == 5000
 
 
 def test_policy_rescue_keeps_the_table_schema(services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, _ = evolving("rescue")
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     table = read_table(uri)
     assert data_columns(table) == BASE and table.num_rows == 5000
     rescued = [json.loads(r) for r in table.column("_rescued_data").to_pylist() if r]
@@ -164,26 +165,26 @@ def test_policy_rescue_keeps_the_table_schema(services, evolving) -> None:  # ty
 
 def test_policy_fail_names_the_columns(services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, _ = evolving("fail")
-    outcome = services.run_now(ing.name)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.FAILED
     assert "vip" in outcome.message and "tier" in outcome.message and outcome.errors[0].action
     assert read_table(uri).num_rows == 3000
-    assert services.run_now(ing.name).status == RunStatus.FAILED  # nothing was marked loaded
+    assert services.runs.run_now(ing.name).status == RunStatus.FAILED  # nothing was marked loaded
 
 
 def test_incompatible_type_change_is_held_and_cannot_auto_merge(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     landing.mkdir()
     (landing / "a.json").write_text('{"id": 1, "code": 10}\n')
-    ing = services.create_ingestion(spec(str(landing)), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing)), activate=True)
+    services.runs.run_now(ing.name)
     (landing / "b.json").write_text('{"id": 2, "code": "X-10"}\n')
-    assert services.run_now(ing.name).schema_pending
+    assert services.runs.run_now(ing.name).schema_pending
     version = _pending(services, ing).version
     with pytest.raises(Conflict, match="incompatible"):
-        services.resolve_schema(ing.id, version, "auto_merge")
-    _, run_id = services.resolve_schema(ing.id, version, "new_table", table="codes_text")
-    services.wait_for_run(run_id, timeout=60)
+        services.schema.resolve(ing.id, version, "auto_merge")
+    _, run_id = services.schema.resolve(ing.id, version, "new_table", table="codes_text")
+    services.runner.wait(run_id, timeout=60)
     moved = services.store.get_ingestion(ing.id).spec.destination
     assert read_table(services.embedded.table_uri(moved)).column("code").to_pylist() == ["X-10"]
 
@@ -193,10 +194,10 @@ def test_auto_merge_policy_widens_int_to_double(services, tmp_path: Path) -> Non
     landing.mkdir()
     (landing / "a.json").write_text('{"id": 1, "qty": 4}\n')
     schema = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
-    ing = services.create_ingestion(spec(str(landing), format=schema), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), format=schema), activate=True)
+    services.runs.run_now(ing.name)
     (landing / "b.json").write_text('{"id": 2, "qty": 4.7}\n')
-    assert services.run_now(ing.name).status == RunStatus.SUCCESS
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
     table = read_table(services.embedded.table_uri(ing.spec.destination))
     assert table.schema.field("qty").type == pa.float64()
     assert sorted(table.column("qty").to_pylist()) == [4.0, 4.7]
@@ -204,7 +205,7 @@ def test_auto_merge_policy_widens_int_to_double(services, tmp_path: Path) -> Non
 
 def test_resolution_over_the_api(api, services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, _ = evolving()
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     versions = api.get(f"/api/v1/ingestions/{ing.id}/schema-versions").json()
     pending = versions[-1]
     assert pending["status"] == "pending" and len(pending["files"]) == 2
@@ -217,7 +218,7 @@ def test_resolution_over_the_api(api, services, evolving) -> None:  # type: igno
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "default_values"
     done = api.post(f"{base}/resolve", json={"resolution": "auto_merge"})
     assert done.status_code == 200 and done.json()["run_id"]
-    services.wait_for_run(done.json()["run_id"], timeout=60)
+    services.runner.wait(done.json()["run_id"], timeout=60)
     assert read_table(uri).num_rows == 5000
     again = api.post(f"{base}/resolve", json={"resolution": "auto_merge"})
     assert again.status_code == 409

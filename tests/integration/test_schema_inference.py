@@ -15,10 +15,10 @@ from tests.helpers import read_table, spec, write_json_files
 
 def test_type_inference_off_keeps_strings(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_json_files(tmp_path / "in", 1, 5)
-    ing = services.create_ingestion(
+    ing = services.ingestions.create(
         spec(str(tmp_path / "in"), format={"type": "json", "schema": {"infer_types": False}}), activate=True
     )
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     schema = read_table(services.embedded.table_uri(ing.spec.destination)).schema
     assert schema.field("id").type == pa.string() and schema.field("amount").type == pa.string()
 
@@ -29,10 +29,10 @@ def test_manual_schema_and_hints(services, tmp_path: Path) -> None:  # type: ign
         "inference": "manual",
         "schema_json": [{"name": "id", "type": "bigint"}, {"name": "name", "type": "string"}],
     }
-    ing = services.create_ingestion(
+    ing = services.ingestions.create(
         spec(str(tmp_path / "in"), format={"type": "json", "schema": manual}), activate=True
     )
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     table = read_table(services.embedded.table_uri(ing.spec.destination))
     data_columns = [c for c in table.column_names if not c.startswith("_")]
     assert data_columns == ["id", "name"]
@@ -44,8 +44,8 @@ def test_manual_schema_and_hints(services, tmp_path: Path) -> None:  # type: ign
         table="hinted",
         format={"type": "json", "schema": {"hints": {"amount": "string"}}},
     )
-    ing2 = services.create_ingestion(hinted, activate=True)
-    services.run_now(ing2.name)
+    ing2 = services.ingestions.create(hinted, activate=True)
+    services.runs.run_now(ing2.name)
     assert read_table(services.embedded.table_uri(ing2.spec.destination)).schema.field("amount").type == pa.string()
 
 
@@ -54,10 +54,10 @@ def test_multiline_json_documents(services, tmp_path: Path) -> None:  # type: ig
     landing.mkdir()
     (landing / "array.json").write_text(json.dumps([{"id": 1, "tags": ["a"]}, {"id": 2, "tags": []}], indent=2))
     (landing / "object.json").write_text(json.dumps({"id": 3, "tags": ["b", "c"]}, indent=4))
-    ing = services.create_ingestion(
+    ing = services.ingestions.create(
         spec(str(landing), format={"type": "json", "options": {"multiline": True}}), activate=True
     )
-    outcome = services.run_now(ing.name)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS, outcome
     rows = {r["id"]: r["tags"] for r in read_table(services.embedded.table_uri(ing.spec.destination)).to_pylist()}
     assert rows == {1: ["a"], 2: [], 3: ["b", "c"]}
@@ -68,24 +68,24 @@ def test_glob_pattern_selects_files(services, tmp_path: Path) -> None:  # type: 
     write_json_files(landing / "2024" / "01", 2, 3, prefix="a")
     write_json_files(landing / "2024" / "02", 1, 3, start_id=100, prefix="b")
     (landing / "notes.txt").write_text("not data")
-    ing = services.create_ingestion(spec(str(landing), source={"file_pattern": "**/*.json"}), activate=True)
-    assert services.run_now(ing.name).metrics.files_processed == 3
+    ing = services.ingestions.create(spec(str(landing), source={"file_pattern": "**/*.json"}), activate=True)
+    assert services.runs.run_now(ing.name).metrics.files_processed == 3
 
 
 @pytest.mark.parametrize("reload_changed", [False, True])
 def test_changed_file_is_skipped_unless_asked(services, tmp_path: Path, reload_changed: bool) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     (path,) = write_json_files(landing, 1, 3)
-    ing = services.create_ingestion(spec(str(landing), source={"reload_changed_files": reload_changed}), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), source={"reload_changed_files": reload_changed}), activate=True)
+    services.runs.run_now(ing.name)
     path.write_text(path.read_text() + json.dumps({"id": 99}) + "\n")
-    second = services.run_now(ing.name)
+    second = services.runs.run_now(ing.name)
     assert second.metrics.files_processed == (1 if reload_changed else 0)
 
 
 def test_one_run_per_ingestion_at_a_time(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_json_files(tmp_path / "in", 200, 50)
-    ing = services.create_ingestion(spec(str(tmp_path / "in"), limits={"max_files_per_batch": 20}), activate=True)
+    ing = services.ingestions.create(spec(str(tmp_path / "in"), limits={"max_files_per_batch": 20}), activate=True)
     outcomes = []
     barrier = threading.Barrier(2)
 

@@ -21,8 +21,8 @@ def test_append_partitioned_with_lineage(services, tmp_path: Path) -> None:  # t
     landing = tmp_path / "in"
     write_json_files(landing, 2, 50)
     s = spec(str(landing), destination={"partition_columns": ["country"], "write_mode": "append"})
-    ing = services.create_ingestion(s, activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(s, activate=True)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS
     uri = services.embedded.table_uri(ing.spec.destination)
     assert uri.endswith("/main/raw/events")
@@ -41,8 +41,8 @@ def test_append_partitioned_with_lineage(services, tmp_path: Path) -> None:  # t
 
 def test_lineage_can_be_switched_off(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_json_files(tmp_path / "in", 1, 10)
-    ing = services.create_ingestion(spec(str(tmp_path / "in"), destination={"lineage_columns": False}), activate=True)
-    services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(tmp_path / "in"), destination={"lineage_columns": False}), activate=True)
+    services.runs.run_now(ing.name)
     names = read_table(services.embedded.table_uri(ing.spec.destination)).column_names
     assert not {"_source_file", "_ingested_at", "_run_id"} & set(names)
 
@@ -50,12 +50,12 @@ def test_lineage_can_be_switched_off(services, tmp_path: Path) -> None:  # type:
 def test_overwrite_replaces_content_each_run(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     write_json_files(landing, 2, 10)
-    ing = services.create_ingestion(spec(str(landing), destination={"write_mode": "overwrite"}), activate=True)
+    ing = services.ingestions.create(spec(str(landing), destination={"write_mode": "overwrite"}), activate=True)
     uri = services.embedded.table_uri(ing.spec.destination)
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     assert read_table(uri).num_rows == 20
     write_json_files(landing, 1, 7, start_id=100, prefix="next")
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     table = read_table(uri)
     assert table.num_rows == 7
     assert sorted(table.column("id").to_pylist()) == list(range(100, 107))
@@ -63,12 +63,12 @@ def test_overwrite_replaces_content_each_run(services, tmp_path: Path) -> None: 
 
 def test_create_mode_refuses_an_existing_table(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_json_files(tmp_path / "a", 1, 5)
-    first = services.create_ingestion(spec(str(tmp_path / "a"), name="first"), activate=True)
-    services.run_now(first.name)
-    second = services.create_ingestion(
+    first = services.ingestions.create(spec(str(tmp_path / "a"), name="first"), activate=True)
+    services.runs.run_now(first.name)
+    second = services.ingestions.create(
         spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"}), activate=True
     )
-    outcome = services.run_now(second.name)
+    outcome = services.runs.run_now(second.name)
     assert outcome.status == RunStatus.FAILED
     assert "already exists" in outcome.message
     assert outcome.errors[0].action
@@ -78,10 +78,10 @@ def test_create_mode_refuses_an_existing_table(services, tmp_path: Path) -> None
 def test_create_mode_then_appends(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     write_json_files(landing, 1, 5)
-    ing = services.create_ingestion(spec(str(landing), destination={"write_mode": "create"}), activate=True)
-    assert services.run_now(ing.name).status == RunStatus.SUCCESS
+    ing = services.ingestions.create(spec(str(landing), destination={"write_mode": "create"}), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
     write_json_files(landing, 1, 5, start_id=5, prefix="b")
-    assert services.run_now(ing.name).status == RunStatus.SUCCESS
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
     assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 10
 
 
@@ -89,15 +89,15 @@ def test_merge_upserts_latest_per_key(services, tmp_path: Path) -> None:  # type
     landing = tmp_path / "in"
     _write(landing / "a.json", [{"id": 1, "v": "a1", "ts": 1}, {"id": 2, "v": "b1", "ts": 1}])
     destination = {"write_mode": "merge", "merge_keys": ["id"], "merge_order_by": "ts"}
-    ing = services.create_ingestion(spec(str(landing), destination=destination), activate=True)
+    ing = services.ingestions.create(spec(str(landing), destination=destination), activate=True)
     uri = services.embedded.table_uri(ing.spec.destination)
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     # in one batch: id 1 twice (the higher ts wins although it comes first), id 3 new
     _write(
         landing / "b.json",
         [{"id": 1, "v": "a3", "ts": 3}, {"id": 1, "v": "a2", "ts": 2}, {"id": 3, "v": "c1", "ts": 1}],
     )
-    outcome = services.run_now(ing.name)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS, outcome
     rows = {r["id"]: r["v"] for r in read_table(uri).to_pylist()}
     assert rows == {1: "a3", 2: "b1", 3: "c1"}
@@ -106,10 +106,10 @@ def test_merge_upserts_latest_per_key(services, tmp_path: Path) -> None:  # type
 def test_zorder_optimizes_after_load(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     write_json_files(landing, 4, 25)
-    ing = services.create_ingestion(
+    ing = services.ingestions.create(
         spec(str(landing), destination={"z_order_columns": ["id"]}, limits={"max_files_per_batch": 1}), activate=True
     )
-    services.run_now(ing.name)
+    services.runs.run_now(ing.name)
     dt = DeltaTable(services.embedded.table_uri(ing.spec.destination))
     operations = [h["operation"] for h in dt.history()]
     assert "OPTIMIZE" in operations
@@ -132,8 +132,8 @@ def test_csv_and_parquet_sources(services, tmp_path: Path, fmt: str) -> None:  #
             pcsv.write_csv(t, landing / f"f{i}.csv")
         else:
             pq.write_table(t, landing / f"f{i}.parquet")
-    ing = services.create_ingestion(spec(str(landing), format={"type": fmt}), activate=True)
-    outcome = services.run_now(ing.name)
+    ing = services.ingestions.create(spec(str(landing), format={"type": fmt}), activate=True)
+    outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.SUCCESS, outcome
     table = read_table(services.embedded.table_uri(ing.spec.destination))
     assert sorted(table.column("id").to_pylist()) == list(range(30))

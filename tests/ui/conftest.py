@@ -34,7 +34,7 @@ def console_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 @pytest.fixture
 def services_of_app() -> Any:
-    """The Services instance of the app under simulation (after `user` built it)."""
+    """The container of the app under simulation (after `user` built it)."""
     from nicegui import app
 
     return app.state.services

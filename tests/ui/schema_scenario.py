@@ -36,10 +36,10 @@ def prepare_needs_review(services: Any, source: Path, rows_per_file: int = 1000,
     from tests.helpers import spec
 
     write_files(source, 3, rows_per_file, 0, extended=False)
-    ingestion = services.create_ingestion(spec(str(source), table=name, name=name), activate=True)
-    services.run_now(str(ingestion.id))
+    ingestion = services.ingestions.create(spec(str(source), table=name, name=name), activate=True)
+    services.runs.run_now(str(ingestion.id))
     write_files(source, 2, rows_per_file, 3 * rows_per_file, extended=True)
-    services.run_now(str(ingestion.id))
+    services.runs.run_now(str(ingestion.id))
     status = services.store.get_ingestion(ingestion.id).status
     assert status == "needs_review", status
     return int(ingestion.id)

@@ -30,13 +30,13 @@ pytestmark = [
 @pytest.fixture
 def needs_review_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, int, Path]]:
     """3 files of 1,000 rows with 5 columns loaded, 2 files with 7 columns held; then the server starts on it."""
-    from app.services import Services
+    from app.bootstrap import build
     from app.settings import Settings
 
     data = tmp_path / "server-data"
     for key, value in server_env(data).items():
         monkeypatch.setenv(key, value)
-    services = Services(Settings())
+    services = build(Settings())
     try:
         ingestion_id = prepare_needs_review(services, tmp_path / "landing", ROWS_PER_FILE)
     finally:

@@ -6,8 +6,8 @@ import time
 
 from nicegui.testing import User
 
-from app.clusters import free_port
 from app.db.models import ClusterCreate
+from app.local_spark import free_port
 
 
 async def _register(user: User, name: str, url: str, token: str = "") -> None:
@@ -30,7 +30,7 @@ async def test_register_validates_lists_and_never_shows_the_token(user: User, se
     await user.should_see("Cluster 'spark-prod' registered.", retries=20)
     await user.should_see("remote · sc://127.0.0.1:15002 · delta · catalog spark_catalog · $0.00/h · token stored")
     await user.should_not_see("s3cret-token-value")
-    [cluster] = services_of_app.clusters.list()
+    [cluster] = services_of_app.views.clusters()
     assert cluster.has_token and cluster.kind == "remote"
     assert services_of_app.clusters.target(cluster.id).token == "s3cret-token-value"
     await _register(user, "spark-prod", "sc://127.0.0.1:15003")
@@ -59,7 +59,7 @@ async def test_delete_and_the_conflict_when_ingestions_use_the_cluster(user: Use
 
     used = services_of_app.clusters.create(ClusterCreate(name="used", connect_url=f"sc://127.0.0.1:{free_port()}"))
     services_of_app.clusters.create(ClusterCreate(name="spare", connect_url=f"sc://127.0.0.1:{free_port()}"))
-    services_of_app.create_ingestion(
+    services_of_app.ingestions.create(
         spec(str(ORDERS), table="orders", name="orders").model_copy(update={"cluster_id": used.id})
     )
     await user.open("/clusters")
@@ -68,4 +68,4 @@ async def test_delete_and_the_conflict_when_ingestions_use_the_cluster(user: Use
     await user.should_see("1 ingestion(s) use cluster 'used'. Delete or move those ingestions first.", retries=20)
     user.find(marker="delete-spare").click()
     await user.should_see("Cluster 'spare' deleted.", retries=20)
-    assert [c.name for c in services_of_app.clusters.list()] == ["used"]
+    assert [c.name for c in services_of_app.views.clusters()] == ["used"]

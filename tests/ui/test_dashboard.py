@@ -13,7 +13,7 @@ from tests.ui.conftest import ORDERS
 
 async def _wait_for_run(services, ingestion_id: int) -> None:  # type: ignore[no-untyped-def]
     for _ in range(100):
-        runs = services.store.list_runs(ingestion_id)
+        runs = services.views.runs(ingestion_id)
         if runs and runs[0].status not in ("queued", "running"):
             return
         await asyncio.sleep(0.1)
@@ -30,7 +30,7 @@ async def test_empty_dashboard_offers_a_new_ingestion(user: User) -> None:
 
 async def test_card_shows_facts_and_run_now_updates_it(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    ingestion = services.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    ingestion = services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
     await user.open("/")
     await user.should_see("orders")
     await user.should_see("main.raw.orders")
@@ -50,8 +50,8 @@ async def test_card_shows_facts_and_run_now_updates_it(user: User, services_of_a
 
 async def test_run_now_on_a_paused_ingestion_says_resume_first(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    ingestion = services.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
-    services.pause(ingestion.id)
+    ingestion = services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services.ingestions.pause(ingestion.id)
     await user.open("/")
     await user.should_see("❚❚ PAUSED")
     user.find(marker="run-orders").click()
@@ -62,7 +62,7 @@ async def test_run_now_on_a_paused_ingestion_says_resume_first(user: User, servi
 
 async def test_delete_asks_and_can_drop_the_table(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    services.create_ingestion(spec(str(ORDERS), table="orders", name="orders"))
+    services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"))
     await user.open("/")
     await user.should_see("✎ DRAFT")
     user.find(marker="delete-orders").click()
@@ -75,8 +75,8 @@ async def test_delete_asks_and_can_drop_the_table(user: User, services_of_app) -
 
 async def test_search_and_status_filter(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    services.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
-    services.create_ingestion(spec(str(ORDERS), table="returns", name="returns"))
+    services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services.ingestions.create(spec(str(ORDERS), table="returns", name="returns"))
     await user.open("/")
     await user.should_see(marker="card-returns")
     user.find(marker="search").type("raw.orders")
@@ -91,7 +91,7 @@ async def test_search_and_status_filter(user: User, services_of_app) -> None:  #
 
 async def test_cards_below_the_fold_follow_after_the_first_paint(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     for n in range(6):
-        services_of_app.create_ingestion(spec(str(ORDERS), table=f"t{n}", name=f"orders-{n}"))
+        services_of_app.ingestions.create(spec(str(ORDERS), table=f"t{n}", name=f"orders-{n}"))
     await user.open("/")
     await user.should_see(marker="card-orders-0")
     await user.should_see(marker="card-orders-5", retries=20)

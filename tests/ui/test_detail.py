@@ -12,7 +12,7 @@ from tests.ui.conftest import ORDERS
 
 async def test_detail_shows_metrics_history_and_ledger_and_goes_live(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    ingestion = services.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    ingestion = services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
     await user.open(f"/ingestions/{ingestion.id}")
     await user.should_see("orders")
     await user.should_see("No runs yet. Click Run Now to load the files.")
@@ -21,7 +21,7 @@ async def test_detail_shows_metrics_history_and_ledger_and_goes_live(user: User,
     user.find(marker="run-now").click()
     await user.should_see(marker="run-history", retries=30)
     for _ in range(60):
-        runs = services.store.list_runs(ingestion.id)
+        runs = services.views.runs(ingestion.id)
         if runs and runs[0].status == "success":
             break
         await asyncio.sleep(0.1)
@@ -44,8 +44,8 @@ async def test_detail_shows_metrics_history_and_ledger_and_goes_live(user: User,
 
 async def test_ledger_filter_and_unknown_ingestion(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    ingestion = services.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
-    services.run_now(str(ingestion.id))
+    ingestion = services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services.runs.run_now(str(ingestion.id))
     await user.open(f"/ingestions/{ingestion.id}")
     await user.should_see("3 files")
     user.find(marker="ledger-search").type("11-02")

@@ -9,8 +9,8 @@ from typing import Any
 from nicegui import ui
 from nicegui.testing import User
 
-from app.console import DashboardQuery, PendingSchema, dashboard_data, pending_schemas
 from components.schema_history import column_changes
+from core.views import DashboardQuery, PendingSchema
 from tests.helpers import spec
 from tests.ui.conftest import ORDERS
 from tests.ui.schema_scenario import prepare_needs_review
@@ -35,7 +35,7 @@ async def test_dashboard_card_shows_needs_review_and_links_to_the_review(
 
 
 async def test_healthy_cards_have_no_schema_alert(user: User, services_of_app: Any) -> None:
-    services_of_app.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
     await user.open("/")
     await user.should_see(marker="card-orders")
     await user.should_not_see("Schema Evolution Detected")
@@ -44,10 +44,10 @@ async def test_healthy_cards_have_no_schema_alert(user: User, services_of_app: A
 def test_pending_schemas_is_one_query_for_many_ingestions(console_data_dir: Path, tmp_path: Path) -> None:
     from sqlalchemy import event
 
-    from app.services import Services
+    from app.bootstrap import build
     from app.settings import Settings
 
-    services = Services(Settings())
+    services = build(Settings())
     try:
         first = prepare_needs_review(services, tmp_path / "a", rows_per_file=5, name="first")
         second = prepare_needs_review(services, tmp_path / "b", rows_per_file=5, name="second")
@@ -58,12 +58,12 @@ def test_pending_schemas_is_one_query_for_many_ingestions(console_data_dir: Path
 
         event.listen(services.db, "before_cursor_execute", count)
         try:
-            pending = pending_schemas(services, [first, second, 999])
+            pending = services.views.queries.pending_schemas([first, second, 999])
         finally:
             event.remove(services.db, "before_cursor_execute", count)
         assert len(statements) == 1
         assert set(pending) == {first, second}
-        assert set(dashboard_data(services, DashboardQuery()).pending) == {first, second}
+        assert set(services.views.dashboard(DashboardQuery()).pending) == {first, second}
     finally:
         services.close()
 
@@ -102,7 +102,7 @@ async def test_bell_counts_unread_lists_and_marks_all_read(user: User, services_
     assert links == [f"/ingestions/{ingestion_id}/schema-review"]
     user.find(marker="mark-all-read").click()
     await user.should_see(marker="notification-read", retries=20)
-    assert services_of_app.notifications.unread_count() == 0
+    assert services_of_app.views.unread_count() == 0
     await user.should_not_see(marker="unread-count", retries=20)
 
 
@@ -119,7 +119,7 @@ async def test_detail_shows_banner_alerts_and_schema_history(user: User, service
     await user.should_see("• new column 'email' (string)")
     await user.should_see(marker="history-review-link")
 
-    services_of_app.resolve_schema(ingestion_id, 2, "auto_merge", actor="alice")
+    services_of_app.schema.resolve(ingestion_id, 2, "auto_merge", actor="alice")
     await user.open(f"/ingestions/{ingestion_id}")
     await user.should_see(marker="schema-history")
     await user.should_not_see("Schema Evolution Detected")
@@ -129,23 +129,23 @@ async def test_detail_shows_banner_alerts_and_schema_history(user: User, service
 
 
 async def test_resume_offers_run_now_on_the_dashboard(user: User, services_of_app: Any) -> None:
-    ingestion = services_of_app.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
-    services_of_app.pause(ingestion.id)
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.ingestions.pause(ingestion.id)
     await user.open("/")
     await user.should_see(marker="pause-orders")
     user.find(marker="pause-orders").click()
     await user.should_see("'orders' is active again", retries=20)
     user.find(marker="offer-run-now").click()
     await user.should_see("started.", retries=20)
-    assert services_of_app.store.list_runs(ingestion.id)
+    assert services_of_app.views.runs(ingestion.id)
 
 
 async def test_resume_on_the_detail_page_can_wait_for_the_next_slot(user: User, services_of_app: Any) -> None:
     daily = {"mode": "scheduled", "frequency": "daily", "time": "02:00", "backfill": {"mode": "new_only"}}
-    ingestion = services_of_app.create_ingestion(
+    ingestion = services_of_app.ingestions.create(
         spec(str(ORDERS), table="orders", name="orders", schedule=daily), activate=True
     )
-    services_of_app.pause(ingestion.id)
+    services_of_app.ingestions.pause(ingestion.id)
     await user.open(f"/ingestions/{ingestion.id}")
     await user.should_see("Resume")
     user.find("Resume").click()
@@ -153,4 +153,4 @@ async def test_resume_on_the_detail_page_can_wait_for_the_next_slot(user: User, 
     await user.should_see("Its next scheduled run is", retries=5)
     user.find(marker="offer-later").click()
     await user.should_not_see("'orders' is active again", retries=20)
-    assert services_of_app.store.list_runs(ingestion.id) == []
+    assert services_of_app.views.runs(ingestion.id) == []

@@ -101,7 +101,7 @@ async def test_save_as_draft_from_the_first_step_needs_the_whole_form(user: User
 
 
 async def test_edit_of_an_active_ingestion_locks_source_format_destination(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
-    ingestion = services_of_app.create_ingestion(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
     await user.open(f"/ingestions/{ingestion.id}/edit")
     await user.should_see("Edit 'orders'")
     await user.should_see("locked once an ingestion has been activated")
@@ -112,8 +112,8 @@ async def test_edit_of_an_active_ingestion_locks_source_format_destination(user:
 
 
 async def test_destination_engine_choice_runs_the_draft_on_a_registered_cluster(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
-    from app.clusters import free_port
     from app.db.models import ClusterCreate
+    from app.local_spark import free_port
 
     cluster = services_of_app.clusters.create(
         ClusterCreate(name="spark-dead", connect_url=f"sc://127.0.0.1:{free_port()}", price_per_hour=2.5)

@@ -1,0 +1,171 @@
+"""The local Spark cluster: a Spark Connect server this process starts itself from the installed pyspark package, on
+loopback, with a persistent catalog (Hive metastore in Derby) and warehouse under `<data dir>/spark/cluster-<id>`.
+It is started on first use and stopped with the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.engines.spark_errors import ClusterUnreachable
+from core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def spark_home() -> Path:
+    try:
+        import pyspark
+    except ImportError:
+        raise ConfigError(
+            "A local Spark cluster needs pyspark, which is not installed.", "Install it: pip install -e '.[spark]'"
+        ) from None
+    return Path(pyspark.__file__).parent
+
+
+@dataclass(slots=True)
+class LocalServer:
+    port: int
+    root: Path
+    process: subprocess.Popen[bytes] | None = None
+
+
+class LocalClusterManager:
+    """Starts and stops Spark Connect servers from the pyspark package (`bin/spark-submit --class …Server`).
+
+    The server runs in its own process group (`start_new_session`) so that it can be stopped as a whole and does
+    not die with a terminal; Spark's UI is off and every socket binds to loopback.
+    """
+
+    def __init__(self, root: Path, *, master: str = "local[2]", driver_memory: str = "2g", ui: bool = False):
+        self.root = Path(root)
+        self.master = master
+        self.driver_memory = driver_memory
+        self.ui = ui
+        self._servers: dict[str, LocalServer] = {}
+        self._lock = threading.Lock()
+
+    def command(self, port: int, root: Path, token: str | None) -> list[str]:
+        home = spark_home()
+        java_options = f"-Dderby.system.home={root / 'metastore'}"
+        conf = {
+            "spark.connect.grpc.binding.port": str(port),
+            "spark.connect.grpc.binding.address": LOOPBACK,
+            "spark.driver.bindAddress": LOOPBACK,
+            "spark.driver.host": LOOPBACK,
+            "spark.ui.enabled": str(self.ui).lower(),
+            "spark.sql.warehouse.dir": str(root / "warehouse"),
+            "spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={root / 'metastore' / 'metastore_db'};create=true"
+            ),
+            "spark.driver.extraJavaOptions": java_options,
+            "spark.driver.memory": self.driver_memory,
+            "spark.sql.shuffle.partitions": "4",
+        }
+        if token:
+            conf["spark.connect.authenticate.token"] = token
+        args = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", f"autoloader-{port}"]
+        args += ["--master", self.master]
+        for key, value in conf.items():
+            args += ["--conf", f"{key}={value}"]
+        return args
+
+    def ensure_running(self, key: str, port: int, token: str | None = None, timeout: float = 90.0) -> LocalServer:
+        """Start the server for `key` unless its port already answers; wait until it accepts connections."""
+        with self._lock:
+            server = self._servers.get(key)
+            if server is not None and server.process is not None and server.process.poll() is None:
+                return server
+            root = self.root / key
+            server = LocalServer(port, root)
+            if not port_open(port):
+                server.process = self._spawn(port, root, token)
+            self._servers[key] = server
+        self._wait(server, timeout)
+        return server
+
+    def _spawn(self, port: int, root: Path, token: str | None) -> subprocess.Popen[bytes]:
+        for sub in ("metastore", "warehouse", "logs", "pids", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
+        env |= {
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_LOG_DIR": str(root / "logs"),
+            "SPARK_PID_DIR": str(root / "pids"),
+            "SPARK_LOCAL_IP": LOOPBACK,
+            "SPARK_LOCAL_DIRS": str(root / "tmp"),
+            "PYSPARK_PYTHON": sys.executable,
+        }
+        log_file = open(root / "logs" / "server.log", "ab")  # noqa: SIM115  (owned by the child process)
+        log.info("starting local Spark Connect server on %s:%s (data in %s)", LOOPBACK, port, root)
+        try:
+            return subprocess.Popen(
+                self.command(port, root, token),
+                cwd=root,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log_file.close()
+
+    def _wait(self, server: LocalServer, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port_open(server.port):
+                return
+            if server.process is not None and server.process.poll() is not None:
+                break
+            time.sleep(0.25)
+        raise ClusterUnreachable(
+            f"The local Spark cluster did not start on port {server.port}.",
+            "Check Java 17+ is installed and read the server log.",
+            detail=f"log: {server.root / 'logs' / 'server.log'}",
+        )
+
+    def stop(self, key: str, timeout: float = 15.0) -> None:
+        with self._lock:
+            server = self._servers.pop(key, None)
+        if server is None or server.process is None or server.process.poll() is not None:
+            return
+        pgid = server.process.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+            server.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            server.process.wait(5)
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for key in list(self._servers):
+            self.stop(key)

@@ -1,0 +1,139 @@
+"""The one owner of a run's life: submit it to a worker, execute the pipeline, decide on a retry, tell the listeners
+(alerts) how it ended, and close runs a stopped server left open.
+
+The scheduler only fires (it claims a slot and calls `submit`); it also lends the runner its clock so that a retry
+starts at its time. Nothing calls back into the scheduler, so the flow of a run goes one way:
+fire → Runner.submit → worker → RunPipeline.execute → Runner._finished (retry? listeners).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from app.db.repository import SqlStore
+from core.domain import Ingestion, IngestionStatus, RunMetrics, RunOutcome, RunStatus
+from core.pipeline import RunPipeline, owner_is_dead
+from core.ports import ActiveRun
+
+log = logging.getLogger(__name__)
+
+RunListener = Callable[[Ingestion, RunOutcome, bool], None]
+"""Called after every run with (ingestion, outcome, whether a retry is coming)."""
+
+ORPHAN_MESSAGE = "The server stopped before this run finished; the next run reconciles the table and ledger."
+
+
+class Clock(Protocol):
+    """Calls a function once at a given time (the scheduler's timer in the server)."""
+
+    def at(self, when: datetime, job_id: str, function: Callable[..., Any], *args: Any) -> None: ...
+
+
+class Runner:
+    def __init__(self, store: SqlStore, pipeline: RunPipeline, retry_backoff_seconds: list[float], workers: int):
+        self.store = store
+        self.pipeline = pipeline
+        self.retry_backoff = retry_backoff_seconds
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run")
+        self.futures: dict[int, Future[RunOutcome]] = {}
+        self.listeners: list[RunListener] = []
+        self.clock: Clock | None = None
+        """Set when the server's scheduler runs; without one (the CLI) failed runs are not retried."""
+
+    # --- a run's life ----------------------------------------------------------------------------------------------
+    def submit(self, ingestion_id: int, run_id: int) -> None:
+        """Hand a queued run to the run workers."""
+        self.futures[run_id] = self.executor.submit(self._execute, ingestion_id, run_id)
+        self.futures[run_id].add_done_callback(lambda _: self.futures.pop(run_id, None))
+
+    def wait(self, run_id: int, timeout: float = 300) -> None:
+        """Block until a run submitted by this process has finished (returns at once if it already has)."""
+        future = self.futures.get(run_id)
+        if future is not None:
+            future.result(timeout=timeout)
+
+    def run_inline(self, ingestion_id: int, run_id: int) -> RunOutcome:
+        """Execute in this thread until the run ends (the CLI): no retry is planned."""
+        outcome = self.pipeline.execute(ingestion_id, run_id)
+        self._tell_listeners(ingestion_id, outcome, will_retry=False)
+        return outcome
+
+    def _execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
+        outcome = self.pipeline.execute(ingestion_id, run_id)
+        will_retry = self._plan_retry(outcome)
+        self._tell_listeners(ingestion_id, outcome, will_retry)
+        return outcome
+
+    def _tell_listeners(self, ingestion_id: int, outcome: RunOutcome, will_retry: bool) -> None:
+        if not self.listeners:
+            return
+        try:
+            ingestion = self.store.get_ingestion(ingestion_id)
+        except Exception:  # the ingestion may have been deleted meanwhile
+            log.exception("run %s finished, but its ingestion could not be read", outcome.run_id)
+            return
+        for listener in self.listeners:
+            try:
+                listener(ingestion, outcome, will_retry)
+            except Exception:  # a listener (alerting) must never turn a finished run into a crash
+                log.exception("a listener failed after run %s", outcome.run_id)
+
+    # --- retries ------------------------------------------------------------------------------------------------------
+    def _plan_retry(self, outcome: RunOutcome) -> bool:
+        """Queue a retry of a transient failure after 1, 5, 15 minutes by default (settings).
+
+        Returns whether a retry is coming (alerts wait for the last attempt).
+        """
+        if self.clock is None or outcome.status != RunStatus.FAILED or not outcome.transient:
+            return False
+        attempt = self.store.run_attempt(outcome.run_id)
+        if attempt > len(self.retry_backoff):
+            return False
+        not_before = datetime.now(UTC) + timedelta(seconds=self.retry_backoff[attempt - 1])
+        retry_id = self.store.create_retry_run(outcome.run_id, not_before)
+        if retry_id is not None:
+            self.clock.at(not_before, f"retry-{retry_id}", self.start_retry, retry_id)
+        return True
+
+    def start_retry(self, run_id: int) -> None:
+        """A retry's time has come: start it if the ingestion is still active and no other replica took it."""
+        run = self.store.get_run_by_id(run_id)
+        if run is None or run.status != RunStatus.QUEUED.value:
+            return
+        ingestion = self.store.get_ingestion(run.ingestion_id)
+        if ingestion.status != IngestionStatus.ACTIVE:
+            message = f"Retry not started: the ingestion is {ingestion.status.value}."
+            self.store.finish_run(run_id, RunStatus.CANCELLED, RunMetrics(), [], message)
+            return
+        if self.store.take_queued_retry(run_id):
+            self.submit(run.ingestion_id, run_id)
+
+    def rearm_retries(self) -> None:
+        """Arm every queued retry (at start-up, and periodically for retries another replica queued)."""
+        if self.clock is None:
+            return
+        for run in self.store.pending_retries():
+            if run.id is not None and run.not_before is not None:
+                self.clock.at(run.not_before, f"retry-{run.id}", self.start_retry, run.id)
+
+    # --- start-up and shutdown ----------------------------------------------------------------------------------------
+    def recover_orphans(self) -> int:
+        """At start-up: runs left queued/running by a dead process are closed so they do not show as live."""
+        closed = 0
+        now = datetime.now(UTC)
+        for run in self.store.orphaned_runs():
+            active = ActiveRun(run.id or 0, run.owner, run.heartbeat_at)
+            if run.owner is None or owner_is_dead(active, self.pipeline.stale_after, now):
+                status = RunStatus.CANCELLED if run.status == RunStatus.QUEUED.value else RunStatus.FAILED
+                metrics = RunMetrics(**run.metrics) if run.metrics else RunMetrics()
+                self.store.finish_run(run.id or 0, status, metrics, [], ORPHAN_MESSAGE)
+                self.store.release_run_slot(run.ingestion_id, run.id or 0)
+                closed += 1
+        return closed
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

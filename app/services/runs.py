@@ -1,0 +1,88 @@
+"""Runs on request: start one now (API, console, CLI), retry a failed one, reprocess a selection of files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.db.repository import SqlStore
+from app.runner import Runner
+from core.domain import Ingestion, IngestionStatus, RunOutcome, RunStatus
+from core.errors import ConfigError, Conflict, RunInProgress
+from core.pipeline import owner_is_dead
+
+RETRYABLE = (RunStatus.FAILED.value, RunStatus.PARTIAL.value, RunStatus.CANCELLED.value)
+
+
+class RunService:
+    def __init__(self, store: SqlStore, runner: Runner, stale_after: timedelta):
+        self.store = store
+        self.runner = runner
+        self.stale_after = stale_after
+
+    def check_runnable(self, ingestion: Ingestion) -> None:
+        if ingestion.status == IngestionStatus.PAUSED:
+            raise Conflict(f"'{ingestion.name}' is paused.", "Resume it first (POST …/resume), then run it.")
+        if ingestion.status == IngestionStatus.DRAFT:
+            raise Conflict(f"'{ingestion.name}' is a draft.", "Activate it first (POST …/activate), then run it.")
+        if ingestion.status == IngestionStatus.NEEDS_REVIEW:
+            raise Conflict(
+                f"'{ingestion.name}' has a schema change waiting for review.",
+                "Resolve it first (console: Review, or POST …/schema-versions/{version}/resolve); that resumes it.",
+            )
+        active = self.store.active_run(ingestion.id)
+        if active is not None and not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
+            raise RunInProgress(
+                f"Run {active.run_id} of '{ingestion.name}' is still in progress.",
+                "Wait for it to finish; its progress is on the run record.",
+            )
+
+    def trigger(self, ingestion_id: int, trigger: str = "manual", actor: str = "api") -> int:
+        """Queue a run in the background and return its id at once."""
+        ingestion = self.store.get_ingestion(ingestion_id)
+        self.check_runnable(ingestion)
+        run_id = self.store.create_run(ingestion_id, trigger)
+        self.store.audit("run", "ingestion", ingestion_id, actor, run_id=run_id, trigger=trigger)
+        self.runner.submit(ingestion_id, run_id)
+        return run_id
+
+    def run_now(self, id_or_name: str, trigger: str = "cli") -> RunOutcome:
+        """Run in this thread until the run ends (the CLI)."""
+        ingestion = self.store.find_ingestion(id_or_name)
+        self.check_runnable(ingestion)
+        run_id = self.store.create_run(ingestion.id, trigger)
+        self.store.audit("run", "ingestion", ingestion.id, "cli", run_id=run_id, trigger=trigger)
+        return self.runner.run_inline(ingestion.id, run_id)
+
+    def retry(self, ingestion_id: int, run_id: int, actor: str = "api") -> int:
+        run = self.store.get_run(ingestion_id, run_id)
+        if run.status not in RETRYABLE:
+            raise Conflict(f"Run {run_id} is {run.status}; only failed runs can be retried.", "Pick a failed run.")
+        return self.trigger(ingestion_id, "retry", actor)
+
+    def reprocess(
+        self,
+        ingestion_id: int,
+        paths: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str = "api",
+    ) -> tuple[int, int]:
+        """Load a selection of files again (by path or modification range): returns (files, run id)."""
+        if paths is None and since is None and until is None:
+            raise ConfigError(
+                "Reprocessing needs a selection.", "Give file paths, or a modified since/until range.", field="paths"
+            )
+        ingestion = self.store.get_ingestion(ingestion_id)
+        self.check_runnable(ingestion)
+        count = self.store.forget_files(ingestion_id, paths, since, until)
+        self.store.audit(
+            "reprocess",
+            "ingestion",
+            ingestion_id,
+            actor,
+            files=count,
+            paths=paths,
+            since=since.isoformat() if since else None,
+            until=until.isoformat() if until else None,
+        )
+        return count, self.trigger(ingestion_id, "backfill", actor)

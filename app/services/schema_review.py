@@ -1,0 +1,112 @@
+"""Schema review: show what a resolution will run, then apply it and load the held files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from app.db.repository import NotificationStore, SqlStore
+from app.services.engines import Engines
+from app.services.ingestions import IngestionService
+from app.services.runs import RunService
+from core.alerts import AlertKind
+from core.config import IngestionSpec
+from core.domain import IngestionStatus
+from core.engines.base import Engine
+from core.errors import Conflict
+from core.formats import schema_from_json, schema_to_json
+from core.schema import data_fields
+from core.schema_resolution import ResolutionPlan, plan_resolution
+
+
+class SchemaReviewService:
+    def __init__(
+        self,
+        store: SqlStore,
+        notifications: NotificationStore,
+        engines: Engines,
+        ingestions: IngestionService,
+        runs: RunService,
+    ):
+        self.store = store
+        self.notifications = notifications
+        self.engines = engines
+        self.ingestions = ingestions
+        self.runs = runs
+
+    def plan(
+        self,
+        ingestion_id: int,
+        version: int,
+        resolution: str,
+        default_values: dict[str, Any] | None = None,
+        table: str | None = None,
+    ) -> ResolutionPlan:
+        """What a resolution will run, shown before it is applied."""
+        ingestion = self.store.get_ingestion(ingestion_id)
+        pending = self.store.get_schema_version(ingestion_id, version)
+        if pending.status != "pending":
+            raise Conflict(
+                f"Schema version {version} is already {pending.status}.", "List the schema history for the current one."
+            )
+        return plan_resolution(
+            resolution, ingestion.spec.destination.full_name, pending.columns, pending.changes, default_values, table
+        )
+
+    def resolve(
+        self,
+        ingestion_id: int,
+        version: int,
+        resolution: str,
+        default_values: dict[str, Any] | None = None,
+        table: str | None = None,
+        actor: str = "api",
+    ) -> tuple[ResolutionPlan, int | None]:
+        """Apply a decision on a pending schema change; every choice but review_later resumes the ingestion and
+        loads the held files at once. Returns the plan and the run id."""
+        plan = self.plan(ingestion_id, version, resolution, default_values, table)
+        audit = {"version": version, "resolution": resolution, "statements": plan.statements}
+        if resolution == "review_later":
+            self.store.audit("schema_review_later", "ingestion", ingestion_id, actor, **audit)
+            return plan, None
+        ingestion = self.store.get_ingestion(ingestion_id)
+        pending = self.store.get_schema_version(ingestion_id, version)
+        engine = self.engines.for_ingestion(ingestion)
+        spec = self._apply(engine, ingestion.spec, plan, schema_from_json(pending.columns), default_values or {})
+        if spec is not ingestion.spec:
+            self.store.update_ingestion(ingestion_id, spec)
+        current = engine.table_schema(spec.destination)
+        columns = schema_to_json(pa.schema(data_fields(current))) if current is not None else pending.columns
+        self.store.resolve_schema_version(ingestion_id, version, resolution, actor, columns)
+        released = self.store.release_held_files(ingestion_id)
+        self.notifications.clear(ingestion_id, AlertKind.SCHEMA_PENDING.value)
+        self.store.audit("schema_resolve", "ingestion", ingestion_id, actor, released_files=released, **audit)
+        self.ingestions.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", actor)
+        return plan, self.runs.trigger(ingestion_id, "manual", actor)
+
+    @staticmethod
+    def _apply(
+        engine: Engine, spec: IngestionSpec, plan: ResolutionPlan, proposed: pa.Schema, defaults: dict[str, Any]
+    ) -> IngestionSpec:
+        """Change the table (or the spec) as the plan says; returns the spec to keep (the same object if unchanged)."""
+        destination = spec.destination
+        if plan.resolution in ("auto_merge", "backfill_default"):
+            engine.add_columns(destination, [proposed.field(c["column"]) for c in plan.added])
+            if plan.widened:
+                engine.widen_columns(destination, [proposed.field(c["column"]) for c in plan.widened])
+            for change in plan.added if plan.resolution == "backfill_default" else []:
+                engine.fill_column(destination, change["column"], defaults[change["column"]])
+            return spec
+        if plan.resolution == "new_table":
+            assert plan.new_table is not None
+            moved = destination.model_copy(update={"table": plan.new_table.rsplit(".", 1)[1]})
+            if engine.table_schema(moved) is not None:
+                raise Conflict(f"Table {moved.full_name} already exists.", "Give another table name.", field="table")
+            return spec.model_copy(update={"destination": moved})
+        if plan.resolution == "ignore":
+            settings = spec.format.schema_.model_copy(
+                update={"ignored_columns": sorted({*spec.format.schema_.ignored_columns, *plan.ignored})}
+            )
+            return spec.model_copy(update={"format": spec.format.model_copy(update={"schema_": settings})})
+        return spec
