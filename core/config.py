@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.errors import ConfigError
+from core.schedule import validate as validate_schedule
+
 SourceType = Literal["s3", "azure_blob", "gcs", "sftp", "local"]
 FormatType = Literal["json", "csv", "parquet", "avro", "orc", "xml", "text"]
 SchemaPolicy = Literal["pause", "auto_merge", "rescue", "fail"]
@@ -170,11 +173,8 @@ class ScheduleConfig(_Model):
 
     @model_validator(mode="after")
     def _valid_trigger(self) -> ScheduleConfig:
-        from core.errors import ConfigError
-        from core.schedule import validate
-
         try:
-            validate(self)
+            validate_schedule(self)
         except ConfigError as exc:
             raise ValueError(f"{exc.field}: {exc.message} {exc.action}") from None
         return self

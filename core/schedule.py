@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from core.config import ScheduleConfig
 from core.errors import ConfigError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -23,6 +23,35 @@ _DAY_NAMES = dict(
 )
 INTERVAL_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ScheduleConfig(Protocol):
+    """The fields of a schedule these functions read (`core.config.ScheduleConfig` has them). A protocol, so that
+    the config model can validate itself with this module without the two importing each other."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def frequency(self) -> str | None: ...
+
+    @property
+    def time(self) -> str | None: ...
+
+    @property
+    def weekday(self) -> str | None: ...
+
+    @property
+    def minute(self) -> int | None: ...
+
+    @property
+    def cron_expression(self) -> str | None: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def interval_seconds(self) -> int: ...
 
 
 def _zone(schedule: ScheduleConfig) -> ZoneInfo:

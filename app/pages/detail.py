@@ -133,11 +133,11 @@ class DetailView:
     def _metrics(self, data: DetailData) -> None:
         week = data.week
         with ui.row().classes("w-full gap-4"):
-            stat_card("Files (7 days)", f"{week.files:,}")
-            stat_card("Records (7 days)", human_count(week.records))
-            stat_card("Average duration", human_duration(week.average_duration_seconds))
+            stat_card("Files (7 days)", f"{week.files:,}", marker="stat-files")
+            stat_card("Records (7 days)", human_count(week.records), marker="stat-records")
+            stat_card("Average duration", human_duration(week.average_duration_seconds), marker="stat-duration")
             failed_class = "text-red-600" if week.failed else "text-green-600"
-            stat_card("Failed runs (7 days)", str(week.failed), f"{week.runs} runs", failed_class)
+            stat_card("Failed runs (7 days)", str(week.failed), f"{week.runs} runs", failed_class, "stat-failed")
         with ui.row().classes("w-full gap-4 no-wrap"):
             with ui.card().classes("flex-[2] p-4 shadow-sm rounded-xl"):
                 ui.label("Daily volume (records)").classes("font-semibold text-slate-700")
