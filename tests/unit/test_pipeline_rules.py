@@ -1,0 +1,288 @@
+"""The run pipeline's rules without a SQL database: `RunPipeline` over the in-memory metadata store, a local
+landing folder and the embedded engine writing Delta tables under tmp_path.
+
+Crashes are simulated in-process: the pipeline's crash points raise `Killed`, which, like SIGKILL, skips every
+`except Exception` handler; the subprocess tests in tests/integration/test_crash_recovery.py kill for real.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pytest
+from deltalake import DeltaTable
+
+import core.pipeline
+from core.domain import FileStatus, Ingestion, RunOutcome, RunStatus
+from core.engines.embedded import EmbeddedEngine
+from core.pipeline import RunPipeline
+from core.storage import open_storage
+from tests.fakes import MemoryStore
+from tests.helpers import read_table, spec, write_json_files
+
+RECORDS = 10  # per file
+STALE = timedelta(seconds=30)
+
+
+class Killed(BaseException):
+    """The process died at a crash point: no handler of the pipeline runs, no run record is closed."""
+
+
+@dataclass
+class Harness:
+    store: MemoryStore
+    engine: EmbeddedEngine
+    pipeline: RunPipeline
+    ingestion: Ingestion
+    landing: Path
+
+    @property
+    def id(self) -> int:
+        return self.ingestion.id
+
+    def new_run(self) -> int:
+        return self.store.create_run(self.id, "manual")
+
+    def run(self) -> RunOutcome:
+        return self.pipeline.execute(self.id, self.new_run())
+
+    def table(self) -> Any:
+        return read_table(self.engine.table_uri(self.ingestion.spec.destination))
+
+    def committed_batch(self) -> int | None:
+        return self.engine.committed_version(self.ingestion.spec.destination, self.ingestion.app_id)
+
+    def assert_exactly_once(self, files: int) -> None:
+        table = self.table()
+        assert table.num_rows == files * RECORDS
+        assert pc.count_distinct(table.column("id")).as_py() == files * RECORDS
+        ledger = self.store.ledger(self.id)
+        assert len(ledger) == files
+        assert {(r.status, r.records) for r in ledger.values()} == {(FileStatus.LOADED.value, RECORDS)}
+        assert self.store.pending_batches(self.id) == {}
+        assert self.store.active_run(self.id) is None
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    """Two files per batch, so a handful of files makes several batches."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    store = MemoryStore()
+    ingestion = store.add_ingestion(spec(str(landing), limits={"max_files_per_batch": 2}))
+    engine = EmbeddedEngine(str(tmp_path / "warehouse"))
+    pipeline = RunPipeline(store, lambda _: engine, open_storage, heartbeat_seconds=0.05, stale_after=STALE)
+    return Harness(store, engine, pipeline, ingestion, landing)
+
+
+@pytest.fixture
+def on_crash_point(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[str], None]], None]:
+    """Install a hook called at each of the pipeline's named crash points."""
+
+    def install(hook: Callable[[str], None]) -> None:
+        monkeypatch.setattr(core.pipeline, "crash_point", hook)
+
+    return install
+
+
+def kill_at(target: str) -> Callable[[str], None]:
+    """`<point>[:<n>]`, as AUTOLOADER_CRASH_AT: die the n-th time the run reaches the point."""
+    point, _, nth = target.partition(":")
+    hits: Counter[str] = Counter()
+
+    def hook(name: str) -> None:
+        if name == point:
+            hits[name] += 1
+            if hits[name] == int(nth or 1):
+                raise Killed(target)
+
+    return hook
+
+
+@pytest.fixture(scope="module")
+def dead_owner() -> str:
+    """The owner string of a process of this host that has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    return f"{socket.gethostname()}:{proc.pid}"
+
+
+def leave_behind(store: MemoryStore, ingestion_id: int, run_id: int, owner: str) -> None:
+    """What a killed process leaves: its run `running` and holding the slot (an in-process `Killed` still
+    ran `execute`'s `finally`, which released it)."""
+    store.mark_run_started(run_id, owner)
+    assert store.claim_run_slot(ingestion_id, run_id)
+
+
+# --- incremental loading ---------------------------------------------------------------------------------
+def test_incremental_runs_load_each_file_once(h: Harness) -> None:
+    first_files = write_json_files(h.landing, 3, RECORDS)
+    first = h.run()
+    assert first.status == RunStatus.SUCCESS, first
+    assert (first.metrics.files_processed, first.metrics.records_ingested) == (3, 3 * RECORDS)
+    assert first.metrics.batches_committed == 2
+    assert {p: r.batch_seq for p, r in h.store.ledger(h.id).items()} == {
+        str(first_files[0]): 1,
+        str(first_files[1]): 1,
+        str(first_files[2]): 2,
+    }
+
+    later_files = write_json_files(h.landing, 2, RECORDS, start_id=3 * RECORDS, prefix="later")
+    second = h.run()
+    assert second.status == RunStatus.SUCCESS, second
+    assert (second.metrics.files_processed, second.metrics.records_ingested) == (2, 2 * RECORDS)
+    h.assert_exactly_once(5)
+    table = h.table()
+    assert set(table.column("_source_file").to_pylist()) == {str(p) for p in first_files + later_files}
+    assert set(table.column("_run_id").to_pylist()) == {first.run_id, second.run_id}
+    assert {r.batch_seq for p, r in h.store.ledger(h.id).items() if p in map(str, later_files)} == {3}
+    assert h.store.max_batch_seq(h.id) == h.committed_batch() == 3
+
+    record = h.store.get_run(second.run_id)
+    assert (record.status, record.files_done, record.files_total) == (RunStatus.SUCCESS, 2, 2)
+    assert record.metrics["records_ingested"] == 2 * RECORDS and record.finished_at is not None
+
+
+def test_a_run_without_new_files_is_a_noop(h: Harness) -> None:
+    write_json_files(h.landing, 2, RECORDS)
+    assert h.run().status == RunStatus.SUCCESS
+    uri = h.engine.table_uri(h.ingestion.spec.destination)
+    version, ledger = DeltaTable(uri).version(), h.store.ledger(h.id)
+
+    again = h.run()
+    assert (again.status, again.message) == (RunStatus.SUCCESS, "No new files.")
+    assert (again.metrics.files_processed, again.metrics.batches_committed) == (0, 0)
+    assert DeltaTable(uri).version() == version  # no commit
+    assert h.store.ledger(h.id) == ledger
+    h.assert_exactly_once(2)
+
+
+# --- exactly once across a crash ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("point", "batch", "committed", "note"),
+    [
+        ("after_pending:1", 1, False, "re-queued 2 files of an interrupted run's uncommitted batch 1"),
+        ("after_pending:3", 3, False, "re-queued 1 files of an interrupted run's uncommitted batch 3"),
+        ("after_commit:1", 1, True, "recovered batch 1 (2 files) committed by an interrupted run"),
+        ("after_commit:2", 2, True, "recovered batch 2 (2 files) committed by an interrupted run"),
+        ("after_ledger:2", 2, True, None),
+    ],
+    ids=["after_pending:1", "after_pending:3", "after_commit:1", "after_commit:2", "after_ledger:2"],
+)
+def test_a_crashed_run_is_recovered_exactly_once(
+    h: Harness,
+    on_crash_point: Callable[[Callable[[str], None]], None],
+    dead_owner: str,
+    point: str,
+    batch: int,
+    committed: bool,
+    note: str | None,
+) -> None:
+    """Five files in three batches; the run dies at `point` in `batch`. The next run finds the batch pending
+    (unless the ledger was already updated) and marks it loaded if its table commit happened, else loads it again."""
+    write_json_files(h.landing, 5, RECORDS)
+    on_crash_point(kill_at(point))
+    crashed = h.new_run()
+    with pytest.raises(Killed):
+        h.pipeline.execute(h.id, crashed)
+    assert h.committed_batch() == (batch if committed else (batch - 1 or None))
+    assert sorted(h.store.pending_batches(h.id)) == ([] if note is None else [batch])
+    leave_behind(h.store, h.id, crashed, dead_owner)
+    on_crash_point(lambda _: None)
+
+    outcome = h.run()
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    if note is not None:
+        assert note in outcome.message
+    h.assert_exactly_once(5)
+    interrupted = h.store.get_run(crashed)
+    assert (interrupted.status, interrupted.message) == (RunStatus.FAILED, "Interrupted.")
+    assert interrupted.errors[0]["kind"] == "interrupted" and interrupted.finished_at is not None
+    assert h.store.max_batch_seq(h.id) == h.committed_batch() == 3
+
+
+# --- one run per ingestion --------------------------------------------------------------------------------
+def test_a_second_concurrent_run_cannot_claim_the_slot(
+    h: Harness, on_crash_point: Callable[[Callable[[str], None]], None]
+) -> None:
+    write_json_files(h.landing, 3, RECORDS)
+    inside, proceed = threading.Event(), threading.Event()
+
+    def pause_in_first_batch(name: str) -> None:
+        if name == "after_pending" and not inside.is_set():
+            inside.set()
+            proceed.wait(10)
+
+    on_crash_point(pause_in_first_batch)
+    first = h.new_run()
+    outcomes: list[RunOutcome] = []
+    worker = threading.Thread(target=lambda: outcomes.append(h.pipeline.execute(h.id, first)))
+    worker.start()
+    try:
+        assert inside.wait(10)
+        second = h.run()
+        assert second.status == RunStatus.SKIPPED
+        assert second.message == f"Skipped: run {first} of this ingestion is still in progress."
+        skipped = h.store.get_run(second.run_id)
+        assert (skipped.status, skipped.files_done) == (RunStatus.SKIPPED, 0) and skipped.finished_at is not None
+        assert h.store.active_run(h.id).run_id == first  # type: ignore[union-attr]
+
+        beat = h.store.get_run(first).heartbeat_at
+        deadline = time.monotonic() + 5
+        while h.store.get_run(first).heartbeat_at == beat and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert h.store.get_run(first).heartbeat_at != beat  # the waiting run is alive: its heartbeat moves
+    finally:
+        proceed.set()
+        worker.join(30)
+    assert [o.status for o in outcomes] == [RunStatus.SUCCESS]
+    h.assert_exactly_once(3)
+
+
+@pytest.mark.parametrize(
+    ("owner", "heartbeat_age", "taken_over"),
+    [
+        ("dead", timedelta(0), True),  # same host, process gone: at once
+        ("other-host:4242", STALE * 2, True),  # another host, heartbeat stale
+        (None, None, True),  # held by a run that never started: no owner, no heartbeat
+        ("other-host:4242", timedelta(0), False),  # another host, still beating
+    ],
+    ids=["same-host-process-gone", "other-host-stale", "never-started", "other-host-alive"],
+)
+def test_the_slot_of_a_dead_owner_is_taken_over(
+    h: Harness,
+    dead_owner: str,
+    owner: str | None,
+    heartbeat_age: timedelta | None,
+    taken_over: bool,
+) -> None:
+    write_json_files(h.landing, 2, RECORDS)
+    left = h.new_run()
+    if owner is not None:
+        h.store.mark_run_started(left, dead_owner if owner == "dead" else owner)
+    if heartbeat_age is not None:
+        h.store.set_heartbeat(left, datetime.now(UTC) - heartbeat_age)
+    assert h.store.claim_run_slot(h.id, left)
+
+    outcome = h.run()
+    previous = h.store.get_run(left)
+    if taken_over:
+        assert outcome.status == RunStatus.SUCCESS, outcome
+        assert (previous.status, previous.errors[0]["kind"]) == (RunStatus.FAILED, "interrupted")
+        h.assert_exactly_once(2)
+    else:
+        assert outcome.status == RunStatus.SKIPPED, outcome
+        assert previous.status == RunStatus.RUNNING and previous.finished_at is None
+        assert h.store.active_run(h.id).run_id == left  # type: ignore[union-attr]
+        assert h.store.known_files(h.id) == {} and h.committed_batch() is None
