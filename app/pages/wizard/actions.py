@@ -1,0 +1,48 @@
+"""Every call the wizard makes into the application, one small function each (run off the event loop).
+
+This is the only wizard module that touches `app.state.services` (the container app/bootstrap.py builds).
+`run.io_bound` answers None when the app is shutting down; callers treat None as "nothing to do".
+"""
+
+from __future__ import annotations
+
+from nicegui import app, run
+
+from app.db.models import ClusterPublic
+from core.config import IngestionSpec
+from core.domain import Ingestion
+from core.preview import PreviewResult
+
+ACTOR = "console"
+
+
+async def test_configuration(spec: IngestionSpec) -> PreviewResult | None:
+    """Connect, list, infer and sample without writing anything (raises AutoloaderError)."""
+    result: PreviewResult | None = await run.io_bound(app.state.services.previews.test, spec)
+    return result
+
+
+async def create_ingestion(spec: IngestionSpec, activate: bool) -> Ingestion | None:
+    created: Ingestion | None = await run.io_bound(app.state.services.ingestions.create, spec, activate, ACTOR)
+    return created
+
+
+async def update_ingestion(ingestion_id: int, spec: IngestionSpec) -> Ingestion | None:
+    updated: Ingestion | None = await run.io_bound(app.state.services.ingestions.update, ingestion_id, spec, ACTOR)
+    return updated
+
+
+async def activate(ingestion_id: int) -> Ingestion | None:
+    activated: Ingestion | None = await run.io_bound(app.state.services.ingestions.activate, ingestion_id, ACTOR)
+    return activated
+
+
+async def list_clusters() -> list[ClusterPublic]:
+    clusters: list[ClusterPublic] | None = await run.io_bound(app.state.services.views.clusters)
+    return clusters or []
+
+
+async def get_ingestion(ingestion_id: int) -> Ingestion | None:
+    """The stored ingestion, secrets decrypted (raises NotFound)."""
+    ingestion: Ingestion | None = await run.io_bound(app.state.services.store.get_ingestion, ingestion_id)
+    return ingestion

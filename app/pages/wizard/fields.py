@@ -1,0 +1,198 @@
+"""Widgets bound to the draft, the error label under each, visibility rules, and the state the steps share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import ui
+from nicegui.elements.choice_element import ChoiceElement
+from nicegui.elements.mixins.disableable_element import DisableableElement
+from nicegui.elements.mixins.value_element import ValueElement
+
+from app.db.models import ClusterPublic
+from app.pages.wizard.draft import SAME, TEXT, Codec, SpecDraft
+from components.feedback import notify_error
+from core.errors import AutoloaderError
+from core.preview import PreviewResult
+
+LOCK_REASON = (
+    "Source, format and destination are locked once an ingestion has been activated. "
+    "To change them, create a new ingestion."
+)
+
+
+def _offering(options: list[Any] | dict[Any, Any], value: Any) -> list[Any] | dict[Any, Any]:
+    """The options plus `value` if it is missing: a choice element resets an unknown value to None, which would
+    overwrite a stored value the console does not offer (e.g. a time zone or weekday spelled differently)."""
+    if value is None or isinstance(value, list) or value in options:
+        return options
+    return [*options, value] if isinstance(options, list) else {**options, value: str(value)}
+
+
+class FormFields:
+    """Each bound widget shows its field of the draft when built and writes it back, through its codec, only
+    when the user changes it."""
+
+    def __init__(self, draft: SpecDraft, locked: bool) -> None:
+        self.draft = draft
+        self.locked = locked
+        self.errors: dict[str, ui.label] = {}
+        self.shown_when: list[tuple[ui.element, Callable[[], bool]]] = []
+        self.lockable: list[DisableableElement] = []
+        self.bound: dict[str, list[tuple[ValueElement[Any], Codec]]] = {}
+        self._quiet = False
+
+    def bind(
+        self,
+        element: Any,
+        path: str,
+        codec: Codec = SAME,
+        *,
+        marked: bool = True,
+        lockable: bool = False,
+        after: Callable[[], Any] | None = None,
+    ) -> Any:
+        def changed(event: Any) -> None:
+            if self._quiet:
+                return
+            self.draft.set(path, codec.read(event.value))
+            self.clear_error(path)
+            self.sync()
+            if after:
+                after()
+
+        shown = codec.show(self.draft.get(path))
+        if isinstance(element, ChoiceElement):
+            element.set_options(_offering(element.options, shown))
+        element.value = shown
+        element.on_value_change(changed)
+        self.bound.setdefault(path, []).append((element, codec))
+        if marked:
+            element.mark(path).props(f"data-testid={path}")
+            self.error_slot(path)
+        if lockable:
+            self.lockable.append(element)
+        return element
+
+    def input(self, label: str, path: str, codec: Codec = TEXT, *, lockable: bool = True, **kwargs: Any) -> ui.input:
+        element = ui.input(label, **kwargs).props("outlined").classes("w-full")
+        bound: ui.input = self.bind(element, path, codec, lockable=lockable)
+        return bound
+
+    def pull(self, *paths: str) -> None:
+        """Show the draft's value again in the widgets of `paths`, after the wizard itself changed it."""
+        self._quiet = True
+        try:
+            for path in paths:
+                for element, codec in self.bound.get(path, []):
+                    shown = codec.show(self.draft.get(path))
+                    if isinstance(element, ChoiceElement):
+                        element.set_options(_offering(element.options, shown))
+                    element.value = shown
+        finally:
+            self._quiet = False
+
+    def set_options(self, element: ChoiceElement, options: list[Any] | dict[Any, Any]) -> None:
+        """New options for a bound choice element; its value (the draft's) stays, so nothing is written."""
+        self._quiet = True
+        try:
+            element.set_options(_offering(options, element.value))
+        finally:
+            self._quiet = False
+
+    def when(self, element: ui.element, predicate: Callable[[], bool]) -> ui.element:
+        self.shown_when.append((element, predicate))
+        return element
+
+    def sync(self) -> None:
+        for element, predicate in self.shown_when:
+            element.set_visibility(predicate())
+
+    def lock(self) -> None:
+        if self.locked:
+            for element in self.lockable:
+                element.disable()
+
+    # --- errors ---------------------------------------------------------------------------------------------------
+    def error_slot(self, path: str) -> None:
+        label = ui.label().classes("text-xs text-red-600 -mt-2").mark(f"error-{path}")
+        label.set_visibility(False)
+        self.errors[path] = label
+
+    def clear_error(self, path: str) -> None:
+        if path in self.errors:
+            self.errors[path].set_visibility(False)
+
+    def show_errors(self, problems: dict[str, str]) -> None:
+        """Each message under its field; one whose field is hidden (e.g. a CSV option after switching to JSON,
+        still validated because the draft keeps it) or has no label becomes a notification naming the field."""
+        for label in self.errors.values():
+            label.set_visibility(False)
+        for path, message in problems.items():
+            slot = self.slot_for(path)
+            if slot is None or not _shown(slot):
+                ui.notify(f"{path}: {message}", type="negative")
+                continue
+            slot.set_text(message)
+            slot.set_visibility(True)
+
+    def slot_for(self, path: str) -> ui.label | None:
+        parts = path.split(".")
+        while parts:
+            if ".".join(parts) in self.errors:
+                return self.errors[".".join(parts)]
+            parts.pop()
+        return None
+
+    def show_service_error(self, exc: AutoloaderError) -> None:
+        slot = self.slot_for(exc.field) if exc.field else None
+        if slot is not None:
+            slot.set_text(f"{exc.message} {exc.action}".strip())
+            slot.set_visibility(True)
+        notify_error(exc)
+
+
+def _shown(label: ui.element) -> bool:
+    """Whether the containers around an error label are visible (the label itself is shown on demand)."""
+    slot = label.parent_slot
+    while slot is not None:
+        element = slot.parent
+        if not element.visible:
+            return False
+        slot = element.parent_slot
+    return True
+
+
+@dataclass
+class WizardState:
+    """What the steps share: the bound draft, the registered clusters and the last probe of the source."""
+
+    fields: FormFields
+    clusters: list[ClusterPublic]
+    probe: PreviewResult | None = None
+
+    @property
+    def draft(self) -> SpecDraft:
+        return self.fields.draft
+
+    @property
+    def locked(self) -> bool:
+        return self.fields.locked
+
+    def cluster(self) -> ClusterPublic | None:
+        return next((c for c in self.clusters if c.id == self.draft.get("cluster_id")), None)
+
+
+def section(title: str, icon: str) -> None:
+    with ui.row().classes("items-center gap-2 mt-2"):
+        ui.icon(icon).classes("text-xl text-slate-700")
+        ui.label(title).classes("text-lg font-semibold text-slate-800")
+
+
+def lock_banner(locked: bool) -> None:
+    if locked:
+        with ui.row().classes("w-full p-3 rounded bg-amber-50 border border-amber-200 items-center"):
+            ui.icon("lock").classes("text-amber-700")
+            ui.label(LOCK_REASON).classes("text-sm text-amber-900")

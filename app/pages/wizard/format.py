@@ -1,0 +1,129 @@
+"""Step 2, Format: file format, schema detection and options, with the schema preview of sample files."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from nicegui import ui
+
+from app.pages.wizard.draft import JSON_TEXT, OPTIONAL_TEXT, RAW_TEXT
+from app.pages.wizard.fields import WizardState, lock_banner, section
+from app.pages.wizard.validation import validate_parts
+from components.styles import PANEL
+
+FORMAT_LABELS = {"json": "JSON", "csv": "CSV / TSV", "parquet": "Parquet"}
+CLUSTER_FORMAT_LABELS = {"orc": "ORC", "xml": "XML", "text": "Text (one line per record)", "avro": "Avro"}
+"""Formats only a Spark cluster reads (core.config.EMBEDDED_FORMATS are the embedded engine's)."""
+SCHEMA_POLICIES = {
+    "auto_merge": "Add new columns automatically (schema evolution)",
+    "rescue": "Keep the table schema; new fields go to _rescued_data",
+    "fail": "Fail the run and name the new columns",
+    "pause": "Pause for review (until the review screen lands, behaves like auto-merge)",
+}
+COMPRESSIONS = {"auto": "Detect from the file", "none": "None", "gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
+
+
+class FormatStep:
+    def __init__(self, state: WizardState, probe: Callable[[], Awaitable[bool]], failure: Callable[[], str]) -> None:
+        """`probe` reads the source (the Source step's Test Connection); `failure` is the text of its last error."""
+        self.state = state
+        self.fields = state.fields
+        self.draft = state.draft
+        self.probe = probe
+        self.failure = failure
+
+    def _is(self, value: str, path: str = "format.type") -> Callable[[], bool]:
+        return lambda: self.draft.get(path) == value
+
+    def render(self) -> None:
+        fields = self.fields
+        lock_banner(self.state.locked)
+        section("File Format & Schema", "description")
+        reprobe = self.reprobe_soon
+        self.format_select = ui.select(self.format_options(), label="File Format *").props("outlined").classes("w-full")
+        fields.bind(self.format_select, "format.type", lockable=True, after=reprobe)
+        ui.label("Schema Detection").classes("text-sm text-slate-600")
+        mode = ui.radio({"auto": "Auto-detect schema", "manual": "Provide schema manually"}).props("inline")
+        fields.bind(mode, "format.schema.inference", lockable=True)
+        with fields.when(ui.column().classes("w-full"), self._is("manual", "format.schema.inference")):
+            text = ui.textarea("Schema (JSON)", placeholder='[{"name": "id", "type": "bigint", "nullable": true}]')
+            fields.bind(text.props("outlined").classes("w-full font-mono"), "format.schema.schema_json", JSON_TEXT)
+            fields.lockable.append(text)
+        infer = ui.checkbox("Infer column types")
+        fields.bind(infer, "format.schema.infer_types", marked=False, lockable=True, after=reprobe)
+        ui.label("Keeps strings when off; numbers, booleans and timestamps are detected when on.").classes(
+            "text-xs text-slate-500 -mt-3"
+        )
+        policy = ui.select(SCHEMA_POLICIES, label="When new columns appear").props("outlined").classes("w-full")
+        fields.bind(policy, "format.schema.on_schema_change", lockable=True)
+        ui.label("Format-Specific Options").classes("text-lg font-semibold text-slate-800 mt-2")
+        self._options(reprobe)
+        with ui.column().classes(f"{PANEL} gap-1"):
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label("Schema Preview").classes("font-semibold")
+                ui.button("Refresh", icon="refresh", on_click=self.reprobe).props("flat dense no-caps").mark(
+                    "refresh-schema"
+                )
+            self.schema_preview = ui.column().classes("gap-0").mark("schema-preview")
+        self.render_schema_preview()
+
+    def _options(self, reprobe: Callable[[], None]) -> None:
+        fields = self.fields
+        with fields.when(ui.column().classes("w-full"), self._is("json")):
+            lines = ui.radio({False: "Single-line (1 record per line)", True: "Multi-line (documents or arrays)"})
+            fields.bind(lines.props("inline"), "format.options.multiline", marked=False, lockable=True, after=reprobe)
+        with fields.when(ui.row().classes("w-full items-center gap-4"), self._is("csv")):
+            header = ui.checkbox("First row is a header")
+            fields.bind(header, "format.options.header", marked=False, lockable=True, after=reprobe)
+            with ui.column().classes("w-32"):
+                fields.input("Delimiter", "format.options.delimiter", RAW_TEXT).on("blur", reprobe)
+            with ui.column().classes("w-32"):
+                fields.input("Quote", "format.options.quote", RAW_TEXT).on("blur", reprobe)
+        with fields.when(ui.column().classes("w-full"), self._is("xml")):
+            fields.input(
+                "Row tag (the element of one record)", "format.options.row_tag", OPTIONAL_TEXT, placeholder="row"
+            )
+        compression = ui.select(COMPRESSIONS, label="Compression").props("outlined").classes("w-full")
+        fields.bind(compression, "format.options.compression", lockable=True)
+
+    def format_options(self) -> dict[str, str]:
+        """The embedded engine's formats; with a cluster also ORC, XML, text, Avro (a chosen one stays listed so
+        that switching back to the embedded engine shows the error next to the field, not a blank select)."""
+        options = dict(FORMAT_LABELS)
+        for key, label in CLUSTER_FORMAT_LABELS.items():
+            if self.draft.get("cluster_id") is not None:
+                options[key] = label
+            elif key == self.draft.get("format.type"):
+                options[key] = f"{label} (needs a Spark cluster)"
+        return options
+
+    def refresh_format_options(self) -> None:
+        self.fields.set_options(self.format_select, self.format_options())
+
+    def reprobe_soon(self) -> None:
+        self.state.probe = None
+        self.render_schema_preview()
+
+    async def reprobe(self) -> None:
+        if validate_parts(self.draft, ("source",)):
+            ui.notify("Fill in the source first: the preview reads sample files from it.", type="warning")
+            return
+        if not await self.probe():
+            self.schema_preview.clear()
+            with self.schema_preview:
+                ui.label(self.failure()).classes("text-sm text-red-700")
+
+    def render_schema_preview(self) -> None:
+        self.schema_preview.clear()
+        probe = self.state.probe
+        with self.schema_preview:
+            if probe is None:
+                ui.label("Press Refresh to infer the schema from sample files.").classes("text-sm text-slate-500")
+                return
+            ui.label(f"Detected {len(probe.schema)} columns from {len(probe.sample_files)} sample files:").classes(
+                "text-sm"
+            )
+            for column in probe.schema:
+                ui.label(f"• {column['name']} ({column['type']})").classes("text-sm font-mono")
+            for path, reason in probe.bad_files.items():
+                ui.label(f"⚠ {path}: {reason}").classes("text-xs text-amber-700")

@@ -1,0 +1,196 @@
+"""Wizard `/ingestions/new` and `/ingestions/{id}/edit`: Source, Format, Destination, Schedule, then the preview."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from nicegui import ui
+
+from app.db.models import ClusterPublic
+from app.pages.wizard import actions
+from app.pages.wizard.destination import DestinationStep
+from app.pages.wizard.draft import SpecDraft
+from app.pages.wizard.fields import FormFields, WizardState
+from app.pages.wizard.format import FormatStep
+from app.pages.wizard.navigation import Navigation
+from app.pages.wizard.schedule import ScheduleStep
+from app.pages.wizard.source import SourceStep
+from app.pages.wizard.summary import render_summary
+from app.pages.wizard.validation import engine_problems, first_invalid_step, validate_parts
+from components.feedback import notify_error
+from components.formatting import clock, relative_time
+from components.frame import frame
+from components.preview_view import PreviewActions, render_preview
+from core.config import IngestionSpec
+from core.domain import Ingestion, IngestionStatus
+from core.errors import AutoloaderError
+from core.schedule import next_fire_times
+
+
+class Wizard:
+    """The four steps over one draft, and what happens to the draft: save, preview, create."""
+
+    def __init__(self, draft: SpecDraft, editing: Ingestion | None, clusters: list[ClusterPublic]) -> None:
+        self.editing = editing
+        locked = editing is not None and editing.status != IngestionStatus.DRAFT
+        self.fields = FormFields(draft, locked)
+        self.state = WizardState(self.fields, clusters)
+        self.source = SourceStep(self.state, on_probed=self._probed)
+        self.format = FormatStep(
+            self.state, probe=self.source.probe, failure=lambda: self.source.connection_result.text
+        )
+        self.destination = DestinationStep(
+            self.state, on_engine_change=self._engine_changed, on_columns_change=self.render_summaries
+        )
+        self.schedule = ScheduleStep(self.state, on_change=self.render_summaries)
+        self.navigation = Navigation(self.fields, on_entered=self._entered, on_finish=self.test_and_preview)
+
+    def render(self) -> None:
+        title = f"Edit '{self.editing.name}'" if self.editing else "New Data Ingestion"
+        with ui.column().classes("w-full gap-0 rounded-xl shadow bg-white overflow-hidden") as self.editor:
+            with ui.column().classes("w-full p-6 gap-1 text-white bg-gradient-to-r from-indigo-500 to-purple-600"):
+                ui.label(title).classes("text-2xl font-bold")
+                ui.label("Set up automated data ingestion from cloud storage to your data lake").classes("opacity-90")
+            with self.navigation.stepper():
+                with ui.step("Source", icon="storage"):
+                    self.source.render()
+                with ui.step("Format", icon="description"):
+                    self.format.render()
+                with ui.step("Destination", icon="table_chart"):
+                    self.destination.render()
+                with ui.step("Schedule", icon="schedule"):
+                    self.schedule.render()
+            self.navigation.footer(self.save_draft)
+        self.preview_area = ui.column().classes("w-full")
+        self.preview_area.set_visibility(False)
+        self.fields.sync()
+        self.fields.lock()
+
+    # --- what one step changes on the others ----------------------------------------------------------------------
+    def _probed(self) -> None:
+        self.format.render_schema_preview()
+        self.destination.refresh_columns()
+        self.render_summaries()
+
+    def _engine_changed(self) -> None:
+        self.format.refresh_format_options()
+        problems = engine_problems(self.state.draft)
+        if problems:
+            problems["cluster_id"] = problems["format.type"] + " (see the Format step)"
+            self.fields.show_errors(problems)
+        else:
+            self.fields.clear_error("cluster_id")
+            self.fields.clear_error("format.type")
+        self.render_summaries()
+
+    def render_summaries(self) -> None:
+        self.schedule.render_summaries()
+        render_summary(self.destination.summary, self.state, "Summary")
+
+    async def _entered(self, step: str) -> None:
+        self.navigation.update()
+        source_ok = not validate_parts(self.state.draft, ("source",))
+        if step in ("Format", "Destination") and self.state.probe is None and source_ok:
+            await self.format.reprobe()
+        if step in ("Destination", "Schedule"):
+            self.render_summaries()
+
+    # --- saving ---------------------------------------------------------------------------------------------------
+    def _spec_or_errors(self) -> IngestionSpec | None:
+        step, problems = first_invalid_step(self.state.draft)
+        if step is not None:
+            self.navigation.go(step)
+            self.fields.show_errors(problems)
+            ui.notify(f"Fix the highlighted fields on the {step} step first.", type="warning")
+            return None
+        return self.state.draft.spec()
+
+    async def _store(self, spec: IngestionSpec, activate: bool) -> None:
+        """Create or update the ingestion, activating a new one or a draft if asked (raises AutoloaderError)."""
+        if self.editing is None:
+            await actions.create_ingestion(spec, activate)
+            return
+        await actions.update_ingestion(self.editing.id, spec)
+        if activate and self.editing.status == IngestionStatus.DRAFT:
+            await actions.activate(self.editing.id)
+
+    async def save_draft(self) -> None:
+        spec = self._spec_or_errors()
+        if spec is None:
+            return
+        try:
+            await self._store(spec, activate=False)
+        except AutoloaderError as exc:
+            self.fields.show_service_error(exc)
+            return
+        done = "saved" if self.editing and self.fields.locked else "saved as a draft"
+        ui.navigate.to("/?" + urlencode({"notice": f"'{spec.name}' {done}."}))
+
+    async def create(self) -> None:
+        spec = self._spec_or_errors()
+        if spec is None:
+            return
+        try:
+            await self._store(spec, activate=True)
+        except AutoloaderError as exc:
+            self.back_to_edit()
+            self.fields.show_service_error(exc)
+            return
+        ui.navigate.to("/?" + urlencode({"notice": f"'{spec.name}' is active. {first_run_text(spec)}"}))
+
+    async def test_and_preview(self) -> None:
+        spec = self._spec_or_errors()
+        if spec is None:
+            return
+        self.editor.set_visibility(False)
+        self.preview_area.set_visibility(True)
+        self.preview_area.clear()
+        with self.preview_area, ui.row().classes("w-full items-center gap-3 p-6"):
+            ui.spinner(size="lg")
+            ui.label(f"Testing {spec.source.path}: connecting, listing, inferring the schema…")
+        try:
+            result = await actions.test_configuration(spec)
+        except AutoloaderError as exc:
+            self.back_to_edit()
+            self.source.show_result(f"✕ {exc.message} {exc.action}".strip(), ok=False)
+            self.source.connection_result.set_visibility(True)
+            notify_error(exc)
+            return
+        if result is None:
+            return
+        self.state.probe = result
+        self.preview_area.clear()
+        with self.preview_area:
+            buttons = PreviewActions(self.back_to_edit, self.save_draft, self.create)
+            render_preview(spec, result, buttons, activated=self.fields.locked)
+
+    def back_to_edit(self) -> None:
+        self.preview_area.set_visibility(False)
+        self.editor.set_visibility(True)
+
+
+def first_run_text(spec: IngestionSpec) -> str:
+    if spec.schedule.mode == "manual":
+        return "It runs when you click Run Now."
+    upcoming = next_fire_times(spec.schedule, 1)
+    if not upcoming:
+        return "No upcoming run."
+    return f"First run {relative_time(upcoming[0])} ({clock(upcoming[0])})."
+
+
+async def new_ingestion_page() -> None:
+    with frame("New Ingestion", width="max-w-4xl"):
+        Wizard(SpecDraft.new(), None, await actions.list_clusters()).render()
+
+
+async def edit_ingestion_page(ingestion_id: int) -> None:
+    with frame("Edit Ingestion", width="max-w-4xl"):
+        try:
+            ingestion = await actions.get_ingestion(ingestion_id)
+        except AutoloaderError as exc:
+            ui.label(exc.message).classes("text-lg text-red-700")
+            ui.link("Back to the dashboard", "/")
+            return
+        if ingestion is None:
+            return
+        Wizard(SpecDraft(ingestion.spec), ingestion, await actions.list_clusters()).render()

@@ -1,0 +1,143 @@
+"""Validation of the draft per step.
+
+It builds the pydantic models of core/config.py, so the console accepts exactly what the API accepts; errors come
+back keyed by the contract's field path ("source.path") for the page to show next to the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from app.pages.wizard.draft import SpecDraft
+from core.config import (
+    EMBEDDED_FORMATS,
+    DestinationConfig,
+    FormatConfig,
+    IngestionSpec,
+    QualityConfig,
+    ScheduleConfig,
+    SourceConfig,
+)
+
+STEPS = ("Source", "Format", "Destination", "Schedule")
+STEP_PARTS: dict[str, tuple[str, ...]] = {
+    "Source": ("name", "source"),
+    "Format": ("format",),
+    "Destination": ("destination",),
+    "Schedule": ("schedule", "quality"),
+}
+DEFAULT_FIELD = {
+    "name": "name",
+    "source": "source.path",
+    "format": "format.type",
+    "destination": "destination.table",
+    "schedule": "schedule.frequency",
+    "quality": "quality.row_count_min",
+}
+"""Where an error of a whole part (a model validator) is shown."""
+MODEL_ERROR_FIELD = {
+    "merge": "destination.merge_keys",
+    "manual schema": "format.schema.schema_json",
+    "access_key": "source.credentials.secret_access_key",
+}
+RENAMED_FIELD = {
+    "format.schema_json": "format.schema.schema_json",
+    "source.credentials": "source.credentials.secret_access_key",
+}
+CHECK_BODY: dict[str, Any] = {
+    "name": "check",
+    "source": {"type": "local", "path": "/"},
+    "format": {"type": "json"},
+    "destination": {"table": "check"},
+}
+"""A valid spec to check one top-level field against the spec's own rules."""
+_PART_MODELS: dict[str, type[BaseModel]] = {
+    "source": SourceConfig,
+    "format": FormatConfig,
+    "destination": DestinationConfig,
+    "schedule": ScheduleConfig,
+    "quality": QualityConfig,
+}
+
+
+def _error_field(part: str, loc: tuple[Any, ...], message: str) -> tuple[str, str]:
+    message = message.removeprefix("Value error, ")
+    head, _, rest = message.partition(": ")
+    if "." in head and " " not in head and rest:
+        return head, rest
+    if loc:
+        path = ".".join(str(p) for p in (part, *loc) if p not in ("schema_",))
+        return path, message
+    for needle, where in MODEL_ERROR_FIELD.items():
+        if needle in message:
+            return where, message
+    return DEFAULT_FIELD[part], message
+
+
+def errors_of(exc: ValidationError, part: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for error in exc.errors():
+        path, message = _error_field(part, tuple(error.get("loc", ())), str(error.get("msg", "invalid value")))
+        found.setdefault(RENAMED_FIELD.get(path, path), message)
+    return found
+
+
+def _name_problems(name: str) -> dict[str, str]:
+    if not name:
+        return {"name": "Give the ingestion a name."}
+    try:
+        IngestionSpec.model_validate(CHECK_BODY | {"name": name})
+    except ValidationError as exc:
+        return {"name": str(exc.errors()[0]["msg"])}
+    return {}
+
+
+def _part_problems(draft: SpecDraft, part: str) -> dict[str, str]:
+    if part == "name":
+        return _name_problems(draft.get("name"))
+    if part == "format" and isinstance(draft.get("format.schema.schema_json"), str):
+        return {"format.schema.schema_json": 'Not valid JSON; use [{"name": "id", "type": "bigint"}, ...].'}
+    if part == "source" and not draft.get("source.path"):
+        return {"source.path": "Enter the folder or bucket path to load files from."}
+    problems: dict[str, str] = {}
+    try:
+        _PART_MODELS[part].model_validate(draft.get(part))
+    except ValidationError as exc:
+        problems = errors_of(exc, part)
+    if part == "format" and "format.type" not in problems:
+        problems |= engine_problems(draft)
+    return problems
+
+
+def validate_parts(draft: SpecDraft, parts: tuple[str, ...]) -> dict[str, str]:
+    """Field path → message for every problem in the given parts of the draft (empty: valid)."""
+    problems: dict[str, str] = {}
+    for part in parts:
+        problems |= _part_problems(draft, part)
+    return problems
+
+
+def validate_step(draft: SpecDraft, step: str) -> dict[str, str]:
+    return validate_parts(draft, STEP_PARTS[step])
+
+
+def first_invalid_step(draft: SpecDraft) -> tuple[str | None, dict[str, str]]:
+    for step in STEPS:
+        problems = validate_step(draft, step)
+        if problems:
+            return step, problems
+    return None, {}
+
+
+def engine_problems(draft: SpecDraft) -> dict[str, str]:
+    """The spec's own check that the chosen engine reads the format (the embedded engine: json, csv, parquet)."""
+    cluster_id, format_type = draft.get("cluster_id"), draft.get("format.type")
+    if cluster_id is not None or format_type in EMBEDDED_FORMATS:
+        return {}
+    try:
+        IngestionSpec.model_validate(CHECK_BODY | {"cluster_id": cluster_id, "format": {"type": format_type}})
+    except ValidationError as exc:
+        return errors_of(exc, "format")
+    return {}
