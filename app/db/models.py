@@ -34,6 +34,10 @@ def _ts(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+SPEC_COLUMNS = ("source", "format", "destination", "schedule", "quality", "limits")
+"""The ingestion columns that hold the parts of an `IngestionSpec` (JSON each)."""
+
+
 # --- ingestions -----------------------------------------------------------------------------------
 class IngestionBase(SQLModel):
     name: str = Field(index=True, unique=True, max_length=200)

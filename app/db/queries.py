@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Integer, case, cast, func, select
 from sqlmodel import Session, col
 
-from app.db.models import AuditEntry, Cluster, ClusterPublic, LedgerFile, Notification, Run, SchemaVersion
+from app.db.models import SPEC_COLUMNS, AuditEntry, Cluster, ClusterPublic, LedgerFile, Notification, Run, SchemaVersion
 from app.db.models import Ingestion as IngestionRow
 from core.config import IngestionSpec
 from core.domain import IngestionStatus, RunStatus
@@ -38,7 +38,6 @@ from core.views import (
     pending_of,
 )
 
-SPEC_PARTS = ("source", "format", "destination", "schedule", "quality", "limits")
 _IN_CHUNK = 500
 R = TypeVar("R")
 
@@ -51,7 +50,7 @@ def record(kind: type[R], row: Any) -> R:
 def spec_of(row: IngestionRow) -> IngestionSpec:
     """The stored spec as it is: credentials stay encrypted (the read side never decrypts a secret)."""
     return IngestionSpec.model_validate(
-        {"name": row.name, "cluster_id": row.cluster_id, **{part: getattr(row, part) for part in SPEC_PARTS}}
+        {"name": row.name, "cluster_id": row.cluster_id, **{part: getattr(row, part) for part in SPEC_COLUMNS}}
     )
 
 

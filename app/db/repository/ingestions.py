@@ -1,0 +1,213 @@
+"""Ingestion rows: the spec mapping (credentials encrypted at rest), CRUD, status, the run slot and the
+scheduler's next fire."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlmodel import Session, col
+
+from app.db.models import SPEC_COLUMNS, AuditEntry, LedgerFile, Notification, Run, SchemaVersion, utcnow
+from app.db.models import Ingestion as IngestionRow
+from app.db.repository.base import Rows, save_named
+from core.config import SECRET_FIELDS, IngestionSpec
+from core.domain import (
+    Ingestion,
+    IngestionStatus,
+)
+from core.errors import NotFound
+from core.ports import ActiveRun
+
+
+class IngestionRows(Rows):
+    def _encrypt_source(self, source: dict[str, Any]) -> dict[str, Any]:
+        creds = dict(source.get("credentials") or {})
+        for key in SECRET_FIELDS:
+            value = creds.get(key)
+            if value and not self.secrets.is_encrypted(value):
+                creds[key] = self.secrets.encrypt(value)
+        return {**source, "credentials": creds}
+
+    def _decrypt_source(self, source: dict[str, Any]) -> dict[str, Any]:
+        creds = dict(source.get("credentials") or {})
+        for key in SECRET_FIELDS:
+            if creds.get(key):
+                creds[key] = self.secrets.decrypt(creds[key])
+        return {**source, "credentials": creds}
+
+    def _to_domain(self, row: IngestionRow) -> Ingestion:
+        spec = IngestionSpec.model_validate(
+            {
+                "name": row.name,
+                "cluster_id": row.cluster_id,
+                **{part: getattr(row, part) for part in SPEC_COLUMNS},
+                "source": self._decrypt_source(row.source),
+            }
+        )
+        assert row.id is not None
+        return Ingestion(
+            id=row.id,
+            uid=row.uid,
+            name=row.name,
+            spec=spec,
+            status=IngestionStatus(row.status),
+            created_at=row.created_at,
+        )
+
+    @staticmethod
+    def _spec_columns(spec: IngestionSpec) -> dict[str, Any]:
+        data = spec.model_dump(mode="json", by_alias=True)
+        return {part: data[part] for part in SPEC_COLUMNS}
+
+    def create_ingestion(self, spec: IngestionSpec, status: IngestionStatus) -> Ingestion:
+        columns = self._spec_columns(spec)
+        columns["source"] = self._encrypt_source(columns["source"])
+        row = IngestionRow(
+            name=spec.name,
+            status=IngestionStatus(status).value,
+            cluster_id=spec.cluster_id,
+            uid=str(uuid.uuid4()),
+            **columns,
+        )
+        with self.session() as s:
+            self._save_named(s, row)
+        return self._to_domain(row)
+
+    @staticmethod
+    def _save_named(s: Session, row: IngestionRow) -> None:
+        save_named(s, row, "An ingestion")
+
+    def _row(self, s: Session, ingestion_id: int) -> IngestionRow:
+        row = s.get(IngestionRow, ingestion_id)
+        if row is None:
+            raise NotFound(f"Ingestion {ingestion_id} does not exist.", "List ingestions with GET /api/v1/ingestions.")
+        return row
+
+    def get_ingestion(self, ingestion_id: int) -> Ingestion:
+        with self.session() as s:
+            return self._to_domain(self._row(s, ingestion_id))
+
+    def find_ingestion(self, id_or_name: str) -> Ingestion:
+        with self.session() as s:
+            row = s.get(IngestionRow, int(id_or_name)) if id_or_name.isdigit() else None
+            if row is None:
+                row = s.execute(select(IngestionRow).where(col(IngestionRow.name) == id_or_name)).scalars().first()
+            if row is None:
+                raise NotFound(
+                    f"No ingestion with id or name '{id_or_name}'.", "List them with GET /api/v1/ingestions."
+                )
+            return self._to_domain(row)
+
+    def list_ingestions(
+        self, status: str | None = None, source_type: str | None = None, mode: str | None = None
+    ) -> list[Ingestion]:
+        with self.session() as s:
+            query = select(IngestionRow).order_by(col(IngestionRow.id))
+            if status:
+                query = query.where(col(IngestionRow.status) == status)
+            rows = s.execute(query).scalars().all()
+        items = [self._to_domain(r) for r in rows]
+        if source_type:
+            items = [i for i in items if i.spec.source.type == source_type]
+        if mode:
+            items = [i for i in items if i.spec.schedule.mode == mode]
+        return items
+
+    def update_ingestion(self, ingestion_id: int, spec: IngestionSpec) -> Ingestion:
+        columns = self._spec_columns(spec)
+        columns["source"] = self._encrypt_source(columns["source"])
+        with self.session() as s:
+            row = self._row(s, ingestion_id)
+            row.name, row.cluster_id, row.updated_at = spec.name, spec.cluster_id, utcnow()
+            for part, value in columns.items():
+                setattr(row, part, value)
+            self._save_named(s, row)
+            return self._to_domain(row)
+
+    def set_ingestion_status(self, ingestion_id: int, status: str) -> None:
+        with self.session() as s:
+            result = s.execute(
+                update(IngestionRow)
+                .where(col(IngestionRow.id) == ingestion_id)
+                .values(status=str(status), updated_at=utcnow())
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound(f"Ingestion {ingestion_id} does not exist.", "List ingestions first.")
+            s.commit()
+
+    def delete_ingestion(self, ingestion_id: int) -> None:
+        with self.session() as s:
+            self._row(s, ingestion_id)
+            s.execute(delete(LedgerFile).where(col(LedgerFile.ingestion_id) == ingestion_id))
+            s.execute(delete(Run).where(col(Run.ingestion_id) == ingestion_id))
+            s.execute(delete(SchemaVersion).where(col(SchemaVersion.ingestion_id) == ingestion_id))
+            s.execute(delete(Notification).where(col(Notification.ingestion_id) == ingestion_id))
+            s.execute(delete(IngestionRow).where(col(IngestionRow.id) == ingestion_id))
+            s.commit()
+
+    def claim_run_slot(self, ingestion_id: int, run_id: int, expected: int | None = None) -> bool:
+        with self.session() as s:
+            current = col(IngestionRow.active_run_id)
+            condition = current.is_(None) if expected is None else current == expected
+            result = s.execute(
+                update(IngestionRow).where(col(IngestionRow.id) == ingestion_id, condition).values(active_run_id=run_id)
+            )
+            s.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_run_slot(self, ingestion_id: int, run_id: int) -> None:
+        with self.session() as s:
+            s.execute(
+                update(IngestionRow)
+                .where(col(IngestionRow.id) == ingestion_id, col(IngestionRow.active_run_id) == run_id)
+                .values(active_run_id=None)
+            )
+            s.commit()
+
+    def active_run(self, ingestion_id: int) -> ActiveRun | None:
+        with self.session() as s:
+            row = s.execute(
+                select(col(Run.id), col(Run.owner), col(Run.heartbeat_at))
+                .join(IngestionRow, col(IngestionRow.active_run_id) == col(Run.id))
+                .where(col(IngestionRow.id) == ingestion_id)
+            ).first()
+            if row is None:
+                slot = s.execute(
+                    select(col(IngestionRow.active_run_id)).where(col(IngestionRow.id) == ingestion_id)
+                ).scalar()
+                return None if slot is None else ActiveRun(slot, None, None)
+            return ActiveRun(row[0], row[1], row[2])
+
+    def ingestion_versions(self) -> dict[int, datetime]:
+        """id → updated_at of every ingestion (the scheduler's cheap change detector)."""
+        with self.session() as s:
+            rows = s.execute(select(col(IngestionRow.id), col(IngestionRow.updated_at)))
+            return {row[0]: row[1] for row in rows}
+
+    def set_next_fire(self, ingestion_id: int, at: datetime | None) -> None:
+        with self.session() as s:
+            s.execute(update(IngestionRow).where(col(IngestionRow.id) == ingestion_id).values(next_fire_at=at))
+            s.commit()
+
+    def next_fire(self, ingestion_id: int) -> datetime | None:
+        with self.session() as s:
+            row = self._row(s, ingestion_id)
+            return row.next_fire_at
+
+    def audit(
+        self, action: str, object_type: str, object_id: str | int | None, actor: str = "api", **details: Any
+    ) -> None:
+        with self.session() as s:
+            s.add(
+                AuditEntry(
+                    action=action,
+                    object_type=object_type,
+                    object_id=None if object_id is None else str(object_id),
+                    actor=actor,
+                    details=details,
+                )
+            )
+            s.commit()

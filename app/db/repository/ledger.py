@@ -1,0 +1,197 @@
+"""The file ledger: what is known, the pending batch written before a table commit, and its completion."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlmodel import col
+
+from app.db.models import LedgerFile, utcnow
+from app.db.repository.base import INSERT_CHUNK, Rows, chunks
+from core.domain import (
+    FileResult,
+    FileStatus,
+    KnownFile,
+    LedgerEntry,
+)
+
+
+class LedgerRows(Rows):
+    def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
+        with self.session() as s:
+            rows = s.execute(
+                select(col(LedgerFile.path), col(LedgerFile.etag), col(LedgerFile.status)).where(
+                    col(LedgerFile.ingestion_id) == ingestion_id
+                )
+            )
+            return {path: KnownFile(etag, FileStatus(status)) for path, etag, status in rows}
+
+    def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
+        with self.session() as s:
+            rows = s.execute(
+                select(LedgerFile).where(
+                    col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) == FileStatus.PENDING.value
+                )
+            ).scalars()
+            batches: dict[int, list[LedgerEntry]] = defaultdict(list)
+            for r in rows:
+                batches[r.batch_seq or 0].append(
+                    LedgerEntry(r.path, r.size, r.modified_at, r.etag, FileStatus.PENDING, r.run_id, r.batch_seq)
+                )
+            return dict(batches)
+
+    def max_batch_seq(self, ingestion_id: int) -> int:
+        with self.session() as s:
+            value = s.execute(
+                select(func.max(LedgerFile.batch_seq)).where(
+                    col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) == FileStatus.LOADED.value
+                )
+            ).scalar()
+            return int(value or 0)
+
+    def add_pending_batch(self, ingestion_id: int, run_id: int, batch_seq: int, entries: list[LedgerEntry]) -> None:
+        """Insert new files and re-point retried ones (failed, quarantined, changed) at this batch, atomically."""
+        now = utcnow()
+        with self.session() as s:
+            existing = (
+                set(
+                    s.execute(
+                        select(col(LedgerFile.path)).where(
+                            col(LedgerFile.ingestion_id) == ingestion_id,
+                            col(LedgerFile.path).in_([e.path for e in entries]),
+                        )
+                    ).scalars()
+                )
+                if len(entries) < 50_000
+                else set(self.known_files(ingestion_id))
+            )
+            fresh = [e for e in entries if e.path not in existing]
+            for chunk in chunks(fresh, INSERT_CHUNK):
+                s.execute(
+                    insert(LedgerFile),
+                    [
+                        {
+                            "ingestion_id": ingestion_id,
+                            "path": e.path,
+                            "size": e.size,
+                            "etag": e.etag,
+                            "modified_at": e.modified,
+                            "status": FileStatus.PENDING.value,
+                            "run_id": run_id,
+                            "batch_seq": batch_seq,
+                            "records": 0,
+                            "bad_records": 0,
+                            "discovered_at": now,
+                        }
+                        for e in chunk
+                    ],
+                )
+            for e in entries:
+                if e.path in existing:
+                    s.execute(
+                        update(LedgerFile)
+                        .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.path) == e.path)
+                        .values(
+                            status=FileStatus.PENDING.value,
+                            size=e.size,
+                            etag=e.etag,
+                            modified_at=e.modified,
+                            run_id=run_id,
+                            batch_seq=batch_seq,
+                            error=None,
+                            records=0,
+                            bad_records=0,
+                        )
+                    )
+            s.commit()
+
+    def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
+        now = utcnow()
+        with self.session() as s:
+            plain = [p for p, r in results.items() if r.status == FileStatus.LOADED and not r.records and not r.error]
+            plain_set = set(plain)
+            for chunk in chunks(plain, INSERT_CHUNK):
+                s.execute(
+                    update(LedgerFile)
+                    .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.path).in_(chunk))
+                    .values(status=FileStatus.LOADED.value, loaded_at=now)
+                )
+            detailed = [
+                {
+                    "b_path": p,
+                    "b_status": r.status.value,
+                    "b_records": r.records,
+                    "b_bad": r.bad_records,
+                    "b_error": r.error,
+                }
+                for p, r in results.items()
+                if p not in plain_set
+            ]
+            if detailed:
+                ledger = LedgerFile.__table__  # type: ignore[attr-defined]
+                s.connection().execute(
+                    update(ledger)
+                    .where(ledger.c.ingestion_id == ingestion_id, ledger.c.path == bindparam("b_path"))
+                    .values(
+                        status=bindparam("b_status"),
+                        records=bindparam("b_records"),
+                        bad_records=bindparam("b_bad"),
+                        error=bindparam("b_error"),
+                        loaded_at=now,
+                    ),
+                    detailed,
+                )
+            s.commit()
+
+    def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None:
+        with self.session() as s:
+            s.execute(
+                delete(LedgerFile).where(
+                    col(LedgerFile.ingestion_id) == ingestion_id,
+                    col(LedgerFile.batch_seq) == batch_seq,
+                    col(LedgerFile.status) == FileStatus.PENDING.value,
+                )
+            )
+            s.commit()
+
+    def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
+        with self.session() as s:
+            for e in entries:
+                values = {
+                    "size": e.size,
+                    "etag": e.etag,
+                    "modified_at": e.modified,
+                    "status": e.status.value,
+                    "run_id": run_id,
+                    "batch_seq": None,
+                    "records": e.records,
+                    "bad_records": e.bad_records,
+                    "error": e.error,
+                }
+                result = s.execute(
+                    update(LedgerFile)
+                    .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.path) == e.path)
+                    .values(**values)
+                )
+                if not result.rowcount:  # type: ignore[attr-defined]
+                    s.execute(insert(LedgerFile).values(ingestion_id=ingestion_id, path=e.path, **values))
+            s.commit()
+
+    def forget_files(
+        self, ingestion_id: int, paths: list[str] | None, since: datetime | None, until: datetime | None
+    ) -> int:
+        """Drop settled ledger rows (by path, or modified in a range) so the next run loads those files again."""
+        where = [col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) != FileStatus.PENDING.value]
+        if paths is not None:
+            where.append(col(LedgerFile.path).in_(paths))
+        if since is not None:
+            where.append(col(LedgerFile.modified_at) >= since)
+        if until is not None:
+            where.append(col(LedgerFile.modified_at) < until)
+        with self.session() as s:
+            result = s.execute(delete(LedgerFile).where(*where))
+            s.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]

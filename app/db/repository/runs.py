@@ -1,0 +1,140 @@
+"""Run rows: queued (manual, scheduled slot, retry), started, heartbeat, progress, finished."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from app.db.models import Run, utcnow
+from app.db.repository.base import Rows
+from core.domain import (
+    RunError,
+    RunMetrics,
+    RunStatus,
+)
+from core.errors import NotFound
+
+
+class RunRows(Rows):
+    def create_run(self, ingestion_id: int, trigger: str) -> int:
+        with self.session() as s:
+            run = Run(ingestion_id=ingestion_id, trigger=trigger, status=RunStatus.QUEUED.value)
+            s.add(run)
+            s.commit()
+            assert run.id is not None
+            return run.id
+
+    def create_scheduled_run(self, ingestion_id: int, slot: datetime, trigger: str = "scheduled") -> int | None:
+        """Claim a scheduled fire: the (ingestion, slot) pair is unique, so across replicas one insert wins."""
+        with self.session() as s:
+            run = Run(ingestion_id=ingestion_id, trigger=trigger, status=RunStatus.QUEUED.value, scheduled_for=slot)
+            s.add(run)
+            try:
+                s.commit()
+            except IntegrityError:
+                return None
+            return run.id
+
+    def create_retry_run(self, failed_run_id: int, not_before: datetime) -> int | None:
+        """Queue the retry of a failed run once (unique on `retry_of`)."""
+        with self.session() as s:
+            failed = s.get(Run, failed_run_id)
+            if failed is None:
+                return None
+            run = Run(
+                ingestion_id=failed.ingestion_id,
+                trigger="retry",
+                status=RunStatus.QUEUED.value,
+                attempt=failed.attempt + 1,
+                retry_of=failed_run_id,
+                not_before=not_before,
+            )
+            s.add(run)
+            try:
+                s.commit()
+            except IntegrityError:
+                return None
+            return run.id
+
+    def take_queued_retry(self, run_id: int) -> bool:
+        """Atomically take a due retry (one replica wins): clears its `not_before`."""
+        with self.session() as s:
+            result = s.execute(
+                update(Run)
+                .where(
+                    col(Run.id) == run_id, col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_not(None)
+                )
+                .values(not_before=None)
+            )
+            s.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def run_attempt(self, run_id: int) -> int:
+        run = self.get_run_by_id(run_id)
+        return 1 if run is None else run.attempt
+
+    def get_run_by_id(self, run_id: int) -> Run | None:
+        with self.session() as s:
+            return s.get(Run, run_id)
+
+    def pending_retries(self) -> list[Run]:
+        with self.session() as s:
+            query = select(Run).where(col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_not(None))
+            return list(s.execute(query).scalars().all())
+
+    def mark_run_started(self, run_id: int, owner: str) -> None:
+        now = utcnow()
+        self._update_run(run_id, status=RunStatus.RUNNING.value, started_at=now, heartbeat_at=now, owner=owner)
+
+    def set_engine_job_id(self, run_id: int, job_id: str) -> None:
+        self._update_run(run_id, engine_job_id=job_id)
+
+    def heartbeat(self, run_id: int) -> None:
+        self._update_run(run_id, heartbeat_at=utcnow())
+
+    def update_run_progress(self, run_id: int, files_done: int, files_total: int, metrics: RunMetrics) -> None:
+        self._update_run(
+            run_id, files_done=files_done, files_total=files_total, metrics=metrics.as_dict(), heartbeat_at=utcnow()
+        )
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, metrics: RunMetrics, errors: list[RunError], message: str
+    ) -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return
+            run.status, run.finished_at, run.message = status.value, utcnow(), message
+            run.metrics = metrics.as_dict()
+            run.errors = [
+                {"file": e.file, "kind": e.kind, "message": e.message, "action": e.action, "detail": e.detail}
+                for e in errors
+            ]
+            if status not in (RunStatus.CANCELLED, RunStatus.SKIPPED):
+                run.files_done = max(run.files_done, metrics.files_processed + metrics.files_quarantined)
+            s.add(run)
+            s.commit()
+
+    def _update_run(self, run_id: int, **values: Any) -> None:
+        with self.session() as s:
+            s.execute(update(Run).where(col(Run.id) == run_id).values(**values))
+            s.commit()
+
+    def get_run(self, ingestion_id: int, run_id: int) -> Run:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None or run.ingestion_id != ingestion_id:
+                raise NotFound(f"Run {run_id} of ingestion {ingestion_id} does not exist.", "List the runs first.")
+            return run
+
+    def orphaned_runs(self) -> list[Run]:
+        """Runs still marked queued or running (checked at start-up)."""
+        with self.session() as s:
+            running = col(Run.status) == RunStatus.RUNNING.value
+            queued_now = and_(col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_(None))
+            query = select(Run).where(or_(running, queued_now))
+            return list(s.execute(query).scalars().all())
