@@ -134,7 +134,7 @@ async def _save_unchanged_in_console(user: User, services: Any, ingestion_id: in
 
 async def _console_updated(services: Any, ingestion_id: int) -> None:
     for _ in range(100):
-        entries = services.store.list_audit()
+        entries = services.views.audit()
         if any(e.action == "update" and e.actor == "console" and e.object_id == str(ingestion_id) for e in entries):
             return
         await asyncio.sleep(0.05)
