@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.engines.spark_errors import ClusterUnreachable
+from core.engines.spark import ClusterUnreachable
 from core.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,7 @@ from app.db.models import ClusterCreate, ClusterPublic, ClusterUpdate
 from app.db.queries import cluster_public
 from app.db.repository import SqlStore
 from app.local_spark import LocalClusterManager, free_port
-from core.engines.spark import TABLE_FORMATS, ClusterCheck, ClusterTarget, SparkEngine
-from core.engines.spark_errors import ClusterUnreachable
+from core.engines.spark import TABLE_FORMATS, ClusterCheck, ClusterTarget, ClusterUnreachable, SparkEngine
 from core.errors import ConfigError
 
 KINDS = ("remote", "local")

@@ -89,7 +89,7 @@ def test_ingestion_on_a_missing_cluster_is_rejected(api: Any, tmp_path: Path) ->
 
 
 def test_error_details_never_carry_the_token() -> None:
-    from core.engines.spark_errors import translate
+    from core.engines.spark import translate
 
     error = translate(RuntimeError("cannot reach sc://127.0.0.1:15002/;token=s3cr3t-value;user_id=x"), "prod", "x")
     assert "s3cr3t-value" not in error.detail and "token=***" in error.detail

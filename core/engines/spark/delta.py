@@ -1,0 +1,60 @@
+"""Delta Lake tables.
+
+Exactly once: every write carries `txnAppId` = app id and `txnVersion` = batch sequence (Delta skips a version it
+has seen); `committed` reads the `txn` actions back from the table's `_delta_log`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from core.config import DestinationConfig
+from core.engines.spark.common import quote
+from core.engines.spark.lake import LakeFormat
+from core.engines.spark.table import TableInfo
+
+
+class DeltaFormat(LakeFormat):
+    name = "delta"
+
+    @staticmethod
+    def commit_options(app_id: str, seq: int) -> dict[str, str]:
+        return {"txnAppId": app_id, "txnVersion": str(seq), "userMetadata": f"autoloader {app_id} batch {seq}"}
+
+    @staticmethod
+    def merge_confs(app_id: str, seq: int) -> dict[str, str]:
+        return {
+            "spark.databricks.delta.write.txnAppId": app_id,
+            "spark.databricks.delta.write.txnVersion": str(seq),
+            "spark.databricks.delta.commitInfo.userMetadata": f"autoloader {app_id} batch {seq}",
+        }
+
+    def committed(self, spark: Any, info: TableInfo, app_id: str) -> int | None:
+        """The Delta application transaction of `app_id`: max `txn.version` over the log's commits and checkpoints."""
+        from pyspark.sql.connect import functions as F
+
+        log_dir = info.location.rstrip("/") + "/_delta_log"
+        schema = "txn struct<appId: string, version: bigint>"
+        best: int | None = None
+        for reader, pattern in (("json", "*.json"), ("parquet", "*.checkpoint*.parquet")):
+            frame = spark.read.schema(schema).format(reader).load(f"{log_dir}/{pattern}")
+            try:
+                row = frame.where(F.col("txn.appId") == app_id).agg(F.max("txn.version")).collect()[0]
+            except Exception as exc:
+                if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
+                    continue
+                raise
+            if row[0] is not None:
+                best = int(row[0]) if best is None else max(best, int(row[0]))
+        return best
+
+    def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        """Delta changes a column's type only with its type-widening table feature, switched on first."""
+        spark.sql(f"ALTER TABLE {info.name} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+        super().widen(spark, info, destination, fields)
+
+    def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
+        columns = ", ".join(quote(c) for c in destination.z_order_columns)
+        spark.sql(f"OPTIMIZE {info.name} ZORDER BY ({columns})")

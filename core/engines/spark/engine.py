@@ -1,0 +1,228 @@
+"""SparkEngine: the engine port over a cluster, delegating to the session, the reader and the table's format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from core.config import DestinationConfig, FormatConfig
+from core.engines.base import BatchRequest, BatchResult, InferResult
+from core.engines.spark.common import from_arrow, to_arrow
+from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
+from core.engines.spark.parquet import BATCH_COLUMN
+from core.engines.spark.reading import Batch, Reader
+from core.engines.spark.session import ClusterCheck, ClusterTarget, PooledSession, connect_session, require_pyspark
+from core.engines.spark.table import TableFormat, Tables
+from core.errors import ConfigError, TableError
+from core.formats import schema_from_json
+from core.storage.base import FileInfo, Storage
+
+T = TypeVar("T")
+
+
+class SparkEngine:
+    """The engine contract over one pooled Spark Connect session per cluster (recreated when the server lost it)."""
+
+    name = "spark"
+
+    def __init__(self, target: ClusterTarget, connect: Callable[[ClusterTarget], Any] = connect_session):
+        require_pyspark()
+        if target.table_format not in TABLE_FORMATS:
+            raise ConfigError(
+                f"Unknown table format '{target.table_format}'.", "Use delta, iceberg or parquet.", field="table_format"
+            )
+        self.target = target
+        self._pool = PooledSession(target, connect)
+        self._tables = Tables(target)
+        self._reader = Reader(target)
+        self._formats = table_formats(self._tables)
+
+    # --- session ------------------------------------------------------------------------------------------------
+    def session(self) -> Any:
+        return self._pool.get()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """Run `fn(spark)`; a session the server no longer knows is replaced once; errors come out typed."""
+        return self._pool.call(what, fn)
+
+    def check(self) -> ClusterCheck:
+        """Test connection: reachable, Spark version, and whether the cluster has the table format's data source."""
+        fmt = self._formats[self.target.table_format]
+        return self._pool.check(lambda spark: fmt.probe(spark, self.target.name))
+
+    def _format(self, provider: str) -> TableFormat:
+        return self._formats.get(provider) or OtherFormat(self._tables, provider)
+
+    # --- table --------------------------------------------------------------------------------------------------
+    def qualified(self, destination: DestinationConfig) -> tuple[str, str, str]:
+        """(catalog, database, table) on the cluster; the destination's default catalog means the cluster's."""
+        return self._tables.qualified(destination)
+
+    def table_uri(self, destination: DestinationConfig) -> str:
+        return self._tables.uri(destination)
+
+    def table_schema(self, destination: DestinationConfig) -> pa.Schema | None:
+        info = self.call("reading the table schema", lambda spark: self._tables.info(spark, destination))
+        if info is None:
+            return None
+        return to_arrow([f for f in info.schema.fields if f.name != BATCH_COLUMN])
+
+    def committed_version(self, destination: DestinationConfig, app_id: str) -> int | None:
+        def read(spark: Any) -> int | None:
+            info = self._tables.info(spark, destination)
+            return None if info is None else self._format(info.provider).committed(spark, info, app_id)
+
+        return self.call("reading the committed batch", read)
+
+    def count_rows_from(self, destination: DestinationConfig, paths: list[str]) -> dict[str, int]:
+        if not paths:
+            return {}
+
+        def count(spark: Any) -> dict[str, int]:
+            from pyspark.sql.connect import functions as F
+
+            info = self._tables.info(spark, destination)
+            if info is None or "_source_file" not in info.schema.names:
+                return {}
+            rows = (
+                spark.table(info.name)
+                .where(F.col("_source_file").isin(paths))
+                .groupBy("_source_file")
+                .count()
+                .collect()
+            )
+            return {str(r[0]): int(r[1]) for r in rows}
+
+        return self.call("counting rows per file", count)
+
+    def read_table(self, destination: DestinationConfig) -> pa.Table:
+        """The whole table as Arrow (tests and small previews; not for large tables)."""
+
+        def read(spark: Any) -> pa.Table:
+            table = spark.table(self._tables.name(destination))
+            table = table.drop(BATCH_COLUMN) if BATCH_COLUMN in table.columns else table
+            return table.toArrow()
+
+        return self.call("reading the table", read)
+
+    def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        def settle(spark: Any) -> None:
+            info = self._tables.info(spark, destination)
+            if info is not None:
+                self._format(info.provider).settle_overwrite(spark, info, app_id, batch_seq)
+
+        self.call("finishing an overwrite", settle)
+
+    def after_run(self, destination: DestinationConfig) -> None:
+        if not destination.z_order_columns:
+            return
+
+        def optimize(spark: Any) -> None:
+            info = self._tables.info(spark, destination)
+            if info is not None:
+                self._format(info.provider).zorder(spark, info, destination)
+
+        self.call("optimizing the table (Z-order)", optimize)
+
+    def drop_table(self, destination: DestinationConfig) -> None:
+        self.call(
+            "dropping the table", lambda spark: spark.sql(f"DROP TABLE IF EXISTS {self._tables.name(destination)}")
+        )
+
+    # --- schema -------------------------------------------------------------------------------------------------
+    def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+        declared = fmt.schema_
+        if declared.inference == "manual" and declared.schema_json:
+            return InferResult(schema_from_json(declared.schema_json))
+        self._reader.check_source(files)
+        return self.call("inferring the schema", lambda spark: self._reader.infer(spark, files, fmt))
+
+    def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
+        declared = fmt.schema_
+        if declared.inference == "manual" and declared.schema_json:
+            schema = schema_from_json(declared.schema_json)
+            return {f.path: schema for f in files}
+        self._reader.check_source(files)
+        return self.call("inferring the files' schemas", lambda spark: self._reader.infer_each(spark, files, fmt))
+
+    def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
+        self._reader.check_source(files)
+        return self.call("counting records", lambda spark: self._reader.count_records(spark, files, fmt))
+
+    # --- schema changes -----------------------------------------------------------------------------------------
+    def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        def add(spark: Any) -> None:
+            info = self._tables.existing(spark, destination)
+            self._format(info.provider).add_columns(spark, info, from_arrow(pa.schema(fields)))
+
+        self.call("adding columns", add)
+
+    def widen_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        def widen(spark: Any) -> None:
+            info = self._tables.existing(spark, destination)
+            self._format(info.provider).widen(spark, info, destination, fields)
+
+        self.call("widening column types", widen)
+
+    def fill_column(self, destination: DestinationConfig, column: str, value: object) -> None:
+        def fill(spark: Any) -> None:
+            info = self._tables.existing(spark, destination)
+            self._format(info.provider).fill(spark, info, destination, column, value)
+
+        self.call("filling a column", fill)
+
+    # --- load ---------------------------------------------------------------------------------------------------
+    def load_batch(self, request: BatchRequest) -> BatchResult:
+        self._reader.check_source(request.files)
+        tag = f"autoloader-{request.app_id}-{request.batch_seq}"
+
+        def load(spark: Any) -> BatchResult:
+            spark.addTag(tag)
+            try:
+                result = self._load(spark, request)
+            finally:
+                spark.removeTag(tag)
+            result.engine_job_id = tag
+            return result
+
+        return self.call(f"loading batch {request.batch_seq}", load)
+
+    def _load(self, spark: Any, request: BatchRequest) -> BatchResult:
+        destination = request.destination
+        info = self._tables.info(spark, destination)
+        fmt = self._format(info.provider if info is not None else self.target.table_format)
+        if info is not None:
+            committed = fmt.committed(spark, info, request.app_id)
+            if committed is not None and committed >= request.batch_seq:
+                return BatchResult(outcomes={}, already_committed=True)
+            if request.mode == "create" and committed is None and not spark.table(info.name).isEmpty():
+                raise TableError(
+                    f"Table {destination.full_name} already exists and write mode is 'create new table'.",
+                    "Pick another table name, or change the write mode to append.",
+                )
+        if request.mode == "merge" and not fmt.supports_merge:
+            raise TableError(
+                f"Write mode merge needs a delta or iceberg table; {destination.full_name} is {fmt.name}.",
+                "Use a cluster whose table format is delta or iceberg, or switch the write mode to append/overwrite.",
+            )
+        batch = self._reader.read_batch(spark, request)
+        if batch.rows == 0:
+            _files_done(request, batch)
+            return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
+        self._tables.ensure_database(spark, destination)
+        if info is not None and request.evolve:
+            fmt.add_columns(spark, info, batch.data.schema)
+        rows, written = fmt.commit(spark, request, batch.data, info)
+        _files_done(request, batch)
+        return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)
+
+
+def _files_done(request: BatchRequest, batch: Batch) -> None:
+    if request.on_file_done is not None:
+        for info in batch.loaded:
+            request.on_file_done(info)

@@ -1,0 +1,171 @@
+"""Spark Connect errors translated into the product's typed errors (message for users, action, technical detail).
+
+Matching is on the error class / gRPC status the client exposes and, where the server gives neither, on the text:
+the pyspark exception classes are only importable when pyspark is installed, so nothing here imports them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.errors import AutoloaderError, ConfigError, SourceNotFound, TableError, TerminalError, TransientError
+
+SPARK_AVRO_PACKAGE = "org.apache.spark:spark-avro_2.13"
+DELTA_PACKAGE = "io.delta:delta-spark_2.13"
+ICEBERG_PACKAGE = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13"
+
+FORMAT_PACKAGES = {"avro": SPARK_AVRO_PACKAGE, "delta": DELTA_PACKAGE, "iceberg": ICEBERG_PACKAGE}
+
+STALE_SESSION_MARKERS = (
+    "NO_ACTIVE_SESSION",
+    "INVALID_HANDLE.SESSION_NOT_FOUND",
+    "INVALID_HANDLE.SESSION_CLOSED",
+    "INVALID_HANDLE.SESSION_CHANGED",
+    "SESSION_CLOSED",
+)
+
+
+class ClusterUnreachable(TransientError):
+    code = "cluster_unreachable"
+
+
+class ClusterAuthError(TerminalError):
+    code = "cluster_auth_failed"
+
+
+class FormatNotSupported(ConfigError):
+    code = "format_not_supported"
+
+
+class MalformedInput(TerminalError):
+    code = "malformed_input"
+
+
+def error_class(exc: BaseException) -> str:
+    """The Spark error class (`PATH_NOT_FOUND`, …) of a pyspark exception, or ''."""
+    method = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
+    if not callable(method):
+        return ""
+    try:
+        value = method()
+    except Exception:  # older clients raise for errors without a class
+        return ""
+    return str(value) if value else ""
+
+
+def grpc_status(exc: BaseException) -> str:
+    """The gRPC status name (`UNAVAILABLE`, …) of a Spark Connect client error, or ''."""
+    method = getattr(exc, "getGrpcStatusCode", None)
+    if callable(method):
+        try:
+            return str(getattr(method(), "name", "") or "")
+        except Exception:
+            return ""
+    return ""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.split("\n", 1)[0][:500] if text else type(exc).__name__
+
+
+def is_stale_session(exc: BaseException) -> bool:
+    """The server no longer knows this session (it restarted or expired it): a new session fixes it."""
+    text = f"{error_class(exc)} {exc}"
+    return any(marker in text for marker in STALE_SESSION_MARKERS)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    if grpc_status(exc) in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        return True
+    text = str(exc)
+    return "failed to connect" in text.lower() or "Connection refused" in text or "StatusCode.UNAVAILABLE" in text
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    if grpc_status(exc) in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return True
+    text = str(exc)
+    return "UNAUTHENTICATED" in text or "PERMISSION_DENIED" in text or "Invalid authentication token" in text
+
+
+def missing_format(exc: BaseException) -> str | None:
+    """The data source the cluster lacks (`delta`, `avro`, …), if that is what the error says."""
+    text = str(exc)
+    cls = error_class(exc)
+    if "AVRO_DATA_SOURCE_NOT_ENABLED" in cls or "Failed to find data source: avro" in text:
+        return "avro"
+    if "DATA_SOURCE_NOT_FOUND" in cls or "DATA_SOURCE_NOT_FOUND" in text or "Failed to find data source" in text:
+        for name in ("delta", "iceberg", "avro", "xml"):
+            if f"data source: {name}" in text or f"data source: `{name}`" in text:
+                return name
+        return "unknown"
+    if "CATALOG_NOT_FOUND" in cls or "Catalog 'iceberg" in text:
+        return None
+    return None
+
+
+def format_error(fmt: str, cluster: str, exc: BaseException | None = None) -> FormatNotSupported:
+    package = FORMAT_PACKAGES.get(fmt)
+    need = f"the package {package} (matching the cluster's Spark version)" if package else f"support for '{fmt}'"
+    return FormatNotSupported(
+        f"Cluster '{cluster}' cannot read or write '{fmt}': it has no {fmt} data source.",
+        f"Add {need} to the cluster (spark.jars.packages) and restart it, or choose another format.",
+        detail=f"{type(exc).__name__}: {exc}" if exc is not None else "",
+    )
+
+
+_TOKEN = re.compile(r"(token=)[^;&\s'\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Technical details are stored on runs: never with the cluster's token in them."""
+    return _TOKEN.sub(r"\1***", text)
+
+
+def translate(exc: BaseException, cluster: str, what: str) -> AutoloaderError:
+    """A pyspark / gRPC exception raised while doing `what` on `cluster` as a typed, user-facing error."""
+    if isinstance(exc, AutoloaderError):
+        return exc
+    detail = redact(f"{type(exc).__name__}: {exc}")[:4000]
+    cls = error_class(exc)
+    if is_auth_failure(exc):
+        return ClusterAuthError(
+            f"Cluster '{cluster}' refused the connection: authentication failed.",
+            "Check the cluster's token (edit the cluster and enter the token again).",
+            detail=detail,
+        )
+    if is_unreachable(exc):
+        return ClusterUnreachable(
+            f"Cluster '{cluster}' is not reachable while {what}.",
+            "Check that the Spark Connect server is running and the URL (sc://host:port) is right; "
+            "the run is retried automatically.",
+            detail=detail,
+        )
+    fmt = missing_format(exc)
+    if fmt is not None:
+        return format_error(fmt, cluster, exc)
+    if "PATH_NOT_FOUND" in cls or "Path does not exist" in str(exc):
+        return SourceNotFound(
+            f"A path does not exist on cluster '{cluster}': {first_line(exc)}",
+            "Check that the cluster sees the same files as the service (same path or bucket) and that "
+            "they were not deleted.",
+            detail=detail,
+        )
+    if "TABLE_OR_VIEW_NOT_FOUND" in cls or "SCHEMA_NOT_FOUND" in cls or "CATALOG_NOT_FOUND" in cls:
+        return TableError(
+            f"Cluster '{cluster}': {first_line(exc)}",
+            "Check the destination catalog and database exist in the cluster's catalog.",
+            detail=detail,
+        )
+    if "MALFORMED" in cls or "Malformed records" in str(exc) or "FAILED_READ_FILE" in cls:
+        return MalformedInput(
+            f"Cluster '{cluster}' could not parse the input while {what}: {first_line(exc)}",
+            "Check the file format options (format, delimiter, multiline, row tag) against the files.",
+            detail=detail,
+        )
+    return TableError(
+        f"Cluster '{cluster}' failed while {what}: {first_line(exc)}",
+        "See the error details; fix the cause on the cluster or in the ingestion's settings and retry.",
+        detail=detail,
+    )

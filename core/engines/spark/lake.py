@@ -1,0 +1,127 @@
+"""What Delta and Iceberg share: DataFrameWriterV2 writes carrying the format's commit marker, MERGE, in-place
+schema changes (ALTER COLUMN … TYPE, UPDATE).
+
+MERGE is idempotent by nature (re-applying the same upsert gives the same table), so a batch re-run after a crash
+cannot duplicate rows even where no marker is kept (Iceberg merges).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pyarrow as pa
+
+from core.config import DestinationConfig
+from core.engines.base import BatchRequest
+from core.engines.spark.common import from_arrow, quote, sql_value
+from core.engines.spark.errors import translate
+from core.engines.spark.reading import observe_rows
+from core.engines.spark.table import TableFormat, TableInfo
+from core.errors import TableError
+from core.storage.base import FileInfo
+
+
+def merge_sql(table: str, view: str, keys: list[str]) -> str:
+    on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+    return f"MERGE INTO {table} t USING {view} s ON {on} WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+
+
+def write_v2(data: Any, table: str, mode: str, options: dict[str, str]) -> None:
+    """Append, or overwrite the whole table, through DataFrameWriterV2 with `options` on the commit."""
+    from pyspark.sql.connect import functions as F
+
+    writer = data.writeTo(table)
+    for key, value in options.items():
+        writer = writer.option(key, value)
+    if mode == "overwrite":
+        writer.overwrite(F.lit(True))
+    else:
+        writer.append()
+
+
+def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: list[FileInfo]) -> Any:
+    """One row per merge key: the highest `order_by`, then the latest file of the batch, then the latest row."""
+    from pyspark.sql.connect import functions as F
+    from pyspark.sql.connect.window import Window
+
+    missing = [k for k in [*keys, *([order_by] if order_by else [])] if k not in frame.columns]
+    if missing:
+        raise TableError(
+            f"Merge column(s) {', '.join(missing)} are not in the incoming data.",
+            "Pick merge keys and the ordering column from the detected schema.",
+        )
+    positions = F.create_map(*[x for i, f in enumerate(files) for x in (F.lit(f.path), F.lit(i))])
+    source_file = F.col("_source_file") if "_source_file" in frame.columns else F.lit(None)
+    ordered = frame.withColumn("__file_pos", F.coalesce(positions[source_file], F.lit(0)))
+    ordered = ordered.withColumn("__row_pos", F.monotonically_increasing_id())
+    order = [F.col("__file_pos").desc(), F.col("__row_pos").desc()]
+    if order_by:
+        order.insert(0, F.col(quote(order_by)).desc_nulls_last())
+    window = Window.partitionBy(*[F.col(quote(k)) for k in keys]).orderBy(*order)
+    ranked = ordered.withColumn("__rank", F.row_number().over(window))
+    return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos")
+
+
+class LakeFormat(TableFormat):
+    """A table format with its own transaction log, available on the cluster as a data source of that name."""
+
+    supports_merge = True
+
+    def probe(self, spark: Any, cluster: str) -> None:
+        """Resolve the data source without writing: a missing path is fine, a missing data source is not."""
+        probe = f"/nonexistent/autoloader-format-probe-{uuid.uuid4().hex}"
+        try:
+            spark.read.format(self.name).load(probe).schema  # noqa: B018  (the schema call is the probe)
+        except Exception as exc:
+            error = translate(exc, cluster, "checking the table format")
+            if error.code in ("format_not_supported", "cluster_unreachable", "cluster_auth_failed"):
+                raise error from exc
+
+    def commit(self, spark: Any, request: BatchRequest, data: Any, info: TableInfo | None) -> tuple[int, int]:
+        if info is None:
+            self._create(request.destination, data)
+        data, rows = observe_rows(data)
+        if request.mode == "merge":
+            self._merge(spark, request, data)
+        else:
+            options = self.commit_options(request.app_id, request.batch_seq)
+            write_v2(data, self.tables.name(request.destination), request.mode, options)
+        return rows(), 0
+
+    def _create(self, destination: DestinationConfig, data: Any) -> None:
+        """An empty table first, so that the data always goes through the one idempotent write."""
+        from pyspark.sql.connect import functions as F
+
+        writer = data.limit(0).writeTo(self.tables.name(destination)).using(self.name)
+        if destination.partition_columns:
+            writer = writer.partitionedBy(*[F.col(quote(c)) for c in destination.partition_columns])
+        for key, value in destination.table_properties.items():
+            writer = writer.tableProperty(key, value)
+        writer.create()
+
+    def _merge(self, spark: Any, request: BatchRequest, data: Any) -> None:
+        """MERGE INTO from a session temp view, the commit marker passed through session confs under a lock."""
+        destination = request.destination
+        source = latest_per_key(data, destination.merge_keys, destination.merge_order_by, request.files)
+        view = f"autoloader_src_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        confs = self.merge_confs(request.app_id, request.batch_seq)
+        try:
+            with self.tables.conf_lock:
+                for key, value in confs.items():
+                    spark.conf.set(key, value)
+                try:
+                    spark.sql(merge_sql(self.tables.name(destination), view, destination.merge_keys)).collect()
+                finally:
+                    for key in confs:
+                        spark.conf.unset(key)
+        finally:
+            spark.catalog.dropTempView(view)
+
+    def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        for f in from_arrow(pa.schema(fields)).fields:
+            spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
+
+    def fill(self, spark: Any, info: TableInfo, destination: DestinationConfig, column: str, value: object) -> None:
+        spark.sql(f"UPDATE {info.name} SET {quote(column)} = {sql_value(value)}")

@@ -1,0 +1,150 @@
+"""Plain parquet tables in the cluster's metastore, which have no transaction log.
+
+Exactly once: every batch is written to a hidden staging folder under the table location
+(`_autoloader_staging/<batch>`; names starting with `_` are invisible to readers) and then made visible in one
+metastore call, `ALTER TABLE … ADD PARTITION (…, _autoloader_batch = '<app id>-<seq>') LOCATION …`. The partition's
+existence is the commit marker: a crash before it leaves nothing visible, a crash after it leaves a committed batch
+that `committed` (SHOW PARTITIONS) reports. Such tables therefore carry the extra partition column
+`_autoloader_batch`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from core.config import DestinationConfig
+from core.engines.base import BatchRequest
+from core.engines.spark.common import literal, quote
+from core.engines.spark.reading import observe_rows
+from core.engines.spark.table import TableFormat, TableInfo
+from core.errors import TableError
+from core.faults import crash_point
+
+BATCH_COLUMN = "_autoloader_batch"
+STAGING_DIR = "_autoloader_staging"
+
+_Partition = tuple[dict[str, object], str]  # (partition values, folder)
+
+
+def batch_value(app_id: str, seq: int) -> str:
+    return f"{app_id}-{seq}"
+
+
+def parse_batch_value(value: str) -> tuple[str, int] | None:
+    app_id, _, seq = value.rpartition("-")
+    return (app_id, int(seq)) if app_id and seq.isdigit() else None
+
+
+def committed_from_partitions(partitions: list[str], app_id: str) -> int | None:
+    """The highest batch sequence of `app_id` among SHOW PARTITIONS lines (`country=DE/_autoloader_batch=…`)."""
+    best: int | None = None
+    for line in partitions:
+        for part in line.split("/"):
+            name, _, raw = part.partition("=")
+            if name != BATCH_COLUMN:
+                continue
+            parsed = parse_batch_value(unquote(raw))
+            if parsed is not None and parsed[0] == app_id:
+                best = parsed[1] if best is None else max(best, parsed[1])
+    return best
+
+
+def committed_partition(spark: Any, info: TableInfo, app_id: str) -> int | None:
+    """The last batch of `app_id` registered as a partition, None for a table without the batch column."""
+    if BATCH_COLUMN not in info.schema.names:
+        return None
+    lines = [str(r[0]) for r in spark.sql(f"SHOW PARTITIONS {info.name}").collect()]
+    return committed_from_partitions(lines, app_id)
+
+
+def add_partitions_sql(table: str, batch: str, partitions: list[_Partition]) -> str:
+    """One ALTER TABLE for all of a batch's partitions: the metastore adds them in one transaction."""
+    specs = []
+    for values, location in partitions:
+        spec = ", ".join(f"{quote(k)} = {literal(v)}" for k, v in [*values.items(), (BATCH_COLUMN, batch)])
+        specs.append(f"PARTITION ({spec}) LOCATION {literal(location)}")
+    return f"ALTER TABLE {table} ADD IF NOT EXISTS " + " ".join(specs)
+
+
+class ParquetFormat(TableFormat):
+    """Staged, then registered as partitions."""
+
+    name = "parquet"
+
+    def committed(self, spark: Any, info: TableInfo, app_id: str) -> int | None:
+        return committed_partition(spark, info, app_id)
+
+    def commit(self, spark: Any, request: BatchRequest, data: Any, info: TableInfo | None) -> tuple[int, int]:
+        destination = request.destination
+        parts = destination.partition_columns
+        value = batch_value(request.app_id, request.batch_seq)
+        if info is None:
+            info = self._create(spark, destination, data)
+        elif BATCH_COLUMN not in info.schema.names:
+            raise TableError(
+                f"Table {destination.full_name} was not created by Autoloader: a parquet table needs the "
+                f"{BATCH_COLUMN} partition column for exactly-once loads.",
+                "Load into a new table, or use a cluster with the delta table format.",
+            )
+        staging = f"{info.location.rstrip('/')}/{STAGING_DIR}/{value}"
+        data, rows = observe_rows(data)
+        data.write.mode("overwrite").partitionBy(*parts).parquet(staging)
+        partitions, written = _staged_partitions(spark, staging, parts)
+        spark.sql(add_partitions_sql(info.name, value, partitions))
+        if request.mode == "overwrite":
+            crash_point("spark_overwrite_before_drop")
+            _drop_other_batches(spark, info.name, value)
+        return rows(), written
+
+    def _create(self, spark: Any, destination: DestinationConfig, data: Any) -> TableInfo:
+        from pyspark.sql.connect import functions as F
+
+        name = self.tables.name(destination)
+        empty = data.limit(0).withColumn(BATCH_COLUMN, F.lit("").cast("string"))
+        empty.write.format("parquet").partitionBy(*destination.partition_columns, BATCH_COLUMN).saveAsTable(name)
+        if destination.table_properties:
+            props = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in destination.table_properties.items())
+            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
+        info = self.tables.info(spark, destination)
+        assert info is not None
+        return info
+
+    def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
+        """An overwrite adds the new batch's partition, then drops the others: a crash in between leaves both
+        visible until this runs again (the pipeline calls it when it finds the batch committed)."""
+        if BATCH_COLUMN in info.schema.names:
+            _drop_other_batches(spark, info.name, batch_value(app_id, batch_seq))
+
+
+def _staged_partitions(spark: Any, staging: str, parts: list[str]) -> tuple[list[_Partition], int]:
+    """The staged folders per partition value (as Spark wrote and escaped them) and the bytes written."""
+    from pyspark.sql.connect import functions as F
+
+    folder = F.regexp_extract(F.col("_metadata.file_path"), r"^(.*)/[^/]*$", 1)
+    files = (
+        spark.read.parquet(staging)
+        .select(
+            *[F.col(quote(p)) for p in parts],
+            folder.alias("__dir"),
+            F.col("_metadata.file_path").alias("__file"),
+            F.col("_metadata.file_size").alias("__size"),
+        )
+        .distinct()
+        .collect()
+    )
+    sizes = {r["__file"]: int(r["__size"]) for r in files}
+    folders = {r["__dir"]: {p: r[p] for p in parts} for r in files}
+    return [(values, location) for location, values in sorted(folders.items())], sum(sizes.values())
+
+
+def _drop_other_batches(spark: Any, table: str, keep: str) -> None:
+    values = set()
+    for row in spark.sql(f"SHOW PARTITIONS {table}").collect():
+        for part in str(row[0]).split("/"):
+            name, _, raw = part.partition("=")
+            if name == BATCH_COLUMN and unquote(raw) != keep:
+                values.add(unquote(raw))
+    if values:
+        specs = ", ".join(f"PARTITION ({quote(BATCH_COLUMN)} = {literal(v)})" for v in sorted(values))
+        spark.sql(f"ALTER TABLE {table} DROP IF EXISTS {specs}")

@@ -1,0 +1,358 @@
+"""Reading source files on the cluster: the DataFrame reader per source format, schema inference, and a batch read
+once with its lineage columns, rescued data and per-file counts (malformed files quarantined)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from core.config import FormatConfig
+from core.engines.base import BatchRequest, FileOutcome, InferResult
+from core.engines.spark.common import from_arrow, quote, spark_path, to_arrow
+from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
+from core.engines.spark.session import ClusterTarget
+from core.errors import ConfigError, TooManyBadRecords
+from core.formats import apply_hints, nulls_to_string
+from core.schema import RESCUED
+from core.storage.base import FileInfo
+
+QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
+
+# Internal columns of a batch DataFrame, dropped before the write.
+_PATH, _SIZE, _BAD = "__al_path", "__al_size", "__al_bad"
+_CORRUPT_FORMATS = ("json", "csv", "xml")
+
+
+@dataclass(slots=True)
+class _FileStats:
+    records: int = 0
+    bad: int = 0
+    rescued: int = 0
+    size: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """A batch read and checked on the cluster, not yet written."""
+
+    data: Any  # pyspark DataFrame with the output columns
+    outcomes: dict[str, FileOutcome] = field(default_factory=dict)
+    loaded: list[FileInfo] = field(default_factory=list)
+    rows: int = 0
+    bytes_read: int = 0
+
+
+def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
+    """DataFrameReader options for the ingestion's format; bad records stay (PERMISSIVE) in `_rescued_data`."""
+    opts = fmt.options
+    infer_types = fmt.schema_.infer_types
+    options: dict[str, str] = {}
+    if fmt.type in _CORRUPT_FORMATS:
+        options |= {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": RESCUED}
+    if fmt.type == "json":
+        options["multiLine"] = str(opts.multiline).lower()
+        if infer and not infer_types:
+            options["primitivesAsString"] = "true"
+    elif fmt.type == "csv":
+        options |= {"header": str(opts.header).lower(), "sep": opts.delimiter, "quote": opts.quote}
+        options["multiLine"] = str(opts.multiline).lower()
+        if opts.escape:
+            options["escape"] = opts.escape
+        if infer:
+            options["inferSchema"] = str(infer_types).lower()
+        elif opts.header:
+            # Spark maps CSV columns by position; with the header checked, a file whose columns are in
+            # another order fails (and is quarantined) instead of loading values into the wrong columns.
+            options["enforceSchema"] = "false"
+    elif fmt.type == "xml":
+        options["rowTag"] = opts.row_tag or "row"
+        if infer:
+            options["inferSchema"] = str(infer_types).lower()
+    elif fmt.type in ("parquet", "orc") and infer:
+        options["mergeSchema"] = "true"
+    if opts.compression not in ("auto", "none") and fmt.type in ("json", "csv", "text", "xml"):
+        options["compression"] = {"bz2": "bzip2"}.get(opts.compression, opts.compression)
+    return options
+
+
+def ledger_path_column(column: Any) -> Any:
+    """`_metadata.file_path` in the ledger's form: `file:/data/x` → `/data/x`, `s3a://b/k` → `s3://b/k`, unescaped."""
+    from pyspark.sql.connect import functions as F
+
+    path = F.regexp_replace(column, r"^file:(//)?", "")
+    path = F.regexp_replace(path, r"^s3[an]://", "s3://")
+    return F.url_decode(F.regexp_replace(path, r"\+", "%2B"))
+
+
+def without_keys(rescued: Any, keys: frozenset[str]) -> Any:
+    """`_rescued_data` without the columns the user chose to ignore (raw text that is not a JSON object is kept)."""
+    from pyspark.sql.connect import functions as F
+
+    if not keys:
+        return rescued
+    parsed = F.from_json(rescued, "map<string,string>")
+    kept = F.map_filter(parsed, lambda k, _: ~k.isin(sorted(keys)))
+    cleaned = F.when(F.size(kept) > 0, F.to_json(kept))
+    return F.when(parsed.isNull(), rescued).otherwise(cleaned)
+
+
+def observe_rows(data: Any) -> tuple[Any, Callable[[], int]]:
+    """`data` counting its rows as the write runs, and how to read that count once the write is done."""
+    from pyspark.sql.connect import functions as F
+    from pyspark.sql.connect.observation import Observation
+
+    observation = Observation(f"rows_{uuid.uuid4().hex}")
+    observed = data.observe(observation, F.count(F.lit(1)).alias("rows"))
+    return observed, lambda: int(observation.get.get("rows", 0))
+
+
+def _fatal(exc: Exception) -> bool:
+    """Errors of the connection, not of a file: they must not be taken for an unreadable file."""
+    return is_unreachable(exc) or is_stale_session(exc) or is_auth_failure(exc)
+
+
+class Reader:
+    """Reads an ingestion's files on one cluster."""
+
+    def __init__(self, target: ClusterTarget):
+        self.target = target
+
+    def check_source(self, files: list[FileInfo]) -> None:
+        if self.target.kind == "local" and any(f.path.startswith("s3://") for f in files):
+            raise ConfigError(
+                "The local Spark cluster cannot read S3: it has no hadoop-aws connector.",
+                "Use the embedded engine for S3 sources, or a remote cluster that has hadoop-aws and S3 credentials.",
+                field="cluster_id",
+            )
+
+    def reader(self, spark: Any, fmt: FormatConfig, schema: Any) -> Any:
+        reader = spark.read.format(fmt.type).options(**reader_options(fmt, infer=schema is None))
+        return reader if schema is None else reader.schema(schema)
+
+    def _raise_if_missing_format(self, exc: Exception, fmt: FormatConfig) -> None:
+        error = translate(exc, self.target.name, f"reading {fmt.type} files")
+        if error.code == "format_not_supported":
+            raise format_error(fmt.type, self.target.name, exc) from exc
+
+    def _probe_files(self, spark: Any, fmt: FormatConfig, files: list[FileInfo], schema: Any) -> dict[str, str]:
+        """Read each file alone (only after a batch failed) to find the ones that cannot be read at all."""
+        from pyspark.sql.connect import functions as F
+
+        bad: dict[str, str] = {}
+        for info in files:
+            try:
+                self.reader(spark, fmt, schema).load(spark_path(info.path)).agg(F.count(F.lit(1))).collect()
+            except Exception as exc:
+                if _fatal(exc):
+                    raise
+                reason = str(exc).strip().split("\n", 1)[0][:300]
+                bad[info.path] = f"{info.path} could not be read as {fmt.type}: {reason}"
+        return bad
+
+    # --- schema -------------------------------------------------------------------------------------------------
+    def infer(self, spark: Any, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+        bad = {f.path: f"{f.path} is empty" for f in files if f.size == 0}
+        readable = [f for f in files if f.size > 0]
+        schema = None
+        try:
+            schema = self.reader(spark, fmt, None).load([spark_path(f.path) for f in readable]).schema
+        except Exception as exc:
+            if _fatal(exc):
+                raise
+            self._raise_if_missing_format(exc, fmt)
+            unreadable = self._probe_files(spark, fmt, readable, None)
+            bad.update(unreadable)
+            rest = [f for f in readable if f.path not in unreadable]
+            if rest:
+                schema = self.reader(spark, fmt, None).load([spark_path(f.path) for f in rest]).schema
+        if schema is None:
+            return InferResult(pa.schema([]), bad)
+        arrow = to_arrow([f for f in schema.fields if f.name != RESCUED])
+        return InferResult(apply_hints(nulls_to_string(arrow), fmt.schema_.hints), bad)
+
+    def infer_each(self, spark: Any, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
+        """Per-file schemas in two cluster jobs, not one per file: the files' merged schema, narrowed for each file
+        to the columns it has values in. Types are the merged ones (a file's narrower type is not told apart)."""
+        from pyspark.sql.connect import functions as F
+
+        merged = self.infer(spark, files, fmt)
+        readable = [f for f in files if f.path not in merged.bad_files]
+        if not readable or not len(merged.schema):
+            return {f.path: merged.schema for f in readable}
+        frame = self.reader(spark, fmt, from_arrow(merged.schema)).load([spark_path(f.path) for f in readable])
+        path = ledger_path_column(F.col("_metadata.file_path")).alias(_PATH)
+        present = [F.count(F.col(quote(name))).alias(name) for name in merged.schema.names]
+        rows = frame.select(path, *[F.col(quote(n)) for n in merged.schema.names]).groupBy(_PATH).agg(*present)
+        schemas = {}
+        for row in rows.collect():
+            keep = [f for f in merged.schema if row[f.name]]
+            schemas[str(row[_PATH])] = pa.schema(keep)
+        return {f.path: schemas.get(f.path, merged.schema) for f in readable}
+
+    def count_records(self, spark: Any, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
+        from pyspark.sql.connect import functions as F
+
+        readable = [f for f in files if f.size > 0]
+        if not readable:
+            return {}
+        frame = self.reader(spark, fmt, None).load([spark_path(f.path) for f in readable])
+        rows = frame.groupBy(ledger_path_column(F.col("_metadata.file_path")).alias(_PATH)).count().collect()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # --- batch --------------------------------------------------------------------------------------------------
+    def read_batch(self, spark: Any, request: BatchRequest) -> Batch:
+        """Read the batch once into the cluster (localCheckpoint), count per file, quarantine, check the threshold."""
+        from pyspark.sql.connect import functions as F
+
+        batch = Batch(data=None)
+        for info in request.files:
+            if info.size == 0:
+                batch.outcomes[info.path] = FileOutcome(
+                    quarantine_reason=f"{info.path} is empty", action=QUARANTINE_ACTION
+                )
+        files = [f for f in request.files if f.path not in batch.outcomes]
+        staged = None
+        while files:
+            try:
+                staged = self._batch_frame(spark, request, files).localCheckpoint()
+                break
+            except Exception as exc:
+                if _fatal(exc):
+                    raise
+                self._raise_if_missing_format(exc, request.format)
+                unreadable = self._probe_files(spark, request.format, files, self._read_schema(request))
+                if not unreadable:
+                    raise
+                for path, reason in unreadable.items():
+                    batch.outcomes[path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
+                files = [f for f in files if f.path not in unreadable]
+        if staged is None:
+            return batch
+        stats = _file_stats(staged)
+        keep = _settle_files(request, files, stats, batch)
+        _check_threshold(request, batch)
+        data = staged if len(keep) == len(files) else staged.where(F.col(_PATH).isin([f.path for f in keep]))
+        batch.data = data.select(*_output_columns(request))
+        batch.loaded = keep
+        return batch
+
+    def _read_schema(self, request: BatchRequest) -> Any:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        try:
+            schema = from_arrow(request.schema)
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            raise ConfigError(
+                f"The target schema has a type Spark cannot read into: {exc}",
+                "Use a type hint to pick a supported type for that column.",
+                detail=repr(exc),
+            ) from exc
+        extras = _extra_fields(request)
+        if extras:
+            schema = StructType([*schema.fields, *from_arrow(pa.schema(extras)).fields])
+        if request.format.type in _CORRUPT_FORMATS:
+            schema = StructType([*schema.fields, StructField(RESCUED, StringType(), True)])
+        return schema
+
+    def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
+        """The files read with the target schema, plus ledger path, file size and a malformed-record flag."""
+        from pyspark.sql.connect import functions as F
+
+        frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
+        if RESCUED not in frame.columns:
+            frame = frame.withColumn(RESCUED, F.lit(None).cast("string"))
+        extras = [quote(f.name) for f in _extra_fields(request)]
+        if extras:
+            present = (
+                F.greatest(*(F.col(c).isNotNull() for c in extras)) if len(extras) > 1 else F.col(extras[0]).isNotNull()
+            )
+            packed = F.when(present, F.to_json(F.struct(*(F.col(c) for c in extras))))
+            frame = frame.withColumn(RESCUED, F.coalesce(F.col(RESCUED), packed))
+        frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
+        frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
+        return frame.withColumn(_BAD, _bad_record(request.format))
+
+
+def _extra_fields(request: BatchRequest) -> list[pa.Field]:
+    """Columns in the files that the target does not take (policy rescue): read, then packed into _rescued_data."""
+    if request.incoming is None or request.format.type not in ("json", "csv"):
+        return []
+    taken = set(request.schema.names) | {RESCUED} | set(request.ignored_columns)
+    return [f for f in request.incoming if f.name not in taken]
+
+
+def _bad_record(fmt: FormatConfig) -> Any:
+    """Malformed = the raw text did not parse at all. A JSON record that parsed but whose values did not fit
+    the table types is rescued, not malformed (as with the embedded engine)."""
+    from pyspark.sql.connect import functions as F
+
+    rescued = F.col(RESCUED).isNotNull()
+    if fmt.type == "json":
+        parses = F.from_json(F.col(RESCUED), "map<string,string>").isNotNull()
+        return rescued & ~parses
+    return rescued
+
+
+def _file_stats(staged: Any) -> dict[str, _FileStats]:
+    from pyspark.sql.connect import functions as F
+
+    rows = (
+        staged.groupBy(_PATH)
+        .agg(
+            F.count(F.lit(1)).alias("records"),
+            F.sum(F.col(_BAD).cast("long")).alias("bad"),
+            F.count(F.col(RESCUED)).alias("rescued"),
+            F.max(_SIZE).alias("size"),
+        )
+        .collect()
+    )
+    return {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0), int(r[3]), int(r[4] or 0)) for r in rows}
+
+
+def _settle_files(
+    request: BatchRequest, files: list[FileInfo], stats: dict[str, _FileStats], batch: Batch
+) -> list[FileInfo]:
+    """Per-file outcomes; a file none of whose records parse is not that format at all: quarantined."""
+    keep = []
+    for info in files:
+        stat = stats.get(info.path, _FileStats(size=info.size))
+        if stat.records and stat.bad == stat.records and stat.records > 1:
+            reason = f"{info.path} is not valid {request.format.type}: none of its {stat.records} records parse"
+            batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
+            continue
+        batch.outcomes[info.path] = FileOutcome(
+            records=stat.records, bad_records=stat.bad, rescued_records=stat.rescued
+        )
+        batch.rows += stat.records
+        batch.bytes_read += stat.size or info.size
+        keep.append(info)
+    return keep
+
+
+def _check_threshold(request: BatchRequest, batch: Batch) -> None:
+    bad = sum(o.bad_records for o in batch.outcomes.values() if not o.quarantine_reason)
+    if batch.rows and bad / batch.rows > request.max_bad_record_ratio:
+        raise TooManyBadRecords(
+            f"{bad} of {batch.rows} records in this batch are malformed "
+            f"({bad / batch.rows:.1%}, limit {request.max_bad_record_ratio:.0%}); nothing was written.",
+            "Look at the malformed records listed per file, fix the producer, or raise max_bad_record_ratio.",
+        )
+
+
+def _output_columns(request: BatchRequest) -> list[Any]:
+    """The table's columns, `_rescued_data` without the ignored keys, and the lineage columns if asked for."""
+    from pyspark.sql.connect import functions as F
+
+    columns = [F.col(quote(f.name)) for f in request.schema if f.name != RESCUED]
+    columns.append(without_keys(F.col(RESCUED), request.ignored_columns).alias(RESCUED))
+    if request.destination.lineage_columns:
+        columns += [
+            F.col(_PATH).alias("_source_file"),
+            F.lit(request.ingested_at).cast("timestamp").alias("_ingested_at"),
+            F.lit(request.run_id).cast("bigint").alias("_run_id"),
+        ]
+    return columns

@@ -1,0 +1,134 @@
+"""The destination table on the cluster, and the interface each table format implements (delta, iceberg, parquet).
+
+Each format keeps its own exactly-once marker (see its module): `committed` reads it back, `commit` writes a batch
+together with it. The engine asks the format of the existing table (the catalog's provider), or of the cluster
+for a table it is about to create.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from core.config import DestinationConfig
+from core.engines.base import BatchRequest
+from core.engines.spark.common import quote
+from core.engines.spark.session import ClusterTarget
+from core.errors import TableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DESTINATION_CATALOG = DestinationConfig.model_fields["catalog"].default
+
+
+@dataclass(slots=True)
+class TableInfo:
+    name: str  # quoted, qualified
+    provider: str
+    location: str
+    schema: Any  # pyspark StructType
+
+
+class Tables:
+    """Destination tables as named in the cluster's catalog."""
+
+    def __init__(self, target: ClusterTarget):
+        self.target = target
+        # Session confs are global to the pooled session: a write that passes its marker through them (a Delta
+        # MERGE) holds this lock from set to unset, so that concurrent runs do not commit under each other's marker.
+        self.conf_lock = threading.Lock()
+
+    def qualified(self, destination: DestinationConfig) -> tuple[str, str, str]:
+        """(catalog, database, table) on the cluster; the destination's default catalog means the cluster's."""
+        catalog = destination.catalog
+        if catalog == DEFAULT_DESTINATION_CATALOG:
+            catalog = self.target.catalog
+        return catalog, destination.database, destination.table
+
+    def uri(self, destination: DestinationConfig) -> str:
+        return ".".join(self.qualified(destination))
+
+    def name(self, destination: DestinationConfig) -> str:
+        return ".".join(quote(p) for p in self.qualified(destination))
+
+    def info(self, spark: Any, destination: DestinationConfig) -> TableInfo | None:
+        if not spark.catalog.tableExists(self.uri(destination)):
+            return None
+        name = self.name(destination)
+        rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
+        details = {str(r[0]).strip(): str(r[1] or "").strip() for r in rows}
+        provider = details.get("Provider", "").lower() or self.target.table_format
+        return TableInfo(name, provider, details.get("Location", ""), spark.table(name).schema)
+
+    def existing(self, spark: Any, destination: DestinationConfig) -> TableInfo:
+        info = self.info(spark, destination)
+        if info is None:
+            raise TableError(f"Table {destination.full_name} does not exist.", "Run the ingestion once to create it.")
+        return info
+
+    def ensure_database(self, spark: Any, destination: DestinationConfig) -> None:
+        catalog, database, _ = self.qualified(destination)
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(catalog)}.{quote(database)}")
+
+
+class TableFormat:
+    """What differs between table formats. The defaults are those of a format that can only take appends."""
+
+    name: str
+    supports_merge = False
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+
+    @staticmethod
+    def commit_options(app_id: str, seq: int) -> dict[str, str]:
+        """Write options that mark the commit as batch `seq` of `app_id`."""
+        return {}
+
+    @staticmethod
+    def merge_confs(app_id: str, seq: int) -> dict[str, str]:
+        """Session confs that mark a MERGE's commit (a MERGE statement takes no write options)."""
+        return {}
+
+    def probe(self, spark: Any, cluster: str) -> None:
+        """Raise if the cluster lacks this format's data source (test connection)."""
+
+    def committed(self, spark: Any, info: TableInfo, app_id: str) -> int | None:
+        """The last batch sequence of `app_id` committed to the table."""
+        raise NotImplementedError
+
+    def commit(self, spark: Any, request: BatchRequest, data: Any, info: TableInfo | None) -> tuple[int, int]:
+        """Write `data` as the request's batch in one commit (creating the table when `info` is None).
+
+        Returns (rows written, bytes written; 0 where the format does not tell)."""
+        raise NotImplementedError
+
+    def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
+        """Finish an overwrite whose batch is committed; nothing to do where the commit itself replaced the rows."""
+
+    def add_columns(self, spark: Any, info: TableInfo, schema: Any) -> None:
+        """New columns first (parquet tables do not add columns on append, and an ALTER is explicit everywhere)."""
+        existing = set(info.schema.names)
+        new = [f for f in schema.fields if f.name not in existing]
+        if new:
+            columns = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in new)
+            spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
+
+    def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        raise TableError(
+            f"Table {destination.full_name} is {info.provider}: its column types cannot be widened in place.",
+            "Resolve the change with a new table version instead, or use a delta or iceberg cluster.",
+        )
+
+    def fill(self, spark: Any, info: TableInfo, destination: DestinationConfig, column: str, value: object) -> None:
+        raise TableError(
+            f"Table {destination.full_name} is {info.provider}, which has no UPDATE.",
+            "Leave the new column empty for old rows, or use a delta or iceberg cluster.",
+        )
+
+    def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
+        log.warning("Z-order needs delta or iceberg; %s is %s: skipped", info.name, info.provider)
