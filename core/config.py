@@ -1,15 +1,24 @@
-"""The ingestion configuration (PRODUCT.md §14). Field names are the API contract."""
+"""The ingestion configuration (PRODUCT.md §14). Field names are the API contract.
+
+Every field is bounded where it enters (sizes, 64-bit integers, formats), so that one request cannot store a value
+that later breaks a read, a run or the scheduler. The checks that depend on the moment or on the plain form of a
+value (a cron that fires within 5 years, a secret not in the stored `enc:v1:` form, column types, e-mail and webhook
+formats) apply to input only: a spec read back from the database is validated with `context=STORED`, so a row
+saved under older rules still loads.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core.errors import ConfigError
+from core.schedule import check_fires
 from core.schedule import validate as validate_schedule
 
 SourceType = Literal["s3", "azure_blob", "gcs", "sftp", "local"]
@@ -24,7 +33,58 @@ SECRET_FIELDS = ("secret_access_key", "session_token", "connection_string", "pas
 # `schema_json` is the API's field name; it shadows pydantic's deprecated BaseModel.schema_json on purpose.
 warnings.filterwarnings("ignore", message='Field name "schema_json"', category=UserWarning)
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_ID = 2**63 - 1
+"""The largest id (and count) the metadata database stores: a 64-bit signed integer."""
+MAX_INTERVAL_SECONDS = 7 * 24 * 3600
+MAX_COLUMNS = 10_000
+ENCRYPTED_PREFIX = "enc:v1:"
+"""How a stored secret starts (app/secrets_box.py); a plain secret starting so would be kept as if encrypted."""
+
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context for a spec read back from the database: the input-only checks are skipped."""
+
+IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_IDENT = re.compile(IDENT_PATTERN)
+_EMAIL_PATTERN = r"^[^@\s<>,;:\"()\[\]]+@[^@\s<>,;:\"()\[\]]+\.[^@\s<>,;:\"()\[\]]+$"
+_EMAIL = re.compile(_EMAIL_PATTERN)
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def is_input(info: ValidationInfo) -> bool:
+    """True unless the spec is being read back from the database (`context=STORED`)."""
+    return not (isinstance(info.context, dict) and info.context.get("stored"))
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000); remove it")
+    return value
+
+
+def finite_json(value: Any) -> Any:
+    """A JSON value the API can store and send back: no NaN or infinity anywhere inside, no NUL in text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(str(key))
+            finite_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            finite_json(item)
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_nul)]
+"""A column, key or short label."""
+Text = Annotated[str, Field(max_length=4096), AfterValidator(_no_nul)]
+"""A path, pattern, URL or secret."""
+LongText = Annotated[str, Field(max_length=65_536), AfterValidator(_no_nul)]
+"""A document pasted whole (a service-account JSON)."""
+Identifier = Annotated[str, Field(json_schema_extra={"pattern": IDENT_PATTERN})]
+Count = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class _Model(BaseModel):
@@ -33,19 +93,30 @@ class _Model(BaseModel):
 
 class Credentials(_Model):
     type: Literal["ambient", "access_key", "connection_string", "service_account", "password"] = "ambient"
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    connection_string: str | None = None
-    service_account_json: str | None = None
-    username: str | None = None
-    password: str | None = None
+    access_key_id: Text | None = None
+    secret_access_key: Text | None = None
+    session_token: Text | None = None
+    connection_string: Text | None = None
+    service_account_json: LongText | None = None
+    username: Text | None = None
+    password: Text | None = None
 
     @model_validator(mode="after")
     def _keys_present(self) -> Credentials:
         if self.type == "access_key" and not (self.access_key_id and self.secret_access_key):
             raise ValueError("access_key credentials need access_key_id and secret_access_key")
         return self
+
+    @field_validator(*SECRET_FIELDS)
+    @classmethod
+    def _plain(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A secret given in the stored form would be kept as is and fail to decrypt at every use."""
+        if value and is_input(info) and value.startswith(ENCRYPTED_PREFIX):
+            raise ValueError(
+                f"a secret may not start with '{ENCRYPTED_PREFIX}' (the form secrets are stored in); "
+                "enter the secret itself"
+            )
+        return value
 
     def masked(self) -> dict[str, Any]:
         """The credentials as shown back to users: secrets replaced by a marker."""
@@ -58,12 +129,19 @@ class Credentials(_Model):
 
 class SourceConfig(_Model):
     type: SourceType
-    path: str
-    file_pattern: str | None = None
-    region: str | None = None
-    endpoint_url: str | None = None
+    path: Annotated[Text, Field(min_length=1, json_schema_extra={"pattern": "^(/|s3://)"})]
+    file_pattern: Text | None = None
+    region: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] | None = None
+    endpoint_url: Text | None = None
     credentials: Credentials = Field(default_factory=Credentials)
     reload_changed_files: bool = False
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not _URL.match(value):
+            raise ValueError("use an http:// or https:// URL, e.g. https://s3.eu-west-1.amazonaws.com")
+        return value
 
     @model_validator(mode="after")
     def _path_matches_type(self) -> SourceConfig:
@@ -81,10 +159,10 @@ class SourceConfig(_Model):
 class FormatOptions(_Model):
     multiline: bool = False
     header: bool = True
-    delimiter: str = ","
-    quote: str = '"'
-    escape: str | None = None
-    row_tag: str | None = None
+    delimiter: Annotated[str, Field(max_length=2)] = ","
+    quote: Annotated[str, Field(max_length=2)] = '"'
+    escape: Annotated[str, Field(max_length=1)] | None = None
+    row_tag: Name | None = None
     compression: Literal["auto", "none", "gzip", "bz2", "zstd"] = "auto"
 
     @field_validator("delimiter", "quote")
@@ -100,20 +178,48 @@ class FormatOptions(_Model):
 class SchemaConfig(_Model):
     inference: Literal["auto", "manual"] = "auto"
     infer_types: bool = True
-    schema_json: list[dict[str, Any]] | None = Field(  # type: ignore[assignment]
-        default=None, description='Manual schema: [{"name": "id", "type": "bigint", "nullable": true}, ...]'
+    schema_json: list[Annotated[dict[str, Any], AfterValidator(finite_json)]] | None = Field(  # type: ignore[assignment]
+        default=None,
+        max_length=MAX_COLUMNS,
+        description='Manual schema: [{"name": "id", "type": "bigint", "nullable": true}, ...]',
     )
-    hints: dict[str, str] = Field(default_factory=dict, description="Per-column type hints: {column: type}")
+    hints: dict[Name, Text] = Field(
+        default_factory=dict, max_length=MAX_COLUMNS, description="Per-column type hints: {column: type}"
+    )
     on_schema_change: SchemaPolicy = "pause"
     sample_files: int = Field(default=10, ge=1, le=1000)
-    ignored_columns: list[str] = Field(
-        default_factory=list, description="Columns dropped from loads (a schema-review decision; reversible)."
+    ignored_columns: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_COLUMNS,
+        description="Columns dropped from loads (a schema-review decision; reversible).",
     )
 
     @model_validator(mode="after")
     def _manual_has_schema(self) -> SchemaConfig:
         if self.inference == "manual" and not self.schema_json:
             raise ValueError("manual schema inference needs schema_json")
+        return self
+
+    @model_validator(mode="after")
+    def _known_types(self, info: ValidationInfo) -> SchemaConfig:
+        """The checks Test & Preview makes (the same functions the engines use), made when the spec is saved."""
+        if not is_input(info):
+            return self
+        from core.formats.types import parse_type, schema_from_json
+
+        try:
+            if self.schema_json:
+                schema_from_json(self.schema_json)
+            for column, type_text in self.hints.items():
+                try:
+                    parse_type(type_text)
+                except ConfigError as exc:
+                    raise ConfigError(
+                        f"{exc.message} (hint for column '{column}')", exc.action, field="format.schema.hints"
+                    ) from None
+        except ConfigError as exc:
+            field = exc.field if exc.field != "format.schema" else "format.schema.schema_json"
+            raise ValueError(f"{field}: {exc.message}. {exc.action}") from None
         return self
 
 
@@ -126,15 +232,15 @@ class FormatConfig(_Model):
 
 
 class DestinationConfig(_Model):
-    catalog: str = "main"
-    database: str = "default"
-    table: str
+    catalog: Identifier = "main"
+    database: Identifier = "default"
+    table: Identifier
     write_mode: WriteMode = "append"
-    merge_keys: list[str] = Field(default_factory=list)
-    merge_order_by: str | None = None
-    partition_columns: list[str] = Field(default_factory=list)
-    z_order_columns: list[str] = Field(default_factory=list)
-    table_properties: dict[str, str] = Field(default_factory=dict)
+    merge_keys: list[Name] = Field(default_factory=list, max_length=100)
+    merge_order_by: Name | None = None
+    partition_columns: list[Name] = Field(default_factory=list, max_length=100)
+    z_order_columns: list[Name] = Field(default_factory=list, max_length=100)
+    table_properties: dict[Name, Text] = Field(default_factory=dict, max_length=100)
     lineage_columns: bool = True
 
     @field_validator("catalog", "database", "table")
@@ -163,44 +269,65 @@ class BackfillConfig(_Model):
 class ScheduleConfig(_Model):
     mode: Literal["scheduled", "continuous", "manual"] = "manual"
     frequency: Literal["hourly", "daily", "weekly", "custom"] | None = None
-    time: str | None = None
-    weekday: str | None = None
+    time: Annotated[str, Field(max_length=16)] | None = None
+    weekday: Annotated[str, Field(max_length=16)] | None = None
     minute: int | None = Field(default=None, ge=0, le=59)
-    cron_expression: str | None = None
-    timezone: str = "UTC"
-    interval_seconds: int = Field(default=30, ge=5)
+    cron_expression: Annotated[str, Field(max_length=256)] | None = None
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    interval_seconds: int = Field(
+        default=30, ge=5, le=MAX_INTERVAL_SECONDS, description="Continuous mode: seconds between checks, 5 s to 7 days"
+    )
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
 
     @model_validator(mode="after")
-    def _valid_trigger(self) -> ScheduleConfig:
+    def _valid_trigger(self, info: ValidationInfo) -> ScheduleConfig:
         try:
             validate_schedule(self)
+            if is_input(info):
+                check_fires(self)
         except ConfigError as exc:
             raise ValueError(f"{exc.field}: {exc.message} {exc.action}") from None
         return self
 
 
 class QualityConfig(_Model):
-    row_count_min: int | None = Field(default=None, ge=0)
+    row_count_min: Count | None = None
     max_bad_record_ratio: float = Field(default=0.1, ge=0, le=1)
-    duration_sla_minutes: int | None = Field(default=None, ge=1)
-    no_files_alert_days: int | None = Field(default=None, ge=1)
-    alert_recipients: list[str] = Field(default_factory=list)
-    webhook_url: str | None = None
+    duration_sla_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
+    no_files_alert_days: int | None = Field(default=None, ge=1, le=3660)
+    alert_recipients: list[
+        Annotated[str, Field(max_length=254, json_schema_extra={"format": "email", "pattern": _EMAIL_PATTERN})]
+    ] = Field(default_factory=list, max_length=50)
+    webhook_url: Annotated[Text, Field(json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})] | None = None
+
+    @field_validator("alert_recipients")
+    @classmethod
+    def _emails(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for address in value if is_input(info) else ():
+            if not _EMAIL.match(address):
+                raise ValueError(f"'{address}' is not an e-mail address; use name@example.com")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and is_input(info) and not _URL.match(value):
+            raise ValueError("use an http:// or https:// URL, e.g. https://hooks.slack.com/services/...")
+        return value
 
 
 class LoadLimits(_Model):
     """How a run is cut into batches; one Delta commit per batch."""
 
-    max_files_per_batch: int = Field(default=10_000, ge=1)
-    max_bytes_per_batch: int = Field(default=256 * 1024 * 1024, ge=1024)
+    max_files_per_batch: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_bytes_per_batch: int = Field(default=256 * 1024 * 1024, ge=1024, le=2**40)
 
 
 class IngestionSpec(_Model):
     """What to load from where into which table, and when."""
 
-    name: str = Field(min_length=1, max_length=200)
-    cluster_id: int | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+    cluster_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     source: SourceConfig
     format: FormatConfig
     destination: DestinationConfig

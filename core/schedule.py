@@ -22,6 +22,8 @@ _DAY_NAMES = dict(
     zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
 )
 INTERVAL_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
+FIRE_HORIZON = timedelta(days=5 * 365 + 2)
+"""A scheduled ingestion must fire within 5 years of being saved (`0 0 31 2 *` never does)."""
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -121,6 +123,25 @@ def trigger_for(schedule: ScheduleConfig) -> BaseTrigger | None:
 
 def validate(schedule: ScheduleConfig) -> None:
     trigger_for(schedule)
+
+
+def check_fires(schedule: ScheduleConfig, now: datetime | None = None) -> None:
+    """Raise unless a scheduled ingestion fires within `FIRE_HORIZON` of `now`.
+
+    A cron trigger that never fires makes APScheduler search every year up to 9999 on each call; bounded by an end
+    date the search stops at the horizon. Input only: a stored schedule is not re-judged as time passes.
+    """
+    trigger = trigger_for(schedule)
+    if not isinstance(trigger, CronTrigger):
+        return
+    now = now or datetime.now(UTC)
+    trigger.end_date = now + FIRE_HORIZON
+    if trigger.get_next_fire_time(None, now) is None:
+        raise ConfigError(
+            f"Cron expression '{(schedule.cron_expression or '').strip()}' does not fire within the next 5 years.",
+            "Use a schedule that fires at least once in 5 years, e.g. '0 2 * * *' (daily at 02:00).",
+            field="schedule.cron_expression",
+        )
 
 
 def next_fire_times(schedule: ScheduleConfig, count: int = 5, after: datetime | None = None) -> list[datetime]:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from app.db.models import SPEC_COLUMNS, AuditEntry, Cluster, ClusterPublic, LedgerFile, Notification, Run, SchemaVersion
 from app.db.models import Ingestion as IngestionRow
-from core.config import IngestionSpec
+from core.config import STORED, IngestionSpec
 from core.domain import IngestionStatus, RunStatus
 from core.errors import NotFound
 from core.views import (
@@ -50,7 +50,8 @@ def record(kind: type[R], row: Any) -> R:
 def spec_of(row: IngestionRow) -> IngestionSpec:
     """The stored spec as it is: credentials stay encrypted (the read side never decrypts a secret)."""
     return IngestionSpec.model_validate(
-        {"name": row.name, "cluster_id": row.cluster_id, **{part: getattr(row, part) for part in SPEC_COLUMNS}}
+        {"name": row.name, "cluster_id": row.cluster_id, **{part: getattr(row, part) for part in SPEC_COLUMNS}},
+        context=STORED,
     )
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 from app.db.models import SPEC_COLUMNS, AuditEntry, LedgerFile, Notification, Run, SchemaVersion, utcnow
 from app.db.models import Ingestion as IngestionRow
 from app.db.repository.base import Rows, save_named
-from core.config import SECRET_FIELDS, IngestionSpec
+from core.config import SECRET_FIELDS, STORED, IngestionSpec
 from core.domain import (
     Ingestion,
     IngestionStatus,
@@ -45,7 +45,8 @@ class IngestionRows(Rows):
                 "cluster_id": row.cluster_id,
                 **{part: getattr(row, part) for part in SPEC_COLUMNS},
                 "source": self._decrypt_source(row.source),
-            }
+            },
+            context=STORED,
         )
         assert row.id is not None
         return Ingestion(
