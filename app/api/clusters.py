@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
+from app.api.schemas import ClusterId
 from app.db.models import ClusterCreate, ClusterPublic, ClusterUpdate
 from app.services.clusters import ClusterService, ConnectionTest
 from app.views import Views
@@ -39,21 +40,21 @@ def create_cluster(body: ClusterCreate, svc: Clusters) -> ClusterPublic:
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterPublic)
-def get_cluster(cluster_id: int, reads: Reads) -> ClusterPublic:
+def get_cluster(cluster_id: ClusterId, reads: Reads) -> ClusterPublic:
     return reads.cluster(cluster_id)
 
 
 @router.put("/clusters/{cluster_id}", response_model=ClusterPublic)
-def update_cluster(cluster_id: int, body: ClusterUpdate, svc: Clusters) -> ClusterPublic:
+def update_cluster(cluster_id: ClusterId, body: ClusterUpdate, svc: Clusters) -> ClusterPublic:
     return svc.update(cluster_id, body)
 
 
 @router.delete("/clusters/{cluster_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_cluster(cluster_id: int, svc: Clusters) -> None:
+def delete_cluster(cluster_id: ClusterId, svc: Clusters) -> None:
     svc.delete(cluster_id)
 
 
 @router.post("/clusters/{cluster_id}/test", response_model=ConnectionTest)
-def test_cluster(cluster_id: int, svc: Clusters) -> ConnectionTest:
+def test_cluster(cluster_id: ClusterId, svc: Clusters) -> ConnectionTest:
     """Reachable (answered within seconds), Spark version, and whether the cluster's table format is usable."""
     return svc.test(cluster_id)

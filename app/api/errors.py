@@ -4,21 +4,63 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from core.errors import AutoloaderError
 
 log = logging.getLogger(__name__)
 
 
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    action: str
+    field: str | None = None
+    fields: list[FieldProblem] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"error": {"code", "message", "action"}}`; a validation error names its field(s)."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request cannot be carried out (a bad source, path or file)."},
+    401: {"model": ErrorBody, "description": "No valid `Authorization: Bearer <token>`."},
+    403: {"model": ErrorBody, "description": "The token's role does not allow this."},
+    404: {"model": ErrorBody, "description": "No such object."},
+    409: {"model": ErrorBody, "description": "Conflicts with the current state (a name in use, a run in progress)."},
+    422: {"model": ErrorBody, "description": "A field is invalid; `field` names it."},
+    429: {"model": ErrorBody, "description": "Too many requests; retry later."},
+    503: {"model": ErrorBody, "description": "A dependency (storage, a cluster) is unavailable; retry later."},
+}
+"""The error answers documented on every v1 operation (in place of FastAPI's default 422 body, which the handlers
+below never send)."""
+
+
 _FIELD_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)+): (.*)$", re.DOTALL)
 
 
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 def _field_name(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    """The field's dotted name without the request part it came in (a field may itself be called `path`)."""
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in _LOCATIONS else loc)]
     return ".".join(parts) or "body"
 
 
@@ -26,6 +68,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AutoloaderError)
     async def _autoloader_error(_: Request, exc: AutoloaderError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        """FastAPI's own refusals under /api (a body that is not JSON, a method the path lacks) in the same format;
+        elsewhere (the console's pages) the framework's answer is kept."""
+        if not request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        body = {
+            "code": _HTTP_CODES.get(exc.status_code, "bad_request"),
+            "message": str(exc.detail),
+            "action": "Check the method, the path and that the body is JSON, then send the request again.",
+        }
+        return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

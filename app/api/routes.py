@@ -12,10 +12,13 @@ from app import __version__
 from app.api.schemas import (
     AuditPublic,
     FilePage,
+    Filter,
     Health,
     IngestionCreate,
+    IngestionId,
     IngestionPublic,
     Metrics,
+    NotificationId,
     NotificationPage,
     ReprocessAccepted,
     ReprocessRequest,
@@ -23,14 +26,16 @@ from app.api.schemas import (
     ResolveRequest,
     ResolveResult,
     RunAccepted,
+    RunId,
     RunPublic,
     SchedulePreview,
     SchemaVersionPublic,
     TestResult,
+    Version,
 )
 from app.bootstrap import Container
 from app.db.models import LedgerFilePublic, NotificationPublic
-from core.config import IngestionSpec, ScheduleConfig
+from core.config import MAX_ID, IngestionSpec, ScheduleConfig
 from core.schedule import describe, next_fire_times
 
 router = APIRouter(prefix="/api/v1")
@@ -64,7 +69,7 @@ def create_ingestion(body: IngestionCreate, svc: Svc) -> IngestionPublic:
 
 @router.get("/ingestions", response_model=list[IngestionPublic], tags=["ingestions"])
 def list_ingestions(
-    svc: Svc, status: str | None = None, source_type: str | None = None, mode: str | None = None
+    svc: Svc, status: Filter = None, source_type: Filter = None, mode: Filter = None
 ) -> list[IngestionPublic]:
     return [IngestionPublic.build(s, svc.views.table_uri(s)) for s in svc.views.ingestions(status, source_type, mode)]
 
@@ -77,50 +82,50 @@ def test_ingestion(body: IngestionSpec, svc: Svc) -> TestResult:
 
 
 @router.get("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
-def get_ingestion(ingestion_id: int, svc: Svc) -> IngestionPublic:
+def get_ingestion(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
     return _public(svc, ingestion_id)
 
 
 @router.put("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
-def update_ingestion(ingestion_id: int, body: IngestionSpec, svc: Svc) -> IngestionPublic:
+def update_ingestion(ingestion_id: IngestionId, body: IngestionSpec, svc: Svc) -> IngestionPublic:
     return _public(svc, svc.ingestions.update(ingestion_id, body).id)
 
 
 @router.delete("/ingestions/{ingestion_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["ingestions"])
-def delete_ingestion(ingestion_id: int, svc: Svc, drop_table: bool = False) -> None:
+def delete_ingestion(ingestion_id: IngestionId, svc: Svc, drop_table: bool = False) -> None:
     svc.ingestions.delete(ingestion_id, drop_table=drop_table)
 
 
 @router.post("/ingestions/{ingestion_id}/activate", response_model=IngestionPublic, tags=["ingestions"])
-def activate(ingestion_id: int, svc: Svc) -> IngestionPublic:
+def activate(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
     return _public(svc, svc.ingestions.activate(ingestion_id).id)
 
 
 @router.post("/ingestions/{ingestion_id}/pause", response_model=IngestionPublic, tags=["ingestions"])
-def pause(ingestion_id: int, svc: Svc) -> IngestionPublic:
+def pause(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
     return _public(svc, svc.ingestions.pause(ingestion_id).id)
 
 
 @router.post("/ingestions/{ingestion_id}/resume", response_model=IngestionPublic, tags=["ingestions"])
-def resume(ingestion_id: int, svc: Svc) -> IngestionPublic:
+def resume(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
     return _public(svc, svc.ingestions.resume(ingestion_id).id)
 
 
 @router.post(
     "/ingestions/{ingestion_id}/run", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
 )
-def run(ingestion_id: int, svc: Svc) -> RunAccepted:
+def run(ingestion_id: IngestionId, svc: Svc) -> RunAccepted:
     run_id = svc.runs.trigger(ingestion_id, "manual")
     return RunAccepted(run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
 
 
 @router.get("/ingestions/{ingestion_id}/runs", response_model=list[RunPublic], tags=["runs"])
-def list_runs(ingestion_id: int, svc: Svc, days: int = Query(30, ge=1, le=3650)) -> list[Any]:
+def list_runs(ingestion_id: IngestionId, svc: Svc, days: int = Query(30, ge=1, le=3650)) -> list[Any]:
     return svc.views.runs(ingestion_id, days=days)
 
 
 @router.get("/ingestions/{ingestion_id}/runs/{run_id}", response_model=RunPublic, tags=["runs"])
-def get_run(ingestion_id: int, run_id: int, svc: Svc) -> Any:
+def get_run(ingestion_id: IngestionId, run_id: RunId, svc: Svc) -> Any:
     return svc.views.run(ingestion_id, run_id)
 
 
@@ -130,7 +135,7 @@ def get_run(ingestion_id: int, run_id: int, svc: Svc) -> Any:
     status_code=status.HTTP_202_ACCEPTED,
     tags=["runs"],
 )
-def retry(ingestion_id: int, run_id: int, svc: Svc) -> RunAccepted:
+def retry(ingestion_id: IngestionId, run_id: RunId, svc: Svc) -> RunAccepted:
     new_id = svc.runs.retry(ingestion_id, run_id)
     return RunAccepted(run_id=new_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{new_id}")
 
@@ -141,7 +146,7 @@ def retry(ingestion_id: int, run_id: int, svc: Svc) -> RunAccepted:
     status_code=status.HTTP_202_ACCEPTED,
     tags=["files"],
 )
-def reprocess(ingestion_id: int, body: ReprocessRequest, svc: Svc) -> ReprocessAccepted:
+def reprocess(ingestion_id: IngestionId, body: ReprocessRequest, svc: Svc) -> ReprocessAccepted:
     """Load selected files again. With write mode append their rows are appended again; merge upserts them."""
     files, run_id = svc.runs.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until)
     return ReprocessAccepted(files=files, run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
@@ -149,12 +154,12 @@ def reprocess(ingestion_id: int, body: ReprocessRequest, svc: Svc) -> ReprocessA
 
 @router.get("/ingestions/{ingestion_id}/files", response_model=FilePage, tags=["files"])
 def list_files(
-    ingestion_id: int,
+    ingestion_id: IngestionId,
     svc: Svc,
-    status: str | None = None,
-    search: str | None = None,
+    status: Filter = None,
+    search: Filter = None,
     limit: int = Query(1000, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_ID),
 ) -> FilePage:
     page = svc.views.files(ingestion_id, status, search, limit, offset)
     return FilePage(
@@ -163,13 +168,13 @@ def list_files(
 
 
 @router.get("/ingestions/{ingestion_id}/metrics", response_model=Metrics, tags=["runs"])
-def metrics(ingestion_id: int, svc: Svc, days: int = Query(7, ge=1, le=90)) -> Metrics:
+def metrics(ingestion_id: IngestionId, svc: Svc, days: int = Query(7, ge=1, le=90)) -> Metrics:
     """Daily totals of the last `days` UTC days: the numbers the console's detail page shows."""
     return Metrics.build(svc.views.run_totals(ingestion_id, days))
 
 
 @router.get("/ingestions/{ingestion_id}/schema-versions", response_model=list[SchemaVersionPublic], tags=["schema"])
-def schema_versions(ingestion_id: int, svc: Svc) -> list[Any]:
+def schema_versions(ingestion_id: IngestionId, svc: Svc) -> list[Any]:
     return svc.views.schema_versions(ingestion_id)
 
 
@@ -187,7 +192,7 @@ def notifications(svc: Svc, unread: bool = False, limit: int = Query(100, ge=1, 
 
 
 @router.post("/notifications/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
-def read_notification(notification_id: int, svc: Svc) -> None:
+def read_notification(notification_id: NotificationId, svc: Svc) -> None:
     svc.notifications.mark_read(notification_id)
 
 
@@ -200,7 +205,11 @@ def read_all_notifications(svc: Svc) -> None:
     "/ingestions/{ingestion_id}/schema-versions/{version}/plan", response_model=ResolutionPlanPublic, tags=["schema"]
 )
 def plan_resolution(
-    ingestion_id: int, version: int, svc: Svc, resolution: str = "auto_merge", table: str | None = None
+    ingestion_id: IngestionId,
+    version: Version,
+    svc: Svc,
+    resolution: Annotated[str, Query(max_length=40)] = "auto_merge",
+    table: Filter = None,
 ) -> ResolutionPlanPublic:
     """The exact statements a resolution will run, before applying it (backfill needs the POST body's defaults)."""
     plan = svc.schema.plan(ingestion_id, version, resolution, None, table)
@@ -210,7 +219,7 @@ def plan_resolution(
 @router.post(
     "/ingestions/{ingestion_id}/schema-versions/{version}/resolve", response_model=ResolveResult, tags=["schema"]
 )
-def resolve_schema(ingestion_id: int, version: int, body: ResolveRequest, svc: Svc) -> ResolveResult:
+def resolve_schema(ingestion_id: IngestionId, version: Version, body: ResolveRequest, svc: Svc) -> ResolveResult:
     plan, run_id = svc.schema.resolve(ingestion_id, version, body.resolution, body.default_values, body.table)
     return ResolveResult(plan=ResolutionPlanPublic.model_validate(asdict(plan)), run_id=run_id)
 

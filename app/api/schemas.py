@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.db.models import LedgerFilePublic, NotificationPublic, RunPublic, SchemaVersionPublic
-from core.config import IngestionSpec
+from core.config import IDENT_PATTERN, MAX_COLUMNS, MAX_ID, IngestionSpec, Name, Text, finite_json
 from core.schedule import describe
 from core.views import IngestionSummary, RunTotals
+
+IngestionId = Annotated[int, Path(ge=1, le=MAX_ID, description="An ingestion's id.")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="A run's id.")]
+Version = Annotated[int, Path(ge=1, le=MAX_ID, description="A schema version number.")]
+NotificationId = Annotated[int, Path(ge=1, le=MAX_ID, description="A notification's id.")]
+ClusterId = Annotated[int, Path(ge=1, le=MAX_ID, description="A cluster's id.")]
+"""Path ids are bounded to what the database stores (64-bit): a larger number is a 422, not a driver's overflow."""
+Filter = Annotated[str | None, Query(max_length=200)]
+"""A query-string filter (status, source type, mode, search text, a table name)."""
 
 
 class IngestionCreate(IngestionSpec):
@@ -109,7 +119,7 @@ class NotificationPage(BaseModel):
 
 
 class ReprocessRequest(BaseModel):
-    paths: list[str] | None = Field(default=None, description="Ledger paths to load again.")
+    paths: list[Text] | None = Field(default=None, max_length=100_000, description="Ledger paths to load again.")
     modified_since: datetime | None = None
     modified_until: datetime | None = None
 
@@ -122,8 +132,12 @@ class ReprocessAccepted(BaseModel):
 
 class ResolveRequest(BaseModel):
     resolution: Literal["auto_merge", "backfill_default", "new_table", "ignore", "review_later"]
-    default_values: dict[str, Any] = Field(default_factory=dict, description="backfill_default: {column: value}")
-    table: str | None = Field(default=None, description="new_table: the new table's name (default <table>_v2)")
+    default_values: Annotated[dict[Name, Any], AfterValidator(finite_json)] = Field(
+        default_factory=dict, max_length=MAX_COLUMNS, description="backfill_default: {column: value}"
+    )
+    table: Annotated[str, Field(max_length=128, pattern=IDENT_PATTERN)] | None = Field(
+        default=None, description="new_table: the new table's name (default <table>_v2)"
+    )
 
 
 class ResolutionPlanPublic(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import field_validator
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -187,17 +188,33 @@ class ClusterBase(SQLModel):
     price_per_hour: float = 0.0
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: refused here as a 422 rather than by the driver as a 500."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000); remove it")
+    return value
+
+
 class ClusterCreate(ClusterBase):
-    token: str | None = None
+    """POST /clusters: every field bounded (the service checks the kind, the table format and the URL's form)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    catalog: str = Field(default="spark_catalog", min_length=1, max_length=200)
+    price_per_hour: float = Field(default=0.0, ge=0, le=1_000_000)
+    token: str | None = Field(default=None, max_length=4096)
+
+    _text = field_validator("*")(_no_nul)
 
 
 class ClusterUpdate(SQLModel):
-    name: str | None = None
-    connect_url: str | None = None
-    token: str | None = None
-    table_format: str | None = None
-    catalog: str | None = None
-    price_per_hour: float | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    connect_url: str | None = Field(default=None, max_length=500)
+    token: str | None = Field(default=None, max_length=4096)
+    table_format: str | None = Field(default=None, max_length=20)
+    catalog: str | None = Field(default=None, min_length=1, max_length=200)
+    price_per_hour: float | None = Field(default=None, ge=0, le=1_000_000)
+
+    _text = field_validator("*")(_no_nul)
 
 
 class Cluster(ClusterBase, table=True):
