@@ -2,7 +2,8 @@
 
 Rules live in core/alerts.py; this module remembers open conditions (so repeats are suppressed until
 the condition clears) and delivers. A delivery failure is recorded on the notification, never raised
-into a run.
+into a run. Webhooks go through the egress rule (core/egress.py): http(s) only, no refused address, redirects
+checked too.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from app.settings import Settings
 from core.alerts import Alert, AlertKind, judge_run, no_new_files, over_sla
 from core.config import QualityConfig
 from core.domain import Ingestion, IngestionStatus, RunOutcome
+from core.egress import EgressAllow, open_url
+from core.errors import AutoloaderError
 
 log = logging.getLogger(__name__)
 
 
 class AlertService:
-    def __init__(self, notifications: NotificationStore, settings: Settings):
+    def __init__(self, notifications: NotificationStore, settings: Settings, egress: EgressAllow):
         self.notifications = notifications
         self.settings = settings
+        self.egress = egress
 
     # --- triggers -------------------------------------------------------------------------------------
     def on_run(self, ingestion: Ingestion, outcome: RunOutcome, will_retry: bool) -> None:
@@ -40,7 +44,7 @@ class AlertService:
         for kind in verdict.clear:
             self.notifications.clear(ingestion.id, kind.value)
         for alert in verdict.raise_:
-            self.raise_alert(alert, quality)
+            self.raise_alert(alert, quality, ingestion.tenant_id)
 
     def check(self, ingestions: list[Ingestion], now: datetime | None = None) -> None:
         """Periodic conditions: runs past their SLA, and no new files for N days."""
@@ -51,9 +55,8 @@ class AlertService:
             sla = ingestion.spec.quality.duration_sla_minutes if ingestion else None
             if ingestion and sla and run.started_at and (now - run.started_at).total_seconds() > sla * 60:
                 elapsed = (now - run.started_at).total_seconds()
-                self.raise_alert(
-                    over_sla(ingestion.id, ingestion.name, run.id or 0, elapsed, sla), ingestion.spec.quality
-                )
+                late = over_sla(ingestion.id, ingestion.name, run.id or 0, elapsed, sla)
+                self.raise_alert(late, ingestion.spec.quality, ingestion.tenant_id)
         for ingestion in ingestions:
             days = ingestion.spec.quality.no_files_alert_days
             if not days or ingestion.status != IngestionStatus.ACTIVE:
@@ -61,16 +64,17 @@ class AlertService:
             last = self.notifications.last_loaded_at(ingestion.id)
             alert = no_new_files(ingestion.id, ingestion.name, last, ingestion.created_at or now, now, days)
             if alert is not None:
-                self.raise_alert(alert, ingestion.spec.quality)
+                self.raise_alert(alert, ingestion.spec.quality, ingestion.tenant_id)
 
     # --- delivery ---------------------------------------------------------------------------------------
-    def raise_alert(self, alert: Alert, quality: QualityConfig) -> Notification | None:
+    def raise_alert(self, alert: Alert, quality: QualityConfig, tenant_id: int) -> Notification | None:
         """Record and deliver an alert unless the same condition is already open (suppressed)."""
         if self.notifications.open_alert(alert.ingestion_id, alert.kind.value) is not None:
             return None
         link = alert.link(self.settings.public_url)
         notification = self.notifications.add(
             Notification(
+                tenant_id=tenant_id,
                 ingestion_id=alert.ingestion_id,
                 kind=alert.kind.value,
                 severity=alert.severity,
@@ -96,8 +100,9 @@ class AlertService:
             send(*args)
             return "ok"
         except Exception as exc:  # a broken channel must not break the run or the other channels
-            log.warning("alert delivery failed: %s", exc)
-            return f"failed: {exc}"
+            reason = f"{exc.message} {exc.action}" if isinstance(exc, AutoloaderError) else str(exc)
+            log.warning("alert delivery failed: %s", reason)
+            return f"failed: {reason}"
 
     def _send_email(self, alert: Alert, link: str, recipients: list[str]) -> None:
         s = self.settings
@@ -115,8 +120,7 @@ class AlertService:
                 smtp.login(s.smtp_user, s.smtp_password or "")
             smtp.send_message(message)
 
-    @staticmethod
-    def _post_webhook(alert: Alert, link: str, url: str) -> None:
+    def _post_webhook(self, alert: Alert, link: str, url: str) -> None:
         body = {
             "text": _text(alert, link),
             "kind": alert.kind.value,
@@ -132,7 +136,7 @@ class AlertService:
         request = urllib.request.Request(
             url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with open_url(request, self.egress, timeout=10, field="quality.webhook_url") as response:
             if response.status >= 300:
                 raise RuntimeError(f"webhook answered HTTP {response.status}")
 

@@ -1,4 +1,4 @@
-"""`autoloader serve | run | db upgrade`."""
+"""`autoloader serve | run | db upgrade | secrets rotate`."""
 
 from __future__ import annotations
 
@@ -19,8 +19,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.main import serve
 
     print(f"Autoloader on http://{settings.host}:{settings.port}  (API docs: /docs, data: {settings.data_dir})")
+    print(sign_in_hint(settings))
     serve(settings)
     return 0
+
+
+def sign_in_hint(settings: Settings) -> str:
+    """Where to log in; on a data dir without any user, how to create the first admin."""
+    from app.db.accounts import AccountRepository
+    from app.db.database import make_engine, upgrade
+
+    url = settings.resolved_database_url
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        users = AccountRepository(engine).count_users()
+    finally:
+        engine.dispose()
+    base = f"http://{settings.host}:{settings.port}"
+    if users or (settings.admin_email and settings.admin_password):
+        return f"Log in at {base}/login"
+    return (
+        f"No user yet: open http://127.0.0.1:{settings.port}/setup on this machine to create the first admin "
+        "(or set AUTOLOADER_ADMIN_EMAIL and AUTOLOADER_ADMIN_PASSWORD)."
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,6 +93,39 @@ def _db_upgrade(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    """New master key: the stored credentials move to it in one transaction; a key kept in the data dir is replaced
+    (the new one is written beside it first, so a failure never leaves data under a key that is gone)."""
+    import os
+    import secrets
+
+    from app.db.database import make_engine, upgrade
+    from app.db.secrets_rotation import rotate_credentials
+    from app.secrets_box import SecretBox
+
+    url = settings.resolved_database_url
+    upgrade(url)
+    new_key = args.new_key or secrets.token_urlsafe(32)
+    key_file = settings.data_dir / "secret.key"
+    staged = key_file.with_suffix(".key.new")
+    from_file = not settings.secret_key
+    if from_file:
+        staged.write_text(new_key)
+        staged.chmod(0o600)
+    engine = make_engine(url)
+    try:
+        count = rotate_credentials(engine, SecretBox(settings.resolved_secret_key), SecretBox(new_key))
+    finally:
+        engine.dispose()
+    if from_file:
+        os.replace(staged, key_file)
+        print(f"re-encrypted {count} credential(s); the new key is in {key_file} (keep a copy somewhere safe)")
+    else:
+        print(f"re-encrypted {count} credential(s). Set AUTOLOADER_SECRET_KEY to the new key and restart:")
+        print(new_key)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoloader", description="Load new files from object storage into Delta tables.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -86,13 +141,24 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="metadata database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_db_upgrade)
+    keys = sub.add_parser("secrets", help="the master key that encrypts stored credentials")
+    keys_sub = keys.add_subparsers(dest="secrets_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="re-encrypt every stored credential under a new key")
+    rotate.add_argument("--new-key", help="the new key (default: a random one)")
+    rotate.set_defaults(func=_secrets_rotate)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args, Settings()))
+    from core.errors import ConfigError
+
+    try:
+        return int(args.func(args, Settings()))
+    except ConfigError as exc:  # a setting the server refuses to start with (e.g. AUTOLOADER_LOCAL_ROOTS)
+        print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -38,6 +40,36 @@ class Settings(BaseSettings):
     smtp_from: str = "autoloader@localhost"
     smtp_starttls: bool = False
     alert_check_seconds: float = Field(default=60.0, description="How often SLA and no-new-files checks run.")
+    # --- what configurations may reach (core/guards.py, core/egress.py) -----------------------------------------
+    local_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders local sources may read, comma-separated; default <data_dir>/landing (created at start).",
+    )
+    egress_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs, comma-separated, that S3 endpoints, webhooks and clusters may reach although "
+        "they are loopback, private or link-local addresses.",
+    )
+
+    @field_validator("local_roots", "egress_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_local_roots(self) -> list[Path]:
+        return self.local_roots or [self.data_dir / "landing"]
+
+    # --- sign-in and API access -------------------------------------------------------------------------------
+    admin_email: str | None = Field(default=None, description="The first admin, created at start if missing.")
+    admin_password: str | None = Field(default=None, description="That admin's password (10+ characters).")
+    admin_token: str | None = Field(
+        default=None, description="An API token for automation: an admin token of the first tenant, set at start."
+    )
+    rate_limit_per_minute: int = Field(default=100, ge=0, description="API requests per user and minute; 0 = off.")
+    login_attempts_per_minute: int = Field(default=10, ge=1, description="Login attempts per client address.")
 
     def model_post_init(self, __context: object) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()
@@ -62,4 +94,9 @@ class Settings(BaseSettings):
         key = secrets.token_urlsafe(32)
         key_file.write_text(key)
         key_file.chmod(0o600)
+        logging.getLogger(__name__).warning(
+            "generated the master key %s (mode 0600): back it up with the metadata database, or set "
+            "AUTOLOADER_SECRET_KEY; without it, stored credentials cannot be decrypted",
+            key_file,
+        )
         return key

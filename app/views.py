@@ -1,5 +1,9 @@
 """The read side's one facade: the console's pages and the REST API's routes both read through it, so a number
-shown in one is the number shown in the other. Queries are in `app/db/queries.py`, rules in `core/views.py`."""
+shown in one is the number shown in the other. Queries are in `app/db/queries.py`, rules in `core/views.py`.
+
+Every method takes the caller (`who`) and shows only their tenant's objects: another tenant's ingestion is
+NotFound, exactly like a missing one. The tenant filter is applied here and in the queries, nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Callable
 from app.db.models import ClusterPublic
 from app.db.queries import Queries
 from app.db.repository import NotificationStore
+from core.access import Principal, require_admin
 from core.config import DestinationConfig
 from core.views import (
     AuditRecord,
@@ -28,37 +33,38 @@ from core.views import (
 )
 
 RUN_HISTORY_DAYS = 30
+TableUri = Callable[[DestinationConfig, int], str]
 
 
 class Views:
-    def __init__(self, queries: Queries, table_uri: Callable[[DestinationConfig], str]):
+    def __init__(self, queries: Queries, table_uri: TableUri):
         self.queries = queries
         self._table_uri = table_uri
 
-    # --- ingestions ---------------------------------------------------------------------------------------------------
+    # --- ingestions -----------------------------------------------------------------------------------------------
     def ingestions(
-        self, status: str | None = None, source_type: str | None = None, mode: str | None = None
+        self, who: Principal, status: str | None = None, source_type: str | None = None, mode: str | None = None
     ) -> list[IngestionSummary]:
         return [
             s
-            for s in self.queries.summaries(status=status)
+            for s in self.queries.summaries(who.tenant_id, status=status)
             if (not source_type or s.spec.source.type == source_type) and (not mode or s.spec.schedule.mode == mode)
         ]
 
-    def ingestion(self, ingestion_id: int) -> IngestionSummary:
-        return self.queries.summary(ingestion_id)
+    def ingestion(self, who: Principal, ingestion_id: int) -> IngestionSummary:
+        return self.queries.summary(ingestion_id, who.tenant_id)
 
     def table_uri(self, summary: IngestionSummary) -> str:
         """Where the embedded engine keeps the table; a cluster's catalog decides for Spark ("" here)."""
-        return self._table_uri(summary.spec.destination) if summary.spec.cluster_id is None else ""
+        return self._table_uri(summary.spec.destination, summary.tenant_id) if summary.spec.cluster_id is None else ""
 
-    def dashboard(self, query: DashboardQuery) -> DashboardData:
-        summaries = self.queries.summaries()
+    def dashboard(self, who: Principal, query: DashboardQuery) -> DashboardData:
+        summaries = self.queries.summaries(who.tenant_id)
         chosen = select_summaries(summaries, query)
         cards = chosen[: query.limit]
         in_review = [c.id for c in cards if c.status == "needs_review"]
         return DashboardData(
-            stats=self.queries.dashboard_stats(),
+            stats=self.queries.dashboard_stats(who.tenant_id),
             cards=cards,
             weeks=self.queries.run_totals([c.id for c in cards]),
             matching=len(chosen),
@@ -66,8 +72,8 @@ class Views:
             pending=self.queries.pending_schemas(in_review),
         )
 
-    def detail(self, ingestion_id: int) -> DetailData:
-        summary = self.queries.summary(ingestion_id)
+    def detail(self, who: Principal, ingestion_id: int) -> DetailData:
+        summary = self.queries.summary(ingestion_id, who.tenant_id)
         week = self.queries.run_totals([ingestion_id])[ingestion_id]
         runs = self.queries.runs(ingestion_id, days=RUN_HISTORY_DAYS)
         return DetailData(
@@ -80,74 +86,78 @@ class Views:
             alerts=self.queries.open_alerts(ingestion_id),
         )
 
-    def schema_review(self, ingestion_id: int) -> SchemaReviewData:
-        summary = self.queries.summary(ingestion_id)
+    def schema_review(self, who: Principal, ingestion_id: int) -> SchemaReviewData:
+        summary = self.queries.summary(ingestion_id, who.tenant_id)
         versions = self.queries.schema_versions(ingestion_id)
         pending = next((v for v in versions if v.status == "pending"), None)
         return SchemaReviewData(summary, pending, current_columns(versions))
 
-    def run_totals(self, ingestion_id: int, days: int = 7) -> RunTotals:
-        self.queries.require_ingestion(ingestion_id)
+    def run_totals(self, who: Principal, ingestion_id: int, days: int = 7) -> RunTotals:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.run_totals([ingestion_id], days)[ingestion_id]
 
     # --- runs and files -----------------------------------------------------------------------------------------------
-    def runs(self, ingestion_id: int, days: int | None = RUN_HISTORY_DAYS) -> list[RunRecord]:
-        self.queries.require_ingestion(ingestion_id)
+    def runs(self, who: Principal, ingestion_id: int, days: int | None = RUN_HISTORY_DAYS) -> list[RunRecord]:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.runs(ingestion_id, days=days)
 
-    def run(self, ingestion_id: int, run_id: int) -> RunRecord:
+    def run(self, who: Principal, ingestion_id: int, run_id: int) -> RunRecord:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.run(ingestion_id, run_id)
 
-    def run_files(self, ingestion_id: int, run_id: int, limit: int = 500) -> FilePage:
+    def run_files(self, who: Principal, ingestion_id: int, run_id: int, limit: int = 500) -> FilePage:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.files(ingestion_id, limit=limit, run_id=run_id)
 
     def files(
         self,
+        who: Principal,
         ingestion_id: int,
         status: str | None = None,
         search: str | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> FilePage:
-        self.queries.require_ingestion(ingestion_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.files(ingestion_id, status, search, limit, offset)
 
-    def schema_versions(self, ingestion_id: int) -> list[SchemaVersionRecord]:
-        self.queries.require_ingestion(ingestion_id)
+    def schema_versions(self, who: Principal, ingestion_id: int) -> list[SchemaVersionRecord]:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.schema_versions(ingestion_id)
 
-    def active_runs(self, ids: list[int]) -> set[int]:
-        return self.queries.active_runs(ids)
-
     # --- notifications, clusters, audit -------------------------------------------------------------------------------
-    def notifications(self, unread_only: bool = False, limit: int = 100) -> NotificationFeed:
-        return NotificationFeed(self.queries.unread_count(), self.queries.notifications(unread_only, limit))
+    def notifications(self, who: Principal, unread_only: bool = False, limit: int = 100) -> NotificationFeed:
+        return NotificationFeed(
+            self.queries.unread_count(who.tenant_id), self.queries.notifications(who.tenant_id, unread_only, limit)
+        )
 
-    def unread_count(self) -> int:
-        return self.queries.unread_count()
+    def unread_count(self, who: Principal) -> int:
+        return self.queries.unread_count(who.tenant_id)
 
-    def clusters(self) -> list[ClusterPublic]:
-        return self.queries.clusters()
+    def clusters(self, who: Principal) -> list[ClusterPublic]:
+        return self.queries.clusters(who.tenant_id)
 
-    def cluster(self, cluster_id: int) -> ClusterPublic:
-        return self.queries.cluster(cluster_id)
+    def cluster(self, who: Principal, cluster_id: int) -> ClusterPublic:
+        return self.queries.cluster(cluster_id, who.tenant_id)
 
-    def audit(self, limit: int = 200) -> list[AuditRecord]:
-        return self.queries.audit(limit)
+    def audit(self, who: Principal, limit: int = 200) -> list[AuditRecord]:
+        require_admin(who, "read the audit log")
+        return self.queries.audit(who.tenant_id, limit)
 
 
 class Inbox:
-    """The notification bell's source: reads through the views, marks read through the notification store."""
+    """The notification bell's source for one user: reads through the views, marks read in the tenant only."""
 
-    def __init__(self, views: Views, notifications: NotificationStore):
+    def __init__(self, views: Views, notifications: NotificationStore, who: Principal):
         self.views = views
         self.store = notifications
+        self.who = who
 
     def unread_count(self) -> int:
-        return self.views.unread_count()
+        return self.views.unread_count(self.who)
 
     def notifications(self, unread_only: bool = False, limit: int = 100) -> NotificationFeed:
-        return self.views.notifications(unread_only, limit)
+        return self.views.notifications(self.who, unread_only, limit)
 
     def mark_read(self, notification_id: int | None = None) -> None:
-        self.store.mark_read(notification_id)
+        self.store.mark_read(self.who.tenant_id, notification_id)

@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.access import SYSTEM
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
@@ -222,7 +224,7 @@ def fill(settings: Settings, ingestions: int, runs: int) -> None:
         timings = []
         for _ in range(5):
             t0 = time.perf_counter()
-            data = services.views.dashboard(DashboardQuery())
+            data = services.views.dashboard(SYSTEM, DashboardQuery())
             timings.append(time.perf_counter() - t0)
         print(
             f"  views.dashboard in-process: median {statistics.median(timings) * 1000:.0f} ms "

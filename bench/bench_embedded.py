@@ -298,7 +298,7 @@ def run_child(args: argparse.Namespace) -> int:
     from core.config import IngestionSpec
 
     imported = time.perf_counter()
-    svc = build(Settings(data_dir=state, secret_key="bench", _env_file=None))
+    svc = build(Settings(data_dir=state, secret_key="bench", local_roots=[workdir / "input"], _env_file=None))
     if scenario == "noop":
         ingestion = svc.store.find_ingestion(JSON_INGESTION)
     else:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.access import SYSTEM
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.bootstrap import build
@@ -44,7 +46,7 @@ def _spec(name: str, folder: Path, schedule: dict[str, object]) -> IngestionSpec
 def latency(workdir: Path, fires: int) -> None:
     folder = workdir / "empty"
     folder.mkdir()
-    svc = build(Settings(data_dir=workdir / "latency", secret_key="bench"))
+    svc = build(Settings(data_dir=workdir / "latency", secret_key="bench", local_roots=[folder]))
     svc.start()
     ingestions = [
         svc.ingestions.create(_spec(f"lat-{i}", folder, {"mode": "continuous", "interval_seconds": 5}), activate=True)
@@ -56,7 +58,7 @@ def latency(workdir: Path, fires: int) -> None:
     svc.close()
     delays = []
     for ingestion in ingestions:
-        for run in svc.views.runs(ingestion.id):
+        for run in svc.views.runs(SYSTEM, ingestion.id):
             if run.scheduled_for and run.started_at:
                 delays.append((run.started_at - run.scheduled_for).total_seconds())
     delays.sort()
@@ -84,7 +86,7 @@ def idle(workdir: Path, count: int, seconds: int) -> None:
     data = workdir / "idle"
     folder = workdir / "idle-src"
     folder.mkdir()
-    svc = build(Settings(data_dir=data, secret_key="bench"))
+    svc = build(Settings(data_dir=data, secret_key="bench", local_roots=[folder]))
     started = time.monotonic()
     for i in range(count):
         schedule = {"mode": "scheduled", "frequency": "hourly", "minute": i % 60}
@@ -93,6 +95,7 @@ def idle(workdir: Path, count: int, seconds: int) -> None:
     print(f"[idle] created {count} active hourly ingestions in {time.monotonic() - started:.1f} s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env |= {"AUTOLOADER_DATA_DIR": str(data), "AUTOLOADER_SECRET_KEY": "bench", "AUTOLOADER_PORT": "18765"}
+    env["AUTOLOADER_LOCAL_ROOTS"] = str(folder)
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],
         env=env,

@@ -63,7 +63,14 @@ def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any) -> dict[str
 
     state = workdir / "state-spark" / kind
     shutil.rmtree(state, ignore_errors=True)
-    svc = build(Settings(data_dir=state, secret_key="bench", _env_file=None))
+    settings = Settings(
+        data_dir=state,
+        secret_key="bench",
+        local_roots=[workdir / "input"],
+        egress_allow=["localhost"],  # the Spark Connect server this bench starts on loopback
+        _env_file=None,
+    )
+    svc = build(settings)
     try:
         cluster = svc.clusters.create(ClusterCreate(name="bench", connect_url=url, table_format="parquet"))
         fmt: dict[str, Any] = {"type": "json"}

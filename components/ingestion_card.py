@@ -39,8 +39,12 @@ def format_label(overview: IngestionSummary) -> str:
 
 
 def ingestion_card(
-    overview: IngestionSummary, week: RunTotals | None, actions: CardActions, pending: PendingSchema | None = None
+    overview: IngestionSummary,
+    week: RunTotals | None,
+    actions: CardActions | None,
+    pending: PendingSchema | None = None,
 ) -> None:
+    """`actions` None: the viewer may not change this ingestion, so no action buttons are offered."""
     with ui.card().classes("w-full p-0 shadow-sm rounded-xl ingestion-card").mark(f"card-{overview.name}"):
         _header(overview, actions)
         ui.separator()
@@ -64,7 +68,7 @@ def ingestion_card(
             _week_strip(week)
 
 
-def _header(overview: IngestionSummary, actions: CardActions) -> None:
+def _header(overview: IngestionSummary, actions: CardActions | None) -> None:
     with ui.row().classes("w-full items-center justify-between px-6 pt-4 pb-2"):
         with ui.row().classes("items-center gap-3"):
             ui.link(overview.name, f"/ingestions/{overview.id}").classes(
@@ -77,6 +81,8 @@ def _header(overview: IngestionSummary, actions: CardActions) -> None:
                 run = overview.last_run
                 ui.spinner(size="sm")
                 ui.label(f"Running: {run.files_done}/{run.files_total or '?'} files").classes("text-sm text-indigo-700")
+        if actions is None:
+            return
         with ui.row().classes("gap-2"):
             _action("Run Now", "play_arrow", lambda: actions.run_now(overview), f"run-{overview.name}")
             ui.button("Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{overview.id}/edit")).props(

@@ -29,6 +29,8 @@ WriteMode = Literal["create", "append", "overwrite", "merge"]
 SUPPORTED_SOURCES: tuple[str, ...] = ("local", "s3")
 EMBEDDED_FORMATS: tuple[str, ...] = ("json", "csv", "parquet")
 SECRET_FIELDS = ("secret_access_key", "session_token", "connection_string", "password", "service_account_json")
+SECRET_MASK = "********"
+"""What the API shows in place of a stored secret; sent back unchanged, it keeps the secret."""
 
 # `schema_json` is the API's field name; it shadows pydantic's deprecated BaseModel.schema_json on purpose.
 warnings.filterwarnings("ignore", message='Field name "schema_json"', category=UserWarning)
@@ -123,7 +125,7 @@ class Credentials(_Model):
         data = self.model_dump(exclude_none=True)
         for key in SECRET_FIELDS:
             if key in data:
-                data[key] = "********"
+                data[key] = SECRET_MASK
         return data
 
 

@@ -57,6 +57,9 @@ class Ingestion:
     spec: IngestionSpec
     status: IngestionStatus
     created_at: datetime | None = None
+    tenant_id: int = 1
+    created_by: int | None = None
+    """The user who created it (members may change only their own)."""
 
     @property
     def app_id(self) -> str:

@@ -88,3 +88,26 @@ class TooManyBadRecords(TerminalError):
 
 class SchemaChangeError(TerminalError):
     code = "schema_change"
+
+
+class Unauthorized(TerminalError):
+    """No valid credentials: no token, an unknown or revoked one, or no session."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(TerminalError):
+    """Valid credentials whose role does not allow the change."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimited(TerminalError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, action: str, retry_after: int):
+        super().__init__(message, action)
+        self.retry_after = retry_after

@@ -100,6 +100,15 @@ def select_new_files(listing: Iterator[FileInfo], known: dict[str, KnownFile], s
     return selected
 
 
+def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
+    """The run message's note on files the listing left out on purpose (they are not in the ledger)."""
+    items = sorted(skipped.items())
+    parts = [f"{path} skipped: {reason}" for path, reason in items[:shown]]
+    if len(items) > shown:
+        parts.append(f"and {len(items) - shown} more skipped")
+    return "; ".join(parts)
+
+
 def plan_batches(files: list[FileInfo], spec: IngestionSpec) -> list[list[FileInfo]]:
     """Cut the files into batches bounded by file count and bytes; overwrite runs are one batch."""
     if spec.destination.write_mode == "overwrite":
@@ -217,6 +226,8 @@ class RunPipeline:
         next_seq = self._reconcile(ctx)
         known = self.store.known_files(ctx.ingestion.id)
         new_files = select_new_files(ctx.storage.list_files(spec.source.file_pattern), known, spec)
+        if ctx.storage.skipped:
+            ctx.notes.append(skipped_note(ctx.storage.skipped))
         ctx.files_total = len(new_files)
         if not new_files:
             return RunStatus.SUCCESS, "No new files."

@@ -171,6 +171,8 @@ class IngestionSummary:
     created_at: datetime
     last_run: RunRecord | None
     next_run: datetime | None
+    tenant_id: int = 1
+    created_by: int | None = None
 
     @property
     def health(self) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,39 @@ from tests.services import *  # noqa: F403  (seaweedfs and friends)
 PG_ADMIN_URL = os.environ.get("AUTOLOADER_TEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = os.environ.get("AUTOLOADER_TEST_PG_DB", "autoloader_test")
 DATABASES = [p.strip() for p in os.environ.get("AUTOLOADER_TEST_DATABASES", "sqlite,postgres").split(",") if p.strip()]
+
+
+TESTS_DATA = Path(__file__).resolve().parent / "data"
+TEST_EGRESS_ALLOW = "127.0.0.1,::1,localhost"
+"""SeaweedFS, the webhook and SMTP listeners and the Spark Connect servers of the tests all run on loopback."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reach_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the tests' servers may reach, for this process and the servers and CLIs it starts (they inherit the
+    environment): every test's tmp_path (pytest's base temp folder) and tests/data are local roots, loopback is an
+    allowed egress address. The metadata state lives outside these roots (`state_dir`): a root may not hold it.
+    Tests of the guards themselves pass their own `local_roots` and `egress_allow`."""
+    values = {
+        "AUTOLOADER_LOCAL_ROOTS": f"{tmp_path_factory.getbasetemp()},{TESTS_DATA}",
+        "AUTOLOADER_EGRESS_ALLOW": TEST_EGRESS_ALLOW,
+    }
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A folder for a test's data dir and SQLite metadata DB, outside the local roots of the tests."""
+    path = Path(tempfile.mkdtemp(prefix="autoloader-state-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _pg_url(database: str) -> str:
@@ -40,10 +75,10 @@ def pg_database() -> str:
 
 
 @pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[str]:
     """A fresh, empty metadata database: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'meta.db'}"
+        yield f"sqlite:///{state_dir / 'meta.db'}"
         return
     base = request.getfixturevalue("pg_database")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -57,15 +92,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+def settings(state_dir: Path, database_url: str):  # type: ignore[no-untyped-def]
+    """Local roots and egress allow come from the environment (`reach_of_the_tests`)."""
     from app.settings import Settings
 
     return Settings(
-        data_dir=tmp_path / "data",
+        data_dir=state_dir / "data",
         database_url=database_url,
         secret_key="test-secret-key",
         heartbeat_seconds=0.5,
         stale_run_seconds=30,
+        rate_limit_per_minute=0,
     )
 
 
@@ -88,8 +125,19 @@ def api(services):  # type: ignore[no-untyped-def]
 
     app = FastAPI()
     mount_api(app, services)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, headers=admin_headers(services)) as client:
         yield client
+
+
+def admin_headers(services) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Sign in as the first tenant's admin (created on first use) and return its API token's header."""
+    from tests.server_process import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    if services.accounts.needs_setup():
+        services.accounts.setup_first_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+    _, admin = services.accounts.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    token = services.accounts.create_token(admin, admin.user_id, "tests").token
+    return {"Authorization": f"Bearer {token}"}
 
 
 def clean_env() -> dict[str, str]:

@@ -14,10 +14,22 @@ import httpx
 
 from tests.services import free_port
 
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "test-password-123"
+ADMIN_TOKEN = "al_test-admin-token-for-the-test-servers"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+ADMIN_ENV = {
+    "AUTOLOADER_ADMIN_EMAIL": ADMIN_EMAIL,
+    "AUTOLOADER_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    "AUTOLOADER_ADMIN_TOKEN": ADMIN_TOKEN,
+    "AUTOLOADER_RATE_LIMIT_PER_MINUTE": "0",
+}
+
 
 class ServerProcess:
     def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = env
+        """A server whose first admin (and automation token) are ADMIN_EMAIL / ADMIN_TOKEN unless `env` says else."""
+        self.env = ADMIN_ENV | env
         self.log_path = log_path
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -55,11 +67,11 @@ class ServerProcess:
         self.stop(signal.SIGKILL)
 
     def get(self, path: str, **kwargs: Any) -> Any:
-        response = httpx.get(self.base + path, timeout=10, **kwargs)
+        response = httpx.get(self.base + path, timeout=10, headers=AUTH, **kwargs)
         response.raise_for_status()
         return response.json()
 
     def post(self, path: str, json: Any = None) -> Any:
-        response = httpx.post(self.base + path, json=json, timeout=30)
+        response = httpx.post(self.base + path, json=json, timeout=30, headers=AUTH)
         assert response.status_code < 400, response.text
         return response.json()

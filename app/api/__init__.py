@@ -11,13 +11,27 @@ if TYPE_CHECKING:
 
 
 def mount_api(fastapi_app: FastAPI, container: Container) -> None:
-    """Attach the v1 routes and the error format to an app (NiceGUI's app in production)."""
+    """Put the guard in front of the app, and attach the v1 routes, the sign-in forms and the error format (on
+    NiceGUI's app in production)."""
+    from app.api.accounts import auth_router
+    from app.api.accounts import router as accounts_router
     from app.api.clusters import router as clusters_router
     from app.api.errors import ERROR_RESPONSES, install_error_handlers
+    from app.api.guard import Guard, GuardState
     from app.api.routes import router
 
+    settings = container.settings
+    guard = GuardState(
+        lambda: fastapi_app.state.services.accounts,
+        settings.rate_limit_per_minute,
+        settings.login_attempts_per_minute,
+        settings.public_url,
+    )
     fastapi_app.state.services = container
-    fastapi_app.state.inbox = container.inbox
+    fastapi_app.state.guard = guard
+    fastapi_app.add_middleware(Guard, state=guard)
     fastapi_app.include_router(router, responses=ERROR_RESPONSES)
     fastapi_app.include_router(clusters_router, responses=ERROR_RESPONSES)
+    fastapi_app.include_router(accounts_router, responses=ERROR_RESPONSES)
+    fastapi_app.include_router(auth_router)
     install_error_handlers(fastapi_app)

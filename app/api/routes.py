@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import text
 
 from app import __version__
+from app.api.accounts import Who
 from app.api.schemas import (
     AuditPublic,
     FilePage,
@@ -35,6 +36,7 @@ from app.api.schemas import (
 )
 from app.bootstrap import Container
 from app.db.models import LedgerFilePublic, NotificationPublic
+from core.access import Principal
 from core.config import MAX_ID, IngestionSpec, ScheduleConfig
 from core.schedule import describe, next_fire_times
 
@@ -49,8 +51,8 @@ def container(request: Request) -> Container:
 Svc = Annotated[Container, Depends(container)]
 
 
-def _public(svc: Container, ingestion_id: int) -> IngestionPublic:
-    summary = svc.views.ingestion(ingestion_id)
+def _public(svc: Container, who: Principal, ingestion_id: int) -> IngestionPublic:
+    summary = svc.views.ingestion(who, ingestion_id)
     return IngestionPublic.build(summary, svc.views.table_uri(summary))
 
 
@@ -62,71 +64,73 @@ def health(svc: Svc) -> Health:
 
 
 @router.post("/ingestions", response_model=IngestionPublic, status_code=status.HTTP_201_CREATED, tags=["ingestions"])
-def create_ingestion(body: IngestionCreate, svc: Svc) -> IngestionPublic:
+def create_ingestion(body: IngestionCreate, svc: Svc, who: Who) -> IngestionPublic:
     spec = IngestionSpec.model_validate(body.model_dump(exclude={"activate"}, by_alias=True))
-    return _public(svc, svc.ingestions.create(spec, activate=body.activate).id)
+    return _public(svc, who, svc.ingestions.create(spec, activate=body.activate, who=who).id)
 
 
 @router.get("/ingestions", response_model=list[IngestionPublic], tags=["ingestions"])
 def list_ingestions(
-    svc: Svc, status: Filter = None, source_type: Filter = None, mode: Filter = None
+    svc: Svc, who: Who, status: Filter = None, source_type: Filter = None, mode: Filter = None
 ) -> list[IngestionPublic]:
-    return [IngestionPublic.build(s, svc.views.table_uri(s)) for s in svc.views.ingestions(status, source_type, mode)]
+    return [
+        IngestionPublic.build(s, svc.views.table_uri(s)) for s in svc.views.ingestions(who, status, source_type, mode)
+    ]
 
 
 @router.post("/ingestions/test", response_model=TestResult, tags=["ingestions"])
-def test_ingestion(body: IngestionSpec, svc: Svc) -> TestResult:
+def test_ingestion(body: IngestionSpec, svc: Svc, who: Who) -> TestResult:
     """Check the connection, list files, infer the schema and read 5 sample rows. Writes nothing."""
-    result = svc.previews.test(body)
+    result = svc.previews.test(body, who)
     return TestResult.model_validate({"ok": True, **asdict(result)})
 
 
 @router.get("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
-def get_ingestion(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
-    return _public(svc, ingestion_id)
+def get_ingestion(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
+    return _public(svc, who, ingestion_id)
 
 
 @router.put("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
-def update_ingestion(ingestion_id: IngestionId, body: IngestionSpec, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.ingestions.update(ingestion_id, body).id)
+def update_ingestion(ingestion_id: IngestionId, body: IngestionSpec, svc: Svc, who: Who) -> IngestionPublic:
+    return _public(svc, who, svc.ingestions.update(ingestion_id, body, who).id)
 
 
 @router.delete("/ingestions/{ingestion_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["ingestions"])
-def delete_ingestion(ingestion_id: IngestionId, svc: Svc, drop_table: bool = False) -> None:
-    svc.ingestions.delete(ingestion_id, drop_table=drop_table)
+def delete_ingestion(ingestion_id: IngestionId, svc: Svc, who: Who, drop_table: bool = False) -> None:
+    svc.ingestions.delete(ingestion_id, drop_table=drop_table, who=who)
 
 
 @router.post("/ingestions/{ingestion_id}/activate", response_model=IngestionPublic, tags=["ingestions"])
-def activate(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.ingestions.activate(ingestion_id).id)
+def activate(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
+    return _public(svc, who, svc.ingestions.activate(ingestion_id, who).id)
 
 
 @router.post("/ingestions/{ingestion_id}/pause", response_model=IngestionPublic, tags=["ingestions"])
-def pause(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.ingestions.pause(ingestion_id).id)
+def pause(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
+    return _public(svc, who, svc.ingestions.pause(ingestion_id, who).id)
 
 
 @router.post("/ingestions/{ingestion_id}/resume", response_model=IngestionPublic, tags=["ingestions"])
-def resume(ingestion_id: IngestionId, svc: Svc) -> IngestionPublic:
-    return _public(svc, svc.ingestions.resume(ingestion_id).id)
+def resume(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
+    return _public(svc, who, svc.ingestions.resume(ingestion_id, who).id)
 
 
 @router.post(
     "/ingestions/{ingestion_id}/run", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["runs"]
 )
-def run(ingestion_id: IngestionId, svc: Svc) -> RunAccepted:
-    run_id = svc.runs.trigger(ingestion_id, "manual")
+def run(ingestion_id: IngestionId, svc: Svc, who: Who) -> RunAccepted:
+    run_id = svc.runs.trigger(ingestion_id, "manual", who)
     return RunAccepted(run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
 
 
 @router.get("/ingestions/{ingestion_id}/runs", response_model=list[RunPublic], tags=["runs"])
-def list_runs(ingestion_id: IngestionId, svc: Svc, days: int = Query(30, ge=1, le=3650)) -> list[Any]:
-    return svc.views.runs(ingestion_id, days=days)
+def list_runs(ingestion_id: IngestionId, svc: Svc, who: Who, days: int = Query(30, ge=1, le=3650)) -> list[Any]:
+    return svc.views.runs(who, ingestion_id, days=days)
 
 
 @router.get("/ingestions/{ingestion_id}/runs/{run_id}", response_model=RunPublic, tags=["runs"])
-def get_run(ingestion_id: IngestionId, run_id: RunId, svc: Svc) -> Any:
-    return svc.views.run(ingestion_id, run_id)
+def get_run(ingestion_id: IngestionId, run_id: RunId, svc: Svc, who: Who) -> Any:
+    return svc.views.run(who, ingestion_id, run_id)
 
 
 @router.post(
@@ -135,8 +139,8 @@ def get_run(ingestion_id: IngestionId, run_id: RunId, svc: Svc) -> Any:
     status_code=status.HTTP_202_ACCEPTED,
     tags=["runs"],
 )
-def retry(ingestion_id: IngestionId, run_id: RunId, svc: Svc) -> RunAccepted:
-    new_id = svc.runs.retry(ingestion_id, run_id)
+def retry(ingestion_id: IngestionId, run_id: RunId, svc: Svc, who: Who) -> RunAccepted:
+    new_id = svc.runs.retry(ingestion_id, run_id, who)
     return RunAccepted(run_id=new_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{new_id}")
 
 
@@ -146,9 +150,9 @@ def retry(ingestion_id: IngestionId, run_id: RunId, svc: Svc) -> RunAccepted:
     status_code=status.HTTP_202_ACCEPTED,
     tags=["files"],
 )
-def reprocess(ingestion_id: IngestionId, body: ReprocessRequest, svc: Svc) -> ReprocessAccepted:
+def reprocess(ingestion_id: IngestionId, body: ReprocessRequest, svc: Svc, who: Who) -> ReprocessAccepted:
     """Load selected files again. With write mode append their rows are appended again; merge upserts them."""
-    files, run_id = svc.runs.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until)
+    files, run_id = svc.runs.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until, who)
     return ReprocessAccepted(files=files, run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
 
 
@@ -156,26 +160,27 @@ def reprocess(ingestion_id: IngestionId, body: ReprocessRequest, svc: Svc) -> Re
 def list_files(
     ingestion_id: IngestionId,
     svc: Svc,
+    who: Who,
     status: Filter = None,
     search: Filter = None,
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0, le=MAX_ID),
 ) -> FilePage:
-    page = svc.views.files(ingestion_id, status, search, limit, offset)
+    page = svc.views.files(who, ingestion_id, status, search, limit, offset)
     return FilePage(
         total=page.total, items=[LedgerFilePublic.model_validate(r, from_attributes=True) for r in page.items]
     )
 
 
 @router.get("/ingestions/{ingestion_id}/metrics", response_model=Metrics, tags=["runs"])
-def metrics(ingestion_id: IngestionId, svc: Svc, days: int = Query(7, ge=1, le=90)) -> Metrics:
+def metrics(ingestion_id: IngestionId, svc: Svc, who: Who, days: int = Query(7, ge=1, le=90)) -> Metrics:
     """Daily totals of the last `days` UTC days: the numbers the console's detail page shows."""
-    return Metrics.build(svc.views.run_totals(ingestion_id, days))
+    return Metrics.build(svc.views.run_totals(who, ingestion_id, days))
 
 
 @router.get("/ingestions/{ingestion_id}/schema-versions", response_model=list[SchemaVersionPublic], tags=["schema"])
-def schema_versions(ingestion_id: IngestionId, svc: Svc) -> list[Any]:
-    return svc.views.schema_versions(ingestion_id)
+def schema_versions(ingestion_id: IngestionId, svc: Svc, who: Who) -> list[Any]:
+    return svc.views.schema_versions(who, ingestion_id)
 
 
 @router.post("/schedules/preview", response_model=SchedulePreview, tags=["schedule"])
@@ -185,20 +190,20 @@ def schedule_preview(body: ScheduleConfig) -> SchedulePreview:
 
 
 @router.get("/notifications", response_model=NotificationPage, tags=["alerts"])
-def notifications(svc: Svc, unread: bool = False, limit: int = Query(100, ge=1, le=1000)) -> NotificationPage:
-    feed = svc.views.notifications(unread, limit)
+def notifications(svc: Svc, who: Who, unread: bool = False, limit: int = Query(100, ge=1, le=1000)) -> NotificationPage:
+    feed = svc.views.notifications(who, unread, limit)
     items = [NotificationPublic.model_validate(n, from_attributes=True) for n in feed.items]
     return NotificationPage(unread=feed.unread, items=items)
 
 
 @router.post("/notifications/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
-def read_notification(notification_id: NotificationId, svc: Svc) -> None:
-    svc.notifications.mark_read(notification_id)
+def read_notification(notification_id: NotificationId, svc: Svc, who: Who) -> None:
+    svc.notifications.mark_read(who.tenant_id, notification_id)
 
 
 @router.post("/notifications/read-all", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
-def read_all_notifications(svc: Svc) -> None:
-    svc.notifications.mark_read()
+def read_all_notifications(svc: Svc, who: Who) -> None:
+    svc.notifications.mark_read(who.tenant_id)
 
 
 @router.get(
@@ -208,22 +213,25 @@ def plan_resolution(
     ingestion_id: IngestionId,
     version: Version,
     svc: Svc,
+    who: Who,
     resolution: Annotated[str, Query(max_length=40)] = "auto_merge",
     table: Filter = None,
 ) -> ResolutionPlanPublic:
     """The exact statements a resolution will run, before applying it (backfill needs the POST body's defaults)."""
-    plan = svc.schema.plan(ingestion_id, version, resolution, None, table)
+    plan = svc.schema.plan(ingestion_id, version, resolution, None, table, who)
     return ResolutionPlanPublic.model_validate(asdict(plan))
 
 
 @router.post(
     "/ingestions/{ingestion_id}/schema-versions/{version}/resolve", response_model=ResolveResult, tags=["schema"]
 )
-def resolve_schema(ingestion_id: IngestionId, version: Version, body: ResolveRequest, svc: Svc) -> ResolveResult:
-    plan, run_id = svc.schema.resolve(ingestion_id, version, body.resolution, body.default_values, body.table)
+def resolve_schema(
+    ingestion_id: IngestionId, version: Version, body: ResolveRequest, svc: Svc, who: Who
+) -> ResolveResult:
+    plan, run_id = svc.schema.resolve(ingestion_id, version, body.resolution, body.default_values, body.table, who)
     return ResolveResult(plan=ResolutionPlanPublic.model_validate(asdict(plan)), run_id=run_id)
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["system"])
-def audit(svc: Svc, limit: int = Query(200, ge=1, le=5000)) -> list[Any]:
-    return svc.views.audit(limit)
+def audit(svc: Svc, who: Who, limit: int = Query(200, ge=1, le=5000)) -> list[Any]:
+    return svc.views.audit(who, limit)

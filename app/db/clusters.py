@@ -26,25 +26,28 @@ class ClusterRepository:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def row(self, cluster_id: int) -> Cluster:
+    def row(self, cluster_id: int, tenant_id: int | None = None) -> Cluster:
+        """The cluster, if it exists and (given a tenant) belongs to it: another tenant's is as missing as none."""
         with self.session() as s:
             row = s.get(Cluster, cluster_id)
-        if row is None:
+        if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             raise _missing(cluster_id)
         return row
 
     def token(self, row: Cluster) -> str | None:
         return self.secrets.decrypt(row.token_encrypted) if row.token_encrypted else None
 
-    def create(self, values: dict[str, Any], token: str | None) -> Cluster:
-        row = Cluster(**values, token_encrypted=self.secrets.encrypt(token) if token else None)
+    def create(self, values: dict[str, Any], token: str | None, tenant_id: int) -> Cluster:
+        row = Cluster(**values, tenant_id=tenant_id, token_encrypted=self.secrets.encrypt(token) if token else None)
         with self.session() as s:
             save_named(s, row, "A cluster")
         return row
 
-    def update(self, cluster_id: int, values: dict[str, Any], token: str | None, token_given: bool) -> Cluster:
+    def update(
+        self, cluster_id: int, tenant_id: int, values: dict[str, Any], token: str | None, token_given: bool
+    ) -> Cluster:
         """Set the given fields; the token only when the caller sent one (None or "" clears it)."""
-        row = self.row(cluster_id)
+        row = self.row(cluster_id, tenant_id)
         for key, value in values.items():
             if value is not None:
                 setattr(row, key, value)
@@ -54,11 +57,11 @@ class ClusterRepository:
             save_named(s, row, "A cluster")
         return row
 
-    def delete(self, cluster_id: int) -> None:
+    def delete(self, cluster_id: int, tenant_id: int) -> None:
         """Delete a cluster no ingestion uses."""
         with self.session() as s:
             row = s.get(Cluster, cluster_id)
-            if row is None:
+            if row is None or row.tenant_id != tenant_id:
                 raise _missing(cluster_id)
             used = s.execute(select(func.count()).where(col(IngestionRow.cluster_id) == cluster_id)).scalar()
             if used:

@@ -39,15 +39,67 @@ SPEC_COLUMNS = ("source", "format", "destination", "schedule", "quality", "limit
 """The ingestion columns that hold the parts of an `IngestionSpec` (JSON each)."""
 
 
+# --- tenants, users, API tokens, sessions -----------------------------------------------------------
+class Tenant(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(sa_type=Text)
+    role: str = Field(default="member", max_length=20)
+    instance_admin: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+    last_login_at: datetime | None = _ts(default=None)
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token: only its SHA-256 is stored; the token itself is shown once, at creation."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=200)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    last_used_at: datetime | None = _ts(default=None)
+    revoked_at: datetime | None = _ts(default=None)
+
+
+class UserSession(SQLModel, table=True):
+    """A console login: the cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "user_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+
+
 # --- ingestions -----------------------------------------------------------------------------------
 class IngestionBase(SQLModel):
-    name: str = Field(index=True, unique=True, max_length=200)
+    name: str = Field(index=True, max_length=200)
     status: str = Field(default="draft", max_length=20, index=True)
     cluster_id: int | None = Field(default=None, foreign_key="cluster.id")
 
 
 class Ingestion(IngestionBase, table=True):
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_ingestion_tenant_name"),)
+
     id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(default=1, foreign_key="tenant.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     uid: str = Field(max_length=36, unique=True)
     source: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     format: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -180,7 +232,7 @@ class SchemaVersionPublic(SchemaVersionBase):
 
 # --- clusters ---------------------------------------------------------------------------------------
 class ClusterBase(SQLModel):
-    name: str = Field(max_length=200, unique=True)
+    name: str = Field(max_length=200)
     kind: str = Field(default="remote", max_length=20)
     connect_url: str = Field(default="", max_length=500)
     table_format: str = Field(default="delta", max_length=20)
@@ -218,7 +270,10 @@ class ClusterUpdate(SQLModel):
 
 
 class Cluster(ClusterBase, table=True):
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_cluster_tenant_name"),)
+
     id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(default=1, foreign_key="tenant.id", index=True)
     token_encrypted: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _ts(default_factory=utcnow)
 
@@ -234,6 +289,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(default=1, foreign_key="tenant.id", index=True)
     at: datetime = _ts(default_factory=utcnow, index=True)
     actor: str = Field(default="system", max_length=200)
     action: str = Field(max_length=80)
@@ -257,6 +313,7 @@ class Notification(NotificationBase, table=True):
     __table_args__ = (Index("ix_notification_open", "ingestion_id", "kind", "cleared_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(default=1, foreign_key="tenant.id", index=True)
     created_at: datetime = _ts(default_factory=utcnow, index=True)
     read_at: datetime | None = _ts(default=None)
     cleared_at: datetime | None = _ts(default=None)

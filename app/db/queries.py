@@ -86,12 +86,13 @@ class Queries:
     # --- ingestions ------------------------------------------------------------------------------------------------
     def summaries(
         self,
+        tenant_id: int | None,
         only: list[int] | None = None,
         status: str | None = None,
         now: datetime | None = None,
     ) -> list[IngestionSummary]:
-        """Ingestions (all, or those in `only`, or of one status) with their last run and next run, in id order:
-        three statements whatever their number (rows, changed specs, last runs)."""
+        """A tenant's ingestions (all, or those in `only`, or of one status; every tenant's for None) with their last
+        run and next run, in id order: three statements whatever their number (rows, changed specs, last runs)."""
         latest = (
             select(col(Run.id))
             .where(col(Run.ingestion_id) == col(IngestionRow.id))
@@ -107,8 +108,12 @@ class Queries:
             col(IngestionRow.created_at),
             col(IngestionRow.updated_at),
             col(IngestionRow.next_fire_at),
+            col(IngestionRow.tenant_id),
+            col(IngestionRow.created_by),
             latest.label("last_run_id"),
         )
+        if tenant_id is not None:
+            query = query.where(col(IngestionRow.tenant_id) == tenant_id)
         if only is not None:
             query = query.where(col(IngestionRow.id).in_(only))
         if status is not None:
@@ -126,13 +131,15 @@ class Queries:
                 created_at=row.created_at,
                 last_run=runs.get(row.last_run_id) if row.last_run_id is not None else None,
                 next_run=next_run_of(specs[row.id], row.status, row.next_fire_at, now),
+                tenant_id=row.tenant_id,
+                created_by=row.created_by,
             )
             for row in rows
             if row.id in specs
         ]
 
-    def summary(self, ingestion_id: int) -> IngestionSummary:
-        for found in self.summaries(only=[ingestion_id]):
+    def summary(self, ingestion_id: int, tenant_id: int | None) -> IngestionSummary:
+        for found in self.summaries(tenant_id, only=[ingestion_id]):
             return found
         raise NotFound(f"Ingestion {ingestion_id} does not exist.", "Go back to the list of ingestions and pick one.")
 
@@ -160,18 +167,21 @@ class Queries:
                 found[row.id or 0] = record(RunRecord, row)
         return found
 
-    def require_ingestion(self, ingestion_id: int) -> None:
+    def require_ingestion(self, ingestion_id: int, tenant_id: int | None) -> None:
+        """NotFound unless the ingestion exists in the tenant (another tenant's is as missing as none)."""
         with self.session() as s:
-            if s.get(IngestionRow, ingestion_id) is None:
+            row = s.get(IngestionRow, ingestion_id)
+            if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
                 raise NotFound(
                     f"Ingestion {ingestion_id} does not exist.", "List ingestions with GET /api/v1/ingestions."
                 )
 
     # --- dashboard ---------------------------------------------------------------------------------------------------
-    def dashboard_stats(self, now: datetime | None = None) -> DashboardStats:
+    def dashboard_stats(self, tenant_id: int, now: datetime | None = None) -> DashboardStats:
         now = now or datetime.now(UTC)
         day_ago, two_days_ago, week_ago = now - timedelta(days=1), now - timedelta(days=2), now - timedelta(days=7)
-        all_ingestions = select(col(IngestionRow.id)).scalar_subquery()
+        in_tenant = col(IngestionRow.tenant_id) == tenant_id
+        all_ingestions = select(col(IngestionRow.id)).where(in_tenant).scalar_subquery()
         recent = (col(Run.ingestion_id).in_(all_ingestions), col(Run.created_at) >= two_days_ago)
         last_day = col(Run.created_at) >= day_ago
         with self.session() as s:
@@ -179,7 +189,7 @@ class Queries:
                 select(
                     func.count().filter(col(IngestionRow.status) == IngestionStatus.ACTIVE.value),
                     func.count().filter(col(IngestionRow.created_at) >= week_ago),
-                )
+                ).where(in_tenant)
             ).one()
             files, data, previous, finished, ok, running = s.execute(
                 select(
@@ -296,15 +306,24 @@ class Queries:
         return [record(SchemaVersionRecord, r) for r in rows]
 
     # --- notifications ------------------------------------------------------------------------------------------------
-    def notifications(self, unread_only: bool = False, limit: int = 100) -> list[NotificationRecord]:
-        query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
+    def notifications(self, tenant_id: int, unread_only: bool = False, limit: int = 100) -> list[NotificationRecord]:
+        query = (
+            select(Notification)
+            .where(col(Notification.tenant_id) == tenant_id)
+            .order_by(col(Notification.id).desc())
+            .limit(limit)
+        )
         if unread_only:
             query = query.where(col(Notification.read_at).is_(None))
         with self.session() as s:
             return [record(NotificationRecord, n) for n in s.execute(query).scalars()]
 
-    def unread_count(self) -> int:
-        query = select(func.count()).select_from(Notification).where(col(Notification.read_at).is_(None))
+    def unread_count(self, tenant_id: int) -> int:
+        query = (
+            select(func.count())
+            .select_from(Notification)
+            .where(col(Notification.tenant_id) == tenant_id, col(Notification.read_at).is_(None))
+        )
         with self.session() as s:
             return int(s.execute(query).scalar() or 0)
 
@@ -320,19 +339,25 @@ class Queries:
             return [record(NotificationRecord, n) for n in s.execute(query).scalars()]
 
     # --- clusters and audit -------------------------------------------------------------------------------------------
-    def clusters(self) -> list[ClusterPublic]:
+    def clusters(self, tenant_id: int) -> list[ClusterPublic]:
+        query = select(Cluster).where(col(Cluster.tenant_id) == tenant_id).order_by(col(Cluster.name))
         with self.session() as s:
-            rows = s.execute(select(Cluster).order_by(col(Cluster.name))).scalars().all()
+            rows = s.execute(query).scalars().all()
         return [cluster_public(r) for r in rows]
 
-    def cluster(self, cluster_id: int) -> ClusterPublic:
+    def cluster(self, cluster_id: int, tenant_id: int) -> ClusterPublic:
         with self.session() as s:
             row = s.get(Cluster, cluster_id)
-        if row is None:
+        if row is None or row.tenant_id != tenant_id:
             raise NotFound(f"Cluster {cluster_id} does not exist.", "List clusters with GET /api/v1/clusters.")
         return cluster_public(row)
 
-    def audit(self, limit: int = 200) -> list[AuditRecord]:
-        query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    def audit(self, tenant_id: int, limit: int = 200) -> list[AuditRecord]:
+        query = (
+            select(AuditEntry)
+            .where(col(AuditEntry.tenant_id) == tenant_id)
+            .order_by(col(AuditEntry.id).desc())
+            .limit(limit)
+        )
         with self.session() as s:
             return [record(AuditRecord, a) for a in s.execute(query).scalars()]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from nicegui import app, run, ui
 
 from app.db.models import ClusterCreate, ClusterPublic
+from app.pages.context import page_frame, who
 from app.services.clusters import ClusterService, ConnectionTest
 from app.views import Views
 from components.feedback import error_text, notify_error, notify_ok
 from components.formatting import clock
-from components.frame import frame
 from components.styles import FLAT, OUTLINE, PRIMARY
 from core.errors import AutoloaderError
 
@@ -39,6 +39,7 @@ class ClustersView:
     def __init__(self) -> None:
         self.service: ClusterService = app.state.services.clusters
         self.views: Views = app.state.services.views
+        self.who = who()
         with ui.row().classes("w-full items-center justify-between"):
             ui.label("Clusters").classes("text-3xl font-bold text-slate-800")
         ui.label(
@@ -107,7 +108,7 @@ class ClustersView:
 
     async def reload(self) -> None:
         try:
-            clusters = await run.io_bound(self.views.clusters) or []
+            clusters = await run.io_bound(self.views.clusters, self.who) or []
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -146,7 +147,7 @@ class ClustersView:
                 price_per_hour=float(self.price.value or 0),
                 token=self.token.value or None,
             )
-            created = await run.io_bound(self.service.create, body, "console")
+            created = await run.io_bound(self.service.create, body, self.who)
         except AutoloaderError as exc:
             self.form_error.set_text(error_text(exc))
             return
@@ -159,7 +160,7 @@ class ClustersView:
     async def test(self, cluster: ClusterPublic, result: ui.label, spinner: ui.spinner) -> None:
         spinner.set_visibility(True)
         try:
-            outcome = await run.io_bound(self.service.test, cluster.id)
+            outcome = await run.io_bound(self.service.test, cluster.id, self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -174,7 +175,7 @@ class ClustersView:
 
     async def delete(self, cluster: ClusterPublic) -> None:
         try:
-            await run.io_bound(self.service.delete, cluster.id, "console")
+            await run.io_bound(self.service.delete, cluster.id, self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -183,5 +184,5 @@ class ClustersView:
 
 
 async def clusters_page() -> None:
-    with frame("Clusters"):
+    with page_frame("Clusters"):
         await ClustersView().reload()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from nicegui import app, run, ui
 
+from app.pages.context import can_change, may_change, page_frame
 from components.feedback import notify_error, notify_ok
 from components.formatting import human_bytes
-from components.frame import frame
 from components.ingestion_card import CardActions, ingestion_card
 from components.run_now_offer import offer_run_now
 from components.stat_card import stat_card
 from components.styles import PRIMARY
+from core.access import Principal
 from core.errors import AutoloaderError
 from core.views import DashboardData, DashboardQuery, IngestionSummary
 
@@ -32,7 +33,8 @@ SORT_OPTIONS = {"name": "Name", "last_run": "Last run", "next_run": "Next run", 
 
 
 class Dashboard:
-    def __init__(self) -> None:
+    def __init__(self, who: Principal) -> None:
+        self.who = who
         self.services = app.state.services
         self.query = DashboardQuery(limit=PAGE_SIZE)
         self.runs_active = False
@@ -79,7 +81,7 @@ class Dashboard:
 
     async def reload(self, first_cards: int | None = None) -> None:
         try:
-            data: DashboardData | None = await run.io_bound(self.services.views.dashboard, self.query)
+            data: DashboardData | None = await run.io_bound(self.services.views.dashboard, self.who, self.query)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -121,7 +123,8 @@ class Dashboard:
         actions = CardActions(self.run_now, self.toggle_pause, self.confirm_delete)
         with self.cards:
             for overview in overviews:
-                ingestion_card(overview, data.weeks.get(overview.id), actions, data.pending.get(overview.id))
+                offered = actions if may_change(self.who, overview.created_by) else None
+                ingestion_card(overview, data.weeks.get(overview.id), offered, data.pending.get(overview.id))
 
     def _show_more_button(self, data: DashboardData) -> None:
         if data.matching > len(data.cards):
@@ -144,7 +147,7 @@ class Dashboard:
 
     async def run_now(self, overview: IngestionSummary) -> None:
         try:
-            run_id = await run.io_bound(self.services.runs.trigger, overview.id, "manual", "console")
+            run_id = await run.io_bound(self.services.runs.trigger, overview.id, "manual", self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -157,7 +160,7 @@ class Dashboard:
         page = ui.context.client.content  # the clicked button is gone once the cards re-render
         change = self.services.ingestions.resume if resuming else self.services.ingestions.pause
         try:
-            updated = await run.io_bound(change, overview.id, "console")
+            updated = await run.io_bound(change, overview.id, self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -167,7 +170,7 @@ class Dashboard:
         await self.reload()
         if resuming:
             with page:
-                summary = await run.io_bound(self.services.views.ingestion, overview.id)
+                summary = await run.io_bound(self.services.views.ingestion, self.who, overview.id)
                 if await offer_run_now(overview.name, summary.next_run if summary else None):
                     await self.run_now(overview)
 
@@ -190,7 +193,7 @@ class Dashboard:
             return
         drop = choice.value == "drop"
         try:
-            await run.io_bound(self.services.ingestions.delete, overview.id, drop, "console")
+            await run.io_bound(self.services.ingestions.delete, overview.id, drop, self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -214,17 +217,18 @@ def _empty_state() -> None:
 
 
 async def dashboard_page(notice: str | None = None) -> None:
-    with frame("Data Ingestions"):
+    with page_frame("Data Ingestions") as who:
         if notice:
             with ui.row().classes("w-full p-4 rounded-lg bg-green-50 border border-green-300 items-center"):
                 ui.icon("check_circle").classes("text-green-700")
                 ui.label(notice).classes("text-green-900").mark("notice")
         with ui.row().classes("w-full items-center justify-between"):
             ui.label("Data Ingestions").classes("text-3xl font-bold text-slate-800")
-            ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props(
-                PRIMARY
-            ).mark("new-ingestion")
-        dashboard = Dashboard()
+            if can_change(who):
+                ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props(
+                    PRIMARY
+                ).mark("new-ingestion")
+        dashboard = Dashboard(who)
         # first paint: the stats and the cards above the fold are in the page itself; the rest follow over the
         # websocket (building every card before answering delays the first paint by a few hundred ms)
         await dashboard.reload(first_cards=FIRST_PAINT_CARDS)

@@ -7,12 +7,12 @@ from typing import Any
 
 from nicegui import app, run, ui
 
+from app.pages.context import may_change, page_frame
 from components.alert_list import alert_list
 from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
-from components.frame import frame
 from components.ingestion_card import format_label, schedule_tag
 from components.run_now_offer import offer_run_now
 from components.run_table import ledger_table, run_table
@@ -20,6 +20,7 @@ from components.schema_alert import schema_alert
 from components.schema_history import schema_history
 from components.stat_card import stat_card
 from components.styles import FLAT, OUTLINE
+from core.access import Principal
 from core.cost import approx_dollars, format_dollars
 from core.errors import AutoloaderError
 from core.schedule import describe
@@ -34,7 +35,8 @@ LEDGER_PAGE = 200
 
 
 class DetailView:
-    def __init__(self, ingestion_id: int) -> None:
+    def __init__(self, ingestion_id: int, who: Principal) -> None:
+        self.who = who
         self.services = app.state.services
         self.ingestion_id = ingestion_id
         self.live = False
@@ -50,7 +52,7 @@ class DetailView:
 
     async def reload(self) -> bool:
         try:
-            data: DetailData | None = await run.io_bound(self.services.views.detail, self.ingestion_id)
+            data: DetailData | None = await run.io_bound(self.services.views.detail, self.who, self.ingestion_id)
         except AutoloaderError as exc:
             self.body.clear()
             with self.body:
@@ -87,6 +89,9 @@ class DetailView:
                 health_badge(summary.health)
                 tag(SOURCE_LABELS.get(summary.spec.source.type, summary.spec.source.type))
                 tag(schedule_tag(summary))
+            if not may_change(self.who, summary.created_by):
+                self.status = summary.status
+                return
             with ui.row().classes("gap-2"):
                 ui.button("Run Now", icon="play_arrow", on_click=self.run_now).props(OUTLINE).mark("run-now")
                 ui.button("Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{summary.id}/edit")).props(
@@ -217,6 +222,7 @@ class DetailView:
     async def reload_ledger(self) -> None:
         page = await run.io_bound(
             self.services.views.files,
+            self.who,
             self.ingestion_id,
             self.file_status or None,
             self.file_search or None,
@@ -234,10 +240,10 @@ class DetailView:
 
     # --- actions --------------------------------------------------------------------------------------------------
     async def run_now(self) -> None:
-        await self._start(self.services.runs.trigger, self.ingestion_id, "manual", "console")
+        await self._start(self.services.runs.trigger, self.ingestion_id, "manual", self.who)
 
     async def retry(self, run_id: int) -> None:
-        await self._start(self.services.runs.retry, self.ingestion_id, run_id, "console")
+        await self._start(self.services.runs.retry, self.ingestion_id, run_id, self.who)
 
     async def _start(self, action: Any, *args: Any) -> None:
         try:
@@ -254,20 +260,20 @@ class DetailView:
         page = ui.context.client.content  # the clicked button is gone once the body re-renders
         change = self.services.ingestions.resume if resuming else self.services.ingestions.pause
         try:
-            updated = await run.io_bound(change, self.ingestion_id, "console")
+            updated = await run.io_bound(change, self.ingestion_id, self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
         await self.reload()
         if resuming and updated is not None:
             with page:
-                summary = await run.io_bound(self.services.views.ingestion, self.ingestion_id)
+                summary = await run.io_bound(self.services.views.ingestion, self.who, self.ingestion_id)
                 if await offer_run_now(updated.name, summary.next_run if summary else None):
                     await self.run_now()
 
     async def show_run(self, run_id: int, runs: list[RunRecord]) -> None:
         record = next((r for r in runs if r.id == run_id), None)
-        page = await run.io_bound(self.services.views.run_files, self.ingestion_id, run_id)
+        page = await run.io_bound(self.services.views.run_files, self.who, self.ingestion_id, run_id)
         files = page.items if page else []
         with ui.dialog() as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
             ui.label(f"Run {run_id}").classes("text-lg font-semibold")
@@ -291,7 +297,7 @@ class DetailView:
 
 
 async def detail_page(ingestion_id: int) -> None:
-    with frame("Ingestion"):
-        view = DetailView(ingestion_id)
+    with page_frame("Ingestion") as who:
+        view = DetailView(ingestion_id, who)
         if await view.reload():
             await view.reload_ledger()

@@ -6,9 +6,10 @@ from typing import Any, cast
 
 from nicegui import app, run, ui
 
+from app.pages.context import page_frame
 from components.feedback import notify_error, notify_ok
-from components.frame import frame
 from components.schema_diff import schema_diff
+from core.access import Principal
 from core.errors import AutoloaderError
 from core.schema_resolution import TRADE_OFFS
 from core.views import IngestionSummary, SchemaReviewData, SchemaVersionRecord
@@ -23,28 +24,34 @@ OPTIONS = {
 
 async def schema_review_page(ingestion_id: int) -> None:
     services = app.state.services
-    try:
-        data: SchemaReviewData | None = await run.io_bound(services.views.schema_review, ingestion_id)
-    except AutoloaderError as exc:
-        with frame("Schema review"):
+    with page_frame("Schema review", width="max-w-4xl") as who:
+        try:
+            data: SchemaReviewData | None = await run.io_bound(services.views.schema_review, who, ingestion_id)
+        except AutoloaderError as exc:
             ui.label(exc.message).classes("text-lg")
             ui.link("Back to the dashboard", "/")
-        return
-    if data is None:
-        return
-    with frame(f"Schema review · {data.summary.name}", width="max-w-4xl"):
+            return
+        if data is None:
+            return
+        ui.page_title(f"Schema review · {data.summary.name} · Autoloader")
         if data.pending is None:
             ui.label("No schema change is waiting for review.").classes("text-lg")
             ui.link("Open the ingestion", f"/ingestions/{ingestion_id}")
             return
-        Review(services, data.summary, data.pending, data.current).render()
+        Review(services, who, data.summary, data.pending, data.current).render()
 
 
 class Review:
     def __init__(
-        self, services: Any, ingestion: IngestionSummary, pending: SchemaVersionRecord, current: list[dict[str, Any]]
+        self,
+        services: Any,
+        who: Principal,
+        ingestion: IngestionSummary,
+        pending: SchemaVersionRecord,
+        current: list[dict[str, Any]],
     ):
         self.services = services
+        self.who = who
         self.ingestion = ingestion
         self.pending = pending
         self.current = current
@@ -150,7 +157,7 @@ class Review:
             ui.label("PREVIEW OF CHANGES").classes("text-xs font-bold text-slate-500")
             try:
                 plan = self.services.schema.plan(
-                    self.ingestion.id, self.pending.version, self.choice, self.defaults, self.table_name
+                    self.ingestion.id, self.pending.version, self.choice, self.defaults, self.table_name, self.who
                 )
             except AutoloaderError as exc:
                 ui.label(f"{exc.message} {exc.action}").classes("text-sm text-red-600")
@@ -165,7 +172,7 @@ class Review:
 
     async def pause(self) -> None:
         try:
-            await run.io_bound(self.services.ingestions.pause, self.ingestion.id, "console")
+            await run.io_bound(self.services.ingestions.pause, self.ingestion.id, self.who)
         except AutoloaderError as exc:
             notify_error(exc)
             return
@@ -182,7 +189,7 @@ class Review:
                     resolution,
                     self.defaults,
                     self.table_name if resolution == "new_table" else None,
-                    "console",
+                    self.who,
                 ),
             )
         except AutoloaderError as exc:

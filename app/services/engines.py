@@ -1,23 +1,48 @@
-"""Which engine writes an ingestion's table: the embedded one, or the Spark cluster the spec names."""
+"""Which engine writes an ingestion's table: the embedded one (one warehouse folder per tenant, so tables of two
+tenants never collide), or the tenant's Spark cluster the spec names."""
 
 from __future__ import annotations
 
+import threading
+
 from app.services.clusters import ClusterService
-from core.config import IngestionSpec
+from core.access import FIRST_TENANT
+from core.config import DestinationConfig, IngestionSpec
 from core.domain import Ingestion
 from core.engines.base import Engine
 from core.engines.embedded import EmbeddedEngine
+
+
+def tenant_warehouse(warehouse: str, tenant_id: int) -> str:
+    """The first tenant owns the warehouse root (as before tenants existed); others a folder of their own."""
+    root = warehouse.rstrip("/")
+    return root if tenant_id == FIRST_TENANT else f"{root}/_tenants/{tenant_id}"
 
 
 class Engines:
     def __init__(self, embedded: EmbeddedEngine, clusters: ClusterService):
         self.embedded = embedded
         self.clusters = clusters
+        self._by_tenant: dict[int, EmbeddedEngine] = {FIRST_TENANT: embedded}
+        self._lock = threading.Lock()
 
-    def for_spec(self, spec: IngestionSpec) -> Engine:
+    def embedded_for(self, tenant_id: int) -> EmbeddedEngine:
+        with self._lock:
+            engine = self._by_tenant.get(tenant_id)
+            if engine is None:
+                engine = EmbeddedEngine(
+                    tenant_warehouse(self.embedded.warehouse, tenant_id), self.embedded.storage_options
+                )
+                self._by_tenant[tenant_id] = engine
+            return engine
+
+    def for_spec(self, spec: IngestionSpec, tenant_id: int = FIRST_TENANT) -> Engine:
         if spec.cluster_id is not None:
             return self.clusters.engine(spec.cluster_id)
-        return self.embedded
+        return self.embedded_for(tenant_id)
 
     def for_ingestion(self, ingestion: Ingestion) -> Engine:
-        return self.for_spec(ingestion.spec)
+        return self.for_spec(ingestion.spec, ingestion.tenant_id)
+
+    def table_uri(self, destination: DestinationConfig, tenant_id: int) -> str:
+        return self.embedded_for(tenant_id).table_uri(destination)

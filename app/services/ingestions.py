@@ -9,9 +9,11 @@ from typing import Any, Protocol
 from app.db.repository import SqlStore
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
-from core.config import IngestionSpec
+from core.access import SYSTEM, Principal, require_change, require_owner
+from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import Conflict, RunInProgress
+from core.guards import Guards
 from core.pipeline import owner_is_dead
 from core.storage import open_storage
 
@@ -24,6 +26,20 @@ class ScheduleSync(Protocol):
     def sync(self, ingestion: Ingestion, catch_up: bool = False) -> None: ...
 
     def remove(self, ingestion_id: int, persist: bool = True) -> None: ...
+
+
+def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> IngestionSpec:
+    """A secret sent back as the API's mask keeps the stored secret (a GET → PUT round trip changes nothing)."""
+    credentials = new.source.credentials
+    kept = {
+        key: getattr(current.source.credentials, key)
+        for key in SECRET_FIELDS
+        if getattr(credentials, key, None) == SECRET_MASK
+    }
+    if not kept:
+        return new
+    source = new.source.model_copy(update={"credentials": credentials.model_copy(update=kept)})
+    return new.model_copy(update={"source": source})
 
 
 def locked_part_changed(current: IngestionSpec, new: IngestionSpec) -> str | None:
@@ -50,24 +66,37 @@ class IngestionService:
         clusters: ClusterService,
         schedules: ScheduleSync,
         stale_after: timedelta,
+        guards: Guards,
     ):
         self.store = store
         self.engines = engines
         self.clusters = clusters
         self.schedules = schedules
         self.stale_after = stale_after
+        self.guards = guards
 
-    def create(self, spec: IngestionSpec, activate: bool = False, actor: str = "api") -> Ingestion:
-        self._check_cluster(spec)
-        ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT)
-        self.store.audit("create", "ingestion", ingestion.id, actor, name=spec.name)
-        if activate:
-            ingestion = self.activate(ingestion.id, actor)
+    def get(self, who: Principal, ingestion_id: int, change: str | None = None) -> Ingestion:
+        """The ingestion if `who` may see it (another tenant's is NotFound), and change it when `change` says what."""
+        ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
+        if change is not None:
+            require_owner(who, ingestion.created_by, change)
         return ingestion
 
-    def update(self, ingestion_id: int, spec: IngestionSpec, actor: str = "api") -> Ingestion:
-        current = self.store.get_ingestion(ingestion_id)
-        self._check_cluster(spec)
+    def create(self, spec: IngestionSpec, activate: bool = False, who: Principal = SYSTEM) -> Ingestion:
+        require_change(who, "create ingestions")
+        self._check_cluster(who, spec)
+        self.guards.check_spec(spec)
+        ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT, who.tenant_id, who.user_id)
+        self.store.audit("create", "ingestion", ingestion.id, who.actor, who.tenant_id, name=spec.name)
+        if activate:
+            ingestion = self.activate(ingestion.id, who)
+        return ingestion
+
+    def update(self, ingestion_id: int, spec: IngestionSpec, who: Principal = SYSTEM) -> Ingestion:
+        current = self.get(who, ingestion_id, "edit ingestions")
+        spec = keep_masked_secrets(current.spec, spec)
+        self._check_cluster(who, spec)
+        self.guards.check_spec(spec)
         if current.status != IngestionStatus.DRAFT:
             part = locked_part_changed(current.spec, spec)
             if part is not None:
@@ -77,17 +106,17 @@ class IngestionService:
                     field=part,
                 )
         updated = self.store.update_ingestion(ingestion_id, spec)
-        self.store.audit("update", "ingestion", ingestion_id, actor, name=spec.name)
+        self.store.audit("update", "ingestion", ingestion_id, who.actor, who.tenant_id, name=spec.name)
         self.schedules.sync(updated)
         return updated
 
-    def _check_cluster(self, spec: IngestionSpec) -> None:
-        """Saving needs the cluster to exist, not to be running (a local cluster starts on the first run)."""
+    def _check_cluster(self, who: Principal, spec: IngestionSpec) -> None:
+        """Saving needs the tenant's cluster to exist, not to be running (a local cluster starts on the first run)."""
         if spec.cluster_id is not None:
-            self.clusters.require(spec.cluster_id)
+            self.clusters.require(spec.cluster_id, who.tenant_id)
 
-    def delete(self, ingestion_id: int, drop_table: bool = False, actor: str = "api") -> None:
-        ingestion = self.store.get_ingestion(ingestion_id)
+    def delete(self, ingestion_id: int, drop_table: bool = False, who: Principal = SYSTEM) -> None:
+        ingestion = self.get(who, ingestion_id, "delete ingestions")
         active = self.store.active_run(ingestion_id)
         if active is not None and not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
             raise RunInProgress(
@@ -97,35 +126,38 @@ class IngestionService:
             self.engines.for_ingestion(ingestion).drop_table(ingestion.spec.destination)
         self.schedules.remove(ingestion_id)
         self.store.delete_ingestion(ingestion_id)
-        self.store.audit("delete", "ingestion", ingestion_id, actor, name=ingestion.name, drop_table=drop_table)
+        self.store.audit(
+            "delete", "ingestion", ingestion_id, who.actor, who.tenant_id, name=ingestion.name, drop_table=drop_table
+        )
 
     # --- status -------------------------------------------------------------------------------------------------------
-    def activate(self, ingestion_id: int, actor: str = "api") -> Ingestion:
-        ingestion = self.store.get_ingestion(ingestion_id)
+    def activate(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
+        ingestion = self.get(who, ingestion_id, "activate ingestions")
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
             self._skip_existing_files(ingestion)
-        return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "activate", actor)
+        return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "activate", who)
 
-    def pause(self, ingestion_id: int, actor: str = "api") -> Ingestion:
-        return self.change_status(ingestion_id, IngestionStatus.PAUSED, "pause", actor)
+    def pause(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
+        self.get(who, ingestion_id, "pause ingestions")
+        return self.change_status(ingestion_id, IngestionStatus.PAUSED, "pause", who)
 
-    def resume(self, ingestion_id: int, actor: str = "api") -> Ingestion:
-        ingestion = self.store.get_ingestion(ingestion_id)
+    def resume(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
+        ingestion = self.get(who, ingestion_id, "resume ingestions")
         if ingestion.status != IngestionStatus.PAUSED:
             raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
-        return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", actor)
+        return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", who)
 
-    def change_status(self, ingestion_id: int, status: IngestionStatus, action: str, actor: str) -> Ingestion:
-        """Set the status, audit it and make the schedule follow at once."""
+    def change_status(self, ingestion_id: int, status: IngestionStatus, action: str, who: Principal) -> Ingestion:
+        """Set the status, audit it and make the schedule follow at once (the caller has checked `who` may)."""
         self.store.set_ingestion_status(ingestion_id, status)
-        self.store.audit(action, "ingestion", ingestion_id, actor)
+        self.store.audit(action, "ingestion", ingestion_id, who.actor, who.tenant_id)
         changed = self.store.get_ingestion(ingestion_id)
         self.schedules.sync(changed)
         return changed
 
     def _skip_existing_files(self, ingestion: Ingestion) -> None:
         """Backfill 'new files only': what is there at activation is recorded as skipped, not loaded."""
-        storage = open_storage(ingestion.spec.source)
+        storage = open_storage(ingestion.spec.source, self.guards)
         known = self.store.known_files(ingestion.id)
         entries = [
             LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.SKIPPED, error="existed before activation")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.db.repository import SqlStore
 from app.runner import Runner
+from core.access import SYSTEM, Principal, require_owner
 from core.domain import Ingestion, IngestionStatus, RunOutcome, RunStatus
 from core.errors import ConfigError, Conflict, RunInProgress
 from core.pipeline import owner_is_dead
@@ -36,28 +37,35 @@ class RunService:
                 "Wait for it to finish; its progress is on the run record.",
             )
 
-    def trigger(self, ingestion_id: int, trigger: str = "manual", actor: str = "api") -> int:
-        """Queue a run in the background and return its id at once."""
-        ingestion = self.store.get_ingestion(ingestion_id)
+    def _runnable(self, who: Principal, ingestion_id: int) -> Ingestion:
+        ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
+        require_owner(who, ingestion.created_by, "run ingestions")
         self.check_runnable(ingestion)
+        return ingestion
+
+    def trigger(self, ingestion_id: int, trigger: str = "manual", who: Principal = SYSTEM) -> int:
+        """Queue a run in the background and return its id at once."""
+        self._runnable(who, ingestion_id)
         run_id = self.store.create_run(ingestion_id, trigger)
-        self.store.audit("run", "ingestion", ingestion_id, actor, run_id=run_id, trigger=trigger)
+        self.store.audit("run", "ingestion", ingestion_id, who.actor, who.tenant_id, run_id=run_id, trigger=trigger)
         self.runner.submit(ingestion_id, run_id)
         return run_id
 
-    def run_now(self, id_or_name: str, trigger: str = "cli") -> RunOutcome:
-        """Run in this thread until the run ends (the CLI)."""
-        ingestion = self.store.find_ingestion(id_or_name)
+    def run_now(self, id_or_name: str, trigger: str = "cli", who: Principal = SYSTEM) -> RunOutcome:
+        """Run in this thread until the run ends (the CLI: an id, or a name within the tenant)."""
+        ingestion = self.store.find_ingestion(id_or_name, who.tenant_id)
+        require_owner(who, ingestion.created_by, "run ingestions")
         self.check_runnable(ingestion)
         run_id = self.store.create_run(ingestion.id, trigger)
-        self.store.audit("run", "ingestion", ingestion.id, "cli", run_id=run_id, trigger=trigger)
+        self.store.audit("run", "ingestion", ingestion.id, "cli", who.tenant_id, run_id=run_id, trigger=trigger)
         return self.runner.run_inline(ingestion.id, run_id)
 
-    def retry(self, ingestion_id: int, run_id: int, actor: str = "api") -> int:
+    def retry(self, ingestion_id: int, run_id: int, who: Principal = SYSTEM) -> int:
+        self.store.get_ingestion(ingestion_id, who.tenant_id)
         run = self.store.get_run(ingestion_id, run_id)
         if run.status not in RETRYABLE:
             raise Conflict(f"Run {run_id} is {run.status}; only failed runs can be retried.", "Pick a failed run.")
-        return self.trigger(ingestion_id, "retry", actor)
+        return self.trigger(ingestion_id, "retry", who)
 
     def reprocess(
         self,
@@ -65,24 +73,24 @@ class RunService:
         paths: list[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        actor: str = "api",
+        who: Principal = SYSTEM,
     ) -> tuple[int, int]:
         """Load a selection of files again (by path or modification range): returns (files, run id)."""
         if paths is None and since is None and until is None:
             raise ConfigError(
                 "Reprocessing needs a selection.", "Give file paths, or a modified since/until range.", field="paths"
             )
-        ingestion = self.store.get_ingestion(ingestion_id)
-        self.check_runnable(ingestion)
+        self._runnable(who, ingestion_id)
         count = self.store.forget_files(ingestion_id, paths, since, until)
         self.store.audit(
             "reprocess",
             "ingestion",
             ingestion_id,
-            actor,
+            who.actor,
+            who.tenant_id,
             files=count,
             paths=paths,
             since=since.isoformat() if since else None,
             until=until.isoformat() if until else None,
         )
-        return count, self.trigger(ingestion_id, "backfill", actor)
+        return count, self.trigger(ingestion_id, "backfill", who)

@@ -10,6 +10,7 @@ from app.db.repository import NotificationStore, SqlStore
 from app.services.engines import Engines
 from app.services.ingestions import IngestionService
 from app.services.runs import RunService
+from core.access import SYSTEM, Principal, require_owner
 from core.alerts import AlertKind
 from core.config import IngestionSpec
 from core.domain import IngestionStatus
@@ -42,9 +43,10 @@ class SchemaReviewService:
         resolution: str,
         default_values: dict[str, Any] | None = None,
         table: str | None = None,
+        who: Principal = SYSTEM,
     ) -> ResolutionPlan:
         """What a resolution will run, shown before it is applied."""
-        ingestion = self.store.get_ingestion(ingestion_id)
+        ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
         pending = self.store.get_schema_version(ingestion_id, version)
         if pending.status != "pending":
             raise Conflict(
@@ -61,16 +63,17 @@ class SchemaReviewService:
         resolution: str,
         default_values: dict[str, Any] | None = None,
         table: str | None = None,
-        actor: str = "api",
+        who: Principal = SYSTEM,
     ) -> tuple[ResolutionPlan, int | None]:
         """Apply a decision on a pending schema change; every choice but review_later resumes the ingestion and
         loads the held files at once. Returns the plan and the run id."""
-        plan = self.plan(ingestion_id, version, resolution, default_values, table)
+        plan = self.plan(ingestion_id, version, resolution, default_values, table, who)
+        ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
+        require_owner(who, ingestion.created_by, "resolve schema changes")
         audit = {"version": version, "resolution": resolution, "statements": plan.statements}
         if resolution == "review_later":
-            self.store.audit("schema_review_later", "ingestion", ingestion_id, actor, **audit)
+            self.store.audit("schema_review_later", "ingestion", ingestion_id, who.actor, who.tenant_id, **audit)
             return plan, None
-        ingestion = self.store.get_ingestion(ingestion_id)
         pending = self.store.get_schema_version(ingestion_id, version)
         engine = self.engines.for_ingestion(ingestion)
         spec = self._apply(engine, ingestion.spec, plan, schema_from_json(pending.columns), default_values or {})
@@ -78,12 +81,14 @@ class SchemaReviewService:
             self.store.update_ingestion(ingestion_id, spec)
         current = engine.table_schema(spec.destination)
         columns = schema_to_json(pa.schema(data_fields(current))) if current is not None else pending.columns
-        self.store.resolve_schema_version(ingestion_id, version, resolution, actor, columns)
+        self.store.resolve_schema_version(ingestion_id, version, resolution, who.actor, columns)
         released = self.store.release_held_files(ingestion_id)
         self.notifications.clear(ingestion_id, AlertKind.SCHEMA_PENDING.value)
-        self.store.audit("schema_resolve", "ingestion", ingestion_id, actor, released_files=released, **audit)
-        self.ingestions.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", actor)
-        return plan, self.runs.trigger(ingestion_id, "manual", actor)
+        self.store.audit(
+            "schema_resolve", "ingestion", ingestion_id, who.actor, who.tenant_id, released_files=released, **audit
+        )
+        self.ingestions.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", who)
+        return plan, self.runs.trigger(ingestion_id, "manual", who)
 
     @staticmethod
     def _apply(

@@ -1,4 +1,6 @@
-"""Storage backends behind one small Protocol; each backend is its own module, imported lazily."""
+"""Storage backends behind one small Protocol; each backend is its own module, imported lazily.
+
+Every backend is built with the server's `Guards` (core/guards.py): the allowed local folders and the egress rule."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import importlib
 
 from core.config import SourceConfig
 from core.errors import ConfigError
+from core.guards import Guards
 from core.storage.base import FileInfo, Storage
 
 __all__ = ["FileInfo", "Storage", "open_storage"]
@@ -16,8 +19,8 @@ _BACKENDS = {
 }
 
 
-def open_storage(source: SourceConfig) -> Storage:
-    """Build the backend for a source. New backends register here; nothing else changes."""
+def open_storage(source: SourceConfig, guards: Guards) -> Storage:
+    """Build the backend for a source, confined by `guards`. New backends register here; nothing else changes."""
     try:
         module_name, class_name = _BACKENDS[source.type]
     except KeyError:
@@ -27,4 +30,4 @@ def open_storage(source: SourceConfig) -> Storage:
             field="source.type",
         ) from None
     backend = getattr(importlib.import_module(module_name), class_name)
-    return backend.from_config(source)
+    return backend.from_config(source, guards)

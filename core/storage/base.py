@@ -24,6 +24,8 @@ class Storage(Protocol):
     """A source of files. Implementations raise `core.errors` types, never SDK exceptions."""
 
     root: str
+    skipped: dict[str, str]
+    """Files the last listing left out on purpose (path → reason), e.g. a link leading outside the allowed folders."""
 
     def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
         """Yield every file under the root matching the glob `pattern` (relative to the root)."""

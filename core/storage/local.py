@@ -1,8 +1,14 @@
-"""A folder on the local file system (or a mounted network share) as a source of files."""
+"""A folder on the local file system (or a mounted network share) as a source of files.
+
+Confined to the allowed roots (core/guards.py): the source folder must lead inside one, a symbolic link that leads
+out of them is skipped with a reason (`skipped`) and never read, and a file is opened only if its real path, checked
+again on the open descriptor, is inside a root.
+"""
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -11,7 +17,10 @@ from typing import BinaryIO
 
 from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
+from core.guards import ROOTS_SETTING, Guards, LocalRoots
 from core.storage.base import FileInfo, is_hidden, literal_prefix, matches
+
+log = logging.getLogger(__name__)
 
 # OS errors that usually clear up on their own (network mounts, busy devices).
 _TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.EINTR, getattr(errno, "ESTALE", -1)}
@@ -25,18 +34,21 @@ class LocalStorage:
     skipped without being descended into.
     """
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, roots: LocalRoots):
         if not root or not os.path.isabs(root):
             raise ConfigError(
                 f"The local path '{root}' is not absolute.",
                 "Use an absolute folder path, e.g. /data/landing/orders.",
                 field="source.path",
             )
+        roots.check(root)
         self.root = os.path.normpath(root)
+        self.roots = roots
+        self.skipped: dict[str, str] = {}
 
     @classmethod
-    def from_config(cls, source: SourceConfig) -> LocalStorage:
-        return cls(source.path)
+    def from_config(cls, source: SourceConfig, guards: Guards) -> LocalStorage:
+        return cls(source.path, guards.local_roots)
 
     # -- Storage protocol ---------------------------------------------------------------
 
@@ -50,7 +62,10 @@ class LocalStorage:
             raise self._translate(exc, self.root, folder=True) from exc
 
     def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Yield matching files, depth first, in the lexicographic order of their relative paths."""
+        """Yield matching files, depth first, in the lexicographic order of their relative paths.
+
+        Symbolic links that lead outside the allowed roots are left out and recorded in `skipped`."""
+        self.skipped = {}
         root_stat = self._check_root()
         start_rel = literal_prefix(pattern)  # "" or "a/b/": only that sub-folder can match
         # A pattern without `**` cannot match deeper than its own number of levels.
@@ -62,6 +77,9 @@ class LocalStorage:
         if is_hidden(start_rel):
             return
         start_dir = os.path.join(self.root, start_rel.rstrip("/"))
+        if not self.roots.contains(start_dir):
+            self._skip(start_dir)
+            return
         try:
             start_stat = os.stat(start_dir)
         except (FileNotFoundError, NotADirectoryError):
@@ -74,10 +92,21 @@ class LocalStorage:
 
     def open(self, path: str) -> BinaryIO:
         full = self._resolve(path)
+        real = os.path.realpath(full)
+        if not self.roots.contains_real(real):
+            raise self._outside(full)
         try:
-            return open(full, "rb")
+            # Non-blocking, so that a FIFO put in the folder cannot hang the open; checked to be a regular file next.
+            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise self._translate(exc, full, folder=False) from exc
+        try:
+            self._verify_opened(fd, full)
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb")
 
     def open_seekable(self, path: str) -> BinaryIO:
         return self.open(path)
@@ -122,6 +151,8 @@ class LocalStorage:
             if is_dir:
                 if (max_depth is not None and depth >= max_depth) or is_hidden(entry.name):
                     continue
+                if self._leads_out(entry):
+                    continue
                 try:
                     st = entry.stat()
                 except FileNotFoundError:
@@ -134,7 +165,7 @@ class LocalStorage:
                 seen.add(ident)
                 yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, pattern, seen)
                 continue
-            if not matches(rel, pattern):
+            if not matches(rel, pattern) or self._leads_out(entry):
                 continue
             try:
                 st = entry.stat()
@@ -150,6 +181,49 @@ class LocalStorage:
                 modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
                 etag=f"{st.st_mtime_ns}-{st.st_size}",
             )
+
+    def _leads_out(self, entry: os.DirEntry[str]) -> bool:
+        """A symbolic link whose target is outside the roots: recorded in `skipped`, never followed."""
+        try:
+            link = entry.is_symlink()
+        except OSError:
+            link = True
+        if not link or self.roots.contains(entry.path):
+            return False
+        self._skip(entry.path)
+        return True
+
+    def _skip(self, path: str) -> None:
+        reason = (
+            f"a symbolic link that leads outside the folders local sources may read ({self.roots.describe()}); "
+            f"not read. Point it inside a root, or add its target folder to {ROOTS_SETTING}."
+        )
+        self.skipped[path] = reason
+        log.warning("skipped %s: %s", path, reason)
+
+    def _outside(self, path: str) -> ConfigError:
+        return ConfigError(
+            f"{path} leads outside the folders local sources may read ({self.roots.describe()}); it was not read.",
+            f"Keep the files (and the targets of symbolic links) under one of these folders, or add the folder to "
+            f"{ROOTS_SETTING} and restart the server.",
+        )
+
+    def _verify_opened(self, fd: int, path: str) -> None:
+        """Check what was actually opened: a regular file whose real path is inside a root (on Linux, read back from
+        /proc/self/fd, so a folder swapped for a symbolic link between the check and the open is caught)."""
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{path} is a folder, not a file", "Open a file path returned by the listing.")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(
+                f"{path} is not a regular file; it was not read.", "Open a file path returned by the listing."
+            )
+        try:
+            opened = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return  # no /proc (not Linux): the real-path check before the open stands
+        if not self.roots.contains_real(opened):
+            raise self._outside(path)
 
     def _check_root(self) -> os.stat_result:
         try:

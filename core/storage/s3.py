@@ -17,6 +17,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
 from core.config import SourceConfig
+from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
     ConfigError,
@@ -25,6 +26,7 @@ from core.errors import (
     StorageUnavailable,
     TerminalError,
 )
+from core.guards import Guards
 from core.storage.base import FileInfo, literal_prefix, matches
 
 if TYPE_CHECKING:
@@ -90,6 +92,9 @@ class S3Storage:
     The prefix is treated as a folder (a missing trailing `/` is added), so `s3://b/landing`
     never lists `s3://b/landing-old/...`. Credentials are either explicit keys, or `None` for
     the default boto3 chain (environment, profile, instance/task role).
+
+    An `endpoint_url` must pass the egress rule (core/egress.py) when the storage is built and again before every
+    request the client sends (a name that now resolves to a refused address is not contacted).
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class S3Storage:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         session_token: str | None = None,
+        egress: EgressAllow,
         page_size: int | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
@@ -114,6 +120,10 @@ class S3Storage:
         self.root = f"s3://{bucket}/{prefix}"
         self.region = region or None
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        self.egress = egress
+        if self.endpoint_url:
+            check_url(self.endpoint_url, egress, field="source.endpoint_url")
+        self.skipped: dict[str, str] = {}
         if (access_key_id is None) != (secret_access_key is None):
             raise ConfigError(
                 "S3 access key credentials need both an access key ID and a secret access key.",
@@ -135,7 +145,7 @@ class S3Storage:
         return f"S3Storage(root={self.root!r}, endpoint_url={self.endpoint_url!r}, credentials={auth})"
 
     @classmethod
-    def from_config(cls, source: SourceConfig) -> S3Storage:
+    def from_config(cls, source: SourceConfig, guards: Guards) -> S3Storage:
         creds = source.credentials
         if creds.type not in ("ambient", "access_key"):
             raise ConfigError(
@@ -151,6 +161,7 @@ class S3Storage:
             access_key_id=creds.access_key_id if explicit else None,
             secret_access_key=creds.secret_access_key if explicit else None,
             session_token=(creds.session_token or None) if explicit else None,
+            egress=guards.egress,
         )
 
     # -- client ----------------------------------------------------------------------
@@ -190,7 +201,7 @@ class S3Storage:
             aws_session_token=self._session_token,
         )
         try:
-            return session.client(
+            client = session.client(
                 "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=Config(**options)
             )
         except ValueError as exc:  # botocore raises ValueError for a malformed endpoint URL
@@ -202,6 +213,13 @@ class S3Storage:
             ) from exc
         except Exception as exc:
             self._raise(exc)
+        if self.endpoint_url:
+            client.meta.events.register("before-send.s3", self._check_egress)
+        return client
+
+    def _check_egress(self, request: Any, **_: Any) -> None:
+        """Before every request: the host it goes to must still pass the egress rule (DNS rebinding)."""
+        check_connect(request.url, self.egress, field="source.endpoint_url")
 
     # -- Storage protocol ------------------------------------------------------------
 

@@ -44,6 +44,7 @@ def prepare(data: Path, landing: Path) -> None:
 
     for key, value in server_env(data).items():
         os.environ[key] = value
+    os.environ["AUTOLOADER_LOCAL_ROOTS"] = str(landing)  # the server started later inherits it
     services = build(Settings())
     try:
         shutil.copytree(ORDERS, landing / "orders")

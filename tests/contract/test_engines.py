@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.access import SYSTEM
 from core.config import IngestionSpec
 from core.domain import Ingestion, RunOutcome, RunStatus
 from tests.conftest import clean_env, run_cli
@@ -28,9 +29,9 @@ ENGINES = ["embedded", "spark"]
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def database_url(state_dir: Path) -> str:
     """SQLite only: the suite is about engines, not metadata databases."""
-    return f"sqlite:///{tmp_path / 'meta.db'}"
+    return f"sqlite:///{state_dir / 'meta.db'}"
 
 
 @dataclass
@@ -223,7 +224,7 @@ def test_crash_between_table_write_and_ledger_update(engine: Harness, services: 
     assert outcome.status == RunStatus.SUCCESS, outcome
     assert "recovered batch" in outcome.message
     assert engine.ids(ing) == list(range(60))
-    page = services.views.files(ing.id, status="loaded")
+    page = services.views.files(SYSTEM, ing.id, status="loaded")
     loaded, _ = page.total, page.items
     assert loaded == 6
 
@@ -283,7 +284,7 @@ def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Pat
     held = engine.run(ing)
     assert held.schema_pending and held.metrics.files_processed == 1  # c.json matches and loads
     assert engine.ids(ing) == list(range(10)) + list(range(15, 20))
-    version = next(v for v in engine.services.views.schema_versions(ing.id) if v.status == "pending")
+    version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
     assert [c["column"] for c in version.changes] == ["vip"]
     assert [(Path(f["path"]).name, f["records"]) for f in version.files] == [("b.json", 5)]
     _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")

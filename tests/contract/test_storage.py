@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from core.config import SourceConfig
+from core.egress import EgressAllow
 from core.errors import ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
+from core.guards import Guards, LocalRoots
 from core.storage import Storage, open_storage
 from core.storage.base import FileInfo
 from core.storage.local import LocalStorage
@@ -32,6 +34,13 @@ if TYPE_CHECKING:
 # (`from tests.services import *`). Until that conftest exists, load it as a plugin here.
 if not (Path(__file__).resolve().parents[1] / "conftest.py").exists():
     pytest_plugins = ["tests.services"]
+
+LOOPBACK = EgressAllow.parse(["127.0.0.1"])  # SeaweedFS runs on loopback
+
+
+def guards(local_root: Path | None = None) -> Guards:
+    return Guards(LocalRoots([str(local_root)] if local_root else []), LOOPBACK)
+
 
 # -- the backend fixture -------------------------------------------------------------
 
@@ -68,12 +77,12 @@ def _local_backend(tmp_path: Path) -> Backend:
     missing_dir = tmp_path / "does-not-exist"
     return Backend(
         name="local",
-        storage=open_storage(SourceConfig(type="local", path=str(root))),
+        storage=open_storage(SourceConfig(type="local", path=str(root)), guards(tmp_path)),
         put=lambda rel, data: str(write(root, rel, data)),
         put_outside=put_outside,
         full_path=lambda rel: str(root.joinpath(*rel.split("/"))),
         truth=truth,
-        missing=lambda: open_storage(SourceConfig(type="local", path=str(missing_dir))),
+        missing=lambda: open_storage(SourceConfig(type="local", path=str(missing_dir)), guards(tmp_path)),
         missing_name=str(missing_dir),
     )
 
@@ -94,12 +103,12 @@ def _s3_backend(server: SeaweedFS) -> Backend:
     missing_bucket = f"missing-{uuid.uuid4().hex[:12]}"
     return Backend(
         name="s3",
-        storage=open_storage(server.source(bucket, prefix)),
+        storage=open_storage(server.source(bucket, prefix), guards()),
         put=put,
         put_outside=lambda rel, data: client.put_object(Bucket=bucket, Key="landing-old/" + rel, Body=data),
         full_path=lambda rel: f"s3://{bucket}/{prefix}{rel}",
         truth=truth,
-        missing=lambda: open_storage(server.source(missing_bucket, prefix)),
+        missing=lambda: open_storage(server.source(missing_bucket, prefix), guards()),
         missing_name=missing_bucket,
     )
 
@@ -317,7 +326,7 @@ def test_check_passes_on_a_healthy_source(backend: Backend) -> None:
 def test_local_root_that_is_a_file_is_a_terminal_error(tmp_path: Path) -> None:
     target = tmp_path / "file.json"
     target.write_text("{}")
-    storage = LocalStorage(str(target))
+    storage = LocalStorage(str(target), LocalRoots([str(tmp_path)]))
     with pytest.raises(ConfigError) as info:
         list(storage.list_files())
     assert "not a folder" in info.value.message
@@ -328,7 +337,7 @@ def test_local_root_that_is_a_file_is_a_terminal_error(tmp_path: Path) -> None:
 
 def test_local_relative_root_is_rejected() -> None:
     with pytest.raises(ConfigError):
-        LocalStorage("relative/folder")
+        LocalStorage("relative/folder", LocalRoots(["/"]))
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read any folder")
@@ -339,7 +348,7 @@ def test_local_unreadable_folder_is_an_auth_error(tmp_path: Path) -> None:
     root.chmod(0)
     try:
         with pytest.raises(StorageAuthError) as info:
-            list(LocalStorage(str(root)).list_files())
+            list(LocalStorage(str(root), LocalRoots([str(tmp_path)])).list_files())
         assert "permission" in info.value.message.lower()
     finally:
         root.chmod(0o755)
@@ -349,7 +358,8 @@ def test_local_open_outside_the_root_is_refused(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     (tmp_path / "secret.txt").write_text("x")
     with pytest.raises(ConfigError):
-        LocalStorage(str(tmp_path / "root")).open(str(tmp_path / "root" / ".." / "secret.txt"))
+        storage = LocalStorage(str(tmp_path / "root"), LocalRoots([str(tmp_path)]))
+        storage.open(str(tmp_path / "root" / ".." / "secret.txt"))
 
 
 def test_local_lists_10000_files_quickly(tmp_path: Path) -> None:
@@ -359,7 +369,7 @@ def test_local_lists_10000_files_quickly(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         for f in range(100):
             (folder / f"f{f:03d}.json").write_bytes(b"{}")
-    storage = LocalStorage(str(root))
+    storage = LocalStorage(str(root), LocalRoots([str(tmp_path)]))
     list(storage.list_files("**/*.json"))  # warm the OS cache
     started = time.perf_counter()
     files = list(storage.list_files("**/*.json"))
@@ -385,6 +395,7 @@ def test_s3_listing_spans_pages_lazily_and_exactly_once(seaweedfs: SeaweedFS) ->
         region=seaweedfs.region,
         access_key_id=seaweedfs.access_key,
         secret_access_key=seaweedfs.secret_key,
+        egress=LOOPBACK,
         page_size=1000,
     )
     calls: list[dict[str, Any]] = []
@@ -413,7 +424,7 @@ def test_s3_directory_markers_are_not_files(seaweedfs: SeaweedFS) -> None:
     client.put_object(Bucket=bucket, Key="landing/folder/a.json", Body=b"{}")
     client.put_object(Bucket=bucket, Key="landing/empty/", Body=b"")
     assert len(client.list_objects_v2(Bucket=bucket, Prefix="landing/")["Contents"]) == 3  # markers are listed
-    storage = open_storage(seaweedfs.source(bucket, "landing/"))
+    storage = open_storage(seaweedfs.source(bucket, "landing/"), guards())
     assert [f.path for f in storage.list_files()] == [f"s3://{bucket}/landing/folder/a.json"]
 
 
@@ -421,11 +432,11 @@ def test_s3_directory_markers_are_not_files(seaweedfs: SeaweedFS) -> None:
 def test_s3_root_without_trailing_slash_is_a_folder(seaweedfs: SeaweedFS) -> None:
     bucket = seaweedfs.new_bucket()
     seaweedfs.put_many(bucket, {"landing/a.json": b"{}", "landing-old/b.json": b"{}", "landingx.json": b"{}"})
-    storage = open_storage(seaweedfs.source(bucket, "landing"))
+    storage = open_storage(seaweedfs.source(bucket, "landing"), guards())
     assert storage.root == f"s3://{bucket}/landing/"
     assert [f.path for f in storage.list_files()] == [f"s3://{bucket}/landing/a.json"]
     assert [f.path for f in storage.list_files("*.json")] == [f"s3://{bucket}/landing/a.json"]
-    whole_bucket = open_storage(seaweedfs.source(bucket, ""))
+    whole_bucket = open_storage(seaweedfs.source(bucket, ""), guards())
     assert len(list(whole_bucket.list_files("**/*.json"))) == 3
 
 
@@ -438,7 +449,7 @@ def test_s3_wrong_secret_key_is_an_auth_error(seaweedfs: SeaweedFS) -> None:
         "",
         credentials={"type": "access_key", "access_key_id": seaweedfs.access_key, "secret_access_key": wrong},
     )
-    storage = open_storage(source)
+    storage = open_storage(source, guards())
     with pytest.raises(StorageAuthError) as info:
         list(storage.list_files())
     error = info.value
@@ -455,7 +466,7 @@ def test_s3_unknown_access_key_is_an_auth_error(seaweedfs: SeaweedFS) -> None:
     bucket = seaweedfs.new_bucket()
     creds = {"type": "access_key", "access_key_id": "AKIAUNKNOWN", "secret_access_key": seaweedfs.secret_key}
     with pytest.raises(StorageAuthError) as info:
-        list(open_storage(seaweedfs.source(bucket, "", credentials=creds)).list_files())
+        list(open_storage(seaweedfs.source(bucket, "", credentials=creds), guards()).list_files())
     assert seaweedfs.secret_key not in str(info.value) + info.value.detail
 
 
@@ -470,6 +481,7 @@ def test_s3_closed_port_is_transient_and_fails_fast() -> None:
         region="us-east-1",
         access_key_id="a",
         secret_access_key="b",
+        egress=LOOPBACK,
     )
     started = time.monotonic()
     with pytest.raises(StorageUnavailable) as info:
@@ -491,7 +503,7 @@ def test_s3_ambient_credentials_come_from_the_environment(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
     source = seaweedfs.source(bucket, "", credentials={"type": "ambient"})
-    assert [f.path for f in open_storage(source).list_files()] == [f"s3://{bucket}/a.json"]
+    assert [f.path for f in open_storage(source, guards()).list_files()] == [f"s3://{bucket}/a.json"]
 
 
 @s3
@@ -506,7 +518,7 @@ def test_s3_no_ambient_credentials_is_an_auth_error(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     source = seaweedfs.source("any-bucket", "", credentials={"type": "ambient"})
     with pytest.raises(StorageAuthError) as info:
-        list(open_storage(source).list_files())
+        list(open_storage(source, guards()).list_files())
     assert "credentials" in info.value.message.lower()
     assert "ambient" in info.value.action.lower()
 
@@ -515,7 +527,7 @@ def test_s3_no_ambient_credentials_is_an_auth_error(
 def test_s3_endpoint_down_then_back(seaweedfs: SeaweedFS) -> None:
     bucket = seaweedfs.new_bucket()
     seaweedfs.put_many(bucket, {"a.json": b"{}"})
-    storage = open_storage(seaweedfs.source(bucket, ""))
+    storage = open_storage(seaweedfs.source(bucket, ""), guards())
     assert len(list(storage.list_files())) == 1
     with seaweedfs.down(kill=True):
         assert not seaweedfs.running

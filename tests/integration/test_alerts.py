@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from app.bootstrap import Container, build
+from core.access import SYSTEM
 from tests.helpers import spec, write_json_files
 from tests.services import free_port
 
@@ -79,21 +80,21 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     assert "orders" in mail and "What to do:" in mail and f"/ingestions/{ing.id}" in mail
     assert inbox.messages[0].rcpt_tos == ["oncall@example.com"]
     assert hooks[0]["kind"] == "run_failed" and "does not exist" in hooks[0]["text"] and hooks[0]["action"]
-    (note,) = svc.views.notifications().items
+    (note,) = svc.views.notifications(SYSTEM).items
     assert note.kind == "run_failed" and note.read_at is None and note.deliveries == {
         "in_app": "ok", "email": "ok", "webhook": "ok"
     }  # fmt: skip
-    assert svc.views.unread_count() == 1
+    assert svc.views.unread_count(SYSTEM) == 1
 
     svc.runs.run_now(ing.name)  # the same condition again: suppressed
-    assert (len(inbox.messages), len(hooks), len(svc.views.notifications().items)) == (1, 1, 1)
+    assert (len(inbox.messages), len(hooks), len(svc.views.notifications(SYSTEM).items)) == (1, 1, 1)
 
     write_json_files(landing, 1, 5)
     svc.runs.run_now(ing.name)  # success clears the condition
-    assert svc.views.notifications().items[0].cleared_at is not None
+    assert svc.views.notifications(SYSTEM).items[0].cleared_at is not None
     shutil.rmtree(landing)
     svc.runs.run_now(ing.name)  # failing again is a new alert
-    assert (len(inbox.messages), len(hooks), len(svc.views.notifications().items)) == (2, 2, 2)
+    assert (len(inbox.messages), len(hooks), len(svc.views.notifications(SYSTEM).items)) == (2, 2, 2)
 
 
 def test_rows_below_minimum_and_broken_channel(alerting_services, smtp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +103,7 @@ def test_rows_below_minimum_and_broken_channel(alerting_services, smtp, tmp_path
     quality = {"row_count_min": 10, "webhook_url": f"http://127.0.0.1:{free_port()}/closed"}
     ing = svc.ingestions.create(spec(str(tmp_path / "in"), quality=quality), activate=True)
     svc.runs.run_now(ing.name)
-    (note,) = svc.views.notifications().items
+    (note,) = svc.views.notifications(SYSTEM).items
     assert note.kind == "rows_below_min" and "below the minimum of 10" in note.title
     assert note.deliveries["webhook"].startswith("failed")  # recorded, not raised into the run
 

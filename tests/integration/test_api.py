@@ -129,7 +129,7 @@ def test_delete_with_and_without_table(api, tmp_path: Path) -> None:  # type: ig
     assert not Path(ing["table_uri"]).exists()
 
 
-def test_test_endpoint_previews_without_writing(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_test_endpoint_previews_without_writing(api, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_json_files(tmp_path / "in", 4, 10)
     (tmp_path / "in" / "skip.csv").write_text("a,b\n1,2\n")
     result = api.post("/api/v1/ingestions/test", json=body(tmp_path / "in"))
@@ -138,7 +138,7 @@ def test_test_endpoint_previews_without_writing(api, tmp_path: Path) -> None:  #
     assert data["files"] == 4 and data["message"].startswith("Connection successful — 4 files")
     assert [c["name"] for c in data["schema"]] == ["id", "name", "amount", "country"]
     assert len(data["sample_rows"]) == 5
-    assert not (tmp_path / "data" / "warehouse").exists()
+    assert not (settings.data_dir / "warehouse").exists()
     assert api.get("/api/v1/ingestions").json() == []
 
     wrong = api.post("/api/v1/ingestions/test", json=body(tmp_path / "missing"))

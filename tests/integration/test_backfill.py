@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from core.access import SYSTEM
 from tests.helpers import read_table, spec, write_json_files
 from tests.integration.test_api import wait_for_run
 
@@ -15,7 +16,7 @@ def test_new_files_only_skips_what_exists(services, tmp_path: Path) -> None:  # 
     landing = tmp_path / "in"
     write_json_files(landing, 3, 10)
     ing = services.ingestions.create(spec(str(landing), schedule={"backfill": {"mode": "new_only"}}), activate=True)
-    page = services.views.files(ing.id, status="skipped")
+    page = services.views.files(SYSTEM, ing.id, status="skipped")
     skipped, _ = page.total, page.items
     assert skipped == 3
     assert services.runs.run_now(ing.name).metrics.files_processed == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.access import SYSTEM
 from core.domain import RunStatus
 from tests.helpers import read_table, spec, write_json_files
 
@@ -40,7 +41,7 @@ def test_bad_json_files_make_a_partial_run(services, tmp_path: Path) -> None:  #
     assert "empty" in quarantined["d-empty.json"].message
     malformed = [e for e in outcome.errors if e.kind == "malformed_records"]
     assert malformed[0].file.endswith("c-malformed.json")
-    page = services.views.files(ing.id, status="quarantined")
+    page = services.views.files(SYSTEM, ing.id, status="quarantined")
     total, files = page.total, page.items
     assert total == 2 and all(f.error for f in files)
     assert outcome.metrics.bad_records == 2
@@ -79,7 +80,7 @@ def test_too_many_bad_records_fails_and_writes_nothing(services, tmp_path: Path)
     assert outcome.status == RunStatus.FAILED
     assert "malformed" in outcome.message and "max_bad_record_ratio" in outcome.errors[0].action
     assert services.embedded.table_schema(ing.spec.destination) is None
-    page = services.views.files(ing.id, status="failed")
+    page = services.views.files(SYSTEM, ing.id, status="failed")
     total, files = page.total, page.items
     assert total == 1 and "malformed" in files[0].error
 
@@ -107,7 +108,7 @@ def test_new_column_is_added(services, tmp_path: Path) -> None:  # type: ignore[
     assert "vip" in table.column_names
     assert table.num_rows == 11
     assert table.column("vip").null_count == 10
-    versions = services.views.schema_versions(ing.id)
+    versions = services.views.schema_versions(SYSTEM, ing.id)
     assert [v.version for v in versions] == [1, 2]
     assert "vip" in versions[1].reason
 

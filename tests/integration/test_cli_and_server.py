@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import clean_env, run_cli
 from tests.helpers import spec, write_json_files
-from tests.server_process import ServerProcess
+from tests.server_process import ADMIN_EMAIL, ADMIN_PASSWORD, AUTH, ServerProcess
 
 
 def _env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -46,18 +46,26 @@ def test_serve_starts_console_api_and_docs(settings, tmp_path: Path) -> None:  #
     server = ServerProcess(_env(settings), tmp_path / "server.log").start()
     base = server.base
     try:
-        assert "Data Ingestions" in httpx.get(base + "/", timeout=10).text
-        assert httpx.get(base + "/docs", timeout=5).status_code == 200
-        paths = httpx.get(base + "/openapi.json", timeout=5).json()["paths"]
+        anonymous = httpx.get(base + "/", timeout=10)
+        assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+        assert httpx.get(base + "/docs", timeout=5).status_code == 303
+        assert httpx.get(base + "/api/v1/ingestions", timeout=5).status_code == 401
+        with httpx.Client(base_url=base, timeout=10) as browser:
+            signed_in = browser.post("/auth/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/", signed_in.text
+            assert "Data Ingestions" in browser.get("/").text
+            assert browser.get("/docs").status_code == 200
+            paths = browser.get("/openapi.json").json()["paths"]
         assert "/api/v1/ingestions/{ingestion_id}/run" in paths
         write_json_files(tmp_path / "in", 2, 10)
         created = httpx.post(
             base + "/api/v1/ingestions",
             json={**spec(str(tmp_path / "in")).model_dump(mode="json", by_alias=True), "activate": True},
+            headers=AUTH,
         ).json()
-        run = httpx.post(f"{base}/api/v1/ingestions/{created['id']}/run").json()
+        run = httpx.post(f"{base}/api/v1/ingestions/{created['id']}/run", headers=AUTH).json()
         for _ in range(100):
-            record = httpx.get(base + run["url"]).json()
+            record = httpx.get(base + run["url"], headers=AUTH).json()
             if record["status"] not in ("queued", "running"):
                 break
             time.sleep(0.1)

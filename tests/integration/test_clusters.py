@@ -13,8 +13,8 @@ from tests.spark_server import spark_server
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'meta.db'}"
+def database_url(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / 'meta.db'}"
 
 
 def _register(api: Any, **body: Any) -> dict[str, Any]:

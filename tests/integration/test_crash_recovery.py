@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from core.access import SYSTEM
 from core.domain import RunStatus
 from tests.conftest import clean_env, run_cli
 from tests.helpers import read_table, spec, write_json_files
@@ -37,9 +38,9 @@ def _assert_exactly_once(uri: str, services, ingestion_id: int) -> None:  # type
     table = read_table(uri)
     assert table.num_rows == FILES * RECORDS
     assert pc.count_distinct(table.column("id")).as_py() == FILES * RECORDS
-    page = services.views.files(ingestion_id, status="loaded")
+    page = services.views.files(SYSTEM, ingestion_id, status="loaded")
     loaded, _ = page.total, page.items
-    page = services.views.files(ingestion_id, status="pending")
+    page = services.views.files(SYSTEM, ingestion_id, status="pending")
     pending, _ = page.total, page.items
     assert (loaded, pending) == (FILES, 0)
 
@@ -57,7 +58,7 @@ def test_sigkill_at_named_points(crash_setup, services, point: str) -> None:  # 
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     _finish(env, ing.name)
     _assert_exactly_once(uri, services, ing.id)
-    runs = services.views.runs(ing.id)
+    runs = services.views.runs(SYSTEM, ing.id)
     assert [r.status for r in runs] == [RunStatus.SUCCESS.value, RunStatus.FAILED.value]
     assert runs[1].errors[0]["kind"] == "interrupted"
 

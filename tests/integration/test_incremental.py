@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from core.access import SYSTEM
 from core.domain import RunStatus
 from tests.helpers import read_table, spec, write_json_files
 
@@ -39,7 +40,7 @@ def test_incremental_local(services, tmp_path: Path) -> None:  # type: ignore[no
     assert third.metrics.files_processed == 0
     assert read_table(uri).num_rows == 5000
 
-    page = services.views.files(ingestion.id, status="loaded")
+    page = services.views.files(SYSTEM, ingestion.id, status="loaded")
     total, files = page.total, page.items
     assert total == 5
     assert sorted(f.records for f in files) == [1000] * 5

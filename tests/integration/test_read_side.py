@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from core.access import SYSTEM
 from core.domain import IngestionStatus, RunMetrics, RunStatus
 from tests.helpers import spec
 
@@ -60,6 +61,6 @@ def test_the_statement_counter_sees_a_query_per_row(services, tmp_path: Path) ->
     """The counter itself: a loop of per-row reads is counted row by row (so the bound above can fail)."""
     _seed(services, tmp_path, 20)
     with counted(services.db) as statements:
-        for summary in services.views.ingestions():
-            services.views.runs(summary.id)
+        for summary in services.views.ingestions(SYSTEM):
+            services.views.runs(SYSTEM, summary.id)
     assert len(statements) >= 40

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from app.bootstrap import Container, build
+from core.access import SYSTEM
 from core.domain import RunStatus
 from tests.helpers import read_table, spec
 
@@ -32,7 +33,7 @@ def _last_attempt(svc: Container, ingestion_id: int, run_id: int) -> Any:
     run = svc.store.get_run(ingestion_id, run_id)
     if run.status in ("queued", "running"):
         return None
-    follow_up = next((r for r in svc.views.runs(ingestion_id) if r.retry_of == run_id), None)
+    follow_up = next((r for r in svc.views.runs(SYSTEM, ingestion_id) if r.retry_of == run_id), None)
     if follow_up is not None:
         return _last_attempt(svc, ingestion_id, follow_up.id)
     return run
@@ -73,7 +74,9 @@ def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaw
 
     assert failed.status == RunStatus.FAILED.value, failed.message
     assert failed.errors[0]["kind"] == "storage_unavailable" and failed.errors[0]["action"]
-    retry = _wait_for(lambda: next((r for r in svc.views.runs(ing.id) if r.retry_of == first), None), timeout=10)
+    retry = _wait_for(
+        lambda: next((r for r in svc.views.runs(SYSTEM, ing.id) if r.retry_of == first), None), timeout=10
+    )
     assert retry.trigger == "retry" and retry.attempt == 2
     done = _wait_for(lambda: _last_attempt(svc, ing.id, retry.id), timeout=90)
     assert done.status == RunStatus.SUCCESS.value, done.errors
@@ -89,4 +92,4 @@ def test_terminal_failures_are_not_retried(retrying_services, tmp_path: Path) ->
     run_id = svc.runs.trigger(ing.id)
     _wait_for(lambda: svc.store.get_run(ing.id, run_id).status == "failed", timeout=10)
     time.sleep(3)
-    assert [r.id for r in svc.views.runs(ing.id)] == [run_id]
+    assert [r.id for r in svc.views.runs(SYSTEM, ing.id)] == [run_id]

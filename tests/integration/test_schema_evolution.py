@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from core.access import SYSTEM
 from core.domain import IngestionStatus, RunStatus
 from core.errors import Conflict
 from tests.helpers import read_table, spec
@@ -52,7 +53,7 @@ def evolving(services, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _pending(services, ing) -> Any:  # type: ignore[no-untyped-def]
-    return next(v for v in services.views.schema_versions(ing.id) if v.status == "pending")
+    return next(v for v in services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
 
 
 def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving) -> None:  # type: ignore[no-untyped-def]
@@ -67,10 +68,10 @@ def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving)
     assert sorted(c["column"] for c in pending.changes) == ["tier", "vip"]
     assert {c["kind"] for c in pending.changes} == {"added"}
     assert sorted((Path(f["path"]).name, f["records"]) for f in pending.files) == [("b0.json", 1000), ("b1.json", 1000)]
-    page = services.views.files(ing.id, status="held")
+    page = services.views.files(SYSTEM, ing.id, status="held")
     held, _ = page.total, page.items
     assert held == 2
-    (note,) = services.views.notifications().items
+    (note,) = services.views.notifications(SYSTEM).items
     assert note.kind == "schema_pending" and note.action
     with pytest.raises(Conflict, match="schema change"):
         services.runs.run_now(ing.name)
@@ -88,11 +89,11 @@ def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving)
     old = table.filter(pa.compute.less(table["id"], 3000))
     assert old.column("vip").null_count == old.num_rows
     assert services.store.get_ingestion(ing.id).status == IngestionStatus.ACTIVE
-    history = services.views.schema_versions(ing.id)
+    history = services.views.schema_versions(SYSTEM, ing.id)
     assert [(v.version, v.status) for v in history] == [(1, "applied"), (2, "applied")]
     assert history[1].resolution == "auto_merge" and history[1].resolved_by == "api"
-    assert services.views.notifications().items[0].cleared_at is not None
-    assert "schema_resolve" in [a.action for a in services.views.audit()]
+    assert services.views.notifications(SYSTEM).items[0].cleared_at is not None
+    assert "schema_resolve" in [a.action for a in services.views.audit(SYSTEM)]
 
 
 def _resolve(services, ing, resolution: str, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import Page, sync_playwright
 
 from tests.conftest import clean_env
-from tests.server_process import ServerProcess
+from tests.server_process import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 
@@ -32,6 +32,15 @@ def running_server(data: Path, startup_seconds: float = 60) -> Iterator[str]:
         yield server.base
     finally:
         server.stop()
+
+
+def sign_in(page: Page, base: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+    """Log in through the login form, as a user would."""
+    page.goto(base + "/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("form[action='/auth/login'] button[type=submit]")
+    page.wait_for_url(base + "/")
 
 
 @contextmanager

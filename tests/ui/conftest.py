@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nicegui.testing import User
+
+from tests.server_process import ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD
 
 ORDERS = Path(__file__).resolve().parents[1] / "data" / "orders"
 CHROMIUM = "/usr/bin/chromium"
@@ -22,14 +25,25 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture(autouse=True)
-def console_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The app the `user` fixture builds reads its settings from these variables."""
-    data = tmp_path / "data"
+def console_data_dir(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The app the `user` fixture builds reads its settings from these variables (the data dir outside the local
+    roots, which hold every test's tmp_path)."""
+    data = state_dir / "data"
     monkeypatch.setenv("AUTOLOADER_DATA_DIR", str(data))
     monkeypatch.setenv("AUTOLOADER_DATABASE_URL", f"sqlite:///{data / 'autoloader.db'}")
     monkeypatch.setenv("AUTOLOADER_SECRET_KEY", "test-secret-key")
     monkeypatch.delenv("AUTOLOADER_WAREHOUSE", raising=False)
+    for key, value in ADMIN_ENV.items():
+        monkeypatch.setenv(key, value)
     yield data
+
+
+@pytest.fixture
+async def user(user: User) -> User:
+    """NiceGUI's simulated user, signed in as the first admin through the login form's POST (as a browser does)."""
+    answer = await user.http_client.post("/auth/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text
+    return user
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.browser import chromium_page, running_server, shot
+from tests.ui.browser import chromium_page, running_server, shot, sign_in
 from tests.ui.conftest import CHROMIUM, ORDERS
 
 TIMEOUT_MS = 30_000
@@ -26,14 +26,15 @@ pytestmark = [
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    with running_server(tmp_path / "server-data") as base:
+def server(state_dir: Path) -> Iterator[str]:
+    with running_server(state_dir / "server-data") as base:
         yield base
 
 
 @pytest.fixture
-def console_page(browser_type_launch_args: dict[str, Any]) -> Iterator[Page]:
+def console_page(browser_type_launch_args: dict[str, Any], server: str) -> Iterator[Page]:
     with chromium_page(browser_type_launch_args) as page:
+        sign_in(page, server)
         yield page
 
 

@@ -14,7 +14,8 @@ import pytest
 from deltalake import DeltaTable
 from playwright.sync_api import Page, expect
 
-from tests.ui.browser import chromium_page, running_server, server_env, shot
+from tests.server_process import AUTH
+from tests.ui.browser import chromium_page, running_server, server_env, shot, sign_in
 from tests.ui.conftest import CHROMIUM
 from tests.ui.schema_scenario import prepare_needs_review
 
@@ -28,12 +29,14 @@ pytestmark = [
 
 
 @pytest.fixture
-def needs_review_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, int, Path]]:
+def needs_review_server(
+    tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, int, Path]]:
     """3 files of 1,000 rows with 5 columns loaded, 2 files with 7 columns held; then the server starts on it."""
     from app.bootstrap import build
     from app.settings import Settings
 
-    data = tmp_path / "server-data"
+    data = state_dir / "server-data"
     for key, value in server_env(data).items():
         monkeypatch.setenv(key, value)
     services = build(Settings())
@@ -46,14 +49,19 @@ def needs_review_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.fixture
-def console_page(browser_type_launch_args: dict[str, Any]) -> Iterator[Page]:
+def console_page(
+    browser_type_launch_args: dict[str, Any], needs_review_server: tuple[str, int, Path]
+) -> Iterator[Page]:
     with chromium_page(browser_type_launch_args) as page:
+        sign_in(page, needs_review_server[0])
         page.set_default_timeout(TIMEOUT_MS)
         yield page
 
 
 def _loaded_files(base: str, ingestion_id: int) -> int:
-    response = httpx.get(f"{base}/api/v1/ingestions/{ingestion_id}/files", params={"status": "loaded"}, timeout=5)
+    response = httpx.get(
+        f"{base}/api/v1/ingestions/{ingestion_id}/files", params={"status": "loaded"}, timeout=5, headers=AUTH
+    )
     response.raise_for_status()
     return int(response.json()["total"])
 

@@ -8,6 +8,7 @@ from nicegui.testing import User
 
 from app.db.models import ClusterCreate
 from app.local_spark import free_port
+from core.access import SYSTEM
 
 
 async def _register(user: User, name: str, url: str, token: str = "") -> None:
@@ -30,7 +31,7 @@ async def test_register_validates_lists_and_never_shows_the_token(user: User, se
     await user.should_see("Cluster 'spark-prod' registered.", retries=20)
     await user.should_see("remote · sc://127.0.0.1:15002 · delta · catalog spark_catalog · $0.00/h · token stored")
     await user.should_not_see("s3cret-token-value")
-    [cluster] = services_of_app.views.clusters()
+    [cluster] = services_of_app.views.clusters(SYSTEM)
     assert cluster.has_token and cluster.kind == "remote"
     assert services_of_app.clusters.target(cluster.id).token == "s3cret-token-value"
     await _register(user, "spark-prod", "sc://127.0.0.1:15003")
@@ -68,4 +69,4 @@ async def test_delete_and_the_conflict_when_ingestions_use_the_cluster(user: Use
     await user.should_see("1 ingestion(s) use cluster 'used'. Delete or move those ingestions first.", retries=20)
     user.find(marker="delete-spare").click()
     await user.should_see("Cluster 'spare' deleted.", retries=20)
-    assert [c.name for c in services_of_app.views.clusters()] == ["used"]
+    assert [c.name for c in services_of_app.views.clusters(SYSTEM)] == ["used"]

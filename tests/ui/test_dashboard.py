@@ -7,13 +7,14 @@ import asyncio
 from nicegui import ui
 from nicegui.testing import User
 
+from core.access import SYSTEM
 from tests.helpers import spec
 from tests.ui.conftest import ORDERS
 
 
 async def _wait_for_run(services, ingestion_id: int) -> None:  # type: ignore[no-untyped-def]
     for _ in range(100):
-        runs = services.views.runs(ingestion_id)
+        runs = services.views.runs(SYSTEM, ingestion_id)
         if runs and runs[0].status not in ("queued", "running"):
             return
         await asyncio.sleep(0.1)

@@ -6,6 +6,7 @@ import asyncio
 
 from nicegui.testing import User
 
+from core.access import SYSTEM
 from tests.helpers import spec
 from tests.ui.conftest import ORDERS
 
@@ -21,7 +22,7 @@ async def test_detail_shows_metrics_history_and_ledger_and_goes_live(user: User,
     user.find(marker="run-now").click()
     await user.should_see(marker="run-history", retries=30)
     for _ in range(60):
-        runs = services.views.runs(ingestion.id)
+        runs = services.views.runs(SYSTEM, ingestion.id)
         if runs and runs[0].status == "success":
             break
         await asyncio.sleep(0.1)

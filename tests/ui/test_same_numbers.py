@@ -11,6 +11,7 @@ from nicegui import app
 from nicegui.testing import User
 
 from components.formatting import clock, human_count, human_duration
+from tests.conftest import admin_headers
 from tests.helpers import spec
 from tests.ui.conftest import ORDERS
 
@@ -34,7 +35,7 @@ async def test_detail_page_and_api_agree(user: User, services_of_app, tmp_path: 
     shutil.rmtree(folder)
     services.runs.run_now(str(ingestion.id))  # the folder is gone: a failed run
 
-    api = TestClient(app)
+    api = TestClient(app, headers=admin_headers(services))
     metrics = api.get(f"/api/v1/ingestions/{ingestion.id}/metrics").json()
     public = api.get(f"/api/v1/ingestions/{ingestion.id}").json()
     assert (metrics["runs"], metrics["failed_runs"], metrics["files_processed"]) == (3, 1, 5)

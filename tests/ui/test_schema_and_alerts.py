@@ -10,6 +10,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from components.schema_history import column_changes
+from core.access import SYSTEM, Principal, Role
 from core.views import DashboardQuery, PendingSchema
 from tests.helpers import spec
 from tests.ui.conftest import ORDERS
@@ -63,7 +64,7 @@ def test_pending_schemas_is_one_query_for_many_ingestions(console_data_dir: Path
             event.remove(services.db, "before_cursor_execute", count)
         assert len(statements) == 1
         assert set(pending) == {first, second}
-        assert set(services.views.dashboard(DashboardQuery()).pending) == {first, second}
+        assert set(services.views.dashboard(SYSTEM, DashboardQuery()).pending) == {first, second}
     finally:
         services.close()
 
@@ -102,7 +103,7 @@ async def test_bell_counts_unread_lists_and_marks_all_read(user: User, services_
     assert links == [f"/ingestions/{ingestion_id}/schema-review"]
     user.find(marker="mark-all-read").click()
     await user.should_see(marker="notification-read", retries=20)
-    assert services_of_app.views.unread_count() == 0
+    assert services_of_app.views.unread_count(SYSTEM) == 0
     await user.should_not_see(marker="unread-count", retries=20)
 
 
@@ -119,7 +120,8 @@ async def test_detail_shows_banner_alerts_and_schema_history(user: User, service
     await user.should_see("• new column 'email' (string)")
     await user.should_see(marker="history-review-link")
 
-    services_of_app.schema.resolve(ingestion_id, 2, "auto_merge", actor="alice")
+    alice = Principal(user_id=None, tenant_id=1, role=Role.ADMIN, email="alice")
+    services_of_app.schema.resolve(ingestion_id, 2, "auto_merge", who=alice)
     await user.open(f"/ingestions/{ingestion_id}")
     await user.should_see(marker="schema-history")
     await user.should_not_see("Schema Evolution Detected")
@@ -137,7 +139,7 @@ async def test_resume_offers_run_now_on_the_dashboard(user: User, services_of_ap
     await user.should_see("'orders' is active again", retries=20)
     user.find(marker="offer-run-now").click()
     await user.should_see("started.", retries=20)
-    assert services_of_app.views.runs(ingestion.id)
+    assert services_of_app.views.runs(SYSTEM, ingestion.id)
 
 
 async def test_resume_on_the_detail_page_can_wait_for_the_next_slot(user: User, services_of_app: Any) -> None:
@@ -153,4 +155,4 @@ async def test_resume_on_the_detail_page_can_wait_for_the_next_slot(user: User, 
     await user.should_see("Its next scheduled run is", retries=5)
     user.find(marker="offer-later").click()
     await user.should_not_see("'orders' is active again", retries=20)
-    assert services_of_app.views.runs(ingestion.id) == []
+    assert services_of_app.views.runs(SYSTEM, ingestion.id) == []

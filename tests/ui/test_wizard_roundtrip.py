@@ -19,8 +19,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from app.pages.wizard.draft import SpecDraft
+from core.access import SYSTEM
 from core.config import Credentials, IngestionSpec
 from tests.helpers import spec
+from tests.server_process import ADMIN_EMAIL
 from tests.ui.conftest import ORDERS
 
 CONSTRAINED: dict[str, Any] = {
@@ -134,8 +136,8 @@ async def _save_unchanged_in_console(user: User, services: Any, ingestion_id: in
 
 async def _console_updated(services: Any, ingestion_id: int) -> None:
     for _ in range(100):
-        entries = services.views.audit()
-        if any(e.action == "update" and e.actor == "console" and e.object_id == str(ingestion_id) for e in entries):
+        entries = services.views.audit(SYSTEM)
+        if any(e.action == "update" and e.actor == ADMIN_EMAIL and e.object_id == str(ingestion_id) for e in entries):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the console did not save the ingestion (see the notification for the service's answer)")

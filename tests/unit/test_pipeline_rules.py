@@ -7,6 +7,7 @@ Crashes are simulated in-process: the pipeline's crash points raise `Killed`, wh
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import sys
@@ -25,7 +26,9 @@ from deltalake import DeltaTable
 
 import core.pipeline
 from core.domain import FileStatus, Ingestion, RunOutcome, RunStatus
+from core.egress import EgressAllow
 from core.engines.embedded import EmbeddedEngine
+from core.guards import Guards, LocalRoots
 from core.pipeline import RunPipeline
 from core.storage import open_storage
 from tests.fakes import MemoryStore
@@ -82,7 +85,9 @@ def h(tmp_path: Path) -> Harness:
     store = MemoryStore()
     ingestion = store.add_ingestion(spec(str(landing), limits={"max_files_per_batch": 2}))
     engine = EmbeddedEngine(str(tmp_path / "warehouse"))
-    pipeline = RunPipeline(store, lambda _: engine, open_storage, heartbeat_seconds=0.05, stale_after=STALE)
+    guards = Guards(LocalRoots([str(landing)]), EgressAllow())
+    storage_for = functools.partial(open_storage, guards=guards)
+    pipeline = RunPipeline(store, lambda _: engine, storage_for, heartbeat_seconds=0.05, stale_after=STALE)
     return Harness(store, engine, pipeline, ingestion, landing)
 
 

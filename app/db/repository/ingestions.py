@@ -56,6 +56,8 @@ class IngestionRows(Rows):
             spec=spec,
             status=IngestionStatus(row.status),
             created_at=row.created_at,
+            tenant_id=row.tenant_id,
+            created_by=row.created_by,
         )
 
     @staticmethod
@@ -63,10 +65,14 @@ class IngestionRows(Rows):
         data = spec.model_dump(mode="json", by_alias=True)
         return {part: data[part] for part in SPEC_COLUMNS}
 
-    def create_ingestion(self, spec: IngestionSpec, status: IngestionStatus) -> Ingestion:
+    def create_ingestion(
+        self, spec: IngestionSpec, status: IngestionStatus, tenant_id: int = 1, created_by: int | None = None
+    ) -> Ingestion:
         columns = self._spec_columns(spec)
         columns["source"] = self._encrypt_source(columns["source"])
         row = IngestionRow(
+            tenant_id=tenant_id,
+            created_by=created_by,
             name=spec.name,
             status=IngestionStatus(status).value,
             cluster_id=spec.cluster_id,
@@ -81,21 +87,28 @@ class IngestionRows(Rows):
     def _save_named(s: Session, row: IngestionRow) -> None:
         save_named(s, row, "An ingestion")
 
-    def _row(self, s: Session, ingestion_id: int) -> IngestionRow:
+    def _row(self, s: Session, ingestion_id: int, tenant_id: int | None = None) -> IngestionRow:
+        """The row, if it exists and (given a tenant) belongs to it: another tenant's row is as missing as none."""
         row = s.get(IngestionRow, ingestion_id)
-        if row is None:
+        if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
             raise NotFound(f"Ingestion {ingestion_id} does not exist.", "List ingestions with GET /api/v1/ingestions.")
         return row
 
-    def get_ingestion(self, ingestion_id: int) -> Ingestion:
+    def get_ingestion(self, ingestion_id: int, tenant_id: int | None = None) -> Ingestion:
         with self.session() as s:
-            return self._to_domain(self._row(s, ingestion_id))
+            return self._to_domain(self._row(s, ingestion_id, tenant_id))
 
-    def find_ingestion(self, id_or_name: str) -> Ingestion:
+    def find_ingestion(self, id_or_name: str, tenant_id: int = 1) -> Ingestion:
+        """By id, or else by name, within one tenant."""
         with self.session() as s:
             row = s.get(IngestionRow, int(id_or_name)) if id_or_name.isdigit() else None
+            if row is not None and row.tenant_id != tenant_id:
+                row = None
             if row is None:
-                row = s.execute(select(IngestionRow).where(col(IngestionRow.name) == id_or_name)).scalars().first()
+                query = select(IngestionRow).where(
+                    col(IngestionRow.name) == id_or_name, col(IngestionRow.tenant_id) == tenant_id
+                )
+                row = s.execute(query).scalars().first()
             if row is None:
                 raise NotFound(
                     f"No ingestion with id or name '{id_or_name}'.", "List them with GET /api/v1/ingestions."
@@ -199,11 +212,18 @@ class IngestionRows(Rows):
             return row.next_fire_at
 
     def audit(
-        self, action: str, object_type: str, object_id: str | int | None, actor: str = "api", **details: Any
+        self,
+        action: str,
+        object_type: str,
+        object_id: str | int | None,
+        actor: str = "system",
+        tenant_id: int = 1,
+        **details: Any,
     ) -> None:
         with self.session() as s:
             s.add(
                 AuditEntry(
+                    tenant_id=tenant_id,
                     action=action,
                     object_type=object_type,
                     object_id=None if object_id is None else str(object_id),

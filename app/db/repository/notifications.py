@@ -59,9 +59,12 @@ class NotificationStore:
             s.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def mark_read(self, notification_id: int | None = None) -> None:
+    def mark_read(self, tenant_id: int, notification_id: int | None = None) -> None:
+        """Mark one (or every) unread notification of the tenant read."""
         with self.session() as s:
-            query = update(Notification).where(col(Notification.read_at).is_(None))
+            query = update(Notification).where(
+                col(Notification.tenant_id) == tenant_id, col(Notification.read_at).is_(None)
+            )
             if notification_id is not None:
                 query = query.where(col(Notification.id) == notification_id)
             s.execute(query.values(read_at=utcnow()))

@@ -9,40 +9,41 @@ from __future__ import annotations
 from nicegui import app, run
 
 from app.db.models import ClusterPublic
+from app.pages.context import who
 from core.config import IngestionSpec
 from core.domain import Ingestion
 from core.preview import PreviewResult
 
-ACTOR = "console"
-
 
 async def test_configuration(spec: IngestionSpec) -> PreviewResult | None:
     """Connect, list, infer and sample without writing anything (raises AutoloaderError)."""
-    result: PreviewResult | None = await run.io_bound(app.state.services.previews.test, spec)
+    result: PreviewResult | None = await run.io_bound(app.state.services.previews.test, spec, who())
     return result
 
 
 async def create_ingestion(spec: IngestionSpec, activate: bool) -> Ingestion | None:
-    created: Ingestion | None = await run.io_bound(app.state.services.ingestions.create, spec, activate, ACTOR)
+    created: Ingestion | None = await run.io_bound(app.state.services.ingestions.create, spec, activate, who())
     return created
 
 
 async def update_ingestion(ingestion_id: int, spec: IngestionSpec) -> Ingestion | None:
-    updated: Ingestion | None = await run.io_bound(app.state.services.ingestions.update, ingestion_id, spec, ACTOR)
+    updated: Ingestion | None = await run.io_bound(app.state.services.ingestions.update, ingestion_id, spec, who())
     return updated
 
 
 async def activate(ingestion_id: int) -> Ingestion | None:
-    activated: Ingestion | None = await run.io_bound(app.state.services.ingestions.activate, ingestion_id, ACTOR)
+    activated: Ingestion | None = await run.io_bound(app.state.services.ingestions.activate, ingestion_id, who())
     return activated
 
 
 async def list_clusters() -> list[ClusterPublic]:
-    clusters: list[ClusterPublic] | None = await run.io_bound(app.state.services.views.clusters)
+    clusters: list[ClusterPublic] | None = await run.io_bound(app.state.services.views.clusters, who())
     return clusters or []
 
 
 async def get_ingestion(ingestion_id: int) -> Ingestion | None:
-    """The stored ingestion, secrets decrypted (raises NotFound)."""
-    ingestion: Ingestion | None = await run.io_bound(app.state.services.store.get_ingestion, ingestion_id)
+    """The stored ingestion to edit, secrets decrypted (NotFound in another tenant, Forbidden without the right)."""
+    ingestion: Ingestion | None = await run.io_bound(
+        app.state.services.ingestions.get, who(), ingestion_id, "edit ingestions"
+    )
     return ingestion

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from nicegui import ui
 
 from app.db.models import ClusterPublic
+from app.pages.context import can_change, page_frame
 from app.pages.wizard import actions
 from app.pages.wizard.destination import DestinationStep
 from app.pages.wizard.draft import SpecDraft
@@ -19,7 +20,6 @@ from app.pages.wizard.summary import render_summary
 from app.pages.wizard.validation import engine_problems, first_invalid_step, validate_parts
 from components.feedback import notify_error
 from components.formatting import clock, relative_time
-from components.frame import frame
 from components.preview_view import PreviewActions, render_preview
 from core.config import IngestionSpec
 from core.domain import Ingestion, IngestionStatus
@@ -179,12 +179,16 @@ def first_run_text(spec: IngestionSpec) -> str:
 
 
 async def new_ingestion_page() -> None:
-    with frame("New Ingestion", width="max-w-4xl"):
+    with page_frame("New Ingestion", width="max-w-4xl") as who:
+        if not can_change(who):
+            ui.label(f"Your role ({who.role.value}) does not allow you to create ingestions.").classes("text-lg")
+            ui.link("Back to the dashboard", "/")
+            return
         Wizard(SpecDraft.new(), None, await actions.list_clusters()).render()
 
 
 async def edit_ingestion_page(ingestion_id: int) -> None:
-    with frame("Edit Ingestion", width="max-w-4xl"):
+    with page_frame("Edit Ingestion", width="max-w-4xl"):
         try:
             ingestion = await actions.get_ingestion(ingestion_id)
         except AutoloaderError as exc:

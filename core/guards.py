@@ -1,0 +1,102 @@
+"""What a configuration may reach from this server: local files under the allowed folders only, and network hosts
+the egress rule lets through (core/egress.py). Built once at start-up (app/bootstrap.py) from the settings
+`AUTOLOADER_LOCAL_ROOTS` and `AUTOLOADER_EGRESS_ALLOW`, and handed to the storage backends, the services that save
+or test a configuration, the alerts and the cluster registry.
+
+Confinement is decided on real paths (`os.path.realpath`): `..`, symbolic links (to a file or a folder) and
+/proc/self/... are judged by where they lead, so no path outside a root is ever listed or opened, and no error
+ever quotes a byte of such a file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from core.config import IngestionSpec
+from core.egress import EgressAllow, check_url
+from core.errors import ConfigError
+
+ROOTS_SETTING = "AUTOLOADER_LOCAL_ROOTS"
+_SYSTEM_TREES = ("/proc", "/sys", "/dev")
+
+
+class LocalRoots:
+    """The folders local sources may read (real paths, symlinks resolved once at start-up)."""
+
+    def __init__(self, roots: Iterable[str]):
+        real: list[str] = []
+        for root in roots:
+            path = os.path.realpath(os.path.expanduser(str(root)))
+            if path not in real:
+                real.append(path)
+        self.roots: tuple[str, ...] = tuple(real)
+
+    def __repr__(self) -> str:
+        return f"LocalRoots({list(self.roots)!r})"
+
+    def describe(self) -> str:
+        return ", ".join(self.roots) if self.roots else "(none)"
+
+    def contains(self, path: str) -> bool:
+        """Whether `path` leads (after `..` and symbolic links) to a root or something inside one."""
+        return self.contains_real(os.path.realpath(path))
+
+    def contains_real(self, real_path: str) -> bool:
+        return any(_within(real_path, root) for root in self.roots)
+
+    def check(self, path: str, *, field: str = "source.path") -> None:
+        """Refuse a source folder (or file) that does not lead inside a root. Nothing is read to decide."""
+        if not self.contains(path):
+            raise ConfigError(
+                f"{path} is outside the folders local sources may read ({self.describe()}).",
+                f"Put or mount the files under one of these folders, or add the folder to {ROOTS_SETTING} "
+                "(comma-separated) and restart the server.",
+                field=field,
+            )
+
+    def refuse_unsafe(self, protected: Mapping[str, str]) -> None:
+        """Start-up check: no root may be a system tree or hold the server's own files (`protected`: what → path),
+        such as the metadata database or the data directory with the secret key."""
+        for root in self.roots:
+            if root == "/" or any(_within(root, tree) for tree in _SYSTEM_TREES):
+                raise ConfigError(
+                    f"{ROOTS_SETTING} lists {root}, a system folder local sources may not read "
+                    f"(allowed roots: {self.describe()}).",
+                    f"Set {ROOTS_SETTING} to the folders that hold the files to load, e.g. /srv/landing.",
+                    field=ROOTS_SETTING,
+                )
+            for what, path in protected.items():
+                real = os.path.realpath(path)
+                if _within(real, root):
+                    raise ConfigError(
+                        f"{ROOTS_SETTING} lists {root}, which contains {what} ({real}): a source could read it "
+                        f"(allowed roots: {self.describe()}).",
+                        f"Set {ROOTS_SETTING} to folders outside {real}, e.g. a landing folder next to it, "
+                        "or move the data directory (AUTOLOADER_DATA_DIR) out of the root.",
+                        field=ROOTS_SETTING,
+                    )
+
+
+@dataclass(frozen=True, slots=True)
+class Guards:
+    """The two rules together, as the storage factory and the services receive them."""
+
+    local_roots: LocalRoots
+    egress: EgressAllow
+
+    def check_spec(self, spec: IngestionSpec) -> None:
+        """Refuse, before anything is stored or read, a configuration that reaches outside: a local path outside
+        the roots, an S3 endpoint or a webhook on a refused address."""
+        source = spec.source
+        if source.type == "local":
+            self.local_roots.check(source.path)
+        if source.endpoint_url:
+            check_url(source.endpoint_url, self.egress, field="source.endpoint_url")
+        if spec.quality.webhook_url:
+            check_url(spec.quality.webhook_url, self.egress, field="quality.webhook_url")
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")

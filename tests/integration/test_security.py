@@ -1,0 +1,283 @@
+"""Closed by default: every route needs credentials, tenants never see each other, roles limit changes, logins lock
+after repeated failures, and a masked secret sent back keeps the stored one. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.api import mount_api
+from core.access import SYSTEM, Role
+from tests.helpers import write_json_files
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def app(services) -> FastAPI:  # type: ignore[no-untyped-def]
+    application = FastAPI()
+    mount_api(application, services)
+    return application
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> Any:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def client_for(app: FastAPI, services: Any, email: str, role: Role, tenant_id: int | None = None) -> TestClient:
+    """A client with a token of a new user (created by the instance admin)."""
+    user = services.accounts.create_user(SYSTEM, email, PASSWORD, role, tenant_id)
+    _, who = services.accounts.login(email, PASSWORD)
+    token = services.accounts.create_token(who, user.id, "test").token
+    return TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"})
+
+
+def _body(path: Path, name: str = "orders", table: str = "orders") -> dict[str, Any]:
+    return {
+        "name": name,
+        "source": {"type": "local", "path": str(path), "file_pattern": "*.json"},
+        "format": {"type": "json"},
+        "destination": {"catalog": "main", "database": "sales", "table": table},
+    }
+
+
+def test_every_api_route_but_health_answers_401_without_a_token(app: FastAPI, anonymous: Any) -> None:
+    """The route list comes from the app itself (its OpenAPI schema): a new route is covered without editing this."""
+    checked = 0
+    for route, operations in app.openapi()["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "1", route)
+        for method in (m.upper() for m in operations):
+            answer = anonymous.request(method, path, json={})
+            if (method, route) == ("GET", "/api/v1/health"):
+                assert answer.status_code == 200
+                continue
+            assert answer.status_code == 401, f"{method} {route}: {answer.status_code}"
+            assert answer.json()["error"]["code"] == "unauthorized"
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+            checked += 1
+    assert checked >= 30
+    bad = anonymous.get("/api/v1/ingestions", headers={"Authorization": "Bearer al_not-a-real-token"})
+    assert bad.status_code == 401
+
+
+def test_docs_and_pages_need_a_login(anonymous: Any) -> None:
+    for path in ("/docs", "/openapi.json", "/redoc", "/", "/ingestions/1", "/clusters"):
+        answer = anonymous.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next="), path
+    assert anonymous.get("/api/v1/health").headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in anonymous.get("/api/v1/health").headers["content-security-policy"]
+
+
+def test_tenants_never_see_each_other(app: FastAPI, services: Any, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 2, 5)
+    other = services.accounts.create_tenant(SYSTEM, "analytics")
+    first = client_for(app, services, "a@example.com", Role.ADMIN)
+    second = client_for(app, services, "b@example.com", Role.ADMIN, other.id)
+    created = first.post("/api/v1/ingestions", json={**_body(tmp_path / "in"), "activate": True})
+    assert created.status_code == 201, created.text
+    ingestion_id = created.json()["id"]
+    run = first.post(f"/api/v1/ingestions/{ingestion_id}/run")
+    assert run.status_code == 202
+    services.runner.wait(run.json()["run_id"])
+
+    assert second.get("/api/v1/ingestions").json() == []
+    for method, path in [
+        ("GET", f"/api/v1/ingestions/{ingestion_id}"),
+        ("GET", f"/api/v1/ingestions/{ingestion_id}/runs"),
+        ("GET", f"/api/v1/ingestions/{ingestion_id}/runs/{run.json()['run_id']}"),
+        ("GET", f"/api/v1/ingestions/{ingestion_id}/files"),
+        ("GET", f"/api/v1/ingestions/{ingestion_id}/metrics"),
+        ("GET", f"/api/v1/ingestions/{ingestion_id}/schema-versions"),
+        ("POST", f"/api/v1/ingestions/{ingestion_id}/run"),
+        ("POST", f"/api/v1/ingestions/{ingestion_id}/pause"),
+        ("DELETE", f"/api/v1/ingestions/{ingestion_id}"),
+    ]:
+        answer = second.request(method, path)
+        assert answer.status_code == 404, f"{method} {path}: {answer.status_code} {answer.text}"
+    assert second.put(f"/api/v1/ingestions/{ingestion_id}", json=_body(tmp_path / "in")).status_code == 404
+    assert all(e["object_id"] != str(ingestion_id) for e in second.get("/api/v1/audit").json())
+    # the same names in another tenant do not collide, and the tables live apart
+    own = second.post("/api/v1/ingestions", json=_body(tmp_path / "in"))
+    assert own.status_code == 201, own.text
+    assert own.json()["table_uri"] != created.json()["table_uri"]
+    assert first.get(f"/api/v1/ingestions/{ingestion_id}").json()["status"] == "active"
+
+
+def test_role_matrix(app: FastAPI, services: Any, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for(app, services, "admin@example.com", Role.ADMIN)
+    member = client_for(app, services, "member@example.com", Role.MEMBER)
+    viewer = client_for(app, services, "viewer@example.com", Role.VIEWER)
+    admins = admin.post("/api/v1/ingestions", json=_body(tmp_path, "admins", "t1")).json()["id"]
+    members = member.post("/api/v1/ingestions", json=_body(tmp_path, "members", "t2"))
+    assert members.status_code == 201, members.text
+    mine = members.json()["id"]
+
+    assert viewer.get("/api/v1/ingestions").status_code == 200
+    assert len(viewer.get("/api/v1/ingestions").json()) == 2
+    assert viewer.post("/api/v1/ingestions", json=_body(tmp_path, "viewers", "t3")).status_code == 403
+    assert viewer.post(f"/api/v1/ingestions/{mine}/activate").status_code == 403
+    assert viewer.delete(f"/api/v1/ingestions/{mine}").status_code == 403
+    assert viewer.get("/api/v1/audit").status_code == 403
+
+    assert member.post(f"/api/v1/ingestions/{admins}/activate").status_code == 403
+    assert member.delete(f"/api/v1/ingestions/{admins}").status_code == 403
+    assert member.post(f"/api/v1/ingestions/{mine}/activate").status_code == 200
+    assert member.post("/api/v1/clusters", json={"name": "c", "connect_url": "sc://127.0.0.1:1"}).status_code == 403
+    assert member.post("/api/v1/tenants", json={"name": "x"}).status_code == 403
+
+    assert admin.post(f"/api/v1/ingestions/{mine}/pause").status_code == 200
+    assert admin.post("/api/v1/tenants", json={"name": "x"}).status_code == 403  # not an instance admin
+    me = member.get("/api/v1/me").json()
+    assert me["role"] == "member" and me["tenant_id"] == 1
+
+
+def test_tokens_are_shown_once_and_revoked(app: FastAPI, services: Any) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for(app, services, "admin@example.com", Role.ADMIN)
+    me = admin.get("/api/v1/me").json()
+    issued = admin.post(f"/api/v1/users/{me['user_id']}/tokens", json={"name": "ci"})
+    assert issued.status_code == 201
+    token = issued.json()["token"]
+    listed = admin.get(f"/api/v1/users/{me['user_id']}/tokens").json()
+    assert all("token" not in t for t in listed) and {t["name"] for t in listed} == {"test", "ci"}
+    second = TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"})
+    assert second.get("/api/v1/me").status_code == 200
+    assert admin.delete(f"/api/v1/users/{me['user_id']}/tokens/{issued.json()['id']}").status_code == 204
+    assert second.get("/api/v1/me").status_code == 401
+    actions = [e["action"] for e in admin.get("/api/v1/audit").json()]
+    assert "token_create" in actions and "token_revoke" in actions and "login" in actions
+
+
+def test_login_locks_after_repeated_failures(app: FastAPI, services: Any, anonymous: Any) -> None:  # type: ignore[no-untyped-def]
+    services.accounts.create_user(SYSTEM, "ada@example.com", PASSWORD, Role.MEMBER, None)
+    for _ in range(5):
+        wrong = anonymous.post(
+            "/auth/login", data={"email": "ada@example.com", "password": "nope"}, follow_redirects=False
+        )
+        assert wrong.status_code == 303 and "error=" in wrong.headers["location"]
+    locked = anonymous.post(
+        "/auth/login", data={"email": "ada@example.com", "password": PASSWORD}, follow_redirects=False
+    )
+    assert "locked" in locked.headers["location"] and "autoloader_session" not in locked.cookies
+    failures = [e for e in services.views.audit(SYSTEM, 50) if e.action == "login_failed"]
+    assert len(failures) == 5
+
+
+def test_a_login_sets_a_strict_session_cookie_and_logout_ends_it(app: FastAPI, services: Any) -> None:  # type: ignore[no-untyped-def]
+    services.accounts.create_user(SYSTEM, "ada@example.com", PASSWORD, Role.MEMBER, None)
+    with TestClient(app, raise_server_exceptions=False) as browser:
+        signed = browser.post(
+            "/auth/login", data={"email": "ada@example.com", "password": PASSWORD, "next": "//evil.example/"},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert signed.status_code == 303 and signed.headers["location"] == "/"  # no open redirect
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+        assert browser.get("/openapi.json").status_code == 200
+        foreign = browser.post("/auth/logout", headers={"Origin": "http://evil.example"}, follow_redirects=False)
+        assert foreign.status_code == 403
+        assert browser.post("/auth/logout", follow_redirects=False).status_code == 303
+        assert browser.get("/openapi.json", follow_redirects=False).status_code == 303
+
+
+def test_a_masked_secret_sent_back_keeps_the_stored_secret(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "name": "s3-orders",
+        "source": {
+            "type": "s3", "path": "s3://bucket/orders/", "endpoint_url": "http://127.0.0.1:9",
+            "credentials": {"type": "access_key", "access_key_id": "AKIA123", "secret_access_key": "s3cr3t-value"},
+        },
+        "format": {"type": "json"},
+        "destination": {"table": "orders"},
+    }  # fmt: skip
+    created = api.post("/api/v1/ingestions", json=body)
+    assert created.status_code == 201, created.text
+    shown = api.get(f"/api/v1/ingestions/{created.json()['id']}").json()
+    assert shown["source"]["credentials"]["secret_access_key"] == "********"
+    assert "s3cr3t-value" not in created.text + str(shown)
+    back = {k: shown[k] for k in ("name", "source", "format", "destination", "schedule", "quality", "limits")}
+    assert api.put(f"/api/v1/ingestions/{shown['id']}", json=back).status_code == 200
+    stored = services.store.get_ingestion(shown["id"]).spec.source.credentials
+    assert stored.secret_access_key == "s3cr3t-value"
+
+
+def test_the_api_is_rate_limited_per_user(services, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.rate_limit_per_minute = 3
+    application = FastAPI()
+    mount_api(application, services)
+    client = client_for(application, services, "busy@example.com", Role.VIEWER)
+    answers = [client.get("/api/v1/ingestions") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert answers[-1].json()["error"]["code"] == "rate_limited"
+    other = client_for(application, services, "calm@example.com", Role.VIEWER)
+    assert other.get("/api/v1/ingestions").status_code == 200  # per user
+
+
+def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.bootstrap import build
+    from app.db.secrets_rotation import rotate_credentials
+    from app.secrets_box import SecretBox
+    from core.errors import ConfigError
+    from tests.helpers import spec
+
+    source = {
+        "type": "s3", "path": "s3://b/p/", "endpoint_url": "http://127.0.0.1:9",
+        "credentials": {"type": "access_key", "access_key_id": "AKIA", "secret_access_key": "old-world-secret"},
+    }  # fmt: skip
+    ingestion = services.ingestions.create(spec("/unused", source=source))
+    moved = rotate_credentials(services.db, SecretBox("test-secret-key"), SecretBox("a-brand-new-key"))
+    assert moved == 1
+    rotated = build(settings.model_copy(update={"secret_key": "a-brand-new-key"}))
+    try:
+        creds = rotated.store.get_ingestion(ingestion.id).spec.source.credentials
+        assert creds.secret_access_key == "old-world-secret"
+    finally:
+        rotated.close()
+    with pytest.raises(ConfigError, match="cannot be decrypted"):
+        services.store.get_ingestion(ingestion.id)
+
+
+@pytest.mark.s3
+def test_a_secret_never_comes_back_in_any_answer_or_log(
+    api, services, seaweedfs, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    bucket = seaweedfs.new_bucket()
+    client = seaweedfs.client()
+    for path in write_json_files(tmp_path / "gen", 2, 50):
+        client.upload_file(str(path), bucket, f"events/{path.name}")
+    body = {
+        "name": "s3-events",
+        "source": {
+            "type": "s3", "path": f"s3://{bucket}/events/", "endpoint_url": seaweedfs.endpoint_url,
+            "region": seaweedfs.region, "file_pattern": "*.json",
+            "credentials": {
+                "type": "access_key", "access_key_id": seaweedfs.access_key, "secret_access_key": seaweedfs.secret_key
+            },
+        },
+        "format": {"type": "json"},
+        "destination": {"table": "s3_events"},
+        "activate": True,
+    }  # fmt: skip
+    answers = [api.post("/api/v1/ingestions/test", json={k: v for k, v in body.items() if k != "activate"})]
+    answers.append(api.post("/api/v1/ingestions", json=body))
+    ingestion_id = answers[-1].json()["id"]
+    answers.append(api.post(f"/api/v1/ingestions/{ingestion_id}/run"))
+    services.runner.wait(answers[-1].json()["run_id"])
+    for path in ("", "/runs", "/files", "/metrics", "/schema-versions"):
+        answers.append(api.get(f"/api/v1/ingestions/{ingestion_id}{path}"))
+    answers += [api.get("/api/v1/ingestions"), api.get("/api/v1/audit"), api.get("/api/v1/notifications")]
+    assert (
+        answers[2].status_code == 202
+        and api.get(f"/api/v1/ingestions/{ingestion_id}/runs").json()[0]["status"] == "success"
+    )
+    everything = "\n".join(a.text for a in answers) + caplog.text
+    assert seaweedfs.secret_key not in everything
+    stored = services.db.connect().exec_driver_sql("SELECT source FROM ingestion").scalar()
+    assert seaweedfs.secret_key not in str(stored)
