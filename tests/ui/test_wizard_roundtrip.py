@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import types
 from datetime import UTC, datetime
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
 from nicegui.testing import User
@@ -32,6 +32,8 @@ CONSTRAINED: dict[str, Any] = {
     "format.type": "csv",
     "format.options.delimiter": ";",
     "format.options.quote": "'",
+    "format.options.escape": "\\",
+    "format.schema.hints": {"id": "bigint"},
     "format.schema.schema_json": [{"name": "id", "type": "bigint", "nullable": True}],
     "schedule.time": "03:15",
     "schedule.weekday": "tue",
@@ -48,7 +50,16 @@ CONSTRAINED: dict[str, Any] = {
 def _optional_removed(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007
+        return _plain(args[0]) if len(args) == 1 else Union[tuple(args)]  # noqa: UP007
+    return _plain(annotation)
+
+
+def _plain(annotation: Any) -> Any:
+    """The type under `Annotated[...]` (the spec's bounded strings), inside lists and dicts too."""
+    if get_origin(annotation) is Annotated:
+        return _plain(get_args(annotation)[0])
+    if get_origin(annotation) in (list, dict):
+        return get_origin(annotation)[tuple(_plain(arg) for arg in get_args(annotation))]
     return annotation
 
 
