@@ -37,7 +37,7 @@ def sign_in_hint(settings: Settings) -> str:
     finally:
         engine.dispose()
     base = f"http://{settings.host}:{settings.port}"
-    if users or (settings.admin_email and settings.admin_password):
+    if users or settings.admin_token or (settings.admin_email and settings.admin_password):
         return f"Log in at {base}/login"
     return (
         f"No user yet: open http://127.0.0.1:{settings.port}/setup on this machine to create the first admin "

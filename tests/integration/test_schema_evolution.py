@@ -91,7 +91,7 @@ def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving)
     assert services.store.get_ingestion(ing.id).status == IngestionStatus.ACTIVE
     history = services.views.schema_versions(SYSTEM, ing.id)
     assert [(v.version, v.status) for v in history] == [(1, "applied"), (2, "applied")]
-    assert history[1].resolution == "auto_merge" and history[1].resolved_by == "api"
+    assert history[1].resolution == "auto_merge" and history[1].resolved_by == "system"
     assert services.views.notifications(SYSTEM).items[0].cleared_at is not None
     assert "schema_resolve" in [a.action for a in services.views.audit(SYSTEM)]
 

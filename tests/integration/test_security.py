@@ -224,6 +224,7 @@ def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_pat
     from app.bootstrap import build
     from app.db.secrets_rotation import rotate_credentials
     from app.secrets_box import SecretBox
+    from app.settings import Settings
     from core.errors import ConfigError
     from tests.helpers import spec
 
@@ -234,7 +235,9 @@ def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_pat
     ingestion = services.ingestions.create(spec("/unused", source=source))
     moved = rotate_credentials(services.db, SecretBox("test-secret-key"), SecretBox("a-brand-new-key"))
     assert moved == 1
-    rotated = build(settings.model_copy(update={"secret_key": "a-brand-new-key"}))
+    rotated = build(
+        Settings(data_dir=settings.data_dir, database_url=settings.database_url, secret_key="a-brand-new-key")
+    )
     try:
         creds = rotated.store.get_ingestion(ingestion.id).spec.source.credentials
         assert creds.secret_access_key == "old-world-secret"
