@@ -282,5 +282,6 @@ def test_a_secret_never_comes_back_in_any_answer_or_log(
     )
     everything = "\n".join(a.text for a in answers) + caplog.text
     assert seaweedfs.secret_key not in everything
-    stored = services.db.connect().exec_driver_sql("SELECT source FROM ingestion").scalar()
+    with services.db.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT source FROM ingestion").scalar()
     assert seaweedfs.secret_key not in str(stored)
