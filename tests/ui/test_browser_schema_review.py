@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable
 from playwright.sync_api import Page, expect
 
-from tests.server_process import AUTH
+from tests.server_process import ADMIN_EMAIL, AUTH
 from tests.ui.browser import chromium_page, running_server, server_env, shot, sign_in
 from tests.ui.conftest import CHROMIUM
 from tests.ui.schema_scenario import prepare_needs_review
@@ -114,7 +114,8 @@ def test_review_auto_merge_loads_the_held_rows_and_clears_the_badge(
     page.wait_for_url(f"**/ingestions/{ingestion_id}")
     _wait_for_loaded(base, ingestion_id, 5)
     expect(page.get_by_text(re.compile(r"Run \d+ running"))).to_have_count(0)
-    expect(page.get_by_text("auto-merged (columns added to the table) by console", exact=False)).to_be_visible()
+    merged_by = f"auto-merged (columns added to the table) by {ADMIN_EMAIL}"
+    expect(page.get_by_text(merged_by, exact=False)).to_be_visible()
     table = DeltaTable(str(data / "warehouse" / "main" / "raw" / "events")).to_pyarrow_table()
     assert table.num_rows == 5 * ROWS_PER_FILE
     assert {"email", "score"} <= set(table.column_names)

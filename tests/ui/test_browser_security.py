@@ -68,12 +68,15 @@ def hostile_site() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def test_another_origin_cannot_act_and_names_render_as_text(
-    tmp_path: Path, browser_type_launch_args: dict[str, Any], hostile_site: tuple[str, dict[str, str]]
+    tmp_path: Path,
+    state_dir: Path,
+    browser_type_launch_args: dict[str, Any],
+    hostile_site: tuple[str, dict[str, str]],
 ) -> None:
     source = tmp_path / "landing"
     shutil.copytree(ORDERS, source)
     evil, pages = hostile_site
-    with running_server(tmp_path / "server-data") as base, chromium_page(browser_type_launch_args) as page:
+    with running_server(state_dir / "server-data") as base, chromium_page(browser_type_launch_args) as page:
         body = {
             "name": PAYLOAD,
             "source": {"type": "local", "path": str(source)},
