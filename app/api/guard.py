@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from anyio import to_thread
+from nicegui import __version__ as nicegui_version
 from starlette.datastructures import Headers
 
 from app.services.accounts import AccountService
@@ -31,7 +32,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SESSION_COOKIE = "autoloader_session"
 PUBLIC_PATHS = frozenset({"/login", "/setup", "/auth/login", "/auth/setup", "/favicon.ico"})
-PUBLIC_PREFIXES = ("/_nicegui/",)
+PUBLIC_PREFIXES = (f"/_nicegui/{nicegui_version}/",)
+"""NiceGUI's versioned static assets only: its other /_nicegui paths (uploads) act for a page's user."""
 OPEN_API = frozenset({("GET", "/api/v1/health")})
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -68,7 +68,7 @@ def test_every_api_route_but_health_answers_401_without_a_token(app: FastAPI, an
 
 
 def test_docs_and_pages_need_a_login(anonymous: Any) -> None:
-    for path in ("/docs", "/openapi.json", "/redoc", "/", "/ingestions/1", "/clusters"):
+    for path in ("/docs", "/openapi.json", "/redoc", "/", "/ingestions/1", "/clusters", "/_nicegui/client/x/upload/1"):
         answer = anonymous.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next="), path
     assert anonymous.get("/api/v1/health").headers["x-frame-options"] == "DENY"
