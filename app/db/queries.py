@@ -265,16 +265,6 @@ class Queries:
             raise NotFound(f"Run {run_id} of ingestion {ingestion_id} does not exist.", "List the runs first.")
         return record(RunRecord, row)
 
-    def active_runs(self, ids: list[int]) -> set[int]:
-        """Ingestions (of `ids`) holding a run slot."""
-        if not ids:
-            return set()
-        query = select(col(IngestionRow.id)).where(
-            col(IngestionRow.id).in_(ids), col(IngestionRow.active_run_id).is_not(None)
-        )
-        with self.session() as s:
-            return set(s.execute(query).scalars())
-
     # --- file ledger --------------------------------------------------------------------------------------------------
     def files(
         self,

@@ -66,6 +66,7 @@ class AccountService:
         self.accounts = accounts
         self.store = store
         self.hasher = PasswordHasher()
+        self._tenant_names: dict[int, str] = {}
 
     # --- who is calling ------------------------------------------------------------------------------------------
     def principal_for_token(self, token: str) -> Principal:
@@ -189,7 +190,11 @@ class AccountService:
         return tenant
 
     def tenant_name(self, tenant_id: int) -> str:
-        return self.accounts.tenant(tenant_id).name
+        """For every page's header: read once per tenant (tenants are never renamed), not on each page load."""
+        name = self._tenant_names.get(tenant_id)
+        if name is None:
+            name = self._tenant_names[tenant_id] = self.accounts.tenant(tenant_id).name
+        return name
 
     def tenants(self, who: Principal) -> list[Tenant]:
         if who.instance_admin:
