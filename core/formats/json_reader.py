@@ -1,0 +1,386 @@
+"""JSON lines and multiline JSON into Arrow batches: Arrow's parser first, Python only for blocks it rejects."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.json as pjson
+
+from core.config import FormatConfig
+from core.formats.conform import (
+    MALFORMED,
+    RESCUED,
+    column_from_python,
+    conform_batch,
+    json_text,
+    merge_rescued,
+    output_schema,
+)
+from core.formats.streams import MAX_MALFORMED_SHARE, FileReadStats, bad_file, empty_file, first_content, read_up_to
+from core.formats.unify import normalize_schema, unify_schemas, unify_types
+
+_ARROW_JSON_BLOCK = 1024 * 1024
+_INFER_LEAF = 16  # runs of at most this many clashing lines are typed in Python
+
+
+def _json_lines_blocks(stream: BinaryIO, first: bytes, exhausted: bool, block_bytes: int) -> Iterator[bytes]:
+    """Blocks of whole lines: about `block_bytes` each, cut after the last newline (a longer line grows a block)."""
+    buffer = first
+    while True:
+        if exhausted:
+            if buffer:
+                yield buffer
+            return
+        cut = buffer.rfind(b"\n")
+        if cut != -1:
+            yield buffer[: cut + 1]
+            buffer = buffer[cut + 1 :]
+        chunk = read_up_to(stream, block_bytes)
+        exhausted = len(chunk) < block_bytes
+        buffer = buffer + chunk if buffer else chunk
+
+
+def _arrow_json(block: bytes, explicit: pa.Schema | None) -> pa.Table:
+    size = len(block) + 1
+    options = pjson.ReadOptions(use_threads=size > _ARROW_JSON_BLOCK, block_size=min(size, _ARROW_JSON_BLOCK))
+    parse = pjson.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
+    try:
+        return pjson.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)
+    except pa.ArrowInvalid as exc:
+        if size <= _ARROW_JSON_BLOCK or "straddl" not in str(exc):
+            raise
+    # A record longer than Arrow's block: parse the block in one piece.
+    options = pjson.ReadOptions(use_threads=False, block_size=size)
+    return pjson.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)
+
+
+def _json_parse_type(t: pa.DataType) -> pa.DataType | None:
+    """The type to ask Arrow's JSON parser for, for a column of type `t` (None: let Arrow infer it).
+
+    Arrow's JSON parser cannot read dates or times from text (they are read as text and cast by
+    `conform_batch`), nor maps or the null type (inferred, then cast or rescued).
+    """
+    if pa.types.is_date(t) or pa.types.is_time(t):
+        return pa.string()
+    if pa.types.is_map(t) or pa.types.is_null(t):
+        return None
+    if pa.types.is_struct(t):
+        fields = [(f.name, _json_parse_type(f.type)) for f in t]
+        if any(ft is None for _, ft in fields):
+            return None
+        return pa.struct([pa.field(name, ft) for name, ft in fields if ft is not None])
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        item = _json_parse_type(t.value_type)
+        return None if item is None else pa.list_(item)
+    return t
+
+
+@dataclass
+class _JsonPlan:
+    """How the blocks of one file are handed to Arrow's JSON parser.
+
+    `strict` types every column, so Arrow parses straight into the target types. Arrow will not read
+    a JSON number or object as text, so for files whose text columns hold other JSON values `loose`
+    leaves those columns to Arrow's inference and turns the values back into their JSON text.
+    Which of the two works is remembered per schema (`_LOOSE_WORKS`), so the next block or file of
+    the same shape is parsed once.
+    """
+
+    schema: pa.Schema  # the data columns
+    strict: pa.Schema | None
+    loose: pa.Schema | None  # None when there are no text columns
+    first_block: bool = True
+
+
+# Per target schema: the loose parse schema that worked last (files of one source tend to look alike).
+_LOOSE_WORKS: dict[pa.Schema, pa.Schema] = {}
+_LOOSE_WORKS_MAX = 64
+
+
+@functools.lru_cache(maxsize=64)
+def _json_schemas(schema: pa.Schema) -> tuple[pa.Schema, pa.Schema | None, pa.Schema | None]:
+    data = pa.schema([pa.field(f.name, f.type) for f in schema if f.name != RESCUED])
+    parse = [(f.name, _json_parse_type(f.type)) for f in data]
+    strict = [pa.field(name, t) for name, t in parse if t is not None]
+    loose = [f for f in strict if not pa.types.is_string(data.field(f.name).type)]
+    return data, pa.schema(strict) if strict else None, pa.schema(loose) if len(loose) < len(strict) else None
+
+
+def _json_plan(schema: pa.Schema) -> _JsonPlan:
+    data, strict, loose = _json_schemas(schema)
+    return _JsonPlan(schema=data, strict=strict, loose=loose)
+
+
+def _exact_as_text(t: pa.DataType) -> bool:
+    """Whether values Arrow inferred as `t` convert back to their exact JSON text.
+
+    Numbers, booleans and lists of them do (cast / JSON-encoded); objects (Arrow adds null members
+    for keys a row lacks) and text Arrow parsed as timestamps do not.
+    """
+    if pa.types.is_list(t):
+        return _exact_as_text(t.value_type)
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_null(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+    )
+
+
+def _loose_ok(table: pa.Table, schema: pa.Schema) -> bool:
+    """Whether every text column of `schema` that Arrow typed itself can be turned back into its JSON text."""
+    for name in table.schema.names:
+        index = schema.get_field_index(name)
+        field_type = table.schema.field(name).type
+        if index != -1 and pa.types.is_string(schema.field(index).type) and not _exact_as_text(field_type):
+            return False
+    return True
+
+
+def _strict_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
+    try:
+        return conform_batch(_arrow_json(block, plan.strict), plan.schema)
+    except (pa.ArrowException, UnicodeDecodeError):
+        return None
+
+
+def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.RecordBatch | None:
+    for _ in range(2):
+        try:
+            table = _arrow_json(block, explicit if len(explicit) else None)
+        except (pa.ArrowException, UnicodeDecodeError):
+            return None
+        # Text columns Arrow parsed as timestamps hold JSON strings: pin them as text and parse again.
+        pins = [
+            pa.field(name, pa.string())
+            for name in table.schema.names
+            if name in plan.schema.names
+            and pa.types.is_string(plan.schema.field(name).type)
+            and pa.types.is_timestamp(table.schema.field(name).type)
+        ]
+        if pins:
+            explicit = pa.schema([*explicit, *pins])
+            continue
+        if not _loose_ok(table, plan.schema):
+            return None
+        if len(_LOOSE_WORKS) >= _LOOSE_WORKS_MAX:
+            _LOOSE_WORKS.clear()
+        _LOOSE_WORKS[plan.schema] = explicit
+        return conform_batch(table, plan.schema)
+    return None
+
+
+def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
+    """The block parsed by Arrow and conformed, or None when Python must parse it line by line."""
+    if plan.loose is None:
+        return _strict_json(block, plan)
+    learned = _LOOSE_WORKS.get(plan.schema)
+    if learned is not None:
+        batch = _loose_json(block, plan, learned)
+        if batch is not None:
+            return batch
+    batch = _strict_json(block, plan)
+    if batch is None and (learned is None or not learned.equals(plan.loose)):
+        batch = _loose_json(block, plan, plan.loose)
+    return batch
+
+
+def _parse_lines(text: str) -> tuple[list[dict[str, Any] | None], dict[int, str], list[str]]:
+    """Parsed JSON-lines rows (None for a malformed line), malformed line texts by row, good line texts."""
+    rows: list[dict[str, Any] | None] = []
+    malformed: dict[int, str] = {}
+    good: list[str] = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        try:
+            value = json.loads(stripped)
+        except (ValueError, RecursionError):
+            value = None
+        if isinstance(value, dict):
+            rows.append(value)
+            good.append(stripped)
+        else:
+            malformed[len(rows)] = stripped
+            rows.append(None)
+    return rows, malformed, good
+
+
+def _check_malformed_share(text: str, rows: int, malformed: dict[int, str], path: str) -> None:
+    """A first block that is mostly not JSON objects is a file in another format, not bad records."""
+    if not rows or len(malformed) / rows <= MAX_MALFORMED_SHARE:
+        return
+    sample = next(iter(malformed.values()))
+    hint = ""
+    if text.lstrip().startswith("["):
+        hint = " (it looks like one JSON document: turn on the multiline option)"
+    raise bad_file(
+        path, "JSON", f"{len(malformed)} of the first {rows} lines are not JSON objects{hint}, e.g. {sample[:80]!r}"
+    )
+
+
+def _python_json(text: str, plan: _JsonPlan, stats: FileReadStats, path: str) -> pa.RecordBatch:
+    """A block parsed line by line: bad lines become `{"_malformed": line}` rows."""
+    rows, malformed, _ = _parse_lines(text)
+    if plan.first_block:
+        _check_malformed_share(text, len(rows), malformed, path)
+    stats.bad_records += len(malformed)
+    return _rows_to_batch(rows, malformed, plan.schema)
+
+
+def _rows_to_batch(rows: list[dict[str, Any] | None], malformed: dict[int, str], schema: pa.Schema) -> pa.RecordBatch:
+    target = output_schema(schema)
+    failed_by_row: dict[int, set[str]] = {}
+    arrays: list[pa.Array] = []
+    for f in schema:
+        values = [None if r is None else r.get(f.name) for r in rows]
+        arr, failed = column_from_python(values, f.type)
+        arrays.append(arr)
+        for i in failed:
+            failed_by_row.setdefault(i, set()).add(f.name)
+    names = set(schema.names)
+    no_failures: set[str] = set()
+    rescued: list[str | None] = []
+    for i, row in enumerate(rows):
+        if row is None:
+            rescued.append(json_text({MALFORMED: malformed[i]}))
+            continue
+        bad = failed_by_row.get(i, no_failures)
+        new = {k: v for k, v in row.items() if k != RESCUED and v is not None and (k not in names or k in bad)}
+        existing = row.get(RESCUED)
+        if existing is not None and not isinstance(existing, str):
+            existing = json_text(existing)
+        rescued.append(merge_rescued(existing, new) if new else existing)
+    arrays.append(pa.array(rescued, pa.string()))
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _decode(block: bytes, path: str) -> str:
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_file(path, "JSON", "the text is not UTF-8 encoded") from None
+
+
+def _json_block_batch(block: bytes, plan: _JsonPlan, stats: FileReadStats, path: str) -> pa.RecordBatch | None:
+    # Arrow's JSON parser does not check that text is UTF-8; Python's decoder does, at memory speed for ASCII.
+    text = _decode(block, path)
+    batch = _fast_json(block, plan)
+    if batch is None:
+        batch = _python_json(text, plan, stats, path)
+    plan.first_block = False
+    return batch if batch.num_rows else None
+
+
+def _multiline_documents(data: bytes, path: str) -> list[Any]:
+    """The values of a whole-file JSON document: an array's elements, one object, or concatenated values."""
+    text = _decode(data, path)
+    decoder = json.JSONDecoder()
+    whitespace = re.compile(r"\s*")
+    values: list[Any] = []
+    index = 0
+    while True:
+        index = whitespace.match(text, index).end()  # type: ignore[union-attr]  # \s* always matches
+        if index >= len(text):
+            break
+        try:
+            value, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise bad_file(path, "JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise bad_file(path, "JSON", "it is nested too deeply") from None
+        if isinstance(value, list):
+            values.extend(value)
+        else:
+            values.append(value)
+    return values
+
+
+def multiline_as_lines(stream: BinaryIO, path: str) -> bytes:
+    """A multiline JSON file re-written as JSON lines (one value per line), so it takes the JSON-lines paths.
+
+    The whole file is held in memory: a JSON document cannot be parsed in pieces.
+    """
+    data, _ = first_content(stream, None, path, "JSON")
+    values = _multiline_documents(data, path)
+    if not values:
+        raise empty_file(path)
+    return "\n".join(json_text(v) for v in values).encode("utf-8") + b"\n"
+
+
+def read_json(
+    stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
+) -> Iterator[pa.RecordBatch]:
+    plan = _json_plan(schema)
+    if fmt.options.multiline:
+        lines = multiline_as_lines(stream, path)
+        blocks = _json_lines_blocks(io.BytesIO(lines), b"", False, block_bytes)
+    else:
+        first, exhausted = first_content(stream, block_bytes, path, "JSON")
+        blocks = _json_lines_blocks(stream, first, exhausted, block_bytes)
+    for block in blocks:
+        batch = _json_block_batch(block, plan, stats, path)
+        if batch is not None:
+            stats.records += batch.num_rows
+            yield batch
+
+
+def _infer_json_lines(lines: list[str]) -> pa.Schema:
+    """Arrow's inference over JSON object lines; halves that clash are inferred apart and unified.
+
+    Small runs of clashing lines are typed in Python, which bounds the work when types clash everywhere.
+    """
+    if not lines:
+        return pa.schema([])
+    try:
+        return _arrow_json(("\n".join(lines) + "\n").encode("utf-8"), None).schema
+    except pa.ArrowException:
+        if len(lines) <= _INFER_LEAF:
+            return unify_schemas(
+                pa.schema([pa.field(k, _python_type(v)) for k, v in json.loads(line).items()]) for line in lines
+            )
+    mid = len(lines) // 2
+    return unify_schemas([_infer_json_lines(lines[:mid]), _infer_json_lines(lines[mid:])])
+
+
+def _python_type(value: Any) -> pa.DataType:
+    """The Arrow type of a parsed JSON value (used only for the few lines Arrow cannot type together)."""
+    if value is None:
+        return pa.null()
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, int):
+        return pa.int64() if -(2**63) <= value < 2**63 else pa.float64()
+    if isinstance(value, float):
+        return pa.float64()
+    if isinstance(value, str):
+        return pa.string()
+    if isinstance(value, dict):
+        return pa.struct([pa.field(k, _python_type(v)) for k, v in value.items()])
+    item: pa.DataType = pa.null()
+    for v in value:
+        item = unify_types(item, _python_type(v))
+    return pa.list_(item)
+
+
+def infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
+    text = _decode(data, path)
+    try:
+        schema = _arrow_json(data, None).schema
+    except (pa.ArrowException, UnicodeDecodeError):
+        rows, malformed, good = _parse_lines(text)
+        _check_malformed_share(text, len(rows), malformed, path)
+        schema = _infer_json_lines(good)
+    fields = [f for f in schema if f.name != RESCUED]
+    if not fmt.schema_.infer_types:
+        fields = [pa.field(f.name, pa.string()) for f in fields]
+    return normalize_schema(pa.schema(fields))

@@ -1,0 +1,33 @@
+"""Parquet files into Arrow batches, row group by row group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.formats.conform import RESCUED, conform_batch
+from core.formats.streams import ARROW_ERRORS, FileReadStats, Source, bad_file, empty_file
+
+_PARQUET_BATCH_ROWS = 65_536
+
+
+def parquet_file(source: Source, path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(source)
+    except ARROW_ERRORS as exc:
+        if source.error is not None:
+            raise
+        if source.bytes == 0 or "size is 0" in str(exc):
+            raise empty_file(path) from None
+        raise bad_file(path, "Parquet", exc) from None
+
+
+def read_parquet(source: Source, path: str, schema: pa.Schema, stats: FileReadStats) -> Iterator[pa.RecordBatch]:
+    data_schema = pa.schema([f for f in schema if f.name != RESCUED])
+    parquet = parquet_file(source, path)
+    for raw in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+        batch = conform_batch(raw, data_schema)
+        stats.records += batch.num_rows
+        yield batch

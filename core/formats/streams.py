@@ -1,0 +1,180 @@
+"""Shared pieces of the text readers: the counted source stream, first-block handling and file errors."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+
+from core.errors import AutoloaderError, BadFileError
+
+QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
+EMPTY_ACTION = (
+    "There is nothing to load; check the producer. The file is quarantined and the rest of the run continues."
+)
+
+# A first block with more than this share of malformed lines means the file is not in the declared format.
+MAX_MALFORMED_SHARE = 0.9
+
+ARROW_ERRORS: tuple[type[BaseException], ...] = (pa.ArrowException, OSError, EOFError, ValueError)
+
+
+@dataclass
+class FileReadStats:
+    """What reading one file produced: rows yielded, malformed lines/rows, raw bytes consumed."""
+
+    records: int = 0
+    bad_records: int = 0
+    bytes_read: int = 0
+
+
+class Source(io.RawIOBase):
+    """The caller's stream, counting raw bytes and remembering its own errors.
+
+    An error raised by the source (network, disk) is not the file's fault and must not get the file
+    quarantined, so it is re-raised as is instead of becoming a BadFileError.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__()
+        self._raw = raw
+        self.bytes = 0  # the furthest offset read: raw bytes consumed, counting re-reads once
+        self._position = 0
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        try:
+            return bool(self._raw.seekable())
+        except Exception:
+            return False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        try:
+            self._position = self._raw.seek(offset, whence)
+        except Exception as exc:
+            self.error = exc
+            raise
+        return self._position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            data = self._raw.read() if size is None or size < 0 else self._raw.read(size)
+        except Exception as exc:
+            self.error = exc
+            raise
+        self._position += len(data)
+        self.bytes = max(self.bytes, self._position)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def short_reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"^(JSON parse error|CSV parse error|In CSV column #\d+): ", "", text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def bad_file(path: str, what: str, exc: BaseException | str, action: str = QUARANTINE_ACTION) -> BadFileError:
+    reason = exc if isinstance(exc, str) else short_reason(exc)
+    detail = "" if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return BadFileError(f"{path} is not valid {what}: {reason}", action, detail=detail)
+
+
+def empty_file(path: str) -> BadFileError:
+    return BadFileError(f"{path} is empty", EMPTY_ACTION)
+
+
+def translate_error(exc: BaseException, source: Source, path: str, what: str) -> BaseException:
+    """The error to raise for `exc` met while reading: source errors and our own errors pass unchanged."""
+    if isinstance(exc, AutoloaderError) or source.error is not None:
+        return exc
+    if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
+        return bad_file(path, what, "the text is not UTF-8 encoded")
+    return bad_file(path, what, exc)
+
+
+def check_head(head: bytes, path: str, what: str) -> None:
+    """Reject binary content early: a Parquet (or other binary) file given as JSON/CSV."""
+    if head.startswith(b"PAR1"):
+        raise bad_file(path, what, "it looks like a Parquet file; set the format to parquet")
+    if head.startswith((b"ORC", b"Obj\x01")):
+        raise bad_file(path, what, "it looks like an ORC/Avro file, which is binary")
+    if b"\x00" in head[:65536]:
+        raise bad_file(path, what, "it contains binary data (NUL bytes)")
+
+
+def read_up_to(stream: BinaryIO, size: int | None) -> bytes:
+    """Up to `size` bytes (everything when None), however short the stream's reads are."""
+    parts: list[bytes] = []
+    got = 0
+    while size is None or got < size:
+        chunk = stream.read(16 * 1024 * 1024 if size is None else min(size - got, 64 * 1024 * 1024))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def first_content(stream: BinaryIO, block_bytes: int | None, path: str, what: str) -> tuple[bytes, bool]:
+    """The first block of a text stream (everything when `block_bytes` is None) and whether the stream ended.
+
+    Leading blank blocks and a UTF-8 byte order mark are dropped. Raises BadFileError for an empty or
+    blank file, or binary content.
+    """
+    head = read_up_to(stream, block_bytes)
+    exhausted = block_bytes is None or len(head) < block_bytes
+    while not head.strip() and not exhausted:
+        head = read_up_to(stream, block_bytes)  # leading blank space carries no data
+        exhausted = block_bytes is None or len(head) < block_bytes
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    if not head.strip():
+        raise empty_file(path)
+    check_head(head[:65536].lstrip(), path, what)
+    return head, exhausted
+
+
+class Chained(io.RawIOBase):
+    """`first` bytes, then the rest of `rest` (hands an already-read block back to a streaming parser)."""
+
+    def __init__(self, first: bytes, rest: BinaryIO | None):
+        super().__init__()
+        self._first = memoryview(first)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._first:
+            n = min(len(view), len(self._first))
+            view[:n] = self._first[:n]
+            self._first = self._first[n:]
+            return n
+        if self._rest is None:
+            return 0
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
