@@ -137,6 +137,12 @@ class SourceConfig(_Model):
     endpoint_url: Text | None = None
     credentials: Credentials = Field(default_factory=Credentials)
     reload_changed_files: bool = False
+    partition_columns: list[Name] | None = Field(
+        default=None,
+        max_length=100,
+        description="Hive-style folders (year=2024/month=01/) read as columns: null infers every such folder "
+        "(Auto Loader's default), [] turns it off, a list keeps only those columns.",
+    )
 
     @field_validator("endpoint_url")
     @classmethod
@@ -166,6 +172,35 @@ class FormatOptions(_Model):
     escape: Annotated[str, Field(max_length=1)] | None = None
     row_tag: Name | None = None
     compression: Literal["auto", "none", "gzip", "bz2", "zstd"] = "auto"
+    comment: Annotated[str, Field(max_length=1)] | None = Field(
+        default=None, description="CSV: lines starting with this character are skipped (Spark's comment)."
+    )
+    null_value: Annotated[str, Field(max_length=64), AfterValidator(_no_nul)] = Field(
+        default="",
+        description="CSV: the text that means NULL, when inferring and when reading (Spark's nullValue). "
+        "An empty field is always NULL.",
+    )
+    nan_value: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)] = Field(
+        default="NaN", description="CSV: the text meaning not-a-number in a floating-point column (Spark nanValue)."
+    )
+    date_format: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="CSV/JSON: the pattern of date text, Spark style (yyyy-MM-dd, dd/MM/yyyy); default ISO 8601.",
+    )
+    timestamp_format: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="CSV/JSON: the pattern of timestamp text, Spark style (yyyy-MM-dd HH:mm:ss); default ISO 8601.",
+    )
+    encoding: Annotated[str, Field(min_length=1, max_length=32)] = Field(
+        default="utf-8", description="CSV/JSON text encoding: utf-8, latin-1, windows-1252, utf-16 (with BOM)..."
+    )
+    mode: Literal["permissive", "dropmalformed", "failfast"] = Field(
+        default="permissive",
+        description="Malformed records: permissive keeps them in _rescued_data, dropmalformed drops and counts "
+        "them, failfast quarantines the file.",
+    )
+    allow_single_quotes: bool = Field(default=True, description="JSON: accept 'single-quoted' names and strings.")
+    primitives_as_string: bool = Field(default=False, description="JSON: read numbers and booleans as text.")
 
     @field_validator("delimiter", "quote")
     @classmethod
@@ -174,6 +209,31 @@ class FormatOptions(_Model):
             value = "\t"
         if len(value) != 1:
             raise ValueError("must be a single character")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}; use e.g. utf-8, latin-1, utf-16") from None
+        if not getattr(info, "_is_text_encoding", True):
+            raise ValueError(f"'{value}' is not a text encoding; use e.g. utf-8, latin-1, windows-1252, utf-16")
+        return value
+
+    @field_validator("date_format", "timestamp_format")
+    @classmethod
+    def _known_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            from core.formats.patterns import strptime_format
+
+            try:
+                strptime_format(value)
+            except ConfigError as exc:
+                raise ValueError(f"{exc.message}. {exc.action}") from None
         return value
 
 
