@@ -1,0 +1,359 @@
+"""Types of text values, and exact parsing of text into those types (docs/TYPES.md).
+
+One set of rules serves CSV fields, JSON strings, partition folder values and type hints, both when a
+type is inferred and when values are read, so the two never disagree:
+
+* a type is inferred only if every value converts to it exactly: `01234` stays text (leading zeros are
+  part of an id, zip code or phone number), a 20-digit integer is `decimal(38,0)`, a number that a
+  double cannot hold (`1e400`, `3.14159265358979323846`) keeps a type that can, else stays text;
+* when reading, a value its column cannot hold exactly is a failure (the caller rescues it), never a
+  rounded or truncated value;
+* the null token (`null_value`, Spark's nullValue) and the empty field mean NULL in both phases;
+  `nan_value` means NaN for floating-point columns;
+* dates are ISO `yyyy-MM-dd` (or `date_format`); timestamps are ISO 8601 with or without seconds,
+  fractions (up to microseconds, Delta's unit) and a zone (`Z`, `+02:00`, `+0200`), or `timestamp_format`.
+  Text without a zone is taken as UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.formats.patterns import parse_pattern
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+BIG_INTEGER = pa.decimal128(38, 0)
+_MAX_DECIMAL_DIGITS = 38
+
+_BOOL = r"^(?i:true|false)$"
+_INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
+_NUMBER = r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_INF = r"^[+-]?(?i:inf|infinity)$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_TIMESTAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
+    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
+)
+_SUB_MICROS = r"[.,][0-9]{6}[0-9]*[1-9]"  # a non-zero digit after the 6th fraction digit
+_HAS_ZONE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+# Any decimal with at most 15 significant digits survives a round trip through a double.
+_SAFE_DOUBLE_DIGITS = 15
+
+
+@dataclass(frozen=True, slots=True)
+class TextRules:
+    """The reader options that decide how text becomes values (FormatOptions' null/NaN/date/timestamp)."""
+
+    null_value: str = ""
+    nan_value: str = "NaN"
+    date_format: str | None = None
+    timestamp_format: str | None = None
+
+    @classmethod
+    def of(cls, options: Any) -> TextRules:
+        """The rules of a `FormatOptions` (anything with those attributes)."""
+        return cls(
+            null_value=getattr(options, "null_value", ""),
+            nan_value=getattr(options, "nan_value", "NaN"),
+            date_format=getattr(options, "date_format", None),
+            timestamp_format=getattr(options, "timestamp_format", None),
+        )
+
+    @property
+    def null_tokens(self) -> list[str]:
+        return sorted({"", self.null_value})
+
+
+DEFAULT_RULES = TextRules()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Helpers over string arrays
+
+
+def _text(values: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    return values
+
+
+def null_mask(values: pa.Array, rules: TextRules = DEFAULT_RULES) -> pa.Array:
+    """True where a text value means NULL: missing, empty, or the null token."""
+    tokens = pa.array(rules.null_tokens, pa.string())
+    return pc.fill_null(pc.is_in(values, value_set=tokens), True)
+
+
+def _all(values: pa.Array, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+
+def _nan_or_inf(values: pa.Array, rules: TextRules) -> pa.Array:
+    nan = pc.equal(values, pa.scalar(rules.nan_value))
+    return pc.or_(nan, pc.match_substring_regex(values, _INF))
+
+
+def _digits(text: str) -> int:
+    mantissa = text.lstrip("+-").split("e")[0].split("E")[0].replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if "." in text or "e" in text.lower() else len(mantissa)
+
+
+def _double_exact(text: str) -> bool:
+    """Whether the double nearest to `text` prints back as the same number (no rounding, overflow or underflow)."""
+    try:
+        value = float(text)
+        return Decimal(repr(value)) == Decimal(text)
+    except (ValueError, OverflowError, InvalidOperation):
+        return False
+
+
+def _inexact_doubles(values: pa.Array, parsed: pa.Array) -> list[int]:
+    """Indices of number text whose double is not the same number (checked in Python only for long or extreme text)."""
+    long_text = pc.greater(pc.utf8_length(values), _SAFE_DOUBLE_DIGITS + 1)
+    is_number = pc.match_substring_regex(values, _NUMBER)
+    extreme = pc.or_(pc.is_inf(parsed), pc.equal(parsed, 0.0))
+    suspect = pc.and_(pc.fill_null(is_number, False), pc.fill_null(pc.or_(long_text, extreme), False))
+    indices = pc.indices_nonzero(suspect).to_pylist()
+    if not indices:
+        return []
+    texts = values.take(pa.array(indices)).to_pylist()
+    return [i for i, text in zip(indices, texts, strict=True) if _digits(text) > 0 and not _double_exact(text)]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Inference
+
+
+def _integer_type(values: pa.Array) -> pa.DataType:
+    longest = pc.max(pc.utf8_length(values)).as_py() or 0
+    if longest <= 18:
+        return pa.int64()
+    fits64 = all(-(2**63) <= int(v) < 2**63 for v in values.to_pylist())
+    if fits64:
+        return pa.int64()
+    digits = max(len(v.lstrip("+-")) for v in values.to_pylist())
+    return BIG_INTEGER if digits <= _MAX_DECIMAL_DIGITS else pa.string()
+
+
+def _number_type(values: pa.Array, rules: TextRules) -> pa.DataType | None:
+    special = _nan_or_inf(values, rules)
+    numbers = values.filter(pc.invert(special))
+    if len(numbers) and not _all(numbers, _NUMBER):
+        return None
+    parsed = pc.cast(numbers, pa.float64())
+    if not _inexact_doubles(numbers, parsed):
+        return pa.float64()
+    if len(numbers) < len(values):
+        return pa.string()  # NaN/inf with numbers a double cannot hold: nothing but text holds both
+    return _decimal_type(numbers.to_pylist())
+
+
+def _decimal_type(texts: list[str]) -> pa.DataType:
+    """The narrowest decimal holding every number exactly, else string."""
+    integer_digits = scale = 0
+    for text in texts:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return pa.string()
+        _, digits, exponent = value.as_tuple()
+        if not isinstance(exponent, int):
+            return pa.string()
+        scale = max(scale, -exponent)
+        integer_digits = max(integer_digits, len(digits) + exponent)
+    if integer_digits + scale > _MAX_DECIMAL_DIGITS or scale > _MAX_DECIMAL_DIGITS:
+        return pa.string()
+    return pa.decimal128(max(integer_digits + scale, 1), scale)
+
+
+def _temporal_type(values: pa.Array, rules: TextRules) -> pa.DataType | None:
+    """date when every value is a date; timestamp when every value is a timestamp or a date (the lattice)."""
+    dates, failed = cast_text(values, pa.date32(), rules)
+    if not failed:
+        return pa.date32()
+    rest = values.filter(pc.invert(dates.is_valid())) if len(failed) < len(values) else values
+    _, failed = cast_text(rest, TIMESTAMP, rules)
+    return TIMESTAMP if not failed else None
+
+
+def infer_text_type(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, numbers: bool = True) -> pa.DataType:
+    """The narrowest type that holds every text value exactly (null when all are NULL, string when no other).
+
+    `numbers=False` infers only dates and timestamps (JSON strings: `"123"` in JSON is text on purpose).
+    """
+    text = _text(values)
+    present = text.filter(pc.invert(null_mask(text, rules)))
+    if len(present) == 0:
+        return pa.null()
+    if numbers:
+        if _all(present, _BOOL):
+            return pa.bool_()
+        if _all(present, _INT):
+            return _integer_type(present)
+        number = _number_type(present, rules)
+        if number is not None:
+            return number
+    temporal = _temporal_type(present, rules)
+    return temporal if temporal is not None else pa.string()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Exact casts
+
+
+def _pattern_failures(values: pa.Array, pattern: str, allowed: pa.Array | None = None) -> pa.Array:
+    ok = pc.match_substring_regex(values, pattern)
+    if allowed is not None:
+        ok = pc.or_(ok, allowed)
+    return pc.and_(pc.invert(pc.fill_null(ok, False)), values.is_valid())
+
+
+def _cast_each(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """Vectorised cast; when it fails, the failing values are found by halving (few casts for few bad values)."""
+    try:
+        return pc.cast(values, target), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    failed: list[int] = []
+    _find_failing(values, target, 0, failed)
+    mask = _mask(len(values), failed)
+    return pc.cast(pc.if_else(mask, pa.scalar(None, values.type), values), target), failed
+
+
+def _find_failing(values: pa.Array, target: pa.DataType, offset: int, failed: list[int]) -> None:
+    try:
+        pc.cast(values, target)
+        return
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    if len(values) <= 16:
+        for i in range(len(values)):
+            try:
+                pc.cast(values.slice(i, 1), target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                failed.append(offset + i)
+        return
+    mid = len(values) // 2
+    _find_failing(values.slice(0, mid), target, offset, failed)
+    _find_failing(values.slice(mid), target, offset + mid, failed)
+
+
+def _mask(n: int, indices: list[int]) -> pa.Array:
+    keep = [False] * n
+    for i in indices:
+        keep[i] = True
+    return pa.array(keep, pa.bool_())
+
+
+def _drop(values: pa.Array, bad: pa.Array) -> pa.Array:
+    return pc.if_else(bad, pa.scalar(None, values.type), values)
+
+
+def _to_number(values: pa.Array, target: pa.DataType, rules: TextRules) -> tuple[pa.Array, list[int]]:
+    floating = pa.types.is_floating(target)
+    special = _nan_or_inf(values, rules) if floating else None
+    pattern = _INT if pa.types.is_integer(target) else _NUMBER
+    bad = _pattern_failures(values, pattern, special)
+    candidates = _drop(values, bad)
+    if floating and rules.nan_value != "NaN":
+        candidates = pc.if_else(pc.equal(candidates, pa.scalar(rules.nan_value)), pa.scalar("NaN"), candidates)
+    result, failed = _cast_each(candidates, target)
+    if floating:
+        failed += _inexact_doubles(candidates, pc.cast(result, pa.float64()))
+    failed = sorted(set(failed) | set(pc.indices_nonzero(bad).to_pylist()))
+    if failed:
+        result = _drop(result, _mask(len(values), failed))
+    return result, failed
+
+
+def _python_strptime(values: pa.Array, fmt: str, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    out: list[Any] = []
+    failed: list[int] = []
+    for i, text in enumerate(values.to_pylist()):
+        if text is None:
+            out.append(None)
+            continue
+        try:
+            value = datetime.strptime(text, fmt)
+        except ValueError:
+            out.append(None)
+            failed.append(i)
+            continue
+        if pa.types.is_date(target):
+            out.append(value.date())
+        else:
+            out.append(value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC))
+    return pa.array(out, target), failed
+
+
+def _with_pattern(values: pa.Array, pattern: str, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    parsed = parse_pattern(pattern)
+    if parsed.fraction or "%b" in parsed.strptime or "%B" in parsed.strptime or "%a" in parsed.strptime:
+        return _python_strptime(values, parsed.strptime, target)
+    stamps = pc.strptime(values, format=parsed.strptime, unit="us", error_is_null=True)
+    failed = pc.indices_nonzero(pc.and_(values.is_valid(), stamps.is_null())).to_pylist()
+    if pa.types.is_date(target):
+        return pc.cast(stamps, pa.date32()), failed
+    if not parsed.zone:
+        stamps = pc.assume_timezone(stamps, "UTC")
+    return pc.cast(stamps, target), failed
+
+
+def _to_timestamp(values: pa.Array, target: pa.DataType, rules: TextRules) -> tuple[pa.Array, list[int]]:
+    if rules.timestamp_format is not None:
+        return _with_pattern(values, rules.timestamp_format, target)
+    is_date = pc.fill_null(pc.match_substring_regex(values, _DATE), False)
+    values = pc.if_else(is_date, pc.binary_join_element_wise(values, "T00:00:00", ""), values)
+    sub_micros = pc.fill_null(pc.match_substring_regex(values, _SUB_MICROS), False)
+    bad = pc.or_(_pattern_failures(values, _TIMESTAMP), sub_micros)
+    candidates = _drop(values, bad)
+    has_zone = pc.fill_null(pc.match_substring_regex(candidates, _HAS_ZONE), False)
+    zoned, failed = _cast_each(pc.if_else(has_zone, candidates, pa.scalar(None, pa.string())), target)
+    local, more = _cast_each(pc.if_else(has_zone, pa.scalar(None, pa.string()), candidates), pa.timestamp(target.unit))
+    result = pc.coalesce(zoned, pc.cast(pc.assume_timezone(local, "UTC"), target))
+    failed = sorted(set(failed) | set(more) | set(pc.indices_nonzero(bad).to_pylist()))
+    return result, failed
+
+
+def _to_date(values: pa.Array, rules: TextRules) -> tuple[pa.Array, list[int]]:
+    if rules.date_format is not None:
+        return _with_pattern(values, rules.date_format, pa.date32())
+    bad = _pattern_failures(values, _DATE)
+    result, failed = _cast_each(_drop(values, bad), pa.date32())
+    return result, sorted(set(failed) | set(pc.indices_nonzero(bad).to_pylist()))
+
+
+def _to_bool(values: pa.Array) -> tuple[pa.Array, list[int]]:
+    bad = _pattern_failures(values, _BOOL)
+    result = pc.equal(pc.utf8_lower(_drop(values, bad)), pa.scalar("true"))
+    return result, pc.indices_nonzero(bad).to_pylist()
+
+
+def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RULES) -> tuple[pa.Array, list[int]]:
+    """Text cast exactly to `target`, and the indices of values it cannot hold (NULL in the result).
+
+    NULL, empty and the null token are NULL (not failures). String targets take every value as is.
+    """
+    text = _text(values)
+    nulls = null_mask(text, rules)
+    if pa.types.is_string(target) or pa.types.is_large_string(target):
+        return pc.cast(_drop(text, pc.and_(nulls, text.is_valid())) if rules.null_value else text, target), []
+    text = _drop(text, nulls)
+    if pa.types.is_integer(target) or pa.types.is_floating(target) or pa.types.is_decimal(target):
+        return _to_number(text, target, rules)
+    if pa.types.is_timestamp(target):
+        return _to_timestamp(text, target, rules)
+    if pa.types.is_date(target):
+        return _to_date(text, rules)
+    if pa.types.is_boolean(target):
+        return _to_bool(text)
+    if pa.types.is_binary(target) or pa.types.is_large_binary(target):
+        return pc.cast(text, target), []
+    return _cast_each(text, target)
