@@ -144,6 +144,16 @@ class SourceConfig(_Model):
         "(Auto Loader's default), [] turns it off, a list keeps only those columns.",
     )
 
+    @field_validator("file_pattern")
+    @classmethod
+    def _supported_glob(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Hadoop glob syntax (core/storage/base.py), checked when a spec is saved; a stored one still loads."""
+        if value is not None and is_input(info):
+            from core.storage.base import check_glob
+
+            check_glob(value)  # GlobError is a ValueError naming the pattern and the fix
+        return value
+
     @field_validator("endpoint_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

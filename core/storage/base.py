@@ -26,6 +26,8 @@ class Storage(Protocol):
     root: str
     skipped: dict[str, str]
     """Files the last listing left out on purpose (path → reason), e.g. a link leading outside the allowed folders."""
+    partition_columns: list[str] | None
+    """The source's Hive-style folder columns (`year=2024/`): None reads every one, [] none, a list only those."""
 
     def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
         """Yield every file under the root matching the glob `pattern` (relative to the root)."""
@@ -40,57 +42,226 @@ class Storage(Protocol):
         ...
 
 
-@lru_cache(maxsize=256)
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a glob relative to the source root into a regex.
+class GlobError(ValueError):
+    """A file pattern the product does not support; the message says what is wrong and how to fix it."""
 
-    `*` and `?` stay inside one directory level, `**/` spans any number of levels,
-    `[abc]` is a character class. A pattern without a `/` matches at the top level only,
-    as in `ls`; use `**/*.json` to search sub-folders.
+
+_GLOB_HELP = (
+    "Supported: ? * ** [abc] [a-z] [^a] {a,b} and \\ to escape a special character; "
+    "the pattern is relative to the source path, e.g. *.json or year=*/month=*/*.json."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    regex: re.Pattern[str]
+    depth: int | None
+    """The most `/` a matching relative path can hold; None when `**` makes it unbounded."""
+
+
+class _GlobParser:
+    """Hadoop GlobPattern syntax over the path relative to the source root (one pass, no backtracking).
+
+    `*` and `?` and classes never match `/` (Hadoop matches them one path component at a time); `{a,b}` may
+    hold `/` and nest (Hadoop expands such groups first); `**/` spans any number of folders, `**` any text.
     """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(c))
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self.i = 0
+        self.groups = 0
+        self.deep = False
+
+    def fail(self, problem: str) -> GlobError:
+        return GlobError(f"file pattern '{self.pattern}': {problem}. {_GLOB_HELP}")
+
+    def parse(self) -> _Compiled:
+        regex, depth = self._sequence()
+        if self.i < len(self.pattern):  # a ',' or '}' the top level ended on
+            char = self.pattern[self.i]
+            raise self.fail(f"'{char}' at position {self.i + 1} closes no '{{' group; escape it as \\{char}")
+        return _Compiled(re.compile(regex + r"\Z"), None if self.deep else depth)
+
+    def _sequence(self) -> tuple[str, int]:
+        p = self.pattern
+        out: list[str] = []
+        depth = 0
+        while self.i < len(p):
+            c = p[self.i]
+            if c in ",}" and self.groups:
+                break
+            if c == "}":
+                raise self.fail(f"'}}' at position {self.i + 1} closes no '{{' group; escape it as \\}}")
+            if c == "*":
+                if p.startswith("**/", self.i):
+                    out.append("(?:.*/)?")
+                    self.i += 3
+                    self.deep = True
+                elif p.startswith("**", self.i):
+                    out.append(".*")
+                    self.i += 2
+                    self.deep = True
+                else:
+                    out.append("[^/]*")
+                    self.i += 1
+            elif c == "?":
+                out.append("[^/]")
+                self.i += 1
+            elif c == "[":
+                out.append(self._char_class())
+            elif c == "]":
+                raise self.fail(f"']' at position {self.i + 1} closes no '[' class; escape it as \\]")
+            elif c == "{":
+                regex, most = self._group()
+                out.append(regex)
+                depth += most
+            elif c == "\\":
+                if self.i + 1 >= len(p):
+                    raise self.fail("it ends with '\\', which escapes nothing; remove it or write \\\\")
+                escaped = p[self.i + 1]
+                depth += escaped == "/"
+                out.append(re.escape(escaped))
+                self.i += 2
             else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
+                depth += c == "/"
+                out.append(re.escape(c))
+                self.i += 1
+        return "".join(out), depth
+
+    def _group(self) -> tuple[str, int]:
+        start = self.i
+        self.i += 1
+        self.groups += 1
+        alternatives: list[str] = []
+        most = 0
+        while True:
+            regex, depth = self._sequence()
+            alternatives.append(regex)
+            most = max(most, depth)
+            if self.i >= len(self.pattern):
+                raise self.fail(f"the '{{' at position {start + 1} is never closed; add '}}' or escape it as \\{{")
+            closing = self.pattern[self.i]
+            self.i += 1
+            if closing == "}":
+                break
+        self.groups -= 1
+        return "(?:" + "|".join(alternatives) + ")", most
+
+    def _class_char(self) -> str:
+        p = self.pattern
+        if p[self.i] == "\\":
+            if self.i + 1 >= len(p):
+                raise self.fail("it ends with '\\', which escapes nothing; remove it or write \\\\")
+            self.i += 2
+            return p[self.i - 1]
+        if p[self.i] == "[":
+            raise self.fail(f"'[' at position {self.i + 1} is inside a [...] class; escape it as \\[")
+        self.i += 1
+        return p[self.i - 1]
+
+    def _char_class(self) -> str:
+        p = self.pattern
+        start = self.i
+        self.i += 1
+        negate = self.i < len(p) and p[self.i] in "^!"
+        self.i += negate
+        items: list[str] = []
+        first = True
+        while True:
+            if self.i >= len(p):
+                raise self.fail(f"the '[' at position {start + 1} is never closed; add ']' or escape it as \\[")
+            if p[self.i] == "]" and not first:
+                self.i += 1
+                break
+            low = self._class_char()
+            if low == "/":
+                raise self.fail("a [...] class cannot match '/' (folders are matched one level at a time)")
+            if self.i + 1 < len(p) and p[self.i] == "-" and p[self.i + 1] != "]":
+                self.i += 1
+                high = self._class_char()
+                if high < low:
+                    raise self.fail(f"the range '{low}-{high}' is backwards; write '{high}-{low}'")
+                items.append(f"{re.escape(low)}-{re.escape(high)}")
+            else:
+                items.append(re.escape(low))
+            first = False
+        body = "".join(items)
+        return f"[^{body}/]" if negate else f"(?:(?!/)[{body}])"
+
+
+@lru_cache(maxsize=256)
+def _compile(pattern: str) -> _Compiled:
+    return _GlobParser(pattern).parse()
+
+
+def check_glob(pattern: str) -> None:
+    """Raise GlobError (a ValueError) for a pattern the product does not support, saying what to change.
+
+    Beyond the syntax: the pattern must be non-empty and relative to the source path (no leading `/`,
+    no `.` or `..` folder), since it only ever selects files under that path.
+    """
+    if not pattern.strip():
+        raise GlobError(
+            f"file pattern '{pattern}' is empty; leave the field empty (no pattern) to take every file, "
+            "or give one such as *.json"
+        )
+    if pattern.startswith("/"):
+        raise GlobError(
+            f"file pattern '{pattern}' is an absolute path; the pattern is relative to the source path: "
+            "put the folder in the source path and keep the file part here, e.g. *.json"
+        )
+    if any(part in (".", "..") for part in pattern.split("/")):
+        raise GlobError(
+            f"file pattern '{pattern}' has a '.' or '..' folder; the pattern only selects files under the "
+            "source path: change the source path instead, and write the pattern from there"
+        )
+    _compile(pattern)
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """The regex a relative path must match in full (raises GlobError for an unsupported pattern).
+
+    A pattern without a `/` matches at the top level only, as in `ls`; use `**/*.json` to search sub-folders.
+    """
+    return _compile(pattern).regex
+
+
+def glob_depth(pattern: str | None) -> int | None:
+    """The most `/` a path matching `pattern` can hold (None: any depth, for no pattern or one with `**`)."""
+    return None if not pattern else _compile(pattern).depth
 
 
 def literal_prefix(pattern: str | None) -> str:
-    """The directory part of a pattern before its first wildcard (narrows a bucket listing)."""
+    """The folder part of a pattern before its first wildcard, unescaped (narrows a listing)."""
     if not pattern:
         return ""
-    cut = len(pattern)
-    for ch in "*?[":
-        pos = pattern.find(ch)
-        if pos != -1:
-            cut = min(cut, pos)
-    head = pattern[:cut]
+    literal: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c in "*?[{}],":
+            break
+        if c == "\\" and i + 1 < len(pattern):
+            literal.append(pattern[i + 1])
+            i += 2
+            continue
+        literal.append(c)
+        i += 1
+    head = "".join(literal)
     return head[: head.rfind("/") + 1] if "/" in head else ""
+
+
+def require_valid_pattern(pattern: str | None) -> None:
+    """A listing's check: an unsupported pattern (e.g. saved before the rules) is a ConfigError on the field."""
+    if pattern:
+        try:
+            check_glob(pattern)
+        except GlobError as exc:
+            from core.errors import ConfigError
+
+            raise ConfigError(
+                str(exc), "Fix the file pattern in the source settings.", field="source.file_pattern"
+            ) from None
 
 
 def is_hidden(relative_path: str) -> bool:

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
-from core.storage.base import FileInfo, is_hidden, literal_prefix, matches
+from core.storage.base import FileInfo, glob_depth, is_hidden, literal_prefix, matches, require_valid_pattern
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class LocalStorage:
     skipped without being descended into.
     """
 
-    def __init__(self, root: str, roots: LocalRoots):
+    def __init__(self, root: str, roots: LocalRoots, partition_columns: list[str] | None = None):
         if not root or not os.path.isabs(root):
             raise ConfigError(
                 f"The local path '{root}' is not absolute.",
@@ -45,10 +45,11 @@ class LocalStorage:
         self.root = os.path.normpath(root)
         self.roots = roots
         self.skipped: dict[str, str] = {}
+        self.partition_columns = partition_columns
 
     @classmethod
     def from_config(cls, source: SourceConfig, guards: Guards) -> LocalStorage:
-        return cls(source.path, guards.local_roots)
+        return cls(source.path, guards.local_roots, source.partition_columns)
 
     # -- Storage protocol ---------------------------------------------------------------
 
@@ -66,10 +67,11 @@ class LocalStorage:
 
         Symbolic links that lead outside the allowed roots are left out and recorded in `skipped`."""
         self.skipped = {}
+        require_valid_pattern(pattern)
         root_stat = self._check_root()
         start_rel = literal_prefix(pattern)  # "" or "a/b/": only that sub-folder can match
-        # A pattern without `**` cannot match deeper than its own number of levels.
-        max_depth = None if (not pattern or "**" in pattern) else pattern.count("/")
+        # A pattern without `**` cannot match deeper than its own number of levels (its longest {a,b/c} branch).
+        max_depth = glob_depth(pattern)
         seen = {(root_stat.st_dev, root_stat.st_ino)}
         if not start_rel:
             yield from self._walk(self.root, "", 0, max_depth, pattern, seen)

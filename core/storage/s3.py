@@ -27,7 +27,7 @@ from core.errors import (
     TerminalError,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, literal_prefix, matches
+from core.storage.base import FileInfo, glob_depth, literal_prefix, matches, require_valid_pattern
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -111,6 +111,7 @@ class S3Storage:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_attempts: int = 3,
+        partition_columns: list[str] | None = None,
     ):
         bucket, prefix = parse_s3_url(root)
         if prefix and not prefix.endswith("/"):
@@ -124,6 +125,7 @@ class S3Storage:
         if self.endpoint_url:
             check_url(self.endpoint_url, egress, field="source.endpoint_url")
         self.skipped: dict[str, str] = {}
+        self.partition_columns = partition_columns
         if (access_key_id is None) != (secret_access_key is None):
             raise ConfigError(
                 "S3 access key credentials need both an access key ID and a secret access key.",
@@ -162,6 +164,7 @@ class S3Storage:
             secret_access_key=creds.secret_access_key if explicit else None,
             session_token=(creds.session_token or None) if explicit else None,
             egress=guards.egress,
+            partition_columns=source.partition_columns,
         )
 
     # -- client ----------------------------------------------------------------------
@@ -232,11 +235,12 @@ class S3Storage:
 
     def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
         """Yield matching objects page by page, in key order, without holding the whole listing."""
+        require_valid_pattern(pattern)
         client = self.client
-        list_prefix = self.prefix + literal_prefix(pattern)
+        head = literal_prefix(pattern)
+        list_prefix = self.prefix + head
         params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": list_prefix}
-        rest = pattern[len(literal_prefix(pattern)) :] if pattern else ""
-        if pattern and "**" not in pattern and "/" not in rest:
+        if pattern and glob_depth(pattern) == head.count("/"):
             # The pattern can only match at one level: let S3 group the deeper keys away.
             params["Delimiter"] = "/"
         if self.page_size:
