@@ -8,19 +8,13 @@ from typing import Literal
 import pyarrow as pa
 
 from core.formats.types import type_name
-from core.formats.unify import normalize_type
+from core.formats.unify import holds, normalize_type, unify_types, widening
 
 RESCUED = "_rescued_data"
 LINEAGE_COLUMNS = ("_source_file", "_ingested_at", "_run_id")
 SYSTEM_COLUMNS = frozenset((RESCUED, *LINEAGE_COLUMNS))
 
 ChangeKind = Literal["added", "removed", "type_changed", "nullability_changed"]
-
-_SAFE_WIDENINGS = {
-    ("int8", "int16"), ("int8", "int32"), ("int8", "int64"), ("int16", "int32"), ("int16", "int64"),
-    ("int32", "int64"), ("int32", "double"), ("int64", "double"), ("float", "double"),
-    ("date32[day]", "timestamp[us, tz=UTC]"),
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,30 +44,37 @@ def data_fields(schema: pa.Schema) -> list[pa.Field]:
 
 
 def diff_schemas(table: pa.Schema, incoming: pa.Schema, prefix: str = "") -> list[SchemaChange]:
-    """Every difference between the table's data columns and the incoming ones, nested fields included."""
+    """Every difference between the table's data columns and the incoming ones, nested fields included.
+
+    Types follow the lattice (core.formats.unify): incoming values the column holds exactly are no change;
+    a change whose join is short of string is a safe widening, and its `new_type` is the joined type.
+    Names match without regard to case; a column spelled differently from the table's is no change either
+    (its values are rescued).
+    """
     changes: list[SchemaChange] = []
-    current = {f.name: f for f in data_fields(table)}
-    new = {f.name: f for f in data_fields(incoming)}
-    for name, f in new.items():
-        path = prefix + name
-        old = current.get(name)
+    current = {f.name.lower(): f for f in data_fields(table)}
+    new = {f.name.lower(): f for f in data_fields(incoming)}
+    for key, f in new.items():
+        path = prefix + f.name
+        old = current.get(key)
         if old is None:
             changes.append(SchemaChange("added", path, new_type=type_name(normalize_type(f.type))))
             continue
+        if old.name != f.name:
+            continue
         old_t, new_t = normalize_type(old.type), normalize_type(f.type)
-        if pa.types.is_null(new_t) or old_t == new_t:
-            pass
-        elif pa.types.is_struct(old_t) and pa.types.is_struct(new_t):
+        if pa.types.is_struct(old_t) and pa.types.is_struct(new_t):
             changes.extend(diff_schemas(pa.schema(list(old_t)), pa.schema(list(new_t)), prefix=path + "."))
-        else:
-            safe = (str(old_t), str(new_t)) in _SAFE_WIDENINGS
-            changes.append(SchemaChange("type_changed", path, type_name(old_t), type_name(new_t), safe_widening=safe))
+        elif not holds(old_t, new_t):
+            wider = widening(old_t, new_t)
+            shown = type_name(wider) if wider is not None else type_name(new_t)
+            changes.append(SchemaChange("type_changed", path, type_name(old_t), shown, safe_widening=wider is not None))
         if old.nullable is False and f.nullable:
             changes.append(SchemaChange("nullability_changed", path, type_name(old_t), type_name(new_t)))
     changes.extend(
-        SchemaChange("removed", prefix + name, old_type=type_name(normalize_type(f.type)))
-        for name, f in current.items()
-        if name not in new
+        SchemaChange("removed", prefix + f.name, old_type=type_name(normalize_type(f.type)))
+        for key, f in current.items()
+        if key not in new
     )
     return changes
 
@@ -100,12 +101,16 @@ def blocks(policy: str, change: SchemaChange) -> bool:
     """Whether a change stops a file from loading under a policy (it is then held for review, or fails).
 
     Removed columns and nullability never block: new rows get NULL. `rescue` never blocks: unknown or
-    mismatched values go to `_rescued_data`. `auto_merge` takes added columns and safe widenings.
+    mismatched values go to `_rescued_data`. A safe widening (the lattice's join short of string) blocks
+    only under `fail`: under `pause` and `auto_merge` the column is widened and nothing waits for review.
+    `auto_merge` also takes added columns; `pause` holds them for review.
     """
     if change.kind in ("removed", "nullability_changed") or policy == "rescue":
         return False
+    if change.kind == "type_changed" and change.safe_widening:
+        return policy == "fail"
     if policy == "auto_merge":
-        return change.kind == "type_changed" and not change.safe_widening
+        return change.kind == "type_changed"
     return True
 
 
@@ -116,9 +121,10 @@ def without(schema: pa.Schema, ignored: frozenset[str] | set[str]) -> pa.Schema:
 def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaDecision:
     """The target schema for files whose blocking changes have been taken out (see `classify`).
 
-    Never changes an existing column's type except a safe widening under `auto_merge`; values that do
-    not fit the table type go to `_rescued_data` rather than being cast silently. New columns are
-    added unless the policy is `rescue`, which keeps the table schema. `fail` stops on any blocking change.
+    Never changes an existing column's type except a safe widening (to the lattice's join) under `pause`
+    or `auto_merge`; values that do not fit the table type go to `_rescued_data` rather than being cast
+    silently. New columns are added unless the policy is `rescue`, which keeps the table schema. `fail`
+    stops on any blocking change.
     """
     incoming = pa.schema([pa.field(f.name, normalize_type(f.type), True) for f in data_fields(incoming)])
     if table is None:
@@ -126,12 +132,15 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaD
     table_data = pa.schema(data_fields(table))
     changes = diff_schemas(table_data, incoming)
     notes = [c.describe() for c in changes if c.kind == "removed"]
+    notes += _case_notes(table_data, incoming)
     if policy == "fail" and any(blocks(policy, c) for c in changes):
         return SchemaDecision("fail", table_data, changes, notes)
     added = [c for c in changes if c.kind == "added" and "." not in c.column]
     changed = [c for c in changes if c.kind == "type_changed"]
     widen = [
-        incoming.field(c.column) for c in changed if policy == "auto_merge" and c.safe_widening and "." not in c.column
+        pa.field(c.column, unify_types(table_data.field(c.column).type, incoming.field(c.column).type))
+        for c in changed
+        if policy in ("pause", "auto_merge") and c.safe_widening and "." not in c.column
     ]
     widened = {f.name for f in widen}
     notes += [
@@ -147,6 +156,15 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaD
         notes += [f"{c.describe()}: kept in {RESCUED} (policy rescue)" for c in added]
     evolve = bool(widen) or (bool(added) and policy != "rescue")
     return SchemaDecision("evolve" if evolve else "proceed", target, changes, notes, widen)
+
+
+def _case_notes(table: pa.Schema, incoming: pa.Schema) -> list[str]:
+    spelled = {f.name.lower(): f.name for f in table}
+    return [
+        f"column '{f.name}' differs from '{spelled[f.name.lower()]}' only by case: its values go to {RESCUED}"
+        for f in incoming
+        if f.name.lower() in spelled and spelled[f.name.lower()] != f.name
+    ]
 
 
 @dataclass(slots=True)

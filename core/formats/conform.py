@@ -11,12 +11,16 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import math
+import re
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from core.formats.text_types import DEFAULT_RULES, TextRules, cast_text, double_exact
 
 RESCUED = "_rescued_data"
 MALFORMED = "_malformed"
@@ -34,7 +38,49 @@ def output_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([*fields, pa.field(RESCUED, pa.string())])
 
 
+class JsonNumber:
+    """A JSON number no double holds exactly (`1e400`, `1e-400`, 20 significant digits), kept as its text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JsonNumber) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"JsonNumber({self.text!r})"
+
+
+def parse_float(text: str) -> float | JsonNumber:
+    """`json.loads`'s float parser that never rounds silently: an inexact number stays a JsonNumber."""
+    value = float(text)
+    if math.isfinite(value) and value != 0.0 and len(text) <= 16:
+        return value
+    if double_exact(text) or (value == 0.0 and not _NONZERO_MANTISSA.search(text)):
+        return value
+    return JsonNumber(text)
+
+
+_NONZERO_MANTISSA = re.compile(r"^[^eE]*[1-9]")
+
+
+def loads(text: str) -> Any:
+    """`json.loads` keeping numbers exact (see `parse_float`)."""
+    return json.loads(text, parse_float=parse_float)
+
+
+_NUMBER_MARK = "\x00N"
+_NUMBER_MARKED = re.compile(r'"\\u0000N([^"\\]*)"')
+
+
 def _json_default(value: Any) -> Any:
+    if isinstance(value, JsonNumber):
+        return _NUMBER_MARK + value.text
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -50,14 +96,18 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_
 
 
 def json_text(value: Any) -> str:
-    """Compact JSON text of a Python value (see the module docstring for non-JSON types)."""
+    """Compact JSON text of a Python value (see the module docstring for non-JSON types); a JsonNumber is
+    written as the number it was."""
     if isinstance(value, str):
         return _ENCODER.encode(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return int.__repr__(value)
-    return _ENCODER.encode(value)
+    if isinstance(value, JsonNumber):
+        return value.text
+    text = _ENCODER.encode(value)
+    return _NUMBER_MARKED.sub(r"\1", text) if "\\u0000N" in text else text
 
 
 def _is_nested(t: pa.DataType) -> bool:
@@ -72,37 +122,12 @@ def _is_stringlike(t: pa.DataType) -> bool:
 # Casting with per-value fallback
 
 
-# Supersets of the text Arrow's casts accept as numbers: text outside them is surely not a number.
-_INT_TEXT = r"^[+-]?(?:[0-9]+|0[xX][0-9a-fA-F]+)$"
-_FLOAT_TEXT = r"^[+-]?(?:[0-9]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)$"
-_TZ_SUFFIX = r"\d:\d\d(?::\d\d(?:[.,]\d*)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
-
-
 def _cast_primitive(arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """`pc.cast` with the readers' rules; raises when any value does not fit."""
-    if pa.types.is_timestamp(target) and _is_stringlike(arr.type) and target.tz is not None:
-        return _cast_text_to_timestamp(arr, target)
+    """`pc.cast` with the readers' rules (for typed values; text goes through `cast_text`); raises when any value
+    does not fit."""
     # Timestamps may lose sub-microsecond digits (Delta stores microseconds); nothing else may lose data.
     safe = not (pa.types.is_timestamp(arr.type) and pa.types.is_timestamp(target))
     return pc.cast(arr, target, safe=safe)
-
-
-def _cast_text_to_timestamp(arr: pa.Array, target: pa.TimestampType) -> pa.Array:
-    """Text to a UTC timestamp: values with a zone offset are converted, values without one are taken as UTC."""
-    try:
-        return pc.cast(arr, target)
-    except pa.ArrowInvalid:
-        pass
-    naive = pa.timestamp(target.unit)
-    try:
-        return pc.cast(pc.cast(arr, naive), target)
-    except pa.ArrowInvalid:
-        pass
-    has_zone = pc.match_substring_regex(arr, _TZ_SUFFIX)
-    null = pa.scalar(None, arr.type)
-    zoned = pc.cast(pc.if_else(has_zone, arr, null), target)
-    local = pc.cast(pc.cast(pc.if_else(has_zone, null, arr), naive), target)
-    return pc.coalesce(zoned, local)
 
 
 def _find_failing(arr: pa.Array, target: pa.DataType, offset: int, failed: list[int]) -> None:
@@ -128,20 +153,6 @@ def _find_failing(arr: pa.Array, target: pa.DataType, offset: int, failed: list[
     _find_failing(arr.slice(mid), target, offset + mid, failed)
 
 
-def _surely_bad_text(arr: pa.Array, target: pa.DataType) -> pa.Array | None:
-    """A mask of text values that no cast to a number could accept (a cheap vectorised pre-filter)."""
-    if not _is_stringlike(arr.type):
-        return None
-    if pa.types.is_integer(target):
-        pattern = _INT_TEXT
-    elif pa.types.is_floating(target) or pa.types.is_decimal(target):
-        pattern = _FLOAT_TEXT
-    else:
-        return None
-    ok = pc.match_substring_regex(arr, pattern, ignore_case=True)
-    return pc.and_(pc.invert(ok), arr.is_valid())
-
-
 def _fields_fit(source: pa.DataType, target: pa.DataType) -> bool:
     """True when every (nested) struct field of `source` exists in `target`, so a cast drops nothing."""
     if pa.types.is_struct(source):
@@ -158,19 +169,22 @@ def _fields_fit(source: pa.DataType, target: pa.DataType) -> bool:
     return not _is_nested(target)
 
 
-def cast_array(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+def cast_array(arr: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RULES) -> tuple[pa.Array, list[int]]:
     """`arr` cast to `target`, and the indices of the values that could not be cast (NULL in the result).
 
-    Fast path: one vectorised cast. Only when it fails are values checked individually.
-    Nested and floating-point values cast to string become their JSON text (not a failure).
+    Text goes through `text_types.cast_text` (exact: `01234` is not the integer 1234, `1e400` is not a
+    double). Otherwise the fast path is one vectorised cast; only when it fails are values checked
+    individually. Nested and floating-point values cast to string become their JSON text (not a failure).
     """
     source = arr.type
     if source.equals(target):
         return arr, []
     if pa.types.is_dictionary(source):
-        return cast_array(arr.dictionary_decode(), target)
+        return cast_array(arr.dictionary_decode(), target, rules)
     if pa.types.is_null(source) or arr.null_count == len(arr):
         return pa.nulls(len(arr), target), []
+    if _is_stringlike(source) and not _is_nested(target) and not _is_stringlike(target):
+        return cast_text(arr, target, rules)
     if pa.types.is_string(target) and (_is_nested(source) or pa.types.is_floating(source)):
         # JSON text, as the Python path writes it (Arrow's float formatting differs: 100.0 -> "100").
         texts = [None if v is None else json_text(v) for v in arr.to_pylist()]
@@ -191,19 +205,11 @@ def cast_array(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]
     except pa.ArrowException:
         pass
     failed: list[int] = []
-    surely_bad = _surely_bad_text(arr, target)
-    candidates = arr
-    if surely_bad is not None and surely_bad.true_count:
-        failed = pc.indices_nonzero(surely_bad).to_pylist()
-        candidates = pc.if_else(surely_bad, pa.scalar(None, arr.type), arr)
-    more: list[int] = []
-    _find_failing(candidates, target, 0, more)
-    if more:
-        keep = [True] * len(arr)
-        for i in more:
-            keep[i] = False
-        candidates = pc.if_else(pa.array(keep), candidates, pa.scalar(None, arr.type))
-        failed = sorted(failed + more)
+    _find_failing(arr, target, 0, failed)
+    keep = [True] * len(arr)
+    for i in failed:
+        keep[i] = False
+    candidates = pc.if_else(pa.array(keep), arr, pa.scalar(None, arr.type))
     return _cast_primitive(candidates, target), failed
 
 
@@ -222,14 +228,14 @@ def _int_bounds(t: pa.DataType) -> tuple[int, int]:
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
-def _coerce_text(value: str, t: pa.DataType) -> Any:
+def _coerce_text(value: str, t: pa.DataType, rules: TextRules = DEFAULT_RULES) -> Any:
     """Text into a temporal/decimal/binary type, with the same parser as the Arrow paths."""
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return value.encode("utf-8")
-    try:
-        return _cast_primitive(pa.array([value], pa.string()), t)[0].as_py()
-    except pa.ArrowException as exc:
-        raise _NoFit from exc
+    result, failed = cast_text(pa.array([value], pa.string()), t, rules)
+    if failed:
+        raise _NoFit
+    return result[0].as_py()
 
 
 def _coerce(value: Any, t: pa.DataType) -> Any:
@@ -257,9 +263,12 @@ def _coerce(value: Any, t: pa.DataType) -> Any:
     if pa.types.is_floating(t):
         if isinstance(value, int | float) and not isinstance(value, bool):
             try:
-                return float(value)
+                as_float = float(value)
             except OverflowError as exc:
                 raise _NoFit from exc
+            if isinstance(value, int) and as_float != value:
+                raise _NoFit  # an integer beyond 2**53 that a double would round
+            return as_float
         raise _NoFit
     if pa.types.is_null(t):
         raise _NoFit
@@ -282,6 +291,10 @@ def _coerce(value: Any, t: pa.DataType) -> Any:
             raise _NoFit from exc
     if pa.types.is_decimal(t) and isinstance(value, int | float) and not isinstance(value, bool):
         return _coerce_text(repr(value), t)
+    if isinstance(value, JsonNumber):
+        if pa.types.is_decimal(t):
+            return _coerce_text(value.text, t)
+        raise _NoFit
     if isinstance(value, str):
         return _coerce_text(value, t)
     if isinstance(value, datetime | date | Decimal | bytes):
@@ -304,7 +317,9 @@ def _coerce_array(values: list[Any], t: pa.DataType) -> tuple[pa.Array, list[int
     return pa.array(out, type=t), failed
 
 
-def column_from_python(values: list[Any], t: pa.DataType) -> tuple[pa.Array, list[int]]:
+def column_from_python(
+    values: list[Any], t: pa.DataType, rules: TextRules = DEFAULT_RULES
+) -> tuple[pa.Array, list[int]]:
     """Parsed JSON values of one column as an Arrow array of type `t`, and the indices that did not fit."""
     if pa.types.is_string(t):
         return pa.array([v if v is None or isinstance(v, str) else json_text(v) for v in values], pa.string()), []
@@ -317,10 +332,12 @@ def column_from_python(values: list[Any], t: pa.DataType) -> tuple[pa.Array, lis
                 texts.append(v)
             elif pa.types.is_decimal(t) and isinstance(v, int | float) and not isinstance(v, bool):
                 texts.append(repr(v))
+            elif pa.types.is_decimal(t) and isinstance(v, JsonNumber):
+                texts.append(v.text)
             else:
                 texts.append(None)
                 failed.append(i)
-        arr, more = cast_array(pa.array(texts, pa.string()), t)
+        arr, more = cast_array(pa.array(texts, pa.string()), t, rules)
         return arr, sorted(failed + more)
     return _coerce_array(values, t)
 
@@ -360,7 +377,9 @@ def _to_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
-def conform_batch(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+def conform_batch(
+    batch: pa.RecordBatch | pa.Table, schema: pa.Schema, rules: TextRules = DEFAULT_RULES
+) -> pa.RecordBatch:
     """`batch` with exactly `schema`'s columns (in order, all nullable) plus `_rescued_data`.
 
     Missing columns are NULL; extra columns and values that do not fit their column's type move into
@@ -381,7 +400,7 @@ def conform_batch(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Rec
             # A duplicate column name: the first one is the column, later ones are extra data.
             bad = pc.indices_nonzero(column.is_valid()).to_pylist()
         elif name in wanted:
-            columns[name], bad = cast_array(column, wanted[name])
+            columns[name], bad = cast_array(column, wanted[name], rules)
         else:
             bad = pc.indices_nonzero(column.is_valid()).to_pylist()
         if bad:

@@ -88,7 +88,7 @@ def _text(values: pa.Array) -> pa.Array:
 def null_mask(values: pa.Array, rules: TextRules = DEFAULT_RULES) -> pa.Array:
     """True where a text value means NULL: missing, empty, or the null token."""
     tokens = pa.array(rules.null_tokens, pa.string())
-    return pc.fill_null(pc.is_in(values, value_set=tokens), True)
+    return pc.or_(values.is_null(), pc.fill_null(pc.is_in(values, value_set=tokens), False))
 
 
 def _all(values: pa.Array, pattern: str) -> bool:
@@ -105,7 +105,7 @@ def _digits(text: str) -> int:
     return len(mantissa.rstrip("0")) if "." in text or "e" in text.lower() else len(mantissa)
 
 
-def _double_exact(text: str) -> bool:
+def double_exact(text: str) -> bool:
     """Whether the double nearest to `text` prints back as the same number (no rounding, overflow or underflow)."""
     try:
         value = float(text)
@@ -124,7 +124,7 @@ def _inexact_doubles(values: pa.Array, parsed: pa.Array) -> list[int]:
     if not indices:
         return []
     texts = values.take(pa.array(indices)).to_pylist()
-    return [i for i, text in zip(indices, texts, strict=True) if _digits(text) > 0 and not _double_exact(text)]
+    return [i for i, text in zip(indices, texts, strict=True) if _digits(text) > 0 and not double_exact(text)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -152,10 +152,10 @@ def _number_type(values: pa.Array, rules: TextRules) -> pa.DataType | None:
         return pa.float64()
     if len(numbers) < len(values):
         return pa.string()  # NaN/inf with numbers a double cannot hold: nothing but text holds both
-    return _decimal_type(numbers.to_pylist())
+    return decimal_type(numbers.to_pylist())
 
 
-def _decimal_type(texts: list[str]) -> pa.DataType:
+def decimal_type(texts: list[str]) -> pa.DataType:
     """The narrowest decimal holding every number exactly, else string."""
     integer_digits = scale = 0
     for text in texts:

@@ -1,9 +1,16 @@
-"""Type normalisation and unification: one stable Arrow type per column across files and blocks.
+"""The type lattice (docs/TYPES.md): one stable Arrow type per column across files, blocks and runs.
 
-Readers produce whatever Arrow infers (int64 in one file, double in the next, timestamp[s] from
-JSON, large_string from Parquet...). Tables need one type per column, so types are first
-normalised (`normalize_type`) and then widened pairwise (`unify_types`). Anything that cannot be
-widened without losing values becomes a string, which every value can be represented as.
+Readers produce whatever the file holds (int64 in one file, double in the next, large_string from
+Parquet...). Tables need one type per column, so types are first normalised (`normalize_type`) and
+then joined pairwise (`unify_types`): integers widen, decimals grow their precision and scale without
+loss, integers and decimals meet doubles at double, dates meet timestamps at timestamp, structs join
+field by field. Anything else meets at string, which every value can be written as.
+
+The same join decides schema changes: incoming values of a type the column already holds
+(`holds`) are no change at all, and a join that is not string is a safe widening.
+
+Column names are matched without regard to case, as Delta and Spark do: the first spelling seen is
+the column, and values under another spelling go to `_rescued_data` (Auto Loader's behaviour).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
     if pa.types.is_decimal(t) and t.precision > _MAX_DECIMAL_PRECISION:
         return pa.string()
     if pa.types.is_struct(t):
-        return pa.struct([pa.field(f.name, normalize_type(f.type)) for f in t])
+        return pa.struct(unify_fields([list(t)]))
     if (
         pa.types.is_list(t)
         or pa.types.is_large_list(t)
@@ -57,8 +64,9 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
 
 
 def normalize_schema(schema: pa.Schema) -> pa.Schema:
-    """Every field normalised and nullable (files never promise non-null across a whole table)."""
-    return pa.schema([pa.field(f.name, normalize_type(f.type)) for f in schema])
+    """Every field normalised and nullable (files never promise non-null across a whole table); of names that
+    differ only by case, the first."""
+    return pa.schema(unify_fields([schema]))
 
 
 def _unify_decimals(a: pa.Decimal128Type, b: pa.Decimal128Type) -> pa.DataType:
@@ -100,10 +108,7 @@ def unify_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     if (pa.types.is_date(a) or pa.types.is_timestamp(a)) and (pa.types.is_date(b) or pa.types.is_timestamp(b)):
         return TIMESTAMP
     if pa.types.is_struct(a) and pa.types.is_struct(b):
-        fields: dict[str, pa.DataType] = {f.name: f.type for f in a}
-        for f in b:
-            fields[f.name] = unify_types(fields[f.name], f.type) if f.name in fields else f.type
-        return pa.struct([pa.field(name, t) for name, t in fields.items()])
+        return pa.struct(unify_fields([list(a), list(b)]))
     if pa.types.is_list(a) and pa.types.is_list(b):
         return pa.list_(unify_types(a.value_type, b.value_type))
     if pa.types.is_map(a) and pa.types.is_map(b):
@@ -111,13 +116,44 @@ def unify_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     return pa.string()
 
 
+def holds(column: pa.DataType, incoming: pa.DataType) -> bool:
+    """Whether every value of type `incoming` fits a column of type `column` exactly (no schema change).
+
+    Whole numbers in a double or decimal column, dates in a timestamp column, a struct with fewer fields:
+    all held (an integer too large for the decimal's precision is rescued when read). A null (never seen a value) type is held by every column.
+    """
+    column, incoming = normalize_type(column), normalize_type(incoming)
+    if pa.types.is_decimal(column) and pa.types.is_integer(incoming):
+        return True  # inferred integers say nothing of their size: each value is checked when read, misfits rescued
+    return unify_types(column, incoming).equals(column)
+
+
+def widening(column: pa.DataType, incoming: pa.DataType) -> pa.DataType | None:
+    """The wider type the column needs for `incoming` values, when the lattice has one short of string."""
+    if holds(column, incoming):
+        return None
+    joined = unify_types(column, incoming)
+    return None if pa.types.is_string(joined) else joined
+
+
+def unify_fields(groups: Iterable[Iterable[pa.Field]]) -> list[pa.Field]:
+    """Fields joined by name in first-seen order, case-insensitively: the first spelling is kept, and a later
+    spelling of the same name is left out (its values are rescued when the data is conformed)."""
+    fields: dict[str, pa.Field] = {}
+    for group in groups:
+        for f in group:
+            key = f.name.lower()
+            seen = fields.get(key)
+            if seen is None:
+                fields[key] = pa.field(f.name, normalize_type(f.type))
+            elif seen.name == f.name:
+                fields[key] = pa.field(f.name, unify_types(seen.type, f.type))
+    return list(fields.values())
+
+
 def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
     """The union of the schemas' fields in first-seen order, types unified, every field nullable."""
-    fields: dict[str, pa.DataType] = {}
-    for schema in schemas:
-        for f in schema:
-            fields[f.name] = unify_types(fields[f.name], f.type) if f.name in fields else normalize_type(f.type)
-    return pa.schema([pa.field(name, t) for name, t in fields.items()])
+    return pa.schema(unify_fields(schemas))
 
 
 def nulls_to_string(schema: pa.Schema) -> pa.Schema:

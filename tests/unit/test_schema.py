@@ -32,7 +32,7 @@ BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32(
         ),
         (
             pa.schema([("id", pa.int32()), ("name", pa.string()), ("score", pa.int32())]),
-            [SchemaChange("type_changed", "id", "bigint", "int", safe_widening=False)],
+            [],
         ),
         (
             pa.schema([("id", pa.string()), ("name", pa.string()), ("score", pa.int32())]),
@@ -40,7 +40,7 @@ BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32(
         ),
         (
             pa.schema([("ID", pa.int64()), ("name", pa.string()), ("score", pa.int32())]),
-            [SchemaChange("added", "ID", new_type="bigint"), SchemaChange("removed", "id", old_type="bigint")],
+            [],
         ),
         (
             pa.schema([*BASE, ("_rescued_data", pa.string()), ("_source_file", pa.string())]),
@@ -114,3 +114,56 @@ def test_removed_column_is_noted_and_kept() -> None:
     decision = decide("fail", BASE, pa.schema([("id", pa.int64())]))
     assert decision.action == "proceed" and decision.target.names == BASE.names
     assert decision.notes == ["column 'name' missing from the new files", "column 'score' missing from the new files"]
+
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("column", "incoming", "expected"),
+    [
+        (pa.float64(), pa.int64(), "held"),
+        (pa.decimal128(10, 2), pa.int64(), "held"),
+        (pa.decimal128(10, 2), pa.decimal128(5, 1), "held"),
+        (TS, pa.date32(), "held"),
+        (TS, pa.timestamp("s"), "held"),
+        (pa.string(), pa.int64(), "held"),
+        (pa.int64(), pa.int32(), "held"),
+        (pa.int32(), pa.int64(), "bigint"),
+        (pa.int64(), pa.float64(), "double"),
+        (pa.decimal128(10, 2), pa.decimal128(12, 4), "decimal(12,4)"),
+        (pa.decimal128(10, 2), pa.decimal128(12, 1), "decimal(13,2)"),
+        (pa.decimal128(10, 2), pa.float64(), "double"),
+        (pa.date32(), TS, "timestamp"),
+        (pa.int64(), pa.string(), "incompatible"),
+        (pa.bool_(), pa.int64(), "incompatible"),
+        (pa.date32(), pa.int64(), "incompatible"),
+    ],
+)
+def test_type_lattice(column: pa.DataType, incoming: pa.DataType, expected: str) -> None:
+    changes = diff_schemas(pa.schema([("c", column)]), pa.schema([("c", incoming)]))
+    if expected == "held":
+        assert changes == []
+    elif expected == "incompatible":
+        assert [c.safe_widening for c in changes] == [False]
+    else:
+        assert [(c.safe_widening, c.new_type) for c in changes] == [(True, expected)]
+
+
+@pytest.mark.parametrize(("policy", "widened"), [("pause", True), ("auto_merge", True), ("rescue", False)])
+def test_a_safe_widening_never_waits_for_review(policy: str, widened: bool) -> None:
+    table = pa.schema([("amount", pa.decimal128(10, 2))])
+    decision = decide(policy, table, pa.schema([("amount", pa.decimal128(12, 4))]))
+    assert decision.action != "fail"
+    assert decision.target.field("amount").type == (pa.decimal128(12, 4) if widened else pa.decimal128(10, 2))
+
+
+def test_fail_policy_stops_on_a_widening() -> None:
+    decision = decide("fail", pa.schema([("n", pa.int32())]), pa.schema([("n", pa.int64())]))
+    assert decision.action == "fail"
+
+
+def test_a_case_variant_column_is_rescued_not_added() -> None:
+    decision = decide("auto_merge", BASE, pa.schema([("ID", pa.int64()), ("name", pa.string())]))
+    assert decision.target.names == BASE.names
+    assert any("'ID' differs from 'id' only by case" in note for note in decision.notes)
