@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from core.config import IngestionSpec
 from core.engines.base import Engine
-from core.engines.embedded import open_for
+from core.engines.embedded import add_partitions, file_partitions, open_for, without_names
 from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, read_file
 from core.formats.types import schema_to_json
@@ -78,6 +78,8 @@ def preview(
     schema = schema_to_json(inferred.schema)
     size_gb = total / 1e9
     message = f"Connection successful — {len(files):,}{'+' if truncated else ''} files, {size_gb:.2f} GB"
+    if not files:
+        message = no_files_message(storage, spec.source.file_pattern)
     estimated = round(stats.records / stats.bytes * total) if stats.bytes else stats.records
     result = PreviewResult(
         files=len(files),
@@ -100,7 +102,29 @@ def preview(
         sample_rows_by_file=stats.rows_by_file,
     )
     result.recommendations = recommendations(spec, result, files)
+    if not files:
+        result.recommendations.insert(0, message)
     return result
+
+
+def no_files_message(storage: Storage, pattern: str | None, shown: int = 3) -> str:
+    """What Test & Preview says when the listing found nothing: never a bare "successful, 0 files".
+
+    With a pattern, a bounded second listing without it tells a pattern that matches nothing from an empty path."""
+    where = storage.root
+    if not pattern:
+        return f"Connected, but 0 files were found under {where}: nothing would be loaded. Check the path."
+    others = list(itertools.islice(storage.list_files(None), 1000))
+    text = f"Connected, but 0 files match the pattern '{pattern}' under {where}: nothing would be loaded."
+    if not others:
+        return f"{text} The path holds no files at all; check the path."
+    root = where.rstrip("/") + "/"
+    names = ", ".join(f.path.removeprefix(root) for f in others[:shown])
+    count = f"{len(others):,}{'+' if len(others) == 1000 else ''}"
+    return (
+        f"{text} {count} file(s) under the path do not match it (e.g. {names}); fix the pattern "
+        "(it is relative to the path: *.json matches the top folder only, **/*.json every sub-folder)."
+    )
 
 
 def _read_sample(
@@ -111,9 +135,12 @@ def _read_sample(
         read = FileReadStats()
         nulls: Counter[str] = Counter()
         shown: list[dict[str, Any]] = []
+        folders = file_partitions(storage, info.path, schema)  # Hive-style folder columns, as a run fills them
         try:
             with open_for(storage, info.path, spec.format) as stream:
-                for batch in read_file(stream, info.path, spec.format, schema, read):
+                for batch in read_file(stream, info.path, spec.format, without_names(schema, folders), read):
+                    if folders:
+                        batch = add_partitions(batch, schema, folders)
                     if len(shown) < rows:
                         head = batch.slice(0, rows - len(shown)).to_pylist()
                         shown.extend({"_source_file": info.path, **r} for r in head)

@@ -25,6 +25,8 @@ from core.formats import (
     schema_from_json,
     unify_schemas,
 )
+from core.formats import output_schema as read_schema
+from core.formats.partitions import fill_partitions, partition_fields, partition_values, relative_path, with_partitions
 from core.schema import LINEAGE_COLUMNS, RESCUED
 from core.storage.base import FileInfo, Storage
 
@@ -117,6 +119,11 @@ class EmbeddedEngine:
 
     # --- schema -------------------------------------------------------------------------------
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+        """The files' data columns unified, then the Hive-style partition columns of their folders
+        (core/formats/partitions.py: after the data columns; one the data also has keeps its place and
+        takes the folder's type and value, as in Spark), then the type hints.
+
+        A manual schema is taken as declared: its columns named like a folder key are filled from the folders."""
         declared = fmt.schema_
         if declared.inference == "manual" and declared.schema_json:
             return InferResult(schema_from_json(declared.schema_json))
@@ -129,6 +136,8 @@ class EmbeddedEngine:
             except BadFileError as exc:
                 bad[info.path] = exc.message
         merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
+        if schemas:
+            merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
         return InferResult(apply_hints(merged, declared.hints), bad)
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
@@ -296,13 +305,17 @@ class EmbeddedEngine:
             outcome = state.outcomes.setdefault(info.path, FileOutcome())
             stats = FileReadStats()
             yielded = False
+            folders = file_partitions(request.storage, info.path, request.schema)
+            data_schema = without_names(request.schema, folders)
             try:
                 with open_for(request.storage, info.path, request.format) as stream:
-                    for batch in read_file(stream, info.path, request.format, request.schema, stats, size=info.size):
+                    for batch in read_file(stream, info.path, request.format, data_schema, stats, size=info.size):
                         if batch.num_rows == 0:
                             continue
                         if request.ignored_columns:
                             batch = drop_rescued_keys(batch, request.ignored_columns)
+                        if folders:
+                            batch = add_partitions(batch, request.schema, folders)
                         outcome.rescued_records += batch.num_rows - batch.column(RESCUED).null_count
                         yielded = True
                         yield with_lineage(batch, schema, info.path, request, lineage)
@@ -336,6 +349,40 @@ class EmbeddedEngine:
             return {}
         actions = pa.table(table.get_add_actions(flatten=True))
         return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+
+
+def folder_fields(storage: Storage, files: list[FileInfo]) -> list[pa.Field]:
+    """The partition columns of these files' folders, typed over all of them (none when the source turns it off)."""
+    wanted = storage.partition_columns
+    if wanted is not None and not wanted:
+        return []
+    return partition_fields([relative_path(storage.root, f.path) for f in files], wanted)
+
+
+def file_partitions(storage: Storage, path: str, schema: pa.Schema) -> dict[str, str | None]:
+    """One file's folder values for the columns of `schema` (these columns are filled from the folders, not read).
+
+    A column the path has no folder for is read from the data as usual."""
+    wanted = storage.partition_columns
+    if wanted is not None and not wanted:
+        return {}
+    found = partition_values(relative_path(storage.root, path), None)
+    return {k: v for k, v in found.items() if k in schema.names and (wanted is None or k in wanted)}
+
+
+def without_names(schema: pa.Schema, names: dict[str, str | None]) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in names]) if names else schema
+
+
+def add_partitions(batch: pa.RecordBatch, schema: pa.Schema, folders: dict[str, str | None]) -> pa.RecordBatch:
+    """A batch read without the partition columns, as `output_schema(schema)` with the folder values in them
+    (a value the column type cannot hold is NULL there and kept as text in `_rescued_data`)."""
+    target = read_schema(schema)
+    columns = []
+    for f in target:
+        index = batch.schema.get_field_index(f.name)
+        columns.append(batch.column(index) if index >= 0 else pa.nulls(batch.num_rows, f.type))
+    return fill_partitions(pa.RecordBatch.from_arrays(columns, schema=target), folders, target, RESCUED)
 
 
 def with_lineage(
