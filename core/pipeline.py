@@ -109,6 +109,15 @@ def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
     return "; ".join(parts)
 
 
+def sampled_note(paths: list[str], sample_bytes: int) -> str:
+    """The run message's note on files whose schema was inferred from their beginning only."""
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (
+        f"schema inferred from the first {sample_bytes // (1024 * 1024)} MiB of {len(paths)} larger file(s) ({shown}); "
+        "later values that do not fit go to _rescued_data"
+    )
+
+
 def plan_batches(files: list[FileInfo], spec: IngestionSpec) -> list[list[FileInfo]]:
     """Cut the files into batches bounded by file count and bytes; overwrite runs are one batch."""
     if spec.destination.write_mode == "overwrite":
@@ -274,8 +283,10 @@ class RunPipeline:
         settings = spec.format.schema_
         ignored = frozenset(settings.ignored_columns)
         if table_schema is None or settings.on_schema_change == "rescue" or settings.inference == "manual":
-            sample = files[: settings.sample_files]
-            return files, without(ctx.engine.infer_schema(ctx.storage, sample, spec.format).schema, ignored)
+            inferred = ctx.engine.infer_schema(ctx.storage, files, spec.format)
+            if inferred.sampled:
+                ctx.notes.append(sampled_note(inferred.sampled, inferred.sample_bytes))
+            return files, without(inferred.schema, ignored)
         schemas = ctx.engine.infer_each(ctx.storage, files, spec.format)
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":

@@ -28,6 +28,20 @@ class FileOutcome:
 class InferResult:
     schema: pa.Schema
     bad_files: dict[str, str] = field(default_factory=dict)
+    # Files whose schema came from their first `sample_bytes` only (they are larger): the run says so.
+    sampled: list[str] = field(default_factory=list)
+    sample_bytes: int = 0
+
+
+INFER_BYTES_TOTAL = 64 * 1024 * 1024
+INFER_BYTES_MIN = 1024 * 1024
+INFER_BYTES_MAX = 8 * 1024 * 1024
+
+
+def infer_bytes_per_file(files: int) -> int:
+    """How much of each file inference reads: every file of a first batch contributes, within about 64 MiB in all
+    (8 MiB for a single file, never under 1 MiB each)."""
+    return max(INFER_BYTES_MIN, min(INFER_BYTES_MAX, INFER_BYTES_TOTAL // max(files, 1)))
 
 
 @dataclass(slots=True)

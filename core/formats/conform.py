@@ -449,3 +449,19 @@ def drop_rescued_keys(batch: pa.RecordBatch, keys: frozenset[str]) -> pa.RecordB
         kept = {k: v for k, v in data.items() if k not in keys} if isinstance(data, dict) else data
         values.append(json.dumps(kept, separators=(",", ":")) if kept else None)
     return batch.set_column(index, RESCUED, pa.array(values, pa.string()))
+
+
+FILE_PATH_KEY = "_file_path"
+
+
+def tag_rescued(batch: pa.RecordBatch, path: str) -> pa.RecordBatch:
+    """Every non-null `_rescued_data` object gains `"_file_path": path`, as Auto Loader writes it."""
+    index = batch.schema.get_field_index(RESCUED)
+    column = batch.column(index)
+    if index == -1 or column.null_count == len(column):
+        return batch
+    addition = "," + json_text(FILE_PATH_KEY) + ":" + json_text(path) + "}"
+    tagged = pc.replace_substring_regex(
+        column, pattern=r"([^{\s])\s*}$", replacement="\\1" + addition.replace("\\", "\\\\")
+    )
+    return batch.set_column(index, RESCUED, tagged)

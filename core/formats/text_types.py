@@ -67,9 +67,18 @@ class TextRules:
 
     @property
     def null_tokens(self) -> list[str]:
+        """The text that is NULL in every column (and so in text columns)."""
         return sorted({"", self.null_value})
 
+    @property
+    def typed_null_tokens(self) -> list[str]:
+        """The text that is NULL in a number, boolean, date or timestamp column: also the usual markers of a
+        missing value (`NA`, `N/A`, `null`, `NULL`, `None`), which such a column cannot hold anyway. A text
+        column keeps them as text, so no text value is ever changed."""
+        return sorted({*self.null_tokens, *TYPED_NULL_MARKERS})
 
+
+TYPED_NULL_MARKERS = ("NA", "N/A", "null", "NULL", "None")
 DEFAULT_RULES = TextRules()
 
 
@@ -85,9 +94,10 @@ def _text(values: pa.Array) -> pa.Array:
     return values
 
 
-def null_mask(values: pa.Array, rules: TextRules = DEFAULT_RULES) -> pa.Array:
-    """True where a text value means NULL: missing, empty, or the null token."""
-    tokens = pa.array(rules.null_tokens, pa.string())
+def null_mask(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, typed: bool = False) -> pa.Array:
+    """True where a text value means NULL: missing, empty, the null token, and for `typed` columns (not text)
+    the usual missing-value markers."""
+    tokens = pa.array(rules.typed_null_tokens if typed else rules.null_tokens, pa.string())
     return pc.or_(values.is_null(), pc.fill_null(pc.is_in(values, value_set=tokens), False))
 
 
@@ -106,10 +116,12 @@ def _digits(text: str) -> int:
 
 
 def double_exact(text: str) -> bool:
-    """Whether the double nearest to `text` prints back as the same number (no rounding, overflow or underflow)."""
+    """Whether `text` is how a double prints: the nearest double's shortest form or its 17-digit form (`%.17g`,
+    what C, Java and most databases write) is the same number — no rounding, overflow or underflow."""
     try:
         value = float(text)
-        return Decimal(repr(value)) == Decimal(text)
+        number = Decimal(text)
+        return Decimal(repr(value)) == number or Decimal(f"{value:.17g}") == number
     except (ValueError, OverflowError, InvalidOperation):
         return False
 
@@ -189,9 +201,11 @@ def infer_text_type(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, numbe
     `numbers=False` infers only dates and timestamps (JSON strings: `"123"` in JSON is text on purpose).
     """
     text = _text(values)
-    present = text.filter(pc.invert(null_mask(text, rules)))
-    if len(present) == 0:
+    if len(text.filter(pc.invert(null_mask(text, rules)))) == 0:
         return pa.null()
+    present = text.filter(pc.invert(null_mask(text, rules, typed=True)))
+    if len(present) == 0:
+        return pa.string()  # only missing-value markers: text is all that holds them
     if numbers:
         if _all(present, _BOOL):
             return pa.bool_()
@@ -342,10 +356,10 @@ def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_
     NULL, empty and the null token are NULL (not failures). String targets take every value as is.
     """
     text = _text(values)
-    nulls = null_mask(text, rules)
     if pa.types.is_string(target) or pa.types.is_large_string(target):
+        nulls = null_mask(text, rules)
         return pc.cast(_drop(text, pc.and_(nulls, text.is_valid())) if rules.null_value else text, target), []
-    text = _drop(text, nulls)
+    text = _drop(text, null_mask(text, rules, typed=True))
     if pa.types.is_integer(target) or pa.types.is_floating(target) or pa.types.is_decimal(target):
         return _to_number(text, target, rules)
     if pa.types.is_timestamp(target):

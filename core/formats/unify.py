@@ -120,7 +120,8 @@ def holds(column: pa.DataType, incoming: pa.DataType) -> bool:
     """Whether every value of type `incoming` fits a column of type `column` exactly (no schema change).
 
     Whole numbers in a double or decimal column, dates in a timestamp column, a struct with fewer fields:
-    all held (an integer too large for the decimal's precision is rescued when read). A null (never seen a value) type is held by every column.
+    all held (an integer too large for the decimal's precision is rescued when read). A null type (never seen
+    a value) is held by every column.
     """
     column, incoming = normalize_type(column), normalize_type(incoming)
     if pa.types.is_decimal(column) and pa.types.is_integer(incoming):

@@ -161,7 +161,8 @@ def test_policy_rescue_keeps_the_table_schema(services, evolving) -> None:  # ty
     table = read_table(uri)
     assert data_columns(table) == BASE and table.num_rows == 5000
     rescued = [json.loads(r) for r in table.column("_rescued_data").to_pylist() if r]
-    assert len(rescued) == 2000 and set(rescued[0]) == {"vip", "tier"}
+    assert len(rescued) == 2000 and set(rescued[0]) == {"vip", "tier", "_file_path"}
+    assert rescued[0]["_file_path"].endswith(".json")  # names the source file, as Auto Loader does
 
 
 def test_policy_fail_names_the_columns(services, evolving) -> None:  # type: ignore[no-untyped-def]
