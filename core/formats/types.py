@@ -224,9 +224,41 @@ def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:
 
 
 def apply_hints(schema: pa.Schema, hints: dict[str, str]) -> pa.Schema:
-    """`schema` with the hinted columns' types replaced (`{column: type name}`); hinted columns the
-    schema lacks are appended, since the user asked for them."""
+    """`schema` with the hinted columns' types replaced (`{column: type name}`). A dotted name (`user.age`)
+    hints a nested struct field when no top-level column has that name. Hinted columns the schema lacks
+    are appended, since the user asked for them."""
     types = {name: parse_type(text) for name, text in hints.items()}
     fields = [pa.field(f.name, types.pop(f.name, f.type), nullable=f.nullable) for f in schema]
+    for name in [n for n in types if "." in n]:
+        head, _, rest = name.partition(".")
+        index = next((i for i, f in enumerate(fields) if f.name == head and pa.types.is_struct(f.type)), None)
+        if index is not None:
+            hinted = _hint_nested(fields[index].type, rest, types[name])
+            if hinted is not None:
+                fields[index] = pa.field(head, hinted, nullable=fields[index].nullable)
+                del types[name]
     fields.extend(pa.field(name, t) for name, t in types.items())
     return pa.schema(fields)
+
+
+def _hint_nested(struct: pa.StructType, path: str, hinted: pa.DataType) -> pa.DataType | None:
+    """`struct` with the field at the dotted `path` retyped (added when the last step is missing); None when
+    a step on the way is not a struct."""
+    head, dot, rest = path.partition(".")
+    children = list(struct)
+    for i, child in enumerate(children):
+        if child.name != head:
+            continue
+        if not dot:
+            children[i] = pa.field(head, hinted)
+            return pa.struct(children)
+        if not pa.types.is_struct(child.type):
+            return None
+        inner = _hint_nested(child.type, rest, hinted)
+        if inner is None:
+            return None
+        children[i] = pa.field(head, inner)
+        return pa.struct(children)
+    if dot:
+        return None
+    return pa.struct([*children, pa.field(head, hinted)])

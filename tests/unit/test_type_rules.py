@@ -1,0 +1,138 @@
+"""Values arrive exactly as they were in the files: the text rules, the JSON number rules and the hints, at the
+reader level (the same functions the engines call). Each case is one of the silent changes issue #11 measured."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from core.config import FormatConfig
+from core.formats import FileReadStats, apply_hints, infer_file_schema, nulls_to_string, read_file
+from core.formats.text_types import TIMESTAMP, TextRules, cast_text, infer_text_type
+
+TEXT = pa.string()
+
+
+def _texts(*values: str | None) -> pa.Array:
+    return pa.array(list(values), TEXT)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (("01234", "5"), pa.string()),  # zip codes, ids: leading zeros are part of the value
+        (("1", "2", None, ""), pa.int64()),
+        (("12345678901234567890", "1"), pa.decimal128(38, 0)),
+        (("1" * 40,), pa.string()),
+        (("1.5", "2"), pa.float64()),
+        (("1e400", "2"), pa.string()),  # no double holds it
+        (("1e-400",), pa.string()),  # underflow to 0 is a change too
+        (("3.14159265358979323846",), pa.decimal128(21, 20)),
+        (("-72.886806000000007", "1.5"), pa.float64()),  # the %.17g form of a double
+        (("NaN", "1.5"), pa.float64()),
+        (("NA", "1"), pa.int64()),  # a missing-value marker in a number column
+        (("NA", "x"), pa.string()),
+        (("true", "False"), pa.bool_()),
+        (("2024-01-01", "2024-02-29"), pa.date32()),
+        (("2024-01-01T10:00:00", "2024-01-01T10:00:00.123Z", "2024-01-01 10:00+02:00"), TIMESTAMP),
+        (("2024-01-01", "2024-01-01T10:00:00"), TIMESTAMP),  # dates meet timestamps at timestamp
+        (("2024-01-01T00:00:00.123456789",), pa.string()),  # nanoseconds do not fit Delta's microseconds
+        (("00.5",), pa.string()),
+    ],
+)
+def test_inferred_type_holds_every_value(values: tuple[str | None, ...], expected: pa.DataType) -> None:
+    assert infer_text_type(_texts(*values)) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "target", "failed"),
+    [
+        (("01234", "5", "x"), pa.int64(), [0, 2]),
+        (("9223372036854775808",), pa.int64(), [0]),
+        (("1e400", "1.5", "3.14159265358979323846"), pa.float64(), [0, 2]),
+        (("1.25", "1.2"), pa.decimal128(10, 1), [0]),
+        (("2024-01-01T00:00:00.1234567", "2024-01-01"), TIMESTAMP, [0]),
+        (("1", "yes", "TRUE"), pa.bool_(), [0, 1]),
+    ],
+)
+def test_reading_rescues_what_the_column_cannot_hold(
+    values: tuple[str, ...], target: pa.DataType, failed: list[int]
+) -> None:
+    result, bad = cast_text(_texts(*values), target)
+    assert bad == failed
+    assert all(result[i].as_py() is None for i in failed)
+
+
+def test_date_and_timestamp_patterns_in_spark_syntax() -> None:
+    rules = TextRules(date_format="dd/MM/yyyy", timestamp_format="dd/MM/yyyy HH:mm:ss.SSS")
+    dates, bad = cast_text(_texts("31/12/2024", "2024-12-31"), pa.date32(), rules)
+    assert dates.to_pylist()[0].isoformat() == "2024-12-31" and bad == [1]
+    stamps, bad = cast_text(_texts("31/12/2024 10:11:12.500"), TIMESTAMP, rules)
+    assert stamps[0].as_py().isoformat() == "2024-12-31T10:11:12.500000+00:00" and bad == []
+    assert infer_text_type(_texts("31/12/2024", "01/01/2024"), rules) == pa.date32()
+
+
+def _load(data: bytes, fmt: FormatConfig, schema: pa.Schema | None = None) -> tuple[pa.Schema, list[dict[str, Any]]]:
+    inferred = nulls_to_string(infer_file_schema(io.BytesIO(data), fmt))
+    rows: list[dict[str, Any]] = []
+    for batch in read_file(io.BytesIO(data), "f", fmt, schema or inferred, FileReadStats()):
+        rows.extend(batch.to_pylist())
+    return inferred, rows
+
+
+def test_csv_values_arrive_as_written() -> None:
+    data = b"zip,big,amount,ts\n01234,12345678901234567890,1.5,2024-01-01T10:00:00\n00501,1,NA,2024-01-01T10:00:00.5Z\n"
+    schema, rows = _load(data, FormatConfig(type="csv"))
+    assert [str(f.type) for f in schema] == ["string", "decimal128(38, 0)", "double", "timestamp[us, tz=UTC]"]
+    assert [r["zip"] for r in rows] == ["01234", "00501"]
+    assert rows[0]["big"] == Decimal("12345678901234567890")
+    assert rows[1]["amount"] is None and rows[1]["_rescued_data"] is None
+
+
+def test_csv_values_a_table_column_cannot_hold_are_rescued_not_changed() -> None:
+    table = pa.schema([("zip", pa.int64()), ("amount", pa.float64())])
+    _, rows = _load(b"zip,amount\n01234,1e400\n", FormatConfig(type="csv"), table)
+    assert rows[0]["zip"] is None and rows[0]["amount"] is None
+    assert json.loads(rows[0]["_rescued_data"]) == {"zip": "01234", "amount": "1e400"}
+
+
+def test_json_numbers_no_double_holds_stay_exact() -> None:
+    data = b'{"big": 12345678901234567890, "x": 1e400}\n{"big": 1, "x": 2.5}\n'
+    schema, rows = _load(data, FormatConfig(type="json"))
+    assert schema.field("big").type == pa.decimal128(38, 0) and schema.field("x").type == pa.string()
+    assert rows[0]["big"] == Decimal("12345678901234567890") and rows[0]["x"] == "1e400"
+    table = pa.schema([("big", pa.float64()), ("x", pa.float64())])
+    _, rows = _load(data, FormatConfig(type="json"), table)
+    assert rows[0]["big"] is None and rows[0]["x"] is None
+    assert rows[0]["_rescued_data"] == '{"big":12345678901234567890,"x":1e400}'  # the numbers as written
+
+
+def test_json_timestamps_with_and_without_fractions_are_one_type_and_dates_are_dates() -> None:
+    data = (
+        b'{"t": "2024-01-01T10:00:00", "d": "2024-01-01"}\n'
+        b'{"t": "2024-01-01T10:00:00.123456+02:00", "d": "2024-01-02"}\n'
+    )
+    schema, rows = _load(data, FormatConfig(type="json"))
+    assert schema.field("t").type == TIMESTAMP and schema.field("d").type == pa.date32()
+    assert rows[1]["t"].isoformat() == "2024-01-01T08:00:00.123456+00:00"
+
+
+def test_case_variant_keys_are_one_column_and_the_other_spelling_is_rescued() -> None:
+    data = b'{"Id": 1, "id": 2}\n{"ID": 3}\n'
+    schema, rows = _load(data, FormatConfig(type="json"))
+    assert schema.names == ["Id"]
+    assert [r["Id"] for r in rows] == [1, None]
+    assert [json.loads(r["_rescued_data"]) for r in rows] == [{"id": 2}, {"ID": 3}]
+
+
+def test_a_dotted_hint_types_the_nested_field() -> None:
+    schema = pa.schema([("user", pa.struct([("id", pa.int64()), ("geo", pa.struct([("lat", pa.string())]))]))])
+    hinted = apply_hints(schema, {"user.id": "string", "user.geo.lat": "double"})
+    assert hinted.field("user").type == pa.struct([("id", pa.string()), ("geo", pa.struct([("lat", pa.float64())]))])
+    _, rows = _load(b'{"user": {"id": 7, "geo": {"lat": 1}}}\n', FormatConfig(type="json"), hinted)
+    assert rows[0]["user"] == {"id": "7", "geo": {"lat": 1.0}} and rows[0]["_rescued_data"] is None
