@@ -13,7 +13,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
-from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult
+from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult, infer_bytes_per_file
 from core.errors import AutoloaderError, BadFileError, TableError, TooManyBadRecords
 from core.formats import (
     FileReadStats,
@@ -26,6 +26,7 @@ from core.formats import (
     unify_schemas,
 )
 from core.formats import output_schema as read_schema
+from core.formats.conform import tag_rescued
 from core.formats.partitions import fill_partitions, partition_fields, partition_values, relative_path, with_partitions
 from core.schema import LINEAGE_COLUMNS, RESCUED
 from core.storage.base import FileInfo, Storage
@@ -129,16 +130,18 @@ class EmbeddedEngine:
             return InferResult(schema_from_json(declared.schema_json))
         schemas: list[pa.Schema] = []
         bad: dict[str, str] = {}
+        budget = infer_bytes_per_file(len(files))
         for info in files:
             try:
                 with open_for(storage, info.path, fmt) as stream:
-                    schemas.append(infer_file_schema(stream, fmt, path=info.path))
+                    schemas.append(infer_file_schema(stream, fmt, sample_bytes=budget, path=info.path))
             except BadFileError as exc:
                 bad[info.path] = exc.message
         merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
         if schemas:
             merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
-        return InferResult(apply_hints(merged, declared.hints), bad)
+        sampled = [f.path for f in files if f.size > budget and fmt.type != "parquet" and not fmt.options.multiline]
+        return InferResult(apply_hints(merged, declared.hints), bad, sampled, budget)
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
         schemas = {}
@@ -388,6 +391,8 @@ def add_partitions(batch: pa.RecordBatch, schema: pa.Schema, folders: dict[str, 
 def with_lineage(
     batch: pa.RecordBatch, schema: pa.Schema, path: str, request: BatchRequest, lineage: bool
 ) -> pa.RecordBatch:
+    """The batch with the file's path in its `_rescued_data` objects and, when on, the lineage columns."""
+    batch = tag_rescued(batch, path)
     if not lineage:
         return batch
     n = batch.num_rows
