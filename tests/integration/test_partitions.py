@@ -199,3 +199,39 @@ def test_preview_says_when_no_file_matches_the_pattern(api: Any, tmp_path: Path)
 
     matched = api.post("/api/v1/ingestions/test", json=_body(landing, "year=2024/month={01,02}/part-[0-9].json"))
     assert matched.json()["files"] == 4
+
+
+@pytest.mark.slow
+def test_spark_fills_the_partition_columns_of_its_target(services: Any, tmp_path: Path, database_url: str) -> None:
+    """The Spark engine takes the folder values (same rules) for the target's columns of those names. Its own
+    inference does not add them yet, so the target here is a manual schema."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("about the engine, not the metadata database")
+    pytest.importorskip("pyspark")
+    from app.db.models import ClusterCreate
+    from tests.spark_server import spark_server
+
+    server = spark_server()
+    cluster = services.clusters.create(
+        ClusterCreate(name="local-test", connect_url=server.url, token=server.token, table_format="parquet")
+    )
+    manual = [
+        {"name": "id", "type": "string"},
+        {"name": "amount", "type": "bigint"},
+        {"name": "year", "type": "bigint"},
+        {"name": "month", "type": "string"},
+    ]
+    body = spec(
+        str(_landing(tmp_path)),
+        table="on_spark",
+        source={"file_pattern": "**/*.json"},
+        format={"type": "json", "schema": {"inference": "manual", "schema_json": manual}},
+    ).model_dump(by_alias=True)
+    body["cluster_id"] = cluster.id
+    ingestion = services.ingestions.create(type(spec("/x")).model_validate(body), activate=True)
+    outcome = services.runs.run_now(str(ingestion.id))
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    table = services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
+    assert set(table.column("year").to_pylist()) == {2024}
+    months = _by_id(table, "month")
+    assert months == {i: i.split("-")[0] for i in months} and len(months) == 12

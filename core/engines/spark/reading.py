@@ -17,6 +17,7 @@ from core.engines.spark.errors import format_error, is_auth_failure, is_stale_se
 from core.engines.spark.session import ClusterTarget
 from core.errors import ConfigError, TooManyBadRecords
 from core.formats import apply_hints, nulls_to_string
+from core.formats.partitions import partition_values, relative_path
 from core.schema import RESCUED
 from core.storage.base import FileInfo
 
@@ -273,8 +274,37 @@ class Reader:
             packed = F.when(present, F.to_json(F.struct(*(F.col(c) for c in extras))))
             frame = frame.withColumn(RESCUED, F.coalesce(F.col(RESCUED), packed))
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
+        frame = _with_partitions(frame, request, files)
         frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
         return frame.withColumn(_BAD, _bad_record(request.format))
+
+
+def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
+    """Hive-style folder values (core/formats/partitions.py, the embedded engine's rules) into the target's columns
+    of those names: a file with such a folder takes the folder's value (Spark's rule), cast to the column type; a
+    file without one keeps what its data holds. The values are worked out here from the listed paths, so both
+    engines agree (Spark's own partition discovery would read `01` as the integer 1).
+
+    Only the load fills them: Spark-side inference does not add partition columns yet (the Spark engine's
+    infer_schema has no source root); a target that has them (a manual schema, a table first loaded by the
+    embedded engine) is filled. A folder value the column type cannot hold is NULL, not rescued, on Spark."""
+    from pyspark.sql.connect import functions as F
+
+    wanted = request.storage.partition_columns
+    if wanted is not None and not wanted:
+        return frame
+    types = {f.name: f for f in request.schema if f.name != RESCUED}
+    per_file = {f.path: partition_values(relative_path(request.storage.root, f.path), None) for f in files}
+    for name, target in types.items():
+        if wanted is not None and name not in wanted:
+            continue
+        having = {path: found[name] for path, found in per_file.items() if name in found}
+        if not having:
+            continue
+        pairs = [F.lit(x).cast("string") for path, value in having.items() for x in (path, value)]
+        folder = F.element_at(F.create_map(*pairs), F.col(_PATH)).cast(from_arrow(pa.schema([target]))[0].dataType)
+        frame = frame.withColumn(name, F.when(F.col(_PATH).isin(list(having)), folder).otherwise(F.col(quote(name))))
+    return frame
 
 
 def _extra_fields(request: BatchRequest) -> list[pa.Field]:
