@@ -111,9 +111,10 @@ def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
 
 def sampled_note(paths: list[str], sample_bytes: int) -> str:
     """The run message's note on files whose schema was inferred from their beginning only."""
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3:,} more" if len(paths) > 3 else "")
+    size = f"{sample_bytes // (1024 * 1024)} MiB" if sample_bytes >= 1024 * 1024 else f"{sample_bytes // 1024} KiB"
     return (
-        f"schema inferred from the first {sample_bytes // (1024 * 1024)} MiB of {len(paths)} larger file(s) ({shown}); "
+        f"schema inferred from the first {size} of {len(paths):,} larger file(s) ({shown}); "
         "later values that do not fit go to _rescued_data"
     )
 

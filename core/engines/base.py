@@ -33,14 +33,15 @@ class InferResult:
     sample_bytes: int = 0
 
 
-INFER_BYTES_TOTAL = 64 * 1024 * 1024
-INFER_BYTES_MIN = 1024 * 1024
+INFER_BYTES_TOTAL = 32 * 1024 * 1024
+INFER_BYTES_MIN = 4 * 1024
 INFER_BYTES_MAX = 8 * 1024 * 1024
 
 
 def infer_bytes_per_file(files: int) -> int:
-    """How much of each file inference reads: every file of a first batch contributes, within about 64 MiB in all
-    (8 MiB for a single file, never under 1 MiB each)."""
+    """How much of each file inference reads: every file of a first batch contributes its first lines, within
+    about 32 MiB in all (8 MiB for a single file, never under 4 KiB each). Inference parses what it reads, so
+    this bounds its cost to a fraction of the load's (measured: 10,000 files of 10 KiB, bench/bench_embedded.py)."""
     return max(INFER_BYTES_MIN, min(INFER_BYTES_MAX, INFER_BYTES_TOTAL // max(files, 1)))
 
 

@@ -15,6 +15,7 @@ the column, and values under another spelling go to `_rescued_data` (Auto Loader
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 _MAX_DECIMAL_PRECISION = 38
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_type(t: pa.DataType) -> pa.DataType:
     """The stable form of a type: string not large_string, timestamp[us, tz=UTC] for every timestamp
     (naive timestamps are taken as UTC), date32, list not large_list, dictionary -> its value type.
@@ -82,6 +84,7 @@ def _integer_as_decimal(t: pa.DataType) -> pa.Decimal128Type:
     return pa.decimal128(digits, 0)
 
 
+@functools.lru_cache(maxsize=4096)
 def unify_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     """The narrowest type both `a` and `b` values fit into without loss (string when none)."""
     a, b = normalize_type(a), normalize_type(b)
@@ -147,14 +150,14 @@ def unify_fields(groups: Iterable[Iterable[pa.Field]]) -> list[pa.Field]:
             seen = fields.get(key)
             if seen is None:
                 fields[key] = pa.field(f.name, normalize_type(f.type))
-            elif seen.name == f.name:
+            elif seen.name == f.name and not seen.type.equals(f.type):
                 fields[key] = pa.field(f.name, unify_types(seen.type, f.type))
     return list(fields.values())
 
 
 def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
     """The union of the schemas' fields in first-seen order, types unified, every field nullable."""
-    return pa.schema(unify_fields(schemas))
+    return pa.schema(unify_fields(dict.fromkeys(schemas)))  # files of one source mostly share a schema
 
 
 def nulls_to_string(schema: pa.Schema) -> pa.Schema:
