@@ -234,6 +234,46 @@ class FormatOptions(_Model):
             raise ValueError(f"'{value}' is not a text encoding; use e.g. utf-8, latin-1, windows-1252, utf-16")
         return value
 
+    @model_validator(mode="after")
+    def _workable_characters(self, info: ValidationInfo) -> FormatOptions:
+        """Option combinations no reader can work with, refused when the spec is saved (a stored one still loads)."""
+        if self.escape is not None and self.escape == self.quote:
+            # Spark's escape='"' means doubled quotes, which are always read as one quote.
+            self.escape = None
+        if not is_input(info):
+            return self
+        named = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape, "comment": self.comment}
+        for name, char in named.items():
+            if char is None or char == "":
+                continue
+            if len(char.encode("utf-8")) != 1:
+                raise ValueError(
+                    f"{name} must be a single ASCII character (the CSV parser works on bytes), not {char!r}"
+                )
+            if char in "\r\n":
+                raise ValueError(f"{name} cannot be a line break")
+        seen: dict[str, str] = {}
+        for name, char in named.items():
+            if not char:
+                continue
+            if char in seen:
+                raise ValueError(f"{name} and {seen[char]} cannot be the same character ({char!r})")
+            seen[char] = name
+        return self
+
+    @field_validator("encoding")
+    @classmethod
+    def _streamable_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.getincrementaldecoder(value)
+        except (LookupError, TypeError):
+            raise ValueError(
+                f"the text encoding {value!r} cannot be read block by block; use e.g. utf-8, utf-16"
+            ) from None
+        return value
+
     @field_validator("date_format", "timestamp_format")
     @classmethod
     def _known_pattern(cls, value: str | None) -> str | None:

@@ -26,6 +26,7 @@ Exception: multiline JSON (one document per file) is parsed whole and so held in
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -34,7 +35,9 @@ import pyarrow as pa
 from core.config import FormatConfig
 from core.formats.compression import open_decompressed_detect
 from core.formats.conform import MALFORMED, RESCUED, cast_array, conform_batch, json_text, output_schema
+from core.formats.csv_lines import CsvLines
 from core.formats.csv_reader import infer_csv, read_csv
+from core.formats.encoding import transcode
 from core.formats.json_reader import infer_json, multiline_as_lines, read_json
 from core.formats.parquet_reader import parquet_file, read_parquet
 from core.formats.streams import ARROW_ERRORS, FileReadStats, Source, bad_file, first_content, translate_error
@@ -43,18 +46,34 @@ from core.formats.unify import normalize_schema
 _WHAT = {"json": "JSON", "csv": "CSV", "parquet": "Parquet"}
 
 
-def _binary(source: Source) -> BinaryIO:
+def _binary(source: io.RawIOBase) -> BinaryIO:
     return source  # type: ignore[return-value]  # an io.RawIOBase is a binary stream
 
 
 class _Opened:
     """The decompressed text stream of a JSON/CSV file and how to name its format in messages."""
 
-    def __init__(self, source: Source, fmt: FormatConfig):
+    def __init__(self, source: Source, fmt: FormatConfig, path: str):
         self.what = _WHAT.get(fmt.type, fmt.type)
         self.stream, kind = open_decompressed_detect(_binary(source), fmt.options.compression)
         if kind is not None:
             self.what = f"{kind}-compressed {self.what}"
+        self.stream = transcode(self.stream, fmt.options.encoding, path, self.what)
+
+
+def _primitive_as_text(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _primitive_as_text(f.type)) for f in t])
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(_primitive_as_text(t.value_type))
+    return t
+
+
+def _primitives_as_text(schema: pa.Schema) -> pa.Schema:
+    """JSON's primitives_as_string: numbers and booleans (also nested) are text columns."""
+    return pa.schema([pa.field(f.name, _primitive_as_text(f.type)) for f in schema])
 
 
 def infer_file_schema(
@@ -76,16 +95,20 @@ def infer_file_schema(
             return normalize_schema(pa.schema([f for f in schema if f.name != RESCUED]))
         if fmt.type not in ("json", "csv"):
             raise bad_file(path, what, f"the {fmt.type} format is not supported by the embedded engine")
-        opened = _Opened(source, fmt)
+        opened = _Opened(source, fmt, path)
         what = opened.what
         if fmt.type == "json" and fmt.options.multiline:
             return infer_json(multiline_as_lines(opened.stream, path), path, fmt)
-        data, exhausted = first_content(opened.stream, sample_bytes, path, what)
+        stream = opened.stream
+        if fmt.type == "csv":  # comment lines and badly quoted rows are no part of the sample
+            stream = _binary(CsvLines(stream, fmt.options, check_quotes=True, count_lines=False))
+        data, exhausted = first_content(stream, sample_bytes, path, what)
         if fmt.type == "csv":
             return infer_csv(data, exhausted, fmt)
         if not exhausted:
             data = data[: data.rfind(b"\n") + 1] or data
-        return infer_json(data, path, fmt)
+        schema = infer_json(data, path, fmt)
+        return _primitives_as_text(schema) if fmt.options.primitives_as_string else schema
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
 
@@ -120,7 +143,7 @@ def read_file(
             return
         if fmt.type not in ("json", "csv"):
             raise bad_file(path, what, f"the {fmt.type} format is not supported by the embedded engine")
-        opened = _Opened(source, fmt)
+        opened = _Opened(source, fmt, path)
         what = opened.what
         if fmt.type == "json":
             yield from read_json(opened.stream, path, fmt, schema, stats, block_bytes)

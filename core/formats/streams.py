@@ -175,6 +175,9 @@ class Chained(io.RawIOBase):
             return n
         if self._rest is None:
             return 0
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:  # straight into the caller's buffer
+            return int(readinto(view) or 0)
         data = self._rest.read(len(view))
         view[: len(data)] = data
         return len(data)
