@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from core.config import FormatConfig
-from core.formats.conform import RESCUED, conform_batch, malformed_batch
+from core.config import FormatConfig, FormatOptions
+from core.formats.conform import RESCUED, conform_batch, malformed_batch, merge_rescued
+from core.formats.csv_lines import CsvLines, python_rows
 from core.formats.streams import MAX_MALFORMED_SHARE, Chained, FileReadStats, bad_file, first_content
+from core.formats.text_types import TextRules, infer_text_type
 from core.formats.unify import normalize_schema
 
 # Arrow's streaming CSV reader queues up to 32 blocks ahead of the consumer: 1 MiB blocks keep
@@ -44,6 +47,10 @@ def _clean_names(names: list[str], header: bool) -> list[str]:
     return [f"{name}{i}" if counts[name] > 1 else name for i, name in enumerate(cleaned)]
 
 
+def _binary(stream: io.RawIOBase) -> BinaryIO:
+    return cast(BinaryIO, stream)
+
+
 def _skip_row(_row: Any) -> str:
     return "skip"
 
@@ -71,46 +78,56 @@ def _csv_probe(head: bytes, exhausted: bool, fmt: FormatConfig) -> list[str]:
 def read_csv(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
+    failfast = fmt.options.mode == "failfast"
+    lines = CsvLines(stream, fmt.options, check_quotes=True, count_lines=failfast)
+    stream = _binary(lines)
     first, exhausted = first_content(stream, min(block_bytes, _PROBE_BYTES), path, "CSV")
     raw_names = _csv_probe(first, exhausted, fmt)
     names = _clean_names(raw_names, fmt.options.header)
-    bad_rows: list[str] = []
+    bad_rows: list[tuple[int | None, str]] = []  # rows of the wrong width: (line number when known, text)
+    # Line numbers (for failfast's message) need Arrow's serial reader, which numbers the rows it reads.
+    numbered = failfast
 
     def on_invalid(row: Any) -> str:
-        bad_rows.append(row.text)
+        number = lines.physical_line(row.number) if numbered and row.number is not None else None
+        bad_rows.append((number, row.text))
         return "skip"
+
+    parse_options = _csv_parse_options(fmt, on_invalid)
 
     reader = pcsv.open_csv(
         io.BufferedReader(Chained(first, None if exhausted else stream), buffer_size=1024 * 1024),
         read_options=pcsv.ReadOptions(
-            use_threads=True,
+            use_threads=not numbered,
             block_size=min(block_bytes, CSV_BLOCK_BYTES),
             autogenerate_column_names=not fmt.options.header,
         ),
-        parse_options=_csv_parse_options(fmt, on_invalid),
+        parse_options=parse_options,
         convert_options=pcsv.ConvertOptions(
             column_types={name: pa.string() for name in raw_names},
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
-            null_values=[""],
+            null_values=TextRules.of(fmt.options).null_tokens,
         ),
     )
     data_schema = pa.schema([f for f in schema if f.name != RESCUED])
+    rules = TextRules.of(fmt.options)
+    context = _RowContext(path, fmt.options, names, data_schema, rules)
     first_batch = True
     while True:
         try:
             raw = reader.read_next_batch()
         except StopIteration:
             break
-        batch = conform_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), data_schema)
+        batch = conform_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), data_schema, rules)
         if first_batch:
             _check_bad_rows_share(path, batch.num_rows, len(bad_rows), len(names))
             first_batch = False
-        yield from _with_bad_rows(batch, bad_rows, data_schema, stats)
-    if bad_rows:
+        yield from _with_bad_rows(batch, bad_rows, lines.suspicious, context, stats)
+    if bad_rows or lines.suspicious:
         if first_batch:
             _check_bad_rows_share(path, 0, len(bad_rows), len(names))
-        yield from _with_bad_rows(None, bad_rows, data_schema, stats)
+        yield from _with_bad_rows(None, bad_rows, lines.suspicious, context, stats)
 
 
 def _check_bad_rows_share(path: str, good: int, bad: int, fields: int) -> None:
@@ -123,36 +140,99 @@ def _check_bad_rows_share(path: str, good: int, bad: int, fields: int) -> None:
         )
 
 
+@dataclass
+class _RowContext:
+    """What turning Python-parsed rows into batches needs."""
+
+    path: str
+    options: FormatOptions
+    names: list[str]
+    schema: pa.Schema  # the data columns
+    rules: TextRules
+
+
+def _take(items: list[tuple[int | None, str]]) -> list[tuple[int | None, str]]:
+    # Arrow's threads may append while this runs: take a prefix, atomically under the GIL.
+    count = len(items)
+    taken = items[:count]
+    del items[:count]
+    return taken
+
+
 def _with_bad_rows(
-    batch: pa.RecordBatch | None, bad_rows: list[str], schema: pa.Schema, stats: FileReadStats
+    batch: pa.RecordBatch | None,
+    bad_rows: list[tuple[int | None, str]],
+    suspicious: list[tuple[int | None, str]],
+    context: _RowContext,
+    stats: FileReadStats,
 ) -> Iterator[pa.RecordBatch]:
+    """The batch, then the rows Arrow rejected or was not given, parsed by Python (`csv_lines.python_rows`).
+
+    Malformed rows are kept as `{"_malformed": text}` rows (permissive), dropped (dropmalformed) or make
+    the file fail (failfast); they count in `stats.bad_records` in every mode.
+    """
     if batch is not None and batch.num_rows:
         stats.records += batch.num_rows
         yield batch
-    if bad_rows:
-        # Arrow's threads may append while this runs: take a prefix, atomically under the GIL.
-        count = len(bad_rows)
-        texts = bad_rows[:count]
-        del bad_rows[:count]
-        stats.bad_records += len(texts)
-        stats.records += len(texts)
-        yield malformed_batch(texts, schema)
+    if not bad_rows and not suspicious:
+        return
+    items = _take(bad_rows) + _take(suspicious)
+    parsed = python_rows(items, len(context.names), context.options, frozenset(context.rules.null_tokens))
+    mode = context.options.mode
+    if parsed.malformed and mode == "failfast":
+        number, text = min(parsed.malformed, key=lambda item: item[0] if item[0] is not None else 1 << 62)
+        where = f" at line {number}" if number is not None else ""
+        raise bad_file(
+            context.path,
+            "CSV",
+            f"malformed row{where} (mode failfast): {text[:120]!r}",
+            action="Fix or remove the row, or set the mode option to permissive or dropmalformed; "
+            "the file is quarantined and the rest of the run continues.",
+        )
+    if parsed.rows:
+        good = _rows_batch(parsed.rows, parsed.extras, context)
+        stats.records += good.num_rows
+        yield good
+    if parsed.malformed:
+        stats.bad_records += len(parsed.malformed)
+        if mode == "permissive":
+            stats.records += len(parsed.malformed)
+            yield malformed_batch([text for _, text in parsed.malformed], context.schema)
+
+
+def _rows_batch(
+    rows: list[list[str | None]], extras: list[dict[str, str] | None], context: _RowContext
+) -> pa.RecordBatch:
+    columns = [pa.array([row[i] for row in rows], pa.string()) for i in range(len(context.names))]
+    batch = conform_batch(pa.RecordBatch.from_arrays(columns, names=context.names), context.schema, context.rules)
+    if not any(extras):
+        return batch
+    index = batch.schema.get_field_index(RESCUED)
+    rescued = batch.column(index).to_pylist()
+    merged = [v if extra is None else merge_rescued(v, extra) for v, extra in zip(rescued, extras, strict=True)]
+    return batch.set_column(index, batch.schema.field(index), pa.array(merged, pa.string()))
 
 
 def infer_csv(data: bytes, exhausted: bool, fmt: FormatConfig) -> pa.Schema:
+    """Column types from the sample's text, by `text_types.infer_text_type` (the rules reading applies too)."""
     if not exhausted:
         cut = data.rfind(b"\n")
         data = data[: cut + 1] if cut > 0 else data
     header = fmt.options.header
+    raw_names = _csv_probe(data, True, fmt)
     table = pcsv.read_csv(
         pa.BufferReader(data),
         read_options=pcsv.ReadOptions(autogenerate_column_names=not header),
         parse_options=_csv_parse_options(fmt, _skip_row),
-        convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+        convert_options=pcsv.ConvertOptions(column_types={name: pa.string() for name in raw_names}),
     )
     names = _clean_names(table.schema.names, header)
+    rules = TextRules.of(fmt.options)
     if fmt.schema_.infer_types:
-        fields = [pa.field(name, f.type) for name, f in zip(names, table.schema, strict=True)]
+        fields = [
+            pa.field(name, infer_text_type(column.combine_chunks(), rules))
+            for name, column in zip(names, table.columns, strict=True)
+        ]
     else:
         fields = [pa.field(name, pa.string()) for name in names]
     return normalize_schema(pa.schema([f for f in fields if f.name != RESCUED]))

@@ -17,13 +17,17 @@ from core.config import FormatConfig
 from core.formats.conform import (
     MALFORMED,
     RESCUED,
+    JsonNumber,
     column_from_python,
     conform_batch,
     json_text,
+    loads,
     merge_rescued,
     output_schema,
+    parse_float,
 )
 from core.formats.streams import MAX_MALFORMED_SHARE, FileReadStats, bad_file, empty_file, first_content, read_up_to
+from core.formats.text_types import BIG_INTEGER, DEFAULT_RULES, TextRules, decimal_type, double_exact, infer_text_type
 from core.formats.unify import normalize_schema, unify_schemas, unify_types
 
 _ARROW_JSON_BLOCK = 1024 * 1024
@@ -64,10 +68,10 @@ def _arrow_json(block: bytes, explicit: pa.Schema | None) -> pa.Table:
 def _json_parse_type(t: pa.DataType) -> pa.DataType | None:
     """The type to ask Arrow's JSON parser for, for a column of type `t` (None: let Arrow infer it).
 
-    Arrow's JSON parser cannot read dates or times from text (they are read as text and cast by
-    `conform_batch`), nor maps or the null type (inferred, then cast or rescued).
+    Dates, times and timestamps are read as text and cast by `conform_batch` with the text rules (Arrow's
+    parser knows fewer timestamp shapes); maps and the null type are inferred, then cast or rescued.
     """
-    if pa.types.is_date(t) or pa.types.is_time(t):
+    if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t):
         return pa.string()
     if pa.types.is_map(t) or pa.types.is_null(t):
         return None
@@ -96,7 +100,13 @@ class _JsonPlan:
     schema: pa.Schema  # the data columns
     strict: pa.Schema | None
     loose: pa.Schema | None  # None when there are no text columns
+    rules: TextRules = DEFAULT_RULES
     first_block: bool = True
+
+    @functools.cached_property
+    def rounds_doubles(self) -> bool:
+        """Whether Arrow would parse numbers into a double column (and so round those a double cannot hold)."""
+        return any(pa.types.is_floating(f.type) for f in self.schema)
 
 
 # Per target schema: the loose parse schema that worked last (files of one source tend to look alike).
@@ -113,26 +123,21 @@ def _json_schemas(schema: pa.Schema) -> tuple[pa.Schema, pa.Schema | None, pa.Sc
     return data, pa.schema(strict) if strict else None, pa.schema(loose) if len(loose) < len(strict) else None
 
 
-def _json_plan(schema: pa.Schema) -> _JsonPlan:
+def _json_plan(schema: pa.Schema, rules: TextRules = DEFAULT_RULES) -> _JsonPlan:
     data, strict, loose = _json_schemas(schema)
-    return _JsonPlan(schema=data, strict=strict, loose=loose)
+    return _JsonPlan(schema=data, strict=strict, loose=loose, rules=rules)
 
 
 def _exact_as_text(t: pa.DataType) -> bool:
     """Whether values Arrow inferred as `t` convert back to their exact JSON text.
 
-    Numbers, booleans and lists of them do (cast / JSON-encoded); objects (Arrow adds null members
-    for keys a row lacks) and text Arrow parsed as timestamps do not.
+    Integers, booleans and lists of them do (cast / JSON-encoded); doubles do not (Arrow rounds a 20-digit
+    integer or a 17-digit fraction to a double silently), nor objects (Arrow adds null members for keys
+    a row lacks), nor text Arrow parsed as timestamps.
     """
     if pa.types.is_list(t):
         return _exact_as_text(t.value_type)
-    return (
-        pa.types.is_string(t)
-        or pa.types.is_null(t)
-        or pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-    )
+    return pa.types.is_string(t) or pa.types.is_null(t) or pa.types.is_integer(t) or pa.types.is_boolean(t)
 
 
 def _loose_ok(table: pa.Table, schema: pa.Schema) -> bool:
@@ -147,7 +152,7 @@ def _loose_ok(table: pa.Table, schema: pa.Schema) -> bool:
 
 def _strict_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
     try:
-        return conform_batch(_arrow_json(block, plan.strict), plan.schema)
+        return conform_batch(_arrow_json(block, plan.strict), plan.schema, plan.rules)
     except (pa.ArrowException, UnicodeDecodeError):
         return None
 
@@ -174,7 +179,7 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.Record
         if len(_LOOSE_WORKS) >= _LOOSE_WORKS_MAX:
             _LOOSE_WORKS.clear()
         _LOOSE_WORKS[plan.schema] = explicit
-        return conform_batch(table, plan.schema)
+        return conform_batch(table, plan.schema, plan.rules)
     return None
 
 
@@ -193,8 +198,35 @@ def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
     return batch
 
 
-def _parse_lines(text: str) -> tuple[list[dict[str, Any] | None], dict[int, str], list[str]]:
-    """Parsed JSON-lines rows (None for a malformed line), malformed line texts by row, good line texts."""
+# A number token of 16+ characters: only such numbers (or 1e400-style exponents) can be inexact as doubles.
+_LONG_NUMBER_TOKEN = re.compile(rb'(?<![\w."])-?[0-9][0-9.]{15,}(?:[eE][+-]?[0-9]+)?|[0-9][eE][+-]?[0-9]{3,}')
+
+
+def _inexact_number_in(block: bytes) -> bool:
+    """Whether the block holds a number that Arrow would round into a double (checked token by token)."""
+    for match in _LONG_NUMBER_TOKEN.finditer(block):
+        token = match.group().decode("ascii")
+        if not double_exact(token) and _looks_numeric(token):
+            return True
+    return False
+
+
+def _looks_numeric(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_lines(
+    text: str, single_quotes: bool = True
+) -> tuple[list[dict[str, Any] | None], dict[int, str], list[str]]:
+    """Parsed JSON-lines rows (None for a malformed line), malformed line texts by row, good line texts.
+
+    With `single_quotes` (Spark's allowSingleQuotes, on by default), a line that is not JSON is tried again
+    with its 'single-quoted' names and strings turned into JSON strings; its good text is then that JSON.
+    """
     rows: list[dict[str, Any] | None] = []
     malformed: dict[int, str] = {}
     good: list[str] = []
@@ -203,9 +235,11 @@ def _parse_lines(text: str) -> tuple[list[dict[str, Any] | None], dict[int, str]
         if not stripped:
             continue
         try:
-            value = json.loads(stripped)
+            value = loads(stripped)
         except (ValueError, RecursionError):
             value = None
+            if single_quotes and "'" in stripped:
+                value, stripped = _loads_single_quoted(stripped)
         if isinstance(value, dict):
             rows.append(value)
             good.append(stripped)
@@ -213,6 +247,56 @@ def _parse_lines(text: str) -> tuple[list[dict[str, Any] | None], dict[int, str]
             malformed[len(rows)] = stripped
             rows.append(None)
     return rows, malformed, good
+
+
+_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'((?:[^'\\]|\\.)*)'""")
+_SINGLE_QUOTED_INNER = re.compile(r"""\\(.)|(")""")
+
+
+def _as_json_string(match: re.Match[str]) -> str:
+    inner = match.group(1)
+    if inner is None:
+        return match.group(0)  # a JSON string already
+    # \' is a quote in single-quoted text; a bare " must be escaped in JSON; other escapes are JSON's own.
+    inner = _SINGLE_QUOTED_INNER.sub(
+        lambda m: '\\"' if m.group(2) else ("'" if m.group(1) == "'" else m.group(0)), inner
+    )
+    return '"' + inner + '"'
+
+
+def _loads_single_quoted(line: str) -> tuple[Any, str]:
+    """The value of a line written with 'single-quoted' names/strings, and its JSON text (None when not JSON)."""
+    converted = _QUOTED.sub(_as_json_string, line)
+    try:
+        return loads(converted), converted
+    except (ValueError, RecursionError):
+        return None, line
+
+
+# A JSON string (or, with single quotes allowed, a single-quoted one), else a number or a boolean (group 1).
+_PRIMITIVE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false)')
+_PRIMITIVE_SQ = re.compile(
+    rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false)'
+)
+
+
+def _quoted_primitive(match: re.Match[bytes]) -> bytes:
+    text = match.group(1)
+    return match.group(0) if text is None else b'"' + text + b'"'
+
+
+def quote_primitives(block: bytes, single_quotes: bool) -> bytes:
+    """JSON text with every number and boolean turned into a string of its exact text (primitives_as_string)."""
+    return (_PRIMITIVE_SQ if single_quotes else _PRIMITIVE).sub(_quoted_primitive, block)
+
+
+@dataclass(frozen=True)
+class LineOptions:
+    """The reader options the JSON-lines read path applies (FormatOptions' mode, quotes and primitives)."""
+
+    mode: str = "permissive"
+    single_quotes: bool = True
+    primitives_as_string: bool = False
 
 
 def _check_malformed_share(text: str, rows: int, malformed: dict[int, str], path: str) -> None:
@@ -228,22 +312,50 @@ def _check_malformed_share(text: str, rows: int, malformed: dict[int, str], path
     )
 
 
-def _python_json(text: str, plan: _JsonPlan, stats: FileReadStats, path: str) -> pa.RecordBatch:
-    """A block parsed line by line: bad lines become `{"_malformed": line}` rows."""
-    rows, malformed, _ = _parse_lines(text)
+def _python_json(
+    text: str,
+    plan: _JsonPlan,
+    stats: FileReadStats,
+    path: str,
+    options: LineOptions = LineOptions(),
+    original: str | None = None,
+    first_line: int = 1,
+) -> pa.RecordBatch:
+    """A block parsed line by line: bad lines become `{"_malformed": line}` rows (mode permissive), are
+    dropped (dropmalformed) or fail the file naming the line (failfast). `original` is the block's text
+    when `text` was rewritten (primitives as string): malformed lines are kept as they were in the file.
+    `first_line` is the number of the block's first line (only needed for failfast)."""
+    rows, malformed, _ = _parse_lines(text, options.single_quotes)
     if plan.first_block:
         _check_malformed_share(text, len(rows), malformed, path)
+    if malformed and original is not None:
+        lines = [line.strip() for line in original.split("\n") if line.strip()]
+        malformed = {i: lines[i] for i in malformed}
+    if malformed and options.mode == "failfast":
+        first = min(malformed)
+        number = first_line + [i for i, line in enumerate(text.split("\n")) if line.strip()][first]
+        raise bad_file(
+            path,
+            "JSON",
+            f"malformed line {number} (mode failfast): {malformed[first][:120]!r}",
+            action="Fix or remove the line, or set the mode option to permissive or dropmalformed; "
+            "the file is quarantined and the rest of the run continues.",
+        )
     stats.bad_records += len(malformed)
-    return _rows_to_batch(rows, malformed, plan.schema)
+    if malformed and options.mode == "dropmalformed":
+        rows, malformed = [r for r in rows if r is not None], {}
+    return _rows_to_batch(rows, malformed, plan.schema, plan.rules)
 
 
-def _rows_to_batch(rows: list[dict[str, Any] | None], malformed: dict[int, str], schema: pa.Schema) -> pa.RecordBatch:
+def _rows_to_batch(
+    rows: list[dict[str, Any] | None], malformed: dict[int, str], schema: pa.Schema, rules: TextRules
+) -> pa.RecordBatch:
     target = output_schema(schema)
     failed_by_row: dict[int, set[str]] = {}
     arrays: list[pa.Array] = []
     for f in schema:
         values = [None if r is None else r.get(f.name) for r in rows]
-        arr, failed = column_from_python(values, f.type)
+        arr, failed = column_from_python(values, f.type, rules)
         arrays.append(arr)
         for i in failed:
             failed_by_row.setdefault(i, set()).add(f.name)
@@ -271,12 +383,23 @@ def _decode(block: bytes, path: str) -> str:
         raise bad_file(path, "JSON", "the text is not UTF-8 encoded") from None
 
 
-def _json_block_batch(block: bytes, plan: _JsonPlan, stats: FileReadStats, path: str) -> pa.RecordBatch | None:
+def _json_block_batch(
+    block: bytes,
+    plan: _JsonPlan,
+    stats: FileReadStats,
+    path: str,
+    options: LineOptions = LineOptions(),
+    first_line: int = 1,
+) -> pa.RecordBatch | None:
     # Arrow's JSON parser does not check that text is UTF-8; Python's decoder does, at memory speed for ASCII.
     text = _decode(block, path)
-    batch = _fast_json(block, plan)
+    original = None
+    if options.primitives_as_string:
+        original, block = text, quote_primitives(block, options.single_quotes)
+        text = block.decode("utf-8")
+    batch = None if plan.rounds_doubles and _inexact_number_in(block) else _fast_json(block, plan)
     if batch is None:
-        batch = _python_json(text, plan, stats, path)
+        batch = _python_json(text, plan, stats, path, options, original, first_line)
     plan.first_block = False
     return batch if batch.num_rows else None
 
@@ -284,7 +407,7 @@ def _json_block_batch(block: bytes, plan: _JsonPlan, stats: FileReadStats, path:
 def _multiline_documents(data: bytes, path: str) -> list[Any]:
     """The values of a whole-file JSON document: an array's elements, one object, or concatenated values."""
     text = _decode(data, path)
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_float=parse_float)
     whitespace = re.compile(r"\s*")
     values: list[Any] = []
     index = 0
@@ -320,15 +443,20 @@ def multiline_as_lines(stream: BinaryIO, path: str) -> bytes:
 def read_json(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    plan = _json_plan(schema)
+    plan = _json_plan(schema, TextRules.of(fmt.options))
     if fmt.options.multiline:
         lines = multiline_as_lines(stream, path)
         blocks = _json_lines_blocks(io.BytesIO(lines), b"", False, block_bytes)
     else:
         first, exhausted = first_content(stream, block_bytes, path, "JSON")
         blocks = _json_lines_blocks(stream, first, exhausted, block_bytes)
+    opts = fmt.options
+    options = LineOptions(opts.mode, opts.allow_single_quotes, opts.primitives_as_string)
+    first_line = 1
     for block in blocks:
-        batch = _json_block_batch(block, plan, stats, path)
+        batch = _json_block_batch(block, plan, stats, path, options, first_line)
+        if options.mode == "failfast":
+            first_line += block.count(b"\n")
         if batch is not None:
             stats.records += batch.num_rows
             yield batch
@@ -346,22 +474,26 @@ def _infer_json_lines(lines: list[str]) -> pa.Schema:
     except pa.ArrowException:
         if len(lines) <= _INFER_LEAF:
             return unify_schemas(
-                pa.schema([pa.field(k, _python_type(v)) for k, v in json.loads(line).items()]) for line in lines
+                pa.schema([pa.field(k, _python_type(v)) for k, v in loads(line).items()]) for line in lines
             )
     mid = len(lines) // 2
     return unify_schemas([_infer_json_lines(lines[:mid]), _infer_json_lines(lines[mid:])])
 
 
 def _python_type(value: Any) -> pa.DataType:
-    """The Arrow type of a parsed JSON value (used only for the few lines Arrow cannot type together)."""
+    """The Arrow type of a parsed JSON value (for lines Arrow cannot type, or numbers Arrow would round)."""
     if value is None:
         return pa.null()
     if isinstance(value, bool):
         return pa.bool_()
     if isinstance(value, int):
-        return pa.int64() if -(2**63) <= value < 2**63 else pa.float64()
+        if -(2**63) <= value < 2**63:
+            return pa.int64()
+        return BIG_INTEGER if len(str(abs(value))) <= BIG_INTEGER.precision else pa.string()
     if isinstance(value, float):
         return pa.float64()
+    if isinstance(value, JsonNumber):
+        return decimal_type([value.text])
     if isinstance(value, str):
         return pa.string()
     if isinstance(value, dict):
@@ -372,15 +504,62 @@ def _python_type(value: Any) -> pa.DataType:
     return pa.list_(item)
 
 
+# Numbers with this many digits may not fit a double or an int64: the sample is then typed in Python, exactly.
+_LONG_NUMBER = re.compile(rb"[0-9]{16}")
+
+
+def _typed_sample(data: bytes, text: str, path: str) -> tuple[pa.Schema, dict[str, pa.Array]]:
+    """The sample's schema, and the text of its top-level string (or Arrow-timestamp) columns."""
+    if _LONG_NUMBER.search(data) is None:
+        try:
+            table = _arrow_json(data, None)
+        except (pa.ArrowException, UnicodeDecodeError):
+            table = None
+        if table is not None:
+            return table.schema, _texts_of(data, table)
+    rows, malformed, good = _parse_lines(text)
+    _check_malformed_share(text, len(rows), malformed, path)
+    schema = _infer_json_lines(good) if _LONG_NUMBER.search(data) is None else _python_schema(rows)
+    texts = {
+        f.name: pa.array([r.get(f.name) if r is not None and isinstance(r.get(f.name), str) else None for r in rows])
+        for f in schema
+        if pa.types.is_string(f.type)
+    }
+    return schema, texts
+
+
+def _python_schema(rows: list[dict[str, Any] | None]) -> pa.Schema:
+    return unify_schemas(pa.schema([pa.field(k, _python_type(v)) for k, v in r.items()]) for r in rows if r)
+
+
+def _texts_of(data: bytes, table: pa.Table) -> dict[str, pa.Array]:
+    """Top-level text columns as text: Arrow typed some ISO strings as timestamps, so those are read again as text."""
+    texts = {f.name: table.column(f.name).combine_chunks() for f in table.schema if pa.types.is_string(f.type)}
+    stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    if stamped:
+        try:
+            again = _arrow_json(data, pa.schema([pa.field(name, pa.string()) for name in stamped]))
+            texts.update({name: again.column(name).combine_chunks() for name in stamped})
+        except pa.ArrowException:
+            pass
+    return texts
+
+
 def infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
+    """Types of the sample's values; JSON strings that are all dates or timestamps (the text rules) are typed so."""
     text = _decode(data, path)
-    try:
-        schema = _arrow_json(data, None).schema
-    except (pa.ArrowException, UnicodeDecodeError):
-        rows, malformed, good = _parse_lines(text)
-        _check_malformed_share(text, len(rows), malformed, path)
-        schema = _infer_json_lines(good)
+    schema, texts = _typed_sample(data, text, path)
     fields = [f for f in schema if f.name != RESCUED]
     if not fmt.schema_.infer_types:
         fields = [pa.field(f.name, pa.string()) for f in fields]
+    else:
+        rules = TextRules.of(fmt.options)
+        fields = [_string_field(f, texts.get(f.name), rules) for f in fields]
     return normalize_schema(pa.schema(fields))
+
+
+def _string_field(f: pa.Field, texts: pa.Array | None, rules: TextRules) -> pa.Field:
+    if texts is None:
+        return f
+    inferred = infer_text_type(texts, rules, numbers=False)
+    return pa.field(f.name, f.type if pa.types.is_null(inferred) else inferred)
