@@ -350,6 +350,52 @@ def _to_bool(values: pa.Array) -> tuple[pa.Array, list[int]]:
     return result, pc.indices_nonzero(bad).to_pylist()
 
 
+_LEADING_ZERO = r"^[+-]?0[0-9xX]"
+_LONGEST_EXACT_DOUBLE_TEXT = _SAFE_DOUBLE_DIGITS + 1  # sign or point included: shorter text is always exact
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Array | None:
+    """One vectorised cast plus the cheap checks that prove it exact, or None to take the value-by-value path.
+
+    Clean data (the common case) costs a cast and a regex pass instead of the full checks below.
+    """
+    numeric = pa.types.is_integer(target) or pa.types.is_floating(target) or pa.types.is_decimal(target)
+    if numeric:
+        if rules.nan_value != "NaN" or _any(pc.match_substring_regex(text, _LEADING_ZERO)):
+            return None
+        try:
+            result = pc.cast(text, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        if pa.types.is_floating(target):
+            longest = pc.max(pc.utf8_length(text)).as_py() or 0
+            if longest > _LONGEST_EXACT_DOUBLE_TEXT or _any(pc.is_inf(result)) or _any(pc.equal(result, 0.0)):
+                return None
+        return result
+    if pa.types.is_timestamp(target) and rules.timestamp_format is None:
+        try:
+            return pc.cast(text, target)  # every value has a zone; Arrow refuses sub-microsecond digits
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        try:
+            naive = pc.cast(text, pa.timestamp(target.unit))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return pc.cast(pc.assume_timezone(naive, "UTC"), target)
+    if pa.types.is_date(target) and rules.date_format is None:
+        if _any(pc.invert(pc.fill_null(pc.match_substring_regex(text, _DATE), True))):
+            return None
+        try:
+            return pc.cast(text, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    return None
+
+
 def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RULES) -> tuple[pa.Array, list[int]]:
     """Text cast exactly to `target`, and the indices of values it cannot hold (NULL in the result).
 
@@ -360,6 +406,9 @@ def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_
         nulls = null_mask(text, rules)
         return pc.cast(_drop(text, pc.and_(nulls, text.is_valid())) if rules.null_value else text, target), []
     text = _drop(text, null_mask(text, rules, typed=True))
+    fast = _fast_cast(text, target, rules)
+    if fast is not None:
+        return fast, []
     if pa.types.is_integer(target) or pa.types.is_floating(target) or pa.types.is_decimal(target):
         return _to_number(text, target, rules)
     if pa.types.is_timestamp(target):
