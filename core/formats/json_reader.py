@@ -523,7 +523,7 @@ def _typed_sample(data: bytes, text: str, path: str) -> tuple[pa.Schema, dict[st
     texts = {
         f.name: pa.array([r.get(f.name) if r is not None and isinstance(r.get(f.name), str) else None for r in rows])
         for f in schema
-        if pa.types.is_string(f.type)
+        if pa.types.is_string(f.type) or pa.types.is_timestamp(f.type)
     }
     return schema, texts
 

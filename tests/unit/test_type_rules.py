@@ -136,3 +136,26 @@ def test_a_dotted_hint_types_the_nested_field() -> None:
     assert hinted.field("user").type == pa.struct([("id", pa.string()), ("geo", pa.struct([("lat", pa.float64())]))])
     _, rows = _load(b'{"user": {"id": 7, "geo": {"lat": 1}}}\n', FormatConfig(type="json"), hinted)
     assert rows[0]["user"] == {"id": "7", "geo": {"lat": 1.0}} and rows[0]["_rescued_data"] is None
+
+
+def test_grouped_inference_sees_every_file_and_names_a_bad_one() -> None:
+    from core.formats import unify_schemas
+    from core.formats.readers import infer_json_lines_schemas, json_lines_sample
+
+    fmt = FormatConfig(type="json")
+    files = {f"f{i:02}.json": b'{"id": %d}\n' % i for i in range(20)}
+    files["f11.json"] = b'{"id": 11, "late_column": "2024-01-31"}\n'  # a column first seen in the 12th file
+    files["f15.json"] = b"this is not json\nnor this\n"
+    samples = [(path, json_lines_sample(io.BytesIO(data), fmt, 4096, path)) for path, data in files.items()]
+    schemas, bad = infer_json_lines_schemas(samples, fmt)
+    merged = unify_schemas(schemas)
+    assert merged.field("late_column").type == pa.date32() and merged.field("id").type == pa.int64()
+    assert list(bad) == ["f15.json"] and "f15.json" in bad["f15.json"]
+
+
+def test_a_first_line_longer_than_the_sample_is_read_whole() -> None:
+    line = json.dumps({"id": 1, "text": "x" * 10_000}).encode() + b"\n" + b'{"id": 2}\n'
+    sample = __import__("core.formats.readers", fromlist=["json_lines_sample"]).json_lines_sample(
+        io.BytesIO(line), FormatConfig(type="json"), 4096
+    )
+    assert json.loads(sample.splitlines()[0])["id"] == 1
