@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,21 +13,20 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
-from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult, infer_bytes_per_file
+from core.engines import inference
+from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult
+from core.engines.inference import open_for
 from core.errors import AutoloaderError, BadFileError, TableError, TooManyBadRecords
 from core.formats import (
     FileReadStats,
-    apply_hints,
     drop_rescued_keys,
     infer_file_schema,
     nulls_to_string,
     read_file,
-    schema_from_json,
-    unify_schemas,
 )
 from core.formats import output_schema as read_schema
 from core.formats.conform import tag_rescued
-from core.formats.partitions import fill_partitions, partition_fields, partition_values, relative_path, with_partitions
+from core.formats.partitions import fill_partitions, partition_values, relative_path
 from core.schema import LINEAGE_COLUMNS, RESCUED
 from core.storage.base import FileInfo, Storage
 
@@ -43,11 +42,6 @@ assert tuple(f.name for f in LINEAGE_FIELDS) == LINEAGE_COLUMNS
 # (delta-rs defaults measured ~400 MiB extra RSS on a 1 GiB CSV load).
 WRITER_PROPERTIES = WriterProperties(max_row_group_size=131_072)
 TARGET_FILE_SIZE = 64 * 1024 * 1024
-
-
-def open_for(storage: Storage, path: str, fmt: FormatConfig) -> BinaryIO:
-    """Parquet needs random access for its footer; text formats are read as a stream."""
-    return storage.open_seekable(path) if fmt.type == "parquet" else storage.open(path)
 
 
 def output_schema(data: pa.Schema, lineage: bool) -> pa.Schema:
@@ -120,36 +114,12 @@ class EmbeddedEngine:
 
     # --- schema -------------------------------------------------------------------------------
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
-        """The files' data columns unified, then the Hive-style partition columns of their folders
-        (core/formats/partitions.py: after the data columns; one the data also has keeps its place and
-        takes the folder's type and value, as in Spark), then the type hints.
-
-        A manual schema is taken as declared: its columns named like a folder key are filled from the folders."""
-        declared = fmt.schema_
-        if declared.inference == "manual" and declared.schema_json:
-            return InferResult(schema_from_json(declared.schema_json))
-        schemas: list[pa.Schema] = []
-        bad: dict[str, str] = {}
-        budget = infer_bytes_per_file(len(files))
-        for info in files:
-            try:
-                with open_for(storage, info.path, fmt) as stream:
-                    schemas.append(infer_file_schema(stream, fmt, sample_bytes=budget, path=info.path))
-            except BadFileError as exc:
-                bad[info.path] = exc.message
-        merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
-        if schemas:
-            merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
-        sampled = [f.path for f in files if f.size > budget and fmt.type != "parquet" and not fmt.options.multiline]
-        return InferResult(apply_hints(merged, declared.hints), bad, sampled, budget)
+        """The shared inference (core/engines/inference.py): the files unified, their folders' partition
+        columns, the type hints; a manual schema is taken as declared."""
+        return inference.infer_schema(storage, files, fmt)
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
-        schemas = {}
-        for info in files:
-            result = self.infer_schema(storage, [info], fmt)
-            if info.path not in result.bad_files:
-                schemas[info.path] = result.schema
-        return schemas
+        return inference.infer_each(storage, files, fmt)
 
     def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
         counts = {}
@@ -352,14 +322,6 @@ class EmbeddedEngine:
             return {}
         actions = pa.table(table.get_add_actions(flatten=True))
         return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
-
-
-def folder_fields(storage: Storage, files: list[FileInfo]) -> list[pa.Field]:
-    """The partition columns of these files' folders, typed over all of them (none when the source turns it off)."""
-    wanted = storage.partition_columns
-    if wanted is not None and not wanted:
-        return []
-    return partition_fields([relative_path(storage.root, f.path) for f in files], wanted)
 
 
 def file_partitions(storage: Storage, path: str, schema: pa.Schema) -> dict[str, str | None]:

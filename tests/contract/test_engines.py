@@ -379,3 +379,81 @@ def test_csv_with_reordered_columns_never_lands_in_the_wrong_columns(engine: Har
     rows = {r["id"]: (r["first"], r["last"]) for r in engine.table(ing).to_pylist()}
     assert rows[1] == ("Ada", "Lovelace")
     assert rows.get(2) in (("Grace", "Hopper"), None)  # loaded right, or quarantined — never swapped
+
+
+# --- one set of type rules (docs/TYPES.md): both engines infer with the shared inference ---------------------------
+_TYPED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),  # leading zeros: an id, not a number
+        pa.field("big", pa.decimal128(38, 0)),  # 20 digits: beyond bigint
+        pa.field("ts", pa.timestamp("us", tz="UTC")),  # with and without fractions: one timestamp type
+        pa.field("day", pa.date32()),
+    ]
+)
+_TYPED_ROWS = [
+    {"id": "00042", "big": 98765432109876543210, "ts": "2024-02-01T11:30:00.123456", "day": "2024-02-01"},
+    {"id": "01234", "big": 12345678901234567890, "ts": "2024-01-31T10:00:00", "day": "2024-01-31"},
+]
+
+
+def _typed_values() -> list[tuple[Any, ...]]:
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    return [
+        (
+            r["id"],
+            Decimal(r["big"]),
+            datetime.fromisoformat(str(r["ts"])).replace(tzinfo=UTC),
+            date.fromisoformat(str(r["day"])),
+        )
+        for r in _TYPED_ROWS
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_both_engines_infer_and_load_the_same_types(engine: Harness, fmt: str, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    landing.mkdir()
+    if fmt == "csv":
+        lines = ["id,big,ts,day", *(f"{r['id']},{r['big']},{r['ts']},{r['day']}" for r in _TYPED_ROWS)]
+        (landing / "a.csv").write_text("\n".join(lines) + "\n")
+    else:
+        (landing / "a.json").write_text(
+            "".join(f'{{"id":"{r["id"]}","big":{r["big"]},"ts":"{r["ts"]}","day":"{r["day"]}"}}\n' for r in _TYPED_ROWS)
+        )
+    # Spark counts a CSV row with a value that does not fit as malformed (its raw line is rescued); the
+    # embedded engine rescues the value alone. The ratio is lifted so both runs load and can be compared.
+    body = spec(str(landing), format={"type": fmt}, quality={"max_bad_record_ratio": 1.0})
+    ing = engine.create(_with_policy(body, "rescue"))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    schema = engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination)
+    assert pa.schema([schema.field(n) for n in _TYPED_SCHEMA.names]) == _TYPED_SCHEMA
+    table = engine.table(ing)
+    rows = sorted(tuple(r[n] for n in _TYPED_SCHEMA.names) for r in table.to_pylist())
+    assert rows == _typed_values()
+    assert table.column("_rescued_data").null_count == table.num_rows
+
+    # A value the table's type does not hold is rescued, never altered (the table keeps its types).
+    if fmt == "csv":
+        (landing / "b.csv").write_text("id,big,ts,day\n07,1,soon,2024-03-01\n")
+    else:
+        (landing / "b.json").write_text('{"id":"07","big":1,"ts":"soon","day":"2024-03-01"}\n')
+    second = engine.run(ing)
+    assert second.metrics.files_processed == 1, (second.message, second.errors)
+    late = [r for r in engine.table(ing).to_pylist() if r["id"] == "07"]
+    assert len(late) == 1 and late[0]["ts"] is None
+    assert "soon" in late[0]["_rescued_data"]
+
+
+def test_csv_in_partition_folders_gets_the_folder_columns(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    for country, ids in (("DE", ["01", "02"]), ("FR", ["03"])):
+        (landing / f"country={country}").mkdir(parents=True)
+        (landing / f"country={country}" / "a.csv").write_text("id,n\n" + "".join(f"{i},{int(i)}\n" for i in ids))
+    ing = engine.create(spec(str(landing), format={"type": "csv"}, source={"file_pattern": "**/*.csv"}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
+    rows = sorted((r["id"], r["n"], r["country"]) for r in engine.table(ing).to_pylist())
+    assert rows == [("01", 1, "DE"), ("02", 2, "DE"), ("03", 3, "FR")]

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from core.config import DestinationConfig, FormatConfig
+from core.engines import inference
 from core.engines.base import BatchRequest, BatchResult, InferResult
 from core.engines.spark.common import from_arrow, to_arrow
 from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
@@ -16,7 +17,6 @@ from core.engines.spark.reading import Batch, Reader
 from core.engines.spark.session import ClusterCheck, ClusterTarget, PooledSession, connect_session, require_pyspark
 from core.engines.spark.table import TableFormat, Tables
 from core.errors import ConfigError, TableError
-from core.formats import schema_from_json
 from core.storage.base import FileInfo, Storage
 
 T = TypeVar("T")
@@ -136,18 +136,24 @@ class SparkEngine:
 
     # --- schema -------------------------------------------------------------------------------------------------
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
-        declared = fmt.schema_
-        if declared.inference == "manual" and declared.schema_json:
-            return InferResult(schema_from_json(declared.schema_json))
+        """JSON, CSV and Parquet: the shared inference (core/engines/inference.py), the embedded engine's types
+        and partition columns, read through `storage` by the service. Formats only a cluster reads (orc, xml,
+        text, avro): Spark's own reader infers them on the cluster."""
+        manual = inference.declared_schema(fmt)
+        if manual is not None:
+            return InferResult(manual)
         self._reader.check_source(files)
+        if fmt.type in inference.SHARED_FORMATS:
+            return inference.infer_schema(storage, files, fmt)
         return self.call("inferring the schema", lambda spark: self._reader.infer(spark, files, fmt))
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
-        declared = fmt.schema_
-        if declared.inference == "manual" and declared.schema_json:
-            schema = schema_from_json(declared.schema_json)
-            return {f.path: schema for f in files}
+        manual = inference.declared_schema(fmt)
+        if manual is not None:
+            return {f.path: manual for f in files}
         self._reader.check_source(files)
+        if fmt.type in inference.SHARED_FORMATS:
+            return inference.infer_each(storage, files, fmt)
         return self.call("inferring the files' schemas", lambda spark: self._reader.infer_each(spark, files, fmt))
 
     def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:

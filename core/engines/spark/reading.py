@@ -75,6 +75,20 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
             options["inferSchema"] = str(infer_types).lower()
     elif fmt.type in ("parquet", "orc") and infer:
         options["mergeSchema"] = "true"
+    if fmt.type in ("json", "csv"):
+        # Read values as the shared inference typed them (docs/TYPES.md): text without a zone is UTC,
+        # the ingestion's date and timestamp patterns, its NULL and NaN text.
+        options["timeZone"] = "UTC"
+        if opts.date_format:
+            options["dateFormat"] = opts.date_format
+        if opts.timestamp_format:
+            options["timestampFormat"] = opts.timestamp_format
+        if fmt.type == "csv":
+            if opts.null_value:
+                options["nullValue"] = opts.null_value
+            options["nanValue"] = opts.nan_value
+            if opts.comment:
+                options["comment"] = opts.comment
     if opts.compression not in ("auto", "none") and fmt.type in ("json", "csv", "text", "xml"):
         options["compression"] = {"bz2": "bzip2"}.get(opts.compression, opts.compression)
     return options
@@ -156,6 +170,8 @@ class Reader:
 
     # --- schema -------------------------------------------------------------------------------------------------
     def infer(self, spark: Any, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+        """Spark's own inference, for the formats only a cluster reads (orc, xml, text, avro); JSON, CSV and
+        Parquet are inferred by the shared inference (core/engines/inference.py) before they get here."""
         bad = {f.path: f"{f.path} is empty" for f in files if f.size == 0}
         readable = [f for f in files if f.size > 0]
         schema = None
@@ -244,8 +260,9 @@ class Reader:
     def _read_schema(self, request: BatchRequest) -> Any:
         from pyspark.sql.types import StringType, StructField, StructType
 
+        folders = _folder_columns(request)
         try:
-            schema = from_arrow(request.schema)
+            schema = from_arrow(pa.schema([f for f in request.schema if f.name not in folders]))
         except (TypeError, ValueError, NotImplementedError) as exc:
             raise ConfigError(
                 f"The target schema has a type Spark cannot read into: {exc}",
@@ -274,6 +291,9 @@ class Reader:
             packed = F.when(present, F.to_json(F.struct(*(F.col(c) for c in extras))))
             frame = frame.withColumn(RESCUED, F.coalesce(F.col(RESCUED), packed))
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
+        for column in _folder_columns(request):
+            spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
+            frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files)
         frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
         return frame.withColumn(_BAD, _bad_record(request.format))
@@ -285,9 +305,9 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -
     file without one keeps what its data holds. The values are worked out here from the listed paths, so both
     engines agree (Spark's own partition discovery would read `01` as the integer 1).
 
-    Only the load fills them: Spark-side inference does not add partition columns yet (the Spark engine's
-    infer_schema has no source root); a target that has them (a manual schema, a table first loaded by the
-    embedded engine) is filled. A folder value the column type cannot hold is NULL, not rescued, on Spark."""
+    The shared inference (JSON, CSV, Parquet) adds these columns; Spark's own inference (orc, xml, text, avro)
+    does not, but a target that has them (a manual schema, a table first loaded by the embedded engine) is
+    filled. A folder value the column type cannot hold is NULL, not rescued, on Spark."""
     from pyspark.sql.connect import functions as F
 
     wanted = request.storage.partition_columns
@@ -305,6 +325,22 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -
         folder = F.element_at(F.create_map(*pairs), F.col(_PATH)).cast(from_arrow(pa.schema([target]))[0].dataType)
         frame = frame.withColumn(name, F.when(F.col(_PATH).isin(list(having)), folder).otherwise(F.col(quote(name))))
     return frame
+
+
+def _folder_columns(request: BatchRequest) -> list[str]:
+    """CSV: the target's columns that every file's folders fill (Hive-style), left out of the read schema, as
+    Spark checks the header against it. A CSV that also holds such a column fails that check (quarantined)."""
+    if request.format.type != "csv" or not request.files:
+        return []
+    wanted = request.storage.partition_columns
+    if wanted is not None and not wanted:
+        return []
+    found = [partition_values(relative_path(request.storage.root, f.path), None) for f in request.files]
+    return [
+        f.name
+        for f in request.schema
+        if f.name != RESCUED and (wanted is None or f.name in wanted) and all(f.name in keys for keys in found)
+    ]
 
 
 def _extra_fields(request: BatchRequest) -> list[pa.Field]:

@@ -1,0 +1,80 @@
+"""Schema inference shared by both engines: the product's one set of type rules (docs/TYPES.md).
+
+The files are read through `storage` by the service (each within the per-file budget of
+`infer_bytes_per_file`), typed with `core.formats.infer_file_schema`, unified on the lattice, given the
+Hive-style partition columns of their folders, then the type hints. The embedded engine infers every format
+with it; the Spark engine for the formats both engines read (`SHARED_FORMATS`), so a column is the same type
+whichever engine loads it. Formats only a cluster reads (orc, xml, text, avro) keep Spark's own inference.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from core.config import FormatConfig
+from core.engines.base import InferResult, infer_bytes_per_file
+from core.errors import BadFileError
+from core.formats import apply_hints, infer_file_schema, nulls_to_string, schema_from_json, unify_schemas
+from core.formats.partitions import partition_fields, relative_path, with_partitions
+from core.storage.base import FileInfo, Storage
+
+# The formats the shared inference reads (the embedded engine's formats).
+SHARED_FORMATS = frozenset({"json", "csv", "parquet"})
+
+
+def open_for(storage: Storage, path: str, fmt: FormatConfig) -> BinaryIO:
+    """Parquet needs random access for its footer; text formats are read as a stream."""
+    return storage.open_seekable(path) if fmt.type == "parquet" else storage.open(path)
+
+
+def folder_fields(storage: Storage, files: list[FileInfo]) -> list[pa.Field]:
+    """The partition columns of these files' folders, typed over all of them (none when the source turns it off)."""
+    wanted = storage.partition_columns
+    if wanted is not None and not wanted:
+        return []
+    return partition_fields([relative_path(storage.root, f.path) for f in files], wanted)
+
+
+def declared_schema(fmt: FormatConfig) -> pa.Schema | None:
+    """The manual schema, taken as declared (its columns named like a folder key are filled from the folders)."""
+    declared = fmt.schema_
+    if declared.inference == "manual" and declared.schema_json:
+        return schema_from_json(declared.schema_json)
+    return None
+
+
+def infer_schema(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+    """The files' data columns unified, then the Hive-style partition columns of their folders
+    (core/formats/partitions.py: after the data columns; one the data also has keeps its place and
+    takes the folder's type and value, as in Spark), then the type hints.
+
+    A manual schema is taken as declared."""
+    manual = declared_schema(fmt)
+    if manual is not None:
+        return InferResult(manual)
+    schemas: list[pa.Schema] = []
+    bad: dict[str, str] = {}
+    budget = infer_bytes_per_file(len(files))
+    for info in files:
+        try:
+            with open_for(storage, info.path, fmt) as stream:
+                schemas.append(infer_file_schema(stream, fmt, sample_bytes=budget, path=info.path))
+        except BadFileError as exc:
+            bad[info.path] = exc.message
+    merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
+    if schemas:
+        merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
+    sampled = [f.path for f in files if f.size > budget and fmt.type != "parquet" and not fmt.options.multiline]
+    return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget)
+
+
+def infer_each(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
+    """Each file's own schema, inferred alone (files that cannot be read are left out)."""
+    schemas = {}
+    for info in files:
+        result = infer_schema(storage, [info], fmt)
+        if info.path not in result.bad_files:
+            schemas[info.path] = result.schema
+    return schemas
