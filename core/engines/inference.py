@@ -18,6 +18,7 @@ from core.engines.base import InferResult, infer_bytes_per_file
 from core.errors import BadFileError
 from core.formats import apply_hints, infer_file_schema, nulls_to_string, schema_from_json, unify_schemas
 from core.formats.partitions import partition_fields, relative_path, with_partitions
+from core.formats.readers import infer_json_lines_schemas, json_lines_sample
 from core.storage.base import FileInfo, Storage
 
 # The formats the shared inference reads (the embedded engine's formats).
@@ -54,20 +55,38 @@ def infer_schema(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> 
     manual = declared_schema(fmt)
     if manual is not None:
         return InferResult(manual)
-    schemas: list[pa.Schema] = []
-    bad: dict[str, str] = {}
     budget = infer_bytes_per_file(len(files))
-    for info in files:
-        try:
-            with open_for(storage, info.path, fmt) as stream:
-                schemas.append(infer_file_schema(stream, fmt, sample_bytes=budget, path=info.path))
-        except BadFileError as exc:
-            bad[info.path] = exc.message
+    if fmt.type == "json" and not fmt.options.multiline:
+        schemas, bad = _json_lines_schemas(storage, files, fmt, budget)
+    else:
+        schemas, bad = [], {}
+        for info in files:
+            try:
+                with open_for(storage, info.path, fmt) as stream:
+                    schemas.append(infer_file_schema(stream, fmt, sample_bytes=budget, path=info.path))
+            except BadFileError as exc:
+                bad[info.path] = exc.message
     merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
     if schemas:
         merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
     sampled = [f.path for f in files if f.size > budget and fmt.type != "parquet" and not fmt.options.multiline]
     return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget)
+
+
+def _json_lines_schemas(
+    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int
+) -> tuple[list[pa.Schema], dict[str, str]]:
+    """JSON lines: each file's sample read, then the samples typed in groups (one Arrow call per group)."""
+    samples: list[tuple[str, bytes]] = []
+    bad: dict[str, str] = {}
+    for info in files:
+        try:
+            with open_for(storage, info.path, fmt) as stream:
+                samples.append((info.path, json_lines_sample(stream, fmt, budget, info.path)))
+        except BadFileError as exc:
+            bad[info.path] = exc.message
+    schemas, unreadable = infer_json_lines_schemas(samples, fmt)
+    return schemas, {**bad, **unreadable}
 
 
 def infer_each(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
