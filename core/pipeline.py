@@ -119,6 +119,23 @@ def sampled_note(paths: list[str], sample_bytes: int) -> str:
     )
 
 
+def malformed_error(path: str, count: int, mode: str) -> RunError:
+    """The run error for a file's malformed records: kept in _rescued_data, or dropped under dropmalformed."""
+    if mode == "dropmalformed":
+        return RunError(
+            kind="malformed_records",
+            file=path,
+            message=f"{count} malformed record(s) dropped (mode dropmalformed).",
+            action="Set the format's mode to permissive to keep them in _rescued_data, or fix the producer.",
+        )
+    return RunError(
+        kind="malformed_records",
+        file=path,
+        message=f"{count} malformed record(s) kept in _rescued_data.",
+        action="Query the table's _rescued_data column for this file to see the raw text.",
+    )
+
+
 def plan_batches(files: list[FileInfo], spec: IngestionSpec) -> list[list[FileInfo]]:
     """Cut the files into batches bounded by file count and bytes; overwrite runs are one batch."""
     if spec.destination.write_mode == "overwrite":
@@ -437,12 +454,7 @@ class RunPipeline:
             ctx.metrics.bad_records += outcome.bad_records
             if outcome.bad_records:
                 ctx.errors.append(
-                    RunError(
-                        kind="malformed_records",
-                        file=info.path,
-                        message=f"{outcome.bad_records} malformed record(s) kept in _rescued_data.",
-                        action="Query the table's _rescued_data column for this file to see the raw text.",
-                    )
+                    malformed_error(info.path, outcome.bad_records, ctx.ingestion.spec.format.options.mode)
                 )
         self.store.complete_batch(ctx.ingestion.id, seq, results)
         ctx.files_settled += len(files)

@@ -308,10 +308,12 @@ class EmbeddedEngine:
             state.bytes_read += info.size
             if request.on_file_done is not None:
                 request.on_file_done(info)
-        if state.records and state.bad_records / state.records > request.max_bad_record_ratio:
+        # Dropped records (mode dropmalformed) are not in `records`; the share is of every record read.
+        read = state.records + (state.bad_records if request.format.options.mode == "dropmalformed" else 0)
+        if read and state.bad_records / read > request.max_bad_record_ratio:
             state.abort = TooManyBadRecords(
-                f"{state.bad_records} of {state.records} records in this batch are malformed "
-                f"({state.bad_records / state.records:.1%}, limit {request.max_bad_record_ratio:.0%}); "
+                f"{state.bad_records} of {read} records in this batch are malformed "
+                f"({state.bad_records / read:.1%}, limit {request.max_bad_record_ratio:.0%}); "
                 "nothing was written.",
                 "Look at the malformed records listed per file, fix the producer, or raise max_bad_record_ratio.",
             )

@@ -508,7 +508,9 @@ def _python_type(value: Any) -> pa.DataType:
 _LONG_NUMBER = re.compile(rb"[0-9]{16}")
 
 
-def _typed_sample(data: bytes, text: str, path: str) -> tuple[pa.Schema, dict[str, pa.Array]]:
+def _typed_sample(
+    data: bytes, text: str, path: str, single_quotes: bool = True
+) -> tuple[pa.Schema, dict[str, pa.Array]]:
     """The sample's schema, and the text of its top-level string (or Arrow-timestamp) columns."""
     if _LONG_NUMBER.search(data) is None:
         try:
@@ -517,7 +519,7 @@ def _typed_sample(data: bytes, text: str, path: str) -> tuple[pa.Schema, dict[st
             table = None
         if table is not None:
             return table.schema, _texts_of(data, table)
-    rows, malformed, good = _parse_lines(text)
+    rows, malformed, good = _parse_lines(text, single_quotes)
     _check_malformed_share(text, len(rows), malformed, path)
     schema = _infer_json_lines(good) if _LONG_NUMBER.search(data) is None else _python_schema(rows)
     texts = {
@@ -548,7 +550,7 @@ def _texts_of(data: bytes, table: pa.Table) -> dict[str, pa.Array]:
 def infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
     """Types of the sample's values; JSON strings that are all dates or timestamps (the text rules) are typed so."""
     text = _decode(data, path)
-    schema, texts = _typed_sample(data, text, path)
+    schema, texts = _typed_sample(data, text, path, fmt.options.allow_single_quotes)
     fields = [f for f in schema if f.name != RESCUED]
     if not fmt.schema_.infer_types:
         fields = [pa.field(f.name, pa.string()) for f in fields]

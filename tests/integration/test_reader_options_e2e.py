@@ -69,6 +69,8 @@ def test_modes(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def
     outcome, rows = _run(services, drop, "dropped", {"type": "json", "options": {"mode": "dropmalformed"}})
     assert [r["id"] for r in rows] == [1, 3, 4, *range(10, 40)] and outcome.metrics.bad_records == 1
     assert all(r["_rescued_data"] is None for r in rows)
+    (dropped,) = [e for e in outcome.errors if e.kind == "malformed_records"]
+    assert "dropped (mode dropmalformed)" in dropped.message and dropped.file.endswith("a.json")
     outcome, rows = _run(services, fail, "failed", {"type": "json", "options": {"mode": "failfast"}})
     assert outcome.status == RunStatus.PARTIAL and [r["id"] for r in rows] == [4]
     assert "malformed line 2" in _quarantined(outcome)["a.json"]
@@ -82,3 +84,21 @@ def test_json_single_quotes_and_primitives_as_string(services, tmp_path: Path) -
     outcome, rows = _run(services, landing, "prims", fmt)
     assert outcome.status == RunStatus.SUCCESS, outcome
     assert sorted((r["id"], r["price"], r["ok"]) for r in rows) == [("1", "1.50", "true"), ("2", "10", "false")]
+
+
+def test_dropped_records_count_in_the_bad_record_share_of_every_record_read(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "half"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1}\n{"id": 2\n{"id": 3}\n{"id": \n')  # 2 of 4 records malformed
+    ingestion = services.ingestions.create(
+        spec(
+            str(landing),
+            table="half",
+            format={"type": "json", "options": {"mode": "dropmalformed"}},
+            quality={"max_bad_record_ratio": 0.6},
+        ),
+        activate=True,
+    )
+    outcome = services.runs.run_now(ingestion.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message  # 2 of 4 read (50 %), not 2 of the 2 kept
+    assert outcome.metrics.records_ingested == 2 and outcome.metrics.bad_records == 2
