@@ -141,6 +141,8 @@ SAME = Codec()
 TEXT = Codec(lambda v: v or "", lambda v: (v or "").strip())
 OPTIONAL_TEXT = Codec(lambda v: v or "", lambda v: (v or "").strip() or None)
 RAW_TEXT = Codec(lambda v: v or "", lambda v: v or "")
+OPTIONAL_RAW = Codec(lambda v: v or "", lambda v: v or None)
+"""A single character where a space counts (an escape, a comment mark): empty is None, nothing is stripped."""
 WHOLE_NUMBER = Codec(read=lambda v: int(v or 0))
 OPTIONAL_NUMBER = Codec(read=lambda v: None if v in (None, "") else int(v))
 COLUMNS = Codec(lambda v: list(v or []), lambda v: list(v or []))

@@ -137,6 +137,9 @@ class FormFields:
                 continue
             slot.set_text(message)
             slot.set_visibility(True)
+            for element in _containers(slot):  # a collapsed expansion (Advanced reader options) opens
+                if isinstance(element, ui.expansion):
+                    element.open()
 
     def slot_for(self, path: str) -> ui.label | None:
         parts = path.split(".")
@@ -154,15 +157,18 @@ class FormFields:
         notify_error(exc)
 
 
+def _containers(label: ui.element) -> list[ui.element]:
+    """The elements around an error label, innermost first."""
+    found, slot = [], label.parent_slot
+    while slot is not None:
+        found.append(slot.parent)
+        slot = slot.parent.parent_slot
+    return found
+
+
 def _shown(label: ui.element) -> bool:
     """Whether the containers around an error label are visible (the label itself is shown on demand)."""
-    slot = label.parent_slot
-    while slot is not None:
-        element = slot.parent
-        if not element.visible:
-            return False
-        slot = element.parent_slot
-    return True
+    return all(element.visible for element in _containers(label))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from nicegui import ui
 
 from app.pages.wizard.draft import JSON_TEXT, OPTIONAL_TEXT, RAW_TEXT
 from app.pages.wizard.fields import WizardState, lock_banner, section
+from app.pages.wizard.reader_options import ReaderOptions
 from app.pages.wizard.validation import validate_parts
 from components.styles import PANEL
 
@@ -40,8 +41,9 @@ class FormatStep:
         lock_banner(self.state.locked)
         section("File Format & Schema", "description")
         reprobe = self.reprobe_soon
+        self.reader_options = ReaderOptions(fields, reprobe)
         self.format_select = ui.select(self.format_options(), label="File Format *").props("outlined").classes("w-full")
-        fields.bind(self.format_select, "format.type", lockable=True, after=reprobe)
+        fields.bind(self.format_select, "format.type", lockable=True, after=self._format_changed)
         ui.label("Schema Detection").classes("text-sm text-slate-600")
         mode = ui.radio({"auto": "Auto-detect schema", "manual": "Provide schema manually"}).props("inline")
         fields.bind(mode, "format.schema.inference", lockable=True)
@@ -85,6 +87,11 @@ class FormatStep:
             )
         compression = ui.select(COMPRESSIONS, label="Compression").props("outlined").classes("w-full")
         fields.bind(compression, "format.options.compression", lockable=True)
+        self.reader_options.render()
+
+    def _format_changed(self) -> None:
+        self.reader_options.refresh_caption()
+        self.reprobe_soon()
 
     def format_options(self) -> dict[str, str]:
         """The embedded engine's formats; with a cluster also ORC, XML, text, Avro (a chosen one stays listed so

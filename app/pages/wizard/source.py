@@ -10,6 +10,7 @@ from nicegui import ui
 from app.pages.wizard import actions
 from app.pages.wizard.draft import OPTIONAL_TEXT, secret_codec
 from app.pages.wizard.fields import WizardState, lock_banner, section
+from app.pages.wizard.partitions import PartitionFolders
 from app.pages.wizard.validation import engine_problems, validate_parts
 from components.formatting import human_bytes
 from core.errors import AutoloaderError
@@ -53,6 +54,7 @@ class SourceStep:
         fields.input(
             "File Pattern (optional)", "source.file_pattern", OPTIONAL_TEXT, placeholder="*.json or logs-2024-*.json"
         ).props("hint='Filter files by pattern (** for sub-folders). Leave empty to process all files'")
+        PartitionFolders(fields).render()
         with fields.when(ui.column().classes("w-full gap-3"), lambda: self.draft.get("source.type") == "s3"):
             self._s3_details()
         with ui.row().classes("w-full items-center gap-4"):

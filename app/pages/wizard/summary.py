@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from app.pages.wizard.destination import WRITE_MODES
 from app.pages.wizard.draft import SpecDraft, date_text
 from app.pages.wizard.fields import WizardState
+from app.pages.wizard.partitions import describe as describe_partitions
+from app.pages.wizard.reader_options import options_text
 from components.cost_box import cost_box
 from components.formatting import clock
 from core.config import ScheduleConfig
@@ -87,6 +89,9 @@ def render_summary(area: ui.column, state: WizardState, title: str) -> None:
         ("Schedule", describe(schedule) if schedule else "incomplete"),
         ("Backfill", backfill.get(backfill_mode, backfill_mode)),
     ]
+    options, folders = options_text(draft), describe_partitions(draft.get("source.partition_columns"))
+    rows[2:2] = [("Reader options", options)] if options else []  # after Format
+    rows[1:1] = [("Partition folders", folders)] if folders else []  # after Source
     with area:
         ui.label(title).classes("font-semibold mb-1")
         for caption, value in rows:

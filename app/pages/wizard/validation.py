@@ -15,6 +15,7 @@ from core.config import (
     EMBEDDED_FORMATS,
     DestinationConfig,
     FormatConfig,
+    FormatOptions,
     IngestionSpec,
     QualityConfig,
     ScheduleConfig,
@@ -69,6 +70,9 @@ def _error_field(part: str, loc: tuple[Any, ...], message: str) -> tuple[str, st
         return head, rest
     if loc:
         path = ".".join(str(p) for p in (part, *loc) if p not in ("schema_",))
+        named = message.split(" ", 1)[0]
+        if path == "format.options" and named in FormatOptions.model_fields:
+            path = f"{path}.{named}"  # "escape and quote cannot be the same character": under the escape
         return path, message
     for needle, where in MODEL_ERROR_FIELD.items():
         if needle in message:
