@@ -457,3 +457,46 @@ def test_csv_in_partition_folders_gets_the_folder_columns(engine: Harness, tmp_p
     assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
     rows = sorted((r["id"], r["n"], r["country"]) for r in engine.table(ing).to_pylist())
     assert rows == [("01", 1, "DE"), ("02", 2, "DE"), ("03", 3, "FR")]
+
+
+def test_csv_misfits_are_rescued_value_by_value_on_both_engines(engine: Harness, tmp_path: Path) -> None:
+    """A later CSV whose values do not fit the table's types: each misfit is NULL in its column and its text is
+    in `_rescued_data` under the column's name with the file's path; missing-value markers are NULL in typed
+    columns and text in text columns; `01234` never becomes 1234; a folder value the column cannot hold is
+    rescued too. None of this counts as a bad record (the default ratio would stop the run)."""
+    from datetime import UTC, datetime
+
+    landing = tmp_path / "in"
+    (landing / "part=1").mkdir(parents=True)
+    (landing / "part=01").mkdir(parents=True)
+    (landing / "part=1" / "a.csv").write_text("id,amount,ts,name\n1,1.5,2024-01-31T10:00:00,a\n2,2.25,2024-02-01,b\n")
+    body = spec(str(landing), format={"type": "csv"}, source={"file_pattern": "**/*.csv"})
+    ing = engine.create(_with_policy(body, "rescue"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    schema = engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination)
+    assert [(f.name, f.type) for f in schema if f.name in ("id", "amount", "ts", "part")] == [
+        ("id", pa.int64()),
+        ("amount", pa.float64()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("part", pa.int64()),
+    ]
+    later = landing / "part=01" / "b.csv"
+    later.write_text("id,amount,ts,name\n01234,1e400,x,NA\nNA,NA,NA,c\n3,x,2024-03-01,N/A\n4,N/A,soon,d\n")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
+    assert outcome.metrics.bad_records == 0
+    rows = [r for r in engine.table(ing).to_pylist() if r["name"] not in ("a", "b")]
+    got = [
+        ((r["id"], r["amount"], r["ts"], r["name"], r["part"]), json.loads(r["_rescued_data"] or "null")) for r in rows
+    ]
+    path = str(later)
+    expected = [
+        ((3, None, datetime(2024, 3, 1, tzinfo=UTC), "N/A", None), {"amount": "x", "part": "01", "_file_path": path}),
+        ((4, None, None, "d", None), {"ts": "soon", "part": "01", "_file_path": path}),
+        (
+            (None, None, None, "NA", None),
+            {"id": "01234", "amount": "1e400", "ts": "x", "part": "01", "_file_path": path},
+        ),
+        ((None, None, None, "c", None), {"part": "01", "_file_path": path}),
+    ]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)

@@ -12,12 +12,14 @@ import pyarrow as pa
 
 from core.config import FormatConfig
 from core.engines.base import BatchRequest, FileOutcome, InferResult
+from core.engines.spark import text_rules
 from core.engines.spark.common import from_arrow, quote, spark_path, to_arrow
 from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
 from core.engines.spark.session import ClusterTarget
 from core.errors import ConfigError, TooManyBadRecords
 from core.formats import apply_hints, nulls_to_string
 from core.formats.partitions import partition_values, relative_path
+from core.formats.text_types import TextRules
 from core.schema import RESCUED
 from core.storage.base import FileInfo
 
@@ -258,11 +260,15 @@ class Reader:
         return batch
 
     def _read_schema(self, request: BatchRequest) -> Any:
+        """The schema the files are read with: the target's columns, with the ones `text_rules` converts (CSV
+        typed columns, JSON date and timestamp columns) and CSV's extra columns read as text."""
         from pyspark.sql.types import StringType, StructField, StructType
 
         folders = _folder_columns(request)
+        text = set(_text_columns(request))
+        fields = [pa.field(f.name, pa.string()) if f.name in text else f for f in request.schema]
         try:
-            schema = from_arrow(pa.schema([f for f in request.schema if f.name not in folders]))
+            schema = from_arrow(pa.schema([f for f in fields if f.name not in folders]))
         except (TypeError, ValueError, NotImplementedError) as exc:
             raise ConfigError(
                 f"The target schema has a type Spark cannot read into: {exc}",
@@ -270,6 +276,8 @@ class Reader:
                 detail=repr(exc),
             ) from exc
         extras = _extra_fields(request)
+        if request.format.type == "csv":
+            extras = [pa.field(f.name, pa.string()) for f in extras]
         if extras:
             schema = StructType([*schema.fields, *from_arrow(pa.schema(extras)).fields])
         if request.format.type in _CORRUPT_FORMATS:
@@ -277,26 +285,74 @@ class Reader:
         return schema
 
     def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
-        """The files read with the target schema, plus ledger path, file size and a malformed-record flag."""
+        """The files read with the target schema, plus ledger path, file size and a malformed-record flag.
+
+        Text columns of typed targets become values by text_types' rules (`text_rules`); a value its column cannot
+        hold is NULL there and its text is in `_rescued_data` under the column's name (not a malformed record). A
+        record that did not parse at all is `{"_malformed": raw text}` with its data columns NULL (CSV)."""
         from pyspark.sql.connect import functions as F
 
         frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
-        if RESCUED not in frame.columns:
-            frame = frame.withColumn(RESCUED, F.lit(None).cast("string"))
-        extras = [quote(f.name) for f in _extra_fields(request)]
-        if extras:
-            present = (
-                F.greatest(*(F.col(c).isNotNull() for c in extras)) if len(extras) > 1 else F.col(extras[0]).isNotNull()
-            )
-            packed = F.when(present, F.to_json(F.struct(*(F.col(c) for c in extras))))
-            frame = frame.withColumn(RESCUED, F.coalesce(F.col(RESCUED), packed))
+        raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
+        bad = _bad_record(request.format, raw)
+        csv = request.format.type == "csv"
+        rules = TextRules.of(request.format.options, json=not csv)
+        zone = _session_zone(spark, rules)
+        targets = {f.name: f.type for f in request.schema}
+        columns: dict[str, Any] = {}
+        misfits: list[tuple[str, Any]] = []
+        for name in _text_columns(request):
+            if name not in frame.columns:
+                continue
+            spark_type = from_arrow(pa.schema([pa.field(name, targets[name])]))[0].dataType
+            converted = text_rules.convert(F.col(quote(name)), targets[name], spark_type, rules, zone)
+            columns[name] = F.when(~bad, converted.value) if csv else converted.value
+            misfits.append((name, F.when(~bad, converted.misfit) if csv else converted.misfit))
+        extras = [f.name for f in _extra_fields(request)]
+        packed = None
+        if csv:
+            misfits += [(name, F.when(~bad, F.col(quote(name)))) for name in extras]
+        elif extras:
+            present = F.greatest(*(F.col(quote(c)).isNotNull() for c in extras)) if len(extras) > 1 else None
+            present = present if present is not None else F.col(quote(extras[0])).isNotNull()
+            packed = F.when(present, F.to_json(F.struct(*(F.col(quote(c)) for c in extras))))
+        if csv:
+            for name in request.schema.names:
+                if name != RESCUED and name not in columns and name in frame.columns:
+                    columns[name] = F.when(~bad, F.col(quote(name)))
+        base = F.when(bad, text_rules.malformed(raw)).otherwise(raw)
+        if packed is not None:
+            base = F.coalesce(base, packed)
+        columns[RESCUED] = text_rules.merge_objects(base, text_rules.rescued_object(misfits))
+        columns[_BAD] = bad
+        frame = frame.withColumns(columns)
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
         for column in _folder_columns(request):
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files)
-        frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
-        return frame.withColumn(_BAD, _bad_record(request.format))
+        return frame.withColumn(_SIZE, F.col("_metadata.file_size"))
+
+
+def _session_zone(spark: Any, rules: TextRules) -> str:
+    """The session's time zone, needed only to read wall-clock text of a timestamp pattern as UTC."""
+    if rules.timestamp_format is None:
+        return "UTC"
+    return str(spark.conf.get("spark.sql.session.timeZone") or "UTC")
+
+
+def _text_columns(request: BatchRequest) -> list[str]:
+    """The target's columns read as text and converted by `text_rules`: CSV's typed columns; JSON's date and
+    timestamp columns (JSON has no such values: they are strings, parsed here by the same rules as CSV)."""
+    fmt = request.format.type
+    folders = set(_folder_columns(request))
+    names = []
+    for f in request.schema:
+        if f.name == RESCUED or f.name in folders or not text_rules.handled(f.type):
+            continue
+        if fmt == "csv" or (fmt == "json" and (pa.types.is_date(f.type) or pa.types.is_timestamp(f.type))):
+            names.append(f.name)
+    return names
 
 
 def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
@@ -307,7 +363,7 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -
 
     The shared inference (JSON, CSV, Parquet) adds these columns; Spark's own inference (orc, xml, text, avro)
     does not, but a target that has them (a manual schema, a table first loaded by the embedded engine) is
-    filled. A folder value the column type cannot hold is NULL, not rescued, on Spark."""
+    filled. A folder value the column type cannot hold is NULL there and its text is in `_rescued_data`."""
     from pyspark.sql.connect import functions as F
 
     wanted = request.storage.partition_columns
@@ -315,6 +371,7 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -
         return frame
     types = {f.name: f for f in request.schema if f.name != RESCUED}
     per_file = {f.path: partition_values(relative_path(request.storage.root, f.path), None) for f in files}
+    misfits: list[tuple[str, Any]] = []
     for name, target in types.items():
         if wanted is not None and name not in wanted:
             continue
@@ -322,8 +379,21 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -
         if not having:
             continue
         pairs = [F.lit(x).cast("string") for path, value in having.items() for x in (path, value)]
-        folder = F.element_at(F.create_map(*pairs), F.col(_PATH)).cast(from_arrow(pa.schema([target]))[0].dataType)
-        frame = frame.withColumn(name, F.when(F.col(_PATH).isin(list(having)), folder).otherwise(F.col(quote(name))))
+        text = F.element_at(F.create_map(*pairs), F.col(_PATH))
+        spark_type = from_arrow(pa.schema([target]))[0].dataType
+        if text_rules.handled(target.type):
+            # Folder values follow the default text rules, as on the embedded engine (partitions.partition_array).
+            converted = text_rules.convert(text, target.type, spark_type, TextRules(), "UTC")
+            folder, misfit = converted.value, converted.misfit
+        else:
+            folder, misfit = text.cast(spark_type), None
+        in_folder = F.col(_PATH).isin(list(having))
+        frame = frame.withColumn(name, F.when(in_folder, folder).otherwise(F.col(quote(name))))
+        if misfit is not None:
+            misfits.append((name, F.when(in_folder, misfit)))
+    if misfits:
+        rescued = text_rules.merge_objects(F.col(RESCUED), text_rules.rescued_object(misfits))
+        frame = frame.withColumn(RESCUED, rescued)
     return frame
 
 
@@ -351,14 +421,14 @@ def _extra_fields(request: BatchRequest) -> list[pa.Field]:
     return [f for f in request.incoming if f.name not in taken]
 
 
-def _bad_record(fmt: FormatConfig) -> Any:
-    """Malformed = the raw text did not parse at all. A JSON record that parsed but whose values did not fit
-    the table types is rescued, not malformed (as with the embedded engine)."""
+def _bad_record(fmt: FormatConfig, raw: Any) -> Any:
+    """Malformed = the raw text did not parse at all (`raw`: Spark's corrupt-record column). A JSON record that
+    parsed but whose values did not fit the table types is rescued, not malformed (as with the embedded engine)."""
     from pyspark.sql.connect import functions as F
 
-    rescued = F.col(RESCUED).isNotNull()
+    rescued = raw.isNotNull()
     if fmt.type == "json":
-        parses = F.from_json(F.col(RESCUED), "map<string,string>").isNotNull()
+        parses = F.from_json(raw, "map<string,string>").isNotNull()
         return rescued & ~parses
     return rescued
 
@@ -414,7 +484,8 @@ def _output_columns(request: BatchRequest) -> list[Any]:
     from pyspark.sql.connect import functions as F
 
     columns = [F.col(quote(f.name)) for f in request.schema if f.name != RESCUED]
-    columns.append(without_keys(F.col(RESCUED), request.ignored_columns).alias(RESCUED))
+    rescued = without_keys(F.col(RESCUED), request.ignored_columns)
+    columns.append(text_rules.with_file_path(rescued, F.col(_PATH)).alias(RESCUED))
     if request.destination.lineage_columns:
         columns += [
             F.col(_PATH).alias("_source_file"),

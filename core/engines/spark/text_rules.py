@@ -1,0 +1,228 @@
+"""The exact text rules of `core/formats/text_types.py` as Spark Column expressions (docs/TYPES.md).
+
+CSV fields (and JSON strings for date and timestamp columns) are read as text on the cluster; each typed column is
+then one expression: NULL for the null tokens, the value when the text matches the same patterns the embedded engine
+uses and the cast is exact, otherwise NULL with the original text rescued under the column's name. The regexes are
+those of text_types (Java's regex dialect reads them the same way), so both engines accept the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from core.formats.patterns import parse_pattern
+from core.formats.text_types import (
+    _BOOL,
+    _DATE,
+    _HAS_ZONE,
+    _INF,
+    _INT,
+    _LONGEST_EXACT_DOUBLE_TEXT,
+    _NUMBER,
+    _SAFE_DOUBLE_DIGITS,
+    _SUB_MICROS,
+    _TIMESTAMP,
+    TextRules,
+)
+
+FILE_PATH_KEY = "_file_path"
+MALFORMED_KEY = "_malformed"
+_MIN_NORMAL_DOUBLE = 2.2250738585072014e-308
+_DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded engine accepts
+# Arrow's ISO parser (the embedded engine) refuses these although _TIMESTAMP admits them: lowercase `t`/`z`, a
+# comma before the fraction, more than 6 fraction digits (Delta's unit is the microsecond).
+_ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
+_NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
+
+
+def handled(target: pa.DataType) -> bool:
+    """Whether a column of this type is read as text and converted by these rules."""
+    return (
+        pa.types.is_integer(target)
+        or pa.types.is_floating(target)
+        or pa.types.is_decimal(target)
+        or pa.types.is_boolean(target)
+        or pa.types.is_date(target)
+        or pa.types.is_timestamp(target)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """A typed column's value, and the text to rescue (NULL when nothing is rescued)."""
+
+    value: Any
+    misfit: Any
+
+
+def _significant(text: Any) -> tuple[Any, Any, Any]:
+    """For number text: (sign, significant digits without leading/trailing zeros, decimal exponent of the first)."""
+    from pyspark.sql.connect import functions as F
+
+    lower = F.lower(text)
+    sign = F.when(lower.startswith("-"), F.lit("-")).otherwise(F.lit(""))
+    body = F.regexp_replace(lower, r"^[+-]", "")
+    mantissa = F.regexp_extract(body, r"^([0-9]*\.?[0-9]*)", 1)
+    exponent = F.coalesce(F.regexp_extract(body, r"e([+-]?[0-9]+)$", 1).try_cast("int"), F.lit(0))
+    whole = F.regexp_extract(mantissa, r"^([0-9]*)", 1)
+    digits = F.concat(whole, F.regexp_extract(mantissa, r"\.([0-9]*)$", 1))
+    unled = F.regexp_replace(digits, r"^0+", "")
+    significant = F.regexp_replace(unled, r"0+$", "")
+    point = exponent + F.length(whole) - (F.length(digits) - F.length(unled))
+    return sign, significant, point
+
+
+def _canonical(text: Any) -> Any:
+    """Number text in one form (`-72886806e2`-like), so two texts of the same number compare equal."""
+    from pyspark.sql.connect import functions as F
+
+    sign, significant, point = _significant(text)
+    return F.when(significant == "", F.lit("0")).otherwise(
+        F.concat(sign, significant, F.lit("e"), point.cast("string"))
+    )
+
+
+def _integer(text: Any, spark_type: str) -> Converted:
+    from pyspark.sql.connect import functions as F
+
+    # Arrow (the embedded engine) refuses a leading `+` for integers although _INT admits it: refused here too.
+    value = F.when(text.rlike(_INT) & ~text.startswith("+"), text.try_cast(spark_type))
+    return Converted(value, F.when(value.isNull(), text))
+
+
+def _double(text: Any, spark_type: str, rules: TextRules) -> Converted:
+    """text_types' double rules: number text (or NaN/inf) whose double is the same number. Text of up to 16
+    characters is exact unless it overflows or underflows; longer text must be the double's printed form: at
+    most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest form."""
+    from pyspark.sql.connect import functions as F
+
+    parsed = F.when(text.rlike(_NUMBER), text.try_cast("double"))
+    _, significant, _ = _significant(text)
+    digits = F.length(significant)
+    finite = parsed.isNotNull() & (F.abs(parsed) != F.lit(float("inf")))
+    zero_ok = (parsed != 0.0) | (digits == 0)
+    short = F.length(text) <= _LONGEST_EXACT_DOUBLE_TEXT
+    few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
+    printed = (digits == _DOUBLE_PRINT_DIGITS) | (_canonical(text) == _canonical(parsed.cast("string")))
+    exact = finite & zero_ok & (short | few_digits | printed)
+    special = (
+        F.when(text == rules.nan_value, F.lit(float("nan")))
+        .when(text.rlike(_INF) & text.startswith("-"), F.lit(float("-inf")))
+        .when(text.rlike(_INF), F.lit(float("inf")))
+    )
+    value = F.coalesce(special, F.when(exact, parsed)).cast(spark_type)
+    return Converted(value, F.when(value.isNull(), text))
+
+
+def _decimal(text: Any, spark_type: str) -> Converted:
+    from pyspark.sql.connect import functions as F
+
+    parsed = F.when(text.rlike(_NUMBER), text.try_cast(spark_type))
+    value = F.when(_canonical(text) == _canonical(parsed.cast("string")), parsed)
+    return Converted(value, F.when(value.isNull(), text))
+
+
+def _boolean(text: Any) -> Converted:
+    from pyspark.sql.connect import functions as F
+
+    value = F.when(text.rlike(_BOOL), F.lower(text) == "true")
+    return Converted(value, F.when(value.isNull(), text))
+
+
+def _with_pattern(text: Any, pattern: str, session_zone: str, date: bool) -> Any:
+    """Spark's parser for a date or timestamp pattern; wall-clock text without a zone is UTC."""
+    from pyspark.sql.connect import functions as F
+
+    stamp = F.try_to_timestamp(text, F.lit(pattern))
+    if date:
+        return F.to_date(stamp)
+    if not parse_pattern(pattern).zone and session_zone not in ("UTC", "Etc/UTC", "Z", "GMT"):
+        stamp = F.from_utc_timestamp(stamp, session_zone)
+    return stamp
+
+
+def _date(text: Any, rules: TextRules, session_zone: str) -> Converted:
+    from pyspark.sql.connect import functions as F
+
+    if rules.date_format is not None:
+        value = _with_pattern(text, rules.date_format, session_zone, date=True)
+    else:
+        value = F.when(text.rlike(_DATE), text.try_cast("date"))
+    return Converted(value, F.when(value.isNull(), text))
+
+
+def _timestamp(text: Any, rules: TextRules, session_zone: str) -> Converted:
+    from pyspark.sql.connect import functions as F
+
+    if rules.timestamp_format is not None:
+        value = _with_pattern(text, rules.timestamp_format, session_zone, date=False)
+        return Converted(value, F.when(value.isNull(), text))
+    full = F.when(text.rlike(_DATE), F.concat(text, F.lit("T00:00:00"))).otherwise(text)
+    fits = full.rlike(_TIMESTAMP) & ~full.rlike(_SUB_MICROS) & ~full.rlike(_ARROW_REFUSES)
+    seconds = F.regexp_replace(full, _NO_SECONDS, "$1:00")
+    zoned = F.when(seconds.rlike(_HAS_ZONE), seconds).otherwise(F.concat(seconds, F.lit("Z")))
+    value = F.when(fits, zoned.try_cast("timestamp"))
+    return Converted(value, F.when(value.isNull(), text))
+
+
+def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str) -> Converted:
+    """The value of one text column in a `target` column (see `handled`), by text_types' rules."""
+    from pyspark.sql.connect import functions as F
+
+    simple = spark_type.simpleString()
+    if pa.types.is_integer(target):
+        converted = _integer(text, simple)
+    elif pa.types.is_floating(target):
+        converted = _double(text, simple, rules)
+    elif pa.types.is_decimal(target):
+        converted = _decimal(text, simple)
+    elif pa.types.is_boolean(target):
+        converted = _boolean(text)
+    elif pa.types.is_date(target):
+        converted = _date(text, rules, session_zone)
+    else:
+        converted = _timestamp(text, rules, session_zone)
+    tokens = rules.typed_null_tokens
+    missing = (text.isNull() | text.isin(tokens)) if tokens else text.isNull()
+    return Converted(
+        F.when(~missing, converted.value).cast(spark_type),
+        F.when(~missing, converted.misfit),
+    )
+
+
+def rescued_object(entries: list[tuple[str, Any]]) -> Any:
+    """A JSON object string of the non-NULL (string) entries, NULL when all are NULL."""
+    from pyspark.sql.connect import functions as F
+
+    if not entries:
+        return F.lit(None).cast("string")
+    pairs = [x for name, value in entries for x in (F.lit(name), value.cast("string"))]
+    kept = F.map_filter(F.create_map(*pairs), lambda _, v: v.isNotNull())
+    return F.when(F.size(kept) > 0, F.to_json(kept))
+
+
+def merge_objects(first: Any, second: Any) -> Any:
+    """Two JSON object strings as one (the first's keys first); either may be NULL. Both are non-empty objects."""
+    from pyspark.sql.connect import functions as F
+
+    head = F.regexp_replace(first, r"\}\s*$", "")
+    tail = F.regexp_replace(second, r"^\s*\{", "")
+    joined = F.concat(head, F.lit(","), tail)
+    return F.when(first.isNull(), second).when(second.isNull(), first).otherwise(joined)
+
+
+def with_file_path(rescued: Any, path: Any) -> Any:
+    """Every non-NULL `_rescued_data` object with `"_file_path": path` added, as Auto Loader writes it."""
+    from pyspark.sql.connect import functions as F
+
+    return F.when(rescued.isNotNull(), merge_objects(rescued, F.to_json(F.create_map(F.lit(FILE_PATH_KEY), path))))
+
+
+def malformed(raw: Any) -> Any:
+    """A record that did not parse at all, as the embedded engine keeps it: `{"_malformed": raw text}`."""
+    from pyspark.sql.connect import functions as F
+
+    return F.to_json(F.create_map(F.lit(MALFORMED_KEY), raw))
