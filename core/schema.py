@@ -103,7 +103,8 @@ def blocks(policy: str, change: SchemaChange) -> bool:
     Removed columns and nullability never block: new rows get NULL. `rescue` never blocks: unknown or
     mismatched values go to `_rescued_data`. A safe widening (the lattice's join short of string) blocks
     only under `fail`: under `pause` and `auto_merge` the column is widened and nothing waits for review.
-    `auto_merge` also takes added columns; `pause` holds them for review.
+    `auto_merge` takes added columns too; an incompatible change falls back to `pause` (PRODUCT.md §7): the
+    files are held for review.
     """
     if change.kind in ("removed", "nullability_changed") or policy == "rescue":
         return False

@@ -16,7 +16,7 @@ from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
 from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult
 from core.engines.inference import open_for
-from core.errors import AutoloaderError, BadFileError, TableError, TooManyBadRecords
+from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TableError, TooManyBadRecords
 from core.formats import (
     FileReadStats,
     drop_rescued_keys,
@@ -155,6 +155,7 @@ class EmbeddedEngine:
         table = self._existing(destination)
         current = pa.schema(table.schema().to_arrow())
         wider = {f.name: f.type for f in fields}
+        refuse_lossy_widening(destination, table, current, wider)
         target = pa.schema([pa.field(f.name, wider.get(f.name, f.type), True) for f in current])
         batches = (batch.cast(target) for batch in table.to_pyarrow_dataset().to_batches())
         write_deltalake(
@@ -350,6 +351,33 @@ def add_partitions(batch: pa.RecordBatch, schema: pa.Schema, folders: dict[str, 
         index = batch.schema.get_field_index(f.name)
         columns.append(batch.column(index) if index >= 0 else pa.nulls(batch.num_rows, f.type))
     return fill_partitions(pa.RecordBatch.from_arrays(columns, schema=target), folders, target, RESCUED)
+
+
+def refuse_lossy_widening(
+    destination: DestinationConfig, table: DeltaTable, current: pa.Schema, wider: dict[str, pa.DataType]
+) -> None:
+    """Raise SchemaChangeError when a stored integer would change as a double (beyond 2**53): the lattice
+    calls bigint -> double safe, and for the values a table holds it checks, so no stored value is altered."""
+    checked = [
+        name
+        for name, t in wider.items()
+        if pa.types.is_floating(t) and name in current.names and pa.types.is_int64(current.field(name).type)
+    ]
+    if not checked:
+        return
+    for batch in table.to_pyarrow_dataset().to_batches(columns=checked):
+        for name in checked:
+            column = batch.column(name)
+            as_double = pc.cast(column, pa.float64(), safe=False)
+            changed = pc.not_equal(pc.cast(as_double, pa.int64(), safe=False), column)
+            if pc.any(changed).as_py():
+                example = column.filter(pc.fill_null(changed, False))[0].as_py()
+                raise SchemaChangeError(
+                    f"Column '{name}' of {destination.full_name} holds integers a double cannot hold exactly "
+                    f"(e.g. {example}); widening it from bigint to double would change them, so nothing was loaded.",
+                    f"Give '{name}' a type hint decimal(38,s) or string and load into a new table, or set the schema "
+                    "policy to rescue (values that do not fit go to _rescued_data).",
+                )
 
 
 def with_lineage(

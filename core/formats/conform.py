@@ -252,8 +252,8 @@ def _coerce(value: Any, t: pa.DataType) -> Any:
         if isinstance(value, bool):
             raise _NoFit
         if isinstance(value, float):
-            if not value.is_integer():
-                raise _NoFit
+            if not value.is_integer() or abs(value) >= 2**53:
+                raise _NoFit  # beyond 2**53 a double is not the integer its text wrote
             value = int(value)
         if isinstance(value, int):
             low, high = _int_bounds(t)

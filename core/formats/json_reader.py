@@ -6,10 +6,11 @@ import functools
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
 
@@ -56,13 +57,48 @@ def _arrow_json(block: bytes, explicit: pa.Schema | None) -> pa.Table:
     options = pjson.ReadOptions(use_threads=size > _ARROW_JSON_BLOCK, block_size=min(size, _ARROW_JSON_BLOCK))
     parse = pjson.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
     try:
-        return pjson.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)
+        return _checked(pjson.read_json(pa.BufferReader(block), read_options=options, parse_options=parse), explicit)
     except pa.ArrowInvalid as exc:
         if size <= _ARROW_JSON_BLOCK or "straddl" not in str(exc):
             raise
     # A record longer than Arrow's block: parse the block in one piece.
     options = pjson.ReadOptions(use_threads=False, block_size=size)
-    return pjson.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)
+    return _checked(pjson.read_json(pa.BufferReader(block), read_options=options, parse_options=parse), explicit)
+
+
+def _contains(t: pa.DataType, kind: Callable[[pa.DataType], bool]) -> bool:
+    if kind(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_contains(f.type, kind) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _contains(t.value_type, kind)
+    if pa.types.is_map(t):
+        return _contains(t.key_type, kind) or _contains(t.item_type, kind)
+    return False
+
+
+def _inferred(table: pa.Table, explicit: pa.Schema | None) -> list[int]:
+    """Indices of the columns Arrow typed itself (not in the explicit schema)."""
+    known = set(explicit.names) if explicit is not None else set()
+    return [i for i, name in enumerate(table.schema.names) if name not in known]
+
+
+def _checked(table: pa.Table, explicit: pa.Schema | None) -> pa.Table:
+    """The table, once the lists Arrow inferred are proven valid.
+
+    Arrow (26) builds invalid lists -- or silently wrong ones: `[null, false]` read as `[false, false]` -- when it
+    infers a list whose first items are null. Validation catches both; ArrowInvalid sends the block to Python.
+    """
+    for i in _inferred(table, explicit):
+        if _contains(table.schema.field(i).type, pa.types.is_list):
+            table.column(i).validate(full=True)
+    return table
+
+
+def _timestamps_inferred(table: pa.Table, explicit: pa.Schema | None) -> bool:
+    """Whether Arrow turned JSON text into timestamps in a column it typed itself (the text would be lost)."""
+    return any(_contains(table.schema.field(i).type, pa.types.is_timestamp) for i in _inferred(table, explicit))
 
 
 def _json_parse_type(t: pa.DataType) -> pa.DataType | None:
@@ -102,11 +138,6 @@ class _JsonPlan:
     loose: pa.Schema | None  # None when there are no text columns
     rules: TextRules = DEFAULT_RULES
     first_block: bool = True
-
-    @functools.cached_property
-    def rounds_doubles(self) -> bool:
-        """Whether Arrow would parse numbers into a double column (and so round those a double cannot hold)."""
-        return any(pa.types.is_floating(f.type) for f in self.schema)
 
 
 # Per target schema: the loose parse schema that worked last (files of one source tend to look alike).
@@ -152,7 +183,10 @@ def _loose_ok(table: pa.Table, schema: pa.Schema) -> bool:
 
 def _strict_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
     try:
-        return conform_batch(_arrow_json(block, plan.strict), plan.schema, plan.rules)
+        table = _arrow_json(block, plan.strict)
+        if _timestamps_inferred(table, plan.strict):
+            return None
+        return conform_batch(table, plan.schema, plan.rules)
     except (pa.ArrowException, UnicodeDecodeError):
         return None
 
@@ -174,13 +208,17 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.Record
         if pins:
             explicit = pa.schema([*explicit, *pins])
             continue
-        if not _loose_ok(table, plan.schema):
+        if not _loose_ok(table, plan.schema) or _timestamps_inferred(table.select(_extras(table, plan)), None):
             return None
         if len(_LOOSE_WORKS) >= _LOOSE_WORKS_MAX:
             _LOOSE_WORKS.clear()
         _LOOSE_WORKS[plan.schema] = explicit
         return conform_batch(table, plan.schema, plan.rules)
     return None
+
+
+def _extras(table: pa.Table, plan: _JsonPlan) -> list[str]:
+    return [name for name in table.schema.names if name not in plan.schema.names]
 
 
 def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
@@ -198,16 +236,34 @@ def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
     return batch
 
 
-# A number token of 16+ characters: only such numbers (or 1e400-style exponents) can be inexact as doubles.
-_LONG_NUMBER_TOKEN = re.compile(rb'(?<![\w."])-?[0-9][0-9.]{15,}(?:[eE][+-]?[0-9]+)?|[0-9][eE][+-]?[0-9]{3,}')
+# Only number text of 17+ digit-or-point characters, or with a 3-digit negative exponent, can be a number a double
+# does not hold (shorter text always round-trips); a block is scanned for such runs with numpy (~1 GB/s), and each
+# candidate is checked exactly.
+_LONG_RUN = 17
+_NUMBER_AT = re.compile(rb"-?[0-9.]+(?:[eE][+-]?[0-9]+)?")
+_NEGATIVE_EXPONENT = re.compile(rb"(?<![\w.])-?[0-9.]+[eE]-[0-9]{3,}")
 
 
 def _inexact_number_in(block: bytes) -> bool:
-    """Whether the block holds a number that Arrow would round into a double (checked token by token)."""
-    for match in _LONG_NUMBER_TOKEN.finditer(block):
-        token = match.group().decode("ascii")
-        if not double_exact(token) and _looks_numeric(token):
-            return True
+    """Whether the block holds a number that Arrow would round into a double (candidates checked token by token)."""
+    if (b"e-" in block or b"E-" in block) and any(
+        not double_exact(m.group().decode("ascii")) for m in _NEGATIVE_EXPONENT.finditer(block)
+    ):
+        return True
+    chars = np.frombuffer(block, np.uint8)
+    numeric = ((chars >= 48) & (chars <= 57)) | (chars == 46)
+    edges = np.diff(numeric.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    for start in starts[(ends - starts) >= _LONG_RUN].tolist():
+        if start and (chr(block[start - 1]).isalnum() or block[start - 1] in b'_"'):
+            continue  # inside a word or at the start of a JSON string: not a number token
+        begin = start - 1 if start and block[start - 1] == 45 else start
+        match = _NUMBER_AT.match(block, begin)
+        if match is not None:
+            token = match.group().decode("ascii")
+            if _looks_numeric(token) and not double_exact(token):
+                return True
     return False
 
 
@@ -397,7 +453,7 @@ def _json_block_batch(
     if options.primitives_as_string:
         original, block = text, quote_primitives(block, options.single_quotes)
         text = block.decode("utf-8")
-    batch = None if plan.rounds_doubles and _inexact_number_in(block) else _fast_json(block, plan)
+    batch = None if _inexact_number_in(block) else _fast_json(block, plan)
     if batch is None:
         batch = _python_json(text, plan, stats, path, options, original, first_line)
     plan.first_block = False
@@ -443,7 +499,7 @@ def multiline_as_lines(stream: BinaryIO, path: str) -> bytes:
 def read_json(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    plan = _json_plan(schema, TextRules.of(fmt.options))
+    plan = _json_plan(schema, TextRules.of(fmt.options, json=True))
     if fmt.options.multiline:
         lines = multiline_as_lines(stream, path)
         blocks = _json_lines_blocks(io.BytesIO(lines), b"", False, block_bytes)
@@ -555,7 +611,7 @@ def infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
     if not fmt.schema_.infer_types:
         fields = [pa.field(f.name, pa.string()) for f in fields]
     else:
-        rules = TextRules.of(fmt.options)
+        rules = TextRules.of(fmt.options, json=True)
         fields = [_string_field(f, texts.get(f.name), rules) for f in fields]
     return normalize_schema(pa.schema(fields))
 

@@ -54,20 +54,26 @@ class TextRules:
     nan_value: str = "NaN"
     date_format: str | None = None
     timestamp_format: str | None = None
+    # CSV writes a missing value as an empty field; in JSON an empty string is a value (rescued when a typed
+    # column cannot hold it), and a missing value is null.
+    empty_is_null: bool = True
 
     @classmethod
-    def of(cls, options: Any) -> TextRules:
-        """The rules of a `FormatOptions` (anything with those attributes)."""
+    def of(cls, options: Any, json: bool = False) -> TextRules:
+        """The rules of a `FormatOptions` (anything with those attributes); `json` for JSON strings."""
         return cls(
-            null_value=getattr(options, "null_value", ""),
+            null_value="" if json else getattr(options, "null_value", ""),
             nan_value=getattr(options, "nan_value", "NaN"),
             date_format=getattr(options, "date_format", None),
             timestamp_format=getattr(options, "timestamp_format", None),
+            empty_is_null=not json,
         )
 
     @property
     def null_tokens(self) -> list[str]:
         """The text that is NULL in every column (and so in text columns)."""
+        if not self.empty_is_null:
+            return [self.null_value] if self.null_value else []
         return sorted({"", self.null_value})
 
     @property
@@ -75,6 +81,8 @@ class TextRules:
         """The text that is NULL in a number, boolean, date or timestamp column: also the usual markers of a
         missing value (`NA`, `N/A`, `null`, `NULL`, `None`), which such a column cannot hold anyway. A text
         column keeps them as text, so no text value is ever changed."""
+        if not self.empty_is_null:
+            return self.null_tokens  # JSON: a string is a value; only null is missing
         return sorted({*self.null_tokens, *TYPED_NULL_MARKERS})
 
 
@@ -97,8 +105,10 @@ def _text(values: pa.Array) -> pa.Array:
 def null_mask(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, typed: bool = False) -> pa.Array:
     """True where a text value means NULL: missing, empty, the null token, and for `typed` columns (not text)
     the usual missing-value markers."""
-    tokens = pa.array(rules.typed_null_tokens if typed else rules.null_tokens, pa.string())
-    return pc.or_(values.is_null(), pc.fill_null(pc.is_in(values, value_set=tokens), False))
+    tokens = rules.typed_null_tokens if typed else rules.null_tokens
+    if not tokens:
+        return values.is_null()
+    return pc.or_(values.is_null(), pc.fill_null(pc.is_in(values, value_set=pa.array(tokens, pa.string())), False))
 
 
 def _all(values: pa.Array, pattern: str) -> bool:

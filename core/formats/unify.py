@@ -22,6 +22,7 @@ import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _MAX_DECIMAL_PRECISION = 38
+_EXACT_DOUBLE_DIGITS = 15  # every decimal of up to 15 digits is exact as a double
 
 
 @functools.lru_cache(maxsize=4096)
@@ -133,11 +134,18 @@ def holds(column: pa.DataType, incoming: pa.DataType) -> bool:
 
 
 def widening(column: pa.DataType, incoming: pa.DataType) -> pa.DataType | None:
-    """The wider type the column needs for `incoming` values, when the lattice has one short of string."""
+    """The wider type the column needs for `incoming` values, when the lattice has one short of string and the
+    stored values survive it: a decimal of more than 15 digits never becomes a double (bigint -> double is
+    checked against the stored values when the table is rewritten)."""
     if holds(column, incoming):
         return None
     joined = unify_types(column, incoming)
-    return None if pa.types.is_string(joined) else joined
+    if pa.types.is_string(joined):
+        return None
+    column = normalize_type(column)
+    if pa.types.is_floating(joined) and pa.types.is_decimal(column) and column.precision > _EXACT_DOUBLE_DIGITS:
+        return None  # its stored values would be rounded: an incompatible change, not a widening
+    return joined
 
 
 def unify_fields(groups: Iterable[Iterable[pa.Field]]) -> list[pa.Field]:
@@ -161,10 +169,11 @@ def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
 
 
 def nulls_to_string(schema: pa.Schema) -> pa.Schema:
-    """Null-typed columns (never saw a value) as string, recursively, so the table gets a real type."""
+    """Null-typed columns (never saw a value) and empty structs (`{}`, which Parquet cannot store) as string,
+    recursively, so the table gets a real type; `{}` is then kept as its JSON text."""
 
     def fix(t: pa.DataType) -> pa.DataType:
-        if pa.types.is_null(t):
+        if pa.types.is_null(t) or (pa.types.is_struct(t) and t.num_fields == 0):
             return pa.string()
         if pa.types.is_struct(t):
             return pa.struct([pa.field(f.name, fix(f.type)) for f in t])

@@ -205,6 +205,21 @@ def test_auto_merge_policy_widens_int_to_double(services, tmp_path: Path) -> Non
     assert sorted(table.column("qty").to_pylist()) == [4.0, 4.7]
 
 
+def test_widening_never_rounds_a_stored_integer(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1, "qty": 9007199254740993}\n')  # 2**53 + 1: no double holds it
+    schema = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
+    ing = services.ingestions.create(spec(str(landing), format=schema), activate=True)
+    services.runs.run_now(ing.name)
+    (landing / "b.json").write_text('{"id": 2, "qty": 4.7}\n')
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.FAILED
+    assert "'qty'" in outcome.message and "9007199254740993" in outcome.message
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    assert table.schema.field("qty").type == pa.int64() and table.column("qty").to_pylist() == [9007199254740993]
+
+
 def test_resolution_over_the_api(api, services, evolving) -> None:  # type: ignore[no-untyped-def]
     ing, uri, _ = evolving()
     services.runs.run_now(ing.name)

@@ -138,6 +138,8 @@ TS = pa.timestamp("us", tz="UTC")
         (pa.int64(), pa.string(), "incompatible"),
         (pa.bool_(), pa.int64(), "incompatible"),
         (pa.date32(), pa.int64(), "incompatible"),
+        (pa.decimal128(17, 16), pa.decimal128(38, 0), "incompatible"),  # the join is double: values would round
+        (pa.decimal128(15, 2), pa.float64(), "double"),
     ],
 )
 def test_type_lattice(column: pa.DataType, incoming: pa.DataType, expected: str) -> None:
