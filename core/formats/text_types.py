@@ -32,7 +32,7 @@ BIG_INTEGER = pa.decimal128(38, 0)
 _MAX_DECIMAL_DIGITS = 38
 
 _BOOL = r"^(?i:true|false)$"
-_INT = r"^[+-]?(?:0|[1-9][0-9]*)$"
+_INT = r"^-?(?:0|[1-9][0-9]*)$"  # no "+": Arrow's integer parser refuses it, so inference must too
 _NUMBER = r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _INF = r"^[+-]?(?i:inf|infinity)$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -385,6 +385,8 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
             longest = pc.max(pc.utf8_length(text)).as_py() or 0
             if longest > _LONGEST_EXACT_DOUBLE_TEXT or _any(pc.is_inf(result)) or _any(pc.equal(result, 0.0)):
                 return None
+            if _any(pc.and_(pc.is_nan(result), pc.not_equal(text, pa.scalar(rules.nan_value)))):
+                return None  # only the nan_value text is NaN (Arrow also takes "nan", "-nan")
         return result
     if pa.types.is_timestamp(target) and rules.timestamp_format is None:
         try:
