@@ -42,6 +42,7 @@ from core.engines.base import BatchRequest, Engine, FileOutcome
 from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TooManyBadRecords
 from core.faults import crash_point
 from core.formats import nulls_to_string, unify_schemas
+from core.formats.names import renamed_note
 from core.formats.types import schema_to_json
 from core.ports import ActiveRun, MetadataStore
 from core.schema import Classification, classify, data_fields, decide, without
@@ -377,6 +378,8 @@ class RunPipeline:
             )
         if decision.widen:
             ctx.engine.widen_columns(spec.destination, decision.widen)
+        if decision.action == "evolve" and (renamed := renamed_note(incoming)) and renamed not in ctx.notes:
+            ctx.notes.append(renamed)
         ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
         while True:
             entries = [LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.PENDING) for f in files]

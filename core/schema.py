@@ -127,7 +127,9 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaD
     silently. New columns are added unless the policy is `rescue`, which keeps the table schema. `fail`
     stops on any blocking change.
     """
-    incoming = pa.schema([pa.field(f.name, normalize_type(f.type), True) for f in data_fields(incoming)])
+    incoming = pa.schema(
+        [pa.field(f.name, normalize_type(f.type), True, metadata=f.metadata) for f in data_fields(incoming)]
+    )
     if table is None:
         return SchemaDecision("evolve", incoming)
     table_data = pa.schema(data_fields(table))

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.formats.names import column_name
 from core.formats.text_types import DEFAULT_RULES, TextRules, cast_text, double_exact
 
 RESCUED = "_rescued_data"
@@ -396,11 +397,13 @@ def conform_batch(
         if name == RESCUED:
             existing = column
             continue
-        if name in columns:
+        stored = column_name(name)
+        if stored in columns and columns[stored].null_count < n:
             # A duplicate column name: the first one is the column, later ones are extra data.
             bad = pc.indices_nonzero(column.is_valid()).to_pylist()
-        elif name in wanted:
-            columns[name], bad = cast_array(column, wanted[name], rules)
+        elif stored in wanted:
+            # (An all-NULL column under the stored name -- a parser's placeholder -- gives way to the data.)
+            columns[stored], bad = cast_array(column, wanted[stored], rules)
         else:
             bad = pc.indices_nonzero(column.is_valid()).to_pylist()
         if bad:

@@ -27,6 +27,7 @@ from core.formats.conform import (
     output_schema,
     parse_float,
 )
+from core.formats.names import column_name
 from core.formats.streams import MAX_MALFORMED_SHARE, FileReadStats, bad_file, empty_file, first_content, read_up_to
 from core.formats.text_types import BIG_INTEGER, DEFAULT_RULES, TextRules, decimal_type, double_exact, infer_text_type
 from core.formats.unify import normalize_schema, unify_schemas, unify_types
@@ -409,8 +410,9 @@ def _rows_to_batch(
     target = output_schema(schema)
     failed_by_row: dict[int, set[str]] = {}
     arrays: list[pa.Array] = []
+    stored_rows = [None if r is None else _stored_keys(r) for r in rows]
     for f in schema:
-        values = [None if r is None else r.get(f.name) for r in rows]
+        values = [None if r is None else r.get(f.name) for r in stored_rows]
         arr, failed = column_from_python(values, f.type, rules)
         arrays.append(arr)
         for i in failed:
@@ -423,13 +425,27 @@ def _rows_to_batch(
             rescued.append(json_text({MALFORMED: malformed[i]}))
             continue
         bad = failed_by_row.get(i, no_failures)
-        new = {k: v for k, v in row.items() if k != RESCUED and v is not None and (k not in names or k in bad)}
+        new = {
+            k: v
+            for k, v in row.items()
+            if k != RESCUED and v is not None and (column_name(k) not in names or column_name(k) in bad)
+        }
         existing = row.get(RESCUED)
         if existing is not None and not isinstance(existing, str):
             existing = json_text(existing)
         rescued.append(merge_rescued(existing, new) if new else existing)
     arrays.append(pa.array(rescued, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _stored_keys(row: dict[str, Any]) -> dict[str, Any]:
+    """The row keyed by stored column names (the row itself when no key needs renaming)."""
+    if all(column_name(k) == k for k in row):
+        return row
+    stored: dict[str, Any] = {}
+    for k, v in row.items():
+        stored.setdefault(column_name(k), v)
+    return stored
 
 
 def _decode(block: bytes, path: str) -> str:
@@ -560,15 +576,14 @@ def _python_type(value: Any) -> pa.DataType:
     return pa.list_(item)
 
 
-# Numbers with this many digits may not fit a double or an int64: the sample is then typed in Python, exactly.
-_LONG_NUMBER = re.compile(rb"[0-9]{16}")
 
 
 def _typed_sample(
     data: bytes, text: str, path: str, single_quotes: bool = True
 ) -> tuple[pa.Schema, dict[str, pa.Array]]:
     """The sample's schema, and the text of its top-level string (or Arrow-timestamp) columns."""
-    if _LONG_NUMBER.search(data) is None:
+    inexact = _inexact_number_in(data)  # a number no double or int64 holds: the sample is typed in Python, exactly
+    if not inexact:
         try:
             table = _arrow_json(data, None)
         except (pa.ArrowException, UnicodeDecodeError):
@@ -577,7 +592,7 @@ def _typed_sample(
             return table.schema, _texts_of(data, table)
     rows, malformed, good = _parse_lines(text, single_quotes)
     _check_malformed_share(text, len(rows), malformed, path)
-    schema = _infer_json_lines(good) if _LONG_NUMBER.search(data) is None else _python_schema(rows)
+    schema = _python_schema(rows) if inexact else _infer_json_lines(good)
     texts = {
         f.name: pa.array([r.get(f.name) if r is not None and isinstance(r.get(f.name), str) else None for r in rows])
         for f in schema

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from core.errors import ConfigError
+from core.formats.names import column_name, source_name
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -219,8 +220,15 @@ def schema_from_json(columns: list[dict[str, Any]]) -> pa.Schema:
 
 
 def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:
-    """`[{"name", "type", "nullable"}, ...]` for a schema (the form shown in the UI and the API)."""
-    return [{"name": f.name, "type": type_name(f.type), "nullable": f.nullable} for f in schema]
+    """`[{"name", "type", "nullable"}, ...]` for a schema (the form shown in the UI and the API); a column stored
+    under another name than the files' also has `"source_name"`."""
+    columns: list[dict[str, Any]] = []
+    for f in schema:
+        column: dict[str, Any] = {"name": f.name, "type": type_name(f.type), "nullable": f.nullable}
+        if (raw := source_name(f)) is not None:
+            column["source_name"] = raw
+        columns.append(column)
+    return columns
 
 
 def apply_hints(schema: pa.Schema, hints: dict[str, str]) -> pa.Schema:
@@ -228,7 +236,9 @@ def apply_hints(schema: pa.Schema, hints: dict[str, str]) -> pa.Schema:
     hints a nested struct field when no top-level column has that name. Hinted columns the schema lacks
     are appended, since the user asked for them."""
     types = {name: parse_type(text) for name, text in hints.items()}
-    fields = [pa.field(f.name, types.pop(f.name, f.type), nullable=f.nullable) for f in schema]
+    for name in [n for n in types if n not in schema.names and column_name(n) in schema.names]:
+        types[column_name(name)] = types.pop(name)  # a hint may use the files' name of a renamed column
+    fields = [pa.field(f.name, types.pop(f.name, f.type), nullable=f.nullable, metadata=f.metadata) for f in schema]
     for name in [n for n in types if "." in n]:
         head, _, rest = name.partition(".")
         index = next((i for i, f in enumerate(fields) if f.name == head and pa.types.is_struct(f.type)), None)

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
+from core.formats.names import stored_field
+
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _MAX_DECIMAL_PRECISION = 38
 _EXACT_DOUBLE_DIGITS = 15  # every decimal of up to 15 digits is exact as a double
@@ -69,7 +71,7 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
 def normalize_schema(schema: pa.Schema) -> pa.Schema:
     """Every field normalised and nullable (files never promise non-null across a whole table); of names that
     differ only by case, the first."""
-    return pa.schema(unify_fields([schema]))
+    return pa.schema(unify_fields([schema], top_level=True))
 
 
 def _unify_decimals(a: pa.Decimal128Type, b: pa.Decimal128Type) -> pa.DataType:
@@ -148,24 +150,27 @@ def widening(column: pa.DataType, incoming: pa.DataType) -> pa.DataType | None:
     return joined
 
 
-def unify_fields(groups: Iterable[Iterable[pa.Field]]) -> list[pa.Field]:
+def unify_fields(groups: Iterable[Iterable[pa.Field]], top_level: bool = False) -> list[pa.Field]:
     """Fields joined by name in first-seen order, case-insensitively: the first spelling is kept, and a later
-    spelling of the same name is left out (its values are rescued when the data is conformed)."""
+    spelling of the same name is left out (its values are rescued when the data is conformed). Table columns
+    (`top_level`) take their stored names (core/formats/names.py)."""
     fields: dict[str, pa.Field] = {}
     for group in groups:
         for f in group:
+            if top_level:
+                f = stored_field(f)
             key = f.name.lower()
             seen = fields.get(key)
             if seen is None:
-                fields[key] = pa.field(f.name, normalize_type(f.type))
+                fields[key] = pa.field(f.name, normalize_type(f.type), metadata=f.metadata)
             elif seen.name == f.name and not seen.type.equals(f.type):
-                fields[key] = pa.field(f.name, unify_types(seen.type, f.type))
+                fields[key] = pa.field(f.name, unify_types(seen.type, f.type), metadata=seen.metadata)
     return list(fields.values())
 
 
 def unify_schemas(schemas: Iterable[pa.Schema]) -> pa.Schema:
     """The union of the schemas' fields in first-seen order, types unified, every field nullable."""
-    return pa.schema(unify_fields(dict.fromkeys(schemas)))  # files of one source mostly share a schema
+    return pa.schema(unify_fields(dict.fromkeys(schemas), top_level=True))  # files of one source mostly share a schema
 
 
 def nulls_to_string(schema: pa.Schema) -> pa.Schema:
@@ -183,4 +188,4 @@ def nulls_to_string(schema: pa.Schema) -> pa.Schema:
             return pa.map_(fix(t.key_type), fix(t.item_type))
         return t
 
-    return pa.schema([pa.field(f.name, fix(f.type), nullable=f.nullable) for f in schema])
+    return pa.schema([pa.field(f.name, fix(f.type), nullable=f.nullable, metadata=f.metadata) for f in schema])

@@ -159,3 +159,34 @@ def test_a_first_line_longer_than_the_sample_is_read_whole() -> None:
         io.BytesIO(line), FormatConfig(type="json"), 4096
     )
     assert json.loads(sample.splitlines()[0])["id"] == 1
+
+
+def test_names_spark_and_delta_refuse_are_stored_with_the_original_recorded() -> None:
+    from core.formats.names import source_name
+    from core.formats.types import schema_to_json
+
+    data = b"order id,unit price (EUR),a=b,ok\n1,2.5,x,y\n"
+    schema, rows = _load(data, FormatConfig(type="csv"))
+    assert schema.names == ["order_id", "unit_price__EUR_", "a_b", "ok"]
+    assert [source_name(f) for f in schema] == ["order id", "unit price (EUR)", "a=b", None]
+    assert schema_to_json(schema)[0] == {
+        "name": "order_id",
+        "type": "bigint",
+        "nullable": True,
+        "source_name": "order id",
+    }
+    assert rows == [{"order_id": 1, "unit_price__EUR_": 2.5, "a_b": "x", "ok": "y", "_rescued_data": None}]
+
+
+@pytest.mark.parametrize("malformed", [b"", b"not json\n"], ids=["arrow", "python"])
+def test_json_keys_are_matched_by_their_stored_names(malformed: bytes) -> None:
+    data = b'{"a b": 1, "x.y": "s", "n": {"in ner": 2}}\n' + malformed
+    schema, rows = _load(data, FormatConfig(type="json"))
+    assert schema.names == ["a_b", "x_y", "n"]
+    assert (rows[0]["a_b"], rows[0]["x_y"], rows[0]["n"]) == (1, "s", {"in ner": 2})  # nested names kept
+    assert rows[0]["_rescued_data"] is None
+
+
+def test_a_hint_may_use_the_files_name_of_a_renamed_column() -> None:
+    schema, _ = _load(b"unit price\n1\n", FormatConfig(type="csv"))
+    assert apply_hints(schema, {"unit price": "double"}).field("unit_price").type == pa.float64()
