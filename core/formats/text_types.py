@@ -40,6 +40,10 @@ _TIMESTAMP = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
     r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
 )
+_DATE_OR_TIMESTAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
+    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
+)
 _SUB_MICROS = r"[.,][0-9]{6}[0-9]*[1-9]"  # a non-zero digit after the 6th fraction digit
 _HAS_ZONE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 # Any decimal with at most 15 significant digits survives a round trip through a double.
@@ -112,7 +116,13 @@ def null_mask(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, typed: bool
 
 
 def _all(values: pa.Array, pattern: str) -> bool:
+    """Whether every value matches; the first values are tried alone first, so a wrong guess costs little."""
+    if len(values) > _PROBE and not pc.all(pc.match_substring_regex(values.slice(0, _PROBE), pattern)).as_py():
+        return False
     return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+
+_PROBE = 256
 
 
 def _nan_or_inf(values: pa.Array, rules: TextRules) -> pa.Array:
@@ -197,6 +207,8 @@ def decimal_type(texts: list[str]) -> pa.DataType:
 
 def _temporal_type(values: pa.Array, rules: TextRules) -> pa.DataType | None:
     """date when every value is a date; timestamp when every value is a timestamp or a date (the lattice)."""
+    if rules.date_format is None and rules.timestamp_format is None and not _all(values, _DATE_OR_TIMESTAMP):
+        return None  # the ISO shapes are checked before anything is parsed: most text columns stop here
     dates, failed = cast_text(values, pa.date32(), rules)
     if not failed:
         return pa.date32()
