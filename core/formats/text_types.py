@@ -453,7 +453,9 @@ def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_
         fast = _fast_cast(text, target, rules)
         if fast is not None:
             return fast, []
-    text = _drop(text, null_mask(text, rules, typed=True))
+    nulls = null_mask(text, rules, typed=True)
+    if nulls.true_count > text.null_count:  # some text means NULL: make it NULL (a copy, so only when needed)
+        text = _drop(text, nulls)
     fast = _fast_cast(text, target, rules) if rules.nan_value == "NaN" else None
     if fast is not None:
         return fast, []
