@@ -9,6 +9,7 @@ whichever engine loads it. Formats only a cluster reads (orc, xml, text, avro) k
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -73,10 +74,30 @@ def infer_schema(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> 
     return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget)
 
 
+_SAMPLING_THREADS = 4
+_CHUNK_FILES = 256
+
+
 def _json_lines_schemas(
     storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int
 ) -> tuple[list[pa.Schema], dict[str, str]]:
-    """JSON lines: each file's sample read, then the samples typed in groups (one Arrow call per group)."""
+    """JSON lines: the files' samples read and typed in groups (one Arrow call per group), chunks of files on a
+    few threads (reading files and Arrow's parser release the GIL; measured on 10,000 files of 10 KB)."""
+    chunks = [files[i : i + _CHUNK_FILES] for i in range(0, len(files), _CHUNK_FILES)]
+    if len(chunks) <= 1:
+        return _json_lines_chunk(storage, files, fmt, budget)
+    schemas: list[pa.Schema] = []
+    bad: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=_SAMPLING_THREADS, thread_name_prefix="infer") as pool:
+        for chunk_schemas, chunk_bad in pool.map(lambda c: _json_lines_chunk(storage, c, fmt, budget), chunks):
+            schemas.extend(chunk_schemas)
+            bad.update(chunk_bad)
+    return schemas, bad
+
+
+def _json_lines_chunk(
+    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int
+) -> tuple[list[pa.Schema], dict[str, str]]:
     samples: list[tuple[str, bytes]] = []
     bad: dict[str, str] = {}
     for info in files:
