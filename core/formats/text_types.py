@@ -389,10 +389,9 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
     or long text go to the slow path instead of being sorted out here.
     """
     if pa.types.is_integer(target):
-        result = _try_cast(text, target)
-        if result is None or pc.all(pc.equal(pc.cast(result, pa.string()), text)).as_py() is False:
-            return None  # the text is not the integer's own digits (007, 0x1F, -0): the slow path decides
-        return result
+        if _has_leading_zero(text):
+            return None  # 007, 0x1F, -05: the slow path decides
+        return _try_cast(text, target)
     if pa.types.is_decimal(target):
         return None if _leading_zeros(text) else _try_cast(text, target)
     if pa.types.is_floating(target):
@@ -417,10 +416,20 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
     if pa.types.is_date(target) and rules.date_format is None:
         return _try_cast(text, target) if pc.all(pc.match_substring_regex(text, _DATE)).as_py() is not False else None
     if pa.types.is_boolean(target):
-        if pc.all(pc.match_substring_regex(text, _BOOL)).as_py() is False:
+        result = _try_cast(text, target)  # Arrow takes true/false in any case, and 1/0, which are not booleans here
+        if result is None or pc.any(pc.is_in(text, value_set=_BOOL_DIGITS)).as_py():
             return None
-        return pc.equal(pc.utf8_lower(text), pa.scalar("true"))
+        return result
     return None
+
+
+_BOOL_DIGITS = pa.array(["0", "1"], pa.string())
+
+
+def _has_leading_zero(text: pa.Array) -> bool:
+    """Whether an integer's text starts with a zero that is not the whole number (prefix tests, no regex)."""
+    zero = pc.and_(pc.starts_with(text, "0"), pc.greater(pc.binary_length(text), 1))
+    return bool(pc.any(pc.or_(zero, pc.starts_with(text, "-0"))).as_py())
 
 
 def _leading_zeros(text: pa.Array) -> bool:
