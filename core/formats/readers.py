@@ -134,6 +134,66 @@ def json_lines_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, pa
         raise translate_error(exc, source, path, what) from None
 
 
+def csv_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
+    """The decompressed first `sample_bytes` of a CSV file (comment lines and badly quoted rows left out, as when
+    inferring one file), cut after its last whole line."""
+    source = Source(stream)
+    what = _WHAT["csv"]
+    try:
+        opened = _Opened(source, fmt, path)
+        what = opened.what
+        lines = _binary(CsvLines(opened.stream, fmt.options, check_quotes=True, count_lines=False))
+        data, exhausted = first_content(lines, sample_bytes, path, what)
+        if not exhausted:
+            data = data[: data.rfind(b"\n") + 1] or data
+        return data
+    except ARROW_ERRORS as exc:
+        raise translate_error(exc, source, path, what) from None
+
+
+def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tuple[list[pa.Schema], dict[str, str]]:
+    """The schemas of many CSV samples and the files that cannot be read (path -> reason).
+
+    Samples with the same header line are typed together, their rows concatenated under one header (one parse
+    and one pass of the text rules per group instead of per file); a group that fails is typed file by file.
+    Without a header, or with values spanning lines, every file is typed alone.
+    """
+    schemas: list[pa.Schema] = []
+    bad: dict[str, str] = {}
+
+    def alone(path: str, sample: bytes) -> None:
+        try:
+            schemas.append(infer_csv(sample, True, fmt))
+        except BadFileError as exc:
+            bad[path] = exc.message
+        except ARROW_ERRORS as exc:
+            bad[path] = bad_file(path, "CSV", exc).message
+
+    if not fmt.options.header or fmt.options.multiline:
+        for path, sample in samples:
+            alone(path, sample)
+        return schemas, bad
+    groups: dict[bytes, list[tuple[str, bytes]]] = {}
+    for path, sample in samples:
+        header, _, _ = sample.partition(b"\n")
+        groups.setdefault(header.rstrip(b"\r"), []).append((path, sample))
+    for header, members in groups.items():
+        for start in range(0, len(members), _GROUP_FILES):
+            chunk = members[start : start + _GROUP_FILES]
+            body = b"".join(_rows_of(sample) for _, sample in chunk)
+            try:
+                schemas.append(infer_csv(header + b"\n" + body, True, fmt))
+            except (BadFileError, pa.ArrowException, OSError, EOFError, ValueError):
+                for path, sample in chunk:
+                    alone(path, sample)
+    return schemas, bad
+
+
+def _rows_of(sample: bytes) -> bytes:
+    rows = sample.partition(b"\n")[2]
+    return rows if not rows or rows.endswith(b"\n") else rows + b"\n"
+
+
 _LONGEST_SAMPLED_LINE = 64 * 1024 * 1024
 _GROUP_BYTES = 4 * 1024 * 1024
 _GROUP_FILES = 2048
@@ -235,6 +295,8 @@ __all__ = [
     "FileReadStats",
     "cast_array",
     "conform_batch",
+    "csv_sample",
+    "infer_csv_schemas",
     "infer_file_schema",
     "infer_json_lines_schemas",
     "json_lines_sample",

@@ -190,3 +190,24 @@ def test_json_keys_are_matched_by_their_stored_names(malformed: bytes) -> None:
 def test_a_hint_may_use_the_files_name_of_a_renamed_column() -> None:
     schema, _ = _load(b"unit price\n1\n", FormatConfig(type="csv"))
     assert apply_hints(schema, {"unit price": "double"}).field("unit_price").type == pa.float64()
+
+
+def test_grouped_csv_inference_types_files_with_one_header_together_and_names_a_bad_one() -> None:
+    from core.formats import unify_schemas
+    from core.formats.readers import csv_sample, infer_csv_schemas
+
+    fmt = FormatConfig(type="csv")
+    files = {f"f{i:02}.csv": b"id,code\n%d,%05d\n" % (i, i) for i in range(12)}
+    files["f07.csv"] = b"id,code\n7,x\n"  # one file's code is text: the column is text
+    files["f09.csv"] = b"id,code,late\n9,00009,2024-01-31\n"  # another header: typed alone
+    files["f10.csv"] = b"\x00\x01binary"
+    samples, bad = [], {}
+    for path, data in files.items():
+        try:
+            samples.append((path, csv_sample(io.BytesIO(data), fmt, 4096, path)))
+        except Exception as exc:
+            bad[path] = str(exc)
+    schemas, unreadable = infer_csv_schemas(samples, fmt)
+    merged = unify_schemas(schemas)
+    assert [(f.name, str(f.type)) for f in merged] == [("id", "int64"), ("code", "string"), ("late", "date32[day]")]
+    assert list({**bad, **unreadable}) == ["f10.csv"]
