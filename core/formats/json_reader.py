@@ -582,8 +582,6 @@ def _python_type(value: Any) -> pa.DataType:
     return pa.list_(item)
 
 
-
-
 def _typed_sample(
     data: bytes, text: str, path: str, single_quotes: bool = True
 ) -> tuple[pa.Schema, dict[str, pa.Array]]:
