@@ -381,6 +381,7 @@ def load(services: Any, data: Dataset, landing: Path, cluster_id: int | None = N
     body = spec(
         str(landing),
         table=data.id.replace("-", "_"),
+        name=f"public-{data.id}" + ("-spark" if cluster_id is not None else ""),  # both engines share the services
         format={"type": data.kind, "options": options, "schema": {"on_schema_change": "rescue"}},
     )
     if cluster_id is not None:

@@ -74,6 +74,25 @@ def connect_session(target: ClusterTarget) -> Any:
     return session
 
 
+def make_active(spark: Any) -> None:
+    """Make `spark` the calling thread's active session (and the default one when that was stopped).
+
+    Spark Connect looks the session up by thread in places (a plan that carries a session is rebuilt with the
+    active one, and raises "No active Spark session found" without one); runs execute on worker threads, and a
+    session stopped earlier in the process (a cluster deleted, a server restarted) would otherwise stay the
+    thread's active session. pyspark has no public setter, so a pyspark without these attributes is left alone.
+    """
+    cls = type(spark)
+    try:
+        cls._active_session.session = spark
+        with cls._lock:
+            default = cls._default_session
+            if default is None or default.is_stopped:
+                cls._default_session = spark
+    except AttributeError:
+        log.debug("this pyspark has no active-session attributes", exc_info=True)
+
+
 class PooledSession:
     """One Spark Connect session per cluster, shared by all runs, and recreated when the server lost it."""
 
@@ -113,6 +132,7 @@ class PooledSession:
             spark: Any = None
             try:
                 spark = self.get()
+                make_active(spark)
                 return fn(spark)
             except AutoloaderError:
                 raise
