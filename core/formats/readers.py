@@ -89,66 +89,66 @@ def infer_file_schema(
     Raises BadFileError for a file that cannot be read; `path` names the file in messages.
     """
     what = _WHAT.get(fmt.type, fmt.type)
+    if fmt.type in ("json", "csv") and not (fmt.type == "json" and fmt.options.multiline):
+        data, what = _text_sample(stream, fmt, sample_bytes, path)
+        try:
+            return infer_csv(data, True, fmt) if fmt.type == "csv" else _infer_json_sample(data, path, fmt)
+        except ARROW_ERRORS as exc:
+            raise translate_error(exc, None, path, what) from None
     source = Source(stream)
     try:
         if fmt.type == "parquet":
             schema = parquet_file(source, path).schema_arrow
             return normalize_schema(pa.schema([f for f in schema if f.name != RESCUED]))
-        if fmt.type not in ("json", "csv"):
+        if fmt.type != "json":
             raise bad_file(path, what, f"the {fmt.type} format is not supported by the embedded engine")
         opened = _Opened(source, fmt, path)
         what = opened.what
-        if fmt.type == "json" and fmt.options.multiline:
-            return infer_json(multiline_as_lines(opened.stream, path), path, fmt)
-        stream = opened.stream
-        if fmt.type == "csv":  # comment lines and badly quoted rows are no part of the sample
-            stream = _binary(CsvLines(stream, fmt.options, check_quotes=True, count_lines=False))
-        data, exhausted = first_content(stream, sample_bytes, path, what)
+        return infer_json(multiline_as_lines(opened.stream, path), path, fmt)
+    except ARROW_ERRORS as exc:
+        raise translate_error(exc, source, path, what) from None
+
+
+def _infer_json_sample(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
+    schema = infer_json(data, path, fmt)
+    return _primitives_as_text(schema) if fmt.options.primitives_as_string else schema
+
+
+def _text_sample(
+    stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str, whole_first_line: bool = False
+) -> tuple[bytes, str]:
+    """The decompressed first `sample_bytes` of a JSON-lines or CSV file, cut after its last whole line, and how to
+    name the file's format in messages. CSV comment lines and badly quoted rows are left out, as when reading.
+    With `whole_first_line`, a first line longer than the sample is read to its end (up to 64 MiB)."""
+    source = Source(stream)
+    what = _WHAT[fmt.type]
+    try:
+        opened = _Opened(source, fmt, path)
+        what = opened.what
+        text = opened.stream
         if fmt.type == "csv":
-            return infer_csv(data, exhausted, fmt)
+            text = _binary(CsvLines(text, fmt.options, check_quotes=True, count_lines=False))
+        data, exhausted = first_content(text, sample_bytes, path, what)
+        while whole_first_line and not exhausted and b"\n" not in data and len(data) < _LONGEST_SAMPLED_LINE:
+            more = text.read(sample_bytes)
+            exhausted = not more
+            data += more
         if not exhausted:
             data = data[: data.rfind(b"\n") + 1] or data
-        schema = infer_json(data, path, fmt)
-        return _primitives_as_text(schema) if fmt.options.primitives_as_string else schema
+        return data, what
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
 
 
 def json_lines_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
-    """The decompressed first `sample_bytes` of a JSON-lines file, cut after its last whole line; a first
-    line longer than the sample is read to its end (up to 64 MiB), so every file contributes a record."""
-    source = Source(stream)
-    what = _WHAT["json"]
-    try:
-        opened = _Opened(source, fmt, path)
-        what = opened.what
-        data, exhausted = first_content(opened.stream, sample_bytes, path, what)
-        while not exhausted and b"\n" not in data and len(data) < _LONGEST_SAMPLED_LINE:
-            more = opened.stream.read(sample_bytes)
-            exhausted = not more
-            data += more
-        if not exhausted:
-            data = data[: data.rfind(b"\n") + 1] or data
-        return data
-    except ARROW_ERRORS as exc:
-        raise translate_error(exc, source, path, what) from None
+    """The first whole lines of a JSON-lines file within `sample_bytes`; a first line longer than that is read to its
+    end, so every file contributes a record."""
+    return _text_sample(stream, fmt, sample_bytes, path, whole_first_line=True)[0]
 
 
 def csv_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
-    """The decompressed first `sample_bytes` of a CSV file (comment lines and badly quoted rows left out, as when
-    inferring one file), cut after its last whole line."""
-    source = Source(stream)
-    what = _WHAT["csv"]
-    try:
-        opened = _Opened(source, fmt, path)
-        what = opened.what
-        lines = _binary(CsvLines(opened.stream, fmt.options, check_quotes=True, count_lines=False))
-        data, exhausted = first_content(lines, sample_bytes, path, what)
-        if not exhausted:
-            data = data[: data.rfind(b"\n") + 1] or data
-        return data
-    except ARROW_ERRORS as exc:
-        raise translate_error(exc, source, path, what) from None
+    """The first whole lines of a CSV file within `sample_bytes` (comment lines and badly quoted rows left out)."""
+    return _text_sample(stream, fmt, sample_bytes, path)[0]
 
 
 def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tuple[list[pa.Schema], dict[str, str]]:
@@ -167,7 +167,7 @@ def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tu
         except BadFileError as exc:
             bad[path] = exc.message
         except ARROW_ERRORS as exc:
-            bad[path] = bad_file(path, "CSV", exc).message
+            bad[path] = str(translate_error(exc, None, path, "CSV"))
 
     if not fmt.options.header or fmt.options.multiline:
         for path, sample in samples:
@@ -214,8 +214,7 @@ def infer_json_lines_schemas(
     size = 0
 
     def infer(data: bytes, path: str) -> pa.Schema:
-        schema = infer_json(data, path, fmt)
-        return _primitives_as_text(schema) if fmt.options.primitives_as_string else schema
+        return _infer_json_sample(data, path, fmt)
 
     def flush() -> None:
         if not group:

@@ -101,9 +101,10 @@ def empty_file(path: str) -> BadFileError:
     return BadFileError(f"{path} is empty", EMPTY_ACTION)
 
 
-def translate_error(exc: BaseException, source: Source, path: str, what: str) -> BaseException:
-    """The error to raise for `exc` met while reading: source errors and our own errors pass unchanged."""
-    if isinstance(exc, AutoloaderError) or source.error is not None:
+def translate_error(exc: BaseException, source: Source | None, path: str, what: str) -> BaseException:
+    """The error to raise for `exc` met while reading: source errors and our own errors pass unchanged
+    (`source` None: the data was read already, so the stream cannot be at fault)."""
+    if isinstance(exc, AutoloaderError) or (source is not None and source.error is not None):
         return exc
     if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
         return bad_file(path, what, "the text is not UTF-8 encoded")
