@@ -208,17 +208,13 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.Record
         if pins:
             explicit = pa.schema([*explicit, *pins])
             continue
-        if not _loose_ok(table, plan.schema) or _timestamps_inferred(table.select(_extras(table, plan)), None):
+        if not _loose_ok(table, plan.schema) or _timestamps_inferred(table, plan.schema):
             return None
         if len(_LOOSE_WORKS) >= _LOOSE_WORKS_MAX:
             _LOOSE_WORKS.clear()
         _LOOSE_WORKS[plan.schema] = explicit
         return conform_batch(table, plan.schema, plan.rules)
     return None
-
-
-def _extras(table: pa.Table, plan: _JsonPlan) -> list[str]:
-    return [name for name in table.schema.names if name not in plan.schema.names]
 
 
 def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:

@@ -35,15 +35,11 @@ _BOOL = r"^(?i:true|false)$"
 _INT = r"^-?(?:0|[1-9][0-9]*)$"  # no "+": Arrow's integer parser refuses it, so inference must too
 _NUMBER = r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _INF = r"^[+-]?(?i:inf|infinity)$"
-_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_TIMESTAMP = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
-    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
-)
-_DATE_OR_TIMESTAMP = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
-    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
-)
+_DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME_OF_DAY = r"[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+_DATE = f"^{_DAY}$"
+_TIMESTAMP = f"^{_DAY}{_TIME_OF_DAY}$"
+_DATE_OR_TIMESTAMP = f"^{_DAY}(?:{_TIME_OF_DAY})?$"
 _SUB_MICROS = r"[.,][0-9]{6}[0-9]*[1-9]"  # a non-zero digit after the 6th fraction digit
 _HAS_ZONE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 # Any decimal with at most 15 significant digits survives a round trip through a double.
@@ -377,10 +373,6 @@ _NONZERO_MANTISSA = r"^[^eE]*[1-9]"
 _LONGEST_EXACT_DOUBLE_TEXT = _SAFE_DOUBLE_DIGITS + 1  # sign or point included: shorter text is always exact
 
 
-def _any(mask: pa.Array) -> bool:
-    return bool(pc.any(mask).as_py())
-
-
 def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Array | None:
     """One vectorised cast plus the cheap checks that prove it exact, or None to take the value-by-value path.
 
@@ -389,13 +381,13 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
     or long text go to the slow path instead of being sorted out here.
     """
     if pa.types.is_integer(target):
-        if _has_leading_zero(text):
+        if _integer_leading_zero(text):
             return None  # 007, 0x1F, -05: the slow path decides
         return _try_cast(text, target)
     if pa.types.is_decimal(target):
-        return None if _leading_zeros(text) else _try_cast(text, target)
+        return None if _matches_any(text, _LEADING_ZERO) else _try_cast(text, target)
     if pa.types.is_floating(target):
-        if _leading_zeros(text):
+        if _matches_any(text, _LEADING_ZERO):
             return None
         result = _try_cast(text, target)
         if result is None or not pc.all(pc.is_finite(result)).as_py():
@@ -426,15 +418,11 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
 _BOOL_DIGITS = pa.array(["0", "1"], pa.string())
 
 
-def _has_leading_zero(text: pa.Array) -> bool:
-    """Whether an integer's text starts with a zero that is not the whole number (prefix tests, no regex)."""
+def _integer_leading_zero(text: pa.Array) -> bool:
+    """Whether an integer's text starts with a zero that is not the whole number (prefix tests, cheaper than the
+    `_LEADING_ZERO` regex, which numbers with a point need: `0.5` has no leading zero)."""
     zero = pc.and_(pc.starts_with(text, "0"), pc.greater(pc.binary_length(text), 1))
     return bool(pc.any(pc.or_(zero, pc.starts_with(text, "-0"))).as_py())
-
-
-def _leading_zeros(text: pa.Array) -> bool:
-    """Whether a value has leading zeros (`007`, `-0x1F`) (an anchored regex: one short look per value)."""
-    return _matches_any(text, _LEADING_ZERO)
 
 
 def _matches_any(text: pa.Array, pattern: str) -> bool:
@@ -457,17 +445,22 @@ def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_
     if pa.types.is_string(target) or pa.types.is_large_string(target):
         nulls = null_mask(text, rules)
         return pc.cast(_drop(text, pc.and_(nulls, text.is_valid())) if rules.null_value else text, target), []
-    if not rules.null_value and rules.nan_value == "NaN":
-        # Clean columns first: no null token can pass an exact cast, so the NULL handling below is not needed.
+    fast_path = rules.nan_value == "NaN"  # a custom NaN spelling is understood by the value-by-value path only
+    tried = False
+    if fast_path and not rules.null_value:
+        # Clean columns first: no null token passes an exact cast, so the NULL handling is needed only on failure.
         fast = _fast_cast(text, target, rules)
         if fast is not None:
             return fast, []
+        tried = True
     nulls = null_mask(text, rules, typed=True)
     if nulls.true_count > text.null_count:  # some text means NULL: make it NULL (a copy, so only when needed)
         text = _drop(text, nulls)
-    fast = _fast_cast(text, target, rules) if rules.nan_value == "NaN" else None
-    if fast is not None:
-        return fast, []
+        tried = False
+    if fast_path and not tried:
+        fast = _fast_cast(text, target, rules)
+        if fast is not None:
+            return fast, []
     if pa.types.is_integer(target) or pa.types.is_floating(target) or pa.types.is_decimal(target):
         return _to_number(text, target, rules)
     if pa.types.is_timestamp(target):

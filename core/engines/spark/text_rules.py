@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from core.formats.conform import FILE_PATH_KEY, MALFORMED
 from core.formats.patterns import parse_pattern
 from core.formats.text_types import (
     _BOOL,
@@ -28,8 +29,6 @@ from core.formats.text_types import (
     TextRules,
 )
 
-FILE_PATH_KEY = "_file_path"
-MALFORMED_KEY = "_malformed"
 _MIN_NORMAL_DOUBLE = 2.2250738585072014e-308
 _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded engine accepts
 # Arrow's ISO parser (the embedded engine) refuses these although _TIMESTAMP admits them: lowercase `t`/`z`, a
@@ -225,4 +224,4 @@ def malformed(raw: Any) -> Any:
     """A record that did not parse at all, as the embedded engine keeps it: `{"_malformed": raw text}`."""
     from pyspark.sql.connect import functions as F
 
-    return F.to_json(F.create_map(F.lit(MALFORMED_KEY), raw))
+    return F.to_json(F.create_map(F.lit(MALFORMED), raw))
