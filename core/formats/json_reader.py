@@ -27,7 +27,15 @@ from core.formats.conform import (
     parse_float,
 )
 from core.formats.names import column_name
-from core.formats.streams import MAX_MALFORMED_SHARE, FileReadStats, bad_file, empty_file, first_content, read_up_to
+from core.formats.streams import (
+    MAX_MALFORMED_SHARE,
+    NOT_UTF8,
+    FileReadStats,
+    bad_file,
+    empty_file,
+    first_content,
+    read_up_to,
+)
 from core.formats.text_types import BIG_INTEGER, DEFAULT_RULES, TextRules, decimal_type, double_exact, infer_text_type
 from core.formats.unify import normalize_schema, unify_schemas, unify_types
 
@@ -454,7 +462,7 @@ def _decode(block: bytes, path: str) -> str:
     try:
         return block.decode("utf-8")
     except UnicodeDecodeError:
-        raise bad_file(path, "JSON", "the text is not UTF-8 encoded") from None
+        raise bad_file(path, "JSON", NOT_UTF8) from None
 
 
 def _json_block_batch(

@@ -101,13 +101,16 @@ def empty_file(path: str) -> BadFileError:
     return BadFileError(f"{path} is empty", EMPTY_ACTION)
 
 
+NOT_UTF8 = "the text is not UTF-8 encoded; set the format's encoding option (e.g. latin-1, windows-1252, utf-16)"
+
+
 def translate_error(exc: BaseException, source: Source | None, path: str, what: str) -> BaseException:
     """The error to raise for `exc` met while reading: source errors and our own errors pass unchanged
     (`source` None: the data was read already, so the stream cannot be at fault)."""
     if isinstance(exc, AutoloaderError) or (source is not None and source.error is not None):
         return exc
     if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
-        return bad_file(path, what, "the text is not UTF-8 encoded")
+        return bad_file(path, what, NOT_UTF8)
     return bad_file(path, what, exc)
 
 
