@@ -99,9 +99,13 @@ class EmbeddedEngine:
         dataset = table.to_pyarrow_dataset()
         if "_source_file" not in dataset.schema.names:
             return {}
-        rows = dataset.to_table(columns=["_source_file"], filter=pc.field("_source_file").isin(paths))
-        counts = rows.group_by("_source_file").aggregate([("_source_file", "count")])
-        return dict(zip(counts["_source_file"].to_pylist(), counts["_source_file_count"].to_pylist(), strict=True))
+        # The filter compares as plain strings: files written by a merge (DataFusion) store the column as
+        # string_view, and a filter on the table's declared `string` type fails on them (no kernel for the pair).
+        as_text = pc.field("_source_file").cast(pa.string())
+        rows = dataset.to_table(columns=["_source_file"], filter=as_text.isin(paths))
+        files = pc.cast(rows.column("_source_file"), pa.string())
+        counts = pa.table({"file": files}).group_by("file").aggregate([("file", "count")])
+        return dict(zip(counts["file"].to_pylist(), counts["file_count"].to_pylist(), strict=True))
 
     def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
         """A Delta overwrite commit replaces the content atomically: nothing left to settle."""

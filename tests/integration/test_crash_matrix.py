@@ -1,0 +1,198 @@
+"""Fault matrix: SIGKILL at every crash point x every write mode x each engine that runs here.
+
+A CLI run is killed at a named crash point (core/faults.py), then a second run (the recovery) must succeed and
+leave every source row in the table exactly once: 0 lost, 0 duplicated (rows and distinct keys), and for merge
+the latest value of every key. The source has 12 files in 3 batches, so a crash in the first batch (the table
+may not exist yet) and one in a later batch are both covered.
+
+`AUTOLOADER_CRASH_MATRIX_OUT=<file>` appends one JSON line per case (rows expected / loaded / duplicated); the
+bench script bench/bench_crash_matrix.py runs this module with it and prints the markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from core.access import SYSTEM
+from core.domain import RunStatus
+from tests.conftest import clean_env, run_cli
+from tests.helpers import read_table, spec
+
+FILES, RECORDS, PER_BATCH = 12, 6, 4
+# Merge sources overlap: file i holds ids 3i .. 3i+5, so every id but the first and last three is in two files
+# and the later file's value must win.
+STRIDE = 3
+
+POINTS = ["after_pending:1", "after_commit:1", "after_ledger:1", "after_pending:2", "after_commit:2"]
+EMBEDDED_MODES = ["create", "append", "overwrite", "merge"]
+SPARK_MODES = ["create", "append", "overwrite"]  # merge needs delta/iceberg on Spark (another issue)
+SPARK_POINTS = [*POINTS, "spark_parquet_staged:1", "spark_parquet_staged:2", "spark_overwrite_before_drop:1"]
+
+
+def cases(modes: list[str], points: list[str]) -> list[tuple[str, str]]:
+    """(mode, point) pairs a run can reach: an overwrite run is one batch (plan_batches), so it has no second
+    batch to crash in, and the overwrite-only points belong to overwrite."""
+    return [
+        (mode, point)
+        for mode in modes
+        for point in points
+        if not (mode == "overwrite" and point.endswith(":2"))
+        and not (point.startswith("spark_overwrite") and mode != "overwrite")
+    ]
+
+
+@dataclass(slots=True)
+class Measured:
+    engine: str
+    mode: str
+    point: str
+    expected: int
+    loaded: int
+    duplicated: int
+    wrong_values: int
+    recovery: str
+
+
+def write_sources(landing: Path, mode: str) -> dict[int, str]:
+    """The source files; returns the value each id must end with (the last file's for merge)."""
+    landing.mkdir(parents=True)
+    latest: dict[int, str] = {}
+    for index in range(FILES):
+        start = index * (STRIDE if mode == "merge" else RECORDS)
+        rows = [{"id": start + k, "value": f"file{index:02d}-{start + k}"} for k in range(RECORDS)]
+        (landing / f"part-{index:03d}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        latest.update({r["id"]: r["value"] for r in rows})  # type: ignore[misc]
+    return latest
+
+
+def measure(table: pa.Table, latest: dict[int, str]) -> tuple[int, int, int]:
+    """(rows loaded, rows duplicated, keys whose value is not the expected one), by key, not by column type."""
+    ids = table.column("id").to_pylist()
+    values = dict(zip(ids, table.column("value").to_pylist(), strict=True))
+    duplicated = len(ids) - pc.count_distinct(table.column("id")).as_py()
+    wrong = sum(1 for key, value in latest.items() if values.get(key) != value)
+    return len(ids), duplicated, wrong
+
+
+def record(result: Measured) -> None:
+    out = os.environ.get("AUTOLOADER_CRASH_MATRIX_OUT")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(asdict(result)) + "\n")
+
+
+@pytest.fixture
+def database_url(state_dir: Path) -> str:
+    """The matrix is about the engines and the ledger protocol: one metadata database (SQLite) is enough."""
+    return f"sqlite:///{state_dir / 'meta.db'}"
+
+
+def cli_env(settings: Any) -> dict[str, str]:
+    return clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+        "AUTOLOADER_STALE_RUN_SECONDS": "30",
+    }
+
+
+def destination(mode: str, database: str = "raw") -> dict[str, Any]:
+    body: dict[str, Any] = {"database": database, "write_mode": mode}
+    if mode == "merge":
+        body["merge_keys"] = ["id"]
+    return body
+
+
+def crash_and_recover(services: Any, settings: Any, ingestion: Any, point: str) -> str:
+    """Kill a run at `point`, then run again; returns the recovery run's status (it must succeed)."""
+    env = cli_env(settings)
+    crashed = run_cli("run", ingestion.name, env=env | {"AUTOLOADER_CRASH_AT": point}, timeout=300)
+    assert crashed.returncode == -signal.SIGKILL, f"the run did not reach {point}: {crashed.stdout}{crashed.stderr}"
+    recovered = run_cli("run", ingestion.name, env=env, timeout=300)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    runs = services.views.runs(SYSTEM, ingestion.id)
+    assert runs[1].status == RunStatus.FAILED.value and runs[1].errors[0]["kind"] == "interrupted"
+    return str(runs[0].status)
+
+
+def assert_exactly_once(
+    services: Any,
+    settings: Any,
+    ingestion: Any,
+    table: pa.Table,
+    latest: dict[int, str],
+    engine: str,
+    point: str,
+    status: str,
+) -> None:
+    loaded, duplicated, wrong = measure(table, latest)
+    mode = ingestion.spec.destination.write_mode
+    record(Measured(engine, mode, point, len(latest), loaded, duplicated, wrong, status))
+    assert status == RunStatus.SUCCESS.value
+    assert (loaded, duplicated, wrong) == (len(latest), 0, 0)
+    ledger = {s: services.views.files(SYSTEM, ingestion.id, status=s).total for s in ("loaded", "pending")}
+    assert ledger == {"loaded": FILES, "pending": 0}
+    again = run_cli("run", ingestion.name, env=cli_env(settings))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert services.views.runs(SYSTEM, ingestion.id)[0].status == RunStatus.SUCCESS.value
+
+
+# --- embedded engine -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "point"), cases(EMBEDDED_MODES, POINTS))
+def test_embedded_recovers_exactly_once(services: Any, settings: Any, tmp_path: Path, mode: str, point: str) -> None:
+    latest = write_sources(tmp_path / "landing", mode)
+    body = spec(
+        str(tmp_path / "landing"),
+        table=f"crash_{mode}",
+        destination=destination(mode),
+        limits={"max_files_per_batch": PER_BATCH},
+    )
+    ingestion = services.ingestions.create(body, activate=True)
+    status = crash_and_recover(services, settings, ingestion, point)
+    table = read_table(services.embedded.table_uri(ingestion.spec.destination))
+    assert_exactly_once(services, settings, ingestion, table, latest, "embedded", point, status)
+
+
+# --- Spark engine, parquet table format ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spark_cluster(services: Any) -> int:
+    pytest.importorskip("pyspark")
+    from app.db.models import ClusterCreate
+    from tests.spark_server import spark_server
+
+    server = spark_server()
+    body = ClusterCreate(name="crash-matrix", connect_url=server.url, token=server.token, table_format="parquet")
+    return int(services.clusters.create(body).id)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("mode", "point"), cases(SPARK_MODES, SPARK_POINTS))
+def test_spark_parquet_recovers_exactly_once(
+    services: Any, settings: Any, spark_cluster: int, tmp_path: Path, mode: str, point: str
+) -> None:
+    latest = write_sources(tmp_path / "landing", mode)
+    raw = spec(
+        str(tmp_path / "landing"),
+        table=f"crash_{mode}",
+        destination=destination(mode, database=f"crash_{uuid.uuid4().hex[:10]}"),
+        limits={"max_files_per_batch": PER_BATCH},
+    ).model_dump(by_alias=True)
+    raw["cluster_id"] = spark_cluster
+    ingestion = services.ingestions.create(type(spec("/x")).model_validate(raw), activate=True)
+    status = crash_and_recover(services, settings, ingestion, point)
+    table = services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
+    assert_exactly_once(services, settings, ingestion, table, latest, "spark-parquet", point, status)
