@@ -20,6 +20,7 @@ from app.db.clusters import ClusterRepository
 from app.db.database import make_engine, upgrade
 from app.db.queries import Queries
 from app.db.repository import NotificationStore, SqlStore
+from app.db.retrying import RetryingStore
 from app.runner import Runner
 from app.scheduler import Scheduler
 from app.secrets_box import SecretBox
@@ -77,6 +78,8 @@ class Container:
         self.runner.clock = self.scheduler
         self.runner.rearm_retries()
         self.scheduler.every(self.settings.alert_check_seconds, "periodic-checks", self.periodic_checks)
+        sweep_every = max(1.0, min(s.stale_run_seconds / 2, s.schedule_refresh_seconds))
+        self.scheduler.every(sweep_every, "stale-run-sweep", self.runner.settle_stale_runs)
 
     def inbox(self, who: Principal) -> Inbox:
         """The notification bell's source for one signed-in user."""
@@ -132,7 +135,7 @@ def build(settings: Settings) -> Container:
     engines = Engines(embedded, clusters)
     stale_after = timedelta(seconds=settings.stale_run_seconds)
     pipeline = RunPipeline(
-        store,
+        RetryingStore(store, settings.resolved_db_retry_seconds),
         engines.for_ingestion,
         functools.partial(open_storage, guards=guards),
         heartbeat_seconds=settings.heartbeat_seconds,

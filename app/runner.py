@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from app.db.repository import SqlStore
-from core.domain import Ingestion, IngestionStatus, RunMetrics, RunOutcome, RunStatus
+from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus
 from core.pipeline import RunPipeline, owner_is_dead
 from core.ports import ActiveRun
 
@@ -25,6 +25,13 @@ RunListener = Callable[[Ingestion, RunOutcome, bool], None]
 """Called after every run with (ingestion, outcome, whether a retry is coming)."""
 
 ORPHAN_MESSAGE = "The server stopped before this run finished; the next run reconciles the table and ledger."
+INTERRUPTED_MESSAGE = "Interrupted."
+INTERRUPTED = RunError(
+    kind="interrupted",
+    message="The run stopped before it finished: its process died, or it lost the metadata database for longer "
+    "than the stale-run window.",
+    action="Nothing to do: the next run reconciles the table and the file ledger.",
+)
 
 
 class Clock(Protocol):
@@ -134,6 +141,25 @@ class Runner:
                 self.store.release_run_slot(run.ingestion_id, run.id or 0)
                 closed += 1
         return closed
+
+    def settle_stale_runs(self) -> int:
+        """Periodically: end runs marked `running` whose process is gone, whose heartbeat is stale, or that this
+        process stopped executing without writing their end (the metadata DB was down), and free their slots, so
+        the ingestion is runnable again within the stale window without a restart."""
+        settled = 0
+        now = datetime.now(UTC)
+        for run in self.store.running_runs():
+            if run.id is None or not owner_is_dead(ActiveRun(run.id, run.owner, run.heartbeat_at), self.stale, now):
+                continue
+            if self.store.settle_interrupted_run(run.id, INTERRUPTED, INTERRUPTED_MESSAGE):
+                settled += 1
+                log.warning("run %s of ingestion %s was interrupted; settled as failed", run.id, run.ingestion_id)
+            self.store.release_run_slot(run.ingestion_id, run.id)
+        return settled
+
+    @property
+    def stale(self) -> timedelta:
+        return self.pipeline.stale_after
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

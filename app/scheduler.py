@@ -28,6 +28,11 @@ CRON_LOOKBACK = timedelta(minutes=10)
 Submit = Callable[[int, int], None]
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
 def _job_id(ingestion_id: int) -> str:
     return f"ingestion-{ingestion_id}"
 
@@ -38,6 +43,9 @@ class Scheduler:
         self.submit = submit
         self.refresh_seconds = refresh_seconds
         self.known: dict[int, datetime] = {}
+        self.started = False
+        self.refresh_failing_since: datetime | None = None
+        self.refresh_error: str | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -51,10 +59,11 @@ class Scheduler:
     def start(self) -> None:
         """Rebuild every job from the DB and fire one catch-up run per ingestion that missed fires."""
         self.scheduler.start()
+        self.started = True
         for ingestion in self.store.list_ingestions(status=IngestionStatus.ACTIVE.value):
             self.sync(ingestion, catch_up=True)
         self.known = self.store.ingestion_versions()
-        self.every(self.refresh_seconds, "refresh", self.refresh)
+        self.every(self.refresh_seconds, "refresh", self.refresh_safely)
 
     def shutdown(self) -> None:
         if self.scheduler.running:
@@ -66,7 +75,18 @@ class Scheduler:
         self.scheduler.add_job(function, DateTrigger(when), args=list(args), id=job_id, replace_existing=True)
 
     def every(self, seconds: float, job_id: str, function: Callable[[], Any]) -> None:
-        self.scheduler.add_job(function, "interval", seconds=seconds, id=job_id, replace_existing=True)
+        """Call `function()` every `seconds`; a call that fails (the metadata DB is down) is logged in one line and
+        the job simply runs again at its next time."""
+
+        def guarded() -> None:
+            try:
+                function()
+            except Exception as exc:
+                log.warning(
+                    "%s failed (%s: %s); tried again in %g s", job_id, type(exc).__name__, _first_line(exc), seconds
+                )
+
+        self.scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True)
 
     # --- ingestion jobs -----------------------------------------------------------------------------------------------
     def sync(self, ingestion: Ingestion, catch_up: bool = False) -> None:
@@ -88,6 +108,33 @@ class Scheduler:
             log.info("ingestion %s missed fires since %s: one catch-up run for slot %s", ingestion.id, missed, slot)
             self.at(now, f"catch-up-{ingestion.id}", self._fire, ingestion.id, slot, "catch_up")
         self.store.set_next_fire(ingestion.id, trigger.get_next_fire_time(None, now))
+
+    def refresh_safely(self) -> None:
+        """The periodic refresh: a failure (the metadata DB is down) is logged and tried again next interval; the
+        jobs already scheduled keep firing meanwhile."""
+        try:
+            self.refresh()
+        except Exception as exc:
+            if self.refresh_failing_since is None:
+                self.refresh_failing_since = datetime.now(UTC)
+            self.refresh_error = f"{type(exc).__name__}: {_first_line(exc)}"
+            log.warning("schedule refresh failed (%s); retried in %.0f s", self.refresh_error, self.refresh_seconds)
+        else:
+            self.refresh_failing_since, self.refresh_error = None, None
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, why) for /health: not started in this process is fine (the CLI); stopped or a refresh
+        failing for three intervals in a row is not."""
+        if not self.started:
+            return True, "not started in this process"
+        if not self.running:
+            return False, "the scheduler has stopped: restart the server"
+        failing = self.refresh_failing_since
+        if failing is not None and datetime.now(UTC) - failing > timedelta(seconds=3 * self.refresh_seconds):
+            return False, f"refreshing schedules has failed since {failing.isoformat(timespec='seconds')}: " + (
+                self.refresh_error or "unknown error"
+            )
+        return True, f"running, {len(self.scheduler.get_jobs())} job(s)"
 
     def refresh(self) -> None:
         """Pick up changes made through another replica (or the CLI): one light query of update times."""
@@ -112,7 +159,14 @@ class Scheduler:
         return None if job is None else job.trigger
 
     def _fire(self, ingestion_id: int, slot: datetime | None = None, trigger_name: str = "scheduled") -> None:
-        """One fire: claim its slot (one replica wins), then hand the run to the runner."""
+        """One fire: claim its slot (one replica wins), then hand the run to the runner. A fire that cannot reach
+        the metadata DB is lost (logged); the job fires again at its next time."""
+        try:
+            self._claim_and_submit(ingestion_id, slot, trigger_name)
+        except Exception as exc:
+            log.warning("ingestion %s: fire skipped, %s: %s", ingestion_id, type(exc).__name__, _first_line(exc))
+
+    def _claim_and_submit(self, ingestion_id: int, slot: datetime | None, trigger_name: str) -> None:
         now = datetime.now(UTC)
         trigger = self._trigger(ingestion_id)
         if trigger is None:

@@ -25,7 +25,22 @@ class Settings(BaseSettings):
     port: int = 8080
     secret_key: str | None = Field(default=None, description="Encrypts stored credentials; default: generated once.")
     heartbeat_seconds: float = 5.0
-    stale_run_seconds: float = 60.0
+    stale_run_seconds: float = Field(
+        default=60.0,
+        description="A run whose heartbeat is older than this is settled as interrupted and its slot taken over.",
+    )
+    db_retry_seconds: float | None = Field(
+        default=None,
+        description="How long a run retries the metadata DB in an outage before it fails as transient; "
+        "default: the stale-run window less two heartbeats (a run must give up before its slot can be taken over).",
+    )
+    storage_retry_attempts: int = Field(
+        default=4, ge=1, le=20, description="Attempts of a storage list/open/read that fails transiently, in a run."
+    )
+    storage_retry_base_seconds: float = Field(
+        default=0.5, ge=0, le=60, description="First wait between storage attempts; doubles each time (jittered)."
+    )
+    storage_retry_cap_seconds: float = Field(default=8.0, ge=0, le=300, description="Longest wait between attempts.")
     run_workers: int = 4
     schedule_refresh_seconds: float = Field(default=15.0, description="How often a replica picks up others' changes.")
     retry_backoff_seconds: list[float] = Field(
@@ -73,6 +88,12 @@ class Settings(BaseSettings):
 
     def model_post_init(self, __context: object) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_db_retry_seconds(self) -> float:
+        if self.db_retry_seconds is not None:
+            return self.db_retry_seconds
+        return max(self.heartbeat_seconds, self.stale_run_seconds - 2 * self.heartbeat_seconds)
 
     @property
     def resolved_database_url(self) -> str:

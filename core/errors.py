@@ -111,3 +111,9 @@ class RateLimited(TerminalError):
     def __init__(self, message: str, action: str, retry_after: int):
         super().__init__(message, action)
         self.retry_after = retry_after
+
+
+class MetadataUnavailable(TransientError):
+    """The metadata database did not answer within the run's retry budget."""
+
+    code = "metadata_unavailable"

@@ -44,6 +44,7 @@ from core.faults import crash_point
 from core.formats import nulls_to_string, unify_schemas
 from core.formats.names import renamed_note
 from core.formats.types import schema_to_json
+from core.live_runs import LIVE_RUNS
 from core.ports import ActiveRun, MetadataStore
 from core.schema import Classification, classify, data_fields, decide, without
 from core.storage.base import FileInfo, Storage
@@ -59,18 +60,23 @@ def process_owner() -> str:
 
 
 def owner_is_dead(active: ActiveRun, stale_after: timedelta, now: datetime) -> bool:
-    """A run's process is dead if it is on this host and its pid is gone, or its heartbeat is stale."""
+    """A run's process is dead if it is on this host and its pid is gone, or its heartbeat is stale (even when its
+    process is alive: a run cut off from the metadata DB longer than the stale window gives up on its own).
+
+    A run owned by this very process is alive exactly while this process executes it (`LIVE_RUNS`): a run whose
+    thread ended while the metadata DB was down left its row `running`, and is settled as soon as the DB is back.
+    """
     if active.owner:
         host, _, pid = active.owner.rpartition(":")
         if host == socket.gethostname() and pid.isdigit():
             if int(pid) == os.getpid():
-                return False
+                return active.run_id not in LIVE_RUNS
             try:
                 os.kill(int(pid), 0)
             except ProcessLookupError:
                 return True
-            except PermissionError:
-                return False
+            except PermissionError:  # alive, under another user: its heartbeat decides
+                pass
     if active.heartbeat_at is None:
         return True
     beat = active.heartbeat_at if active.heartbeat_at.tzinfo else active.heartbeat_at.replace(tzinfo=UTC)
@@ -197,23 +203,34 @@ class RunPipeline:
     # --- entry point ----------------------------------------------------------------------------
     def execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
         """Run one queued run to its end. Never raises for run-level failures: they end up in the record."""
-        ingestion = self.store.get_ingestion(ingestion_id)
-        # Owner and heartbeat are on the run before it takes the slot: a run seen in the slot is never
-        # mistaken for one left behind by a dead process.
-        self.store.mark_run_started(run_id, self.owner)
-        if not self._claim(ingestion_id, run_id):
-            active = self.store.active_run(ingestion_id)
-            message = f"Skipped: run {active.run_id if active else '?'} of this ingestion is still in progress."
-            self.store.finish_run(run_id, RunStatus.SKIPPED, RunMetrics(), [], message)
-            return RunOutcome(run_id, RunStatus.SKIPPED, RunMetrics(), message=message)
-        stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(run_id, stop), daemon=True, name=f"heartbeat-{run_id}")
-        beat.start()
+        # Live in this process before its row names this process as owner, until its end is written (or the DB
+        # stayed down past the run's retry budget): see `owner_is_dead`.
+        LIVE_RUNS.add(run_id)
         try:
-            return self._execute_claimed(ingestion, run_id)
+            ingestion = self.store.get_ingestion(ingestion_id)
+            # Owner and heartbeat are on the run before it takes the slot: a run seen in the slot is never
+            # mistaken for one left behind by a dead process.
+            self.store.mark_run_started(run_id, self.owner)
+            if not self._claim(ingestion_id, run_id):
+                active = self.store.active_run(ingestion_id)
+                message = f"Skipped: run {active.run_id if active else '?'} of this ingestion is still in progress."
+                self.store.finish_run(run_id, RunStatus.SKIPPED, RunMetrics(), [], message)
+                return RunOutcome(run_id, RunStatus.SKIPPED, RunMetrics(), message=message)
+            stop = threading.Event()
+            beat = threading.Thread(
+                target=self._heartbeat, args=(run_id, stop), daemon=True, name=f"heartbeat-{run_id}"
+            )
+            beat.start()
+            try:
+                return self._execute_claimed(ingestion, run_id)
+            finally:
+                stop.set()
+                try:
+                    self.store.release_run_slot(ingestion_id, run_id)
+                except AutoloaderError:  # the metadata DB stayed down: the slot is taken over once it is back
+                    log.error("run %s could not release its slot; the next run takes it over", run_id)
         finally:
-            stop.set()
-            self.store.release_run_slot(ingestion_id, run_id)
+            LIVE_RUNS.discard(run_id)
 
     def _execute_claimed(self, ingestion: Ingestion, run_id: int) -> RunOutcome:
         transient = False
@@ -243,7 +260,10 @@ class RunPipeline:
         ctx.metrics.error_count = len(ctx.errors)
         if ctx.notes:
             message = f"{message} Notes: {'; '.join(ctx.notes)}".strip()
-        self.store.finish_run(run_id, status, ctx.metrics, ctx.errors, message)
+        try:
+            self.store.finish_run(run_id, status, ctx.metrics, ctx.errors, message)
+        except AutoloaderError:  # the metadata DB stayed down: a later run or the stale sweep settles the row
+            log.error("run %s ended %s, but its end could not be written: %s", run_id, status.value, message)
         return RunOutcome(
             run_id, status, ctx.metrics, ctx.errors, message, transient=transient, schema_pending=ctx.held_files > 0
         )
@@ -514,5 +534,5 @@ class RunPipeline:
         while not stop.wait(self.heartbeat_seconds):
             try:
                 self.store.heartbeat(run_id)
-            except Exception:  # a missed beat is harmless; the next one retries
-                log.warning("heartbeat for run %s failed", run_id, exc_info=True)
+            except Exception as exc:  # a missed beat is harmless; the next one retries
+                log.warning("heartbeat for run %s failed: %s", run_id, str(exc).strip().split("\n")[0][:300])

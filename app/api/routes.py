@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from sqlalchemy import text
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app import __version__
 from app.api.accounts import Who
@@ -15,6 +14,7 @@ from app.api.schemas import (
     FilePage,
     Filter,
     Health,
+    HealthCheck,
     IngestionCreate,
     IngestionId,
     IngestionPublic,
@@ -36,6 +36,7 @@ from app.api.schemas import (
 )
 from app.bootstrap import Container
 from app.db.models import LedgerFilePublic, NotificationPublic
+from app.health import check_all
 from core.access import Principal
 from core.config import MAX_ID, IngestionSpec, ScheduleConfig
 from core.schedule import describe, next_fire_times
@@ -56,11 +57,25 @@ def _public(svc: Container, who: Principal, ingestion_id: int) -> IngestionPubli
     return IngestionPublic.build(summary, svc.views.table_uri(summary))
 
 
-@router.get("/health", response_model=Health, tags=["system"])
-def health(svc: Svc) -> Health:
-    with svc.db.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    return Health(status="ok", database=svc.db.dialect.name, warehouse=svc.embedded.warehouse, version=__version__)
+@router.get(
+    "/health", response_model=Health, tags=["system"], responses={503: {"model": Health, "description": "degraded"}}
+)
+def health(svc: Svc, response: Response) -> Health:
+    """200 when the metadata database, the scheduler and the warehouse are fine; 503 naming the failed check."""
+    checks = check_all(svc.db, svc.scheduler, svc.embedded.warehouse)
+    degraded = not all(check.ok for check in checks.values())
+    if degraded:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Health(
+        status="degraded" if degraded else "ok",
+        checks={
+            name: HealthCheck(status="ok" if check.ok else "failed", detail=check.detail)
+            for name, check in checks.items()
+        },
+        database=svc.db.dialect.name,
+        warehouse=svc.embedded.warehouse,
+        version=__version__,
+    )
 
 
 @router.post("/ingestions", response_model=IngestionPublic, status_code=status.HTTP_201_CREATED, tags=["ingestions"])

@@ -196,8 +196,14 @@ class AuditPublic(BaseModel):
     details: dict[str, Any]
 
 
+class HealthCheck(BaseModel):
+    status: Literal["ok", "failed"]
+    detail: str = Field(description="What was checked, or why it failed and what to do.")
+
+
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "degraded"] = Field(description="degraded (HTTP 503) when any check failed.")
+    checks: dict[str, HealthCheck] = Field(description="database, scheduler and warehouse.")
     database: str
     warehouse: str
     version: str

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from alembic import command
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_engine(url: str) -> Engine:
@@ -26,7 +27,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # pre-ping replaces connections a database restart broke; the timeouts keep a call to an unreachable database
+    # from hanging a run or /health (the run's retries, app/db/retrying.py, then decide how long to wait).
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if url.startswith("postgresql") else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=30, connect_args=connect_args
+    )
 
 
 def alembic_config(url: str) -> Config:

@@ -119,6 +119,35 @@ class RunRows(Rows):
             s.add(run)
             s.commit()
 
+    def settle_interrupted_run(self, run_id: int, error: RunError, message: str) -> bool:
+        """End a run still marked `running` as failed (its process died or lost the metadata DB); a run that
+        ended meanwhile keeps its own end. Returns whether this call settled it."""
+        with self.session() as s:
+            result = s.execute(
+                update(Run)
+                .where(col(Run.id) == run_id, col(Run.status) == RunStatus.RUNNING.value)
+                .values(
+                    status=RunStatus.FAILED.value,
+                    finished_at=utcnow(),
+                    message=message,
+                    errors=[
+                        {
+                            "file": None,
+                            "kind": error.kind,
+                            "message": error.message,
+                            "action": error.action,
+                            "detail": error.detail,
+                        }
+                    ],
+                )
+            )
+            s.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def running_runs(self) -> list[Run]:
+        with self.session() as s:
+            return list(s.execute(select(Run).where(col(Run.status) == RunStatus.RUNNING.value)).scalars().all())
+
     def _update_run(self, run_id: int, **values: Any) -> None:
         with self.session() as s:
             s.execute(update(Run).where(col(Run.id) == run_id).values(**values))
