@@ -15,6 +15,7 @@ class AlertKind(StrEnum):
     ROWS_BELOW_MIN = "rows_below_min"
     RUN_OVER_SLA = "run_over_sla"
     NO_NEW_FILES = "no_new_files"
+    FILE_CHANGED = "file_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +98,37 @@ def judge_run(
             )
         else:
             cleared.append(AlertKind.ROWS_BELOW_MIN)
+    if outcome.status in (RunStatus.SUCCESS, RunStatus.PARTIAL):
+        changed = files_changed(ingestion_id, name, outcome)
+        if changed is not None:
+            raised.append(changed)
+        else:
+            cleared.append(AlertKind.FILE_CHANGED)
     if duration_sla_minutes and outcome.status != RunStatus.SKIPPED:
         if metrics.duration_seconds > duration_sla_minutes * 60:
             raised.append(over_sla(ingestion_id, name, outcome.run_id, metrics.duration_seconds, duration_sla_minutes))
         else:
             cleared.append(AlertKind.RUN_OVER_SLA)
     return Verdict(raised, cleared)
+
+
+def files_changed(ingestion_id: int, name: str, outcome: RunOutcome) -> Alert | None:
+    """An alert when the run found loaded files changed at the source and did not reload them (while it stays
+    open, later changes do not alert again; a run that finds none clears it)."""
+    paths = [e.file for e in outcome.errors if e.kind == "file_changed" and e.file]
+    if not paths:
+        return None
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return Alert(
+        AlertKind.FILE_CHANGED,
+        ingestion_id,
+        name,
+        f"{len(paths)} file(s) of '{name}' changed after they were loaded",
+        f"Run {outcome.run_id} found {shown} changed at the source; the table holds the versions loaded earlier.",
+        "Turn on reload_changed_files to load the new versions, or reprocess the files; "
+        "ask the producer to write new files instead of changing loaded ones.",
+        severity="warning",
+    )
 
 
 def over_sla(ingestion_id: int, name: str, run_id: int, seconds: float, sla_minutes: int) -> Alert:

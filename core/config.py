@@ -87,6 +87,7 @@ LongText = Annotated[str, Field(max_length=65_536), AfterValidator(_no_nul)]
 """A document pasted whole (a service-account JSON)."""
 Identifier = Annotated[str, Field(json_schema_extra={"pattern": IDENT_PATTERN})]
 Count = Annotated[int, Field(ge=0, le=MAX_ID)]
+MAX_FILE_AGE_SECONDS = 7 * 24 * 3600
 
 
 class _Model(BaseModel):
@@ -136,7 +137,18 @@ class SourceConfig(_Model):
     region: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] | None = None
     endpoint_url: Text | None = None
     credentials: Credentials = Field(default_factory=Credentials)
-    reload_changed_files: bool = False
+    reload_changed_files: bool = Field(
+        default=False,
+        description="A file changed after it was loaded is loaded again: an append-only growth of a JSON-lines or "
+        "CSV file adds only its new records, any other change replaces the file's rows (embedded engine only).",
+    )
+    min_file_age_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_FILE_AGE_SECONDS,
+        description="Files modified more recently than this wait for a later run, so a file still being written "
+        "is not loaded half-way (e.g. 60 for local and SFTP drops, where writers append in place).",
+    )
     partition_columns: list[Name] | None = Field(
         default=None,
         max_length=100,

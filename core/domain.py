@@ -47,6 +47,9 @@ class FileStatus(StrEnum):
     QUARANTINED = "quarantined"
     SKIPPED = "skipped"
     HELD = "held"
+    CHANGED = "changed"
+    """Loaded, then modified at the source (size, etag or mtime differ) and not reloaded: the table holds
+    the earlier version; `previous_size`/`previous_etag` describe it, `size`/`etag` the file now."""
 
 
 @dataclass(slots=True)
@@ -106,6 +109,12 @@ class LedgerEntry:
     records: int = 0
     bad_records: int = 0
     error: str | None = None
+    previous_size: int | None = None
+    """Set while a changed file is reloaded (and on a `changed` row): the size of the version in the table."""
+    previous_etag: str | None = None
+    content_hash: str | None = None
+    """sha256 of the file's bytes as loaded (line-based formats with reload_changed_files): an append-only
+    growth is recognised by the old bytes still hashing to it."""
 
 
 @dataclass(slots=True)
@@ -116,12 +125,21 @@ class FileResult:
     records: int = 0
     bad_records: int = 0
     error: str | None = None
+    content_hash: str | None = None
 
 
 @dataclass(slots=True)
 class KnownFile:
+    """What the ledger knows of a file: enough to tell whether the file at the source still is the one loaded."""
+
     etag: str | None
     status: FileStatus
+    size: int | None = None
+    modified: datetime | None = None
+    records: int = 0
+    previous_size: int | None = None
+    previous_etag: str | None = None
+    content_hash: str | None = None
 
 
 @dataclass(slots=True)

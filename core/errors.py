@@ -83,7 +83,22 @@ class BadFileError(TerminalError):
 
 
 class TooManyBadRecords(TerminalError):
+    """A batch over `quality.max_bad_record_ratio`; `files` holds each file's (malformed, read) records so the
+    pipeline can name and set aside the files that pushed it over."""
+
     code = "too_many_bad_records"
+
+    def __init__(
+        self,
+        message: str,
+        action: str = "",
+        *,
+        files: dict[str, tuple[int, int]] | None = None,
+        detail: str = "",
+        field: str | None = None,
+    ):
+        super().__init__(message, action, detail=detail, field=field)
+        self.files = files or {}
 
 
 class SchemaChangeError(TerminalError):

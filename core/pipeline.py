@@ -19,9 +19,10 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal, TypeVar
 
 import pyarrow as pa
 
@@ -39,11 +40,31 @@ from core.domain import (
     RunStatus,
 )
 from core.engines.base import BatchRequest, Engine, FileOutcome
-from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TooManyBadRecords
+from core.errors import (
+    AutoloaderError,
+    BadFileError,
+    ConfigError,
+    SchemaChangeError,
+    SourceNotFound,
+    TooManyBadRecords,
+)
 from core.faults import crash_point
 from core.formats import nulls_to_string, unify_schemas
 from core.formats.names import renamed_note
 from core.formats.types import schema_to_json
+from core.lifecycle import (
+    TrackedStorage,
+    Window,
+    change_message,
+    differs,
+    first_line,
+    is_line_based,
+    is_plain,
+    loaded_version,
+    prefix_digest,
+    too_young,
+    unreadable_file,
+)
 from core.live_runs import LIVE_RUNS
 from core.ports import ActiveRun, MetadataStore
 from core.schema import Classification, classify, data_fields, decide, without
@@ -51,6 +72,7 @@ from core.storage.base import FileInfo, Storage
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 EngineFactory = Callable[[Ingestion], Engine]
 StorageFactory = Callable[[SourceConfig], Storage]
 
@@ -83,28 +105,101 @@ def owner_is_dead(active: ActiveRun, stale_after: timedelta, now: datetime) -> b
     return now - beat > stale_after
 
 
+FileAction = Literal["load", "reload", "changed", "skip"]
+
+
+def file_action(seen: KnownFile | None, info: FileInfo, reload_changed: bool) -> FileAction:
+    """The ledger rule for one listed file.
+
+    Files whose rows are not in the table: new and failed ones load, a quarantined one once the producer has
+    replaced it, a held one when it changed and `reload_changed` is on. Files whose rows are in the table
+    (loaded, changed, or a reload set aside): unchanged ones are left alone; a change reloads them when
+    `reload_changed` is on and is otherwise reported `changed`, once per change."""
+    if seen is None:
+        return "load"
+    if seen.status in (FileStatus.PENDING, FileStatus.SKIPPED):
+        return "skip"
+    in_table = seen.status in (FileStatus.LOADED, FileStatus.CHANGED) or seen.previous_size is not None
+    if not in_table:
+        if seen.status == FileStatus.FAILED:
+            return "load"
+        if not differs(seen, info):
+            return "skip"
+        return "load" if seen.status == FileStatus.QUARANTINED or reload_changed else "skip"
+    if seen.status in (FileStatus.LOADED, FileStatus.QUARANTINED) and not differs(seen, info):
+        return "skip"
+    if reload_changed:
+        return "reload"
+    return "changed" if differs(seen, info) else "skip"
+
+
 def should_load(seen: KnownFile | None, info: FileInfo, reload_changed: bool) -> bool:
-    """The ledger rule: new and failed files load; a changed file (new etag) reloads only when asked,
-    except a quarantined one, which is retried once the producer has replaced it."""
-    if seen is None or seen.status == FileStatus.FAILED:
-        return True
-    if seen.status in (FileStatus.PENDING, FileStatus.SKIPPED) or seen.etag == info.etag:
-        return False
-    return seen.status == FileStatus.QUARANTINED or reload_changed
+    return file_action(seen, info, reload_changed) in ("load", "reload")
 
 
-def select_new_files(listing: Iterator[FileInfo], known: dict[str, KnownFile], spec: IngestionSpec) -> list[FileInfo]:
-    """The files this run should load, oldest first."""
+@dataclass(slots=True)
+class Selection:
+    """What a run does with the listed files."""
+
+    load: list[FileInfo] = field(default_factory=list)
+    """New files and reloads, oldest first."""
+    reload: dict[str, KnownFile] = field(default_factory=dict)
+    """Of `load`, the files whose earlier version is in the table (their ledger rows)."""
+    changed: list[tuple[FileInfo, KnownFile]] = field(default_factory=list)
+    """Loaded files that changed and are not reloaded (reload_changed_files off)."""
+    waiting: int = 0
+    """Files younger than source.min_file_age_seconds, left for a later run."""
+
+
+def select_new_files(
+    listing: Iterable[FileInfo], known: dict[str, KnownFile], spec: IngestionSpec, now: datetime
+) -> Selection:
+    """Sort the listing into files to load, changed files to report and files too young to read yet."""
     since = spec.schedule.backfill.since if spec.schedule.backfill.mode == "since" else None
     reload_changed = spec.source.reload_changed_files
-    selected = [
-        info
-        for info in listing
-        if should_load(known.get(info.path), info, reload_changed)
-        and not (since is not None and info.path not in known and info.modified < since)
-    ]
-    selected.sort(key=lambda f: (f.modified, f.path))
-    return selected
+    selection = Selection()
+    for info in listing:
+        seen = known.get(info.path)
+        action = file_action(seen, info, reload_changed)
+        if action == "skip" or (since is not None and seen is None and info.modified < since):
+            continue
+        if too_young(info, now, spec.source.min_file_age_seconds):
+            selection.waiting += 1
+            continue
+        if action == "changed" and seen is not None:
+            selection.changed.append((info, seen))
+            continue
+        selection.load.append(info)
+        if action == "reload" and seen is not None:
+            selection.reload[info.path] = seen
+    selection.load.sort(key=lambda f: (f.modified, f.path))
+    return selection
+
+
+def bad_record_offenders(files: dict[str, tuple[int, int]], max_ratio: float) -> list[str]:
+    """The files to set aside when a batch is over the bad-record ratio: each file over the ratio on its own;
+    when the malformed records are spread thin, every file with any (the rest of the batch is then clean)."""
+    over = [path for path, (bad, read) in files.items() if bad and (not read or bad / read > max_ratio)]
+    return sorted(over or [path for path, (bad, _) in files.items() if bad])
+
+
+def waiting_note(count: int, min_age: int) -> str:
+    return (
+        f"{count} file(s) modified less than {min_age} s ago wait for a later run (source.min_file_age_seconds), "
+        "so a file still being written is not read half-way"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """How a changed file is loaded again: only its appended bytes, or in place of its rows."""
+
+    previous_size: int | None
+    previous_etag: str | None
+    previous_records: int
+    tail_from: int | None = None
+    """An append-only growth: read from this byte (after `header`); None replaces the file's rows."""
+    header: bytes = b""
 
 
 def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
@@ -179,6 +274,11 @@ class _RunContext:
     files_settled: int = 0
     held_files: int = 0
     wrote_data: bool = False
+    tracked: TrackedStorage | None = None
+    reloads: dict[str, Reload] = field(default_factory=dict)
+    changed: int = 0
+    vanished: int = 0
+    unreadable: int = 0
 
 
 class RunPipeline:
@@ -272,13 +372,25 @@ class RunPipeline:
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:
         spec = ctx.ingestion.spec
         next_seq = self._reconcile(ctx)
+        if spec.source.reload_changed_files:
+            self._check_can_reload(ctx)
+        ctx.tracked = TrackedStorage(ctx.storage)
+        ctx.storage = ctx.tracked
         known = self.store.known_files(ctx.ingestion.id)
-        new_files = select_new_files(ctx.storage.list_files(spec.source.file_pattern), known, spec)
+        listing = ctx.storage.list_files(spec.source.file_pattern)
+        selection = select_new_files(listing, known, spec, datetime.now(UTC))
         if ctx.storage.skipped:
             ctx.notes.append(skipped_note(ctx.storage.skipped))
+        if selection.waiting:
+            ctx.notes.append(waiting_note(selection.waiting, spec.source.min_file_age_seconds))
+        for info, seen in selection.changed:
+            self._record_change(ctx, info, seen)
+        new_files = selection.load
+        by_path = {info.path: info for info in new_files}
+        ctx.reloads = {path: self._reload_plan(ctx, by_path[path], seen) for path, seen in selection.reload.items()}
         ctx.files_total = len(new_files)
         if not new_files:
-            return RunStatus.SUCCESS, "No new files."
+            return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
         self.store.update_run_progress(ctx.run_id, 0, ctx.files_total, ctx.metrics)
         for index, batch in enumerate(plan_batches(new_files, spec)):
             mode = spec.destination.write_mode
@@ -292,9 +404,94 @@ class RunPipeline:
         summary = f"Loaded {ctx.metrics.records_ingested:,} records from {loaded:,} files."
         if ctx.held_files:
             summary += f" {ctx.held_files} file(s) held for schema review."
-        if ctx.metrics.files_quarantined:
-            return RunStatus.PARTIAL, f"{summary} {ctx.metrics.files_quarantined} file(s) quarantined."
+        summary += self._aside_summary(ctx)
+        if ctx.metrics.files_quarantined or ctx.unreadable:
+            return RunStatus.PARTIAL, summary
         return RunStatus.SUCCESS, summary
+
+    @staticmethod
+    def _aside_summary(ctx: _RunContext) -> str:
+        """The run message's count of files not loaded as they are: quarantined, unreadable, gone, changed."""
+        parts = [
+            f"{count} file(s) {what}."
+            for count, what in (
+                (ctx.metrics.files_quarantined, "quarantined"),
+                (ctx.unreadable, "unreadable (skipped)"),
+                (ctx.vanished, "deleted before they were read (skipped)"),
+                (ctx.changed, "changed after they were loaded (not reloaded: reload_changed_files is off)"),
+            )
+            if count
+        ]
+        return "".join(f" {part}" for part in parts)
+
+    @staticmethod
+    def _check_can_reload(ctx: _RunContext) -> None:
+        """reload_changed_files replaces a changed file's rows, found by `_source_file`, with a delete the engine
+        must offer: refuse it plainly where that is not possible rather than duplicate rows."""
+        destination = ctx.ingestion.spec.destination
+        if not callable(getattr(ctx.engine, "delete_rows_from", None)):
+            raise ConfigError(
+                f"reload_changed_files is not supported on the {ctx.engine.name} engine yet: it cannot replace "
+                "the rows of a file that changed.",
+                "Turn reload_changed_files off (changed files are then reported with status 'changed'), "
+                "or run this ingestion on the embedded engine.",
+                field="source.reload_changed_files",
+            )
+        if not destination.lineage_columns:
+            raise ConfigError(
+                f"reload_changed_files needs the lineage columns of {destination.full_name}: a changed file's "
+                "rows are found by _source_file.",
+                "Turn the destination's lineage columns on, or turn reload_changed_files off.",
+                field="source.reload_changed_files",
+            )
+
+    def _record_change(self, ctx: _RunContext, info: FileInfo, seen: KnownFile) -> None:
+        """A loaded file changed and is not reloaded: ledger status `changed` (with the version in the table as
+        previous size/etag) and a warning on the run; the run itself still succeeds."""
+        before = loaded_version(seen)
+        message = change_message(info.path, before, info)
+        entry = LedgerEntry(
+            info.path,
+            info.size,
+            info.modified,
+            info.etag,
+            FileStatus.CHANGED,
+            records=seen.records,
+            error=message,
+            previous_size=before[0],
+            previous_etag=before[1],
+        )
+        self.store.upsert_files(ctx.ingestion.id, ctx.run_id, [entry])
+        ctx.changed += 1
+        ctx.errors.append(
+            RunError(
+                kind="file_changed",
+                file=info.path,
+                message=message,
+                action="Turn on source.reload_changed_files to load the new version (appended records only, or in "
+                "place of the file's rows), or reprocess the file; producers should write new files instead.",
+            )
+        )
+
+    def _reload_plan(self, ctx: _RunContext, info: FileInfo, seen: KnownFile) -> Reload:
+        """Append-only growth of a line-based file (the old bytes hash as they did at load time and ended a line)
+        reads only the new bytes; any other change replaces the file's rows."""
+        size, etag = loaded_version(seen)
+        replace = Reload(size, etag, seen.records)
+        fmt = ctx.ingestion.spec.format
+        if size is None or not seen.content_hash or info.size <= size or not is_line_based(fmt):
+            return replace
+        inner = ctx.tracked.inner if ctx.tracked else ctx.storage
+        try:
+            digest, last = prefix_digest(inner, info.path, size)
+            if digest != seen.content_hash or (size and last != b"\n") or not is_plain(inner, info.path):
+                return replace
+            header = first_line(inner, info.path) if fmt.type == "csv" and fmt.options.header and size else b""
+        except AutoloaderError as exc:
+            if exc.transient:
+                raise
+            return replace  # the load itself names the file and the reason
+        return Reload(size, etag, seen.records, tail_from=size, header=header)
 
     def _reconcile(self, ctx: _RunContext) -> int:
         """Settle batches left `pending` by a dead run; return the next batch sequence to use."""
@@ -322,11 +519,13 @@ class RunPipeline:
         settings = spec.format.schema_
         ignored = frozenset(settings.ignored_columns)
         if table_schema is None or settings.on_schema_change == "rescue" or settings.inference == "manual":
-            inferred = ctx.engine.infer_schema(ctx.storage, files, spec.format)
+            files, inferred = self._guarded(
+                ctx, files, lambda some: ctx.engine.infer_schema(ctx.storage, some, spec.format)
+            )
             if inferred.sampled:
                 ctx.notes.append(sampled_note(inferred.sampled, inferred.sample_bytes))
             return files, without(inferred.schema, ignored)
-        schemas = ctx.engine.infer_each(ctx.storage, files, spec.format)
+        files, schemas = self._guarded(ctx, files, lambda some: ctx.engine.infer_each(ctx.storage, some, spec.format))
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":
             raise SchemaChangeError(
@@ -339,6 +538,31 @@ class RunPipeline:
         loadable = [f for f in files if f.path not in split.held]
         known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]
         return loadable, nulls_to_string(unify_schemas(known)) if known else pa.schema(data_fields(table_schema))
+
+    def _guarded(
+        self, ctx: _RunContext, files: list[FileInfo], infer: Callable[[list[FileInfo]], T]
+    ) -> tuple[list[FileInfo], T]:
+        """`infer(files)`, surviving a reader that crashes on one file's content (not a BadFileError, which
+        inference skips by itself), which would otherwise fail every run: the files are then tried one by one,
+        those that crash are quarantined, and the rest inferred again."""
+        try:
+            return files, infer(files)
+        except AutoloaderError:
+            raise
+        except Exception:
+            log.info("schema inference of %s file(s) crashed; trying them one by one", len(files), exc_info=True)
+        readable = []
+        for info in files:
+            try:
+                infer([info])
+            except AutoloaderError:
+                raise
+            except Exception as exc:
+                bad = unreadable_file(info.path, exc)
+                self._quarantine(ctx, info, bad.message, bad.action)
+                continue
+            readable.append(info)
+        return readable, infer(readable)
 
     def _hold(
         self,
@@ -387,6 +611,7 @@ class RunPipeline:
     def _load_batch(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:
         spec = ctx.ingestion.spec
         table_schema = ctx.engine.table_schema(spec.destination)
+        self._set_windows(ctx, files)
         files, incoming = self._incoming_schema(ctx, files, table_schema)
         if not files:
             return
@@ -402,14 +627,15 @@ class RunPipeline:
             ctx.notes.append(renamed)
         ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
         while True:
-            entries = [LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.PENDING) for f in files]
+            entries = [self._pending_entry(ctx, f) for f in files]
             self.store.add_pending_batch(ctx.ingestion.id, ctx.run_id, seq, entries)
             crash_point("after_pending")
+            self._delete_replaced_rows(ctx, files)
             request = BatchRequest(
                 app_id=ctx.ingestion.app_id,
                 batch_seq=seq,
                 run_id=ctx.run_id,
-                files=files,
+                files=[self._read_view(ctx, f) for f in files],
                 storage=ctx.storage,
                 format=spec.format,
                 destination=spec.destination,
@@ -425,7 +651,7 @@ class RunPipeline:
             try:
                 result = ctx.engine.load_batch(request)
             except BadFileError as exc:
-                # A file failed half-way: nothing was committed. Quarantine it and retry the rest.
+                # A file failed half-way: nothing was committed. Set it aside and retry the rest.
                 self.store.drop_pending_batch(ctx.ingestion.id, seq)
                 bad = next((f for f in files if f.path == exc.field), None)
                 if bad is None:
@@ -436,12 +662,28 @@ class RunPipeline:
                     return
                 continue
             except TooManyBadRecords as exc:
+                # Nothing was committed: set aside the files that pushed the batch over, load the rest.
                 self.store.drop_pending_batch(ctx.ingestion.id, seq)
-                failed = [
-                    LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.FAILED, error=exc.message) for f in files
-                ]
-                self.store.upsert_files(ctx.ingestion.id, ctx.run_id, failed)
-                raise
+                offenders = set(bad_record_offenders(exc.files, spec.quality.max_bad_record_ratio))
+                if not offenders or offenders.isdisjoint(f.path for f in files):
+                    self._fail_files(ctx, files, exc.message)
+                    raise
+                for info in files:
+                    if info.path in offenders:
+                        bad_count, read = exc.files[info.path]
+                        self._quarantine(
+                            ctx,
+                            info,
+                            f"{bad_count} of {read} records are malformed, over the limit of "
+                            f"{spec.quality.max_bad_record_ratio:.0%} (quality.max_bad_record_ratio); "
+                            "nothing of this file was loaded.",
+                            "Fix the file at the source (it is retried when it changes), or raise "
+                            "quality.max_bad_record_ratio and reprocess it.",
+                        )
+                files = [f for f in files if f.path not in offenders]
+                if not files:
+                    return
+                continue
             except BaseException:
                 self.store.drop_pending_batch(ctx.ingestion.id, seq)
                 raise
@@ -463,15 +705,92 @@ class RunPipeline:
         ctx.wrote_data = True
         self.store.update_run_progress(ctx.run_id, ctx.files_done, ctx.files_total, ctx.metrics)
 
+    def _set_windows(self, ctx: _RunContext, files: list[FileInfo]) -> None:
+        """Under reload_changed_files a line-based file is read up to its listed size only (the bytes the ledger
+        records and hashes), and an appended file from where its loaded version ended."""
+        fmt = ctx.ingestion.spec.format
+        if ctx.tracked is None or not ctx.ingestion.spec.source.reload_changed_files or not is_line_based(fmt):
+            return
+        for info in files:
+            reload = ctx.reloads.get(info.path)
+            if reload is not None and reload.tail_from is not None:
+                ctx.tracked.windows[info.path] = Window(reload.tail_from, info.size, reload.header)
+            else:
+                ctx.tracked.windows[info.path] = Window(0, info.size)
+
+    @staticmethod
+    def _read_view(ctx: _RunContext, info: FileInfo) -> FileInfo:
+        """The file as the engine reads it: an appended file's size is that of its new bytes (and header)."""
+        reload = ctx.reloads.get(info.path)
+        if reload is None or reload.tail_from is None:
+            return info
+        return FileInfo(info.path, len(reload.header) + info.size - reload.tail_from, info.modified, info.etag)
+
+    @staticmethod
+    def _pending_entry(ctx: _RunContext, info: FileInfo) -> LedgerEntry:
+        """The intent for one file; a reload keeps the loaded version's size and etag so that an uncommitted
+        batch puts the file back as it was (MetadataStore.drop_pending_batch)."""
+        reload = ctx.reloads.get(info.path)
+        return LedgerEntry(
+            info.path,
+            info.size,
+            info.modified,
+            info.etag,
+            FileStatus.PENDING,
+            previous_size=reload.previous_size if reload else None,
+            previous_etag=reload.previous_etag if reload else None,
+        )
+
+    @staticmethod
+    def _delete_replaced_rows(ctx: _RunContext, files: list[FileInfo]) -> None:
+        """Before a batch that reloads changed files in full, delete their earlier rows.
+
+        This delete is a Delta commit of its own, before the batch's: not atomic with it. A crash in between
+        leaves the rows deleted and the batch uncommitted; reconciliation then drops the batch, which puts the
+        file's ledger row back to the loaded version, so the next run sees the change again, deletes (nothing
+        left) and loads the file: no duplicates, and no loss once that run ends."""
+        replaced = [f.path for f in files if (r := ctx.reloads.get(f.path)) is not None and r.tail_from is None]
+        delete_rows_from = getattr(ctx.engine, "delete_rows_from", None)  # present: see _check_can_reload
+        if replaced and delete_rows_from is not None:
+            delete_rows_from(ctx.ingestion.spec.destination, replaced)
+
+    def _fail_files(self, ctx: _RunContext, files: list[FileInfo], reason: str) -> None:
+        failed = [LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.FAILED, error=reason) for f in files]
+        self.store.upsert_files(ctx.ingestion.id, ctx.run_id, failed)
+
+    def _content_hashes(self, ctx: _RunContext, files: list[FileInfo]) -> dict[str, str]:
+        """sha256 of each loaded line-based file's bytes up to its listed size, under reload_changed_files: what
+        tells an append-only growth later. A file that cannot be hashed now is simply replaced if it changes."""
+        if ctx.tracked is None or not ctx.ingestion.spec.source.reload_changed_files:
+            return {}
+        if not is_line_based(ctx.ingestion.spec.format):
+            return {}
+        digests = {}
+        for info in files:
+            try:
+                digests[info.path] = prefix_digest(ctx.tracked.inner, info.path, info.size)[0]
+            except AutoloaderError as exc:
+                log.info("no content hash for %s: %s", info.path, exc.message)
+        return digests
+
     def _complete(self, ctx: _RunContext, files: list[FileInfo], seq: int, outcomes: dict[str, FileOutcome]) -> None:
+        loaded = [f for f in files if not outcomes.get(f.path, FileOutcome()).quarantine_reason]
+        digests = self._content_hashes(ctx, loaded)
         results: dict[str, FileResult] = {}
         for info in files:
             outcome = outcomes.get(info.path, FileOutcome())
             if outcome.quarantine_reason:
-                results[info.path] = FileResult(FileStatus.QUARANTINED, error=outcome.quarantine_reason)
-                self._note_quarantine(ctx, info.path, outcome.quarantine_reason, outcome.action)
+                status = self._set_aside(ctx, info.path, outcome.quarantine_reason, outcome.action)
+                results[info.path] = FileResult(status, error=outcome.quarantine_reason)
                 continue
-            results[info.path] = FileResult(FileStatus.LOADED, outcome.records, outcome.bad_records)
+            reload = ctx.reloads.get(info.path)
+            earlier = reload.previous_records if reload is not None and reload.tail_from is not None else 0
+            results[info.path] = FileResult(
+                FileStatus.LOADED,
+                earlier + outcome.records,
+                outcome.bad_records,
+                content_hash=digests.get(info.path),
+            )
             ctx.metrics.files_processed += 1
             ctx.metrics.records_ingested += outcome.records
             ctx.metrics.bad_records += outcome.bad_records
@@ -484,9 +803,37 @@ class RunPipeline:
         ctx.files_done = ctx.files_settled
 
     def _quarantine(self, ctx: _RunContext, info: FileInfo, reason: str, action: str) -> None:
-        entry = LedgerEntry(info.path, info.size, info.modified, info.etag, FileStatus.QUARANTINED, error=reason)
+        status = self._set_aside(ctx, info.path, reason, action)
+        reload = ctx.reloads.get(info.path)
+        entry = LedgerEntry(
+            info.path,
+            info.size,
+            info.modified,
+            info.etag,
+            status,
+            error=reason,
+            records=reload.previous_records if reload else 0,
+            previous_size=reload.previous_size if reload else None,
+            previous_etag=reload.previous_etag if reload else None,
+        )
         self.store.upsert_files(ctx.ingestion.id, ctx.run_id, [entry])
-        self._note_quarantine(ctx, info.path, reason, action)
+
+    def _set_aside(self, ctx: _RunContext, path: str, reason: str, action: str) -> FileStatus:
+        """Note a file the batch could not read and return its ledger status: gone since the listing or not
+        readable (permissions) → `failed`, tried again whenever it is listed; bad content → `quarantined`,
+        tried again once it changes."""
+        cause = ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None
+        if cause is None:
+            self._note_quarantine(ctx, path, reason, action)
+            return FileStatus.QUARANTINED
+        if isinstance(cause, SourceNotFound):
+            ctx.vanished += 1
+            kind = "file_vanished"
+        else:
+            ctx.unreadable += 1
+            kind = "file_unreadable"
+        ctx.errors.append(RunError(kind=kind, file=path, message=reason, action=action))
+        return FileStatus.FAILED
 
     def _note_quarantine(self, ctx: _RunContext, path: str, reason: str, action: str) -> None:
         ctx.metrics.files_quarantined += 1

@@ -75,6 +75,9 @@ class FileRecord:
     run_id: int | None = None
     batch_seq: int | None = None
     loaded_at: datetime | None = None
+    previous_size: int | None = None
+    """For a `changed` file: the size of the version in the table (size/etag are the file as it is now)."""
+    previous_etag: str | None = None
 
 
 @dataclass(slots=True)

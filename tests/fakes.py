@@ -80,6 +80,9 @@ class LedgerRow:
     error: str | None = None
     discovered_at: datetime = field(default_factory=_now)
     loaded_at: datetime | None = None
+    previous_size: int | None = None
+    previous_etag: str | None = None
+    content_hash: str | None = None
 
 
 @dataclass(slots=True)
@@ -237,7 +240,19 @@ class MemoryStore(MetadataStore):
     # --- file ledger ---------------------------------------------------------------------------------------
     def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
         with self._lock:
-            return {p: KnownFile(r.etag, FileStatus(r.status)) for p, r in self._ledger[ingestion_id].items()}
+            return {
+                p: KnownFile(
+                    r.etag,
+                    FileStatus(r.status),
+                    r.size,
+                    r.modified_at,
+                    r.records,
+                    r.previous_size,
+                    r.previous_etag,
+                    r.content_hash,
+                )
+                for p, r in self._ledger[ingestion_id].items()
+            }
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self._lock:
@@ -263,7 +278,8 @@ class MemoryStore(MetadataStore):
 
     def add_pending_batch(self, ingestion_id: int, run_id: int, batch_seq: int, entries: list[LedgerEntry]) -> None:
         """New files are inserted; files already in the ledger are re-pointed at this batch (error and counts reset,
-        discovery and load times kept). A path twice among the new files violates the ledger's unique key, as in
+        discovery and load times kept; a reloaded file, one with `previous_size`, keeps its counts and hash).
+        A path twice among the new files violates the ledger's unique key, as in
         SQL, and nothing is written."""
         now = _now()
         with self._lock:
@@ -286,7 +302,10 @@ class MemoryStore(MetadataStore):
                     )
                     continue
                 row.status, row.size, row.etag, row.modified_at = FileStatus.PENDING.value, e.size, e.etag, e.modified
-                row.run_id, row.batch_seq, row.error, row.records, row.bad_records = run_id, batch_seq, None, 0, 0
+                row.run_id, row.batch_seq, row.error = run_id, batch_seq, None
+                row.previous_size, row.previous_etag = e.previous_size, e.previous_etag
+                if e.previous_size is None:
+                    row.records, row.bad_records = 0, 0
 
     def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
         """Set each listed file's final status and load time. Like SqlStore, rows are matched by path only:
@@ -299,18 +318,28 @@ class MemoryStore(MetadataStore):
                 if row is None:
                     continue
                 row.status, row.loaded_at = result.status.value, now
-                if result.status == FileStatus.LOADED and not result.records and not result.error:
+                if result.status == FileStatus.LOADED:
+                    row.previous_size, row.previous_etag = None, None
+                plain = not (result.records or result.error or result.content_hash)
+                if result.status == FileStatus.LOADED and plain:
                     continue
                 row.records, row.bad_records, row.error = result.records, result.bad_records, result.error
+                row.content_hash = result.content_hash or row.content_hash
 
     def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None:
-        """Delete the batch's pending rows; a retried file's earlier row goes with it (the next run sees it as new)."""
+        """Delete the batch's pending rows; a retried file's earlier row goes with it (the next run sees it as new).
+        A reloaded file (with `previous_size`) goes back to its loaded version instead, as in SqlStore."""
         with self._lock:
             ledger = self._ledger[ingestion_id]
             for path in [
                 p for p, r in ledger.items() if r.batch_seq == batch_seq and r.status == FileStatus.PENDING.value
             ]:
-                del ledger[path]
+                row = ledger[path]
+                if row.previous_size is None:
+                    del ledger[path]
+                    continue
+                row.status, row.size, row.etag = FileStatus.LOADED.value, row.previous_size, row.previous_etag
+                row.previous_size, row.previous_etag = None, None
 
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
         """Final statuses outside a batch: the row takes `run_id` (not the entry's) and leaves any batch."""
@@ -326,6 +355,9 @@ class MemoryStore(MetadataStore):
                 row.size, row.etag, row.modified_at, row.status = e.size, e.etag, e.modified, e.status.value
                 row.run_id, row.batch_seq = run_id, None
                 row.records, row.bad_records, row.error = e.records, e.bad_records, e.error
+                row.previous_size, row.previous_etag = e.previous_size, e.previous_etag
+                if e.content_hash is not None:
+                    row.content_hash = e.content_hash
 
     def _ingestion(self, ingestion_id: int) -> IngestionRow:
         row = self._ingestions.get(ingestion_id)

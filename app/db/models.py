@@ -172,6 +172,11 @@ class LedgerFileBase(SQLModel):
     records: int = Field(default=0, sa_type=BigInteger)
     bad_records: int = 0
     error: str | None = Field(default=None, sa_type=Text)
+    previous_size: int | None = Field(default=None, sa_type=BigInteger)
+    """The loaded version's size while the file is `changed` or being reloaded."""
+    previous_etag: str | None = Field(default=None, max_length=200)
+    content_hash: str | None = Field(default=None, max_length=64)
+    """sha256 of the bytes loaded (line-based files under reload_changed_files): tells an append-only growth."""
 
 
 class LedgerFile(LedgerFileBase, table=True):

@@ -8,9 +8,11 @@ from app.db.repository import SqlStore
 from app.runner import Runner
 from core.access import SYSTEM, Principal, require_owner
 from core.domain import Ingestion, IngestionStatus, RunOutcome, RunStatus
-from core.errors import ConfigError, Conflict, RunInProgress
+from core.errors import ConfigError, Conflict, RunInProgress, SourceNotFound
 from core.pipeline import owner_is_dead
+from core.storage.base import Storage
 
+_FORGET_CHUNK = 5_000  # paths per statement (SQLite caps bound parameters)
 RETRYABLE = (RunStatus.FAILED.value, RunStatus.PARTIAL.value, RunStatus.CANCELLED.value)
 
 
@@ -75,13 +77,37 @@ class RunService:
         until: datetime | None = None,
         who: Principal = SYSTEM,
     ) -> tuple[int, int]:
-        """Load a selection of files again (by path or modification range): returns (files, run id)."""
+        """Load a selection of files again (by path or modification range): returns (files, run id).
+
+        Only files still at the source are forgotten: a file that left it keeps its ledger row (its rows are
+        still in the table), so it cannot load a second time if it comes back. Naming such a file is refused."""
         if paths is None and since is None and until is None:
             raise ConfigError(
                 "Reprocessing needs a selection.", "Give file paths, or a modified since/until range.", field="paths"
             )
-        self._runnable(who, ingestion_id)
-        count = self.store.forget_files(ingestion_id, paths, since, until)
+        ingestion = self._runnable(who, ingestion_id)
+        storage = self.runner.pipeline.storage_for(ingestion.spec.source)
+        if paths is not None:
+            gone = [path for path in paths if not _at_source(storage, path)]
+            if gone:
+                shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+                raise Conflict(
+                    f"Cannot reprocess {shown}: no longer at the source {ingestion.spec.source.path}. "
+                    "Nothing was changed.",
+                    "Put the file back at the source first, or leave it out of the selection; its rows stay in the "
+                    "table either way.",
+                )
+        else:
+            present = [
+                f.path
+                for f in storage.list_files(ingestion.spec.source.file_pattern)
+                if (since is None or f.modified >= since) and (until is None or f.modified < until)
+            ]
+            paths = present
+        count = sum(
+            self.store.forget_files(ingestion_id, paths[i : i + _FORGET_CHUNK], since, until)
+            for i in range(0, len(paths), _FORGET_CHUNK)
+        )
         self.store.audit(
             "reprocess",
             "ingestion",
@@ -94,3 +120,12 @@ class RunService:
             until=until.isoformat() if until else None,
         )
         return count, self.trigger(ingestion_id, "backfill", who)
+
+
+def _at_source(storage: Storage, path: str) -> bool:
+    """Whether the source still holds this file (opening it is the one check every backend answers the same)."""
+    try:
+        with storage.open(path):
+            return True
+    except SourceNotFound:
+        return False

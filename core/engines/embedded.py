@@ -28,6 +28,7 @@ from core.formats import (
 from core.formats import output_schema as read_schema
 from core.formats.conform import tag_rescued
 from core.formats.partitions import fill_partitions, partition_values, relative_path
+from core.lifecycle import unreadable_file
 from core.schema import LINEAGE_COLUMNS, RESCUED
 from core.storage.base import FileInfo, Storage
 
@@ -122,6 +123,23 @@ class EmbeddedEngine:
         if "://" in uri and not uri.startswith("file://"):
             raise TableError(f"Dropping tables on {uri.split('://')[0]} is not supported yet.", "Delete it by hand.")
         shutil.rmtree(Path(uri.removeprefix("file://")), ignore_errors=True)
+
+    def delete_rows_from(self, destination: DestinationConfig, paths: list[str]) -> None:
+        """Delete the rows loaded from these source files (by `_source_file`), in one Delta commit of its own:
+        a changed file's rows are replaced by this delete followed by the batch's append, which is not atomic
+        (see RunPipeline._load_batch for what a crash in between leaves)."""
+        table = self._table(destination)
+        if table is None or not paths:
+            return
+        quoted = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+        try:
+            table.delete(f"_source_file IN ({quoted})")
+        except (DeltaError, OSError, ValueError) as exc:
+            raise TableError(
+                f"Deleting the rows of {len(paths)} changed file(s) from {destination.full_name} failed: {exc}",
+                "Check that the warehouse location is writable; the files are reloaded at the next run.",
+                detail=repr(exc),
+            ) from exc
 
     # --- schema -------------------------------------------------------------------------------
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
@@ -322,6 +340,13 @@ class EmbeddedEngine:
                 except AutoloaderError as exc:
                     state.abort = exc
                     raise
+                except Exception as exc:  # any reader crash is this file's fault, not the batch's
+                    bad = unreadable_file(info.path, exc)
+                    if yielded:
+                        state.abort = bad
+                        raise bad from exc
+                    outcome.quarantine_reason, outcome.action = bad.message, bad.action
+                    continue
                 outcome.records, outcome.bad_records = stats.records, stats.bad_records
                 state.records += stats.records
                 state.bad_records += stats.bad_records
@@ -329,13 +354,23 @@ class EmbeddedEngine:
                 if request.on_file_done is not None:
                     request.on_file_done(info)
         # Dropped records (mode dropmalformed) are not in `records`; the share is of every record read.
-        read = state.records + (state.bad_records if request.format.options.mode == "dropmalformed" else 0)
+        dropped = request.format.options.mode == "dropmalformed"
+        read = state.records + (state.bad_records if dropped else 0)
         if read and state.bad_records / read > request.max_bad_record_ratio:
+            per_file = {
+                path: (o.bad_records, o.records + (o.bad_records if dropped else 0))
+                for path, o in state.outcomes.items()
+                if o.quarantine_reason is None
+            }
+            worst = sorted((p for p, (bad, _) in per_file.items() if bad), key=lambda p: -per_file[p][0])
+            named = ", ".join(f"{p} ({per_file[p][0]} of {per_file[p][1]})" for p in worst[:5])
+            more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
             state.abort = TooManyBadRecords(
                 f"{state.bad_records} of {read} records in this batch are malformed "
                 f"({state.bad_records / read:.1%}, limit {request.max_bad_record_ratio:.0%}); "
-                "nothing was written.",
+                f"nothing was written. Malformed records in: {named}{more}.",
                 "Look at the malformed records listed per file, fix the producer, or raise max_bad_record_ratio.",
+                files=per_file,
             )
             raise state.abort
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlmodel import col
 
 from app.db.models import LedgerFile, utcnow
@@ -23,11 +23,22 @@ class LedgerRows(Rows):
     def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
         with self.session() as s:
             rows = s.execute(
-                select(col(LedgerFile.path), col(LedgerFile.etag), col(LedgerFile.status)).where(
-                    col(LedgerFile.ingestion_id) == ingestion_id
-                )
+                select(
+                    col(LedgerFile.path),
+                    col(LedgerFile.etag),
+                    col(LedgerFile.status),
+                    col(LedgerFile.size),
+                    col(LedgerFile.modified_at),
+                    col(LedgerFile.records),
+                    col(LedgerFile.previous_size),
+                    col(LedgerFile.previous_etag),
+                    col(LedgerFile.content_hash),
+                ).where(col(LedgerFile.ingestion_id) == ingestion_id)
             )
-            return {path: KnownFile(etag, FileStatus(status)) for path, etag, status in rows}
+            return {
+                path: KnownFile(etag, FileStatus(status), size, modified, records, prev_size, prev_etag, digest)
+                for path, etag, status, size, modified, records, prev_size, prev_etag, digest in rows
+            }
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self.session() as s:
@@ -53,7 +64,10 @@ class LedgerRows(Rows):
             return int(value or 0)
 
     def add_pending_batch(self, ingestion_id: int, run_id: int, batch_seq: int, entries: list[LedgerEntry]) -> None:
-        """Insert new files and re-point retried ones (failed, quarantined, changed) at this batch, atomically."""
+        """Insert new files and re-point retried ones (failed, quarantined, changed) at this batch, atomically.
+
+        A reloaded file (an entry with `previous_size`) keeps its record count and content hash until the
+        batch completes, so dropping the batch can put the loaded version back."""
         now = utcnow()
         with self.session() as s:
             existing = (
@@ -102,8 +116,9 @@ class LedgerRows(Rows):
                             run_id=run_id,
                             batch_seq=batch_seq,
                             error=None,
-                            records=0,
-                            bad_records=0,
+                            previous_size=e.previous_size,
+                            previous_etag=e.previous_etag,
+                            **({} if e.previous_size is not None else {"records": 0, "bad_records": 0}),
                         )
                     )
             s.commit()
@@ -111,13 +126,17 @@ class LedgerRows(Rows):
     def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
         now = utcnow()
         with self.session() as s:
-            plain = [p for p, r in results.items() if r.status == FileStatus.LOADED and not r.records and not r.error]
+            plain = [
+                p
+                for p, r in results.items()
+                if r.status == FileStatus.LOADED and not r.records and not r.error and not r.content_hash
+            ]
             plain_set = set(plain)
             for chunk in chunks(plain, INSERT_CHUNK):
                 s.execute(
                     update(LedgerFile)
                     .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.path).in_(chunk))
-                    .values(status=FileStatus.LOADED.value, loaded_at=now)
+                    .values(status=FileStatus.LOADED.value, loaded_at=now, previous_size=None, previous_etag=None)
                 )
             detailed = [
                 {
@@ -126,6 +145,8 @@ class LedgerRows(Rows):
                     "b_records": r.records,
                     "b_bad": r.bad_records,
                     "b_error": r.error,
+                    "b_hash": r.content_hash,
+                    "b_loaded": r.status == FileStatus.LOADED,
                 }
                 for p, r in results.items()
                 if p not in plain_set
@@ -140,6 +161,10 @@ class LedgerRows(Rows):
                         records=bindparam("b_records"),
                         bad_records=bindparam("b_bad"),
                         error=bindparam("b_error"),
+                        content_hash=func.coalesce(bindparam("b_hash"), ledger.c.content_hash),
+                        # a reloaded file set aside (quarantined, unreadable) keeps the version in the table
+                        previous_size=case((bindparam("b_loaded"), None), else_=ledger.c.previous_size),
+                        previous_etag=case((bindparam("b_loaded"), None), else_=ledger.c.previous_etag),
                         loaded_at=now,
                     ),
                     detailed,
@@ -147,14 +172,27 @@ class LedgerRows(Rows):
             s.commit()
 
     def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None:
+        """Forget an uncommitted batch: new files are deleted (the next run sees them as new); a file that was
+        being reloaded goes back to the version in the table (loaded, its earlier size and etag), so the next
+        run sees the change again and never loads the file as new on top of its rows."""
+        pending = [
+            col(LedgerFile.ingestion_id) == ingestion_id,
+            col(LedgerFile.batch_seq) == batch_seq,
+            col(LedgerFile.status) == FileStatus.PENDING.value,
+        ]
         with self.session() as s:
             s.execute(
-                delete(LedgerFile).where(
-                    col(LedgerFile.ingestion_id) == ingestion_id,
-                    col(LedgerFile.batch_seq) == batch_seq,
-                    col(LedgerFile.status) == FileStatus.PENDING.value,
+                update(LedgerFile)
+                .where(*pending, col(LedgerFile.previous_size).is_not(None))
+                .values(
+                    status=FileStatus.LOADED.value,
+                    size=LedgerFile.previous_size,
+                    etag=LedgerFile.previous_etag,
+                    previous_size=None,
+                    previous_etag=None,
                 )
             )
+            s.execute(delete(LedgerFile).where(*pending))
             s.commit()
 
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
@@ -170,6 +208,9 @@ class LedgerRows(Rows):
                     "records": e.records,
                     "bad_records": e.bad_records,
                     "error": e.error,
+                    "previous_size": e.previous_size,
+                    "previous_etag": e.previous_etag,
+                    **({"content_hash": e.content_hash} if e.content_hash is not None else {}),
                 }
                 result = s.execute(
                     update(LedgerFile)

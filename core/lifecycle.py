@@ -1,0 +1,212 @@
+"""A file's life at the source after it was listed: still being written, changed after it was loaded, grown by
+appends, gone before it was read, unreadable. Pure rules plus a storage wrapper the pipeline reads through."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+from core.config import FormatConfig
+from core.domain import FileStatus, KnownFile
+from core.errors import AutoloaderError, BadFileError, ConfigError, SourceNotFound, StorageAuthError
+from core.formats.compression import detect_compression
+from core.storage.base import FileInfo, Storage
+
+_HASH_BLOCK = 1024 * 1024
+_MTIME_TOLERANCE = timedelta(milliseconds=1)  # a timestamp's round trip through the metadata DB
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def differs(seen: KnownFile, info: FileInfo) -> bool:
+    """The file at the source is not the version the ledger recorded: its size or etag differ, or (for sources
+    without an etag) its modification time."""
+    if seen.size is not None and seen.size != info.size:
+        return True
+    if seen.etag is not None and info.etag is not None:
+        return seen.etag != info.etag
+    return seen.modified is not None and abs(_utc(seen.modified) - _utc(info.modified)) > _MTIME_TOLERANCE
+
+
+def loaded_version(seen: KnownFile) -> tuple[int | None, str | None]:
+    """Size and etag of the version whose rows are in the table (a `changed` row keeps them as `previous_*`)."""
+    if seen.status == FileStatus.CHANGED:
+        return seen.previous_size, seen.previous_etag
+    return seen.size, seen.etag
+
+
+def is_line_based(fmt: FormatConfig) -> bool:
+    """Formats where appending records appends bytes: JSON lines and CSV (not multi-line JSON, not binary)."""
+    return fmt.type in ("json", "csv") and not fmt.options.multiline and fmt.options.compression in ("auto", "none")
+
+
+def too_young(info: FileInfo, now: datetime, min_age_seconds: int) -> bool:
+    return min_age_seconds > 0 and _utc(now) - _utc(info.modified) < timedelta(seconds=min_age_seconds)
+
+
+def change_message(path: str, before: tuple[int | None, str | None], info: FileInfo) -> str:
+    size, etag = before
+    return (
+        f"{path} changed after it was loaded (size {size if size is not None else '?'} → {info.size} bytes, "
+        f"etag {etag or '?'} → {info.etag or '?'}); the table still holds the version loaded earlier."
+    )
+
+
+def prefix_digest(storage: Storage, path: str, size: int) -> tuple[str, bytes]:
+    """sha256 of the file's first `size` bytes, and its last of them (b"" for an empty prefix)."""
+    digest = hashlib.sha256()
+    last = b""
+    left = size
+    with storage.open(path) as stream:
+        while left > 0:
+            block = stream.read(min(_HASH_BLOCK, left))
+            if not block:
+                break
+            digest.update(block)
+            last = block[-1:]
+            left -= len(block)
+    if left > 0:
+        raise SourceNotFound(f"{path} is shorter than its listed size ({size} bytes)", "It will be read next run.")
+    return digest.hexdigest(), last
+
+
+def first_line(storage: Storage, path: str, limit: int = 1024 * 1024) -> bytes:
+    """The file's first line with its line end (a CSV header), at most `limit` bytes."""
+    with storage.open(path) as stream:
+        head = stream.read(limit)
+    end = head.find(b"\n")
+    return head if end < 0 else head[: end + 1]
+
+
+def is_plain(storage: Storage, path: str) -> bool:
+    with storage.open(path) as stream:
+        return detect_compression(stream.read(8)) is None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The bytes of a file a batch reads: [start, end) of the file, after `prefix` (a CSV header for a tail)."""
+
+    start: int
+    end: int
+    prefix: bytes = b""
+
+
+class _WindowReader(io.RawIOBase):
+    def __init__(self, raw: BinaryIO, window: Window):
+        self.raw = raw
+        self.pending = window.prefix
+        self.left = window.end - window.start
+        skip = window.start
+        if skip and raw.seekable():
+            raw.seek(skip)
+            skip = 0
+        while skip > 0:
+            block = raw.read(min(_HASH_BLOCK, skip))
+            if not block:
+                break
+            skip -= len(block)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self.pending:
+            n = min(len(buffer), len(self.pending))
+            buffer[:n] = self.pending[:n]
+            self.pending = self.pending[n:]
+            return n
+        if self.left <= 0:
+            return 0
+        data = self.raw.read(min(len(buffer), self.left))
+        n = len(data)
+        buffer[:n] = data
+        self.left -= n
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+OPEN_FAILURES = (SourceNotFound, StorageAuthError, ConfigError)
+"""Errors opening one listed file that concern that file only (gone, no permission, not a regular file)."""
+
+
+class TrackedStorage:
+    """The run's view of its source: reads limited to set windows, and a listed file that cannot be opened turned
+    into a BadFileError (so every reader and the inference skip it) with the first cause kept in `open_failures`."""
+
+    def __init__(self, inner: Storage):
+        self.inner = inner
+        self.windows: dict[str, Window] = {}
+        self.open_failures: dict[str, AutoloaderError] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> str:
+        return self.inner.root
+
+    @root.setter
+    def root(self, value: str) -> None:
+        self.inner.root = value
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.inner.skipped
+
+    @skipped.setter
+    def skipped(self, value: dict[str, str]) -> None:
+        self.inner.skipped = value
+
+    @property
+    def partition_columns(self) -> list[str] | None:
+        return self.inner.partition_columns
+
+    @partition_columns.setter
+    def partition_columns(self, value: list[str] | None) -> None:
+        self.inner.partition_columns = value
+
+    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
+        return self.inner.list_files(pattern)
+
+    def open(self, path: str) -> BinaryIO:
+        return self._opened(path, self.inner.open)
+
+    def open_seekable(self, path: str) -> BinaryIO:
+        if path in self.windows:
+            return self.open(path)
+        return self._opened(path, self.inner.open_seekable)
+
+    def _opened(self, path: str, opener: Callable[[str], BinaryIO]) -> BinaryIO:
+        try:
+            raw = opener(path)
+        except OPEN_FAILURES as exc:
+            if exc.transient:
+                raise
+            with self._lock:
+                self.open_failures.setdefault(path, exc)
+            raise BadFileError(exc.message, exc.action, field=path) from exc
+        window = self.windows.get(path)
+        if window is None:
+            return raw
+        return io.BufferedReader(_WindowReader(raw, window), buffer_size=_HASH_BLOCK)
+
+
+def unreadable_file(path: str, exc: Exception) -> BadFileError:
+    """A reader crash on one file's content (deep nesting, a parser fault) as that file's own error."""
+    text = str(exc).strip()
+    cause = f": {text.splitlines()[0][:300]}" if text else ""
+    return BadFileError(
+        f"{path} could not be read: {type(exc).__name__}{cause}",
+        "Fix or replace the file at the source; it is retried when it changes.",
+        detail=repr(exc)[:2000],
+        field=path,
+    )
