@@ -25,12 +25,15 @@ import pytest
 from deltalake import DeltaTable
 
 import core.pipeline
-from core.domain import FileStatus, Ingestion, RunOutcome, RunStatus
+from core.domain import FileStatus, Ingestion, KnownFile, RunOutcome, RunStatus
 from core.egress import EgressAllow
 from core.engines.embedded import EmbeddedEngine
+from core.errors import BadFileError, SourceNotFound
 from core.guards import Guards, LocalRoots
-from core.pipeline import RunPipeline
+from core.lifecycle import TrackedStorage, Window, differs
+from core.pipeline import RunPipeline, bad_record_offenders, file_action, select_new_files, should_load
 from core.storage import open_storage
+from core.storage.base import FileInfo
 from tests.fakes import MemoryStore
 from tests.helpers import read_table, spec, write_json_files
 
@@ -291,3 +294,160 @@ def test_the_slot_of_a_dead_owner_is_taken_over(
         assert previous.status == RunStatus.RUNNING and previous.finished_at is None
         assert h.store.active_run(h.id).run_id == left  # type: ignore[union-attr]
         assert h.store.known_files(h.id) == {} and h.committed_batch() is None
+
+
+# --- file lifecycle: the pure rules (core/lifecycle.py, core/pipeline.py) ---------------------------------------
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _info(size: int = 10, etag: str | None = "e1", modified: datetime = T0) -> FileInfo:
+    return FileInfo("/in/a.json", size, modified, etag)
+
+
+def _seen(status: FileStatus, size: int = 10, etag: str | None = "e1", **extra: Any) -> KnownFile:
+    return KnownFile(etag, status, size, T0, **extra)
+
+
+@pytest.mark.parametrize(
+    ("seen", "info", "reload_changed", "action"),
+    [
+        (None, _info(), False, "load"),
+        (_seen(FileStatus.FAILED), _info(), False, "load"),
+        (_seen(FileStatus.PENDING), _info(size=20, etag="e2"), True, "skip"),
+        (_seen(FileStatus.SKIPPED), _info(size=20, etag="e2"), True, "skip"),
+        (_seen(FileStatus.LOADED), _info(), True, "skip"),
+        (_seen(FileStatus.LOADED), _info(size=20, etag="e2"), False, "changed"),
+        (_seen(FileStatus.LOADED), _info(size=20, etag="e2"), True, "reload"),
+        (_seen(FileStatus.LOADED, etag=None), _info(etag=None, modified=T0 + timedelta(seconds=1)), False, "changed"),
+        (_seen(FileStatus.LOADED, etag=None), _info(etag=None), False, "skip"),
+        (_seen(FileStatus.CHANGED, 20, "e2", previous_size=10, previous_etag="e1"), _info(20, "e2"), False, "skip"),
+        (_seen(FileStatus.CHANGED, 20, "e2", previous_size=10, previous_etag="e1"), _info(30, "e3"), False, "changed"),
+        (_seen(FileStatus.CHANGED, 20, "e2", previous_size=10, previous_etag="e1"), _info(20, "e2"), True, "reload"),
+        (_seen(FileStatus.QUARANTINED), _info(), True, "skip"),
+        (_seen(FileStatus.QUARANTINED), _info(size=20, etag="e2"), False, "load"),
+        (_seen(FileStatus.QUARANTINED, previous_size=5), _info(size=20, etag="e2"), True, "reload"),
+        (_seen(FileStatus.HELD), _info(size=20, etag="e2"), False, "skip"),
+        (_seen(FileStatus.HELD), _info(size=20, etag="e2"), True, "load"),
+    ],
+)
+def test_file_action(seen: KnownFile | None, info: FileInfo, reload_changed: bool, action: str) -> None:
+    assert file_action(seen, info, reload_changed) == action
+    assert should_load(seen, info, reload_changed) == (action in ("load", "reload"))
+
+
+def test_young_files_wait_and_changed_files_are_reported_not_loaded() -> None:
+    now = T0 + timedelta(minutes=10)
+    listing = [
+        FileInfo("/in/old.json", 10, now - timedelta(seconds=120), "o"),
+        FileInfo("/in/young.json", 10, now - timedelta(seconds=5), "y"),
+        FileInfo("/in/grown.json", 20, now - timedelta(seconds=120), "g2"),
+        FileInfo("/in/grown-young.json", 20, now - timedelta(seconds=1), "gy2"),
+    ]
+    known = {
+        "/in/grown.json": _seen(FileStatus.LOADED, 10, "g1"),
+        "/in/grown-young.json": _seen(FileStatus.LOADED, 10, "gy1"),
+    }
+    selection = select_new_files(listing, known, spec("/in", source={"min_file_age_seconds": 60}), now)
+    assert [f.path for f in selection.load] == ["/in/old.json"]
+    assert [info.path for info, _ in selection.changed] == ["/in/grown.json"]
+    assert selection.waiting == 2 and selection.reload == {}
+    reloading = spec("/in", source={"reload_changed_files": True})
+    selection = select_new_files(listing, known, reloading, now)
+    assert sorted(selection.reload) == ["/in/grown-young.json", "/in/grown.json"] and selection.waiting == 0
+
+
+def test_bad_record_offenders() -> None:
+    assert bad_record_offenders({"a": (5, 10), "b": (0, 10), "c": (1, 100)}, 0.1) == ["a"]
+    assert bad_record_offenders({"a": (1, 9), "b": (1, 9), "c": (0, 100)}, 0.1) == ["a", "b"]  # spread thin
+    assert bad_record_offenders({"a": (0, 10)}, 0.1) == []
+
+
+def test_change_detection_ignores_a_timestamp_round_trip() -> None:
+    seen = KnownFile(None, FileStatus.LOADED, 10, T0.replace(tzinfo=None))
+    assert not differs(seen, FileInfo("/in/a.json", 10, T0 + timedelta(microseconds=400)))
+    assert differs(seen, FileInfo("/in/a.json", 11, T0))
+
+
+def test_a_window_reads_header_then_the_tail_up_to_the_listed_size(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a.csv").write_bytes(b"id,name\n1,a\n2,b\n3,c\n4,d-still-being-writ")
+    storage = TrackedStorage(open_storage(spec(str(landing)).source, Guards(LocalRoots([str(landing)]), EgressAllow())))
+    path = str(landing / "a.csv")
+    storage.windows[path] = Window(16, 20, b"id,name\n")
+    with storage.open(path) as stream:
+        assert stream.read() == b"id,name\n3,c\n"
+    (landing / "a.csv").unlink()
+    with pytest.raises(BadFileError):
+        storage.open(path)
+    assert isinstance(storage.open_failures[path], SourceNotFound)
+
+
+# --- reload_changed_files: a crash between the delete and the batch commit --------------------------------------
+@pytest.fixture
+def rh(tmp_path: Path) -> Harness:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    store = MemoryStore()
+    ingestion = store.add_ingestion(spec(str(landing), table="reloads", source={"reload_changed_files": True}))
+    engine = EmbeddedEngine(str(tmp_path / "warehouse"))
+    guards = Guards(LocalRoots([str(landing)]), EgressAllow())
+    pipeline = RunPipeline(
+        store, lambda _: engine, functools.partial(open_storage, guards=guards), heartbeat_seconds=0.05
+    )
+    return Harness(store, engine, pipeline, ingestion, landing)
+
+
+def _json_lines(ids: range) -> str:
+    return "".join(f'{{"id": {i}}}\n' for i in ids)
+
+
+@pytest.mark.parametrize("change", ["rewrite", "append"])
+def test_a_reload_killed_before_its_commit_recovers_without_duplicates(
+    rh: Harness, monkeypatch: pytest.MonkeyPatch, dead_owner: str, change: str
+) -> None:
+    """The process dies inside the batch write (after the rewrite's delete committed, before the append did):
+    the next run reloads the file, and every id is in the table once."""
+    path = rh.landing / "a.json"
+    path.write_text(_json_lines(range(10)))
+    (rh.landing / "b.json").write_text(_json_lines(range(100, 105)))
+    assert rh.run().status == RunStatus.SUCCESS
+    if change == "rewrite":
+        path.write_text(_json_lines(range(20, 25)))
+        expected = [*range(20, 25), *range(100, 105)]
+    else:
+        path.write_text(_json_lines(range(15)))
+        expected = [*range(15), *range(100, 105)]
+
+    def die(_: Any) -> Any:
+        raise Killed("inside the batch write")
+
+    monkeypatch.setattr(rh.engine, "load_batch", die)
+    crashed = rh.new_run()
+    with pytest.raises(Killed):
+        rh.pipeline.execute(rh.id, crashed)
+    monkeypatch.undo()
+    ids_after_crash = Counter(rh.table().column("id").to_pylist())
+    assert max(ids_after_crash.values()) == 1
+    if change == "rewrite":  # not atomic: the delete is committed, the new rows are not
+        assert not set(range(10)) & set(ids_after_crash)
+    leave_behind(rh.store, rh.id, crashed, dead_owner)
+
+    outcome = rh.run()
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert sorted(rh.table().column("id").to_pylist()) == expected
+    row = rh.store.ledger(rh.id)[str(path)]
+    assert (row.status, row.records, row.previous_size) == ("loaded", 5 if change == "rewrite" else 15, None)
+
+
+def test_reload_is_refused_on_an_engine_that_cannot_delete_a_file_rows(rh: Harness) -> None:
+    class NoDelete(EmbeddedEngine):
+        delete_rows_from = None  # type: ignore[assignment]
+
+    rh.pipeline.engine_for = lambda _: NoDelete(rh.engine.warehouse)
+    write_json_files(rh.landing, 1, RECORDS)
+    outcome = rh.run()
+    assert outcome.status == RunStatus.FAILED
+    assert "reload_changed_files is not supported" in outcome.message and "reload_changed_files off" in (
+        outcome.errors[0].action
+    )
