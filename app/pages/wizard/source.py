@@ -8,11 +8,12 @@ from typing import Any
 from nicegui import ui
 
 from app.pages.wizard import actions
-from app.pages.wizard.draft import OPTIONAL_TEXT, secret_codec
+from app.pages.wizard.draft import OPTIONAL_TEXT, WHOLE_NUMBER, secret_codec
 from app.pages.wizard.fields import WizardState, lock_banner, section
 from app.pages.wizard.partitions import PartitionFolders
 from app.pages.wizard.validation import engine_problems, validate_parts
 from components.formatting import human_bytes
+from core.config import MAX_FILE_AGE_SECONDS
 from core.errors import AutoloaderError
 
 SOURCE_CARDS = (
@@ -24,6 +25,8 @@ SOURCE_CARDS = (
 )
 AUTH_CHOICES = {"ambient": "Ambient identity (IAM role, environment)", "access_key": "Access keys"}
 ACCESS_KEY_FIELDS = ("access_key_id", "secret_access_key", "session_token")
+FILE_AGE_SUGGESTED = ("local", "sftp")
+SUGGESTED_FILE_AGE = 60
 OK_STYLE, FAILED_STYLE = "bg-green-50 text-green-800", "bg-red-50 text-red-800"
 
 
@@ -55,6 +58,7 @@ class SourceStep:
             "File Pattern (optional)", "source.file_pattern", OPTIONAL_TEXT, placeholder="*.json or logs-2024-*.json"
         ).props("hint='Filter files by pattern (** for sub-folders). Leave empty to process all files'")
         PartitionFolders(fields).render()
+        self._file_age()
         with fields.when(ui.column().classes("w-full gap-3"), lambda: self.draft.get("source.type") == "s3"):
             self._s3_details()
         with ui.row().classes("w-full items-center gap-4"):
@@ -65,6 +69,18 @@ class SourceStep:
             self.connection_spinner.set_visibility(False)
         self.connection_result = ui.label().classes("w-full p-3 rounded text-sm").mark("connection-result")
         self.connection_result.set_visibility(False)
+
+    def _file_age(self) -> None:
+        """Files younger than this wait for a later run; local folders and SFTP drops are often written in place,
+        so for them the hint suggests a minute."""
+        age = ui.number("Minimum file age (seconds)", min=0, max=MAX_FILE_AGE_SECONDS, precision=0)
+        age.props("outlined").classes("w-full")
+        self.fields.bind(age, "source.min_file_age_seconds", WHOLE_NUMBER)
+        with self.fields.when(ui.row(), lambda: self.draft.get("source.type") in FILE_AGE_SUGGESTED):
+            ui.label(
+                f"Suggested: {SUGGESTED_FILE_AGE} for local and SFTP sources, where producers may still be writing a "
+                "file when it is listed (0 loads every file as soon as it is seen)."
+            ).classes("text-xs text-slate-500").mark("min-file-age-hint")
 
     def _s3_details(self) -> None:
         fields = self.fields
