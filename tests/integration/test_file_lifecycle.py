@@ -21,7 +21,7 @@ import pytest
 
 from core.access import SYSTEM
 from core.domain import RunStatus
-from core.errors import Conflict
+from core.errors import Conflict, StorageAuthError
 from core.storage.base import FileInfo, Storage
 from tests.helpers import read_table, spec, write_json_files
 
@@ -227,6 +227,40 @@ def test_file_deleted_mid_run_does_not_fail_the_others(services: Any, tmp_path: 
     victim.write_bytes(kept)  # it comes back: loaded once
     assert services.runs.run_now(ing.name).metrics.records_ingested == 10
     assert sum(_ids(uri).values()) == 40 and max(_ids(uri).values()) == 1
+
+
+class _Unreadable(_DeletesAfterListing):
+    """The source with one file its user may not read. Tests run as root here, which reads any file, so the
+    permission error the local backend raises for it (StorageAuthError) is raised for that file by hand."""
+
+    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
+        return self.inner.list_files(pattern)
+
+    def open(self, path: str) -> Any:
+        if path == str(self.victim):
+            raise StorageAuthError(f"No permission to read the file {path}", "Give the user read access.")
+        return self.inner.open(path)
+
+
+def test_unreadable_file_is_skipped_with_a_reason_and_retried(services: Any, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    files = write_json_files(landing, 3, 10)
+    ing = services.ingestions.create(spec(str(landing), table="unreadable"), activate=True)
+    uri = services.embedded.table_uri(ing.spec.destination)
+    real = services.pipeline.storage_for
+    services.pipeline.storage_for = lambda source: _Unreadable(real(source), files[0])
+    try:
+        outcome = services.runs.run_now(ing.name)
+    finally:
+        services.pipeline.storage_for = real
+    assert outcome.status == RunStatus.PARTIAL, outcome
+    (skipped,) = [e for e in outcome.errors if e.kind == "file_unreadable"]
+    assert skipped.file == str(files[0]) and "No permission" in skipped.message and skipped.action
+    row = _ledger(services, ing.id)[str(files[0])]
+    assert row.status == "failed" and "No permission" in row.error
+    assert sum(_ids(uri).values()) == 20
+    retried = services.runs.run_now(ing.name)  # readable again: loaded at the next run
+    assert retried.status == RunStatus.SUCCESS and retried.metrics.records_ingested == 10, retried
 
 
 def test_reprocess_of_a_file_that_left_the_source_is_refused(services: Any, tmp_path: Path) -> None:
