@@ -39,6 +39,7 @@ from core.egress import EgressAllow, check_url
 from core.engines.embedded import EmbeddedEngine
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
 from core.pipeline import RunPipeline
+from core.retry import Backoff
 from core.storage import open_storage
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,15 @@ def build_guards(settings: Settings) -> Guards:
     return Guards(local, egress)
 
 
+def storage_backoff(settings: Settings) -> Backoff:
+    """How a run retries a storage call that fails transiently, before the run fails as transient."""
+    return Backoff(
+        attempts=settings.storage_retry_attempts,
+        base_seconds=settings.storage_retry_base_seconds,
+        cap_seconds=settings.storage_retry_cap_seconds,
+    )
+
+
 def build(settings: Settings) -> Container:
     guards = build_guards(settings)
     url = settings.resolved_database_url
@@ -137,7 +147,7 @@ def build(settings: Settings) -> Container:
     pipeline = RunPipeline(
         RetryingStore(store, settings.resolved_db_retry_seconds),
         engines.for_ingestion,
-        functools.partial(open_storage, guards=guards),
+        functools.partial(open_storage, guards=guards, retry=storage_backoff(settings)),
         heartbeat_seconds=settings.heartbeat_seconds,
         stale_after=stale_after,
     )

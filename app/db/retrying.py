@@ -60,6 +60,8 @@ class RetryingStore:
         self.budget_seconds = budget_seconds
         self.backoff = Backoff(base_seconds=base_seconds, cap_seconds=cap_seconds)
         self._down_since: float | None = None
+        self._exhausted = False
+        """The budget of the current outage is spent: calls fail after one attempt until one succeeds."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -76,18 +78,23 @@ class RetryingStore:
                 down_since = self._down_since = self._down_since or now
                 retry += 1
                 wait = self.backoff.delay(retry)
-                if not retryable(exc) or now + wait - down_since > self.budget_seconds:
-                    raise self._unavailable(what, exc) from exc
+                self._exhausted = self._exhausted or now + wait - down_since > self.budget_seconds
+                if self._exhausted or not retryable(exc):
+                    raise self._unavailable(what, exc, retried=self._exhausted) from exc
                 log.warning("metadata DB: %s failed (%s); retry %d in %.1f s", what, type(exc).__name__, retry, wait)
                 time.sleep(wait)
             else:
-                self._down_since = None
+                self._down_since, self._exhausted = None, False
                 return result
 
-    def _unavailable(self, what: str, exc: DBAPIError) -> MetadataUnavailable:
+    def _unavailable(self, what: str, exc: DBAPIError, retried: bool) -> MetadataUnavailable:
+        why = (
+            f"was unreachable for longer than the run's retry budget ({self.budget_seconds:g} s)"
+            if retried
+            else "dropped the connection (not retried: the write may have been applied)"
+        )
         return MetadataUnavailable(
-            f"The metadata database was unreachable for longer than the run's retry budget "
-            f"({self.budget_seconds:g} s) while trying to {what}.",
+            f"The metadata database {why} while trying to {what}.",
             "Check that the metadata database is up and reachable; the run is retried once it is back.",
             detail=str(exc.orig or exc)[:500],
         )
@@ -125,7 +132,7 @@ class RetryingStore:
 
     def heartbeat(self, run_id: int) -> None:
         self.inner.heartbeat(run_id)
-        self._down_since = None
+        self._down_since, self._exhausted = None, False
 
     def set_engine_job_id(self, run_id: int, job_id: str) -> None:
         self._retry("record the engine job", lambda: self.inner.set_engine_job_id(run_id, job_id))

@@ -9,7 +9,9 @@ import importlib
 from core.config import SourceConfig
 from core.errors import ConfigError
 from core.guards import Guards
+from core.retry import Backoff
 from core.storage.base import FileInfo, Storage
+from core.storage.retrying import RetryingStorage
 
 __all__ = ["FileInfo", "Storage", "open_storage"]
 
@@ -19,8 +21,9 @@ _BACKENDS = {
 }
 
 
-def open_storage(source: SourceConfig, guards: Guards) -> Storage:
-    """Build the backend for a source, confined by `guards`. New backends register here; nothing else changes."""
+def open_storage(source: SourceConfig, guards: Guards, retry: Backoff | None = None) -> Storage:
+    """Build the backend for a source, confined by `guards`. New backends register here; nothing else changes.
+    With `retry`, its transient failures are retried inside the caller (a run) with that backoff."""
     try:
         module_name, class_name = _BACKENDS[source.type]
     except KeyError:
@@ -30,4 +33,5 @@ def open_storage(source: SourceConfig, guards: Guards) -> Storage:
             field="source.type",
         ) from None
     backend = getattr(importlib.import_module(module_name), class_name)
-    return backend.from_config(source, guards)
+    storage: Storage = backend.from_config(source, guards)
+    return storage if retry is None else RetryingStorage(storage, retry)

@@ -276,6 +276,20 @@ class S3Storage:
         raw = _BodyReader(response["Body"], self, bucket, f"s3://{bucket}/{key}")
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_COPY_CHUNK))
 
+    def open_from(self, path: str, offset: int) -> BinaryIO:
+        """The object from byte `offset` on (a ranged GET), to resume a read that failed part-way."""
+        if offset <= 0:
+            return self.open(path)
+        bucket, key = self._locate(path)
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-")
+        except Exception as exc:
+            if _status(exc) == 416:  # the failed read had reached the end
+                return cast(BinaryIO, io.BytesIO(b""))
+            self._raise(exc, bucket=bucket, path=f"s3://{bucket}/{key}")
+        raw = _BodyReader(response["Body"], self, bucket, f"s3://{bucket}/{key}")
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_COPY_CHUNK))
+
     def open_seekable(self, path: str) -> BinaryIO:
         """Download the object into a temporary file (in memory up to 64 MB) for random access."""
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES)  # noqa: SIM115 - returned
@@ -444,6 +458,14 @@ class S3Storage:
                 detail=f"{type(exc).__name__}: {exc}",
             )
         return None  # not an SDK or I/O error (a bug): let it propagate unchanged
+
+
+def _status(exc: BaseException) -> int:
+    """The HTTP status of a botocore ClientError (0 for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
 class _BodyReader(io.RawIOBase):

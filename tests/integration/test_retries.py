@@ -1,5 +1,6 @@
-"""Transient failures are retried with backoff: the S3 endpoint dies mid-run, comes back, the retry
-loads the rest, and nothing is loaded twice. Terminal failures are not retried."""
+"""Transient failures are retried with backoff. Inside a run: the S3 endpoint dies mid-run and comes back within the
+run's storage retries, and that same run loads every file. Across runs: an endpoint down for longer fails the run
+as transient, the runner's retry loads the rest, and nothing is loaded twice. Terminal failures are not retried."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ FILES, RECORDS = 1000, 10
 @pytest.fixture
 def retrying_services(settings) -> Any:  # type: ignore[no-untyped-def]
     settings.retry_backoff_seconds = [2.0, 2.0, 2.0]
+    settings.storage_retry_attempts = 3  # a run gives up after about half a second
+    settings.storage_retry_base_seconds = 0.2
     svc = build(settings)
     svc.start()
     yield svc
@@ -53,13 +56,7 @@ def _wait_for(predicate, timeout: float) -> Any:  # type: ignore[no-untyped-def]
 def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaweedfs) -> None:  # type: ignore[no-untyped-def]
     svc = retrying_services
     bucket = seaweedfs.new_bucket()
-    objects = {
-        f"events/part-{i:05d}.json": "".join(
-            json.dumps({"id": i * RECORDS + r}) + "\n" for r in range(RECORDS)
-        ).encode()
-        for i in range(FILES)
-    }
-    seaweedfs.put_many(bucket, objects)
+    seaweedfs.put_many(bucket, _objects())
     source = seaweedfs.source(bucket, "events/").model_dump(mode="json")
     ing = svc.ingestions.create(
         spec("/unused", table="retried", source=source, limits={"max_files_per_batch": 20}), activate=True
@@ -74,6 +71,7 @@ def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaw
 
     assert failed.status == RunStatus.FAILED.value, failed.message
     assert failed.errors[0]["kind"] == "storage_unavailable" and failed.errors[0]["action"]
+    assert "internal" not in [e["kind"] for e in failed.errors]
     retry = _wait_for(
         lambda: next((r for r in svc.views.runs(SYSTEM, ing.id) if r.retry_of == first), None), timeout=10
     )
@@ -84,6 +82,55 @@ def test_s3_outage_mid_run_is_retried_without_duplicates(retrying_services, seaw
     table = read_table(svc.embedded.table_uri(ing.spec.destination))
     assert table.num_rows == FILES * RECORDS
     assert pc.count_distinct(table.column("id")).as_py() == FILES * RECORDS
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+def test_s3_outage_inside_a_run_is_survived_by_that_run(settings, seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    settings.retry_backoff_seconds = [2.0, 2.0, 2.0]
+    # up to 12 attempts, waits doubling from 0.5 s to 3 s: a run rides out an outage of ~10 s or more
+    settings.storage_retry_attempts = 12
+    settings.storage_retry_base_seconds = 0.5
+    settings.storage_retry_cap_seconds = 3
+    svc = build(settings)
+    svc.start()
+    try:
+        bucket = seaweedfs.new_bucket()
+        seaweedfs.put_many(bucket, _objects())
+        source = seaweedfs.source(bucket, "events/").model_dump(mode="json")
+        ing = svc.ingestions.create(
+            spec("/unused", table="survived", source=source, limits={"max_files_per_batch": 20}), activate=True
+        )
+        run_id = svc.runs.trigger(ing.id)
+        _wait_for(lambda: svc.store.get_run(ing.id, run_id).files_done > 0, timeout=30)
+        seaweedfs.stop(kill=True)
+        down_at = time.monotonic()
+        time.sleep(2)
+        mid_outage = svc.store.get_run(ing.id, run_id)
+        seaweedfs.start()
+        outage = time.monotonic() - down_at
+        done = _wait_for(
+            lambda: (r := svc.store.get_run(ing.id, run_id)).status not in ("queued", "running") and r, timeout=120
+        )
+    finally:
+        svc.close()
+
+    assert mid_outage.status == "running", "the run ended during the outage: it should have waited"
+    assert done.status == RunStatus.SUCCESS.value, (done.message, done.errors, f"outage {outage:.1f} s")
+    assert done.metrics["files_processed"] == FILES
+    assert [r.id for r in svc.views.runs(SYSTEM, ing.id)] == [run_id]  # no whole-run retry was needed
+    table = read_table(svc.embedded.table_uri(ing.spec.destination))
+    assert table.num_rows == FILES * RECORDS
+    assert pc.count_distinct(table.column("id")).as_py() == FILES * RECORDS
+
+
+def _objects() -> dict[str, bytes]:
+    return {
+        f"events/part-{i:05d}.json": "".join(
+            json.dumps({"id": i * RECORDS + r}) + "\n" for r in range(RECORDS)
+        ).encode()
+        for i in range(FILES)
+    }
 
 
 def test_terminal_failures_are_not_retried(retrying_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
