@@ -71,13 +71,13 @@ def measure(name: str, source: dict[str, Any], seconds: float) -> dict[str, Any]
         ids: Counter[int] = Counter()
         with contextlib.suppress(Exception):  # no table: nothing loaded
             ids.update(read_table(engine.table_uri(ingestion.spec.destination)).column("id").to_pylist())
-        once = sum(1 for i in written if ids.get(i) == 1)
+        once = len([i for i in written if ids.get(i) == 1])
         return {
             "setting": name,
             "written": len(written),
             "loaded_once": once,
-            "duplicated": sum(1 for i in written if ids.get(i, 0) > 1),
-            "missing": sum(1 for i in written if i not in ids),
+            "duplicated": len([i for i in written if ids.get(i, 0) > 1]),
+            "missing": len([i for i in written if i not in ids]),
             "runs": dict(statuses),
         }
 
