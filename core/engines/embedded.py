@@ -48,7 +48,11 @@ _READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024
 
 # Row groups of 128k rows and 64 MiB files bound what the Parquet writer buffers per file
 # (delta-rs defaults measured ~400 MiB extra RSS on a 1 GiB CSV load).
-WRITER_PROPERTIES = WriterProperties(max_row_group_size=131_072)
+# Min/max statistics are cut to 64 bytes (arrow-rs's column index default). Untruncated, a 100 MB value went into
+# the Parquet footer (twice when it is a column chunk's min and max: pyarrow could not open the file) and into the
+# Delta log's file statistics (a 100 MB commit every reader loads). bench/bench_huge_value.py measures it.
+STATISTICS_TRUNCATE_LENGTH = 64
+WRITER_PROPERTIES = WriterProperties(max_row_group_size=131_072, statistics_truncate_length=STATISTICS_TRUNCATE_LENGTH)
 TARGET_FILE_SIZE = 64 * 1024 * 1024
 
 
@@ -113,7 +117,7 @@ class EmbeddedEngine:
 
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:
-            table.optimize.z_order(destination.z_order_columns)
+            table.optimize.z_order(destination.z_order_columns, writer_properties=WRITER_PROPERTIES)
 
     def drop_table(self, destination: DestinationConfig) -> None:
         import shutil
@@ -289,6 +293,7 @@ class EmbeddedEngine:
                 source_alias="s",
                 target_alias="t",
                 merge_schema=request.evolve,
+                writer_properties=WRITER_PROPERTIES,
                 commit_properties=commit,
             )
             .when_matched_update_all()
