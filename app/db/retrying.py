@@ -131,7 +131,14 @@ class RetryingStore:
         self._retry("mark the run started", lambda: self.inner.mark_run_started(run_id, owner))
 
     def heartbeat(self, run_id: int) -> None:
-        self.inner.heartbeat(run_id)
+        """One attempt (the heartbeat loop beats again soon); a failed beat starts the outage clock too, so a run
+        busy without the database (a long table write) gives up at its next call once the budget is spent."""
+        try:
+            self.inner.heartbeat(run_id)
+        except DBAPIError as exc:
+            if is_disconnect(exc) and self._down_since is None:
+                self._down_since = time.monotonic()
+            raise
         self._down_since, self._exhausted = None, False
 
     def set_engine_job_id(self, run_id: int, job_id: str) -> None:
