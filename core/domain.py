@@ -130,16 +130,18 @@ class FileResult:
 
 @dataclass(slots=True)
 class KnownFile:
-    """What the ledger knows of a file: enough to tell whether the file at the source still is the one loaded."""
+    """What the ledger knows of a file: enough to tell whether the file at the source still is the one loaded.
+
+    Two are equal when their etag and status are (what the ledger keys its decisions on); the rest is detail."""
 
     etag: str | None
     status: FileStatus
-    size: int | None = None
-    modified: datetime | None = None
-    records: int = 0
-    previous_size: int | None = None
-    previous_etag: str | None = None
-    content_hash: str | None = None
+    size: int | None = field(default=None, compare=False)
+    modified: datetime | None = field(default=None, compare=False)
+    records: int = field(default=0, compare=False)
+    previous_size: int | None = field(default=None, compare=False)
+    previous_etag: str | None = field(default=None, compare=False)
+    content_hash: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
