@@ -125,7 +125,7 @@ def files_changed(ingestion_id: int, name: str, outcome: RunOutcome) -> Alert | 
         name,
         f"{len(paths)} file(s) of '{name}' changed after they were loaded",
         f"Run {outcome.run_id} found {shown} changed at the source; the table holds the versions loaded earlier.",
-        "Turn on reload_changed_files to load the new versions, or reprocess the files; "
+        "Turn on reload_changed_files to load the new versions (never duplicating rows); "
         "ask the producer to write new files instead of changing loaded ones.",
         severity="warning",
     )

@@ -469,7 +469,7 @@ class RunPipeline:
                 file=info.path,
                 message=message,
                 action="Turn on source.reload_changed_files to load the new version (appended records only, or in "
-                "place of the file's rows), or reprocess the file; producers should write new files instead.",
+                "place of the file's rows); producers should write new files instead of changing loaded ones.",
             )
         )
 
