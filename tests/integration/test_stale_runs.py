@@ -1,0 +1,75 @@
+"""Runs left `running` by a thread that could not write its end (the metadata DB was down) are settled without a
+server restart: by this process at once (it knows it no longer executes them), by any process once their heartbeat
+is stale. A run that ended meanwhile keeps its own end, and a live run is never settled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.bootstrap import Container
+from app.runner import INTERRUPTED
+from core.domain import RunMetrics, RunStatus
+from core.errors import RunInProgress
+from core.live_runs import LIVE_RUNS
+from core.pipeline import owner_is_dead, process_owner
+from core.ports import ActiveRun
+from tests.helpers import spec
+
+STALE = timedelta(seconds=30)
+
+
+def _left_running(services: Container, tmp_path: Path, owner: str) -> tuple[int, int]:
+    """What a run whose thread ended during a DB outage leaves: its row `running` and the slot held."""
+    ing = services.ingestions.create(spec(str(tmp_path)), activate=True)
+    run_id = services.store.create_run(ing.id, "manual")
+    services.store.mark_run_started(run_id, owner)
+    assert services.store.claim_run_slot(ing.id, run_id)
+    return ing.id, run_id
+
+
+def test_a_run_this_process_no_longer_executes_is_settled_and_the_ingestion_runs_again(
+    services: Container, tmp_path: Path
+) -> None:
+    ingestion_id, run_id = _left_running(services, tmp_path, process_owner())
+
+    assert services.runner.settle_stale_runs() == 1
+    run = services.store.get_run(ingestion_id, run_id)
+    assert run.status == RunStatus.FAILED.value and run.errors[0]["kind"] == "interrupted"
+    assert services.store.active_run(ingestion_id) is None
+    services.runs.check_runnable(services.store.get_ingestion(ingestion_id))  # no 409
+
+
+def test_a_live_run_of_this_process_is_left_alone(services: Container, tmp_path: Path) -> None:
+    ingestion_id, run_id = _left_running(services, tmp_path, process_owner())
+    LIVE_RUNS.add(run_id)
+    try:
+        assert services.runner.settle_stale_runs() == 0
+        assert services.store.get_run(ingestion_id, run_id).status == RunStatus.RUNNING.value
+        with pytest.raises(RunInProgress):
+            services.runs.check_runnable(services.store.get_ingestion(ingestion_id))
+    finally:
+        LIVE_RUNS.discard(run_id)
+
+
+def test_a_run_that_ended_meanwhile_keeps_its_end(services: Container, tmp_path: Path) -> None:
+    ingestion_id, run_id = _left_running(services, tmp_path, process_owner())
+    services.store.finish_run(run_id, RunStatus.SUCCESS, RunMetrics(), [], "Loaded.")
+    assert not services.store.settle_interrupted_run(run_id, INTERRUPTED, "Interrupted.")
+    assert services.store.get_run(ingestion_id, run_id).status == RunStatus.SUCCESS.value
+
+
+def test_a_stale_heartbeat_is_dead_even_when_its_process_is_alive() -> None:
+    now = datetime.now(UTC)
+    alive_elsewhere = "other-host:4242"
+    assert owner_is_dead(ActiveRun(1, alive_elsewhere, now - 2 * STALE), STALE, now)
+    assert not owner_is_dead(ActiveRun(1, alive_elsewhere, now - STALE / 2), STALE, now)
+    mine = process_owner()
+    assert owner_is_dead(ActiveRun(99_999_999, mine, now), STALE, now)  # not executed here any more
+    LIVE_RUNS.add(99_999_999)
+    try:
+        assert not owner_is_dead(ActiveRun(99_999_999, mine, now - 2 * STALE), STALE, now)  # executing here
+    finally:
+        LIVE_RUNS.discard(99_999_999)
