@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from app.db.repository import SqlStore
 from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus
+from core.errors import MetadataUnavailable
 from core.pipeline import RunPipeline, owner_is_dead
 from core.ports import ActiveRun
 
@@ -31,6 +32,12 @@ INTERRUPTED = RunError(
     message="The run stopped before it finished: its process died, or it lost the metadata database for longer "
     "than the stale-run window.",
     action="Nothing to do: the next run reconciles the table and the file ledger.",
+)
+
+NOT_STARTED = RunError(
+    kind="metadata_unavailable",
+    message="The run could not start: the metadata database was unreachable.",
+    action="Nothing to do: the ingestion's next run loads the files once the database is back.",
 )
 
 
@@ -50,6 +57,8 @@ class Runner:
         self.listeners: list[RunListener] = []
         self.clock: Clock | None = None
         """Set when the server's scheduler runs; without one (the CLI) failed runs are not retried."""
+        self.unstarted: set[int] = set()
+        """Runs submitted here that could not start (metadata DB down): still `queued`, ended by the sweep."""
 
     # --- a run's life ----------------------------------------------------------------------------------------------
     def submit(self, ingestion_id: int, run_id: int) -> None:
@@ -70,7 +79,12 @@ class Runner:
         return outcome
 
     def _execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
-        outcome = self.pipeline.execute(ingestion_id, run_id)
+        try:
+            outcome = self.pipeline.execute(ingestion_id, run_id)
+        except MetadataUnavailable as exc:  # the metadata DB was down before the run could even start
+            log.error("run %s of ingestion %s did not start: %s", run_id, ingestion_id, exc.message)
+            self.unstarted.add(run_id)
+            raise
         will_retry = self._plan_retry(outcome)
         self._tell_listeners(ingestion_id, outcome, will_retry)
         return outcome
@@ -146,7 +160,7 @@ class Runner:
         """Periodically: end runs marked `running` whose process is gone, whose heartbeat is stale, or that this
         process stopped executing without writing their end (the metadata DB was down), and free their slots, so
         the ingestion is runnable again within the stale window without a restart."""
-        settled = 0
+        settled = self._end_unstarted()
         now = datetime.now(UTC)
         for run in self.store.running_runs():
             if run.id is None or not owner_is_dead(ActiveRun(run.id, run.owner, run.heartbeat_at), self.stale, now):
@@ -156,6 +170,16 @@ class Runner:
                 log.warning("run %s of ingestion %s was interrupted; settled as failed", run.id, run.ingestion_id)
             self.store.release_run_slot(run.ingestion_id, run.id)
         return settled
+
+    def _end_unstarted(self) -> int:
+        ended = 0
+        for run_id in list(self.unstarted):
+            run = self.store.get_run_by_id(run_id)
+            if run is not None and run.status == RunStatus.QUEUED.value:
+                self.store.finish_run(run_id, RunStatus.FAILED, RunMetrics(), [NOT_STARTED], NOT_STARTED.message)
+                ended += 1
+            self.unstarted.discard(run_id)
+        return ended
 
     @property
     def stale(self) -> timedelta:

@@ -4,19 +4,24 @@ is stale. A run that ended meanwhile keeps its own end, and a live run is never 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from app.bootstrap import Container
-from app.runner import INTERRUPTED
+from app.db.database import make_engine
+from app.db.repository import SqlStore
+from app.db.retrying import RetryingStore
+from app.runner import INTERRUPTED, Runner
 from core.domain import RunMetrics, RunStatus
 from core.errors import RunInProgress
 from core.live_runs import LIVE_RUNS
-from core.pipeline import owner_is_dead, process_owner
+from core.pipeline import RunPipeline, owner_is_dead, process_owner
 from core.ports import ActiveRun
 from tests.helpers import spec
+from tests.services import free_port
 
 STALE = timedelta(seconds=30)
 
@@ -73,3 +78,26 @@ def test_a_stale_heartbeat_is_dead_even_when_its_process_is_alive() -> None:
         assert not owner_is_dead(ActiveRun(99_999_999, mine, now - 2 * STALE), STALE, now)  # executing here
     finally:
         LIVE_RUNS.discard(99_999_999)
+
+
+def test_a_run_that_could_not_start_is_ended_by_the_sweep(services: Container, tmp_path: Path) -> None:
+    """The pipeline's metadata DB is a real PostgreSQL address where nothing listens (refused at once)."""
+    ing = services.ingestions.create(spec(str(tmp_path)), activate=True)
+    run_id = services.store.create_run(ing.id, "scheduled")
+    unreachable = SqlStore(make_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/none"), None)  # type: ignore[arg-type]
+    pipeline = RunPipeline(
+        RetryingStore(unreachable, budget_seconds=0.3), services.engines.for_ingestion, services.pipeline.storage_for
+    )
+    runner = Runner(services.store, pipeline, [], workers=1)
+    try:
+        runner.submit(ing.id, run_id)
+        deadline = time.monotonic() + 20
+        while run_id not in runner.unstarted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert services.store.get_run(ing.id, run_id).status == RunStatus.QUEUED.value
+        assert runner.settle_stale_runs() == 1
+    finally:
+        runner.close()
+    run = services.store.get_run(ing.id, run_id)
+    assert run.status == RunStatus.FAILED.value and run.errors[0]["kind"] == "metadata_unavailable"
+    assert run_id not in runner.unstarted
