@@ -25,7 +25,7 @@ def check_database(db: Engine) -> Check:
     try:
         with db.connect() as conn:
             if db.dialect.name == "postgresql":
-                conn.execute(text(f"SET statement_timeout = {DB_CHECK_TIMEOUT_MS}"))
+                conn.execute(text(f"SET LOCAL statement_timeout = {DB_CHECK_TIMEOUT_MS}"))  # this check only
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         first_line = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
