@@ -2,8 +2,12 @@
 
 A CLI run is killed at a named crash point (core/faults.py), then a second run (the recovery) must succeed and
 leave every source row in the table exactly once: 0 lost, 0 duplicated (rows and distinct keys), and for merge
-the latest value of every key. The source has 12 files in 3 batches, so a crash in the first batch (the table
-may not exist yet) and one in a later batch are both covered.
+the latest value of every key; a third run must succeed too.
+
+Create mode crashes the first run on a new table (12 files, 3 batches). The other modes first load 4 files
+cleanly, then crash the run of 8 new files (2 batches for append and merge, one for overwrite, whose runs are one
+batch): after it, overwrite's table holds only the 8 files' rows (the run replaced the content), merge's the latest
+value per key across both, append's all 12 files' rows.
 
 `AUTOLOADER_CRASH_MATRIX_OUT=<file>` appends one JSON line per case (rows expected / loaded / duplicated); the
 bench script bench/bench_crash_matrix.py runs this module with it and prints the markdown table.
@@ -29,6 +33,7 @@ from tests.conftest import clean_env, run_cli
 from tests.helpers import read_table, spec
 
 FILES, RECORDS, PER_BATCH = 12, 6, 4
+FIRST_WAVE = 4  # files loaded cleanly before the crashed run (every mode but create)
 # Merge sources overlap: file i holds ids 3i .. 3i+5, so every id but the first and last three is in two files
 # and the later file's value must win.
 STRIDE = 3
@@ -63,16 +68,35 @@ class Measured:
     recovery: str
 
 
-def write_sources(landing: Path, mode: str) -> dict[int, str]:
-    """The source files; returns the value each id must end with (the last file's for merge)."""
-    landing.mkdir(parents=True)
+def write_sources(landing: Path, mode: str, indexes: range) -> dict[int, str]:
+    """Source files `indexes`; returns the value each of their ids must end with (the last file's for merge)."""
+    landing.mkdir(parents=True, exist_ok=True)
     latest: dict[int, str] = {}
-    for index in range(FILES):
+    for index in indexes:
         start = index * (STRIDE if mode == "merge" else RECORDS)
         rows = [{"id": start + k, "value": f"file{index:02d}-{start + k}"} for k in range(RECORDS)]
         (landing / f"part-{index:03d}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        latest.update({r["id"]: r["value"] for r in rows})  # type: ignore[misc]
+        latest.update({start + k: f"file{index:02d}-{start + k}" for k in range(RECORDS)})
     return latest
+
+
+def first_wave(services: Any, ingestion: Any, landing: Path, mode: str) -> dict[int, str]:
+    """Every mode but create: a clean run loads the first files before the crashed run of the others."""
+    if mode == "create":
+        return {}
+    latest = write_sources(landing, mode, range(FIRST_WAVE))
+    outcome = services.runs.run_now(ingestion.name)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.files_processed == FIRST_WAVE, outcome
+    return latest
+
+
+def crashed_run_files(mode: str) -> range:
+    return range(0 if mode == "create" else FIRST_WAVE, FILES)
+
+
+def expected_after(mode: str, before: dict[int, str], crashed_run: dict[int, str]) -> dict[int, str]:
+    """The table's content once the crashed run's files are loaded: overwrite keeps only that run's rows."""
+    return dict(crashed_run) if mode == "overwrite" else before | crashed_run
 
 
 def measure(table: pa.Table, latest: dict[int, str]) -> tuple[int, int, int]:
@@ -121,7 +145,7 @@ def crash_and_recover(services: Any, settings: Any, ingestion: Any, point: str) 
     recovered = run_cli("run", ingestion.name, env=env, timeout=300)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     runs = services.views.runs(SYSTEM, ingestion.id)
-    assert runs[1].status == RunStatus.FAILED.value and runs[1].errors[0]["kind"] == "interrupted"
+    assert runs[1].status == RunStatus.FAILED.value and runs[1].errors[0]["kind"] == "interrupted", runs[1]
     return str(runs[0].status)
 
 
@@ -152,14 +176,17 @@ def assert_exactly_once(
 
 @pytest.mark.parametrize(("mode", "point"), cases(EMBEDDED_MODES, POINTS))
 def test_embedded_recovers_exactly_once(services: Any, settings: Any, tmp_path: Path, mode: str, point: str) -> None:
-    latest = write_sources(tmp_path / "landing", mode)
+    landing = tmp_path / "landing"
+    landing.mkdir()
     body = spec(
-        str(tmp_path / "landing"),
+        str(landing),
         table=f"crash_{mode}",
         destination=destination(mode),
         limits={"max_files_per_batch": PER_BATCH},
     )
     ingestion = services.ingestions.create(body, activate=True)
+    before = first_wave(services, ingestion, landing, mode)
+    latest = expected_after(mode, before, write_sources(landing, mode, crashed_run_files(mode)))
     status = crash_and_recover(services, settings, ingestion, point)
     table = read_table(services.embedded.table_uri(ingestion.spec.destination))
     assert_exactly_once(services, settings, ingestion, table, latest, "embedded", point, status)
@@ -184,15 +211,18 @@ def spark_cluster(services: Any) -> int:
 def test_spark_parquet_recovers_exactly_once(
     services: Any, settings: Any, spark_cluster: int, tmp_path: Path, mode: str, point: str
 ) -> None:
-    latest = write_sources(tmp_path / "landing", mode)
+    landing = tmp_path / "landing"
+    landing.mkdir()
     raw = spec(
-        str(tmp_path / "landing"),
+        str(landing),
         table=f"crash_{mode}",
         destination=destination(mode, database=f"crash_{uuid.uuid4().hex[:10]}"),
         limits={"max_files_per_batch": PER_BATCH},
     ).model_dump(by_alias=True)
     raw["cluster_id"] = spark_cluster
     ingestion = services.ingestions.create(type(spec("/x")).model_validate(raw), activate=True)
+    before = first_wave(services, ingestion, landing, mode)
+    latest = expected_after(mode, before, write_sources(landing, mode, crashed_run_files(mode)))
     status = crash_and_recover(services, settings, ingestion, point)
     table = services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
     assert_exactly_once(services, settings, ingestion, table, latest, "spark-parquet", point, status)

@@ -91,6 +91,7 @@ class ParquetFormat(TableFormat):
         data, rows = observe_rows(data)
         data.write.mode("overwrite").partitionBy(*parts).parquet(staging)
         partitions, written = _staged_partitions(spark, staging, parts)
+        crash_point("spark_parquet_staged")
         spark.sql(add_partitions_sql(info.name, value, partitions))
         if request.mode == "overwrite":
             crash_point("spark_overwrite_before_drop")
