@@ -777,11 +777,12 @@ class RunPipeline:
         loaded = [f for f in files if not outcomes.get(f.path, FileOutcome()).quarantine_reason]
         digests = self._content_hashes(ctx, loaded)
         results: dict[str, FileResult] = {}
+        aside: list[LedgerEntry] = []
         for info in files:
             outcome = outcomes.get(info.path, FileOutcome())
             if outcome.quarantine_reason:
                 status = self._set_aside(ctx, info.path, outcome.quarantine_reason, outcome.action)
-                results[info.path] = FileResult(status, error=outcome.quarantine_reason)
+                aside.append(self._aside_entry(ctx, info, status, outcome.quarantine_reason))
                 continue
             reload = ctx.reloads.get(info.path)
             earlier = reload.previous_records if reload is not None and reload.tail_from is not None else 0
@@ -798,25 +799,34 @@ class RunPipeline:
                 ctx.errors.append(
                     malformed_error(info.path, outcome.bad_records, ctx.ingestion.spec.format.options.mode)
                 )
+        if aside:  # first: a crash before complete_batch must not let reconciliation mark them loaded
+            self.store.upsert_files(ctx.ingestion.id, ctx.run_id, aside)
         self.store.complete_batch(ctx.ingestion.id, seq, results)
         ctx.files_settled += len(files)
         ctx.files_done = ctx.files_settled
 
     def _quarantine(self, ctx: _RunContext, info: FileInfo, reason: str, action: str) -> None:
         status = self._set_aside(ctx, info.path, reason, action)
+        self.store.upsert_files(ctx.ingestion.id, ctx.run_id, [self._aside_entry(ctx, info, status, reason)])
+
+    @staticmethod
+    def _aside_entry(ctx: _RunContext, info: FileInfo, status: FileStatus, reason: str) -> LedgerEntry:
+        """The ledger row of a file set aside. An appended file's earlier rows are still in the table, so its
+        row keeps that version (the next attempt is a reload); a replaced file's rows were deleted before the
+        batch, so its row is that of a file never loaded."""
         reload = ctx.reloads.get(info.path)
-        entry = LedgerEntry(
+        kept = reload if reload is not None and reload.tail_from is not None else None
+        return LedgerEntry(
             info.path,
             info.size,
             info.modified,
             info.etag,
             status,
             error=reason,
-            records=reload.previous_records if reload else 0,
-            previous_size=reload.previous_size if reload else None,
-            previous_etag=reload.previous_etag if reload else None,
+            records=kept.previous_records if kept else 0,
+            previous_size=kept.previous_size if kept else None,
+            previous_etag=kept.previous_etag if kept else None,
         )
-        self.store.upsert_files(ctx.ingestion.id, ctx.run_id, [entry])
 
     def _set_aside(self, ctx: _RunContext, path: str, reason: str, action: str) -> FileStatus:
         """Note a file the batch could not read and return its ledger status: gone since the listing or not

@@ -451,3 +451,20 @@ def test_reload_is_refused_on_an_engine_that_cannot_delete_a_file_rows(rh: Harne
     assert "reload_changed_files is not supported" in outcome.message and "reload_changed_files off" in (
         outcome.errors[0].action
     )
+
+
+def test_a_rewrite_that_turns_out_unreadable_is_quarantined_and_later_loaded_whole(rh: Harness) -> None:
+    """The rewrite's old rows are deleted before its new version turns out unreadable; its fixed version, even one
+    that starts with the old bytes, then loads whole and once (not as an append to rows that are gone)."""
+    path = rh.landing / "a.json"
+    original = _json_lines(range(10))
+    path.write_text(original)
+    assert rh.run().status == RunStatus.SUCCESS
+    path.write_text("garbage, not JSON\n" * 3)
+    outcome = rh.run()
+    assert outcome.status == RunStatus.PARTIAL, outcome
+    assert [e.file for e in outcome.errors if e.kind == "quarantined"] == [str(path)]
+    assert rh.table().num_rows == 0  # the replaced version's rows are gone, the bad one never loaded
+    path.write_text(original + _json_lines(range(10, 13)))
+    assert rh.run().status == RunStatus.SUCCESS
+    assert sorted(rh.table().column("id").to_pylist()) == list(range(13))
