@@ -73,6 +73,8 @@ from core.storage.base import FileInfo, Storage
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CHANGED_WARNINGS_LISTED = 100
+"""file_changed warnings listed on one run (a producer touching every file must not make a huge run record)."""
 EngineFactory = Callable[[Ingestion], Engine]
 StorageFactory = Callable[[SourceConfig], Storage]
 
@@ -463,6 +465,8 @@ class RunPipeline:
         )
         self.store.upsert_files(ctx.ingestion.id, ctx.run_id, [entry])
         ctx.changed += 1
+        if ctx.changed > CHANGED_WARNINGS_LISTED:  # every one is in the ledger and counted in the run message
+            return
         ctx.errors.append(
             RunError(
                 kind="file_changed",

@@ -468,3 +468,19 @@ def test_a_rewrite_that_turns_out_unreadable_is_quarantined_and_later_loaded_who
     path.write_text(original + _json_lines(range(10, 13)))
     assert rh.run().status == RunStatus.SUCCESS
     assert sorted(rh.table().column("id").to_pylist()) == list(range(13))
+
+
+def test_changed_files_are_all_in_the_ledger_but_listed_on_the_run_up_to_a_cap(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core.pipeline, "CHANGED_WARNINGS_LISTED", 2)
+    paths = write_json_files(h.landing, 3, RECORDS)
+    h.run()
+    for path in paths:
+        path.write_text(path.read_text() + '{"id": 999}\n')
+    outcome = h.run()
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert [e.kind for e in outcome.errors] == ["file_changed", "file_changed"]
+    assert "3 file(s) changed after they were loaded" in outcome.message
+    assert {r.status for r in h.store.ledger(h.id).values()} == {FileStatus.CHANGED.value}
+    assert h.table().num_rows == 3 * RECORDS
