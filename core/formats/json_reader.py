@@ -27,6 +27,7 @@ from core.formats.conform import (
     parse_float,
 )
 from core.formats.names import column_name
+from core.formats.nesting import MAX_JSON_DEPTH, deepest_line
 from core.formats.streams import (
     MAX_MALFORMED_SHARE,
     NOT_UTF8,
@@ -475,6 +476,7 @@ def _json_block_batch(
 ) -> pa.RecordBatch | None:
     # Arrow's JSON parser does not check that text is UTF-8; Python's decoder does, at memory speed for ASCII.
     text = _decode(block, path)
+    refuse_deep_nesting(block, path)
     original = None
     if options.primitives_as_string:
         original, block = text, quote_primitives(block, options.single_quotes)
@@ -484,6 +486,22 @@ def _json_block_batch(
         batch = _python_json(text, plan, stats, path, options, original, first_line)
     plan.first_block = False
     return batch if batch.num_rows else None
+
+
+DEEP_ACTION = (
+    "Flatten the data at the producer (or send the deep part as a JSON string); the file is quarantined and the rest "
+    "of the run continues."
+)
+
+
+def refuse_deep_nesting(block: bytes, path: str) -> None:
+    """Raise BadFileError for a record nested deeper than MAX_JSON_DEPTH, before a parser recurses into it
+    (core/formats/nesting.py says why: a crash of the process, not an error, is what deeper text can cause)."""
+    found = deepest_line(block)
+    if found is not None:
+        raise bad_file(
+            path, "JSON", f"a record nests objects and arrays more than {MAX_JSON_DEPTH} levels deep", DEEP_ACTION
+        )
 
 
 def _multiline_documents(data: bytes, path: str) -> list[Any]:
@@ -502,7 +520,9 @@ def _multiline_documents(data: bytes, path: str) -> list[Any]:
         except json.JSONDecodeError as exc:
             raise bad_file(path, "JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except RecursionError:
-            raise bad_file(path, "JSON", "it is nested too deeply") from None
+            raise bad_file(
+                path, "JSON", f"a record nests objects and arrays more than {MAX_JSON_DEPTH} levels deep", DEEP_ACTION
+            ) from None
         if isinstance(value, list):
             values.extend(value)
         else:
@@ -629,6 +649,7 @@ def _texts_of(data: bytes, table: pa.Table) -> dict[str, pa.Array]:
 def infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
     """Types of the sample's values; JSON strings that are all dates or timestamps (the text rules) are typed so."""
     text = _decode(data, path)
+    refuse_deep_nesting(data, path)
     schema, texts = _typed_sample(data, text, path, fmt.options.allow_single_quotes)
     fields = [f for f in schema if f.name != RESCUED]
     if not fmt.schema_.infer_types:

@@ -121,7 +121,24 @@ def check_head(head: bytes, path: str, what: str) -> None:
     if head.startswith((b"ORC", b"Obj\x01")):
         raise bad_file(path, what, "it looks like an ORC/Avro file, which is binary")
     if b"\x00" in head[:65536]:
+        utf16 = _utf16_without_bom(head[:4096])
+        if utf16 is not None:
+            raise bad_file(
+                path,
+                what,
+                f"it looks like UTF-16 text without a byte order mark; set the format's encoding option to {utf16}",
+            )
         raise bad_file(path, what, "it contains binary data (NUL bytes)")
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """The codec ("utf-16-le" or "utf-16-be") when every other byte of `head` is NUL, as in ASCII text in UTF-16."""
+    if len(head) < 8:
+        return None
+    for codec, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            return codec
+    return None
 
 
 def read_up_to(stream: BinaryIO, size: int | None) -> bytes:

@@ -71,18 +71,22 @@ def test_truncated_parquet_is_quarantined(services, tmp_path: Path) -> None:  # 
     assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20
 
 
-def test_too_many_bad_records_fails_and_writes_nothing(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_too_many_bad_records_quarantines_the_offending_file(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A batch over max_bad_record_ratio names the file that put it over, quarantines it and loads the rest."""
     landing = tmp_path / "in"
-    landing.mkdir()
-    (landing / "mostly-bad.json").write_text('{"id": 1}\n' + "garbage\n" * 3 + '{"id": 2}\n' * 6)
+    write_json_files(landing, 1, 10)
+    bad = landing / "mostly-bad.json"
+    bad.write_text('{"id": 1}\n' + "garbage\n" * 3 + '{"id": 2}\n' * 6)
     ing = services.ingestions.create(spec(str(landing), quality={"max_bad_record_ratio": 0.1}), activate=True)
     outcome = services.runs.run_now(ing.name)
-    assert outcome.status == RunStatus.FAILED
-    assert "malformed" in outcome.message and "max_bad_record_ratio" in outcome.errors[0].action
-    assert services.embedded.table_schema(ing.spec.destination) is None
-    page = services.views.files(SYSTEM, ing.id, status="failed")
-    total, files = page.total, page.items
-    assert total == 1 and "malformed" in files[0].error
+    assert outcome.status == RunStatus.PARTIAL
+    quarantined = [e for e in outcome.errors if e.kind == "quarantined"]
+    assert [e.file for e in quarantined] == [str(bad)]
+    assert "3 of 10 records are malformed" in quarantined[0].message
+    assert "max_bad_record_ratio" in quarantined[0].action
+    assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 10
+    page = services.views.files(SYSTEM, ing.id, status="quarantined")
+    assert page.total == 1 and "malformed" in (page.items[0].error or "")
 
 
 def test_missing_folder_is_a_clear_terminal_error(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

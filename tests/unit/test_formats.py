@@ -678,3 +678,85 @@ def test_timing_many_small_json_files(tmp_path: Path, capsys: pytest.CaptureFixt
     assert stats.records == 400_000 and stats.bad_records == 0
     with capsys.disabled():
         print(f"\n[timing] read 2,000 JSON-lines files x 200 records: {elapsed:.2f}s")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bad files the corpus (tests/bad_files.py) found
+
+
+def _nested(depth: int) -> str:
+    return '{"n":' * depth + "1" + "}" * depth
+
+
+def test_deepest_line_counts_brackets_outside_strings() -> None:
+    from core.formats.nesting import deepest_line
+
+    assert deepest_line(b'{"id": 1}\n' * 100) is None
+    assert deepest_line(('{"a": ' + _nested(31) + "}\n").encode()) is None  # 32 levels: the limit, allowed
+    assert deepest_line(('{"id": 1}\n{"a": ' + _nested(32) + "}\n").encode()) == (2, 33)
+    assert deepest_line(b'{"s": "' + b"[" * 100 + b'"}\n') is None  # brackets in a string are text
+    assert deepest_line(b'{"s": "\\"' + b"{" * 100 + b'"}\n') is None  # after an escaped quote, still a string
+    closers_in_text = b'{"s": "' + b"]" * 50 + b'", "d": ' + b"[" * 40 + b"]" * 40 + b"}\n"
+    assert deepest_line(closers_in_text) == (1, 41)
+    # a malformed line that leaves a string or brackets open does not carry into the next line
+    assert deepest_line(b'{"s": "open ' + b"[" * 40 + b'\n{"a": ' + b"[" * 20 + b"]" * 20 + b"}\n") is None
+    assert deepest_line(b"[" * 40 + b"\n") == (1, 40)
+
+
+def test_a_list_of_many_objects_is_not_deep() -> None:
+    from core.formats.nesting import deepest_line
+
+    line = json.dumps({"id": 1, "items": [{"a": {"b": i}} for i in range(100)]}).encode() + b"\n"
+    assert deepest_line(line * 1000) is None
+
+
+@pytest.mark.parametrize("depth", [33, 500, 1000, 100_000])
+def test_deep_json_is_a_bad_file_not_a_crash(tmp_path: Path, depth: int) -> None:
+    """100,000 levels crashed the process in pyarrow's parser (segfault); ~500 raised RecursionError in the type
+    walkers (an internal error that failed the run). Both are now a BadFileError naming the limit, for JSON lines
+    and multiline JSON, at inference and at read."""
+    lines = tmp_path / "deep.json"
+    lines.write_text('{"id": 1}\n{"id": 2, "deep": ' + _nested(depth) + "}\n")
+    document = tmp_path / "deep-doc.json"
+    document.write_text('[{"id": 1}, {"id": 2, "deep": ' + _nested(depth) + "}]")
+    for path, fmt in ((lines, json_fmt()), (document, json_fmt(multiline=True))):
+        with pytest.raises(BadFileError, match="more than 32 levels deep") as caught:
+            infer(path, fmt)
+        assert path.name in caught.value.message and "Flatten" in caught.value.action
+        with pytest.raises(BadFileError, match="more than 32 levels deep"):
+            read(path, fmt, pa.schema([("id", pa.int64())]))
+
+
+def test_json_nested_32_deep_loads(tmp_path: Path) -> None:
+    path = tmp_path / "ok.json"
+    path.write_text('{"id": 1, "deep": ' + _nested(30) + "}\n")
+    schema = infer(path, json_fmt())
+    batches, stats = read(path, json_fmt(), schema)
+    assert stats.records == 1 and rows(batches)[0]["id"] == 1
+
+
+def test_utf16_without_bom_names_the_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes("id,name\n1,x\n2,y\n".encode("utf-16-le"))
+    with pytest.raises(BadFileError, match=r"UTF-16 text without a byte order mark.*utf-16-le"):
+        infer(path, csv_fmt())
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(BadFileError, match="binary data"):
+        infer(path, csv_fmt())
+
+
+def test_csv_quote_left_open_does_not_swallow_the_next_rows(tmp_path: Path) -> None:
+    """Without multiline a row ends at its line break: the row with the open quote is malformed (rescued), the next
+    rows load (before, Arrow read them into the open value: 1 row instead of 3, no bad record counted)."""
+    path = tmp_path / "q.csv"
+    path.write_text('id,name\n1,"never closed\n2,b\n3,c\n')
+    schema = infer(path, csv_fmt())
+    batches, stats = read(path, csv_fmt(), schema)
+    got = rows(batches)
+    assert sorted(r["id"] for r in got if r["id"] is not None) == [2, 3]
+    assert (stats.records, stats.bad_records) == (3, 1)
+    assert rescued(next(r for r in got if r["id"] is None)) == {"_malformed": '1,"never closed'}
+    multiline = tmp_path / "m.csv"
+    multiline.write_text('id,name\n1,"two\nlines"\n2,b\n')
+    batches, _ = read(multiline, csv_fmt(multiline=True), infer(multiline, csv_fmt(multiline=True)))
+    assert [r["name"] for r in rows(batches)] == ["two\nlines", "b"]

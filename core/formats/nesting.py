@@ -1,0 +1,77 @@
+"""How deeply JSON text nests, measured before a parser sees it.
+
+Deep nesting is refused, not parsed: pyarrow's JSON parser recurses in C and kills the process with a segmentation
+fault on a value nested about 10,000 deep; Python's `json` and the type walkers raise RecursionError from about 300
+levels; and a Delta table whose schema nests structs beyond about 40 levels cannot be read back by delta-rs
+(serde_json's recursion limit; at 41 levels the writer once aborted the process). So a file that nests deeper than
+`MAX_JSON_DEPTH` is quarantined with a reason, before any of these can run.
+
+The check is cheap for ordinary data: it counts the `{`/`[` of every line with NumPy (hundreds of MB/s) and only
+measures exactly, skipping brackets inside strings, the rare lines that hold more than `MAX_JSON_DEPTH` of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+MAX_JSON_DEPTH = 32
+"""Objects and arrays nested in one another, counting the record itself: a record at this depth still loads."""
+
+_ESCAPED = re.compile(rb"\\.", re.DOTALL)
+_CHUNK = 1 << 20
+_OPEN_BRACE, _OPEN_BRACKET, _CLOSE_BRACE, _CLOSE_BRACKET, _QUOTE, _NEWLINE = 123, 91, 125, 93, 34, 10
+
+
+def deepest_line(block: bytes, limit: int = MAX_JSON_DEPTH) -> tuple[int, int] | None:
+    """The (1-based line number within `block`, depth) of the first line nesting deeper than `limit`, or None.
+
+    Lines are JSON lines: a newline ends a record (and any string or bracket a malformed line left open); a bracket
+    inside a string does not count.
+    """
+    data = np.frombuffer(block, np.uint8)
+    opens = np.flatnonzero((data == _OPEN_BRACE) | (data == _OPEN_BRACKET))
+    if len(opens) <= limit:
+        return None
+    newlines = np.flatnonzero(data == _NEWLINE)
+    if np.bincount(np.searchsorted(newlines, opens)).max() <= limit:
+        return None  # no line holds more brackets than the limit
+    return _measured(block, limit)
+
+
+def _measured(block: bytes, limit: int) -> tuple[int, int] | None:
+    """The exact depth, line by line, in chunks: every byte's depth within its line, strings left out."""
+    if b"\\" in block:
+        block = _ESCAPED.sub(b"__", block)  # an escaped quote or bracket is string content; the length is kept
+    data = np.frombuffer(block, np.uint8)
+    depth, in_string, lines_before = 0, 0, 0
+    for start in range(0, len(data), _CHUNK):
+        chunk = data[start : start + _CHUNK]
+        newlines = np.flatnonzero(chunk == _NEWLINE)
+        lengths = np.diff(np.concatenate(([0], newlines + 1, [len(chunk)])))
+        quotes = np.cumsum(chunk == _QUOTE, dtype=np.int32)
+        quote_base = np.concatenate(([-in_string], quotes[newlines]))
+        outside = ((quotes - np.repeat(quote_base, lengths)) & 1) == 0
+        step = (chunk == _OPEN_BRACE).astype(np.int32)
+        step += chunk == _OPEN_BRACKET
+        step -= chunk == _CLOSE_BRACE
+        step -= chunk == _CLOSE_BRACKET
+        levels = np.cumsum(step * outside, dtype=np.int32)
+        line_levels = levels - np.repeat(np.concatenate(([-depth], levels[newlines])), lengths)
+        deepest = int(line_levels.max())
+        if deepest > limit:
+            where = int(np.argmax(line_levels > limit))
+            return lines_before + int(np.searchsorted(newlines, where)) + 1, _line_depth(line_levels, newlines, where)
+        depth = int(line_levels[-1])
+        in_string = int(not outside[-1])
+        lines_before += len(newlines)
+    return None
+
+
+def _line_depth(line_levels: np.ndarray, newlines: np.ndarray, where: int) -> int:
+    """The deepest level of the chunk's line that holds position `where`."""
+    line = int(np.searchsorted(newlines, where))
+    start = int(newlines[line - 1]) + 1 if line > 0 else 0
+    end = int(newlines[line]) + 1 if line < len(newlines) else len(line_levels)
+    return int(line_levels[start:end].max())
