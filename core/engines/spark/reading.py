@@ -275,9 +275,9 @@ class Reader:
                 "Use a type hint to pick a supported type for that column.",
                 detail=repr(exc),
             ) from exc
-        extras = _extra_fields(request)
-        if request.format.type == "csv":
-            extras = [pa.field(f.name, pa.string()) for f in extras]
+        # Extra columns are read as text: CSV's are text anyway, and Spark hands over a JSON value read as text
+        # exactly as it was written (numbers keep every digit), to be rescued as that value.
+        extras = [pa.field(f.name, pa.string()) for f in _extra_fields(request)]
         if extras:
             schema = StructType([*schema.fields, *from_arrow(pa.schema(extras)).fields])
         if request.format.type in _CORRUPT_FORMATS:
@@ -313,9 +313,7 @@ class Reader:
         if csv:
             misfits += [(name, F.when(~bad, F.col(quote(name)))) for name in extras]
         elif extras:
-            present = F.greatest(*(F.col(quote(c)).isNotNull() for c in extras)) if len(extras) > 1 else None
-            present = present if present is not None else F.col(quote(extras[0])).isNotNull()
-            packed = F.when(present, F.to_json(F.struct(*(F.col(quote(c)) for c in extras))))
+            packed = text_rules.rescued_object([(c, F.col(quote(c))) for c in extras], json_values=True)
         if csv:
             for name in request.schema.names:
                 if name != RESCUED and name not in columns and name in frame.columns:
@@ -323,7 +321,7 @@ class Reader:
         base = F.when(bad, text_rules.malformed(raw)).otherwise(raw)
         if packed is not None:
             base = F.coalesce(base, packed)
-        columns[RESCUED] = text_rules.merge_objects(base, text_rules.rescued_object(misfits))
+        columns[RESCUED] = text_rules.merge_objects(base, text_rules.rescued_object(misfits, json_values=not csv))
         columns[_BAD] = bad
         frame = frame.withColumns(columns)
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
@@ -343,16 +341,22 @@ def _session_zone(spark: Any, rules: TextRules) -> str:
 
 def _text_columns(request: BatchRequest) -> list[str]:
     """The target's columns read as text and converted by `text_rules`: CSV's typed columns; JSON's date and
-    timestamp columns (JSON has no such values: they are strings, parsed here by the same rules as CSV)."""
+    timestamp columns (JSON has no such values: they are strings, parsed here by the same rules as CSV) and its
+    double and decimal columns (Spark's own JSON parser rounds a number those types cannot hold: `1e400` becomes
+    Infinity; read as text, the number keeps every digit and a misfit is rescued as written)."""
     fmt = request.format.type
     folders = set(_folder_columns(request))
     names = []
     for f in request.schema:
         if f.name == RESCUED or f.name in folders or not text_rules.handled(f.type):
             continue
-        if fmt == "csv" or (fmt == "json" and (pa.types.is_date(f.type) or pa.types.is_timestamp(f.type))):
+        if fmt == "csv" or (fmt == "json" and _json_text_type(f.type)):
             names.append(f.name)
     return names
+
+
+def _json_text_type(t: pa.DataType) -> bool:
+    return pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
 def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -> Any:

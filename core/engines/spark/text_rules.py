@@ -1,13 +1,15 @@
 """The exact text rules of `core/formats/text_types.py` as Spark Column expressions (docs/TYPES.md).
 
-CSV fields (and JSON strings for date and timestamp columns) are read as text on the cluster; each typed column is
-then one expression: NULL for the null tokens, the value when the text matches the same patterns the embedded engine
-uses and the cast is exact, otherwise NULL with the original text rescued under the column's name. The regexes are
-those of text_types (Java's regex dialect reads them the same way), so both engines accept the same text.
+CSV fields (and JSON values for date, timestamp, double and decimal columns) are read as text on the cluster; each
+typed column is then one expression: NULL for the null tokens, the value when the text matches the same patterns the
+embedded engine uses and the cast is exact, otherwise NULL with the original text rescued under the column's name.
+The regexes are those of text_types (Java's regex dialect reads them the same way), so both engines accept the same
+text.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,7 @@ _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded en
 # Arrow's ISO parser (the embedded engine) refuses these although _TIMESTAMP admits them: lowercase `t`/`z`, a
 # comma before the fraction, more than 6 fraction digits (Delta's unit is the microsecond).
 _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
+_JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
 
 
@@ -192,15 +195,34 @@ def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, s
     )
 
 
-def rescued_object(entries: list[tuple[str, Any]]) -> Any:
-    """A JSON object string of the non-NULL (string) entries, NULL when all are NULL."""
+def rescued_object(entries: list[tuple[str, Any]], json_values: bool = False) -> Any:
+    """A JSON object string of the non-NULL (string) entries, NULL when all are NULL.
+
+    With `json_values` (JSON sources), an entry whose text is a JSON number, boolean, object or array is written as
+    that value, as the embedded engine rescues it (`{"x":1e400}`); other text is a JSON string. Spark hands a JSON
+    value read into a text column over as its exact text, so a number keeps every digit."""
     from pyspark.sql.connect import functions as F
 
     if not entries:
         return F.lit(None).cast("string")
-    pairs = [x for name, value in entries for x in (F.lit(name), value.cast("string"))]
-    kept = F.map_filter(F.create_map(*pairs), lambda _, v: v.isNotNull())
-    return F.when(F.size(kept) > 0, F.to_json(kept))
+    if not json_values:
+        pairs = [x for name, value in entries for x in (F.lit(name), value.cast("string"))]
+        kept = F.map_filter(F.create_map(*pairs), lambda _, v: v.isNotNull())
+        return F.when(F.size(kept) > 0, F.to_json(kept))
+    members = [F.concat(F.lit(json.dumps(name) + ":"), _json_value(value.cast("string"))) for name, value in entries]
+    joined = F.concat_ws(",", *members)
+    return F.when(joined != "", F.concat(F.lit("{"), joined, F.lit("}")))
+
+
+def _json_value(text: Any) -> Any:
+    """`text` as a JSON value: itself when it is one (a number, `true`/`false`, an object or array), else quoted;
+    NULL stays NULL (it is left out of the object)."""
+    from pyspark.sql.connect import functions as F
+
+    structured = F.from_json(text, "map<string,string>").isNotNull() | F.from_json(text, "array<string>").isNotNull()
+    is_value = text.rlike(_JSON_NUMBER) | text.isin("true", "false") | (text.rlike(r"^\s*[\[{]") & structured)
+    quoted = F.regexp_replace(F.regexp_replace(F.to_json(F.array(text)), r"^\[", ""), r"\]$", "")
+    return F.when(text.isNull(), text).when(is_value, text).otherwise(quoted)
 
 
 def merge_objects(first: Any, second: Any) -> Any:

@@ -1,0 +1,67 @@
+"""JSON numbers arrive exactly on both engines (docs/TYPES.md): a number its column cannot hold exactly is NULL there
+and rescued as the number it was written as, never rounded (Spark's own JSON parser reads `1e400` into a double
+column as Infinity and a 20-digit integer as a rounded double)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from core.domain import RunStatus
+from tests.contract.test_engines import Harness, _lines, _with_policy, database_url, engine  # noqa: F401  (the suite's fixtures)
+from tests.helpers import spec
+
+LATER = [
+    '{"id": 2, "amount": 1e400, "big": 1}',
+    '{"id": 3, "amount": 12345678901234567890, "big": 2}',
+    '{"id": 4, "amount": 0.1000000000000000055511151231257827, "big": 3}',
+    '{"id": 5, "amount": 1e-400, "big": 4}',
+    '{"id": 6, "amount": 2, "big": 123456789012345678901234567890}',
+    '{"id": 7, "amount": "abc", "big": 1.5}',
+    '{"id": 8, "amount": -0.5, "big": 5, "extra": 1e400}',
+    '{"id": 9, "amount": 2.5e-3, "big": 1e2, "extra": {"a": [1, 2.50]}}',
+]
+
+
+def test_json_numbers_are_exact_or_rescued_as_written(
+    engine: Harness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "amount": 1.5, "big": 12345678901234567890123}])
+    ing = engine.create(_with_policy(spec(str(landing)), "rescue"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    schema = engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination)
+    assert (schema.field("amount").type, schema.field("big").type) == (pa.float64(), pa.decimal128(38, 0))
+    later = landing / "b.json"
+    later.write_text("\n".join(LATER) + "\n")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
+    assert outcome.metrics.bad_records == 0
+    rows = {r["id"]: r for r in engine.table(ing).to_pylist() if r["id"] != 1}
+    got = {i: (r["amount"], _number(r["big"]), _rescued(r["_rescued_data"])) for i, r in rows.items()}
+    path = str(later)
+    assert got == {
+        2: (None, 1, {"amount": D("1e400"), "_file_path": path}),
+        3: (None, 2, {"amount": 12345678901234567890, "_file_path": path}),
+        4: (None, 3, {"amount": D("0.1000000000000000055511151231257827"), "_file_path": path}),
+        5: (None, 4, {"amount": D("1e-400"), "_file_path": path}),
+        6: (2.0, 123456789012345678901234567890, None),
+        7: (None, None, {"amount": "abc", "big": D("1.5"), "_file_path": path}),
+        8: (-0.5, 5, {"extra": D("1e400"), "_file_path": path}),
+        9: (0.0025, 100, {"extra": {"a": [1, D("2.5")]}, "_file_path": path}),
+    }
+
+
+def _number(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+def _rescued(text: str | None) -> Any:
+    """Rescued values with numbers read exactly (Decimal), so a rounded number or a number rescued as a string
+    (`"1e400"`) does not compare equal to the number written."""
+    return None if text is None else json.loads(text, parse_float=D)
