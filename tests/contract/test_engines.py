@@ -223,7 +223,9 @@ def test_new_column_under_auto_merge(engine: Harness, tmp_path: Path) -> None:
     assert "vip" in engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination).names
 
 
-def test_crash_between_table_write_and_ledger_update(engine: Harness, services: Any, settings: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+def test_crash_between_table_write_and_ledger_update(
+    engine: Harness, services: Any, settings: Any, tmp_path: Path
+) -> None:
     landing = tmp_path / "in"
     write_json_files(landing, 6, 10)
     ing = engine.create(spec(str(landing), limits={"max_files_per_batch": 2}))
@@ -326,7 +328,7 @@ def test_fail_names_the_column_and_writes_nothing(engine: Harness, tmp_path: Pat
     assert engine.ids(ing) == list(range(10))
 
 
-def test_crash_inside_an_overwrite_leaves_only_the_new_content(engine: Harness, settings: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+def test_crash_inside_an_overwrite_leaves_only_the_new_content(engine: Harness, settings: Any, tmp_path: Path) -> None:
     landing = tmp_path / "in"
     write_json_files(landing, 2, 10)
     ing = engine.create(spec(str(landing), destination={"write_mode": "overwrite"}))
@@ -418,7 +420,7 @@ def _typed_values() -> list[tuple[Any, ...]]:
     return [
         (
             r["id"],
-            Decimal(r["big"]),
+            Decimal(str(r["big"])),
             datetime.fromisoformat(str(r["ts"])).replace(tzinfo=UTC),
             date.fromisoformat(str(r["day"])),
         )
