@@ -344,3 +344,37 @@ def test_reader_crash_on_one_file_quarantines_it(
     assert sum(_ids(services.embedded.table_uri(ing.spec.destination)).values()) == 30
     write_json_files(landing, 1, 10, start_id=1000, prefix="later")
     assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+
+
+@pytest.mark.s3
+def test_s3_object_overwritten_with_more_lines_loads_only_them(services: Any, seaweedfs: Any) -> None:
+    """On S3 a "growth" is an overwrite whose old bytes are a prefix (the object stream is not seekable: the
+    read window skips the old bytes by reading them); any other overwrite replaces the object's rows."""
+    bucket = seaweedfs.new_bucket()
+    client = seaweedfs.client()
+    client.put_object(Bucket=bucket, Key="events/a.json", Body=_lines(range(10)).encode())
+    source = {
+        "type": "s3",
+        "path": f"s3://{bucket}/events/",
+        "endpoint_url": seaweedfs.endpoint_url,
+        "region": seaweedfs.region,
+        "reload_changed_files": True,
+        "credentials": {
+            "type": "access_key",
+            "access_key_id": seaweedfs.access_key,
+            "secret_access_key": seaweedfs.secret_key,
+        },
+    }
+    ing = services.ingestions.create(spec("/unused", table="s3_reload", source=source), activate=True)
+    uri = services.embedded.table_uri(ing.spec.destination)
+    assert services.runs.run_now(ing.name).metrics.records_ingested == 10
+
+    client.put_object(Bucket=bucket, Key="events/a.json", Body=_lines(range(15)).encode())
+    grown = services.runs.run_now(ing.name)
+    assert (grown.status, grown.metrics.records_ingested) == (RunStatus.SUCCESS, 5), grown
+    assert sorted(_ids(uri)) == list(range(15)) and max(_ids(uri).values()) == 1
+
+    client.put_object(Bucket=bucket, Key="events/a.json", Body=_lines(range(40, 43)).encode())
+    replaced = services.runs.run_now(ing.name)
+    assert (replaced.status, replaced.metrics.records_ingested) == (RunStatus.SUCCESS, 3), replaced
+    assert sorted(_ids(uri)) == [40, 41, 42]
