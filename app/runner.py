@@ -165,10 +165,13 @@ class Runner:
         for run in self.store.running_runs():
             if run.id is None or not owner_is_dead(ActiveRun(run.id, run.owner, run.heartbeat_at), self.stale, now):
                 continue
-            if self.store.settle_interrupted_run(run.id, INTERRUPTED, INTERRUPTED_MESSAGE):
+            ended_here = self.store.settle_interrupted_run(run.id, INTERRUPTED, INTERRUPTED_MESSAGE)
+            self.store.release_run_slot(run.ingestion_id, run.id)
+            if ended_here:
                 settled += 1
                 log.warning("run %s of ingestion %s was interrupted; settled as failed", run.id, run.ingestion_id)
-            self.store.release_run_slot(run.ingestion_id, run.id)
+                # its files should not wait for the next fire (a daily schedule): retried like a transient failure
+                self._plan_retry(RunOutcome(run.id, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], transient=True))
         return settled
 
     def _end_unstarted(self) -> int:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from app.bootstrap import Container
+from app.bootstrap import Container, build
 from app.db.database import make_engine
 from app.db.repository import SqlStore
 from app.db.retrying import RetryingStore
 from app.runner import INTERRUPTED, Runner
+from core.access import SYSTEM
 from core.domain import RunMetrics, RunStatus
 from core.errors import RunInProgress
 from core.live_runs import LIVE_RUNS
@@ -101,3 +102,18 @@ def test_a_run_that_could_not_start_is_ended_by_the_sweep(services: Container, t
     run = services.store.get_run(ing.id, run_id)
     assert run.status == RunStatus.FAILED.value and run.errors[0]["kind"] == "metadata_unavailable"
     assert run_id not in runner.unstarted
+
+
+def test_a_settled_run_is_retried_when_the_server_runs_a_scheduler(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A daily ingestion must not wait for its next fire to load what the interrupted run did not."""
+    settings.retry_backoff_seconds = [3600.0]  # queued, not started, within the test
+    services = build(settings)
+    services.start()
+    try:
+        ingestion_id, run_id = _left_running(services, tmp_path, process_owner())
+        services.runner.settle_stale_runs()  # what the scheduler's periodic sweep does
+        assert services.store.get_run(ingestion_id, run_id).status == RunStatus.FAILED.value
+        retries = [r for r in services.views.runs(SYSTEM, ingestion_id) if r.retry_of == run_id]
+    finally:
+        services.close()
+    assert [(r.trigger, r.status, r.attempt) for r in retries] == [("retry", "queued", 2)]
