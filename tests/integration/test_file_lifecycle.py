@@ -280,7 +280,8 @@ def test_reprocess_of_a_file_that_left_the_source_is_refused(services: Any, tmp_
     files[0].write_bytes(kept)  # it comes back unchanged: not loaded a second time
     services.runs.run_now(ing.name)
     assert sum(_ids(uri).values()) == 20 and max(_ids(uri).values()) == 1
-    count, _ = services.runs.reprocess(ing.id, paths=[str(files[1])])  # a file still there: accepted
+    count, run_id = services.runs.reprocess(ing.id, paths=[str(files[1])])  # a file still there: accepted
+    services.runner.wait(run_id)
     assert count == 1
 
 
