@@ -96,6 +96,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float, step: float = 0.2) 
     raise AssertionError("condition not met in time")
 
 
+def run_ended(server: ServerProcess, ingestion_id: int, run_id: int) -> dict[str, Any] | None:
+    run: dict[str, Any] = server.get(f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
+    return None if run["status"] in ("queued", "running") else run
+
+
 def runs_of(server: ServerProcess, ingestion_id: int) -> list[dict[str, Any]]:
     return list(server.get(f"/api/v1/ingestions/{ingestion_id}/runs"))
 
@@ -144,33 +149,31 @@ def test_metadata_db_outage_mid_run(
         assert "unreachable" in health["checks"]["database"]["detail"]
         time.sleep(OUTAGE_SECONDS)
         own_postgres.start()
-        back = time.monotonic()
 
         assert wait_until(lambda: httpx.get(server.base + "/api/v1/health", timeout=10).status_code == 200, 15)
-        ended = wait_until(
-            lambda: (
-                (r := server.get(f"/api/v1/ingestions/{ingestion_id}/runs/{first['id']}"))["status"]
-                not in ("queued", "running")
-                and r
-            ),
-            timeout=STALE_SECONDS + 10,
-        )
-        if outcome == "survived":
+        if outcome == "survived":  # the run goes on with its remaining files: its own pace, not the stale window
+            ended = wait_until(lambda: run_ended(server, ingestion_id, first["id"]), timeout=120, step=0.5)
             assert ended["status"] == "success", ended
-        else:
+        else:  # settled, and a later run loading, within the stale window of the DB coming back
+            ended = wait_until(lambda: run_ended(server, ingestion_id, first["id"]), timeout=STALE_SECONDS + 5)
             assert ended["status"] == "failed", ended
             assert ended["errors"][0]["kind"] in ("metadata_unavailable", "interrupted"), ended["errors"]
+            wait_until(
+                lambda: any(
+                    r["id"] > first["id"] and r["status"] in ("running", "success")
+                    for r in runs_of(server, ingestion_id)
+                ),
+                timeout=STALE_SECONDS + 5,
+            )
 
-        # runnable again within the stale window of the DB coming back, without a restart: new files are picked up
-        # by the scheduler's next runs
+        # the scheduler still fires: files that arrive after the outage are picked up by its next runs
         write_json_files(landing, LATE_FILES, RECORDS, start_id=FILES * RECORDS, prefix="late")
         table_uri = created["table_uri"]
 
         def all_loaded() -> bool:
             return read_table(table_uri).num_rows >= (FILES + LATE_FILES) * RECORDS
 
-        wait_until(all_loaded, timeout=STALE_SECONDS + 30, step=0.5)
-        assert time.monotonic() - back < STALE_SECONDS + 30
+        wait_until(all_loaded, timeout=120, step=0.5)
         after = [r for r in runs_of(server, ingestion_id) if r["id"] > first["id"]]
         assert any(r["status"] == "success" and r["metrics"]["files_processed"] > 0 for r in after), after
 
