@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from app.db.repository import SqlStore
 from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus
 from core.errors import MetadataUnavailable
@@ -85,7 +87,11 @@ class Runner:
             log.error("run %s of ingestion %s did not start: %s", run_id, ingestion_id, exc.message)
             self.unstarted.add(run_id)
             raise
-        will_retry = self._plan_retry(outcome)
+        try:
+            will_retry = self._plan_retry(outcome)
+        except DBAPIError as exc:  # the metadata DB is down again: the ingestion's next fire loads the files
+            log.warning("run %s: no retry planned, the metadata DB did not answer (%s)", run_id, type(exc).__name__)
+            will_retry = False
         self._tell_listeners(ingestion_id, outcome, will_retry)
         return outcome
 
