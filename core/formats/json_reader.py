@@ -208,11 +208,11 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.Record
             return None
         # Text columns Arrow parsed as timestamps hold JSON strings: pin them as text and parse again.
         pins = [
-            pa.field(name, pa.string())
-            for name in table.schema.names
-            if name in plan.schema.names
-            and pa.types.is_string(plan.schema.field(name).type)
-            and pa.types.is_timestamp(table.schema.field(name).type)
+            pa.field(f.name, pa.string())
+            for f in table.schema
+            if pa.types.is_timestamp(f.type)
+            and plan.schema.get_field_index(f.name) >= 0
+            and pa.types.is_string(plan.schema.field(f.name).type)
         ]
         if pins:
             explicit = pa.schema([*explicit, *pins])
