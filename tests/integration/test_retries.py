@@ -15,6 +15,9 @@ import pytest
 from app.bootstrap import Container, build
 from core.access import SYSTEM
 from core.domain import RunStatus
+from core.egress import EgressAllow
+from core.guards import Guards, LocalRoots
+from core.storage import open_storage
 from tests.helpers import read_table, spec
 
 FILES, RECORDS = 1000, 10
@@ -140,3 +143,20 @@ def test_terminal_failures_are_not_retried(retrying_services, tmp_path: Path) ->
     _wait_for(lambda: svc.store.get_run(ing.id, run_id).status == "failed", timeout=10)
     time.sleep(3)
     assert [r.id for r in svc.views.runs(SYSTEM, ing.id)] == [run_id]
+
+
+@pytest.mark.s3
+def test_s3_reads_resume_at_an_offset(seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    """What a read broken part-way resumes with: a ranged GET from the byte reached (to the end: nothing)."""
+    bucket = seaweedfs.new_bucket()
+    data = bytes(range(256)) * 1000
+    seaweedfs.put_many(bucket, {"landing/blob.bin": data})
+    loopback = Guards(LocalRoots([]), EgressAllow.parse(["127.0.0.1"]))  # SeaweedFS runs on loopback
+    storage = open_storage(seaweedfs.source(bucket, "landing/"), loopback)
+    path = f"s3://{bucket}/landing/blob.bin"
+    with storage.open_from(path, 100_000) as tail:  # type: ignore[attr-defined]
+        assert tail.read() == data[100_000:]
+    with storage.open_from(path, len(data)) as nothing:  # type: ignore[attr-defined]
+        assert nothing.read() == b""
+    with storage.open(path) as whole:
+        assert whole.read() == data
