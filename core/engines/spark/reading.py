@@ -18,6 +18,7 @@ from core.engines.spark.errors import format_error, is_auth_failure, is_stale_se
 from core.engines.spark.session import ClusterTarget
 from core.errors import ConfigError, TooManyBadRecords
 from core.formats import apply_hints, nulls_to_string
+from core.formats.names import source_name
 from core.formats.partitions import partition_values, relative_path
 from core.formats.text_types import TextRules
 from core.schema import RESCUED
@@ -282,7 +283,8 @@ class Reader:
             schema = StructType([*schema.fields, *from_arrow(pa.schema(extras)).fields])
         if request.format.type in _CORRUPT_FORMATS:
             schema = StructType([*schema.fields, StructField(RESCUED, StringType(), True)])
-        return schema
+        keys = _file_keys(request)
+        return StructType([StructField(keys.get(f.name, f.name), f.dataType, f.nullable) for f in schema.fields])
 
     def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
         """The files read with the target schema, plus ledger path, file size and a malformed-record flag.
@@ -293,6 +295,8 @@ class Reader:
         from pyspark.sql.connect import functions as F
 
         frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
+        if renamed := {key: name for name, key in _file_keys(request).items()}:
+            frame = frame.withColumnsRenamed(renamed)
         raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
         bad = _bad_record(request.format, raw)
         csv = request.format.type == "csv"
@@ -353,6 +357,15 @@ def _text_columns(request: BatchRequest) -> list[str]:
         if fmt == "csv" or (fmt == "json" and _json_text_type(f.type)):
             names.append(f.name)
     return names
+
+
+def _file_keys(request: BatchRequest) -> dict[str, str]:
+    """Column name → the key or header the files have for it, where the two differ: a name Spark and Delta refuse
+    (`a b`, `x.y`) is stored as `a_b` with the original recorded (core/formats/names.py). Spark matches JSON keys
+    and checks CSV headers by the files' names, so it reads with those and renames after (read under the stored
+    name, such a column was silently all NULL)."""
+    fields = [*(request.incoming or []), *request.schema]
+    return {f.name: key for f in fields if (key := source_name(f)) is not None and key != f.name}
 
 
 def _json_text_type(t: pa.DataType) -> bool:
