@@ -151,7 +151,6 @@ def crash_and_recover(services: Any, settings: Any, ingestion: Any, point: str) 
 
 def assert_exactly_once(
     services: Any,
-    settings: Any,
     ingestion: Any,
     table: pa.Table,
     latest: dict[int, str],
@@ -166,9 +165,8 @@ def assert_exactly_once(
     assert (loaded, duplicated, wrong) == (len(latest), 0, 0)
     ledger = {s: services.views.files(SYSTEM, ingestion.id, status=s).total for s in ("loaded", "pending")}
     assert ledger == {"loaded": FILES, "pending": 0}
-    again = run_cli("run", ingestion.name, env=cli_env(settings))
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert services.views.runs(SYSTEM, ingestion.id)[0].status == RunStatus.SUCCESS.value
+    again = services.runs.run_now(ingestion.name)
+    assert again.status == RunStatus.SUCCESS and again.metrics.files_processed == 0, again
 
 
 # --- embedded engine -----------------------------------------------------------------------------------------------
@@ -189,7 +187,7 @@ def test_embedded_recovers_exactly_once(services: Any, settings: Any, tmp_path: 
     latest = expected_after(mode, before, write_sources(landing, mode, crashed_run_files(mode)))
     status = crash_and_recover(services, settings, ingestion, point)
     table = read_table(services.embedded.table_uri(ingestion.spec.destination))
-    assert_exactly_once(services, settings, ingestion, table, latest, "embedded", point, status)
+    assert_exactly_once(services, ingestion, table, latest, "embedded", point, status)
 
 
 # --- Spark engine, parquet table format ------------------------------------------------------------------------------
@@ -225,4 +223,4 @@ def test_spark_parquet_recovers_exactly_once(
     latest = expected_after(mode, before, write_sources(landing, mode, crashed_run_files(mode)))
     status = crash_and_recover(services, settings, ingestion, point)
     table = services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
-    assert_exactly_once(services, settings, ingestion, table, latest, "spark-parquet", point, status)
+    assert_exactly_once(services, ingestion, table, latest, "spark-parquet", point, status)
