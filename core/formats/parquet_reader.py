@@ -21,7 +21,17 @@ def parquet_file(source: Source, path: str) -> pq.ParquetFile:
             raise
         if source.bytes == 0 or "size is 0" in str(exc):
             raise empty_file(path) from None
-        raise bad_file(path, "Parquet", exc) from None
+        raise bad_file(path, "Parquet", _reason(exc)) from None
+
+
+def _reason(exc: BaseException) -> BaseException | str:
+    """Arrow's words for a corrupt file, said in the file's terms where Arrow's are a library's."""
+    text = str(exc)
+    if "deserialize thrift" in text:
+        return "its metadata (the footer at the end of the file) is corrupt"
+    if "magic bytes not found" in text:
+        return "it does not end with the Parquet marker (PAR1): it is cut short or not a Parquet file"
+    return exc
 
 
 def read_parquet(source: Source, path: str, schema: pa.Schema, stats: FileReadStats) -> Iterator[pa.RecordBatch]:

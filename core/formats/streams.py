@@ -135,8 +135,8 @@ def _utf16_without_bom(head: bytes) -> str | None:
     """The codec ("utf-16-le" or "utf-16-be") when every other byte of `head` is NUL, as in ASCII text in UTF-16."""
     if len(head) < 8:
         return None
-    for codec, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
-        if zeros.count(0) >= 0.9 * len(zeros):
+    for codec, zeros, text in (("utf-16-le", head[1::2], head[0::2]), ("utf-16-be", head[0::2], head[1::2])):
+        if zeros.count(0) >= 0.9 * len(zeros) and text.count(0) <= 0.1 * len(text):
             return codec
     return None
 

@@ -760,3 +760,26 @@ def test_csv_quote_left_open_does_not_swallow_the_next_rows(tmp_path: Path) -> N
     multiline.write_text('id,name\n1,"two\nlines"\n2,b\n')
     batches, _ = read(multiline, csv_fmt(multiline=True), infer(multiline, csv_fmt(multiline=True)))
     assert [r["name"] for r in rows(batches)] == ["two\nlines", "b"]
+
+
+def test_corrupt_parquet_metadata_is_said_in_the_files_terms(tmp_path: Path) -> None:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": list(range(100))}), sink)
+    data = sink.getvalue().to_pybytes()
+    footer = int.from_bytes(data[-8:-4], "little")
+    path = tmp_path / "f.parquet"
+    path.write_bytes(data[: len(data) - 8 - footer] + b"\xff" * footer + data[-8:])
+    fmt = FormatConfig(type="parquet")
+    with pytest.raises(BadFileError, match=r"metadata .* is corrupt") as caught:
+        infer(path, fmt)
+    assert "thrift" not in caught.value.message
+    path.write_bytes(data[:-3])
+    with pytest.raises(BadFileError, match="does not end with the Parquet marker"):
+        infer(path, fmt)
+
+
+def test_nul_bytes_alone_are_binary_not_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "z.json"
+    path.write_bytes(b"\x00" * 4096)
+    with pytest.raises(BadFileError, match="binary data"):
+        infer(path, json_fmt())
