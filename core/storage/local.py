@@ -135,6 +135,11 @@ class LocalStorage:
             if directory == self.root:
                 raise self._not_a_folder() from None
             return
+        except PermissionError as exc:
+            if directory == self.root:
+                raise self._translate(exc, directory, folder=True) from exc
+            self._skip(directory, self._unreadable_reason(directory))
+            return
         except OSError as exc:
             raise self._translate(exc, directory, folder=True) from exc
 
@@ -195,13 +200,21 @@ class LocalStorage:
         self._skip(entry.path)
         return True
 
-    def _skip(self, path: str) -> None:
-        reason = (
+    def _skip(self, path: str, reason: str | None = None) -> None:
+        reason = reason or (
             f"a symbolic link that leads outside the folders local sources may read ({self.roots.describe()}); "
             f"not read. Point it inside a root, or add its target folder to {ROOTS_SETTING}."
         )
         self.skipped[path] = reason
         log.warning("skipped %s: %s", path, reason)
+
+    @staticmethod
+    def _unreadable_reason(path: str) -> str:
+        """A sub-folder the server may not list: skipped (the rest of the source still loads), said on the run."""
+        return (
+            f"a sub-folder this server has no permission to list; its files are not loaded. Give the server's user "
+            f"read and execute permission on {path} (they load on the next run), or exclude it with the file pattern."
+        )
 
     def _outside(self, path: str) -> ConfigError:
         return ConfigError(
