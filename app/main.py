@@ -10,11 +10,13 @@ def build(settings: Settings) -> None:
     from nicegui import app
 
     from app.api import mount_api
+    from app.api.docs import install_docs
     from app.bootstrap import build as build_container
     from app.pages import register_pages
 
     container = build_container(settings)
     mount_api(app, container)
+    install_docs(app)
     register_pages()
     app.on_startup(container.start)
     app.on_shutdown(container.close)
@@ -30,7 +32,7 @@ def serve(settings: Settings) -> None:
         title="Autoloader",
         reload=False,
         show=False,
-        fastapi_docs=True,
+        fastapi_docs=False,
         show_welcome_message=True,
         uvicorn_logging_level="warning",
     )
