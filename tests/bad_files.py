@@ -453,28 +453,38 @@ class FormatRun:
     ingestion: Any
 
 
-def ingestion_spec(landing: Path, fmt: str) -> Any:
+def ingestion_spec(landing: Path, fmt: str, cluster_id: int | None = None) -> Any:
     from tests.helpers import spec
 
+    extra = {} if cluster_id is None else {"cluster_id": cluster_id}
+    suffix = "" if cluster_id is None else "_spark"
     return spec(
         str(landing),
-        table=f"corpus_{fmt}",
-        name=f"corpus-{fmt}",
+        table=f"corpus_{fmt}{suffix}",
+        name=f"corpus-{fmt}{suffix}",
         format=FORMATS[fmt],
         quality={"max_bad_record_ratio": 1.0},
+        **extra,
     )
 
 
-def run_format(services: Any, root: Path, fmt: str, entries: list[CorpusFile]) -> FormatRun:
-    """Create the format's ingestion, run it once and judge every entry."""
+def run_format(
+    services: Any, root: Path, fmt: str, entries: list[CorpusFile], cluster_id: int | None = None
+) -> FormatRun:
+    """Create the format's ingestion (on the Spark cluster `cluster_id` when given), run it once and judge every
+    entry."""
     from core.access import SYSTEM
 
     landing = root / fmt
-    ing = services.ingestions.create(ingestion_spec(landing, fmt), activate=True)
+    ing = services.ingestions.create(ingestion_spec(landing, fmt, cluster_id), activate=True)
     outcome = services.runs.run_now(ing.name)
     ledger = {row.path: row for row in services.views.files(SYSTEM, ing.id, limit=10_000).items}
     actions = {e.file: e.action for e in outcome.errors if e.file}
-    table = _table(services, ing)
+    table = (
+        _table(services, ing)
+        if cluster_id is None
+        else services.engines.for_ingestion(ing).read_table(ing.spec.destination)
+    )
     counts = _id_counts(table)
     observed = [_judge(e, landing, ledger, actions, outcome.message, counts) for e in entries]
     return FormatRun(fmt, outcome, table, observed, ing)
