@@ -137,7 +137,7 @@ class EmbeddedEngine:
             return
         quoted = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
         try:
-            table.delete(f"_source_file IN ({quoted})")
+            table.delete(f"_source_file IN ({quoted})", writer_properties=WRITER_PROPERTIES)
         except (DeltaError, OSError, ValueError) as exc:
             raise TableError(
                 f"Deleting the rows of {len(paths)} changed file(s) from {destination.full_name} failed: {exc}",
@@ -198,10 +198,12 @@ class EmbeddedEngine:
             schema_mode="overwrite",
             partition_by=table.metadata().partition_columns or None,
             storage_options=self.storage_options,
+            writer_properties=WRITER_PROPERTIES,
         )
 
     def fill_column(self, destination: DestinationConfig, column: str, value: object) -> None:
-        self._existing(destination).update(new_values={column: value})  # type: ignore[dict-item]
+        table = self._existing(destination)
+        table.update(new_values={column: value}, writer_properties=WRITER_PROPERTIES)  # type: ignore[dict-item]
 
     # --- load ---------------------------------------------------------------------------------
     def load_batch(self, request: BatchRequest) -> BatchResult:

@@ -88,3 +88,39 @@ def test_a_100_mb_csv_field_loads_readable_and_exact(
     landing.mkdir()
     (landing / "huge.csv").write_text(f"id,blob\n2,small\n1,{huge_value}\n")
     assert_readable_and_exact(load_with_cli(services, settings, landing, "csv"), huge_value)
+
+
+def _longest_statistic(uri: str) -> int:
+    longest = 0
+    for data_file in Path(uri).rglob("*.parquet"):
+        metadata = pq.read_metadata(data_file)
+        for group in range(metadata.num_row_groups):
+            for column in range(metadata.num_columns):
+                stats = metadata.row_group(group).column(column).statistics
+                if stats is not None and stats.has_min_max:
+                    longest = max(
+                        longest, *(len(v) if isinstance(v, str | bytes) else 0 for v in (stats.min, stats.max))
+                    )
+    return longest
+
+
+def test_table_rewrites_keep_statistics_truncated(tmp_path: Path) -> None:
+    """The other writes of the embedded engine (a type widening's rewrite, a column fill) use the same writer
+    settings as the loads. delta-rs truncates by default, but a WriterProperties without
+    `statistics_truncate_length` turns that off (the cause of the 100 MB footers): this fails if the shared settings
+    ever lose it."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from core.config import DestinationConfig
+    from core.engines.embedded import WRITER_PROPERTIES, EmbeddedEngine
+
+    engine = EmbeddedEngine(str(tmp_path / "warehouse"))
+    destination = DestinationConfig(table="wide")
+    uri = engine.table_uri(destination)
+    data = pa.table({"n": pa.array([1, 2], pa.int32()), "text": ["x" * 3000, "y"], "_source_file": ["a", "b"]})
+    write_deltalake(uri, data, writer_properties=WRITER_PROPERTIES)
+    engine.widen_columns(destination, [pa.field("n", pa.int64())])
+    assert _longest_statistic(uri) <= 64
+    engine.fill_column(destination, "text", "z" * 3000)
+    assert _longest_statistic(uri) <= 64
