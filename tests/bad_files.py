@@ -384,6 +384,20 @@ def _parquet_corpus(root: Path | None, ids: _Ids) -> list[CorpusFile]:
     f.add(
         "mixed-types.parquet", parquet_bytes(mixed), "loaded", "amount as text where others have double", ids=mixed_ids
     )
+    for depth, expect in ((31, "loaded"), (45, "quarantined")):
+        deep_id = ids.take(1)
+        value: Any = 1
+        for _ in range(depth):
+            value = {"n": value}
+        deep_table = pa.Table.from_pylist([{"id": deep_id[0], "deep": value}])
+        f.add(
+            f"deep-{depth}.parquet",
+            parquet_bytes(deep_table),
+            expect,
+            f"a struct column nested {depth} levels",
+            ids=deep_id if expect == "loaded" else [],
+            reason_hint=DEEP if expect == "quarantined" else None,
+        )
     _special_entries(f, ".parquet")
     return f.files
 

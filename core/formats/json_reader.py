@@ -29,6 +29,7 @@ from core.formats.conform import (
 from core.formats.names import column_name
 from core.formats.nesting import MAX_JSON_DEPTH, deepest_line
 from core.formats.streams import (
+    DEEP_ACTION,
     MAX_MALFORMED_SHARE,
     NOT_UTF8,
     FileReadStats,
@@ -486,12 +487,6 @@ def _json_block_batch(
         batch = _python_json(text, plan, stats, path, options, original, first_line)
     plan.first_block = False
     return batch if batch.num_rows else None
-
-
-DEEP_ACTION = (
-    "Flatten the data at the producer (or send the deep part as a JSON string); the file is quarantined and the rest "
-    "of the run continues."
-)
 
 
 def refuse_deep_nesting(block: bytes, path: str) -> None:

@@ -1,10 +1,11 @@
-"""How deeply JSON text nests, measured before a parser sees it.
+"""How deeply JSON text (and a typed file's columns) nest, measured before a parser or the table sees it.
 
 Deep nesting is refused, not parsed: pyarrow's JSON parser recurses in C and kills the process with a segmentation
 fault on a value nested about 10,000 deep; Python's `json` and the type walkers raise RecursionError from about 300
 levels; and a Delta table whose schema nests structs beyond about 40 levels cannot be read back by delta-rs
-(serde_json's recursion limit; at 41 levels the writer once aborted the process). So a file that nests deeper than
-`MAX_JSON_DEPTH` is quarantined with a reason, before any of these can run.
+(serde_json's recursion limit: the write fails the whole run; at 41 levels the writer once aborted the process). So a
+file that nests deeper than `MAX_JSON_DEPTH` (a Parquet column deeper than `MAX_COLUMN_DEPTH`) is quarantined with a
+reason, before any of these can run.
 
 The check is cheap for ordinary data: it counts the `{`/`[` of every line with NumPy (hundreds of MB/s) and only
 measures exactly, skipping brackets inside strings, the rare lines that hold more than `MAX_JSON_DEPTH` of them.
@@ -15,9 +16,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pyarrow as pa
 
 MAX_JSON_DEPTH = 32
 """Objects and arrays nested in one another, counting the record itself: a record at this depth still loads."""
+
+MAX_COLUMN_DEPTH = MAX_JSON_DEPTH - 1
+"""Structs, lists and maps nested in one column's type (the record around it makes MAX_JSON_DEPTH)."""
 
 _ESCAPED = re.compile(rb"\\.", re.DOTALL)
 _CHUNK = 1 << 20
@@ -75,3 +80,24 @@ def _line_depth(line_levels: np.ndarray, newlines: np.ndarray, where: int) -> in
     start = int(newlines[line - 1]) + 1 if line > 0 else 0
     end = int(newlines[line]) + 1 if line < len(newlines) else len(line_levels)
     return int(line_levels[start:end].max())
+
+
+def type_depth(t: pa.DataType) -> int:
+    """How many struct, list and map levels a column type nests (0 for a primitive), walked without recursion."""
+    deepest = 0
+    pending = [(t, 0)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        if pa.types.is_struct(current):
+            pending.extend((current.field(i).type, level + 1) for i in range(current.num_fields))
+        elif pa.types.is_map(current):
+            pending.extend([(current.key_type, level + 1), (current.item_type, level + 1)])
+        elif pa.types.is_list(current) or pa.types.is_large_list(current) or pa.types.is_fixed_size_list(current):
+            pending.append((current.value_type, level + 1))
+    return deepest
+
+
+def deepest_column(schema: pa.Schema, limit: int = MAX_COLUMN_DEPTH) -> str | None:
+    """The first column whose type nests deeper than `limit`, or None."""
+    return next((f.name for f in schema if type_depth(f.type) > limit), None)

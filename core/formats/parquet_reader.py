@@ -8,20 +8,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.formats.conform import RESCUED, conform_batch
-from core.formats.streams import ARROW_ERRORS, FileReadStats, Source, bad_file, empty_file
+from core.formats.nesting import MAX_COLUMN_DEPTH, deepest_column
+from core.formats.streams import ARROW_ERRORS, DEEP_ACTION, FileReadStats, Source, bad_file, empty_file
 
 _PARQUET_BATCH_ROWS = 65_536
 
 
 def parquet_file(source: Source, path: str) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source)
+        parquet = pq.ParquetFile(source)
+        deep = deepest_column(parquet.schema_arrow)
     except ARROW_ERRORS as exc:
         if source.error is not None:
             raise
         if source.bytes == 0 or "size is 0" in str(exc):
             raise empty_file(path) from None
         raise bad_file(path, "Parquet", _reason(exc)) from None
+    if deep is not None:
+        raise bad_file(
+            path,
+            "Parquet",
+            f"column '{deep}' nests structs and lists more than {MAX_COLUMN_DEPTH} levels deep, more than a table "
+            "column can hold",
+            DEEP_ACTION,
+        )
+    return parquet
 
 
 def _reason(exc: BaseException) -> BaseException | str:

@@ -12,6 +12,10 @@ import pyarrow as pa
 from core.errors import AutoloaderError, BadFileError
 
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
+DEEP_ACTION = (
+    "Flatten the data at the producer (or send the deep part as a JSON string); the file is quarantined and the rest "
+    "of the run continues."
+)
 EMPTY_ACTION = (
     "There is nothing to load; check the producer. The file is quarantined and the rest of the run continues."
 )

@@ -783,3 +783,29 @@ def test_nul_bytes_alone_are_binary_not_utf16(tmp_path: Path) -> None:
     path.write_bytes(b"\x00" * 4096)
     with pytest.raises(BadFileError, match="binary data"):
         infer(path, json_fmt())
+
+
+def _deep_struct_table(depth: int) -> pa.Table:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"n": value}
+    return pa.Table.from_pylist([{"id": 1, "deep": value}])
+
+
+def test_parquet_column_nested_too_deep_is_a_bad_file(tmp_path: Path) -> None:
+    """delta-rs cannot read back a table schema nested ~40 levels (the write failed the whole run, good files too):
+    such a Parquet file is quarantined with the column named; 31 levels load."""
+    from core.formats.nesting import type_depth
+
+    assert type_depth(pa.list_(pa.struct([("a", pa.map_(pa.string(), pa.list_(pa.int64())))]))) == 4
+    fmt = FormatConfig(type="parquet")
+    deep = tmp_path / "deep.parquet"
+    pq.write_table(_deep_struct_table(32), deep)
+    with pytest.raises(BadFileError, match="column 'deep' nests structs and lists more than 31 levels") as caught:
+        infer(deep, fmt)
+    assert "Flatten" in caught.value.action
+    with pytest.raises(BadFileError, match="more than 31 levels"):
+        read(deep, fmt, pa.schema([("id", pa.int64())]))
+    ok = tmp_path / "ok.parquet"
+    pq.write_table(_deep_struct_table(31), ok)
+    assert rows(read(ok, fmt, infer(ok, fmt))[0])[0]["id"] == 1
