@@ -210,3 +210,15 @@ def unreadable_file(path: str, exc: Exception) -> BadFileError:
         detail=repr(exc)[:2000],
         field=path,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """How a changed file is loaded again: only its appended bytes, or in place of its rows."""
+
+    previous_size: int | None
+    previous_etag: str | None
+    previous_records: int
+    tail_from: int | None = None
+    """An append-only growth: read from this byte (after `header`); None replaces the file's rows."""
+    header: bytes = b""

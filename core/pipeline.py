@@ -19,14 +19,14 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import pyarrow as pa
 
-from core.config import IngestionSpec, SourceConfig
+from core.config import SourceConfig
 from core.domain import (
     FileResult,
     FileStatus,
@@ -53,21 +53,22 @@ from core.formats import nulls_to_string, unify_schemas
 from core.formats.names import renamed_note
 from core.formats.types import schema_to_json
 from core.lifecycle import (
+    Reload,
     TrackedStorage,
     Window,
     change_message,
-    differs,
     first_line,
     is_line_based,
     is_plain,
     loaded_version,
     prefix_digest,
-    too_young,
     unreadable_file,
 )
 from core.live_runs import LIVE_RUNS
 from core.ports import ActiveRun, MetadataStore
+from core.run_messages import malformed_error, sampled_note, skipped_note, waiting_note
 from core.schema import Classification, classify, data_fields, decide, without
+from core.selection import bad_record_offenders, plan_batches, select_new_files
 from core.storage.base import FileInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -105,159 +106,6 @@ def owner_is_dead(active: ActiveRun, stale_after: timedelta, now: datetime) -> b
         return True
     beat = active.heartbeat_at if active.heartbeat_at.tzinfo else active.heartbeat_at.replace(tzinfo=UTC)
     return now - beat > stale_after
-
-
-FileAction = Literal["load", "reload", "changed", "skip"]
-
-
-def file_action(seen: KnownFile | None, info: FileInfo, reload_changed: bool) -> FileAction:
-    """The ledger rule for one listed file.
-
-    Files whose rows are not in the table: new and failed ones load, a quarantined one once the producer has
-    replaced it, a held one when it changed and `reload_changed` is on. Files whose rows are in the table
-    (loaded, changed, or a reload set aside): unchanged ones are left alone; a change reloads them when
-    `reload_changed` is on and is otherwise reported `changed`, once per change."""
-    if seen is None:
-        return "load"
-    if seen.status in (FileStatus.PENDING, FileStatus.SKIPPED):
-        return "skip"
-    in_table = seen.status in (FileStatus.LOADED, FileStatus.CHANGED) or seen.previous_size is not None
-    if not in_table:
-        if seen.status == FileStatus.FAILED:
-            return "load"
-        if not differs(seen, info):
-            return "skip"
-        return "load" if seen.status == FileStatus.QUARANTINED or reload_changed else "skip"
-    if seen.status in (FileStatus.LOADED, FileStatus.QUARANTINED) and not differs(seen, info):
-        return "skip"
-    if reload_changed:
-        return "reload"
-    return "changed" if differs(seen, info) else "skip"
-
-
-def should_load(seen: KnownFile | None, info: FileInfo, reload_changed: bool) -> bool:
-    return file_action(seen, info, reload_changed) in ("load", "reload")
-
-
-@dataclass(slots=True)
-class Selection:
-    """What a run does with the listed files."""
-
-    load: list[FileInfo] = field(default_factory=list)
-    """New files and reloads, oldest first."""
-    reload: dict[str, KnownFile] = field(default_factory=dict)
-    """Of `load`, the files whose earlier version is in the table (their ledger rows)."""
-    changed: list[tuple[FileInfo, KnownFile]] = field(default_factory=list)
-    """Loaded files that changed and are not reloaded (reload_changed_files off)."""
-    waiting: int = 0
-    """Files younger than source.min_file_age_seconds, left for a later run."""
-
-
-def select_new_files(
-    listing: Iterable[FileInfo], known: dict[str, KnownFile], spec: IngestionSpec, now: datetime
-) -> Selection:
-    """Sort the listing into files to load, changed files to report and files too young to read yet."""
-    since = spec.schedule.backfill.since if spec.schedule.backfill.mode == "since" else None
-    reload_changed = spec.source.reload_changed_files
-    selection = Selection()
-    for info in listing:
-        seen = known.get(info.path)
-        action = file_action(seen, info, reload_changed)
-        if action == "skip" or (since is not None and seen is None and info.modified < since):
-            continue
-        if too_young(info, now, spec.source.min_file_age_seconds):
-            selection.waiting += 1
-            continue
-        if action == "changed" and seen is not None:
-            selection.changed.append((info, seen))
-            continue
-        selection.load.append(info)
-        if action == "reload" and seen is not None:
-            selection.reload[info.path] = seen
-    selection.load.sort(key=lambda f: (f.modified, f.path))
-    return selection
-
-
-def bad_record_offenders(files: dict[str, tuple[int, int]], max_ratio: float) -> list[str]:
-    """The files to set aside when a batch is over the bad-record ratio: each file over the ratio on its own;
-    when the malformed records are spread thin, every file with any (the rest of the batch is then clean)."""
-    over = [path for path, (bad, read) in files.items() if bad and (not read or bad / read > max_ratio)]
-    return sorted(over or [path for path, (bad, _) in files.items() if bad])
-
-
-def waiting_note(count: int, min_age: int) -> str:
-    return (
-        f"{count} file(s) modified less than {min_age} s ago wait for a later run (source.min_file_age_seconds), "
-        "so a file still being written is not read half-way"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Reload:
-    """How a changed file is loaded again: only its appended bytes, or in place of its rows."""
-
-    previous_size: int | None
-    previous_etag: str | None
-    previous_records: int
-    tail_from: int | None = None
-    """An append-only growth: read from this byte (after `header`); None replaces the file's rows."""
-    header: bytes = b""
-
-
-def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
-    """The run message's note on files the listing left out on purpose (they are not in the ledger)."""
-    items = sorted(skipped.items())
-    parts = [f"{path} skipped: {reason}" for path, reason in items[:shown]]
-    if len(items) > shown:
-        parts.append(f"and {len(items) - shown} more skipped")
-    return "; ".join(parts)
-
-
-def sampled_note(paths: list[str], sample_bytes: int) -> str:
-    """The run message's note on files whose schema was inferred from their beginning only."""
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3:,} more" if len(paths) > 3 else "")
-    size = f"{sample_bytes // (1024 * 1024)} MiB" if sample_bytes >= 1024 * 1024 else f"{sample_bytes // 1024} KiB"
-    return (
-        f"schema inferred from the first {size} of {len(paths):,} larger file(s) ({shown}); "
-        "later values that do not fit go to _rescued_data"
-    )
-
-
-def malformed_error(path: str, count: int, mode: str) -> RunError:
-    """The run error for a file's malformed records: kept in _rescued_data, or dropped under dropmalformed."""
-    if mode == "dropmalformed":
-        return RunError(
-            kind="malformed_records",
-            file=path,
-            message=f"{count} malformed record(s) dropped (mode dropmalformed).",
-            action="Set the format's mode to permissive to keep them in _rescued_data, or fix the producer.",
-        )
-    return RunError(
-        kind="malformed_records",
-        file=path,
-        message=f"{count} malformed record(s) kept in _rescued_data.",
-        action="Query the table's _rescued_data column for this file to see the raw text.",
-    )
-
-
-def plan_batches(files: list[FileInfo], spec: IngestionSpec) -> list[list[FileInfo]]:
-    """Cut the files into batches bounded by file count and bytes; overwrite runs are one batch."""
-    if spec.destination.write_mode == "overwrite":
-        return [files] if files else []
-    batches: list[list[FileInfo]] = []
-    current: list[FileInfo] = []
-    size = 0
-    for info in files:
-        if current and (
-            len(current) >= spec.limits.max_files_per_batch or size + info.size > spec.limits.max_bytes_per_batch
-        ):
-            batches.append(current)
-            current, size = [], 0
-        current.append(info)
-        size += info.size
-    if current:
-        batches.append(current)
-    return batches
 
 
 @dataclass(slots=True)

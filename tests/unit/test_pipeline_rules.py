@@ -31,7 +31,8 @@ from core.engines.embedded import EmbeddedEngine
 from core.errors import BadFileError, SourceNotFound
 from core.guards import Guards, LocalRoots
 from core.lifecycle import TrackedStorage, Window, differs
-from core.pipeline import RunPipeline, bad_record_offenders, file_action, select_new_files, should_load
+from core.pipeline import RunPipeline
+from core.selection import bad_record_offenders, file_action, select_new_files, should_load
 from core.storage import open_storage
 from core.storage.base import FileInfo
 from tests.fakes import MemoryStore

@@ -1,0 +1,48 @@
+"""Notes and errors a run reports about its files, in the words its message and error list use."""
+
+from __future__ import annotations
+
+from core.domain import RunError
+
+
+def waiting_note(count: int, min_age: int) -> str:
+    return (
+        f"{count} file(s) modified less than {min_age} s ago wait for a later run (source.min_file_age_seconds), "
+        "so a file still being written is not read half-way"
+    )
+
+
+def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
+    """The run message's note on files the listing left out on purpose (they are not in the ledger)."""
+    items = sorted(skipped.items())
+    parts = [f"{path} skipped: {reason}" for path, reason in items[:shown]]
+    if len(items) > shown:
+        parts.append(f"and {len(items) - shown} more skipped")
+    return "; ".join(parts)
+
+
+def sampled_note(paths: list[str], sample_bytes: int) -> str:
+    """The run message's note on files whose schema was inferred from their beginning only."""
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3:,} more" if len(paths) > 3 else "")
+    size = f"{sample_bytes // (1024 * 1024)} MiB" if sample_bytes >= 1024 * 1024 else f"{sample_bytes // 1024} KiB"
+    return (
+        f"schema inferred from the first {size} of {len(paths):,} larger file(s) ({shown}); "
+        "later values that do not fit go to _rescued_data"
+    )
+
+
+def malformed_error(path: str, count: int, mode: str) -> RunError:
+    """The run error for a file's malformed records: kept in _rescued_data, or dropped under dropmalformed."""
+    if mode == "dropmalformed":
+        return RunError(
+            kind="malformed_records",
+            file=path,
+            message=f"{count} malformed record(s) dropped (mode dropmalformed).",
+            action="Set the format's mode to permissive to keep them in _rescued_data, or fix the producer.",
+        )
+    return RunError(
+        kind="malformed_records",
+        file=path,
+        message=f"{count} malformed record(s) kept in _rescued_data.",
+        action="Query the table's _rescued_data column for this file to see the raw text.",
+    )
