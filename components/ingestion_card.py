@@ -88,14 +88,25 @@ def _header(overview: IngestionSummary, actions: CardActions | None) -> None:
             ui.button("Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{overview.id}/edit")).props(
                 "outline color=grey-8 no-caps"
             ).mark(f"edit-{overview.name}")
-            paused = overview.status == "paused"
-            _action(
-                "Resume" if paused else "Pause",
-                "play_circle" if paused else "pause",
-                lambda: actions.toggle_pause(overview),
-                f"pause-{overview.name}",
-            )
+            if overview.status == "draft":
+                ui.button(
+                    "Activate", icon="rocket_launch", on_click=lambda: ui.navigate.to(activate_url(overview))
+                ).props("outline color=primary no-caps").mark(f"activate-{overview.name}")
+            else:
+                paused = overview.status == "paused"
+                _action(
+                    "Resume" if paused else "Pause",
+                    "play_circle" if paused else "pause",
+                    lambda: actions.toggle_pause(overview),
+                    f"pause-{overview.name}",
+                )
             _action("Delete", "delete", lambda: actions.delete(overview), f"delete-{overview.name}")
+
+
+def activate_url(overview: IngestionSummary) -> str:
+    """A draft is activated through the wizard's Test & Preview (connection test and preview, then Create), never
+    by a status switch that would skip them."""
+    return f"/ingestions/{overview.id}/edit?activate=true"
 
 
 def _action(label: str, icon: str, handler: Callable[[], Awaitable[None]], marker: str) -> None:

@@ -13,7 +13,7 @@ from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
-from components.ingestion_card import format_label, schedule_tag
+from components.ingestion_card import activate_url, format_label, schedule_tag
 from components.run_now_offer import offer_run_now
 from components.run_table import ledger_table, run_table
 from components.schema_alert import schema_alert
@@ -98,12 +98,17 @@ class DetailView:
                 ui.button("Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{summary.id}/edit")).props(
                     OUTLINE
                 )
-                paused = summary.status == "paused"
-                ui.button(
-                    "Resume" if paused else "Pause",
-                    icon="play_circle" if paused else "pause",
-                    on_click=self.toggle_pause,
-                ).props(OUTLINE)
+                if summary.status == "draft":
+                    ui.button(
+                        "Activate", icon="rocket_launch", on_click=lambda: ui.navigate.to(activate_url(summary))
+                    ).props("outline color=primary no-caps").mark("activate")
+                else:
+                    paused = summary.status == "paused"
+                    ui.button(
+                        "Resume" if paused else "Pause",
+                        icon="play_circle" if paused else "pause",
+                        on_click=self.toggle_pause,
+                    ).props(OUTLINE)
         self.status = summary.status
 
     def _progress(self, data: DetailData) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.db.models import LedgerFile
 from app.db.repository import SqlStore
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
@@ -18,6 +22,9 @@ from core.pipeline import owner_is_dead
 from core.storage import open_storage
 
 LOCKED_PARTS = ("source", "format", "destination", "cluster_id")
+OPEN_UNTIL_LOADED = ("format",)
+"""Parts that stay open on an activated ingestion until it has loaded a file (nothing in the table depends on
+them yet): a folder left on the wrong format is fixed in place, not by delete-and-recreate."""
 
 
 class ScheduleSync(Protocol):
@@ -42,11 +49,13 @@ def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> Ingestion
     return new.model_copy(update={"source": source})
 
 
-def locked_part_changed(current: IngestionSpec, new: IngestionSpec) -> str | None:
+def locked_part_changed(current: IngestionSpec, new: IngestionSpec, open_parts: tuple[str, ...] = ()) -> str | None:
     """The first part that cannot change once an ingestion is active and differs, if any. Credentials may be
-    rotated on an active ingestion: they do not lock."""
+    rotated on an active ingestion: they do not lock; `open_parts` are not locked yet."""
     old, changed = current.model_dump(), new.model_dump()
     for part in LOCKED_PARTS:
+        if part in open_parts:
+            continue
         if _comparable(part, old[part]) != _comparable(part, changed[part]):
             return part
     return None
@@ -98,10 +107,12 @@ class IngestionService:
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
         if current.status != IngestionStatus.DRAFT:
-            part = locked_part_changed(current.spec, spec)
+            open_parts = () if self.has_loaded(ingestion_id) else OPEN_UNTIL_LOADED
+            part = locked_part_changed(current.spec, spec, open_parts)
             if part is not None:
                 raise Conflict(
-                    f"'{part}' cannot change once an ingestion has been activated.",
+                    f"'{part}' cannot change once an ingestion has been activated"
+                    + (" and has loaded files." if part in OPEN_UNTIL_LOADED else "."),
                     "Create a new ingestion for a different source, format, target table or engine.",
                     field=part,
                 )
@@ -109,6 +120,16 @@ class IngestionService:
         self.store.audit("update", "ingestion", ingestion_id, who.actor, who.tenant_id, name=spec.name)
         self.schedules.sync(updated)
         return updated
+
+    def has_loaded(self, ingestion_id: int) -> bool:
+        """Whether any file of this ingestion is in its table (from then on its format is locked too)."""
+        loaded = (
+            select(col(LedgerFile.path))
+            .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) == FileStatus.LOADED.value)
+            .limit(1)
+        )
+        with self.store.session() as s:
+            return s.execute(loaded).first() is not None
 
     def _check_cluster(self, who: Principal, spec: IngestionSpec) -> None:
         """Saving needs the tenant's cluster to exist, not to be running (a local cluster starts on the first run)."""
@@ -138,11 +159,21 @@ class IngestionService:
         return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "activate", who)
 
     def pause(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
-        self.get(who, ingestion_id, "pause ingestions")
+        ingestion = self.get(who, ingestion_id, "pause ingestions")
+        if ingestion.status == IngestionStatus.DRAFT:
+            raise Conflict(
+                f"'{ingestion.name}' is a draft: it does not run, so there is nothing to pause.",
+                "Activate it (POST …/activate) once its Test & Preview looks right.",
+            )
         return self.change_status(ingestion_id, IngestionStatus.PAUSED, "pause", who)
 
     def resume(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
         ingestion = self.get(who, ingestion_id, "resume ingestions")
+        if ingestion.status == IngestionStatus.DRAFT:
+            raise Conflict(
+                f"'{ingestion.name}' is a draft: it has never been activated, so it cannot be resumed.",
+                "Activate it (POST …/activate) once its Test & Preview looks right.",
+            )
         if ingestion.status != IngestionStatus.PAUSED:
             raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
         return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", who)

@@ -47,3 +47,9 @@ async def get_ingestion(ingestion_id: int) -> Ingestion | None:
         app.state.services.ingestions.get, who(), ingestion_id, "edit ingestions"
     )
     return ingestion
+
+
+async def has_loaded(ingestion_id: int) -> bool:
+    """Whether the ingestion has loaded a file (its format is locked from then on)."""
+    loaded: bool | None = await run.io_bound(app.state.services.ingestions.has_loaded, ingestion_id)
+    return bool(loaded)

@@ -21,6 +21,10 @@ LOCK_REASON = (
     "Source, format and destination are locked once an ingestion has been activated. "
     "To change them, create a new ingestion."
 )
+FORMAT_OPEN_REASON = (
+    "Source and destination are locked once an ingestion has been activated. The format can still change: "
+    "no file has been loaded yet. To change the rest, create a new ingestion."
+)
 
 
 def _offering(options: list[Any] | dict[Any, Any], value: Any) -> list[Any] | dict[Any, Any]:
@@ -35,9 +39,13 @@ class FormFields:
     """Each bound widget shows its field of the draft when built and writes it back, through its codec, only
     when the user changes it."""
 
-    def __init__(self, draft: SpecDraft, locked: bool) -> None:
+    def __init__(self, draft: SpecDraft, locked: bool, format_locked: bool | None = None) -> None:
+        """`format_locked` defaults to `locked`: the format stays open on an activated ingestion that has not
+        loaded a file yet (nothing in the table depends on it)."""
         self.draft = draft
         self.locked = locked
+        self.format_locked = locked if format_locked is None else format_locked
+        self.format_lockable: list[DisableableElement] = []
         self.errors: dict[str, ui.label] = {}
         self.shown_when: list[tuple[ui.element, Callable[[], bool]]] = []
         self.lockable: list[DisableableElement] = []
@@ -73,8 +81,12 @@ class FormFields:
             element.mark(path).props(f"data-testid={path}")
             self.error_slot(path)
         if lockable:
-            self.lockable.append(element)
+            self.lockable_for(path).append(element)
         return element
+
+    def lockable_for(self, path: str) -> list[DisableableElement]:
+        """The list an element bound to `path` is locked with: the format's own, or the rest's."""
+        return self.format_lockable if path.startswith("format.") else self.lockable
 
     def input(self, label: str, path: str, codec: Codec = TEXT, *, lockable: bool = True, **kwargs: Any) -> ui.input:
         element = ui.input(label, **kwargs).props("outlined").classes("w-full")
@@ -113,6 +125,9 @@ class FormFields:
     def lock(self) -> None:
         if self.locked:
             for element in self.lockable:
+                element.disable()
+        if self.format_locked:
+            for element in self.format_lockable:
                 element.disable()
 
     # --- errors ---------------------------------------------------------------------------------------------------
@@ -197,8 +212,9 @@ def section(title: str, icon: str) -> None:
         ui.label(title).classes("text-lg font-semibold text-slate-800")
 
 
-def lock_banner(locked: bool) -> None:
+def lock_banner(locked: bool, format_locked: bool | None = None) -> None:
     if locked:
+        reason = LOCK_REASON if format_locked in (None, True) else FORMAT_OPEN_REASON
         with ui.row().classes("w-full p-3 rounded bg-amber-50 border border-amber-200 items-center"):
             ui.icon("lock").classes("text-amber-700")
-            ui.label(LOCK_REASON).classes("text-sm text-amber-900")
+            ui.label(reason).classes("text-sm text-amber-900")

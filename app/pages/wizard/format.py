@@ -19,7 +19,7 @@ SCHEMA_POLICIES = {
     "auto_merge": "Add new columns automatically (schema evolution)",
     "rescue": "Keep the table schema; new fields go to _rescued_data",
     "fail": "Fail the run and name the new columns",
-    "pause": "Pause for review (until the review screen lands, behaves like auto-merge)",
+    "pause": "Hold files with new columns for review, and pause until you choose what to do",
 }
 COMPRESSIONS = {"auto": "Detect from the file", "none": "None", "gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
 
@@ -38,7 +38,7 @@ class FormatStep:
 
     def render(self) -> None:
         fields = self.fields
-        lock_banner(self.state.locked)
+        lock_banner(self.state.locked, self.fields.format_locked)
         section("File Format & Schema", "description")
         reprobe = self.reprobe_soon
         self.reader_options = ReaderOptions(fields, reprobe)
@@ -50,7 +50,7 @@ class FormatStep:
         with fields.when(ui.column().classes("w-full"), self._is("manual", "format.schema.inference")):
             text = ui.textarea("Schema (JSON)", placeholder='[{"name": "id", "type": "bigint", "nullable": true}]')
             fields.bind(text.props("outlined").classes("w-full font-mono"), "format.schema.schema_json", JSON_TEXT)
-            fields.lockable.append(text)
+            fields.format_lockable.append(text)
         infer = ui.checkbox("Infer column types")
         fields.bind(infer, "format.schema.infer_types", marked=False, lockable=True, after=reprobe)
         ui.label("Keeps strings when off; numbers, booleans and timestamps are detected when on.").classes(

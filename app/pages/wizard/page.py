@@ -30,10 +30,18 @@ from core.schedule import next_fire_times
 class Wizard:
     """The four steps over one draft, and what happens to the draft: save, preview, create."""
 
-    def __init__(self, draft: SpecDraft, editing: Ingestion | None, clusters: list[ClusterPublic]) -> None:
+    def __init__(
+        self,
+        draft: SpecDraft,
+        editing: Ingestion | None,
+        clusters: list[ClusterPublic],
+        has_loaded: bool = False,
+    ) -> None:
+        """`has_loaded`: the edited ingestion has loaded files, so its format is locked too (not only once
+        activated)."""
         self.editing = editing
         locked = editing is not None and editing.status != IngestionStatus.DRAFT
-        self.fields = FormFields(draft, locked)
+        self.fields = FormFields(draft, locked, format_locked=locked and has_loaded)
         self.state = WizardState(self.fields, clusters)
         self.source = SourceStep(self.state, on_probed=self._probed)
         self.format = FormatStep(
@@ -187,7 +195,9 @@ async def new_ingestion_page() -> None:
         Wizard(SpecDraft.new(), None, await actions.list_clusters()).render()
 
 
-async def edit_ingestion_page(ingestion_id: int) -> None:
+async def edit_ingestion_page(ingestion_id: int, activate: bool = False) -> None:
+    """`activate`: the dashboard's Activate of a draft, which opens straight on Test & Preview (the same
+    connection test and preview as the wizard's activation; the preview's Create activates it)."""
     with page_frame("Edit Ingestion", width="max-w-4xl"):
         try:
             ingestion = await actions.get_ingestion(ingestion_id)
@@ -197,4 +207,8 @@ async def edit_ingestion_page(ingestion_id: int) -> None:
             return
         if ingestion is None:
             return
-        Wizard(SpecDraft(ingestion.spec), ingestion, await actions.list_clusters()).render()
+        loaded = await actions.has_loaded(ingestion.id)
+        wizard = Wizard(SpecDraft(ingestion.spec), ingestion, await actions.list_clusters(), loaded)
+        wizard.render()
+        if activate and ingestion.status == IngestionStatus.DRAFT:
+            await wizard.test_and_preview()

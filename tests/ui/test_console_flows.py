@@ -1,0 +1,77 @@
+"""Console flows of issue 15: a draft goes live only through Test & Preview, labels and states tell the truth."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from core.errors import Conflict
+from tests.helpers import spec
+from tests.ui.conftest import ORDERS
+
+
+async def _status_becomes(services: Any, ingestion_id: int, status: str) -> None:
+    for _ in range(100):
+        if services.store.get_ingestion(ingestion_id).status.value == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"status stayed {services.store.get_ingestion(ingestion_id).status.value}, not {status}")
+
+
+async def test_a_draft_card_offers_activate_through_test_and_preview(user: User, services_of_app: Any) -> None:
+    draft = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"))
+    await user.open("/")
+    await user.should_see("✎ DRAFT")
+    await user.should_not_see(marker="pause-orders")
+    user.find(marker="activate-orders").click()
+    await user.should_see("Looks Good - Create Ingestion", retries=100)
+    assert services_of_app.store.get_ingestion(draft.id).status.value == "draft"
+    user.find("Looks Good - Create Ingestion").click()
+    await _status_becomes(services_of_app, draft.id, "active")
+
+
+async def test_pause_or_resume_of_a_draft_is_refused(user: User, services_of_app: Any) -> None:
+    draft = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"))
+    with pytest.raises(Conflict, match="is a draft"):
+        services_of_app.ingestions.pause(draft.id)
+    with pytest.raises(Conflict, match="is a draft") as refused:
+        services_of_app.ingestions.resume(draft.id)
+    assert "Activate" in refused.value.action
+    assert services_of_app.store.get_ingestion(draft.id).status.value == "draft"
+
+
+async def test_format_of_an_active_ingestion_that_loaded_nothing_can_change(user: User, services_of_app: Any) -> None:
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    await user.should_see("The format can still change")
+    fmt = next(e for e in user.find(marker="format.type").elements if isinstance(e, ui.select))
+    path = next(e for e in user.find(marker="source.path").elements if isinstance(e, ui.input))
+    assert fmt.enabled and not path.enabled
+    csv = spec(str(ORDERS), table="orders", name="orders", format={"type": "csv"})
+    assert services_of_app.ingestions.update(ingestion.id, csv).spec.format.type == "csv"
+
+
+async def test_format_is_locked_once_a_file_was_loaded(user: User, services_of_app: Any) -> None:
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.runs.run_now(str(ingestion.id))
+    csv = spec(str(ORDERS), table="orders", name="orders", format={"type": "csv"})
+    with pytest.raises(Conflict, match="has loaded files"):
+        services_of_app.ingestions.update(ingestion.id, csv)
+
+
+async def test_schema_policy_labels_say_what_happens(user: User) -> None:
+    await user.open("/ingestions/new")
+    policy = next(
+        e
+        for e in user.find(ui.select).elements
+        if isinstance(e, ui.select) and e.props.get("label") == "When new columns appear"
+    )
+    options = policy.options
+    assert isinstance(options, dict)
+    labels = " ".join(str(v) for v in options.values())
+    assert "until the review screen lands" not in labels and "behaves like" not in labels
+    assert "review" in options["pause"]
