@@ -25,6 +25,9 @@ from core.schema import SYSTEM_COLUMNS
 
 ACTIVE_RUN_STATES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 FINISHED_OK = (RunStatus.SUCCESS.value, RunStatus.PARTIAL.value)
+SUCCEEDED = (RunStatus.SUCCESS.value,)
+"""What the success rate counts as a success: a partial run (some files failed or were quarantined) is not one,
+though it loaded (FINISHED_OK, which the loading runs' durations use)."""
 MEASURABLE_BYTES_PER_RUN = 100 * 10**6
 """Below this, a run's duration is its fixed overhead and says nothing about the engine's throughput."""
 

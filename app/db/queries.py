@@ -23,6 +23,7 @@ from core.errors import NotFound
 from core.views import (
     ACTIVE_RUN_STATES,
     FINISHED_OK,
+    SUCCEEDED,
     AuditRecord,
     DashboardStats,
     DayTotals,
@@ -197,7 +198,7 @@ class Queries:
                     func.coalesce(func.sum(case((last_day, _metric("bytes_read")), else_=0)), 0),
                     func.coalesce(func.sum(case((last_day, 0), else_=_metric("files_processed"))), 0),
                     func.count().filter(last_day, col(Run.status).not_in(ACTIVE_RUN_STATES)),
-                    func.count().filter(last_day, col(Run.status).in_(FINISHED_OK)),
+                    func.count().filter(last_day, col(Run.status).in_(SUCCEEDED)),
                     func.count().filter(col(Run.status).in_(ACTIVE_RUN_STATES)),
                 ).where(*recent)
             ).one()

@@ -10,6 +10,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from core.errors import Conflict
+from core.views import DashboardQuery
 from tests.helpers import spec
 from tests.ui.conftest import ORDERS
 
@@ -75,3 +76,18 @@ async def test_schema_policy_labels_say_what_happens(user: User) -> None:
     labels = " ".join(str(v) for v in options.values())
     assert "until the review screen lands" not in labels and "behaves like" not in labels
     assert "review" in options["pause"]
+
+
+async def test_success_rate_does_not_count_partial_runs(user: User, services_of_app: Any) -> None:
+    from core.access import SYSTEM
+    from core.domain import RunMetrics, RunStatus
+
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    store = services_of_app.store
+    for status in (RunStatus.SUCCESS, RunStatus.PARTIAL):
+        run_id = store.create_run(ingestion.id, "manual")
+        store.finish_run(run_id, status, RunMetrics(), [], status.value)
+    stats = services_of_app.views.dashboard(SYSTEM, DashboardQuery()).stats
+    assert (stats.finished_runs_24h, stats.successful_runs_24h) == (2, 1)
+    await user.open("/")
+    await user.should_see("50.0%")
