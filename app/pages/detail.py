@@ -35,6 +35,13 @@ FILE_STATUSES = {"": "All statuses", "loaded": "Loaded", "pending": "Pending", "
 LEDGER_PAGE = 200
 
 
+def ledger_range_text(offset: int, shown: int, total: int) -> str:
+    """Which files of the ledger the table shows, e.g. "Files 201 to 400 of 450"."""
+    if total <= shown:
+        return f"{total:,} files"
+    return f"Files {offset + 1:,} to {offset + shown:,} of {total:,}"
+
+
 class DetailView:
     def __init__(self, ingestion_id: int, who: Principal) -> None:
         self.who = who
@@ -43,6 +50,7 @@ class DetailView:
         self.live = False
         self.file_status = ""
         self.file_search = ""
+        self.ledger_offset = 0
         self.body = ui.column().classes("w-full gap-5")
         self._ledger_section()
         ui.timer(REFRESH_SECONDS, self._tick)
@@ -216,13 +224,30 @@ class DetailView:
                     "outlined dense clearable debounce=300"
                 ).classes("flex-1").mark("ledger-search")
             self.ledger_area = ui.column().classes("w-full")
+            with ui.row().classes("w-full items-center justify-end gap-2"):
+                self.ledger_previous = (
+                    ui.button("Previous", icon="chevron_left", on_click=lambda: self._ledger_page(-1))
+                    .props("flat dense no-caps")
+                    .mark("ledger-previous")
+                )
+                self.ledger_next = (
+                    ui.button("Next", icon="chevron_right", on_click=lambda: self._ledger_page(1))
+                    .props("flat dense no-caps icon-right=chevron_right")
+                    .mark("ledger-next")
+                )
 
     async def _on_file_status(self, event: Any) -> None:
         self.file_status = event.value or ""
+        self.ledger_offset = 0
         await self.reload_ledger()
 
     async def _on_file_search(self, event: Any) -> None:
         self.file_search = event.value or ""
+        self.ledger_offset = 0
+        await self.reload_ledger()
+
+    async def _ledger_page(self, step: int) -> None:
+        self.ledger_offset = max(0, self.ledger_offset + step * LEDGER_PAGE)
         await self.reload_ledger()
 
     async def reload_ledger(self) -> None:
@@ -233,13 +258,19 @@ class DetailView:
             self.file_status or None,
             self.file_search or None,
             LEDGER_PAGE,
-            0,
+            self.ledger_offset,
         )
         if page is None:
             return
-        self.ledger_count.set_text(
-            f"{page.total:,} files" + (f" (first {LEDGER_PAGE} shown)" if page.total > LEDGER_PAGE else "")
-        )
+        if page.total and self.ledger_offset >= page.total:  # the ledger shrank (a filter, a forget): last page
+            self.ledger_offset = (page.total - 1) // LEDGER_PAGE * LEDGER_PAGE
+            await self.reload_ledger()
+            return
+        self.ledger_count.set_text(ledger_range_text(self.ledger_offset, len(page.items), page.total))
+        self.ledger_previous.set_enabled(self.ledger_offset > 0)
+        self.ledger_next.set_enabled(self.ledger_offset + len(page.items) < page.total)
+        for button in (self.ledger_previous, self.ledger_next):
+            button.set_visibility(page.total > LEDGER_PAGE)
         self.ledger_area.clear()
         with self.ledger_area:
             ledger_table(page.items)

@@ -91,3 +91,24 @@ async def test_success_rate_does_not_count_partial_runs(user: User, services_of_
     assert (stats.finished_runs_24h, stats.successful_runs_24h) == (2, 1)
     await user.open("/")
     await user.should_see("50.0%")
+
+
+async def test_file_ledger_pages_through_every_file(user: User, services_of_app: Any) -> None:
+    from datetime import UTC, datetime
+
+    from core.domain import FileStatus, LedgerEntry
+
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    now = datetime.now(UTC)
+    entries = [LedgerEntry(f"{ORDERS}/f{n:04d}.json", 10, now, None, FileStatus.SKIPPED) for n in range(450)]
+    services_of_app.store.upsert_files(ingestion.id, None, entries)
+    await user.open(f"/ingestions/{ingestion.id}")
+    await user.should_see("Files 1 to 200 of 450")
+    user.find(marker="ledger-next").click()
+    await user.should_see("Files 201 to 400 of 450", retries=20)
+    user.find(marker="ledger-next").click()
+    await user.should_see("Files 401 to 450 of 450", retries=20)
+    ledger = next(e for e in user.find(marker="ledger").elements if isinstance(e, ui.table))
+    assert ledger.rows[-1]["path"].endswith("f0449.json") or ledger.rows[0]["path"].endswith("f0449.json")
+    user.find(marker="ledger-previous").click()
+    await user.should_see("Files 201 to 400 of 450", retries=20)
