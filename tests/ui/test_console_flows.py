@@ -112,3 +112,26 @@ async def test_file_ledger_pages_through_every_file(user: User, services_of_app:
     assert ledger.rows[-1]["path"].endswith("f0449.json") or ledger.rows[0]["path"].endswith("f0449.json")
     user.find(marker="ledger-previous").click()
     await user.should_see("Files 201 to 400 of 450", retries=20)
+
+
+async def _step_is(user: User, step: str) -> None:
+    for _ in range(50):
+        if next(iter(user.find(ui.stepper).elements)).value == step:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"wizard is not on {step}")
+
+
+async def test_saving_a_paused_ingestion_says_it_is_still_paused(user: User, services_of_app: Any) -> None:
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.ingestions.pause(ingestion.id)
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    for step in ("Format", "Destination", "Schedule"):
+        user.find(marker="next").click()
+        await _step_is(user, step)
+    user.find(marker="next").click()  # Test & Preview
+    await user.should_see("Looks Good - Save Changes", retries=100)
+    user.find(marker="create").click()
+    await user.should_see("It is still paused", retries=50)
+    await user.should_not_see("is active")
+    assert services_of_app.store.get_ingestion(ingestion.id).status.value == "paused"

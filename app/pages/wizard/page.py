@@ -113,14 +113,15 @@ class Wizard:
             return None
         return self.state.draft.spec()
 
-    async def _store(self, spec: IngestionSpec, activate: bool) -> None:
-        """Create or update the ingestion, activating a new one or a draft if asked (raises AutoloaderError)."""
+    async def _store(self, spec: IngestionSpec, activate: bool) -> Ingestion | None:
+        """Create or update the ingestion, activating a new one or a draft if asked (raises AutoloaderError); the
+        stored ingestion, whose status the notice tells (an edited paused one stays paused)."""
         if self.editing is None:
-            await actions.create_ingestion(spec, activate)
-            return
-        await actions.update_ingestion(self.editing.id, spec)
+            return await actions.create_ingestion(spec, activate)
+        updated = await actions.update_ingestion(self.editing.id, spec)
         if activate and self.editing.status == IngestionStatus.DRAFT:
-            await actions.activate(self.editing.id)
+            return await actions.activate(self.editing.id)
+        return updated
 
     async def save_draft(self) -> None:
         spec = self._spec_or_errors()
@@ -139,12 +140,14 @@ class Wizard:
         if spec is None:
             return
         try:
-            await self._store(spec, activate=True)
+            stored = await self._store(spec, activate=True)
         except AutoloaderError as exc:
             self.back_to_edit()
             self.fields.show_service_error(exc)
             return
-        ui.navigate.to("/?" + urlencode({"notice": f"'{spec.name}' is active. {first_run_text(spec)}"}))
+        if stored is None:
+            return
+        ui.navigate.to("/?" + urlencode({"notice": saved_notice(stored)}))
 
     async def test_and_preview(self) -> None:
         spec = self._spec_or_errors()
@@ -175,6 +178,18 @@ class Wizard:
     def back_to_edit(self) -> None:
         self.preview_area.set_visibility(False)
         self.editor.set_visibility(True)
+
+
+def saved_notice(ingestion: Ingestion) -> str:
+    """What the dashboard says after Create / Save Changes: the ingestion's real status, and when it runs."""
+    name = ingestion.spec.name
+    if ingestion.status == IngestionStatus.ACTIVE:
+        return f"'{name}' is active. {first_run_text(ingestion.spec)}"
+    if ingestion.status == IngestionStatus.PAUSED:
+        return f"'{name}' saved. It is still paused: Resume it to run on its schedule."
+    if ingestion.status == IngestionStatus.NEEDS_REVIEW:
+        return f"'{name}' saved. It is waiting for a schema review: resolve it to resume loading."
+    return f"'{name}' saved ({ingestion.status.value.replace('_', ' ')})."
 
 
 def first_run_text(spec: IngestionSpec) -> str:
