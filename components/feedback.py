@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.console_words import console_error_text
 from core.errors import AutoloaderError
 
 
 def error_text(exc: AutoloaderError) -> str:
-    return f"{exc.message} {exc.action}".strip()
+    """The message and the action, in the console's words (no API endpoints or body fields)."""
+    return console_error_text(exc)
 
 
 def notify_error(exc: AutoloaderError) -> None:

@@ -6,6 +6,7 @@ import logging
 
 from nicegui import ui
 
+from components.console_words import console_action
 from core.errors import AutoloaderError
 
 log = logging.getLogger(__name__)
@@ -13,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def error_page(exc: Exception) -> None:
     if isinstance(exc, AutoloaderError):
-        message, action = exc.message, exc.action
+        message, action = exc.message, console_action(exc.action)
     else:
         log.error("console page failed: %s", type(exc).__name__, exc_info=exc)
         message = "Something went wrong while building this page."

@@ -7,7 +7,7 @@ from typing import Any, cast
 from nicegui import app, run, ui
 
 from app.pages.context import page_frame
-from components.feedback import notify_error, notify_ok
+from components.feedback import error_text, notify_error, notify_ok
 from components.schema_diff import schema_diff
 from core.access import Principal
 from core.errors import AutoloaderError
@@ -160,7 +160,7 @@ class Review:
                     self.ingestion.id, self.pending.version, self.choice, self.defaults, self.table_name, self.who
                 )
             except AutoloaderError as exc:
-                ui.label(f"{exc.message} {exc.action}").classes("text-sm text-red-600")
+                ui.label(error_text(exc)).classes("text-sm text-red-600")
                 return
             for statement in plan.statements:
                 ui.label(statement).classes("font-mono text-xs")

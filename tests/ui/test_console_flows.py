@@ -135,3 +135,28 @@ async def test_saving_a_paused_ingestion_says_it_is_still_paused(user: User, ser
     await user.should_see("It is still paused", retries=50)
     await user.should_not_see("is active")
     assert services_of_app.store.get_ingestion(ingestion.id).status.value == "paused"
+
+
+async def test_console_errors_name_buttons_not_endpoints(user: User, services_of_app: Any) -> None:
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.ingestions.pause(ingestion.id)
+    await user.open("/")
+    user.find(marker="run-orders").click()
+    await user.should_see("Resume it first (the Resume button), then run it.", retries=20)
+    await user.should_not_see("POST")
+
+
+def test_console_words_of_api_actions_and_field_messages() -> None:
+    from components.console_words import console_action, console_field_message
+
+    assert console_action("Activate it first (POST …/activate), then run it.") == (
+        "Activate it first (the Activate button), then run it."
+    )
+    review = "Resolve it first (console: Review, or POST …/schema-versions/{version}/resolve); that resumes it."
+    assert console_action(review) == "Resolve it first (the Review button); that resumes it."
+    assert console_action('Send default_values, e.g. {"device": 0}.') == (
+        "Enter a default value for device in the form."
+    )
+    assert "schema_json" not in console_field_message("manual schema inference needs schema_json")
+    assert console_field_message("Input should be a valid list") == "Enter one or more values, separated by commas."
+    assert console_field_message("something else") == "something else"

@@ -13,7 +13,7 @@ from nicegui.elements.mixins.value_element import ValueElement
 
 from app.db.models import ClusterPublic
 from app.pages.wizard.draft import SAME, TEXT, Codec, SpecDraft
-from components.feedback import notify_error
+from components.feedback import error_text, notify_error
 from core.errors import AutoloaderError
 from core.preview import PreviewResult
 
@@ -148,7 +148,7 @@ class FormFields:
         for path, message in problems.items():
             slot = self.slot_for(path)
             if slot is None or not _shown(slot):
-                ui.notify(f"{path}: {message}", type="negative")
+                ui.notify(f"{field_name(path)}: {message}", type="negative")
                 continue
             slot.set_text(message)
             slot.set_visibility(True)
@@ -167,9 +167,14 @@ class FormFields:
     def show_service_error(self, exc: AutoloaderError) -> None:
         slot = self.slot_for(exc.field) if exc.field else None
         if slot is not None:
-            slot.set_text(f"{exc.message} {exc.action}".strip())
+            slot.set_text(error_text(exc))
             slot.set_visibility(True)
         notify_error(exc)
+
+
+def field_name(path: str) -> str:
+    """A field's name as a user reads it: "format.schema.schema_json" → "Schema json" (its last part)."""
+    return path.rsplit(".", 1)[-1].replace("_", " ").capitalize()
 
 
 def _containers(label: ui.element) -> list[ui.element]:

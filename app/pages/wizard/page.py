@@ -18,7 +18,7 @@ from app.pages.wizard.schedule import ScheduleStep
 from app.pages.wizard.source import SourceStep
 from app.pages.wizard.summary import render_summary
 from app.pages.wizard.validation import engine_problems, first_invalid_step, validate_parts
-from components.feedback import notify_error
+from components.feedback import error_text, notify_error
 from components.formatting import clock, relative_time
 from components.preview_view import PreviewActions, render_preview
 from core.config import IngestionSpec
@@ -163,7 +163,7 @@ class Wizard:
             result = await actions.test_configuration(spec)
         except AutoloaderError as exc:
             self.back_to_edit()
-            self.source.show_result(f"✕ {exc.message} {exc.action}".strip(), ok=False)
+            self.source.show_result(f"✕ {error_text(exc)}", ok=False)
             self.source.connection_result.set_visibility(True)
             notify_error(exc)
             return

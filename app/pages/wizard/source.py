@@ -12,6 +12,7 @@ from app.pages.wizard.draft import OPTIONAL_TEXT, WHOLE_NUMBER, secret_codec
 from app.pages.wizard.fields import WizardState, lock_banner, section
 from app.pages.wizard.partitions import PartitionFolders
 from app.pages.wizard.validation import engine_problems, validate_parts
+from components.feedback import error_text
 from components.formatting import human_bytes
 from core.config import MAX_FILE_AGE_SECONDS
 from core.errors import AutoloaderError
@@ -181,7 +182,7 @@ class SourceStep:
             result = await actions.test_configuration(self.draft.probe_spec())
         except AutoloaderError as exc:
             self.state.probe = None
-            self.show_result(f"✕ {exc.message} {exc.action}".strip(), ok=False)
+            self.show_result(f"✕ {error_text(exc)}", ok=False)
             return False
         finally:
             self.connection_spinner.set_visibility(False)

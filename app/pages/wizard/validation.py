@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from app.pages.wizard.draft import SpecDraft
+from components.console_words import console_field_message
 from core.config import (
     EMBEDDED_FORMATS,
     DestinationConfig,
@@ -84,7 +85,7 @@ def errors_of(exc: ValidationError, part: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for error in exc.errors():
         path, message = _error_field(part, tuple(error.get("loc", ())), str(error.get("msg", "invalid value")))
-        found.setdefault(RENAMED_FIELD.get(path, path), message)
+        found.setdefault(RENAMED_FIELD.get(path, path), console_field_message(message))
     return found
 
 
