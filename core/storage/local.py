@@ -177,11 +177,14 @@ class LocalStorage:
             try:
                 st = entry.stat()
             except FileNotFoundError:
-                continue  # removed between the listing and the stat
+                if _is_link(entry):
+                    self._skip(entry.path, "a symbolic link to nothing (its target does not exist); not read.")
+                continue  # otherwise removed between the listing and the stat
             except OSError as exc:
                 raise self._translate(exc, entry.path, folder=False) from exc
             if not stat.S_ISREG(st.st_mode):
-                continue  # sockets, fifos, broken links
+                self._skip(entry.path, f"not a regular file ({_kind(st.st_mode)}); not read.")
+                continue
             yield FileInfo(
                 path=entry.path,
                 size=st.st_size,
@@ -306,3 +309,18 @@ class LocalStorage:
             "Check the disk or mount; the run will retry.",
             detail=str(exc),
         )
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular entry is, for the reason it is skipped."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device")):
+        if test(mode):
+            return name
+    return "a block device" if stat.S_ISBLK(mode) else "a special file"
