@@ -26,9 +26,18 @@ FormatType = Literal["json", "csv", "parquet", "avro", "orc", "xml", "text"]
 SchemaPolicy = Literal["pause", "auto_merge", "rescue", "fail"]
 WriteMode = Literal["create", "append", "overwrite", "merge"]
 
-SUPPORTED_SOURCES: tuple[str, ...] = ("local", "s3")
+SUPPORTED_SOURCES: tuple[str, ...] = ("local", "s3", "azure_blob", "gcs", "sftp")
 EMBEDDED_FORMATS: tuple[str, ...] = ("json", "csv", "parquet")
-SECRET_FIELDS = ("secret_access_key", "session_token", "connection_string", "password", "service_account_json")
+SECRET_FIELDS = (
+    "secret_access_key",
+    "session_token",
+    "connection_string",
+    "password",
+    "service_account_json",
+    "account_key",
+    "sas_token",
+    "private_key",
+)
 SECRET_MASK = "********"
 """What the API shows in place of a stored secret; sent back unchanged, it keeps the secret."""
 
@@ -94,20 +103,47 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+CredentialType = Literal[
+    "ambient",
+    "access_key",
+    "connection_string",
+    "account_key",
+    "sas",
+    "service_account",
+    "anonymous",
+    "password",
+    "private_key",
+]
+_REQUIRED_CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "access_key": ("access_key_id", "secret_access_key"),
+    "connection_string": ("connection_string",),
+    "account_key": ("account_key",),
+    "sas": ("sas_token",),
+    "service_account": ("service_account_json",),
+    "password": ("username", "password"),
+    "private_key": ("username", "private_key"),
+}
+"""The fields each credential type cannot work without (S3 keys, Azure, GCS, SFTP)."""
+
+
 class Credentials(_Model):
-    type: Literal["ambient", "access_key", "connection_string", "service_account", "password"] = "ambient"
+    type: CredentialType = "ambient"
     access_key_id: Text | None = None
     secret_access_key: Text | None = None
     session_token: Text | None = None
     connection_string: Text | None = None
+    account_key: Text | None = None
+    sas_token: Text | None = None
     service_account_json: LongText | None = None
     username: Text | None = None
-    password: Text | None = None
+    password: Text | None = Field(default=None, description="SFTP password, or the passphrase of the private key.")
+    private_key: LongText | None = Field(default=None, description="SFTP: an OpenSSH or PEM private key (text).")
 
     @model_validator(mode="after")
     def _keys_present(self) -> Credentials:
-        if self.type == "access_key" and not (self.access_key_id and self.secret_access_key):
-            raise ValueError("access_key credentials need access_key_id and secret_access_key")
+        missing = [name for name in _REQUIRED_CREDENTIAL_FIELDS.get(self.type, ()) if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"{self.type} credentials need {' and '.join(missing)}")
         return self
 
     @field_validator(*SECRET_FIELDS)
@@ -132,11 +168,18 @@ class Credentials(_Model):
 
 class SourceConfig(_Model):
     type: SourceType
-    path: Annotated[Text, Field(min_length=1, json_schema_extra={"pattern": "^(/|s3://)"})]
+    path: Annotated[
+        Text, Field(min_length=1, json_schema_extra={"pattern": "^(/|s3://|abfss://|https://|gs://|sftp://)"})
+    ]
     file_pattern: Text | None = None
     region: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")] | None = None
     endpoint_url: Text | None = None
     credentials: Credentials = Field(default_factory=Credentials)
+    host_key_fingerprint: Annotated[str, Field(max_length=100, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")] | None = Field(
+        default=None,
+        description="SFTP: the server's host key fingerprint (SHA256:..., as ssh-keygen -lf shows it), shown by "
+        "Test Connection; a server presenting another key is refused.",
+    )
     reload_changed_files: bool = Field(
         default=False,
         description="A file changed after it was loaded is loaded again: an append-only growth of a JSON-lines or "
@@ -183,6 +226,17 @@ class SourceConfig(_Model):
             raise ValueError("a local path must be absolute, e.g. /data/landing/orders")
         if self.type == "s3" and not self.path.startswith("s3://"):
             raise ValueError("an S3 path must look like s3://bucket/prefix/")
+        if self.type == "azure_blob" and not self.path.startswith(("abfss://", "https://")):
+            raise ValueError(
+                "an Azure path must look like abfss://container@account.dfs.core.windows.net/prefix/ "
+                "or https://account.blob.core.windows.net/container/prefix/"
+            )
+        if self.type == "gcs" and not self.path.startswith("gs://"):
+            raise ValueError("a GCS path must look like gs://bucket/prefix/")
+        if self.type == "sftp" and not self.path.startswith("sftp://"):
+            raise ValueError("an SFTP path must look like sftp://host:22/folder")
+        if self.host_key_fingerprint and self.type != "sftp":
+            raise ValueError("host_key_fingerprint applies to SFTP sources only; remove it")
         return self
 
 

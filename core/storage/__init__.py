@@ -18,6 +18,9 @@ __all__ = ["FileInfo", "Storage", "open_storage"]
 _BACKENDS = {
     "local": ("core.storage.local", "LocalStorage"),
     "s3": ("core.storage.s3", "S3Storage"),
+    "azure_blob": ("core.storage.azure", "AzureBlobStorage"),
+    "gcs": ("core.storage.gcs", "GCSStorage"),
+    "sftp": ("core.storage.sftp", "SFTPStorage"),
 }
 
 
@@ -29,7 +32,7 @@ def open_storage(source: SourceConfig, guards: Guards, retry: Backoff | None = N
     except KeyError:
         raise ConfigError(
             f"Source type '{source.type}' is not available in this version.",
-            "Choose a local path or an S3 bucket.",
+            "Choose a local path, S3, Azure Blob, GCS or SFTP.",
             field="source.type",
         ) from None
     backend = getattr(importlib.import_module(module_name), class_name)

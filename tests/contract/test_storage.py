@@ -1,4 +1,5 @@
-"""One contract for every storage backend, run against the real thing (a folder, SeaweedFS S3).
+"""One contract for every storage backend, run against the real thing: a folder, SeaweedFS (S3), Azurite (Azure Blob,
+both path forms), fake-gcs-server (GCS) and an asyncssh SFTP server, all on loopback.
 
 Files are written with the backend's own tools (`put`) and checked only through the
 `Storage` protocol built by `open_storage`, as the pipeline uses it.
@@ -6,6 +7,7 @@ Files are written with the backend's own tools (`put`) and checked only through 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -28,7 +30,7 @@ from core.storage.local import LocalStorage
 from core.storage.s3 import S3Storage
 
 if TYPE_CHECKING:
-    from tests.services import SeaweedFS
+    from tests.services import Azurite, FakeGCS, SeaweedFS, SFTPServer
 
 # The `seaweedfs` fixture comes from tests/services.py through tests/conftest.py
 # (`from tests.services import *`). Until that conftest exists, load it as a plugin here.
@@ -55,6 +57,7 @@ class Backend:
     truth: Callable[[str], tuple[int, datetime, str]]  # (size, modified, etag) from the native API
     missing: Callable[[], Storage]  # a source whose folder / bucket does not exist
     missing_name: str
+    missing_word: str = "folder"  # what the missing-source message calls it
 
 
 def _local_backend(tmp_path: Path) -> Backend:
@@ -110,13 +113,114 @@ def _s3_backend(server: SeaweedFS) -> Backend:
         truth=truth,
         missing=lambda: open_storage(server.source(missing_bucket, prefix), guards()),
         missing_name=missing_bucket,
+        missing_word="bucket",
     )
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def _azure_backend(server: Azurite, form: str) -> Backend:
+    container = server.new_container()
+    service = server.service()
+    prefix = "landing/"
+
+    def truth(rel: str) -> tuple[int, datetime, str]:
+        props = service.get_blob_client(container, prefix + rel).get_blob_properties()
+        return props.size, props.last_modified, props.etag.strip('"')
+
+    def put(rel: str, data: bytes) -> str:
+        server.put(container, prefix + rel, data)
+        return server.path(container, prefix + rel, form=form)
+
+    missing_container = f"missing-{uuid.uuid4().hex[:12]}"
+    return Backend(
+        name=f"azure-{form}",
+        storage=open_storage(server.source(container, prefix, form=form), guards()),
+        put=put,
+        put_outside=lambda rel, data: server.put(container, "landing-old/" + rel, data),
+        full_path=lambda rel: server.path(container, prefix + rel, form=form),
+        truth=truth,
+        missing=lambda: open_storage(server.source(missing_container, prefix, form=form), guards()),
+        missing_name=missing_container,
+        missing_word="container",
+    )
+
+
+def _gcs_backend(server: FakeGCS) -> Backend:
+    bucket = server.new_bucket()
+    prefix = "landing/"
+
+    def truth(rel: str) -> tuple[int, datetime, str]:
+        blob = server.client().bucket(bucket).get_blob(prefix + rel)
+        return blob.size, blob.updated, blob.etag
+
+    def put(rel: str, data: bytes) -> str:
+        server.put(bucket, prefix + rel, data)
+        return f"gs://{bucket}/{prefix}{rel}"
+
+    missing_bucket = f"missing-{uuid.uuid4().hex[:12]}"
+    return Backend(
+        name="gcs",
+        storage=open_storage(server.source(bucket, prefix), guards()),
+        put=put,
+        put_outside=lambda rel, data: server.put(bucket, "landing-old/" + rel, data),
+        full_path=lambda rel: f"gs://{bucket}/{prefix}{rel}",
+        truth=truth,
+        missing=lambda: open_storage(server.source(missing_bucket, prefix), guards()),
+        missing_name=missing_bucket,
+        missing_word="bucket",
+    )
+
+
+def _sftp_backend(server: SFTPServer) -> Backend:
+    folder = f"t-{uuid.uuid4().hex[:12]}"
+    base = server.root / folder
+    root = base / "landing"
+    root.mkdir(parents=True)
+
+    def write(target_root: Path, rel: str, data: bytes) -> None:
+        target = target_root.joinpath(*rel.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def put(rel: str, data: bytes) -> str:
+        write(root, rel, data)
+        return server.path(f"{folder}/landing/{rel}")
+
+    def truth(rel: str) -> tuple[int, datetime, str]:
+        st = os.stat(root.joinpath(*rel.split("/")))
+        mtime = int(st.st_mtime)  # SFTP (v3) carries whole seconds
+        return st.st_size, datetime.fromtimestamp(mtime, UTC), f"{mtime}-{st.st_size}"
+
+    return Backend(
+        name="sftp",
+        storage=open_storage(server.source(f"{folder}/landing"), guards()),
+        put=put,
+        put_outside=lambda rel, data: write(base / "landing-old", rel, data),
+        full_path=lambda rel: server.path(f"{folder}/landing/{rel}"),
+        truth=truth,
+        missing=lambda: open_storage(server.source(f"{folder}/does-not-exist"), guards()),
+        missing_name=f"/{folder}/does-not-exist",
+    )
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("s3", marks=pytest.mark.s3),
+        "azure-abfss",
+        "azure-https",
+        "gcs",
+        "sftp",
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "local":
         return _local_backend(tmp_path)
+    if request.param.startswith("azure-"):
+        return _azure_backend(request.getfixturevalue("azurite"), request.param.removeprefix("azure-"))
+    if request.param == "gcs":
+        return _gcs_backend(request.getfixturevalue("fake_gcs"))
+    if request.param == "sftp":
+        return _sftp_backend(request.getfixturevalue("sftp_server"))
     return _s3_backend(request.getfixturevalue("seaweedfs"))
 
 
@@ -297,7 +401,7 @@ def test_missing_source_raises_source_not_found(backend: Backend) -> None:
         list(storage.list_files())
     assert backend.missing_name in info.value.message
     assert info.value.field == "source.path"
-    assert ("bucket" if backend.name == "s3" else "folder") in info.value.message.lower()
+    assert backend.missing_word in info.value.message.lower()
     assert info.value.action
     assert not info.value.transient
     with pytest.raises(SourceNotFound):
@@ -535,3 +639,360 @@ def test_s3_endpoint_down_then_back(seaweedfs: SeaweedFS) -> None:
             list(storage.list_files())
     assert seaweedfs.running
     assert [f.path for f in storage.list_files()] == [f"s3://{bucket}/a.json"]  # same data, same port
+
+
+# -- ranged reads (the resume point of a broken read), every remote backend ---------------------
+
+
+@pytest.mark.parametrize("name", ["azure-abfss", "gcs", "sftp", pytest.param("s3", marks=pytest.mark.s3)])
+def test_open_from_returns_the_tail_and_nothing_past_the_end(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    backend = _remote_backend(name, request)
+    content = os.urandom(2 * 1024 * 1024 + 5)
+    path = backend.put("file.bin", content)
+    open_from = backend.storage.open_from  # type: ignore[attr-defined]
+    with open_from(path, 1_000_003) as stream:
+        assert stream.read() == content[1_000_003:]
+    with open_from(path, len(content)) as stream:
+        assert stream.read() == b""
+    with open_from(path, 0) as stream:
+        assert stream.read() == content
+
+
+def _remote_backend(name: str, request: pytest.FixtureRequest) -> Backend:
+    if name.startswith("azure-"):
+        return _azure_backend(request.getfixturevalue("azurite"), name.removeprefix("azure-"))
+    if name == "gcs":
+        return _gcs_backend(request.getfixturevalue("fake_gcs"))
+    if name == "sftp":
+        return _sftp_backend(request.getfixturevalue("sftp_server"))
+    return _s3_backend(request.getfixturevalue("seaweedfs"))
+
+
+def _no_secret_in(error: Exception, secret: str, storage: Storage) -> None:
+    for text in (getattr(error, "message", ""), getattr(error, "action", ""), getattr(error, "detail", "")):
+        assert secret not in text
+    assert secret not in str(error)
+    assert secret not in repr(storage)
+
+
+# -- Azure only ----------------------------------------------------------------------------
+
+
+def test_azure_listing_spans_pages_exactly_once(azurite: Azurite) -> None:
+    from core.storage.azure import AzureBlobStorage
+
+    container = azurite.new_container()
+    container_client = azurite.service().get_container_client(container)
+    names = [f"many/part-{i:03d}.json" for i in range(25)]
+    for name in [*names, "other/x.json", "many-x/y.json"]:
+        container_client.upload_blob(name, b"{}")
+    storage = AzureBlobStorage(
+        azurite.path(container, "many/"),
+        egress=LOOPBACK,
+        endpoint_url=azurite.endpoint_url,
+        account_key=azurite.key,
+        page_size=10,
+    )
+    requests: list[str] = []
+    storage.client  # noqa: B018 - build the client, then count the list calls it sends
+    pipeline_hook = storage._check_egress
+
+    def counting(request: Any) -> None:
+        if "comp=list" in request.http_request.url:
+            requests.append(request.http_request.url)
+        pipeline_hook(request)
+
+    storage._check_egress = counting  # type: ignore[method-assign]
+    storage._client = None  # rebuilt with the counting hook
+    paths = [f.path for f in storage.list_files()]
+    assert paths == [azurite.path(container, n) for n in names]
+    assert len(requests) == 3, "25 blobs in pages of 10"
+
+
+def test_azure_wrong_account_key_is_an_auth_error_naming_the_account(azurite: Azurite) -> None:
+    container = azurite.new_container()
+    wrong = base64.b64encode(os.urandom(64)).decode()
+    source = azurite.source(container, "landing/", credentials={"type": "account_key", "account_key": wrong})
+    storage = open_storage(source, guards())
+    with pytest.raises(StorageAuthError) as info:
+        list(storage.list_files())
+    error = info.value
+    assert not error.transient
+    assert azurite.account in error.message and container in error.message
+    assert "account key" in error.action.lower()
+    assert error.field == "source.credentials"
+    _no_secret_in(error, wrong, storage)
+    with pytest.raises(StorageAuthError):
+        storage.open(azurite.path(container, "landing/x.json"))
+
+
+def test_azure_connection_string_and_sas_credentials(azurite: Azurite) -> None:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    container = azurite.new_container()
+    azurite.put(container, "in/a.json", b'{"a": 1}')
+    expected = [azurite.path(container, "in/a.json")]
+    by_string = azurite.source(
+        container, "in/", credentials={"type": "connection_string", "connection_string": azurite.connection_string}
+    )
+    assert [f.path for f in open_storage(by_string, guards()).list_files()] == expected
+    sas = generate_container_sas(
+        azurite.account,
+        container,
+        account_key=azurite.key,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    by_sas = azurite.source(container, "in/", credentials={"type": "sas", "sas_token": sas})
+    storage = open_storage(by_sas, guards())
+    assert [f.path for f in storage.list_files()] == expected
+    with storage.open(expected[0]) as stream:
+        assert stream.read() == b'{"a": 1}'
+    read_only = generate_container_sas(
+        azurite.account,
+        container,
+        account_key=azurite.key,
+        permission=ContainerSasPermissions(read=True),  # no list
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    no_list = open_storage(
+        azurite.source(container, "in/", credentials={"type": "sas", "sas_token": read_only}), guards()
+    )
+    with pytest.raises(StorageAuthError):
+        list(no_list.list_files())
+
+
+def test_azure_closed_port_is_transient() -> None:
+    from core.storage.azure import AzureBlobStorage
+    from tests.services import AZURITE_KEY, free_port
+
+    storage = AzureBlobStorage(
+        "abfss://c@devstoreaccount1.dfs.core.windows.net/p/",
+        egress=LOOPBACK,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        account_key=AZURITE_KEY,
+    )
+    with pytest.raises(StorageUnavailable) as info:
+        list(storage.list_files())
+    assert info.value.transient and "devstoreaccount1" in info.value.message
+
+
+def test_azure_endpoint_on_loopback_is_refused_without_an_egress_exception(azurite: Azurite) -> None:
+    from core.egress import EgressRefused
+
+    with pytest.raises(EgressRefused):
+        open_storage(azurite.source("c", ""), Guards(LocalRoots([]), EgressAllow()))
+    source = azurite.source(
+        "c",
+        "",
+        endpoint_url=None,
+        credentials={"type": "connection_string", "connection_string": azurite.connection_string},
+    )
+    storage = open_storage(source, Guards(LocalRoots([]), EgressAllow()))  # the blob endpoint is in the string
+    with pytest.raises(EgressRefused):
+        list(storage.list_files())
+
+
+# -- GCS only ------------------------------------------------------------------------------
+
+
+def test_gcs_listing_spans_pages_exactly_once(fake_gcs: FakeGCS) -> None:
+    from core.storage.gcs import GCSStorage
+
+    bucket = fake_gcs.new_bucket()
+    names = [f"many/part-{i:03d}.json" for i in range(25)]
+    for name in [*names, "other/x.json", "many-x/y.json"]:
+        fake_gcs.put(bucket, name, b"{}")
+    storage = GCSStorage(
+        f"gs://{bucket}/many/", egress=LOOPBACK, endpoint_url=fake_gcs.endpoint_url, anonymous=True, page_size=10
+    )
+    seen: list[str] = []
+    original = storage._check_egress
+
+    def counting(url: str) -> None:
+        seen.append(url)
+        original(url)
+
+    storage._check_egress = counting  # type: ignore[method-assign]
+    paths = [f.path for f in storage.list_files()]
+    assert paths == [f"gs://{bucket}/{n}" for n in names]
+    assert len([u for u in seen if "/o?" in u or u.endswith("/o")]) == 3, seen
+
+
+def test_gcs_refused_service_account_is_an_auth_error_naming_the_bucket(fake_gcs: FakeGCS) -> None:
+    """fake-gcs-server checks no credentials: the refusal comes from a token server on loopback that answers
+    invalid_grant, as Google's does for a deleted key (a real HTTP exchange, not a mock)."""
+    import http.server
+    import json
+    import threading
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    class TokenRefused(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenRefused)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        key_file = json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "loader@test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://127.0.0.1:{server.server_port}/token",
+            }
+        )
+        bucket = fake_gcs.new_bucket()
+        source = fake_gcs.source(bucket, "", credentials={"type": "service_account", "service_account_json": key_file})
+        storage = open_storage(source, guards())
+        with pytest.raises(StorageAuthError) as info:
+            list(storage.list_files())
+        assert bucket in info.value.message
+        assert "service account" in info.value.action.lower()
+        assert not info.value.transient
+        _no_secret_in(info.value, pem.splitlines()[1], storage)
+        # the key file's token server is an outbound connection: refused where the egress rule refuses
+        strict = open_storage(source.model_copy(update={"endpoint_url": None}), Guards(LocalRoots([]), EgressAllow()))
+        from core.egress import EgressRefused
+
+        with pytest.raises(EgressRefused):
+            list(strict.list_files())
+    finally:
+        server.shutdown()
+
+
+def test_gcs_bad_key_file_and_anonymous_without_emulator_are_config_errors(fake_gcs: FakeGCS) -> None:
+    bad = fake_gcs.source("b", "", credentials={"type": "service_account", "service_account_json": "{not json"})
+    with pytest.raises(ConfigError) as info:
+        list(open_storage(bad, guards()).list_files())
+    assert "service account" in info.value.message.lower()
+    with pytest.raises(ConfigError) as info:
+        open_storage(fake_gcs.source("b", "", endpoint_url=None), guards())
+    assert "emulator" in info.value.message.lower()
+
+
+def test_gcs_closed_port_is_transient() -> None:
+    from core.storage.gcs import GCSStorage
+    from tests.services import free_port
+
+    storage = GCSStorage("gs://b/p/", egress=LOOPBACK, endpoint_url=f"http://127.0.0.1:{free_port()}", anonymous=True)
+    with pytest.raises(StorageUnavailable) as info:
+        list(storage.list_files())
+    assert info.value.transient
+
+
+# -- SFTP only -----------------------------------------------------------------------------
+
+
+def _sftp_folder(server: SFTPServer, files: dict[str, bytes]) -> str:
+    folder = f"t-{uuid.uuid4().hex[:12]}"
+    for rel, data in files.items():
+        target = server.root / folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return folder
+
+
+def test_sftp_private_key_authentication(sftp_server: SFTPServer) -> None:
+    folder = _sftp_folder(sftp_server, {"a.json": b"{}"})
+    storage = open_storage(sftp_server.source(folder, key=True), guards())
+    assert [f.path for f in storage.list_files()] == [sftp_server.path(f"{folder}/a.json")]
+
+
+def test_sftp_wrong_password_is_an_auth_error_naming_user_and_host(sftp_server: SFTPServer) -> None:
+    from tests.services import SFTP_USER
+
+    folder = _sftp_folder(sftp_server, {"a.json": b"{}"})
+    wrong = "wrong-" + uuid.uuid4().hex
+    source = sftp_server.source(folder, credentials={"type": "password", "username": SFTP_USER, "password": wrong})
+    storage = open_storage(source, guards())
+    with pytest.raises(StorageAuthError) as info:
+        list(storage.list_files())
+    error = info.value
+    assert SFTP_USER in error.message and f"127.0.0.1:{sftp_server.port}" in error.message
+    assert "password" in error.action.lower()
+    assert not error.transient
+    _no_secret_in(error, wrong, storage)
+
+
+def test_sftp_changed_host_key_is_refused_naming_both_fingerprints(sftp_server: SFTPServer, tmp_path: Path) -> None:
+    from core.storage.sftp import HostKeyMismatch
+    from tests.services import SFTPServer as Server
+
+    impostor = Server(tmp_path / "impostor")
+    impostor.start()
+    try:
+        (impostor.root / "in").mkdir()
+        source = impostor.source("in", host_key_fingerprint=sftp_server.fingerprint)  # the pin of the real one
+        storage = open_storage(source, guards())
+        with pytest.raises(HostKeyMismatch) as info:
+            list(storage.list_files())
+        error = info.value
+        assert isinstance(error, StorageAuthError) and not error.transient
+        assert sftp_server.fingerprint in error.message and impostor.fingerprint in error.message
+        assert "fingerprint" in error.action.lower()
+        assert error.field == "source.host_key_fingerprint"
+    finally:
+        impostor.stop()
+
+
+def test_sftp_unpinned_host_key_is_refused_and_shown(sftp_server: SFTPServer) -> None:
+    from core.storage.sftp import HostKeyNotPinned, SFTPStorage
+
+    folder = _sftp_folder(sftp_server, {"a.json": b"{}"})
+    storage = open_storage(sftp_server.source(folder, host_key_fingerprint=None), guards())
+    assert isinstance(storage, SFTPStorage)
+    with pytest.raises(HostKeyNotPinned) as info:
+        storage.check()
+    assert info.value.fingerprint == sftp_server.fingerprint
+    assert sftp_server.fingerprint in info.value.message
+    assert storage.server_fingerprint() == sftp_server.fingerprint  # what Test Connection shows
+
+
+def test_sftp_paths_outside_the_folder_are_refused(sftp_server: SFTPServer) -> None:
+    folder = _sftp_folder(sftp_server, {"in/a.json": b"{}", "secret.txt": b"no"})
+    storage = open_storage(sftp_server.source(f"{folder}/in"), guards())
+    for path in (
+        sftp_server.path(f"{folder}/in/../secret.txt"),
+        "../secret.txt",
+        f"sftp://other-host:{sftp_server.port}/{folder}/in/a.json",
+    ):
+        with pytest.raises(ConfigError):
+            storage.open(path)
+
+
+def test_sftp_host_on_loopback_is_refused_without_an_egress_exception(sftp_server: SFTPServer) -> None:
+    from core.egress import EgressRefused
+
+    with pytest.raises(EgressRefused):
+        open_storage(sftp_server.source("x"), Guards(LocalRoots([]), EgressAllow()))
+
+
+def test_sftp_closed_port_is_transient() -> None:
+    from core.storage.sftp import SFTPStorage
+    from tests.services import free_port
+
+    storage = SFTPStorage(f"sftp://127.0.0.1:{free_port()}/data", egress=LOOPBACK, username="u", password="p")
+    with pytest.raises(StorageUnavailable) as info:
+        list(storage.list_files())
+    assert info.value.transient and "127.0.0.1" in info.value.message
