@@ -28,6 +28,15 @@ from core.errors import AutoloaderError
 log = logging.getLogger(__name__)
 
 
+def link_base(settings: Settings) -> str:
+    """Where alert links point: AUTOLOADER_PUBLIC_URL, else the host and port this server is served on (a wildcard
+    bind address is not reachable as such: links then name localhost)."""
+    if settings.public_url:
+        return settings.public_url
+    host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
 class AlertService:
     def __init__(self, notifications: NotificationStore, settings: Settings, egress: EgressAllow):
         self.notifications = notifications
@@ -71,7 +80,7 @@ class AlertService:
         """Record and deliver an alert unless the same condition is already open (suppressed)."""
         if self.notifications.open_alert(alert.ingestion_id, alert.kind.value) is not None:
             return None
-        link = alert.link(self.settings.public_url)
+        link = alert.link(link_base(self.settings))
         notification = self.notifications.add(
             Notification(
                 tenant_id=tenant_id,

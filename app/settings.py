@@ -47,7 +47,10 @@ class Settings(BaseSettings):
         default_factory=lambda: [60.0, 300.0, 900.0], description="Waits before retries 1, 2, 3 of a transient failure."
     )
     reload_ui: bool = False
-    public_url: str = Field(default="http://127.0.0.1:8080", description="Base URL used in alert links.")
+    public_url: str = Field(
+        default="",
+        description="Base URL used in alert links (behind a proxy, its address); unset = the served host and port.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for email alerts; unset = email off.")
     smtp_port: int = 25
     smtp_user: str | None = None

@@ -160,3 +160,14 @@ def test_console_words_of_api_actions_and_field_messages() -> None:
     assert "schema_json" not in console_field_message("manual schema inference needs schema_json")
     assert console_field_message("Input should be a valid list") == "Enter one or more values, separated by commas."
     assert console_field_message("something else") == "something else"
+
+
+def test_alert_links_follow_the_served_port_or_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.alerts import link_base
+    from app.settings import Settings
+
+    monkeypatch.delenv("AUTOLOADER_PUBLIC_URL", raising=False)
+    assert link_base(Settings(host="127.0.0.1", port=9123)) == "http://127.0.0.1:9123"
+    assert link_base(Settings(host="0.0.0.0", port=9123)) == "http://localhost:9123"
+    monkeypatch.setenv("AUTOLOADER_PUBLIC_URL", "https://autoloader.example.com")
+    assert link_base(Settings(port=9123)) == "https://autoloader.example.com"
