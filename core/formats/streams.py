@@ -115,6 +115,14 @@ def translate_error(exc: BaseException, source: Source | None, path: str, what: 
         return exc
     if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
         return bad_file(path, what, NOT_UTF8)
+    if "straddl" in str(exc):  # Arrow's streaming reader met a record longer than its block
+        return BadFileError(
+            f"{path} holds a {what} record longer than the streaming reader's block (1 MiB for CSV); "
+            "the file was not loaded.",
+            "Split the oversized values, or deliver such records as JSON lines, whose reader takes a record of "
+            "any size.",
+            detail=f"{type(exc).__name__}: {exc}",
+        )
     return bad_file(path, what, exc)
 
 

@@ -809,3 +809,15 @@ def test_parquet_column_nested_too_deep_is_a_bad_file(tmp_path: Path) -> None:
     ok = tmp_path / "ok.parquet"
     pq.write_table(_deep_struct_table(31), ok)
     assert rows(read(ok, fmt, infer(ok, fmt))[0])[0]["id"] == 1
+
+
+def test_a_csv_record_longer_than_the_block_is_named_with_the_way_out() -> None:
+    """Arrow's streaming CSV reader cannot take a record longer than its 1 MiB block: the file is a bad file whose
+    message says so in the user's terms (it was Arrow's 'straddling object straddles two block boundaries')."""
+    data = b"id,blob\n1," + b"x" * (3 * 1024 * 1024) + b"\n2,y\n"
+    schema = pa.schema([("id", pa.int64()), ("blob", pa.string())])
+    with pytest.raises(BadFileError) as caught:
+        list(read_file(io.BytesIO(data), "/in/big.csv", FormatConfig(type="csv"), schema, FileReadStats()))
+    assert "record longer than the streaming reader's block" in caught.value.message
+    assert "straddl" not in caught.value.message + caught.value.action
+    assert "JSON lines" in caught.value.action
