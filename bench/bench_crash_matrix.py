@@ -28,7 +28,7 @@ SELECTORS = {"embedded": "embedded", "spark": "spark", "all": "embedded or spark
 
 
 def run_matrix(engine: str, out: Path) -> int:
-    env = os.environ | {"AUTOLOADER_CRASH_MATRIX_OUT": str(out)}
+    env = os.environ | {"AUTOLOADER_CRASH_MATRIX_OUT": str(out), "AUTOLOADER_FULL_FAULT_MATRIX": "1"}
     command = [sys.executable, "-m", "pytest", MODULE, "-q", "-p", "no:cacheprovider", "-k", SELECTORS[engine]]
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
