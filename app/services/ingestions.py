@@ -13,6 +13,7 @@ from app.db.models import LedgerFile
 from app.db.repository import SqlStore
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
+from app.services.preview import refuse_existing_table
 from core.access import SYSTEM, Principal, require_change, require_owner
 from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
@@ -95,6 +96,8 @@ class IngestionService:
         require_change(who, "create ingestions")
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
+        if activate and spec.cluster_id is None:  # refused before anything is stored
+            refuse_existing_table(spec, self.engines.for_spec(spec, who.tenant_id))
         ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT, who.tenant_id, who.user_id)
         self.store.audit("create", "ingestion", ingestion.id, who.actor, who.tenant_id, name=spec.name)
         if activate:
@@ -154,6 +157,8 @@ class IngestionService:
     # --- status -------------------------------------------------------------------------------------------------------
     def activate(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
         ingestion = self.get(who, ingestion_id, "activate ingestions")
+        if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:
+            refuse_existing_table(ingestion.spec, self.engines.for_ingestion(ingestion))
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
             self._skip_existing_files(ingestion)
         return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "activate", who)

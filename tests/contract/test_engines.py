@@ -21,6 +21,7 @@ import pytest
 from core.access import SYSTEM
 from core.config import IngestionSpec
 from core.domain import Ingestion, RunOutcome, RunStatus
+from core.errors import Conflict
 from tests.conftest import clean_env, run_cli
 from tests.helpers import spec, write_json_files
 from tests.spark_server import spark_server
@@ -135,10 +136,14 @@ def test_create_mode(engine: Harness, tmp_path: Path) -> None:
     write_json_files(tmp_path / "a", 1, 5, start_id=5, prefix="b")
     assert engine.run(ing).status == RunStatus.SUCCESS
     assert engine.ids(ing) == list(range(10))
-    second = engine.create(spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"}))
-    outcome = engine.run(second)
-    assert outcome.status == RunStatus.FAILED
-    assert "already exists" in outcome.message and outcome.errors[0].action
+    creating = spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"})
+    if engine.cluster_id is None:  # embedded: activation refuses it already (a cluster is not asked before a run)
+        with pytest.raises(Conflict, match="already exists"):
+            engine.create(creating)
+    else:
+        outcome = engine.run(engine.create(creating))
+        assert outcome.status == RunStatus.FAILED
+        assert "already exists" in outcome.message and outcome.errors[0].action
     assert engine.ids(ing) == list(range(10))
 
 

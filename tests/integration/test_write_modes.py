@@ -9,6 +9,7 @@ import pytest
 from deltalake import DeltaTable
 
 from core.domain import RunStatus
+from core.errors import Conflict
 from tests.helpers import read_table, spec, write_json_files
 
 
@@ -62,12 +63,14 @@ def test_overwrite_replaces_content_each_run(services, tmp_path: Path) -> None: 
 
 
 def test_create_mode_refuses_an_existing_table(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Activation refuses it when the table exists already; a table created after activation fails the run."""
     write_json_files(tmp_path / "a", 1, 5)
     first = services.ingestions.create(spec(str(tmp_path / "a"), name="first"), activate=True)
+    creating = spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"})
+    second = services.ingestions.create(creating, activate=True)
     services.runs.run_now(first.name)
-    second = services.ingestions.create(
-        spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"}), activate=True
-    )
+    with pytest.raises(Conflict, match="already exists"):
+        services.ingestions.create(creating.model_copy(update={"name": "third"}), activate=True)
     outcome = services.runs.run_now(second.name)
     assert outcome.status == RunStatus.FAILED
     assert "already exists" in outcome.message

@@ -171,3 +171,22 @@ def test_alert_links_follow_the_served_port_or_the_public_url(monkeypatch: pytes
     assert link_base(Settings(host="0.0.0.0", port=9123)) == "http://localhost:9123"
     monkeypatch.setenv("AUTOLOADER_PUBLIC_URL", "https://autoloader.example.com")
     assert link_base(Settings(port=9123)) == "https://autoloader.example.com"
+
+
+async def test_create_new_table_over_an_existing_table_is_refused_before_the_first_run(
+    user: User, services_of_app: Any
+) -> None:
+    first = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.runs.run_now(str(first.id))
+    again = spec(str(ORDERS), table="orders", name="orders_again", destination={"write_mode": "create"})
+    with pytest.raises(Conflict, match="already exists") as refused:
+        services_of_app.previews.test(again)
+    assert refused.value.field == "destination.table" and "append or merge" in refused.value.action
+    with pytest.raises(Conflict, match="already exists"):
+        services_of_app.ingestions.create(again, activate=True)
+    assert [i.name for i in services_of_app.store.list_ingestions()] == ["orders"]
+    draft = services_of_app.ingestions.create(again)
+    await user.open(f"/ingestions/{draft.id}/edit?activate=true")
+    await user.should_see("Choose append or merge to load into the existing table", retries=100)
+    await _step_is(user, "Destination")
+    assert services_of_app.store.get_ingestion(draft.id).status.value == "draft"

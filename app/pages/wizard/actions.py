@@ -15,9 +15,10 @@ from core.domain import Ingestion
 from core.preview import PreviewResult
 
 
-async def test_configuration(spec: IngestionSpec) -> PreviewResult | None:
+async def test_configuration(spec: IngestionSpec, table_is_ours: bool = False) -> PreviewResult | None:
     """Connect, list, infer and sample without writing anything (raises AutoloaderError)."""
-    result: PreviewResult | None = await run.io_bound(app.state.services.previews.test, spec, who())
+    previews = app.state.services.previews
+    result: PreviewResult | None = await run.io_bound(previews.test, spec, who(), table_is_ours)
     return result
 
 

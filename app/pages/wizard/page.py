@@ -40,6 +40,7 @@ class Wizard:
         """`has_loaded`: the edited ingestion has loaded files, so its format is locked too (not only once
         activated)."""
         self.editing = editing
+        self.has_loaded = has_loaded
         locked = editing is not None and editing.status != IngestionStatus.DRAFT
         self.fields = FormFields(draft, locked, format_locked=locked and has_loaded)
         self.state = WizardState(self.fields, clusters)
@@ -160,9 +161,13 @@ class Wizard:
             ui.spinner(size="lg")
             ui.label(f"Testing {spec.source.path}: connecting, listing, inferring the schema…")
         try:
-            result = await actions.test_configuration(spec)
+            result = await actions.test_configuration(spec, table_is_ours=self.has_loaded)
         except AutoloaderError as exc:
             self.back_to_edit()
+            if exc.field and exc.field.startswith("destination"):
+                self.navigation.go("Destination")
+                self.fields.show_service_error(exc)
+                return
             self.source.show_result(f"✕ {error_text(exc)}", ok=False)
             self.source.connection_result.set_visibility(True)
             notify_error(exc)
