@@ -769,3 +769,50 @@ def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SFTPServer
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def refused_service_account_key() -> Iterator[str]:
+    """A GCS service account key file (JSON) whose token server, on loopback, refuses it with invalid_grant, as
+    Google's does for a deleted key. fake-gcs-server checks no credentials: this is how a refused key is tested
+    (a real HTTP exchange with the client library, not a mock)."""
+    import http.server
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    class TokenRefused(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), TokenRefused)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    try:
+        yield json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "loader@test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://{LOOPBACK}:{server.server_port}/token",
+            }
+        )
+    finally:
+        server.shutdown()
+        server.server_close()

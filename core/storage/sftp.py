@@ -19,6 +19,7 @@ import posixpath
 import socket
 import stat
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, NoReturn
@@ -110,8 +111,9 @@ class SFTPStorage:
         self._private_key = private_key
         self.host_key_fingerprint = (host_key_fingerprint or "").rstrip("=") or None
         self.timeout = timeout
-        self._transport: Any = None
-        self._sftp: Any = None
+        self._session = _Session()
+        # A run drops its storage without closing it: the SSH connection (a paramiko thread) ends with the object.
+        self._finalizer = weakref.finalize(self, self._session.close)
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:  # no secrets
@@ -153,9 +155,7 @@ class SFTPStorage:
 
     def close(self) -> None:
         with self._lock:
-            if self._transport is not None:
-                self._transport.close()
-            self._transport = self._sftp = None
+            self._session.close()
 
     def _paramiko(self) -> Any:
         try:
@@ -253,14 +253,15 @@ class SFTPStorage:
     def _client(self) -> Any:
         """The shared SFTP session for listing, (re)connected when the previous one died."""
         with self._lock:
-            if self._transport is None or not self._transport.is_active():
-                self.close()
-                self._transport = self._connect()
+            session = self._session
+            if session.transport is None or not session.transport.is_active():
+                session.close()
+                session.transport = self._connect()
                 try:
-                    self._sftp = self._transport.open_sftp_client()
+                    session.sftp = session.transport.open_sftp_client()
                 except Exception as exc:
                     self._raise(exc)
-            return self._sftp
+            return session.sftp
 
     # -- Storage protocol ------------------------------------------------------------
 
@@ -313,7 +314,7 @@ class SFTPStorage:
         remote = self._locate(path)
         self._client()  # connected, host key checked
         with self._lock:
-            transport = self._transport
+            transport = self._session.transport
         try:
             channel = transport.open_sftp_client()
         except Exception as exc:
@@ -419,6 +420,19 @@ class SFTPStorage:
                 detail=detail,
             )
         return None
+
+
+class _Session:
+    """The SSH connection and the SFTP session of a storage (no reference back to it, for the finalizer)."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.sftp: Any = None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self.transport = self.sftp = None
 
 
 def _url_host(host: str) -> str:

@@ -822,46 +822,13 @@ def test_gcs_listing_spans_pages_exactly_once(fake_gcs: FakeGCS) -> None:
 
 
 def test_gcs_refused_service_account_is_an_auth_error_naming_the_bucket(fake_gcs: FakeGCS) -> None:
-    """fake-gcs-server checks no credentials: the refusal comes from a token server on loopback that answers
-    invalid_grant, as Google's does for a deleted key (a real HTTP exchange, not a mock)."""
-    import http.server
+    """The key is refused by its token server (see `refused_service_account_key`)."""
     import json
-    import threading
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from core.egress import EgressRefused
+    from tests.services import refused_service_account_key
 
-    class TokenRefused(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenRefused)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        key_file = json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "test",
-                "private_key_id": "k1",
-                "private_key": pem,
-                "client_email": "loader@test.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": f"http://127.0.0.1:{server.server_port}/token",
-            }
-        )
+    with refused_service_account_key() as key_file:
         bucket = fake_gcs.new_bucket()
         source = fake_gcs.source(bucket, "", credentials={"type": "service_account", "service_account_json": key_file})
         storage = open_storage(source, guards())
@@ -870,15 +837,11 @@ def test_gcs_refused_service_account_is_an_auth_error_naming_the_bucket(fake_gcs
         assert bucket in info.value.message
         assert "service account" in info.value.action.lower()
         assert not info.value.transient
-        _no_secret_in(info.value, pem.splitlines()[1], storage)
+        _no_secret_in(info.value, json.loads(key_file)["private_key"].splitlines()[1], storage)
         # the key file's token server is an outbound connection: refused where the egress rule refuses
         strict = open_storage(source.model_copy(update={"endpoint_url": None}), Guards(LocalRoots([]), EgressAllow()))
-        from core.egress import EgressRefused
-
         with pytest.raises(EgressRefused):
             list(strict.list_files())
-    finally:
-        server.shutdown()
 
 
 def test_gcs_bad_key_file_and_anonymous_without_emulator_are_config_errors(fake_gcs: FakeGCS) -> None:
@@ -996,3 +959,24 @@ def test_sftp_closed_port_is_transient() -> None:
     with pytest.raises(StorageUnavailable) as info:
         list(storage.list_files())
     assert info.value.transient and "127.0.0.1" in info.value.message
+
+
+def test_sftp_connection_ends_with_the_storage(sftp_server: SFTPServer) -> None:
+    """A run drops its storage without closing it: the SSH connection must not outlive it (one leak per run)."""
+    import gc
+
+    from core.storage.sftp import SFTPStorage
+
+    folder = _sftp_folder(sftp_server, {"a.json": b"{}"})
+    storage = open_storage(sftp_server.source(folder), guards())
+    assert isinstance(storage, SFTPStorage)
+    with storage.open(next(iter(storage.list_files())).path) as stream:
+        assert stream.read() == b"{}"
+    transport = storage._session.transport
+    assert transport.is_active()
+    del storage, stream  # a run drops both when it ends
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while transport.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not transport.is_active() and not transport.is_alive()
