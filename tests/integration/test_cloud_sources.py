@@ -75,7 +75,7 @@ def _unique_ids(table: Any, expected: int) -> None:
     assert pc.count_distinct(table.column("id")).as_py() == expected
 
 
-def test_incremental_ingestion(services, landing: Landing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_incremental_ingestion(services: Any, landing: Landing, tmp_path: Path) -> None:
     landing.upload(write_json_files(tmp_path / "first", 3, 1000))
     table = f"cloud_{uuid.uuid4().hex[:8]}"
     source = {**landing.source, "file_pattern": "*.json"}
@@ -99,7 +99,7 @@ def test_incremental_ingestion(services, landing: Landing, tmp_path: Path) -> No
     assert all(path.startswith(landing.prefix) for path in loaded.column("_source_file").to_pylist())
 
 
-def _failed_run(services, source: dict[str, Any]) -> Any:  # type: ignore[no-untyped-def]
+def _failed_run(services: Any, source: dict[str, Any]) -> Any:
     table = f"bad_{uuid.uuid4().hex[:8]}"
     ingestion = services.ingestions.create(spec("/unused", table=table, source=source), activate=True)
     outcome = services.runs.run_now(ingestion.name)
@@ -107,7 +107,7 @@ def _failed_run(services, source: dict[str, Any]) -> Any:  # type: ignore[no-unt
     return outcome
 
 
-def test_azure_wrong_account_key_fails_the_run_clearly(services, azurite: Azurite) -> None:  # type: ignore[no-untyped-def]
+def test_azure_wrong_account_key_fails_the_run_clearly(services: Any, azurite: Azurite) -> None:
     source = _azure(azurite, "abfss").source
     source["credentials"] = {"type": "account_key", "account_key": "d3Jvbmc=" * 11}
     outcome = _failed_run(services, source)
@@ -116,7 +116,7 @@ def test_azure_wrong_account_key_fails_the_run_clearly(services, azurite: Azurit
     assert "account key" in outcome.errors[0].action.lower()
 
 
-def test_gcs_refused_service_account_fails_the_run_clearly(services, fake_gcs: FakeGCS) -> None:  # type: ignore[no-untyped-def]
+def test_gcs_refused_service_account_fails_the_run_clearly(services: Any, fake_gcs: FakeGCS) -> None:
     landing = _gcs(fake_gcs)
     with refused_service_account_key() as key_file:
         source = {**landing.source, "credentials": {"type": "service_account", "service_account_json": key_file}}
@@ -127,7 +127,7 @@ def test_gcs_refused_service_account_fails_the_run_clearly(services, fake_gcs: F
     assert "service account" in outcome.errors[0].action.lower()
 
 
-def test_sftp_wrong_password_fails_the_run_clearly(services, sftp_server: SFTPServer) -> None:  # type: ignore[no-untyped-def]
+def test_sftp_wrong_password_fails_the_run_clearly(services: Any, sftp_server: SFTPServer) -> None:
     source = _sftp(sftp_server, key=False).source
     source["credentials"] = {"type": "password", "username": SFTP_USER, "password": "not-the-password"}
     outcome = _failed_run(services, source)
@@ -136,8 +136,8 @@ def test_sftp_wrong_password_fails_the_run_clearly(services, sftp_server: SFTPSe
     assert "password" in outcome.errors[0].action.lower()
 
 
-def test_sftp_changed_host_key_fails_the_run_and_loads_nothing(  # type: ignore[no-untyped-def]
-    services, sftp_server: SFTPServer, tmp_path: Path
+def test_sftp_changed_host_key_fails_the_run_and_loads_nothing(
+    services: Any, sftp_server: SFTPServer, tmp_path: Path
 ) -> None:
     impostor = SFTPServer(tmp_path / "impostor")
     impostor.start()
@@ -154,7 +154,7 @@ def test_sftp_changed_host_key_fails_the_run_and_loads_nothing(  # type: ignore[
     assert outcome.metrics.records_ingested == 0
 
 
-def test_sftp_runs_leave_no_connection_open(services, sftp_server: SFTPServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sftp_runs_leave_no_connection_open(services: Any, sftp_server: SFTPServer, tmp_path: Path) -> None:
     """Each run builds its storage and drops it: its SSH connection must end with it (6 left open after 3 runs
     before the storage closed its connection when collected)."""
     import gc
