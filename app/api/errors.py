@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,28 @@ from starlette.exceptions import HTTPException
 from core.errors import AutoloaderError
 
 log = logging.getLogger(__name__)
+CLIENT_GONE_MARK = "autoloader_client_gone"
+"""Set on the exception of a request whose browser left before the answer, so uvicorn's log skips it too."""
+
+
+def is_client_gone(exc: BaseException) -> bool:
+    """Starlette's BaseHTTPMiddleware (NiceGUI's middlewares) raises "No response returned." when the app below
+    ended without answering: it does so when the browser closed the connection (a tab closed, a page left while
+    it loaded). The error handler cannot ask the connection (it gets no receive channel), so the error's shape
+    decides: that message, raised while the answer stream ended."""
+    return (
+        isinstance(exc, RuntimeError)
+        and exc.args == ("No response returned.",)
+        and isinstance(exc.__cause__ or exc.__context__, anyio.EndOfStream)
+    )
+
+
+class SkipClientGone(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" traceback for a request whose browser left."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, CLIENT_GONE_MARK, False)
 
 
 class FieldProblem(BaseModel):
@@ -65,6 +88,10 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, SkipClientGone) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(SkipClientGone())
+
     @app.exception_handler(AutoloaderError)
     async def _autoloader_error(_: Request, exc: AutoloaderError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
@@ -102,7 +129,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": body}, status_code=422)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        if is_client_gone(exc):
+            setattr(exc, CLIENT_GONE_MARK, True)
+            log.info("the browser left before %s %s was answered", request.method, request.url.path)
+            return Response(status_code=499)
         log.exception("unhandled API error")
         body = {
             "code": "internal",
