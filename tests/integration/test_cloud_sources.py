@@ -207,3 +207,53 @@ def test_embedded_engine_writes_to_an_azure_warehouse(settings: Any, azurite: Az
         assert any("_delta_log/" in name for name in names)
     finally:
         services.close()
+
+
+@pytest.mark.parametrize(
+    ("source", "secret_field"),
+    [
+        (
+            {
+                "type": "azure_blob",
+                "path": "abfss://c@acct.dfs.core.windows.net/in/",
+                "credentials": {"type": "account_key", "account_key": "azure-key-value-1"},
+            },
+            "account_key",
+        ),
+        (
+            {
+                "type": "azure_blob",
+                "path": "https://acct.blob.core.windows.net/c/in/",
+                "credentials": {"type": "sas", "sas_token": "sv=2024&sig=sas-value-1"},
+            },
+            "sas_token",
+        ),
+        (
+            {
+                "type": "sftp",
+                "path": "sftp://sftp.example.com:22/in",
+                "host_key_fingerprint": "SHA256:" + "A" * 43,
+                "credentials": {"type": "private_key", "username": "u", "private_key": "private-key-value-1"},
+            },
+            "private_key",
+        ),
+    ],
+)
+def test_new_secrets_are_masked_in_the_api_and_encrypted_at_rest(  # type: ignore[no-untyped-def]
+    api, services, source: dict[str, Any], secret_field: str
+) -> None:
+    from sqlalchemy import text
+
+    secret = source["credentials"][secret_field]
+    body = {"name": f"n-{uuid.uuid4().hex[:8]}", "source": source, "format": {"type": "json"}}
+    body["destination"] = {"table": f"t_{uuid.uuid4().hex[:8]}"}
+    created = api.post("/api/v1/ingestions", json=body)
+    assert created.status_code == 201, created.text
+    shown = api.get(f"/api/v1/ingestions/{created.json()['id']}").json()
+    assert shown["source"]["credentials"][secret_field] == "********"
+    assert secret not in created.text + str(shown)
+    with services.store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM ingestion")).fetchall()
+    assert rows and all(secret not in str(row) for row in rows)
+    stored = services.store.get_ingestion(shown["id"]).spec.source.credentials
+    assert getattr(stored, secret_field) == secret
