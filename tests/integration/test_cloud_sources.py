@@ -239,8 +239,8 @@ def test_embedded_engine_writes_to_an_azure_warehouse(settings: Any, azurite: Az
         ),
     ],
 )
-def test_new_secrets_are_masked_in_the_api_and_encrypted_at_rest(  # type: ignore[no-untyped-def]
-    api, services, source: dict[str, Any], secret_field: str
+def test_new_secrets_are_masked_in_the_api_and_encrypted_at_rest(
+    api: Any, services: Any, source: dict[str, Any], secret_field: str
 ) -> None:
     from sqlalchemy import text
 
