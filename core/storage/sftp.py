@@ -58,6 +58,10 @@ class HostKeyNotPinned(ConfigError):
         super().__init__(message, action, field=field)
         self.fingerprint = fingerprint
 
+    def to_dict(self) -> dict[str, str]:
+        """The API's error body carries the fingerprint too, for a console to show and pin in one click."""
+        return {**super().to_dict(), "fingerprint": self.fingerprint}
+
 
 def parse_sftp_url(url: str) -> tuple[str, int, str]:
     """`sftp://host:2222/data/in` -> ("host", 2222, "/data/in")."""
