@@ -29,14 +29,15 @@ class PreviewService:
         self.engines = engines
         self.guards = guards
 
-    def test(self, spec: IngestionSpec, who: Principal = SYSTEM, table_is_ours: bool = False) -> PreviewResult:
-        """Reading a source's data is for those who may create ingestions (not viewers). `table_is_ours`: the
-        previewed ingestion has loaded into its table already, so an existing table is no conflict."""
+    def test(self, spec: IngestionSpec, who: Principal = SYSTEM, check_table: bool = True) -> PreviewResult:
+        """Reading a source's data is for those who may create ingestions (not viewers). `check_table` False: the
+        previewed ingestion has loaded into its table already (an existing table is no conflict), or only the source
+        is probed (the wizard's Test Connection)."""
         require_change(who, "test a configuration")
         if spec.cluster_id is not None:
             self.engines.clusters.require(spec.cluster_id, who.tenant_id)
         self.guards.check_spec(spec)
         engine = self.engines.for_spec(spec, who.tenant_id)
-        if not table_is_ours:
+        if check_table:
             refuse_existing_table(spec, engine)
         return preview(spec, open_storage(spec.source, self.guards), engine)

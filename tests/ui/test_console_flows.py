@@ -190,3 +190,17 @@ async def test_create_new_table_over_an_existing_table_is_refused_before_the_fir
     await user.should_see("Choose append or merge to load into the existing table", retries=100)
     await _step_is(user, "Destination")
     assert services_of_app.store.get_ingestion(draft.id).status.value == "draft"
+
+
+async def test_a_create_mode_ingestion_that_made_its_table_still_previews(user: User, services_of_app: Any) -> None:
+    creating = spec(str(ORDERS), table="orders", name="orders", destination={"write_mode": "create"})
+    ingestion = services_of_app.ingestions.create(creating, activate=True)
+    services_of_app.runs.run_now(str(ingestion.id))
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    user.find(marker="next").click()
+    await user.should_see("• order_id (bigint)", retries=50)
+    for step in ("Destination", "Schedule"):
+        user.find(marker="next").click()
+        await _step_is(user, step)
+    user.find(marker="next").click()
+    await user.should_see("Looks Good - Save Changes", retries=100)

@@ -15,10 +15,11 @@ from core.domain import Ingestion
 from core.preview import PreviewResult
 
 
-async def test_configuration(spec: IngestionSpec, table_is_ours: bool = False) -> PreviewResult | None:
-    """Connect, list, infer and sample without writing anything (raises AutoloaderError)."""
+async def test_configuration(spec: IngestionSpec, check_table: bool) -> PreviewResult | None:
+    """Connect, list, infer and sample without writing anything (raises AutoloaderError); `check_table`: refuse
+    'create new table' over an existing table (off for Test Connection and for an ingestion that has loaded)."""
     previews = app.state.services.previews
-    result: PreviewResult | None = await run.io_bound(previews.test, spec, who(), table_is_ours)
+    result: PreviewResult | None = await run.io_bound(previews.test, spec, who(), check_table)
     return result
 
 

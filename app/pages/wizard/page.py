@@ -161,7 +161,7 @@ class Wizard:
             ui.spinner(size="lg")
             ui.label(f"Testing {spec.source.path}: connecting, listing, inferring the schema…")
         try:
-            result = await actions.test_configuration(spec, table_is_ours=self.has_loaded)
+            result = await actions.test_configuration(spec, check_table=not self.has_loaded)
         except AutoloaderError as exc:
             self.back_to_edit()
             if exc.field and exc.field.startswith("destination"):

@@ -179,7 +179,7 @@ class SourceStep:
             return False
         self.connection_spinner.set_visibility(True)
         try:
-            result = await actions.test_configuration(self.draft.probe_spec())
+            result = await actions.test_configuration(self.draft.probe_spec(), check_table=False)
         except AutoloaderError as exc:
             self.state.probe = None
             self.show_result(f"✕ {error_text(exc)}", ok=False)
