@@ -29,7 +29,7 @@ from core.errors import (
     TerminalError,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, literal_prefix, matches, require_valid_pattern
+from core.storage.base import FileInfo, glob_depth, literal_prefix, matches, require_valid_pattern
 from core.storage.streams import COPY_CHUNK, TranslatingReader, buffered, spooled_copy
 
 _PATH_HELP = (
@@ -223,10 +223,16 @@ class AzureBlobStorage:
         require_valid_pattern(pattern)
         start = len(self.prefix)
         try:
-            blobs = self.client.list_blobs(
-                name_starts_with=self.prefix + literal_prefix(pattern), results_per_page=self.page_size
-            )
+            head = literal_prefix(pattern)
+            listing = {"name_starts_with": self.prefix + head, "results_per_page": self.page_size}
+            if pattern and glob_depth(pattern) == head.count("/"):
+                # The pattern can only match at one level: let Azure group the deeper names away.
+                blobs = self.client.walk_blobs(delimiter="/", **listing)
+            else:
+                blobs = self.client.list_blobs(**listing)
             for blob in blobs:
+                if not hasattr(blob, "size"):
+                    continue  # a BlobPrefix (a sub-folder) of the grouped listing
                 name = blob.name
                 if name.endswith("/") or (blob.metadata or {}).get("hdi_isfolder") == "true":
                     continue  # a folder marker (ADLS Gen2, consoles)

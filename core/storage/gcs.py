@@ -26,7 +26,7 @@ from core.errors import (
     TerminalError,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, literal_prefix, matches, require_valid_pattern
+from core.storage.base import FileInfo, glob_depth, literal_prefix, matches, require_valid_pattern
 from core.storage.streams import TranslatingReader, buffered, spooled_copy
 
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
@@ -197,8 +197,15 @@ class GCSStorage:
         require_valid_pattern(pattern)
         start = len(self.prefix)
         try:
+            head = literal_prefix(pattern)
+            # A pattern that can only match at one level: GCS groups the deeper names away (into prefixes).
+            one_level = bool(pattern) and glob_depth(pattern) == head.count("/")
             blobs = self.client.list_blobs(
-                self.bucket, prefix=self.prefix + literal_prefix(pattern), page_size=self.page_size, **self._call
+                self.bucket,
+                prefix=self.prefix + head,
+                page_size=self.page_size,
+                delimiter="/" if one_level else None,
+                **self._call,
             )
             for blob in blobs:
                 name = blob.name

@@ -980,3 +980,52 @@ def test_sftp_connection_ends_with_the_storage(sftp_server: SFTPServer) -> None:
     while transport.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not transport.is_active() and not transport.is_alive()
+
+
+@pytest.mark.parametrize("name", ["azure", "gcs"])
+def test_one_level_pattern_does_not_page_through_sub_folders(name: str, request: pytest.FixtureRequest) -> None:
+    """`*.json` can only match at the top: the deeper names are grouped away by the server (delimiter), so 30
+    files in a sub-folder cost no listing pages (4 pages of 10 without the delimiter)."""
+    from core.storage.azure import AzureBlobStorage
+    from core.storage.gcs import GCSStorage
+
+    deep = {f"in/deep/part-{i:03d}.json": b"{}" for i in range(30)}
+    files = {"in/a.json": b"{}", "in/b.csv": b"x", **deep}
+    pages: list[str] = []
+    storage: AzureBlobStorage | GCSStorage
+    if name == "azure":
+        azurite: Azurite = request.getfixturevalue("azurite")
+        container = azurite.new_container()
+        for key, data in files.items():
+            azurite.put(container, key, data)
+        storage = AzureBlobStorage(
+            azurite.path(container, "in/"),
+            egress=LOOPBACK,
+            endpoint_url=azurite.endpoint_url,
+            account_key=azurite.key,
+            page_size=10,
+        )
+        expected = [azurite.path(container, "in/a.json")]
+    else:
+        fake_gcs: FakeGCS = request.getfixturevalue("fake_gcs")
+        bucket = fake_gcs.new_bucket()
+        for key, data in files.items():
+            fake_gcs.put(bucket, key, data)
+        storage = GCSStorage(
+            f"gs://{bucket}/in/", egress=LOOPBACK, endpoint_url=fake_gcs.endpoint_url, anonymous=True, page_size=10
+        )
+        expected = [f"gs://{bucket}/in/a.json"]
+    original = storage._check_egress
+
+    def counting(target: Any) -> None:
+        url = target if isinstance(target, str) else target.http_request.url
+        if "comp=list" in url or "/o?" in url:
+            pages.append(url)
+        original(target)
+
+    storage._check_egress = counting  # type: ignore[method-assign]
+    assert [f.path for f in storage.list_files("*.json")] == expected
+    assert len(pages) == 1, pages
+    pages.clear()
+    assert len(list(storage.list_files("**/*.json"))) == 31
+    assert len(pages) == 4
