@@ -476,7 +476,8 @@ class Azurite:
         )
 
     def start(self) -> None:
-        self.port = free_port()
+        """Start on a free port the first time, on the same port (and data) after a stop."""
+        self.port = self.port or free_port()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -503,6 +504,15 @@ class Azurite:
     def stop(self) -> None:
         _stop_group(self.process)
         self.process = None
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[Azurite]:
+        """Stop the server for the duration of the block; start it again (same port, same data) after."""
+        self.stop()
+        try:
+            yield self
+        finally:
+            self.start()
 
     def service(self) -> Any:
         from azure.storage.blob import BlobServiceClient

@@ -167,8 +167,9 @@ class AzureBlobStorage:
             "connection_timeout": 10,
             "read_timeout": 60,
             "retry_total": 2,  # the SDK's own retries, short: the run's retries (RetryingStorage) come after
-            "initial_backoff": 0.5,
-            "increment_base": 2,
+            "initial_backoff": 0.2,  # waits of about 1.2 s (+-0.5): the SDK's defaults wait 15 s and more
+            "increment_base": 1,
+            "random_jitter_range": 0.5,
             "max_single_get_size": 4 * COPY_CHUNK,
             "max_chunk_get_size": 4 * COPY_CHUNK,
         }

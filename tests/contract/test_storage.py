@@ -1029,3 +1029,16 @@ def test_one_level_pattern_does_not_page_through_sub_folders(name: str, request:
     pages.clear()
     assert len(list(storage.list_files("**/*.json"))) == 31
     assert len(pages) == 4
+
+
+def test_azure_endpoint_down_is_transient_then_back(azurite: Azurite) -> None:
+    """Azurite stopped: the listing fails as transient (the run retries); started again: the same storage lists."""
+    container = azurite.new_container()
+    azurite.put(container, "in/a.json", b"{}")
+    storage = open_storage(azurite.source(container, "in/"), guards())
+    assert len(list(storage.list_files())) == 1
+    with azurite.down():
+        with pytest.raises(StorageUnavailable) as info:
+            list(storage.list_files())
+        assert info.value.transient and azurite.account in info.value.message
+    assert [f.path for f in storage.list_files()] == [azurite.path(container, "in/a.json")]
