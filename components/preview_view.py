@@ -41,7 +41,7 @@ def render_preview(spec: IngestionSpec, result: PreviewResult, actions: PreviewA
             advice_tab = ui.tab("Recommendations", icon="lightbulb")
         with ui.tab_panels(tabs, value=overview_tab).classes("w-full"):
             with ui.tab_panel(overview_tab).classes("gap-5"):
-                _overview(spec, result)
+                _overview(spec, result, activated)
                 _quality(result)
             with ui.tab_panel(schema_tab):
                 schema_table(result.schema, result.null_percent, _first_values(result))
@@ -72,7 +72,13 @@ def _status_strip(result: PreviewResult) -> None:
                 ui.label(text)
 
 
-def _overview(spec: IngestionSpec, result: PreviewResult) -> None:
+ACTIVATED_BACKFILL = (
+    "the ingestion is active already: files it loaded or skipped stay so, and only files not yet loaded are "
+    "loaded by its next run"
+)
+
+
+def _overview(spec: IngestionSpec, result: PreviewResult, activated: bool) -> None:
     if not result.bad_files and result.files:
         _notice("✓", "Configuration Valid", "The source was read and the sample parsed.", "green")
     if not result.files:
@@ -83,6 +89,8 @@ def _overview(spec: IngestionSpec, result: PreviewResult) -> None:
         "new_only": "they are skipped; only files arriving later are loaded",
         "since": "those modified since the chosen date are loaded",
     }[backfill]
+    if activated:  # the backfill choice applied at activation; the ledger decides from then on
+        what = ACTIVATED_BACKFILL
     _notice(
         "i",
         f"{result.files:,} Existing Files Detected",

@@ -204,3 +204,53 @@ async def test_a_create_mode_ingestion_that_made_its_table_still_previews(user: 
         await _step_is(user, step)
     user.find(marker="next").click()
     await user.should_see("Looks Good - Save Changes", retries=100)
+
+
+async def test_a_bad_cron_is_said_as_it_is_typed(user: User) -> None:
+    await user.open("/ingestions/new")
+    stepper = next(e for e in user.find(ui.stepper).elements if isinstance(e, ui.stepper))
+    stepper.set_value("Schedule")  # the stepper's header: the fields of later steps are built already
+    frequency = next(e for e in user.find(marker="schedule.frequency").elements if isinstance(e, ui.select))
+    frequency.set_value("custom")
+    user.find(marker="schedule.cron_expression").type("61 * * * *")
+    await user.should_see("is not valid", retries=20)
+
+
+async def test_since_a_date_without_a_date_is_said_at_the_choice(user: User) -> None:
+    await user.open("/ingestions/new")
+    backfill = next(e for e in user.find(marker="schedule.backfill.mode").elements if isinstance(e, ui.radio))
+    backfill.set_value("since")
+    await user.should_see("Pick the date: files modified since then are loaded.", retries=20)
+
+
+async def test_a_taken_name_is_said_when_leaving_the_field(user: User, services_of_app: Any) -> None:
+    services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"))
+    await user.open("/ingestions/new")
+    user.find(marker="name").type("orders").trigger("blur")
+    await user.should_see("An ingestion named 'orders' already exists", retries=20)
+
+
+async def test_next_waits_after_a_failed_test_connection(user: User, tmp_path: Any) -> None:
+    await user.open("/ingestions/new")
+    user.find(marker="name").type("orders")
+    user.find(marker="source.path").type(str(tmp_path / "missing"))
+    user.find(marker="test-connection").click()
+    await user.should_see("does not exist", retries=50)
+    user.find(marker="next").click()
+    await user.should_see("test the connection again before going on", retries=20)
+    await _step_is(user, "Source")
+    user.find(marker="source.path").clear().type(str(ORDERS))
+    user.find(marker="next").click()
+    await _step_is(user, "Format")
+
+
+async def test_edit_preview_does_not_promise_to_load_every_file_again(user: User, services_of_app: Any) -> None:
+    ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.runs.run_now(str(ingestion.id))
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    for step in ("Format", "Destination", "Schedule"):
+        user.find(marker="next").click()
+        await _step_is(user, step)
+    user.find(marker="next").click()
+    await user.should_see("only files not yet loaded are loaded by its next run", retries=100)
+    await user.should_not_see("all of them are loaded by the first run")

@@ -38,6 +38,12 @@ async def activate(ingestion_id: int) -> Ingestion | None:
     return activated
 
 
+async def name_taken(name: str, editing_id: int | None) -> bool:
+    """Whether another ingestion of the tenant has this name (names are unique per tenant)."""
+    summaries = await run.io_bound(app.state.services.views.ingestions, who())
+    return any(s.name == name and s.id != editing_id for s in summaries or [])
+
+
 async def list_clusters() -> list[ClusterPublic]:
     clusters: list[ClusterPublic] | None = await run.io_bound(app.state.services.views.clusters, who())
     return clusters or []

@@ -46,6 +46,8 @@ class FormFields:
         self.locked = locked
         self.format_locked = locked if format_locked is None else format_locked
         self.format_lockable: list[DisableableElement] = []
+        self.check_field: Callable[[str], dict[str, str]] | None = None
+        """Checks one changed field (the wizard's validation): its problems show at the field as the user types."""
         self.errors: dict[str, ui.label] = {}
         self.shown_when: list[tuple[ui.element, Callable[[], bool]]] = []
         self.lockable: list[DisableableElement] = []
@@ -68,6 +70,7 @@ class FormFields:
             self.draft.set(path, codec.read(event.value))
             self.clear_error(path)
             self.sync()
+            self._check(path)
             if after:
                 after()
 
@@ -83,6 +86,14 @@ class FormFields:
         if lockable:
             self.lockable_for(path).append(element)
         return element
+
+    def _check(self, path: str) -> None:
+        if self.check_field is None:
+            return
+        for problem_path, message in self.check_field(path).items():
+            slot = self.slot_for(problem_path)
+            if slot is not None and _shown(slot):
+                _reveal(slot, message)
 
     def lockable_for(self, path: str) -> list[DisableableElement]:
         """The list an element bound to `path` is locked with: the format's own, or the rest's."""
@@ -136,6 +147,14 @@ class FormFields:
         label.set_visibility(False)
         self.errors[path] = label
 
+    def show_error(self, path: str, message: str) -> None:
+        slot = self.slot_for(path)
+        if slot is None:
+            ui.notify(f"{field_name(path)}: {message}", type="negative")
+            return
+        slot.set_text(message)
+        slot.set_visibility(True)
+
     def clear_error(self, path: str) -> None:
         if path in self.errors:
             self.errors[path].set_visibility(False)
@@ -150,11 +169,7 @@ class FormFields:
             if slot is None or not _shown(slot):
                 ui.notify(f"{field_name(path)}: {message}", type="negative")
                 continue
-            slot.set_text(message)
-            slot.set_visibility(True)
-            for element in _containers(slot):  # a collapsed expansion (Advanced reader options) opens
-                if isinstance(element, ui.expansion):
-                    element.open()
+            _reveal(slot, message)
 
     def slot_for(self, path: str) -> ui.label | None:
         parts = path.split(".")
@@ -175,6 +190,14 @@ class FormFields:
 def field_name(path: str) -> str:
     """A field's name as a user reads it: "format.schema.schema_json" → "Schema json" (its last part)."""
     return path.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+
+
+def _reveal(slot: ui.label, message: str) -> None:
+    slot.set_text(message)
+    slot.set_visibility(True)
+    for element in _containers(slot):  # a collapsed expansion (Advanced reader options) opens
+        if isinstance(element, ui.expansion):
+            element.open()
 
 
 def _containers(label: ui.element) -> list[ui.element]:
@@ -198,6 +221,7 @@ class WizardState:
     fields: FormFields
     clusters: list[ClusterPublic]
     probe: PreviewResult | None = None
+    editing_id: int | None = None
 
     @property
     def draft(self) -> SpecDraft:

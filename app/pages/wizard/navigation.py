@@ -23,6 +23,8 @@ class Navigation:
         self.fields = fields
         self.on_entered = on_entered
         self.on_finish = on_finish
+        self.blocker: Callable[[str], str | None] = lambda step: None
+        """Why a step may not be left although its fields are valid (Source: a failed Test Connection)."""
         self.moved_to: str | None = None
         """The step the wizard itself moved to; its change event is not a user's click on the progress bar."""
 
@@ -59,11 +61,17 @@ class Navigation:
         if target > previous:
             for step in STEPS[previous:target]:
                 problems = validate_step(self.fields.draft, step)
-                if problems:
+                if problems or self._blocked(step):
                     self.go(step)
                     self.fields.show_errors(problems)
                     return
         await self.on_entered(STEPS[target])
+
+    def _blocked(self, step: str) -> bool:
+        reason = self.blocker(step)
+        if reason:
+            ui.notify(f"{reason} Fix it and test the connection again before going on.", type="warning")
+        return bool(reason)
 
     def go(self, step: str) -> None:
         if self._stepper.value != step:
@@ -81,7 +89,7 @@ class Navigation:
         step = STEPS[self.current()]
         problems = validate_step(self.fields.draft, step)
         self.fields.show_errors(problems)
-        if problems:
+        if problems or self._blocked(step):
             return
         if step == STEPS[-1]:
             await self.on_finish()

@@ -17,7 +17,7 @@ from app.pages.wizard.navigation import Navigation
 from app.pages.wizard.schedule import ScheduleStep
 from app.pages.wizard.source import SourceStep
 from app.pages.wizard.summary import render_summary
-from app.pages.wizard.validation import engine_problems, first_invalid_step, validate_parts
+from app.pages.wizard.validation import engine_problems, field_problems, first_invalid_step, validate_parts
 from components.feedback import error_text, notify_error
 from components.formatting import clock, relative_time
 from components.preview_view import PreviewActions, render_preview
@@ -43,7 +43,8 @@ class Wizard:
         self.has_loaded = has_loaded
         locked = editing is not None and editing.status != IngestionStatus.DRAFT
         self.fields = FormFields(draft, locked, format_locked=locked and has_loaded)
-        self.state = WizardState(self.fields, clusters)
+        self.state = WizardState(self.fields, clusters, editing_id=editing.id if editing else None)
+        self.fields.check_field = lambda path: field_problems(self.state.draft, path)
         self.source = SourceStep(self.state, on_probed=self._probed)
         self.format = FormatStep(
             self.state, probe=self.source.probe, failure=lambda: self.source.connection_result.text
@@ -53,6 +54,7 @@ class Wizard:
         )
         self.schedule = ScheduleStep(self.state, on_change=self.render_summaries)
         self.navigation = Navigation(self.fields, on_entered=self._entered, on_finish=self.test_and_preview)
+        self.navigation.blocker = lambda step: self.source.connection_failure() if step == "Source" else None
 
     def render(self) -> None:
         title = f"Edit '{self.editing.name}'" if self.editing else "New Data Ingestion"

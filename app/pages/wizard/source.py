@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -39,12 +40,15 @@ class SourceStep:
         self.on_probed = on_probed
         self.stored_secret: str | None = self.draft.get("source.credentials.secret_access_key")
         self.set_aside: dict[str, Any] = {}
+        self.failed_source: dict[str, Any] | None = None
+        """The source as it was when Test Connection last failed (None: not failed, or succeeded since)."""
         """Access keys of an S3 source while the user has chosen a local source or ambient identity."""
 
     def render(self) -> None:
         fields = self.fields
         lock_banner(self.state.locked)
-        fields.input("Ingestion name *", "name", lockable=False, placeholder="e.g. orders_raw")
+        name = fields.input("Ingestion name *", "name", lockable=False, placeholder="e.g. orders_raw")
+        name.on("blur", self.check_name)
         section("Select Data Source", "dns")
         with ui.grid(columns=3).classes("w-full gap-3"):
             self.source_cards = {
@@ -156,6 +160,20 @@ class SourceStep:
                 remove="border-slate-200" if selected else "border-indigo-500 bg-indigo-50",
             )
 
+    async def check_name(self) -> None:
+        """A name another ingestion has is said when the user leaves the field, not at Create."""
+        name = self.draft.get("name")
+        if name and await actions.name_taken(name, self.state.editing_id):
+            self.fields.show_error("name", f"An ingestion named '{name}' already exists. Choose another name.")
+
+    def connection_failure(self) -> str | None:
+        """The last Test Connection's failure while the source is still as tested (Next waits for a fix)."""
+        if self.state.locked:  # a locked source cannot be fixed here: the failure is shown, not blocking
+            return None
+        if self.failed_source is not None and self.failed_source == self.draft.get("source"):
+            return self.connection_result.text
+        return None
+
     # --- Test Connection ------------------------------------------------------------------------------------------
     async def test_connection(self) -> None:
         problems = validate_parts(self.draft, ("source",))
@@ -182,6 +200,7 @@ class SourceStep:
             result = await actions.test_configuration(self.draft.probe_spec(), check_table=False)
         except AutoloaderError as exc:
             self.state.probe = None
+            self.failed_source = copy.deepcopy(self.draft.get("source"))
             self.show_result(f"✕ {error_text(exc)}", ok=False)
             return False
         finally:
@@ -189,6 +208,7 @@ class SourceStep:
         if result is None:
             return False
         self.state.probe = result
+        self.failed_source = None
         truncated = "+" if result.files_truncated else ""
         self.show_result(
             f"✓ Connection successful — {result.files:,}{truncated} files, {human_bytes(result.total_bytes)}", ok=True

@@ -106,6 +106,12 @@ def _part_problems(draft: SpecDraft, part: str) -> dict[str, str]:
         return {"format.schema.schema_json": 'Not valid JSON; use [{"name": "id", "type": "bigint"}, ...].'}
     if part == "source" and not draft.get("source.path"):
         return {"source.path": "Enter the folder or bucket path to load files from."}
+    if (
+        part == "schedule"
+        and draft.get("schedule.backfill.mode") == "since"
+        and not draft.get("schedule.backfill.since")
+    ):
+        return {"schedule.backfill.since": "Pick the date: files modified since then are loaded."}
     problems: dict[str, str] = {}
     try:
         _PART_MODELS[part].model_validate(draft.get(part))
@@ -122,6 +128,23 @@ def validate_parts(draft: SpecDraft, parts: tuple[str, ...]) -> dict[str, str]:
     for part in parts:
         problems |= _part_problems(draft, part)
     return problems
+
+
+FIELD_PART = {"name": "name"}
+SHOWN_WITH = {
+    "schedule.backfill.mode": ("schedule.backfill.since",),
+    "schedule.frequency": ("schedule.cron_expression",),
+}
+"""A choice that reveals a required field: its problem shows as soon as the choice is made."""
+
+
+def field_problems(draft: SpecDraft, path: str) -> dict[str, str]:
+    """The problems of one field (and of the fields its choice reveals), checked as the user changes it."""
+    part = FIELD_PART.get(path, path.split(".", 1)[0])
+    if part not in STEP_PARTS["Source"] + STEP_PARTS["Format"] + STEP_PARTS["Destination"] + STEP_PARTS["Schedule"]:
+        return {}
+    watched = (path, *SHOWN_WITH.get(path, ()))
+    return {p: m for p, m in validate_parts(draft, (part,)).items() if p in watched}
 
 
 def validate_step(draft: SpecDraft, step: str) -> dict[str, str]:
