@@ -15,7 +15,7 @@ from core.config import FormatConfig
 from core.domain import FileStatus, KnownFile
 from core.errors import AutoloaderError, BadFileError, ConfigError, SourceNotFound, StorageAuthError
 from core.formats.compression import detect_compression
-from core.storage.base import FileInfo, Storage
+from core.storage.base import FileInfo, Storage, StorageWrapper
 
 _HASH_BLOCK = 1024 * 1024
 _MTIME_TOLERANCE = timedelta(milliseconds=1)  # a timestamp's round trip through the metadata DB
@@ -140,39 +140,15 @@ OPEN_FAILURES = (SourceNotFound, StorageAuthError, ConfigError)
 """Errors opening one listed file that concern that file only (gone, no permission, not a regular file)."""
 
 
-class TrackedStorage:
+class TrackedStorage(StorageWrapper):
     """The run's view of its source: reads limited to set windows, and a listed file that cannot be opened turned
     into a BadFileError (so every reader and the inference skip it) with the first cause kept in `open_failures`."""
 
     def __init__(self, inner: Storage):
-        self.inner = inner
+        super().__init__(inner)
         self.windows: dict[str, Window] = {}
         self.open_failures: dict[str, AutoloaderError] = {}
         self._lock = threading.Lock()
-
-    @property
-    def root(self) -> str:
-        return self.inner.root
-
-    @root.setter
-    def root(self, value: str) -> None:
-        self.inner.root = value
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return self.inner.skipped
-
-    @skipped.setter
-    def skipped(self, value: dict[str, str]) -> None:
-        self.inner.skipped = value
-
-    @property
-    def partition_columns(self) -> list[str] | None:
-        return self.inner.partition_columns
-
-    @partition_columns.setter
-    def partition_columns(self, value: list[str] | None) -> None:
-        self.inner.partition_columns = value
 
     def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
         return self.inner.list_files(pattern)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any, BinaryIO, NoReturn
@@ -29,7 +28,16 @@ from core.errors import (
     TerminalError,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, glob_depth, literal_prefix, matches, require_valid_pattern
+from core.storage.base import (
+    FileInfo,
+    LazyClient,
+    glob_depth,
+    literal_prefix,
+    matches,
+    missing_sdk,
+    require_valid_pattern,
+    reraise,
+)
 from core.storage.streams import COPY_CHUNK, TranslatingReader, buffered, spooled_copy
 
 _PATH_HELP = (
@@ -104,8 +112,7 @@ class AzureBlobStorage:
         self._account_key = account_key
         self._sas_token = sas_token.lstrip("?") if sas_token else None
         self.page_size = page_size
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(self._make_client)
 
     def __repr__(self) -> str:  # no secrets
         return f"AzureBlobStorage(root={self.root!r}, endpoint_url={self.endpoint_url!r}, credentials={self._auth})"
@@ -148,20 +155,13 @@ class AzureBlobStorage:
     @property
     def client(self) -> Any:
         """The ContainerClient, created on first use (thread-safe)."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
+        return self._client.get()
 
     def _make_client(self) -> Any:
         try:
             from azure.storage.blob import BlobServiceClient
         except ImportError as exc:
-            raise ConfigError(
-                "The Azure source needs the azure-storage-blob package, which is not installed.",
-                "Install it with `pip install azure-storage-blob azure-identity` and restart Autoloader.",
-            ) from exc
+            raise missing_sdk("Azure", "azure-storage-blob azure-identity") from exc
         options: dict[str, Any] = {
             "raw_request_hook": self._check_egress,
             "connection_timeout": 10,
@@ -317,10 +317,7 @@ class AzureBlobStorage:
         return f"account '{self.account}'" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
 
     def _raise(self, exc: Exception, *, path: str | None = None) -> NoReturn:
-        error = self._translate(exc, path=path)
-        if error is None or error is exc:
-            raise exc
-        raise error from exc
+        reraise(exc, self._translate(exc, path=path))
 
     def _translate(self, exc: BaseException, *, path: str | None = None) -> AutoloaderError | None:
         """Map an azure-core / azure-identity exception to a `core.errors` type (messages carry no secrets)."""

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Generic, NoReturn, Protocol, TypeVar
+
+from core.errors import AutoloaderError, ConfigError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,68 @@ class Storage(Protocol):
     def open_seekable(self, path: str) -> BinaryIO:
         """Open a file for random access (needed by Parquet footers)."""
         ...
+
+
+class StorageWrapper:
+    """A `Storage` around another one: the source's attributes are the inner storage's (read and set)."""
+
+    def __init__(self, inner: Storage):
+        self.inner = inner
+
+    @property
+    def root(self) -> str:
+        return self.inner.root
+
+    @root.setter
+    def root(self, value: str) -> None:
+        self.inner.root = value
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.inner.skipped
+
+    @skipped.setter
+    def skipped(self, value: dict[str, str]) -> None:
+        self.inner.skipped = value
+
+    @property
+    def partition_columns(self) -> list[str] | None:
+        return self.inner.partition_columns
+
+    @partition_columns.setter
+    def partition_columns(self, value: list[str] | None) -> None:
+        self.inner.partition_columns = value
+
+
+class LazyClient(Generic[T]):
+    """A backend's SDK client, made on first use (once, thread-safe): building a storage imports no SDK."""
+
+    def __init__(self, make: Callable[[], T]):
+        self._make = make
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._make()
+        return self._value
+
+
+def missing_sdk(source: str, packages: str) -> ConfigError:
+    """The error for a backend whose SDK is not installed, with the command that installs it."""
+    return ConfigError(
+        f"The {source} source needs the {packages.split()[0]} package, which is not installed.",
+        f"Install it with `pip install {packages}` and restart Autoloader.",
+    )
+
+
+def reraise(exc: Exception, translated: AutoloaderError | None) -> NoReturn:
+    """Raise an SDK exception as its `core.errors` type (`translated`), or unchanged when it has none."""
+    if translated is None or translated is exc:
+        raise exc
+    raise translated from exc
 
 
 class GlobError(ValueError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any, BinaryIO, NoReturn
@@ -26,7 +25,16 @@ from core.errors import (
     TerminalError,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, glob_depth, literal_prefix, matches, require_valid_pattern
+from core.storage.base import (
+    FileInfo,
+    LazyClient,
+    glob_depth,
+    literal_prefix,
+    matches,
+    missing_sdk,
+    require_valid_pattern,
+    reraise,
+)
 from core.storage.streams import TranslatingReader, buffered, spooled_copy
 
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
@@ -83,8 +91,7 @@ class GCSStorage:
         self._service_account_json = service_account_json
         self._anonymous = anonymous
         self.page_size = page_size
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(self._make_client)
 
     def __repr__(self) -> str:  # no secrets
         auth = "service_account" if self._service_account_json else "anonymous" if self._anonymous else "ambient"
@@ -113,20 +120,13 @@ class GCSStorage:
     @property
     def client(self) -> Any:
         """The storage Client, created on first use (thread-safe)."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
+        return self._client.get()
 
     def _make_client(self) -> Any:
         try:
             from google.cloud import storage
         except ImportError as exc:
-            raise ConfigError(
-                "The GCS source needs the google-cloud-storage package, which is not installed.",
-                "Install it with `pip install google-cloud-storage` and restart Autoloader.",
-            ) from exc
+            raise missing_sdk("GCS", "google-cloud-storage") from exc
         credentials, project = self._credentials()
         options: dict[str, Any] = {"project": project or "autoloader", "credentials": credentials}
         if self.endpoint_url:
@@ -270,10 +270,7 @@ class GCSStorage:
         return f" at {self.endpoint_url}" if self.endpoint_url else ""
 
     def _raise(self, exc: Exception, *, path: str | None = None) -> NoReturn:
-        error = self._translate(exc, path=path)
-        if error is None or error is exc:
-            raise exc
-        raise error from exc
+        reraise(exc, self._translate(exc, path=path))
 
     def _translate(self, exc: BaseException, *, path: str | None = None) -> AutoloaderError | None:
         """Map a google-cloud / google-auth / requests exception to a `core.errors` type."""

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 
 from core.errors import AutoloaderError
 from core.retry import Backoff, retry_call
-from core.storage.base import FileInfo, Storage
+from core.storage.base import FileInfo, Storage, StorageWrapper
 
 log = logging.getLogger(__name__)
 
@@ -32,40 +32,16 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, AutoloaderError) and exc.transient
 
 
-class RetryingStorage:
+class RetryingStorage(StorageWrapper):
     """A `Storage` whose list/open/read retry transient errors with `backoff`; other attributes pass through."""
 
     def __init__(self, inner: Storage, backoff: Backoff, sleep: Callable[[float], None] = time.sleep):
-        self.inner = inner
+        super().__init__(inner)
         self.backoff = backoff
         self.sleep = sleep
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    @property
-    def root(self) -> str:
-        return self.inner.root
-
-    @root.setter
-    def root(self, value: str) -> None:
-        self.inner.root = value
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return self.inner.skipped
-
-    @skipped.setter
-    def skipped(self, value: dict[str, str]) -> None:
-        self.inner.skipped = value
-
-    @property
-    def partition_columns(self) -> list[str] | None:
-        return self.inner.partition_columns
-
-    @partition_columns.setter
-    def partition_columns(self, value: list[str] | None) -> None:
-        self.inner.partition_columns = value
+        return getattr(self.inner, name)  # a backend's other methods (check, close) pass through
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         return retry_call(call, self.backoff, retryable=is_transient, what=what, sleep=self.sleep)

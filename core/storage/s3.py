@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
@@ -27,7 +26,16 @@ from core.errors import (
     TerminalError,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, glob_depth, literal_prefix, matches, require_valid_pattern
+from core.storage.base import (
+    FileInfo,
+    LazyClient,
+    glob_depth,
+    literal_prefix,
+    matches,
+    missing_sdk,
+    require_valid_pattern,
+    reraise,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -139,8 +147,7 @@ class S3Storage:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_attempts = max_attempts
-        self._client: S3Client | None = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(self._make_client)
 
     def __repr__(self) -> str:  # no secrets
         auth = "access_key" if self._access_key_id else "ambient"
@@ -172,21 +179,14 @@ class S3Storage:
     @property
     def client(self) -> S3Client:
         """The boto3 client, created on first use (thread-safe; clients are shareable)."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
+        return self._client.get()
 
     def _make_client(self) -> S3Client:
         try:
             import boto3
             from botocore.config import Config
         except ImportError as exc:
-            raise ConfigError(
-                "The S3 source needs the boto3 package, which is not installed.",
-                "Install it with `pip install boto3` and restart Autoloader.",
-            ) from exc
+            raise missing_sdk("S3", "boto3") from exc
         options: dict[str, Any] = {
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
@@ -318,10 +318,7 @@ class S3Storage:
 
     def _raise(self, exc: Exception, *, bucket: str | None = None, path: str | None = None) -> NoReturn:
         """Re-raise an SDK exception as its `core.errors` type; anything else propagates unchanged."""
-        error = self._translate(exc, bucket=bucket, path=path)
-        if error is None or error is exc:
-            raise exc
-        raise error from exc
+        reraise(exc, self._translate(exc, bucket=bucket, path=path))
 
     def _translate(
         self, exc: BaseException, *, bucket: str | None = None, path: str | None = None

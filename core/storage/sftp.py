@@ -35,7 +35,16 @@ from core.errors import (
     StorageUnavailable,
 )
 from core.guards import Guards
-from core.storage.base import FileInfo, glob_depth, is_hidden, literal_prefix, matches, require_valid_pattern
+from core.storage.base import (
+    FileInfo,
+    glob_depth,
+    is_hidden,
+    literal_prefix,
+    matches,
+    missing_sdk,
+    require_valid_pattern,
+    reraise,
+)
 from core.storage.streams import COPY_CHUNK, TranslatingReader, buffered, spooled_copy
 
 DEFAULT_PORT = 22
@@ -165,10 +174,7 @@ class SFTPStorage:
         try:
             import paramiko
         except ImportError as exc:
-            raise ConfigError(
-                "The SFTP source needs the paramiko package, which is not installed.",
-                "Install it with `pip install paramiko` and restart Autoloader.",
-            ) from exc
+            raise missing_sdk("SFTP", "paramiko") from exc
         return paramiko
 
     def _handshake(self) -> Any:
@@ -383,10 +389,7 @@ class SFTPStorage:
             )
 
     def _raise(self, exc: Exception, *, path: str | None = None) -> NoReturn:
-        error = self._translate(exc, path=path)
-        if error is None or error is exc:
-            raise exc
-        raise error from exc
+        reraise(exc, self._translate(exc, path=path))
 
     def _translate(self, exc: BaseException, *, path: str | None = None) -> AutoloaderError | None:
         if isinstance(exc, AutoloaderError):

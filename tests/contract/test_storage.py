@@ -25,7 +25,7 @@ from core.egress import EgressAllow
 from core.errors import ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import Guards, LocalRoots
 from core.storage import Storage, open_storage
-from core.storage.base import FileInfo
+from core.storage.base import FileInfo, LazyClient
 from core.storage.local import LocalStorage
 from core.storage.s3 import S3Storage
 
@@ -705,7 +705,7 @@ def test_azure_listing_spans_pages_exactly_once(azurite: Azurite) -> None:
         pipeline_hook(request)
 
     storage._check_egress = counting  # type: ignore[method-assign]
-    storage._client = None  # rebuilt with the counting hook
+    storage._client = LazyClient(storage._make_client)  # rebuilt with the counting hook
     paths = [f.path for f in storage.list_files()]
     assert paths == [azurite.path(container, n) for n in names]
     assert len(requests) == 3, "25 blobs in pages of 10"
