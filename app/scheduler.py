@@ -19,7 +19,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from app.db.repository import SqlStore
-from core.domain import Ingestion, IngestionStatus
+from core.domain import Ingestion
 from core.schedule import last_fire_time, trigger_for
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,9 @@ class Scheduler:
         """Rebuild every job from the DB and fire one catch-up run per ingestion that missed fires."""
         self.scheduler.start()
         self.started = True
-        for ingestion in self.store.list_ingestions(status=IngestionStatus.ACTIVE.value):
-            self.sync(ingestion, catch_up=True)
+        for ingestion in self.store.list_ingestions():
+            if ingestion.status.loads:
+                self.sync(ingestion, catch_up=True)
         self.known = self.store.ingestion_versions()
         self.every(self.refresh_seconds, "refresh", self.refresh_safely)
 
@@ -90,11 +91,12 @@ class Scheduler:
 
     # --- ingestion jobs -----------------------------------------------------------------------------------------------
     def sync(self, ingestion: Ingestion, catch_up: bool = False) -> None:
-        """Make the job match the ingestion: scheduled when active and not manual, absent otherwise.
+        """Make the job match the ingestion: scheduled when it loads (active, or a review pending) and not manual,
+        absent otherwise.
         Outside a running server (the CLI, a script) there is nothing to sync."""
         if not self.running:
             return
-        trigger = trigger_for(ingestion.spec.schedule) if ingestion.status == IngestionStatus.ACTIVE else None
+        trigger = trigger_for(ingestion.spec.schedule) if ingestion.status.loads else None
         if trigger is None:
             self.remove(ingestion.id)
             return

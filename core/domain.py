@@ -16,6 +16,12 @@ class IngestionStatus(StrEnum):
     NEEDS_REVIEW = "needs_review"
     ERROR = "error"
 
+    @property
+    def loads(self) -> bool:
+        """Whether runs (scheduled or on request) load files: also while a schema change waits for review, when
+        files with the table's schema keep loading and files with the change are held (PRODUCT.md §6)."""
+        return self in (IngestionStatus.ACTIVE, IngestionStatus.NEEDS_REVIEW)
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"

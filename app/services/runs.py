@@ -27,11 +27,6 @@ class RunService:
             raise Conflict(f"'{ingestion.name}' is paused.", "Resume it first (POST …/resume), then run it.")
         if ingestion.status == IngestionStatus.DRAFT:
             raise Conflict(f"'{ingestion.name}' is a draft.", "Activate it first (POST …/activate), then run it.")
-        if ingestion.status == IngestionStatus.NEEDS_REVIEW:
-            raise Conflict(
-                f"'{ingestion.name}' has a schema change waiting for review.",
-                "Resolve it first (console: Review, or POST …/schema-versions/{version}/resolve); that resumes it.",
-            )
         active = self.store.active_run(ingestion.id)
         if active is not None and not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
             raise RunInProgress(

@@ -73,8 +73,15 @@ def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving)
     assert held == 2
     (note,) = services.views.notifications(SYSTEM).items
     assert note.kind == "schema_pending" and note.action
-    with pytest.raises(Conflict, match="schema change"):
-        services.runs.run_now(ing.name)
+    # While the review waits, files with the table's schema keep loading and files with the change join the review.
+    write(landing, "d-same.json", 9100, rows=10)
+    write(landing, "e-changed.json", 9200, rows=10, extra=True)
+    waiting = services.runs.run_now(ing.name)
+    assert waiting.status == RunStatus.SUCCESS and waiting.metrics.files_processed == 1, waiting.message
+    assert read_table(uri).num_rows == 3020
+    assert services.store.get_ingestion(ing.id).status == IngestionStatus.NEEDS_REVIEW
+    pending = _pending(services, ing)
+    assert sorted(Path(f["path"]).name for f in pending.files) == ["b0.json", "b1.json", "e-changed.json"]
     plan = services.schema.plan(ing.id, pending.version, "auto_merge")
     assert plan.statements == [
         f"ALTER TABLE {ing.spec.destination.full_name} ADD COLUMNS (`vip` boolean, `tier` string)"
@@ -84,7 +91,7 @@ def test_pause_holds_changed_files_and_auto_merge_loads_them(services, evolving)
     assert run_id is not None
     services.runner.wait(run_id, timeout=60)
     table = read_table(uri)
-    assert table.num_rows == 5010
+    assert table.num_rows == 5030
     assert data_columns(table) == [*BASE, "vip", "tier"]
     old = table.filter(pa.compute.less(table["id"], 3000))
     assert old.column("vip").null_count == old.num_rows
@@ -229,8 +236,9 @@ def test_resolution_over_the_api(api, services, evolving) -> None:  # type: igno
     base = f"/api/v1/ingestions/{ing.id}/schema-versions/{pending['version']}"
     plan = api.get(f"{base}/plan", params={"resolution": "new_table"}).json()
     assert plan["statements"][0].startswith("CREATE TABLE main.raw.events_v2")
-    refused = api.post(f"/api/v1/ingestions/{ing.id}/run")
-    assert refused.status_code == 409 and "schema" in refused.json()["error"]["message"]
+    accepted = api.post(f"/api/v1/ingestions/{ing.id}/run")  # files with the table's schema keep loading
+    assert accepted.status_code == 202, accepted.text
+    services.runner.wait(accepted.json()["run_id"], timeout=60)
     bad = api.post(f"{base}/resolve", json={"resolution": "backfill_default", "default_values": {"vip": True}})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "default_values"
     done = api.post(f"{base}/resolve", json={"resolution": "auto_merge"})
