@@ -1,6 +1,10 @@
 """The local Spark cluster: a Spark Connect server this process starts itself from the installed pyspark package, on
 loopback, with a persistent catalog (Hive metastore in Derby) and warehouse under `<data dir>/spark/cluster-<id>`.
-It is started on first use and stopped with the server."""
+It is started on first use and stopped with the server.
+
+It loads the Delta, hadoop-aws and spark-avro jars (app/spark_jars.py; fetched from Maven Central once into a
+cache) and makes `spark_catalog` Delta's catalog. Iceberg is not loaded: no Iceberg release runs on Spark 4.2 yet
+(docs/SPARK.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.spark_jars import default_cache, ensure_jars
 from core.engines.spark import ClusterUnreachable
 from core.errors import ConfigError
 
@@ -22,6 +27,15 @@ log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def lake_conf(jars: list[Path]) -> dict[str, str]:
+    """Spark confs that load `jars` and turn on Delta in `spark_catalog` (parquet tables keep working there)."""
+    return {
+        "spark.jars": ",".join(str(j) for j in jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    }
 
 
 def free_port() -> int:
@@ -60,13 +74,27 @@ class LocalClusterManager:
 
     The server runs in its own process group (`start_new_session`) so that it can be stopped as a whole and does
     not die with a terminal; Spark's UI is off and every socket binds to loopback.
+
+    `root` is `<data dir>/spark`; the jars are cached in `jar_cache` (default: `spark_jars.default_cache`).
+    `lake_formats=False` starts a bare pyspark server (parquet only; tests of a cluster without Delta use it).
     """
 
-    def __init__(self, root: Path, *, master: str = "local[2]", driver_memory: str = "2g", ui: bool = False):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        master: str = "local[2]",
+        driver_memory: str = "2g",
+        ui: bool = False,
+        lake_formats: bool = True,
+        jar_cache: Path | None = None,
+    ):
         self.root = Path(root)
         self.master = master
         self.driver_memory = driver_memory
         self.ui = ui
+        self.lake_formats = lake_formats
+        self.jar_cache = jar_cache if jar_cache is not None else default_cache(self.root.parent)
         self._servers: dict[str, LocalServer] = {}
         self._lock = threading.Lock()
 
@@ -90,6 +118,8 @@ class LocalClusterManager:
         }
         if token:
             conf["spark.connect.authenticate.token"] = token
+        if self.lake_formats:
+            conf |= lake_conf(ensure_jars(self.jar_cache))
         args = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", f"autoloader-{port}"]
         args += ["--master", self.master]
         for key, value in conf.items():

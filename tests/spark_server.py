@@ -2,11 +2,14 @@
 
 It is started with a token, so tests can check a wrong token too. Shared by tests/contract and
 tests/integration through a module-level singleton (a session fixture in two modules would start two).
+It loads the Delta/S3/Avro jars from a per-machine cache (fetched from Maven Central the first time; .ci/test
+fetches them before pytest): `$AUTOLOADER_SPARK_JARS`, else ~/.cache/autoloader-tests/spark-jars.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -15,6 +18,10 @@ from pathlib import Path
 import pytest
 
 TOKEN = "test-spark-token"
+
+
+def jar_cache() -> Path:
+    return Path(os.environ.get("AUTOLOADER_SPARK_JARS", Path.home() / ".cache" / "autoloader-tests" / "spark-jars"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,7 @@ def spark_server() -> SparkServer:
     with _lock:
         if _server is None:
             root = Path(tempfile.mkdtemp(prefix="autoloader-spark-"))
-            manager = LocalClusterManager(root)
+            manager = LocalClusterManager(root, jar_cache=jar_cache())
             port = free_port()
             manager.ensure_running("test", port, TOKEN)
             atexit.register(manager.stop_all)

@@ -1,9 +1,8 @@
 """The engine conformance suite: the same runs through the embedded engine and the Spark engine.
 
-The Spark engine runs on a local Spark Connect server (started once per session from the pyspark package) with
-the `parquet` table format: Delta jars cannot be downloaded here. The Delta code path is exercised up to the
-options and SQL it sends (see the tests at the end) and against the live server up to the clear "no delta data
-source" error; it is not run end to end.
+The Spark engine runs on a local Spark Connect server (started once per session from the pyspark package, with
+the Delta jars of app/spark_jars.py) with the `parquet` table format (`spark`) and the `delta` one (`spark-delta`).
+Iceberg is not run: no Iceberg release works on Spark 4.2 yet (docs/SPARK.md).
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ from tests.conftest import clean_env, run_cli
 from tests.helpers import spec, write_json_files
 from tests.spark_server import spark_server
 
-ENGINES = ["embedded", "spark"]
+# spark-delta: the Spark engine writing Delta tables (delta-spark from app/spark_jars.py on the local server)
+ENGINES = ["embedded", "spark", "spark-delta"]
 
 
 @pytest.fixture
@@ -41,6 +41,7 @@ class Harness:
     services: Any
     cluster_id: int | None
     database: str
+    table_format: str = "delta"
 
     def create(self, body: IngestionSpec) -> Ingestion:
         data = body.model_dump(by_alias=True)
@@ -69,13 +70,14 @@ class Harness:
 def engine(request: pytest.FixtureRequest, services: Any) -> Harness:
     database = f"t_{uuid.uuid4().hex[:10]}"
     if request.param == "embedded":
-        return Harness("embedded", services, None, database)
+        return Harness("embedded", services, None, database, "delta")
     from app.db.models import ClusterCreate
 
     server = spark_server()
-    body = ClusterCreate(name="local-test", connect_url=server.url, token=server.token, table_format="parquet")
+    table_format = "delta" if request.param == "spark-delta" else "parquet"
+    body = ClusterCreate(name="local-test", connect_url=server.url, token=server.token, table_format=table_format)
     cluster = services.clusters.create(body)
-    return Harness("spark", services, cluster.id, database)
+    return Harness("spark", services, cluster.id, database, table_format)
 
 
 def _lines(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -153,7 +155,7 @@ def test_merge_upserts_or_says_clearly_why_not(engine: Harness, tmp_path: Path) 
     destination = {"write_mode": "merge", "merge_keys": ["id"], "merge_order_by": "ts"}
     ing = engine.create(spec(str(landing), destination=destination))
     outcome = engine.run(ing)
-    if engine.kind == "spark":  # parquet has no MERGE
+    if engine.table_format == "parquet":  # parquet has no MERGE
         assert outcome.status == RunStatus.FAILED
         assert "merge needs a delta or iceberg table" in outcome.message
         assert "table format is delta" in outcome.errors[0].action
@@ -251,7 +253,7 @@ def test_crash_between_table_write_and_ledger_update(
     assert loaded == 6
 
 
-# --- the Delta path, up to what it sends (no Delta jars here) ----------------------------------------------------
+# --- the Delta and Iceberg paths: the options and SQL they send, Test Connection -------------------------------
 def test_delta_writes_carry_the_application_transaction() -> None:
     pytest.importorskip("pyspark")
     from core.engines.spark import commit_options, merge_confs, merge_sql
@@ -271,17 +273,29 @@ def test_delta_writes_carry_the_application_transaction() -> None:
     assert commit_options("parquet", app_id, 7) == {}
 
 
-@pytest.mark.skip(reason="needs io.delta:delta-spark on the cluster; Maven is unreachable here, so it cannot run")
-def test_delta_end_to_end() -> None:
-    """Would run the suite above with table_format=delta; kept as a marker of what is not verified here."""
-
-
-def test_delta_missing_on_the_cluster_is_a_clear_error(services: Any) -> None:
+def test_delta_is_available_on_the_local_server(services: Any) -> None:
     from app.db.models import ClusterCreate
 
     server = spark_server()
     body = ClusterCreate(name="delta", connect_url=server.url, token=server.token, table_format="delta")
     result = services.clusters.test(services.clusters.create(body).id)
+    assert result.reachable and result.format_ok and result.ok, result
+
+
+@pytest.mark.slow
+def test_delta_missing_on_the_cluster_is_a_clear_error(services: Any, tmp_path: Path) -> None:
+    """A second, bare pyspark server (no jars): Test Connection names the missing Delta package."""
+    from app.db.models import ClusterCreate
+    from app.local_spark import LocalClusterManager, free_port
+
+    manager = LocalClusterManager(tmp_path / "spark", lake_formats=False)
+    port = free_port()
+    try:
+        manager.ensure_running("bare", port, None)
+        body = ClusterCreate(name="delta", connect_url=f"sc://localhost:{port}", table_format="delta")
+        result = services.clusters.test(services.clusters.create(body).id)
+    finally:
+        manager.stop_all()
     assert result.reachable and not result.format_ok and not result.ok
     assert "delta" in result.message and "io.delta:delta-spark" in result.action
 
@@ -344,7 +358,7 @@ def test_crash_inside_an_overwrite_leaves_only_the_new_content(engine: Harness, 
         "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
         "AUTOLOADER_SECRET_KEY": "test-secret-key",
         # Spark/parquet: between registering the new batch and dropping the old ones; Delta: after the commit
-        "AUTOLOADER_CRASH_AT": "spark_overwrite_before_drop" if engine.kind == "spark" else "after_commit",
+        "AUTOLOADER_CRASH_AT": "spark_overwrite_before_drop" if engine.table_format == "parquet" else "after_commit",
     }
     crashed = run_cli("run", ing.name, env=env)
     assert crashed.returncode == -9, crashed.stderr[-2000:]
