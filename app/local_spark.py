@@ -2,7 +2,7 @@
 loopback, with a persistent catalog (Hive metastore in Derby) and warehouse under `<data dir>/spark/cluster-<id>`.
 It is started on first use and stopped with the server.
 
-It loads the Delta, hadoop-aws and spark-avro jars (app/spark_jars.py; fetched from Maven Central once into a
+It loads the Delta and spark-avro jars (app/spark_jars.py; fetched from Maven Central once into a
 cache) and makes `spark_catalog` Delta's catalog. Iceberg is not loaded: no Iceberg release runs on Spark 4.2 yet
 (docs/SPARK.md)."""
 
