@@ -28,6 +28,7 @@ LATER = [
 ]
 
 
+@pytest.mark.reading
 def test_json_numbers_are_exact_or_rescued_as_written(
     engine: Harness,  # noqa: F811
     tmp_path: Path,
@@ -68,6 +69,7 @@ def _rescued(text: str | None) -> Any:
     return None if text is None else json.loads(text, parse_float=D)
 
 
+@pytest.mark.reading
 def test_json_keys_spark_and_delta_refuse_load_into_sanitised_columns(engine: Harness, tmp_path: Path) -> None:  # noqa: F811
     """Keys with a space, dot, `=` or parentheses land in columns named with `_` (the key is recorded), on both
     engines, run after run (on Spark they were read under the stored name: all NULL, the values lost)."""
@@ -84,6 +86,7 @@ def test_json_keys_spark_and_delta_refuse_load_into_sanitised_columns(engine: Ha
     assert got == [(1, "s", 2.5, True, None), (3, "t", 1.25, False, None)]
 
 
+@pytest.mark.reading
 def test_a_key_differing_only_by_case_is_rescued(engine: Harness, tmp_path: Path) -> None:  # noqa: F811
     if engine.kind == "spark":
         pytest.xfail(
