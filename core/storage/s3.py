@@ -9,8 +9,6 @@ Messages never contain secrets.
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
@@ -36,12 +34,11 @@ from core.storage.base import (
     require_valid_pattern,
     reraise,
 )
+from core.storage.streams import TranslatingReader, buffered, spooled_copy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-SPOOL_MAX_BYTES = 64 * 1024 * 1024
-_COPY_CHUNK = 1024 * 1024
 
 _AUTH_CODES = {
     "AccessDenied",
@@ -273,8 +270,7 @@ class S3Storage:
             response = self.client.get_object(Bucket=bucket, Key=key)
         except Exception as exc:
             self._raise(exc, bucket=bucket, path=f"s3://{bucket}/{key}")
-        raw = _BodyReader(response["Body"], self, bucket, f"s3://{bucket}/{key}")
-        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_COPY_CHUNK))
+        return self._body(response, bucket, key)
 
     def open_from(self, path: str, offset: int) -> BinaryIO:
         """The object from byte `offset` on (a ranged GET), to resume a read that failed part-way."""
@@ -287,20 +283,19 @@ class S3Storage:
             if _status(exc) == 416:  # the failed read had reached the end
                 return cast(BinaryIO, io.BytesIO(b""))
             self._raise(exc, bucket=bucket, path=f"s3://{bucket}/{key}")
-        raw = _BodyReader(response["Body"], self, bucket, f"s3://{bucket}/{key}")
-        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_COPY_CHUNK))
+        return self._body(response, bucket, key)
 
     def open_seekable(self, path: str) -> BinaryIO:
         """Download the object into a temporary file (in memory up to 64 MB) for random access."""
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES)  # noqa: SIM115 - returned
-        try:
-            with self.open(path) as stream:
-                shutil.copyfileobj(stream, spool, _COPY_CHUNK)
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        return cast(BinaryIO, spool)
+        return spooled_copy(lambda: self.open(path))
+
+    def _body(self, response: Any, bucket: str, key: str) -> BinaryIO:
+        """A buffered stream over a GET's body; a failure while reading surfaces as a core error."""
+        body = response["Body"]
+        path = f"s3://{bucket}/{key}"
+        return buffered(
+            TranslatingReader(body.read, lambda exc: self._raise(exc, bucket=bucket, path=path), body.close)
+        )
 
     # -- internals -------------------------------------------------------------------
 
@@ -463,34 +458,3 @@ def _status(exc: BaseException) -> int:
     if not isinstance(response, dict):
         return 0
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-class _BodyReader(io.RawIOBase):
-    """A raw stream over a botocore StreamingBody that raises `core.errors` on failure."""
-
-    def __init__(self, body: Any, storage: S3Storage, bucket: str, path: str):
-        super().__init__()
-        self._body = body
-        self._storage = storage
-        self._bucket = bucket
-        self._path = path
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        try:
-            data = self._body.read(len(view))
-        except Exception as exc:
-            self._storage._raise(exc, bucket=self._bucket, path=self._path)
-        n = len(data)
-        view[:n] = data
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._body.close()
-            finally:
-                super().close()

@@ -1,4 +1,4 @@
-"""Stream helpers shared by the remote backends (Azure, GCS, SFTP): a buffered reader that turns SDK failures
+"""Stream helpers shared by the remote backends (S3, Azure, GCS, SFTP): a buffered reader that turns SDK failures
 into `core.errors` types, and a spooled copy for random access."""
 
 from __future__ import annotations
