@@ -31,10 +31,10 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
-    glob_depth,
     literal_prefix,
     matches,
     missing_sdk,
+    one_level,
     require_valid_pattern,
     reraise,
 )
@@ -226,8 +226,7 @@ class AzureBlobStorage:
         try:
             head = literal_prefix(pattern)
             listing = {"name_starts_with": self.prefix + head, "results_per_page": self.page_size}
-            if pattern and glob_depth(pattern) == head.count("/"):
-                # The pattern can only match at one level: let Azure group the deeper names away.
+            if one_level(pattern):
                 blobs = self.client.walk_blobs(delimiter="/", **listing)
             else:
                 blobs = self.client.list_blobs(**listing)

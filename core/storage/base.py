@@ -298,6 +298,12 @@ def glob_depth(pattern: str | None) -> int | None:
     return None if not pattern else _compile(pattern).depth
 
 
+def one_level(pattern: str | None) -> bool:
+    """Whether every path `pattern` matches sits at the level of its literal prefix: an object store's listing can
+    then group the deeper names away (a `/` delimiter) instead of returning them all."""
+    return bool(pattern) and glob_depth(pattern) == literal_prefix(pattern).count("/")
+
+
 def literal_prefix(pattern: str | None) -> str:
     """The folder part of a pattern before its first wildcard, unescaped (narrows a listing)."""
     if not pattern:

@@ -28,10 +28,10 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
-    glob_depth,
     literal_prefix,
     matches,
     missing_sdk,
+    one_level,
     require_valid_pattern,
     reraise,
 )
@@ -198,13 +198,11 @@ class GCSStorage:
         start = len(self.prefix)
         try:
             head = literal_prefix(pattern)
-            # A pattern that can only match at one level: GCS groups the deeper names away (into prefixes).
-            one_level = bool(pattern) and glob_depth(pattern) == head.count("/")
             blobs = self.client.list_blobs(
                 self.bucket,
                 prefix=self.prefix + head,
                 page_size=self.page_size,
-                delimiter="/" if one_level else None,
+                delimiter="/" if one_level(pattern) else None,
                 **self._call,
             )
             for blob in blobs:

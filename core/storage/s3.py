@@ -27,10 +27,10 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
-    glob_depth,
     literal_prefix,
     matches,
     missing_sdk,
+    one_level,
     require_valid_pattern,
     reraise,
 )
@@ -237,8 +237,7 @@ class S3Storage:
         head = literal_prefix(pattern)
         list_prefix = self.prefix + head
         params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": list_prefix}
-        if pattern and glob_depth(pattern) == head.count("/"):
-            # The pattern can only match at one level: let S3 group the deeper keys away.
+        if one_level(pattern):
             params["Delimiter"] = "/"
         if self.page_size:
             params["PaginationConfig"] = {"PageSize": self.page_size}
