@@ -126,6 +126,23 @@ def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Landing files, two ingestions, their runs and a pending schema change: every screen with data."""
+    from pathlib import Path
+
+    from app.demo import run_demo
+    from core.errors import AutoloaderError
+
+    try:
+        lines = run_demo(settings, Path(args.landing) if args.landing else None)
+    except AutoloaderError as exc:
+        print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    print(sign_in_hint(settings))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoloader", description="Load new files from object storage into Delta tables.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -141,6 +158,9 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="metadata database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_db_upgrade)
+    demo = sub.add_parser("demo", help="a landing folder with sample files, two ingestions and their runs")
+    demo.add_argument("--landing", help="where to put the sample files (default: <data dir>/landing/demo)")
+    demo.set_defaults(func=_demo)
     keys = sub.add_parser("secrets", help="the master key that encrypts stored credentials")
     keys_sub = keys.add_subparsers(dest="secrets_command", required=True)
     rotate = keys_sub.add_parser("rotate", help="re-encrypt every stored credential under a new key")
