@@ -1,0 +1,113 @@
+"""Upgrade: a data dir of the last release (tests/fixtures/release-<revision>.tar.gz, made by
+tests/fixtures/make_release_datadir.py with that release's code) started on this code. The pending migrations apply,
+nothing the release recorded is lost, and loading goes on exactly once."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from app.db.database import alembic_config
+from app.settings import Settings
+from core.access import SYSTEM
+from tests.fixtures.make_release_datadir import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    LANDING,
+    SECRET_KEY,
+    event_lines,
+)
+from tests.helpers import read_table
+
+RELEASE = Path(__file__).resolve().parents[1] / "fixtures" / "release-0006.tar.gz"
+
+
+@pytest.fixture
+def release_data_dir(state_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The release's data dir unpacked, its landing folder back at the absolute path its ledger names (held under a
+    lock: two test processes on one machine take turns)."""
+    LANDING.parent.mkdir(parents=True, exist_ok=True)
+    with open(LANDING.parent.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(LANDING, ignore_errors=True)
+        unpacked = state_dir / "release"
+        with tarfile.open(RELEASE) as tar:
+            tar.extractall(unpacked, filter="data")  # keeps the files' modification times, as the ledger has them
+        shutil.move(unpacked / "landing", LANDING)
+        try:
+            yield unpacked / "data", json.loads((unpacked / "manifest.json").read_text())
+        finally:
+            shutil.rmtree(LANDING, ignore_errors=True)
+
+
+def _revision(services: Any) -> str:
+    with services.db.connect() as conn:
+        return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
+
+
+def test_release_data_dir_upgrades_without_loss_and_loads_on_exactly_once(
+    release_data_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    from app.bootstrap import build
+
+    data_dir, release = release_data_dir
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert release["revision"] == "0006"  # the migrations after it (0007: table maintenance) apply here
+
+    services = build(Settings(data_dir=data_dir, secret_key=SECRET_KEY, local_roots=[LANDING]))
+    try:
+        assert _revision(services) == head
+        views = services.views
+        ingestions = views.ingestions(SYSTEM)
+        assert [{"id": i.id, "name": i.name, "status": i.status} for i in ingestions] == release["ingestions"]
+        runs = [
+            {"id": r.id, "ingestion_id": i.id, "status": r.status, "files": r.files_done, "records": r.records}
+            for i in ingestions
+            for r in views.runs(SYSTEM, i.id, days=None)
+        ]
+        assert runs == release["runs"]
+        ledger = [
+            {"ingestion_id": i.id, "path": f.path, "status": f.status, "records": f.records, "size": f.size}
+            for i in ingestions
+            for f in views.files(SYSTEM, i.id).items
+        ]
+        assert ledger == release["ledger"]
+        versions = [
+            {"ingestion_id": i.id, "version": v.version, "status": v.status}
+            for i in ingestions
+            for v in views.schema_versions(SYSTEM, i.id)
+        ]
+        assert versions == release["schema_versions"]
+        _, admin = services.accounts.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert admin.email == ADMIN_EMAIL
+        by_name = {i.name: i for i in ingestions}
+        assert (
+            sorted(read_table(views.table_uri(by_name["events"])).column("id").to_pylist())
+            == (release["tables"]["events"])
+        )
+        assert (
+            sorted(read_table(views.table_uri(by_name["orders"])).column("order_id").to_pylist())
+            == (release["tables"]["orders"])
+        )
+
+        (LANDING / "events" / "part-0006.json").write_bytes(event_lines(170, 30))
+        outcome = services.runs.run_now("events")
+        assert (outcome.status.value, outcome.metrics.files_processed, outcome.metrics.records_ingested) == (
+            "success",
+            1,
+            30,
+        ), outcome.message
+        ids = read_table(views.table_uri(by_name["events"])).column("id").to_pylist()
+        assert sorted(ids) == sorted([*release["tables"]["events"], *range(170, 200)])
+        assert services.runs.run_now("orders").metrics.files_processed == 0
+    finally:
+        services.close()
