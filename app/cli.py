@@ -8,10 +8,12 @@ import logging
 import sys
 from dataclasses import asdict
 
+from app.logging_setup import configure_logging
 from app.settings import Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_format, settings.log_level)
     if args.host:
         settings.host = args.host
     if args.port:
@@ -46,6 +48,7 @@ def sign_in_hint(settings: Settings) -> str:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_format, settings.log_level)
     from app.bootstrap import build
     from core.domain import RunStatus
     from core.errors import AutoloaderError

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError
 
 from app.db.repository import SqlStore
+from app.logging_setup import run_log_context
 from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus
 from core.errors import MetadataUnavailable
 from core.pipeline import RunPipeline, owner_is_dead
@@ -41,6 +42,20 @@ NOT_STARTED = RunError(
     message="The run could not start: the metadata database was unreachable.",
     action="Nothing to do: the ingestion's next run loads the files once the database is back.",
 )
+
+
+def _log_end(outcome: RunOutcome) -> None:
+    m = outcome.metrics
+    log.info(
+        "run %s ended %s: %s file(s), %s record(s), %s bytes read, %s written, in %.3f s",
+        outcome.run_id,
+        outcome.status.value,
+        m.files_processed,
+        m.records_ingested,
+        m.bytes_read,
+        m.bytes_written,
+        m.duration_seconds,
+    )
 
 
 class Clock(Protocol):
@@ -76,17 +91,26 @@ class Runner:
 
     def run_inline(self, ingestion_id: int, run_id: int) -> RunOutcome:
         """Execute in this thread until the run ends (the CLI): no retry is planned."""
-        outcome = self.pipeline.execute(ingestion_id, run_id)
-        self._tell_listeners(ingestion_id, outcome, will_retry=False)
+        with run_log_context(run_id, ingestion_id):
+            log.info("run %s of ingestion %s started", run_id, ingestion_id)
+            outcome = self.pipeline.execute(ingestion_id, run_id)
+            _log_end(outcome)
+            self._tell_listeners(ingestion_id, outcome, will_retry=False)
         return outcome
 
     def _execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
+        with run_log_context(run_id, ingestion_id):
+            log.info("run %s of ingestion %s started", run_id, ingestion_id)
+            return self._execute_logged(ingestion_id, run_id)
+
+    def _execute_logged(self, ingestion_id: int, run_id: int) -> RunOutcome:
         try:
             outcome = self.pipeline.execute(ingestion_id, run_id)
         except MetadataUnavailable as exc:  # the metadata DB was down before the run could even start
             log.error("run %s of ingestion %s did not start: %s", run_id, ingestion_id, exc.message)
             self.unstarted.add(run_id)
             raise
+        _log_end(outcome)
         try:
             will_retry = self._plan_retry(outcome)
         except DBAPIError as exc:  # the metadata DB is down again: the ingestion's next fire loads the files

@@ -6,7 +6,7 @@ import logging
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -88,6 +88,27 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(default=100, ge=0, description="API requests per user and minute; 0 = off.")
     login_attempts_per_minute: int = Field(default=10, ge=1, description="Login attempts per client address.")
+
+    # --- operating it: metrics and logs (docs/OPERATIONS-metrics.md) -------------------------------------------
+    metrics_public: bool = Field(
+        default=False, description="Serve GET /metrics without a token (default: an instance admin's API token)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one readable line per record; json: one JSON object per line."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="The least severe level written; INFO adds a line as each run starts and ends."
+    )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     def model_post_init(self, __context: object) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from app.db.models import ClusterPublic
 from app.db.queries import Queries
 from app.db.repository import NotificationStore
-from core.access import Principal, require_admin
+from core.access import Principal, require_admin, require_instance_admin
 from core.config import DestinationConfig
+from core.errors import Unauthorized
 from core.views import (
     AuditRecord,
     DashboardData,
@@ -21,6 +22,7 @@ from core.views import (
     DetailData,
     FilePage,
     IngestionSummary,
+    InstanceMetrics,
     NotificationFeed,
     RunRecord,
     RunTotals,
@@ -143,6 +145,17 @@ class Views:
     def audit(self, who: Principal, limit: int = 200) -> list[AuditRecord]:
         require_admin(who, "read the audit log")
         return self.queries.audit(who.tenant_id, limit)
+
+    # --- the instance's metrics ---------------------------------------------------------------------------------------
+    def instance_metrics(self, who: Principal | None, public: bool = False) -> InstanceMetrics:
+        """Every tenant's numbers (instance-wide, never per tenant): an instance admin's to read, or anyone's when
+        `public` (AUTOLOADER_METRICS_PUBLIC, for a scraper inside a trusted network)."""
+        if not public:
+            if who is None:
+                raise Unauthorized("Metrics need an API token.", "Send 'Authorization: Bearer <admin token>'.")
+            require_admin(who, "read the instance's metrics")
+            require_instance_admin(who, "read the instance's metrics")
+        return self.queries.instance_metrics()
 
 
 class Inbox:

@@ -422,3 +422,47 @@ class SchemaReviewData:
     summary: IngestionSummary
     pending: SchemaVersionRecord | None
     current: list[dict[str, Any]]
+
+
+# --- instance metrics (GET /metrics) ---------------------------------------------------------------------------------
+RUN_DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
+"""Upper bounds (seconds) of the run-duration histogram: from a few small files (under a second) to a backfill of
+hours; a longer run counts in +Inf only."""
+EXECUTED = (RunStatus.SUCCESS.value, RunStatus.PARTIAL.value, RunStatus.FAILED.value)
+"""Runs that went through the pipeline to an end: the ones the duration histogram times (a skipped or cancelled run
+took no time worth timing)."""
+
+
+@dataclass(slots=True)
+class StatusTotals:
+    """The totals of every run of the instance in one status."""
+
+    runs: int = 0
+    files: int = 0
+    records: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    timed: int = 0
+    """Runs that started (a run cancelled while queued never did)."""
+    seconds: float = 0.0
+    within: list[int] = field(default_factory=lambda: [0] * len(RUN_DURATION_BUCKETS))
+    """Started runs at most as long as each of RUN_DURATION_BUCKETS (cumulative, as Prometheus buckets are)."""
+
+
+@dataclass(slots=True)
+class InstanceMetrics:
+    """What GET /metrics shows: every tenant's runs, ingestions and pending reviews, read from the metadata DB (so
+    the numbers survive restarts and are the same whichever replica answers)."""
+
+    by_status: dict[str, StatusTotals]
+    ingestions: dict[str, int]
+    pending_schema_reviews: int
+    scheduler_lag_seconds: float | None
+    """How late the last scheduled run started after its slot (None before the first one)."""
+
+    def finished(self) -> list[StatusTotals]:
+        """Runs that ended: what the counters add up (a running run's numbers join when it ends)."""
+        return [t for status, t in self.by_status.items() if status not in ACTIVE_RUN_STATES]
+
+    def executed(self) -> list[StatusTotals]:
+        return [t for status, t in self.by_status.items() if status in EXECUTED]

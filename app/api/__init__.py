@@ -17,7 +17,8 @@ def mount_api(fastapi_app: FastAPI, container: Container) -> None:
     from app.api.accounts import router as accounts_router
     from app.api.clusters import router as clusters_router
     from app.api.errors import ERROR_RESPONSES, install_error_handlers
-    from app.api.guard import Guard, GuardState
+    from app.api.guard import METRICS_PATH, Guard, GuardState
+    from app.api.metrics import router as metrics_router
     from app.api.routes import router
 
     settings = container.settings
@@ -26,6 +27,7 @@ def mount_api(fastapi_app: FastAPI, container: Container) -> None:
         settings.rate_limit_per_minute,
         settings.login_attempts_per_minute,
         settings.public_url,
+        open_routes=frozenset({("GET", METRICS_PATH)}) if settings.metrics_public else frozenset(),
     )
     fastapi_app.state.services = container
     fastapi_app.state.guard = guard
@@ -34,4 +36,5 @@ def mount_api(fastapi_app: FastAPI, container: Container) -> None:
     fastapi_app.include_router(clusters_router, responses=ERROR_RESPONSES)
     fastapi_app.include_router(accounts_router, responses=ERROR_RESPONSES)
     fastapi_app.include_router(auth_router)
+    fastapi_app.include_router(metrics_router, responses=ERROR_RESPONSES)
     install_error_handlers(fastapi_app)

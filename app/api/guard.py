@@ -1,6 +1,7 @@
 """Closed by default: one ASGI middleware in front of the whole app (API, console, docs, websocket).
 
 - `/api/v1/*` needs `Authorization: Bearer <token>` (only `GET /api/v1/health` is open) and is rate limited per user;
+  so does `/metrics`, unless the settings open it (`open_routes`, from AUTOLOADER_METRICS_PUBLIC);
 - every other path needs a console session cookie: a page request without one is sent to `/login`;
 - only the login and setup pages, their form posts and NiceGUI's static assets are public;
 - a state-changing request or a websocket from another origin is refused (CSRF), and every answer carries the
@@ -36,6 +37,8 @@ PUBLIC_PREFIXES = (f"/_nicegui/{nicegui_version}/",)
 """NiceGUI's versioned static assets only: its other /_nicegui paths (uploads) act for a page's user."""
 OPEN_API = frozenset({("GET", "/api/v1/health")})
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+METRICS_PATH = "/metrics"
+"""Where Prometheus scrapes: outside /api, yet a bearer token's path like it (a scraper has no session)."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_CACHE_SECONDS = 5.0
 CSP = (
@@ -97,8 +100,17 @@ class _Cached:
 class GuardState:
     """What the middleware keeps between requests; on `app.state.guard`, so that logging out forgets a session."""
 
-    def __init__(self, accounts: Callable[[], AccountService], api_limit: int, login_limit: int, public_url: str = ""):
+    def __init__(
+        self,
+        accounts: Callable[[], AccountService],
+        api_limit: int,
+        login_limit: int,
+        public_url: str = "",
+        open_routes: frozenset[tuple[str, str]] = frozenset(),
+    ):
         self.accounts = accounts
+        self.open_routes = open_routes
+        """(method, path) pairs the settings open to anyone, beside the always public ones."""
         self.trusted_origins = frozenset({urlsplit(public_url).netloc.lower()} - {""})
         self.limiter = RateLimiter(api_limit)
         self.login_limiter = RateLimiter(login_limit)
@@ -127,7 +139,7 @@ class Guard:
             changes = scope["type"] == "websocket" or method not in SAFE_METHODS
             if changes and not same_origin(headers, self.state.trusted_origins):
                 raise Forbidden("This request came from another site.", "Use the console at its own address.")
-            if not is_public(method, path):
+            if not is_public(method, path) and (method, path) not in self.state.open_routes:
                 principal = await self._principal(path, headers)
                 if principal is None:
                     await self._to_login(scope, send, path)
@@ -139,7 +151,7 @@ class Guard:
         await self.app(scope, receive, send)
 
     async def _principal(self, path: str, headers: Headers) -> Principal | None:
-        if path.startswith("/api/"):
+        if path.startswith("/api/") or path == METRICS_PATH:
             token = _bearer(headers)
             principal: Principal = await to_thread.run_sync(self.state.accounts().principal_for_token, token)
             self.state.limiter.check(f"user:{principal.user_id}", "API requests")

@@ -1,0 +1,97 @@
+"""`GET /metrics` after real runs through the API, on SQLite and PostgreSQL: the numbers are the runs' own, the
+text is strictly Prometheus' format, and only an instance admin's token (or the public setting) reads it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.api import mount_api
+from app.services.accounts import principal_of
+from core.access import Role
+from tests.helpers import write_json_files
+from tests.integration.test_api import body
+from tests.prometheus_text import Samples, parse
+
+
+def _one_run(api: Any, services: Any, folder: Path) -> dict[str, Any]:
+    write_json_files(folder, 3, 50)
+    ingestion = api.post("/api/v1/ingestions", json=body(folder, activate=True)).json()
+    run_id = api.post(f"/api/v1/ingestions/{ingestion['id']}/run").json()["run_id"]
+    services.runner.wait(run_id)
+    run: dict[str, Any] = api.get(f"/api/v1/ingestions/{ingestion['id']}/runs/{run_id}").json()
+    assert run["status"] == "success", run
+    return run
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+def test_metrics_after_one_run(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run = _one_run(api, services, tmp_path / "in")
+    response = api.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    types, samples = parse(response.text)
+
+    assert types["autoloader_runs_total"] == "counter" and types["autoloader_run_duration_seconds"] == "histogram"
+    assert _value(samples, "autoloader_runs_total", status="success") == 1
+    assert _value(samples, "autoloader_runs_total", status="failed") == 0
+    assert _value(samples, "autoloader_runs_in_progress", status="running") == 0
+    metrics = run["metrics"]
+    assert _value(samples, "autoloader_files_total") == metrics["files_processed"] == 3
+    assert _value(samples, "autoloader_records_total") == metrics["records_ingested"] == 150
+    assert _value(samples, "autoloader_bytes_total") == metrics["bytes_read"] > 0
+    assert _value(samples, "autoloader_bytes_written_total") == metrics["bytes_written"] > 0
+    assert _value(samples, "autoloader_run_duration_seconds_count") == 1
+    assert _value(samples, "autoloader_run_duration_seconds_bucket", le="+Inf") == 1
+    assert _value(samples, "autoloader_run_duration_seconds_sum") == metrics["duration_seconds"]
+    assert _value(samples, "autoloader_run_duration_seconds_bucket", le="7200.0") == 1
+    assert _value(samples, "autoloader_ingestions", status="active") == 1
+    assert _value(samples, "autoloader_pending_schema_reviews") == 0
+    assert "autoloader_scheduler_lag_seconds" not in types, "no scheduled run yet: no lag to report"
+
+
+def test_scheduler_lag_is_the_last_scheduled_runs_late_start(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_json_files(tmp_path / "in", 1, 1)
+    ingestion_id = api.post("/api/v1/ingestions", json=body(tmp_path / "in", activate=True)).json()["id"]
+    slot = datetime.now(UTC) - timedelta(seconds=90)  # a fire that claimed its slot 90 s late
+    run_id = services.store.create_scheduled_run(ingestion_id, slot, "scheduled")
+    services.store.mark_run_started(run_id, "metrics-test")
+    _, samples = parse(api.get("/metrics").text)
+    assert 90 <= _value(samples, "autoloader_scheduler_lag_seconds") < 150
+    assert _value(samples, "autoloader_runs_in_progress", status="running") == 1
+
+
+def test_metrics_need_an_instance_admins_token(api, services) -> None:  # type: ignore[no-untyped-def]
+    admin = services.accounts.principal_for_token(api.headers["Authorization"].split()[1])
+    member = services.accounts.create_user(admin, "member@example.com", "a-long-password-1", Role.MEMBER, None)
+    other_tenant = services.accounts.create_tenant(admin, "other")
+    tenant_admin = services.accounts.create_user(
+        admin, "admin@other.example.com", "a-long-password-2", Role.ADMIN, other_tenant.id
+    )
+    app = api.app
+    with TestClient(app, raise_server_exceptions=False) as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+        assert anonymous.get("/metrics", headers={"Authorization": "Bearer al_not-a-token"}).status_code == 401
+        for user in (member, tenant_admin):
+            token = services.accounts.create_token(principal_of(user), user.id, "own token")
+            refused = anonymous.get("/metrics", headers={"Authorization": f"Bearer {token.token}"})
+            assert refused.status_code == 403, (user.email, refused.text)
+    assert api.get("/metrics").status_code == 200
+
+
+def test_metrics_are_public_with_the_setting(services) -> None:  # type: ignore[no-untyped-def]
+    services.settings.metrics_public = True
+    app = FastAPI()
+    mount_api(app, services)
+    with TestClient(app, raise_server_exceptions=False) as anonymous:
+        response = anonymous.get("/metrics")
+        assert response.status_code == 200, response.text
+        assert _value(parse(response.text)[1], "autoloader_runs_total", status="success") == 0
+        assert anonymous.get("/api/v1/ingestions").status_code == 401, "only /metrics opens"
