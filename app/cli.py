@@ -49,18 +49,18 @@ def sign_in_hint(settings: Settings) -> str:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
-    from app.bootstrap import build
+    from app.bootstrap import build_runtime  # only what a run needs: no web stack, scheduler or read side
     from core.domain import RunStatus
     from core.errors import AutoloaderError
 
-    container = build(settings)
+    runtime = build_runtime(settings)
     try:
-        outcome = container.runs.run_now(args.ingestion)
+        outcome = runtime.runs.run_now(args.ingestion)
     except AutoloaderError as exc:
         print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
         return 2
     finally:
-        container.close()
+        runtime.close()
     m = outcome.metrics
     if args.json:
         print(
@@ -129,6 +129,60 @@ def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """The metadata database into one SQLite file, consistent while servers run."""
+    from pathlib import Path
+
+    from app.db.backup import backup, describe_exclusions
+    from core.errors import AutoloaderError
+
+    try:
+        made = backup(settings.resolved_database_url, Path(args.file))
+    except AutoloaderError as exc:
+        print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
+        return 2
+    print(f"backed up the metadata (migration {made.revision}: {made.describe()}) to {Path(args.file).resolve()}")
+    print("\n".join(describe_exclusions(settings)))
+    return 0
+
+
+def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """A backup into the metadata database (empty, or replaced with --force), migrated to this release."""
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    from app.bootstrap import build
+    from app.db.backup import credentials_the_key_cannot_open, restore, tables_ahead_of_ledger
+    from app.secrets_box import SecretBox
+    from core.errors import AutoloaderError
+
+    try:
+        restored = restore(Path(args.file), settings.resolved_database_url, force=args.force)
+    except AutoloaderError as exc:
+        print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
+        return 2
+    made, into = restored.backup, make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    print(f"restored {made.describe()} into {into} (backup at migration {made.revision}, now at {restored.revision})")
+    key = "AUTOLOADER_SECRET_KEY" if settings.secret_key else f"{settings.data_dir / 'secret.key'}"
+    container = build(settings)
+    try:
+        secrets, unreadable = credentials_the_key_cannot_open(container.db, SecretBox(settings.resolved_secret_key))
+        ahead = [] if unreadable else tables_ahead_of_ledger(container)  # reading the ingestions opens their secrets
+    finally:
+        container.close()
+    print(f"stored credentials decrypt only with the master key in use when the backup was made ({key} here)")
+    if unreadable:
+        print(
+            f"  ! {unreadable} of {secrets} stored credential(s) do not decrypt with this key: set "
+            "AUTOLOADER_SECRET_KEY (or put back secret.key) from the server the backup was made on; until then "
+            "those ingestions cannot run"
+        )
+    for line in ahead:
+        print(f"  ! {line}: files loaded after the backup would load again; restore the table from the same time")
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     """Landing files, two ingestions, their runs and a pending schema change: every screen with data."""
     from pathlib import Path
@@ -161,6 +215,13 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="metadata database")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_db_upgrade)
+    db_backup = db_sub.add_parser("backup", help="copy the metadata database into one SQLite file (servers may run)")
+    db_backup.add_argument("file", help="the backup file to write (replaced if it exists)")
+    db_backup.set_defaults(func=_db_backup)
+    db_restore = db_sub.add_parser("restore", help="put a backup into the metadata database, then migrate it")
+    db_restore.add_argument("file", help="a file made by `autoloader db backup` (from SQLite or PostgreSQL)")
+    db_restore.add_argument("--force", action="store_true", help="replace a metadata database that holds data")
+    db_restore.set_defaults(func=_db_restore)
     demo = sub.add_parser("demo", help="a landing folder with sample files, two ingestions and their runs")
     demo.add_argument("--landing", help="where to put the sample files (default: <data dir>/landing/demo)")
     demo.set_defaults(func=_demo)
