@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
-import urllib.request
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 from app.db.models import Notification
@@ -117,6 +114,9 @@ class AlertService:
         s = self.settings
         if not s.smtp_host:
             raise RuntimeError("email is not configured (set AUTOLOADER_SMTP_HOST)")
+        import smtplib  # the mail and HTTP clients load when an alert is sent, not with every `autoloader run`
+        from email.message import EmailMessage
+
         message = EmailMessage()
         message["Subject"] = f"[Autoloader] {alert.title}"
         message["From"] = s.smtp_from
@@ -130,6 +130,8 @@ class AlertService:
             smtp.send_message(message)
 
     def _post_webhook(self, alert: Alert, link: str, url: str) -> None:
+        import urllib.request
+
         body = {
             "text": _text(alert, link),
             "kind": alert.kind.value,

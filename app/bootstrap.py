@@ -1,68 +1,89 @@
 """The composition root: settings → database → repositories → engines and storage → pipeline → runner →
 scheduler → services and the read side. Nothing else in the application builds these objects.
 
-`build()` applies pending migrations. `Container.start()` is the server's start-up (close orphaned runs, start the
-scheduler, arm retries); the CLI builds a container and never starts it, so it runs without a scheduler.
+Two layers, one build: `build_runtime()` makes what running an ingestion needs (`Runtime`: database, store,
+engines, pipeline, runner, alerts, runs); `build()` makes that and adds the server's parts (`Container`: scheduler,
+ingestion and schema services, previews, accounts, read side). `autoloader run` builds only the runtime, so a cron
+job imports neither the web stack, nor the scheduler, nor the read side (tests/integration/test_cli_imports.py).
+
+Building applies pending migrations. `Container.start()` is the server's start-up (close orphaned runs, start the
+scheduler, arm retries); the CLI never starts anything, so it runs without a scheduler.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, make_url
 
 from app.alerts import AlertService
-from app.db.accounts import AccountRepository
 from app.db.clusters import ClusterRepository
 from app.db.database import make_engine, upgrade
-from app.db.queries import Queries
 from app.db.repository import NotificationStore, SqlStore
 from app.db.retrying import RetryingStore
 from app.runner import Runner
-from app.scheduler import Scheduler
 from app.secrets_box import SecretBox
-from app.services.accounts import AccountService
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
-from app.services.ingestions import IngestionService
-from app.services.preview import PreviewService
 from app.services.runs import RunService
-from app.services.schema_review import SchemaReviewService
 from app.settings import Settings
-from app.views import Inbox, Views
 from core.access import Principal
 from core.domain import IngestionStatus
 from core.egress import EgressAllow, check_url
-from core.engines.embedded import EmbeddedEngine
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
 from core.pipeline import RunPipeline
 from core.retry import Backoff
 from core.storage import open_storage
 
+if TYPE_CHECKING:
+    from app.scheduler import Scheduler
+    from app.services.accounts import AccountService
+    from app.services.ingestions import IngestionService
+    from app.services.preview import PreviewService
+    from app.services.schema_review import SchemaReviewService
+    from app.views import Inbox, Views
+    from core.engines.embedded import EmbeddedEngine
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class Container:
-    """Everything one process needs, built once."""
+class Runtime:
+    """What running ingestions needs, built once: enough for `autoloader run`."""
 
     settings: Settings
     guards: Guards
     db: Engine
     store: SqlStore
     notifications: NotificationStore
-    embedded: EmbeddedEngine
     clusters: ClusterService
     engines: Engines
     pipeline: RunPipeline
     runner: Runner
-    scheduler: Scheduler
     alerts: AlertService
-    ingestions: IngestionService
     runs: RunService
+
+    @property
+    def embedded(self) -> EmbeddedEngine:
+        """The first tenant's embedded engine (made on first use: it imports Arrow and delta-rs)."""
+        return self.engines.embedded
+
+    def close(self) -> None:
+        self.runner.close()
+        self.clusters.close()
+        self.db.dispose()
+
+
+@dataclass(slots=True)
+class Container(Runtime):
+    """Everything the server process needs, built once: the runtime and the parts of the console, API and scheduler."""
+
+    scheduler: Scheduler
+    ingestions: IngestionService
     schema: SchemaReviewService
     previews: PreviewService
     accounts: AccountService
@@ -84,6 +105,8 @@ class Container:
 
     def inbox(self, who: Principal) -> Inbox:
         """The notification bell's source for one signed-in user."""
+        from app.views import Inbox
+
         return Inbox(self.views, self.notifications, who)
 
     def periodic_checks(self) -> None:
@@ -93,9 +116,7 @@ class Container:
 
     def close(self) -> None:
         self.scheduler.shutdown()
-        self.runner.close()
-        self.clusters.close()
-        self.db.dispose()
+        Runtime.close(self)  # zero-argument super() does not work in a slots dataclass
 
 
 def build_guards(settings: Settings) -> Guards:
@@ -131,18 +152,17 @@ def storage_backoff(settings: Settings) -> Backoff:
     )
 
 
-def build(settings: Settings) -> Container:
+def build_runtime(settings: Settings) -> Runtime:
+    """Database (migrated), store, engines, pipeline, runner with its alert listener, and the run service."""
     guards = build_guards(settings)
     url = settings.resolved_database_url
-    upgrade(url)
     db = make_engine(url)
+    upgrade(url, db)
     secrets = SecretBox(settings.resolved_secret_key)
     store = SqlStore(db, secrets)
-    queries = Queries(db)
     notifications = NotificationStore(db)
-    embedded = EmbeddedEngine(settings.resolved_warehouse, settings.warehouse_storage_options)
     clusters = ClusterService(ClusterRepository(db, secrets), store, settings.data_dir, guards.egress)
-    engines = Engines(embedded, clusters)
+    engines = Engines(settings.resolved_warehouse, settings.warehouse_storage_options, clusters)
     stale_after = timedelta(seconds=settings.stale_run_seconds)
     pipeline = RunPipeline(
         RetryingStore(store, settings.resolved_db_retry_seconds),
@@ -154,27 +174,43 @@ def build(settings: Settings) -> Container:
     runner = Runner(store, pipeline, settings.retry_backoff_seconds, settings.run_workers)
     alerts = AlertService(notifications, settings, guards.egress)
     runner.listeners.append(alerts.on_run)
-    scheduler = Scheduler(store, runner.submit, settings.schedule_refresh_seconds)
-    ingestions = IngestionService(store, engines, clusters, scheduler, stale_after, guards)
-    runs = RunService(store, runner, stale_after)
-    views = Views(queries, engines.table_uri)
-    return Container(
+    return Runtime(
         settings=settings,
         guards=guards,
         db=db,
         store=store,
         notifications=notifications,
-        embedded=embedded,
         clusters=clusters,
         engines=engines,
         pipeline=pipeline,
         runner=runner,
-        scheduler=scheduler,
         alerts=alerts,
+        runs=RunService(store, runner, stale_after),
+    )
+
+
+def build(settings: Settings) -> Container:
+    """The runtime and the server's parts on top of it."""
+    from app.db.accounts import AccountRepository
+    from app.db.queries import Queries
+    from app.scheduler import Scheduler
+    from app.services.accounts import AccountService
+    from app.services.ingestions import IngestionService
+    from app.services.preview import PreviewService
+    from app.services.schema_review import SchemaReviewService
+    from app.views import Views
+
+    runtime = build_runtime(settings)
+    db, store, engines, guards = runtime.db, runtime.store, runtime.engines, runtime.guards
+    stale_after = timedelta(seconds=settings.stale_run_seconds)
+    scheduler = Scheduler(store, runtime.runner.submit, settings.schedule_refresh_seconds)
+    ingestions = IngestionService(store, engines, runtime.clusters, scheduler, stale_after, guards)
+    return Container(
+        **{f.name: getattr(runtime, f.name) for f in fields(Runtime)},
+        scheduler=scheduler,
         ingestions=ingestions,
-        runs=runs,
-        schema=SchemaReviewService(store, notifications, engines, ingestions, runs),
+        schema=SchemaReviewService(store, runtime.notifications, engines, ingestions, runtime.runs),
         previews=PreviewService(engines, guards),
-        views=views,
         accounts=AccountService(AccountRepository(db), store),
+        views=Views(Queries(db), engines.table_uri),
     )

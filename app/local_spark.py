@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.spark_jars import default_cache, ensure_jars
-from core.engines.spark import ClusterUnreachable
 from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -175,6 +174,8 @@ class LocalClusterManager:
             if server.process is not None and server.process.poll() is not None:
                 break
             time.sleep(0.25)
+        from core.engines.spark import ClusterUnreachable  # the Spark engine's modules import Arrow
+
         raise ClusterUnreachable(
             f"The local Spark cluster did not start on port {server.port}.",
             "Check Java 17+ is installed and read the server log.",

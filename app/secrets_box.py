@@ -5,18 +5,29 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "enc:v1:"
 
 
 class SecretBox:
     def __init__(self, secret_key: str):
-        self._aead = AESGCM(hashlib.sha256(("autoloader-credentials:" + secret_key).encode()).digest())
+        self._key = hashlib.sha256(("autoloader-credentials:" + secret_key).encode()).digest()
+        self._cipher: AESGCM | None = None
+
+    @property
+    def _aead(self) -> AESGCM:
+        """The cipher, made on first use: most runs read no credential, and `autoloader run` need not import it."""
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     def encrypt(self, plaintext: str) -> str:
         nonce = os.urandom(12)
@@ -25,6 +36,8 @@ class SecretBox:
     def decrypt(self, token: str) -> str:
         if not token.startswith(_PREFIX):
             return token
+        from cryptography.exceptions import InvalidTag
+
         raw = base64.urlsafe_b64decode(token[len(_PREFIX) :])
         try:
             return self._aead.decrypt(raw[:12], raw[12:], None).decode()

@@ -14,7 +14,6 @@ from typing import BinaryIO
 from core.config import FormatConfig
 from core.domain import FileStatus, KnownFile
 from core.errors import AutoloaderError, BadFileError, ConfigError, SourceNotFound, StorageAuthError
-from core.formats.compression import detect_compression
 from core.storage.base import FileInfo, Storage, StorageWrapper
 
 _HASH_BLOCK = 1024 * 1024
@@ -86,6 +85,8 @@ def first_line(storage: Storage, path: str, limit: int = 1024 * 1024) -> bytes:
 
 
 def is_plain(storage: Storage, path: str) -> bool:
+    from core.formats.compression import detect_compression  # core.formats imports Arrow: not on every run
+
     with storage.open(path) as stream:
         return detect_compression(stream.read(8)) is None
 

@@ -22,9 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, TypeVar
 
 from core.config import SourceConfig
 from core.domain import (
@@ -49,9 +47,6 @@ from core.errors import (
     TooManyBadRecords,
 )
 from core.faults import crash_point
-from core.formats import nulls_to_string, unify_schemas
-from core.formats.names import renamed_note
-from core.formats.types import schema_to_json
 from core.lifecycle import (
     Reload,
     TrackedStorage,
@@ -67,9 +62,16 @@ from core.lifecycle import (
 from core.live_runs import LIVE_RUNS
 from core.ports import ActiveRun, MetadataStore
 from core.run_messages import malformed_error, sampled_note, skipped_note, waiting_note
-from core.schema import Classification, classify, data_fields, decide, without
 from core.selection import bad_record_offenders, plan_batches, select_new_files
 from core.storage.base import FileInfo, Storage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from core.schema import Classification
+
+# Arrow and the schema rules (core.formats, core.schema) are imported by the methods that load files, not here: a
+# run that finds nothing new never needs them, and `autoloader run` from cron should not pay for their import.
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +116,8 @@ class _RunContext:
     run_id: int
     started: float
     ingested_at: datetime
-    engine: Engine = field(init=False)  # set once built: building them can fail, and that failure is recorded
-    storage: Storage = field(init=False)
+    build_engine: Callable[[], Engine]
+    storage: Storage = field(init=False)  # set once built: building it can fail, and that failure is recorded
     metrics: RunMetrics = field(default_factory=RunMetrics)
     errors: list[RunError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -129,6 +131,15 @@ class _RunContext:
     changed: int = 0
     vanished: int = 0
     unreadable: int = 0
+    built_engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The ingestion's engine, built on first use (inside the run, so a failure to build it is recorded): a run
+        that finds no new file and no batch to settle never builds it (no Arrow import, no Spark session)."""
+        if self.built_engine is None:
+            self.built_engine = self.build_engine()
+        return self.built_engine
 
 
 class RunPipeline:
@@ -185,9 +196,14 @@ class RunPipeline:
     def _execute_claimed(self, ingestion: Ingestion, run_id: int) -> RunOutcome:
         transient = False
         started = time.monotonic()
-        ctx = _RunContext(ingestion=ingestion, run_id=run_id, started=started, ingested_at=datetime.now(UTC))
+        ctx = _RunContext(
+            ingestion=ingestion,
+            run_id=run_id,
+            started=started,
+            ingested_at=datetime.now(UTC),
+            build_engine=lambda: self.engine_for(ingestion),
+        )
         try:
-            ctx.engine = self.engine_for(ingestion)
             ctx.storage = self.storage_for(ingestion.spec.source)
             status, message = self._run(ctx)
         except AutoloaderError as exc:
@@ -221,7 +237,7 @@ class RunPipeline:
     # --- the run ----------------------------------------------------------------------------------
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:
         spec = ctx.ingestion.spec
-        next_seq = self._reconcile(ctx)
+        self._reconcile(ctx)
         if spec.source.reload_changed_files:
             self._check_can_reload(ctx)
         ctx.tracked = TrackedStorage(ctx.storage)
@@ -242,6 +258,7 @@ class RunPipeline:
         if not new_files:
             return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
         self.store.update_run_progress(ctx.run_id, 0, ctx.files_total, ctx.metrics)
+        next_seq = self._next_batch_seq(ctx)
         for index, batch in enumerate(plan_batches(new_files, spec)):
             mode = spec.destination.write_mode
             if mode == "overwrite" and index > 0:
@@ -345,11 +362,14 @@ class RunPipeline:
             return replace  # the load itself names the file and the reason
         return Reload(size, etag, seen.records, tail_from=size, header=header)
 
-    def _reconcile(self, ctx: _RunContext) -> int:
-        """Settle batches left `pending` by a dead run; return the next batch sequence to use."""
+    def _reconcile(self, ctx: _RunContext) -> None:
+        """Settle batches left `pending` by a dead run (only then is the table asked which one it committed)."""
         ingestion, destination = ctx.ingestion, ctx.ingestion.spec.destination
+        pending = self.store.pending_batches(ingestion.id)
+        if not pending:
+            return
         committed = ctx.engine.committed_version(destination, ingestion.app_id) or 0
-        for seq, entries in sorted(self.store.pending_batches(ingestion.id).items()):
+        for seq, entries in sorted(pending.items()):
             if seq <= committed:
                 if destination.write_mode == "overwrite":
                     ctx.engine.settle_overwrite(destination, ingestion.app_id, seq)
@@ -360,6 +380,12 @@ class RunPipeline:
             else:
                 self.store.drop_pending_batch(ingestion.id, seq)
                 ctx.notes.append(f"re-queued {len(entries)} files of an interrupted run's uncommitted batch {seq}")
+
+    def _next_batch_seq(self, ctx: _RunContext) -> int:
+        """The sequence of the run's first batch: above every batch the table committed and the ledger recorded
+        (asked once files are to be loaded, after `_reconcile` settled the pending ones)."""
+        ingestion = ctx.ingestion
+        committed = ctx.engine.committed_version(ingestion.spec.destination, ingestion.app_id) or 0
         return max(committed, self.store.max_batch_seq(ingestion.id)) + 1
 
     def _incoming_schema(
@@ -367,6 +393,11 @@ class RunPipeline:
     ) -> tuple[list[FileInfo], pa.Schema]:
         """The files to load now and their schema. Against an existing table every file is checked
         (not just a sample), so files with a change the policy does not take are held or fail the run."""
+        import pyarrow as pa
+
+        from core.formats import nulls_to_string, unify_schemas
+        from core.schema import classify, data_fields, without
+
         spec = ctx.ingestion.spec
         settings = spec.format.schema_
         ignored = frozenset(settings.ignored_columns)
@@ -425,6 +456,10 @@ class RunPipeline:
         schemas: dict[str, pa.Schema],
     ) -> None:
         """Pause policy: keep files with an unreviewed schema change out of the table and ask for a decision."""
+        from core.formats import unify_schemas
+        from core.formats.types import schema_to_json
+        from core.schema import decide
+
         ingestion = ctx.ingestion
         counts = ctx.engine.count_records(ctx.storage, files, ingestion.spec.format)
         entries = [
@@ -461,6 +496,10 @@ class RunPipeline:
         )
 
     def _load_batch(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:
+        from core.formats.names import renamed_note
+        from core.formats.types import schema_to_json
+        from core.schema import decide
+
         spec = ctx.ingestion.spec
         table_schema = ctx.engine.table_schema(spec.destination)
         self._set_windows(ctx, files)

@@ -10,21 +10,25 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel
 
 from app.db.clusters import ClusterRepository
 from app.db.models import ClusterCreate, ClusterPublic, ClusterUpdate
-from app.db.queries import cluster_public
 from app.db.repository import SqlStore
 from app.local_spark import LocalClusterManager, free_port
 from core.access import SYSTEM, Principal, require_admin, require_change
 from core.config import SECRET_MASK
 from core.egress import EgressAllow, check_connect, check_url
-from core.engines.spark import TABLE_FORMATS, ClusterCheck, ClusterTarget, ClusterUnreachable, SparkEngine
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.engines.spark import ClusterTarget, SparkEngine
+
+# The Spark engine's modules (they import Arrow) and the read side's queries are imported where they are used: a run
+# on the embedded engine builds this service without needing either.
 
 KINDS = ("remote", "local")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -58,6 +62,8 @@ def validate_fields(values: dict[str, Any]) -> None:
         raise ConfigError("A cluster needs a name.", "Enter a name, e.g. spark-prod.", field="name")
     if values.get("kind") is not None and values["kind"] not in KINDS:
         raise ConfigError(f"Unknown cluster kind '{values['kind']}'.", "Use remote or local.", field="kind")
+    from core.engines.spark import TABLE_FORMATS
+
     if values.get("table_format") is not None and values["table_format"] not in TABLE_FORMATS:
         raise ConfigError(
             f"Unknown table format '{values['table_format']}'.", "Use delta, iceberg or parquet.", field="table_format"
@@ -81,6 +87,8 @@ class ClusterService:
         self.clusters.row(cluster_id, tenant_id)
 
     def create(self, body: ClusterCreate, who: Principal = SYSTEM) -> ClusterPublic:
+        from app.db.queries import cluster_public
+
         require_admin(who, "register clusters")
         values = body.model_dump(exclude={"token"})
         validate_fields(values)
@@ -93,6 +101,8 @@ class ClusterService:
         return cluster_public(row)
 
     def update(self, cluster_id: int, body: ClusterUpdate, who: Principal = SYSTEM) -> ClusterPublic:
+        from app.db.queries import cluster_public
+
         require_admin(who, "edit clusters")
         values = body.model_dump(exclude_unset=True, exclude={"token"})
         validate_fields(values)
@@ -116,6 +126,8 @@ class ClusterService:
 
     # --- engines ----------------------------------------------------------------------------------------------------
     def target(self, cluster_id: int) -> ClusterTarget:
+        from core.engines.spark import ClusterTarget
+
         row = self.clusters.row(cluster_id)
         return ClusterTarget(
             row.name, row.connect_url, self.clusters.token(row), row.table_format, row.catalog, row.kind
@@ -123,6 +135,8 @@ class ClusterService:
 
     def engine(self, cluster_id: int) -> SparkEngine:
         """The cluster's engine (its pooled session); a local cluster is started first if it is not running."""
+        from core.engines.spark import SparkEngine
+
         target = self.target(cluster_id)
         self._check_reach(target.kind, target.connect_url, connecting=True)
         if target.kind == "local":
@@ -162,6 +176,8 @@ class ClusterService:
 
     def test(self, cluster_id: int, who: Principal = SYSTEM) -> ConnectionTest:
         """Reachable or not (in seconds), the Spark version, and whether the table format is usable."""
+        from core.engines.spark import ClusterCheck, ClusterUnreachable
+
         require_change(who, "test clusters")
         self.require(cluster_id, who.tenant_id)
         try:

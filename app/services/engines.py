@@ -4,13 +4,16 @@ tenants never collide), or the tenant's Spark cluster the spec names."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from app.services.clusters import ClusterService
 from core.access import FIRST_TENANT
 from core.config import DestinationConfig, IngestionSpec
 from core.domain import Ingestion
-from core.engines.base import Engine
-from core.engines.embedded import EmbeddedEngine
+
+if TYPE_CHECKING:
+    from core.engines.base import Engine
+    from core.engines.embedded import EmbeddedEngine
 
 
 def tenant_warehouse(warehouse: str, tenant_id: int) -> str:
@@ -20,19 +23,28 @@ def tenant_warehouse(warehouse: str, tenant_id: int) -> str:
 
 
 class Engines:
-    def __init__(self, embedded: EmbeddedEngine, clusters: ClusterService):
-        self.embedded = embedded
+    """Each engine is made on first use: the embedded one imports Arrow and delta-rs, which a run that finds no new
+    file never needs (`autoloader run` from cron)."""
+
+    def __init__(self, warehouse: str, storage_options: dict[str, str], clusters: ClusterService):
+        self.warehouse = warehouse
+        self.storage_options = storage_options
         self.clusters = clusters
-        self._by_tenant: dict[int, EmbeddedEngine] = {FIRST_TENANT: embedded}
+        self._by_tenant: dict[int, EmbeddedEngine] = {}
         self._lock = threading.Lock()
 
+    @property
+    def embedded(self) -> EmbeddedEngine:
+        """The first tenant's embedded engine (the warehouse root)."""
+        return self.embedded_for(FIRST_TENANT)
+
     def embedded_for(self, tenant_id: int) -> EmbeddedEngine:
+        from core.engines.embedded import EmbeddedEngine
+
         with self._lock:
             engine = self._by_tenant.get(tenant_id)
             if engine is None:
-                engine = EmbeddedEngine(
-                    tenant_warehouse(self.embedded.warehouse, tenant_id), self.embedded.storage_options
-                )
+                engine = EmbeddedEngine(tenant_warehouse(self.warehouse, tenant_id), self.storage_options)
                 self._by_tenant[tenant_id] = engine
             return engine
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Protocol
 
 from core.config import DestinationConfig, FormatConfig
 from core.storage.base import FileInfo, Storage
+
+if TYPE_CHECKING:  # the run pipeline imports this module on every run, Arrow only when it loads files
+    import pyarrow as pa
 
 
 @dataclass(slots=True)
