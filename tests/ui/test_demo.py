@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nicegui.testing import User
@@ -10,6 +12,17 @@ from nicegui.testing import User
 from app.cli import main
 from core.access import SYSTEM
 from core.views import DashboardQuery
+
+
+async def _rows(user: User, marker: str, expected: int) -> list[dict[str, Any]]:
+    """The rows of a table on the page once it has `expected` of them (it may re-render while they load)."""
+    rows: list[dict[str, Any]] = []
+    for _ in range(40):
+        rows = next(iter(user.find(marker=marker).elements)).rows  # type: ignore[attr-defined]
+        if len(rows) >= expected:
+            break
+        await asyncio.sleep(0.1)
+    return rows
 
 
 @pytest.fixture
@@ -46,13 +59,12 @@ async def test_demo_fills_every_screen_and_sets_up_once(
     await user.should_see(marker="card-orders")
     await user.should_see("New column 'aws_region' found in 1 recent file.")
 
-    for card, files in ((events, 7), (orders, 4)):
+    for card, runs, files in ((events, 2, 7), (orders, 1, 4)):
         await user.open(f"/ingestions/{card.id}")
         await user.should_see(marker="run-history")
-        history = next(iter(user.find(marker="run-history").elements))
-        assert history.rows and all(row["status"] == "success" for row in history.rows)
-        ledger = next(iter(user.find(marker="ledger").elements))
-        assert len(ledger.rows) == files
+        await user.should_see(marker="ledger", retries=20)  # the ledger table is filled after the page opens
+        assert [row["status"] for row in await _rows(user, "run-history", runs)] == ["success"] * runs
+        assert len(await _rows(user, "ledger", files)) == files
     await user.open(f"/ingestions/{events.id}/schema-review")
     await user.should_see("Schema Evolution Detected")
     await user.should_see("aws_region")
