@@ -21,6 +21,9 @@ from typing import TextIO
 RUN_ID: ContextVar[int | None] = ContextVar("autoloader_run_id", default=None)
 INGESTION_ID: ContextVar[int | None] = ContextVar("autoloader_ingestion_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(run_tag)s: %(message)s"
+CHATTY = ("apscheduler",)
+"""Libraries whose INFO lines say nothing an operator needs (APScheduler: two lines per periodic job, every few
+seconds): kept to warnings unless the level is DEBUG."""
 
 
 @contextmanager
@@ -83,3 +86,5 @@ def configure_logging(log_format: str = "text", level: str = "WARNING", stream: 
         root.removeHandler(old)
     root.addHandler(make_handler(log_format, stream))
     root.setLevel(level)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

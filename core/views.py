@@ -448,6 +448,26 @@ class StatusTotals:
     within: list[int] = field(default_factory=lambda: [0] * len(RUN_DURATION_BUCKETS))
     """Started runs at most as long as each of RUN_DURATION_BUCKETS (cumulative, as Prometheus buckets are)."""
 
+    def plus(self, other: StatusTotals) -> StatusTotals:
+        return StatusTotals(
+            self.runs + other.runs,
+            self.files + other.files,
+            self.records + other.records,
+            self.bytes_read + other.bytes_read,
+            self.bytes_written + other.bytes_written,
+            self.timed + other.timed,
+            self.seconds + other.seconds,
+            [a + b for a, b in zip(self.within, other.within, strict=True)],
+        )
+
+
+def add_totals(into: dict[str, StatusTotals], more: dict[str, StatusTotals]) -> dict[str, StatusTotals]:
+    """`into` with `more` added status by status (a new dict; neither argument changes)."""
+    summed = dict(into)
+    for status, totals in more.items():
+        summed[status] = summed[status].plus(totals) if status in summed else totals
+    return summed
+
 
 @dataclass(slots=True)
 class InstanceMetrics:

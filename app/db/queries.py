@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Engine, Integer, case, cast, func, select
+from sqlalchemy import Engine, Integer, case, cast, func, select
 from sqlmodel import Session, col
 
+from app.db.metrics_queries import InstanceMetricsQuery
 from app.db.models import SPEC_COLUMNS, AuditEntry, Cluster, ClusterPublic, LedgerFile, Notification, Run, SchemaVersion
 from app.db.models import Ingestion as IngestionRow
 from core.config import STORED, IngestionSpec
-from core.domain import IngestionStatus, RunStatus, RunTrigger
+from core.domain import IngestionStatus, RunStatus
 from core.errors import NotFound
 from core.views import (
     ACTIVE_RUN_STATES,
     FINISHED_OK,
-    RUN_DURATION_BUCKETS,
     SUCCEEDED,
     AuditRecord,
     DashboardStats,
@@ -37,7 +37,6 @@ from core.views import (
     RunRecord,
     RunTotals,
     SchemaVersionRecord,
-    StatusTotals,
     next_run_of,
     pending_of,
 )
@@ -67,52 +66,6 @@ def _metric(name: str) -> Any:
     return func.coalesce(cast(col(Run.metrics)[name].as_float(), Integer), 0)
 
 
-def _total(name: str) -> Any:
-    """A run's metric as a 64-bit integer (bytes exceed a 32-bit INTEGER on PostgreSQL)."""
-    return func.coalesce(cast(col(Run.metrics)[name].as_float(), BigInteger), 0)
-
-
-def _run_totals_by_status() -> Any:
-    """One row per run status: runs, files, records, bytes read and written, then the started runs, their seconds and
-    how many took at most each of RUN_DURATION_BUCKETS. The metrics are read out of the JSON once per run (inner
-    select), not once per aggregate."""
-    per_run = select(
-        col(Run.status).label("status"),
-        col(Run.started_at).label("started_at"),
-        _total("files_processed").label("files"),
-        _total("records_ingested").label("records"),
-        _total("bytes_read").label("bytes_read"),
-        _total("bytes_written").label("bytes_written"),
-        func.coalesce(col(Run.metrics)["duration_seconds"].as_float(), 0.0).label("seconds"),
-    ).subquery()
-    started = per_run.c.started_at.is_not(None)
-    return select(
-        per_run.c.status,
-        func.count(),
-        func.coalesce(func.sum(per_run.c.files), 0),
-        func.coalesce(func.sum(per_run.c.records), 0),
-        func.coalesce(func.sum(per_run.c.bytes_read), 0),
-        func.coalesce(func.sum(per_run.c.bytes_written), 0),
-        func.count().filter(started),
-        func.coalesce(func.sum(case((started, per_run.c.seconds), else_=0.0)), 0.0),
-        *(func.count().filter(started, per_run.c.seconds <= bound) for bound in RUN_DURATION_BUCKETS),
-    ).group_by(per_run.c.status)
-
-
-def _status_totals(values: Sequence[Any]) -> StatusTotals:
-    runs, files, records, read, written, timed, seconds, *within = values
-    return StatusTotals(
-        runs=int(runs),
-        files=int(files),
-        records=int(records),
-        bytes_read=int(read),
-        bytes_written=int(written),
-        timed=int(timed),
-        seconds=float(seconds),
-        within=[int(n) for n in within],
-    )
-
-
 @dataclass(slots=True)
 class _ParsedSpec:
     """A row's validated spec, valid while the row's updated_at is unchanged.
@@ -129,6 +82,7 @@ class Queries:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._specs: dict[int, _ParsedSpec] = {}
+        self._instance_metrics = InstanceMetricsQuery(self.session)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -300,36 +254,9 @@ class Queries:
         return {row.ingestion_id: pending_of(row.ingestion_id, record(SchemaVersionRecord, row)) for row in rows}
 
     # --- instance metrics ---------------------------------------------------------------------------------------------
-    def instance_metrics(self) -> InstanceMetrics:
-        """Every tenant's totals for GET /metrics: four statements whatever the number of runs (the run table is
-        read once, grouped by status; the last scheduled run is found backwards along the primary key)."""
-        with self.session() as s:
-            by_status = {row[0]: _status_totals(row[1:]) for row in s.execute(_run_totals_by_status())}
-            ingestions = s.execute(
-                select(col(IngestionRow.status), func.count()).group_by(col(IngestionRow.status))
-            ).all()
-            pending = s.execute(
-                select(func.count()).select_from(SchemaVersion).where(col(SchemaVersion.status) == "pending")
-            ).scalar()
-            last_scheduled = s.execute(
-                select(col(Run.scheduled_for), col(Run.started_at))
-                .where(
-                    col(Run.trigger) == RunTrigger.SCHEDULED.value,
-                    col(Run.scheduled_for).is_not(None),
-                    col(Run.started_at).is_not(None),
-                )
-                .order_by(col(Run.id).desc())
-                .limit(1)
-            ).first()
-        lag = None
-        if last_scheduled is not None:
-            lag = max(0.0, (last_scheduled.started_at - last_scheduled.scheduled_for).total_seconds())
-        return InstanceMetrics(
-            by_status=by_status,
-            ingestions={status: int(count) for status, count in ingestions},
-            pending_schema_reviews=int(pending or 0),
-            scheduler_lag_seconds=lag,
-        )
+    def instance_metrics(self, now: datetime | None = None) -> InstanceMetrics:
+        """Every tenant's totals for GET /metrics (app/db/metrics_queries.py: a few statements, incremental)."""
+        return self._instance_metrics.read(now)
 
     # --- runs ---------------------------------------------------------------------------------------------------------
     def runs(self, ingestion_id: int, days: int | None = 30, limit: int = 500) -> list[RunRecord]:

@@ -3,16 +3,20 @@ text is strictly Prometheus' format, and only an instance admin's token (or the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.api import mount_api
+from app.db.metrics_queries import SETTLED_AFTER, InstanceMetricsQuery
 from app.services.accounts import principal_of
 from core.access import Role
+from core.views import InstanceMetrics
 from tests.helpers import write_json_files
 from tests.integration.test_api import body
 from tests.prometheus_text import Samples, parse
@@ -66,6 +70,41 @@ def test_scheduler_lag_is_the_last_scheduled_runs_late_start(api, services, tmp_
     _, samples = parse(api.get("/metrics").text)
     assert 90 <= _value(samples, "autoloader_scheduler_lag_seconds") < 150
     assert _value(samples, "autoloader_runs_in_progress", status="running") == 1
+
+
+def _run_again(api: Any, services: Any, run: dict[str, Any], folder: Path) -> dict[str, Any]:
+    write_json_files(folder, 2, 10, start_id=10_000, prefix="more")
+    run_id = api.post(f"/api/v1/ingestions/{run['ingestion_id']}/run").json()["run_id"]
+    services.runner.wait(run_id)
+    again: dict[str, Any] = api.get(f"/api/v1/ingestions/{run['ingestion_id']}/runs/{run_id}").json()
+    assert again["status"] == "success" and again["metrics"]["files_processed"] == 2, again
+    return again
+
+
+def _same_totals(a: InstanceMetrics, b: InstanceMetrics) -> None:
+    assert a.by_status.keys() == b.by_status.keys()
+    for status, totals in a.by_status.items():
+        other = b.by_status[status]
+        assert replace(totals, seconds=0.0) == replace(other, seconds=0.0), status
+        assert totals.seconds == pytest.approx(other.seconds)
+
+
+def test_settled_runs_are_summed_once(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A run that ended SETTLED_AFTER ago is folded into the replica's running sum once; later scrapes add only the
+    runs after it, and the totals equal a full sum (a restarted replica's)."""
+    first = _one_run(api, services, tmp_path / "in")
+    queries = services.views.queries
+    settled = datetime.now(UTC) + SETTLED_AFTER + timedelta(seconds=1)
+    folded = queries.instance_metrics(now=settled)
+    _same_totals(queries.instance_metrics(now=settled), folded)
+    assert folded.by_status["success"].runs == 1 and folded.by_status["success"].files == 3
+
+    second = _run_again(api, services, first, tmp_path / "in")
+    after = queries.instance_metrics()
+    assert after.by_status["success"].runs == 2, "the folded run once, the new one live"
+    assert after.by_status["success"].files == 3 + 2
+    assert after.by_status["success"].bytes_read == first["metrics"]["bytes_read"] + second["metrics"]["bytes_read"]
+    _same_totals(after, InstanceMetricsQuery(queries.session).read())
 
 
 def test_metrics_need_an_instance_admins_token(api, services) -> None:  # type: ignore[no-untyped-def]
