@@ -22,9 +22,11 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
-    """What the root logger writes at INFO, through the JSON handler the CLI installs."""
+    """What the project's loggers write at INFO, through the JSON handler the CLI installs (a library's line from
+    another test's leftover thread would not be this run's)."""
     stream = io.StringIO()
     handler = make_handler("json", stream)
+    handler.addFilter(lambda record: record.name.startswith(("app.", "core.")))
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)

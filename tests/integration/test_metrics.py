@@ -21,6 +21,9 @@ from tests.helpers import write_json_files
 from tests.integration.test_api import body
 from tests.prometheus_text import Samples, parse
 
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""Who may read does not depend on the metadata database."""
+
 
 def _one_run(api: Any, services: Any, folder: Path) -> dict[str, Any]:
     write_json_files(folder, 3, 50)
@@ -107,6 +110,7 @@ def test_settled_runs_are_summed_once(api, services, tmp_path: Path) -> None:  #
     _same_totals(after, InstanceMetricsQuery(queries.session).read())
 
 
+@SQLITE_ONLY
 def test_metrics_need_an_instance_admins_token(api, services) -> None:  # type: ignore[no-untyped-def]
     admin = services.accounts.principal_for_token(api.headers["Authorization"].split()[1])
     member = services.accounts.create_user(admin, "member@example.com", "a-long-password-1", Role.MEMBER, None)
@@ -125,6 +129,7 @@ def test_metrics_need_an_instance_admins_token(api, services) -> None:  # type: 
     assert api.get("/metrics").status_code == 200
 
 
+@SQLITE_ONLY
 def test_metrics_are_public_with_the_setting(services) -> None:  # type: ignore[no-untyped-def]
     services.settings.metrics_public = True
     app = FastAPI()
