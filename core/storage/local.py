@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from typing import BinaryIO
 from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
-from core.storage.base import FileInfo, glob_depth, is_hidden, literal_prefix, matches, require_valid_pattern
+from core.storage.base import FileInfo, glob_depth, glob_to_regex, is_hidden, literal_prefix, require_valid_pattern
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,10 @@ class LocalStorage:
         start_rel = literal_prefix(pattern)  # "" or "a/b/": only that sub-folder can match
         # A pattern without `**` cannot match deeper than its own number of levels (its longest {a,b/c} branch).
         max_depth = glob_depth(pattern)
+        regex = glob_to_regex(pattern) if pattern else None
         seen = {(root_stat.st_dev, root_stat.st_ino)}
         if not start_rel:
-            yield from self._walk(self.root, "", 0, max_depth, pattern, seen)
+            yield from self._walk(self.root, "", 0, max_depth, regex, seen)
             return
         if is_hidden(start_rel):
             return
@@ -90,7 +92,7 @@ class LocalStorage:
             raise self._translate(exc, start_dir, folder=True) from exc
         if stat.S_ISDIR(start_stat.st_mode):
             seen.add((start_stat.st_dev, start_stat.st_ino))
-            yield from self._walk(start_dir, start_rel, start_rel.count("/"), max_depth, pattern, seen)
+            yield from self._walk(start_dir, start_rel, start_rel.count("/"), max_depth, regex, seen)
 
     def open(self, path: str) -> BinaryIO:
         full = self._resolve(path)
@@ -121,9 +123,11 @@ class LocalStorage:
         rel_dir: str,
         depth: int,
         max_depth: int | None,
-        pattern: str | None,
+        regex: re.Pattern[str] | None,
         seen: set[tuple[int, int]],
     ) -> Iterator[FileInfo]:
+        """The files under `directory` (`rel_dir` relative to the root, already checked not hidden) that match
+        `regex`. Runs once per listed file, so per file it only checks the name's own hiddenness and the pattern."""
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
@@ -170,9 +174,9 @@ class LocalStorage:
                 if ident in seen:  # a symlink loop
                     continue
                 seen.add(ident)
-                yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, pattern, seen)
+                yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, regex, seen)
                 continue
-            if not matches(rel, pattern) or self._leads_out(entry):
+            if is_hidden(entry.name) or (regex is not None and regex.match(rel) is None) or self._leads_out(entry):
                 continue
             try:
                 st = entry.stat()

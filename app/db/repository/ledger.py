@@ -18,26 +18,29 @@ from core.domain import (
     LedgerEntry,
 )
 
+_STATUS = {status.value: status for status in FileStatus}
+
 
 class LedgerRows(Rows):
     def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
-        with self.session() as s:
-            rows = s.execute(
-                select(
-                    col(LedgerFile.path),
-                    col(LedgerFile.etag),
-                    col(LedgerFile.status),
-                    col(LedgerFile.size),
-                    col(LedgerFile.modified_at),
-                    col(LedgerFile.records),
-                    col(LedgerFile.previous_size),
-                    col(LedgerFile.previous_etag),
-                    col(LedgerFile.content_hash),
-                ).where(col(LedgerFile.ingestion_id) == ingestion_id)
-            )
+        """Every ledger row of the ingestion, read once per run (a no-op run over N loaded files costs N of these):
+        on a plain connection (no ORM session), with the status looked up rather than parsed per row."""
+        ledger = LedgerFile.__table__  # type: ignore[attr-defined]
+        query = select(
+            ledger.c.path,
+            ledger.c.etag,
+            ledger.c.status,
+            ledger.c.size,
+            ledger.c.modified_at,
+            ledger.c.records,
+            ledger.c.previous_size,
+            ledger.c.previous_etag,
+            ledger.c.content_hash,
+        ).where(ledger.c.ingestion_id == ingestion_id)
+        with self.engine.connect() as conn:
             return {
-                path: KnownFile(etag, FileStatus(status), size, modified, records, prev_size, prev_etag, digest)
-                for path, etag, status, size, modified, records, prev_size, prev_etag, digest in rows
+                path: KnownFile(etag, _STATUS[status], size, modified, records, prev_size, prev_etag, digest)
+                for path, etag, status, size, modified, records, prev_size, prev_etag, digest in conn.execute(query)
             }
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
