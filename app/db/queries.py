@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Integer, case, cast, func, select
+from sqlalchemy import BigInteger, Engine, case, cast, func, select
 from sqlmodel import Session, col
 
 from app.db.metrics_queries import InstanceMetricsQuery
@@ -63,7 +63,7 @@ def cluster_public(row: Cluster) -> ClusterPublic:
 
 
 def _metric(name: str) -> Any:
-    return func.coalesce(cast(col(Run.metrics)[name].as_float(), Integer), 0)
+    return func.coalesce(cast(col(Run.metrics)[name].as_float(), BigInteger), 0)
 
 
 @dataclass(slots=True)

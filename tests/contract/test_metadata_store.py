@@ -22,6 +22,7 @@ from sqlmodel import Session, col
 
 from app.db.database import make_engine, upgrade
 from app.db.models import LedgerFile, Run, SchemaVersion
+from app.db.queries import Queries
 from app.db.repository import SqlStore
 from app.secrets_box import SecretBox
 from core.config import IngestionSpec
@@ -486,3 +487,16 @@ def test_credentials_are_encrypted_at_rest(sql_backend: SqlBackend, tmp_path: Pa
         raw = str(conn.execute(text("SELECT source FROM ingestion")).scalar())
     assert "top-secret-value" not in raw and "enc:v1:" in raw
     assert sql_backend.store.get_ingestion(ing.id).spec.source.credentials.secret_access_key == "top-secret-value"
+
+
+def test_read_side_sums_run_metrics_beyond_32_bits(sql_backend: SqlBackend, tmp_path: Path) -> None:
+    """A run that read 5 GB: the dashboard's and the 7-day totals' sums hold it (PostgreSQL once cast each run's
+    numbers to a 32-bit integer and failed with 'integer out of range')."""
+    ing = sql_backend.add_ingestion(spec(str(tmp_path)))
+    run = sql_backend.create_run(ing.id)
+    sql_backend.store.mark_run_started(run, "host:1")
+    big = 5_000_000_000
+    sql_backend.store.finish_run(run, RunStatus.SUCCESS, RunMetrics(files_processed=1, bytes_read=big), [], "ok")
+    queries = Queries(sql_backend.db)
+    assert queries.dashboard_stats(ing.tenant_id).bytes_24h == big
+    assert sum(day.bytes for day in queries.run_totals([ing.id])[ing.id].days) == big
