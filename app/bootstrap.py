@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from app.scheduler import Scheduler
     from app.services.accounts import AccountService
     from app.services.ingestions import IngestionService
+    from app.services.maintenance import MaintenanceService
     from app.services.preview import PreviewService
     from app.services.schema_review import SchemaReviewService
     from app.views import Inbox, Views
@@ -88,6 +89,7 @@ class Container(Runtime):
     previews: PreviewService
     accounts: AccountService
     views: Views
+    maintenance: MaintenanceService
 
     def start(self) -> None:
         """Server start-up: close runs a stopped server left open, start the scheduler, arm retries and checks."""
@@ -102,6 +104,7 @@ class Container(Runtime):
         self.scheduler.every(self.settings.alert_check_seconds, "periodic-checks", self.periodic_checks)
         sweep_every = max(1.0, min(s.stale_run_seconds / 2, s.schedule_refresh_seconds))
         self.scheduler.every(sweep_every, "stale-run-sweep", self.runner.settle_stale_runs)
+        self.scheduler.maintain(self.maintenance.check_due)
 
     def inbox(self, who: Principal) -> Inbox:
         """The notification bell's source for one signed-in user."""
@@ -116,6 +119,7 @@ class Container(Runtime):
 
     def close(self) -> None:
         self.scheduler.shutdown()
+        self.maintenance.close()
         Runtime.close(self)  # zero-argument super() does not work in a slots dataclass
 
 
@@ -196,6 +200,7 @@ def build(settings: Settings) -> Container:
     from app.scheduler import Scheduler
     from app.services.accounts import AccountService
     from app.services.ingestions import IngestionService
+    from app.services.maintenance import MaintenanceService
     from app.services.preview import PreviewService
     from app.services.schema_review import SchemaReviewService
     from app.views import Views
@@ -213,4 +218,7 @@ def build(settings: Settings) -> Container:
         previews=PreviewService(engines, guards),
         accounts=AccountService(AccountRepository(db), store),
         views=Views(Queries(db), engines.table_uri),
+        maintenance=MaintenanceService(
+            store, engines, stale_after, settings.heartbeat_seconds, settings.allow_short_vacuum_retention
+        ),
     )

@@ -114,6 +114,8 @@ class LocalClusterManager:
             "spark.driver.extraJavaOptions": java_options,
             "spark.driver.memory": self.driver_memory,
             "spark.sql.shuffle.partitions": "4",
+            # Delta's VACUUM lists a table's folder in this many tasks (10,000 by default): minutes on one machine.
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
         }
         if token:
             conf["spark.connect.authenticate.token"] = token

@@ -25,6 +25,7 @@ from core.schedule import last_fire_time, trigger_for
 log = logging.getLogger(__name__)
 
 CRON_LOOKBACK = timedelta(minutes=10)
+MAINTENANCE_CHECK_SECONDS = 60.0
 Submit = Callable[[int, int], None]
 
 
@@ -88,6 +89,12 @@ class Scheduler:
                 )
 
         self.scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True)
+
+    def maintain(self, check_due: Callable[[], Any], seconds: float = MAINTENANCE_CHECK_SECONDS) -> None:
+        """Table maintenance: every `seconds`, `check_due` starts the maintenances that are due. Their schedule is a
+        slot computed from each ingestion's setting (core/maintenance.py), so a periodic check is enough: it runs each
+        slot once across replicas and catches up one missed slot after a stop, without a job per ingestion."""
+        self.every(seconds, "table-maintenance", check_due)
 
     # --- ingestion jobs -----------------------------------------------------------------------------------------------
     def sync(self, ingestion: Ingestion, catch_up: bool = False) -> None:

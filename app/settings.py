@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     smtp_from: str = "autoloader@localhost"
     smtp_starttls: bool = False
     alert_check_seconds: float = Field(default=60.0, description="How often SLA and no-new-files checks run.")
+    allow_short_vacuum_retention: bool = Field(
+        default=False,
+        description="Allow a table maintenance's vacuum to keep less than 168 h (7 days) of history: files a slow "
+        "reader of an older version, or a run not yet committed, needs could be deleted.",
+    )
     # --- what configurations may reach (core/guards.py, core/egress.py) -----------------------------------------
     local_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

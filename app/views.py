@@ -8,6 +8,7 @@ NotFound, exactly like a missing one. The tenant filter is applied here and in t
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from app.db.models import ClusterPublic
 from app.db.queries import Queries
@@ -15,6 +16,7 @@ from app.db.repository import NotificationStore
 from core.access import Principal, require_admin, require_instance_admin
 from core.config import DestinationConfig
 from core.errors import Unauthorized
+from core.maintenance import MaintenanceRecord, MaintenanceView, next_due
 from core.views import (
     AuditRecord,
     DashboardData,
@@ -126,6 +128,16 @@ class Views:
     def schema_versions(self, who: Principal, ingestion_id: int) -> list[SchemaVersionRecord]:
         self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.schema_versions(ingestion_id)
+
+    # --- table maintenance --------------------------------------------------------------------------------------------
+    def maintenance(self, who: Principal, ingestion_id: int) -> MaintenanceView:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        config, records = self.queries.maintenance(ingestion_id)
+        return MaintenanceView(config, records, next_due(config, datetime.now(UTC)))
+
+    def maintenance_run(self, who: Principal, ingestion_id: int, maintenance_id: int) -> MaintenanceRecord:
+        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        return self.queries.maintenance_run(ingestion_id, maintenance_id)
 
     # --- notifications, clusters, audit -------------------------------------------------------------------------------
     def notifications(self, who: Principal, unread_only: bool = False, limit: int = 100) -> NotificationFeed:

@@ -76,6 +76,12 @@ class TableError(TerminalError):
     code = "table_error"
 
 
+class MaintenanceNotSupported(Conflict):
+    """The table's format has no compaction or vacuum here (plain parquet tables, Iceberg for now)."""
+
+    code = "maintenance_not_supported"
+
+
 class BadFileError(TerminalError):
     """A file that cannot be read at all; the pipeline quarantines it and goes on."""
 

@@ -174,7 +174,7 @@ class RunPipeline:
             self.store.mark_run_started(run_id, self.owner)
             if not self._claim(ingestion_id, run_id):
                 active = self.store.active_run(ingestion_id)
-                message = f"Skipped: run {active.run_id if active else '?'} of this ingestion is still in progress."
+                message = f"Skipped: {active.label if active else 'a run'} of this ingestion is still in progress."
                 self.store.finish_run(run_id, RunStatus.SKIPPED, RunMetrics(), [], message)
                 return RunOutcome(run_id, RunStatus.SKIPPED, RunMetrics(), message=message)
             stop = threading.Event()

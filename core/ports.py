@@ -12,9 +12,23 @@ from core.domain import FileResult, Ingestion, KnownFile, LedgerEntry, RunError,
 
 @dataclass(slots=True)
 class ActiveRun:
+    """Who holds an ingestion's run slot: a run (its id), or a table maintenance (its id negated, see
+    `maintenance_slot`), with the holder's process and last heartbeat."""
+
     run_id: int
     owner: str | None
     heartbeat_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        """How messages name the holder: "run 12" or "table maintenance 3" (`.capitalize()` at a sentence's start)."""
+        return f"table maintenance {-self.run_id}" if self.run_id < 0 else f"run {self.run_id}"
+
+
+def maintenance_slot(maintenance_id: int) -> int:
+    """The run-slot value of a table maintenance: its id negated, so it never equals a run id. Holding the slot keeps
+    runs (and other maintenances) of the ingestion out while its table is compacted and vacuumed."""
+    return -maintenance_id
 
 
 class MetadataStore(Protocol):

@@ -18,6 +18,9 @@ from app.api.schemas import (
     IngestionCreate,
     IngestionId,
     IngestionPublic,
+    MaintenanceAccepted,
+    MaintenanceId,
+    MaintenancePublic,
     Metrics,
     NotificationId,
     NotificationPage,
@@ -35,10 +38,11 @@ from app.api.schemas import (
     Version,
 )
 from app.bootstrap import Container
-from app.db.models import LedgerFilePublic, NotificationPublic
+from app.db.models import LedgerFilePublic, MaintenanceRunPublic, NotificationPublic
 from app.health import check_all
 from core.access import Principal
 from core.config import MAX_ID, IngestionSpec, ScheduleConfig
+from core.maintenance import MaintenanceConfig
 from core.schedule import describe, next_fire_times
 
 router = APIRouter(prefix="/api/v1")
@@ -191,6 +195,40 @@ def list_files(
 def metrics(ingestion_id: IngestionId, svc: Svc, who: Who, days: int = Query(7, ge=1, le=90)) -> Metrics:
     """Daily totals of the last `days` UTC days: the numbers the console's detail page shows."""
     return Metrics.build(svc.views.run_totals(who, ingestion_id, days))
+
+
+@router.get("/ingestions/{ingestion_id}/maintenance", response_model=MaintenancePublic, tags=["maintenance"])
+def get_maintenance(ingestion_id: IngestionId, svc: Svc, who: Who) -> MaintenancePublic:
+    """The table maintenance setting, when it is next due, and the latest maintenances (files before and after)."""
+    return MaintenancePublic.build(svc.views.maintenance(who, ingestion_id))
+
+
+@router.put("/ingestions/{ingestion_id}/maintenance", response_model=MaintenancePublic, tags=["maintenance"])
+def set_maintenance(ingestion_id: IngestionId, body: MaintenanceConfig, svc: Svc, who: Who) -> MaintenancePublic:
+    """Compact and vacuum the table every `every_hours` (or at each `cron` fire, UTC). A vacuum retention under
+    168 h is refused unless the server sets AUTOLOADER_ALLOW_SHORT_VACUUM_RETENTION=true."""
+    svc.maintenance.configure(ingestion_id, body, who)
+    return MaintenancePublic.build(svc.views.maintenance(who, ingestion_id))
+
+
+@router.post(
+    "/ingestions/{ingestion_id}/maintenance",
+    response_model=MaintenanceAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["maintenance"],
+)
+def start_maintenance(ingestion_id: IngestionId, svc: Svc, who: Who) -> MaintenanceAccepted:
+    """Compact, then vacuum the table now, in the background. 409 while a run of the ingestion is in progress."""
+    maintenance_id = svc.maintenance.start(ingestion_id, who)
+    url = f"/api/v1/ingestions/{ingestion_id}/maintenance/{maintenance_id}"
+    return MaintenanceAccepted(maintenance_id=maintenance_id, url=url)
+
+
+@router.get(
+    "/ingestions/{ingestion_id}/maintenance/{maintenance_id}", response_model=MaintenanceRunPublic, tags=["maintenance"]
+)
+def get_maintenance_run(ingestion_id: IngestionId, maintenance_id: MaintenanceId, svc: Svc, who: Who) -> Any:
+    return svc.views.maintenance_run(who, ingestion_id, maintenance_id)
 
 
 @router.get("/ingestions/{ingestion_id}/schema-versions", response_model=list[SchemaVersionPublic], tags=["schema"])

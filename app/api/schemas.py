@@ -8,8 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.db.models import LedgerFilePublic, NotificationPublic, RunPublic, SchemaVersionPublic
+from app.db.models import (
+    LedgerFilePublic,
+    MaintenanceRunPublic,
+    NotificationPublic,
+    RunPublic,
+    SchemaVersionPublic,
+)
 from core.config import IDENT_PATTERN, MAX_COLUMNS, MAX_ID, IngestionSpec, Name, Text, finite_json
+from core.maintenance import MaintenanceConfig, MaintenanceView
 from core.schedule import describe
 from core.views import IngestionSummary, RunTotals
 
@@ -18,6 +25,7 @@ RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="A run's id.")]
 Version = Annotated[int, Path(ge=1, le=MAX_ID, description="A schema version number.")]
 NotificationId = Annotated[int, Path(ge=1, le=MAX_ID, description="A notification's id.")]
 ClusterId = Annotated[int, Path(ge=1, le=MAX_ID, description="A cluster's id.")]
+MaintenanceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A table maintenance's id.")]
 """Path ids are bounded to what the database stores (64-bit): a larger number is a 422, not a driver's overflow."""
 Filter = Annotated[str | None, Query(max_length=200)]
 """A query-string filter (status, source type, mode, search text, a table name)."""
@@ -156,6 +164,35 @@ class ResolveResult(BaseModel):
 class RunAccepted(BaseModel):
     run_id: int
     status: str = "queued"
+    url: str
+
+
+class MaintenancePublic(BaseModel):
+    """An ingestion's table maintenance: its setting, when it is next due, and its latest maintenances."""
+
+    settings: MaintenanceConfig
+    description: str
+    next_due_at: datetime | None = None
+    running: bool
+    last: MaintenanceRunPublic | None = None
+    history: list[MaintenanceRunPublic] = Field(description="The latest maintenances, newest first.")
+
+    @classmethod
+    def build(cls, view: MaintenanceView) -> MaintenancePublic:
+        history = [MaintenanceRunPublic.model_validate(r, from_attributes=True) for r in view.records]
+        return cls(
+            settings=view.config,
+            description=view.config.describe(),
+            next_due_at=view.next_due,
+            running=view.running,
+            last=history[0] if history else None,
+            history=history,
+        )
+
+
+class MaintenanceAccepted(BaseModel):
+    maintenance_id: int
+    status: str = "running"
     url: str
 
 

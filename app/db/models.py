@@ -108,7 +108,12 @@ class Ingestion(IngestionBase, table=True):
     quality: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     limits: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     active_run_id: int | None = Field(default=None)
+    """The run slot: a run's id, or a table maintenance's id negated (core.ports.maintenance_slot)."""
     next_fire_at: datetime | None = _ts(default=None)
+    maintenance: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    """The table maintenance setting (core.maintenance.MaintenanceConfig); empty: off."""
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -161,6 +166,48 @@ class RunPublic(RunBase):
     attempt: int
     retry_of: int | None
     not_before: datetime | None
+
+
+# --- table maintenance (compaction and vacuum) -------------------------------------------------------
+class MaintenanceRunBase(SQLModel):
+    trigger: str = Field(default="manual", max_length=20)
+    status: str = Field(default="running", max_length=20)
+    retention_hours: int = 168
+    files_before: int | None = None
+    files_after: int | None = None
+    bytes_before: int | None = Field(default=None, sa_type=BigInteger)
+    bytes_after: int | None = Field(default=None, sa_type=BigInteger)
+    files_removed: int | None = None
+
+
+class MaintenanceRun(MaintenanceRunBase, table=True):
+    __tablename__ = "maintenance_run"
+    __table_args__ = (
+        Index("ix_maintenance_ingestion_created", "ingestion_id", "created_at"),
+        UniqueConstraint("ingestion_id", "scheduled_for", name="uq_maintenance_slot"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
+    created_at: datetime = _ts(default_factory=utcnow)
+    started_at: datetime | None = _ts(default=None)
+    finished_at: datetime | None = _ts(default=None)
+    scheduled_for: datetime | None = _ts(default=None)
+    owner: str | None = Field(default=None, max_length=200)
+    heartbeat_at: datetime | None = _ts(default=None)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class MaintenanceRunPublic(MaintenanceRunBase):
+    id: int
+    ingestion_id: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    scheduled_for: datetime | None
+    message: str
+    errors: list[dict[str, Any]]
 
 
 # --- file ledger ------------------------------------------------------------------------------------

@@ -16,11 +16,22 @@ from sqlalchemy import BigInteger, Engine, case, cast, func, select
 from sqlmodel import Session, col
 
 from app.db.metrics_queries import InstanceMetricsQuery
-from app.db.models import SPEC_COLUMNS, AuditEntry, Cluster, ClusterPublic, LedgerFile, Notification, Run, SchemaVersion
+from app.db.models import (
+    SPEC_COLUMNS,
+    AuditEntry,
+    Cluster,
+    ClusterPublic,
+    LedgerFile,
+    MaintenanceRun,
+    Notification,
+    Run,
+    SchemaVersion,
+)
 from app.db.models import Ingestion as IngestionRow
 from core.config import STORED, IngestionSpec
 from core.domain import IngestionStatus, RunStatus
 from core.errors import NotFound
+from core.maintenance import MaintenanceConfig, MaintenanceRecord, config_of
 from core.views import (
     ACTIVE_RUN_STATES,
     FINISHED_OK,
@@ -303,6 +314,30 @@ class Queries:
         with self.session() as s:
             rows = s.execute(query.order_by(col(SchemaVersion.version))).scalars().all()
         return [record(SchemaVersionRecord, r) for r in rows]
+
+    # --- table maintenance --------------------------------------------------------------------------------------------
+    def maintenance(self, ingestion_id: int, limit: int = 10) -> tuple[MaintenanceConfig, list[MaintenanceRecord]]:
+        """The ingestion's maintenance setting and its latest maintenances, newest first."""
+        query = (
+            select(MaintenanceRun)
+            .where(col(MaintenanceRun.ingestion_id) == ingestion_id)
+            .order_by(col(MaintenanceRun.created_at).desc(), col(MaintenanceRun.id).desc())
+            .limit(limit)
+        )
+        with self.session() as s:
+            stored = s.execute(select(col(IngestionRow.maintenance)).where(col(IngestionRow.id) == ingestion_id))
+            config = config_of(stored.scalar())
+            return config, [record(MaintenanceRecord, r) for r in s.execute(query).scalars()]
+
+    def maintenance_run(self, ingestion_id: int, maintenance_id: int) -> MaintenanceRecord:
+        with self.session() as s:
+            row = s.get(MaintenanceRun, maintenance_id)
+        if row is None or row.ingestion_id != ingestion_id:
+            raise NotFound(
+                f"Table maintenance {maintenance_id} of ingestion {ingestion_id} does not exist.",
+                f"List them with GET /api/v1/ingestions/{ingestion_id}/maintenance.",
+            )
+        return record(MaintenanceRecord, row)
 
     # --- notifications ------------------------------------------------------------------------------------------------
     def notifications(self, tenant_id: int, unread_only: bool = False, limit: int = 100) -> list[NotificationRecord]:

@@ -1,5 +1,5 @@
 """Ingestion detail `/ingestions/{id}`: live progress, 7-day metrics, volume chart, cost, configuration,
-run history with retry and per-run files, and the file ledger (PRODUCT.md §10)."""
+run history with retry and per-run files, table maintenance, and the file ledger (PRODUCT.md §10)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from components.charts import bar_chart
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
 from components.ingestion_card import activate_url, format_label, schedule_tag
+from components.maintenance_box import maintenance_box
 from components.run_now_offer import offer_run_now
 from components.run_table import ledger_table, run_table
 from components.schema_alert import schema_alert
@@ -62,6 +63,7 @@ class DetailView:
     async def reload(self) -> bool:
         try:
             data: DetailData | None = await run.io_bound(self.services.views.detail, self.who, self.ingestion_id)
+            maintenance = await run.io_bound(self.services.views.maintenance, self.who, self.ingestion_id)
         except AutoloaderError as exc:
             self.body.clear()
             with self.body:
@@ -69,9 +71,9 @@ class DetailView:
                 ui.link("Back to the dashboard", "/")
             self.ledger.set_visibility(False)
             return False
-        if data is None:
+        if data is None or maintenance is None:
             return False
-        was_live, self.live = self.live, data.active_run is not None
+        was_live, self.live = self.live, data.active_run is not None or maintenance.running
         self.body.clear()
         with self.body:
             self._header(data)
@@ -83,6 +85,8 @@ class DetailView:
             alert_list(data.alerts, f"/ingestions/{self.ingestion_id}")
             self._configuration(data)
             self._history(data)
+            may = may_change(self.who, data.summary.created_by)
+            maintenance_box(maintenance, self.compact_now if may else None)
             schema_history(data.versions, self.ingestion_id)
         if was_live and not self.live:
             await self.reload_ledger()
@@ -289,6 +293,16 @@ class DetailView:
             notify_error(exc)
             return
         notify_ok(f"Run {run_id} started.")
+        self.live = True
+        await self.reload()
+
+    async def compact_now(self) -> None:
+        try:
+            maintenance_id = await run.io_bound(self.services.maintenance.start, self.ingestion_id, self.who)
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        notify_ok(f"Table maintenance {maintenance_id} started: compaction, then vacuum.")
         self.live = True
         await self.reload()
 

@@ -144,7 +144,8 @@ class IngestionService:
         active = self.store.active_run(ingestion_id)
         if active is not None and not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
             raise RunInProgress(
-                f"Run {active.run_id} of '{ingestion.name}' is in progress.", "Wait for it to finish, then delete."
+                f"{active.label.capitalize()} of '{ingestion.name}' is in progress.",
+                "Wait for it to finish, then delete.",
             )
         if drop_table:
             self.engines.for_ingestion(ingestion).drop_table(ingestion.spec.destination)

@@ -30,7 +30,7 @@ class RunService:
         active = self.store.active_run(ingestion.id)
         if active is not None and not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
             raise RunInProgress(
-                f"Run {active.run_id} of '{ingestion.name}' is still in progress.",
+                f"{active.label.capitalize()} of '{ingestion.name}' is still in progress.",
                 "Wait for it to finish; its progress is on the run record.",
             )
 

@@ -77,6 +77,16 @@ class BatchResult:
     engine_job_id: str | None = None  # e.g. the Spark job tag, so the run history can link to the cluster's UI
 
 
+@dataclass(slots=True)
+class CompactionResult:
+    """The table's data files before and after a compaction (of its current version)."""
+
+    files_before: int
+    files_after: int
+    bytes_before: int
+    bytes_after: int
+
+
 class Engine(Protocol):
     name: str
 
@@ -124,6 +134,17 @@ class Engine(Protocol):
 
     def after_run(self, destination: DestinationConfig) -> None:
         """Table maintenance after a run that wrote data (Z-order)."""
+        ...
+
+    def compact(self, destination: DestinationConfig) -> CompactionResult:
+        """Rewrite small data files into fewer large ones in one commit that changes no row and keeps the table's
+        application transactions (a run after it skips what was loaded). Older versions stay readable.
+        Raises MaintenanceNotSupported for a table format without it, TableError when the table does not exist."""
+        ...
+
+    def vacuum(self, destination: DestinationConfig, retention_hours: int, allow_short: bool = False) -> int:
+        """Delete the files no table version younger than `retention_hours` needs; returns how many. The caller
+        checks the retention rule (core/maintenance.py); `allow_short` lifts the table format's own floor."""
         ...
 
     def drop_table(self, destination: DestinationConfig) -> None: ...

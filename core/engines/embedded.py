@@ -15,7 +15,7 @@ from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
-from core.engines.base import BatchRequest, BatchResult, FileOutcome, InferResult
+from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileOutcome, InferResult
 from core.engines.inference import open_for
 from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TableError, TooManyBadRecords
 from core.formats import (
@@ -118,6 +118,40 @@ class EmbeddedEngine:
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:
             table.optimize.z_order(destination.z_order_columns, writer_properties=WRITER_PROPERTIES)
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def compact(self, destination: DestinationConfig) -> CompactionResult:
+        """delta-rs OPTIMIZE (compact): bins the current version's small files into files of up to the writers'
+        target size, in one commit with dataChange=false. The log keeps every `txn` action, so the ingestion's
+        committed batch is unchanged, and the old files stay on disk for readers of older versions (until vacuum)."""
+        table = self._existing(destination)
+        before = self._file_sizes(table)
+        try:
+            table.optimize.compact(target_size=TARGET_FILE_SIZE, writer_properties=WRITER_PROPERTIES)
+        except (DeltaError, OSError) as exc:
+            raise TableError(
+                f"Compacting table {destination.full_name} failed: {exc}",
+                "Check that the warehouse location is writable; the table is unchanged and the next maintenance "
+                "tries again.",
+                detail=repr(exc),
+            ) from exc
+        after = self._file_sizes(self._existing(destination))
+        return CompactionResult(len(before), len(after), sum(before.values()), sum(after.values()))
+
+    def vacuum(self, destination: DestinationConfig, retention_hours: int, allow_short: bool = False) -> int:
+        table = self._existing(destination)
+        try:
+            removed = table.vacuum(
+                retention_hours=retention_hours, dry_run=False, enforce_retention_duration=not allow_short
+            )
+        except (DeltaError, OSError) as exc:
+            raise TableError(
+                f"Vacuuming table {destination.full_name} (retention {retention_hours} h) failed: {exc}",
+                "A table property delta.deletedFileRetentionDuration longer than the retention refuses it: raise "
+                "vacuum_retention_hours to at least that, or check that the warehouse location is writable.",
+                detail=repr(exc),
+            ) from exc
+        return len(removed)
 
     def drop_table(self, destination: DestinationConfig) -> None:
         import shutil

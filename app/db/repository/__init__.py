@@ -7,12 +7,13 @@ from __future__ import annotations
 from app.db.repository.base import save_named
 from app.db.repository.ingestions import IngestionRows
 from app.db.repository.ledger import LedgerRows
+from app.db.repository.maintenance import MaintenanceRows
 from app.db.repository.notifications import NotificationStore
 from app.db.repository.runs import RunRows
 from app.db.repository.schema_versions import SchemaVersionRows
 
 
-class SqlStore(IngestionRows, RunRows, SchemaVersionRows, LedgerRows):
+class SqlStore(IngestionRows, RunRows, SchemaVersionRows, LedgerRows, MaintenanceRows):
     """The metadata store on SQL (SQLite or PostgreSQL)."""
 
 

@@ -10,7 +10,16 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from app.db.models import SPEC_COLUMNS, AuditEntry, LedgerFile, Notification, Run, SchemaVersion, utcnow
+from app.db.models import (
+    SPEC_COLUMNS,
+    AuditEntry,
+    LedgerFile,
+    MaintenanceRun,
+    Notification,
+    Run,
+    SchemaVersion,
+    utcnow,
+)
 from app.db.models import Ingestion as IngestionRow
 from app.db.repository.base import Rows, save_named
 from core.config import SECRET_FIELDS, STORED, IngestionSpec
@@ -159,6 +168,7 @@ class IngestionRows(Rows):
             s.execute(delete(Run).where(col(Run.ingestion_id) == ingestion_id))
             s.execute(delete(SchemaVersion).where(col(SchemaVersion.ingestion_id) == ingestion_id))
             s.execute(delete(Notification).where(col(Notification.ingestion_id) == ingestion_id))
+            s.execute(delete(MaintenanceRun).where(col(MaintenanceRun.ingestion_id) == ingestion_id))
             s.execute(delete(IngestionRow).where(col(IngestionRow.id) == ingestion_id))
             s.commit()
 
@@ -182,18 +192,22 @@ class IngestionRows(Rows):
             s.commit()
 
     def active_run(self, ingestion_id: int) -> ActiveRun | None:
+        """The slot's holder: a run, or a table maintenance (a negative slot value), with its owner and heartbeat."""
         with self.session() as s:
-            row = s.execute(
-                select(col(Run.id), col(Run.owner), col(Run.heartbeat_at))
-                .join(IngestionRow, col(IngestionRow.active_run_id) == col(Run.id))
-                .where(col(IngestionRow.id) == ingestion_id)
-            ).first()
-            if row is None:
-                slot = s.execute(
-                    select(col(IngestionRow.active_run_id)).where(col(IngestionRow.id) == ingestion_id)
-                ).scalar()
-                return None if slot is None else ActiveRun(slot, None, None)
-            return ActiveRun(row[0], row[1], row[2])
+            slot = s.execute(
+                select(col(IngestionRow.active_run_id)).where(col(IngestionRow.id) == ingestion_id)
+            ).scalar()
+            if slot is None:
+                return None
+            holder = (
+                select(col(MaintenanceRun.owner), col(MaintenanceRun.heartbeat_at)).where(
+                    col(MaintenanceRun.id) == -slot
+                )
+                if slot < 0
+                else select(col(Run.owner), col(Run.heartbeat_at)).where(col(Run.id) == slot)
+            )
+            row = s.execute(holder).first()
+            return ActiveRun(slot, None, None) if row is None else ActiveRun(slot, row[0], row[1])
 
     def ingestion_versions(self) -> dict[int, datetime]:
         """id → updated_at of every ingestion (the scheduler's cheap change detector)."""

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
-from core.engines.base import BatchRequest, BatchResult, InferResult
+from core.engines.base import BatchRequest, BatchResult, CompactionResult, InferResult
 from core.engines.spark.common import from_arrow, to_arrow
 from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
 from core.engines.spark.parquet import BATCH_COLUMN
@@ -128,6 +128,20 @@ class SparkEngine:
                 self._format(info.provider).zorder(spark, info, destination)
 
         self.call("optimizing the table (Z-order)", optimize)
+
+    def compact(self, destination: DestinationConfig) -> CompactionResult:
+        def compact(spark: Any) -> CompactionResult:
+            info = self._tables.existing(spark, destination)
+            return self._format(info.provider).compact(spark, info)
+
+        return self.call("compacting the table", compact)
+
+    def vacuum(self, destination: DestinationConfig, retention_hours: int, allow_short: bool = False) -> int:
+        def vacuum(spark: Any) -> int:
+            info = self._tables.existing(spark, destination)
+            return self._format(info.provider).vacuum(spark, info, retention_hours, allow_short)
+
+        return self.call("vacuuming the table", vacuum)
 
     def drop_table(self, destination: DestinationConfig) -> None:
         self.call(

@@ -15,10 +15,10 @@ from typing import Any
 import pyarrow as pa
 
 from core.config import DestinationConfig
-from core.engines.base import BatchRequest
+from core.engines.base import BatchRequest, CompactionResult
 from core.engines.spark.common import quote
 from core.engines.spark.session import ClusterTarget
-from core.errors import TableError
+from core.errors import MaintenanceNotSupported, TableError
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +132,17 @@ class TableFormat:
 
     def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
         log.warning("Z-order needs delta or iceberg; %s is %s: skipped", info.name, info.provider)
+
+    def compact(self, spark: Any, info: TableInfo) -> CompactionResult:
+        raise no_maintenance(info, "compaction")
+
+    def vacuum(self, spark: Any, info: TableInfo, retention_hours: int, allow_short: bool) -> int:
+        raise no_maintenance(info, "vacuum")
+
+
+def no_maintenance(info: TableInfo, what: str) -> MaintenanceNotSupported:
+    return MaintenanceNotSupported(
+        f"Table {info.name} is a {info.provider} table: Autoloader runs {what} on delta tables only.",
+        "Turn table maintenance off for this ingestion (PUT …/maintenance with enabled false), run the format's own "
+        "maintenance on the cluster, or load into a cluster whose table format is delta.",
+    )
