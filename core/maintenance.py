@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import ConfigError
-from core.schedule import FIRE_HORIZON, INTERVAL_ANCHOR, last_fire_time
+from core.schedule import FIRE_HORIZON, INTERVAL_ANCHOR, crontab_trigger, last_fire_time
 
 SAFE_RETENTION_HOURS = 168
 SHORT_RETENTION_SETTING = "AUTOLOADER_ALLOW_SHORT_VACUUM_RETENTION"
@@ -73,7 +73,7 @@ class MaintenanceConfig(BaseModel):
 
     def trigger(self) -> BaseTrigger:
         if self.cron is not None:
-            return CronTrigger.from_crontab(self.cron.strip(), timezone=UTC)
+            return crontab_trigger(self.cron.strip(), UTC)
         hours = self.every_hours or DEFAULT_EVERY_HOURS
         return IntervalTrigger(hours=hours, start_date=INTERVAL_ANCHOR, timezone=UTC)
 
@@ -87,7 +87,7 @@ class MaintenanceConfig(BaseModel):
 def cron_trigger(expression: str) -> CronTrigger:
     """Check a cron: refused when it is not one or never fires within 5 years (the trigger returned ends then)."""
     try:
-        trigger = CronTrigger.from_crontab(expression.strip(), timezone=UTC)
+        trigger = crontab_trigger(expression.strip(), UTC)
     except ValueError as exc:
         raise ValueError(
             f"cron '{expression}' is not valid ({exc}); use five fields, e.g. '0 3 * * sun' (Sundays 03:00 UTC)"

@@ -7,7 +7,7 @@ same `trigger_for` so what the API shows is what fires.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +25,8 @@ INTERVAL_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
 FIRE_HORIZON = timedelta(days=5 * 365 + 2)
 """A scheduled ingestion must fire within 5 years of being saved (`0 0 31 2 *` never does)."""
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+"""Cron's day-of-week numbering: 0 (and 7) is Sunday."""
 
 
 class ScheduleConfig(Protocol):
@@ -107,7 +109,7 @@ def trigger_for(schedule: ScheduleConfig) -> BaseTrigger | None:
     if frequency == "custom":
         expression = (schedule.cron_expression or "").strip()
         try:
-            return CronTrigger.from_crontab(expression, timezone=zone)
+            return crontab_trigger(expression, zone)
         except ValueError as exc:
             raise ConfigError(
                 f"Cron expression '{expression}' is not valid: {exc}.",
@@ -119,6 +121,52 @@ def trigger_for(schedule: ScheduleConfig) -> BaseTrigger | None:
         "Choose hourly, daily, weekly or custom (cron).",
         field="schedule.frequency",
     )
+
+
+def crontab_trigger(expression: str, zone: ZoneInfo | timezone) -> CronTrigger:
+    """A five-field cron expression as cron reads it.
+
+    Not `CronTrigger.from_crontab`: APScheduler 3 numbers the days of the week from 0 = Monday, so it fires
+    `0 3 * * 0` on Mondays and `* * * * 1-5` from Tuesday to Saturday. Here the day-of-week field is expanded with
+    cron's numbering (0 or 7 = Sunday; names, ranges, lists and steps as cron has them) into day names.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    days = _cron_weekdays(weekday)
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=zone)
+
+
+def _cron_weekdays(field: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, slash, step = part.partition("/")
+        every = int(step) if step.isdigit() else 0
+        if slash and every < 1:
+            raise ValueError(f"day-of-week step '{part}' is not a positive number")
+        if base == "*":
+            first, last = 0, 6
+        elif "-" in base:
+            start, end = base.split("-", 1)
+            first, last = _cron_day(start), _cron_day(end)
+        else:
+            first = _cron_day(base)
+            last = 6 if slash else first
+        if last < first:
+            raise ValueError(f"day-of-week range '{base}' runs backwards")
+        days.update(d % 7 for d in range(first, last + 1, every or 1))
+    return "*" if len(days) == 7 else ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _cron_day(token: str) -> int:
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token in _CRON_DAYS:
+        return _CRON_DAYS.index(token)
+    raise ValueError(f"'{token}' is not a day of the week (0-7 or sun-sat)")
 
 
 def validate(schedule: ScheduleConfig) -> None:

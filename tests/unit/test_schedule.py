@@ -119,3 +119,38 @@ def test_descriptions() -> None:
         "Daily at 02:00 Europe/Berlin (00:00 UTC)",
     )
     assert describe(sched(frequency="weekly", weekday="mon", time="09:00")) == "Weekly on Monday at 09:00 UTC"
+
+
+@pytest.mark.parametrize(
+    ("weekday_field", "expected_days"),
+    [
+        ("0", {"Sun"}),
+        ("7", {"Sun"}),
+        ("sun", {"Sun"}),
+        ("1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+        ("5-7", {"Fri", "Sat", "Sun"}),
+        ("0,6", {"Sat", "Sun"}),
+        ("*/2", {"Sun", "Tue", "Thu", "Sat"}),
+        ("1/3", {"Mon", "Thu"}),
+        ("mon-wed,fri", {"Mon", "Tue", "Wed", "Fri"}),
+        ("*", {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}),
+    ],
+)
+def test_custom_cron_days_of_week_count_from_sunday_as_cron_does(weekday_field: str, expected_days: set[str]) -> None:
+    """APScheduler 3's own crontab parser counts from 0 = Monday: `0 3 * * 0` fired on Mondays."""
+    trigger = trigger_for(sched(frequency="custom", cron_expression=f"0 3 * * {weekday_field}"))
+    assert trigger is not None
+    fires, after = [], utc(2026, 5, 3, 12)  # a Sunday
+    for _ in range(14):
+        after = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
+        fires.append(after)
+    assert {f.strftime("%a") for f in fires} == expected_days
+    assert all((f.hour, f.minute) == (3, 0) for f in fires)
+
+
+@pytest.mark.parametrize("weekday_field", ["8", "fri-mon", "*/0", "someday"])
+def test_custom_cron_bad_day_of_week_names_the_field(weekday_field: str) -> None:
+    with pytest.raises(
+        ValidationError, match=r"schedule\.cron_expression: .*day-of-week|schedule\.cron_expression: .*day of the week"
+    ):
+        sched(frequency="custom", cron_expression=f"0 3 * * {weekday_field}")
