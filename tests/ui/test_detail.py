@@ -48,7 +48,7 @@ async def test_ledger_filter_and_unknown_ingestion(user: User, services_of_app) 
     ingestion = services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
     services.runs.run_now(str(ingestion.id))
     await user.open(f"/ingestions/{ingestion.id}")
-    await user.should_see("3 files")
+    await user.should_see("3 files", retries=50)  # the ledger fills after the page opens
     user.find(marker="ledger-search").type("11-02")
     await user.should_see("1 file", retries=20)
     await user.open("/ingestions/999")
