@@ -95,7 +95,11 @@ class IngestionBase(SQLModel):
 
 
 class Ingestion(IngestionBase, table=True):
-    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_ingestion_tenant_name"),)
+    # sqlite_autoincrement: an id is never handed out twice, even after the newest ingestion is deleted (0008)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_ingestion_tenant_name"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(default=1, foreign_key="tenant.id", index=True)

@@ -500,3 +500,14 @@ def test_read_side_sums_run_metrics_beyond_32_bits(sql_backend: SqlBackend, tmp_
     queries = Queries(sql_backend.db)
     assert queries.dashboard_stats(ing.tenant_id).bytes_24h == big
     assert sum(day.bytes for day in queries.run_totals([ing.id])[ing.id].days) == big
+
+
+def test_ingestion_ids_are_never_reused(sql_backend: SqlBackend, tmp_path: Path) -> None:
+    """After the newest ingestion is deleted, the next one gets a new id: old links and API clients never open
+    another ingestion (SQLite handed out largest id + 1 again before migration 0008)."""
+    store = sql_backend.store
+    first = sql_backend.add_ingestion(spec(str(tmp_path), name="first"))
+    newest = sql_backend.add_ingestion(spec(str(tmp_path), name="newest"))
+    store.delete_ingestion(newest.id)
+    after = sql_backend.add_ingestion(spec(str(tmp_path), name="after"))
+    assert after.id not in (first.id, newest.id) and after.id > newest.id
