@@ -3,8 +3,9 @@
 The files are read through `storage` by the service (each within the per-file budget of
 `infer_bytes_per_file`), typed with `core.formats.infer_file_schema`, unified on the lattice, given the
 Hive-style partition columns of their folders, then the type hints. The embedded engine infers every format
-with it; the Spark engine for the formats both engines read (`SHARED_FORMATS`), so a column is the same type
-whichever engine loads it. Formats only a cluster reads (orc, xml, text, avro) keep Spark's own inference.
+with it (JSON, CSV, Parquet, ORC, Avro, XML, text); the Spark engine for JSON, CSV and Parquet
+(`SHARED_FORMATS`), so a column is the same type whichever engine loads it. ORC, XML, text and Avro keep
+Spark's own inference on a cluster.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from core.formats.partitions import partition_fields, relative_path, with_partit
 from core.formats.readers import csv_sample, infer_csv_schemas, infer_json_lines_schemas, json_lines_sample
 from core.storage.base import FileInfo, Storage
 
-# The formats the shared inference reads (the embedded engine's formats).
+# The formats both engines infer with the shared inference (the embedded engine infers every format with it).
 SHARED_FORMATS = frozenset({"json", "csv", "parquet"})
+SEEKABLE_FORMATS = frozenset({"parquet", "orc"})
+"""Formats whose metadata is at the end of the file (a footer), so they are read with random access."""
+WHOLE_SCHEMA_FORMATS = frozenset({"parquet", "orc", "avro", "text"})
+"""Formats whose schema is in the file's metadata (or fixed): inference never samples them."""
 
 
 def open_for(storage: Storage, path: str, fmt: FormatConfig) -> BinaryIO:
-    """Parquet needs random access for its footer; text formats are read as a stream."""
-    return storage.open_seekable(path) if fmt.type == "parquet" else storage.open(path)
+    """Parquet and ORC need random access for their footer; the other formats are read as a stream."""
+    return storage.open_seekable(path) if fmt.type in SEEKABLE_FORMATS else storage.open(path)
 
 
 def folder_fields(storage: Storage, files: list[FileInfo]) -> list[pa.Field]:
@@ -70,7 +75,9 @@ def infer_schema(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> 
     merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
     if schemas:
         merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
-    sampled = [f.path for f in files if f.size > budget and fmt.type != "parquet" and not fmt.options.multiline]
+    sampled = [
+        f.path for f in files if f.size > budget and fmt.type not in WHOLE_SCHEMA_FORMATS and not fmt.options.multiline
+    ]
     return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget)
 
 

@@ -1,4 +1,5 @@
-"""The embedded engine's file readers: JSON (lines and multiline), CSV and Parquet into Arrow batches.
+"""The embedded engine's file readers: JSON (lines and multiline), CSV, Parquet, ORC, Avro, text and XML into
+Arrow batches.
 
 Every reader yields record batches conformed to the caller's schema plus a trailing
 `_rescued_data` string column, so nothing in a file is silently dropped:
@@ -19,9 +20,13 @@ Every reader yields record batches conformed to the caller's schema plus a trail
 Speed: the pyarrow (C++) paths run first. Python takes over only for a block that pyarrow rejects
 (a malformed line, a type clash), and only for that block.
 
-Memory: JSON lines are read in blocks of about `block_bytes`, CSV through pyarrow's streaming
-reader, Parquet by row groups in batches, so peak memory is a few blocks, not the file size.
-Exception: multiline JSON (one document per file) is parsed whole and so held in memory.
+Memory: JSON lines and text lines are read in blocks of about `block_bytes`, CSV through pyarrow's streaming
+reader, Parquet by row groups in batches, ORC by stripes, Avro by blocks, XML by 1 MiB of document at a time, so
+peak memory is a few blocks, not the file size. Exceptions: multiline JSON (one document per file) is parsed whole
+and so held in memory, and so is a text file read with `wholetext` (it is one value).
+
+Compression by magic bytes (gzip, bzip2, zstd, LZ4 frames, Snappy frames; core/formats/compression.py) applies to
+the text formats (JSON, CSV, text, XML); Parquet, ORC and Avro compress inside the file.
 """
 
 from __future__ import annotations
@@ -33,18 +38,24 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from core.config import FormatConfig
-from core.errors import BadFileError
+from core.errors import BadFileError, ConfigError
+from core.formats.avro_reader import avro_schema, read_avro
 from core.formats.compression import open_decompressed_detect
 from core.formats.conform import MALFORMED, RESCUED, cast_array, conform_batch, json_text, output_schema
 from core.formats.csv_lines import CsvLines
 from core.formats.csv_reader import infer_csv, read_csv
 from core.formats.encoding import transcode
 from core.formats.json_reader import infer_json, multiline_as_lines, read_json
+from core.formats.orc_reader import orc_schema, read_orc
 from core.formats.parquet_reader import parquet_file, read_parquet
 from core.formats.streams import ARROW_ERRORS, FileReadStats, Source, bad_file, first_content, translate_error
+from core.formats.text_reader import check_text, read_text
 from core.formats.unify import normalize_schema
+from core.formats.xml_reader import XmlSource, infer_xml, read_xml
 
-_WHAT = {"json": "JSON", "csv": "CSV", "parquet": "Parquet"}
+_WHAT = {"json": "JSON", "csv": "CSV", "parquet": "Parquet", "orc": "ORC", "avro": "Avro", "xml": "XML", "text": "text"}
+_TEXT_FORMATS = ("json", "csv", "text", "xml")
+"""Read through decompression and transcoding (`_Opened`); the other formats are binary files read as they are."""
 
 
 def _binary(source: io.RawIOBase) -> BinaryIO:
@@ -52,14 +63,32 @@ def _binary(source: io.RawIOBase) -> BinaryIO:
 
 
 class _Opened:
-    """The decompressed text stream of a JSON/CSV file and how to name its format in messages."""
+    """The decompressed text stream of a JSON/CSV/text/XML file and how to name its format in messages.
+
+    `transcoded` tells that the stream is UTF-8 made from another encoding (the encoding option, or a UTF-16 byte
+    order mark), so an XML declaration's encoding no longer applies."""
 
     def __init__(self, source: Source, fmt: FormatConfig, path: str):
         self.what = _WHAT.get(fmt.type, fmt.type)
-        self.stream, kind = open_decompressed_detect(_binary(source), fmt.options.compression)
+        self.path = path
+        decompressed, kind = open_decompressed_detect(_binary(source), fmt.options.compression)
         if kind is not None:
             self.what = f"{kind}-compressed {self.what}"
-        self.stream = transcode(self.stream, fmt.options.encoding, path, self.what)
+        try:  # transcode peeks at the decompressed start: a stream that breaks there is named as compressed
+            self.stream = transcode(decompressed, fmt.options.encoding, path, self.what)
+        except ARROW_ERRORS as exc:
+            raise translate_error(exc, source, path, self.what) from None
+        self.transcoded = self.stream is not decompressed
+
+    def xml(self, fmt: FormatConfig) -> XmlSource:
+        if not fmt.options.row_tag:
+            raise ConfigError(
+                "XML needs a row tag, the element that holds one record, and format.options.row_tag is not set",
+                "Set format.options.row_tag (e.g. item for <items><item>...</item></items>).",
+                field="format.options.row_tag",
+            )
+        encoding = "UTF-8" if self.transcoded else None
+        return XmlSource(self.stream, self.path, fmt.options.row_tag, encoding, self.what)
 
 
 def _primitive_as_text(t: pa.DataType) -> pa.DataType:
@@ -82,9 +111,11 @@ def infer_file_schema(
 ) -> pa.Schema:
     """The data columns of one file, inferred by Arrow from at most `sample_bytes` of its content.
 
-    JSON lines and CSV are cut at the last newline of the sample; multiline JSON is parsed whole.
-    With `fmt.schema_.infer_types` off every top-level column is a string (nested JSON values are then
-    read as their JSON text). Parquet returns the file's own schema (pass a seekable stream).
+    JSON lines and CSV are cut at the last newline of the sample; multiline JSON is parsed whole; XML is typed
+    from the records in the sample (at least one). With `fmt.schema_.infer_types` off every top-level column is a
+    string (nested JSON values are then read as their JSON text; XML keeps its structs and lists of text).
+    Parquet and ORC return the file's own schema (pass a seekable stream), Avro its header's writer schema, text
+    its one `value` column.
     Types are normalised (`unify.normalize_type`); columns that only held nulls keep the null type.
     Raises BadFileError for a file that cannot be read; `path` names the file in messages.
     """
@@ -100,10 +131,18 @@ def infer_file_schema(
         if fmt.type == "parquet":
             schema = parquet_file(source, path).schema_arrow
             return normalize_schema(pa.schema([f for f in schema if f.name != RESCUED]))
-        if fmt.type != "json":
+        if fmt.type == "orc":
+            return orc_schema(source, path)
+        if fmt.type == "avro":
+            return avro_schema(source, path)
+        if fmt.type not in _TEXT_FORMATS:
             raise bad_file(path, what, f"the {fmt.type} format is not supported by the embedded engine")
         opened = _Opened(source, fmt, path)
         what = opened.what
+        if fmt.type == "text":
+            return check_text(opened.stream, path, what)
+        if fmt.type == "xml":
+            return infer_xml(opened.xml(fmt), fmt, sample_bytes)
         return infer_json(multiline_as_lines(opened.stream, path), path, fmt)
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
@@ -261,8 +300,8 @@ def read_file(
     columns, all nullable, then `_rescued_data`. Peak memory is a few `block_bytes` blocks for JSON, and
     Arrow's read-ahead queue of CSV_BLOCK_BYTES blocks (up to 32 of them) for CSV (except for
     multiline JSON, which is held whole). `stats` is updated as batches are yielded; `bytes_read` is
-    `size` when given, else the raw bytes consumed. JSON/CSV need only a sequential stream; Parquet
-    needs a seekable one.
+    `size` when given, else the raw bytes consumed. JSON/CSV/text/XML/Avro need only a sequential stream; Parquet
+    and ORC need a seekable one.
 
     Raises BadFileError for a file that cannot be read. It can come after some batches were yielded
     (e.g. a corrupt block in the middle of a file), so callers must discard the file's partial output.
@@ -274,14 +313,24 @@ def read_file(
         if fmt.type == "parquet":
             yield from read_parquet(source, path, schema, stats)
             return
-        if fmt.type not in ("json", "csv"):
+        if fmt.type == "orc":
+            yield from read_orc(source, path, schema, stats)
+            return
+        if fmt.type == "avro":
+            yield from read_avro(source, path, schema, stats)
+            return
+        if fmt.type not in _TEXT_FORMATS:
             raise bad_file(path, what, f"the {fmt.type} format is not supported by the embedded engine")
         opened = _Opened(source, fmt, path)
         what = opened.what
         if fmt.type == "json":
             yield from read_json(opened.stream, path, fmt, schema, stats, block_bytes)
-        else:
+        elif fmt.type == "csv":
             yield from read_csv(opened.stream, path, fmt, schema, stats, block_bytes)
+        elif fmt.type == "text":
+            yield from read_text(opened.stream, path, fmt, schema, stats, block_bytes)
+        else:
+            yield from read_xml(opened.xml(fmt), fmt, schema, stats)
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
     finally:

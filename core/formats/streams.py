@@ -123,6 +123,8 @@ def translate_error(exc: BaseException, source: Source | None, path: str, what: 
             "any size.",
             detail=f"{type(exc).__name__}: {exc}",
         )
+    if "Truncated compressed stream" in str(exc):
+        return bad_file(path, what, "the compressed stream is cut short")
     return bad_file(path, what, exc)
 
 

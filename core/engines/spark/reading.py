@@ -73,9 +73,12 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
             # another order fails (and is quarantined) instead of loading values into the wrong columns.
             options["enforceSchema"] = "false"
     elif fmt.type == "xml":
-        options["rowTag"] = opts.row_tag or "row"
+        # The embedded engine's names for attributes and element text (spark-xml's defaults, said explicitly).
+        options |= {"rowTag": opts.row_tag or "row", "attributePrefix": "_", "valueTag": "_VALUE"}
         if infer:
             options["inferSchema"] = str(infer_types).lower()
+    elif fmt.type == "text":
+        options["wholetext"] = str(opts.wholetext).lower()
     elif fmt.type in ("parquet", "orc") and infer:
         options["mergeSchema"] = "true"
     if fmt.type in ("json", "csv"):
@@ -92,7 +95,9 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
             options["nanValue"] = opts.nan_value
             if opts.comment:
                 options["comment"] = opts.comment
-    if opts.compression not in ("auto", "none") and fmt.type in ("json", "csv", "text", "xml"):
+    # LZ4 and Snappy frames have no Hadoop codec (Hadoop's .lz4 and .snappy are block formats): Spark picks the codec
+    # by file extension, so those two are not passed on.
+    if opts.compression not in ("auto", "none", "lz4", "snappy") and fmt.type in ("json", "csv", "text", "xml"):
         options["compression"] = {"bz2": "bzip2"}.get(opts.compression, opts.compression)
     return options
 
