@@ -62,10 +62,18 @@ def locked_part_changed(current: IngestionSpec, new: IngestionSpec, open_parts: 
     return None
 
 
+SCHEMA_DECISIONS = ("on_schema_change", "ignored_columns")
+"""Schema-evolution decisions stay editable after loading: they change what happens to the next change, never the
+rows already in the table (the schema-failure message advises switching the policy; an ignore is reversible)."""
+
+
 def _comparable(part: str, value: Any) -> Any:
-    if part != "source":
-        return value
-    return {k: v for k, v in value.items() if k != "credentials"}
+    if part == "source":
+        return {k: v for k, v in value.items() if k != "credentials"}
+    if part == "format":
+        schema = {k: v for k, v in value["schema_"].items() if k not in SCHEMA_DECISIONS}
+        return {**value, "schema_": schema}
+    return value
 
 
 class IngestionService:

@@ -62,6 +62,11 @@ async def test_format_is_locked_once_a_file_was_loaded(user: User, services_of_a
     csv = spec(str(ORDERS), table="orders", name="orders", format={"type": "csv"})
     with pytest.raises(Conflict, match="has loaded files"):
         services_of_app.ingestions.update(ingestion.id, csv)
+    # the schema-evolution decisions stay open: the schema-failure message advises switching the policy
+    decisions = {"on_schema_change": "auto_merge", "ignored_columns": ["note"]}
+    policy = spec(str(ORDERS), table="orders", name="orders", format={"type": "json", "schema": decisions})
+    updated = services_of_app.ingestions.update(ingestion.id, policy).spec.format.schema_
+    assert (updated.on_schema_change, updated.ignored_columns) == ("auto_merge", ["note"])
 
 
 async def test_schema_policy_labels_say_what_happens(user: User) -> None:
