@@ -1,7 +1,7 @@
 """A corpus of bad (and awkward but valid) files, mixed with good ones, one landing folder per format.
 
-`write_corpus(root)` writes the folders `json/` (JSON lines), `jsonml/` (multiline JSON), `csv/` and `parquet/` and
-returns what each file is and what the product must do with it:
+`write_corpus(root)` writes the folders `json/` (JSON lines), `jsonml/` (multiline JSON), `csv/`, `parquet/`, `orc/`,
+`avro/` and `xml/` (row tag `item`) and returns what each file is and what the product must do with it:
 
 * `loaded`: the file's rows (its `id`s) are in the table exactly once; `good` files are also compared value by
   value with pyarrow reading them;
@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pyarrow as pa
 import pyarrow.csv as pcsv
+import pyarrow.orc as orc
 import pyarrow.parquet as pq
 
 FORMATS: dict[str, dict[str, object]] = {
@@ -38,6 +40,9 @@ FORMATS: dict[str, dict[str, object]] = {
     "jsonml": {"type": "json", "options": {"multiline": True}},
     "csv": {"type": "csv"},
     "parquet": {"type": "parquet"},
+    "orc": {"type": "orc"},
+    "avro": {"type": "avro"},
+    "xml": {"type": "xml", "options": {"row_tag": "item"}},
 }
 
 ROWS_PER_GOOD_FILE = 40
@@ -89,6 +94,47 @@ def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **options)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def orc_bytes(rows: list[dict[str, object]], compression: str = "zlib") -> bytes:
+    sink = io.BytesIO()
+    orc.write_table(pa.Table.from_pylist(rows), sink, compression=compression)
+    return sink.getvalue()
+
+
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "Row",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "name", "type": "string"},
+        {"name": "amount", "type": "double"},
+        {"name": "country", "type": ["null", "string"]},
+    ],
+}
+
+
+def avro_bytes(rows: list[dict[str, object]], codec: str = "deflate") -> bytes:
+    sink = io.BytesIO()
+    fastavro.writer(sink, AVRO_SCHEMA, rows, codec=codec, sync_interval=1000)
+    return sink.getvalue()
+
+
+def xml_bytes(rows: list[dict[str, object]], declaration: str = "") -> bytes:
+    items = "".join("<item>" + "".join(f"<{k}>{v}</{k}>" for k, v in r.items()) + "</item>\n" for r in rows)
+    return f"{declaration}<items>\n{items}</items>\n".encode()
+
+
+ENCODERS: dict[str, Callable[[list[dict[str, object]]], bytes]] = {
+    "json": lambda rows: json_lines(rows),
+    "csv": lambda rows: csv_text(rows),
+    "jsonml": lambda rows: json.dumps(rows).encode(),
+    "parquet": lambda rows: parquet_bytes(pa.Table.from_pylist(rows)),
+    "orc": lambda rows: orc_bytes(rows),
+    "avro": lambda rows: avro_bytes(rows),
+    "xml": lambda rows: xml_bytes(rows),
+}
+EXTENSIONS = {"jsonml": "json"}
 
 
 def zstd(data: bytes) -> bytes:
@@ -160,21 +206,16 @@ def _special_entries(folder: _Folder, ext: str) -> None:
         f"outside-link{ext}", lambda p: p.symlink_to("/etc/hostname"), "skipped", "a symbolic link out of the roots"
     )
     inner_ids = folder.ids.take(ROWS_PER_GOOD_FILE)
-    encode = csv_text if folder.fmt == "csv" else json_lines
+    inner = "inner." + EXTENSIONS.get(folder.fmt, folder.fmt)
 
     def folder_named_like_a_file(p: Path) -> None:
         p.mkdir()
-        if folder.fmt == "parquet":
-            (p / "inner.parquet").write_bytes(parquet_bytes(pa.Table.from_pylist(records(inner_ids))))
-        elif folder.fmt == "jsonml":
-            (p / "inner.json").write_bytes(json.dumps(records(inner_ids)).encode())
-        else:
-            (p / f"inner{ext}").write_bytes(encode(records(inner_ids)))
+        (p / inner).write_bytes(ENCODERS[folder.fmt](records(inner_ids)))
 
     entry = folder.add(
         f"folder{ext}", folder_named_like_a_file, "loaded", "a folder named like a data file (its file loads)"
     )
-    entry.name = f"folder{ext}/inner{'.parquet' if folder.fmt == 'parquet' else ext}"
+    entry.name = f"folder{ext}/{inner}"
     entry.ids = inner_ids
 
 
@@ -395,8 +436,89 @@ def _parquet_corpus(root: Path | None, ids: _Ids) -> list[CorpusFile]:
     return f.files
 
 
+def _orc_corpus(root: Path | None, ids: _Ids) -> list[CorpusFile]:
+    f = _Folder(root, "orc", ids)
+    f.good("good-1.orc", orc_bytes, "good ORC (zlib)")
+    f.good("good-2.orc", lambda r: orc_bytes(r, "zstd"), "good ORC (zstd)")
+    sample = orc_bytes(records(ids.take(2000)), "zstd")
+    f.add("truncated.orc", sample[: len(sample) // 2], "quarantined", "cut in half", reason_hint="cut short")
+    f.add("truncated-tail.orc", sample[:-3], "quarantined", "its last bytes missing")
+    f.add("empty.orc", b"", "quarantined", "zero bytes", reason_hint="empty")
+    f.add("gzip.orc.gz", gzip.compress(sample), "quarantined", "a gzip of an ORC file", reason_hint="gzip")
+    f.add("json-as.orc", json_lines(records(ids.take(3))), "quarantined", "JSON lines named .orc")
+    f.add("zero-rows.orc", _empty_orc(), "loaded", "valid, 0 rows")
+    _special_entries(f, ".orc")
+    return f.files
+
+
+def _empty_orc() -> bytes:
+    sink = io.BytesIO()
+    orc.write_table(pa.table({"id": pa.array([], pa.int64())}), sink)
+    return sink.getvalue()
+
+
+def _avro_corpus(root: Path | None, ids: _Ids) -> list[CorpusFile]:
+    f = _Folder(root, "avro", ids)
+    f.good("good-1.avro", avro_bytes, "good Avro (deflate)")
+    f.good("good-2.avro", lambda r: avro_bytes(r, "snappy"), "good Avro (snappy)")
+    f.good("good-3.avro", lambda r: avro_bytes(r, "null"), "good Avro (no codec)")
+    sample = avro_bytes(records(ids.take(2000)))
+    f.add("truncated.avro", sample[: len(sample) // 2], "quarantined", "cut in half", reason_hint="cut short")
+    sync = sample[-16:]
+    first_block_end = sample.index(sync, sample.index(sync) + 16)
+    broken = sample[:first_block_end] + bytes(16) + sample[first_block_end + 16 :]
+    f.add("bad-sync.avro", broken, "quarantined", "a block's sync marker overwritten", reason_hint="sync marker")
+    f.add("empty.avro", b"", "quarantined", "zero bytes", reason_hint="empty")
+    f.add("gzip.avro.gz", gzip.compress(sample), "quarantined", "a gzip of an Avro file", reason_hint="gzip")
+    f.add("csv-as.avro", csv_text(records(ids.take(3))), "quarantined", "CSV named .avro", reason_hint="not an Avro")
+    f.add("zero-rows.avro", avro_bytes([]), "loaded", "valid, only the header")
+    _special_entries(f, ".avro")
+    return f.files
+
+
+_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE items [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>\n'
+    b"<items><item><id>1</id><name>&d;</name></item></items>\n"
+)
+_EXTERNAL = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE items [<!ENTITY secret SYSTEM "file:///etc/hostname">]>\n'
+    b"<items><item><id>1</id><name>&secret;</name></item></items>\n"
+)
+
+
+def _xml_corpus(root: Path | None, ids: _Ids) -> list[CorpusFile]:
+    f = _Folder(root, "xml", ids)
+    f.good("good-1.xml", xml_bytes, "good XML")
+    f.good("good-2.xml.gz", lambda r: gzip.compress(xml_bytes(r)), "good gzip XML")
+    f.good("good-3.xml.zst", lambda r: zstd(xml_bytes(r)), "good zstd XML")
+    f.good("good-4.xml.lz4", lambda r: bytes(pa.compress(xml_bytes(r), codec="lz4", asbytes=True)), "good LZ4 XML")
+    sample = xml_bytes(records(ids.take(50)))
+    f.add("truncated.xml", sample[: len(sample) // 2], "quarantined", "cut in the middle", reason_hint="line")
+    f.add("truncated.xml.gz", gzip.compress(xml_bytes(records(ids.take(2000))))[:3000], "quarantined", "gzip cut")
+    f.add("billion-laughs.xml", _LAUGHS, "quarantined", "entities expanding 10^4 times", reason_hint="DTD")
+    f.add("external-entity.xml", _EXTERNAL, "quarantined", "an entity reading a local file", reason_hint="DTD")
+    deep = b"<items><item><id>1</id>" + b"<a>" * 1000 + b"x" + b"</a>" * 1000 + b"</item></items>"
+    f.add("deep-1000.xml", deep, "quarantined", "a record nested 1000 elements deep", reason_hint=DEEP)
+    other = b"<rows><row><id>1</id></row></rows>"
+    f.add("other-row-tag.xml", other, "quarantined", "records under another tag", reason_hint="no <item>")
+    f.add("empty.xml", b"", "quarantined", "zero bytes", reason_hint="empty")
+    f.add("parquet-as.xml", parquet_bytes(pa.table({"id": [1]})), "quarantined", "Parquet named .xml")
+    latin_ids = ids.take(3)
+    latin = xml_bytes([{"id": i, "name": "Müller"} for i in latin_ids], '<?xml version="1.0" encoding="ISO-8859-1"?>\n')
+    f.add("latin1.xml", latin.decode().encode("latin-1"), "loaded", "Latin-1, declared in the document", ids=latin_ids)
+    utf16_ids = ids.take(3)
+    utf16 = xml_bytes(records(utf16_ids), '<?xml version="1.0" encoding="UTF-16"?>\n').decode().encode("utf-16")
+    f.add("utf16.xml", utf16, "loaded", "UTF-16 with BOM, declared", ids=utf16_ids)
+    mixed_ids = ids.take(2)
+    mixed = xml_bytes([{"id": mixed_ids[0], "amount": "1.5"}, {"id": mixed_ids[1], "amount": "one"}])
+    f.add("mixed-types.xml", mixed, "loaded", "an amount that is not a number (rescued)", ids=mixed_ids)
+    _special_entries(f, ".xml")
+    return f.files
+
+
 def write_corpus(root: Path | None) -> dict[str, list[CorpusFile]]:
-    """Write the four landing folders under `root`; the entries per format (see the module docstring).
+    """Write the landing folders under `root`; the entries per format (see the module docstring).
 
     With `root` None nothing is written: the entries alone (to name test cases)."""
     ids = _Ids(1_000_000)
@@ -405,6 +527,9 @@ def write_corpus(root: Path | None) -> dict[str, list[CorpusFile]]:
         "jsonml": _multiline_corpus(root, ids),
         "csv": _csv_corpus(root, ids),
         "parquet": _parquet_corpus(root, ids),
+        "orc": _orc_corpus(root, ids),
+        "avro": _avro_corpus(root, ids),
+        "xml": _xml_corpus(root, ids),
     }
 
 
@@ -416,14 +541,7 @@ def write_more_good_files(root: Path, fmt: str, start_id: int, count: int = 2) -
     for n in range(count):
         rows = records(ids.take(ROWS_PER_GOOD_FILE))
         taken.extend(int(r["id"]) for r in rows)  # type: ignore[call-overload]
-        if fmt == "parquet":
-            (folder / f"next-{n}.parquet").write_bytes(parquet_bytes(pa.Table.from_pylist(rows)))
-        elif fmt == "csv":
-            (folder / f"next-{n}.csv").write_bytes(csv_text(rows))
-        elif fmt == "jsonml":
-            (folder / f"next-{n}.json").write_bytes(json.dumps(rows).encode())
-        else:
-            (folder / f"next-{n}.json").write_bytes(json_lines(rows))
+        (folder / f"next-{n}.{EXTENSIONS.get(fmt, fmt)}").write_bytes(ENCODERS[fmt](rows))
     return taken
 
 

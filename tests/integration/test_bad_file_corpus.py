@@ -1,6 +1,7 @@
 """Bad files never block good ones: the corpus of tests/bad_files.py through the real pipeline (embedded engine).
 
-One landing folder per format (JSON lines, multiline JSON, CSV, Parquet; gzip/bzip2/zstd variants) mixes good files
+One landing folder per format (JSON lines, multiline JSON, CSV, Parquet, ORC, Avro, XML; gzip/bzip2/zstd/LZ4
+variants) mixes good files
 with bad ones. One run per folder, then, per entry: a bad file is quarantined (or skipped) with a reason that names it
 and says what is wrong, with an action; every good row is loaded exactly once and equals what pyarrow reads from the
 good files; no run ends with an internal error; the next run loads new good files. Test & Preview on the same folders
@@ -20,10 +21,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
+import fastavro
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
+import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
@@ -41,6 +45,15 @@ from tests.bad_files import (
 )
 
 COMPARED = ["id", "name", "amount", "country"]
+
+
+def lz4_frame_decompress(data: bytes) -> bytes:
+    """An LZ4 frame decompressed by the `lz4` package when installed, else by pyarrow's codec."""
+    try:
+        import lz4.frame
+    except ImportError:
+        return pa.CompressedInputStream(pa.BufferReader(data), "lz4").read()
+    return bytes(lz4.frame.decompress(data))
 
 
 def _cases() -> list[Any]:
@@ -166,15 +179,24 @@ def test_preview_names_the_bad_files(corpus_root, corpus_services, fmt: str) -> 
 
 
 def read_good_files(folder: Path, good: list[CorpusFile], fmt: str) -> pa.Table:
-    """The good files read with pyarrow alone (decompressed by hand), as the rows the table must hold."""
+    """The good files read with pyarrow, fastavro or xml.etree alone (decompressed by hand), as the rows the table
+    must hold."""
     tables = []
     for entry in good:
         data = (folder / entry.name).read_bytes()
         if fmt == "parquet":
             tables.append(pq.read_table(pa.BufferReader(data)))
             continue
+        if fmt == "orc":
+            tables.append(orc.read_table(pa.BufferReader(data)))
+            continue
+        if fmt == "avro":
+            tables.append(pa.Table.from_pylist(list(fastavro.reader(io.BytesIO(data)))))
+            continue
         data = _decompressed(entry.name, data)
-        if fmt == "csv":
+        if fmt == "xml":
+            tables.append(pa.Table.from_pylist([_xml_record(item) for item in ElementTree.fromstring(data)]))
+        elif fmt == "csv":
             tables.append(pcsv.read_csv(io.BytesIO(data)))
         elif fmt == "jsonml":
             tables.append(pa.Table.from_pylist(json.loads(data)))
@@ -183,7 +205,19 @@ def read_good_files(folder: Path, good: list[CorpusFile], fmt: str) -> pa.Table:
     return pa.concat_tables([t.select(COMPARED) for t in tables], promote_options="permissive")
 
 
+def _xml_record(item: ElementTree.Element) -> dict[str, Any]:
+    texts = {child.tag: child.text for child in item}
+    return {
+        "id": int(texts["id"]),
+        "name": texts["name"],
+        "amount": float(texts["amount"]),
+        "country": texts["country"],
+    }
+
+
 def _decompressed(name: str, data: bytes) -> bytes:
+    if name.endswith(".lz4"):
+        return bytes(lz4_frame_decompress(data))
     if name.endswith(".gz"):
         return gzip.decompress(data)
     if name.endswith(".bz2"):
