@@ -30,6 +30,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         title="Autoloader",
+        language="en-US",  # <html lang>, which screen readers need to pick the voice (WCAG 3.1.1)
         reload=False,
         show=False,
         fastapi_docs=False,

@@ -27,7 +27,7 @@ def _alert(alert: NotificationRecord, here: str) -> None:
             with ui.row().classes("w-full items-center gap-2"):
                 ui.label(alert.title).classes("text-sm font-semibold text-slate-800")
                 ui.label(f"{relative_time(alert.created_at)} ({clock(alert.created_at)})").classes(
-                    "text-xs text-slate-400"
+                    "text-xs text-slate-500"
                 )
             ui.label(alert.message).classes("text-sm text-slate-700 break-words")
             ui.label(f"What to do: {alert.action}").classes("text-xs text-slate-600")

@@ -144,7 +144,7 @@ def _week_strip(week: RunTotals) -> None:
             _metric("Files processed", human_count(week.files))
             _metric("Records ingested", human_count(week.records))
             _metric("Avg time", human_duration(week.average_duration_seconds))
-            _metric("Failed runs", str(week.failed), "text-red-600" if week.failed else "text-green-600")
+            _metric("Failed runs", str(week.failed), "text-red-600" if week.failed else "text-green-700")
         if week.runs:
             bar_chart([d.day.strftime("%a") for d in week.days], [d.files for d in week.days], name="files")
 

@@ -39,6 +39,11 @@ def notification_target(notification: NotificationRecord) -> str | None:
     return f"/ingestions/{notification.ingestion_id}"
 
 
+def bell_label(unread: int) -> str:
+    """The bell's accessible name: what it is, then the count (the badge alone would name it "3")."""
+    return f"Notifications, {unread} unread" if unread else "Notifications, none unread"
+
+
 class NotificationBell:
     """Bell button with an unread badge; the menu loads the recent notifications when opened."""
 
@@ -48,9 +53,10 @@ class NotificationBell:
             ui.button(icon="notifications", on_click=self.open)
             .props("flat round color=grey-8")
             .classes("notification-bell")
+            .props('aria-label="Notifications"')
             .mark("bell")
-        ):
-            self.badge = ui.badge("", color="red").props("floating rounded").mark("unread-count")
+        ) as self.button:
+            self.badge = ui.badge("", color="red").props('floating rounded aria-hidden="true"').mark("unread-count")
             self.badge.set_visibility(False)
             with ui.menu().props('no-parent-event anchor="bottom right" self="top right"') as self.menu:
                 self.panel = ui.column().classes("w-[26rem] max-w-[90vw] p-3 gap-2").mark("notifications")
@@ -73,6 +79,7 @@ class NotificationBell:
             return
         self.badge.set_text(str(count) if count < 100 else "99+")
         self.badge.set_visibility(count > 0)
+        self.button.props(f'aria-label="{bell_label(count)}"')
 
     async def open(self) -> None:
         feed = await self._io(self.inbox.notifications, False, RECENT)
@@ -116,7 +123,7 @@ def _item(notification: NotificationRecord) -> None:
             ui.label(notification.message).classes("text-xs text-slate-700 break-words")
             ui.label(f"→ {notification.action}").classes("text-xs text-slate-500")
             with ui.row().classes("gap-3 items-center"):
-                ui.label(relative_time(notification.created_at)).classes("text-xs text-slate-400")
+                ui.label(relative_time(notification.created_at)).classes("text-xs text-slate-500")
                 if notification.cleared_at is not None:
                     ui.label("cleared").classes("text-xs text-green-700")
                 target = notification_target(notification)

@@ -12,6 +12,7 @@ from nicegui import ui
 
 from components.badges import SOURCE_LABELS
 from components.formatting import human_bytes, human_count
+from components.frame import page_heading
 from components.schema_table import schema_table
 from components.styles import FOOTER, OUTLINE, PRIMARY
 from core.config import IngestionSpec
@@ -29,7 +30,7 @@ class PreviewActions:
 def render_preview(spec: IngestionSpec, result: PreviewResult, actions: PreviewActions, *, activated: bool) -> None:
     with ui.column().classes("w-full gap-0 rounded-xl shadow bg-white overflow-hidden").mark("preview"):
         with ui.column().classes("w-full p-6 gap-1 text-white bg-gradient-to-r from-indigo-500 to-purple-600"):
-            ui.label("Preview & Test Ingestion").classes("text-2xl font-bold")
+            page_heading("Preview & Test Ingestion").classes("text-2xl font-bold")
             ui.label(f"Validating configuration and analysing sample data from {spec.source.path}").classes(
                 "opacity-90"
             )

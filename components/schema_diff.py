@@ -17,9 +17,9 @@ def schema_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]], c
         with _panel("Current schema"):
             for column in current:
                 gone = column["name"] not in new_names and column["name"] not in added
-                style = "bg-slate-100 text-slate-400 line-through" if gone else "bg-white"
+                style = "bg-slate-100 text-slate-600 line-through" if gone else "bg-white"
                 _column_row(column["name"], column["type"], style, "✕" if gone else "•")
-        ui.label("→").classes("self-center text-2xl text-slate-400")
+        ui.label("→").classes("self-center text-2xl text-slate-500")
         with _panel("New schema"):
             for column in proposed:
                 name = column["name"]
@@ -43,6 +43,6 @@ def _panel(title: str) -> ui.column:
 def _column_row(name: str, type_text: str, style: str, mark: str) -> None:
     with ui.row().classes(f"{_ROW} {style}"):
         with ui.row().classes("items-center gap-2"):
-            ui.label(mark).classes("text-slate-500 w-4")
+            ui.label(mark).classes("text-slate-600 w-4")
             ui.label(name).classes("font-medium")
-        ui.label(type_text).classes("font-mono text-xs text-slate-500")
+        ui.label(type_text).classes("font-mono text-xs text-slate-600")

@@ -6,7 +6,7 @@ from nicegui import ui
 
 
 def stat_card(
-    caption: str, value: str, note: str = "", note_class: str = "text-green-600", marker: str | None = None
+    caption: str, value: str, note: str = "", note_class: str = "text-green-700", marker: str | None = None
 ) -> None:
     with ui.card().classes("flex-1 min-w-[200px] p-5 shadow-sm rounded-xl"):
         ui.label(caption).classes("text-sm text-slate-500")

@@ -10,6 +10,7 @@ from app.services.clusters import ClusterService, ConnectionTest
 from app.views import Views
 from components.feedback import error_text, notify_error, notify_ok
 from components.formatting import clock
+from components.frame import page_heading
 from components.styles import FLAT, OUTLINE, PRIMARY
 from core.errors import AutoloaderError
 
@@ -41,7 +42,7 @@ class ClustersView:
         self.views: Views = app.state.services.views
         self.who = who()
         with ui.row().classes("w-full items-center justify-between"):
-            ui.label("Clusters").classes("text-3xl font-bold text-slate-800")
+            page_heading("Clusters").classes("text-3xl font-bold text-slate-800")
         ui.label(
             "Ingestions run on a cluster when you pick it on the wizard's Destination step; "
             "otherwise they run on the embedded engine."

@@ -7,6 +7,7 @@ from nicegui import app, run, ui
 from app.pages.context import can_change, may_change, page_frame
 from components.feedback import notify_error, notify_ok
 from components.formatting import human_bytes
+from components.frame import page_heading
 from components.ingestion_card import CardActions, ingestion_card
 from components.run_now_offer import offer_run_now
 from components.stat_card import stat_card
@@ -223,7 +224,7 @@ async def dashboard_page(notice: str | None = None) -> None:
                 ui.icon("check_circle").classes("text-green-700")
                 ui.label(notice).classes("text-green-900").mark("notice")
         with ui.row().classes("w-full items-center justify-between"):
-            ui.label("Data Ingestions").classes("text-3xl font-bold text-slate-800")
+            page_heading("Data Ingestions").classes("text-3xl font-bold text-slate-800")
             if can_change(who):
                 ui.button("New Ingestion", icon="add", on_click=lambda: ui.navigate.to("/ingestions/new")).props(
                     PRIMARY

@@ -13,6 +13,7 @@ from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
+from components.frame import page_heading
 from components.ingestion_card import activate_url, format_label, schedule_tag
 from components.maintenance_box import maintenance_box
 from components.run_now_offer import offer_run_now
@@ -97,8 +98,10 @@ class DetailView:
         summary = data.summary
         with ui.row().classes("w-full items-center justify-between"):
             with ui.row().classes("items-center gap-3"):
-                ui.link("←", "/").classes("text-2xl no-underline text-slate-500")
-                ui.label(summary.name).classes("text-3xl font-bold text-slate-800")
+                ui.link("←", "/").classes("text-2xl no-underline text-slate-600").props(
+                    'aria-label="Back to ingestions"'
+                )
+                page_heading(summary.name).classes("text-3xl font-bold text-slate-800")
                 health_badge(summary.health)
                 tag(SOURCE_LABELS.get(summary.spec.source.type, summary.spec.source.type))
                 tag(schedule_tag(summary))
@@ -159,7 +162,7 @@ class DetailView:
             stat_card("Files (7 days)", f"{week.files:,}", marker="stat-files")
             stat_card("Records (7 days)", human_count(week.records), marker="stat-records")
             stat_card("Average duration", human_duration(week.average_duration_seconds), marker="stat-duration")
-            failed_class = "text-red-600" if week.failed else "text-green-600"
+            failed_class = "text-red-600" if week.failed else "text-green-700"
             stat_card("Failed runs (7 days)", str(week.failed), f"{week.runs} runs", failed_class, "stat-failed")
         with ui.row().classes("w-full gap-4 no-wrap"):
             with ui.card().classes("flex-[2] p-4 shadow-sm rounded-xl"):

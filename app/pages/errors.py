@@ -20,7 +20,7 @@ def error_page(exc: Exception) -> None:
         message = "Something went wrong while building this page."
         action = "Reload the page; if it keeps failing, check the server log."
     with ui.column().classes("w-full max-w-xl mx-auto mt-24 p-8 gap-3 items-center bg-white rounded-xl shadow"):
-        ui.icon("sentiment_dissatisfied").classes("text-6xl text-slate-400")
+        ui.icon("sentiment_dissatisfied").classes("text-6xl text-slate-500")
         ui.label(message).classes("text-xl font-semibold text-slate-800 text-center")
         ui.label(action).classes("text-slate-600 text-center")
         ui.link("Back to the dashboard", "/").classes("text-indigo-700")

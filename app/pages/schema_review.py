@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, cast
 
 from nicegui import app, run, ui
 
 from app.pages.context import page_frame
 from components.feedback import error_text, notify_error, notify_ok
+from components.frame import page_heading
+from components.keyboard import mark_checked, radio_choice, radio_group
 from components.schema_diff import schema_diff
 from core.access import Principal
 from core.errors import AutoloaderError
@@ -68,7 +71,7 @@ class Review:
             schema_diff(self.current, self.pending.columns, self.pending.changes)
         with ui.card().classes("w-full p-6 gap-3"):
             ui.label("How Should We Handle This?").classes("text-lg font-bold")
-            self.options = ui.column().classes("w-full gap-3")
+            self.options = radio_group(ui.column().classes("w-full gap-3"), "Resolution")
             self._render_options()
         with ui.row().classes("w-full justify-between"):
             ui.button("Pause Ingestion", on_click=self.pause).props("outline").classes("pause-ingestion")
@@ -81,7 +84,7 @@ class Review:
         with ui.row().classes("w-full items-center gap-4 p-5 rounded-lg bg-gradient-to-r from-amber-500 to-orange-600"):
             ui.label("⚠").classes("text-3xl text-white")
             with ui.column().classes("gap-0"):
-                ui.label("Schema Evolution Detected").classes("text-2xl font-bold text-white")
+                page_heading("Schema Evolution Detected").classes("text-2xl font-bold text-white")
                 ui.label(f"Ingestion: {self.ingestion.name} • Detected on {detected}").classes("text-amber-50")
 
     def _what_happened(self) -> None:
@@ -110,17 +113,21 @@ class Review:
                 border = "border-2 border-indigo-500 bg-indigo-50" if selected else "border border-slate-200"
                 with ui.column().classes(f"w-full rounded-lg p-4 gap-2 cursor-pointer option-{key} {border}") as box:
                     box.on("click", lambda _, k=key: self._select(k))
-                    with ui.row().classes("items-center gap-2"):
+                    # the title row is the radio a keyboard reaches: the box also holds inputs, which a radio may not
+                    header = ui.row().classes("items-center gap-2 rounded option-radio")
+                    radio_choice(header, partial(self._select, key, keep_focus=True))
+                    mark_checked(header, selected)
+                    with header:
                         ui.icon("radio_button_checked" if selected else "radio_button_unchecked").classes(
                             "text-indigo-600"
-                        )
+                        ).props('aria-hidden="true"')
                         ui.label(title).classes("font-bold")
                         if key == "auto_merge" and self.choice == key:
                             ui.badge("RECOMMENDED").classes("bg-indigo-500")
                     ui.label(TRADE_OFFS[key]).classes("text-sm text-slate-600")
                     with ui.row().classes("gap-6 text-sm"):
                         for point in points:
-                            color = "text-green-700" if point.startswith("✓") else "text-red-600"
+                            color = "text-green-800" if point.startswith("✓") else "text-red-700"
                             ui.label(point).classes(color)
                     if selected:
                         self._inputs(key)
@@ -147,9 +154,14 @@ class Review:
         self.table_name = str(value)
         self._show_plan()
 
-    def _select(self, key: str) -> None:
+    def _select(self, key: str, keep_focus: bool = False) -> None:
+        """Re-render the options; a keyboard choice keeps the focus on the chosen option (the old one is gone)."""
+        if key == self.choice:
+            return
         self.choice = key
         self._render_options()
+        if keep_focus:
+            ui.run_javascript(f"document.querySelector('.option-{key} [role=radio]')?.focus()")
 
     def _show_plan(self) -> None:
         self.preview.clear()

@@ -63,7 +63,7 @@ class DestinationStep:
         engine.mark("engine").props("data-testid=engine")
         self.fields.error_slot("cluster_id")
         if not self.state.clusters:
-            ui.link("Register a Spark cluster to run on Spark", "/clusters").classes("text-xs")
+            ui.link("Register a Spark cluster to run on Spark", "/clusters").classes("text-xs text-indigo-700")
 
     def columns(self) -> list[str]:
         """The probed schema's columns, then any chosen column the probe does not know (typed by the user)."""

@@ -20,6 +20,7 @@ from app.pages.wizard.summary import render_summary
 from app.pages.wizard.validation import engine_problems, field_problems, first_invalid_step, validate_parts
 from components.feedback import error_text, notify_error
 from components.formatting import clock, relative_time
+from components.frame import page_heading
 from components.preview_view import PreviewActions, render_preview
 from core.config import IngestionSpec
 from core.domain import Ingestion, IngestionStatus
@@ -60,7 +61,7 @@ class Wizard:
         title = f"Edit '{self.editing.name}'" if self.editing else "New Data Ingestion"
         with ui.column().classes("w-full gap-0 rounded-xl shadow bg-white overflow-hidden") as self.editor:
             with ui.column().classes("w-full p-6 gap-1 text-white bg-gradient-to-r from-indigo-500 to-purple-600"):
-                ui.label(title).classes("text-2xl font-bold")
+                page_heading(title).classes("text-2xl font-bold")
                 ui.label("Set up automated data ingestion from cloud storage to your data lake").classes("opacity-90")
             with self.navigation.stepper():
                 with ui.step("Source", icon="storage"):

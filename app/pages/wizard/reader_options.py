@@ -99,6 +99,8 @@ class ReaderOptions:
         with fields.when(ui.column().classes("w-full"), self._is(*TEXT_FORMATS)):
             self.expansion = ui.expansion("Advanced reader options", icon="tune", caption=self.caption())
             self.expansion.classes("w-full border border-slate-200 rounded-lg").mark("reader-options")
+            # no aria-label: the header is then named by what it shows, title and caption (WCAG 2.5.3 label in name)
+            self.expansion.props('toggle-aria-label=""')
         with self.expansion:
             with fields.when(ui.grid(columns=2).classes("w-full gap-x-4"), self._is("csv")):
                 for name in CSV_ONLY:

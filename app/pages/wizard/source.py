@@ -15,6 +15,7 @@ from app.pages.wizard.partitions import PartitionFolders
 from app.pages.wizard.validation import engine_problems, validate_parts
 from components.feedback import error_text
 from components.formatting import human_bytes
+from components.keyboard import mark_checked, radio_choice, radio_group
 from core.config import MAX_FILE_AGE_SECONDS
 from core.errors import AutoloaderError
 
@@ -50,7 +51,7 @@ class SourceStep:
         name = fields.input("Ingestion name *", "name", lockable=False, placeholder="e.g. orders_raw")
         name.on("blur", self.check_name)
         section("Select Data Source", "dns")
-        with ui.grid(columns=3).classes("w-full gap-3"):
+        with radio_group(ui.grid(columns=3).classes("w-full gap-3"), "Data source"):
             self.source_cards = {
                 kind: self._source_card(kind, icon, title, subtitle, enabled)
                 for kind, icon, title, subtitle, enabled in SOURCE_CARDS
@@ -134,13 +135,12 @@ class SourceStep:
     def _source_card(self, kind: str, icon: str, title: str, subtitle: str, enabled: bool) -> ui.card:
         card = ui.card().classes("items-center p-4 gap-1 cursor-pointer border-2").mark(f"source-{kind}")
         with card:
-            ui.icon(icon).classes("text-3xl")
+            ui.icon(icon).classes("text-3xl").props('aria-hidden="true"')
             ui.label(title).classes("font-semibold")
-            ui.label(subtitle if enabled else "Coming soon").classes("text-xs text-slate-500")
-        if enabled:
-            card.on("click", lambda: self._choose_source(kind))
-        else:
-            card.classes("opacity-50 cursor-not-allowed")
+            ui.label(subtitle if enabled else "Coming soon").classes("text-xs text-slate-600")
+        radio_choice(card, lambda: self._choose_source(kind), enabled=enabled)
+        if not enabled:
+            card.classes("bg-slate-100 text-slate-600 cursor-not-allowed")
         return card
 
     def _choose_source(self, kind: str) -> None:
@@ -155,6 +155,7 @@ class SourceStep:
     def _paint_source_cards(self) -> None:
         for kind, card in self.source_cards.items():
             selected = kind == self.draft.get("source.type")
+            mark_checked(card, selected)
             card.classes(
                 add="border-indigo-500 bg-indigo-50" if selected else "border-slate-200",
                 remove="border-slate-200" if selected else "border-indigo-500 bg-indigo-50",
