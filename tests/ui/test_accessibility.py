@@ -117,12 +117,16 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     def check(screen: str) -> None:
         page.wait_for_timeout(200)
         problems.extend(_describe(screen, _violations(page)))
+        headings = page.locator("h1:visible").all_inner_texts()
+        if len(headings) != 1:
+            problems.append(f"{screen}: {len(headings)} visible h1 elements {headings} (one names the page)")
 
     page.goto(base + "/login")
     expect(page.locator("#email")).to_be_visible()
     check("login")
     sign_in(page, base)
     expect(page.get_by_text("Schema Evolution Detected")).to_be_visible()
+    expect(page.locator(".notification-bell")).to_have_attribute("aria-label", "Notifications, 1 unread")
     check("dashboard")
     _walk_wizard(page, base, source, check)
     page.goto(f"{base}/ingestions/{ingestion_id}")
@@ -147,12 +151,23 @@ def _tab_to(page: Page, selector: str, presses: int = 60) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
-def test_schema_resolution_is_chosen_and_applied_with_the_keyboard_alone(
+def test_source_and_schema_resolution_are_chosen_with_the_keyboard_alone(
     review_server: tuple[str, int], console_page: Page
 ) -> None:
     base, ingestion_id = review_server
     page = console_page
     sign_in(page, base)
+    page.goto(base + "/ingestions/new")
+    s3_card, local_card = page.locator("[data-testid=source-s3]"), page.locator("[data-testid=source-local]")
+    expect(s3_card).to_have_attribute("aria-checked", "false")
+    _tab_to(page, "[data-testid=source-s3]")
+    page.keyboard.press("Space")
+    expect(s3_card).to_have_attribute("aria-checked", "true")
+    expect(local_card).to_have_attribute("aria-checked", "false")
+    _tab_to(page, "[data-testid=source-local]")
+    page.keyboard.press("Enter")
+    expect(local_card).to_have_attribute("aria-checked", "true")
+
     page.goto(f"{base}/ingestions/{ingestion_id}/schema-review")
     expect(page.get_by_text("NEW SCHEMA", exact=True)).to_be_visible()
 

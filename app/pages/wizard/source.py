@@ -134,6 +134,7 @@ class SourceStep:
 
     def _source_card(self, kind: str, icon: str, title: str, subtitle: str, enabled: bool) -> ui.card:
         card = ui.card().classes("items-center p-4 gap-1 cursor-pointer border-2").mark(f"source-{kind}")
+        card.props(f"data-testid=source-{kind}")
         with card:
             ui.icon(icon).classes("text-3xl").props('aria-hidden="true"')
             ui.label(title).classes("font-semibold")
