@@ -636,3 +636,39 @@ def test_broken_lz4_and_snappy_frames_are_refused() -> None:
     by_hand = bytearray(_snappy_uncompressed_frames(data))
     by_hand[40] ^= 0xFF  # a byte of the first chunk's data: its checksum no longer matches
     assert "snappy-compressed JSON" in refused(bytes(by_hand), fmt)
+
+
+def _orc_that_crashed_pyarrow() -> bytes:
+    """A zstd ORC file with 20 random bytes changed (seed 31 of a fuzzing run) that killed pyarrow 26's ORC reader
+    with a segmentation fault in read_stripe."""
+    import random
+
+    table = pa.table(
+        {"id": list(range(5000)), "name": [f"n{i}" for i in range(5000)], "x": [i * 0.5 for i in range(5000)]}
+    )
+    damaged = bytearray(_orc_bytes(table, compression="zstd"))
+    rnd = random.Random(31)
+    for _ in range(20):
+        at = rnd.randrange(len(damaged))
+        damaged[at] = rnd.randrange(256)
+    return bytes(damaged)
+
+
+_READ_STRIPES = (
+    "import sys, pyarrow.orc as o; f = o.ORCFile(sys.argv[1]); [f.read_stripe(i) for i in range(f.nstripes)]"
+)
+
+
+def test_an_orc_file_that_crashes_the_orc_library_is_quarantined(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "crash.orc"
+    path.write_bytes(_orc_that_crashed_pyarrow())
+    plain = subprocess.run([sys.executable, "-c", _READ_STRIPES, str(path)], capture_output=True, timeout=60)
+    if plain.returncode >= 0:
+        pytest.skip(f"this pyarrow reads the file without crashing (exit {plain.returncode}): nothing to isolate")
+    message = refused(path.read_bytes(), fmt_of("orc"), name="crash.orc")
+    assert "crashed" in message and "SIGSEGV" in message
+    _, rows, _ = load(_orc_bytes(pa.table({"id": [1, 2]})), fmt_of("orc"))  # the next file reads as usual
+    assert [r["id"] for r in rows] == [1, 2]
