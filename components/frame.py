@@ -11,7 +11,9 @@ from components.notification_bell import Inbox, NotificationBell
 
 # WCAG 2.1 AA: a focus ring one sees (2.4.7), and Quasar's own greys and step titles dark enough for 4.5:1 text.
 ACCESSIBLE_CSS = """
-:focus-visible { outline: 3px solid #4338ca !important; outline-offset: 2px; }
+/* Quasar's buttons carry .no-outline (outline: 0 !important, in NiceGUI's last layer, quasar_importants); an
+   !important rule in the first layer outranks every later layer's. */
+@layer theme { :focus-visible { outline: 3px solid #4338ca !important; outline-offset: 2px !important; } }
 .q-stepper__tab .q-stepper__title, .q-stepper__tab .q-stepper__caption { color: #334155; }
 .q-stepper__tab--active .q-stepper__title { color: #3730a3; }
 .q-field__label, .q-field__bottom, .q-field__marginal { color: #475569; }

@@ -138,6 +138,10 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     page.goto(base + "/clusters")
     expect(page.get_by_text("Clusters").first).to_be_visible()
     check("clusters")
+    for path, screen in (("/account", "account"), ("/audit", "audit log")):
+        page.goto(base + path)
+        expect(page.locator("h1")).to_be_visible()
+        check(screen)
 
     assert not problems, "axe-core found serious or critical violations:\n" + "\n".join(problems)
 
@@ -180,6 +184,10 @@ def test_source_and_schema_resolution_are_chosen_with_the_keyboard_alone(
     expect(page.locator(".option-auto_merge [role=radio]")).to_have_attribute("aria-checked", "true")
     expect(page.locator(".plan-preview").get_by_text("ALTER TABLE", exact=False).first).to_be_visible()
     _tab_to(page, ".apply-solution")
+    outline = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; }"
+    )
+    assert outline == ["solid", "3px"], f"the focused button shows no clear focus ring: {outline}"
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/ingestions/{ingestion_id}")
     expect(page.get_by_text("auto-merged (columns added to the table)", exact=False)).to_be_visible()
