@@ -12,16 +12,31 @@ from app.pages.wizard.reader_options import ReaderOptions
 from app.pages.wizard.validation import validate_parts
 from components.styles import PANEL
 
-FORMAT_LABELS = {"json": "JSON", "csv": "CSV / TSV", "parquet": "Parquet"}
-CLUSTER_FORMAT_LABELS = {"orc": "ORC", "xml": "XML", "text": "Text (one line per record)", "avro": "Avro"}
-"""Formats only a Spark cluster reads (core.config.EMBEDDED_FORMATS are the embedded engine's)."""
+FORMAT_LABELS = {
+    "json": "JSON",
+    "csv": "CSV / TSV",
+    "parquet": "Parquet",
+    "avro": "Avro",
+    "orc": "ORC",
+    "xml": "XML",
+    "text": "Text (a row per line, or the whole file)",
+}
+"""Every format both engines read (core.config.EMBEDDED_FORMATS)."""
 SCHEMA_POLICIES = {
     "auto_merge": "Add new columns automatically (schema evolution)",
     "rescue": "Keep the table schema; new fields go to _rescued_data",
     "fail": "Fail the run and name the new columns",
     "pause": "Hold files with new columns for review, and pause until you choose what to do",
 }
-COMPRESSIONS = {"auto": "Detect from the file", "none": "None", "gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
+COMPRESSIONS = {
+    "auto": "Detect from the file",
+    "none": "None",
+    "gzip": "gzip",
+    "bz2": "bzip2",
+    "zstd": "zstd",
+    "lz4": "LZ4 (frame)",
+    "snappy": "Snappy (framed)",
+}
 
 
 class FormatStep:
@@ -42,7 +57,7 @@ class FormatStep:
         section("File Format & Schema", "description")
         reprobe = self.reprobe_soon
         self.reader_options = ReaderOptions(fields, reprobe)
-        self.format_select = ui.select(self.format_options(), label="File Format *").props("outlined").classes("w-full")
+        self.format_select = ui.select(dict(FORMAT_LABELS), label="File Format *").props("outlined").classes("w-full")
         fields.bind(self.format_select, "format.type", lockable=True, after=self._format_changed)
         ui.label("Schema Detection").classes("text-sm text-slate-600")
         mode = ui.radio({"auto": "Auto-detect schema", "manual": "Provide schema manually"}).props("inline")
@@ -85,6 +100,9 @@ class FormatStep:
             fields.input(
                 "Row tag (the element of one record)", "format.options.row_tag", OPTIONAL_TEXT, placeholder="row"
             )
+        with fields.when(ui.column().classes("w-full"), self._is("text")):
+            whole = ui.checkbox("Whole file as one row (else a row per line)")
+            fields.bind(whole, "format.options.wholetext", marked=False, lockable=True, after=reprobe)
         compression = ui.select(COMPRESSIONS, label="Compression").props("outlined").classes("w-full")
         fields.bind(compression, "format.options.compression", lockable=True)
         self.reader_options.render()
@@ -92,20 +110,6 @@ class FormatStep:
     def _format_changed(self) -> None:
         self.reader_options.refresh_caption()
         self.reprobe_soon()
-
-    def format_options(self) -> dict[str, str]:
-        """The embedded engine's formats; with a cluster also ORC, XML, text, Avro (a chosen one stays listed so
-        that switching back to the embedded engine shows the error next to the field, not a blank select)."""
-        options = dict(FORMAT_LABELS)
-        for key, label in CLUSTER_FORMAT_LABELS.items():
-            if self.draft.get("cluster_id") is not None:
-                options[key] = label
-            elif key == self.draft.get("format.type"):
-                options[key] = f"{label} (needs a Spark cluster)"
-        return options
-
-    def refresh_format_options(self) -> None:
-        self.fields.set_options(self.format_select, self.format_options())
 
     def reprobe_soon(self) -> None:
         self.state.probe = None

@@ -85,7 +85,6 @@ class Wizard:
         self.render_summaries()
 
     def _engine_changed(self) -> None:
-        self.format.refresh_format_options()
         problems = engine_problems(self.state.draft)
         if problems:
             problems["cluster_id"] = problems["format.type"] + " (see the Format step)"
