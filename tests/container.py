@@ -64,8 +64,10 @@ def base_image() -> str:
     if podman("image", "exists", BASE_IMAGE, check=False).returncode == 0:
         return BASE_IMAGE
     tarball = CACHE / "bookworm-python.tar"
-    if not tarball.exists():
-        partial = tarball.with_suffix(".partial")
+    if not tarball.is_file():
+        if tarball.is_dir():  # left by a version of this code that let mmdebstrap write a folder
+            shutil.rmtree(tarball)
+        partial = CACHE / "bookworm-python.partial.tar"  # mmdebstrap picks its output format from the suffix
         subprocess.run(
             ["mmdebstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(partial)],
             check=True, capture_output=True, timeout=600,
