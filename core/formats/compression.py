@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, cast
 import pyarrow as pa
 
 from core.errors import ConfigError
+from core.formats.streams import BlockConverter
 
 GZIP_MAGIC = b"\x1f\x8b"
 BZ2_MAGIC = b"BZh"
@@ -144,7 +145,7 @@ def _cramjam_snappy() -> Any:
     return cramjam.snappy
 
 
-class SnappyFrames(io.RawIOBase):
+class SnappyFrames(BlockConverter):
     """The decompressed content of a Snappy-framed stream, read a run of whole chunks (about 1 MiB) at a time.
 
     Each chunk is a type byte, a 3-byte little-endian length and its data (at most 64 KiB uncompressed), so a run
@@ -156,11 +157,6 @@ class SnappyFrames(io.RawIOBase):
         super().__init__()
         self._raw = raw
         self._snappy = _cramjam_snappy()
-        self._out = memoryview(b"")
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
 
     def _read_exactly(self, size: int) -> bytes:
         data = self._raw.read(size)
@@ -200,11 +196,3 @@ class SnappyFrames(io.RawIOBase):
         import cramjam
 
         return (cramjam.DecompressionError, OSError, ValueError)
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        self._fill()
-        view = memoryview(buffer).cast("B")
-        n = min(len(view), len(self._out))
-        view[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n

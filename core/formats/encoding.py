@@ -15,11 +15,10 @@ the decompressed stream): the file is quarantined rather than loaded with replac
 from __future__ import annotations
 
 import codecs
-import io
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from core.formats.compression import _read_head
-from core.formats.streams import bad_file
+from core.formats.streams import BlockConverter, bad_file
 
 BLOCK_BYTES = 1024 * 1024
 
@@ -32,7 +31,7 @@ def codec_name(encoding: str) -> str:
     return codecs.lookup(encoding).name
 
 
-class Transcoded(io.RawIOBase):
+class Transcoded(BlockConverter):
     """The UTF-8 text of `raw`, decoded from `encoding` one block at a time."""
 
     def __init__(self, raw: BinaryIO, encoding: str, path: str, what: str, label: str | None = None):
@@ -41,13 +40,8 @@ class Transcoded(io.RawIOBase):
         self._encoding = label or encoding
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         self._consumed = 0  # raw bytes handed to the decoder so far
-        self._out = memoryview(b"")
-        self._done = False
         self._path = path
         self._what = what
-
-    def readable(self) -> bool:
-        return True
 
     def _fill(self) -> None:
         while not self._out and not self._done:
@@ -75,14 +69,6 @@ class Transcoded(io.RawIOBase):
         except Exception:  # a decoder without state: nothing buffered
             return b""
         return state[0] if isinstance(state, tuple) and isinstance(state[0], bytes) else b""
-
-    def readinto(self, buffer: Any) -> int:
-        self._fill()
-        view = memoryview(buffer).cast("B")
-        n = min(len(view), len(self._out))
-        view[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
 
 
 def transcode(stream: BinaryIO, encoding: str, path: str, what: str) -> BinaryIO:

@@ -190,6 +190,30 @@ def first_content(stream: BinaryIO, block_bytes: int | None, path: str, what: st
     return head, exhausted
 
 
+class BlockConverter(io.RawIOBase):
+    """A stream whose bytes are made a block at a time from another one (decompressed, transcoded): a subclass's
+    `_fill` puts the next block in `_out` when it is empty, and leaves it empty at the end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._out = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        raise NotImplementedError
+
+    def readinto(self, buffer: Any) -> int:
+        self._fill()
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._out))
+        view[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
 class Chained(io.RawIOBase):
     """`first` bytes, then the rest of `rest` (hands an already-read block back to a streaming parser)."""
 
