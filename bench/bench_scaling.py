@@ -60,6 +60,8 @@ def child(args: argparse.Namespace) -> int:
     svc = build(Settings(_env_file=None))
     try:
         body = compare.gen._spec("scaling", Path(args.source), {"type": "json"}, "events")
+        if args.batch_files:
+            body["limits"] = {"max_files_per_batch": args.batch_files}
         ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
         result: dict[str, Any] = {"files": args.files}
         for step in ("first", "noop"):
@@ -105,13 +107,15 @@ def slope(points: list[tuple[float, float]]) -> float:
     return covariance / sum((x - mean_x) ** 2 for x in xs)
 
 
-def run_size(workdir: Path, count: int, rows: int, profile: str | None) -> dict[str, Any]:
+def run_size(workdir: Path, count: int, rows: int, profile: str | None, batch_files: int | None) -> dict[str, Any]:
     source = ensure_files(workdir, count, rows)
     state = workdir / "state" / f"files-{count}"
     shutil.rmtree(state, ignore_errors=True)
     command = [sys.executable, __file__, "--child", "--source", str(source), "--files", str(count)]
     if profile:
         command += ["--profile", profile]
+    if batch_files:
+        command += ["--batch-files", str(batch_files)]
     print(f"[run] {count:,} files ...", flush=True)
     proc = subprocess.run(command, env=compare.product_env(workdir, state), stdout=subprocess.PIPE, text=True)
     found = [
@@ -151,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="work directory (default: a new temporary one); its input is reused")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     parser.add_argument("--profile", help="write cProfile dumps of each run into this folder")
+    parser.add_argument(
+        "--batch-files", type=int, help="limits.max_files_per_batch (default 10,000): smaller shows many-batch cost"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--files", type=int, help=argparse.SUPPRESS)
@@ -163,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="autoloader-scaling-")) if temporary else Path(args.workdir).resolve()
     (workdir / "landing").mkdir(parents=True, exist_ok=True)  # a local root compare.product_env names
     try:
-        results = [run_size(workdir, n, args.rows, args.profile) for n in SIZES if n <= args.max_files]
+        results = [
+            run_size(workdir, n, args.rows, args.profile, args.batch_files) for n in SIZES if n <= args.max_files
+        ]
         print_summary(results, args.rows)
     finally:
         if temporary and not args.keep:

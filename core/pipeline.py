@@ -408,7 +408,7 @@ class RunPipeline:
             if inferred.sampled:
                 ctx.notes.append(sampled_note(inferred.sampled, inferred.sample_bytes))
             return files, without(inferred.schema, ignored)
-        files, schemas = self._guarded(ctx, files, lambda some: ctx.engine.infer_each(ctx.storage, some, spec.format))
+        files, schemas = self._guarded(ctx, files, lambda some: self._file_schemas(ctx, some, table_schema, ignored))
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":
             raise SchemaChangeError(
@@ -421,6 +421,32 @@ class RunPipeline:
         loadable = [f for f in files if f.path not in split.held]
         known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]
         return loadable, nulls_to_string(unify_schemas(known)) if known else pa.schema(data_fields(table_schema))
+
+    @staticmethod
+    def _file_schemas(
+        ctx: _RunContext, files: list[FileInfo], table_schema: pa.Schema, ignored: frozenset[str]
+    ) -> dict[str, pa.Schema]:
+        """Each file's schema for the check against the table, inferred in groups where that reads as much of
+        each file as inferring it alone: a group whose unified schema the policy takes holds no file with a change
+        (each member's types are at or below the group's on the lattice), so only the files of a group with a change
+        are inferred one by one, to find which to hold. One Arrow call per group instead of per file: on 1,000-file
+        batches of small JSON files, 14 s of a 25 s load of 10,000 files was this check (bench_scaling)."""
+        from core.engines.inference import check_groups
+        from core.schema import classify
+
+        spec = ctx.ingestion.spec
+        groups, alone = check_groups(files, spec.format)
+        schemas: dict[str, pa.Schema] = {}
+        for group in groups:
+            result = ctx.engine.infer_schema(ctx.storage, group, spec.format)
+            members = [info for info in group if info.path not in result.bad_files]
+            if classify(spec.format.schema_.on_schema_change, table_schema, {"": result.schema}, ignored).held:
+                alone.extend(members)
+            else:
+                schemas.update((info.path, result.schema) for info in members)
+        if alone:
+            schemas.update(ctx.engine.infer_each(ctx.storage, alone, spec.format))
+        return schemas
 
     def _guarded(
         self, ctx: _RunContext, files: list[FileInfo], infer: Callable[[list[FileInfo]], T]

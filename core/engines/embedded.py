@@ -40,10 +40,14 @@ LINEAGE_FIELDS = [
 assert tuple(f.name for f in LINEAGE_FIELDS) == LINEAGE_COLUMNS
 
 
-# Small files are read this many ahead, on this many threads (Arrow's parsers release the GIL); a file larger than
-# _READ_AHEAD_MAX_BYTES streams instead, so read-ahead holds at most a few tens of MiB.
+# Mid-sized files are read this many ahead, on this many threads (Arrow's parsers release the GIL); a file larger
+# than _READ_AHEAD_MAX_BYTES streams instead, so read-ahead holds at most a few tens of MiB. Files under
+# _READ_AHEAD_MIN_BYTES are read inline: their cost is Python per file, which threads only contend for (measured on
+# 2 cores, JSON lines: 10,000 files of 0.5 KiB 9.2 s threaded vs 6.1 s inline; 2,000 of 23 KiB 2.0 vs 1.6 s;
+# 1,000 of 100 KiB even; 100 of 1 MiB 0.6 vs 1.0 s).
 _READ_THREADS = 3
 _READ_AHEAD_FILES = 8
+_READ_AHEAD_MIN_BYTES = 64 * 1024
 _READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024
 
 # Row groups of 128k rows and 64 MiB files bound what the Parquet writer buffers per file
@@ -344,8 +348,9 @@ class EmbeddedEngine:
         skipped; one that fails half-way aborts the whole batch (nothing is committed) so the
         pipeline can retry the batch without it.
 
-        Small files are read a few ahead on worker threads (Arrow's parsers release the GIL), whole, so their rows
-        come in the same order and any error of theirs comes before their first row; large files stream.
+        Mid-sized files are read a few ahead on worker threads (Arrow's parsers release the GIL), whole, so their
+        rows come in the same order and any error of theirs comes before their first row; small files are read
+        inline and large files stream.
         """
         lineage = request.destination.lineage_columns
         files = request.files
@@ -354,7 +359,7 @@ class EmbeddedEngine:
             scheduled = 0
             for index, info in enumerate(files):
                 while scheduled < len(files) and scheduled <= index + _READ_AHEAD_FILES:
-                    if files[scheduled].size <= _READ_AHEAD_MAX_BYTES:
+                    if _READ_AHEAD_MIN_BYTES <= files[scheduled].size <= _READ_AHEAD_MAX_BYTES:
                         ahead[scheduled] = pool.submit(self._read_whole, request, files[scheduled], FileReadStats())
                     scheduled += 1
                 outcome = state.outcomes.setdefault(info.path, FileOutcome())

@@ -119,6 +119,33 @@ def _sampled_chunk(
     return schemas, {**bad, **unreadable}
 
 
+CHECK_GROUP_FILES = 1024
+"""Files checked together against an existing table (see `check_groups`)."""
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd", ".lz4", ".snappy")
+
+
+def check_groups(files: list[FileInfo], fmt: FormatConfig) -> tuple[list[list[FileInfo]], list[FileInfo]]:
+    """The files whose schema can be checked in groups, and those that must be inferred alone.
+
+    A group's unified schema reads as much of each member as inferring it alone would: files whose schema is in
+    their metadata (Parquet, ORC, Avro, text), and uncompressed text files small enough to be read whole within a
+    group's per-file budget (multiline JSON is parsed whole either way). Larger or compressed text files are
+    inferred alone, where the budget is 8 MiB."""
+    budget = infer_bytes_per_file(CHECK_GROUP_FILES)
+
+    def whole_in_group(info: FileInfo) -> bool:
+        if fmt.type in WHOLE_SCHEMA_FORMATS or (fmt.type == "json" and fmt.options.multiline):
+            return True
+        if fmt.options.compression not in ("auto", "none"):
+            return False
+        return info.size <= budget and not info.path.lower().endswith(COMPRESSED_SUFFIXES)
+
+    groupable = [info for info in files if whole_in_group(info)]
+    alone = [info for info in files if not whole_in_group(info)]
+    groups = [groupable[i : i + CHECK_GROUP_FILES] for i in range(0, len(groupable), CHECK_GROUP_FILES)]
+    return groups, alone
+
+
 def infer_each(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
     """Each file's own schema, inferred alone (files that cannot be read are left out)."""
     schemas = {}

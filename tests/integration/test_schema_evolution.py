@@ -247,3 +247,21 @@ def test_resolution_over_the_api(api, services, evolving) -> None:  # type: igno
     assert read_table(uri).num_rows == 5000
     again = api.post(f"{base}/resolve", json={"resolution": "auto_merge"})
     assert again.status_code == 409
+
+
+def test_one_changed_file_among_many_small_ones_is_the_only_one_held(services, evolving) -> None:  # type: ignore[no-untyped-def]
+    """Small files are checked against the table in groups (core/engines/inference.check_groups); a group with a
+    change is looked at file by file, so only the changed file is held, and a file of whole-number amounts (a
+    double column) is no change at all."""
+    ing, uri, landing = evolving("pause")
+    for name in ("b0.json", "b1.json"):
+        (landing / name).unlink()
+    for n in range(40):
+        write(landing, f"s{n:02}.json", 10_000 + n * 10, rows=10, extra=n == 17)
+    (landing / "whole.json").write_text(
+        json.dumps({"id": 1, "name": "w", "amount": 3, "country": "FR", "day": "2026-11-02"}) + "\n"
+    )
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.schema_pending and outcome.metrics.files_processed == 40, outcome.message
+    assert read_table(uri).num_rows == 3000 + 39 * 10 + 1
+    assert [Path(f["path"]).name for f in _pending(services, ing).files] == ["s17.json"]
