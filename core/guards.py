@@ -20,6 +20,9 @@ from core.errors import ConfigError
 
 ROOTS_SETTING = "AUTOLOADER_LOCAL_ROOTS"
 _SYSTEM_TREES = ("/proc", "/sys", "/dev")
+HOST_IN_PATH: dict[str, tuple[str, ...]] = {"sftp": ("sftp",), "azure_blob": ("abfss", "abfs", "https")}
+"""The schemes of the sources whose path names the host connected to (an Azure path's host is the account's,
+not contacted when an endpoint URL is given)."""
 
 
 class LocalRoots:
@@ -88,12 +91,15 @@ class Guards:
 
     def check_spec(self, spec: IngestionSpec) -> None:
         """Refuse, before anything is stored or read, a configuration that reaches outside: a local path outside
-        the roots, an S3 endpoint or a webhook on a refused address."""
+        the roots, a storage endpoint (S3, Azure, GCS), an SFTP host, an Azure account host or a webhook on a
+        refused address."""
         source = spec.source
         if source.type == "local":
             self.local_roots.check(source.path)
         if source.endpoint_url:
             check_url(source.endpoint_url, self.egress, field="source.endpoint_url")
+        if source.type == "sftp" or (source.type == "azure_blob" and not source.endpoint_url):
+            check_url(source.path, self.egress, field="source.path", schemes=HOST_IN_PATH[source.type])
         if spec.quality.webhook_url:
             check_url(spec.quality.webhook_url, self.egress, field="quality.webhook_url")
 

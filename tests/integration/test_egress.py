@@ -258,6 +258,40 @@ def test_an_s3_endpoint_on_loopback_is_refused_at_test_and_create(api: Any, list
     assert listener.connections == 0
 
 
+CLOUD_SOURCES = {
+    "sftp-host": ({"type": "sftp", "path": "sftp://127.0.0.1:2222/in"}, "source.path"),
+    "azure-account-host": ({"type": "azure_blob", "path": "https://127.0.0.1/container/in/"}, "source.path"),
+    "azure-endpoint": (
+        {"type": "azure_blob", "path": "abfss://c@acct.dfs.core.windows.net/in/", "endpoint_url": "http://127.0.0.1:1"},
+        "source.endpoint_url",
+    ),
+    "gcs-endpoint": (
+        {"type": "gcs", "path": "gs://bucket/in/", "endpoint_url": "http://127.0.0.1:1"},
+        "source.endpoint_url",
+    ),
+}
+CLOUD_CREDENTIALS = {
+    "sftp": {"type": "password", "username": "u", "password": "p"},
+    "azure_blob": {"type": "sas", "sas_token": "sv=1"},
+    "gcs": {"type": "anonymous"},
+}
+
+
+@pytest.mark.parametrize("case", list(CLOUD_SOURCES))
+def test_a_cloud_source_host_on_loopback_is_refused_at_create_and_update(api: Any, tmp_path: Path, case: str) -> None:
+    """The SFTP host, an Azure account host and the Azure/GCS endpoint pass the rule S3 endpoints pass when saved."""
+    source, field = CLOUD_SOURCES[case]
+    body = {**ingestion_body(tmp_path), "source": {**source, "credentials": CLOUD_CREDENTIALS[source["type"]]}}
+    created = api.post("/api/v1/ingestions", json=ingestion_body(tmp_path))
+    assert created.status_code == 201, created.text
+    for method, path in (("post", "/api/v1/ingestions"), ("put", f"/api/v1/ingestions/{created.json()['id']}")):
+        answer = getattr(api, method)(path, json=body)
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["field"] == field and "'127.0.0.1' is a loopback address" in error["message"]
+        assert "AUTOLOADER_EGRESS_ALLOW" in error["action"]
+
+
 def test_an_allowed_s3_endpoint_is_contacted(with_allow: Callable[..., Container], listener: Listener) -> None:
     from core.config import IngestionSpec
 
