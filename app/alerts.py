@@ -16,7 +16,7 @@ from typing import Any
 from app.db.models import Notification
 from app.db.repository import NotificationStore
 from app.settings import Settings
-from core.alerts import Alert, AlertKind, judge_run, no_new_files, over_sla
+from core.alerts import Alert, AlertKind, judge_run, no_new_files, over_sla, run_name
 from core.config import QualityConfig
 from core.domain import Ingestion, IngestionStatus, RunOutcome
 from core.egress import EgressAllow, open_url
@@ -46,6 +46,7 @@ class AlertService:
         verdict = judge_run(
             ingestion.id, ingestion.name, outcome, will_retry=will_retry,
             row_count_min=quality.row_count_min, duration_sla_minutes=quality.duration_sla_minutes,
+            run_number=self.notifications.run_number(outcome.run_id),
         )  # fmt: skip
         for kind in verdict.clear:
             self.notifications.clear(ingestion.id, kind.value)
@@ -61,7 +62,7 @@ class AlertService:
             sla = ingestion.spec.quality.duration_sla_minutes if ingestion else None
             if ingestion and sla and run.started_at and (now - run.started_at).total_seconds() > sla * 60:
                 elapsed = (now - run.started_at).total_seconds()
-                late = over_sla(ingestion.id, ingestion.name, run.id or 0, elapsed, sla)
+                late = over_sla(ingestion.id, ingestion.name, run_name(run.id or 0, run.number), elapsed, sla)
                 self.raise_alert(late, ingestion.spec.quality, ingestion.tenant_id)
         for ingestion in ingestions:
             days = ingestion.spec.quality.no_files_alert_days

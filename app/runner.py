@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db.repository import SqlStore
 from app.logging_setup import run_log_context
-from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus
+from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus, RunTrigger
 from core.errors import MetadataUnavailable
 from core.pipeline import RunPipeline, owner_is_dead
 from core.ports import ActiveRun
@@ -56,6 +56,28 @@ def _log_end(outcome: RunOutcome) -> None:
         m.bytes_written,
         m.duration_seconds,
     )
+
+
+NO_NEW_FILES = "No new files."
+"""The pipeline's message for a run that found nothing to load and nothing else to report."""
+CHECK_TRIGGERS = (RunTrigger.SCHEDULED.value,)
+"""The fires that are a continuous ingestion's checks. A catch-up run (one per restart) stays a run: it says the
+server was down."""
+
+
+def empty_check(mode: str, trigger: str, outcome: RunOutcome) -> bool | None:
+    """Whether a continuous ingestion's fire is an empty check, folded into the ingestion's count instead of kept
+    as a run: True (counted) when it found no new file, failed nothing and had nothing to note; False (dropped,
+    not counted) when it was skipped because a run of the ingestion was still going; None (kept as a run)
+    otherwise. Manual runs, retries, catch-up runs and scheduled (non-continuous) ingestions keep their run."""
+    if mode != "continuous" or trigger not in CHECK_TRIGGERS:
+        return None
+    if outcome.status == RunStatus.SKIPPED:
+        return False
+    metrics = outcome.metrics
+    quiet = not outcome.errors and not outcome.schema_pending and outcome.message.strip() == NO_NEW_FILES
+    untouched = metrics.files_processed == 0 and metrics.files_quarantined == 0
+    return True if outcome.status == RunStatus.SUCCESS and quiet and untouched else None
 
 
 class Clock(Protocol):
@@ -111,6 +133,7 @@ class Runner:
             self.unstarted.add(run_id)
             raise
         _log_end(outcome)
+        self._fold_if_empty_check(ingestion_id, outcome)
         try:
             will_retry = self._plan_retry(outcome)
         except DBAPIError as exc:  # the metadata DB is down again: the ingestion's next fire loads the files
@@ -118,6 +141,21 @@ class Runner:
             will_retry = False
         self._tell_listeners(ingestion_id, outcome, will_retry)
         return outcome
+
+    def _fold_if_empty_check(self, ingestion_id: int, outcome: RunOutcome) -> None:
+        """An empty continuous check leaves no run behind, only the ingestion's count (`empty_check`)."""
+        if outcome.status not in (RunStatus.SUCCESS, RunStatus.SKIPPED) or outcome.errors:
+            return
+        try:
+            run = self.store.get_run_by_id(outcome.run_id)
+            if run is None:
+                return
+            mode = self.store.get_ingestion(ingestion_id).spec.schedule.mode
+            counted = empty_check(mode, run.trigger, outcome)
+            if counted is not None:
+                self.store.fold_empty_check(outcome.run_id, counted=counted)
+        except Exception as exc:  # the run stays stored as it is: nothing lost, only the history is longer
+            log.warning("run %s: empty check not folded (%s: %s)", outcome.run_id, type(exc).__name__, exc)
 
     def _tell_listeners(self, ingestion_id: int, outcome: RunOutcome, will_retry: bool) -> None:
         if not self.listeners:

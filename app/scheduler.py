@@ -103,7 +103,7 @@ class Scheduler:
         Outside a running server (the CLI, a script) there is nothing to sync."""
         if not self.running:
             return
-        trigger = trigger_for(ingestion.spec.schedule) if ingestion.status.loads else None
+        trigger = trigger_for(ingestion.spec.schedule, ingestion.id) if ingestion.status.loads else None
         if trigger is None:
             self.remove(ingestion.id)
             return

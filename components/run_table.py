@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from nicegui import ui
 
 from components.formatting import clock, human_bytes, human_duration
-from core.views import FileRecord, RunRecord
+from core.views import EmptyChecks, FileRecord, RunRecord
 
 RUN_COLUMNS = [
-    {"name": "id", "label": "Run", "field": "id", "align": "left"},
+    {"name": "number", "label": "Run", "field": "number", "align": "left"},
     {"name": "trigger", "label": "Trigger", "field": "trigger", "align": "left"},
     {"name": "started", "label": "Start", "field": "started", "align": "left"},
     {"name": "duration", "label": "Duration", "field": "duration", "align": "right"},
@@ -53,6 +53,7 @@ def run_row(run: RunRecord) -> dict[str, object]:
     )
     return {
         "id": run.id,
+        "number": run.label.removeprefix("Run "),
         "trigger": run.trigger,
         "started": clock(run.started_at or run.created_at),
         "duration": human_duration(float(metrics["duration_seconds"])) if metrics.get("duration_seconds") else "—",
@@ -71,6 +72,12 @@ def run_table(runs: Sequence[RunRecord]) -> ui.table:
     table.add_slot("body-cell-status", RUN_STATUS_SLOT)
     table.add_slot("body-cell-actions", RUN_ACTIONS_SLOT)
     return table
+
+
+def empty_checks_text(checks: EmptyChecks) -> str:
+    """ "Checked 120 times since 2026-12-01 02:00 UTC, no new files" (the last check's time after it)."""
+    times = "once" if checks.count == 1 else f"{checks.count:,} times"
+    return f"Checked {times} since {clock(checks.since)}, no new files (last check {clock(checks.last_checked_at)})"
 
 
 def ledger_table(files: Sequence[FileRecord]) -> ui.table:

@@ -50,7 +50,10 @@ def judge_run(
     will_retry: bool,
     row_count_min: int | None,
     duration_sla_minutes: int | None,
+    run_number: int | None = None,
 ) -> Verdict:
+    """`run_number` names the run as the console does ("Run #3"); without it the run's id is named."""
+    run = run_name(outcome.run_id, run_number)
     raised: list[Alert] = []
     cleared: list[AlertKind] = []
     metrics = outcome.metrics
@@ -73,7 +76,7 @@ def judge_run(
                 AlertKind.RUN_FAILED,
                 ingestion_id,
                 name,
-                f"Run {outcome.run_id} of '{name}' failed",
+                f"{run} of '{name}' failed",
                 outcome.message or "The run failed.",
                 (first.action if first and first.action else "Open the run, fix the cause, then retry it."),
             )
@@ -90,8 +93,7 @@ def judge_run(
                     ingestion_id,
                     name,
                     f"'{name}' loaded {metrics.records_ingested:,} rows, below the minimum of {row_count_min:,}",
-                    f"Run {outcome.run_id} loaded {metrics.records_ingested:,} rows "
-                    f"from {metrics.files_processed} files.",
+                    f"{run} loaded {metrics.records_ingested:,} rows from {metrics.files_processed} files.",
                     "Check that the producer delivered complete files; adjust the minimum if the volume changed.",
                     severity="warning",
                 )
@@ -99,20 +101,25 @@ def judge_run(
         else:
             cleared.append(AlertKind.ROWS_BELOW_MIN)
     if outcome.status in (RunStatus.SUCCESS, RunStatus.PARTIAL):
-        changed = files_changed(ingestion_id, name, outcome)
+        changed = files_changed(ingestion_id, name, outcome, run)
         if changed is not None:
             raised.append(changed)
         else:
             cleared.append(AlertKind.FILE_CHANGED)
     if duration_sla_minutes and outcome.status != RunStatus.SKIPPED:
         if metrics.duration_seconds > duration_sla_minutes * 60:
-            raised.append(over_sla(ingestion_id, name, outcome.run_id, metrics.duration_seconds, duration_sla_minutes))
+            raised.append(over_sla(ingestion_id, name, run, metrics.duration_seconds, duration_sla_minutes))
         else:
             cleared.append(AlertKind.RUN_OVER_SLA)
     return Verdict(raised, cleared)
 
 
-def files_changed(ingestion_id: int, name: str, outcome: RunOutcome) -> Alert | None:
+def run_name(run_id: int, number: int | None) -> str:
+    """ "Run #3" (its number within the ingestion), or "Run 1234" (its id) for a run without a number."""
+    return f"Run #{number}" if number is not None else f"Run {run_id}"
+
+
+def files_changed(ingestion_id: int, name: str, outcome: RunOutcome, run: str | None = None) -> Alert | None:
     """An alert when the run found loaded files changed at the source and did not reload them (while it stays
     open, later changes do not alert again; a run that finds none clears it)."""
     paths = [e.file for e in outcome.errors if e.kind == "file_changed" and e.file]
@@ -124,19 +131,21 @@ def files_changed(ingestion_id: int, name: str, outcome: RunOutcome) -> Alert | 
         ingestion_id,
         name,
         f"{len(paths)} file(s) of '{name}' changed after they were loaded",
-        f"Run {outcome.run_id} found {shown} changed at the source; the table holds the versions loaded earlier.",
+        f"{run or run_name(outcome.run_id, None)} found {shown} changed at the source; "
+        "the table holds the versions loaded earlier.",
         "Turn on reload_changed_files to load the new versions (never duplicating rows); "
         "ask the producer to write new files instead of changing loaded ones.",
         severity="warning",
     )
 
 
-def over_sla(ingestion_id: int, name: str, run_id: int, seconds: float, sla_minutes: int) -> Alert:
+def over_sla(ingestion_id: int, name: str, run: str, seconds: float, sla_minutes: int) -> Alert:
+    """`run` names the run as people see it ("Run #3", `run_name`)."""
     return Alert(
         AlertKind.RUN_OVER_SLA,
         ingestion_id,
         name,
-        f"Run {run_id} of '{name}' is slower than its {sla_minutes}-minute SLA",
+        f"{run} of '{name}' is slower than its {sla_minutes}-minute SLA",
         f"The run has taken {seconds / 60:.1f} minutes.",
         "Check the source volume and the engine; split the backlog or raise the SLA.",
         severity="warning",

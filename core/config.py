@@ -46,6 +46,8 @@ warnings.filterwarnings("ignore", message='Field name "schema_json"', category=U
 
 MAX_ID = 2**63 - 1
 """The largest id (and count) the metadata database stores: a 64-bit signed integer."""
+MIN_INTERVAL_SECONDS = 5
+"""Continuous mode checks at most this often (input only: a stored shorter interval still loads and runs)."""
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600
 MAX_COLUMNS = 10_000
 ENCRYPTED_PREFIX = "enc:v1:"
@@ -474,9 +476,24 @@ class ScheduleConfig(_Model):
     cron_expression: Annotated[str, Field(max_length=256)] | None = None
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
     interval_seconds: int = Field(
-        default=30, ge=5, le=MAX_INTERVAL_SECONDS, description="Continuous mode: seconds between checks, 5 s to 7 days"
+        default=30,
+        ge=1,
+        le=MAX_INTERVAL_SECONDS,
+        description="Continuous mode: seconds between checks, 5 s to 7 days",
+        json_schema_extra={"minimum": MIN_INTERVAL_SECONDS},
     )
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _interval_at_least_minimum(cls, value: int, info: ValidationInfo) -> int:
+        """Refused, not raised to the minimum: a user who typed 2 must see that 2 is not what will happen."""
+        if value < MIN_INTERVAL_SECONDS and is_input(info):
+            raise ValueError(
+                f"{value} s is shorter than the minimum of {MIN_INTERVAL_SECONDS} s between checks; "
+                f"use {MIN_INTERVAL_SECONDS} to {MAX_INTERVAL_SECONDS} seconds"
+            )
+        return value
 
     @model_validator(mode="after")
     def _valid_trigger(self, info: ValidationInfo) -> ScheduleConfig:

@@ -22,6 +22,8 @@ _DAY_NAMES = dict(
     zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
 )
 INTERVAL_ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
+GOLDEN_FRACTION = 0.6180339887498949
+"""Spreads continuous ingestions over their interval: ids 1, 2, 3, ... land far apart within any interval."""
 FIRE_HORIZON = timedelta(days=5 * 365 + 2)
 """A scheduled ingestion must fire within 5 years of being saved (`0 0 31 2 *` never does)."""
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -89,14 +91,27 @@ def _weekday(schedule: ScheduleConfig) -> str:
     return day
 
 
-def trigger_for(schedule: ScheduleConfig) -> BaseTrigger | None:
-    """The APScheduler trigger of a schedule; None for manual-only ingestions."""
+def interval_phase(ingestion_id: int | None, interval_seconds: int) -> timedelta:
+    """Where within its interval a continuous ingestion checks: derived from its id, so that every replica
+    computes the same slots, while ingestions with the same interval check at different moments (all at once,
+    they would show the same next run and load the machine in bursts). Whole milliseconds, under the interval."""
+    if not ingestion_id:
+        return timedelta(0)
+    fraction = (ingestion_id * GOLDEN_FRACTION) % 1.0
+    return timedelta(milliseconds=int(fraction * interval_seconds * 1000))
+
+
+def trigger_for(schedule: ScheduleConfig, ingestion_id: int | None = None) -> BaseTrigger | None:
+    """The APScheduler trigger of a schedule; None for manual-only ingestions. `ingestion_id` places a continuous
+    ingestion's checks within the interval (`interval_phase`); without it (a schedule not saved yet) they start at
+    the anchor."""
     if schedule.mode == "manual":
         return None
     zone = _zone(schedule)
     if schedule.mode == "continuous":
-        # Anchored at a fixed instant so that every replica computes the same slots.
-        return IntervalTrigger(seconds=schedule.interval_seconds, start_date=INTERVAL_ANCHOR, timezone=zone)
+        seconds = schedule.interval_seconds
+        start = INTERVAL_ANCHOR + interval_phase(ingestion_id, seconds)
+        return IntervalTrigger(seconds=seconds, start_date=start, timezone=zone)
     frequency = schedule.frequency
     if frequency == "hourly":
         return CronTrigger(minute=schedule.minute or 0, timezone=zone)
@@ -192,9 +207,12 @@ def check_fires(schedule: ScheduleConfig, now: datetime | None = None) -> None:
         )
 
 
-def next_fire_times(schedule: ScheduleConfig, count: int = 5, after: datetime | None = None) -> list[datetime]:
-    """The next `count` fire times (aware, in the schedule's zone) strictly after `after` (default now)."""
-    trigger = trigger_for(schedule)
+def next_fire_times(
+    schedule: ScheduleConfig, count: int = 5, after: datetime | None = None, ingestion_id: int | None = None
+) -> list[datetime]:
+    """The next `count` fire times (aware, in the schedule's zone) strictly after `after` (default now), of the
+    ingestion `ingestion_id` when given (its continuous checks' phase)."""
+    trigger = trigger_for(schedule, ingestion_id)
     if trigger is None:
         return []
     now = after or datetime.now(UTC)

@@ -40,6 +40,8 @@ class RunRecord:
     trigger: str
     status: str
     created_at: datetime
+    number: int | None = None
+    """The run's number within its ingestion; the id stays the run's identifier in links and the API."""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     files_total: int = 0
@@ -52,6 +54,12 @@ class RunRecord:
     attempt: int = 1
     retry_of: int | None = None
     not_before: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """The run as people name it: "Run #3", the ingestion's third run ("Run 1234", its id, for a run written
+        without a number by older code)."""
+        return f"Run #{self.number}" if self.number is not None else f"Run {self.id}"
 
     @property
     def active(self) -> bool:
@@ -149,18 +157,48 @@ def health_of(status: str, last_run_status: str | None) -> str:
 
 
 def next_run_of(
-    spec: IngestionSpec, status: str, scheduled: datetime | None = None, now: datetime | None = None
+    spec: IngestionSpec,
+    status: str,
+    scheduled: datetime | None = None,
+    now: datetime | None = None,
+    ingestion_id: int | None = None,
 ) -> datetime | None:
     """When an ingestion fires next. The scheduler records its next fire on the ingestion (`scheduled`); while that
     is still ahead it is the answer, in every replica and in the CLI alike. Otherwise (no scheduler has armed it
-    yet, or the record is stale) it is computed from the schedule."""
+    yet, or the record is stale) it is computed from the schedule, with the ingestion's own phase."""
     if status != IngestionStatus.ACTIVE.value:
         return None
     moment = now or datetime.now(UTC)
     if scheduled is not None and scheduled > moment:
         return scheduled
-    upcoming = next_fire_times(spec.schedule, 1, after=moment)
+    upcoming = next_fire_times(spec.schedule, 1, after=moment, ingestion_id=ingestion_id)
     return upcoming[0] if upcoming else None
+
+
+@dataclass(slots=True)
+class EmptyChecks:
+    """A continuous ingestion's checks that found no new file since its last stored run (they are not runs)."""
+
+    count: int
+    since: datetime
+    last_checked_at: datetime
+
+    @property
+    def description(self) -> str:
+        times = "once" if self.count == 1 else f"{self.count:,} times"
+        return f"Checked {times} since {self.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, no new files"
+
+
+def empty_checks_of(
+    count: int, since: datetime | None, last_checked_at: datetime | None, last_run: RunRecord | None
+) -> EmptyChecks | None:
+    """The count as the ingestion records it, unless a run was stored after it began (the count restarts at the
+    next empty check)."""
+    if count <= 0 or since is None or last_checked_at is None:
+        return None
+    if last_run is not None and last_run.created_at >= since:
+        return None
+    return EmptyChecks(count, since, last_checked_at)
 
 
 @dataclass(slots=True)
@@ -179,6 +217,7 @@ class IngestionSummary:
     next_run: datetime | None
     tenant_id: int = 1
     created_by: int | None = None
+    empty_checks: EmptyChecks | None = None
 
     @property
     def health(self) -> str:

@@ -35,6 +35,15 @@ class IngestionCreate(IngestionSpec):
     activate: bool = Field(default=False, description="Activate at once instead of saving a draft.")
 
 
+class EmptyChecksPublic(BaseModel):
+    """A continuous ingestion's checks that found no new file since its last run: counted, not stored as runs."""
+
+    count: int
+    since: datetime
+    last_checked_at: datetime
+    description: str = Field(description='E.g. "Checked 120 times since 2026-12-01 02:00:00 UTC, no new files".')
+
+
 class IngestionPublic(BaseModel):
     id: int
     name: str
@@ -51,6 +60,7 @@ class IngestionPublic(BaseModel):
     schedule_description: str
     next_run_at: datetime | None = None
     last_run: RunPublic | None = None
+    empty_checks: EmptyChecksPublic | None = None
 
     @classmethod
     def build(cls, summary: IngestionSummary, table_uri: str) -> IngestionPublic:
@@ -58,6 +68,17 @@ class IngestionPublic(BaseModel):
         data = spec.model_dump(mode="json", by_alias=True)
         data["source"]["credentials"] = spec.source.credentials.masked()
         last_run = RunPublic.model_validate(summary.last_run, from_attributes=True) if summary.last_run else None
+        checks = summary.empty_checks
+        empty_checks = (
+            EmptyChecksPublic(
+                count=checks.count,
+                since=checks.since,
+                last_checked_at=checks.last_checked_at,
+                description=checks.description,
+            )
+            if checks
+            else None
+        )
         return cls(
             id=summary.id,
             name=summary.name,
@@ -74,6 +95,7 @@ class IngestionPublic(BaseModel):
             schedule_description=describe(spec.schedule),
             next_run_at=summary.next_run,
             last_run=last_run,
+            empty_checks=empty_checks,
         )
 
 

@@ -118,6 +118,11 @@ class Ingestion(IngestionBase, table=True):
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
     """The table maintenance setting (core.maintenance.MaintenanceConfig); empty: off."""
+    empty_checks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Continuous checks that found no new file since `empty_checks_since`: counted here, not stored as runs (0009)."""
+    empty_checks_since: datetime | None = _ts(default=None)
+    last_empty_check_at: datetime | None = _ts(default=None)
+    """The slot of the last empty check: a replica that claims that slot late does not check it again."""
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -131,12 +136,15 @@ class RunBase(SQLModel):
 class Run(RunBase, table=True):
     __table_args__ = (
         Index("ix_run_ingestion_created", "ingestion_id", "created_at"),
+        Index("uq_run_ingestion_number", "ingestion_id", "number", unique=True),
         UniqueConstraint("ingestion_id", "scheduled_for", name="uq_run_slot"),
         UniqueConstraint("retry_of", name="uq_run_retry_of"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     ingestion_id: int = Field(foreign_key="ingestion.id", ondelete="CASCADE")
+    number: int | None = None
+    """The run's number within its ingestion (Run #1, #2, ...), given by the store when it inserts the run."""
     created_at: datetime = _ts(default_factory=utcnow)
     started_at: datetime | None = _ts(default=None)
     finished_at: datetime | None = _ts(default=None)
@@ -157,6 +165,7 @@ class Run(RunBase, table=True):
 class RunPublic(RunBase):
     id: int
     ingestion_id: int
+    number: int | None = Field(default=None, description="The run's number within its ingestion (Run #1, #2, ...).")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -48,6 +48,7 @@ from core.views import (
     RunRecord,
     RunTotals,
     SchemaVersionRecord,
+    empty_checks_of,
     next_run_of,
     pending_of,
 )
@@ -125,6 +126,9 @@ class Queries:
             col(IngestionRow.next_fire_at),
             col(IngestionRow.tenant_id),
             col(IngestionRow.created_by),
+            col(IngestionRow.empty_checks),
+            col(IngestionRow.empty_checks_since),
+            col(IngestionRow.last_empty_check_at),
             latest.label("last_run_id"),
         )
         if tenant_id is not None:
@@ -137,21 +141,23 @@ class Queries:
             rows = s.execute(query.order_by(col(IngestionRow.id))).all()
             specs = self._parsed_specs(s, rows)
             runs = self._runs_by_id(s, [r.last_run_id for r in rows if r.last_run_id is not None])
-        return [
-            IngestionSummary(
-                id=row.id,
-                name=row.name,
-                status=row.status,
-                spec=specs[row.id],
-                created_at=row.created_at,
-                last_run=runs.get(row.last_run_id) if row.last_run_id is not None else None,
-                next_run=next_run_of(specs[row.id], row.status, row.next_fire_at, now),
-                tenant_id=row.tenant_id,
-                created_by=row.created_by,
-            )
-            for row in rows
-            if row.id in specs
-        ]
+        return [self._summary(row, specs[row.id], runs, now) for row in rows if row.id in specs]
+
+    @staticmethod
+    def _summary(row: Any, spec: IngestionSpec, runs: dict[int, RunRecord], now: datetime | None) -> IngestionSummary:
+        last_run = runs.get(row.last_run_id) if row.last_run_id is not None else None
+        return IngestionSummary(
+            id=row.id,
+            name=row.name,
+            status=row.status,
+            spec=spec,
+            created_at=row.created_at,
+            last_run=last_run,
+            next_run=next_run_of(spec, row.status, row.next_fire_at, now, ingestion_id=row.id),
+            tenant_id=row.tenant_id,
+            created_by=row.created_by,
+            empty_checks=empty_checks_of(row.empty_checks, row.empty_checks_since, row.last_empty_check_at, last_run),
+        )
 
     def summary(self, ingestion_id: int, tenant_id: int | None) -> IngestionSummary:
         for found in self.summaries(tenant_id, only=[ingestion_id]):

@@ -17,7 +17,7 @@ from components.frame import page_heading
 from components.ingestion_card import activate_url, format_label, schedule_tag
 from components.maintenance_box import maintenance_box
 from components.run_now_offer import offer_run_now
-from components.run_table import ledger_table, run_table
+from components.run_table import empty_checks_text, ledger_table, run_table
 from components.schema_alert import schema_alert
 from components.schema_history import schema_history
 from components.stat_card import stat_card
@@ -135,9 +135,9 @@ class DetailView:
             with ui.row().classes("items-center gap-2"):
                 ui.spinner(size="sm")
                 ui.label(
-                    f"Run {active.id} {active.status}: {done:,} / {total:,} files"
+                    f"{active.label} {active.status}: {done:,} / {total:,} files"
                     if total
-                    else f"Run {active.id} {active.status}: discovering files…"
+                    else f"{active.label} {active.status}: discovering files…"
                 ).classes("text-indigo-900 font-medium")
             ui.linear_progress(value=done / total if total else 0, show_value=False).props("color=indigo")
 
@@ -147,7 +147,9 @@ class DetailView:
             return
         with ui.row().classes("w-full p-4 rounded-lg bg-red-50 border border-red-200 items-center justify-between"):
             with ui.column().classes("gap-0"):
-                ui.label(f"Last run {failed.id} {failed.status}").classes("font-semibold text-red-900")
+                ui.label(f"Last run {failed.label.removeprefix('Run ')} {failed.status}").classes(
+                    "font-semibold text-red-900"
+                )
                 ui.label(failed.message).classes("text-sm text-red-800")
                 for error in failed.errors[:3]:
                     where = f"{error.get('file')}: " if error.get("file") else ""
@@ -211,6 +213,9 @@ class DetailView:
     def _history(self, data: DetailData) -> None:
         with ui.card().classes("w-full p-4 shadow-sm rounded-xl"):
             ui.label("Run history (30 days)").classes("font-semibold text-slate-700")
+            checks = data.summary.empty_checks
+            if checks is not None:
+                ui.label(empty_checks_text(checks)).classes("text-sm text-slate-600").mark("empty-checks")
             if not data.runs:
                 ui.label("No runs yet. Click Run Now to load the files.").classes("text-sm text-slate-500")
                 return
@@ -295,9 +300,17 @@ class DetailView:
         except AutoloaderError as exc:
             notify_error(exc)
             return
-        notify_ok(f"Run {run_id} started.")
+        label = await run.io_bound(self._run_label, int(run_id or 0))
+        notify_ok(f"{label or f'Run {run_id}'} started.")
         self.live = True
         await self.reload()
+
+    def _run_label(self, run_id: int) -> str:
+        """ "Run #3": the run's number within the ingestion (its id if it cannot be read)."""
+        try:
+            return self.services.views.run(self.who, self.ingestion_id, run_id).label
+        except AutoloaderError:
+            return f"Run {run_id}"
 
     async def compact_now(self) -> None:
         try:
@@ -330,7 +343,7 @@ class DetailView:
         page = await run.io_bound(self.services.views.run_files, self.who, self.ingestion_id, run_id)
         files = page.items if page else []
         with ui.dialog() as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
-            ui.label(f"Run {run_id}").classes("text-lg font-semibold")
+            ui.label(record.label if record is not None else f"Run {run_id}").classes("text-lg font-semibold")
             if record is not None:
                 with ui.row().classes("items-center gap-2"):
                     run_badge(record.status)

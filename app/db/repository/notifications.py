@@ -82,3 +82,8 @@ class NotificationStore:
         with self.session() as s:
             query = select(Run).where(col(Run.status) == RunStatus.RUNNING.value)
             return list(s.execute(query).scalars().all())
+
+    def run_number(self, run_id: int) -> int | None:
+        """The run's number within its ingestion, for alert texts (None: gone, or written without one)."""
+        with self.session() as s:
+            return s.execute(select(col(Run.number)).where(col(Run.id) == run_id)).scalar()

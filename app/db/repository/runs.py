@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col
 
+from app.db.models import Ingestion as IngestionRow
 from app.db.models import Run, utcnow
 from app.db.repository.base import Rows
 from core.domain import (
@@ -19,20 +20,40 @@ from core.domain import (
 from core.errors import NotFound
 
 
+def add_numbered(s: Session, run: Run) -> None:
+    """Add `run` numbered within its ingestion: the largest number there + 1, computed inside the INSERT itself.
+
+    PostgreSQL: the ingestion's row is locked first (FOR UPDATE), so concurrent inserts for one ingestion take turns
+    and never read the same largest number. SQLite: a writing statement takes the database's write lock before it
+    reads, so the INSERT with its subquery is atomic (FOR UPDATE is not rendered there). The unique index on
+    (ingestion_id, number) is the backstop either way.
+    """
+    s.execute(select(col(IngestionRow.id)).where(col(IngestionRow.id) == run.ingestion_id).with_for_update())
+    largest = select(func.coalesce(func.max(col(Run.number)), 0)).where(col(Run.ingestion_id) == run.ingestion_id)
+    run.number = largest.scalar_subquery() + 1  # type: ignore[assignment]
+    s.add(run)
+
+
 class RunRows(Rows):
     def create_run(self, ingestion_id: int, trigger: str) -> int:
         with self.session() as s:
             run = Run(ingestion_id=ingestion_id, trigger=trigger, status=RunStatus.QUEUED.value)
-            s.add(run)
+            add_numbered(s, run)
             s.commit()
             assert run.id is not None
             return run.id
 
     def create_scheduled_run(self, ingestion_id: int, slot: datetime, trigger: str = "scheduled") -> int | None:
-        """Claim a scheduled fire: the (ingestion, slot) pair is unique, so across replicas one insert wins."""
+        """Claim a scheduled fire: the (ingestion, slot) pair is unique, so across replicas one insert wins. A slot
+        already checked and found empty (its run folded into the ingestion's count) is not claimed again."""
         with self.session() as s:
+            checked = s.execute(
+                select(col(IngestionRow.last_empty_check_at)).where(col(IngestionRow.id) == ingestion_id)
+            ).scalar()
+            if checked is not None and slot <= checked:
+                return None
             run = Run(ingestion_id=ingestion_id, trigger=trigger, status=RunStatus.QUEUED.value, scheduled_for=slot)
-            s.add(run)
+            add_numbered(s, run)
             try:
                 s.commit()
             except IntegrityError:
@@ -53,7 +74,7 @@ class RunRows(Rows):
                 retry_of=failed_run_id,
                 not_before=not_before,
             )
-            s.add(run)
+            add_numbered(s, run)
             try:
                 s.commit()
             except IntegrityError:
@@ -167,3 +188,33 @@ class RunRows(Rows):
             queued_now = and_(col(Run.status) == RunStatus.QUEUED.value, col(Run.not_before).is_(None))
             query = select(Run).where(or_(running, queued_now))
             return list(s.execute(query).scalars().all())
+
+    def fold_empty_check(self, run_id: int, counted: bool = True) -> bool:
+        """Replace a continuous check's run row by the ingestion's count of empty checks: the row is deleted and,
+        when `counted`, the check is added to `empty_checks` (restarted at 1 when a run was stored since the count
+        began, so the count always means "since the last stored run"). The slot is remembered either way, so that a
+        replica claiming it late does not check it again. Returns whether the run was folded."""
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return False
+            checked_at = run.scheduled_for or run.created_at
+            ingestion = s.execute(
+                select(IngestionRow).where(col(IngestionRow.id) == run.ingestion_id).with_for_update()
+            ).scalar_one()
+            values: dict[str, Any] = {"last_empty_check_at": checked_at}
+            if counted:
+                latest_stored = s.execute(
+                    select(func.max(col(Run.created_at))).where(
+                        col(Run.ingestion_id) == run.ingestion_id, col(Run.id) != run_id
+                    )
+                ).scalar()
+                since = ingestion.empty_checks_since
+                if since is None or (latest_stored is not None and latest_stored >= since):
+                    values |= {"empty_checks": 1, "empty_checks_since": checked_at}
+                else:
+                    values["empty_checks"] = col(IngestionRow.empty_checks) + 1
+            s.delete(run)
+            s.execute(update(IngestionRow).where(col(IngestionRow.id) == run.ingestion_id).values(**values))
+            s.commit()
+            return True

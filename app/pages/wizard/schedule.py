@@ -45,7 +45,7 @@ class ScheduleStep:
         with fields.when(ui.row().classes("w-full no-wrap gap-3"), self._is("schedule.mode", "scheduled")):
             self._scheduled()
         with fields.when(ui.column().classes("w-full"), self._is("schedule.mode", "continuous")):
-            every = ui.number("Check for new files every (seconds)", min=5, precision=0).props("outlined")
+            every = ui.number("Check for new files every (seconds)", precision=0).props("outlined")
             fields.bind(every.classes("w-full"), "schedule.interval_seconds", WHOLE_NUMBER, after=refresh)
         with fields.when(ui.column().classes("w-full"), self._is("schedule.mode", "scheduled", "continuous")):
             zone = ui.select(sorted(available_timezones()), label="Time zone", with_input=True)
