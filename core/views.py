@@ -193,10 +193,10 @@ def empty_checks_of(
     count: int, since: datetime | None, last_checked_at: datetime | None, last_run: RunRecord | None
 ) -> EmptyChecks | None:
     """The count as the ingestion records it, unless a run was stored after it began (the count restarts at the
-    next empty check)."""
+    next empty check). Times of fires are their slots, as the count's are."""
     if count <= 0 or since is None or last_checked_at is None:
         return None
-    if last_run is not None and last_run.created_at >= since:
+    if last_run is not None and (last_run.scheduled_for or last_run.created_at) >= since:
         return None
     return EmptyChecks(count, since, last_checked_at)
 

@@ -24,6 +24,12 @@ from tests.helpers import spec, write_json_files
 
 HOUR = 3600
 SLOT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+"""A slot for claims whose time does not matter."""
+
+
+def _next_hour() -> datetime:
+    """The first slot of a test's checks: after every run the test stores before them, as real slots are."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
 def _continuous(services: Any, folder: Path, name: str, interval: int = HOUR) -> int:
@@ -79,26 +85,27 @@ def test_empty_continuous_checks_are_counted_not_stored(api: Any, services: Any,
     landing = tmp_path / "landing"
     landing.mkdir()
     ingestion_id = _continuous(services, landing, "quiet")
+    slot = _next_hour()
 
     for n in range(3):
-        assert _fire(services, ingestion_id, SLOT + timedelta(hours=n)) is not None
-    assert _fire(services, ingestion_id, SLOT) is None  # a slot already checked is not checked again
+        assert _fire(services, ingestion_id, slot + timedelta(hours=n)) is not None
+    assert _fire(services, ingestion_id, slot) is None  # a slot already checked is not checked again
     assert api.get(f"/api/v1/ingestions/{ingestion_id}/runs").json() == []
     checks = api.get(f"/api/v1/ingestions/{ingestion_id}").json()["empty_checks"]
     assert checks["count"] == 3
-    assert datetime.fromisoformat(checks["since"]) == SLOT
-    assert datetime.fromisoformat(checks["last_checked_at"]) == SLOT + timedelta(hours=2)
-    assert checks["description"] == "Checked 3 times since 2026-12-01 02:00:00 UTC, no new files"
+    assert datetime.fromisoformat(checks["since"]) == slot
+    assert datetime.fromisoformat(checks["last_checked_at"]) == slot + timedelta(hours=2)
+    assert checks["description"] == f"Checked 3 times since {slot:%Y-%m-%d %H:%M:%S} UTC, no new files"
 
     write_json_files(landing, 2, 5)
-    loading = _fire(services, ingestion_id, SLOT + timedelta(hours=3))
+    loading = _fire(services, ingestion_id, slot + timedelta(hours=3))
     (run,) = api.get(f"/api/v1/ingestions/{ingestion_id}/runs").json()
     assert (run["id"], run["status"], run["metrics"]["files_processed"]) == (loading, "success", 2)
     assert api.get(f"/api/v1/ingestions/{ingestion_id}").json()["empty_checks"] is None  # a run since
 
-    _fire(services, ingestion_id, SLOT + timedelta(hours=4))
+    _fire(services, ingestion_id, slot + timedelta(hours=4))
     checks = api.get(f"/api/v1/ingestions/{ingestion_id}").json()["empty_checks"]
-    assert (checks["count"], datetime.fromisoformat(checks["since"])) == (1, SLOT + timedelta(hours=4))
+    assert (checks["count"], datetime.fromisoformat(checks["since"])) == (1, slot + timedelta(hours=4))
     assert checks["description"].startswith("Checked once since")
 
     manual = services.runs.trigger(ingestion_id, "manual")  # a run someone asked for is kept, empty or not

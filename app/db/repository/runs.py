@@ -204,10 +204,9 @@ class RunRows(Rows):
             ).scalar_one()
             values: dict[str, Any] = {"last_empty_check_at": checked_at}
             if counted:
+                when = func.coalesce(col(Run.scheduled_for), col(Run.created_at))  # a fire's slot, as `checked_at`
                 latest_stored = s.execute(
-                    select(func.max(col(Run.created_at))).where(
-                        col(Run.ingestion_id) == run.ingestion_id, col(Run.id) != run_id
-                    )
+                    select(func.max(when)).where(col(Run.ingestion_id) == run.ingestion_id, col(Run.id) != run_id)
                 ).scalar()
                 since = ingestion.empty_checks_since
                 if since is None or (latest_stored is not None and latest_stored >= since):
