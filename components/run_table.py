@@ -88,7 +88,7 @@ def ledger_table(files: Sequence[FileRecord]) -> ui.table:
             "status": f.status,
             "records": f"{f.records:,}",
             "bad": f.bad_records,
-            "run": f.run_id or "",
+            "run": f"#{f.run_number}" if f.run_number is not None else (f.run_id or ""),
             "loaded": clock(f.loaded_at) if f.loaded_at else "",
             "error": f.error or "",
         }

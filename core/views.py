@@ -84,6 +84,8 @@ class FileRecord:
     bad_records: int = 0
     error: str | None = None
     run_id: int | None = None
+    run_number: int | None = None
+    """The loading run's number within the ingestion (`RunRecord.number`)."""
     batch_seq: int | None = None
     loaded_at: datetime | None = None
     previous_size: int | None = None

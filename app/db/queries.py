@@ -57,9 +57,10 @@ _IN_CHUNK = 500
 R = TypeVar("R")
 
 
-def record(kind: type[R], row: Any) -> R:
-    """A read record from an ORM row: the record's fields, read by name."""
-    return kind(**{f.name: getattr(row, f.name) for f in dataclasses.fields(kind)})  # type: ignore[arg-type]
+def record(kind: type[R], row: Any, **given: Any) -> R:
+    """A read record from an ORM row: the record's fields, read by name (those in `given` from there instead)."""
+    names = [f.name for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    return kind(**{name: given[name] if name in given else getattr(row, name) for name in names})
 
 
 def spec_of(row: IngestionRow) -> IngestionSpec:
@@ -311,8 +312,16 @@ class Queries:
         order = col(LedgerFile.path) if run_id is not None else col(LedgerFile.id)
         with self.session() as s:
             total = s.execute(select(func.count()).select_from(LedgerFile).where(*where)).scalar() or 0
-            rows = s.execute(select(LedgerFile).where(*where).order_by(order).limit(limit).offset(offset)).scalars()
-            return FilePage(int(total), [record(FileRecord, r) for r in rows])
+            query = (
+                select(LedgerFile, col(Run.number))
+                .outerjoin(Run, col(Run.id) == col(LedgerFile.run_id))
+                .where(*where)
+                .order_by(order)
+                .limit(limit)
+                .offset(offset)
+            )
+            rows = s.execute(query).all()
+            return FilePage(int(total), [record(FileRecord, row, run_number=number) for row, number in rows])
 
     # --- schema versions ----------------------------------------------------------------------------------------------
     def schema_versions(self, ingestion_id: int) -> list[SchemaVersionRecord]:
