@@ -151,8 +151,8 @@ class TrackedStorage(StorageWrapper):
         self.open_failures: dict[str, AutoloaderError] = {}
         self._lock = threading.Lock()
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        return self.inner.list_files(pattern)
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        return self.inner.list_files(pattern, start_after=start_after)
 
     def open(self, path: str) -> BinaryIO:
         return self._opened(path, self.inner.open)

@@ -37,6 +37,7 @@ from core.storage.base import (
     one_level,
     require_valid_pattern,
     reraise,
+    sorts_after,
 )
 from core.storage.streams import COPY_CHUNK, TranslatingReader, buffered, spooled_copy
 
@@ -219,13 +220,16 @@ class AzureBlobStorage:
         except Exception as exc:
             self._raise(exc)
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Yield matching blobs page by page, in name order."""
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Yield matching blobs page by page, in name order; `start_after` becomes the listing's `startFrom`
+        (inclusive; a service that ignores it still lists every blob, and those before it are left out here)."""
         require_valid_pattern(pattern)
         start = len(self.prefix)
         try:
             head = literal_prefix(pattern)
-            listing = {"name_starts_with": self.prefix + head, "results_per_page": self.page_size}
+            listing: dict[str, Any] = {"name_starts_with": self.prefix + head, "results_per_page": self.page_size}
+            if start_after is not None and start_after.startswith(self.base) and not one_level(pattern):
+                listing["start_from"] = start_after[len(self.base) :]
             if one_level(pattern):
                 blobs = self.client.walk_blobs(delimiter="/", **listing)
             else:
@@ -236,7 +240,7 @@ class AzureBlobStorage:
                 name = blob.name
                 if name.endswith("/") or (blob.metadata or {}).get("hdi_isfolder") == "true":
                     continue  # a folder marker (ADLS Gen2, consoles)
-                if not matches(name[start:], pattern):
+                if not matches(name[start:], pattern) or not sorts_after(self.base + name, start_after):
                     continue
                 yield FileInfo(
                     path=self.base + name,

@@ -34,8 +34,10 @@ class Storage(Protocol):
     partition_columns: list[str] | None
     """The source's Hive-style folder columns (`year=2024/`): None reads every one, [] none, a list only those."""
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Yield every file under the root matching the glob `pattern` (relative to the root)."""
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Yield every file under the root matching the glob `pattern` (relative to the root); with `start_after`
+        (a full path) only those whose path sorts after it, skipping the rest as early as the backend can (S3's
+        StartAfter, GCS's start offset, folders pruned on local and SFTP): incremental listing."""
         ...
 
     def open(self, path: str) -> BinaryIO:
@@ -348,3 +350,14 @@ def matches(relative_path: str, pattern: str | None) -> bool:
     if not pattern:
         return True
     return glob_to_regex(pattern).match(relative_path) is not None
+
+
+def sorts_after(path: str, start_after: str | None) -> bool:
+    """`path` is listed by an incremental listing that starts after `start_after` (None: a full listing)."""
+    return start_after is None or path > start_after
+
+
+def folder_is_before(folder: str, start_after: str | None) -> bool:
+    """Every path under `folder` (a full path ending in '/') sorts at or before `start_after`, so an incremental
+    listing skips the whole folder: the folder's path sorts before it and is not a prefix of it."""
+    return start_after is not None and folder < start_after and not start_after.startswith(folder)

@@ -34,6 +34,7 @@ from core.storage.base import (
     one_level,
     require_valid_pattern,
     reraise,
+    sorts_after,
 )
 from core.storage.streams import TranslatingReader, buffered, spooled_copy
 
@@ -192,23 +193,31 @@ class GCSStorage:
         except Exception as exc:
             self._raise(exc)
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Yield matching objects page by page, in name order."""
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Yield matching objects page by page, in name order; `start_after` becomes the listing's start offset,
+        so the objects before it are not even listed."""
         require_valid_pattern(pattern)
         start = len(self.prefix)
         try:
             head = literal_prefix(pattern)
+            own = f"gs://{self.bucket}/"
+            offset = {}
+            if start_after is not None and start_after.startswith(own):
+                offset["start_offset"] = start_after[len(own) :]
             blobs = self.client.list_blobs(
                 self.bucket,
                 prefix=self.prefix + head,
                 page_size=self.page_size,
                 delimiter="/" if one_level(pattern) else None,
+                **offset,
                 **self._call,
             )
             for blob in blobs:
                 name = blob.name
                 if name.endswith("/") or not matches(name[start:], pattern):
                     continue
+                if not sorts_after(f"gs://{self.bucket}/{name}", start_after):
+                    continue  # the start offset itself (GCS's offset is inclusive)
                 yield FileInfo(
                     path=f"gs://{self.bucket}/{name}",
                     size=int(blob.size or 0),

@@ -19,7 +19,16 @@ from typing import BinaryIO
 from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
-from core.storage.base import FileInfo, glob_depth, glob_to_regex, is_hidden, literal_prefix, require_valid_pattern
+from core.storage.base import (
+    FileInfo,
+    folder_is_before,
+    glob_depth,
+    glob_to_regex,
+    is_hidden,
+    literal_prefix,
+    require_valid_pattern,
+    sorts_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +72,10 @@ class LocalStorage:
         except OSError as exc:
             raise self._translate(exc, self.root, folder=True) from exc
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Yield matching files, depth first, in the lexicographic order of their relative paths.
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Yield matching files, depth first, in the lexicographic order of their relative paths; with
+        `start_after`, only those after it, folders whose files all sort before it not entered and files before
+        it not stat'ed.
 
         Symbolic links that lead outside the allowed roots are left out and recorded in `skipped`."""
         self.skipped = {}
@@ -76,7 +87,7 @@ class LocalStorage:
         regex = glob_to_regex(pattern) if pattern else None
         seen = {(root_stat.st_dev, root_stat.st_ino)}
         if not start_rel:
-            yield from self._walk(self.root, "", 0, max_depth, regex, seen)
+            yield from self._walk(self.root, "", 0, max_depth, regex, seen, start_after)
             return
         if is_hidden(start_rel):
             return
@@ -92,7 +103,7 @@ class LocalStorage:
             raise self._translate(exc, start_dir, folder=True) from exc
         if stat.S_ISDIR(start_stat.st_mode):
             seen.add((start_stat.st_dev, start_stat.st_ino))
-            yield from self._walk(start_dir, start_rel, start_rel.count("/"), max_depth, regex, seen)
+            yield from self._walk(start_dir, start_rel, start_rel.count("/"), max_depth, regex, seen, start_after)
 
     def open(self, path: str) -> BinaryIO:
         full = self._resolve(path)
@@ -125,6 +136,7 @@ class LocalStorage:
         max_depth: int | None,
         regex: re.Pattern[str] | None,
         seen: set[tuple[int, int]],
+        start_after: str | None = None,
     ) -> Iterator[FileInfo]:
         """The files under `directory` (`rel_dir` relative to the root, already checked not hidden) that match
         `regex`. Runs once per listed file, so per file it only checks the name's own hiddenness and the pattern."""
@@ -162,6 +174,8 @@ class LocalStorage:
             if is_dir:
                 if (max_depth is not None and depth >= max_depth) or is_hidden(entry.name):
                     continue
+                if folder_is_before(entry.path + "/", start_after):
+                    continue
                 if self._leads_out(entry):
                     continue
                 try:
@@ -174,9 +188,11 @@ class LocalStorage:
                 if ident in seen:  # a symlink loop
                     continue
                 seen.add(ident)
-                yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, regex, seen)
+                yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, regex, seen, start_after)
                 continue
-            if is_hidden(entry.name) or (regex is not None and regex.match(rel) is None) or self._leads_out(entry):
+            if not sorts_after(entry.path, start_after) or is_hidden(entry.name):
+                continue
+            if (regex is not None and regex.match(rel) is None) or self._leads_out(entry):
                 continue
             try:
                 st = entry.stat()

@@ -46,12 +46,12 @@ class RetryingStorage(StorageWrapper):
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         return retry_call(call, self.backoff, retryable=is_transient, what=what, sleep=self.sleep)
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
         yielded: set[str] = set()
         failures = 0
         while True:
             try:
-                for info in self.inner.list_files(pattern):
+                for info in self.inner.list_files(pattern, start_after=start_after):
                     if info.path not in yielded:
                         yielded.add(info.path)
                         yield info

@@ -33,6 +33,7 @@ from core.storage.base import (
     one_level,
     require_valid_pattern,
     reraise,
+    sorts_after,
 )
 from core.storage.streams import TranslatingReader, buffered, spooled_copy
 
@@ -230,8 +231,9 @@ class S3Storage:
         except Exception as exc:
             self._raise(exc)
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Yield matching objects page by page, in key order, without holding the whole listing."""
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Yield matching objects page by page, in key order, without holding the whole listing; `start_after`
+        becomes S3's StartAfter, so the objects before it are not even listed."""
         require_valid_pattern(pattern)
         client = self.client
         head = literal_prefix(pattern)
@@ -241,6 +243,9 @@ class S3Storage:
             params["Delimiter"] = "/"
         if self.page_size:
             params["PaginationConfig"] = {"PageSize": self.page_size}
+        own = f"s3://{self.bucket}/"
+        if start_after is not None and start_after.startswith(own) and start_after[len(own) :] > list_prefix:
+            params["StartAfter"] = start_after[len(own) :]
         start = len(self.prefix)
         try:
             for page in client.get_paginator("list_objects_v2").paginate(**params):
@@ -248,7 +253,7 @@ class S3Storage:
                     key = obj["Key"]
                     if key.endswith("/"):
                         continue  # a "directory marker" created by consoles and some tools
-                    if not matches(key[start:], pattern):
+                    if not matches(key[start:], pattern) or not sorts_after(f"s3://{self.bucket}/{key}", start_after):
                         continue
                     etag = obj.get("ETag")
                     yield FileInfo(

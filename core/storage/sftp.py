@@ -37,6 +37,7 @@ from core.errors import (
 from core.guards import Guards
 from core.storage.base import (
     FileInfo,
+    folder_is_before,
     glob_depth,
     is_hidden,
     literal_prefix,
@@ -44,6 +45,7 @@ from core.storage.base import (
     missing_sdk,
     require_valid_pattern,
     reraise,
+    sorts_after,
 )
 from core.storage.streams import COPY_CHUNK, TranslatingReader, buffered, spooled_copy
 
@@ -280,17 +282,20 @@ class SFTPStorage:
         sftp = self._client()
         self._stat_folder(sftp)
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        """Walk the folder depth-first (names sorted), not descending deeper than the pattern can match."""
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        """Walk the folder depth-first (names sorted), not descending deeper than the pattern can match; with
+        `start_after`, folders whose files all sort before it are not entered."""
         require_valid_pattern(pattern)
         sftp = self._client()
         self._stat_folder(sftp)
         head = literal_prefix(pattern).rstrip("/")
         most = glob_depth(pattern)
         start = posixpath.join(self.folder, head) if head else self.folder
-        yield from self._walk(sftp, start, pattern, most)
+        yield from self._walk(sftp, start, pattern, most, start_after)
 
-    def _walk(self, sftp: Any, folder: str, pattern: str | None, most: int | None) -> Iterator[FileInfo]:
+    def _walk(
+        self, sftp: Any, folder: str, pattern: str | None, most: int | None, start_after: str | None
+    ) -> Iterator[FileInfo]:
         try:
             entries = sorted(sftp.listdir_attr(folder), key=lambda entry: entry.filename)
         except OSError as exc:
@@ -304,9 +309,11 @@ class SFTPStorage:
             relative = full[len(self.folder.rstrip("/")) + 1 :]
             mode = entry.st_mode or 0
             if stat.S_ISDIR(mode):
+                if folder_is_before(self._full_path(full) + "/", start_after):
+                    continue
                 if not is_hidden(relative) and (most is None or relative.count("/") < most):
-                    yield from self._walk(sftp, full, pattern, most)
-            elif stat.S_ISREG(mode) and matches(relative, pattern):
+                    yield from self._walk(sftp, full, pattern, most, start_after)
+            elif stat.S_ISREG(mode) and matches(relative, pattern) and sorts_after(self._full_path(full), start_after):
                 size = int(entry.st_size or 0)
                 mtime = int(entry.st_mtime or 0)
                 yield FileInfo(

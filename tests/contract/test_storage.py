@@ -278,6 +278,21 @@ def test_empty_source_lists_nothing(backend: Backend) -> None:
     assert list(backend.storage.list_files("**/*.json")) == []
 
 
+def test_incremental_listing_lists_only_paths_after_the_start(backend: Backend) -> None:
+    """`start_after` (the last loaded path) lists what sorts after it in full-path order: '2026-12.json' sorts
+    before '2026/...' ('-' < '/') and a folder wholly before the start is skipped, one holding it is entered."""
+    rels = ["2026/11/30/a.json", "2026/11/30/b.json", "2026/12/01/a.json", "2026/12/01/c.csv", "2026-12.json", "z.json"]
+    put_all(backend, rels)
+    start = backend.full_path("2026/11/30/b.json")
+    after = [backend.full_path(r) for r in ("2026/12/01/a.json", "2026/12/01/c.csv", "z.json")]
+    assert sorted(f.path for f in backend.storage.list_files(start_after=start)) == after
+    assert sorted(f.path for f in backend.storage.list_files("**/*.json", start_after=start)) == [after[0], after[2]]
+    between = backend.full_path("2026/11/30/a.zzz")
+    assert sorted(f.path for f in backend.storage.list_files(start_after=between)) == [start, *after]
+    assert len(list(backend.storage.list_files(start_after=None))) == len(rels)
+    assert list(backend.storage.list_files(start_after=backend.full_path("zz"))) == []
+
+
 def test_pattern_without_slash_matches_top_level_only(backend: Backend) -> None:
     put_all(backend, ["a.json", "b.json", "sub/c.json", "sub/deep/d.json", "e.csv", "a.json.bak"])
     assert sorted(listed(backend.storage, "*.json")) == [backend.full_path("a.json"), backend.full_path("b.json")]

@@ -192,8 +192,8 @@ class _DeletesAfterListing:
     def skipped(self) -> dict[str, str]:
         return self.inner.skipped
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        listed = list(self.inner.list_files(pattern))
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        listed = list(self.inner.list_files(pattern, start_after=start_after))
         self.victim.unlink(missing_ok=True)
         return iter(listed)
 
@@ -233,8 +233,8 @@ class _Unreadable(_DeletesAfterListing):
     """The source with one file its user may not read. Tests run as root here, which reads any file, so the
     permission error the local backend raises for it (StorageAuthError) is raised for that file by hand."""
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
-        return self.inner.list_files(pattern)
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        return self.inner.list_files(pattern, start_after=start_after)
 
     def open(self, path: str) -> Any:
         if path == str(self.victim):

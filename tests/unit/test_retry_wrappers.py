@@ -44,7 +44,7 @@ class FlakyStorage:
         self.listings = 0
         self.opened_at: list[int] = []
 
-    def list_files(self, pattern: str | None = None) -> Iterator[FileInfo]:
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
         self.listings += 1
         for index, path in enumerate(sorted(self.data)):
             if index == self.break_after and self.list_breaks:

@@ -6,6 +6,7 @@ back keyed by the contract's field path ("source.path") for the page to show nex
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -48,6 +49,7 @@ RENAMED_FIELD = {
     "format.schema_json": "format.schema.schema_json",
     "source.credentials": "source.credentials.secret_access_key",
 }
+_CREDENTIALS_NEED = re.compile(r"credentials need (\w+)")
 CHECK_BODY: dict[str, Any] = {
     "name": "check",
     "source": {"type": "local", "path": "/"},
@@ -85,8 +87,16 @@ def errors_of(exc: ValidationError, part: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for error in exc.errors():
         path, message = _error_field(part, tuple(error.get("loc", ())), str(error.get("msg", "invalid value")))
-        found.setdefault(RENAMED_FIELD.get(path, path), console_field_message(message))
+        found.setdefault(
+            _missing_credential(path, message) or RENAMED_FIELD.get(path, path), console_field_message(message)
+        )
     return found
+
+
+def _missing_credential(path: str, message: str) -> str | None:
+    """Under the first field a credential type lacks ("sas credentials need sas_token" → the SAS token field)."""
+    missing = _CREDENTIALS_NEED.search(message) if path == "source.credentials" else None
+    return f"source.credentials.{missing[1]}" if missing else None
 
 
 def _name_problems(name: str) -> dict[str, str]:
