@@ -75,6 +75,9 @@ def test_release_data_dir_upgrades_without_loss_and_loads_on_exactly_once(
             for r in views.runs(SYSTEM, i.id, days=None)
         ]
         assert runs == release["runs"]
+        for ingestion in ingestions:  # 0009 numbers the release's runs within each ingestion, in id order
+            numbers = [r.number for r in sorted(views.runs(SYSTEM, ingestion.id, days=None), key=lambda r: r.id)]
+            assert numbers == list(range(1, len(numbers) + 1)), (ingestion.name, numbers)
         ledger = [
             {"ingestion_id": i.id, "path": f.path, "status": f.status, "records": f.records, "size": f.size}
             for i in ingestions
@@ -106,6 +109,8 @@ def test_release_data_dir_upgrades_without_loss_and_loads_on_exactly_once(
             1,
             30,
         ), outcome.message
+        events_runs = views.runs(SYSTEM, by_name["events"].id, days=None)
+        assert views.run(SYSTEM, by_name["events"].id, outcome.run_id).number == len(events_runs)  # the next number
         ids = read_table(views.table_uri(by_name["events"])).column("id").to_pylist()
         assert sorted(ids) == sorted([*release["tables"]["events"], *range(170, 200)])
         assert services.runs.run_now("orders").metrics.files_processed == 0
