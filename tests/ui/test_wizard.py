@@ -31,7 +31,6 @@ async def _fill_source(user: User, path: str = str(ORDERS)) -> None:
 async def test_next_is_blocked_until_the_source_is_valid(user: User) -> None:
     await user.open("/ingestions/new")
     await user.should_see("New Data Ingestion")
-    await user.should_see("Coming soon")
     user.find(marker="next").click()
     await user.should_see("Give the ingestion a name.")
     await user.should_see("Enter the folder or bucket path to load files from.")

@@ -9,25 +9,37 @@ from typing import Any
 from nicegui import ui
 
 from app.pages.wizard import actions
-from app.pages.wizard.draft import OPTIONAL_TEXT, WHOLE_NUMBER, secret_codec
+from app.pages.wizard.draft import OPTIONAL_TEXT, SAME, WHOLE_NUMBER
 from app.pages.wizard.fields import WizardState, lock_banner, section
 from app.pages.wizard.partitions import PartitionFolders
+from app.pages.wizard.source_credentials import ENDPOINT_LABELS, CredentialFields, CredentialMemory
 from app.pages.wizard.validation import engine_problems, validate_parts
 from components.feedback import error_text
 from components.formatting import human_bytes
 from components.keyboard import mark_checked, radio_choice, radio_group
 from core.config import MAX_FILE_AGE_SECONDS
 from core.errors import AutoloaderError
+from core.preview import PreviewResult
+from core.storage.sftp import HostKeyNotPinned
 
 SOURCE_CARDS = (
-    ("s3", "cloud", "AWS S3", "Amazon Simple Storage", True),
-    ("azure_blob", "cloud_queue", "Azure Blob", "Azure Blob Storage", False),
-    ("gcs", "cloud_circle", "Google Cloud", "GCS Buckets", False),
-    ("sftp", "lan", "SFTP", "Secure File Transfer", False),
-    ("local", "folder", "Local Path", "File System Path", True),
+    ("s3", "cloud", "AWS S3", "Amazon Simple Storage"),
+    ("azure_blob", "cloud_queue", "Azure Blob", "Azure Blob Storage"),
+    ("gcs", "cloud_circle", "Google Cloud", "GCS Buckets"),
+    ("sftp", "lan", "SFTP", "Secure File Transfer"),
+    ("local", "folder", "Local Path", "File System Path"),
 )
-AUTH_CHOICES = {"ambient": "Ambient identity (IAM role, environment)", "access_key": "Access keys"}
-ACCESS_KEY_FIELDS = ("access_key_id", "secret_access_key", "session_token")
+PATH_HELP: dict[str, tuple[str, str]] = {
+    "s3": ("s3://bucket/prefix/", "The S3 location: s3://bucket/prefix/"),
+    "azure_blob": (
+        "abfss://container@account.dfs.core.windows.net/prefix/",
+        "abfss://container@account.dfs.core.windows.net/prefix/ or https://account.blob.core.windows.net/container/prefix/",
+    ),
+    "gcs": ("gs://bucket/prefix/", "The GCS location: gs://bucket/prefix/"),
+    "sftp": ("sftp://host:22/folder", "The server, its port and an absolute folder; the user name goes below"),
+    "local": ("/data/landing/orders", "An absolute folder on this server, e.g. /data/landing/orders"),
+}
+"""Each kind's path placeholder and hint."""
 FILE_AGE_SUGGESTED = ("local", "sftp")
 SUGGESTED_FILE_AGE = 60
 OK_STYLE, FAILED_STYLE = "bg-green-50 text-green-800", "bg-red-50 text-red-800"
@@ -39,11 +51,12 @@ class SourceStep:
         self.fields = state.fields
         self.draft = state.draft
         self.on_probed = on_probed
-        self.stored_secret: str | None = self.draft.get("source.credentials.secret_access_key")
-        self.set_aside: dict[str, Any] = {}
+        self.memory = CredentialMemory(self.draft)
+        self.credentials = CredentialFields(self.fields)
         self.failed_source: dict[str, Any] | None = None
         """The source as it was when Test Connection last failed (None: not failed, or succeeded since)."""
-        """Access keys of an S3 source while the user has chosen a local source or ambient identity."""
+        self.pinned_now: str | None = None
+        """The SFTP host key fingerprint the last Test Connection pinned (said with its result)."""
 
     def render(self) -> None:
         fields = self.fields
@@ -53,20 +66,19 @@ class SourceStep:
         section("Select Data Source", "dns")
         with radio_group(ui.grid(columns=3).classes("w-full gap-3"), "Data source"):
             self.source_cards = {
-                kind: self._source_card(kind, icon, title, subtitle, enabled)
-                for kind, icon, title, subtitle, enabled in SOURCE_CARDS
+                kind: self._source_card(kind, icon, title, subtitle) for kind, icon, title, subtitle in SOURCE_CARDS
             }
         self._paint_source_cards()
         ui.label("Connection Details").classes("text-lg font-semibold text-slate-800 mt-2")
-        path = fields.input("Bucket/Path *", "source.path")
-        path.props("hint='The folder (e.g. /data/landing/orders) or S3 location (s3://bucket/prefix/)'")
+        self.path = fields.input("Bucket/Path *", "source.path")
         fields.input(
             "File Pattern (optional)", "source.file_pattern", OPTIONAL_TEXT, placeholder="*.json or logs-2024-*.json"
         ).props("hint='Filter files by pattern (** for sub-folders). Leave empty to process all files'")
         PartitionFolders(fields).render()
         self._file_age()
-        with fields.when(ui.column().classes("w-full gap-3"), lambda: self.draft.get("source.type") == "s3"):
-            self._s3_details()
+        self._reload_changed()
+        self._access_details()
+        self._show_kind()
         with ui.row().classes("w-full items-center gap-4"):
             ui.button("Test Connection", icon="network_check", on_click=self.test_connection).props(
                 "outline no-caps"
@@ -88,60 +100,55 @@ class SourceStep:
                 "file when it is listed (0 loads every file as soon as it is seen)."
             ).classes("text-xs text-slate-500").mark("min-file-age-hint")
 
-    def _s3_details(self) -> None:
-        fields = self.fields
-        auth = ui.radio(dict(AUTH_CHOICES)).props("inline")
-        fields.bind(auth, "source.credentials.type", after=self._credentials_follow_choice)
-        uses_keys = self._uses_keys
-        with fields.when(ui.row().classes("w-full no-wrap gap-3"), uses_keys):
-            with ui.column().classes("flex-1"):
-                fields.input("Access Key ID", "source.credentials.access_key_id", OPTIONAL_TEXT, lockable=False)
-            with ui.column().classes("flex-1"):
-                fields.input(
-                    "Secret Access Key",
-                    "source.credentials.secret_access_key",
-                    secret_codec(self.stored_secret),
-                    lockable=False,
-                    password=True,
-                    password_toggle_button=False,
-                    placeholder="unchanged (stored encrypted)" if self.stored_secret else "",
-                )
-        with ui.row().classes("w-full no-wrap gap-3"):
-            with ui.column().classes("flex-1"):
-                fields.input("Region", "source.region", OPTIONAL_TEXT, placeholder="us-east-1")
-            with ui.column().classes("flex-1"):
-                fields.input("Endpoint URL (S3-compatible)", "source.endpoint_url", OPTIONAL_TEXT)
+    def _reload_changed(self) -> None:
+        switch = ui.switch("Reload files changed after loading")
+        self.fields.bind(switch, "source.reload_changed_files", SAME, lockable=True)
+        ui.label(
+            "A file changed after it was loaded is loaded again: appended lines add only the new records, any other "
+            "change replaces the file's rows (embedded engine only)."
+        ).classes("text-xs text-slate-500 -mt-2")
 
-    def _uses_keys(self) -> bool:
-        return bool(self.draft.get("source.type") == "s3" and self.draft.get("source.credentials.type") == "access_key")
+    def _access_details(self) -> None:
+        """How the chosen kind is reached: credentials, then its endpoint, region or pinned host key."""
+        fields = self.fields
+        kind = lambda: self.draft.get("source.type")  # noqa: E731
+        self.credentials.render(on_change=self._credentials_follow_choice)
+        with ui.row().classes("w-full no-wrap gap-3"):
+            with fields.when(ui.column().classes("flex-1"), lambda: kind() == "s3"):
+                fields.input("Region", "source.region", OPTIONAL_TEXT, placeholder="us-east-1")
+            with fields.when(ui.column().classes("flex-1"), lambda: kind() in ENDPOINT_LABELS):
+                self.endpoint = fields.input("Endpoint URL", "source.endpoint_url", OPTIONAL_TEXT)
+        with fields.when(ui.column().classes("w-full gap-1"), lambda: kind() == "sftp"):
+            fingerprint = fields.input(
+                "Pinned host key (SHA256)", "source.host_key_fingerprint", OPTIONAL_TEXT, placeholder="SHA256:..."
+            )
+            fingerprint.props(
+                "hint='Test Connection pins the key the server presents; compare it with ssh-keygen -lf on the "
+                "server. A server presenting another key is refused; clear this to pin again.'"
+            )
+
+    def _show_kind(self) -> None:
+        """The path's placeholder and hint, the endpoint's label and the credential choices of the chosen kind."""
+        kind = self.draft.get("source.type")
+        placeholder, hint = PATH_HELP[kind]
+        self.path.props(f"placeholder='{placeholder}' hint='{hint}'")
+        if kind in ENDPOINT_LABELS:
+            self.endpoint.props(f"label='{ENDPOINT_LABELS[kind]}'")
+        self.credentials.show_choices()
 
     def _credentials_follow_choice(self) -> None:
-        """Access keys are saved only while they are used: choosing ambient identity or a local source sets them
-        aside (back if the user returns to S3 and access keys on this page), so no unused secret is stored."""
-        credentials = self.draft.get("source.credentials")
-        is_s3 = self.draft.get("source.type") == "s3"
-        if is_s3 and "type" in self.set_aside:
-            credentials["type"] = self.set_aside.pop("type")
-        if self._uses_keys():
-            credentials.update({k: v for k, v in self.set_aside.items() if credentials.get(k) is None})
-            self.set_aside = {}
-        else:
-            self.set_aside |= {k: credentials[k] for k in ACCESS_KEY_FIELDS if credentials.get(k) is not None}
-            credentials.update(dict.fromkeys(ACCESS_KEY_FIELDS))
-            if not is_s3 and credentials["type"] == "access_key":
-                self.set_aside["type"], credentials["type"] = "access_key", "ambient"
-        self.fields.pull(*(f"source.credentials.{k}" for k in ("type", *ACCESS_KEY_FIELDS)))
+        """Only what the chosen kind and credential type use is saved (see source_credentials.py)."""
+        self.fields.pull(*self.memory.follow())
+        self.fields.sync()
 
-    def _source_card(self, kind: str, icon: str, title: str, subtitle: str, enabled: bool) -> ui.card:
+    def _source_card(self, kind: str, icon: str, title: str, subtitle: str) -> ui.card:
         card = ui.card().classes("items-center p-4 gap-1 cursor-pointer border-2").mark(f"source-{kind}")
         card.props(f"data-testid=source-{kind}")
         with card:
             ui.icon(icon).classes("text-3xl").props('aria-hidden="true"')
             ui.label(title).classes("font-semibold")
-            ui.label(subtitle if enabled else "Coming soon").classes("text-xs text-slate-600")
-        radio_choice(card, lambda: self._choose_source(kind), enabled=enabled)
-        if not enabled:
-            card.classes("bg-slate-100 text-slate-600 cursor-not-allowed")
+            ui.label(subtitle).classes("text-xs text-slate-600")
+        radio_choice(card, lambda: self._choose_source(kind))
         return card
 
     def _choose_source(self, kind: str) -> None:
@@ -150,8 +157,8 @@ class SourceStep:
         self.draft.set("source.type", kind)
         self.state.probe = None
         self._credentials_follow_choice()
+        self._show_kind()
         self._paint_source_cards()
-        self.fields.sync()
 
     def _paint_source_cards(self) -> None:
         for kind, card in self.source_cards.items():
@@ -199,7 +206,7 @@ class SourceStep:
             return False
         self.connection_spinner.set_visibility(True)
         try:
-            result = await actions.test_configuration(self.draft.probe_spec(), check_table=False)
+            result = await self._test_pinning_the_host_key()
         except AutoloaderError as exc:
             self.state.probe = None
             self.failed_source = copy.deepcopy(self.draft.get("source"))
@@ -212,8 +219,29 @@ class SourceStep:
         self.state.probe = result
         self.failed_source = None
         truncated = "+" if result.files_truncated else ""
+        pinned = (
+            f" Host key {self.pinned_now} pinned: compare it with the server's (ssh-keygen -lf)."
+            if self.pinned_now
+            else ""
+        )
         self.show_result(
-            f"✓ Connection successful — {result.files:,}{truncated} files, {human_bytes(result.total_bytes)}", ok=True
+            f"✓ Connection successful — {result.files:,}{truncated} files, {human_bytes(result.total_bytes)}.{pinned}",
+            ok=True,
         )
         self.on_probed()
         return True
+
+    async def _test_pinning_the_host_key(self) -> PreviewResult | None:
+        """Test the source. An SFTP server whose host key is not pinned yet has it pinned (shown in the pinned field
+        and said with the result, for the user to compare) and is tested again; a key other than the pinned one is
+        refused (HostKeyMismatch), never re-pinned. A locked source is not changed: the fingerprint is only said."""
+        self.pinned_now = None
+        try:
+            return await actions.test_configuration(self.draft.probe_spec(), check_table=False)
+        except HostKeyNotPinned as exc:
+            if self.state.locked:
+                raise
+            self.draft.set("source.host_key_fingerprint", exc.fingerprint)
+            self.fields.pull("source.host_key_fingerprint")
+            self.pinned_now = exc.fingerprint
+        return await actions.test_configuration(self.draft.probe_spec(), check_table=False)
