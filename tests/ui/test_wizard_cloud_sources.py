@@ -13,8 +13,9 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from core.access import SYSTEM
 from core.domain import RunStatus
-from tests.helpers import read_table, write_json_files
+from tests.helpers import read_table, spec, write_json_files
 from tests.services import SFTP_USER, Azurite, FakeGCS, SFTPServer
 
 FILES, RECORDS = 2, 20
@@ -207,3 +208,24 @@ async def test_a_missing_credential_is_said_under_its_own_field(user: User) -> N
     await user.should_see("sas credentials need sas_token")
     slot = _element(user, "error-source.credentials.sas_token")
     assert slot.visible and slot.text == "sas credentials need sas_token"
+
+
+async def test_an_sftp_ingestion_saved_unchanged_keeps_its_key_passphrase_and_pin(
+    user: User, services_of_app: Any
+) -> None:
+    """The stored secrets are never sent to the browser, and an unchanged save keeps them and the pinned key."""
+    credentials = {"type": "private_key", "username": SFTP_USER, "private_key": "KEY TEXT", "password": "phrase"}
+    source = {"type": "sftp", "credentials": credentials, "host_key_fingerprint": "SHA256:" + "B" * 43}
+    stored = spec("sftp://files.example.com:2222/in", table="kept", name="kept", source=source)
+    ingestion = services_of_app.ingestions.create(stored, activate=False)
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    await user.should_see(marker="source.credentials.private_key")
+    for marker in ("source.credentials.private_key", "source.credentials.passphrase"):
+        assert _element(user, marker).value == ""
+    assert _element(user, "source.host_key_fingerprint").value == "SHA256:" + "B" * 43
+    user.find(marker="save-draft").click()
+    for _ in range(100):
+        if any(e.action == "update" for e in services_of_app.views.audit(SYSTEM)):
+            break
+        await asyncio.sleep(0.05)
+    assert services_of_app.store.get_ingestion(ingestion.id).spec.model_dump() == stored.model_dump()
