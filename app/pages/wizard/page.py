@@ -191,7 +191,7 @@ def saved_notice(ingestion: Ingestion) -> str:
     """What the dashboard says after Create / Save Changes: the ingestion's real status, and when it runs."""
     name = ingestion.spec.name
     if ingestion.status == IngestionStatus.ACTIVE:
-        return f"'{name}' is active. {first_run_text(ingestion.spec)}"
+        return f"'{name}' is active. {first_run_text(ingestion.spec, ingestion.id)}"
     if ingestion.status == IngestionStatus.PAUSED:
         return f"'{name}' saved. It is still paused: Resume it to run on its schedule."
     if ingestion.status == IngestionStatus.NEEDS_REVIEW:
@@ -199,10 +199,11 @@ def saved_notice(ingestion: Ingestion) -> str:
     return f"'{name}' saved ({ingestion.status.value.replace('_', ' ')})."
 
 
-def first_run_text(spec: IngestionSpec) -> str:
+def first_run_text(spec: IngestionSpec, ingestion_id: int | None = None) -> str:
+    """When the ingestion first runs (a continuous one: at its own moment within the interval, from its id)."""
     if spec.schedule.mode == "manual":
         return "It runs when you click Run Now."
-    upcoming = next_fire_times(spec.schedule, 1)
+    upcoming = next_fire_times(spec.schedule, 1, ingestion_id=ingestion_id)
     if not upcoming:
         return "No upcoming run."
     return f"First run {relative_time(upcoming[0])} ({clock(upcoming[0])})."
