@@ -111,7 +111,7 @@ class SourceStep:
     def _access_details(self) -> None:
         """How the chosen kind is reached: credentials, then its endpoint, region or pinned host key."""
         fields = self.fields
-        kind = lambda: self.draft.get("source.type")  # noqa: E731
+        kind = self._kind
         self.credentials.render(on_change=self._credentials_follow_choice)
         with ui.row().classes("w-full no-wrap gap-3"):
             with fields.when(ui.column().classes("flex-1"), lambda: kind() == "s3"):
@@ -126,6 +126,10 @@ class SourceStep:
                 "hint='Test Connection pins the key the server presents; compare it with ssh-keygen -lf on the "
                 "server. A server presenting another key is refused; clear this to pin again.'"
             )
+
+    def _kind(self) -> str:
+        kind: str = self.draft.get("source.type")
+        return kind
 
     def _show_kind(self) -> None:
         """The path's placeholder and hint, the endpoint's label and the credential choices of the chosen kind."""

@@ -8,6 +8,7 @@ never sent to the browser: their widgets show empty, and an empty field keeps th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import ui
@@ -136,7 +137,7 @@ class CredentialFields:
         """The secrets as loaded (an edited ingestion's): an empty secret field keeps them."""
         self.choice: ui.radio | None = None
 
-    def render(self, on_change: Any) -> None:
+    def render(self, on_change: Callable[[], None]) -> None:
         kind = self.draft.get("source.type")
         self.choice = ui.radio(dict(CREDENTIAL_CHOICES.get(kind) or {"ambient": "Ambient"})).props("inline")
         self.choice.props('aria-label="Credentials"')
