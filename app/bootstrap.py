@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.services.ingestions import IngestionService
     from app.services.maintenance import MaintenanceService
     from app.services.preview import PreviewService
+    from app.services.refresh import FullRefreshService
     from app.services.schema_review import SchemaReviewService
     from app.views import Inbox, Views
     from core.engines.embedded import EmbeddedEngine
@@ -90,6 +91,7 @@ class Container(Runtime):
     accounts: AccountService
     views: Views
     maintenance: MaintenanceService
+    refresh: FullRefreshService
 
     def start(self) -> None:
         """Server start-up: close runs a stopped server left open, start the scheduler, arm retries and checks."""
@@ -202,6 +204,7 @@ def build(settings: Settings) -> Container:
     from app.services.ingestions import IngestionService
     from app.services.maintenance import MaintenanceService
     from app.services.preview import PreviewService
+    from app.services.refresh import FullRefreshService, embedded_table_rows
     from app.services.schema_review import SchemaReviewService
     from app.views import Views
 
@@ -221,4 +224,5 @@ def build(settings: Settings) -> Container:
         maintenance=MaintenanceService(
             store, engines, stale_after, settings.heartbeat_seconds, settings.allow_short_vacuum_retention
         ),
+        refresh=FullRefreshService(store, runtime.runs, embedded_table_rows(engines)),
     )

@@ -15,7 +15,7 @@ from app.db.queries import Queries
 from app.db.repository import NotificationStore
 from core.access import Principal, require_admin, require_instance_admin
 from core.config import DestinationConfig
-from core.errors import Unauthorized
+from core.errors import AutoloaderError, Unauthorized
 from core.maintenance import MaintenanceRecord, MaintenanceView, next_due
 from core.views import (
     AuditRecord,
@@ -108,6 +108,13 @@ class Views:
     def run(self, who: Principal, ingestion_id: int, run_id: int) -> RunRecord:
         self.queries.require_ingestion(ingestion_id, who.tenant_id)
         return self.queries.run(ingestion_id, run_id)
+
+    def run_label(self, who: Principal, ingestion_id: int, run_id: int) -> str:
+        """ "Run #3": how the console names a run it just started (its id if the run cannot be read)."""
+        try:
+            return self.run(who, ingestion_id, run_id).label
+        except AutoloaderError:
+            return f"Run {run_id}"
 
     def run_files(self, who: Principal, ingestion_id: int, run_id: int, limit: int = 500) -> FilePage:
         self.queries.require_ingestion(ingestion_id, who.tenant_id)

@@ -132,6 +132,8 @@ class _RunContext:
     vanished: int = 0
     unreadable: int = 0
     built_engine: Engine | None = None
+    refreshing: bool = False
+    """A full refresh is under way and no batch of this run replaced the table yet (`_begin_full_refresh`)."""
 
     @property
     def engine(self) -> Engine:
@@ -238,6 +240,7 @@ class RunPipeline:
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:
         spec = ctx.ingestion.spec
         self._reconcile(ctx)
+        self._begin_full_refresh(ctx)
         if spec.source.reload_changed_files:
             self._check_can_reload(ctx)
         ctx.tracked = TrackedStorage(ctx.storage)
@@ -256,6 +259,7 @@ class RunPipeline:
         ctx.reloads = {path: self._reload_plan(ctx, by_path[path], seen) for path, seen in selection.reload.items()}
         ctx.files_total = len(new_files)
         if not new_files:
+            self._finish_full_refresh(ctx)
             return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
         self.store.update_run_progress(ctx.run_id, 0, ctx.files_total, ctx.metrics)
         next_seq = self._next_batch_seq(ctx)
@@ -265,6 +269,9 @@ class RunPipeline:
                 mode = "append"
             self._load_batch(ctx, batch, next_seq, mode)
             next_seq += 1
+            if ctx.wrote_data:
+                self._finish_full_refresh(ctx)
+        self._finish_full_refresh(ctx)
         if ctx.wrote_data:
             ctx.engine.after_run(spec.destination)
         loaded = ctx.metrics.files_processed
@@ -380,6 +387,72 @@ class RunPipeline:
             else:
                 self.store.drop_pending_batch(ingestion.id, seq)
                 ctx.notes.append(f"re-queued {len(entries)} files of an interrupted run's uncommitted batch {seq}")
+
+    # --- full refresh -----------------------------------------------------------------------------
+    def _begin_full_refresh(self, ctx: _RunContext) -> None:
+        """Start (or restart) a requested full refresh: every file of the source is loaded again, the first batch
+        that commits replacing the table's content (BatchRequest.replace), the later ones adding to it.
+
+        The marker (MetadataStore.full_refresh_marker) makes it crash-safe. Starting empties the ledger and notes
+        the table's committed batch N in one transaction; the marker is cleared right after the replacing batch is
+        settled, so while it is set the table holds at most one batch above N, and that batch is the replacing one:
+        - no batch above N: nothing replaced the table yet (a crash before that commit) → start again;
+        - a batch above N: the replace committed, its ledger rows were settled by `_reconcile` → clear the marker
+          (after letting the engine finish that overwrite, for formats where it is two steps)."""
+        ingestion, destination = ctx.ingestion, ctx.ingestion.spec.destination
+        marker = self.store.full_refresh_marker(ingestion.id)
+        if marker is None:
+            return
+        committed = ctx.engine.committed_version(destination, ingestion.app_id) or 0
+        if marker >= 0 and committed > marker:
+            ctx.engine.settle_overwrite(destination, ingestion.app_id, committed)
+            self.store.end_full_refresh(ingestion.id)
+            ctx.notes.append(f"finished the full refresh an interrupted run committed (batch {committed})")
+            return
+        self.store.begin_full_refresh(ingestion.id, committed)
+        crash_point("full_refresh_begun")
+        ctx.refreshing = True
+        ctx.notes.append("full refresh: every file at the source loaded again, replacing the table's rows")
+
+    def _finish_full_refresh(self, ctx: _RunContext) -> None:
+        """Clear the marker once a batch of this run replaced the table. A refresh that loaded nothing (no file at
+        the source, or every one set aside) still replaces the table, with no rows: one empty commit."""
+        if not ctx.refreshing:
+            return
+        ingestion, destination = ctx.ingestion, ctx.ingestion.spec.destination
+        if not ctx.wrote_data:
+            table_schema = ctx.engine.table_schema(destination)
+            if table_schema is not None:
+                self._replace_with_nothing(ctx, table_schema)
+        crash_point("full_refresh_committed")
+        self.store.end_full_refresh(ingestion.id)
+        ctx.refreshing = False
+
+    def _replace_with_nothing(self, ctx: _RunContext, table_schema: pa.Schema) -> None:
+        import pyarrow as pa
+
+        from core.schema import data_fields
+
+        spec = ctx.ingestion.spec
+        request = BatchRequest(
+            app_id=ctx.ingestion.app_id,
+            batch_seq=self._next_batch_seq(ctx),
+            run_id=ctx.run_id,
+            files=[],
+            storage=ctx.storage,
+            format=spec.format,
+            destination=spec.destination,
+            schema=pa.schema(data_fields(table_schema)),
+            evolve=False,
+            ignored_columns=frozenset(spec.format.schema_.ignored_columns),
+            mode=spec.destination.write_mode,
+            ingested_at=ctx.ingested_at,
+            max_bad_record_ratio=spec.quality.max_bad_record_ratio,
+            replace=True,
+        )
+        result = ctx.engine.load_batch(request)
+        ctx.metrics.bytes_written += result.bytes_written
+        ctx.metrics.batches_committed += 1
 
     def _next_batch_seq(self, ctx: _RunContext) -> int:
         """The sequence of the run's first batch: above every batch the table committed and the ledger recorded
@@ -564,6 +637,7 @@ class RunPipeline:
                 ingested_at=ctx.ingested_at,
                 max_bad_record_ratio=spec.quality.max_bad_record_ratio,
                 on_file_done=self._progress_callback(ctx),
+                replace=ctx.refreshing,
             )
             try:
                 result = ctx.engine.load_batch(request)

@@ -92,3 +92,14 @@ class MetadataStore(Protocol):
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
         """Record files with a final status outside a batch (quarantined, failed, skipped)."""
         ...
+
+    # --- full refresh (core/pipeline.py `_begin_full_refresh`) ---------------------------------
+    def full_refresh_marker(self, ingestion_id: int) -> int | None:
+        """None: no full refresh; -1: one is requested; N >= 0: one started when the table's committed batch was N."""
+        ...
+
+    def begin_full_refresh(self, ingestion_id: int, committed: int) -> None:
+        """Forget every ledger row of the ingestion and set the marker to `committed`, in one transaction."""
+        ...
+
+    def end_full_refresh(self, ingestion_id: int) -> None: ...

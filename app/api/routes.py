@@ -13,6 +13,8 @@ from app.api.schemas import (
     AuditPublic,
     FilePage,
     Filter,
+    FullRefreshAccepted,
+    FullRefreshRequest,
     Health,
     HealthCheck,
     IngestionCreate,
@@ -173,6 +175,28 @@ def reprocess(ingestion_id: IngestionId, body: ReprocessRequest, svc: Svc, who: 
     """Load selected files again. With write mode append their rows are appended again; merge upserts them."""
     files, run_id = svc.runs.reprocess(ingestion_id, body.paths, body.modified_since, body.modified_until, who)
     return ReprocessAccepted(files=files, run_id=run_id, url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}")
+
+
+@router.post(
+    "/ingestions/{ingestion_id}/full-refresh",
+    response_model=FullRefreshAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["files"],
+)
+def full_refresh(
+    ingestion_id: IngestionId, svc: Svc, who: Who, body: FullRefreshRequest | None = None
+) -> FullRefreshAccepted:
+    """Rebuild the table from every file at the source, each loaded exactly once: the table's rows are replaced
+    (unlike reprocess, which appends them again). 409 while a run of the ingestion is in progress."""
+    preview = svc.refresh.preview(ingestion_id, who)
+    run_id = svc.refresh.request(ingestion_id, (body or FullRefreshRequest()).run_now, who)
+    return FullRefreshAccepted(
+        files_dropped=preview.files,
+        rows_dropped=preview.rows if preview.rows is not None else preview.records,
+        message=preview.message,
+        run_id=run_id,
+        url=f"/api/v1/ingestions/{ingestion_id}/runs/{run_id}" if run_id is not None else None,
+    )
 
 
 @router.get("/ingestions/{ingestion_id}/files", response_model=FilePage, tags=["files"])

@@ -160,6 +160,18 @@ class ReprocessAccepted(BaseModel):
     url: str
 
 
+class FullRefreshRequest(BaseModel):
+    run_now: bool = Field(default=True, description="Start the run that does it now; else the next run does it.")
+
+
+class FullRefreshAccepted(BaseModel):
+    files_dropped: int = Field(description="Files whose rows the table holds now; the refresh replaces them.")
+    rows_dropped: int = Field(description="Rows in the table now (for a cluster's table: records loaded).")
+    message: str
+    run_id: int | None = None
+    url: str | None = None
+
+
 class ResolveRequest(BaseModel):
     resolution: Literal["auto_merge", "backfill_default", "new_table", "ignore", "review_later"]
     default_values: Annotated[dict[Name, Any], AfterValidator(finite_json)] = Field(

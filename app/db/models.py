@@ -118,6 +118,8 @@ class Ingestion(IngestionBase, table=True):
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
     """The table maintenance setting (core.maintenance.MaintenanceConfig); empty: off."""
+    full_refresh_after: int | None = Field(default=None, sa_type=BigInteger)
+    """A full refresh under way: -1 requested, N >= 0 started when the table's committed batch was N (0010)."""
     empty_checks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     """Continuous checks that found no new file since `empty_checks_since`: counted here, not stored as runs (0009)."""
     empty_checks_since: datetime | None = _ts(default=None)

@@ -152,7 +152,8 @@ class Dashboard:
         except AutoloaderError as exc:
             notify_error(exc)
             return
-        notify_ok(f"Run {run_id} of '{overview.name}' started.")
+        label = await run.io_bound(self.services.views.run_label, self.who, overview.id, int(run_id or 0))
+        notify_ok(f"{label or f'Run {run_id}'} of '{overview.name}' started.")
         self.runs_active = True
         await self.reload()
 

@@ -14,6 +14,7 @@ from components.charts import bar_chart
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
 from components.frame import page_heading
+from components.full_refresh_dialog import confirm_full_refresh, offer_refresh_run
 from components.ingestion_card import activate_url, format_label, schedule_tag
 from components.maintenance_box import maintenance_box
 from components.run_now_offer import offer_run_now
@@ -110,6 +111,9 @@ class DetailView:
                 return
             with ui.row().classes("gap-2"):
                 ui.button("Run Now", icon="play_arrow", on_click=self.run_now).props(OUTLINE).mark("run-now")
+                ui.button("Full refresh", icon="restart_alt", on_click=self.full_refresh).props(OUTLINE).mark(
+                    "full-refresh"
+                )
                 ui.button("Edit", icon="edit", on_click=lambda: ui.navigate.to(f"/ingestions/{summary.id}/edit")).props(
                     OUTLINE
                 )
@@ -300,17 +304,34 @@ class DetailView:
         except AutoloaderError as exc:
             notify_error(exc)
             return
-        label = await run.io_bound(self._run_label, int(run_id or 0))
+        label = await run.io_bound(self.services.views.run_label, self.who, self.ingestion_id, int(run_id or 0))
         notify_ok(f"{label or f'Run {run_id}'} started.")
         self.live = True
         await self.reload()
 
-    def _run_label(self, run_id: int) -> str:
-        """ "Run #3": the run's number within the ingestion (its id if it cannot be read)."""
+    async def full_refresh(self) -> None:
+        """Say what the table holds and that it will be replaced; once confirmed, mark the refresh and offer to run."""
+        page = ui.context.client.content
         try:
-            return self.services.views.run(self.who, self.ingestion_id, run_id).label
-        except AutoloaderError:
-            return f"Run {run_id}"
+            preview = await run.io_bound(self.services.refresh.preview, self.ingestion_id, self.who)
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        if preview is None:  # the page went away meanwhile
+            return
+        with page:
+            if not await confirm_full_refresh(preview.table, preview.message, preview.pending):
+                return
+        try:
+            await run.io_bound(self.services.refresh.request, self.ingestion_id, False, self.who)
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        with page:
+            if await offer_refresh_run():
+                await self.run_now()
+                return
+        notify_ok("Full refresh requested: the next run rebuilds the table.")
 
     async def compact_now(self) -> None:
         try:

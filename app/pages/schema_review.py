@@ -210,7 +210,8 @@ class Review:
         if run_id is None:
             notify_ok("Kept for later: the ingestion stays paused and the files stay held.")
             return
-        notify_ok(f"Applied. The held files are loading now (run {run_id}).")
+        label = await run.io_bound(self.services.views.run_label, self.who, self.ingestion.id, int(run_id))
+        notify_ok(f"Applied. The held files are loading now ({label or f'Run {run_id}'}).")
         ui.navigate.to(f"/ingestions/{self.ingestion.id}")
 
 

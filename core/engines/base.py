@@ -65,6 +65,9 @@ class BatchRequest:
     # The files' own columns, so an engine that reads with a fixed schema can still rescue the fields the
     # table does not take (the embedded reader sees them anyway).
     incoming: pa.Schema | None = None
+    # The first batch of a full refresh: its commit replaces the table's rows (in merge mode with the batch's
+    # latest row per key), keeping the table's columns; later batches of the refresh load as the write mode says.
+    replace: bool = False
 
 
 @dataclass(slots=True)

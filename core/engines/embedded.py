@@ -116,6 +116,14 @@ class EmbeddedEngine:
         counts = pa.table({"file": files}).group_by("file").aggregate([("file", "count")])
         return dict(zip(counts["file"].to_pylist(), counts["file_count"].to_pylist(), strict=True))
 
+    def count_rows(self, destination: DestinationConfig) -> int | None:
+        """The table's row count from its log's file statistics (no data file is read); None without a table."""
+        table = self._table(destination)
+        if table is None:
+            return None
+        actions = pa.table(table.get_add_actions(flatten=True))
+        return int(pc.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
+
     def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
         """A Delta overwrite commit replaces the content atomically: nothing left to settle."""
 
@@ -304,7 +312,7 @@ class EmbeddedEngine:
         uri = self.table_uri(destination)
         if table is None:
             write_deltalake(uri, reader, mode="error", **options)
-        elif request.mode == "overwrite":
+        elif request.mode == "overwrite" or request.replace:
             write_deltalake(uri, reader, mode="overwrite", **options)
         else:
             write_deltalake(uri, reader, mode="append", **options)
@@ -317,13 +325,14 @@ class EmbeddedEngine:
         batches: Iterator[pa.RecordBatch],
         commit: CommitProperties,
     ) -> None:
-        """Upsert on the merge keys; within the batch the latest row per key wins (by order column, else file order)."""
+        """Upsert on the merge keys; within the batch the latest row per key wins (by order column, else file order).
+        A replacing batch (full refresh) writes those latest rows in place of the table's."""
         destination = request.destination
         source = latest_per_key(
             pa.Table.from_batches(list(batches), schema), destination.merge_keys, destination.merge_order_by
         )
-        if table is None:
-            self._write(None, request, schema, iter(source.to_batches()), commit)
+        if table is None or request.replace:
+            self._write(table, request, schema, iter(source.to_batches()), commit)
             return
         predicate = " AND ".join(f"t.`{key}` = s.`{key}`" for key in destination.merge_keys)
         (

@@ -632,3 +632,29 @@ def test_csv_misfits_are_rescued_value_by_value_on_both_engines(engine: Harness,
         ((None, None, None, "c", None), {"part": "01", "_file_path": path}),
     ]
     assert sorted(got, key=repr) == sorted(expected, key=repr)
+
+
+SPARK_REFRESH = pytest.param(
+    "spark-delta",
+    marks=pytest.mark.skipif(
+        not os.environ.get("AUTOLOADER_TEST_SPARK_REFRESH"),
+        reason="~60 s on the local cluster (three Delta commits): AUTOLOADER_TEST_SPARK_REFRESH=1 runs it",
+    ),
+)
+
+
+@pytest.mark.parametrize("engine", ["embedded", SPARK_REFRESH], indirect=True)
+def test_full_refresh_replaces_the_rows_with_every_file_once(engine: Harness, tmp_path: Path) -> None:
+    """A file gone from the source and two new ones: a full refresh leaves the rows of each file now at the source
+    once, over two batches (the first replaces the table, the second appends)."""
+    landing = tmp_path / "in"
+    files = write_json_files(landing, 2, 5)
+    ing = engine.create(spec(str(landing), limits={"max_files_per_batch": 2}))
+    engine.services.refresh.request(ing.id, run_now=False)  # before the table exists: a first load as any other
+    assert engine.run(ing).metrics.batches_committed == 1
+    files[0].unlink()
+    write_json_files(landing, 2, 5, start_id=10, prefix="later")
+    engine.services.refresh.request(ing.id, run_now=False)
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.batches_committed == 2, outcome
+    assert engine.ids(ing) == list(range(5, 20))

@@ -229,3 +229,38 @@ def test_spark_parquet_recovers_exactly_once(
     status = crash_and_recover(services, settings, ingestion, point)
     table = services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
     assert_exactly_once(services, ingestion, table, latest, "spark-parquet", point, status)
+
+
+# --- full refresh (embedded) ----------------------------------------------------------------------------------------
+REFRESH_CASES = [
+    ("append", "after_commit:1"),
+    ("merge", "after_commit:1"),
+    ("append", "full_refresh_begun"),
+    ("append", "after_pending:2"),
+]
+"""The replacing batch committed and its ledger update lost, in both modes that keep rows across runs; the ledger
+emptied and nothing replaced yet (the next run must still replace, not append); a crash in the refresh's second
+batch, after the replace was settled."""
+
+
+@pytest.mark.parametrize(("mode", "point"), REFRESH_CASES)
+def test_full_refresh_recovers_exactly_once(
+    services: Any, settings: Any, tmp_path: Path, mode: str, point: str
+) -> None:
+    """Every file loaded, a stray row added to the table, a full refresh requested; its run is killed at `point`:
+    the next run ends with every file's rows once and nothing else (the stray row dropped)."""
+    from deltalake import write_deltalake
+
+    landing = tmp_path / "landing"
+    body = spec(str(landing), table=f"refresh_{mode}", destination=destination(mode))
+    body.limits.max_files_per_batch = PER_BATCH
+    ingestion = services.ingestions.create(body, activate=True)
+    latest = write_sources(landing, mode, range(FILES))
+    assert services.runs.run_now(ingestion.name).metrics.files_processed == FILES
+    uri = services.embedded.table_uri(ingestion.spec.destination)
+    stray = read_table(uri).slice(0, 1)
+    write_deltalake(uri, stray.set_column(0, "id", pa.array([10_000], stray.schema.field("id").type)), mode="append")
+    services.refresh.request(ingestion.id, run_now=False)
+    status = crash_and_recover(services, settings, ingestion, point)
+    assert services.store.full_refresh_marker(ingestion.id) is None
+    assert_exactly_once(services, ingestion, read_table(uri), latest, "embedded-refresh", point, status)

@@ -57,6 +57,8 @@ async def test_runs_are_numbered_per_ingestion_and_empty_checks_are_one_line(use
     await user.should_see("3 files", retries=50)  # the ledger fills after the page opens
     ledger = next(iter(user.find(marker="ledger").elements))
     assert {row["run"] for row in ledger.rows} == {"#1"}  # loaded by this ingestion's first run (the second id)
+    user.find(marker="run-now").click()
+    await user.should_see("Run #3 started.", retries=30)
 
 
 async def test_an_interval_under_the_minimum_is_an_error_at_the_field(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]

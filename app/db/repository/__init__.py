@@ -9,11 +9,12 @@ from app.db.repository.ingestions import IngestionRows
 from app.db.repository.ledger import LedgerRows
 from app.db.repository.maintenance import MaintenanceRows
 from app.db.repository.notifications import NotificationStore
+from app.db.repository.refresh import FullRefreshRows
 from app.db.repository.runs import RunRows
 from app.db.repository.schema_versions import SchemaVersionRows
 
 
-class SqlStore(IngestionRows, RunRows, SchemaVersionRows, LedgerRows, MaintenanceRows):
+class SqlStore(IngestionRows, RunRows, SchemaVersionRows, LedgerRows, MaintenanceRows, FullRefreshRows):
     """The metadata store on SQL (SQLite or PostgreSQL)."""
 
 

@@ -232,6 +232,8 @@ class SparkEngine:
             )
         batch = self._reader.read_batch(spark, request)
         if batch.rows == 0:
+            if request.replace and info is not None:
+                fmt.clear(spark, request, info)
             _files_done(request, batch)
             return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
         self._tables.ensure_database(spark, destination)

@@ -82,12 +82,21 @@ class LakeFormat(TableFormat):
         if info is None:
             self._create(request.destination, data)
         data, rows = observe_rows(data)
-        if request.mode == "merge":
+        if request.mode == "merge" and not request.replace:
             self._merge(spark, request, data)
-        else:
-            options = self.commit_options(request.app_id, request.batch_seq)
-            write_v2(data, self.tables.name(request.destination), request.mode, options)
+            return rows(), 0
+        if request.mode == "merge":  # a full refresh's first batch: its latest row per key, in place of the table
+            destination = request.destination
+            data = latest_per_key(data, destination.merge_keys, destination.merge_order_by, request.files)
+        options = self.commit_options(request.app_id, request.batch_seq)
+        mode = "overwrite" if request.replace else request.mode
+        write_v2(data, self.tables.name(request.destination), mode, options)
         return rows(), 0
+
+    def clear(self, spark: Any, request: BatchRequest, info: TableInfo) -> None:
+        """Replace the table's rows with none, the columns kept, in one commit carrying the batch's marker."""
+        empty = spark.table(info.name).limit(0)
+        write_v2(empty, info.name, "overwrite", self.commit_options(request.app_id, request.batch_seq))
 
     def _create(self, destination: DestinationConfig, data: Any) -> None:
         """An empty table first, so that the data always goes through the one idempotent write."""

@@ -93,7 +93,7 @@ class ParquetFormat(TableFormat):
         partitions, written = _staged_partitions(spark, staging, parts)
         crash_point("spark_parquet_staged")
         spark.sql(add_partitions_sql(info.name, value, partitions))
-        if request.mode == "overwrite":
+        if request.mode == "overwrite" or request.replace:
             crash_point("spark_overwrite_before_drop")
             _drop_other_batches(spark, info.name, value)
         return rows(), written

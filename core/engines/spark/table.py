@@ -110,6 +110,14 @@ class TableFormat:
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """Finish an overwrite whose batch is committed; nothing to do where the commit itself replaced the rows."""
 
+    def clear(self, spark: Any, request: BatchRequest, info: TableInfo) -> None:
+        """A full refresh that found no file to load: the table's rows replaced by none, marked as the batch."""
+        raise TableError(
+            f"A full refresh found no file to load, and table {request.destination.full_name} ({info.provider}) "
+            "cannot be emptied by Autoloader.",
+            "Empty or drop the table on the cluster, or put the files back at the source and run again.",
+        )
+
     def add_columns(self, spark: Any, info: TableInfo, schema: Any) -> None:
         """New columns first (parquet tables do not add columns on append, and an ALTER is explicit everywhere)."""
         existing = set(info.schema.names)

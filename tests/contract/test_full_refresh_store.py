@@ -1,0 +1,79 @@
+"""The full-refresh marker in the metadata database, on SQLite and PostgreSQL: migration 0010 down and up, the
+marker's states and the ledger reset that starts a refresh (one transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect
+
+from alembic import command
+from app.db.database import alembic_config, make_engine, upgrade
+from app.db.repository import SqlStore
+from app.secrets_box import SecretBox
+from core.domain import FileResult, FileStatus, IngestionStatus, LedgerEntry
+from core.errors import NotFound
+from tests.conftest import DATABASES
+from tests.contract.test_metadata_store import _database_url
+from tests.helpers import spec
+
+NOW = datetime(2026, 12, 1, 3, tzinfo=UTC)
+
+
+@pytest.fixture(params=DATABASES)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with _database_url(request.param, request, tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[Engine]:
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(db: Engine) -> SqlStore:
+    return SqlStore(db, SecretBox("test-secret-key"))
+
+
+def test_marker_states_and_the_ledger_reset(store: SqlStore, tmp_path: Path) -> None:
+    ing = store.create_ingestion(spec(str(tmp_path)), IngestionStatus.ACTIVE)
+    other = store.create_ingestion(spec(str(tmp_path), table="other"), IngestionStatus.ACTIVE)
+    for ingestion in (ing, other):
+        entries = [LedgerEntry(p, 10, NOW, "e", FileStatus.PENDING) for p in ("a", "b")]
+        store.add_pending_batch(ingestion.id, store.create_run(ingestion.id, "manual"), 1, entries)
+        store.complete_batch(
+            ingestion.id, 1, {"a": FileResult(FileStatus.LOADED, 7), "b": FileResult(FileStatus.LOADED, 5)}
+        )
+    store.upsert_files(ing.id, None, [LedgerEntry("bad", 1, NOW, None, FileStatus.QUARANTINED, error="x")])
+    assert store.loaded_totals(ing.id) == (2, 12)
+    assert store.full_refresh_marker(ing.id) is None
+
+    store.request_full_refresh(ing.id)
+    assert store.full_refresh_marker(ing.id) == -1
+    store.begin_full_refresh(ing.id, 3)
+    assert store.full_refresh_marker(ing.id) == 3
+    assert store.known_files(ing.id) == {} and store.loaded_totals(ing.id) == (0, 0)
+    assert set(store.known_files(other.id)) == {"a", "b"} and store.full_refresh_marker(other.id) is None
+    store.request_full_refresh(ing.id)  # one under way is kept: the next run finishes it
+    assert store.full_refresh_marker(ing.id) == 3
+    store.end_full_refresh(ing.id)
+    assert store.full_refresh_marker(ing.id) is None
+    with pytest.raises(NotFound):
+        store.request_full_refresh(999_999)
+
+
+def test_migration_0010_down_and_up(url: str, db: Engine, store: SqlStore, tmp_path: Path) -> None:
+    ing = store.create_ingestion(spec(str(tmp_path)), IngestionStatus.ACTIVE)
+    store.request_full_refresh(ing.id)
+    command.downgrade(alembic_config(url), "0009")
+    db.dispose()
+    assert "full_refresh_after" not in {c["name"] for c in inspect(db).get_columns("ingestion")}
+    upgrade(url)
+    assert store.get_ingestion(ing.id).name == ing.name and store.full_refresh_marker(ing.id) is None
