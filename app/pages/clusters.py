@@ -1,17 +1,21 @@
-"""Clusters `/clusters`: registered Spark Connect clusters, through the same ClusterService as the REST API."""
+"""Clusters `/clusters`: registered Spark Connect clusters, through the same ClusterService as the REST API.
+
+Only admins register and delete clusters (the service checks too), so only they see the form and Delete; members
+see the list and may test a connection; viewers see the list alone."""
 
 from __future__ import annotations
 
 from nicegui import app, run, ui
 
 from app.db.models import ClusterCreate, ClusterPublic
-from app.pages.context import page_frame, who
+from app.pages.context import can_change, page_frame, who
 from app.services.clusters import ClusterService, ConnectionTest
 from app.views import Views
 from components.feedback import error_text, notify_error, notify_ok
 from components.formatting import clock
 from components.frame import page_heading
 from components.styles import FLAT, OUTLINE, PRIMARY
+from core.access import Role
 from core.errors import AutoloaderError
 
 TABLE_FORMATS = {"delta": "Delta", "iceberg": "Iceberg", "parquet": "Parquet"}
@@ -48,7 +52,12 @@ class ClustersView:
             "otherwise they run on the embedded engine."
         ).classes("text-sm text-slate-600")
         self.list_area = ui.column().classes("w-full gap-3")
-        self._form()
+        if self.who.role == Role.ADMIN:
+            self._form()
+        else:
+            ui.label(
+                f"Your role ({self.who.role.value}) can use the clusters listed here; an admin registers them."
+            ).classes("text-sm text-slate-600").mark("clusters-read-only")
 
     def _form(self) -> None:
         with ui.card().classes("w-full p-5 gap-3 shadow-sm rounded-xl"):
@@ -129,10 +138,14 @@ class ClustersView:
                     ui.label(cluster_line(cluster)).classes("text-sm text-slate-600")
                 spinner = ui.spinner(size="sm")
                 spinner.set_visibility(False)
-                ui.button("Test Connection", on_click=lambda: self.test(cluster, result, spinner)).props(OUTLINE).mark(
-                    f"test-{cluster.name}"
-                )
-                ui.button("Delete", on_click=lambda: self.delete(cluster)).props(FLAT).mark(f"delete-{cluster.name}")
+                if can_change(self.who):
+                    ui.button("Test Connection", on_click=lambda: self.test(cluster, result, spinner)).props(
+                        OUTLINE
+                    ).mark(f"test-{cluster.name}")
+                if self.who.role == Role.ADMIN:
+                    ui.button("Delete", on_click=lambda: self.delete(cluster)).props(FLAT).mark(
+                        f"delete-{cluster.name}"
+                    )
             result = ui.label().classes("w-full p-2 rounded text-sm").mark(f"test-result-{cluster.name}")
             result.set_visibility(False)
 

@@ -33,6 +33,7 @@ REFRESH_SECONDS = 1.0
 FILE_STATUSES = {"": "All statuses", "loaded": "Loaded", "pending": "Pending", "failed": "Failed"} | {
     "quarantined": "Quarantined",
     "skipped": "Skipped",
+    "held": "Held for schema review",
     "changed": "Changed after loading",
 }
 LEDGER_PAGE = 200

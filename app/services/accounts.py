@@ -47,6 +47,13 @@ def check_password_strength(password: str) -> None:
         )
 
 
+def wait_text(seconds: int) -> str:
+    """A lock's remaining time as a person reads it: "40 seconds", "about 3 minutes"."""
+    if seconds <= 90:
+        return f"{seconds} seconds"
+    return f"about {-(-seconds // 60)} minutes"
+
+
 def _bad_login() -> Unauthorized:
     return Unauthorized("Wrong email or password.", "Check both and try again.")
 
@@ -95,11 +102,12 @@ class AccountService:
             self.store.audit("login_failed", "user", None, email[:200], reason="unknown email", client=client)
             raise _bad_login()
         if user.locked_until is not None and user.locked_until > now:
-            wait = int((user.locked_until - now).total_seconds()) + 1
+            wait = wait_text(int((user.locked_until - now).total_seconds()) + 1)
             self.store.audit("login_locked", "user", user.id, user.email, FIRST_TENANT, client=client)
             raise Unauthorized(
-                f"Too many failed logins: this account is locked for {wait} more seconds.",
-                "Wait, then try again with the right password (an admin can reset it).",
+                f"Too many failed logins: this account is locked for {wait} more.",
+                f"Wait {wait}, then log in with the right password: the lock ends by itself (it never lasts more "
+                f"than {int(MAX_LOCK.total_seconds() // 60)} minutes).",
             )
         if not self._verify(user, password):
             self._count_failure(user, now, client)

@@ -10,7 +10,7 @@ from nicegui import app, run
 
 from app.db.models import ClusterPublic
 from app.pages.context import who
-from core.config import IngestionSpec
+from core.config import DestinationConfig, IngestionSpec
 from core.domain import Ingestion
 from core.preview import PreviewResult
 
@@ -61,3 +61,9 @@ async def has_loaded(ingestion_id: int) -> bool:
     """Whether the ingestion has loaded a file (its format is locked from then on)."""
     loaded: bool | None = await run.io_bound(app.state.services.ingestions.has_loaded, ingestion_id)
     return bool(loaded)
+
+
+def table_location(destination: DestinationConfig) -> str:
+    """Where the embedded engine writes this table for the signed-in user's tenant (a folder or bucket URI)."""
+    location: str = app.state.services.engines.table_uri(destination, who().tenant_id)
+    return location

@@ -1,4 +1,5 @@
-"""Step 3, Destination: the target table, write mode, optimisation columns and the engine."""
+"""Step 3, Destination: the target table, write mode (merge keys and ordering), optimisation columns, table
+properties, lineage columns and the engine."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 from nicegui import ui
 
-from app.pages.wizard.draft import COLUMNS, ENGINE
+from app.pages.wizard.draft import COLUMNS, ENGINE, OPTIONAL_TEXT
 from app.pages.wizard.fields import WizardState, lock_banner, section
+from app.pages.wizard.table_properties import TablePropertiesEditor
 from components.styles import PANEL
+from core.schema import LINEAGE_COLUMNS
 
 WRITE_MODES = {
     "append": "Append (add new data)",
@@ -18,6 +21,14 @@ WRITE_MODES = {
     "merge": "Merge / upsert on key columns",
 }
 COLUMN_PATHS = ("destination.merge_keys", "destination.partition_columns", "destination.z_order_columns")
+MERGE_ORDER_HELP = (
+    "Which row wins when a batch holds several rows with the same key: the one with the highest value of this "
+    "column (e.g. updated_at). Empty: the row read last wins."
+)
+LINEAGE_HELP = (
+    f"Adds {', '.join(LINEAGE_COLUMNS)} to every row: which file it came from, when and by which run. "
+    "Reloading changed files needs them."
+)
 
 
 class DestinationStep:
@@ -34,19 +45,24 @@ class DestinationStep:
         fields = self.fields
         lock_banner(self.state.locked)
         section("Target Table", "table_chart")
-        fields.input("Catalog", "destination.catalog").on_value_change(self._render_full_name)
-        fields.input("Database / Schema", "destination.database").on_value_change(self._render_full_name)
-        fields.input("Table Name *", "destination.table").on_value_change(self._render_full_name)
+        fields.input("Catalog", "destination.catalog").on_value_change(self._table_changed)
+        fields.input("Database / Schema", "destination.database").on_value_change(self._table_changed)
+        fields.input("Table Name *", "destination.table").on_value_change(self._table_changed)
         self.full_name = ui.label().classes("text-xs text-slate-500 -mt-2").mark("full-table-name")
         self._render_full_name()
         mode = ui.select(WRITE_MODES, label="Write Mode").props("outlined").classes("w-full")
         fields.bind(mode, "destination.write_mode", lockable=True)
         with fields.when(ui.column().classes("w-full"), lambda: self.draft.get("destination.write_mode") == "merge"):
             merge = self._column_select("Merge key columns *", "destination.merge_keys")
+            order = self._order_select()
         ui.label("Optimization Options").classes("text-lg font-semibold text-slate-800 mt-2")
         partition = self._column_select("Partition columns", "destination.partition_columns")
         zorder = self._column_select("Z-order columns", "destination.z_order_columns")
-        self.column_selects = (merge, partition, zorder)
+        self.column_selects = (merge, order, partition, zorder)
+        TablePropertiesEditor(fields).render()
+        lineage = ui.switch("Lineage columns")
+        fields.bind(lineage, "destination.lineage_columns", lockable=True, after=self.on_columns_change)
+        ui.label(LINEAGE_HELP).classes("text-xs text-slate-500 -mt-2")
         self._engine()
         self.summary = ui.column().classes(f"{PANEL} gap-0")
 
@@ -69,6 +85,7 @@ class DestinationStep:
         """The probed schema's columns, then any chosen column the probe does not know (typed by the user)."""
         known = [c["name"] for c in self.state.probe.schema] if self.state.probe else []
         chosen = [column for path in COLUMN_PATHS for column in self.draft.get(path)]
+        chosen += [self.draft.get("destination.merge_order_by")] if self.draft.get("destination.merge_order_by") else []
         return known + [c for c in dict.fromkeys(chosen) if c not in known]
 
     def _column_select(self, label: str, path: str) -> ui.select:
@@ -79,10 +96,29 @@ class DestinationStep:
         )
         return bound
 
+    def _order_select(self) -> ui.select:
+        """The merge ordering column (`merge_order_by`): one column or none."""
+        select = ui.select(self.columns(), label="Latest row by (ordering column)", new_value_mode="add-unique")
+        select.props("outlined clearable")
+        bound: ui.select = self.fields.bind(
+            select.classes("w-full"),
+            "destination.merge_order_by",
+            OPTIONAL_TEXT,
+            lockable=True,
+            after=self.on_columns_change,
+        )
+        ui.label(MERGE_ORDER_HELP).classes("text-xs text-slate-500 -mt-2")
+        return bound
+
     def refresh_columns(self) -> None:
         options = self.columns()
         for select in self.column_selects:
             self.fields.set_options(select, options)
+
+    def _table_changed(self, *_: Any) -> None:
+        """The name under the inputs, and the summaries (which say where the table is written)."""
+        self._render_full_name()
+        self.on_columns_change()
 
     def _render_full_name(self, *_: Any) -> None:
         self.full_name.set_text(f"Full table name: {self.draft.full_table_name}")

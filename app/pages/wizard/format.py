@@ -1,8 +1,14 @@
-"""Step 2, Format: file format, schema detection and options, with the schema preview of sample files."""
+"""Step 2, Format: file format, schema detection and options, with the schema preview of sample files.
+
+A new ingestion's format is guessed from the Source step's file pattern or path (`*.csv`, `orders.json.gz`) until
+the user picks one here; an edited ingestion keeps its stored format.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nicegui import ui
 
@@ -38,6 +44,37 @@ COMPRESSIONS = {
     "snappy": "Snappy (framed)",
 }
 
+SUFFIX_FORMATS = {
+    "json": "json",
+    "jsonl": "json",
+    "ndjson": "json",
+    "csv": "csv",
+    "tsv": "csv",
+    "parquet": "parquet",
+    "avro": "avro",
+    "orc": "orc",
+    "xml": "xml",
+    "txt": "text",
+    "log": "text",
+}
+COMPRESSION_SUFFIXES = ("gz", "gzip", "bz2", "zst", "zstd", "lz4", "snappy")
+"""Read past these to the format's suffix: `*.json.gz` is JSON."""
+_SUFFIXES = re.compile(r"\.([A-Za-z0-9]+)")
+GUESSED_FROM = ("source.file_pattern", "source.path")
+
+
+def format_from_name(name: str | None) -> str | None:
+    """The format a file pattern or path names by its suffix (`*.csv`, `/in/orders.json.gz`), or None."""
+    suffixes = [s.lower() for s in _SUFFIXES.findall((name or "").rstrip("/").rsplit("/", 1)[-1])]
+    while suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    return SUFFIX_FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+def guess_format(file_pattern: str | None, path: str | None) -> str | None:
+    """The pattern decides when it names a format; else the path's own suffix (a single file)."""
+    return format_from_name(file_pattern) or format_from_name(path)
+
 
 class FormatStep:
     def __init__(self, state: WizardState, probe: Callable[[], Awaitable[bool]], failure: Callable[[], str]) -> None:
@@ -47,6 +84,8 @@ class FormatStep:
         self.draft = state.draft
         self.probe = probe
         self.failure = failure
+        self.format_chosen = state.editing_id is not None
+        """Whether the format is the user's (picked here, or stored): then the file names no longer change it."""
 
     def _is(self, value: str, path: str = "format.type") -> Callable[[], bool]:
         return lambda: self.draft.get(path) == value
@@ -58,7 +97,8 @@ class FormatStep:
         reprobe = self.reprobe_soon
         self.reader_options = ReaderOptions(fields, reprobe)
         self.format_select = ui.select(dict(FORMAT_LABELS), label="File Format *").props("outlined").classes("w-full")
-        fields.bind(self.format_select, "format.type", lockable=True, after=self._format_changed)
+        fields.bind(self.format_select, "format.type", lockable=True, after=self._format_picked)
+        self._watch_source()
         ui.label("Schema Detection").classes("text-sm text-slate-600")
         mode = ui.radio({"auto": "Auto-detect schema", "manual": "Provide schema manually"}).props("inline")
         fields.bind(mode, "format.schema.inference", lockable=True)
@@ -106,6 +146,25 @@ class FormatStep:
         compression = ui.select(COMPRESSIONS, label="Compression").props("outlined").classes("w-full")
         fields.bind(compression, "format.options.compression", lockable=True)
         self.reader_options.render()
+
+    def _watch_source(self) -> None:
+        """Guess again whenever the Source step's pattern or path changes (their widgets are bound already)."""
+        for path in GUESSED_FROM:
+            for element, _ in self.fields.bound.get(path, []):
+                element.on_value_change(self._guess)
+
+    def _guess(self, *_: Any) -> None:
+        guessed = guess_format(self.draft.get("source.file_pattern"), self.draft.get("source.path"))
+        if self.format_chosen or guessed is None or guessed == self.draft.get("format.type"):
+            return
+        self.draft.set("format.type", guessed)
+        self.fields.pull("format.type")
+        self.fields.sync()
+        self._format_changed()
+
+    def _format_picked(self) -> None:
+        self.format_chosen = True
+        self._format_changed()
 
     def _format_changed(self) -> None:
         self.reader_options.refresh_caption()

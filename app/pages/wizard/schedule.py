@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 
 from nicegui import ui
 
+from app.pages.wizard.alerts import AlertsAndLimits
 from app.pages.wizard.draft import ADDRESSES, DATE, OPTIONAL_NUMBER, RAW_TEXT, TIMEZONE, WHOLE_NUMBER
 from app.pages.wizard.fields import WizardState, section
 from app.pages.wizard.summary import (
@@ -63,6 +64,7 @@ class ScheduleStep:
             fields.bind(rows.classes("flex-1"), "quality.row_count_min", OPTIONAL_NUMBER, after=refresh)
             recipients = ui.input("Alert recipients (comma-separated e-mails)").props("outlined").classes("flex-1")
             fields.bind(recipients, "quality.alert_recipients", ADDRESSES)
+        AlertsAndLimits(fields, refresh).render()
         self.cost_area = ui.column().classes("w-full")
         self.summary = ui.column().classes(f"{PANEL} gap-0").mark("config-summary")
 

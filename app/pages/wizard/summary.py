@@ -5,17 +5,24 @@ from __future__ import annotations
 from nicegui import ui
 from pydantic import ValidationError
 
+from app.db.models import ClusterPublic
+from app.pages.wizard.actions import table_location
+from app.pages.wizard.alerts import batches_text, changed_settings
 from app.pages.wizard.destination import WRITE_MODES
 from app.pages.wizard.draft import SpecDraft, date_text
 from app.pages.wizard.fields import WizardState
 from app.pages.wizard.partitions import describe as describe_partitions
 from app.pages.wizard.reader_options import options_text
+from app.pages.wizard.table_properties import properties_text
 from components.cost_box import cost_box
 from components.formatting import clock
-from core.config import ScheduleConfig
+from core.config import DestinationConfig, ScheduleConfig
 from core.cost import PRICE_PER_COMPUTE_HOUR, estimate_monthly_cost, runs_per_month
 from core.preview import PreviewResult
 from core.schedule import describe, next_fire_times
+from core.schema import LINEAGE_COLUMNS
+
+DEFAULT_CATALOG = DestinationConfig.model_fields["catalog"].default
 
 
 def current_schedule(draft: SpecDraft) -> ScheduleConfig | None:
@@ -67,6 +74,25 @@ def render_cost(area: ui.column, state: WizardState, schedule: ScheduleConfig | 
         )
 
 
+def destination_text(draft: SpecDraft, cluster: ClusterPublic | None) -> str:
+    """What the run writes: the embedded engine's table folder, or the name in the cluster's catalog (whose own
+    catalog stands in for the default one, as core/engines/spark/table.py resolves it)."""
+    try:
+        destination = DestinationConfig.model_validate(draft.get("destination"))
+    except ValidationError:
+        return "incomplete (name the table)"
+    if cluster is None:
+        return f"Delta table at {table_location(destination)}"
+    catalog = cluster.catalog if destination.catalog == DEFAULT_CATALOG else destination.catalog
+    return f"{cluster.table_format} table {catalog}.{destination.database}.{destination.table} on {cluster.name}"
+
+
+def merge_text(draft: SpecDraft) -> str:
+    keys, order_by = ", ".join(draft.get("destination.merge_keys")), draft.get("destination.merge_order_by")
+    latest = f"highest {order_by} wins" if order_by else "the row read last wins"
+    return f"on {keys or '—'}; among rows with the same key, {latest}"
+
+
 def render_summary(area: ui.column, state: WizardState, title: str) -> None:
     area.clear()
     draft = state.draft
@@ -80,14 +106,19 @@ def render_summary(area: ui.column, state: WizardState, title: str) -> None:
         "since": f"Since {date_text(draft.get('schedule.backfill.since'))}",
     }
     cluster = state.cluster()
+    properties = draft.get("destination.table_properties")
     rows = [
         ("Source", f"{draft.get('source.path')}{' (' + pattern + ')' if pattern else ''}"),
         ("Format", f"{draft.get('format.type').upper()} ({draft.get('format.schema.inference')}-schema)"),
-        ("Destination", f"{draft.full_table_name} ({WRITE_MODES.get(write_mode, write_mode)})"),
+        ("Destination", f"{destination_text(draft, cluster)} ({WRITE_MODES.get(write_mode, write_mode)})"),
+        *([("Merge", merge_text(draft))] if write_mode == "merge" else []),
         ("Partitioned by", ", ".join(draft.get("destination.partition_columns")) or "—"),
+        *([("Table properties", properties_text(properties))] if properties else []),
+        ("Lineage columns", ", ".join(LINEAGE_COLUMNS) if draft.get("destination.lineage_columns") else "off"),
         ("Engine", f"Spark cluster {cluster.name}" if cluster else "Embedded"),
         ("Schedule", describe(schedule) if schedule else "incomplete"),
         ("Backfill", backfill.get(backfill_mode, backfill_mode)),
+        ("Alerts & limits", "; ".join(changed_settings(draft)) or f"defaults ({batches_text(draft)})"),
     ]
     options, folders = options_text(draft), describe_partitions(draft.get("source.partition_columns"))
     rows[2:2] = [("Reader options", options)] if options else []  # after Format

@@ -19,6 +19,7 @@ from core.config import (
     FormatConfig,
     FormatOptions,
     IngestionSpec,
+    LoadLimits,
     QualityConfig,
     ScheduleConfig,
     SourceConfig,
@@ -29,7 +30,7 @@ STEP_PARTS: dict[str, tuple[str, ...]] = {
     "Source": ("name", "source"),
     "Format": ("format",),
     "Destination": ("destination",),
-    "Schedule": ("schedule", "quality"),
+    "Schedule": ("schedule", "quality", "limits"),
 }
 DEFAULT_FIELD = {
     "name": "name",
@@ -38,6 +39,7 @@ DEFAULT_FIELD = {
     "destination": "destination.table",
     "schedule": "schedule.frequency",
     "quality": "quality.row_count_min",
+    "limits": "limits.max_files_per_batch",
 }
 """Where an error of a whole part (a model validator) is shown."""
 MODEL_ERROR_FIELD = {
@@ -63,6 +65,7 @@ _PART_MODELS: dict[str, type[BaseModel]] = {
     "destination": DestinationConfig,
     "schedule": ScheduleConfig,
     "quality": QualityConfig,
+    "limits": LoadLimits,
 }
 
 
