@@ -197,3 +197,13 @@ class RetryingStore:
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
         settled = list(entries)  # an iterator would be empty on the second attempt
         self._retry("record file results", lambda: self.inner.upsert_files(ingestion_id, run_id, settled))
+
+    # --- full refresh (idempotent: a retry after a commit whose answer was lost changes nothing more) --------------
+    def full_refresh_marker(self, ingestion_id: int) -> int | None:
+        return self._retry("read the full-refresh marker", lambda: self.inner.full_refresh_marker(ingestion_id))
+
+    def begin_full_refresh(self, ingestion_id: int, committed: int) -> None:
+        self._retry("start the full refresh", lambda: self.inner.begin_full_refresh(ingestion_id, committed))
+
+    def end_full_refresh(self, ingestion_id: int) -> None:
+        self._retry("finish the full refresh", lambda: self.inner.end_full_refresh(ingestion_id))
