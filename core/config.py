@@ -187,6 +187,20 @@ class SourceConfig(_Model):
         description="A file changed after it was loaded is loaded again: an append-only growth of a JSON-lines or "
         "CSV file adds only its new records, any other change replaces the file's rows (embedded engine only).",
     )
+    incremental_listing: bool = Field(
+        default=False,
+        description="List only the files whose path sorts after those already listed (S3 StartAfter, GCS start "
+        "offset, Azure startFrom; folders skipped on local and SFTP), as Auto Loader's incremental listing: for "
+        "producers that name files in time order (dates or sequence numbers in the path). A file that arrives "
+        "later with a path sorting earlier is found by the next full listing (full_listing_interval_hours).",
+    )
+    full_listing_interval_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 366,
+        description="With incremental_listing: how often a run lists every file anyway, to catch files that "
+        "arrived out of order. A run after a failed one, after Reprocess or a schema decision also lists fully.",
+    )
     min_file_age_seconds: int = Field(
         default=0,
         ge=0,

@@ -60,7 +60,7 @@ from core.lifecycle import (
     unreadable_file,
 )
 from core.live_runs import LIVE_RUNS
-from core.ports import ActiveRun, MetadataStore
+from core.ports import ActiveRun, ListingState, MetadataStore
 from core.run_messages import malformed_error, sampled_note, skipped_note, waiting_note
 from core.selection import bad_record_offenders, plan_batches, select_new_files
 from core.storage.base import FileInfo, Storage
@@ -132,6 +132,10 @@ class _RunContext:
     vanished: int = 0
     unreadable: int = 0
     built_engine: Engine | None = None
+    listing: ListingState | None = None
+    """The incremental listing state read at the start (None: the source lists fully every run)."""
+    listed_through: str | None = None
+    listed_fully: bool = True
     refreshing: bool = False
     """A full refresh is under way and no batch of this run replaced the table yet (`_begin_full_refresh`)."""
 
@@ -210,12 +214,14 @@ class RunPipeline:
             status, message = self._run(ctx)
         except AutoloaderError as exc:
             status, message, transient = RunStatus.FAILED, exc.message, exc.transient
+            self._forget_listing(ctx)
             ctx.errors.append(
                 RunError(kind=exc.code, message=exc.message, action=exc.action, file=None, detail=exc.detail)
             )
         except Exception as exc:  # an internal fault must still end the run record
             log.exception("run %s of ingestion %s crashed", run_id, ingestion.id)
             status, message = RunStatus.FAILED, f"Internal error: {exc}"
+            self._forget_listing(ctx)
             ctx.errors.append(
                 RunError(
                     kind="internal",
@@ -245,9 +251,11 @@ class RunPipeline:
             self._check_can_reload(ctx)
         ctx.tracked = TrackedStorage(ctx.storage)
         ctx.storage = ctx.tracked
-        known = self.store.known_files(ctx.ingestion.id)
-        listing = ctx.storage.list_files(spec.source.file_pattern)
+        start_after = self._listing_start(ctx)
+        known = self.store.known_files(ctx.ingestion.id, after=start_after)
+        listing = ctx.storage.list_files(spec.source.file_pattern, start_after=start_after)
         selection = select_new_files(listing, known, spec, datetime.now(UTC))
+        ctx.listed_through, ctx.listed_fully = selection.listed_through, start_after is None
         if ctx.storage.skipped:
             ctx.notes.append(skipped_note(ctx.storage.skipped))
         if selection.waiting:
@@ -260,6 +268,7 @@ class RunPipeline:
         ctx.files_total = len(new_files)
         if not new_files:
             self._finish_full_refresh(ctx)
+            self._advance_listing(ctx)
             return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
         self.store.update_run_progress(ctx.run_id, 0, ctx.files_total, ctx.metrics)
         next_seq = self._next_batch_seq(ctx)
@@ -274,6 +283,7 @@ class RunPipeline:
         self._finish_full_refresh(ctx)
         if ctx.wrote_data:
             ctx.engine.after_run(spec.destination)
+        self._advance_listing(ctx)
         loaded = ctx.metrics.files_processed
         summary = f"Loaded {ctx.metrics.records_ingested:,} records from {loaded:,} files."
         if ctx.held_files:
@@ -387,6 +397,46 @@ class RunPipeline:
             else:
                 self.store.drop_pending_batch(ingestion.id, seq)
                 ctx.notes.append(f"re-queued {len(entries)} files of an interrupted run's uncommitted batch {seq}")
+
+    # --- incremental listing ----------------------------------------------------------------------
+    def _listing_start(self, ctx: _RunContext) -> str | None:
+        """Where this run's listing starts (source.incremental_listing): after the state's `listed_through`, unless a
+        full listing is due (the first run, every full_listing_interval_hours, a full refresh, and after anything
+        that cleared the state: a failed run, Reprocess, a schema decision). None lists every file."""
+        source = ctx.ingestion.spec.source
+        if not source.incremental_listing:
+            return None
+        state = ctx.listing = self.store.listing_state(ctx.ingestion.id)
+        last_full = state.full_listing_at
+        if last_full is None or ctx.ingested_at - last_full >= timedelta(hours=source.full_listing_interval_hours):
+            return None
+        if ctx.refreshing:
+            return None
+        return state.listed_through
+
+    def _advance_listing(self, ctx: _RunContext) -> None:
+        """At the end of a run that recorded every file it selected: the next incremental listing may start after
+        the greatest path listed (before any file still too young), and a full listing's time is kept."""
+        previous, through = ctx.listing, ctx.listed_through
+        if previous is None:
+            return
+        if ctx.listed_fully:
+            advanced = ListingState(through, ctx.ingested_at)
+        else:  # this listing started after previous.listed_through: what it saw sorts after that
+            advanced = ListingState(through or previous.listed_through, previous.full_listing_at)
+        if advanced != previous:
+            self.store.set_listing_state(ctx.ingestion.id, advanced)
+
+    def _forget_listing(self, ctx: _RunContext) -> None:
+        """After a failed run the next one lists every file: files this run listed and did not record may sort
+        before `listed_through` (a full listing finds files that arrived out of order)."""
+        previous = ctx.listing
+        if previous is None or previous.listed_through is None:
+            return
+        try:
+            self.store.set_listing_state(ctx.ingestion.id, ListingState(None, previous.full_listing_at))
+        except AutoloaderError:  # the metadata DB is down: the run's failure is what gets reported
+            log.warning("could not clear the incremental listing state of ingestion %s", ctx.ingestion.id)
 
     # --- full refresh -----------------------------------------------------------------------------
     def _begin_full_refresh(self, ctx: _RunContext) -> None:

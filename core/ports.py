@@ -25,6 +25,18 @@ class ActiveRun:
         return f"table maintenance {-self.run_id}" if self.run_id < 0 else f"run {self.run_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class ListingState:
+    """Where an incremental listing may start (source.incremental_listing).
+
+    `listed_through`: every file whose path sorts at or before it is in the ledger (None: unknown, list fully);
+    advanced by runs that end, cleared by a failed run and by anything that drops ledger rows (Reprocess, a
+    schema decision releasing held files, a full refresh). `full_listing_at`: when a run last listed every file."""
+
+    listed_through: str | None = None
+    full_listing_at: datetime | None = None
+
+
 def maintenance_slot(maintenance_id: int) -> int:
     """The run-slot value of a table maintenance: its id negated, so it never equals a run id. Holding the slot keeps
     runs (and other maintenances) of the ingestion out while its table is compacted and vacuumed."""
@@ -73,7 +85,13 @@ class MetadataStore(Protocol):
         ...
 
     # --- file ledger --------------------------------------------------------------------------
-    def known_files(self, ingestion_id: int) -> dict[str, KnownFile]: ...
+    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+        """The ledger's rows (those whose path sorts after `after`, for an incremental listing)."""
+        ...
+
+    def listing_state(self, ingestion_id: int) -> ListingState: ...
+
+    def set_listing_state(self, ingestion_id: int, state: ListingState) -> None: ...
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]: ...
 

@@ -57,6 +57,9 @@ class Selection:
     """Loaded files that changed and are not reloaded (reload_changed_files off)."""
     waiting: int = 0
     """Files younger than source.min_file_age_seconds, left for a later run."""
+    listed_through: str | None = None
+    """The greatest listed path sorting before every waiting file: once the run has recorded what it loads, every
+    listed file up to it is in the ledger (where the next incremental listing may start)."""
 
 
 def select_new_files(
@@ -66,13 +69,17 @@ def select_new_files(
     since = spec.schedule.backfill.since if spec.schedule.backfill.mode == "since" else None
     reload_changed = spec.source.reload_changed_files
     selection = Selection()
+    listed: list[str] = []
+    first_waiting: str | None = None
     for info in listing:
+        listed.append(info.path)
         seen = known.get(info.path)
         action = file_action(seen, info, reload_changed)
         if action == "skip" or (since is not None and seen is None and info.modified < since):
             continue
         if too_young(info, now, spec.source.min_file_age_seconds):
             selection.waiting += 1
+            first_waiting = info.path if first_waiting is None else min(first_waiting, info.path)
             continue
         if action == "changed" and seen is not None:
             selection.changed.append((info, seen))
@@ -81,6 +88,8 @@ def select_new_files(
         if action == "reload" and seen is not None:
             selection.reload[info.path] = seen
     selection.load.sort(key=lambda f: (f.modified, f.path))
+    before_waiting = [p for p in listed if first_waiting is None or p < first_waiting]
+    selection.listed_through = max(before_waiting, default=None)
     return selection
 
 

@@ -28,7 +28,7 @@ from core.domain import (
     RunStatus,
 )
 from core.errors import Conflict, NotFound
-from core.ports import ActiveRun, MetadataStore
+from core.ports import ActiveRun, ListingState, MetadataStore
 
 
 def _now() -> datetime:
@@ -107,6 +107,7 @@ class MemoryStore(MetadataStore):
         self._ingestions: dict[int, IngestionRow] = {}
         self._runs: dict[int, RunRow] = {}
         self._ledger: dict[int, dict[str, LedgerRow]] = defaultdict(dict)
+        self._listing: dict[int, ListingState] = {}
         self._schemas: dict[int, list[SchemaVersionRow]] = defaultdict(list)
         self._next_ingestion_id = 1
         self._next_run_id = 1
@@ -238,7 +239,15 @@ class MemoryStore(MetadataStore):
         return max((v.version for v in self._schemas[ingestion_id]), default=0)
 
     # --- file ledger ---------------------------------------------------------------------------------------
-    def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
+    def listing_state(self, ingestion_id: int) -> ListingState:
+        with self._lock:
+            return self._listing.get(ingestion_id, ListingState())
+
+    def set_listing_state(self, ingestion_id: int, state: ListingState) -> None:
+        with self._lock:
+            self._listing[ingestion_id] = state
+
+    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
         with self._lock:
             return {
                 p: KnownFile(
@@ -252,6 +261,7 @@ class MemoryStore(MetadataStore):
                     r.content_hash,
                 )
                 for p, r in self._ledger[ingestion_id].items()
+                if after is None or p > after
             }
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:

@@ -125,6 +125,10 @@ class Ingestion(IngestionBase, table=True):
     empty_checks_since: datetime | None = _ts(default=None)
     last_empty_check_at: datetime | None = _ts(default=None)
     """The slot of the last empty check: a replica that claims that slot late does not check it again."""
+    listed_through: str | None = Field(default=None, sa_type=Text)
+    """Incremental listing: every file whose path sorts at or before this is in the ledger (core.ports.ListingState,
+    0011)."""
+    full_listing_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 

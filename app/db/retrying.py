@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from app.db.repository import SqlStore
 from core.domain import FileResult, Ingestion, KnownFile, LedgerEntry, RunError, RunMetrics, RunStatus
 from core.errors import MetadataUnavailable
-from core.ports import ActiveRun
+from core.ports import ActiveRun, ListingState
 from core.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -173,8 +173,14 @@ class RetryingStore:
         )
 
     # --- file ledger ----------------------------------------------------------------------------------------------
-    def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
-        return self._retry("read the ledger", lambda: self.inner.known_files(ingestion_id))
+    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+        return self._retry("read the ledger", lambda: self.inner.known_files(ingestion_id, after))
+
+    def listing_state(self, ingestion_id: int) -> ListingState:
+        return self._retry("read the listing state", lambda: self.inner.listing_state(ingestion_id))
+
+    def set_listing_state(self, ingestion_id: int, state: ListingState) -> None:
+        self._retry("record the listing state", lambda: self.inner.set_listing_state(ingestion_id, state))
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         return self._retry("read pending batches", lambda: self.inner.pending_batches(ingestion_id))

@@ -67,9 +67,14 @@ SCHEMA_DECISIONS = ("on_schema_change", "ignored_columns")
 rows already in the table (the schema-failure message advises switching the policy; an ignore is reversible)."""
 
 
+SOURCE_TUNING = ("credentials", "incremental_listing", "full_listing_interval_hours")
+"""Source settings that stay editable on an active ingestion: credentials rotate; listing incrementally or not never
+loses or repeats a file (core.ports.ListingState)."""
+
+
 def _comparable(part: str, value: Any) -> Any:
     if part == "source":
-        return {k: v for k, v in value.items() if k != "credentials"}
+        return {k: v for k, v in value.items() if k not in SOURCE_TUNING}
     if part == "format":
         schema = {k: v for k, v in value["schema_"].items() if k not in SCHEMA_DECISIONS}
         return {**value, "schema_": schema}

@@ -38,7 +38,7 @@ from core.domain import (
     RunStatus,
 )
 from core.errors import NotFound
-from core.ports import MetadataStore
+from core.ports import ListingState, MetadataStore
 from tests.conftest import DATABASES
 from tests.fakes import MemoryStore
 from tests.helpers import spec
@@ -341,6 +341,20 @@ def test_pending_batches_round_trip(backend: Backend, store: MetadataStore, ing:
     assert store.pending_batches(other.id) == {} and store.known_files(other.id) == {}
 
 
+def test_incremental_listing_state_and_the_ledger_after_a_path(
+    backend: Backend, store: MetadataStore, ing: Ingestion
+) -> None:
+    assert store.listing_state(ing.id) == ListingState()
+    state = ListingState("/b", datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+    store.set_listing_state(ing.id, state)
+    assert store.listing_state(ing.id) == state
+    other = backend.add_ingestion(spec("/elsewhere", table="other"))
+    assert store.listing_state(other.id) == ListingState()
+    store.add_pending_batch(ing.id, backend.create_run(ing.id), 1, _entries("/a", "/b", "/b/c", "/c"))
+    assert sorted(store.known_files(ing.id, after="/b")) == ["/b/c", "/c"]
+    assert sorted(store.known_files(ing.id)) == ["/a", "/b", "/b/c", "/c"]
+
+
 def test_complete_batch(backend: Backend, store: MetadataStore, ing: Ingestion) -> None:
     run = backend.create_run(ing.id)
     store.add_pending_batch(ing.id, run, 1, _entries("/a", "/b", "/c", "/d"))
@@ -500,6 +514,23 @@ def test_read_side_sums_run_metrics_beyond_32_bits(sql_backend: SqlBackend, tmp_
     queries = Queries(sql_backend.db)
     assert queries.dashboard_stats(ing.tenant_id).bytes_24h == big
     assert sum(day.bytes for day in queries.run_totals([ing.id])[ing.id].days) == big
+
+
+def test_dropping_ledger_rows_clears_where_incremental_listing_starts(sql_backend: SqlBackend, tmp_path: Path) -> None:
+    """Reprocess (forget_files), a schema decision (release_held_files) and a full refresh make files at or before
+    the listing's start due again: the next run must list every file."""
+    store = sql_backend.store
+    ing = sql_backend.add_ingestion(spec(str(tmp_path)))
+    at = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    drops = (
+        lambda: store.forget_files(ing.id, ["/a"], None, None),
+        lambda: store.release_held_files(ing.id),
+        lambda: store.begin_full_refresh(ing.id, 0),
+    )
+    for drop in drops:
+        store.set_listing_state(ing.id, ListingState("/z", at))
+        drop()
+        assert store.listing_state(ing.id) == ListingState(None, at)
 
 
 def test_ingestion_ids_are_never_reused(sql_backend: SqlBackend, tmp_path: Path) -> None:

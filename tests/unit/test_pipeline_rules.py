@@ -357,6 +357,19 @@ def test_young_files_wait_and_changed_files_are_reported_not_loaded() -> None:
     assert sorted(selection.reload) == ["/in/grown-young.json", "/in/grown.json"] and selection.waiting == 0
 
 
+def test_incremental_listing_may_start_only_before_the_first_file_still_too_young() -> None:
+    """`listed_through` (where the next incremental listing may start) stops before the first waiting file, so the
+    file is listed again once old enough; with none waiting it is the greatest listed path."""
+    now = T0 + timedelta(hours=1)
+    old, young = now - timedelta(hours=1), now - timedelta(seconds=5)
+    listing = [FileInfo("/in/c.json", 1, old), FileInfo("/in/a.json", 1, old), FileInfo("/in/b.json", 1, young)]
+    aged = spec("/in", source={"min_file_age_seconds": 60})
+    assert select_new_files(listing, {}, aged, now).listed_through == "/in/a.json"
+    assert select_new_files(listing, {}, spec("/in"), now).listed_through == "/in/c.json"
+    assert select_new_files([listing[2]], {}, aged, now).listed_through is None
+    assert select_new_files([], {}, spec("/in"), now).listed_through is None
+
+
 def test_bad_record_offenders() -> None:
     assert bad_record_offenders({"a": (5, 10), "b": (0, 10), "c": (1, 100)}, 0.1) == ["a"]
     assert bad_record_offenders({"a": (1, 9), "b": (1, 9), "c": (0, 100)}, 0.1) == ["a", "b"]  # spread thin

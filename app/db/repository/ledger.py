@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
+from app.db.models import Ingestion as IngestionRow
 from app.db.models import LedgerFile, utcnow
 from app.db.repository.base import INSERT_CHUNK, Rows, chunks
 from core.domain import (
@@ -17,14 +18,16 @@ from core.domain import (
     KnownFile,
     LedgerEntry,
 )
+from core.ports import ListingState
 
 _STATUS = {status.value: status for status in FileStatus}
 
 
 class LedgerRows(Rows):
-    def known_files(self, ingestion_id: int) -> dict[str, KnownFile]:
-        """Every ledger row of the ingestion, read once per run (a no-op run over N loaded files costs N of these):
-        on a plain connection (no ORM session), with the status looked up rather than parsed per row."""
+    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+        """The ledger rows of the ingestion (after a path, for an incremental listing), read once per run (a no-op
+        run with a full listing over N loaded files costs N of these): on a plain connection (no ORM session),
+        with the status looked up rather than parsed per row."""
         ledger = LedgerFile.__table__  # type: ignore[attr-defined]
         query = select(
             ledger.c.path,
@@ -37,6 +40,8 @@ class LedgerRows(Rows):
             ledger.c.previous_etag,
             ledger.c.content_hash,
         ).where(ledger.c.ingestion_id == ingestion_id)
+        if after is not None:
+            query = query.where(ledger.c.path > after)
         with self.engine.connect() as conn:
             return {
                 path: KnownFile(etag, _STATUS[status], size, modified, records, prev_size, prev_etag, digest)
@@ -237,5 +242,28 @@ class LedgerRows(Rows):
             where.append(col(LedgerFile.modified_at) < until)
         with self.session() as s:
             result = s.execute(delete(LedgerFile).where(*where))
+            forget_listing(s, ingestion_id)
             s.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def listing_state(self, ingestion_id: int) -> ListingState:
+        row = IngestionRow.__table__  # type: ignore[attr-defined]
+        query = select(row.c.listed_through, row.c.full_listing_at).where(row.c.id == ingestion_id)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).first()
+        return ListingState() if found is None else ListingState(found[0], found[1])
+
+    def set_listing_state(self, ingestion_id: int, state: ListingState) -> None:
+        with self.session() as s:
+            s.execute(
+                update(IngestionRow)
+                .where(col(IngestionRow.id) == ingestion_id)
+                .values(listed_through=state.listed_through, full_listing_at=state.full_listing_at)
+            )
+            s.commit()
+
+
+def forget_listing(session: Session, ingestion_id: int) -> None:
+    """Ledger rows were dropped, so files at or before the incremental listing's start may be due again: the next
+    run lists every file (in the same transaction as the drop)."""
+    session.execute(update(IngestionRow).where(col(IngestionRow.id) == ingestion_id).values(listed_through=None))

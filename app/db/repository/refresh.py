@@ -43,11 +43,14 @@ class FullRefreshRows(Rows):
             return None if value is None else int(value)
 
     def begin_full_refresh(self, ingestion_id: int, committed: int) -> None:
-        """Forget every file of the ingestion and note the table's committed batch, in one transaction."""
+        """Forget every file of the ingestion and note the table's committed batch, in one transaction (with where
+        an incremental listing starts: every file is due again)."""
         with self.session() as s:
             s.execute(delete(LedgerFile).where(col(LedgerFile.ingestion_id) == ingestion_id))
             s.execute(
-                update(IngestionRow).where(col(IngestionRow.id) == ingestion_id).values(full_refresh_after=committed)
+                update(IngestionRow)
+                .where(col(IngestionRow.id) == ingestion_id)
+                .values(full_refresh_after=committed, listed_through=None)
             )
             s.commit()
 

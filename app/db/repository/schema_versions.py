@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from app.db.models import LedgerFile, SchemaVersion, utcnow
 from app.db.repository.base import Rows
+from app.db.repository.ledger import forget_listing
 from core.domain import (
     FileStatus,
 )
@@ -96,5 +97,6 @@ class SchemaVersionRows(Rows):
                     col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) == FileStatus.HELD.value
                 )
             )
+            forget_listing(s, ingestion_id)
             s.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]

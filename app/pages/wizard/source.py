@@ -77,6 +77,7 @@ class SourceStep:
         PartitionFolders(fields).render()
         self._file_age()
         self._reload_changed()
+        self._incremental_listing()
         self._access_details()
         self._show_kind()
         with ui.row().classes("w-full items-center gap-4"):
@@ -107,6 +108,20 @@ class SourceStep:
             "A file changed after it was loaded is loaded again: appended lines add only the new records, any other "
             "change replaces the file's rows (embedded engine only)."
         ).classes("text-xs text-slate-500 -mt-2")
+
+    def _incremental_listing(self) -> None:
+        """Editable on an active ingestion too: turning it on or off never loses or repeats a file."""
+        switch = ui.switch("Incremental listing (file names in time order)")
+        self.fields.bind(switch, "source.incremental_listing", SAME)
+        ui.label(
+            "List only the files whose path sorts after those already listed (dates or sequence numbers in the "
+            "names): a no-op run stays fast over millions of loaded files. A file arriving with an earlier name is "
+            "found by the next full listing."
+        ).classes("text-xs text-slate-500 -mt-2")
+        with self.fields.when(ui.row().classes("w-full"), lambda: bool(self.draft.get("source.incremental_listing"))):
+            hours = ui.number("Full listing every (hours)", min=1, max=24 * 366, precision=0)
+            hours.props("outlined").classes("w-full")
+            self.fields.bind(hours, "source.full_listing_interval_hours", WHOLE_NUMBER)
 
     def _access_details(self) -> None:
         """How the chosen kind is reached: credentials, then its endpoint, region or pinned host key."""
