@@ -491,7 +491,6 @@ class ScheduleConfig(_Model):
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
     interval_seconds: int = Field(
         default=30,
-        ge=1,
         le=MAX_INTERVAL_SECONDS,
         description="Continuous mode: seconds between checks, 5 s to 7 days",
         json_schema_extra={"minimum": MIN_INTERVAL_SECONDS},
@@ -501,8 +500,9 @@ class ScheduleConfig(_Model):
     @field_validator("interval_seconds")
     @classmethod
     def _interval_at_least_minimum(cls, value: int, info: ValidationInfo) -> int:
-        """Refused, not raised to the minimum: a user who typed 2 must see that 2 is not what will happen."""
-        if value < MIN_INTERVAL_SECONDS and is_input(info):
+        """Refused, not raised to the minimum: a user who typed 2 must see that 2 is not what will happen. A stored
+        interval under the minimum (older rows) still loads, if it is a positive number of seconds at all."""
+        if value < MIN_INTERVAL_SECONDS and (is_input(info) or value < 1):
             raise ValueError(
                 f"{value} s is shorter than the minimum of {MIN_INTERVAL_SECONDS} s between checks; "
                 f"use {MIN_INTERVAL_SECONDS} to {MAX_INTERVAL_SECONDS} seconds"
