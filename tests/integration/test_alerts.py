@@ -81,6 +81,7 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     assert inbox.messages[0].rcpt_tos == ["oncall@example.com"]
     assert hooks[0]["kind"] == "run_failed" and "does not exist" in hooks[0]["text"] and hooks[0]["action"]
     (note,) = svc.views.notifications(SYSTEM).items
+    assert note.title == "Run #1 of 'orders' failed"  # the run's number within the ingestion, as the console shows it
     assert note.kind == "run_failed" and note.read_at is None and note.deliveries == {
         "in_app": "ok", "email": "ok", "webhook": "ok"
     }  # fmt: skip
@@ -95,6 +96,7 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     shutil.rmtree(landing)
     svc.runs.run_now(ing.name)  # failing again is a new alert
     assert (len(inbox.messages), len(hooks), len(svc.views.notifications(SYSTEM).items)) == (2, 2, 2)
+    assert svc.views.notifications(SYSTEM).items[0].title == "Run #4 of 'orders' failed"
 
 
 def test_rows_below_minimum_and_broken_channel(alerting_services, smtp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
