@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
 from core.config import SourceConfig
@@ -182,6 +182,7 @@ class S3Storage:
     def _make_client(self) -> S3Client:
         try:
             import boto3
+            import botocore.session
             from botocore.config import Config
         except ImportError as exc:
             raise missing_sdk("S3", "boto3") from exc
@@ -196,10 +197,13 @@ class S3Storage:
             options["s3"] = {"addressing_style": "path"}
             options["request_checksum_calculation"] = "when_required"
             options["response_checksum_validation"] = "when_required"
+        core_session = botocore.session.get_session()
+        core_session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=iso_timestamp)
         session = boto3.session.Session(
             aws_access_key_id=self._access_key_id,
             aws_secret_access_key=self._secret_access_key,
             aws_session_token=self._session_token,
+            botocore_session=core_session,
         )
         try:
             client = session.client(
@@ -462,3 +466,16 @@ def _status(exc: BaseException) -> int:
     if not isinstance(response, dict):
         return 0
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def iso_timestamp(text: str) -> datetime:
+    """A listing's LastModified (ISO 8601, e.g. 2026-12-01T02:33:12.000Z) as an aware datetime, parsed by the
+    standard library: botocore's default parser (dateutil) was most of the client time of listing 100,000 objects.
+    Any other form goes to botocore's parser."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        from botocore.utils import parse_timestamp
+
+        return parse_timestamp(text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

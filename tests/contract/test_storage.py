@@ -1057,3 +1057,22 @@ def test_azure_endpoint_down_is_transient_then_back(azurite: Azurite) -> None:
             list(storage.list_files())
         assert info.value.transient and azurite.account in info.value.message
     assert [f.path for f in storage.list_files()] == [azurite.path(container, "in/a.json")]
+
+
+def test_s3_listing_timestamps_are_parsed_exactly_as_botocore_does() -> None:
+    """The listing parses LastModified with the standard library (core.storage.s3.iso_timestamp, 2x faster over
+    100,000 objects); it must give botocore's own answer for the forms S3 servers send, and read a time without
+    an offset as UTC (S3's zone) where botocore leaves it naive."""
+    from botocore.utils import parse_timestamp
+
+    from core.storage.s3 import iso_timestamp
+
+    sent = [
+        "2026-12-01T02:33:12.000Z",
+        "2026-12-01T02:33:12Z",
+        "2026-12-01T02:33:12.123456+02:00",
+        "Tue, 01 Dec 2026 02:33:12 GMT",
+    ]
+    for text in sent:
+        assert iso_timestamp(text) == parse_timestamp(text), text
+    assert iso_timestamp("2026-12-01T02:33:12") == parse_timestamp("2026-12-01T02:33:12").replace(tzinfo=UTC)
