@@ -144,9 +144,16 @@ def build_guards(settings: Settings) -> Guards:
     local.refuse_unsafe(protected)
     egress = EgressAllow.parse(settings.egress_allow)
     for key, value in settings.warehouse_storage_options.items():
-        if "endpoint" in key.lower() and value:
+        if is_address_option(key) and value:
             check_url(value, egress, field=f"AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS.{key}")
     return Guards(local, egress)
+
+
+def is_address_option(key: str) -> bool:
+    """A delta-rs storage option naming where requests go: AWS_ENDPOINT_URL, azure_storage_endpoint,
+    google_base_url (GCS names its endpoint a base URL)."""
+    lowered = key.lower()
+    return "endpoint" in lowered or lowered.endswith("base_url")
 
 
 def storage_backoff(settings: Settings) -> Backoff:

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine, text
 
+from app.warehouse import WAREHOUSE_SETTINGS, is_object_store, list_root
+
 DB_CHECK_TIMEOUT_MS = 3000
 
 
@@ -33,10 +35,14 @@ def check_database(db: Engine) -> Check:
     return Check(True, f"{db.dialect.name} answers")
 
 
-def check_warehouse(warehouse: str) -> Check:
-    """A local warehouse must be a writable folder (or creatable); a remote one is not probed here."""
-    if "://" in warehouse and not warehouse.startswith("file://"):
-        return Check(True, "remote warehouse (not probed)")
+def check_warehouse(warehouse: str, storage_options: dict[str, str] | None = None) -> Check:
+    """A local warehouse must be a writable folder (or creatable); an object store must answer delta-rs's listing
+    of its root (nothing is written: the server's start wrote and deleted a probe table, app/warehouse.py)."""
+    if is_object_store(warehouse):
+        why = list_root(warehouse, storage_options or {})
+        if why is not None:
+            return Check(False, f"{warehouse} unreachable: {why}. Fix {WAREHOUSE_SETTINGS}")
+        return Check(True, f"{warehouse} answers")
     path = warehouse.removeprefix("file://")
     existing = path
     while not os.path.exists(existing) and os.path.dirname(existing) != existing:
@@ -46,10 +52,12 @@ def check_warehouse(warehouse: str) -> Check:
     return Check(True, f"{path} writable")
 
 
-def check_all(db: Engine, scheduler: SchedulerHealth, warehouse: str) -> dict[str, Check]:
+def check_all(
+    db: Engine, scheduler: SchedulerHealth, warehouse: str, storage_options: dict[str, str] | None = None
+) -> dict[str, Check]:
     ok, why = scheduler.health()
     return {
         "database": check_database(db),
         "scheduler": Check(ok, why),
-        "warehouse": check_warehouse(warehouse),
+        "warehouse": check_warehouse(warehouse, storage_options),
     }

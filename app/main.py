@@ -13,8 +13,10 @@ def build(settings: Settings) -> None:
     from app.api.docs import install_docs
     from app.bootstrap import build as build_container
     from app.pages import register_pages
+    from app.warehouse import require_writable_warehouse
 
     container = build_container(settings)
+    require_writable_warehouse(settings.resolved_warehouse, settings.warehouse_storage_options)
     mount_api(app, container)
     install_docs(app)
     register_pages()

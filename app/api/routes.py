@@ -68,7 +68,7 @@ def _public(svc: Container, who: Principal, ingestion_id: int) -> IngestionPubli
 )
 def health(svc: Svc, response: Response) -> Health:
     """200 when the metadata database, the scheduler and the warehouse are fine; 503 naming the failed check."""
-    checks = check_all(svc.db, svc.scheduler, svc.embedded.warehouse)
+    checks = check_all(svc.db, svc.scheduler, svc.embedded.warehouse, svc.settings.warehouse_storage_options)
     degraded = not all(check.ok for check in checks.values())
     if degraded:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
