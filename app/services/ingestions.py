@@ -20,6 +20,7 @@ from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import Conflict, RunInProgress
 from core.guards import Guards
 from core.pipeline import owner_is_dead
+from core.spark_sources import refuse_source_spark_cannot_read
 from core.storage import open_storage
 
 LOCKED_PARTS = ("source", "format", "destination", "cluster_id")
@@ -148,9 +149,11 @@ class IngestionService:
             return s.execute(loaded).first() is not None
 
     def _check_cluster(self, who: Principal, spec: IngestionSpec) -> None:
-        """Saving needs the tenant's cluster to exist, not to be running (a local cluster starts on the first run)."""
+        """Saving needs the tenant's cluster to exist, not to be running (a local cluster starts on the first run),
+        and a source the cluster can read (core/spark_sources.py)."""
         if spec.cluster_id is not None:
             self.clusters.require(spec.cluster_id, who.tenant_id)
+            refuse_source_spark_cannot_read(spec)
 
     def delete(self, ingestion_id: int, drop_table: bool = False, who: Principal = SYSTEM) -> None:
         ingestion = self.get(who, ingestion_id, "delete ingestions")

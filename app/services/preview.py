@@ -9,6 +9,7 @@ from core.engines.base import Engine
 from core.errors import Conflict
 from core.guards import Guards
 from core.preview import PreviewResult, preview
+from core.spark_sources import refuse_source_spark_cannot_read
 from core.storage import open_storage
 
 
@@ -36,6 +37,7 @@ class PreviewService:
         require_change(who, "test a configuration")
         if spec.cluster_id is not None:
             self.engines.clusters.require(spec.cluster_id, who.tenant_id)
+            refuse_source_spark_cannot_read(spec)
         self.guards.check_spec(spec)
         engine = self.engines.for_spec(spec, who.tenant_id)
         if check_table:

@@ -22,6 +22,7 @@ from core.formats.names import source_name
 from core.formats.partitions import partition_values, relative_path
 from core.formats.text_types import TextRules
 from core.schema import RESCUED
+from core.spark_sources import refuse_paths_spark_cannot_read
 from core.storage.base import FileInfo
 
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
@@ -145,6 +146,7 @@ class Reader:
         self.target = target
 
     def check_source(self, files: list[FileInfo]) -> None:
+        refuse_paths_spark_cannot_read(f.path for f in files)
         if self.target.kind == "local" and any(f.path.startswith("s3://") for f in files):
             raise ConfigError(
                 "The local Spark cluster cannot read S3: it has no hadoop-aws connector.",
