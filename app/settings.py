@@ -18,9 +18,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), description="Metadata DB, warehouse and secret key live here.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in the data dir.")
     warehouse: str | None = Field(
-        default=None, description="Table root: a folder or s3://…; default <data_dir>/warehouse."
+        default=None,
+        description="The embedded engine's table root: a folder, s3://bucket/prefix, az://container/prefix (or "
+        "abfss://…) or gs://bucket/prefix; default <data_dir>/warehouse. An object store must take a probe table at "
+        "the server's start, or the start stops (operator guide, Warehouse).",
     )
-    warehouse_storage_options: dict[str, str] = Field(default_factory=dict, description="delta-rs storage options.")
+    warehouse_storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="delta-rs storage options of an object-store warehouse (credentials, endpoint), a JSON object: "
+        "per cloud in the operator guide, Warehouse.",
+    )
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str | None = Field(default=None, description="Encrypts stored credentials; default: generated once.")
