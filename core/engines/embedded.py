@@ -171,8 +171,25 @@ class EmbeddedEngine:
 
         uri = self.table_uri(destination)
         if "://" in uri and not uri.startswith("file://"):
-            raise TableError(f"Dropping tables on {uri.split('://')[0]} is not supported yet.", "Delete it by hand.")
+            self._delete_object_store_folder(uri)
+            return
         shutil.rmtree(Path(uri.removeprefix("file://")), ignore_errors=True)
+
+    def _delete_object_store_folder(self, uri: str) -> None:
+        """Every object under the table's prefix, through delta-rs's own store (the table's siblings whose names
+        merely start the same, `events_old` beside `events`, are not under it); a table already gone is no error."""
+        from deltalake.fs import DeltaStorageHandler
+
+        parent, _, name = uri.rpartition("/")
+        try:
+            DeltaStorageHandler(parent, self.storage_options).delete_dir(name)
+        except (DeltaError, OSError, ValueError) as exc:
+            raise TableError(
+                f"Dropping table {uri} failed: {exc}",
+                "Check the warehouse credentials (AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS) allow deleting; the "
+                "ingestion is kept, delete it again once fixed, or delete the folder by hand.",
+                detail=repr(exc),
+            ) from exc
 
     def delete_rows_from(self, destination: DestinationConfig, paths: list[str]) -> None:
         """Delete the rows loaded from these source files (by `_source_file`), in one Delta commit of its own:

@@ -47,7 +47,9 @@ def _keys(server: SeaweedFS, bucket: str) -> list[str]:
     return [item["Key"] for item in server.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
-def test_an_ingestion_loads_into_an_s3_warehouse(settings: Any, seaweedfs: SeaweedFS, tmp_path: Path) -> None:
+def test_an_ingestion_loads_into_an_s3_warehouse_and_drops_its_table(
+    settings: Any, seaweedfs: SeaweedFS, tmp_path: Path
+) -> None:
     from deltalake import DeltaTable
 
     bucket = seaweedfs.new_bucket("wh")
@@ -69,11 +71,14 @@ def test_an_ingestion_loads_into_an_s3_warehouse(settings: Any, seaweedfs: Seawe
         table = DeltaTable(uri, storage_options=options).to_pyarrow_table()
         assert table.num_rows == 5000 and pc.count_distinct(table.column("id")).as_py() == 5000
         assert check_warehouse(warehouse, options).ok
+        keys = _keys(seaweedfs, bucket)
+        assert any(key.startswith("warehouse/main/raw/s3_wh/_delta_log/") for key in keys)
+        assert not any(PROBE_FOLDER in key for key in keys)
+        seaweedfs.client().put_object(Bucket=bucket, Key="warehouse/main/raw/s3_wh_old/keep.txt", Body=b"x")
+        services.ingestions.delete(ingestion.id, drop_table=True)
     finally:
         services.close()
-    keys = _keys(seaweedfs, bucket)
-    assert any(key.startswith("warehouse/main/raw/s3_wh/_delta_log/") for key in keys)
-    assert not any(PROBE_FOLDER in key for key in keys)
+    assert _keys(seaweedfs, bucket) == ["warehouse/main/raw/s3_wh_old/keep.txt"]
 
 
 def test_an_s3_warehouse_with_a_wrong_secret_is_refused_at_start(seaweedfs: SeaweedFS) -> None:
