@@ -59,9 +59,7 @@ def _refused(response: Any, source_type: str) -> None:
 
 
 @pytest.mark.parametrize("source_type", sorted(SOURCES))
-def test_saving_or_previewing_a_cloud_source_on_a_cluster_is_refused(
-    api: Any, services: Any, source_type: str
-) -> None:
+def test_saving_or_previewing_a_cloud_source_on_a_cluster_is_refused(api: Any, services: Any, source_type: str) -> None:
     cluster_id = _cluster(services)
     before = len(services.store.list_ingestions())
     _refused(api.post("/api/v1/ingestions", json=_body(SOURCES[source_type], cluster_id)), source_type)
