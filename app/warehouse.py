@@ -19,8 +19,9 @@ GCS_EMULATOR_HINT = (
     "google_base_url must serve it. fake-gcs-server does not (404 on the listing; 400 'invalid uploadType' on an "
     "unsigned PUT), so it cannot hold a warehouse (docs/operator-guide.md, Warehouse)."
 )
-HEALTH_LIMITS = {"connect_timeout": "3s", "timeout": "5s", "max_retries": "1", "retry_timeout": "5s"}
-"""The health check's listing gives up within seconds (delta-rs retries 10 times by default): /health is polled."""
+PROBE_LIMITS = {"connect_timeout": "3s", "timeout": "10s", "max_retries": "1", "retry_timeout": "10s"}
+"""Both probes give up within seconds: delta-rs retries 10 times by default, up to 3 minutes, and /health is polled
+(a load's own writes keep the defaults)."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SECRET_WORDS = ("key", "secret", "token", "sas", "password", "credential", "signature")
 _SIGNED_QUERY = re.compile(r"\b(sig|signature|x-goog-signature|x-amz-signature|token|key)=[^&\s]+", re.IGNORECASE)
@@ -48,12 +49,12 @@ def _hint(warehouse: str, options: dict[str, str]) -> str:
 
 
 def list_root(warehouse: str, options: dict[str, str]) -> str | None:
-    """None when delta-rs lists the warehouse root; else why not, within seconds (HEALTH_LIMITS)."""
+    """None when delta-rs lists the warehouse root; else why not, within seconds (PROBE_LIMITS)."""
     import pyarrow.fs as pafs
     from deltalake.fs import DeltaStorageHandler
 
     try:
-        DeltaStorageHandler(warehouse.rstrip("/"), {**options, **HEALTH_LIMITS}).get_file_info_selector(
+        DeltaStorageHandler(warehouse.rstrip("/"), {**options, **PROBE_LIMITS}).get_file_info_selector(
             pafs.FileSelector("", allow_not_found=True, recursive=False)
         )
     except Exception as exc:  # delta-rs raises OSError, DeltaError or a panic's exception: all mean unreachable
@@ -62,16 +63,17 @@ def list_root(warehouse: str, options: dict[str, str]) -> str | None:
 
 
 def write_probe_table(warehouse: str, options: dict[str, str]) -> str | None:
-    """None when delta-rs creates (and then deletes) a one-row Delta table in the warehouse; else why not."""
+    """None when delta-rs creates (and then deletes) a one-row Delta table in the warehouse; else why not, within
+    seconds (PROBE_LIMITS)."""
     import pyarrow as pa
     from deltalake import write_deltalake
     from deltalake.fs import DeltaStorageHandler
 
-    root = warehouse.rstrip("/")
+    root, bounded = warehouse.rstrip("/"), {**options, **PROBE_LIMITS}
     name = f"{PROBE_FOLDER}/{uuid.uuid4().hex}"
     try:
-        write_deltalake(f"{root}/{name}", pa.table({"probe": [1]}), storage_options=options)
-        DeltaStorageHandler(root, options).delete_dir(name)
+        write_deltalake(f"{root}/{name}", pa.table({"probe": [1]}), storage_options=bounded)
+        DeltaStorageHandler(root, bounded).delete_dir(name)
     except Exception as exc:  # as in list_root
         return reason(exc, options) + _hint(warehouse, options)
     return None
