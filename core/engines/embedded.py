@@ -27,6 +27,7 @@ from core.formats import (
 )
 from core.formats import output_schema as read_schema
 from core.formats.conform import tag_rescued
+from core.formats.grouped import GROUP_FILE_MAX_BYTES, GROUP_MAX_BYTES, GROUP_MAX_FILES, can_group, read_group
 from core.formats.partitions import fill_partitions, partition_values, relative_path
 from core.lifecycle import unreadable_file
 from core.schema import LINEAGE_COLUMNS, RESCUED
@@ -375,17 +376,19 @@ class EmbeddedEngine:
         pipeline can retry the batch without it.
 
         Mid-sized files are read a few ahead on worker threads (Arrow's parsers release the GIL), whole, so their
-        rows come in the same order and any error of theirs comes before their first row; small files are read
-        inline and large files stream.
+        rows come in the same order and any error of theirs comes before their first row; small JSON-lines files
+        are read in groups (core/formats/grouped.py), other small files inline, and large files stream.
         """
         lineage = request.destination.lineage_columns
         files = request.files
+        grouped: dict[int, tuple[list[pa.RecordBatch], FileReadStats]] = {}
+        tried_up_to = 0  # files before this index were part of a group read (or could not start one)
         with ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="read") as pool:
             ahead: dict[int, Future[tuple[list[pa.RecordBatch], FileReadStats]]] = {}
             scheduled = 0
             for index, info in enumerate(files):
                 while scheduled < len(files) and scheduled <= index + _READ_AHEAD_FILES:
-                    if _READ_AHEAD_MIN_BYTES <= files[scheduled].size <= _READ_AHEAD_MAX_BYTES:
+                    if _READ_AHEAD_MIN_BYTES < files[scheduled].size <= _READ_AHEAD_MAX_BYTES:
                         ahead[scheduled] = pool.submit(self._read_whole, request, files[scheduled], FileReadStats())
                     scheduled += 1
                 outcome = state.outcomes.setdefault(info.path, FileOutcome())
@@ -394,8 +397,12 @@ class EmbeddedEngine:
                 yielded = False
                 batches: Iterable[pa.RecordBatch]
                 try:
+                    if index >= tried_up_to:
+                        tried_up_to = index + self._read_group(request, index, grouped)
                     if future is not None:
                         batches, stats = future.result()
+                    elif index in grouped:
+                        batches, stats = grouped.pop(index)
                     else:
                         batches = self._file_batches(request, info, stats)
                     for batch in batches:
@@ -458,19 +465,62 @@ class EmbeddedEngine:
         data_schema = without_names(request.schema, folders)
         with open_for(request.storage, info.path, request.format) as stream:
             for batch in read_file(stream, info.path, request.format, data_schema, stats, size=info.size):
-                if batch.num_rows == 0:
-                    continue
-                if request.ignored_columns:
-                    batch = drop_rescued_keys(batch, request.ignored_columns)
-                if folders:
-                    batch = add_partitions(batch, request.schema, folders)
-                yield batch
+                if batch.num_rows:
+                    yield finished_batch(request, batch, folders)
+
+    def _read_group(
+        self, request: BatchRequest, start: int, grouped: dict[int, tuple[list[pa.RecordBatch], FileReadStats]]
+    ) -> int:
+        """Read the run of small JSON-lines files from `request.files[start]` as one (core/formats/grouped.py),
+        putting each file's batches in `grouped` by index; returns how many files the run spans (1 when there is
+        no group to read there). A group that cannot be read as one leaves `grouped` alone: its files are then
+        read one by one."""
+        files = request.files
+        if not can_group(request.format) or files[start].size > GROUP_FILE_MAX_BYTES:
+            return 1
+        windows = getattr(request.storage, "windows", {})
+        first_folders = file_partitions(request.storage, files[start].path, request.schema)
+        run: list[FileInfo] = []
+        total = 0
+        for info in files[start : start + GROUP_MAX_FILES]:
+            if info.size > GROUP_FILE_MAX_BYTES or info.path in windows or total + info.size > GROUP_MAX_BYTES:
+                break
+            if file_partitions(request.storage, info.path, request.schema).keys() != first_folders.keys():
+                break
+            run.append(info)
+            total += info.size
+        if len(run) < 2:
+            return 1
+        contents = []
+        for info in run:
+            try:
+                with open_for(request.storage, info.path, request.format) as stream:
+                    contents.append((info.path, stream.read()))
+            except BadFileError:  # this file cannot be opened: read alone, it is quarantined with its reason
+                return len(run)
+        pieces = read_group(contents, request.format, without_names(request.schema, first_folders))
+        if pieces is None:
+            return len(run)
+        for offset, (info, piece) in enumerate(zip(run, pieces, strict=True)):
+            folders = file_partitions(request.storage, info.path, request.schema)
+            batches = [finished_batch(request, b, folders) for b in piece.to_batches() if b.num_rows]
+            grouped[start + offset] = batches, FileReadStats(records=piece.num_rows, bytes_read=info.size)
+        return len(run)
 
     def _file_sizes(self, table: DeltaTable | None) -> dict[str, int]:
         if table is None:
             return {}
         actions = pa.table(table.get_add_actions(flatten=True))
         return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+
+
+def finished_batch(request: BatchRequest, batch: pa.RecordBatch, folders: dict[str, str | None]) -> pa.RecordBatch:
+    """A file's read batch with the ignored columns dropped from `_rescued_data` and its folder values added."""
+    if request.ignored_columns:
+        batch = drop_rescued_keys(batch, request.ignored_columns)
+    if folders:
+        batch = add_partitions(batch, request.schema, folders)
+    return batch
 
 
 def file_partitions(storage: Storage, path: str, schema: pa.Schema) -> dict[str, str | None]:

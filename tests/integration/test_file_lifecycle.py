@@ -9,6 +9,7 @@ content (the format readers are being hardened, so a crash is forced for one nam
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -325,17 +326,27 @@ def test_reader_crash_on_one_file_quarantines_it(
     write_json_files(landing, 3, 10)
     poison = landing / "part-poison.json"
     poison.write_text(_lines(range(900, 905)))
-    module, name = (
-        (core.engines.embedded, "read_file") if where == "read" else (core.engines.inference, "json_lines_sample")
+    import core.formats.grouped
+
+    targets = (
+        [(core.engines.embedded, "read_file"), (core.formats.grouped, "read_file")]  # alone, and in a group read
+        if where == "read"
+        else [(core.engines.inference, "json_lines_sample")]
     )
-    original = getattr(module, name)
+    poison_bytes = poison.read_bytes()
 
-    def crashing(*args: Any, **kwargs: Any) -> Any:
-        if str(poison) in (*args, *kwargs.values()):
-            raise RecursionError("maximum recursion depth exceeded")
-        return original(*args, **kwargs)
+    def crashing_instead_of(original: Any) -> Any:
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            stream = args[0] if args else None
+            in_group = isinstance(stream, io.BytesIO) and poison_bytes in stream.getvalue()
+            if str(poison) in (*args, *kwargs.values()) or in_group:
+                raise RecursionError("maximum recursion depth exceeded")
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(module, name, crashing)
+        return crashing
+
+    for module, name in targets:
+        monkeypatch.setattr(module, name, crashing_instead_of(getattr(module, name)))
     ing = services.ingestions.create(spec(str(landing), table=f"crash_{where}"), activate=True)
     outcome = services.runs.run_now(ing.name)
     assert outcome.status == RunStatus.PARTIAL, outcome
