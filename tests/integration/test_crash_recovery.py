@@ -74,3 +74,26 @@ def test_sigkill_at_random_moments(crash_setup, services) -> None:  # type: igno
         proc.wait()
     _finish(env, ing.name)
     _assert_exactly_once(uri, services, ing.id)
+
+
+@pytest.mark.slow
+@pytest.mark.s3
+def test_sigkill_mid_run_on_an_s3_source_loads_every_object_once(services, settings, seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    """The same guarantee on a cloud backend: objects on SeaweedFS, the run killed after its second commit."""
+    bucket = seaweedfs.new_bucket("crash")
+    local = settings.data_dir / "crash-input"
+    paths = write_json_files(local, FILES, RECORDS)
+    seaweedfs.put_many(bucket, ((f"landing/{p.name}", p.read_bytes()) for p in paths), workers=16)
+    source = seaweedfs.source(bucket, "landing/").model_dump(mode="json", exclude_none=True)
+    body = spec("/unused", table="crash_s3", name="crash-s3", source=source, limits={"max_files_per_batch": 50})
+    ing = services.ingestions.create(body, activate=True)
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+        "AUTOLOADER_STALE_RUN_SECONDS": "30",
+    }
+    crashed = run_cli("run", ing.name, env=env | {"AUTOLOADER_CRASH_AT": "after_commit:2"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    _finish(env, ing.name)
+    _assert_exactly_once(services.embedded.table_uri(ing.spec.destination), services, ing.id)
