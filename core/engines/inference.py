@@ -10,6 +10,7 @@ Spark's own inference on a cluster.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -96,18 +97,19 @@ def _grouped_schemas(
     chunks = [files[i : i + _CHUNK_FILES] for i in range(0, len(files), _CHUNK_FILES)]
     mean_sample = sum(min(f.size, budget) for f in files) / max(len(files), 1)
     if len(chunks) <= 1 or mean_sample < _THREADED_SAMPLE_BYTES:
-        schemas, bad = [], {}
-        for chunk in chunks:
-            chunk_schemas, chunk_bad = _sampled_chunk(storage, chunk, fmt, budget)
-            schemas.extend(chunk_schemas)
-            bad.update(chunk_bad)
-        return schemas, bad
+        return _merged(_sampled_chunk(storage, chunk, fmt, budget) for chunk in chunks)
+    with ThreadPoolExecutor(max_workers=_SAMPLING_THREADS, thread_name_prefix="infer") as pool:
+        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget), chunks))
+
+
+def _merged(
+    results: Iterable[tuple[list[pa.Schema], dict[str, str]]],
+) -> tuple[list[pa.Schema], dict[str, str]]:
     schemas: list[pa.Schema] = []
     bad: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=_SAMPLING_THREADS, thread_name_prefix="infer") as pool:
-        for chunk_schemas, chunk_bad in pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget), chunks):
-            schemas.extend(chunk_schemas)
-            bad.update(chunk_bad)
+    for chunk_schemas, chunk_bad in results:
+        schemas.extend(chunk_schemas)
+        bad.update(chunk_bad)
     return schemas, bad
 
 
