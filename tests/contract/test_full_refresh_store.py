@@ -3,7 +3,6 @@ marker's states and the ledger reset that starts a refresh (one transaction)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,35 +10,13 @@ import pytest
 from sqlalchemy import Engine, inspect
 
 from alembic import command
-from app.db.database import alembic_config, make_engine, upgrade
+from app.db.database import alembic_config, upgrade
 from app.db.repository import SqlStore
-from app.secrets_box import SecretBox
 from core.domain import FileResult, FileStatus, IngestionStatus, LedgerEntry
 from core.errors import NotFound
-from tests.conftest import DATABASES
-from tests.contract.test_metadata_store import _database_url
 from tests.helpers import spec
 
 NOW = datetime(2026, 12, 1, 3, tzinfo=UTC)
-
-
-@pytest.fixture(params=DATABASES)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with _database_url(request.param, request, tmp_path) as found:
-        yield found
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[Engine]:
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(db: Engine) -> SqlStore:
-    return SqlStore(db, SecretBox("test-secret-key"))
 
 
 def test_marker_states_and_the_ledger_reset(store: SqlStore, tmp_path: Path) -> None:

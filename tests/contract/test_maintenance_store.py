@@ -5,47 +5,23 @@ slot."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 from alembic import command
-from app.db.database import alembic_config, make_engine, upgrade
+from app.db.database import alembic_config
 from app.db.repository import SqlStore
-from app.secrets_box import SecretBox
 from core.domain import IngestionStatus
 from core.maintenance import MaintenanceConfig
 from core.ports import maintenance_slot
-from tests.conftest import DATABASES
-from tests.contract.test_metadata_store import _database_url
 from tests.helpers import spec
 
 SLOT = datetime(2026, 11, 30, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=DATABASES)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with _database_url(request.param, request, tmp_path) as found:
-        yield found
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[Engine]:
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(db: Engine) -> SqlStore:
-    return SqlStore(db, SecretBox("test-secret-key"))
 
 
 def test_models_match_the_migrations(db: Engine) -> None:
