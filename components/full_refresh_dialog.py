@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.run_now_offer import ask_run_now
 from components.styles import FLAT, PRIMARY
 
 
@@ -34,18 +35,6 @@ async def confirm_full_refresh(table: str, message: str, pending: bool) -> bool:
 
 async def offer_refresh_run() -> bool:
     """True for "Run now"; else the refresh waits for the ingestion's next run."""
-    with (
-        ui.context.client.content,
-        ui.dialog() as dialog,
-        ui.card().classes("p-6 gap-3 max-w-md").mark("full-refresh-offer"),
-    ):
-        ui.label("Full refresh requested").classes("text-lg font-semibold")
-        ui.label("The next run of this ingestion rebuilds the table. Run it now?").classes("text-sm text-slate-700")
-        with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("At the next run", on_click=lambda: dialog.submit(False)).props(FLAT).mark("full-refresh-later")
-            ui.button("Run now", icon="play_arrow", on_click=lambda: dialog.submit(True)).props(PRIMARY).mark(
-                "full-refresh-run-now"
-            )
-    chosen = await dialog
-    dialog.delete()
-    return bool(chosen)
+    lines = ["The next run of this ingestion rebuilds the table. Run it now?"]
+    markers = ("full-refresh-offer", "full-refresh-later", "full-refresh-run-now")
+    return await ask_run_now("Full refresh requested", lines, "At the next run", markers)
