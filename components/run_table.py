@@ -34,6 +34,11 @@ RUN_ACTIONS_SLOT = """
   <q-btn size="sm" flat no-caps label="Files & errors" @click="() => $parent.$emit('details', props.row)" />
 </q-td>
 """
+# long messages and paths wrap inside their cell (anywhere: a path is one word), so the table fits its card and
+# the actions column stays on screen; what still does not fit (a phone) scrolls inside the table, not the page
+WRAPPING_CELL = """
+<q-td :props="props" style="white-space: normal; overflow-wrap: anywhere; min-width: 12rem">{{ props.value }}</q-td>
+"""
 LEDGER_COLUMNS = [
     {"name": "path", "label": "Path", "field": "path", "align": "left"},
     {"name": "size", "label": "Size", "field": "size", "align": "right"},
@@ -71,6 +76,7 @@ def run_table(runs: Sequence[RunRecord]) -> ui.table:
     table.props("flat bordered dense").classes("w-full").mark("run-history")
     table.add_slot("body-cell-status", RUN_STATUS_SLOT)
     table.add_slot("body-cell-actions", RUN_ACTIONS_SLOT)
+    table.add_slot("body-cell-errors", WRAPPING_CELL)
     return table
 
 
@@ -95,4 +101,6 @@ def ledger_table(files: Sequence[FileRecord]) -> ui.table:
         for f in files
     ]
     table = ui.table(columns=LEDGER_COLUMNS, rows=rows, row_key="path", pagination=25)
+    table.add_slot("body-cell-path", WRAPPING_CELL)
+    table.add_slot("body-cell-error", WRAPPING_CELL)
     return table.props("flat bordered dense").classes("w-full").mark("ledger")

@@ -6,20 +6,22 @@ from typing import Any
 
 from nicegui import ui
 
-_ROW = "w-full items-center justify-between px-3 py-2 rounded text-sm"
+_ROW = "w-full min-w-0 items-center justify-between px-3 py-2 rounded text-sm"
+# the panels sit side by side from 768 px (md) and stack below it; a plain div, as NiceGUI's row fixes the direction
+_PANELS = "w-full flex flex-col md:flex-row gap-4 items-stretch schema-comparison"
 
 
 def schema_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
     added = {c["column"] for c in changes if c["kind"] == "added"}
     changed = {c["column"]: c for c in changes if c["kind"] == "type_changed"}
     new_names = {c["name"] for c in proposed}
-    with ui.row().classes("w-full gap-4 items-stretch no-wrap"):
+    with ui.element("div").classes(_PANELS):
         with _panel("Current schema"):
             for column in current:
                 gone = column["name"] not in new_names and column["name"] not in added
                 style = "bg-slate-100 text-slate-600 line-through" if gone else "bg-white"
                 _column_row(column["name"], column["type"], style, "✕" if gone else "•")
-        ui.label("→").classes("self-center text-2xl text-slate-500")
+        ui.label("→").classes("self-center text-2xl text-slate-500 rotate-90 md:rotate-0").props('aria-hidden="true"')
         with _panel("New schema"):
             for column in proposed:
                 name = column["name"]
@@ -34,7 +36,7 @@ def schema_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]], c
 
 
 def _panel(title: str) -> ui.column:
-    panel = ui.column().classes("flex-1 bg-slate-50 border border-slate-200 rounded-lg p-4 gap-2")
+    panel = ui.column().classes("flex-1 min-w-0 bg-slate-50 border border-slate-200 rounded-lg p-4 gap-2")
     with panel:
         ui.label(title.upper()).classes("text-xs font-bold text-slate-500 tracking-wide")
     return panel
@@ -42,7 +44,8 @@ def _panel(title: str) -> ui.column:
 
 def _column_row(name: str, type_text: str, style: str, mark: str) -> None:
     with ui.row().classes(f"{_ROW} {style}"):
-        with ui.row().classes("items-center gap-2"):
-            ui.label(mark).classes("text-slate-600 w-4")
-            ui.label(name).classes("font-medium")
-        ui.label(type_text).classes("font-mono text-xs text-slate-600")
+        with ui.row().classes("items-center gap-2 no-wrap min-w-0"):
+            ui.label(mark).classes("text-slate-600 w-4 shrink-0")
+            ui.label(name).classes("font-medium [overflow-wrap:anywhere]")
+        # a nested type is one long word (struct<a:string,b:string>): it breaks anywhere rather than widen the panel
+        ui.label(type_text).classes("font-mono text-xs text-slate-600 min-w-0 [overflow-wrap:anywhere]")

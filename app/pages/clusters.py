@@ -19,6 +19,8 @@ from core.access import Role
 from core.errors import AutoloaderError
 
 TABLE_FORMATS = {"delta": "Delta", "iceberg": "Iceberg", "parquet": "Parquet"}
+# two fields share a line where both get 14rem; on a phone each takes its own full line (the rows wrap)
+_FIELD = "flex-1 min-w-[14rem]"
 KINDS = {"remote": "Remote (any Spark Connect endpoint)", "local": "Local (started by this server)"}
 
 
@@ -62,12 +64,12 @@ class ClustersView:
     def _form(self) -> None:
         with ui.card().classes("w-full p-5 gap-3 shadow-sm rounded-xl"):
             ui.label("Register a cluster").classes("text-lg font-semibold")
-            with ui.row().classes("w-full no-wrap gap-3"):
-                self.name = ui.input("Name *").props("outlined").classes("flex-1").mark("cluster-name")
+            with ui.row().classes("w-full gap-3"):
+                self.name = ui.input("Name *").props("outlined").classes(_FIELD).mark("cluster-name")
                 self.kind = (
                     ui.select(KINDS, value="remote", label="Kind", on_change=self._kind_changed)
                     .props("outlined")
-                    .classes("flex-1")
+                    .classes(_FIELD)
                     .mark("cluster-kind")
                 )
             self.url = (
@@ -77,30 +79,27 @@ class ClustersView:
                 .mark("cluster-url")
             )
             self.url_hint = ui.label().classes("text-xs text-slate-500 -mt-2")
-            with ui.row().classes("w-full no-wrap gap-3"):
+            with ui.row().classes("w-full gap-3"):
                 self.token = (
                     ui.input("Token (stored encrypted)", password=True)
                     .props("outlined")
-                    .classes("flex-[2]")
+                    .classes(f"{_FIELD} flex-[2]")
                     .mark("cluster-token")
                 )
                 self.table_format = (
                     ui.select(TABLE_FORMATS, value="delta", label="Table format")
                     .props("outlined")
-                    .classes("flex-1")
+                    .classes(_FIELD)
                     .mark("cluster-format")
                 )
-            with ui.row().classes("w-full no-wrap gap-3"):
+            with ui.row().classes("w-full gap-3"):
                 self.catalog = (
-                    ui.input("Catalog", value="spark_catalog")
-                    .props("outlined")
-                    .classes("flex-1")
-                    .mark("cluster-catalog")
+                    ui.input("Catalog", value="spark_catalog").props("outlined").classes(_FIELD).mark("cluster-catalog")
                 )
                 self.price = (
                     ui.number("Price per hour ($)", value=0, min=0, format="%.2f")
                     .props("outlined")
-                    .classes("flex-1")
+                    .classes(_FIELD)
                     .mark("cluster-price")
                 )
             self.form_error = ui.label().classes("text-sm text-red-600").mark("cluster-form-error")
@@ -133,9 +132,9 @@ class ClustersView:
         result: ui.label  # the test result under the row, created after the buttons that fill it
         with ui.card().classes("w-full p-4 shadow-sm rounded-xl gap-2").mark(f"cluster-{cluster.name}"):
             with ui.row().classes("w-full items-center"):
-                with ui.column().classes("gap-0 flex-1"):
-                    ui.label(cluster.name).classes("text-lg font-semibold")
-                    ui.label(cluster_line(cluster)).classes("text-sm text-slate-600")
+                with ui.column().classes("gap-0 flex-1 min-w-[14rem]"):
+                    ui.label(cluster.name).classes("text-lg font-semibold [overflow-wrap:anywhere]")
+                    ui.label(cluster_line(cluster)).classes("text-sm text-slate-600 [overflow-wrap:anywhere]")
                 spinner = ui.spinner(size="sm")
                 spinner.set_visibility(False)
                 if can_change(self.who):

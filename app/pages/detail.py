@@ -151,7 +151,8 @@ class DetailView:
         if failed is None or failed.status not in ("failed", "partial"):
             return
         with ui.row().classes("w-full p-4 rounded-lg bg-red-50 border border-red-200 items-center justify-between"):
-            with ui.column().classes("gap-0"):
+            # the text takes the room left of Retry and breaks long paths; on a phone Retry wraps below it
+            with ui.column().classes("gap-0 flex-1 min-w-[14rem] [overflow-wrap:anywhere]"):
                 ui.label(f"Last run {failed.label.removeprefix('Run ')} {failed.status}").classes(
                     "font-semibold text-red-900"
                 )
@@ -171,8 +172,8 @@ class DetailView:
             stat_card("Average duration", human_duration(week.average_duration_seconds), marker="stat-duration")
             failed_class = "text-red-600" if week.failed else "text-green-700"
             stat_card("Failed runs (7 days)", str(week.failed), f"{week.runs} runs", failed_class, "stat-failed")
-        with ui.row().classes("w-full gap-4 no-wrap"):
-            with ui.card().classes("flex-[2] p-4 shadow-sm rounded-xl"):
+        with ui.row().classes("w-full gap-4"):  # the chart and the cost share a line when both get their minimum
+            with ui.card().classes("flex-[2] min-w-[18rem] p-4 shadow-sm rounded-xl"):
                 ui.label("Daily volume (records)").classes("font-semibold text-slate-700")
                 bar_chart(
                     [d.day.strftime("%a %d") for d in week.days],
@@ -180,7 +181,7 @@ class DetailView:
                     height="h-48",
                     name="records",
                 ).mark("volume-chart")
-            with ui.card().classes("flex-1 p-4 shadow-sm rounded-xl gap-1").mark("cost"):
+            with ui.card().classes("flex-1 min-w-[16rem] p-4 shadow-sm rounded-xl gap-1").mark("cost"):
                 ui.label("Monthly cost").classes("font-semibold text-slate-700")
                 ui.label(f"Estimated {approx_dollars(data.estimate.total)}/month").classes("text-lg font-bold")
                 ui.label(
@@ -239,7 +240,7 @@ class DetailView:
                 ).mark("ledger-status")
                 ui.input(placeholder="Search path", on_change=self._on_file_search).props(
                     "outlined dense clearable debounce=300"
-                ).classes("flex-1").mark("ledger-search")
+                ).classes("flex-1 min-w-[12rem]").mark("ledger-search")
             self.ledger_area = ui.column().classes("w-full")
             with ui.row().classes("w-full items-center justify-end gap-2"):
                 self.ledger_previous = (

@@ -92,7 +92,7 @@ class Review:
             ui.label("What Happened?").classes("text-lg font-bold")
             with ui.column().classes("w-full bg-amber-50 border border-amber-300 rounded-lg p-4 gap-2"):
                 for change in self.pending.changes:
-                    ui.label(change["description"]).classes("font-semibold text-amber-900")
+                    ui.label(change["description"]).classes("font-semibold text-amber-900 [overflow-wrap:anywhere]")
                 files = self.pending.files
                 ui.label(
                     f"Found in {len(files)} recently arrived file(s). They are held — not loaded — until you decide, "
@@ -101,7 +101,7 @@ class Review:
                 with ui.column().classes("w-full bg-white rounded p-3 gap-1 font-mono text-sm held-files"):
                     for held in files[:50]:
                         name = held["path"].rsplit("/", 1)[-1]
-                        ui.label(f"• {name} ({held['records']:,} records)")
+                        ui.label(f"• {name} ({held['records']:,} records)").classes("[overflow-wrap:anywhere]")
                     if len(files) > 50:
                         ui.label(f"… and {len(files) - 50} more")
 
@@ -175,11 +175,11 @@ class Review:
                 ui.label(error_text(exc)).classes("text-sm text-red-600")
                 return
             for statement in plan.statements:
-                ui.label(statement).classes("font-mono text-xs")
+                ui.label(statement).classes("font-mono text-xs [overflow-wrap:anywhere]")
             added = [c["column"] for c in self.pending.changes if c["kind"] == "added"]
             if added and self.choice == "auto_merge":
                 ui.label(f"-- existing rows: {', '.join(added)} = NULL; new rows: values from the files").classes(
-                    "font-mono text-xs text-slate-500"
+                    "font-mono text-xs text-slate-500 [overflow-wrap:anywhere]"
                 )
 
     async def pause(self) -> None:
