@@ -65,17 +65,21 @@ CHECK_TRIGGERS = (RunTrigger.SCHEDULED.value,)
 server was down."""
 
 
-def empty_check(mode: str, trigger: str, outcome: RunOutcome) -> bool | None:
+def empty_check(mode: str, trigger: str, outcome: RunOutcome, previous_message: str | None = None) -> bool | None:
     """Whether a continuous ingestion's fire is an empty check, folded into the ingestion's count instead of kept
-    as a run: True (counted) when it found no new file, failed nothing and had nothing to note; False (dropped,
-    not counted) when it was skipped because a run of the ingestion was still going; None (kept as a run)
-    otherwise. Manual runs, retries, catch-up runs and scheduled (non-continuous) ingestions keep their run."""
+    as a run: True (counted) when it found no new file, failed nothing and had nothing to note, or noted exactly
+    what the ingestion's last stored run said (`previous_message`: a file left out on every listing, say, is
+    reported once, not every few seconds); False (dropped, not counted) when it was skipped because a run of the
+    ingestion was still going; None (kept as a run) otherwise. Manual runs, retries, catch-up runs and scheduled
+    (non-continuous) ingestions keep their run."""
     if mode != "continuous" or trigger not in CHECK_TRIGGERS:
         return None
     if outcome.status == RunStatus.SKIPPED:
         return False
     metrics = outcome.metrics
-    quiet = not outcome.errors and not outcome.schema_pending and outcome.message.strip() == NO_NEW_FILES
+    message = outcome.message.strip()
+    said_before = message.startswith(NO_NEW_FILES) and message == (previous_message or "").strip()
+    quiet = not outcome.errors and not outcome.schema_pending and (message == NO_NEW_FILES or said_before)
     untouched = metrics.files_processed == 0 and metrics.files_quarantined == 0
     return True if outcome.status == RunStatus.SUCCESS and quiet and untouched else None
 
@@ -151,7 +155,8 @@ class Runner:
             if run is None:
                 return
             mode = self.store.get_ingestion(ingestion_id).spec.schedule.mode
-            counted = empty_check(mode, run.trigger, outcome)
+            previous = self.store.last_run_message(ingestion_id, before=outcome.run_id)
+            counted = empty_check(mode, run.trigger, outcome, previous)
             if counted is not None:
                 self.store.fold_empty_check(outcome.run_id, counted=counted)
         except Exception as exc:  # the run stays stored as it is: nothing lost, only the history is longer

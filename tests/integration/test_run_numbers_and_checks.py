@@ -150,3 +150,21 @@ def test_concurrent_runs_of_one_ingestion_get_distinct_numbers(services: Any, tm
         run_ids = list(pool.map(lambda _: services.store.create_run(ingestion_id, "manual"), range(40)))
     numbers = {services.store.get_run_by_id(r).number for r in run_ids}
     assert numbers == set(range(1, 41))
+
+
+def test_a_note_repeated_by_every_check_is_stored_once(api: Any, services: Any, tmp_path: Path) -> None:
+    """A link to nothing in the folder is noted by every listing: one stored run says so, the checks after it that
+    say the same are counted, and a new note is a run again."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "dangling.json").symlink_to(tmp_path / "nowhere.json")
+    ingestion_id = _continuous(services, landing, "noted")
+    slot = _next_hour()
+    for n in range(3):
+        _fire(services, ingestion_id, slot + timedelta(hours=n))
+    (run,) = api.get(f"/api/v1/ingestions/{ingestion_id}/runs").json()
+    assert "symbolic link to nothing" in run["message"]
+    assert api.get(f"/api/v1/ingestions/{ingestion_id}").json()["empty_checks"]["count"] == 2
+    (landing / "other.json").symlink_to(tmp_path / "elsewhere.json")
+    _fire(services, ingestion_id, slot + timedelta(hours=3))
+    assert len(api.get(f"/api/v1/ingestions/{ingestion_id}/runs").json()) == 2

@@ -45,3 +45,17 @@ def test_a_check_skipped_behind_a_running_run_is_dropped_uncounted() -> None:
 )
 def test_everything_else_stays_a_run(mode: str, trigger: str, outcome: RunOutcome) -> None:
     assert empty_check(mode, trigger, outcome) is None
+
+
+NOTED = RunOutcome(
+    1, RunStatus.SUCCESS, RunMetrics(), message="No new files. Notes: /in/link.json skipped: a symbolic link to nothing"
+)
+
+
+def test_a_note_the_last_stored_run_already_gave_is_folded_not_repeated() -> None:
+    """A file left out on every listing is reported by one stored run, not by every check a few seconds apart."""
+    assert empty_check("continuous", "scheduled", NOTED, previous_message=NOTED.message) is True
+    assert empty_check("continuous", "scheduled", NOTED, previous_message="No new files.") is None
+    assert empty_check("continuous", "scheduled", NOTED, previous_message=None) is None
+    loaded_before = "Loaded 3 records from 1 files. Notes: /in/link.json skipped: a symbolic link to nothing"
+    assert empty_check("continuous", "scheduled", NOTED, previous_message=loaded_before) is None

@@ -98,6 +98,17 @@ class RunRows(Rows):
         run = self.get_run_by_id(run_id)
         return 1 if run is None else run.attempt
 
+    def last_run_message(self, ingestion_id: int, before: int) -> str | None:
+        """The message of the ingestion's latest stored run older than run `before` (None: there is none)."""
+        with self.session() as s:
+            query = (
+                select(col(Run.message))
+                .where(col(Run.ingestion_id) == ingestion_id, col(Run.id) < before)
+                .order_by(col(Run.id).desc())
+                .limit(1)
+            )
+            return s.execute(query).scalar()
+
     def get_run_by_id(self, run_id: int) -> Run | None:
         with self.session() as s:
             return s.get(Run, run_id)
