@@ -27,7 +27,10 @@ class PreviewActions:
     create: Callable[[], Awaitable[None]]
 
 
-def render_preview(spec: IngestionSpec, result: PreviewResult, actions: PreviewActions, *, activated: bool) -> None:
+def render_preview(
+    spec: IngestionSpec, result: PreviewResult, actions: PreviewActions, *, activated: bool, target: str | None = None
+) -> None:
+    """`target`: where the table is written, as the wizard's summary says it (default: its catalog name)."""
     with ui.column().classes("w-full gap-0 rounded-xl shadow bg-white overflow-hidden").mark("preview"):
         with ui.column().classes("w-full p-6 gap-1 text-white bg-gradient-to-r from-indigo-500 to-purple-600"):
             page_heading("Preview & Test Ingestion").classes("text-2xl font-bold")
@@ -42,7 +45,7 @@ def render_preview(spec: IngestionSpec, result: PreviewResult, actions: PreviewA
             advice_tab = ui.tab("Recommendations", icon="lightbulb")
         with ui.tab_panels(tabs, value=overview_tab).classes("w-full"):
             with ui.tab_panel(overview_tab).classes("gap-5"):
-                _overview(spec, result, activated)
+                _overview(spec, result, activated, target or spec.destination.full_name)
                 _quality(result)
             with ui.tab_panel(schema_tab):
                 schema_table(result.schema, result.null_percent, _first_values(result))
@@ -79,7 +82,7 @@ ACTIVATED_BACKFILL = (
 )
 
 
-def _overview(spec: IngestionSpec, result: PreviewResult, activated: bool) -> None:
+def _overview(spec: IngestionSpec, result: PreviewResult, activated: bool, target: str) -> None:
     if not result.bad_files and result.files:
         _notice("✓", "Configuration Valid", "The source was read and the sample parsed.", "green")
     if not result.files:
@@ -103,7 +106,7 @@ def _overview(spec: IngestionSpec, result: PreviewResult, activated: bool) -> No
         _box("Source", SOURCE_LABELS.get(spec.source.type, spec.source.type))
         _box("Path", spec.source.path + (f" ({spec.source.file_pattern})" if spec.source.file_pattern else ""))
         _box("File format", spec.format.type.upper())
-        _box("Target table", spec.destination.full_name)
+        _box("Target table", target)
         _box("Schedule", describe(spec.schedule))
         _box("Schema mode", f"{spec.format.schema_.inference} · on change: {spec.format.schema_.on_schema_change}")
     _heading("Data Analysis")

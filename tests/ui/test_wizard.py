@@ -72,6 +72,7 @@ async def test_full_flow_creates_and_activates(user: User, services_of_app) -> N
     user.find(marker="next").click()  # Test & Preview
     await user.should_see("Preview & Test Ingestion", retries=50)
     await user.should_see("3 Existing Files Detected")
+    await user.should_see("Delta table at ")  # the preview names where the table is written, as the summary does
     await user.should_see(marker="sample-rows")
     await user.should_see(marker="schema-table")
     user.find(marker="create").click()

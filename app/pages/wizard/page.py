@@ -16,7 +16,7 @@ from app.pages.wizard.format import FormatStep
 from app.pages.wizard.navigation import Navigation
 from app.pages.wizard.schedule import ScheduleStep
 from app.pages.wizard.source import SourceStep
-from app.pages.wizard.summary import render_summary
+from app.pages.wizard.summary import destination_text, render_summary
 from app.pages.wizard.validation import engine_problems, field_problems, first_invalid_step, validate_parts
 from components.feedback import error_text, notify_error
 from components.formatting import clock, relative_time
@@ -180,7 +180,8 @@ class Wizard:
         self.preview_area.clear()
         with self.preview_area:
             buttons = PreviewActions(self.back_to_edit, self.save_draft, self.create)
-            render_preview(spec, result, buttons, activated=self.fields.locked)
+            target = destination_text(self.state.draft, self.state.cluster())
+            render_preview(spec, result, buttons, activated=self.fields.locked, target=target)
 
     def back_to_edit(self) -> None:
         self.preview_area.set_visibility(False)
