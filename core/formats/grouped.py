@@ -4,9 +4,9 @@ each file's rows.
 Reading a file costs a fixed ~0.3 ms of parser set-up and Python per call whatever its size, which for thousands of
 files of a few records was most of a load (bench/bench_scaling.py). A group is only taken when reading it whole
 gives exactly what reading its files one by one gives: plain UTF-8 JSON lines (no compression, byte order mark or
-NUL byte), every record parsed cleanly, and one row per non-blank line. Anything else (a malformed record, a bad
-file, a reader error) makes `read_group` answer None, and the caller reads those files one by one, so every error,
-count and quarantine is still the file's own.
+NUL byte), every record parsed cleanly, nothing rescued, and one row per non-blank line. Anything else (a malformed
+record, a rescued value, a bad file, a reader error) makes `read_group` answer None, and the caller reads those
+files one by one, so every error, count and quarantine is still the file's own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from core.config import FormatConfig
 from core.formats.compression import detect_compression
-from core.formats.conform import output_schema
+from core.formats.conform import RESCUED, output_schema
 from core.formats.readers import read_file
 from core.formats.streams import BOM, FileReadStats
 
@@ -66,6 +66,10 @@ def read_group(contents: list[tuple[str, bytes]], fmt: FormatConfig, schema: pa.
         return None
     target = output_schema(schema)
     table = pa.Table.from_batches(batches, schema=target) if batches else target.empty_table()
+    if table.column(RESCUED).null_count != table.num_rows:
+        # Keys outside the schema are typed over the whole parse, so a neighbour's 0.0 would turn this file's
+        # rescued 0 into 0.0: a file with rescued values is read alone, its text kept as it would be.
+        return None
     copy = any(pa.types.is_nested(field.type) for field in target)
     pieces, offset = [], 0
     for count in counts:
