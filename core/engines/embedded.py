@@ -480,19 +480,20 @@ class EmbeddedEngine:
             return 1
         windows = getattr(request.storage, "windows", {})
         first_folders = file_partitions(request.storage, files[start].path, request.schema)
-        run: list[FileInfo] = []
+        run: list[tuple[FileInfo, dict[str, str | None]]] = []
         total = 0
         for info in files[start : start + GROUP_MAX_FILES]:
             if info.size > GROUP_FILE_MAX_BYTES or info.path in windows or total + info.size > GROUP_MAX_BYTES:
                 break
-            if file_partitions(request.storage, info.path, request.schema).keys() != first_folders.keys():
+            folders = file_partitions(request.storage, info.path, request.schema)
+            if folders.keys() != first_folders.keys():
                 break
-            run.append(info)
+            run.append((info, folders))
             total += info.size
         if len(run) < 2:
             return 1
         contents = []
-        for info in run:
+        for info, _ in run:
             try:
                 with open_for(request.storage, info.path, request.format) as stream:
                     contents.append((info.path, stream.read()))
@@ -501,8 +502,7 @@ class EmbeddedEngine:
         pieces = read_group(contents, request.format, without_names(request.schema, first_folders))
         if pieces is None:
             return len(run)
-        for offset, (info, piece) in enumerate(zip(run, pieces, strict=True)):
-            folders = file_partitions(request.storage, info.path, request.schema)
+        for offset, ((info, folders), piece) in enumerate(zip(run, pieces, strict=True)):
             batches = [finished_batch(request, b, folders) for b in piece.to_batches() if b.num_rows]
             grouped[start + offset] = batches, FileReadStats(records=piece.num_rows, bytes_read=info.size)
         return len(run)
