@@ -155,6 +155,35 @@ _LOOSE_WORKS: dict[pa.Schema, pa.Schema] = {}
 _LOOSE_WORKS_MAX = 64
 
 
+def _decimal_names(t: pa.DataType, name: str, found: set[str]) -> None:
+    """Add to `found` the names of the fields that are (lists of) decimals, at any depth."""
+    if pa.types.is_decimal(t):
+        found.add(name)
+    elif pa.types.is_struct(t):
+        for f in t:
+            _decimal_names(f.type, f.name, found)
+    elif pa.types.is_list(t) or pa.types.is_large_list(t):
+        _decimal_names(t.value_type, name, found)
+
+
+@functools.lru_cache(maxsize=64)
+def _text_for_decimal(schema: pa.Schema) -> re.Pattern[bytes] | None:
+    """A pattern that finds a JSON string (or a list holding one) as the value of a decimal field, or a key
+    written with escapes; None when the schema has no decimal field.
+
+    Arrow's JSON parser reads `"00"` into a decimal column as 0, where a JSON string is never a number
+    (docs/TYPES.md): a block it matches is parsed in Python, which rescues the text. A match elsewhere (a text
+    field of the same name in another object) only costs that block the slower path.
+    """
+    names: set[str] = set()
+    for f in schema:
+        _decimal_names(f.type, f.name, names)
+    if not names:
+        return None
+    keys = b"|".join(re.escape(json.dumps(n, ensure_ascii=False).encode("utf-8")) for n in sorted(names))
+    return re.compile(rb"(?:" + keys + rb")\s*:\s*(?:\[[^\]]*)?\"|\\u")
+
+
 @functools.lru_cache(maxsize=64)
 def _json_schemas(schema: pa.Schema) -> tuple[pa.Schema, pa.Schema | None, pa.Schema | None]:
     data = pa.schema([pa.field(f.name, f.type) for f in schema if f.name != RESCUED])
@@ -482,7 +511,9 @@ def _json_block_batch(
     if options.primitives_as_string:
         original, block = text, quote_primitives(block, options.single_quotes)
         text = block.decode("utf-8")
-    batch = None if _inexact_number_in(block) else _fast_json(block, plan)
+    text_for_decimal = _text_for_decimal(plan.schema)
+    slow = _inexact_number_in(block) or (text_for_decimal is not None and text_for_decimal.search(block) is not None)
+    batch = None if slow else _fast_json(block, plan)
     if batch is None:
         batch = _python_json(text, plan, stats, path, options, original, first_line)
     plan.first_block = False

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,18 @@ def test_long_line_longer_than_a_block(tmp_path: Path) -> None:
         got = rows(read(path, json_fmt(), schema, block_bytes=block_bytes)[0])
         assert [r["id"] for r in got] == list(range(50_000))
         assert len(got[10]["s"]) == 1_500_000 and got[11]["s"] == "y"
+
+
+def test_json_string_in_a_decimal_column_is_read_only_when_its_text_is_exactly_that_number(tmp_path: Path) -> None:
+    # Arrow's JSON parser reads "00" into a decimal column as 0 (found by tests/integration/test_exact_values.py):
+    # such a block must go to the Python path, which keeps the leading zeros by rescuing the text.
+    records: list[Any] = [{"id": 92233}, {"id": "00"}, {"id": "12"}, {"o": {"id": "007"}}]
+    path = write_lines(tmp_path / "d.json", records)
+    schema = pa.schema([("id", pa.decimal128(38, 0)), ("o", pa.struct([("id", pa.decimal128(38, 0))]))])
+    got = rows(read(path, json_fmt(), schema)[0])
+    assert [r["id"] for r in got] == [Decimal(92233), None, Decimal(12), None]
+    assert rescued(got[1]) == {"id": "00"}
+    assert got[3]["o"] is None and rescued(got[3]) == {"o": {"id": "007"}}
 
 
 def test_json_decimal_date_and_clashing_inference(tmp_path: Path) -> None:
