@@ -56,17 +56,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     runtime = build_runtime(settings)
     try:
         outcome = runtime.runs.run_now(args.ingestion)
+        recorded = runtime.store.get_run_by_id(outcome.run_id)
     except AutoloaderError as exc:
         print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
         return 2
     finally:
         runtime.close()
     m = outcome.metrics
+    number = recorded.number if recorded is not None else None
     if args.json:
         print(
             json.dumps(
                 {
                     "run_id": outcome.run_id,
+                    "number": number,
                     "status": outcome.status.value,
                     "metrics": m.as_dict(),
                     "message": outcome.message,
@@ -75,7 +78,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     else:
-        print(f"run {outcome.run_id}: {outcome.status.value} — {outcome.message}")
+        named = f"run #{number}" if number is not None else f"run {outcome.run_id}"  # as the console numbers it
+        print(f"{named} of '{args.ingestion}': {outcome.status.value} — {outcome.message}")
         print(
             f"  files {m.files_processed:,}  records {m.records_ingested:,}  read {m.bytes_read / 1e6:.1f} MB  "
             f"written {m.bytes_written / 1e6:.1f} MB  in {m.duration_seconds:.2f} s"

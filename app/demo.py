@@ -151,8 +151,10 @@ def _drop_late_events(container: Container, landing: Path, report: DemoReport) -
 def _run(container: Container, ingestion: Ingestion) -> str:
     outcome: RunOutcome = container.runs.run_now(str(ingestion.id), trigger="manual", who=SYSTEM)
     m = outcome.metrics
+    recorded = container.store.get_run_by_id(outcome.run_id)
+    named = f"run #{recorded.number}" if recorded is not None and recorded.number is not None else "run"
     line = (
-        f"ran '{ingestion.name}': run {outcome.run_id} {outcome.status.value}, {m.files_processed} file(s), "
+        f"ran '{ingestion.name}': {named} {outcome.status.value}, {m.files_processed} file(s), "
         f"{m.records_ingested:,} record(s)"
     )
     if outcome.schema_pending:

@@ -18,11 +18,16 @@ class ActiveRun:
     run_id: int
     owner: str | None
     heartbeat_at: datetime | None
+    number: int | None = None
+    """A run's number within its ingestion (what the console shows as Run #N), when known."""
 
     @property
     def label(self) -> str:
-        """How messages name the holder: "run 12" or "table maintenance 3" (`.capitalize()` at a sentence's start)."""
-        return f"table maintenance {-self.run_id}" if self.run_id < 0 else f"run {self.run_id}"
+        """How messages name the holder as the console does: "run #4" (the run's number within its ingestion; "run
+        12", its id, for a run without one) or "table maintenance 3" (`.capitalize()` at a sentence's start)."""
+        if self.run_id < 0:
+            return f"table maintenance {-self.run_id}"
+        return f"run #{self.number}" if self.number is not None else f"run {self.run_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,7 @@ class MemoryStore(MetadataStore):
             run = self._runs.get(row.active_run_id)
             if run is None:
                 return ActiveRun(row.active_run_id, None, None)
-            return ActiveRun(run.id, run.owner, run.heartbeat_at)
+            return ActiveRun(run.id, run.owner, run.heartbeat_at, getattr(run, "number", None))
 
     # --- runs --------------------------------------------------------------------------------------------
     def mark_run_started(self, run_id: int, owner: str) -> None:

@@ -27,10 +27,11 @@ def test_run_prints_a_summary_and_exit_codes(services, settings, tmp_path: Path)
     ing = services.ingestions.create(spec(str(tmp_path / "in"), name="nightly"), activate=True)
     ok = run_cli("run", "nightly", env=_env(settings))
     assert ok.returncode == 0, ok.stderr
-    assert "success" in ok.stdout and "records 20" in ok.stdout
+    assert ok.stdout.startswith("run #1 of 'nightly': success") and "records 20" in ok.stdout
 
     as_json = json.loads(run_cli("run", str(ing.id), "--json", env=_env(settings)).stdout)
     assert as_json["status"] == "success" and as_json["metrics"]["files_processed"] == 0
+    assert as_json["number"] == 2  # the console's Run #2; run_id stays the identifier
 
     missing = run_cli("run", "no-such-ingestion", env=_env(settings))
     assert missing.returncode == 2 and "No ingestion" in missing.stderr

@@ -161,7 +161,8 @@ def test_runs_and_maintenance_never_overlap(services: Any, tmp_path: Path, monke
 
     LIVE_RUNS.add(run_id)
     try:
-        with pytest.raises(RunInProgress, match=f"Run {run_id} of 'events' is in progress"):
+        number = services.views.run(SYSTEM, ingestion.id, run_id).number  # as the console numbers it
+        with pytest.raises(RunInProgress, match=f"Run #{number} of 'events' is in progress"):
             services.maintenance.start(ingestion.id)
     finally:
         LIVE_RUNS.discard(run_id)

@@ -67,6 +67,7 @@ def test_due_slots_are_anchored_and_catch_up_once() -> None:
 
 def test_the_slot_names_a_maintenance_apart_from_runs() -> None:
     assert ActiveRun(maintenance_slot(3), None, None).label == "table maintenance 3"
+    assert ActiveRun(12, None, None, number=4).label == "run #4"  # as the console numbers it
     assert ActiveRun(12, None, None).label == "run 12"
 
 

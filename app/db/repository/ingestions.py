@@ -204,10 +204,12 @@ class IngestionRows(Rows):
                     col(MaintenanceRun.id) == -slot
                 )
                 if slot < 0
-                else select(col(Run.owner), col(Run.heartbeat_at)).where(col(Run.id) == slot)
+                else select(col(Run.owner), col(Run.heartbeat_at), col(Run.number)).where(col(Run.id) == slot)
             )
             row = s.execute(holder).first()
-            return ActiveRun(slot, None, None) if row is None else ActiveRun(slot, row[0], row[1])
+            if row is None:
+                return ActiveRun(slot, None, None)
+            return ActiveRun(slot, row[0], row[1], row[2] if slot > 0 else None)
 
     def ingestion_versions(self) -> dict[int, datetime]:
         """id → updated_at of every ingestion (the scheduler's cheap change detector)."""
