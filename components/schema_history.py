@@ -42,6 +42,11 @@ def _changes_of(version: SchemaVersionRecord, previous: SchemaVersionRecord | No
 def _resolution_text(version: SchemaVersionRecord) -> str:
     if version.status == "pending":
         return "waiting for review — nothing from the affected files is written until you decide"
+    if version.resolution == "full_refresh":
+        return (
+            f"dismissed by the full refresh of {clock(version.resolved_at)}: every file was read again, and files "
+            "that still differ from the table wait for a new review"
+        )
     if version.resolution is None:
         return "applied automatically by the run"
     how = RESOLUTION_LABELS.get(version.resolution, version.resolution)

@@ -129,6 +129,40 @@ def test_empty_source_leaves_an_empty_table_with_its_columns(services: Any, tmp_
     assert pc.sort_indices(read_table(uri).column("id")).to_pylist() == [0, 1, 2]
 
 
+def test_a_pending_schema_review_is_dismissed_and_asked_again_only_for_files_that_still_differ(
+    services: Any, tmp_path: Path
+) -> None:
+    landing = tmp_path / "in"
+    _write(landing / "a.json", [{"id": 1, "name": "a"}])
+    ing = services.ingestions.create(
+        spec(str(landing), format={"type": "json", "schema": {"on_schema_change": "pause"}}), activate=True
+    )
+    uri = services.embedded.table_uri(ing.spec.destination)
+    services.runs.run_now(ing.name)
+    _write(landing / "b.json", [{"id": 2, "name": "b", "email": "b@x"}])
+    _write(landing / "c.json", [{"id": 3, "name": "c", "phone": "3"}])
+    assert services.runs.run_now(ing.name).schema_pending
+
+    (landing / "c.json").unlink()  # the producer took the odd file back; b.json still has a new column
+    services.refresh.request(ing.id, run_now=False)
+    refreshed = services.runs.run_now(ing.name)
+
+    versions = sorted(services.views.schema_versions(SYSTEM, ing.id), key=lambda v: v.version)
+    assert [v.status for v in versions] == ["applied", "superseded", "pending"], refreshed.message
+    assert versions[1].resolution == "full_refresh"
+    assert [Path(f["path"]).name for f in versions[2].files] == ["b.json"]  # not c.json, nor b.json twice
+    assert services.store.get_ingestion(ing.id).status.value == "needs_review"
+    assert _ids(uri) == [1]
+
+    (landing / "b.json").unlink()
+    services.refresh.request(ing.id, run_now=False)
+    services.runs.run_now(ing.name)
+    statuses = [v.status for v in sorted(services.views.schema_versions(SYSTEM, ing.id), key=lambda v: v.version)]
+    assert statuses == ["applied", "superseded", "superseded"]
+    assert services.store.get_ingestion(ing.id).status.value == "active"  # nothing is left to review
+    assert _ids(uri) == [1]
+
+
 # --- API -----------------------------------------------------------------------------------------------------------
 
 

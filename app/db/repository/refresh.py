@@ -14,12 +14,14 @@ from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
 from app.db.models import Ingestion as IngestionRow
-from app.db.models import LedgerFile
+from app.db.models import LedgerFile, SchemaVersion, utcnow
 from app.db.repository.base import Rows
-from core.domain import FileStatus
+from core.domain import FileStatus, IngestionStatus
 from core.errors import NotFound
 
 REQUESTED = -1
+SUPERSEDED = "superseded"
+"""The status of a schema review a full refresh dismissed (the other statuses: pending, applied)."""
 
 
 class FullRefreshRows(Rows):
@@ -44,7 +46,10 @@ class FullRefreshRows(Rows):
 
     def begin_full_refresh(self, ingestion_id: int, committed: int) -> None:
         """Forget every file of the ingestion and note the table's committed batch, in one transaction (with where
-        an incremental listing starts: every file is due again)."""
+        an incremental listing starts: every file is due again).
+
+        A pending schema review is dismissed in the same transaction: the files it holds are forgotten with the rest
+        and read again by the refresh, which asks for a new review if they still differ from the table."""
         with self.session() as s:
             s.execute(delete(LedgerFile).where(col(LedgerFile.ingestion_id) == ingestion_id))
             s.execute(
@@ -52,6 +57,20 @@ class FullRefreshRows(Rows):
                 .where(col(IngestionRow.id) == ingestion_id)
                 .values(full_refresh_after=committed, listed_through=None)
             )
+            dismissed = s.execute(
+                update(SchemaVersion)
+                .where(col(SchemaVersion.ingestion_id) == ingestion_id, col(SchemaVersion.status) == "pending")
+                .values(status=SUPERSEDED, resolution="full_refresh", resolved_at=utcnow(), resolved_by="full refresh")
+            )
+            if dismissed.rowcount:  # type: ignore[attr-defined]
+                s.execute(
+                    update(IngestionRow)
+                    .where(
+                        col(IngestionRow.id) == ingestion_id,
+                        col(IngestionRow.status) == IngestionStatus.NEEDS_REVIEW.value,
+                    )
+                    .values(status=IngestionStatus.ACTIVE.value)
+                )
             s.commit()
 
     def end_full_refresh(self, ingestion_id: int) -> None:
