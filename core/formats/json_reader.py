@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.json as pjson
 
-from core.config import FormatConfig
+from core.config import FormatConfig, FormatOptions
 from core.formats.conform import (
     MALFORMED,
     RESCUED,
@@ -530,9 +530,35 @@ def refuse_deep_nesting(block: bytes, path: str) -> None:
         )
 
 
-def _multiline_documents(data: bytes, path: str) -> list[Any]:
-    """The values of a whole-file JSON document: an array's elements, one object, or concatenated values."""
+def _multiline_documents(data: bytes, path: str, options: LineOptions) -> list[Any]:
+    """The values of a whole-file JSON document: an array's elements, one object, or concatenated values.
+
+    The JSON-lines rules apply to the document as a whole: with `primitives_as_string` its numbers and booleans
+    become strings of their exact text before parsing; with `single_quotes`, a document that is not JSON is
+    parsed again with its 'single-quoted' names and strings turned into JSON strings (when off, or when that
+    fails too, the file is not valid JSON).
+    """
+    if options.primitives_as_string:
+        data = quote_primitives(data, options.single_quotes)
     text = _decode(data, path)
+    try:
+        try:
+            return _document_values(text)
+        except json.JSONDecodeError:
+            if not (options.single_quotes and "'" in text):
+                raise
+        # Lines stay as they were (a quote becomes a quote), so an error here is located in the file's lines.
+        return _document_values(_QUOTED.sub(_as_json_string, text))
+    except json.JSONDecodeError as exc:
+        raise bad_file(path, "JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise bad_file(
+            path, "JSON", f"a record nests objects and arrays more than {MAX_JSON_DEPTH} levels deep", DEEP_ACTION
+        ) from None
+
+
+def _document_values(text: str) -> list[Any]:
+    """The JSON values of `text` one after the other, arrays spread (raises JSONDecodeError or RecursionError)."""
     decoder = json.JSONDecoder(parse_float=parse_float)
     whitespace = re.compile(r"\s*")
     values: list[Any] = []
@@ -541,14 +567,7 @@ def _multiline_documents(data: bytes, path: str) -> list[Any]:
         index = whitespace.match(text, index).end()  # type: ignore[union-attr]  # \s* always matches
         if index >= len(text):
             break
-        try:
-            value, index = decoder.raw_decode(text, index)
-        except json.JSONDecodeError as exc:
-            raise bad_file(path, "JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-        except RecursionError:
-            raise bad_file(
-                path, "JSON", f"a record nests objects and arrays more than {MAX_JSON_DEPTH} levels deep", DEEP_ACTION
-            ) from None
+        value, index = decoder.raw_decode(text, index)
         if isinstance(value, list):
             values.extend(value)
         else:
@@ -556,30 +575,34 @@ def _multiline_documents(data: bytes, path: str) -> list[Any]:
     return values
 
 
-def multiline_as_lines(stream: BinaryIO, path: str) -> bytes:
+def multiline_as_lines(stream: BinaryIO, path: str, options: LineOptions = LineOptions()) -> bytes:
     """A multiline JSON file re-written as JSON lines (one value per line), so it takes the JSON-lines paths.
 
     The whole file is held in memory: a JSON document cannot be parsed in pieces.
     """
     data, _ = first_content(stream, None, path, "JSON")
-    values = _multiline_documents(data, path)
+    values = _multiline_documents(data, path, options)
     if not values:
         raise empty_file(path)
     return "\n".join(json_text(v) for v in values).encode("utf-8") + b"\n"
+
+
+def line_options(opts: FormatOptions) -> LineOptions:
+    """The JSON reader options of a format's options."""
+    return LineOptions(opts.mode, opts.allow_single_quotes, opts.primitives_as_string)
 
 
 def read_json(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
     plan = _json_plan(schema, TextRules.of(fmt.options, json=True))
+    options = line_options(fmt.options)
     if fmt.options.multiline:
-        lines = multiline_as_lines(stream, path)
+        lines = multiline_as_lines(stream, path, options)
         blocks = _json_lines_blocks(io.BytesIO(lines), b"", False, block_bytes)
     else:
         first, exhausted = first_content(stream, block_bytes, path, "JSON")
         blocks = _json_lines_blocks(stream, first, exhausted, block_bytes)
-    opts = fmt.options
-    options = LineOptions(opts.mode, opts.allow_single_quotes, opts.primitives_as_string)
     first_line = 1
     for block in blocks:
         batch = _json_block_batch(block, plan, stats, path, options, first_line)

@@ -45,7 +45,7 @@ from core.formats.conform import MALFORMED, RESCUED, cast_array, conform_batch, 
 from core.formats.csv_lines import CsvLines
 from core.formats.csv_reader import infer_csv, read_csv
 from core.formats.encoding import transcode
-from core.formats.json_reader import infer_json, multiline_as_lines, read_json
+from core.formats.json_reader import infer_json, line_options, multiline_as_lines, read_json
 from core.formats.orc_reader import orc_schema, read_orc
 from core.formats.parquet_reader import parquet_file, read_parquet
 from core.formats.streams import ARROW_ERRORS, FileReadStats, Source, bad_file, first_content, translate_error
@@ -143,7 +143,7 @@ def infer_file_schema(
             return check_text(opened.stream, path, what)
         if fmt.type == "xml":
             return infer_xml(opened.xml(fmt), fmt, sample_bytes)
-        return infer_json(multiline_as_lines(opened.stream, path), path, fmt)
+        return _infer_json_sample(multiline_as_lines(opened.stream, path, line_options(fmt.options)), path, fmt)
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
 
