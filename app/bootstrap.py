@@ -42,6 +42,7 @@ from core.storage import open_storage
 if TYPE_CHECKING:
     from app.scheduler import Scheduler
     from app.services.accounts import AccountService
+    from app.services.engine_move import EngineMoveService
     from app.services.ingestions import IngestionService
     from app.services.maintenance import MaintenanceService
     from app.services.preview import PreviewService
@@ -92,6 +93,7 @@ class Container(Runtime):
     views: Views
     maintenance: MaintenanceService
     refresh: FullRefreshService
+    engine_move: EngineMoveService
 
     def start(self) -> None:
         """Server start-up: close runs a stopped server left open, start the scheduler, arm retries and checks."""
@@ -208,6 +210,7 @@ def build(settings: Settings) -> Container:
     from app.db.queries import Queries
     from app.scheduler import Scheduler
     from app.services.accounts import AccountService
+    from app.services.engine_move import EngineMoveService
     from app.services.ingestions import IngestionService
     from app.services.maintenance import MaintenanceService
     from app.services.preview import PreviewService
@@ -232,4 +235,5 @@ def build(settings: Settings) -> Container:
             store, engines, stale_after, settings.heartbeat_seconds, settings.allow_short_vacuum_retention
         ),
         refresh=FullRefreshService(store, runtime.runs, embedded_table_rows(engines)),
+        engine_move=EngineMoveService(store, engines, runtime.clusters, ingestions),
     )

@@ -457,6 +457,14 @@ class DestinationConfig(_Model):
     z_order_columns: list[Name] = Field(default_factory=list, max_length=100)
     table_properties: dict[Name, Text] = Field(default_factory=dict, max_length=100)
     lineage_columns: bool = True
+    location: Text | None = Field(
+        default=None,
+        description=(
+            "Where a Spark cluster finds the table's files, set when the ingestion moves from the embedded engine to "
+            "a cluster (POST /ingestions/{id}/engine): the cluster registers the embedded engine's Delta table there "
+            "and continues it. Not set by hand; empty otherwise."
+        ),
+    )
 
     @field_validator("catalog", "database", "table")
     @classmethod

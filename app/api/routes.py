@@ -11,6 +11,7 @@ from app import __version__
 from app.api.accounts import Who
 from app.api.schemas import (
     AuditPublic,
+    EngineMoveRequest,
     FilePage,
     Filter,
     FullRefreshAccepted,
@@ -129,6 +130,15 @@ def activate(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
 @router.post("/ingestions/{ingestion_id}/pause", response_model=IngestionPublic, tags=["ingestions"])
 def pause(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
     return _public(svc, who, svc.ingestions.pause(ingestion_id, who).id)
+
+
+@router.post("/ingestions/{ingestion_id}/engine", response_model=IngestionPublic, tags=["ingestions"])
+def move_engine(ingestion_id: IngestionId, body: EngineMoveRequest, svc: Svc, who: Who) -> IngestionPublic:
+    """Run the ingestion's next loads on another engine (a cluster, or null for the embedded engine), continuing
+    the same Delta table with the same file ledger: nothing is loaded twice or skipped. 409 while a run is in
+    progress, for a cluster whose table format is not delta, and back to the embedded engine for a table a
+    cluster created."""
+    return _public(svc, who, svc.engine_move.move(ingestion_id, body.cluster_id, who).id)
 
 
 @router.post("/ingestions/{ingestion_id}/resume", response_model=IngestionPublic, tags=["ingestions"])

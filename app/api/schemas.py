@@ -164,6 +164,14 @@ class FullRefreshRequest(BaseModel):
     run_now: bool = Field(default=True, description="Start the run that does it now; else the next run does it.")
 
 
+class EngineMoveRequest(BaseModel):
+    cluster_id: int | None = Field(
+        ge=1,
+        le=MAX_ID,
+        description="The cluster that runs the ingestion's next loads; null for the embedded engine.",
+    )
+
+
 class FullRefreshAccepted(BaseModel):
     files_dropped: int = Field(description="Files whose rows the table holds now; the refresh replaces them.")
     rows_dropped: int = Field(description="Rows in the table now (for a cluster's table: records loaded).")

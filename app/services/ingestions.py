@@ -17,7 +17,7 @@ from app.services.preview import refuse_existing_table
 from core.access import SYSTEM, Principal, require_change, require_owner
 from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
-from core.errors import Conflict, RunInProgress
+from core.errors import ConfigError, Conflict, RunInProgress
 from core.guards import Guards
 from core.pipeline import owner_is_dead
 from core.spark_sources import refuse_source_spark_cannot_read
@@ -73,6 +73,19 @@ SOURCE_TUNING = ("credentials", "incremental_listing", "full_listing_interval_ho
 loses or repeats a file (core.ports.ListingState)."""
 
 
+def refuse_hand_set_location(spec: IngestionSpec, stored: str | None) -> None:
+    """`destination.location` is the product's to set (moving between engines, app/services/engine_move.py): a
+    location typed in could point a cluster's writes at any folder it can reach."""
+    if spec.destination.location != stored:
+        raise ConfigError(
+            "destination.location is set by the product when an ingestion moves from the embedded engine to a "
+            "cluster; it cannot be set or changed by hand.",
+            "Leave it out (or send back the value you read); to run on a cluster, move the ingestion "
+            "(POST /api/v1/ingestions/{id}/engine).",
+            field="destination.location",
+        )
+
+
 def _comparable(part: str, value: Any) -> Any:
     if part == "source":
         return {k: v for k, v in value.items() if k not in SOURCE_TUNING}
@@ -108,6 +121,7 @@ class IngestionService:
 
     def create(self, spec: IngestionSpec, activate: bool = False, who: Principal = SYSTEM) -> Ingestion:
         require_change(who, "create ingestions")
+        refuse_hand_set_location(spec, None)
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
         if activate and spec.cluster_id is None:  # refused before anything is stored
@@ -121,6 +135,7 @@ class IngestionService:
     def update(self, ingestion_id: int, spec: IngestionSpec, who: Principal = SYSTEM) -> Ingestion:
         current = self.get(who, ingestion_id, "edit ingestions")
         spec = keep_masked_secrets(current.spec, spec)
+        refuse_hand_set_location(spec, current.spec.destination.location)
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
         if current.status != IngestionStatus.DRAFT:
@@ -155,14 +170,18 @@ class IngestionService:
             self.clusters.require(spec.cluster_id, who.tenant_id)
             refuse_source_spark_cannot_read(spec)
 
-    def delete(self, ingestion_id: int, drop_table: bool = False, who: Principal = SYSTEM) -> None:
-        ingestion = self.get(who, ingestion_id, "delete ingestions")
-        active = self.store.active_run(ingestion_id)
+    def refuse_while_running(self, ingestion: Ingestion, doing: str) -> None:
+        """Raise RunInProgress while a live run (or table maintenance) holds the ingestion's slot."""
+        active = self.store.active_run(ingestion.id)
         if active is not None and not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
             raise RunInProgress(
                 f"{active.label.capitalize()} of '{ingestion.name}' is in progress.",
-                "Wait for it to finish, then delete.",
+                f"Wait for it to finish before {doing}.",
             )
+
+    def delete(self, ingestion_id: int, drop_table: bool = False, who: Principal = SYSTEM) -> None:
+        ingestion = self.get(who, ingestion_id, "delete ingestions")
+        self.refuse_while_running(ingestion, "deleting it")
         if drop_table:
             self.engines.for_ingestion(ingestion).drop_table(ingestion.spec.destination)
         self.schedules.remove(ingestion_id)

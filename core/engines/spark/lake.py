@@ -107,6 +107,8 @@ class LakeFormat(TableFormat):
             writer = writer.partitionedBy(*[F.col(quote(c)) for c in destination.partition_columns])
         for key, value in destination.table_properties.items():
             writer = writer.tableProperty(key, value)
+        if destination.location is not None:  # an external table where the embedded engine would write it
+            writer = writer.tableProperty("location", destination.location)
         writer.create()
 
     def _merge(self, spark: Any, request: BatchRequest, data: Any) -> None:

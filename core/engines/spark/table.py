@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import BatchRequest, CompactionResult
-from core.engines.spark.common import quote
+from core.engines.spark.common import literal, quote
 from core.engines.spark.session import ClusterTarget
 from core.errors import MaintenanceNotSupported, TableError
 
@@ -56,13 +56,32 @@ class Tables:
         return ".".join(quote(p) for p in self.qualified(destination))
 
     def info(self, spark: Any, destination: DestinationConfig) -> TableInfo | None:
-        if not spark.catalog.tableExists(self.uri(destination)):
+        if not spark.catalog.tableExists(self.uri(destination)) and not self._register(spark, destination):
             return None
         name = self.name(destination)
         rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
         details = {str(r[0]).strip(): str(r[1] or "").strip() for r in rows}
         provider = details.get("Provider", "").lower() or self.target.table_format
         return TableInfo(name, provider, details.get("Location", ""), spark.table(name).schema)
+
+    def _register(self, spark: Any, destination: DestinationConfig) -> bool:
+        """Register the Delta table at `destination.location` (written by the embedded engine before the ingestion
+        moved to this cluster) in the catalog under the destination's name, as an external table. False when the
+        location is not set or holds no Delta table yet (the first write creates the table there)."""
+        location = destination.location
+        if location is None:
+            return False
+        path = location.replace("`", "``")
+        try:
+            spark.sql(f"DESCRIBE DETAIL delta.`{path}`").collect()
+        except Exception as exc:
+            if not _no_delta_table(exc):
+                raise
+            return False
+        self.ensure_database(spark, destination)
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {self.name(destination)} USING DELTA LOCATION {literal(location)}")
+        log.info("registered the Delta table at %s as %s", location, self.uri(destination))
+        return True
 
     def existing(self, spark: Any, destination: DestinationConfig) -> TableInfo:
         info = self.info(spark, destination)
@@ -73,6 +92,14 @@ class Tables:
     def ensure_database(self, spark: Any, destination: DestinationConfig) -> None:
         catalog, database, _ = self.qualified(destination)
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(catalog)}.{quote(database)}")
+
+
+def _no_delta_table(exc: Exception) -> bool:
+    """Whether Spark's error says a path holds no Delta table (nothing there yet, or no `_delta_log`)."""
+    text = str(exc)
+    return any(
+        marker in text for marker in ("DELTA_MISSING_DELTA_TABLE", "is not a Delta table", "PATH_NOT_FOUND")
+    )
 
 
 class TableFormat:
