@@ -11,6 +11,7 @@ from app.pages.context import may_change, page_frame
 from components.alert_list import alert_list
 from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
+from components.engine_move_dialog import EMBEDDED, EMBEDDED_LABEL, choose_engine
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
 from components.frame import page_heading
@@ -208,13 +209,18 @@ class DetailView:
             ("Next run", clock(data.summary.next_run)),
             ("Backfill", spec.schedule.backfill.mode),
             ("Minimum rows per run", str(spec.quality.row_count_min or "—")),
-            ("Engine", "Embedded (Arrow + delta-rs)" if spec.cluster_id is None else f"Cluster {spec.cluster_id}"),
+            ("Engine", EMBEDDED_LABEL if spec.cluster_id is None else f"Cluster {spec.cluster_id}"),
         ]
         expansion = ui.expansion("Configuration", icon="settings").classes("w-full bg-white rounded-xl shadow-sm")
-        with expansion, ui.grid(columns=2).classes("w-full gap-x-8 gap-y-1 p-2"):
-            for caption, value in rows:
-                ui.label(caption).classes("text-sm text-slate-500")
-                ui.label(value).classes("text-sm text-slate-800 break-all")
+        with expansion:
+            with ui.grid(columns=2).classes("w-full gap-x-8 gap-y-1 p-2"):
+                for caption, value in rows:
+                    ui.label(caption).classes("text-sm text-slate-500")
+                    ui.label(value).classes("text-sm text-slate-800 break-all")
+            if may_change(self.who, data.summary.created_by) and data.summary.status != "draft":
+                ui.button("Move to another engine…", icon="swap_horiz", on_click=self.move_engine).props(FLAT).mark(
+                    "move-engine"
+                )
 
     def _history(self, data: DetailData) -> None:
         with ui.card().classes("w-full p-4 shadow-sm rounded-xl"):
@@ -343,6 +349,27 @@ class DetailView:
             return
         notify_ok(f"Table maintenance {maintenance_id} started: compaction, then vacuum.")
         self.live = True
+        await self.reload()
+
+    async def move_engine(self) -> None:
+        """Pick the engine (the embedded one or a cluster) that continues this ingestion's table."""
+        page = ui.context.client.content
+        summary = await run.io_bound(self.services.views.ingestion, self.who, self.ingestion_id)
+        clusters = await run.io_bound(self.services.views.clusters, self.who)
+        if summary is None or clusters is None:  # the page went away meanwhile
+            return
+        engines = {EMBEDDED: EMBEDDED_LABEL} | {c.id: f"Cluster {c.name} ({c.table_format})" for c in clusters}
+        with page:
+            chosen = await choose_engine(summary.spec.destination.full_name, summary.spec.cluster_id, engines)
+        if chosen is None:
+            return
+        try:
+            await run.io_bound(self.services.engine_move.move, self.ingestion_id, chosen or None, self.who)
+        except AutoloaderError as exc:
+            notify_error(exc)
+            return
+        with page:
+            notify_ok(f"Moved: the next run continues {summary.spec.destination.full_name} on {engines[chosen]}.")
         await self.reload()
 
     async def toggle_pause(self) -> None:
