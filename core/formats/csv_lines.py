@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from core.config import FormatOptions
+from core.formats.streams import InvalidUtf8, utf8_error
 
 BLOCK_BYTES = 1024 * 1024
 
@@ -55,6 +56,11 @@ class CsvLines(io.RawIOBase):
         self._carry = b""
         self._out = memoryview(b"")
         self._eof = False
+        self._offset = 0  # the offset in `raw` of the block being processed
+        self.altered = False  # whether lines were blanked, so offsets in the output are no longer `raw`'s
+        # The first set-aside row that is not UTF-8: the reader raises it once the file's start was checked (a
+        # binary file is named as such, not as text that is not UTF-8).
+        self.invalid_utf8: InvalidUtf8 | None = None
         # (line number or None, raw line text) of rows taken out of Arrow's input; appended from Arrow's threads.
         self.suspicious: list[tuple[int | None, str]] = []
 
@@ -72,6 +78,7 @@ class CsvLines(io.RawIOBase):
             del block[cut:]
             if block:
                 self._out = memoryview(self._process(block))
+                self._offset += len(block)
         view = memoryview(buffer).cast("B")
         n = min(len(view), len(self._out))
         view[:n] = self._out[:n]
@@ -88,7 +95,8 @@ class CsvLines(io.RawIOBase):
         elif self._multiline and self._comment is not None and self._quote is not None:
             self._in_quotes ^= bool(data.count(self._quote) & 1)
         if self._check and self._quote is not None and self._quote in data:
-            data = self._set_aside(data, protect)
+            data = self._set_aside(data, protect, block)
+        self.altered = self.altered or data is not block
         if self._count_lines:
             self._note_blank_lines(data)
             self._lines += data.count(b"\n")
@@ -149,8 +157,9 @@ class CsvLines(io.RawIOBase):
         pieces.append(data[kept:])
         return b"".join(pieces)
 
-    def _set_aside(self, data: bytes | bytearray, protect: int) -> bytes | bytearray:
-        """Blank the lines with a suspicious quote (not the header) and keep them in `suspicious`."""
+    def _set_aside(self, data: bytes | bytearray, protect: int, block: bytearray) -> bytes | bytearray:
+        """Blank the lines with a suspicious quote (not the header) and keep them in `suspicious`; a line that is not
+        UTF-8 is noted in `invalid_utf8` instead (its first bad byte in `raw`, found in the unaltered `block`)."""
         positions = self._suspects(data)
         if not len(positions):
             return data
@@ -164,13 +173,27 @@ class CsvLines(io.RawIOBase):
             line_end = data.find(b"\n", position)
             line_end = len(data) if line_end == -1 else line_end
             number = self._lines + data.count(b"\n", 0, start) + 1 if self._count_lines else None
-            self.suspicious.append((number, data[start:line_end].decode("utf-8", "replace").rstrip("\r")))
+            try:
+                self.suspicious.append((number, data[start:line_end].decode("utf-8").rstrip("\r")))
+            except UnicodeDecodeError:
+                if self.invalid_utf8 is None:
+                    self.invalid_utf8 = self._invalid_utf8(block, data.count(b"\n", 0, start), number)
             pieces.append(data[kept:start])
             kept = line_end
         if not pieces:
             return data
         pieces.append(data[kept:])
         return b"".join(pieces)
+
+    def _invalid_utf8(self, block: bytearray, index: int, number: int | None) -> InvalidUtf8:
+        """Where the block's `index`-th line (numbered `number`, when counted) stops being UTF-8. Blanking comments
+        keeps every line break, so the line is found in the unaltered block by counting them."""
+        start = 0
+        for _ in range(index):
+            start = block.index(b"\n", start) + 1
+        end = block.find(b"\n", start)
+        found = utf8_error(block[start : len(block) if end == -1 else end], self._offset + start, number)
+        return found or InvalidUtf8(None, number)
 
 
 def _next_line_start(data: bytes | bytearray, comment: bytes, after: int) -> int:

@@ -119,11 +119,15 @@ def read_csv(
             raw = reader.read_next_batch()
         except StopIteration:
             break
+        if lines.invalid_utf8 is not None:
+            raise lines.invalid_utf8
         batch = conform_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), data_schema, rules)
         if first_batch:
             _check_bad_rows_share(path, batch.num_rows, len(bad_rows), len(names))
             first_batch = False
         yield from _with_bad_rows(batch, bad_rows, lines.suspicious, context, stats)
+    if lines.invalid_utf8 is not None:
+        raise lines.invalid_utf8
     if bad_rows or lines.suspicious:
         if first_batch:
             _check_bad_rows_share(path, 0, len(bad_rows), len(names))

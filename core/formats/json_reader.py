@@ -31,12 +31,13 @@ from core.formats.nesting import MAX_JSON_DEPTH, deepest_line
 from core.formats.streams import (
     DEEP_ACTION,
     MAX_MALFORMED_SHARE,
-    NOT_UTF8,
     FileReadStats,
+    InvalidUtf8,
     bad_file,
     empty_file,
-    first_content,
+    first_content_at,
     read_up_to,
+    utf8_error,
 )
 from core.formats.text_types import BIG_INTEGER, DEFAULT_RULES, TextRules, decimal_type, double_exact, infer_text_type
 from core.formats.unify import normalize_schema, unify_schemas, unify_types
@@ -489,11 +490,13 @@ def _stored_keys(row: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _decode(block: bytes, path: str) -> str:
+def _decode(block: bytes, offset: int = 0, first_line: int | None = 1) -> str:
+    """The block's text; InvalidUtf8 naming the file's byte (the block starts at byte `offset`, on line `first_line`
+    when known) if it is not UTF-8 (the reader names the file)."""
     try:
         return block.decode("utf-8")
     except UnicodeDecodeError:
-        raise bad_file(path, "JSON", NOT_UTF8) from None
+        raise utf8_error(block, offset, first_line) or InvalidUtf8(offset) from None
 
 
 def _json_block_batch(
@@ -502,10 +505,12 @@ def _json_block_batch(
     stats: FileReadStats,
     path: str,
     options: LineOptions = LineOptions(),
-    first_line: int = 1,
+    first_line: int | None = 1,
+    offset: int = 0,
 ) -> pa.RecordBatch | None:
+    """The block's rows; it starts at byte `offset` of the file, on line `first_line` (None: not counted)."""
     # Arrow's JSON parser does not check that text is UTF-8; Python's decoder does, at memory speed for ASCII.
-    text = _decode(block, path)
+    text = _decode(block, offset, first_line)
     refuse_deep_nesting(block, path)
     original = None
     if options.primitives_as_string:
@@ -515,7 +520,7 @@ def _json_block_batch(
     slow = _inexact_number_in(block) or (text_for_decimal is not None and text_for_decimal.search(block) is not None)
     batch = None if slow else _fast_json(block, plan)
     if batch is None:
-        batch = _python_json(text, plan, stats, path, options, original, first_line)
+        batch = _python_json(text, plan, stats, path, options, original, first_line or 1)
     plan.first_block = False
     return batch if batch.num_rows else None
 
@@ -530,17 +535,17 @@ def refuse_deep_nesting(block: bytes, path: str) -> None:
         )
 
 
-def _multiline_documents(data: bytes, path: str, options: LineOptions) -> list[Any]:
+def _multiline_documents(data: bytes, path: str, options: LineOptions, offset: int = 0, line: int = 1) -> list[Any]:
     """The values of a whole-file JSON document: an array's elements, one object, or concatenated values.
 
     The JSON-lines rules apply to the document as a whole: with `primitives_as_string` its numbers and booleans
     become strings of their exact text before parsing; with `single_quotes`, a document that is not JSON is
     parsed again with its 'single-quoted' names and strings turned into JSON strings (when off, or when that
-    fails too, the file is not valid JSON).
+    fails too, the file is not valid JSON). `data` starts at byte `offset` of the file, on line `line`.
     """
+    text = _decode(data, offset, line)
     if options.primitives_as_string:
-        data = quote_primitives(data, options.single_quotes)
-    text = _decode(data, path)
+        text = quote_primitives(data, options.single_quotes).decode("utf-8")
     try:
         try:
             return _document_values(text)
@@ -580,8 +585,8 @@ def multiline_as_lines(stream: BinaryIO, path: str, options: LineOptions = LineO
 
     The whole file is held in memory: a JSON document cannot be parsed in pieces.
     """
-    data, _ = first_content(stream, None, path, "JSON")
-    values = _multiline_documents(data, path, options)
+    first = first_content_at(stream, None, path, "JSON")
+    values = _multiline_documents(first.head, path, options, first.offset, first.line)
     if not values:
         raise empty_file(path)
     return "\n".join(json_text(v) for v in values).encode("utf-8") + b"\n"
@@ -597,17 +602,20 @@ def read_json(
 ) -> Iterator[pa.RecordBatch]:
     plan = _json_plan(schema, TextRules.of(fmt.options, json=True))
     options = line_options(fmt.options)
+    offset, first_line = 0, 1  # where the next block starts in the file; lines are counted only for failfast
     if fmt.options.multiline:
-        lines = multiline_as_lines(stream, path, options)
+        lines = multiline_as_lines(stream, path, options)  # UTF-8 checked: offsets in it are not needed
         blocks = _json_lines_blocks(io.BytesIO(lines), b"", False, block_bytes)
     else:
-        first, exhausted = first_content(stream, block_bytes, path, "JSON")
-        blocks = _json_lines_blocks(stream, first, exhausted, block_bytes)
-    first_line = 1
+        first = first_content_at(stream, block_bytes, path, "JSON")
+        blocks = _json_lines_blocks(stream, first.head, first.exhausted, block_bytes)
+        offset, first_line = first.offset, first.line
+    count_lines = options.mode == "failfast"
+    line: int | None = first_line
     for block in blocks:
-        batch = _json_block_batch(block, plan, stats, path, options, first_line)
-        if options.mode == "failfast":
-            first_line += block.count(b"\n")
+        batch = _json_block_batch(block, plan, stats, path, options, line, offset)
+        offset += len(block)
+        line = line + block.count(b"\n") if count_lines and line is not None else None
         if batch is not None:
             stats.records += batch.num_rows
             yield batch
@@ -695,9 +703,10 @@ def _texts_of(data: bytes, table: pa.Table) -> dict[str, pa.Array]:
     return texts
 
 
-def infer_json(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
-    """Types of the sample's values; JSON strings that are all dates or timestamps (the text rules) are typed so."""
-    text = _decode(data, path)
+def infer_json(data: bytes, path: str, fmt: FormatConfig, offset: int = 0, first_line: int = 1) -> pa.Schema:
+    """Types of the sample's values; JSON strings that are all dates or timestamps (the text rules) are typed so.
+    The sample starts at byte `offset` of the file, on line `first_line` (named when it is not UTF-8)."""
+    text = _decode(data, offset, first_line)
     refuse_deep_nesting(data, path)
     schema, texts = _typed_sample(data, text, path, fmt.options.allow_single_quotes)
     fields = [f for f in schema if f.name != RESCUED]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -48,7 +49,19 @@ from core.formats.encoding import transcode
 from core.formats.json_reader import infer_json, line_options, multiline_as_lines, read_json
 from core.formats.orc_reader import orc_schema, read_orc
 from core.formats.parquet_reader import parquet_file, read_parquet
-from core.formats.streams import ARROW_ERRORS, FileReadStats, Source, bad_file, first_content, translate_error
+from core.formats.streams import (
+    ARROW_ERRORS,
+    FileReadStats,
+    InvalidUtf8,
+    Source,
+    bad_file,
+    first_content_at,
+    first_invalid_utf8,
+    not_utf8,
+    says_not_utf8,
+    translate_error,
+    utf8_error,
+)
 from core.formats.text_reader import check_text, read_text
 from core.formats.unify import normalize_schema
 from core.formats.xml_reader import XmlSource, infer_xml, read_xml
@@ -121,11 +134,13 @@ def infer_file_schema(
     """
     what = _WHAT.get(fmt.type, fmt.type)
     if fmt.type in ("json", "csv") and not (fmt.type == "json" and fmt.options.multiline):
-        data, what = _text_sample(stream, fmt, sample_bytes, path)
+        sample = _text_sample(stream, fmt, sample_bytes, path)
         try:
-            return infer_csv(data, True, fmt) if fmt.type == "csv" else _infer_json_sample(data, path, fmt)
+            if fmt.type == "csv":
+                return infer_csv(sample.data, True, fmt)
+            return _infer_json_sample(sample.data, path, fmt, sample.offset, sample.line)
         except ARROW_ERRORS as exc:
-            raise translate_error(exc, None, path, what) from None
+            raise translate_error(sample.located(exc), None, path, sample.what) from None
     source = Source(stream)
     try:
         if fmt.type == "parquet":
@@ -148,14 +163,36 @@ def infer_file_schema(
         raise translate_error(exc, source, path, what) from None
 
 
-def _infer_json_sample(data: bytes, path: str, fmt: FormatConfig) -> pa.Schema:
-    schema = infer_json(data, path, fmt)
+def _infer_json_sample(data: bytes, path: str, fmt: FormatConfig, offset: int = 0, line: int = 1) -> pa.Schema:
+    schema = infer_json(data, path, fmt, offset, line)
     return _primitives_as_text(schema) if fmt.options.primitives_as_string else schema
+
+
+@dataclass
+class _Sample:
+    """The start of a JSON-lines or CSV file (see `_text_sample`), how to name its format, and where it starts in the
+    file's (decompressed) text: byte offset and line. `exact` is False when CSV lines were blanked in it, so its
+    offsets are no longer the file's (its lines still are)."""
+
+    data: bytes
+    what: str
+    offset: int
+    line: int
+    exact: bool
+
+    def located(self, exc: BaseException) -> BaseException:
+        """`exc`, or where the sample stops being UTF-8 when `exc` (a parser's error) says it is not UTF-8."""
+        if isinstance(exc, InvalidUtf8) or not says_not_utf8(exc):
+            return exc
+        found = utf8_error(self.data, self.offset, self.line)
+        if found is None:
+            return exc
+        return found if self.exact else InvalidUtf8(None, found.line)
 
 
 def _text_sample(
     stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str, whole_first_line: bool = False
-) -> tuple[bytes, str]:
+) -> _Sample:
     """The decompressed first `sample_bytes` of a JSON-lines or CSV file, cut after its last whole line, and how to
     name the file's format in messages. CSV comment lines and badly quoted rows are left out, as when reading.
     With `whole_first_line`, a first line longer than the sample is read to its end (up to 64 MiB)."""
@@ -165,16 +202,22 @@ def _text_sample(
         opened = _Opened(source, fmt, path)
         what = opened.what
         text = opened.stream
+        lines = None
         if fmt.type == "csv":
-            text = _binary(CsvLines(text, fmt.options, check_quotes=True, count_lines=False))
-        data, exhausted = first_content(text, sample_bytes, path, what)
+            lines = CsvLines(text, fmt.options, check_quotes=True, count_lines=False)
+            text = _binary(lines)
+        first = first_content_at(text, sample_bytes, path, what)
+        data, exhausted = first.head, first.exhausted
         while whole_first_line and not exhausted and b"\n" not in data and len(data) < _LONGEST_SAMPLED_LINE:
             more = text.read(sample_bytes)
             exhausted = not more
             data += more
         if not exhausted:
             data = data[: data.rfind(b"\n") + 1] or data
-        return data, what
+        if lines is not None and lines.invalid_utf8 is not None:
+            raise lines.invalid_utf8
+        exact = lines is None or not lines.altered
+        return _Sample(data, what, first.offset, first.line, exact)
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
 
@@ -182,12 +225,12 @@ def _text_sample(
 def json_lines_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
     """The first whole lines of a JSON-lines file within `sample_bytes`; a first line longer than that is read to its
     end, so every file contributes a record."""
-    return _text_sample(stream, fmt, sample_bytes, path, whole_first_line=True)[0]
+    return _text_sample(stream, fmt, sample_bytes, path, whole_first_line=True).data
 
 
 def csv_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
     """The first whole lines of a CSV file within `sample_bytes` (comment lines and badly quoted rows left out)."""
-    return _text_sample(stream, fmt, sample_bytes, path)[0]
+    return _text_sample(stream, fmt, sample_bytes, path).data
 
 
 def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tuple[list[pa.Schema], dict[str, str]]:
@@ -206,7 +249,7 @@ def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tu
         except BadFileError as exc:
             bad[path] = exc.message
         except ARROW_ERRORS as exc:
-            bad[path] = str(translate_error(exc, None, path, "CSV"))
+            bad[path] = str(translate_error(_line_not_utf8(exc, sample), None, path, "CSV"))
 
     if not fmt.options.header or fmt.options.multiline:
         for path, sample in samples:
@@ -226,6 +269,15 @@ def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tu
                 for path, sample in chunk:
                     alone(path, sample)
     return schemas, bad
+
+
+def _line_not_utf8(exc: BaseException, sample: bytes) -> BaseException:
+    """`exc`, or the line of a sample that is not UTF-8 when `exc` says so. A sample given without its origin names
+    the line only: a byte order mark or CSV comment dropped from it moved its offsets, never its lines."""
+    if not says_not_utf8(exc):
+        return exc
+    found = utf8_error(sample)
+    return exc if found is None else InvalidUtf8(None, found.line)
 
 
 def _rows_of(sample: bytes) -> bytes:
@@ -253,7 +305,10 @@ def infer_json_lines_schemas(
     size = 0
 
     def infer(data: bytes, path: str) -> pa.Schema:
-        return _infer_json_sample(data, path, fmt)
+        try:
+            return _infer_json_sample(data, path, fmt)
+        except InvalidUtf8 as exc:
+            raise not_utf8(path, "JSON", None, exc.line) from None
 
     def flush() -> None:
         if not group:
@@ -332,9 +387,40 @@ def read_file(
         else:
             yield from read_xml(opened.xml(fmt), fmt, schema, stats)
     except ARROW_ERRORS as exc:
-        raise translate_error(exc, source, path, what) from None
+        error = translate_error(exc, source, path, what)
+        if error is not exc and _unlocated_utf8(exc, fmt):
+            error = _located_utf8(source, fmt, path, what) or error
+        raise error from None
     finally:
         stats.bytes_read += size if size is not None else source.bytes
+
+
+def _unlocated_utf8(exc: BaseException, fmt: FormatConfig) -> bool:
+    """Whether `exc` may mean text that is not UTF-8 without saying where: Arrow's CSV reader says "invalid UTF8",
+    or, when the row with the bad byte has the wrong width, shows the row with U+FFFD in its place."""
+    if isinstance(exc, InvalidUtf8):
+        return False
+    return says_not_utf8(exc) or (fmt.type == "csv" and "\ufffd" in str(exc))
+
+
+_RESCAN_ERRORS: tuple[type[BaseException], ...] = (*ARROW_ERRORS, BadFileError)
+
+
+def _located_utf8(source: Source, fmt: FormatConfig, path: str, what: str) -> BadFileError | None:
+    """The not-UTF-8 error naming the first bad byte of a seekable file, read again from its start (only on this
+    failure: the readers do not check UTF-8 themselves); None when the file cannot be read again or is UTF-8 text."""
+    consumed = source.bytes
+    try:
+        if not source.seekable():
+            return None
+        source.seek(0)
+        # Text decoded from another encoding comes out as UTF-8 (its decoder names bad bytes itself): none is found.
+        found = first_invalid_utf8(_Opened(source, fmt, path).stream)
+    except _RESCAN_ERRORS:
+        return None
+    finally:
+        source.bytes = consumed  # the bytes read again are not the read's
+    return None if found is None else not_utf8(path, what, found.offset, found.line)
 
 
 __all__ = [

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow as pa
 
@@ -105,7 +106,64 @@ def empty_file(path: str) -> BadFileError:
     return BadFileError(f"{path} is empty", EMPTY_ACTION)
 
 
-NOT_UTF8 = "the text is not UTF-8 encoded; set the format's encoding option (e.g. latin-1, windows-1252, utf-16)"
+class InvalidUtf8(ValueError):
+    """Text that is not UTF-8, found where the file's path is not known: `offset` is the first bad byte's offset in
+    the file (in the decompressed text of a compressed file), `line` its line number; each None when not known."""
+
+    def __init__(self, offset: int | None, line: int | None = None):
+        super().__init__(f"invalid UTF-8 at byte {offset} (line {line})")
+        self.offset = offset
+        self.line = line
+
+
+def utf8_error(data: bytes | bytearray, offset: int = 0, first_line: int | None = 1) -> InvalidUtf8 | None:
+    """Where `data`, which starts at byte `offset` of the file on line `first_line` (None: not known), stops being
+    UTF-8; None when it is UTF-8. Only called once a parser has said the text is not UTF-8 (it decodes `data`)."""
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = None if first_line is None else first_line + data.count(b"\n", 0, exc.start)
+        return InvalidUtf8(offset + exc.start, line)
+    return None
+
+
+def first_invalid_utf8(stream: BinaryIO, block_bytes: int = 1024 * 1024) -> InvalidUtf8 | None:
+    """Where a stream (read from its start) stops being UTF-8, or None when it is UTF-8 to its end. For a parser
+    that says the text is not UTF-8 but not where (Arrow's CSV reader): the file is read again, only then."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed, line = 0, 1
+    while True:
+        chunk = stream.read(block_bytes)
+        pending = decoder.getstate()[0]  # the start of a character cut by the previous chunk: never a line break
+        try:
+            decoder.decode(chunk, not chunk)
+        except UnicodeDecodeError as exc:
+            cut = exc.start - len(pending)
+            return InvalidUtf8(consumed + cut, line + chunk.count(b"\n", 0, max(cut, 0)))
+        if not chunk:
+            return None
+        consumed += len(chunk)
+        line += chunk.count(b"\n")
+
+
+def says_not_utf8(exc: BaseException) -> bool:
+    """Whether a parser's error says the text is not UTF-8 (Arrow's does not say where)."""
+    return isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc)
+
+
+def not_utf8(path: str, what: str, offset: int | None = None, line: int | None = None) -> BadFileError:
+    """The error for a file that is not UTF-8 text, naming the first bad byte and its line where they are known."""
+    where = ""
+    if offset is not None:
+        of_text = " of the decompressed text" if "compressed" in what else ""
+        where = f" at byte {offset:,}{of_text}" + (f" (line {line:,})" if line is not None else "")
+    elif line is not None:
+        where = f" on line {line:,}"
+    return bad_file(
+        path,
+        what,
+        f"the text is not UTF-8 encoded{where}; set the format's encoding option (e.g. latin-1, windows-1252, utf-16)",
+    )
 
 
 def translate_error(exc: BaseException, source: Source | None, path: str, what: str) -> BaseException:
@@ -113,8 +171,10 @@ def translate_error(exc: BaseException, source: Source | None, path: str, what: 
     (`source` None: the data was read already, so the stream cannot be at fault)."""
     if isinstance(exc, AutoloaderError) or (source is not None and source.error is not None):
         return exc
-    if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
-        return bad_file(path, what, NOT_UTF8)
+    if isinstance(exc, InvalidUtf8):
+        return not_utf8(path, what, exc.offset, exc.line)
+    if says_not_utf8(exc):
+        return not_utf8(path, what)
     if "straddl" in str(exc):  # Arrow's streaming reader met a record longer than its block
         return BadFileError(
             f"{path} holds a {what} record longer than the streaming reader's block (1 MiB for CSV); "
@@ -177,17 +237,36 @@ def first_content(stream: BinaryIO, block_bytes: int | None, path: str, what: st
     Leading blank blocks and a UTF-8 byte order mark are dropped. Raises BadFileError for an empty or
     blank file, or binary content.
     """
+    first = first_content_at(stream, block_bytes, path, what)
+    return first.head, first.exhausted
+
+
+class FirstContent(NamedTuple):
+    """`first_content`'s block and whether the stream ended, with where the block starts in the stream: its byte
+    offset and line number (after the dropped blank blocks and byte order mark)."""
+
+    head: bytes
+    exhausted: bool
+    offset: int
+    line: int
+
+
+def first_content_at(stream: BinaryIO, block_bytes: int | None, path: str, what: str) -> FirstContent:
+    """`first_content`, saying where the block starts (see FirstContent)."""
+    offset, line = 0, 1
     head = read_up_to(stream, block_bytes)
     exhausted = block_bytes is None or len(head) < block_bytes
     while not head.strip() and not exhausted:
+        offset, line = offset + len(head), line + head.count(b"\n")
         head = read_up_to(stream, block_bytes)  # leading blank space carries no data
         exhausted = block_bytes is None or len(head) < block_bytes
     if head.startswith(BOM):
         head = head[len(BOM) :]
+        offset += len(BOM)
     if not head.strip():
         raise empty_file(path)
     check_head(head[:65536].lstrip(), path, what)
-    return head, exhausted
+    return FirstContent(head, exhausted, offset, line)
 
 
 class BlockConverter(io.RawIOBase):

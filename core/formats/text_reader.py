@@ -9,6 +9,7 @@ line is a row holding `""`, and a last line without a line end is a row too. Lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 from core.config import FormatConfig
 from core.errors import BadFileError
 from core.formats.conform import RESCUED, conform_batch
-from core.formats.streams import BOM, NOT_UTF8, FileReadStats, bad_file, check_head, empty_file, read_up_to
+from core.formats.streams import BOM, FileReadStats, check_head, empty_file, not_utf8, read_up_to
 
 VALUE = "value"
 TEXT_SCHEMA = pa.schema([pa.field(VALUE, pa.string())])
@@ -26,17 +27,19 @@ MAX_WHOLE_TEXT_BYTES = 2**31 - 1
 _HEAD_BYTES = 64 * 1024
 
 
-def _first_block(stream: BinaryIO, size: int, path: str, what: str) -> tuple[bytes, bool]:
-    """The first block (a UTF-8 byte order mark dropped) and whether the stream ended; empty and binary files are
-    refused. Blank lines are rows here, so a file of blank lines is not empty."""
+def _first_block(stream: BinaryIO, size: int, path: str, what: str) -> tuple[bytes, bool, int]:
+    """The first block (a UTF-8 byte order mark dropped), whether the stream ended and the block's offset in the
+    file (after the mark); empty and binary files are refused. Blank lines are rows here, so a file of blank lines
+    is not empty."""
     head = read_up_to(stream, size)
     exhausted = len(head) < size
+    offset = 0
     if head.startswith(BOM):
-        head = head[len(BOM) :]
+        head, offset = head[len(BOM) :], len(BOM)
     if not head and exhausted:
         raise empty_file(path)
     check_head(head[:_HEAD_BYTES].lstrip(), path, what)
-    return head, exhausted
+    return head, exhausted, offset
 
 
 def check_text(stream: BinaryIO, path: str, what: str = "text") -> pa.Schema:
@@ -45,11 +48,17 @@ def check_text(stream: BinaryIO, path: str, what: str = "text") -> pa.Schema:
     return TEXT_SCHEMA
 
 
-def _decode(block: bytes, path: str, what: str) -> str:
+def _decode(block: bytes, path: str, what: str, offset: int, first_line: int) -> str:
+    """The block's text; BadFileError naming the file's byte and line (the block starts at byte `offset`, on line
+    `first_line`) when it is not UTF-8."""
     try:
         return block.decode("utf-8")
-    except UnicodeDecodeError:
-        raise bad_file(path, what, NOT_UTF8) from None
+    except UnicodeDecodeError as exc:
+        ends = len(_LINE_END.findall(block, 0, exc.start))  # \r alone ends a line too
+        raise not_utf8(path, what, offset + exc.start, first_line + ends) from None
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _line_end(buffer: bytes, exhausted: bool) -> int:
@@ -95,7 +104,7 @@ def read_text(
     """The file's lines (or, with `wholetext`, its whole content) conformed to `schema` plus `_rescued_data`."""
     data_schema = pa.schema([f for f in schema if f.name != RESCUED])
     what = "text"
-    first, exhausted = _first_block(stream, block_bytes, path, what)
+    first, exhausted, offset = _first_block(stream, block_bytes, path, what)
     if fmt.options.wholetext:
         rest = b"" if exhausted else read_up_to(stream, MAX_WHOLE_TEXT_BYTES + 1 - len(first))
         whole = first + rest
@@ -105,12 +114,15 @@ def read_text(
                 "Turn wholetext off to load the file a row per line, or split the file; it is quarantined and the "
                 "rest of the run continues.",
             )
-        column = pa.array([_decode(whole, path, what)], pa.string())
+        column = pa.array([_decode(whole, path, what, offset, 1)], pa.string())
         stats.records += 1
         yield conform_batch(pa.RecordBatch.from_arrays([column], names=[VALUE]), data_schema)
         return
+    line = 1  # the number of the block's first line: blocks hold whole lines
     for block in _line_blocks(stream, first, exhausted, block_bytes):
-        lines = _lines(_decode(block, path, what))
+        lines = _lines(_decode(block, path, what, offset, line))
+        offset += len(block)
+        line += len(lines)
         if not len(lines):
             continue
         stats.records += len(lines)

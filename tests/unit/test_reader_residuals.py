@@ -4,6 +4,8 @@ byte offset in the file, and Python-parsed CSV rows keep a quoted empty string a
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import io
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from core.config import FormatConfig
 from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, infer_file_schema, read_file
+from core.formats.readers import infer_csv_schemas, infer_json_lines_schemas
 
 
 def fmt(kind: str, **options: Any) -> FormatConfig:
@@ -78,3 +81,110 @@ def test_multiline_json_primitives_as_string_keep_the_exact_text() -> None:
     assert rows[1]["a"] == "0.10"
     _, single = load(b"{'a': 0.10, 'b': 'v 1'}", multiline=True, primitives_as_string=True)
     assert (single[0]["a"], single[0]["b"]) == ("0.10", "v 1")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# text that is not UTF-8: the message names the byte's offset in the file (and its line where it is known)
+
+GOOD_LINES = b'{"a": "x"}\n' * 40  # 440 bytes
+NOT_UTF8 = r"the text is not UTF-8 encoded at byte "
+
+
+def read_error(data: bytes, kind: str, schema: pa.Schema, stream: Any = None, **kwargs: Any) -> str:
+    options = kwargs.pop("options", {})
+    with pytest.raises(BadFileError) as err:
+        list(read_file(stream or io.BytesIO(data), "f", fmt(kind, **options), schema, FileReadStats(), **kwargs))
+    return err.value.message
+
+
+def test_json_lines_not_utf8_names_the_byte_in_the_file_across_blocks() -> None:
+    data = codecs.BOM_UTF8 + GOOD_LINES + b'{"a": "caf\xe9"}\n' + GOOD_LINES
+    message = read_error(data, "json", pa.schema([("a", pa.string())]), block_bytes=64)
+    assert message == (
+        "f is not valid JSON: the text is not UTF-8 encoded at byte 453; set the format's encoding option "
+        "(e.g. latin-1, windows-1252, utf-16)"
+    )
+    assert data[453:454] == b"\xe9"
+    first_block = read_error(b'{"a": 1}\n{"a": "caf\xe9"}\n', "json", pa.schema([("a", pa.string())]))
+    assert NOT_UTF8 + "19 (line 2);" in first_block
+    failfast = read_error(data, "json", pa.schema([("a", pa.string())]), block_bytes=64, options={"mode": "failfast"})
+    assert NOT_UTF8 + "453 (line 41);" in failfast
+
+
+def test_multiline_json_and_text_not_utf8_name_byte_and_line() -> None:
+    document = b'[\n  {"a": "x"},\n  {"a": "caf\xe9"}\n]\n'
+    message = read_error(document, "json", pa.schema([("a", pa.string())]), options={"multiline": True})
+    assert NOT_UTF8 + "28 (line 3);" in message and document[28:29] == b"\xe9"
+    with pytest.raises(BadFileError, match="at byte 31 \\(line 3\\)"):
+        infer_file_schema(io.BytesIO(codecs.BOM_UTF8 + document), fmt("json", multiline=True), path="f")
+    text = b"one\r\ntwo\rthree\n" * 30 + b"caf\xe9\n"
+    assert NOT_UTF8 + "453 (line 91);" in read_error(text, "text", pa.schema([("value", pa.string())]), block_bytes=64)
+    assert NOT_UTF8 + "453 (line 91);" in read_error(
+        text, "text", pa.schema([("value", pa.string())]), options={"wholetext": True}
+    )
+
+
+CSV_GOOD = b"a,b\n" + b"x,y\n" * 40  # 164 bytes
+
+
+# pyarrow cannot hand the wrong-width row to the row handler (its text is not UTF-8) and reports that as unraisable
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize(
+    ("bad_row", "case"),
+    [
+        (b"caf\xe9,1\n", "Arrow's reader says invalid UTF8"),
+        (b"caf\xe9,1,2,3\n", "Arrow rejects the row's width, showing U+FFFD"),
+    ],
+)
+def test_csv_not_utf8_names_the_byte_in_the_file(bad_row: bytes, case: str) -> None:
+    data = CSV_GOOD + bad_row + CSV_GOOD[4:]
+    schema = pa.schema([("a", pa.string()), ("b", pa.string())])
+    assert NOT_UTF8 + "167 (line 42);" in read_error(data, "csv", schema, block_bytes=64), case
+    compressed = read_error(gzip.compress(data), "csv", schema)
+    assert "not valid gzip-compressed CSV: the text is not UTF-8 encoded at byte 167 of the decompressed text" in (
+        compressed
+    )
+
+
+class SequentialStream(io.RawIOBase):
+    """A stream that cannot seek, like an object store's response body."""
+
+    def __init__(self, data: bytes):
+        super().__init__()
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._data.readinto(buffer)
+
+
+def test_csv_not_utf8_in_a_stream_that_cannot_seek_says_so_without_the_byte() -> None:
+    schema = pa.schema([("a", pa.string()), ("b", pa.string())])
+    message = read_error(b"", "csv", schema, stream=SequentialStream(CSV_GOOD + b"caf\xe9,1\n"))
+    assert "the text is not UTF-8 encoded; set the format's encoding option" in message
+
+
+def test_csv_badly_quoted_row_that_is_not_utf8_is_refused_not_replaced() -> None:
+    data = CSV_GOOD + b'"caf\xe9 "x" y",1\n'
+    schema = pa.schema([("a", pa.string()), ("b", pa.string())])
+    assert NOT_UTF8 + "168;" in read_error(data, "csv", schema)
+    assert NOT_UTF8 + "168 (line 42);" in read_error(data, "csv", schema, options={"mode": "failfast"})
+
+
+def test_inference_names_the_byte_or_the_line() -> None:
+    data = codecs.BOM_UTF8 + GOOD_LINES + b'{"a": "caf\xe9"}\n'
+    with pytest.raises(BadFileError, match=NOT_UTF8 + "453 \\(line 41\\);"):
+        infer_file_schema(io.BytesIO(data), fmt("json"), path="f")
+    with pytest.raises(BadFileError, match=NOT_UTF8 + "167 \\(line 42\\);"):
+        infer_file_schema(io.BytesIO(CSV_GOOD + b"caf\xe9,1\n"), fmt("csv"), path="f")
+    commented = b"# note\n" + CSV_GOOD + b"caf\xe9,1\n"  # the blanked comment moves offsets, not lines
+    with pytest.raises(BadFileError, match="not UTF-8 encoded on line 43;"):
+        infer_file_schema(io.BytesIO(commented), fmt("csv", comment="#"), path="f")
+    json_samples = [("f.json", GOOD_LINES + b'{"a": "caf\xe9"}\n'), ("g.json", GOOD_LINES)]
+    schemas, bad = infer_json_lines_schemas(json_samples, fmt("json"))
+    assert len(schemas) == 1 and "not UTF-8 encoded on line 41;" in bad["f.json"]
+    csv_samples = [("f.csv", CSV_GOOD + b"caf\xe9,1\n"), ("g.csv", CSV_GOOD)]
+    schemas, bad = infer_csv_schemas(csv_samples, fmt("csv"))
+    assert len(schemas) == 1 and "not UTF-8 encoded on line 42;" in bad["f.csv"]
