@@ -15,6 +15,7 @@ from nicegui import ui
 from app.pages.wizard.draft import JSON_TEXT, OPTIONAL_TEXT, RAW_TEXT
 from app.pages.wizard.fields import WizardState, lock_banner, section
 from app.pages.wizard.reader_options import ReaderOptions
+from app.pages.wizard.type_hints import TypeHintsEditor
 from app.pages.wizard.validation import validate_parts
 from components.styles import PANEL
 
@@ -111,6 +112,8 @@ class FormatStep:
         ui.label("Keeps strings when off; numbers, booleans and timestamps are detected when on.").classes(
             "text-xs text-slate-500 -mt-3"
         )
+        with fields.when(ui.column().classes("w-full"), self._is("auto", "format.schema.inference")):
+            TypeHintsEditor(fields, reprobe).render()  # a manual schema is taken as declared: hints do not apply
         policy = ui.select(SCHEMA_POLICIES, label="When new columns appear").props("outlined").classes("w-full")
         fields.bind(policy, "format.schema.on_schema_change", lockable=True)
         ui.label("Format-Specific Options").classes("text-lg font-semibold text-slate-800 mt-2")

@@ -22,6 +22,7 @@ from core.config import (
     LoadLimits,
     QualityConfig,
     ScheduleConfig,
+    SchemaConfig,
     SourceConfig,
 )
 
@@ -59,6 +60,8 @@ CHECK_BODY: dict[str, Any] = {
     "destination": {"table": "check"},
 }
 """A valid spec to check one top-level field against the spec's own rules."""
+HINTS = "format.schema.hints"
+"""The per-column type hints ({column: type}); each row's problem is keyed `format.schema.hints.<column>`."""
 _PART_MODELS: dict[str, type[BaseModel]] = {
     "source": SourceConfig,
     "format": FormatConfig,
@@ -130,9 +133,42 @@ def _part_problems(draft: SpecDraft, part: str) -> dict[str, str]:
         _PART_MODELS[part].model_validate(draft.get(part))
     except ValidationError as exc:
         problems = errors_of(exc, part)
+    if part == "format":
+        problems = _each_hint(problems, draft.get(HINTS))
     if part == "format" and "format.type" not in problems:
         problems |= engine_problems(draft)
     return problems
+
+
+def hint_path(column: str) -> str:
+    """Where the problem of one column's type hint is shown: under its row of the Column types editor."""
+    return f"{HINTS}.{column}"
+
+
+def hint_problems(hints: dict[str, Any]) -> dict[str, str]:
+    """Each type hint checked alone by the spec's own validator, keyed by `hint_path(column)` (empty: all valid).
+
+    The spec's check stops at the first bad hint; checked one by one, every bad row is named at once."""
+    problems: dict[str, str] = {}
+    for column, type_text in hints.items():
+        try:
+            SchemaConfig.model_validate({"hints": {column: type_text}})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            message = next(iter(errors_of(exc, "format").values()))
+            if "[key]" in error.get("loc", ()):
+                message = f"The column name is not valid: {message}"
+            problems[hint_path(column)] = message
+    return problems
+
+
+def _each_hint(problems: dict[str, str], hints: dict[str, Any]) -> dict[str, str]:
+    """The format's problems with the hints' one (the first bad hint) replaced by one problem per bad hint."""
+    hinted = {path: message for path, message in problems.items() if path.startswith(HINTS)}
+    if not hinted:
+        return problems
+    others = {path: message for path, message in problems.items() if not path.startswith(HINTS)}
+    return others | (hint_problems(hints) or hinted)
 
 
 def validate_parts(draft: SpecDraft, parts: tuple[str, ...]) -> dict[str, str]:
