@@ -14,7 +14,8 @@ lines, about `BLOCK_BYTES` at a time:
 
 `python_rows` parses such rows, and the rows Arrow rejected for their width, with Python's csv module under
 the same delimiter, quote and escape options (strict quoting). It sorts them into good rows (missing
-trailing fields are NULL; fields past the header's go to `_rescued_data` as `_c<index>`) and malformed ones.
+trailing fields are NULL; fields past the header's go to `_rescued_data` as `_c<index>`) and malformed ones. As on
+Arrow's path, an empty field or the null value is NULL but a quoted one is text (`""` an empty string).
 """
 
 from __future__ import annotations
@@ -295,9 +296,47 @@ def python_rows(
         if fields is None or (len(fields) != width and not permissive):
             out.malformed.append((number, text))
             continue
-        values: list[str | None] = [None if v in nulls else v for v in fields[:width]]
-        values.extend([None] * (width - len(values)))
+        # As on Arrow's path, a quoted value is never NULL: `""` is an empty string, an empty field is NULL.
+        quoted = quoted_fields(text, options) if nulls else []
+        if len(quoted) != len(fields):
+            quoted = [False] * len(fields)
+        kept = [v if q or v not in nulls else None for v, q in zip(fields, quoted, strict=True)]
+        values = kept[:width] + [None] * (width - len(fields))
         out.rows.append(values)
-        extra = {f"_c{i}": v for i, v in enumerate(fields) if i >= width and v not in nulls}
+        extra = {f"_c{i}": v for i, v in enumerate(kept) if i >= width and v is not None}
         out.extras.append(extra or None)
     return out
+
+
+def quoted_fields(text: str, options: FormatOptions) -> list[bool]:
+    """Which fields of a row begin with the quote character, for a row Python's csv module parsed (`split_row`)
+    under the same options: its fields are told apart the same way (the delimiter outside quotes; the escape
+    character, or a doubled quote inside them, takes the next character as it is)."""
+    quote, delimiter = options.quote, options.delimiter
+    escape = options.escape if options.escape and options.escape != quote else ""
+    flags: list[bool] = []
+    at, end = 0, len(text)
+    while True:
+        opened = bool(quote) and text.startswith(quote, at)
+        flags.append(opened)
+        if opened:
+            at = _after_quoted(text, at + 1, quote, escape)
+        while at < end and text[at] != delimiter:  # the unquoted text (or what follows the closing quote)
+            at += 2 if escape and text[at] == escape else 1
+        if at >= end:
+            return flags
+        at += 1
+
+
+def _after_quoted(text: str, at: int, quote: str, escape: str) -> int:
+    """Where the quoted value starting at `at` (after its opening quote) ends: after its closing quote."""
+    while at < len(text):
+        if escape and text[at] == escape:
+            at += 2
+        elif text[at] != quote:
+            at += 1
+        elif text.startswith(quote, at + 1):  # a doubled quote is one quote character
+            at += 2
+        else:
+            return at + 1
+    return at

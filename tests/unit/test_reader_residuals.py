@@ -15,6 +15,7 @@ import pytest
 from core.config import FormatConfig
 from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, infer_file_schema, read_file
+from core.formats.csv_lines import quoted_fields
 from core.formats.readers import infer_csv_schemas, infer_json_lines_schemas
 
 
@@ -188,3 +189,41 @@ def test_inference_names_the_byte_or_the_line() -> None:
     csv_samples = [("f.csv", CSV_GOOD + b"caf\xe9,1\n"), ("g.csv", CSV_GOOD)]
     schemas, bad = infer_csv_schemas(csv_samples, fmt("csv"))
     assert len(schemas) == 1 and "not UTF-8 encoded on line 42;" in bad["f.csv"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# CSV: a quoted empty string is a value, an empty field is NULL, on Arrow's path and on Python's
+
+CSV_HEAD = b"a,b,c\n" + b"q,r,s\n" * 20  # enough good rows that the odd ones are a minority
+STRINGS = pa.schema([("a", pa.string()), ("b", pa.string()), ("c", pa.string())])
+
+
+def last_rows(data: bytes, count: int, **options: Any) -> list[dict[str, Any]]:
+    return load(CSV_HEAD + data, "csv", STRINGS, **options)[1][-count:]
+
+
+def test_csv_quoted_empty_string_is_not_null_on_arrows_path() -> None:
+    assert last_rows(b'"",,x\n', 1) == [{"a": "", "b": None, "c": "x", RESCUED: None}]
+
+
+def test_csv_quoted_empty_string_is_not_null_in_rows_python_parses() -> None:
+    ragged = last_rows(b'"",,x,extra,""\n"",\n', 2)  # wrong width: Arrow hands them to Python
+    assert ragged[0] == {"a": "", "b": None, "c": "x", RESCUED: '{"_c3":"extra","_c4":""}'}
+    assert (ragged[1]["a"], ragged[1]["b"], ragged[1]["c"]) == ("", None, None)
+    badly_quoted = last_rows(b'"",,x"y"z\n', 1)  # a quote inside a value: set aside for Python
+    assert badly_quoted == [{"a": "", "b": None, "c": 'x"y"z', RESCUED: None}]
+    marker = last_rows(b'"NA",NA,x"y"z\n', 1, null_value="NA")
+    assert (marker[0]["a"], marker[0]["b"]) == ("NA", None)
+
+
+@pytest.mark.parametrize(
+    ("row", "options", "expected"),
+    [
+        ('"a"",b",,"",x,', {}, [True, False, True, False, False]),
+        ('"a\\",b",,"",x\\,y,', {"escape": "\\"}, [True, False, True, False, False]),
+        (' "x",y', {}, [False, False]),
+        ("'',b", {"quote": "'"}, [True, False]),
+    ],
+)
+def test_quoted_fields_follow_the_csv_options(row: str, options: dict[str, str], expected: list[bool]) -> None:
+    assert quoted_fields(row, fmt("csv", **options).options) == expected
