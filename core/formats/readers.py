@@ -182,7 +182,7 @@ class _Sample:
 
     def located(self, exc: BaseException) -> BaseException:
         """`exc`, or where the sample stops being UTF-8 when `exc` (a parser's error) says it is not UTF-8."""
-        if isinstance(exc, InvalidUtf8) or not says_not_utf8(exc):
+        if not _may_be_not_utf8(exc):
             return exc
         found = utf8_error(self.data, self.offset, self.line)
         if found is None:
@@ -274,7 +274,7 @@ def infer_csv_schemas(samples: list[tuple[str, bytes]], fmt: FormatConfig) -> tu
 def _line_not_utf8(exc: BaseException, sample: bytes) -> BaseException:
     """`exc`, or the line of a sample that is not UTF-8 when `exc` says so. A sample given without its origin names
     the line only: a byte order mark or CSV comment dropped from it moved its offsets, never its lines."""
-    if not says_not_utf8(exc):
+    if not _may_be_not_utf8(exc):
         return exc
     found = utf8_error(sample)
     return exc if found is None else InvalidUtf8(None, found.line)
@@ -388,19 +388,20 @@ def read_file(
             yield from read_xml(opened.xml(fmt), fmt, schema, stats)
     except ARROW_ERRORS as exc:
         error = translate_error(exc, source, path, what)
-        if error is not exc and _unlocated_utf8(exc, fmt):
+        if error is not exc and _may_be_not_utf8(exc):
             error = _located_utf8(source, fmt, path, what) or error
         raise error from None
     finally:
         stats.bytes_read += size if size is not None else source.bytes
 
 
-def _unlocated_utf8(exc: BaseException, fmt: FormatConfig) -> bool:
+def _may_be_not_utf8(exc: BaseException) -> bool:
     """Whether `exc` may mean text that is not UTF-8 without saying where: Arrow's CSV reader says "invalid UTF8",
-    or, when the row with the bad byte has the wrong width, shows the row with U+FFFD in its place."""
+    or, when the row with the bad byte has the wrong width, shows the row with U+FFFD in its place (the text is
+    then checked: a U+FFFD written in the file is UTF-8)."""
     if isinstance(exc, InvalidUtf8):
         return False
-    return says_not_utf8(exc) or (fmt.type == "csv" and "\ufffd" in str(exc))
+    return says_not_utf8(exc) or "\ufffd" in str(exc)
 
 
 _RESCAN_ERRORS: tuple[type[BaseException], ...] = (*ARROW_ERRORS, BadFileError)

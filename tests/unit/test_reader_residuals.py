@@ -227,3 +227,11 @@ def test_csv_quoted_empty_string_is_not_null_in_rows_python_parses() -> None:
 )
 def test_quoted_fields_follow_the_csv_options(row: str, options: dict[str, str], expected: list[bool]) -> None:
     assert quoted_fields(row, fmt("csv", **options).options) == expected
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # see test_csv_not_utf8_names_...
+def test_csv_inference_names_a_wrong_width_row_that_is_not_utf8() -> None:
+    with pytest.raises(BadFileError, match=NOT_UTF8 + "167 \\(line 42\\);"):
+        infer_file_schema(io.BytesIO(CSV_GOOD + b"caf\xe9,1,2,3\n"), fmt("csv"), path="f")
+    written = CSV_GOOD + "caf\ufffd,1\n".encode()  # U+FFFD written in the file is text
+    assert infer_file_schema(io.BytesIO(written), fmt("csv"), path="f").names == ["a", "b"]
