@@ -66,9 +66,7 @@ async def test_a_column_type_is_shown_in_the_preview_and_stored_on_create(user: 
     assert created[0].spec.format.schema_.hints == {"amount": "decimal(12,2)"}
 
 
-async def test_an_invalid_type_is_named_at_its_row_and_blocks_next_and_saving(
-    user: User, services_of_app: Any
-) -> None:
+async def test_an_invalid_type_is_named_at_its_row_and_blocks_next_and_saving(user: User, services_of_app: Any) -> None:
     await _to_format_step(user)
     user.find(marker="add-type-hint").click()
     user.find(marker="type-hint-column-0").type("amount")
