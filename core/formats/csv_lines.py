@@ -297,7 +297,7 @@ def python_rows(
             out.malformed.append((number, text))
             continue
         # As on Arrow's path, a quoted value is never NULL: `""` is an empty string, an empty field is NULL.
-        quoted = quoted_fields(text, options) if nulls else []
+        quoted = quoted_fields(text, options) if any(v in nulls for v in fields) else []
         if len(quoted) != len(fields):
             quoted = [False] * len(fields)
         kept = [v if q or v not in nulls else None for v, q in zip(fields, quoted, strict=True)]
@@ -321,11 +321,20 @@ def quoted_fields(text: str, options: FormatOptions) -> list[bool]:
         flags.append(opened)
         if opened:
             at = _after_quoted(text, at + 1, quote, escape)
-        while at < end and text[at] != delimiter:  # the unquoted text (or what follows the closing quote)
-            at += 2 if escape and text[at] == escape else 1
+        at = _next_delimiter(text, at, delimiter, escape)  # past the unquoted text (or what follows the quote)
         if at >= end:
             return flags
         at += 1
+
+
+def _next_delimiter(text: str, at: int, delimiter: str, escape: str) -> int:
+    """The position of the next delimiter from `at` that is not escaped (the text's length when there is none)."""
+    if not escape:
+        found = text.find(delimiter, at)
+        return len(text) if found == -1 else found
+    while at < len(text) and text[at] != delimiter:
+        at += 2 if text[at] == escape else 1
+    return at
 
 
 def _after_quoted(text: str, at: int, quote: str, escape: str) -> int:
@@ -333,10 +342,14 @@ def _after_quoted(text: str, at: int, quote: str, escape: str) -> int:
     while at < len(text):
         if escape and text[at] == escape:
             at += 2
-        elif text[at] != quote:
-            at += 1
-        elif text.startswith(quote, at + 1):  # a doubled quote is one quote character
-            at += 2
+            continue
+        found = text.find(quote, at)
+        if found == -1:
+            return len(text)
+        if escape and escape in text[at:found]:
+            at = text.index(escape, at)  # escaped: the next character is taken as it is
+        elif text.startswith(quote, found + 1):  # a doubled quote is one quote character
+            at = found + 2
         else:
-            return at + 1
+            return found + 1
     return at
