@@ -51,7 +51,8 @@ def hints_text(hints: dict[str, str]) -> str:
 
 
 def _whole(value: Any) -> str:
-    """A precision or scale as typed: a whole number, or nothing (the type is then refused, naming the column)."""
+    """A precision or scale as typed (not clamped: the spec's check names a precision over 38 with the fix); nothing
+    when empty (the type is then refused, naming the column)."""
     return "" if value is None or value == "" else str(int(value))
 
 
@@ -132,10 +133,10 @@ class TypeHintsEditor:
             column.on_value_change(lambda e: self._set(row, column=(e.value or "").strip()))
             kind = ui.select(TYPE_CHOICES, label="Type", value=row.kind).props("outlined dense").classes("w-44")
             _marked(kind, f"type-hint-type-{index}")
-            precision = ui.number("Precision", value=row.precision, min=1, max=38, precision=0)
+            precision = ui.number("Precision", value=row.precision, precision=0)
             _marked(precision.props("outlined dense").classes("w-28"), f"type-hint-precision-{index}")
             precision.on_value_change(lambda e: self._set(row, precision=e.value))
-            scale = ui.number("Scale", value=row.scale, min=0, max=38, precision=0)
+            scale = ui.number("Scale", value=row.scale, precision=0)
             _marked(scale.props("outlined dense").classes("w-28"), f"type-hint-scale-{index}")
             scale.on_value_change(lambda e: self._set(row, scale=e.value))
             other = ui.input("Type name", value=row.other, placeholder="array<string>").props("outlined dense")
