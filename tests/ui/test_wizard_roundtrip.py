@@ -52,6 +52,8 @@ CONSTRAINED: dict[str, Any] = {
 
 OTHER_SOURCES = {"source.host_key_fingerprint"}
 """Fields another source type takes (SFTP's pinned host key), refused on the S3 source under test: left default."""
+PRODUCT_SET = {"destination.location"}
+"""Fields only the product sets (moving between engines), refused when a spec sent to it sets them: left default."""
 
 
 def _optional_removed(annotation: Any) -> Any:
@@ -107,7 +109,7 @@ def _non_default(model: type[BaseModel], overrides: dict[str, Any], prefix: str 
     body: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
-        if f"{prefix}{key}" in OTHER_SOURCES:
+        if f"{prefix}{key}" in OTHER_SOURCES | PRODUCT_SET:
             continue
         value = _value_for(f"{prefix}{key}", info, overrides)
         default = info.get_default(call_default_factory=True)
