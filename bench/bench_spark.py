@@ -6,10 +6,13 @@
 
 Paths, for each workload (json: many small JSON-lines files; csv: one large CSV file):
   embedded   the product's embedded engine (`Container.runs.run_now` in a child process, as bench_embedded.py runs it)
-  spark      the product's Spark engine on a local Spark Connect cluster (`runs.run_now`, table format parquet)
+  spark      the product's Spark engine on a local Spark Connect cluster (`runs.run_now`), per table format
+             (--formats: parquet, delta; Iceberg has no runtime for Spark 4.2 yet, docs/SPARK.md)
   stream     what users write today: a hand-written Structured Streaming job over the same folder,
-             `readStream … trigger(availableNow=True)` into a parquet folder, with the schema inferred by a batch
-             read first (as such jobs do), on the same cluster
+             `readStream … trigger(availableNow=True)` into a parquet folder or a Delta table, with the schema
+             inferred by a batch read first (as such jobs do), on the same cluster
+
+The cluster loads the Delta jars from $AUTOLOADER_SPARK_JARS when set (as the tests do), else fetches them once.
 
 The local cluster (pyspark's Spark Connect server, local[2]) is started once; its start-up time (launch until the
 first query answers) is printed apart and added in the "with start-up" column of the two Spark paths. Input is
@@ -55,13 +58,13 @@ def start_cluster(root: Path) -> tuple[Any, str, float]:
     return manager, url, time.perf_counter() - started
 
 
-def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any) -> dict[str, Any]:
+def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any, table_format: str) -> dict[str, Any]:
     from app.bootstrap import build
     from app.db.models import ClusterCreate
     from app.settings import Settings
     from core.config import IngestionSpec
 
-    state = workdir / "state-spark" / kind
+    state = workdir / f"state-spark-{table_format}" / kind
     shutil.rmtree(state, ignore_errors=True)
     settings = Settings(
         data_dir=state,
@@ -72,11 +75,12 @@ def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any) -> dict[str
     )
     svc = build(settings)
     try:
-        cluster = svc.clusters.create(ClusterCreate(name="bench", connect_url=url, table_format="parquet"))
+        cluster = svc.clusters.create(ClusterCreate(name="bench", connect_url=url, table_format=table_format))
         fmt: dict[str, Any] = {"type": "json"}
         if kind == "csv":
             fmt = {"type": "csv", "options": {"header": True, "delimiter": ","}}
-        body = bench._spec(f"spark-{kind}", bench.input_dir(workdir, kind), fmt, f"{kind}_{int(time.time())}")
+        table = f"{kind}_{table_format}_{int(time.time())}"
+        body = bench._spec(f"spark-{kind}", bench.input_dir(workdir, kind), fmt, table)
         body["cluster_id"] = cluster.id
         ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
         started = time.perf_counter()
@@ -92,12 +96,12 @@ def run_spark_engine(workdir: Path, kind: str, url: str, bench: Any) -> dict[str
         svc.close()
 
 
-def run_stream(workdir: Path, kind: str, url: str) -> dict[str, Any]:
-    """The hand-written job: infer the schema with a batch read, then one availableNow stream into parquet."""
+def run_stream(workdir: Path, kind: str, url: str, table_format: str) -> dict[str, Any]:
+    """The hand-written job: infer the schema with a batch read, then one availableNow stream into the format."""
     from core.engines.spark import ClusterTarget, connect_session
 
     folder = str(workdir / "input" / kind)
-    out = workdir / "stream" / kind
+    out = workdir / f"stream-{table_format}" / kind
     shutil.rmtree(out, ignore_errors=True)
     spark = connect_session(ClusterTarget("bench", url))
     options = {"header": "true", "inferSchema": "true"} if kind == "csv" else {}
@@ -108,30 +112,33 @@ def run_stream(workdir: Path, kind: str, url: str) -> dict[str, Any]:
         .options(**{k: v for k, v in options.items() if k != "inferSchema"})
         .schema(schema)
         .load(folder)
-        .writeStream.format("parquet")
+        .writeStream.format(table_format)
         .option("checkpointLocation", str(out / "_checkpoint"))
         .trigger(availableNow=True)
         .start(str(out / "table"))
     )
     query.awaitTermination()
     seconds = time.perf_counter() - started
-    records = spark.read.parquet(str(out / "table")).count()
+    records = spark.read.format(table_format).load(str(out / "table")).count()
     spark.stop()
     return {"seconds": seconds, "records": records, "status": "success", "message": ""}
 
 
 def print_table(results: dict[str, dict[str, dict[str, Any]]], startup: float) -> None:
     print(f"\nLocal Spark cluster start-up (launch → first query): {startup:.1f} s")
-    header = f"{'workload':<8} {'path':<9} {'run s':>8} {'with start-up s':>16} {'records':>12} {'rec/s':>10} status"
+    header = f"{'workload':<8} {'path':<15} {'run s':>8} {'with start-up s':>16} {'records':>12} {'rec/s':>10} status"
     print(header)
     print("-" * len(header))
     for workload, paths in results.items():
         for path, r in paths.items():
             with_startup = r["seconds"] + (startup if path != "embedded" else 0.0)
+            ratio = ""
+            if path.startswith("spark") and path.replace("spark", "stream") in paths:
+                ratio = f"  {r['seconds'] / paths[path.replace('spark', 'stream')]['seconds']:.2f}x the stream"
             rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
             print(
-                f"{workload:<8} {path:<9} {r['seconds']:8.2f} {with_startup:16.2f} {r['records']:12,} "
-                f"{rate:10,.0f} {r['status']}"
+                f"{workload:<8} {path:<15} {r['seconds']:8.2f} {with_startup:16.2f} {r['records']:12,} "
+                f"{rate:10,.0f} {r['status']}{ratio}"
             )
     print("(embedded has no cluster to start: its two columns are the same.)")
 
@@ -143,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv-mb", type=int, default=1024, help="size of the CSV file in MiB")
     parser.add_argument("--workdir", help="work directory (default: a new temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    parser.add_argument("--formats", default="parquet,delta", help="table formats of the Spark paths")
     args = parser.parse_args(argv)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     bench = load_embedded_bench()
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="autoloader-bench-spark-")) if temporary else Path(args.workdir).resolve()
@@ -165,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             }
         manager, url, startup = start_cluster(workdir)
         for kind in kinds:
-            print(f"\n[spark] {kind}: the product's Spark engine ...", flush=True)
-            results[kind]["spark"] = run_spark_engine(workdir, kind, url, bench)
-            print(f"[stream] {kind}: hand-written availableNow stream ...", flush=True)
-            results[kind]["stream"] = run_stream(workdir, kind, url)
+            for table_format in formats:
+                print(f"\n[spark] {kind}: the product's Spark engine, {table_format} ...", flush=True)
+                results[kind][f"spark-{table_format}"] = run_spark_engine(workdir, kind, url, bench, table_format)
+                print(f"[stream] {kind}: hand-written availableNow stream, {table_format} ...", flush=True)
+                results[kind][f"stream-{table_format}"] = run_stream(workdir, kind, url, table_format)
         print_table(results, startup)
     finally:
         if manager is not None:

@@ -97,9 +97,7 @@ class Tables:
 def _no_delta_table(exc: Exception) -> bool:
     """Whether Spark's error says a path holds no Delta table (nothing there yet, or no `_delta_log`)."""
     text = str(exc)
-    return any(
-        marker in text for marker in ("DELTA_MISSING_DELTA_TABLE", "is not a Delta table", "PATH_NOT_FOUND")
-    )
+    return any(marker in text for marker in ("DELTA_MISSING_DELTA_TABLE", "is not a Delta table", "PATH_NOT_FOUND"))
 
 
 class TableFormat:
