@@ -28,19 +28,20 @@ from core.errors import ConfigError, TransientError
 #   SparkView can not implement org.apache.spark.sql.connector.catalog.View, because it is not an interface").
 #   Add "org.apache.iceberg:iceberg-spark-runtime-4.2_2.13:<version>" when it exists (docs/SPARK.md).
 # - spark-avro is Spark's own module, same version as pyspark.
-# - S3 (not in the set yet): hadoop-aws must match the Hadoop in pyspark (hadoop-client-api-3.5.0); its AWS SDK v2
-#   bundle (2.35.4) and the analytics accelerator (1.3.1) are the versions hadoop-project 3.5.0 pins. The bundle is
-#   ~690 MB, a download every fresh CI machine would pay before any test reads S3 through Spark: S3_JARS joins the
-#   set when the S3-on-Spark tests land (#13).
-SPARK_JARS: tuple[str, ...] = (
-    "io.delta:delta-spark_2.13:4.4.0",
-    "io.delta:delta-storage:4.4.0",
-    "org.apache.spark:spark-avro_2.13:4.2.0",
-)
+# - S3: hadoop-aws must match the Hadoop in pyspark (hadoop-client-api-3.5.0); its AWS SDK v2 bundle (2.35.4) and
+#   the analytics accelerator (1.3.1) are the versions hadoop-project 3.5.0 pins. The bundle is ~690 MB (about 2 s
+#   from Maven Central here, once per machine); the local cluster reads s3:// sources through it (s3a://), with the
+#   source's endpoint and key passed per bucket (core/engines/spark/engine.py `with_source`).
 S3_JARS: tuple[str, ...] = (
     "org.apache.hadoop:hadoop-aws:3.5.0",
     "software.amazon.awssdk:bundle:2.35.4",
     "software.amazon.s3.analyticsaccelerator:analyticsaccelerator-s3:1.3.1",
+)
+SPARK_JARS: tuple[str, ...] = (
+    "io.delta:delta-spark_2.13:4.4.0",
+    "io.delta:delta-storage:4.4.0",
+    "org.apache.spark:spark-avro_2.13:4.2.0",
+    *S3_JARS,
 )
 
 CACHE_ENV = "AUTOLOADER_SPARK_JARS"

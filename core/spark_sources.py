@@ -1,11 +1,12 @@
 """Which sources an ingestion on a Spark cluster can have: local folders and S3 only.
 
-A cluster reads the source files itself, by path. Autoloader maps local and S3 paths for it (file:, s3a:) and
-leaves credentials to the cluster's own configuration; it gives a cluster neither an Azure, GCS or SFTP source's
-credentials nor its endpoint. Before this check such a run listed the files and then quarantined every one of them
-as unreadable (the cluster's "ClassNotFoundException: ...SecureAzureBlobFileSystem", "No FileSystem for scheme
-sftp"), as if the files were bad. Saving such an ingestion is refused instead, and a run of one saved before fails
-with the same words. Kept free of pyspark and pyarrow: the API imports it on every save."""
+A cluster reads the source files itself, by path. Autoloader maps local and S3 paths for it (file:, s3a:), and gives
+it an S3 source's endpoint and access key for that bucket only (`Storage.cluster_options`; ambient credentials are
+the cluster's own); it gives a cluster neither an Azure, GCS or SFTP source's credentials nor its endpoint.
+Before this check such a run listed the files and then quarantined every one of them as unreadable (the cluster's
+"ClassNotFoundException: ...SecureAzureBlobFileSystem", "No FileSystem for scheme sftp"), as if the files were bad.
+Saving such an ingestion is refused instead, and a run of one saved before fails with the same words. Kept free of
+pyspark and pyarrow: the API imports it on every save."""
 
 from __future__ import annotations
 

@@ -48,6 +48,11 @@ class Storage(Protocol):
         """Open a file for random access (needed by Parquet footers)."""
         ...
 
+    def cluster_options(self) -> dict[str, str]:
+        """The Hadoop settings a Spark cluster needs to read this source's paths with the source's own endpoint and
+        credentials (S3A per-bucket keys); empty where the cluster reads with its own configuration."""
+        ...
+
 
 class StorageWrapper:
     """A `Storage` around another one: the source's attributes are the inner storage's (read and set)."""
@@ -78,6 +83,9 @@ class StorageWrapper:
     @partition_columns.setter
     def partition_columns(self, value: list[str] | None) -> None:
         self.inner.partition_columns = value
+
+    def cluster_options(self) -> dict[str, str]:
+        return self.inner.cluster_options()
 
 
 class LazyClient(Generic[T]):

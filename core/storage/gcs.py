@@ -258,6 +258,10 @@ class GCSStorage:
             return io.BytesIO(b"")
         return buffered(TranslatingReader(read, lambda exc: self._raise(exc, path=full)))
 
+    def cluster_options(self) -> dict[str, str]:
+        """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
+        return {}
+
     def open_seekable(self, path: str) -> BinaryIO:
         """Download the object into a temporary file (in memory up to 64 MB) for random access."""
         return spooled_copy(lambda: self.open(path))

@@ -123,6 +123,10 @@ class LocalStorage:
             raise
         return os.fdopen(fd, "rb")
 
+    def cluster_options(self) -> dict[str, str]:
+        """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
+        return {}
+
     def open_seekable(self, path: str) -> BinaryIO:
         return self.open(path)
 

@@ -172,6 +172,31 @@ class S3Storage:
             partition_columns=source.partition_columns,
         )
 
+    def cluster_options(self) -> dict[str, str]:
+        """This bucket's S3A settings for a Spark cluster: the source's endpoint, region and access key, scoped to the
+        bucket (`fs.s3a.bucket.<bucket>.*`) so other buckets keep the cluster's own settings. Ambient credentials
+        leave authentication to the cluster."""
+        scope = f"fs.s3a.bucket.{self.bucket}."
+        options: dict[str, str] = {}
+        if self.endpoint_url:
+            options |= {
+                "endpoint": self.endpoint_url,
+                "path.style.access": "true",  # custom endpoints (MinIO, SeaweedFS, ...) serve path-style URLs
+                "connection.ssl.enabled": str(self.endpoint_url.startswith("https://")).lower(),
+            }
+        if self.region:
+            options["endpoint.region"] = self.region
+        if self._access_key_id and self._secret_access_key:
+            options |= {"access.key": self._access_key_id, "secret.key": self._secret_access_key}
+            if self._session_token:
+                options |= {
+                    "session.token": self._session_token,
+                    "aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+                }
+            else:
+                options["aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        return {scope + key: value for key, value in options.items()}
+
     # -- client ----------------------------------------------------------------------
 
     @property

@@ -355,6 +355,10 @@ class SFTPStorage:
 
         return buffered(TranslatingReader(handle.read, lambda exc: self._raise(exc, path=remote), close))
 
+    def cluster_options(self) -> dict[str, str]:
+        """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
+        return {}
+
     def open_seekable(self, path: str) -> BinaryIO:
         """Copy the file into a temporary file (in memory up to 64 MB) for random access."""
         return spooled_copy(lambda: self.open(path))

@@ -159,7 +159,9 @@ class SparkEngine:
         self._reader.check_source(files)
         if fmt.type in inference.SHARED_FORMATS:
             return inference.infer_schema(storage, files, fmt)
-        return self.call("inferring the schema", lambda spark: self._reader.infer(spark, files, fmt))
+        return self.call(
+            "inferring the schema", lambda spark: self._reader.infer(with_source(spark, storage), files, fmt)
+        )
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
         manual = inference.declared_schema(fmt)
@@ -168,11 +170,16 @@ class SparkEngine:
         self._reader.check_source(files)
         if fmt.type in inference.SHARED_FORMATS:
             return inference.infer_each(storage, files, fmt)
-        return self.call("inferring the files' schemas", lambda spark: self._reader.infer_each(spark, files, fmt))
+        return self.call(
+            "inferring the files' schemas",
+            lambda spark: self._reader.infer_each(with_source(spark, storage), files, fmt),
+        )
 
     def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
         self._reader.check_source(files)
-        return self.call("counting records", lambda spark: self._reader.count_records(spark, files, fmt))
+        return self.call(
+            "counting records", lambda spark: self._reader.count_records(with_source(spark, storage), files, fmt)
+        )
 
     # --- schema changes -----------------------------------------------------------------------------------------
     def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
@@ -202,6 +209,7 @@ class SparkEngine:
         tag = f"autoloader-{request.app_id}-{request.batch_seq}"
 
         def load(spark: Any) -> BatchResult:
+            with_source(spark, request.storage)
             spark.addTag(tag)
             try:
                 result = self._load(spark, request)
@@ -242,6 +250,14 @@ class SparkEngine:
         rows, written = fmt.commit(spark, request, batch.data, info)
         _files_done(request, batch)
         return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)
+
+
+def with_source(spark: Any, storage: Storage) -> Any:
+    """The session, told how to reach the source (its S3 endpoint and access key, scoped to its bucket: see
+    `Storage.cluster_options`), before it reads the source's files."""
+    for key, value in storage.cluster_options().items():
+        spark.conf.set(key, value)
+    return spark
 
 
 def _files_done(request: BatchRequest, batch: Batch) -> None:
