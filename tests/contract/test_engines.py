@@ -634,6 +634,65 @@ def test_csv_misfits_are_rescued_value_by_value_on_both_engines(engine: Harness,
     assert sorted(got, key=repr) == sorted(expected, key=repr)
 
 
+@pytest.mark.parametrize("engine", ["embedded", "spark-delta"], indirect=True)
+def test_a_safe_widening_changes_the_column_in_place_under_pause(engine: Harness, tmp_path: Path) -> None:
+    """docs/TYPES.md's lattice on both engines: bigint then fractions is bigint → double, widened in the table (Delta
+    type widening on Spark), no file held, every earlier value kept exactly."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "v": 7}, {"id": 2, "v": -3}])
+    ing = engine.create(spec(str(landing), format={"type": "json", "schema": {"on_schema_change": "pause"}}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": 3, "v": 2.5}])
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending, outcome
+    assert outcome.metrics.files_processed == 1
+    schema = engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination)
+    assert pa.types.is_float64(schema.field("v").type), schema
+    table = engine.table(ing)
+    values = dict(zip(table.column("id").to_pylist(), table.column("v").to_pylist(), strict=True))
+    assert values == {1: 7.0, 2: -3.0, 3: 2.5}
+    assert engine.run(ing).metrics.files_processed == 0  # the rewrite kept the table's batch markers
+    committed = engine.services.engines.for_ingestion(ing).committed_version(ing.spec.destination, ing.app_id)
+    assert committed == 2
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark-delta"], indirect=True)
+def test_a_widening_that_would_change_a_stored_integer_is_refused(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "v": 2**53 + 1}])
+    ing = engine.create(spec(str(landing), format={"type": "json", "schema": {"on_schema_change": "pause"}}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": 2, "v": 0.5}])
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.FAILED and "cannot hold exactly" in outcome.message, outcome
+    assert str(2**53 + 1) in outcome.message
+    table = engine.table(ing)
+    assert table.column("v").to_pylist() == [2**53 + 1]  # unchanged, still bigint
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark-delta"], indirect=True)
+def test_z_order_columns_optimize_the_table_after_a_load(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    write_json_files(landing, 3, 10)
+    ing = engine.create(spec(str(landing), destination={"z_order_columns": ["id"]}, limits={"max_files_per_batch": 1}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.batches_committed == 3, outcome
+    assert engine.ids(ing) == list(range(30))
+    assert "OPTIMIZE" in _operations(engine, ing)
+
+
+def _operations(engine: Harness, ing: Ingestion) -> list[str]:
+    """The table's Delta history, newest first (delta-rs for the embedded table, DESCRIBE HISTORY on the cluster)."""
+    if engine.kind == "embedded":
+        from deltalake import DeltaTable
+
+        return [h["operation"] for h in DeltaTable(engine.services.embedded.table_uri(ing.spec.destination)).history()]
+    cluster = engine.services.engines.for_ingestion(ing)
+    name = ".".join(f"`{part}`" for part in cluster.qualified(ing.spec.destination))
+    rows = cluster.call("reading the history", lambda spark: spark.sql(f"DESCRIBE HISTORY {name}").collect())
+    return [row["operation"] for row in rows]
+
+
 SPARK_REFRESH = pytest.param(
     "spark-delta",
     marks=pytest.mark.skipif(

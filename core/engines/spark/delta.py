@@ -12,9 +12,10 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import CompactionResult
-from core.engines.spark.common import quote
+from core.engines.spark.common import from_arrow, quote
 from core.engines.spark.lake import LakeFormat
 from core.engines.spark.table import TableInfo
+from core.errors import SchemaChangeError
 
 
 class DeltaFormat(LakeFormat):
@@ -52,9 +53,49 @@ class DeltaFormat(LakeFormat):
         return best
 
     def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
-        """Delta changes a column's type only with its type-widening table feature, switched on first."""
+        """In place where Delta's type widening can (its table feature switched on first): int → bigint, decimal
+        precision, float → double, int → double. The lattice's other safe widenings (bigint → double, decimal →
+        double, date → timestamp) Delta refuses to ALTER: those columns are rewritten in one overwrite commit, as
+        the embedded engine does, once no stored value would change (docs/TYPES.md)."""
         spark.sql(f"ALTER TABLE {info.name} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
-        super().widen(spark, info, destination, fields)
+        rewrite = []
+        for f in from_arrow(pa.schema(fields)).fields:
+            try:
+                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
+            except Exception as exc:
+                if "not supported for changing column" not in str(exc) and "UNSUPPORTED" not in str(exc):
+                    raise
+                rewrite.append(f)
+        if rewrite:
+            self._rewrite(spark, info, destination, rewrite)
+
+    @staticmethod
+    def _rewrite(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> None:
+        """Overwrite the table with `fields` cast to their wider types (schema overwritten, partitioning and the
+        log's `txn` actions kept), refusing when a stored bigint would change as a double."""
+        from pyspark.sql.connect import functions as F
+
+        frame = spark.table(info.name)
+        current = {f.name: f.dataType.simpleString() for f in info.schema.fields}
+        wider = {f.name: f.dataType.simpleString() for f in fields}
+        for name, target in wider.items():
+            if current.get(name) == "bigint" and target == "double":
+                column = F.col(quote(name))
+                changed = frame.where(column.cast("double").cast("bigint") != column).select(column).limit(1)
+                found = changed.collect()
+                if found:
+                    raise SchemaChangeError(
+                        f"Column '{name}' of {destination.full_name} holds integers a double cannot hold exactly "
+                        f"(e.g. {found[0][0]}); widening it from bigint to double would change them, so nothing "
+                        "was loaded.",
+                        f"Give '{name}' a type hint decimal(38,s) or string and load into a new table, or set the "
+                        "schema policy to rescue (values that do not fit go to _rescued_data).",
+                    )
+        columns = [F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
+        writer = frame.select(*columns).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if destination.partition_columns:
+            writer = writer.partitionBy(*destination.partition_columns)
+        writer.save(info.location)
 
     def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
         columns = ", ".join(quote(c) for c in destination.z_order_columns)
