@@ -12,6 +12,15 @@ from nicegui.testing import User
 from tests.server_process import ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD
 
 ORDERS = Path(__file__).resolve().parents[1] / "data" / "orders"
+
+PATIENCE = 30
+"""How many times the simulated user looks again for what should (or should no longer) be on the page: NiceGUI's
+default, 3 looks 0.1 s apart, is shorter than a page's `run.io_bound` work takes on a loaded 2-core machine (the
+suite runs in two processes), where a dialog then "never" opened. About 3 s for should_see, 1.5 s for
+should_not_see; a test that passes only sooner than that still fails."""
+for _check in (User.should_see, User.should_not_see):
+    assert _check.__kwdefaults__ is not None
+    _check.__kwdefaults__["retries"] = PATIENCE
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
