@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,16 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
     "--no-first-run",
 ]
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_between_tests() -> Iterator[None]:
+    """Each simulated app leaves a container behind (engines, connection pools); collecting it after the test, at a
+    shallow stack, keeps the finalizers of many tests' pools from running inside the next app's start-up, where a
+    worker of the 2-process CI run once hit "maximum recursion depth exceeded" in SQLAlchemy's pool checkout (the
+    admin was then never created and the login failed)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
