@@ -138,8 +138,8 @@ def translate(exc: BaseException, cluster: str, what: str) -> AutoloaderError:
     if is_unreachable(exc):
         return ClusterUnreachable(
             f"Cluster '{cluster}' is not reachable while {what}.",
-            "Check that the Spark Connect server is running and the URL (sc://host:port) is right; "
-            "the run is retried automatically.",
+            "Check that the Spark Connect server is running and the URL (sc://host:port) is right, then try again "
+            "(a run that meets this is retried automatically).",
             detail=detail,
         )
     fmt = missing_format(exc)
