@@ -73,6 +73,14 @@ SOURCE_TUNING = ("credentials", "incremental_listing", "full_listing_interval_ho
 loses or repeats a file (core.ports.ListingState)."""
 
 
+def keep_location(current: IngestionSpec, new: IngestionSpec) -> IngestionSpec:
+    """A spec sent without `destination.location` keeps the stored one (a client need not know the product's field)."""
+    stored = current.destination.location
+    if new.destination.location is not None or stored is None:
+        return new
+    return new.model_copy(update={"destination": new.destination.model_copy(update={"location": stored})})
+
+
 def refuse_hand_set_location(spec: IngestionSpec, stored: str | None) -> None:
     """`destination.location` is the product's to set (moving between engines, app/services/engine_move.py): a
     location typed in could point a cluster's writes at any folder it can reach."""
@@ -134,7 +142,7 @@ class IngestionService:
 
     def update(self, ingestion_id: int, spec: IngestionSpec, who: Principal = SYSTEM) -> Ingestion:
         current = self.get(who, ingestion_id, "edit ingestions")
-        spec = keep_masked_secrets(current.spec, spec)
+        spec = keep_location(current.spec, keep_masked_secrets(current.spec, spec))
         refuse_hand_set_location(spec, current.spec.destination.location)
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)

@@ -78,6 +78,24 @@ def test_embedded_table_is_continued_by_a_cluster_and_back(services: Any, tmp_pa
 
 
 @pytest.mark.slow
+def test_moved_before_its_first_run_the_cluster_creates_the_table_where_the_embedded_engine_continues_it(
+    services: Any, tmp_path: Path
+) -> None:
+    landing = tmp_path / "in"
+    _file(landing, "a.json", 0)
+    ing = services.ingestions.create(spec(str(landing), table="born_on_spark"), activate=True)
+    services.engine_move.move(ing.id, _cluster(services, "delta"))
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.files_processed == 1, outcome.message
+    assert _loaded(services, ing) == ([0, 1, 2], 1)  # in the embedded engine's folder, with its marker
+
+    services.engine_move.move(ing.id, None)  # a table at the embedded engine's location may come back
+    _file(landing, "b.json", 3)
+    assert services.runs.run_now(ing.name).metrics.files_processed == 1
+    assert _loaded(services, ing) == ([0, 1, 2, 3, 4, 5], 2)
+
+
+@pytest.mark.slow
 def test_moves_that_cannot_continue_the_table_are_refused_with_the_reason(services: Any, tmp_path: Path) -> None:
     landing = tmp_path / "in"
     _file(landing, "a.json", 0)
@@ -111,6 +129,20 @@ def test_a_location_cannot_be_set_by_hand(services: Any, tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match="cannot be set or changed by hand"):
         services.ingestions.update(ing.id, changed)
+
+    from app.db.models import ClusterCreate
+
+    # A registry entry is enough: moving reads the cluster's table format and does not connect.
+    cluster = services.clusters.create(
+        ClusterCreate(name="d", connect_url="sc://localhost:15997", table_format="delta")
+    )
+    moved = services.engine_move.move(ing.id, cluster.id)
+    assert moved.spec.destination.location is not None
+    without = moved.spec.model_copy(
+        update={"destination": moved.spec.destination.model_copy(update={"location": None}), "name": "renamed"}
+    )
+    kept = services.ingestions.update(ing.id, without)  # a client that does not send the field keeps it
+    assert (kept.name, kept.spec.destination.location) == ("renamed", moved.spec.destination.location)
 
 
 def test_api_moves_an_ingestion_and_says_why_not(services: Any, tmp_path: Path) -> None:
