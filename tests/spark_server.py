@@ -14,6 +14,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,12 @@ def spark_server() -> SparkServer:
             atexit.register(manager.stop_all)
             _server = SparkServer(port, TOKEN, root)
         return _server
+
+
+def register_cluster(services: Any, name: str, table_format: str) -> int:
+    """The shared server registered as a cluster of `services` writing `table_format` tables; returns its id."""
+    from app.db.models import ClusterCreate
+
+    server = spark_server()
+    body = ClusterCreate(name=name, connect_url=server.url, token=server.token, table_format=table_format)
+    return int(services.clusters.create(body).id)

@@ -29,14 +29,9 @@ def database_url(state_dir: Path) -> str:
 
 
 def _cluster(services: Any, table_format: str) -> int:
-    from app.db.models import ClusterCreate
-    from tests.spark_server import spark_server
+    from tests.spark_server import register_cluster
 
-    server = spark_server()
-    body = ClusterCreate(
-        name=f"local-{table_format}", connect_url=server.url, token=server.token, table_format=table_format
-    )
-    return int(services.clusters.create(body).id)
+    return register_cluster(services, f"local-{table_format}", table_format)
 
 
 def _file(landing: Path, name: str, first_id: int, rows: int = 3) -> None:

@@ -28,14 +28,9 @@ def database_url(state_dir: Path) -> str:
 
 
 def _cluster(services: Any, table_format: str) -> int:
-    from app.db.models import ClusterCreate
-    from tests.spark_server import spark_server
+    from tests.spark_server import register_cluster
 
-    server = spark_server()
-    body = ClusterCreate(
-        name=f"s3-{table_format}", connect_url=server.url, token=server.token, table_format=table_format
-    )
-    return int(services.clusters.create(body).id)
+    return register_cluster(services, f"s3-{table_format}", table_format)
 
 
 def _lines(first: int, count: int) -> bytes:
