@@ -14,6 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config import FormatConfig, SchemaConfig
 from core.errors import BadFileError, ConfigError
@@ -721,6 +723,16 @@ def test_a_list_of_many_objects_is_not_deep() -> None:
 
     line = json.dumps({"id": 1, "items": [{"a": {"b": i}} for i in range(100)]}).encode() + b"\n"
     assert deepest_line(line * 1000) is None
+
+
+@given(st.lists(st.sampled_from([b"{", b"[", b"}", b"]", b'"', b"\\", b"\n", b"a", b"1"]), max_size=80))
+@settings(max_examples=400, deadline=None)
+def test_the_fast_depth_filter_never_hides_a_deep_line(pieces: list[bytes]) -> None:
+    """The byte-pass filter (a line's brackets counted) answers as the exact measurement does, at a small limit."""
+    from core.formats.nesting import _measured, deepest_line
+
+    block = b"".join(pieces)
+    assert deepest_line(block, limit=3) == _measured(block, 3)
 
 
 @pytest.mark.parametrize("depth", [33, 500, 1000, 100_000])
