@@ -132,9 +132,10 @@ def _status_totals(values: Sequence[Any]) -> StatusTotals:
 
 
 def _last_scheduled_lag(s: Session) -> float | None:
-    """How late the last scheduled run started after its slot: found backwards along the primary key. Catch-up runs
-    are late on purpose (they stand for missed fires) and do not count."""
-    last = s.execute(
+    """How late the last scheduled start was after its slot: the last stored scheduled run (found backwards along the
+    primary key) or, when newer, the last empty continuous check (folded away, its lag kept on its ingestion).
+    Catch-up runs are late on purpose (they stand for missed fires) and do not count."""
+    run = s.execute(
         select(col(Run.scheduled_for), col(Run.started_at))
         .where(
             col(Run.trigger) == RunTrigger.SCHEDULED.value,
@@ -144,6 +145,15 @@ def _last_scheduled_lag(s: Session) -> float | None:
         .order_by(col(Run.id).desc())
         .limit(1)
     ).first()
-    if last is None:
-        return None
-    return max(0.0, (last.started_at - last.scheduled_for).total_seconds())
+    check = s.execute(
+        select(col(IngestionRow.last_empty_check_at), col(IngestionRow.last_empty_check_lag_seconds))
+        .where(col(IngestionRow.last_empty_check_lag_seconds).is_not(None))
+        .order_by(col(IngestionRow.last_empty_check_at).desc())
+        .limit(1)
+    ).first()
+    samples = []
+    if run is not None:
+        samples.append((run.scheduled_for, max(0.0, (run.started_at - run.scheduled_for).total_seconds())))
+    if check is not None and check.last_empty_check_at is not None:
+        samples.append((check.last_empty_check_at, float(check.last_empty_check_lag_seconds)))
+    return max(samples)[1] if samples else None

@@ -125,6 +125,9 @@ class Ingestion(IngestionBase, table=True):
     empty_checks_since: datetime | None = _ts(default=None)
     last_empty_check_at: datetime | None = _ts(default=None)
     """The slot of the last empty check: a replica that claims that slot late does not check it again."""
+    last_empty_check_lag_seconds: float | None = Field(default=None)
+    """How late that check started after its slot: the scheduler lag metric's latest sample when the check is newer
+    than the last stored scheduled run (empty checks leave no run behind; 0012)."""
     listed_through: str | None = Field(default=None, sa_type=Text)
     """Incremental listing: every file whose path sorts at or before this is in the ledger (core.ports.ListingState,
     0011)."""

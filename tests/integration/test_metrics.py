@@ -75,6 +75,21 @@ def test_scheduler_lag_is_the_last_scheduled_runs_late_start(api, services, tmp_
     assert _value(samples, "autoloader_runs_in_progress", status="running") == 1
 
 
+def test_scheduler_lag_follows_empty_continuous_checks(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Empty continuous checks are folded away (no run row), so the lag of the newest one is kept on its ingestion:
+    before, the metric kept the last stored run's lag for as long as the checks found nothing."""
+    write_json_files(tmp_path / "in", 1, 1)
+    ingestion_id = api.post("/api/v1/ingestions", json=body(tmp_path / "in", activate=True)).json()["id"]
+    late = services.store.create_scheduled_run(ingestion_id, datetime.now(UTC) - timedelta(seconds=600), "scheduled")
+    services.store.mark_run_started(late, "metrics-test")  # a stored run that started 600 s after its slot
+    check = services.store.create_scheduled_run(ingestion_id, datetime.now(UTC) - timedelta(seconds=2), "scheduled")
+    services.store.mark_run_started(check, "metrics-test")
+    assert services.store.fold_empty_check(check)
+    assert services.store.get_run_by_id(check) is None, "the empty check left no run behind"
+    _, samples = parse(api.get("/metrics").text)
+    assert 0 <= _value(samples, "autoloader_scheduler_lag_seconds") < 60, "the newer empty check's lag, not 600 s"
+
+
 def _run_again(api: Any, services: Any, run: dict[str, Any], folder: Path) -> dict[str, Any]:
     write_json_files(folder, 2, 10, start_id=10_000, prefix="more")
     run_id = api.post(f"/api/v1/ingestions/{run['ingestion_id']}/run").json()["run_id"]

@@ -213,7 +213,7 @@ class RunRows(Rows):
             ingestion = s.execute(
                 select(IngestionRow).where(col(IngestionRow.id) == run.ingestion_id).with_for_update()
             ).scalar_one()
-            values: dict[str, Any] = {"last_empty_check_at": checked_at}
+            values: dict[str, Any] = {"last_empty_check_at": checked_at, "last_empty_check_lag_seconds": _lag(run)}
             if counted:
                 when = func.coalesce(col(Run.scheduled_for), col(Run.created_at))  # a fire's slot, as `checked_at`
                 latest_stored = s.execute(
@@ -228,3 +228,10 @@ class RunRows(Rows):
             s.execute(update(IngestionRow).where(col(IngestionRow.id) == run.ingestion_id).values(**values))
             s.commit()
             return True
+
+
+def _lag(run: Run) -> float | None:
+    """How late a scheduled run started after its slot (None for a run that had no slot or has not started)."""
+    if run.scheduled_for is None or run.started_at is None:
+        return None
+    return max(0.0, (run.started_at - run.scheduled_for).total_seconds())
