@@ -25,6 +25,7 @@ from app.db.clusters import ClusterRepository
 from app.db.database import make_engine, upgrade
 from app.db.repository import NotificationStore, SqlStore
 from app.db.retrying import RetryingStore
+from app.live import RunNews
 from app.runner import Runner
 from app.secrets_box import SecretBox
 from app.services.clusters import ClusterService
@@ -69,6 +70,7 @@ class Runtime:
     runner: Runner
     alerts: AlertService
     runs: RunService
+    news: RunNews
 
     @property
     def embedded(self) -> EmbeddedEngine:
@@ -179,16 +181,19 @@ def build_runtime(settings: Settings) -> Runtime:
     clusters = ClusterService(ClusterRepository(db, secrets), store, settings.data_dir, guards.egress)
     engines = Engines(settings.resolved_warehouse, settings.warehouse_storage_options, clusters)
     stale_after = timedelta(seconds=settings.stale_run_seconds)
+    news = RunNews()
     pipeline = RunPipeline(
         RetryingStore(store, settings.resolved_db_retry_seconds),
         engines.for_ingestion,
         functools.partial(open_storage, guards=guards, retry=storage_backoff(settings)),
         heartbeat_seconds=settings.heartbeat_seconds,
         stale_after=stale_after,
+        on_progress=news.announce,
     )
     runner = Runner(store, pipeline, settings.retry_backoff_seconds, settings.run_workers)
     alerts = AlertService(notifications, settings, guards.egress)
     runner.listeners.append(alerts.on_run)
+    runner.listeners.append(lambda ingestion, _outcome, _retry: news.announce(ingestion.id))
     return Runtime(
         settings=settings,
         guards=guards,
@@ -201,6 +206,7 @@ def build_runtime(settings: Settings) -> Runtime:
         runner=runner,
         alerts=alerts,
         runs=RunService(store, runner, stale_after),
+        news=news,
     )
 
 

@@ -158,8 +158,12 @@ class RunPipeline:
         heartbeat_seconds: float = 5.0,
         stale_after: timedelta = timedelta(seconds=60),
         progress_interval: float = 1.0,
+        on_progress: Callable[[int], None] | None = None,
     ):
         self.store = store
+        self.on_progress = on_progress
+        """Told the ingestion's id once a run has started and after each progress it stores (a page shows it at once
+        instead of at its next poll); an error it raises is logged, never the run's."""
         self.engine_for = engine_for
         self.storage_for = storage_for
         self.heartbeat_seconds = heartbeat_seconds
@@ -183,6 +187,7 @@ class RunPipeline:
                 message = f"Skipped: {active.label if active else 'a run'} of this ingestion is still in progress."
                 self.store.finish_run(run_id, RunStatus.SKIPPED, RunMetrics(), [], message)
                 return RunOutcome(run_id, RunStatus.SKIPPED, RunMetrics(), message=message)
+            self._announce(ingestion_id)
             stop = threading.Event()
             beat = threading.Thread(
                 target=self._heartbeat, args=(run_id, stop), daemon=True, name=f"heartbeat-{run_id}"
@@ -270,7 +275,7 @@ class RunPipeline:
             self._finish_full_refresh(ctx)
             self._advance_listing(ctx)
             return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
-        self.store.update_run_progress(ctx.run_id, 0, ctx.files_total, ctx.metrics)
+        self._store_progress(ctx, 0)
         next_seq = self._next_batch_seq(ctx)
         for index, batch in enumerate(plan_batches(new_files, spec)):
             mode = spec.destination.write_mode
@@ -744,7 +749,7 @@ class RunPipeline:
         ctx.metrics.bytes_written += result.bytes_written
         ctx.metrics.batches_committed += 1
         ctx.wrote_data = True
-        self.store.update_run_progress(ctx.run_id, ctx.files_done, ctx.files_total, ctx.metrics)
+        self._store_progress(ctx, ctx.files_done)
 
     def _set_windows(self, ctx: _RunContext, files: list[FileInfo]) -> None:
         """Under reload_changed_files a line-based file is read up to its listed size only (the bytes the ledger
@@ -890,6 +895,18 @@ class RunPipeline:
         ctx.metrics.files_quarantined += 1
         ctx.errors.append(RunError(kind="quarantined", file=path, message=reason, action=action))
 
+    def _store_progress(self, ctx: _RunContext, files_done: int) -> None:
+        self.store.update_run_progress(ctx.run_id, files_done, ctx.files_total, ctx.metrics)
+        self._announce(ctx.ingestion.id)
+
+    def _announce(self, ingestion_id: int | None) -> None:
+        if self.on_progress is None or ingestion_id is None:
+            return
+        try:
+            self.on_progress(ingestion_id)
+        except Exception:  # a listener's failure is not the run's
+            log.exception("progress listener failed for ingestion %s", ingestion_id)
+
     def _progress_callback(self, ctx: _RunContext) -> Callable[[FileInfo], None]:
         last = [time.monotonic()]
 
@@ -898,7 +915,7 @@ class RunPipeline:
             now = time.monotonic()
             if now - last[0] >= self.progress_interval:
                 last[0] = now
-                self.store.update_run_progress(ctx.run_id, ctx.files_done, ctx.files_total, ctx.metrics)
+                self._store_progress(ctx, ctx.files_done)
 
         return on_file_done
 

@@ -3,6 +3,7 @@ run history with retry and per-run files, table maintenance, and the file ledger
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from nicegui import app, run, ui
@@ -59,6 +60,14 @@ class DetailView:
         self.body = ui.column().classes("w-full gap-5")
         self._ledger_section()
         ui.timer(REFRESH_SECONDS, self._tick)
+        self._listen_to_runs()
+
+    def _listen_to_runs(self) -> None:
+        """Reload as soon as a run of this ingestion starts, stores progress or ends in this process (the poll stays
+        for runs of other replicas), until the browser tab is gone."""
+        news = self.services.news
+        listener = news.on_loop(asyncio.get_running_loop(), self.reload)
+        ui.context.client.on_delete(news.subscribe(self.ingestion_id, listener))
 
     async def _tick(self) -> None:
         if self.live:
