@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from nicegui.testing import User
 
@@ -10,7 +11,7 @@ from tests.helpers import spec
 from tests.ui.conftest import ORDERS
 
 
-async def test_an_idle_detail_page_shows_a_run_started_elsewhere(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
+async def test_an_idle_detail_page_shows_a_run_started_elsewhere(user: User, services_of_app: Any) -> None:
     """A run started by the scheduler, the API or the CLI while the page is open shows up on it. Before, an idle
     page polled only while it already showed a live run, so it never learned of one started elsewhere."""
     services = services_of_app
