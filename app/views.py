@@ -30,10 +30,12 @@ from core.views import (
     RunTotals,
     SchemaReviewData,
     SchemaVersionRecord,
+    TablePlace,
     actual_cost,
     current_columns,
     monthly_cost,
     select_summaries,
+    table_place,
 )
 
 RUN_HISTORY_DAYS = 30
@@ -62,6 +64,13 @@ class Views:
         """Where the embedded engine keeps the table; a cluster's catalog decides for Spark ("" here)."""
         return self._table_uri(summary.spec.destination, summary.tenant_id) if summary.spec.cluster_id is None else ""
 
+    def table_places(self, who: Principal, summaries: list[IngestionSummary]) -> dict[int, TablePlace]:
+        """Each ingestion's table place (one query for the tenant's clusters, whatever the number of ingestions)."""
+        clusters = {}
+        if any(s.spec.cluster_id is not None for s in summaries):
+            clusters = {c.id: (c.name, c.table_format) for c in self.queries.clusters(who.tenant_id)}
+        return {s.id: table_place(s.spec, self.table_uri(s), clusters.get(s.spec.cluster_id or 0)) for s in summaries}
+
     def dashboard(self, who: Principal, query: DashboardQuery) -> DashboardData:
         summaries = self.queries.summaries(who.tenant_id)
         chosen = select_summaries(summaries, query)
@@ -88,6 +97,7 @@ class Views:
             actual_cost(runs),
             versions=self.queries.schema_versions(ingestion_id),
             alerts=self.queries.open_alerts(ingestion_id),
+            place=self.table_places(who, [summary])[summary.id],
         )
 
     def schema_review(self, who: Principal, ingestion_id: int) -> SchemaReviewData:

@@ -436,6 +436,29 @@ class DashboardData:
         return self.stats.running_runs > 0
 
 
+EMBEDDED_ENGINE = "Embedded engine"
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlace:
+    """Where an ingestion's table lives, in which format, and which engine writes it."""
+
+    location: str | None
+    """The table's folder or object-store URI; None when a cluster's catalog places it (a managed table)."""
+    table_format: str
+    engine: str
+    """"Embedded engine", or "Cluster <name>"."""
+
+
+def table_place(spec: IngestionSpec, embedded_uri: str, cluster: tuple[str, str] | None) -> TablePlace:
+    """The place of the table of `spec`: the embedded engine's URI, or on its cluster (`cluster` is its (name,
+    table format)) the folder the table was moved from, if any. A cluster that is gone is named by its id."""
+    if spec.cluster_id is None:
+        return TablePlace(embedded_uri, "delta", EMBEDDED_ENGINE)
+    name, table_format = cluster if cluster is not None else (f"#{spec.cluster_id} (deleted)", "unknown")
+    return TablePlace(spec.destination.location or None, table_format, f"Cluster {name}")
+
+
 @dataclass(slots=True)
 class DetailData:
     summary: IngestionSummary
@@ -445,6 +468,7 @@ class DetailData:
     actual: ActualCost
     versions: list[SchemaVersionRecord] = field(default_factory=list)
     alerts: list[NotificationRecord] = field(default_factory=list)
+    place: TablePlace | None = None
 
     @property
     def pending(self) -> PendingSchema | None:

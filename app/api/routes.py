@@ -61,7 +61,9 @@ Svc = Annotated[Container, Depends(container)]
 
 def _public(svc: Container, who: Principal, ingestion_id: int) -> IngestionPublic:
     summary = svc.views.ingestion(who, ingestion_id)
-    return IngestionPublic.build(summary, svc.views.table_uri(summary))
+    return IngestionPublic.build(
+        summary, svc.views.table_uri(summary), svc.views.table_places(who, [summary])[summary.id]
+    )
 
 
 @router.get(
@@ -95,9 +97,9 @@ def create_ingestion(body: IngestionCreate, svc: Svc, who: Who) -> IngestionPubl
 def list_ingestions(
     svc: Svc, who: Who, status: Filter = None, source_type: Filter = None, mode: Filter = None
 ) -> list[IngestionPublic]:
-    return [
-        IngestionPublic.build(s, svc.views.table_uri(s)) for s in svc.views.ingestions(who, status, source_type, mode)
-    ]
+    summaries = svc.views.ingestions(who, status, source_type, mode)
+    places = svc.views.table_places(who, summaries)
+    return [IngestionPublic.build(s, svc.views.table_uri(s), places[s.id]) for s in summaries]
 
 
 @router.post("/ingestions/test", response_model=TestResult, tags=["ingestions"])

@@ -18,7 +18,7 @@ from app.db.models import (
 from core.config import IDENT_PATTERN, MAX_COLUMNS, MAX_ID, IngestionSpec, Name, Text, finite_json
 from core.maintenance import MaintenanceConfig, MaintenanceView
 from core.schedule import describe
-from core.views import IngestionSummary, RunTotals
+from core.views import IngestionSummary, RunTotals, TablePlace
 
 IngestionId = Annotated[int, Path(ge=1, le=MAX_ID, description="An ingestion's id.")]
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="A run's id.")]
@@ -56,14 +56,20 @@ class IngestionPublic(BaseModel):
     quality: dict[str, Any]
     limits: dict[str, Any]
     table_name: str
-    table_uri: str
+    table_uri: str = Field(description="The embedded engine's table URI; empty for a table on a cluster.")
+    table_location: str | None = Field(
+        description="Where the table's files live: the embedded engine's URI, or on a cluster the folder the table "
+        "was moved from; null when the cluster's catalog places it (a managed table)."
+    )
+    table_format: str = Field(description="delta, or the cluster's table format (delta, iceberg, parquet).")
+    engine: str = Field(description='Which engine writes the table: "Embedded engine" or "Cluster <name>".')
     schedule_description: str
     next_run_at: datetime | None = None
     last_run: RunPublic | None = None
     empty_checks: EmptyChecksPublic | None = None
 
     @classmethod
-    def build(cls, summary: IngestionSummary, table_uri: str) -> IngestionPublic:
+    def build(cls, summary: IngestionSummary, table_uri: str, place: TablePlace) -> IngestionPublic:
         spec = summary.spec
         data = spec.model_dump(mode="json", by_alias=True)
         data["source"]["credentials"] = spec.source.credentials.masked()
@@ -92,6 +98,9 @@ class IngestionPublic(BaseModel):
             limits=data["limits"],
             table_name=spec.destination.full_name,
             table_uri=table_uri,
+            table_location=place.location,
+            table_format=place.table_format,
+            engine=place.engine,
             schedule_description=describe(spec.schedule),
             next_run_at=summary.next_run,
             last_run=last_run,

@@ -218,7 +218,7 @@ class DetailView:
             ("Next run", clock(data.summary.next_run)),
             ("Backfill", spec.schedule.backfill.mode),
             ("Minimum rows per run", str(spec.quality.row_count_min or "—")),
-            ("Engine", EMBEDDED_LABEL if spec.cluster_id is None else f"Cluster {spec.cluster_id}"),
+            *self._place_rows(data),
         ]
         expansion = ui.expansion("Configuration", icon="settings").classes("w-full bg-white rounded-xl shadow-sm")
         with expansion:
@@ -230,6 +230,17 @@ class DetailView:
                 ui.button("Move to another engine…", icon="swap_horiz", on_click=self.move_engine).props(FLAT).mark(
                     "move-engine"
                 )
+
+    @staticmethod
+    def _place_rows(data: DetailData) -> list[tuple[str, str]]:
+        place = data.place
+        if place is None:
+            return []
+        return [
+            ("Engine", place.engine),
+            ("Table format", place.table_format),
+            ("Table location", place.location or "Placed by the cluster's catalog (a managed table)"),
+        ]
 
     def _history(self, data: DetailData) -> None:
         with ui.card().classes("w-full p-4 shadow-sm rounded-xl"):

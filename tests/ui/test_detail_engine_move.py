@@ -40,3 +40,6 @@ async def test_move_to_a_cluster_and_the_refusal_for_a_parquet_cluster(user: Use
     moved = services.store.get_ingestion(ingestion.id).spec
     assert moved.cluster_id == delta.id and moved.destination.location == services.embedded.table_uri(moved.destination)
     assert parquet.id != delta.id
+    await user.should_see("Table location")  # the configuration names where the table is and who writes it
+    await user.should_see(moved.destination.location)
+    user.find("Table format")
