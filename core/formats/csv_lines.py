@@ -10,7 +10,12 @@ lines, about `BLOCK_BYTES` at a time:
   complaint. A vectorised pre-check per block looks for a quote character with something other than the
   delimiter, a quote or a line break on both sides (on the left, the escape character also counts as
   innocent). Only when it hits are the lines concerned taken out of Arrow's input (blanked) and kept in
-  `suspicious`, for `python_rows` to parse strictly. Not done with `multiline` (rows span lines there).
+  `suspicious`, for `python_rows` to parse strictly. With `multiline` (rows span lines) `csv_quotes.RecordQuotes`
+  does that check per record instead: blocks are cut after whole records, and from the first badly quoted record
+  of a block on, `csv_quotes.python_records` splits the records for `python_rows`; a quoted value still open at
+  the end of the file is `unclosed_quote`, which quarantines the file naming the quote's line and byte;
+* text that is not UTF-8: a block that is not ASCII is validated, so the first bad byte is named with its offset
+  in the stream and its line (`invalid_utf8`) also when the file cannot be read again (an object store's body).
 
 `python_rows` parses such rows, and the rows Arrow rejected for their width, with Python's csv module under
 the same delimiter, quote and escape options (strict quoting). It sorts them into good rows (missing
@@ -28,11 +33,22 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
+import pyarrow as pa
 
 from core.config import FormatOptions
+from core.formats.csv_quotes import RecordQuotes, opening_quote, python_records
 from core.formats.streams import InvalidUtf8, utf8_error
 
 BLOCK_BYTES = 1024 * 1024
+
+
+@dataclass
+class UnclosedQuote:
+    """A quoted value still open at the end of a multiline CSV file: its opening quote's line, and its byte offset
+    in the (decompressed) file when known (comment lines blanked before it move offsets)."""
+
+    line: int
+    offset: int | None
 
 
 class CsvLines(io.RawIOBase):
@@ -48,10 +64,20 @@ class CsvLines(io.RawIOBase):
         self._quote_byte = self._quote[0] if self._quote else 0
         self._delimiter = options.delimiter.encode("utf-8")[0]
         self._escape = options.escape.encode("utf-8")[0] if options.escape else None
+        self._records = (
+            RecordQuotes(self._quote_byte, self._delimiter, self._escape)
+            if check_quotes and self._quote is not None and options.multiline
+            else None
+        )
+        self._dialect = _dialect(options)
+        self._pending = b""  # multiline: the start of a record not yet whole (processed text)
+        self._pending_to_python = False  # whether that record follows a badly quoted one (Python splits it)
+        self._pending_offset = 0  # the offset in `raw` of the pending text
+        self._offsets_exact = True  # False once comment lines were blanked (they move offsets)
         self._header_pending = options.header
         self._suspects = _SuspectQuotes(self._quote_byte, self._delimiter, self._escape)
         self._count_lines = count_lines
-        self._lines = 0  # line breaks before the unprocessed text (counted only when `count_lines`)
+        self._lines = 0  # line breaks before the unprocessed (multiline: the pending) text
         self._blank_lines = array.array("q")  # numbers of empty lines, ascending (only when `count_lines`)
         self._in_quotes = False  # multiline + comment: whether the processed text ends inside a quoted value
         self._carry = b""
@@ -59,11 +85,12 @@ class CsvLines(io.RawIOBase):
         self._eof = False
         self._offset = 0  # the offset in `raw` of the block being processed
         self.altered = False  # whether lines were blanked, so offsets in the output are no longer `raw`'s
-        # The first set-aside row that is not UTF-8: the reader raises it once the file's start was checked (a
-        # binary file is named as such, not as text that is not UTF-8).
+        # The first byte that is not UTF-8 (outside comment lines): the reader raises it once the file's start was
+        # checked (a binary file is named as such, not as text that is not UTF-8).
         self.invalid_utf8: InvalidUtf8 | None = None
         # (line number or None, raw line text) of rows taken out of Arrow's input; appended from Arrow's threads.
         self.suspicious: list[tuple[int | None, str]] = []
+        self.unclosed_quote: UnclosedQuote | None = None
 
     def readable(self) -> bool:
         return True
@@ -71,13 +98,14 @@ class CsvLines(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         while not self._out and not self._eof:
             block = bytearray(self._carry)  # the one copy of each block; Arrow gets a view of it
-            chunk = self._raw.read(BLOCK_BYTES)
+            # A line or record longer than a block makes the next read as long: memory grows with it, linearly.
+            chunk = self._raw.read(max(BLOCK_BYTES, len(self._carry), len(self._pending)))
             self._eof = not chunk
             block += chunk
             cut = len(block) if self._eof else block.rfind(b"\n") + 1
             self._carry = bytes(block[cut:])
             del block[cut:]
-            if block:
+            if block or (self._eof and self._pending):
                 self._out = memoryview(self._process(block))
                 self._offset += len(block)
         view = memoryview(buffer).cast("B")
@@ -88,30 +116,102 @@ class CsvLines(io.RawIOBase):
 
     def _process(self, block: bytearray) -> bytes | bytearray:
         data: bytes | bytearray = block
+        if self.invalid_utf8 is None and not block.isascii():
+            self._check_utf8(block)
         protect = 0
         if self._header_pending:
             protect = self._header_end(data)
         if self._comment is not None and self._comment in data:
             data = self._blank_comments(data)
+            self._offsets_exact = self._offsets_exact and data is block
         elif self._multiline and self._comment is not None and self._quote is not None:
             self._in_quotes ^= bool(data.count(self._quote) & 1)
         if self._check and self._quote is not None and self._quote in data:
             data = self._set_aside(data, protect, block)
         self.altered = self.altered or data is not block
+        first_line = self._lines
+        if self._records is not None:
+            data = self._whole_records(data, protect)
+        else:
+            self._lines += _line_feeds(data)
         if self._count_lines:
-            self._note_blank_lines(data)
-            self._lines += data.count(b"\n")
+            self._note_blank_lines(data, first_line)
         return data
 
-    def _note_blank_lines(self, data: bytes | bytearray) -> None:
-        """Remember the numbers of empty lines (Arrow skips them, so its row numbers do not count them)."""
+    def _check_utf8(self, block: bytearray) -> None:
+        """Note the first byte of `block` (a block that is not ASCII) that is not UTF-8 in `invalid_utf8`, unless it
+        is on a comment line (never read). Arrow's reader fails on such text without saying where."""
+        if _is_utf8(block):
+            return
+        lines = self._lines + (_line_feeds(self._pending) if self._records is not None else 0)
+        start = 0
+        while start < len(block):
+            found = utf8_error(block[start:], self._offset + start, lines + block.count(b"\n", 0, start) + 1)
+            if found is None or found.offset is None:
+                return
+            line_start = block.rfind(b"\n", 0, found.offset - self._offset) + 1
+            if self._comment is None or not block.startswith(self._comment, line_start):
+                self.invalid_utf8 = found
+                return
+            start = block.find(b"\n", line_start) + 1 or len(block)
+
+    def _whole_records(self, data: bytes | bytearray, protect: int) -> bytes | bytearray:
+        """Multiline: the whole records of the pending text and `data` for Arrow; from the first badly quoted record
+        on, they are set aside for Python (`suspicious`). The rest is pending, until the next block ends it."""
+        assert self._records is not None
+        if self._pending:
+            data = self._pending + data
+        if self._pending_to_python:
+            start = 0
+        else:
+            scan = self._records(data, self._eof)
+            if scan.suspect is None:
+                self._pending = bytes(data[scan.cut :])
+                self._advance(data, scan.cut, scan.lines - _line_feeds(self._pending))
+                return data[: scan.cut]
+            start = scan.suspect
+        if protect:  # the header is Arrow's
+            start = min(max(start, protect + 1), len(data))
+        return self._to_python(data, start)
+
+    def _to_python(self, data: bytes | bytearray, start: int) -> bytes | bytearray:
+        found = python_records(data, start, self._eof, self._dialect)
+        for begin, end in found.spans:
+            number = self._lines + data.count(b"\n", 0, begin) + 1 if self._count_lines else None
+            record = _without_line_break(bytes(data[begin:end]), self._escape)
+            self.suspicious.append((number, record.decode("utf-8")))
+        if found.unterminated is not None:
+            at = found.unterminated + opening_quote(data[found.unterminated :], self._quote_byte, self._escape)
+            self.unclosed_quote = UnclosedQuote(
+                self._lines + data.count(b"\n", 0, at) + 1,
+                self._pending_offset + at if self._offsets_exact else None,
+            )
+        end = found.end
+        if found.invalid_utf8 is not None or found.unterminated is not None or self._eof:
+            end = len(data)  # the file fails (or ends): nothing is left for later
+        self._pending = bytes(data[end:])
+        self._pending_to_python = bool(self._pending)
+        self.altered = self.altered or end > start
+        line_feeds = data.count(b"\n", 0, end)
+        blanked = data.count(b"\n", start, end)
+        self._advance(data, end, line_feeds)
+        return bytes(data[:start]) + b"\n" * blanked  # the set-aside lines stay as empty lines, so numbers hold
+
+    def _advance(self, data: bytes | bytearray, end: int, line_feeds: int) -> None:
+        """`data[:end]` (holding `line_feeds` line feeds) leaves for Arrow; the pending text starts after it."""
+        self._lines += line_feeds
+        self._pending_offset += end
+
+    def _note_blank_lines(self, data: bytes | bytearray, lines_before: int) -> None:
+        """Remember the numbers of empty lines (Arrow skips them, so its row numbers do not count them); `data`
+        starts after `lines_before` line feeds."""
         a = np.frombuffer(data, np.uint8)
         breaks = np.flatnonzero(a == 10)
         if not len(breaks):
             return
         gaps = np.diff(breaks, prepend=-1)
         empty = (gaps == 1) | ((gaps == 2) & (a[np.maximum(breaks - 1, 0)] == 13))
-        self._blank_lines.extend((np.flatnonzero(empty) + self._lines + 1).tolist())
+        self._blank_lines.extend((np.flatnonzero(empty) + lines_before + 1).tolist())
 
     def physical_line(self, row: int) -> int:
         """The line number of Arrow's `row`-th row (which counts the header, not empty lines); needs `count_lines`."""
@@ -197,6 +297,31 @@ class CsvLines(io.RawIOBase):
         return found or InvalidUtf8(None, number)
 
 
+def _line_feeds(data: bytes | bytearray) -> int:
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10)) if data else 0
+
+
+def _is_utf8(data: bytes | bytearray) -> bool:
+    """Whether `data` is UTF-8, by Arrow's validation (faster than decoding, and no copy)."""
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int64).tobytes())
+    try:
+        pa.Array.from_buffers(pa.large_utf8(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _without_line_break(record: bytes, escape: int | None) -> bytes:
+    """A record's text without the line break that ends it (`\n`, `\r\n` or `\r`). After an escaped `\r` (data)
+    the `\n` stays: without it Python's csv module would wait for the record's end."""
+    text = record[:-1] if record.endswith(b"\n") else record
+    if not text.endswith(b"\r"):
+        return text
+    body = text[:-1]
+    escapes = len(body) - len(body.rstrip(bytes([escape]))) if escape is not None else 0
+    return record if escapes % 2 == 1 else body
+
+
 def _next_line_start(data: bytes | bytearray, comment: bytes, after: int) -> int:
     at = data.find(b"\n" + comment, after)
     return -1 if at == -1 else at + 1
@@ -273,9 +398,13 @@ def _dialect(options: FormatOptions) -> dict[str, Any]:
 
 
 def split_row(text: str, options: FormatOptions) -> list[str] | None:
-    """The fields of one CSV row by Python's csv module (strict quoting), or None when it does not parse."""
+    """The fields of one CSV row by Python's csv module (strict quoting), or None when it does not parse.
+
+    The row is given a line break to end on, as in its file: without one, strict quoting refuses a row whose text
+    ends with an escaped line break (a blank line after a row that has one is no row)."""
+    ended = text + "\n"
     try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""), **_dialect(options)) if r]
+        rows = [r for r in csv.reader(io.StringIO(ended, newline=""), **_dialect(options)) if r]
     except csv.Error:
         return None
     return rows[0] if len(rows) == 1 else None

@@ -13,7 +13,15 @@ import pyarrow.csv as pcsv
 from core.config import FormatConfig, FormatOptions
 from core.formats.conform import RESCUED, conform_batch, malformed_batch, merge_rescued
 from core.formats.csv_lines import CsvLines, python_rows
-from core.formats.streams import MAX_MALFORMED_SHARE, Chained, FileReadStats, bad_file, first_content
+from core.formats.streams import (
+    ARROW_ERRORS,
+    MAX_MALFORMED_SHARE,
+    Chained,
+    FileReadStats,
+    InvalidUtf8,
+    bad_file,
+    first_content,
+)
 from core.formats.text_types import TextRules, infer_text_type
 from core.formats.unify import normalize_schema
 
@@ -78,8 +86,35 @@ def _csv_probe(head: bytes, exhausted: bool, fmt: FormatConfig) -> list[str]:
 def read_csv(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
+    lines = CsvLines(stream, fmt.options, check_quotes=True, count_lines=fmt.options.mode == "failfast")
+    try:
+        yield from _read_lines(lines, path, fmt, schema, stats, block_bytes)
+    except ARROW_ERRORS as exc:
+        # Arrow's reader says text is not UTF-8 without saying where; `lines` knows.
+        if lines.invalid_utf8 is not None and not isinstance(exc, InvalidUtf8):
+            raise lines.invalid_utf8 from None
+        raise
+    _check_quotes_closed(lines, path)
+
+
+def _check_quotes_closed(lines: CsvLines, path: str) -> None:
+    unclosed = lines.unclosed_quote
+    if unclosed is None:
+        return
+    where = f"line {unclosed.line:,}" + (f" (byte {unclosed.offset:,})" if unclosed.offset is not None else "")
+    raise bad_file(
+        path,
+        "CSV",
+        f"the quoted value opened on {where} is not closed before the end of the file",
+        action="Close the quote (a quote inside a quoted value is written twice, or escaped with the escape "
+        "option), or check the quote option; the file is quarantined and the rest of the run continues.",
+    )
+
+
+def _read_lines(
+    lines: CsvLines, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
+) -> Iterator[pa.RecordBatch]:
     failfast = fmt.options.mode == "failfast"
-    lines = CsvLines(stream, fmt.options, check_quotes=True, count_lines=failfast)
     stream = _binary(lines)
     first, exhausted = first_content(stream, min(block_bytes, _PROBE_BYTES), path, "CSV")
     raw_names = _csv_probe(first, exhausted, fmt)
@@ -123,14 +158,15 @@ def read_csv(
             raise lines.invalid_utf8
         batch = conform_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), data_schema, rules)
         if first_batch:
-            _check_bad_rows_share(path, batch.num_rows, len(bad_rows), len(names))
+            # Rows set aside for Python (badly quoted) count as rows of the block.
+            _check_bad_rows_share(path, batch.num_rows + len(lines.suspicious), len(bad_rows), len(names))
             first_batch = False
         yield from _with_bad_rows(batch, bad_rows, lines.suspicious, context, stats)
     if lines.invalid_utf8 is not None:
         raise lines.invalid_utf8
     if bad_rows or lines.suspicious:
         if first_batch:
-            _check_bad_rows_share(path, 0, len(bad_rows), len(names))
+            _check_bad_rows_share(path, len(lines.suspicious), len(bad_rows), len(names))
         yield from _with_bad_rows(None, bad_rows, lines.suspicious, context, stats)
 
 
