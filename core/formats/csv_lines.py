@@ -39,6 +39,9 @@ from core.config import FormatOptions
 from core.formats.csv_quotes import RecordQuotes, opening_quote, python_records
 from core.formats.streams import InvalidUtf8, utf8_error
 
+# A line set aside for Python may hold a value longer than the csv module's default field limit (128 KiB). This
+# process owns its csv settings, and a line is bounded by its file anyway.
+csv.field_size_limit(2**31 - 1)
 BLOCK_BYTES = 1024 * 1024
 
 
@@ -54,9 +57,20 @@ class UnclosedQuote:
 class CsvLines(io.RawIOBase):
     """`raw` with comment lines blanked and suspicious rows set aside (see the module docstring)."""
 
-    def __init__(self, raw: BinaryIO, options: FormatOptions, *, check_quotes: bool, count_lines: bool):
+    def __init__(
+        self,
+        raw: BinaryIO,
+        options: FormatOptions,
+        *,
+        check_quotes: bool,
+        count_lines: bool,
+        longest_line: int | None = None,
+    ):
         super().__init__()
         self._raw = raw
+        # Lines longer than this (Arrow's block: its reader fails on a row that does not fit one) are set aside for
+        # Python, like badly quoted ones, so a 100 MB value loads instead of failing the file (not in multiline).
+        self._longest_line = None if options.multiline else longest_line
         self._comment = options.comment.encode("utf-8") if options.comment else None
         self._multiline = options.multiline
         self._quote = options.quote.encode("utf-8") if options.quote else None
@@ -126,6 +140,8 @@ class CsvLines(io.RawIOBase):
             self._offsets_exact = self._offsets_exact and data is block
         elif self._multiline and self._comment is not None and self._quote is not None:
             self._in_quotes ^= bool(data.count(self._quote) & 1)
+        if self._longest_line is not None and len(data) > self._longest_line:  # first: then no scan holds it
+            data = self._take_lines(data, protect, block, _long_line_starts(data, self._longest_line))
         if self._check and self._quote is not None and self._quote in data:
             data = self._set_aside(data, protect, block)
         self.altered = self.altered or data is not block
@@ -261,13 +277,18 @@ class CsvLines(io.RawIOBase):
     def _set_aside(self, data: bytes | bytearray, protect: int, block: bytearray) -> bytes | bytearray:
         """Blank the lines with a suspicious quote (not the header) and keep them in `suspicious`; a line that is not
         UTF-8 is noted in `invalid_utf8` instead (its first bad byte in `raw`, found in the unaltered `block`)."""
-        positions = self._suspects(data)
+        return self._take_lines(data, protect, block, self._suspects(data).tolist())
+
+    def _take_lines(
+        self, data: bytes | bytearray, protect: int, block: bytearray, positions: list[int]
+    ) -> bytes | bytearray:
+        """Blank the lines holding `positions` (ascending offsets in `data`; never the header) and keep their text."""
         if not len(positions):
             return data
         pieces: list[bytes | bytearray] = []
         kept = 0
         line_end = -1
-        for position in positions.tolist():
+        for position in positions:
             if position < line_end or position < protect:
                 continue
             start = data.rfind(b"\n", 0, position) + 1
@@ -295,6 +316,20 @@ class CsvLines(io.RawIOBase):
         end = block.find(b"\n", start)
         found = utf8_error(block[start : len(block) if end == -1 else end], self._offset + start, number)
         return found or InvalidUtf8(None, number)
+
+
+def _long_line_starts(data: bytes | bytearray, longest: int) -> list[int]:
+    """The offsets where lines longer than `longest` bytes (line break included) start. Only a block longer than
+    `longest` is searched, which is rare: line by line, without a copy of the block."""
+    starts = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) - 1 if end == -1 else end
+        if end - start + 1 > longest:
+            starts.append(start)
+        start = end + 1
+    return starts
 
 
 def _line_feeds(data: bytes | bytearray) -> int:

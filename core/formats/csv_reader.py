@@ -86,7 +86,13 @@ def _csv_probe(head: bytes, exhausted: bool, fmt: FormatConfig) -> list[str]:
 def read_csv(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    lines = CsvLines(stream, fmt.options, check_quotes=True, count_lines=fmt.options.mode == "failfast")
+    lines = CsvLines(
+        stream,
+        fmt.options,
+        check_quotes=True,
+        count_lines=fmt.options.mode == "failfast",
+        longest_line=min(block_bytes, CSV_BLOCK_BYTES),
+    )
     try:
         yield from _read_lines(lines, path, fmt, schema, stats, block_bytes)
     except ARROW_ERRORS as exc:

@@ -76,11 +76,6 @@ def test_a_100_mb_json_string_loads_readable_and_exact(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CSV reader (core/formats/csv_reader.py) streams in 1 MiB blocks: a longer record is quarantined "
-    "with a message saying so, not loaded; loading it needs the reader to take records longer than a block",
-)
 def test_a_100_mb_csv_field_loads_readable_and_exact(
     services: Any, settings: Any, tmp_path: Path, huge_value: str
 ) -> None:
