@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,27 @@ CHROMIUM_FLAGS = [
 ]
 
 
+@contextmanager
+def shared_app_lifespan_kept() -> Iterator[None]:
+    """Put NiceGUI's app's lifespan back as it was: the app is one object for the whole process, and every simulated
+    app's `mount_api` includes five routers into it, each of which FastAPI's `include_router` wraps around the
+    lifespan (`merged_lifespan`, two frames deep when entered); NiceGUI's reset between tests removes the routes but
+    not these wrappers. Without this, each app started 10 frames deeper than the one before, and a CI worker's ~95th
+    app (`Container.start`, at ~1000 frames) hit "maximum recursion depth exceeded" and never created the admin."""
+    from nicegui import app
+
+    lifespan = app.router.lifespan_context
+    try:
+        yield
+    finally:
+        app.router.lifespan_context = lifespan
+
+
 @pytest.fixture(autouse=True)
-def collect_garbage_between_tests() -> Iterator[None]:
-    """Each simulated app leaves a container behind (engines, connection pools); collecting it after the test, at a
-    shallow stack, keeps the finalizers of many tests' pools from running inside the next app's start-up, where a
-    worker of the 2-process CI run once hit "maximum recursion depth exceeded" in SQLAlchemy's pool checkout (the
-    admin was then never created and the login failed)."""
-    yield
-    gc.collect()
+def shared_app_lifespan_kept_per_test() -> Iterator[None]:
+    """Set up before the `user` fixture builds its app and torn down after that app stopped."""
+    with shared_app_lifespan_kept():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
-import pytest
 from nicegui.testing import User
 
 from app.pages.wizard.draft import SpecDraft
@@ -30,13 +28,6 @@ async def _to_format_step(user: User) -> None:
     user.find(marker="source.path").type(str(ORDERS))
     user.find(marker="next").click()
     await _step_is(user, "Format")
-
-
-UNDER_XDIST = pytest.mark.skipif(
-    os.environ.get("PYTEST_XDIST_WORKER") is not None,
-    reason="under two CI workers the app start-up of this test hit a RecursionError after the module's first test "
-    "(cause not found yet, see the session note); it passes in one process: AUTOLOADER_TEST_WORKERS=0",
-)
 
 
 async def _activated(services: Any) -> list[Ingestion]:
@@ -75,7 +66,6 @@ async def test_a_column_type_is_shown_in_the_preview_and_stored_on_create(user: 
     assert created[0].spec.format.schema_.hints == {"amount": "decimal(12,2)"}
 
 
-@UNDER_XDIST
 async def test_an_invalid_type_is_named_at_its_row_and_blocks_next_and_saving(user: User, services_of_app: Any) -> None:
     await _to_format_step(user)
     user.find(marker="add-type-hint").click()
@@ -106,7 +96,6 @@ async def test_an_invalid_type_is_named_at_its_row_and_blocks_next_and_saving(us
     await _step_is(user, "Destination")
 
 
-@UNDER_XDIST
 async def test_edit_mode_shows_the_saved_hints_and_keeps_them(user: User, services_of_app: Any) -> None:
     stored = spec(str(ORDERS), table="orders", name="orders", format={"schema": {"hints": STORED_HINTS}})
     ingestion = services_of_app.ingestions.create(stored, activate=False)
