@@ -122,17 +122,17 @@ def _part_problems(draft: SpecDraft, part: str) -> dict[str, str]:
         return {"format.schema.schema_json": 'Not valid JSON; use [{"name": "id", "type": "bigint"}, ...].'}
     if part == "source" and not draft.get("source.path"):
         return {"source.path": "Enter the folder or bucket path to load files from."}
+    problems: dict[str, str] = {}
     if (
         part == "schedule"
         and draft.get("schedule.backfill.mode") == "since"
         and not draft.get("schedule.backfill.since")
-    ):
-        return {"schedule.backfill.since": "Pick the date: files modified since then are loaded."}
-    problems: dict[str, str] = {}
+    ):  # said beside the schedule's other problems: a missing date must not hide a bad cron typed after it
+        problems["schedule.backfill.since"] = "Pick the date: files modified since then are loaded."
     try:
         _PART_MODELS[part].model_validate(draft.get(part))
     except ValidationError as exc:
-        problems = errors_of(exc, part)
+        problems |= errors_of(exc, part)
     if part == "format":
         problems = _each_hint(problems, draft.get(HINTS))
     if part == "format" and "format.type" not in problems:
