@@ -1,13 +1,16 @@
-"""The API's own documentation page: Swagger UI served from the `swagger-ui-bundle` package, so `/docs` works on a
-host without internet (FastAPI's default page loads Swagger UI from a CDN)."""
+"""The API's own documentation page: Swagger UI served from the `swagger-ui-py` package's static files, so `/docs`
+works on a host without internet (FastAPI's default page loads Swagger UI from a CDN). That package ships Swagger UI
+5, which reads the OpenAPI 3.1 document FastAPI publishes (Swagger UI 4 showed "Unable to render this definition")."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
 
@@ -25,7 +28,7 @@ def install_docs(fastapi_app: FastAPI) -> None:
     fastapi_app.openapi_url = OPENAPI_URL
     fastapi_app.openapi_schema = None
     fastapi_app.setup()
-    fastapi_app.mount(ASSETS_URL, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    fastapi_app.mount(ASSETS_URL, StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
 
     @fastapi_app.get(DOCS_URL, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
@@ -36,3 +39,11 @@ def install_docs(fastapi_app: FastAPI) -> None:
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
         )
+
+
+def swagger_ui_assets() -> Path:
+    """The folder of Swagger UI's files in `swagger-ui-py` (found, not imported: only its files are used)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("swagger-ui-py is not installed: pip install -e . (it serves the /docs page)")
+    return Path(spec.origin).parent / "static"

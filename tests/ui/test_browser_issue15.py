@@ -248,11 +248,6 @@ def test_bug_1_a_draft_is_activated_only_through_preview(served: Served, page: P
     assert _status(served, draft) == "active"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Not fixed in a real browser: swagger-ui-bundle 1.1.0 ships Swagger UI 4.15.5, which cannot render the "
-    "OpenAPI 3.1.0 document FastAPI publishes ('Unable to render this definition'); app/api/docs.py",
-)
 def test_bug_2_api_docs_render_offline_titled_autoloader(
     served: Served, chromium_browser: Browser, signed_in: dict[str, Any]
 ) -> None:
