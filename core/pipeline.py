@@ -37,7 +37,7 @@ from core.domain import (
     RunOutcome,
     RunStatus,
 )
-from core.engines.base import BatchRequest, Engine, FileOutcome
+from core.engines.base import BatchRequest, Engine, FileOutcome, InferResult
 from core.errors import (
     AutoloaderError,
     BadFileError,
@@ -535,8 +535,15 @@ class RunPipeline:
             )
             if inferred.sampled:
                 ctx.notes.append(sampled_note(inferred.sampled, inferred.sample_bytes))
+            if inferred.case_variants and not ctx.engine.rescues_case_variants:
+                files = self._set_aside_case_variants(ctx, files, None, inferred.schema)
             return files, without(inferred.schema, ignored)
-        files, schemas = self._guarded(ctx, files, lambda some: self._file_schemas(ctx, some, table_schema, ignored))
+        files, (schemas, suspects) = self._guarded(
+            ctx, files, lambda some: self._file_schemas(ctx, some, table_schema, ignored)
+        )
+        if suspects:
+            files = self._set_aside_case_variants(ctx, files, suspects, table_schema)
+            schemas = {f.path: schemas[f.path] for f in files if f.path in schemas}
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":
             raise SchemaChangeError(
@@ -550,31 +557,70 @@ class RunPipeline:
         known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]
         return loadable, nulls_to_string(unify_schemas(known)) if known else pa.schema(data_fields(table_schema))
 
+    def _set_aside_case_variants(
+        self, ctx: _RunContext, files: list[FileInfo], suspects: set[str] | None, columns: pa.Schema
+    ) -> list[FileInfo]:
+        """Quarantine the files with a key spelled differently from its column only by case, on an engine that
+        would drop such a key's values (`Engine.rescues_case_variants`); the others load. Nothing is lost: the file
+        waits, named with the reason, until the key is renamed or the ingestion moves to the embedded engine.
+        The `suspects` (paths; None: every file) are inferred again one by one: such batches are rare."""
+        from core.engines.inference import case_variant_keys
+
+        kept = []
+        for info in files:
+            if suspects is not None and info.path not in suspects:
+                kept.append(info)
+                continue
+            found = case_variant_keys(ctx.engine.infer_schema(ctx.storage, [info], ctx.ingestion.spec.format), columns)
+            if not found:
+                kept.append(info)
+                continue
+            keys = ", ".join(f"'{key}' (column '{column}')" for key, column in found)
+            self._quarantine(
+                ctx,
+                info,
+                f"key {keys} differs from its column only by case; the {ctx.engine.name} engine reads keys by "
+                "their exact spelling and would drop these values",
+                "Rename the key in the producer, or move the ingestion to the embedded engine, which keeps such "
+                "values in _rescued_data; the file is picked up again once it changes.",
+            )
+        return kept
+
     @staticmethod
     def _file_schemas(
         ctx: _RunContext, files: list[FileInfo], table_schema: pa.Schema, ignored: frozenset[str]
-    ) -> dict[str, pa.Schema]:
+    ) -> tuple[dict[str, pa.Schema], set[str]]:
         """Each file's schema for the check against the table, inferred in groups where that reads as much of
         each file as inferring it alone: a group whose unified schema the policy takes holds no file with a change
         (each member's types are at or below the group's on the lattice), so only the files of a group with a change
         are inferred one by one, to find which to hold. One Arrow call per group instead of per file: on 1,000-file
-        batches of small JSON files, 14 s of a 25 s load of 10,000 files was this check (bench_scaling)."""
-        from core.engines.inference import check_groups
+        batches of small JSON files, 14 s of a 25 s load of 10,000 files was this check (bench_scaling).
+
+        Also the paths of files that may spell a key differently from its column by case, for an engine that would
+        drop such values (the members of a group that does, and files inferred alone that do)."""
+        from core.engines.inference import case_variant_keys, check_groups
         from core.schema import classify
 
         spec = ctx.ingestion.spec
+        careful = not ctx.engine.rescues_case_variants
         groups, alone = check_groups(files, spec.format)
         schemas: dict[str, pa.Schema] = {}
+        suspects: set[str] = set()
         for group in groups:
             result = ctx.engine.infer_schema(ctx.storage, group, spec.format)
             members = [info for info in group if info.path not in result.bad_files]
+            if careful and case_variant_keys(result, table_schema):
+                suspects.update(info.path for info in members)
             if classify(spec.format.schema_.on_schema_change, table_schema, {"": result.schema}, ignored).held:
                 alone.extend(members)
             else:
                 schemas.update((info.path, result.schema) for info in members)
         if alone:
-            schemas.update(ctx.engine.infer_each(ctx.storage, alone, spec.format))
-        return schemas
+            each = ctx.engine.infer_each(ctx.storage, alone, spec.format)
+            schemas.update(each)
+            if careful:
+                suspects.update(path for path, got in each.items() if case_variant_keys(InferResult(got), table_schema))
+        return schemas, suspects
 
     def _guarded(
         self, ctx: _RunContext, files: list[FileInfo], infer: Callable[[list[FileInfo]], T]

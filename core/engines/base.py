@@ -32,6 +32,9 @@ class InferResult:
     # Files whose schema came from their first `sample_bytes` only (they are larger): the run says so.
     sampled: list[str] = field(default_factory=list)
     sample_bytes: int = 0
+    # Keys the files spell differently by case from their first spelling (`name` after `Name`), which the schema
+    # keeps; an engine that reads keys by exact spelling would drop their values (`Engine.rescues_case_variants`).
+    case_variants: tuple[str, ...] = ()
 
 
 INFER_BYTES_TOTAL = 32 * 1024 * 1024
@@ -92,6 +95,9 @@ class CompactionResult:
 
 class Engine(Protocol):
     name: str
+    rescues_case_variants: bool
+    """Whether a key spelled differently from its column only by case lands in `_rescued_data` (the embedded
+    engine); an engine that reads keys by exact spelling (Spark) would drop its values, so such files are set aside."""
 
     def table_uri(self, destination: DestinationConfig) -> str: ...
 

@@ -79,6 +79,7 @@ class _StreamState:
 
 class EmbeddedEngine:
     name = "embedded"
+    rescues_case_variants = True
 
     def __init__(self, warehouse: str, storage_options: dict[str, str] | None = None):
         self.warehouse = warehouse.rstrip("/")

@@ -22,6 +22,7 @@ from core.errors import BadFileError
 from core.formats import apply_hints, infer_file_schema, nulls_to_string, schema_from_json, unify_schemas
 from core.formats.partitions import partition_fields, relative_path, with_partitions
 from core.formats.readers import csv_sample, infer_csv_schemas, infer_json_lines_schemas, json_lines_sample
+from core.formats.unify import CASE_VARIANTS
 from core.storage.base import FileInfo, Storage
 
 # The formats both engines infer with the shared inference (the embedded engine infers every format with it).
@@ -79,7 +80,29 @@ def infer_schema(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> 
     sampled = [
         f.path for f in files if f.size > budget and fmt.type not in WHOLE_SCHEMA_FORMATS and not fmt.options.multiline
     ]
-    return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget)
+    return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget, _spelled_twice(schemas))
+
+
+def _spelled_twice(schemas: list[pa.Schema]) -> tuple[str, ...]:
+    """The top-level names spelled differently by case from the first spelling of theirs: across the schemas, or
+    within one (which kept the first spelling and lists the others in its metadata)."""
+    first: dict[str, str] = {}
+    others: dict[str, None] = {}
+    for schema in schemas:
+        dropped = (schema.metadata or {}).get(CASE_VARIANTS)
+        names = [*schema.names, *(dropped.decode().split(",") if dropped else [])]
+        for name in names:
+            seen = first.setdefault(name.lower(), name)
+            if seen != name:
+                others[name] = None
+    return tuple(others)
+
+
+def case_variant_keys(result: InferResult, columns: pa.Schema) -> list[tuple[str, str]]:
+    """(key, column) for each top-level key the inferred files spell differently from a column only by case."""
+    spelled = {f.name.lower(): f.name for f in columns}
+    keys = dict.fromkeys([*result.schema.names, *result.case_variants])
+    return [(k, spelled[k.lower()]) for k in keys if k.lower() in spelled and spelled[k.lower()] != k]
 
 
 _SAMPLING_THREADS = 2

@@ -68,10 +68,20 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
+CASE_VARIANTS = b"autoloader.case_variants"
+"""Schema metadata set by `normalize_schema` when it left out spellings: them, comma-separated (an engine that
+cannot rescue such a key's values asks)."""
+
+
 def normalize_schema(schema: pa.Schema) -> pa.Schema:
     """Every field normalised and nullable (files never promise non-null across a whole table); of names that
-    differ only by case, the first."""
-    return pa.schema(unify_fields([schema], top_level=True))
+    differ only by case, the first (the others are listed in the metadata, `CASE_VARIANTS`)."""
+    normalized = pa.schema(unify_fields([schema], top_level=True))
+    kept = {name.lower(): name for name in normalized.names}
+    dropped = [f.name for f in schema if f.name.lower() in kept and kept[f.name.lower()] != f.name]
+    if dropped:
+        return normalized.with_metadata({CASE_VARIANTS: ",".join(dropped).encode()})
+    return normalized
 
 
 def _unify_decimals(a: pa.Decimal128Type, b: pa.Decimal128Type) -> pa.DataType:

@@ -847,7 +847,10 @@ def test_a_csv_record_longer_than_the_block_loads_and_in_multiline_is_named_with
     loaded = pa.Table.from_batches(
         read_file(io.BytesIO(data), "/in/big.csv", FormatConfig(type="csv"), schema, FileReadStats())
     )
-    assert sorted(zip(loaded.column("id").to_pylist(), loaded.column("blob").to_pylist())) == [(1, blob), (2, "y")]
+    assert sorted(zip(loaded.column("id").to_pylist(), loaded.column("blob").to_pylist(), strict=True)) == [
+        (1, blob),
+        (2, "y"),
+    ]
     assert loaded.column(RESCUED).null_count == 2
     multiline = FormatConfig(type="csv", options={"multiline": True})
     with pytest.raises(BadFileError) as caught:

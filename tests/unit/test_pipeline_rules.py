@@ -498,3 +498,28 @@ def test_changed_files_are_all_in_the_ledger_but_listed_on_the_run_up_to_a_cap(
     assert "3 file(s) changed after they were loaded" in outcome.message
     assert {r.status for r in h.store.ledger(h.id).values()} == {FileStatus.CHANGED.value}
     assert h.table().num_rows == 3 * RECORDS
+
+
+@pytest.mark.parametrize("later_run", [False, True])
+def test_an_engine_that_reads_keys_by_spelling_sets_aside_a_case_variant_file(h: Harness, later_run: bool) -> None:
+    """Spark reads JSON keys by exact spelling, so `name` beside a column `Name` would be dropped without a word (it
+    was, when both spellings came in one batch). On such an engine the file is quarantined, named with the key; the
+    files without it load. Stands in for Spark with the embedded engine told it cannot rescue (the Spark contract
+    tests run the real case)."""
+
+    class BySpelling(EmbeddedEngine):
+        rescues_case_variants = False
+
+    h.pipeline.engine_for = lambda _: BySpelling(h.engine.warehouse)
+    (h.landing / "a.json").write_text('{"id": 1, "Name": "n"}\n{"id": 2, "Name": "o"}\n')
+    if later_run:
+        assert h.run().status == RunStatus.SUCCESS
+    (h.landing / "b.json").write_text('{"id": 3, "name": "m"}\n')
+    (h.landing / "c.json").write_text('{"id": 4, "Name": "p", "NAME": 5}\n')
+    (h.landing / "d.json").write_text('{"id": 5, "Name": "q"}\n')
+    outcome = h.run()
+    assert outcome.status == RunStatus.PARTIAL, outcome
+    quarantined = {e.file.rsplit("/", 1)[-1]: e.message for e in outcome.errors if e.kind == "quarantined"}
+    assert sorted(quarantined) == ["b.json", "c.json"], outcome.errors
+    assert "'name' (column 'Name')" in quarantined["b.json"] and "'NAME' (column 'Name')" in quarantined["c.json"]
+    assert sorted(h.table().column("id").to_pylist()) == [1, 2, 5]

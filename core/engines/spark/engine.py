@@ -26,6 +26,7 @@ class SparkEngine:
     """The engine contract over one pooled Spark Connect session per cluster (recreated when the server lost it)."""
 
     name = "spark"
+    rescues_case_variants = False  # Spark's JSON reader matches keys by exact spelling: `name` beside `Name` is dropped
 
     def __init__(self, target: ClusterTarget, connect: Callable[[ClusterTarget], Any] = connect_session):
         require_pyspark()
