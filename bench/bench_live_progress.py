@@ -31,12 +31,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench_dashboard as generator  # its server() and Chromium flags
+import bench_paint  # its admin and sign-in
 import httpx
 
 from app.settings import Settings
 
-ADMIN_EMAIL = "bench@example.com"
-ADMIN_PASSWORD = "bench-password-123"
+ADMIN_EMAIL = bench_paint.ADMIN_EMAIL
+ADMIN_PASSWORD = bench_paint.ADMIN_PASSWORD
 ADMIN_TOKEN = "bench-token-live-progress-0123456789"
 WATCH_JS = r"""() => {
     window.__seen = [];
@@ -62,16 +63,6 @@ def write_files(folder: Path, count: int) -> None:
 
 def api(base: str) -> httpx.Client:
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60)
-
-
-def session_cookie(base: str) -> dict[str, Any]:
-    answer = httpx.post(
-        f"{base}/auth/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, follow_redirects=False
-    )
-    if answer.status_code != 303 or not answer.cookies:
-        raise SystemExit(f"sign-in failed: {answer.status_code} {answer.text[:300]}")
-    name, value = next(iter(answer.cookies.items()))
-    return {"name": name, "value": value, "url": base}
 
 
 def create_ingestion(client: httpx.Client, landing: Path, per_batch: int) -> int:
@@ -155,7 +146,7 @@ def main() -> None:
         with generator.server(settings, f"sqlite:///{db}") as base, api(base) as client, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=generator.CHROMIUM, args=generator.CHROMIUM_FLAGS)
             context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.add_cookies([session_cookie(base)])
+            context.add_cookies([bench_paint.session_cookie(base)])
             page = context.new_page()
             for number in range(1, args.runs + 1):
                 target = landing / f"run-{number}"
