@@ -23,10 +23,13 @@ from core.errors import ConfigError, TransientError
 # - delta-spark 4.4.0 is the first Delta release built against Spark 4.2.0 (4.1.x-4.3.x target Spark 4.1).
 #   delta-storage is its one runtime dependency that Spark does not ship (the delta-kernel jars are not needed
 #   by the Spark connector's SQL paths used here).
-# - Iceberg is NOT in the set: it has no Spark 4.2 runtime yet (the newest is iceberg-spark-runtime-4.1_2.13
-#   1.12.0), and that one fails on Spark 4.2 at the first catalog call ("class org.apache.iceberg.spark.source.
-#   SparkView can not implement org.apache.spark.sql.connector.catalog.View, because it is not an interface").
-#   Add "org.apache.iceberg:iceberg-spark-runtime-4.2_2.13:<version>" when it exists (docs/SPARK.md).
+# - Iceberg is NOT in this set: it has no Spark 4.2 runtime yet (iceberg-spark-runtime-4.2_2.13 is not on Maven
+#   Central, checked 2026-12-01), and the newest one, iceberg-spark-runtime-4.1_2.13 1.12.0, fails on Spark 4.2 at
+#   the first catalog call ("class org.apache.iceberg.spark.source.SparkView can not implement org.apache.spark.sql.
+#   connector.catalog.View, because it is not an interface": Spark 4.2 made View a class). Iceberg tables are written
+#   on a Spark 4.1 cluster instead (ICEBERG_* below); the tests start one from pyspark 4.1.4 in a venv of its own
+#   (tests/spark_iceberg_server.py), driven by this project's pyspark 4.2 Connect client. Add
+#   "org.apache.iceberg:iceberg-spark-runtime-4.2_2.13:<version>" here when it is published (docs/SPARK.md).
 # - spark-avro is Spark's own module, same version as pyspark.
 # - S3: hadoop-aws must match the Hadoop in pyspark (hadoop-client-api-3.5.0); its AWS SDK v2 bundle (2.35.4) and
 #   the analytics accelerator (1.3.1) are the versions hadoop-project 3.5.0 pins. The bundle is ~690 MB (about 2 s
@@ -43,6 +46,14 @@ SPARK_JARS: tuple[str, ...] = (
     "org.apache.spark:spark-avro_2.13:4.2.0",
     *S3_JARS,
 )
+
+# Iceberg on a Spark 4.1 cluster: iceberg-spark-runtime-4.1_2.13 1.12.0 (the newest Iceberg release; 1.11.0 also
+# has a 4.1 runtime) is one self-contained jar, built against Spark 4.1; pyspark 4.1.4 is the newest 4.1 release on
+# PyPI (Scala 2.13, Hadoop 3.4.2). A pyspark 4.2 client talks to that server over Spark Connect (checked: create,
+# append with snapshot properties, MERGE INTO, ALTER, UPDATE, rewrite_data_files, metadata tables).
+ICEBERG_SPARK_VERSION = "4.1"
+ICEBERG_PYSPARK = "4.1.4"
+ICEBERG_JARS: tuple[str, ...] = ("org.apache.iceberg:iceberg-spark-runtime-4.1_2.13:1.12.0",)
 
 CACHE_ENV = "AUTOLOADER_SPARK_JARS"
 FETCH_TIMEOUT_SECONDS = 900.0

@@ -13,9 +13,8 @@ import pyarrow as pa
 from core.config import DestinationConfig
 from core.engines.base import CompactionResult
 from core.engines.spark.common import from_arrow, quote
-from core.engines.spark.lake import LakeFormat
+from core.engines.spark.lake import LakeFormat, refuse_inexact_widening
 from core.engines.spark.table import TableInfo
-from core.errors import SchemaChangeError
 
 
 class DeltaFormat(LakeFormat):
@@ -76,21 +75,8 @@ class DeltaFormat(LakeFormat):
         from pyspark.sql.connect import functions as F
 
         frame = spark.table(info.name)
-        current = {f.name: f.dataType.simpleString() for f in info.schema.fields}
         wider = {f.name: f.dataType.simpleString() for f in fields}
-        for name, target in wider.items():
-            if current.get(name) == "bigint" and target == "double":
-                column = F.col(quote(name))
-                changed = frame.where(column.cast("double").cast("bigint") != column).select(column).limit(1)
-                found = changed.collect()
-                if found:
-                    raise SchemaChangeError(
-                        f"Column '{name}' of {destination.full_name} holds integers a double cannot hold exactly "
-                        f"(e.g. {found[0][0]}); widening it from bigint to double would change them, so nothing "
-                        "was loaded.",
-                        f"Give '{name}' a type hint decimal(38,s) or string and load into a new table, or set the "
-                        "schema policy to rescue (values that do not fit go to _rescued_data).",
-                    )
+        refuse_inexact_widening(frame, info, destination, wider)
         columns = [F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
         writer = frame.select(*columns).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if destination.partition_columns:

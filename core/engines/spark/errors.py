@@ -12,7 +12,17 @@ from core.errors import AutoloaderError, ConfigError, SourceNotFound, TableError
 
 SPARK_AVRO_PACKAGE = "org.apache.spark:spark-avro_2.13"
 DELTA_PACKAGE = "io.delta:delta-spark_2.13"
-ICEBERG_PACKAGE = "org.apache.iceberg:iceberg-spark-runtime-4.0_2.13"
+ICEBERG_PACKAGE = "org.apache.iceberg:iceberg-spark-runtime-<Spark major.minor>_2.13"
+# The newest Spark line Iceberg publishes a runtime for (app/spark_jars.py ICEBERG_*: 4.1 with Iceberg 1.12.0);
+# a runtime built for another Spark line fails at its first catalog call (ICEBERG_RUNTIME_MISMATCH).
+ICEBERG_NEWEST_SPARK = "4.1"
+ICEBERG_NEWEST_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-4.1_2.13:1.12.0"
+ICEBERG_RUNTIME_MISMATCH = re.compile(
+    r"org[./]apache[./]iceberg\S*.*(can not implement|IncompatibleClassChangeError|NoSuchMethodError|"
+    r"AbstractMethodError|NoClassDefFoundError)|(IncompatibleClassChangeError|NoSuchMethodError|AbstractMethodError|"
+    r"NoClassDefFoundError).*org[./]apache[./]iceberg",
+    re.DOTALL,
+)
 
 FORMAT_PACKAGES = {"avro": SPARK_AVRO_PACKAGE, "delta": DELTA_PACKAGE, "iceberg": ICEBERG_PACKAGE}
 
@@ -105,6 +115,43 @@ def missing_format(exc: BaseException) -> str | None:
     return None
 
 
+def spark_line(version: str) -> str:
+    """'4.2' for '4.2.0' (Iceberg publishes one runtime per Spark major.minor)."""
+    return ".".join(version.split(".")[:2])
+
+
+def _newer_than(line: str, other: str) -> bool:
+    try:
+        return tuple(int(p) for p in line.split(".")) > tuple(int(p) for p in other.split("."))
+    except ValueError:
+        return False
+
+
+def iceberg_runtime_error(cluster: str, spark_version: str, exc: BaseException | None = None) -> FormatNotSupported:
+    """The cluster cannot run Iceberg: no runtime loaded, or one built for another Spark line. Names the runtime the
+    cluster's Spark needs, and says when Iceberg has not published one for that Spark yet (Spark 4.2 today)."""
+    line = spark_line(spark_version)
+    package = f"org.apache.iceberg:iceberg-spark-runtime-{line}_2.13"
+    detail = redact(f"{type(exc).__name__}: {exc}")[:4000] if exc is not None else ""
+    if _newer_than(line, ICEBERG_NEWEST_SPARK):
+        return FormatNotSupported(
+            f"Cluster '{cluster}' runs Spark {spark_version}, for which Iceberg has published no runtime yet "
+            f"({package} does not exist; the newest, {ICEBERG_NEWEST_RUNTIME}, runs only on Spark "
+            f"{ICEBERG_NEWEST_SPARK}), so it cannot write Iceberg tables.",
+            f"Write Iceberg tables through a Spark {ICEBERG_NEWEST_SPARK} cluster that loads {ICEBERG_NEWEST_RUNTIME} "
+            "with an Iceberg catalog (docs/SPARK.md), or set this cluster's table format to delta.",
+            detail=detail,
+        )
+    return FormatNotSupported(
+        f"Cluster '{cluster}' (Spark {spark_version}) cannot write Iceberg tables: it has no Iceberg runtime for "
+        f"Spark {line}.",
+        f"Add {package} (spark.jars.packages) with an Iceberg catalog and "
+        "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions to the cluster and restart it, or choose "
+        "another table format.",
+        detail=detail,
+    )
+
+
 def format_error(fmt: str, cluster: str, exc: BaseException | None = None) -> FormatNotSupported:
     package = FORMAT_PACKAGES.get(fmt)
     need = f"the package {package} (matching the cluster's Spark version)" if package else f"support for '{fmt}'"
@@ -145,6 +192,14 @@ def translate(exc: BaseException, cluster: str, what: str) -> AutoloaderError:
     fmt = missing_format(exc)
     if fmt is not None:
         return format_error(fmt, cluster, exc)
+    if ICEBERG_RUNTIME_MISMATCH.search(str(exc)):
+        return FormatNotSupported(
+            f"Cluster '{cluster}' failed while {what}: its Iceberg runtime was built for another Spark version.",
+            f"Load the iceberg-spark-runtime-<Spark major.minor>_2.13 matching the cluster's Spark (Iceberg has "
+            f"runtimes up to Spark {ICEBERG_NEWEST_SPARK}: {ICEBERG_NEWEST_RUNTIME}), or set the cluster's table "
+            "format to delta.",
+            detail=detail,
+        )
     if "PATH_NOT_FOUND" in cls or "Path does not exist" in str(exc):
         return SourceNotFound(
             f"A path does not exist on cluster '{cluster}': {first_line(exc)}",

@@ -1,17 +1,34 @@
 """Apache Iceberg tables.
 
 Exactly once: every snapshot carries the `autoloader.app_id` / `autoloader.batch_seq` summary properties, which
-`committed` reads back from the table's snapshots. Merges keep no marker (a MERGE re-applied changes nothing).
+`committed` reads back from the table's snapshots: appends and overwrites through the `snapshot-property.*` write
+options, MERGE through the session's `spark.sql.iceberg.snapshot-property.*` confs (Iceberg 1.10+ applies those to
+SQL writes). A snapshot expired on the cluster takes its marker with it: keep at least the last run's snapshots.
+
+Iceberg needs a runtime built for the cluster's Spark line (iceberg-spark-runtime-4.1_2.13 for Spark 4.1); there is
+none for Spark 4.2 yet, and Test Connection and runs say so (errors.iceberg_runtime_error).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
 from core.config import DestinationConfig
-from core.engines.spark.common import literal, quote
-from core.engines.spark.lake import LakeFormat
+from core.engines.spark.common import from_arrow, literal, quote
+from core.engines.spark.errors import ICEBERG_RUNTIME_MISMATCH, FormatNotSupported, iceberg_runtime_error
+from core.engines.spark.lake import LakeFormat, refuse_inexact_widening
 from core.engines.spark.table import TableInfo
+
+SNAPSHOT_PROPERTY_CONF = "spark.sql.iceberg.snapshot-property."
+# rewrite_data_files skips a file group with fewer files than this (Iceberg's default is 5): a load that added one
+# file to a z-ordered table is sorted in after it, as Delta's OPTIMIZE ZORDER BY does after every load.
+ZORDER_MIN_INPUT_FILES = 2
+
+
+def _marker(app_id: str, seq: int) -> dict[str, str]:
+    return {"autoloader.app_id": app_id, "autoloader.batch_seq": str(seq)}
 
 
 class IcebergFormat(LakeFormat):
@@ -19,7 +36,29 @@ class IcebergFormat(LakeFormat):
 
     @staticmethod
     def commit_options(app_id: str, seq: int) -> dict[str, str]:
-        return {"snapshot-property.autoloader.app_id": app_id, "snapshot-property.autoloader.batch_seq": str(seq)}
+        return {f"snapshot-property.{k}": v for k, v in _marker(app_id, seq).items()}
+
+    @staticmethod
+    def merge_confs(app_id: str, seq: int) -> dict[str, str]:
+        return {SNAPSHOT_PROPERTY_CONF + k: v for k, v in _marker(app_id, seq).items()}
+
+    @staticmethod
+    def merge_source(source: Any) -> Any:
+        """Materialized: Iceberg's copy-on-write MERGE also filters the table's files by the source in a subquery,
+        which must be deterministic (the source's row order column, monotonically_increasing_id, is not:
+        INVALID_NON_DETERMINISTIC_EXPRESSIONS)."""
+        return source.localCheckpoint()
+
+    def probe(self, spark: Any, cluster: str) -> None:
+        """The data source must resolve, and through a runtime built for the cluster's Spark line."""
+        try:
+            super().probe(spark, cluster)
+        except FormatNotSupported as exc:
+            raise iceberg_runtime_error(cluster, str(spark.version), exc.__cause__ or exc) from exc
+        except Exception as exc:
+            if ICEBERG_RUNTIME_MISMATCH.search(str(exc)):
+                raise iceberg_runtime_error(cluster, str(spark.version), exc) from exc
+            raise
 
     def committed(self, spark: Any, info: TableInfo, app_id: str) -> int | None:
         query = (
@@ -29,10 +68,52 @@ class IcebergFormat(LakeFormat):
         value = spark.sql(query).collect()[0][0]
         return None if value is None else int(value)
 
+    def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        """In place where Iceberg's schema evolution can (int → bigint, float → double, decimal precision); the
+        lattice's other safe widenings (bigint → double, int → double, decimal → double, date → timestamp) rewrite
+        the table in one REPLACE commit, once no stored value would change. Iceberg keeps the table's snapshots
+        (and so the batch markers) across a REPLACE."""
+        rewrite = []
+        for f in from_arrow(pa.schema(fields)).fields:
+            try:
+                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
+            except Exception as exc:
+                if "Cannot change column type" not in str(exc):
+                    raise
+                rewrite.append(f)
+        if rewrite:
+            self._rewrite(spark, info, destination, rewrite)
+
+    @staticmethod
+    def _rewrite(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> None:
+        from pyspark.sql.connect import functions as F
+
+        frame = spark.table(info.name)
+        wider = {f.name: f.dataType.simpleString() for f in fields}
+        refuse_inexact_widening(frame, info, destination, wider)
+        columns = [F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
+        writer = frame.select(*columns).writeTo(info.name).using("iceberg")
+        if destination.partition_columns:
+            writer = writer.partitionedBy(*[F.col(quote(c)) for c in destination.partition_columns])
+        for key, value in _kept_properties(spark, info).items():
+            writer = writer.tableProperty(key, value)
+        writer.createOrReplace()
+
     def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
         catalog, database, table = self.tables.qualified(destination)
         order = "zorder(" + ",".join(destination.z_order_columns) + ")"
         spark.sql(
             f"CALL {quote(catalog)}.system.rewrite_data_files(table => {literal(f'{database}.{table}')}, "
-            f"strategy => 'sort', sort_order => {literal(order)})"
-        )
+            f"strategy => 'sort', sort_order => {literal(order)}, "
+            f"options => map('min-input-files', '{ZORDER_MIN_INPUT_FILES}'))"
+        ).collect()
+
+
+# Table properties Iceberg derives itself: a REPLACE must not set them.
+_DERIVED_PROPERTIES = ("current-snapshot-id", "format", "location", "provider", "owner", "sort-order")
+
+
+def _kept_properties(spark: Any, info: TableInfo) -> dict[str, str]:
+    """The table's own properties, to set again on a REPLACE (which otherwise drops them)."""
+    rows = spark.sql(f"SHOW TBLPROPERTIES {info.name}").collect()
+    return {str(r[0]): str(r[1]) for r in rows if str(r[0]) not in _DERIVED_PROPERTIES}

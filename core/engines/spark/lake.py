@@ -18,7 +18,7 @@ from core.engines.spark.common import from_arrow, quote, sql_value
 from core.engines.spark.errors import translate
 from core.engines.spark.reading import observe_rows
 from core.engines.spark.table import TableFormat, TableInfo
-from core.errors import TableError
+from core.errors import SchemaChangeError, TableError
 from core.storage.base import FileInfo
 
 
@@ -61,6 +61,25 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
     window = Window.partitionBy(*[F.col(quote(k)) for k in keys]).orderBy(*order)
     ranked = ordered.withColumn("__rank", F.row_number().over(window))
     return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos")
+
+
+def refuse_inexact_widening(frame: Any, info: TableInfo, destination: DestinationConfig, wider: dict[str, str]) -> None:
+    """Before a rewrite to wider types: refuse when a stored bigint would change as a double (above 2**53)."""
+    from pyspark.sql.connect import functions as F
+
+    current = {f.name: f.dataType.simpleString() for f in info.schema.fields}
+    for name, target in wider.items():
+        if current.get(name) != "bigint" or target != "double":
+            continue
+        column = F.col(quote(name))
+        found = frame.where(column.cast("double").cast("bigint") != column).select(column).limit(1).collect()
+        if found:
+            raise SchemaChangeError(
+                f"Column '{name}' of {destination.full_name} holds integers a double cannot hold exactly "
+                f"(e.g. {found[0][0]}); widening it from bigint to double would change them, so nothing was loaded.",
+                f"Give '{name}' a type hint decimal(38,s) or string and load into a new table, or set the schema "
+                "policy to rescue (values that do not fit go to _rescued_data).",
+            )
 
 
 class LakeFormat(TableFormat):
@@ -111,10 +130,17 @@ class LakeFormat(TableFormat):
             writer = writer.tableProperty("location", destination.location)
         writer.create()
 
+    @staticmethod
+    def merge_source(source: Any) -> Any:
+        """The MERGE's source as the format's MERGE can take it."""
+        return source
+
     def _merge(self, spark: Any, request: BatchRequest, data: Any) -> None:
         """MERGE INTO from a session temp view, the commit marker passed through session confs under a lock."""
         destination = request.destination
-        source = latest_per_key(data, destination.merge_keys, destination.merge_order_by, request.files)
+        source = self.merge_source(
+            latest_per_key(data, destination.merge_keys, destination.merge_order_by, request.files)
+        )
         view = f"autoloader_src_{uuid.uuid4().hex}"
         source.createOrReplaceTempView(view)
         confs = self.merge_confs(request.app_id, request.batch_seq)
