@@ -16,6 +16,18 @@ from core.domain import RunStatus
 from tests.contract.test_engines import Harness, _lines, _with_policy, database_url, engine  # noqa: F401  (the suite's fixtures)
 from tests.helpers import spec
 
+WHOLE_RECORD_ON_SPARK = (
+    "on Spark a record with a value that does not fit is rescued whole (its raw text), not value by value: the "
+    "column-by-column re-parse (b1e2446) made plans too deep for Spark Connect ('Exceeded upb_DecodeOptions_MaxDepth' "
+    "with partition columns) and Spark 4.1's code generator, so it was taken out; docs/TYPES.md"
+)
+
+
+def _whole_record_on_spark(harness: Harness, request: pytest.FixtureRequest) -> None:
+    if harness.kind == "spark":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=WHOLE_RECORD_ON_SPARK))
+
+
 MISFITS = [
     '{"id": 2, "n": "abc", "flag": true, "s": "x"}',
     '{"id": 3, "n": 1.5, "flag": false, "s": "x"}',
@@ -34,7 +46,12 @@ MISFITS = [
 
 
 @pytest.mark.reading
-def test_integer_and_boolean_misfits_are_rescued_value_by_value(engine: Harness, tmp_path: Path) -> None:  # noqa: F811
+def test_integer_and_boolean_misfits_are_rescued_value_by_value(
+    engine: Harness,  # noqa: F811
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    _whole_record_on_spark(engine, request)
     landing = tmp_path / "in"
     _lines(landing / "a.json", [{"id": 1, "n": 1, "flag": True, "s": "y"}])
     ing = engine.create(_with_policy(spec(str(landing)), "rescue"))
@@ -65,7 +82,12 @@ def test_integer_and_boolean_misfits_are_rescued_value_by_value(engine: Harness,
 
 
 @pytest.mark.reading
-def test_nested_misfits_are_rescued_as_the_whole_value(engine: Harness, tmp_path: Path) -> None:  # noqa: F811
+def test_nested_misfits_are_rescued_as_the_whole_value(
+    engine: Harness,  # noqa: F811
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    _whole_record_on_spark(engine, request)
     landing = tmp_path / "in"
     _lines(landing / "a.json", [{"id": 1, "p": {"a": 1}, "l": [1]}])
     ing = engine.create(_with_policy(spec(str(landing)), "rescue"))

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from core.config import FormatConfig
 from core.engines.base import BatchRequest, FileOutcome, InferResult
-from core.engines.spark import json_values, text_rules
+from core.engines.spark import text_rules
 from core.engines.spark.common import from_arrow, quote, spark_path, to_arrow
 from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
 from core.engines.spark.session import ClusterTarget
@@ -329,16 +329,10 @@ class Reader:
             for name in request.schema.names:
                 if name != RESCUED and name not in columns and name in frame.columns:
                     columns[name] = F.when(~bad, F.col(quote(name)))
-        checked = _checked_json_columns(request, frame, F.when(~bad, raw)) if request.format.type == "json" else {}
-        columns |= {name: c.value for name, c in checked.items()}
-        # A record whose raw text Spark kept although it parsed and no column failed (not expected) stays whole.
-        whole = raw if not checked else F.when(~F.greatest(*[c.failed for c in checked.values()], F.lit(False)), raw)
-        base = F.when(bad, text_rules.malformed(raw)).otherwise(whole)
+        base = F.when(bad, text_rules.malformed(raw)).otherwise(raw)
         if packed is not None:
             base = F.coalesce(base, packed)
-        rescued = text_rules.merge_objects(base, text_rules.rescued_object(misfits, json_values=not csv))
-        native = json_values.rescued_object([(name, c.rescued) for name, c in checked.items()])
-        columns[RESCUED] = text_rules.merge_objects(rescued, native)
+        columns[RESCUED] = text_rules.merge_objects(base, text_rules.rescued_object(misfits, json_values=not csv))
         columns[_BAD] = bad
         frame = frame.withColumns(columns)
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
@@ -354,31 +348,6 @@ def _session_zone(spark: Any, rules: TextRules) -> str:
     if rules.timestamp_format is None:
         return "UTC"
     return str(spark.conf.get("spark.sql.session.timeZone") or "UTC")
-
-
-def _checked_json_columns(request: BatchRequest, frame: Any, raw: Any) -> dict[str, json_values.Checked]:
-    """JSON columns Spark's parser reads itself (integer, boolean, nested: not text, not string), each checked value
-    by value in the records Spark could not read whole (`raw`: their text), so one misfit is rescued alone."""
-    from pyspark.sql.connect import functions as F
-
-    text = set(_text_columns(request))
-    keys = _file_keys(request)
-    options = {k: v for k, v in reader_options(request.format, infer=False).items() if k in _VALUE_OPTIONS}
-    checked = {}
-    for f in request.schema:
-        if f.name == RESCUED or f.name in text or f.name not in frame.columns or _is_string(f.type):
-            continue
-        spark_type = from_arrow(pa.schema([f]))[0].dataType
-        key = keys.get(f.name, f.name)
-        checked[f.name] = json_values.check(raw, key, F.col(quote(f.name)), spark_type, options)
-    return checked
-
-
-_VALUE_OPTIONS = ("timeZone", "dateFormat", "timestampFormat")
-
-
-def _is_string(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _text_columns(request: BatchRequest) -> list[str]:

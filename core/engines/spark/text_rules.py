@@ -77,7 +77,7 @@ def _significant(text: Any) -> tuple[Any, Any, Any]:
     return sign, significant, point
 
 
-def canonical(text: Any) -> Any:
+def _canonical(text: Any) -> Any:
     """Number text in one form (`-72886806e2`-like), so two texts of the same number compare equal."""
     from pyspark.sql.connect import functions as F
 
@@ -108,7 +108,7 @@ def _double(text: Any, spark_type: str, rules: TextRules) -> Converted:
     zero_ok = (parsed != 0.0) | (digits == 0)
     short = F.length(text) <= _LONGEST_EXACT_DOUBLE_TEXT
     few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
-    printed = (digits == _DOUBLE_PRINT_DIGITS) | (canonical(text) == canonical(parsed.cast("string")))
+    printed = (digits == _DOUBLE_PRINT_DIGITS) | (_canonical(text) == _canonical(parsed.cast("string")))
     exact = finite & zero_ok & (short | few_digits | printed)
     special = (
         F.when(text == rules.nan_value, F.lit(float("nan")))
@@ -123,7 +123,7 @@ def _decimal(text: Any, spark_type: str) -> Converted:
     from pyspark.sql.connect import functions as F
 
     parsed = F.when(text.rlike(_NUMBER), text.try_cast(spark_type))
-    value = F.when(canonical(text) == canonical(parsed.cast("string")), parsed)
+    value = F.when(_canonical(text) == _canonical(parsed.cast("string")), parsed)
     return Converted(value, F.when(value.isNull(), text))
 
 
@@ -209,12 +209,12 @@ def rescued_object(entries: list[tuple[str, Any]], json_values: bool = False) ->
         pairs = [x for name, value in entries for x in (F.lit(name), value.cast("string"))]
         kept = F.map_filter(F.create_map(*pairs), lambda _, v: v.isNotNull())
         return F.when(F.size(kept) > 0, F.to_json(kept))
-    members = [F.concat(F.lit(json.dumps(name) + ":"), json_value(value.cast("string"))) for name, value in entries]
+    members = [F.concat(F.lit(json.dumps(name) + ":"), _json_value(value.cast("string"))) for name, value in entries]
     joined = F.concat_ws(",", *members)
     return F.when(joined != "", F.concat(F.lit("{"), joined, F.lit("}")))
 
 
-def json_value(text: Any) -> Any:
+def _json_value(text: Any) -> Any:
     """`text` as a JSON value: itself when it is one (a number, `true`/`false`, an object or array), else quoted;
     NULL stays NULL (it is left out of the object)."""
     from pyspark.sql.connect import functions as F
