@@ -262,6 +262,10 @@ class SeaweedFS:
             f"-ip.bind={LOOPBACK}",
             "-admin.ui=false",
             "-master.telemetry=false",
+            # Every bucket is a collection with volumes of its own: the automatic cap (from free disk space) ran out
+            # after ~35 buckets on a CI worker ("failed to find writable volumes", HTTP 500). Small volumes, many.
+            "-master.volumeSizeLimitMB=16",
+            "-volume.max=2000",
             "-webdav=false",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
