@@ -23,9 +23,10 @@ WHOLE_RECORD_ON_SPARK = (
 )
 
 
-def _whole_record_on_spark(harness: Harness, request: pytest.FixtureRequest) -> None:
+def _whole_record_on_spark(harness: Harness) -> None:
+    """Skipped, not run as an expected failure: each case takes ~90 s on the local cluster in CI."""
     if harness.kind == "spark":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=WHOLE_RECORD_ON_SPARK))
+        pytest.skip(WHOLE_RECORD_ON_SPARK)
 
 
 MISFITS = [
@@ -49,9 +50,8 @@ MISFITS = [
 def test_integer_and_boolean_misfits_are_rescued_value_by_value(
     engine: Harness,  # noqa: F811
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
-    _whole_record_on_spark(engine, request)
+    _whole_record_on_spark(engine)
     landing = tmp_path / "in"
     _lines(landing / "a.json", [{"id": 1, "n": 1, "flag": True, "s": "y"}])
     ing = engine.create(_with_policy(spec(str(landing)), "rescue"))
@@ -85,9 +85,8 @@ def test_integer_and_boolean_misfits_are_rescued_value_by_value(
 def test_nested_misfits_are_rescued_as_the_whole_value(
     engine: Harness,  # noqa: F811
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
-    _whole_record_on_spark(engine, request)
+    _whole_record_on_spark(engine)
     landing = tmp_path / "in"
     _lines(landing / "a.json", [{"id": 1, "p": {"a": 1}, "l": [1]}])
     ing = engine.create(_with_policy(spec(str(landing)), "rescue"))
