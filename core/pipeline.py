@@ -535,7 +535,7 @@ class RunPipeline:
             )
             if inferred.sampled:
                 ctx.notes.append(sampled_note(inferred.sampled, inferred.sample_bytes))
-            if inferred.case_variants and not ctx.engine.rescues_case_variants:
+            if inferred.case_variants and ctx.engine.drops_case_variants(spec.format):
                 files = self._set_aside_case_variants(ctx, files, None, inferred.schema)
             return files, without(inferred.schema, ignored)
         files, (schemas, suspects) = self._guarded(
@@ -561,7 +561,7 @@ class RunPipeline:
         self, ctx: _RunContext, files: list[FileInfo], suspects: set[str] | None, columns: pa.Schema
     ) -> list[FileInfo]:
         """Quarantine the files with a key spelled differently from its column only by case, on an engine that
-        would drop such a key's values (`Engine.rescues_case_variants`); the others load. Nothing is lost: the file
+        would drop such a key's values (`Engine.drops_case_variants`); the others load. Nothing is lost: the file
         waits, named with the reason, until the key is renamed or the ingestion moves to the embedded engine.
         The `suspects` (paths; None: every file) are inferred again one by one: such batches are rare."""
         from core.engines.inference import case_variant_keys
@@ -602,7 +602,7 @@ class RunPipeline:
         from core.schema import classify
 
         spec = ctx.ingestion.spec
-        careful = not ctx.engine.rescues_case_variants
+        careful = ctx.engine.drops_case_variants(spec.format)
         groups, alone = check_groups(files, spec.format)
         schemas: dict[str, pa.Schema] = {}
         suspects: set[str] = set()

@@ -33,7 +33,7 @@ class InferResult:
     sampled: list[str] = field(default_factory=list)
     sample_bytes: int = 0
     # Keys the files spell differently by case from their first spelling (`name` after `Name`), which the schema
-    # keeps; an engine that reads keys by exact spelling would drop their values (`Engine.rescues_case_variants`).
+    # keeps; an engine that reads keys by exact spelling would drop their values (`Engine.drops_case_variants`).
     case_variants: tuple[str, ...] = ()
 
 
@@ -95,9 +95,6 @@ class CompactionResult:
 
 class Engine(Protocol):
     name: str
-    rescues_case_variants: bool
-    """Whether a key spelled differently from its column only by case lands in `_rescued_data` (the embedded
-    engine); an engine that reads keys by exact spelling (Spark) would drop its values, so such files are set aside."""
 
     def table_uri(self, destination: DestinationConfig) -> str: ...
 
@@ -110,6 +107,12 @@ class Engine(Protocol):
         ...
 
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult: ...
+
+    def drops_case_variants(self, fmt: FormatConfig) -> bool:
+        """Whether reading `fmt` would drop the values of a key spelled differently from its column only by case
+        (Spark's JSON reader matches keys by exact spelling), so that such files must be set aside; the embedded
+        engine rescues them into `_rescued_data`."""
+        ...
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
         """Each file's own schema (files that cannot be read are left out; loading quarantines them)."""

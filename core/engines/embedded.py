@@ -79,7 +79,6 @@ class _StreamState:
 
 class EmbeddedEngine:
     name = "embedded"
-    rescues_case_variants = True
 
     def __init__(self, warehouse: str, storage_options: dict[str, str] | None = None):
         self.warehouse = warehouse.rstrip("/")
@@ -211,6 +210,9 @@ class EmbeddedEngine:
             ) from exc
 
     # --- schema -------------------------------------------------------------------------------
+    def drops_case_variants(self, fmt: FormatConfig) -> bool:
+        return False  # the readers rescue a case-variant key's values into _rescued_data
+
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
         """The shared inference (core/engines/inference.py): the files unified, their folders' partition
         columns, the type hints; a manual schema is taken as declared."""

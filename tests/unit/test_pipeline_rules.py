@@ -25,6 +25,7 @@ import pytest
 from deltalake import DeltaTable
 
 import core.pipeline
+from core.config import FormatConfig
 from core.domain import FileStatus, Ingestion, KnownFile, RunOutcome, RunStatus
 from core.egress import EgressAllow
 from core.engines.embedded import EmbeddedEngine
@@ -508,7 +509,8 @@ def test_an_engine_that_reads_keys_by_spelling_sets_aside_a_case_variant_file(h:
     tests run the real case)."""
 
     class BySpelling(EmbeddedEngine):
-        rescues_case_variants = False
+        def drops_case_variants(self, fmt: FormatConfig) -> bool:
+            return True
 
     h.pipeline.engine_for = lambda _: BySpelling(h.engine.warehouse)
     (h.landing / "a.json").write_text('{"id": 1, "Name": "n"}\n{"id": 2, "Name": "o"}\n')

@@ -26,7 +26,6 @@ class SparkEngine:
     """The engine contract over one pooled Spark Connect session per cluster (recreated when the server lost it)."""
 
     name = "spark"
-    rescues_case_variants = False  # Spark's JSON reader matches keys by exact spelling: `name` beside `Name` is dropped
 
     def __init__(self, target: ClusterTarget, connect: Callable[[ClusterTarget], Any] = connect_session):
         require_pyspark()
@@ -150,6 +149,12 @@ class SparkEngine:
         )
 
     # --- schema -------------------------------------------------------------------------------------------------
+    def drops_case_variants(self, fmt: FormatConfig) -> bool:
+        """Spark's JSON reader matches keys by exact spelling: `name` beside a column `Name` is read under no column.
+        CSV headers are set aside too (not checked); Parquet columns resolve without regard to case (Spark's
+        default `spark.sql.caseSensitive=false`), so their values reach the column."""
+        return fmt.type in ("json", "csv")
+
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
         """JSON, CSV and Parquet: the shared inference (core/engines/inference.py), the embedded engine's types
         and partition columns, read through `storage` by the service. Formats only a cluster reads (orc, xml,
