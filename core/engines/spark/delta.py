@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import CompactionResult
-from core.engines.spark.common import from_arrow, quote
-from core.engines.spark.lake import LakeFormat, refuse_inexact_widening
+from core.engines.spark.common import quote
+from core.engines.spark.lake import LakeFormat
 from core.engines.spark.table import TableInfo
 
 
@@ -57,28 +57,15 @@ class DeltaFormat(LakeFormat):
         double, date → timestamp) Delta refuses to ALTER: those columns are rewritten in one overwrite commit, as
         the embedded engine does, once no stored value would change (docs/TYPES.md)."""
         spark.sql(f"ALTER TABLE {info.name} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
-        rewrite = []
-        for f in from_arrow(pa.schema(fields)).fields:
-            try:
-                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
-            except Exception as exc:
-                if "not supported for changing column" not in str(exc) and "UNSUPPORTED" not in str(exc):
-                    raise
-                rewrite.append(f)
-        if rewrite:
-            self._rewrite(spark, info, destination, rewrite)
+        super().widen(spark, info, destination, fields)
 
     @staticmethod
-    def _rewrite(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> None:
-        """Overwrite the table with `fields` cast to their wider types (schema overwritten, partitioning and the
-        log's `txn` actions kept), refusing when a stored bigint would change as a double."""
-        from pyspark.sql.connect import functions as F
+    def alter_refused(message: str) -> bool:
+        return "not supported for changing column" in message or "UNSUPPORTED" in message
 
-        frame = spark.table(info.name)
-        wider = {f.name: f.dataType.simpleString() for f in fields}
-        refuse_inexact_widening(frame, info, destination, wider)
-        columns = [F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
-        writer = frame.select(*columns).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    def rewrite_widened(self, spark: Any, info: TableInfo, destination: DestinationConfig, rows: Any) -> None:
+        """An overwrite with the schema overwritten: partitioning and the log's `txn` actions are kept."""
+        writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if destination.partition_columns:
             writer = writer.partitionBy(*destination.partition_columns)
         writer.save(info.location)

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
 from core.config import DestinationConfig
-from core.engines.spark.common import from_arrow, literal, quote
+from core.engines.spark.common import literal, quote
 from core.engines.spark.errors import ICEBERG_RUNTIME_MISMATCH, FormatNotSupported, iceberg_runtime_error
-from core.engines.spark.lake import LakeFormat, refuse_inexact_widening
+from core.engines.spark.lake import LakeFormat
 from core.engines.spark.table import TableInfo
 
 SNAPSHOT_PROPERTY_CONF = "spark.sql.iceberg.snapshot-property."
@@ -68,31 +66,19 @@ class IcebergFormat(LakeFormat):
         value = spark.sql(query).collect()[0][0]
         return None if value is None else int(value)
 
-    def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
-        """In place where Iceberg's schema evolution can (int → bigint, float → double, decimal precision); the
-        lattice's other safe widenings (bigint → double, int → double, decimal → double, date → timestamp) rewrite
-        the table in one REPLACE commit, once no stored value would change. Iceberg keeps the table's snapshots
-        (and so the batch markers) across a REPLACE."""
-        rewrite = []
-        for f in from_arrow(pa.schema(fields)).fields:
-            try:
-                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
-            except Exception as exc:
-                if "Cannot change column type" not in str(exc):
-                    raise
-                rewrite.append(f)
-        if rewrite:
-            self._rewrite(spark, info, destination, rewrite)
-
     @staticmethod
-    def _rewrite(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> None:
+    def alter_refused(message: str) -> bool:
+        """In place where Iceberg's schema evolution can (int → bigint, float → double, decimal precision); the
+        lattice's other safe widenings (bigint → double, int → double, decimal → double, date → timestamp) are
+        refused and rewritten (`rewrite_widened`)."""
+        return "Cannot change column type" in message
+
+    def rewrite_widened(self, spark: Any, info: TableInfo, destination: DestinationConfig, rows: Any) -> None:
+        """One REPLACE commit, the partitioning and the table's own properties set again. Iceberg keeps the table's
+        snapshots (and so the batch markers) across a REPLACE."""
         from pyspark.sql.connect import functions as F
 
-        frame = spark.table(info.name)
-        wider = {f.name: f.dataType.simpleString() for f in fields}
-        refuse_inexact_widening(frame, info, destination, wider)
-        columns = [F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
-        writer = frame.select(*columns).writeTo(info.name).using("iceberg")
+        writer = rows.writeTo(info.name).using("iceberg")
         if destination.partition_columns:
             writer = writer.partitionedBy(*[F.col(quote(c)) for c in destination.partition_columns])
         for key, value in _kept_properties(spark, info).items():

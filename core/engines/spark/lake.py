@@ -63,7 +63,22 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
     return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos")
 
 
-def refuse_inexact_widening(frame: Any, info: TableInfo, destination: DestinationConfig, wider: dict[str, str]) -> None:
+def widened_frame(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> Any:
+    """The table's rows with `fields` (Spark fields) cast to their wider types, for a rewrite; refused first when a
+    stored bigint would change as a double."""
+    from pyspark.sql.connect import functions as F
+
+    frame = spark.table(info.name)
+    wider = {f.name: f.dataType.simpleString() for f in fields}
+    _refuse_inexact_widening(frame, info, destination, wider)
+    return frame.select(
+        *[F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
+    )
+
+
+def _refuse_inexact_widening(
+    frame: Any, info: TableInfo, destination: DestinationConfig, wider: dict[str, str]
+) -> None:
     """Before a rewrite to wider types: refuse when a stored bigint would change as a double (above 2**53)."""
     from pyspark.sql.connect import functions as F
 
@@ -157,8 +172,27 @@ class LakeFormat(TableFormat):
             spark.catalog.dropTempView(view)
 
     def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        """ALTER COLUMN … TYPE in place; the columns the format refuses to widen that way (`alter_refused`) are
+        rewritten together in one commit (`rewrite_widened`), once no stored value would change."""
+        refused = []
         for f in from_arrow(pa.schema(fields)).fields:
-            spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
+            try:
+                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
+            except Exception as exc:
+                if not self.alter_refused(str(exc)):
+                    raise
+                refused.append(f)
+        if refused:
+            self.rewrite_widened(spark, info, destination, widened_frame(spark, info, destination, refused))
+
+    @staticmethod
+    def alter_refused(message: str) -> bool:
+        """Whether an ALTER COLUMN … TYPE failed because the format does not take that widening in place."""
+        return False
+
+    def rewrite_widened(self, spark: Any, info: TableInfo, destination: DestinationConfig, rows: Any) -> None:
+        """Replace the table's content and schema with `rows` in one commit, keeping its partitioning and markers."""
+        raise NotImplementedError(f"{self.name} tables take every widening in place")
 
     def fill(self, spark: Any, info: TableInfo, destination: DestinationConfig, column: str, value: object) -> None:
         spark.sql(f"UPDATE {info.name} SET {quote(column)} = {sql_value(value)}")
