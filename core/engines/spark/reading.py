@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -25,10 +25,11 @@ from core.schema import RESCUED
 from core.spark_sources import refuse_paths_spark_cannot_read
 from core.storage.base import FileInfo
 
+T = TypeVar("T")
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
 
 # Internal columns of a batch DataFrame, dropped before the write.
-_PATH, _SIZE, _BAD = "__al_path", "__al_size", "__al_bad"
+_PATH, _SIZE, _BAD, _STAGED = "__al_path", "__al_size", "__al_bad", "__al_staged_"
 _CORRUPT_FORMATS = ("json", "csv", "xml")
 
 
@@ -263,7 +264,7 @@ class Reader:
         keep = _settle_files(request, files, stats, batch)
         _check_threshold(request, batch)
         data = staged if len(keep) == len(files) else staged.where(F.col(_PATH).isin([f.path for f in keep]))
-        batch.data = data.select(*_output_columns(request))
+        batch.data = _output(data, request)
         batch.loaded = keep
         return batch
 
@@ -304,43 +305,89 @@ class Reader:
         frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
         if renamed := {key: name for name, key in _file_keys(request).items()}:
             frame = frame.withColumnsRenamed(renamed)
+        staging = Staging()
         raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
-        bad = _bad_record(request.format, raw)
+        frame = frame.withColumn(_BAD, _bad_record(request.format, raw))
+        bad = F.col(_BAD)
         csv = request.format.type == "csv"
         rules = TextRules.of(request.format.options, json=not csv)
         zone = _session_zone(spark, rules)
         targets = {f.name: f.type for f in request.schema}
-        columns: dict[str, Any] = {}
-        misfits: list[tuple[str, Any]] = []
+        steps = {}
         for name in _text_columns(request):
-            if name not in frame.columns:
-                continue
-            spark_type = from_arrow(pa.schema([pa.field(name, targets[name])]))[0].dataType
-            converted = text_rules.convert(F.col(quote(name)), targets[name], spark_type, rules, zone)
-            columns[name] = F.when(~bad, converted.value) if csv else converted.value
-            misfits.append((name, F.when(~bad, converted.misfit) if csv else converted.misfit))
+            if name in frame.columns:
+                spark_type = from_arrow(pa.schema([pa.field(name, targets[name])]))[0].dataType
+                steps[name] = text_rules.convert(F.col(quote(name)), targets[name], spark_type, rules, zone)
+        frame, conversions = staging.run(frame, text_rules.together(steps))
+        frame, values = staging.stage(frame, {name: c.value for name, c in conversions.items()})
+        columns: dict[str, Any] = {}
+        misfits: dict[str, Any] = {}
+        for name, converted in conversions.items():
+            misfit = converted.misfit(values[name])
+            columns[name] = F.when(~bad, values[name]) if csv else values[name]
+            misfits[name] = F.when(~bad, misfit) if csv else misfit
         extras = [f.name for f in _extra_fields(request)]
         packed = None
         if csv:
-            misfits += [(name, F.when(~bad, F.col(quote(name)))) for name in extras]
+            misfits |= {name: F.when(~bad, F.col(quote(name))) for name in extras}
         elif extras:
             packed = text_rules.rescued_object([(c, F.col(quote(c))) for c in extras], json_values=True)
         if csv:
             for name in request.schema.names:
                 if name != RESCUED and name not in columns and name in frame.columns:
                     columns[name] = F.when(~bad, F.col(quote(name)))
+        frame, misfit_columns = staging.stage(frame, misfits)
         base = F.when(bad, text_rules.malformed(raw)).otherwise(raw)
         if packed is not None:
             base = F.coalesce(base, packed)
-        columns[RESCUED] = text_rules.merge_objects(base, text_rules.rescued_object(misfits, json_values=not csv))
-        columns[_BAD] = bad
+        rescued = text_rules.rescued_object(list(misfit_columns.items()), json_values=not csv)
+        frame, parts = staging.stage(frame, {"base": base, "rescued": rescued})
+        columns[RESCUED] = text_rules.merge_objects(parts["base"], parts["rescued"])
         frame = frame.withColumns(columns)
         frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
         for column in _folder_columns(request):
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
-        frame = _with_partitions(frame, request, files)
-        return frame.withColumn(_SIZE, F.col("_metadata.file_size"))
+        frame = _with_partitions(frame, request, files, staging)
+        frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
+        return staging.dropped(frame)
+
+
+class Staging:
+    """Expressions stored in temporary columns, each in a projection of its own, dropped at the end.
+
+    Spark inlines a projection's column into the next projection only where it is cheap or read once
+    (CollapseProject); an expression built into several others is copied whole into each instead, and computed once
+    per copy. The text rules read each converted value twice (the value, its misfit) and the rescued objects read
+    their parts several times: built as one expression, a 2,000-file JSON batch with a few double columns had a
+    1.6 MB plan and read 12 times slower than its plain columns (bench/bench_spark.py)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def stage(self, frame: Any, expressions: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """`frame` with each expression in a new column, and a reference to that column under the same key."""
+        from pyspark.sql.connect import functions as F
+
+        if not expressions:
+            return frame, {}
+        columns = {key: f"{_STAGED}{len(self.names) + i}" for i, key in enumerate(expressions)}
+        self.names += columns.values()
+        frame = frame.withColumns({columns[key]: expression for key, expression in expressions.items()})
+        return frame, {key: F.col(column) for key, column in columns.items()}
+
+    def run(self, frame: Any, steps: text_rules.Steps[T]) -> tuple[Any, T]:
+        """`frame` with each step's expressions staged (text_rules.Steps), and what the steps return."""
+        try:
+            expressions = next(steps)
+            while True:
+                frame, columns = self.stage(frame, expressions)
+                expressions = steps.send(columns)
+        except StopIteration as done:
+            return frame, done.value
+
+    def dropped(self, frame: Any) -> Any:
+        return frame.drop(*self.names) if self.names else frame
 
 
 def _session_zone(spark: Any, rules: TextRules) -> str:
@@ -379,7 +426,7 @@ def _json_text_type(t: pa.DataType) -> bool:
     return pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
-def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
+def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo], staging: Staging) -> Any:
     """Hive-style folder values (core/formats/partitions.py, the embedded engine's rules) into the target's columns
     of those names: a file with such a folder takes the folder's value (Spark's rule), cast to the column type; a
     file without one keeps what its data holds. The values are worked out here from the listed paths, so both
@@ -403,21 +450,26 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo]) -
         if not having:
             continue
         pairs = [F.lit(x).cast("string") for path, value in having.items() for x in (path, value)]
-        text = F.element_at(F.create_map(*pairs), F.col(_PATH))
+        frame, staged = staging.stage(
+            frame,
+            {"text": F.element_at(F.create_map(*pairs), F.col(_PATH)), "in": F.col(_PATH).isin(list(having))},
+        )
+        text, in_folder = staged["text"], staged["in"]
         spark_type = from_arrow(pa.schema([target]))[0].dataType
+        misfit = None
         if text_rules.handled(target.type):
             # Folder values follow the default text rules, as on the embedded engine (partitions.partition_array).
-            converted = text_rules.convert(text, target.type, spark_type, TextRules(), "UTC")
-            folder, misfit = converted.value, converted.misfit
+            frame, converted = staging.run(frame, text_rules.convert(text, target.type, spark_type, TextRules(), "UTC"))
+            frame, value = staging.stage(frame, {"value": converted.value})
+            folder, misfit = value["value"], converted.misfit(value["value"])
         else:
-            folder, misfit = text.cast(spark_type), None
-        in_folder = F.col(_PATH).isin(list(having))
+            folder = text.cast(spark_type)
         frame = frame.withColumn(name, F.when(in_folder, folder).otherwise(F.col(quote(name))))
         if misfit is not None:
             misfits.append((name, F.when(in_folder, misfit)))
     if misfits:
-        rescued = text_rules.merge_objects(F.col(RESCUED), text_rules.rescued_object(misfits))
-        frame = frame.withColumn(RESCUED, rescued)
+        frame, staged = staging.stage(frame, {"rescued": text_rules.rescued_object(misfits)})
+        frame = frame.withColumn(RESCUED, text_rules.merge_objects(F.col(RESCUED), staged["rescued"]))
     return frame
 
 
@@ -503,17 +555,19 @@ def _check_threshold(request: BatchRequest, batch: Batch) -> None:
         )
 
 
-def _output_columns(request: BatchRequest) -> list[Any]:
-    """The table's columns, `_rescued_data` without the ignored keys, and the lineage columns if asked for."""
+def _output(data: Any, request: BatchRequest) -> Any:
+    """The table's columns, `_rescued_data` without the ignored keys (in a projection of its own: see Staging),
+    and the lineage columns if asked for."""
     from pyspark.sql.connect import functions as F
 
+    if request.ignored_columns:
+        data = data.withColumn(RESCUED, without_keys(F.col(RESCUED), request.ignored_columns))
     columns = [F.col(quote(f.name)) for f in request.schema if f.name != RESCUED]
-    rescued = without_keys(F.col(RESCUED), request.ignored_columns)
-    columns.append(text_rules.with_file_path(rescued, F.col(_PATH)).alias(RESCUED))
+    columns.append(text_rules.with_file_path(F.col(RESCUED), F.col(_PATH)).alias(RESCUED))
     if request.destination.lineage_columns:
         columns += [
             F.col(_PATH).alias("_source_file"),
             F.lit(request.ingested_at).cast("timestamp").alias("_ingested_at"),
             F.lit(request.run_id).cast("bigint").alias("_run_id"),
         ]
-    return columns
+    return data.select(*columns)

@@ -10,8 +10,9 @@ text.
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -39,6 +40,12 @@ _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
 
+T = TypeVar("T")
+Steps = Generator[dict[str, Any], dict[str, Any], T]
+"""A conversion in steps. It yields the expressions it reads more than once and is sent back a column holding each
+(reading.Staging puts a step's expressions in one projection), then returns its result: Spark copies an expression
+read twice into both uses and computes each copy."""
+
 
 def handled(target: pa.DataType) -> bool:
     """Whether a column of this type is read as text and converted by these rules."""
@@ -54,84 +61,141 @@ def handled(target: pa.DataType) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Converted:
-    """A typed column's value, and the text to rescue (NULL when nothing is rescued)."""
+    """A typed column's value (one large expression), the text it comes from, and whether that text is a NULL.
+
+    A caller stores `value` in a column of its own before `misfit` reads it (reading.Staging), so Spark computes it
+    once per row: built into the misfit's expression as well, its whole tree was copied into every later use."""
 
     value: Any
-    misfit: Any
+    text: Any
+    missing: Any
+
+    def misfit(self, value: Any) -> Any:
+        """The text to rescue, given the column holding the value: NULL when nothing is rescued."""
+        from pyspark.sql.connect import functions as F
+
+        return F.when(~self.missing & value.isNull(), self.text)
 
 
-def _significant(text: Any) -> tuple[Any, Any, Any]:
-    """For number text: (sign, significant digits without leading/trailing zeros, decimal exponent of the first)."""
+@dataclass(frozen=True, slots=True)
+class Significant:
+    """Number text taken apart: sign, significant digits without leading/trailing zeros, decimal exponent of the
+    first."""
+
+    sign: Any
+    digits: Any
+    point: Any
+
+    def canonical(self) -> Any:
+        """The number in one form (`-72886806e2`-like), so two texts of the same number compare equal."""
+        from pyspark.sql.connect import functions as F
+
+        return F.when(self.digits == "", F.lit("0")).otherwise(
+            F.concat(self.sign, self.digits, F.lit("e"), self.point.cast("string"))
+        )
+
+
+def _significant(text: Any) -> Steps[Significant]:
+    """`text` (number text; NULL skips the row) taken apart, each part read more than once staged."""
     from pyspark.sql.connect import functions as F
 
     lower = F.lower(text)
-    sign = F.when(lower.startswith("-"), F.lit("-")).otherwise(F.lit(""))
-    body = F.regexp_replace(lower, r"^[+-]", "")
-    mantissa = F.regexp_extract(body, r"^([0-9]*\.?[0-9]*)", 1)
-    exponent = F.coalesce(F.regexp_extract(body, r"e([+-]?[0-9]+)$", 1).try_cast("int"), F.lit(0))
-    whole = F.regexp_extract(mantissa, r"^([0-9]*)", 1)
-    digits = F.concat(whole, F.regexp_extract(mantissa, r"\.([0-9]*)$", 1))
-    unled = F.regexp_replace(digits, r"^0+", "")
-    significant = F.regexp_replace(unled, r"0+$", "")
-    point = exponent + F.length(whole) - (F.length(digits) - F.length(unled))
-    return sign, significant, point
+    got = yield {
+        "sign": F.when(lower.startswith("-"), F.lit("-")).otherwise(F.lit("")),
+        "body": F.regexp_replace(lower, r"^[+-]", ""),
+    }
+    body = got["body"]
+    got |= yield {
+        "mantissa": F.regexp_extract(body, r"^([0-9]*\.?[0-9]*)", 1),
+        "exponent": F.coalesce(F.regexp_extract(body, r"e([+-]?[0-9]+)$", 1).try_cast("int"), F.lit(0)),
+    }
+    mantissa = got["mantissa"]
+    got |= yield {
+        "whole": F.regexp_extract(mantissa, r"^([0-9]*)", 1),
+        "fraction": F.regexp_extract(mantissa, r"\.([0-9]*)$", 1),
+    }
+    digits = F.concat(got["whole"], got["fraction"])
+    got |= yield {"unled": F.regexp_replace(digits, r"^0+", ""), "count": F.length(digits)}
+    unled = got["unled"]
+    got |= yield {"significant": F.regexp_replace(unled, r"0+$", "")}
+    point = got["exponent"] + F.length(got["whole"]) - (got["count"] - F.length(unled))
+    return Significant(got["sign"], got["significant"], point)
 
 
-def _canonical(text: Any) -> Any:
-    """Number text in one form (`-72886806e2`-like), so two texts of the same number compare equal."""
-    from pyspark.sql.connect import functions as F
+def together(steps: dict[str, Steps[Any]]) -> Steps[dict[str, Any]]:
+    """Several step-wise conversions side by side: each step's expressions of all of them are staged together, so the
+    plan is as deep as the longest one, not their sum (Spark Connect refuses a plan nested too deep)."""
+    results: dict[str, Any] = {}
+    pending: dict[str, dict[str, Any]] = {}
+    for key, step in steps.items():
+        try:
+            pending[key] = next(step)
+        except StopIteration as done:
+            results[key] = done.value
+    while pending:
+        got = yield {f"{key}.{name}": expr for key, exprs in pending.items() for name, expr in exprs.items()}
+        following = {}
+        for key, exprs in pending.items():
+            try:
+                following[key] = steps[key].send({name: got[f"{key}.{name}"] for name in exprs})
+            except StopIteration as done:
+                results[key] = done.value
+        pending = following
+    return results
 
-    sign, significant, point = _significant(text)
-    return F.when(significant == "", F.lit("0")).otherwise(
-        F.concat(sign, significant, F.lit("e"), point.cast("string"))
-    )
 
-
-def _integer(text: Any, spark_type: str) -> Converted:
+def _integer(text: Any, spark_type: str) -> Any:
     from pyspark.sql.connect import functions as F
 
     # Arrow (the embedded engine) refuses a leading `+` for integers although _INT admits it: refused here too.
-    value = F.when(text.rlike(_INT) & ~text.startswith("+"), text.try_cast(spark_type))
-    return Converted(value, F.when(value.isNull(), text))
+    return F.when(text.rlike(_INT) & ~text.startswith("+"), text.try_cast(spark_type))
 
 
-def _double(text: Any, spark_type: str, rules: TextRules) -> Converted:
+def _double(text: Any, spark_type: str, rules: TextRules) -> Steps[Any]:
     """text_types' double rules: number text (or NaN/inf) whose double is the same number. Text of up to 16
     characters is exact unless it overflows or underflows; longer text must be the double's printed form: at
-    most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest form."""
+    most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest form. The digits are
+    taken apart only in the rows that need them (a zero, longer text)."""
     from pyspark.sql.connect import functions as F
 
-    parsed = F.when(text.rlike(_NUMBER), text.try_cast("double"))
-    _, significant, _ = _significant(text)
-    digits = F.length(significant)
+    got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast("double"))}
+    parsed = got["parsed"]
+    long = F.length(text) > _LONGEST_EXACT_DOUBLE_TEXT
+    parts = yield from together(
+        {
+            "text": _significant(F.when((parsed == 0.0) | long, text)),
+            "parsed": _significant(F.when(long, parsed.cast("string"))),
+        }
+    )
+    digits = F.length(parts["text"].digits)
     finite = parsed.isNotNull() & (F.abs(parsed) != F.lit(float("inf")))
     zero_ok = (parsed != 0.0) | (digits == 0)
-    short = F.length(text) <= _LONGEST_EXACT_DOUBLE_TEXT
     few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
-    printed = (digits == _DOUBLE_PRINT_DIGITS) | (_canonical(text) == _canonical(parsed.cast("string")))
-    exact = finite & zero_ok & (short | few_digits | printed)
-    special = (
+    printed = (digits == _DOUBLE_PRINT_DIGITS) | (parts["text"].canonical() == parts["parsed"].canonical())
+    exact = finite & zero_ok & (~long | few_digits | printed)
+    # NaN and infinity text never parses as a number, so it is never `exact`: the order of the cases keeps the rules.
+    value = (
         F.when(text == rules.nan_value, F.lit(float("nan")))
+        .when(exact, parsed)
         .when(text.rlike(_INF) & text.startswith("-"), F.lit(float("-inf")))
         .when(text.rlike(_INF), F.lit(float("inf")))
     )
-    value = F.coalesce(special, F.when(exact, parsed)).cast(spark_type)
-    return Converted(value, F.when(value.isNull(), text))
+    return value.cast(spark_type)
 
 
-def _decimal(text: Any, spark_type: str) -> Converted:
+def _decimal(text: Any, spark_type: str) -> Steps[Any]:
     from pyspark.sql.connect import functions as F
 
-    parsed = F.when(text.rlike(_NUMBER), text.try_cast(spark_type))
-    value = F.when(_canonical(text) == _canonical(parsed.cast("string")), parsed)
-    return Converted(value, F.when(value.isNull(), text))
+    got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast(spark_type))}
+    parsed = got["parsed"]
+    parts = yield from together({"text": _significant(text), "parsed": _significant(parsed.cast("string"))})
+    return F.when(parts["text"].canonical() == parts["parsed"].canonical(), parsed)
 
 
-def _boolean(text: Any) -> Converted:
+def _boolean(text: Any) -> Any:
     from pyspark.sql.connect import functions as F
 
-    value = F.when(text.rlike(_BOOL), F.lower(text) == "true")
-    return Converted(value, F.when(value.isNull(), text))
+    return F.when(text.rlike(_BOOL), F.lower(text) == "true")
 
 
 def _with_pattern(text: Any, pattern: str, session_zone: str, date: bool) -> Any:
@@ -146,53 +210,50 @@ def _with_pattern(text: Any, pattern: str, session_zone: str, date: bool) -> Any
     return stamp
 
 
-def _date(text: Any, rules: TextRules, session_zone: str) -> Converted:
+def _date(text: Any, rules: TextRules, session_zone: str) -> Any:
     from pyspark.sql.connect import functions as F
 
     if rules.date_format is not None:
-        value = _with_pattern(text, rules.date_format, session_zone, date=True)
-    else:
-        value = F.when(text.rlike(_DATE), text.try_cast("date"))
-    return Converted(value, F.when(value.isNull(), text))
+        return _with_pattern(text, rules.date_format, session_zone, date=True)
+    return F.when(text.rlike(_DATE), text.try_cast("date"))
 
 
-def _timestamp(text: Any, rules: TextRules, session_zone: str) -> Converted:
+def _timestamp(text: Any, rules: TextRules, session_zone: str) -> Steps[Any]:
     from pyspark.sql.connect import functions as F
 
     if rules.timestamp_format is not None:
-        value = _with_pattern(text, rules.timestamp_format, session_zone, date=False)
-        return Converted(value, F.when(value.isNull(), text))
-    full = F.when(text.rlike(_DATE), F.concat(text, F.lit("T00:00:00"))).otherwise(text)
-    fits = full.rlike(_TIMESTAMP) & ~full.rlike(_SUB_MICROS) & ~full.rlike(_ARROW_REFUSES)
-    seconds = F.regexp_replace(full, _NO_SECONDS, "$1:00")
+        return _with_pattern(text, rules.timestamp_format, session_zone, date=False)
+    got = yield {"full": F.when(text.rlike(_DATE), F.concat(text, F.lit("T00:00:00"))).otherwise(text)}
+    full = got["full"]
+    got = yield {
+        "fits": full.rlike(_TIMESTAMP) & ~full.rlike(_SUB_MICROS) & ~full.rlike(_ARROW_REFUSES),
+        "seconds": F.regexp_replace(full, _NO_SECONDS, "$1:00"),
+    }
+    seconds = got["seconds"]
     zoned = F.when(seconds.rlike(_HAS_ZONE), seconds).otherwise(F.concat(seconds, F.lit("Z")))
-    value = F.when(fits, zoned.try_cast("timestamp"))
-    return Converted(value, F.when(value.isNull(), text))
+    return F.when(got["fits"], zoned.try_cast("timestamp"))
 
 
-def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str) -> Converted:
-    """The value of one text column in a `target` column (see `handled`), by text_types' rules."""
+def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str) -> Steps[Converted]:
+    """The value of one text column in a `target` column (see `handled`), by text_types' rules, in steps."""
     from pyspark.sql.connect import functions as F
 
     simple = spark_type.simpleString()
     if pa.types.is_integer(target):
         converted = _integer(text, simple)
     elif pa.types.is_floating(target):
-        converted = _double(text, simple, rules)
+        converted = yield from _double(text, simple, rules)
     elif pa.types.is_decimal(target):
-        converted = _decimal(text, simple)
+        converted = yield from _decimal(text, simple)
     elif pa.types.is_boolean(target):
         converted = _boolean(text)
     elif pa.types.is_date(target):
         converted = _date(text, rules, session_zone)
     else:
-        converted = _timestamp(text, rules, session_zone)
+        converted = yield from _timestamp(text, rules, session_zone)
     tokens = rules.typed_null_tokens
     missing = (text.isNull() | text.isin(tokens)) if tokens else text.isNull()
-    return Converted(
-        F.when(~missing, converted.value).cast(spark_type),
-        F.when(~missing, converted.misfit),
-    )
+    return Converted(F.when(~missing, converted).cast(spark_type), text, missing)
 
 
 def rescued_object(entries: list[tuple[str, Any]], json_values: bool = False) -> Any:
