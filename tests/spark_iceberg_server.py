@@ -77,11 +77,6 @@ def iceberg_conf(jars: list[Path], warehouse: Path) -> dict[str, str]:
         # A 4.1 server answers this conf as "3221225472b", which the 4.2 client's createDataFrame cannot parse as
         # an int; in plain bytes both read it.
         "spark.sql.session.localRelationSizeLimit": "3221225472",
-        # Spark 4.1's code generator blows up on the batch reader's rescue expressions (nested regexp_replace /
-        # concat / CASE copies of the same sub-expressions: a task spent minutes in CodeBlock.toString and ran out
-        # of heap); Spark 4.2 compiles the same plan at once. Interpreted evaluation runs it on 4.1.
-        "spark.sql.codegen.wholeStage": "false",
-        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     }
 
 
@@ -126,6 +121,13 @@ def spark_iceberg_server() -> SparkServer:
 
 
 def _start() -> SparkServer:
+    server, manager = start()
+    atexit.register(manager.stop_all)
+    return server
+
+
+def start() -> tuple[SparkServer, Any]:
+    """A new server and the manager that stops it (`stop_all`); bench/bench_spark.py runs one too."""
     from app.local_spark import free_port
 
     home = ensure_spark41()
@@ -133,9 +135,12 @@ def _start() -> SparkServer:
     root = Path(tempfile.mkdtemp(prefix="autoloader-spark41-"))
     manager = _manager(root, home, jars)
     port = free_port()
-    atexit.register(manager.stop_all)
-    manager.ensure_running("iceberg", port, TOKEN, timeout=120.0)
-    return SparkServer(port, TOKEN, root)
+    try:
+        manager.ensure_running("iceberg", port, TOKEN, timeout=120.0)
+    except BaseException:
+        manager.stop_all()
+        raise
+    return SparkServer(port, TOKEN, root), manager
 
 
 def register_cluster(services: Any, name: str) -> int:
