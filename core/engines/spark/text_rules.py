@@ -39,6 +39,11 @@ _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded en
 _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
+# The usual timestamp text, which the general rules leave as it is but for a `Z` where it has no zone: with seconds,
+# at most 6 fraction digits after a point, upper-case `T` or a space, `Z` or `±hh:mm`. One regex instead of six.
+_PLAIN_TIMESTAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
 
 T = TypeVar("T")
 Steps = Generator[dict[str, Any], dict[str, Any], T]
@@ -223,15 +228,22 @@ def _timestamp(text: Any, rules: TextRules, session_zone: str) -> Steps[Any]:
 
     if rules.timestamp_format is not None:
         return _with_pattern(text, rules.timestamp_format, session_zone, date=False)
-    got = yield {"full": F.when(text.rlike(_DATE), F.concat(text, F.lit("T00:00:00"))).otherwise(text)}
+    got = yield {"plain": text.rlike(_PLAIN_TIMESTAMP)}
+    plain = got["plain"]
+    # The rest only for the rows that are not plain (NULL text elsewhere: each step then costs next to nothing).
+    other = F.when(~plain, text)
+    got |= yield {"full": F.when(other.rlike(_DATE), F.concat(other, F.lit("T00:00:00"))).otherwise(other)}
     full = got["full"]
-    got = yield {
+    got |= yield {
         "fits": full.rlike(_TIMESTAMP) & ~full.rlike(_SUB_MICROS) & ~full.rlike(_ARROW_REFUSES),
         "seconds": F.regexp_replace(full, _NO_SECONDS, "$1:00"),
     }
     seconds = got["seconds"]
     zoned = F.when(seconds.rlike(_HAS_ZONE), seconds).otherwise(F.concat(seconds, F.lit("Z")))
-    return F.when(got["fits"], zoned.try_cast("timestamp"))
+    # Plain text has a zone where it ends in `Z`, or in `±hh:mm` (its only `+` or `-` six characters from the end).
+    has_zone = text.endswith("Z") | F.substring(text, -6, 1).isin("+", "-")
+    plain_zoned = F.when(has_zone, text).otherwise(F.concat(text, F.lit("Z")))
+    return F.when(plain, plain_zoned.try_cast("timestamp")).when(got["fits"], zoned.try_cast("timestamp"))
 
 
 def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str) -> Steps[Converted]:
