@@ -235,3 +235,47 @@ def test_spark_fills_the_partition_columns_of_its_target(services: Any, tmp_path
     assert set(table.column("year").to_pylist()) == {2024}
     months = _by_id(table, "month")
     assert months == {i: i.split("-")[0] for i in months} and len(months) == 12
+
+
+@pytest.mark.slow
+def test_spark_fills_many_typed_partition_columns(services: Any, tmp_path: Path, database_url: str) -> None:
+    """Ten typed folder columns (their conversions run side by side, so the plan does not deepen with each), one
+    folder value the column cannot hold rescued with its text."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("about the engine, not the metadata database")
+    pytest.importorskip("pyspark")
+    from app.db.models import ClusterCreate
+    from tests.spark_server import spark_server
+
+    landing = tmp_path / "many"
+    for n, first in enumerate(["1", "2", "x"]):
+        folder = landing.joinpath(
+            f"k0={first}", *[f"k{i}={n + i}" for i in range(1, 8)], "k8=1.5", f"k9=2024-01-0{n + 1}"
+        )
+        folder.mkdir(parents=True)
+        (folder / "part.json").write_text(json.dumps({"id": f"f{n}"}) + "\n")
+    server = spark_server()
+    cluster = services.clusters.create(
+        ClusterCreate(name="local-many", connect_url=server.url, token=server.token, table_format="parquet")
+    )
+    manual = [{"name": "id", "type": "string"}, *[{"name": f"k{i}", "type": "bigint"} for i in range(8)]]
+    manual += [{"name": "k8", "type": "double"}, {"name": "k9", "type": "date"}]
+    body = spec(
+        str(landing),
+        table="many_on_spark",
+        source={"file_pattern": "**/*.json"},
+        format={"type": "json", "schema": {"inference": "manual", "schema_json": manual}},
+    ).model_dump(by_alias=True)
+    body["cluster_id"] = cluster.id
+    ingestion = services.ingestions.create(type(spec("/x")).model_validate(body), activate=True)
+    outcome = services.runs.run_now(str(ingestion.id))
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    rows = {
+        r["id"]: r for r in services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination).to_pylist()
+    }
+    for n in range(3):
+        row = rows[f"f{n}"]
+        assert [row[f"k{i}"] for i in range(1, 8)] == [n + i for i in range(1, 8)]
+        assert row["k8"] == 1.5 and str(row["k9"]) == f"2024-01-0{n + 1}"
+    assert [rows[f"f{n}"]["k0"] for n in range(3)] == [1, 2, None]
+    assert json.loads(rows["f2"]["_rescued_data"])["k0"] == "x"

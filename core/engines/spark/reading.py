@@ -442,34 +442,39 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo], s
         return frame
     types = {f.name: f for f in request.schema if f.name != RESCUED}
     per_file = {f.path: partition_values(relative_path(request.storage.root, f.path), None) for f in files}
-    misfits: list[tuple[str, Any]] = []
-    for name, target in types.items():
-        if wanted is not None and name not in wanted:
-            continue
+    inputs: dict[str, Any] = {}
+    for name in types:
         having = {path: found[name] for path, found in per_file.items() if name in found}
-        if not having:
-            continue
-        pairs = [F.lit(x).cast("string") for path, value in having.items() for x in (path, value)]
-        frame, staged = staging.stage(
-            frame,
-            {"text": F.element_at(F.create_map(*pairs), F.col(_PATH)), "in": F.col(_PATH).isin(list(having))},
-        )
-        text, in_folder = staged["text"], staged["in"]
-        spark_type = from_arrow(pa.schema([target]))[0].dataType
-        misfit = None
-        if text_rules.handled(target.type):
-            # Folder values follow the default text rules, as on the embedded engine (partitions.partition_array).
-            frame, converted = staging.run(frame, text_rules.convert(text, target.type, spark_type, TextRules(), "UTC"))
-            frame, value = staging.stage(frame, {"value": converted.value})
-            folder, misfit = value["value"], converted.misfit(value["value"])
-        else:
-            folder = text.cast(spark_type)
-        frame = frame.withColumn(name, F.when(in_folder, folder).otherwise(F.col(quote(name))))
-        if misfit is not None:
-            misfits.append((name, F.when(in_folder, misfit)))
+        if having and (wanted is None or name in wanted):
+            pairs = [F.lit(x).cast("string") for path, value in having.items() for x in (path, value)]
+            inputs[f"{name}.text"] = F.element_at(F.create_map(*pairs), F.col(_PATH))
+            inputs[f"{name}.in"] = F.col(_PATH).isin(list(having))
+    if not inputs:
+        return frame
+    # Every partition column's steps side by side, so the plan's depth does not grow with their number.
+    frame, staged = staging.stage(frame, inputs)
+    names = [key.removesuffix(".text") for key in inputs if key.endswith(".text")]
+    spark_types = {name: from_arrow(pa.schema([types[name]]))[0].dataType for name in names}
+    # Folder values follow the default text rules, as on the embedded engine (partitions.partition_array).
+    steps = {
+        name: text_rules.convert(staged[f"{name}.text"], types[name].type, spark_types[name], TextRules(), "UTC")
+        for name in names
+        if text_rules.handled(types[name].type)
+    }
+    frame, conversions = staging.run(frame, text_rules.together(steps))
+    frame, values = staging.stage(frame, {name: c.value for name, c in conversions.items()})
+    columns = {}
+    misfits: list[tuple[str, Any]] = []
+    for name in names:
+        text, in_folder = staged[f"{name}.text"], staged[f"{name}.in"]
+        folder = values[name] if name in values else text.cast(spark_types[name])
+        columns[name] = F.when(in_folder, folder).otherwise(F.col(quote(name)))
+        if name in conversions:
+            misfits.append((name, F.when(in_folder, conversions[name].misfit(values[name]))))
+    frame = frame.withColumns(columns)
     if misfits:
-        frame, staged = staging.stage(frame, {"rescued": text_rules.rescued_object(misfits)})
-        frame = frame.withColumn(RESCUED, text_rules.merge_objects(F.col(RESCUED), staged["rescued"]))
+        frame, rescued = staging.stage(frame, {"rescued": text_rules.rescued_object(misfits)})
+        frame = frame.withColumn(RESCUED, text_rules.merge_objects(F.col(RESCUED), rescued["rescued"]))
     return frame
 
 
