@@ -205,33 +205,13 @@ def test_preview_says_when_no_file_matches_the_pattern(api: Any, tmp_path: Path)
 def test_spark_fills_the_partition_columns_of_its_target(services: Any, tmp_path: Path, database_url: str) -> None:
     """The Spark engine takes the folder values (same rules) for the target's columns of those names. Its own
     inference does not add them yet, so the target here is a manual schema."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("about the engine, not the metadata database")
-    pytest.importorskip("pyspark")
-    from app.db.models import ClusterCreate
-    from tests.spark_server import spark_server
-
-    server = spark_server()
-    cluster = services.clusters.create(
-        ClusterCreate(name="local-test", connect_url=server.url, token=server.token, table_format="parquet")
-    )
     manual = [
         {"name": "id", "type": "string"},
         {"name": "amount", "type": "bigint"},
         {"name": "year", "type": "bigint"},
         {"name": "month", "type": "string"},
     ]
-    body = spec(
-        str(_landing(tmp_path)),
-        table="on_spark",
-        source={"file_pattern": "**/*.json"},
-        format={"type": "json", "schema": {"inference": "manual", "schema_json": manual}},
-    ).model_dump(by_alias=True)
-    body["cluster_id"] = cluster.id
-    ingestion = services.ingestions.create(type(spec("/x")).model_validate(body), activate=True)
-    outcome = services.runs.run_now(str(ingestion.id))
-    assert outcome.status == RunStatus.SUCCESS, outcome
-    table = services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
+    table = _loaded_on_spark(services, database_url, _landing(tmp_path), "on_spark", manual)
     assert set(table.column("year").to_pylist()) == {2024}
     months = _by_id(table, "month")
     assert months == {i: i.split("-")[0] for i in months} and len(months) == 12
@@ -241,12 +221,6 @@ def test_spark_fills_the_partition_columns_of_its_target(services: Any, tmp_path
 def test_spark_fills_many_typed_partition_columns(services: Any, tmp_path: Path, database_url: str) -> None:
     """Ten typed folder columns (their conversions run side by side, so the plan does not deepen with each), one
     folder value the column cannot hold rescued with its text."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("about the engine, not the metadata database")
-    pytest.importorskip("pyspark")
-    from app.db.models import ClusterCreate
-    from tests.spark_server import spark_server
-
     landing = tmp_path / "many"
     for n, first in enumerate(["1", "2", "x"]):
         folder = landing.joinpath(
@@ -254,15 +228,36 @@ def test_spark_fills_many_typed_partition_columns(services: Any, tmp_path: Path,
         )
         folder.mkdir(parents=True)
         (folder / "part.json").write_text(json.dumps({"id": f"f{n}"}) + "\n")
-    server = spark_server()
-    cluster = services.clusters.create(
-        ClusterCreate(name="local-many", connect_url=server.url, token=server.token, table_format="parquet")
-    )
     manual = [{"name": "id", "type": "string"}, *[{"name": f"k{i}", "type": "bigint"} for i in range(8)]]
     manual += [{"name": "k8", "type": "double"}, {"name": "k9", "type": "date"}]
+    table = _loaded_on_spark(services, database_url, landing, "many_on_spark", manual)
+    rows = {r["id"]: r for r in table.to_pylist()}
+    for n in range(3):
+        row = rows[f"f{n}"]
+        assert [row[f"k{i}"] for i in range(1, 8)] == [n + i for i in range(1, 8)]
+        assert row["k8"] == 1.5 and str(row["k9"]) == f"2024-01-0{n + 1}"
+    assert [rows[f"f{n}"]["k0"] for n in range(3)] == [1, 2, None]
+    assert json.loads(rows["f2"]["_rescued_data"])["k0"] == "x"
+
+
+def _loaded_on_spark(
+    services: Any, database_url: str, landing: Path, table: str, manual: list[dict[str, str]]
+) -> pa.Table:
+    """The JSON files under `landing` loaded once by the Spark engine (the shared local server, parquet tables)
+    with the manual schema `manual` (Spark's own inference does not add folder columns yet); the table read back."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("about the engine, not the metadata database")
+    pytest.importorskip("pyspark")
+    from app.db.models import ClusterCreate
+    from tests.spark_server import spark_server
+
+    server = spark_server()
+    cluster = services.clusters.create(
+        ClusterCreate(name=f"local-{table}", connect_url=server.url, token=server.token, table_format="parquet")
+    )
     body = spec(
         str(landing),
-        table="many_on_spark",
+        table=table,
         source={"file_pattern": "**/*.json"},
         format={"type": "json", "schema": {"inference": "manual", "schema_json": manual}},
     ).model_dump(by_alias=True)
@@ -270,12 +265,4 @@ def test_spark_fills_many_typed_partition_columns(services: Any, tmp_path: Path,
     ingestion = services.ingestions.create(type(spec("/x")).model_validate(body), activate=True)
     outcome = services.runs.run_now(str(ingestion.id))
     assert outcome.status == RunStatus.SUCCESS, outcome
-    rows = {
-        r["id"]: r for r in services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination).to_pylist()
-    }
-    for n in range(3):
-        row = rows[f"f{n}"]
-        assert [row[f"k{i}"] for i in range(1, 8)] == [n + i for i in range(1, 8)]
-        assert row["k8"] == 1.5 and str(row["k9"]) == f"2024-01-0{n + 1}"
-    assert [rows[f"f{n}"]["k0"] for n in range(3)] == [1, 2, None]
-    assert json.loads(rows["f2"]["_rescued_data"])["k0"] == "x"
+    return services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
