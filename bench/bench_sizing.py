@@ -253,45 +253,18 @@ def drop_table(server: bench_spark.Server, table: str) -> None:
 
 
 def run_once(workdir: Path, target: Target, fmt: str, data: dict[str, Any]) -> dict[str, Any]:
-    """One `run_now` of a new ingestion of `data`'s folder on `target`, timed; then checked and cleaned up."""
-    from app.bootstrap import build
-    from app.db.models import ClusterCreate
-    from app.settings import Settings
-    from core.config import IngestionSpec
-
-    stamp = time.time_ns()
-    state = workdir / "state" / f"{target.name}-{fmt}-{stamp}"
-    table = f"sizing_{fmt}_{stamp}"
-    settings = Settings(
-        data_dir=state,
-        secret_key="bench",
-        local_roots=[workdir / "input"],
-        egress_allow=["localhost"],  # the Spark Connect servers listen on loopback
-        _env_file=None,
-    )
-    svc = build(settings)
+    """One `run_now` of a new ingestion of `data`'s folder on `target` (bench_spark.run_product), timed; then checked,
+    and its Spark table dropped."""
+    table = f"sizing_{fmt}_{time.time_ns()}"
+    body = bench_embedded._spec(f"sizing-{fmt}", Path(data["folder"]), FORMATS[fmt], table)
     try:
-        body = bench_embedded._spec(f"sizing-{fmt}", Path(data["folder"]), FORMATS[fmt], table)
-        if target.server is not None:
-            server = target.server
-            cluster = ClusterCreate(
-                name="bench", connect_url=server.url, token=server.token, table_format="delta", catalog=server.catalog
-            )
-            body["cluster_id"] = svc.clusters.create(cluster).id
-        ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
-        started = time.perf_counter()
-        outcome = svc.runs.run_now(ingestion.name)
-        seconds = time.perf_counter() - started
+        r = bench_spark.run_product(workdir, body, target.server)
     finally:
-        svc.close()
-        shutil.rmtree(state, ignore_errors=True)
         if target.server is not None:
             drop_table(target.server, table)
-    records = outcome.metrics.records_ingested
-    status = outcome.status.value
-    if status == "success" and records != data["records"]:
-        status = "mismatch"
-    return {"seconds": seconds, "records": records, "status": status, "message": outcome.message}
+    if r["status"] == "success" and r["records"] != data["records"]:
+        r["status"] = "mismatch"
+    return r
 
 
 def report_run(label: str, r: dict[str, Any], expected: int) -> None:

@@ -99,34 +99,46 @@ def start_cluster(root: Path) -> tuple[Any, str, float]:
 def run_spark_engine(
     workdir: Path, kind: str, url: str | Server, bench: Any, table_format: str = "delta", folder: Path | None = None
 ) -> dict[str, Any]:
-    """The product's Spark engine: a new metadata store, the server registered as a cluster, one `run_now`."""
+    """The product's Spark engine on `kind` (json or csv), one `run_now` (see run_product)."""
+    server = url if isinstance(url, Server) else Server(None, url, None, "spark_catalog", 0.0)
+    fmt: dict[str, Any] = {"type": "json"}
+    if kind == "csv":
+        fmt = {"type": "csv", "options": {"header": True, "delimiter": ","}}
+    table = f"{kind}_{table_format}_{time.time_ns()}"
+    body = bench._spec(f"spark-{kind}", folder or bench.input_dir(workdir, kind), fmt, table)
+    return run_product(workdir, body, server, table_format)
+
+
+def run_product(
+    workdir: Path, body: dict[str, Any], server: Server | None, table_format: str = "delta"
+) -> dict[str, Any]:
+    """One `run_now` of a new ingestion of `body` (bench_embedded._spec), timed: a new metadata store under `workdir`
+    (deleted afterwards), and `server` registered as its cluster (None: the embedded engine)."""
     from app.bootstrap import build
     from app.db.models import ClusterCreate
     from app.settings import Settings
     from core.config import IngestionSpec
 
-    server = url if isinstance(url, Server) else Server(None, url, None, "spark_catalog", 0.0)
-    stamp = time.time_ns()
-    state = workdir / f"state-spark-{table_format}" / f"{kind}-{stamp}"
+    state = workdir / "state-product" / body["destination"]["table"]
     settings = Settings(
         data_dir=state,
         secret_key="bench",
         local_roots=[workdir / "input"],
-        egress_allow=["localhost"],  # the Spark Connect server this bench starts on loopback
+        egress_allow=["localhost"],  # the Spark Connect servers of the benches listen on loopback
         _env_file=None,
     )
     svc = build(settings)
     try:
-        body_cluster = ClusterCreate(
-            name="bench", connect_url=server.url, token=server.token, table_format=table_format, catalog=server.catalog
-        )
-        cluster = svc.clusters.create(body_cluster)
-        fmt: dict[str, Any] = {"type": "json"}
-        if kind == "csv":
-            fmt = {"type": "csv", "options": {"header": True, "delimiter": ","}}
-        table = f"{kind}_{table_format}_{stamp}"
-        body = bench._spec(f"spark-{kind}", folder or bench.input_dir(workdir, kind), fmt, table)
-        body["cluster_id"] = cluster.id
+        body = dict(body)
+        if server is not None:
+            cluster = ClusterCreate(
+                name="bench",
+                connect_url=server.url,
+                token=server.token,
+                table_format=table_format,
+                catalog=server.catalog,
+            )
+            body["cluster_id"] = svc.clusters.create(cluster).id
         ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
         started = time.perf_counter()
         outcome = svc.runs.run_now(ingestion.name)
