@@ -141,6 +141,25 @@ def test_partitions_and_lineage(engine: Harness, tmp_path: Path) -> None:
     assert table.schema.field("_ingested_at").type.tz == "UTC"
 
 
+@pytest.mark.reading
+def test_file_names_that_need_escaping_keep_their_ledger_path(engine: Harness, tmp_path: Path) -> None:
+    """Spark hands over each row's file as a URI (`file:///in/a%20b.json`); the ledger and `_source_file` hold the
+    listed path. A name it got wrong would be loaded again on the next run, or lineage would not name the file."""
+    landing = tmp_path / "in"
+    names = ["a+b.json", "1+1%.json", "50%off.json", "x%2By.json", "with space.json", "café.json", "plain.json"]
+    for i, name in enumerate(names):
+        _lines(landing / name, [{"id": i * 10 + n} for n in range(10)])
+    ing = engine.create(spec(str(landing)))
+    first = engine.run(ing)
+    assert first.status == RunStatus.SUCCESS, first
+    assert (first.metrics.files_processed, first.metrics.records_ingested) == (len(names), 10 * len(names))
+    table = engine.table(ing)
+    assert set(table.column("_source_file").to_pylist()) == {str(landing / name) for name in names}
+    again = engine.run(ing)
+    assert again.status == RunStatus.SUCCESS and again.metrics.files_processed == 0, again
+    assert engine.ids(ing) == list(range(10 * len(names)))
+
+
 def test_overwrite_replaces_the_content_each_run(engine: Harness, tmp_path: Path) -> None:
     landing = tmp_path / "in"
     write_json_files(landing, 2, 10)

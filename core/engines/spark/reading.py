@@ -108,9 +108,17 @@ def ledger_path_column(column: Any) -> Any:
     """`_metadata.file_path` in the ledger's form: `file:/data/x` → `/data/x`, `s3a://b/k` → `s3://b/k`, unescaped."""
     from pyspark.sql.connect import functions as F
 
-    path = F.regexp_replace(column, r"^file:(//)?", "")
-    path = F.regexp_replace(path, r"^s3[an]://", "s3://")
-    return F.url_decode(F.regexp_replace(path, r"\+", "%2B"))
+    # It runs for every row, so prefix tests and a substring rather than regexes (three regexes and url_decode cost
+    # 1.5 µs a row: 8 s of a 5.2M-row batch); a path without `%` has nothing to decode (`+` is kept as it is).
+    rest = 1 << 20  # to the end
+    s3 = column.startswith("s3a://") | column.startswith("s3n://")
+    path = (
+        F.when(column.startswith("file://"), column.substr(8, rest))
+        .when(column.startswith("file:"), column.substr(6, rest))
+        .when(s3, F.concat(F.lit("s3"), column.substr(4, rest)))
+        .otherwise(column)
+    )
+    return F.when(path.contains("%"), F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))).otherwise(path)
 
 
 def without_keys(rescued: Any, keys: frozenset[str]) -> Any:
@@ -233,7 +241,13 @@ class Reader:
 
     # --- batch --------------------------------------------------------------------------------------------------
     def read_batch(self, spark: Any, request: BatchRequest) -> Batch:
-        """Read the batch once into the cluster (localCheckpoint), count per file, quarantine, check the threshold."""
+        """Count per file, quarantine, check the threshold; then hand over the batch's frame for the write.
+
+        A format with malformed records and text rules (JSON, CSV, XML) is read once into the cluster
+        (localCheckpoint): the per-file counts and the write then see the same converted rows, computed once.
+        Parquet, ORC, Avro and text need no conversion: their counts come from a pass that reads no column, and the
+        write reads the files again. That is cheaper than the checkpoint, which copied every row (27 s of a 69 s
+        load of 5.2M Parquet rows on 2 cores)."""
         from pyspark.sql.connect import functions as F
 
         batch = Batch(data=None)
@@ -243,10 +257,14 @@ class Reader:
                     quarantine_reason=f"{info.path} is empty", action=QUARANTINE_ACTION
                 )
         files = [f for f in request.files if f.path not in batch.outcomes]
-        staged = None
+        staged, stats = None, {}
+        checkpoint = request.format.type in _CORRUPT_FORMATS
         while files:
             try:
-                staged = self._batch_frame(spark, request, files).localCheckpoint()
+                staged = self._batch_frame(spark, request, files)
+                if checkpoint:
+                    staged = staged.localCheckpoint()
+                stats = _file_stats(staged)
                 break
             except Exception as exc:
                 if _fatal(exc):
@@ -260,7 +278,6 @@ class Reader:
                 files = [f for f in files if f.path not in unreadable]
         if staged is None:
             return batch
-        stats = _file_stats(staged)
         keep = _settle_files(request, files, stats, batch)
         _check_threshold(request, batch)
         data = staged if len(keep) == len(files) else staged.where(F.col(_PATH).isin([f.path for f in keep]))
