@@ -23,7 +23,6 @@ from core.formats.text_types import (
     _DATE,
     _HAS_ZONE,
     _INF,
-    _INT,
     _LONGEST_EXACT_DOUBLE_TEXT,
     _NUMBER,
     _SAFE_DOUBLE_DIGITS,
@@ -149,11 +148,14 @@ def together(steps: dict[str, Steps[Any]]) -> Steps[dict[str, Any]]:
     return results
 
 
-def _integer(text: Any, spark_type: str) -> Any:
+def _integer(text: Any, spark_type: str) -> Steps[Any]:
+    """_INT's integers: the text is exactly the value's printed form (or `-0`), which is what _INT admits, so one
+    cast and a compare stand in for the regex. Out of range, the cast is NULL: rescued."""
     from pyspark.sql.connect import functions as F
 
-    # Arrow (the embedded engine) refuses a leading `+` for integers although _INT admits it: refused here too.
-    return F.when(text.rlike(_INT) & ~text.startswith("+"), text.try_cast(spark_type))
+    got = yield {"parsed": text.try_cast(spark_type)}
+    parsed = got["parsed"]
+    return F.when((parsed.cast("string") == text) | (text == "-0"), parsed)
 
 
 def _double(text: Any, spark_type: str, rules: TextRules) -> Steps[Any]:
@@ -252,7 +254,7 @@ def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, s
 
     simple = spark_type.simpleString()
     if pa.types.is_integer(target):
-        converted = _integer(text, simple)
+        converted = yield from _integer(text, simple)
     elif pa.types.is_floating(target):
         converted = yield from _double(text, simple, rules)
     elif pa.types.is_decimal(target):
@@ -278,11 +280,12 @@ def rescued_object(entries: list[tuple[str, Any]], json_values: bool = False) ->
 
     if not entries:
         return F.lit(None).cast("string")
-    if not json_values:
-        pairs = [x for name, value in entries for x in (F.lit(name), value.cast("string"))]
-        kept = F.map_filter(F.create_map(*pairs), lambda _, v: v.isNotNull())
-        return F.when(F.size(kept) > 0, F.to_json(kept))
-    members = [F.concat(F.lit(json.dumps(name) + ":"), _json_value(value.cast("string"))) for name, value in entries]
+    # concat_ws skips the NULL members. Keys as Spark's to_json writes them (non-ASCII kept, not \u-escaped).
+    value_of = _json_value if json_values else _json_string
+    members = [
+        F.concat(F.lit(json.dumps(name, ensure_ascii=False) + ":"), value_of(value.cast("string")))
+        for name, value in entries
+    ]
     joined = F.concat_ws(",", *members)
     return F.when(joined != "", F.concat(F.lit("{"), joined, F.lit("}")))
 
@@ -294,8 +297,15 @@ def _json_value(text: Any) -> Any:
 
     structured = F.from_json(text, "map<string,string>").isNotNull() | F.from_json(text, "array<string>").isNotNull()
     is_value = text.rlike(_JSON_NUMBER) | text.isin("true", "false") | (text.rlike(r"^\s*[\[{]") & structured)
-    quoted = F.regexp_replace(F.regexp_replace(F.to_json(F.array(text)), r"^\[", ""), r"\]$", "")
-    return F.when(text.isNull(), text).when(is_value, text).otherwise(quoted)
+    return F.when(text.isNull(), text).when(is_value, text).otherwise(_json_string(text))
+
+
+def _json_string(text: Any) -> Any:
+    """`text` as a JSON string, escaped as Spark's to_json escapes it; NULL stays NULL."""
+    from pyspark.sql.connect import functions as F
+
+    # `["…"]` without its brackets: btrim stops at the string's own quotes.
+    return F.when(text.isNotNull(), F.btrim(F.to_json(F.array(text)), F.lit("[]")))
 
 
 def merge_objects(first: Any, second: Any) -> Any:
