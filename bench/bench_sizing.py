@@ -346,8 +346,9 @@ def print_sizing(rows: list[dict[str, Any]]) -> None:
 def print_big(r: dict[str, Any]) -> None:
     mib, per_second, per_core = rates(r)
     print(
-        f"\nBig CSV on spark-standalone: {mib:,.0f} MiB in {r['seconds']:.1f} s = {per_second:.1f} MiB/s, "
-        f"{per_core:.2f} MiB/s per core ({r['cores']} cores), {r['records']:,} records, {r['status']}"
+        f"\nBig {r['format']} input on spark-standalone: {mib:,.0f} MiB in {r['seconds']:.1f} s "
+        f"= {per_second:.1f} MiB/s, {per_core:.2f} MiB/s per core ({r['cores']} cores), "
+        f"{r['records']:,} records, {r['status']}"
     )
 
 
