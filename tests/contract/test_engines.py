@@ -160,6 +160,29 @@ def test_file_names_that_need_escaping_keep_their_ledger_path(engine: Harness, t
     assert engine.ids(ing) == list(range(10 * len(names)))
 
 
+@pytest.mark.reading
+def test_many_small_files_make_few_table_files(engine: Harness, tmp_path: Path) -> None:
+    """Spark reads 100 small files in several partitions (each file counts as 4 MiB); the batch is written as one
+    table file per 128 MiB of input, not one per partition."""
+    if engine.kind != "spark":
+        pytest.skip("the embedded engine writes a batch as one file already")
+    landing = tmp_path / "in"
+    write_json_files(landing, 100, 3)
+    ing = engine.create(spec(str(landing)))
+    outcome = engine.run(ing)
+    assert (outcome.status, outcome.metrics.records_ingested) == (RunStatus.SUCCESS, 300), outcome
+    spark_engine = engine.services.engines.for_ingestion(ing)
+    name = ".".join(spark_engine.qualified(ing.spec.destination))
+
+    def table_files(spark: Any) -> int:
+        from pyspark.sql.connect import functions as F
+
+        return int(spark.table(name).select(F.input_file_name()).distinct().count())
+
+    assert spark_engine.call("counting the table's files", table_files) == 1
+    assert engine.ids(ing) == list(range(300))
+
+
 def test_overwrite_replaces_the_content_each_run(engine: Harness, tmp_path: Path) -> None:
     landing = tmp_path / "in"
     write_json_files(landing, 2, 10)

@@ -3,6 +3,7 @@ once with its lineage columns, rescued data and per-file counts (malformed files
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantine
 # Internal columns of a batch DataFrame, dropped before the write.
 _PATH, _SIZE, _BAD, _STAGED = "__al_path", "__al_size", "__al_bad", "__al_staged_"
 _CORRUPT_FORMATS = ("json", "csv", "xml")
+_WRITE_PARTITION_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -119,6 +121,17 @@ def ledger_path_column(column: Any) -> Any:
         .otherwise(column)
     )
     return F.when(path.contains("%"), F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))).otherwise(path)
+
+
+def write_partitions(bytes_read: int) -> int:
+    """How many partitions, so table files, a checkpointed batch is written in: one per 128 MiB of input (Spark's
+    own split size).
+
+    Spark counts each file as at least 4 MiB when it splits a read (its open cost), so a batch of many small files
+    is read in many partitions, and each would be a small table file: the Delta write of 2,000 JSON files (68k rows)
+    took 8.1 s. The checkpoint has already read them in parallel; only the write is cut down. A large batch keeps
+    about the partitions it had."""
+    return max(1, math.ceil(bytes_read / _WRITE_PARTITION_BYTES))
 
 
 def without_keys(rescued: Any, keys: frozenset[str]) -> Any:
@@ -281,6 +294,8 @@ class Reader:
         keep = _settle_files(request, files, stats, batch)
         _check_threshold(request, batch)
         data = staged if len(keep) == len(files) else staged.where(F.col(_PATH).isin([f.path for f in keep]))
+        if checkpoint:
+            data = data.coalesce(write_partitions(batch.bytes_read))
         batch.data = _output(data, request)
         batch.loaded = keep
         return batch
