@@ -25,6 +25,12 @@ import schemathesis
 from fastapi import FastAPI
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
+
+# schemathesis imports its OpenAPI loader on first use. Under pytest that import is rewritten (schemathesis is a
+# pytest plugin), which parses the module with `ast`. On CPython 3.11 two threads building ASTs at once can fail with
+# "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905; seen once in a fresh-clone CI run,
+# while the test's app had threads running). Imported here, at collection, it is parsed before any test starts one.
+from schemathesis.specs.openapi import schemas as _openapi_schemas  # noqa: F401
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.helpers import spec, write_json_files
