@@ -125,15 +125,11 @@ class Console:
 
     def __init__(self, workdir: Path, server: Server, table_format: str):
         from app.bootstrap import build
-        from app.db.models import ClusterCreate
 
         self.state = workdir / "state-console" / table_format
         shutil.rmtree(self.state, ignore_errors=True)
         self.svc = build(product_settings(workdir, self.state))
-        body = ClusterCreate(
-            name="bench", connect_url=server.url, token=server.token, table_format=table_format, catalog=server.catalog
-        )
-        self.cluster_id = self.svc.clusters.create(body).id
+        self.cluster_id = register_cluster(self.svc, server, table_format)
 
     def run(self, body: dict[str, Any]) -> dict[str, Any]:
         """One `run_now` of a new ingestion of `body`, timed."""
@@ -147,6 +143,16 @@ class Console:
     def close(self) -> None:
         self.svc.close()
         shutil.rmtree(self.state, ignore_errors=True)
+
+
+def register_cluster(svc: Any, server: Server, table_format: str) -> int:
+    """`server` registered in `svc` as a cluster writing `table_format`; its id."""
+    from app.db.models import ClusterCreate
+
+    body = ClusterCreate(
+        name="bench", connect_url=server.url, token=server.token, table_format=table_format, catalog=server.catalog
+    )
+    return int(svc.clusters.create(body).id)
 
 
 def product_settings(workdir: Path, state: Path) -> Any:
@@ -179,7 +185,6 @@ def run_product(
     """One `run_now` of a new ingestion of `body` (bench_embedded._spec), timed: a new metadata store under `workdir`
     (deleted afterwards), and `server` registered as its cluster (None: the embedded engine)."""
     from app.bootstrap import build
-    from app.db.models import ClusterCreate
     from core.config import IngestionSpec
 
     state = workdir / "state-product" / body["destination"]["table"]
@@ -187,14 +192,7 @@ def run_product(
     try:
         body = dict(body)
         if server is not None:
-            cluster = ClusterCreate(
-                name="bench",
-                connect_url=server.url,
-                token=server.token,
-                table_format=table_format,
-                catalog=server.catalog,
-            )
-            body["cluster_id"] = svc.clusters.create(cluster).id
+            body["cluster_id"] = register_cluster(svc, server, table_format)
         ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
         return timed_run(svc, ingestion.name)
     finally:
@@ -284,7 +282,8 @@ def print_table(results: dict[str, dict[str, dict[str, Any]]], startups: dict[st
 def run_format(
     workdir: Path, kinds: list[str], table_format: str, repeat: int, bench: Any
 ) -> tuple[dict[str, dict[str, Any]], float]:
-    """Both Spark paths for one table format on its server: warm-up, then `repeat` alternating runs per workload."""
+    """The Spark paths (console, cli, stream) for one table format on its server: warm-up, then `repeat` alternating
+    runs per workload."""
     server = start_server(workdir, table_format)
     console = None
     try:
