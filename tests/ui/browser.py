@@ -7,12 +7,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import clean_env
 from tests.server_process import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
+
+# `page.set_default_timeout` does not reach `expect`, whose own default is 5 s: on a loaded CI machine a run the
+# test started was still finishing after 5 s. Every browser test imports this module, so one bound serves them all.
+EXPECT_TIMEOUT_MS = 30_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 def server_env(data: Path) -> dict[str, str]:
