@@ -87,9 +87,11 @@ class LocalClusterManager:
         ui: bool = False,
         lake_formats: bool = True,
         jar_cache: Path | None = None,
+        java_options: str = "",
     ):
         self.root = Path(root)
         self.master = master
+        self.java_options = java_options
         self.driver_memory = driver_memory
         self.ui = ui
         self.lake_formats = lake_formats
@@ -99,7 +101,7 @@ class LocalClusterManager:
 
     def command(self, port: int, root: Path, token: str | None) -> list[str]:
         home = spark_home()
-        java_options = f"-Dderby.system.home={root / 'metastore'}"
+        java_options = f"-Dderby.system.home={root / 'metastore'} {self.java_options}".strip()
         conf = {
             "spark.connect.grpc.binding.port": str(port),
             "spark.connect.grpc.binding.address": LOOPBACK,

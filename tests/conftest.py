@@ -25,23 +25,6 @@ TEST_EGRESS_ALLOW = "127.0.0.1,::1,localhost"
 """SeaweedFS, the webhook and SMTP listeners and the Spark Connect servers of the tests all run on loopback."""
 
 
-TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-"""JIT and GC settings for every JVM the tests start (Spark servers, the standalone master, workers and executors):
-the tests move a few rows each, so C2's compiler threads and the parallel collector only burn the machine's 2 cores.
-Measured on the standalone module alone: 178 s and 1.37 busy cores with these, 267 s and 1.87 without. Behaviour is
-the same; bench/ keeps the JVM defaults. An outside JAVA_TOOL_OPTIONS wins."""
-
-
-@pytest.fixture(scope="session", autouse=True)
-def lean_test_jvms() -> Iterator[None]:
-    """Every JVM reads JAVA_TOOL_OPTIONS, so this reaches the ones a Spark worker forks without a conf per role."""
-    before = os.environ.get("JAVA_TOOL_OPTIONS")
-    os.environ.setdefault("JAVA_TOOL_OPTIONS", TEST_JVM_OPTIONS)
-    yield
-    if before is None:
-        os.environ.pop("JAVA_TOOL_OPTIONS", None)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def reach_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """What the tests' servers may reach, for this process and the servers and CLIs it starts (they inherit the
