@@ -14,10 +14,11 @@ from tests.server_process import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 
+TIMEOUT_MS = 30_000
+"""How long a browser test waits for the page (`set_default_timeout`) and for `expect`."""
 # `page.set_default_timeout` does not reach `expect`, whose own default is 5 s: on a loaded CI machine a run the
 # test started was still finishing after 5 s. Every browser test imports this module, so one bound serves them all.
-EXPECT_TIMEOUT_MS = 30_000
-expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def server_env(data: Path) -> dict[str, str]:

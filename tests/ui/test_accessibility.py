@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.browser import chromium_page, running_server, server_env, sign_in
+from tests.ui.browser import TIMEOUT_MS, chromium_page, running_server, server_env, sign_in
 from tests.ui.conftest import CHROMIUM, ORDERS
 from tests.ui.schema_scenario import prepare_needs_review
 
-TIMEOUT_MS = 30_000
 NPM_CACHE = Path(os.environ.get("AUTOLOADER_TEST_NPM", Path.home() / ".cache" / "autoloader-tests" / "npm"))
 AXE = NPM_CACHE / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.browser import chromium_page, running_server, shot, sign_in
+from tests.ui.browser import TIMEOUT_MS, chromium_page, running_server, shot, sign_in
 from tests.ui.conftest import CHROMIUM, ORDERS
-
-TIMEOUT_MS = 30_000
 
 pytestmark = [
     pytest.mark.slow,

@@ -39,11 +39,10 @@ from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_play
 
 from tests.helpers import spec
 from tests.server_process import AUTH
-from tests.ui.browser import running_server, server_env, sign_in
+from tests.ui.browser import TIMEOUT_MS, running_server, server_env, sign_in
 from tests.ui.conftest import CHROMIUM, ORDERS
 from tests.ui.schema_scenario import prepare_needs_review, write_files
 
-TIMEOUT_MS = 30_000
 WEEK = 7 * 24 * 3600
 """The continuous ingestions' interval: the server's scheduler does not fire them while the tests run."""
 LEDGER_FILES = 450

@@ -15,11 +15,10 @@ from deltalake import DeltaTable
 from playwright.sync_api import Page, expect
 
 from tests.server_process import ADMIN_EMAIL, AUTH
-from tests.ui.browser import chromium_page, running_server, server_env, shot, sign_in
+from tests.ui.browser import TIMEOUT_MS, chromium_page, running_server, server_env, shot, sign_in
 from tests.ui.conftest import CHROMIUM
 from tests.ui.schema_scenario import prepare_needs_review
 
-TIMEOUT_MS = 30_000
 ROWS_PER_FILE = 1000
 
 pytestmark = [
