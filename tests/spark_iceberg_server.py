@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 
 from app.spark_jars import ICEBERG_JARS, ICEBERG_PYSPARK, ensure_jars
-from tests.spark_server import TOKEN, SparkServer, jar_cache
+from tests.spark_server import TOKEN, SparkServer, jar_cache, scratch_root
 
 CATALOG = "iceberg"
 VENV_ENV = "AUTOLOADER_SPARK41_VENV"
@@ -132,7 +131,7 @@ def start() -> tuple[SparkServer, Any]:
 
     home = ensure_spark41()
     jars = ensure_jars(jar_cache(), ICEBERG_JARS)
-    root = Path(tempfile.mkdtemp(prefix="autoloader-spark41-"))
+    root = scratch_root("autoloader-spark41-")
     manager = _manager(root, home, jars)
     port = free_port()
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ _lock = threading.Lock()
 _server: SparkServer | None = None
 
 
+def scratch_root(prefix: str) -> Path:
+    """A temporary directory for a Spark server's files, removed when the test process exits.
+
+    Registered before the server's own stop, so (atexit runs last-in first-out) it is removed after the server
+    stopped. A standalone cluster leaves about 1.4 GB there per run."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
 def spark_server() -> SparkServer:
     """Start the shared server once; skip when pyspark is not installed."""
     global _server
@@ -49,7 +60,7 @@ def spark_server() -> SparkServer:
 
     with _lock:
         if _server is None:
-            root = Path(tempfile.mkdtemp(prefix="autoloader-spark-"))
+            root = scratch_root("autoloader-spark-")
             manager = LocalClusterManager(root, jar_cache=jar_cache())
             port = free_port()
             manager.ensure_running("test", port, TOKEN)

@@ -12,7 +12,6 @@ import atexit
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.spark_server import TOKEN, SparkServer, jar_cache
+from tests.spark_server import TOKEN, SparkServer, jar_cache, scratch_root
 
 WORKERS = 2
 WORKER_MEMORY = "1536m"
@@ -103,7 +102,7 @@ def standalone_cluster() -> StandaloneCluster:
     with _lock:
         if _cluster is not None:
             return _cluster
-        root = Path(tempfile.mkdtemp(prefix="autoloader-standalone-"))
+        root = scratch_root("autoloader-standalone-")
         port = free_port()
         master_url = f"spark://{LOOPBACK}:{port}"
         master = ["org.apache.spark.deploy.master.Master", "--host", LOOPBACK, "--port", str(port)]
