@@ -10,10 +10,18 @@ import pytest
 
 from core.config import IngestionSpec
 from core.egress import EgressAllow
-from core.errors import ConfigError
+from core.errors import ConfigError, SourceNotFound
 from core.guards import Guards, LocalRoots
 from core.storage.local import LocalStorage
 from tests.helpers import spec
+
+
+@pytest.fixture(autouse=True, params=["o_path", "resolve_first"])
+def open_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule holds on both routes of LocalStorage.open: Linux's O_PATH descriptor, and the real path resolved
+    first (other systems, or no O_PATH)."""
+    if request.param == "resolve_first":
+        monkeypatch.setattr("core.storage.local._O_PATH", 0)
 
 
 @pytest.fixture
@@ -123,6 +131,27 @@ def test_a_fifo_is_neither_listed_nor_opened_and_does_not_hang(layout: tuple[Pat
     assert [f.path for f in storage.list_files()] == [str(root / "in" / "good.json")]
     with pytest.raises(ConfigError, match="not a regular file"):
         storage.open(str(root / "in" / "pipe.json"))
+
+
+def test_a_dangling_link_out_of_the_roots_is_named_as_leading_outside(layout: tuple[Path, Path]) -> None:
+    root, outside = layout
+    (root / "in" / "gone.json").symlink_to(outside / "not-there.json")
+    (root / "in" / "gone-inside.json").symlink_to(root / "in" / "not-there.json")
+    storage = LocalStorage(str(root / "in"), LocalRoots([str(root)]))
+    with pytest.raises(ConfigError, match="leads outside"):
+        storage.open(str(root / "in" / "gone.json"))
+    with pytest.raises(SourceNotFound, match="does not exist"):
+        storage.open(str(root / "in" / "gone-inside.json"))
+
+
+def test_links_that_stay_inside_the_roots_are_read(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
+    (root / "in" / "file-link.json").symlink_to(root / "in" / "good.json")
+    (root / "in" / "dir-link").symlink_to(root / "in")
+    storage = LocalStorage(str(root / "in"), LocalRoots([str(root)]))
+    for path in ("file-link.json", "dir-link/good.json", "dir-link/file-link.json"):
+        with storage.open(str(root / "in" / path)) as stream:
+            assert stream.read() == b'{"id": 1}\n'
 
 
 def test_a_good_file_under_the_root_is_read(layout: tuple[Path, Path]) -> None:
