@@ -76,6 +76,8 @@ class LocalClusterManager:
 
     `root` is `<data dir>/spark`; the jars are cached in `jar_cache` (default: `spark_jars.default_cache`).
     `lake_formats=False` starts a bare pyspark server (parquet only; tests of a cluster without Delta use it).
+    `java_options` are added to the driver's JVM options and `extra_conf` to its Spark settings (both empty here;
+    the tests' servers use them).
     """
 
     def __init__(
@@ -88,8 +90,10 @@ class LocalClusterManager:
         lake_formats: bool = True,
         jar_cache: Path | None = None,
         java_options: str = "",
+        extra_conf: dict[str, str] | None = None,
     ):
         self.root = Path(root)
+        self.extra_conf = dict(extra_conf or {})
         self.master = master
         self.java_options = java_options
         self.driver_memory = driver_memory
@@ -127,6 +131,7 @@ class LocalClusterManager:
             conf["spark.connect.authenticate.token"] = token
         if self.lake_formats:
             conf |= lake_conf(ensure_jars(self.jar_cache))
+        conf |= self.extra_conf
         args = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", f"autoloader-{port}"]
         args += ["--master", self.master]
         for key, value in conf.items():

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from app.spark_jars import ICEBERG_JARS, ICEBERG_PYSPARK, ensure_jars
-from tests.spark_server import TOKEN, SparkServer, jar_cache, scratch_root
+from tests.spark_server import TOKEN, SparkServer, jar_cache, scratch_root, spark_settings_of_tests
 
 CATALOG = "iceberg"
 VENV_ENV = "AUTOLOADER_SPARK41_VENV"
@@ -96,7 +96,7 @@ def _manager(root: Path, home: Path, jars: list[Path]) -> Any:
             ]
             return [*env, str(home / "bin" / "spark-submit"), *args[1:], *conf]
 
-    return Spark41Manager(root, lake_formats=False, driver_memory="1g")
+    return Spark41Manager(root, lake_formats=False, driver_memory="1g", extra_conf=spark_settings_of_tests())
 
 
 _lock = threading.Lock()

@@ -42,6 +42,17 @@ _lock = threading.Lock()
 _server: SparkServer | None = None
 
 
+def spark_settings_of_tests() -> dict[str, str]:
+    """Spark settings of every server the tests start: code generation off (expressions interpreted).
+
+    The tests run many short queries, each on a few rows, often in a new session; compiling generated Java code
+    for each is most of their CPU on a 2-core machine, and their results do not depend on it. Measured in the
+    session notes. AUTOLOADER_TEST_SPARK_CODEGEN=1 keeps Spark's defaults (what a user's cluster runs)."""
+    if os.environ.get("AUTOLOADER_TEST_SPARK_CODEGEN") == "1":
+        return {}
+    return {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
 def scratch_root(prefix: str) -> Path:
     """A temporary directory for a Spark server's files, removed when the test process exits.
 
@@ -61,7 +72,7 @@ def spark_server() -> SparkServer:
     with _lock:
         if _server is None:
             root = scratch_root("autoloader-spark-")
-            manager = LocalClusterManager(root, jar_cache=jar_cache())
+            manager = LocalClusterManager(root, jar_cache=jar_cache(), extra_conf=spark_settings_of_tests())
             port = free_port()
             manager.ensure_running("test", port, TOKEN)
             atexit.register(manager.stop_all)

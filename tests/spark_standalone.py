@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.spark_server import TOKEN, SparkServer, jar_cache, scratch_root
+from tests.spark_server import TOKEN, SparkServer, jar_cache, scratch_root, spark_settings_of_tests
 
 WORKERS = 2
 WORKER_MEMORY = "1536m"
@@ -118,7 +118,12 @@ def standalone_cluster() -> StandaloneCluster:
             processes.append(_daemon(root, f"worker-{index}", [*worker, *limits]))
         _wait_for(lambda: _workers_registered(root, WORKERS), f"{WORKERS} workers", root / "master.log")
         manager = LocalClusterManager(
-            root / "connect", master=master_url, driver_memory="1g", jar_cache=jar_cache(), java_options=LEAN_JVM
+            root / "connect",
+            master=master_url,
+            driver_memory="1g",
+            jar_cache=jar_cache(),
+            java_options=LEAN_JVM,
+            extra_conf=spark_settings_of_tests(),
         )
         connect_port = free_port()
         started = manager.ensure_running("standalone", connect_port, TOKEN, timeout=120)
