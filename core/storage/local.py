@@ -253,8 +253,8 @@ class LocalStorage:
         real path and the kind of file are read from that descriptor, and only a regular file inside a root is then
         opened through it. The path is looked up once, so nothing can swap a folder between the check and the open,
         and it costs less than `os.path.realpath` alone (a Python walk with an lstat per component) did before the
-        open (measured: 58 against 86-96 µs to open and read a 20 KB file). Elsewhere, or without /proc, the real path is
-        resolved first."""
+        open (measured: 58 against 86-96 µs to open and read a 20 KB file). Elsewhere, or without /proc, the real
+        path is resolved first."""
         if _O_PATH:
             try:
                 anchor = os.open(full, _O_PATH | _O_CLOEXEC)
