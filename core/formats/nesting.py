@@ -25,7 +25,8 @@ MAX_JSON_DEPTH = 32
 MAX_COLUMN_DEPTH = MAX_JSON_DEPTH - 1
 """Structs, lists and maps nested in one column's type (the record around it makes MAX_JSON_DEPTH)."""
 
-_ESCAPED = re.compile(rb"\\.", re.DOTALL)
+_ESCAPED = re.compile(rb"\\[^\n]")
+"""An escape pair (a backslash before a newline escapes nothing: the newline still ends the line)."""
 _CHUNK = 1 << 20
 _OPEN_BRACE, _OPEN_BRACKET, _CLOSE_BRACE, _CLOSE_BRACKET, _QUOTE, _NEWLINE = 123, 91, 125, 93, 34, 10
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.config import FormatConfig, SchemaConfig
@@ -726,6 +726,7 @@ def test_a_list_of_many_objects_is_not_deep() -> None:
 
 
 @given(st.lists(st.sampled_from([b"{", b"[", b"}", b"]", b'"', b"\\", b"\n", b"a", b"1"]), max_size=80))
+@example([b"{", b"{", b"{", b"\\", b"\n", b"{"])  # a backslash ending a line once joined it to the next
 @settings(max_examples=400, deadline=None)
 def test_the_fast_depth_filter_never_hides_a_deep_line(pieces: list[bytes]) -> None:
     """The byte-pass filter (a line's brackets counted) answers as the exact measurement does, at a small limit."""
