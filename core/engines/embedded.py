@@ -17,6 +17,7 @@ from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
 from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileOutcome, InferResult
 from core.engines.inference import open_for
+from core.engines.parsed_files import ParsedByRun
 from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TableError, TooManyBadRecords
 from core.formats import (
     FileReadStats,
@@ -27,7 +28,15 @@ from core.formats import (
 )
 from core.formats import output_schema as read_schema
 from core.formats.conform import tag_rescued
-from core.formats.grouped import GROUP_FILE_MAX_BYTES, GROUP_MAX_BYTES, GROUP_MAX_FILES, can_group, read_group
+from core.formats.grouped import (
+    GROUP_FILE_MAX_BYTES,
+    GROUP_MAX_BYTES,
+    GROUP_MAX_FILES,
+    can_group,
+    read_group,
+    split_rows,
+)
+from core.formats.json_reader import parsed_rows
 from core.formats.partitions import fill_partitions, partition_values, relative_path
 from core.lifecycle import unreadable_file
 from core.schema import LINEAGE_COLUMNS, RESCUED
@@ -83,6 +92,7 @@ class EmbeddedEngine:
     def __init__(self, warehouse: str, storage_options: dict[str, str] | None = None):
         self.warehouse = warehouse.rstrip("/")
         self.storage_options = storage_options or None
+        self._parsed = ParsedByRun()
 
     # --- table --------------------------------------------------------------------------------
     def table_uri(self, destination: DestinationConfig) -> str:
@@ -215,8 +225,10 @@ class EmbeddedEngine:
 
     def infer_schema(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
         """The shared inference (core/engines/inference.py): the files unified, their folders' partition
-        columns, the type hints; a manual schema is taken as declared."""
-        return inference.infer_schema(storage, files, fmt)
+        columns, the type hints; a manual schema is taken as declared. Small JSON-lines files parsed whole are kept
+        for this run's load (core/engines/parsed_files.py)."""
+        parsed = self._parsed.of(storage) if can_group(fmt) else None
+        return inference.infer_schema(storage, files, fmt, parsed.keep if parsed is not None else None)
 
     def infer_each(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
         return inference.infer_each(storage, files, fmt)
@@ -495,6 +507,11 @@ class EmbeddedEngine:
             total += info.size
         if len(run) < 2:
             return 1
+        data_schema = without_names(request.schema, first_folders)
+        pieces = self._parsed_pieces(request, [info for info, _ in run], data_schema)
+        if pieces is not None:
+            self._put_grouped(request, start, run, pieces, grouped)
+            return len(run)
         contents = []
         for info, _ in run:
             try:
@@ -502,13 +519,36 @@ class EmbeddedEngine:
                     contents.append((info.path, stream.read()))
             except BadFileError:  # this file cannot be opened: read alone, it is quarantined with its reason
                 return len(run)
-        pieces = read_group(contents, request.format, without_names(request.schema, first_folders))
-        if pieces is None:
-            return len(run)
+        pieces = read_group(contents, request.format, data_schema)
+        if pieces is not None:
+            self._put_grouped(request, start, run, pieces, grouped)
+        return len(run)
+
+    def _parsed_pieces(
+        self, request: BatchRequest, files: list[FileInfo], data_schema: pa.Schema
+    ) -> list[pa.Table] | None:
+        """Each file's rows from the parses this run's inference kept, when all of them were kept and the reader
+        would make the same rows of them (json_reader.parsed_rows), nothing rescued; else None (they are read)."""
+        kept = self._parsed.existing(request.storage)
+        tables = kept.take(files) if kept is not None else None
+        if tables is None:
+            return None
+        batch = parsed_rows(tables, data_schema, request.format)
+        if batch is None or batch.column(RESCUED).null_count != batch.num_rows:
+            return None  # as in a group read: a file with rescued values is read alone
+        return split_rows(pa.Table.from_batches([batch]), [t.num_rows for t in tables])
+
+    @staticmethod
+    def _put_grouped(
+        request: BatchRequest,
+        start: int,
+        run: list[tuple[FileInfo, dict[str, str | None]]],
+        pieces: list[pa.Table],
+        grouped: dict[int, tuple[list[pa.RecordBatch], FileReadStats]],
+    ) -> None:
         for offset, ((info, folders), piece) in enumerate(zip(run, pieces, strict=True)):
             batches = [finished_batch(request, b, folders) for b in piece.to_batches() if b.num_rows]
             grouped[start + offset] = batches, FileReadStats(records=piece.num_rows, bytes_read=info.size)
-        return len(run)
 
     def _file_sizes(self, table: DeltaTable | None) -> dict[str, int]:
         if table is None:

@@ -10,7 +10,7 @@ Spark's own inference on a cluster.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -21,7 +21,7 @@ from core.engines.base import InferResult, infer_bytes_per_file
 from core.errors import BadFileError
 from core.formats import apply_hints, infer_file_schema, nulls_to_string, schema_from_json, unify_schemas
 from core.formats.partitions import partition_fields, relative_path, with_partitions
-from core.formats.readers import csv_sample, infer_csv_schemas, infer_json_lines_schemas, json_lines_sample
+from core.formats.readers import csv_sample, infer_csv_schemas, infer_json_lines_schemas, json_lines_sample_whole
 from core.formats.unify import CASE_VARIANTS
 from core.storage.base import FileInfo, Storage
 
@@ -54,18 +54,25 @@ def declared_schema(fmt: FormatConfig) -> pa.Schema | None:
     return None
 
 
-def infer_schema(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
+ParsedRows = Callable[[FileInfo, pa.Table], None]
+"""Called with a JSON-lines file read whole and its rows as parsed for inference (readers.infer_json_lines_schemas)."""
+
+
+def infer_schema(
+    storage: Storage, files: list[FileInfo], fmt: FormatConfig, keep: ParsedRows | None = None
+) -> InferResult:
     """The files' data columns unified, then the Hive-style partition columns of their folders
     (core/formats/partitions.py: after the data columns; one the data also has keeps its place and
     takes the folder's type and value, as in Spark), then the type hints.
 
-    A manual schema is taken as declared."""
+    A manual schema is taken as declared. With `keep`, the JSON-lines files sampled whole are handed their parsed
+    rows (the embedded engine loads them from those instead of parsing them again)."""
     manual = declared_schema(fmt)
     if manual is not None:
         return InferResult(manual)
     budget = infer_bytes_per_file(len(files))
     if (fmt.type == "json" and not fmt.options.multiline) or fmt.type == "csv":
-        schemas, bad = _grouped_schemas(storage, files, fmt, budget)
+        schemas, bad = _grouped_schemas(storage, files, fmt, budget, keep)
     else:
         schemas, bad = [], {}
         for info in files:
@@ -111,7 +118,7 @@ _CHUNK_FILES = 256
 
 
 def _grouped_schemas(
-    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int
+    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int, keep: ParsedRows | None = None
 ) -> tuple[list[pa.Schema], dict[str, str]]:
     """JSON lines and CSV: the files' samples read and typed in groups (one Arrow call per group), chunks of files
     on a few threads when samples are large enough for Arrow's parsing (which releases the GIL) to outweigh the
@@ -120,9 +127,9 @@ def _grouped_schemas(
     chunks = [files[i : i + _CHUNK_FILES] for i in range(0, len(files), _CHUNK_FILES)]
     mean_sample = sum(min(f.size, budget) for f in files) / max(len(files), 1)
     if len(chunks) <= 1 or mean_sample < _THREADED_SAMPLE_BYTES:
-        return _merged(_sampled_chunk(storage, chunk, fmt, budget) for chunk in chunks)
+        return _merged(_sampled_chunk(storage, chunk, fmt, budget, keep) for chunk in chunks)
     with ThreadPoolExecutor(max_workers=_SAMPLING_THREADS, thread_name_prefix="infer") as pool:
-        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget), chunks))
+        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget, keep), chunks))
 
 
 def _merged(
@@ -137,19 +144,32 @@ def _merged(
 
 
 def _sampled_chunk(
-    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int
+    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int, keep: ParsedRows | None = None
 ) -> tuple[list[pa.Schema], dict[str, str]]:
     samples: list[tuple[str, bytes]] = []
     bad: dict[str, str] = {}
+    whole: set[str] = set()
     for info in files:
         try:
             with open_for(storage, info.path, fmt) as stream:
-                sample = csv_sample if fmt.type == "csv" else json_lines_sample
-                samples.append((info.path, sample(stream, fmt, budget, info.path)))
+                if fmt.type == "csv":
+                    samples.append((info.path, csv_sample(stream, fmt, budget, info.path)))
+                    continue
+                data, is_whole = json_lines_sample_whole(stream, fmt, budget, info.path)
+                samples.append((info.path, data))
+                if is_whole and len(data) == info.size:
+                    whole.add(info.path)
         except BadFileError as exc:
             bad[info.path] = exc.message
-    typed = infer_csv_schemas if fmt.type == "csv" else infer_json_lines_schemas
-    schemas, unreadable = typed(samples, fmt)
+    if fmt.type == "csv":
+        schemas, unreadable = infer_csv_schemas(samples, fmt)
+    elif keep is None or not whole:
+        schemas, unreadable = infer_json_lines_schemas(samples, fmt)
+    else:
+        by_path = {info.path: info for info in files}
+        schemas, unreadable = infer_json_lines_schemas(
+            samples, fmt, lambda path, rows: keep(by_path[path], rows), frozenset(whole)
+        )
     return schemas, {**bad, **unreadable}
 
 

@@ -16,10 +16,9 @@ import io
 import pyarrow as pa
 
 from core.config import FormatConfig
-from core.formats.compression import detect_compression
 from core.formats.conform import RESCUED, output_schema
-from core.formats.readers import read_file
-from core.formats.streams import BOM, FileReadStats
+from core.formats.readers import plain_records, read_file
+from core.formats.streams import FileReadStats
 
 GROUP_FILE_MAX_BYTES = 64 * 1024
 """Files up to this size are read in groups (larger ones cost more in parsing than in set-up)."""
@@ -37,14 +36,6 @@ def can_group(fmt: FormatConfig) -> bool:
         and options.encoding.lower() in _UTF8
         and options.compression in ("auto", "none")
     )
-
-
-def plain_records(data: bytes) -> int | None:
-    """The records of a JSON-lines file read whole (its non-blank lines), or None when a group read cannot take it:
-    compressed, with a byte order mark or a NUL byte, or blank (read alone, its error names it)."""
-    if not data.strip() or data.startswith(BOM) or b"\x00" in data or detect_compression(data[:16]) is not None:
-        return None
-    return sum(1 for line in data.split(b"\n") if line.strip())
 
 
 def read_group(contents: list[tuple[str, bytes]], fmt: FormatConfig, schema: pa.Schema) -> list[pa.Table] | None:
@@ -70,7 +61,12 @@ def read_group(contents: list[tuple[str, bytes]], fmt: FormatConfig, schema: pa.
         # Keys outside the schema are typed over the whole parse, so a neighbour's 0.0 would turn this file's
         # rescued 0 into 0.0: a file with rescued values is read alone, its text kept as it would be.
         return None
-    copy = any(pa.types.is_nested(field.type) for field in target)
+    return split_rows(table, counts)
+
+
+def split_rows(table: pa.Table, counts: list[int]) -> list[pa.Table]:
+    """The table cut into consecutive pieces of `counts` rows (each file's rows of a group read)."""
+    copy = any(pa.types.is_nested(field.type) for field in table.schema)
     pieces, offset = [], 0
     for count in counts:
         if copy:  # a sliced struct array crashes delta-rs's Arrow import (arrow-rs: "end <= self.len()"): copy

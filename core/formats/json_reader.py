@@ -668,8 +668,9 @@ def _python_type(value: Any) -> pa.DataType:
 
 def _typed_sample(
     data: bytes, text: str, path: str, single_quotes: bool = True
-) -> tuple[pa.Schema, dict[str, pa.Array]]:
-    """The sample's schema, and the text of its top-level string (or Arrow-timestamp) columns."""
+) -> tuple[pa.Schema, dict[str, pa.Array], pa.Table | None]:
+    """The sample's schema, the text of its top-level string (or Arrow-timestamp) columns, and Arrow's parse of the
+    whole sample with those columns as text (`parsed_rows`; None when it was typed in Python)."""
     inexact = _inexact_number_in(data)  # a number no double or int64 holds: the sample is typed in Python, exactly
     if not inexact:
         try:
@@ -677,7 +678,8 @@ def _typed_sample(
         except (pa.ArrowException, UnicodeDecodeError):
             table = None
         if table is not None:
-            return table.schema, _texts_of(data, table)
+            texts = _texts_of(data, table)
+            return table.schema, texts, _with_texts(table, texts)
     rows, malformed, good = _parse_lines(text, single_quotes)
     _check_malformed_share(text, len(rows), malformed, path)
     schema = _python_schema(rows) if inexact else _infer_json_lines(good)
@@ -686,7 +688,17 @@ def _typed_sample(
         for f in schema
         if pa.types.is_string(f.type) or pa.types.is_timestamp(f.type)
     }
-    return schema, texts
+    return schema, texts, None
+
+
+def _with_texts(table: pa.Table, texts: dict[str, pa.Array]) -> pa.Table | None:
+    """Arrow's parse with the columns it typed as timestamps put back as their text (None if one could not be)."""
+    for index, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type):
+            if f.name not in texts:
+                return None
+            table = table.set_column(index, pa.field(f.name, pa.string()), texts[f.name])
+    return table
 
 
 def _python_schema(rows: list[dict[str, Any] | None]) -> pa.Schema:
@@ -710,16 +722,55 @@ def _texts_of(data: bytes, table: pa.Table) -> dict[str, pa.Array]:
 def infer_json(data: bytes, path: str, fmt: FormatConfig, offset: int = 0, first_line: int = 1) -> pa.Schema:
     """Types of the sample's values; JSON strings that are all dates or timestamps (the text rules) are typed so.
     The sample starts at byte `offset` of the file, on line `first_line` (named when it is not UTF-8)."""
+    return infer_json_parsed(data, path, fmt, offset, first_line)[0]
+
+
+def infer_json_parsed(
+    data: bytes, path: str, fmt: FormatConfig, offset: int = 0, first_line: int = 1
+) -> tuple[pa.Schema, pa.Table | None]:
+    """`infer_json`'s schema, and the sample's rows as Arrow parsed them to type it, text columns as text (None when
+    the sample was typed in Python). `parsed_rows` turns those into what reading the same bytes gives, so a file
+    inferred whole need not be parsed again to be loaded."""
     text = _decode(data, offset, first_line)
     refuse_deep_nesting(data, path)
-    schema, texts = _typed_sample(data, text, path, fmt.options.allow_single_quotes)
+    schema, texts, parsed = _typed_sample(data, text, path, fmt.options.allow_single_quotes)
     fields = [f for f in schema if f.name != RESCUED]
     if not fmt.schema_.infer_types:
         fields = [pa.field(f.name, pa.string()) for f in fields]
     else:
         rules = TextRules.of(fmt.options, json=True)
         fields = [_string_field(f, texts.get(f.name), rules) for f in fields]
-    return normalize_schema(pa.schema(fields))
+    return normalize_schema(pa.schema(fields)), parsed
+
+
+def parsed_rows(tables: list[pa.Table], schema: pa.Schema, fmt: FormatConfig) -> pa.RecordBatch | None:
+    """The rows `read_json` makes, with `schema`, of the JSON lines these tables were parsed from by
+    `infer_json_parsed`; None when that cannot be told without parsing the bytes again.
+
+    That parse went through the reader's own checks (UTF-8, nesting depth, no number a double rounds), and Arrow
+    parsed every line. When each of its columns is one of the schema's, with exactly the type the reader's strict
+    parse asks Arrow for, the strict parse of the same bytes gives the same arrays (a column the lines lack: all
+    NULL), so both are conformed alike. Anything else -- a key outside the schema or needing a new name, a type the
+    schema widened, decimals (whose JSON strings the reader checks apart), primitives as strings -- is left to the
+    reader."""
+    if fmt.options.primitives_as_string:
+        return None
+    plan = _json_plan(schema, TextRules.of(fmt.options, json=True))
+    strict = plan.strict
+    if strict is None or _text_for_decimal(plan.schema) is not None:
+        return None
+    columns: list[pa.Table] = []
+    for table in tables:
+        for f in table.schema:
+            index = strict.get_field_index(f.name)
+            if index == -1 or strict.field(index).type != f.type:
+                return None
+        arrays = [
+            table.column(f.name) if f.name in table.schema.names else pa.nulls(table.num_rows, f.type) for f in strict
+        ]
+        columns.append(pa.Table.from_arrays(arrays, schema=strict))
+    whole = pa.concat_tables(columns) if columns else strict.empty_table()
+    return conform_batch(whole.combine_chunks(), plan.schema, plan.rules)
 
 
 def _string_field(f: pa.Field, texts: pa.Array | None, rules: TextRules) -> pa.Field:

@@ -32,7 +32,7 @@ the text formats (JSON, CSV, text, XML); Parquet, ORC and Avro compress inside t
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -41,16 +41,17 @@ import pyarrow as pa
 from core.config import FormatConfig
 from core.errors import BadFileError, ConfigError
 from core.formats.avro_reader import avro_schema, read_avro
-from core.formats.compression import open_decompressed_detect
+from core.formats.compression import detect_compression, open_decompressed_detect
 from core.formats.conform import MALFORMED, RESCUED, cast_array, conform_batch, json_text, output_schema
 from core.formats.csv_lines import CsvLines
 from core.formats.csv_reader import infer_csv, read_csv
 from core.formats.encoding import transcode
-from core.formats.json_reader import infer_json, line_options, multiline_as_lines, read_json
+from core.formats.json_reader import infer_json, infer_json_parsed, line_options, multiline_as_lines, read_json
 from core.formats.orc_reader import orc_schema, read_orc
 from core.formats.parquet_reader import parquet_file, read_parquet
 from core.formats.streams import (
     ARROW_ERRORS,
+    BOM,
     FileReadStats,
     InvalidUtf8,
     Source,
@@ -179,6 +180,8 @@ class _Sample:
     offset: int
     line: int
     exact: bool
+    whole: bool = False
+    """The sample is the file's own bytes, all of them (not decompressed, transcoded, cut or skipped into)."""
 
     def located(self, exc: BaseException) -> BaseException:
         """`exc`, or where the sample stops being UTF-8 when `exc` (a parser's error) says it is not UTF-8."""
@@ -217,7 +220,8 @@ def _text_sample(
         if lines is not None and lines.invalid_utf8 is not None:
             raise lines.invalid_utf8
         exact = lines is None or not lines.altered
-        return _Sample(data, what, first.offset, first.line, exact)
+        whole = exhausted and exact and first.offset == 0 and opened.what == _WHAT[fmt.type] and not opened.transcoded
+        return _Sample(data, what, first.offset, first.line, exact, whole)
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, what) from None
 
@@ -225,7 +229,23 @@ def _text_sample(
 def json_lines_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
     """The first whole lines of a JSON-lines file within `sample_bytes`; a first line longer than that is read to its
     end, so every file contributes a record."""
-    return _text_sample(stream, fmt, sample_bytes, path, whole_first_line=True).data
+    return json_lines_sample_whole(stream, fmt, sample_bytes, path)[0]
+
+
+def json_lines_sample_whole(
+    stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file"
+) -> tuple[bytes, bool]:
+    """`json_lines_sample`, and whether it is the whole file as stored (so what is parsed of it is the file's)."""
+    sample = _text_sample(stream, fmt, sample_bytes, path, whole_first_line=True)
+    return sample.data, sample.whole
+
+
+def plain_records(data: bytes) -> int | None:
+    """The records of a JSON-lines file read whole (its non-blank lines), or None when it cannot be read together
+    with other files: compressed, with a byte order mark or a NUL byte, or blank (read alone, its error names it)."""
+    if not data.strip() or data.startswith(BOM) or b"\x00" in data or detect_compression(data[:16]) is not None:
+        return None
+    return sum(1 for line in data.split(b"\n") if line.strip())
 
 
 def csv_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:
@@ -290,44 +310,61 @@ _GROUP_BYTES = 4 * 1024 * 1024
 _GROUP_FILES = 2048
 
 
+ParsedFile = Callable[[str, pa.Table], None]
+"""Called with a file's path and its rows as Arrow parsed them for inference (see `infer_json_lines_schemas`)."""
+
+
 def infer_json_lines_schemas(
-    samples: list[tuple[str, bytes]], fmt: FormatConfig
+    samples: list[tuple[str, bytes]],
+    fmt: FormatConfig,
+    keep: ParsedFile | None = None,
+    whole: frozenset[str] = frozenset(),
 ) -> tuple[list[pa.Schema], dict[str, str]]:
     """The schemas of many JSON-lines samples and the files that are not JSON lines (path -> reason).
 
     Samples are inferred in groups, one Arrow call per group: a call costs about 0.5-1 ms whatever its size, which
     for thousands of small files was most of the inference. A group that fails is inferred file by file, so a bad
     file is named and the others still count.
+
+    With `keep`, each file of `whole` (its sample is all of it) whose group Arrow parsed line by line is handed its
+    rows of that parse (json_reader.parsed_rows), so the engine need not parse it again to load it.
     """
     schemas: list[pa.Schema] = []
     bad: dict[str, str] = {}
     group: list[tuple[str, bytes]] = []
     size = 0
 
-    def infer(data: bytes, path: str) -> pa.Schema:
+    def infer(members: list[tuple[str, bytes]]) -> pa.Schema:
+        """The schema of the members' samples parsed as one (one member: its own sample)."""
+        path = members[0][0]
+        data = members[0][1] if len(members) == 1 else b"".join(_ended(sample) for _, sample in members)
         try:
-            return _infer_json_sample(data, path, fmt)
+            schema, parsed = infer_json_parsed(data, path, fmt)
         except InvalidUtf8 as exc:
             raise not_utf8(path, "JSON", None, exc.line) from None
+        if fmt.options.primitives_as_string:
+            return _primitives_as_text(schema)
+        if keep is not None and parsed is not None:
+            _hand_out(members, parsed, whole, keep)
+        return schema
 
     def flush() -> None:
         if not group:
             return
-        data = b"".join(sample if sample.endswith(b"\n") else sample + b"\n" for _, sample in group)
         try:
-            schemas.append(infer(data, group[0][0]) if len(group) > 1 else infer(group[0][1], group[0][0]))
+            schemas.append(infer(list(group)))
         except BadFileError:
-            for path, sample in group:
+            for member in group:
                 try:
-                    schemas.append(infer(sample, path))
+                    schemas.append(infer([member]))
                 except BadFileError as exc:
-                    bad[path] = exc.message
+                    bad[member[0]] = exc.message
         group.clear()
 
     for path, sample in samples:
         if not sample.lstrip().startswith(b"{"):  # not JSON lines: inferred alone, so its error names it
             try:
-                schemas.append(infer(sample, path))
+                schemas.append(infer([(path, sample)]))
             except BadFileError as exc:
                 bad[path] = exc.message
             continue
@@ -338,6 +375,23 @@ def infer_json_lines_schemas(
             size = 0
     flush()
     return schemas, bad
+
+
+def _ended(sample: bytes) -> bytes:
+    return sample if sample.endswith(b"\n") else sample + b"\n"
+
+
+def _hand_out(members: list[tuple[str, bytes]], parsed: pa.Table, whole: frozenset[str], keep: ParsedFile) -> None:
+    """Each whole member's rows of the members' joint parse, when every member's lines are plain records and they
+    add up to the parse's rows (so the rows can be told apart by file)."""
+    counts = [plain_records(sample) for _, sample in members]
+    if any(count is None for count in counts) or sum(c or 0 for c in counts) != parsed.num_rows:
+        return
+    offset = 0
+    for (path, _), count in zip(members, counts, strict=True):
+        if path in whole:
+            keep(path, parsed.slice(offset, count))
+        offset += count or 0
 
 
 def read_file(

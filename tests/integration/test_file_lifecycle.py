@@ -22,6 +22,7 @@ import pytest
 
 from core.access import SYSTEM
 from core.domain import RunStatus
+from core.engines.parsed_files import ParsedFiles
 from core.errors import Conflict, StorageAuthError
 from core.storage.base import FileInfo, Storage
 from tests.helpers import read_table, spec, write_json_files
@@ -331,8 +332,10 @@ def test_reader_crash_on_one_file_quarantines_it(
     targets = (
         [(core.engines.embedded, "read_file"), (core.formats.grouped, "read_file")]  # alone, and in a group read
         if where == "read"
-        else [(core.engines.inference, "json_lines_sample")]
+        else [(core.engines.inference, "json_lines_sample_whole")]
     )
+    if where == "read":  # the files are read again, not loaded from the inference's parse (test_one_parse.py)
+        monkeypatch.setattr(ParsedFiles, "keep", lambda self, info, rows: None)
     poison_bytes = poison.read_bytes()
 
     def crashing_instead_of(original: Any) -> Any:
