@@ -20,6 +20,7 @@ from core.config import FormatConfig
 from core.engines.base import InferResult, infer_bytes_per_file
 from core.errors import BadFileError
 from core.formats import apply_hints, infer_file_schema, nulls_to_string, schema_from_json, unify_schemas
+from core.formats.grouped import GROUP_FILE_MAX_BYTES
 from core.formats.partitions import partition_fields, relative_path, with_partitions
 from core.formats.readers import csv_sample, infer_csv_schemas, infer_json_lines_schemas, json_lines_sample_whole
 from core.formats.unify import CASE_VARIANTS
@@ -71,8 +72,9 @@ def infer_schema(
     if manual is not None:
         return InferResult(manual)
     budget = infer_bytes_per_file(len(files))
+    whole = _read_whole(files, budget) if keep is not None else frozenset()
     if (fmt.type == "json" and not fmt.options.multiline) or fmt.type == "csv":
-        schemas, bad = _grouped_schemas(storage, files, fmt, budget, keep)
+        schemas, bad = _grouped_schemas(storage, files, fmt, budget, keep, whole)
     else:
         schemas, bad = [], {}
         for info in files:
@@ -85,9 +87,30 @@ def infer_schema(
     if schemas:
         merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
     sampled = [
-        f.path for f in files if f.size > budget and fmt.type not in WHOLE_SCHEMA_FORMATS and not fmt.options.multiline
+        f.path
+        for f in files
+        if f.size > budget
+        and f.path not in whole
+        and fmt.type not in WHOLE_SCHEMA_FORMATS
+        and not fmt.options.multiline
     ]
     return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget, _spelled_twice(schemas))
+
+
+KEEP_WHOLE_BYTES = 64 * 1024 * 1024
+"""When the parses are kept for the load, small files are read whole, up to this many bytes in all per call."""
+
+
+def _read_whole(files: list[FileInfo], budget: int) -> frozenset[str]:
+    """The small files (ones a load reads in groups) that are read whole although larger than the per-file budget:
+    the load would read them anyway, and their kept parse spares it that. Within KEEP_WHOLE_BYTES in all."""
+    chosen: list[str] = []
+    total = 0
+    for info in files:
+        if budget < info.size <= GROUP_FILE_MAX_BYTES and total + info.size <= KEEP_WHOLE_BYTES:
+            chosen.append(info.path)
+            total += info.size
+    return frozenset(chosen)
 
 
 def _spelled_twice(schemas: list[pa.Schema]) -> tuple[str, ...]:
@@ -118,7 +141,12 @@ _CHUNK_FILES = 256
 
 
 def _grouped_schemas(
-    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int, keep: ParsedRows | None = None
+    storage: Storage,
+    files: list[FileInfo],
+    fmt: FormatConfig,
+    budget: int,
+    keep: ParsedRows | None = None,
+    whole: frozenset[str] = frozenset(),
 ) -> tuple[list[pa.Schema], dict[str, str]]:
     """JSON lines and CSV: the files' samples read and typed in groups (one Arrow call per group), chunks of files
     on a few threads when samples are large enough for Arrow's parsing (which releases the GIL) to outweigh the
@@ -127,9 +155,9 @@ def _grouped_schemas(
     chunks = [files[i : i + _CHUNK_FILES] for i in range(0, len(files), _CHUNK_FILES)]
     mean_sample = sum(min(f.size, budget) for f in files) / max(len(files), 1)
     if len(chunks) <= 1 or mean_sample < _THREADED_SAMPLE_BYTES:
-        return _merged(_sampled_chunk(storage, chunk, fmt, budget, keep) for chunk in chunks)
+        return _merged(_sampled_chunk(storage, chunk, fmt, budget, keep, whole) for chunk in chunks)
     with ThreadPoolExecutor(max_workers=_SAMPLING_THREADS, thread_name_prefix="infer") as pool:
-        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget, keep), chunks))
+        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget, keep, whole), chunks))
 
 
 def _merged(
@@ -144,7 +172,12 @@ def _merged(
 
 
 def _sampled_chunk(
-    storage: Storage, files: list[FileInfo], fmt: FormatConfig, budget: int, keep: ParsedRows | None = None
+    storage: Storage,
+    files: list[FileInfo],
+    fmt: FormatConfig,
+    budget: int,
+    keep: ParsedRows | None = None,
+    read_whole: frozenset[str] = frozenset(),
 ) -> tuple[list[pa.Schema], dict[str, str]]:
     samples: list[tuple[str, bytes]] = []
     bad: dict[str, str] = {}
@@ -155,7 +188,8 @@ def _sampled_chunk(
                 if fmt.type == "csv":
                     samples.append((info.path, csv_sample(stream, fmt, budget, info.path)))
                     continue
-                data, is_whole = json_lines_sample_whole(stream, fmt, budget, info.path)
+                wanted = max(budget, info.size + 1) if info.path in read_whole else budget  # +1: the end is seen
+                data, is_whole = json_lines_sample_whole(stream, fmt, wanted, info.path)
                 samples.append((info.path, data))
                 if is_whole and len(data) == info.size:
                     whole.add(info.path)

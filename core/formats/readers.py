@@ -32,6 +32,7 @@ the text formats (JSON, CSV, text, XML); Parquet, ORC and Avro compress inside t
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -243,9 +244,19 @@ def json_lines_sample_whole(
 def plain_records(data: bytes) -> int | None:
     """The records of a JSON-lines file read whole (its non-blank lines), or None when it cannot be read together
     with other files: compressed, with a byte order mark or a NUL byte, or blank (read alone, its error names it)."""
-    if not data.strip() or data.startswith(BOM) or b"\x00" in data or detect_compression(data[:16]) is not None:
+    if not data or data.isspace() or data.startswith(BOM) or b"\x00" in data or detect_compression(data[:16]):
         return None
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    first_end = data.find(b"\n", 0, end)
+    first_line = data[: first_end if first_end != -1 else end]
+    if first_line.strip() and _BLANK_LATER_LINE.search(data, 0, end) is None:
+        return data.count(b"\n", 0, end) + 1  # the usual case (no blank line), counted in C without a copy
     return sum(1 for line in data.split(b"\n") if line.strip())
+
+
+_BLANK_LATER_LINE = re.compile(rb"\n[ \t\r\f\v]*(?:\n|\Z)")
+"""A line after the first that is empty or only whitespace (what `bytes.strip` removes); searched from newline to
+newline."""
 
 
 def csv_sample(stream: BinaryIO, fmt: FormatConfig, sample_bytes: int, path: str = "file") -> bytes:

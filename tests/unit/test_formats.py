@@ -859,3 +859,14 @@ def test_a_csv_record_longer_than_the_block_loads_and_in_multiline_is_named_with
     assert "record longer than the streaming reader's block" in caught.value.message
     assert "straddl" not in caught.value.message + caught.value.action
     assert "JSON lines" in caught.value.action
+
+
+@given(st.lists(st.sampled_from([b'{"a":1}', b"x", b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c"]), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_plain_records_counts_the_non_blank_lines(pieces: list[bytes]) -> None:
+    """The C-speed count (no blank line found) agrees with counting the lines that are not only whitespace."""
+    from core.formats.readers import plain_records
+
+    data = b"".join(pieces)
+    expected = sum(1 for line in data.split(b"\n") if line.strip()) if data.strip() else None
+    assert plain_records(data) == expected
