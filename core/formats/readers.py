@@ -395,6 +395,8 @@ def _ended(sample: bytes) -> bytes:
 def _hand_out(members: list[tuple[str, bytes]], parsed: pa.Table, whole: frozenset[str], keep: ParsedFile) -> None:
     """Each whole member's rows of the members' joint parse, when every member's lines are plain records and they
     add up to the parse's rows (so the rows can be told apart by file)."""
+    if whole.isdisjoint(path for path, _ in members):
+        return  # none of them was read whole: their lines need not be counted
     counts = [plain_records(sample) for _, sample in members]
     if any(count is None for count in counts) or sum(c or 0 for c in counts) != parsed.num_rows:
         return
