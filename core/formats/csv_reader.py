@@ -190,8 +190,9 @@ def _conformed_ahead(
 ) -> Iterator[pa.RecordBatch]:
     """`conform` of each batch, in order, with the next batches conformed on a worker thread while this one reads
     the block after them. Arrow parses a block in `read_next_batch` and its compute kernels release the GIL, so the
-    two overlap: a 1 GiB CSV is read in about 2/3 of the time it took one after the other. A file of one block is
-    conformed here, without a thread."""
+    two overlap: a 1 GiB CSV is read in about 2/3 of the time it took one after the other (the read alone; a whole
+    load on 2 cores is bound by their CPU, and was not faster). A file of one block is conformed here, without a
+    thread."""
     first = next(raws, None)
     if first is None:
         return
