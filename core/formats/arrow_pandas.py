@@ -14,6 +14,7 @@ a pandas Series work as usual (tests/unit/test_arrow_pandas.py).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import sys
@@ -37,7 +38,10 @@ class _ShimLooksAgain(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
-        pa.lib._pandas_api.pd  # noqa: B018 - the property is the shim's "import pandas now, for real"
+        # The property is the shim's "import pandas now, for real". A pandas older than pyarrow supports fails it:
+        # pandas still imports, and pyarrow goes without it, as it would have.
+        with contextlib.suppress(ImportError):
+            pa.lib._pandas_api.pd  # noqa: B018
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
