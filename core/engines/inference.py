@@ -72,9 +72,9 @@ def infer_schema(
     if manual is not None:
         return InferResult(manual)
     budget = infer_bytes_per_file(len(files))
-    whole = _read_whole(files, budget) if keep is not None else frozenset()
+    read_whole = _read_whole(files, budget) if keep is not None else frozenset()
     if (fmt.type == "json" and not fmt.options.multiline) or fmt.type == "csv":
-        schemas, bad = _grouped_schemas(storage, files, fmt, budget, keep, whole)
+        schemas, bad = _grouped_schemas(storage, files, fmt, budget, keep, read_whole)
     else:
         schemas, bad = [], {}
         for info in files:
@@ -90,7 +90,7 @@ def infer_schema(
         f.path
         for f in files
         if f.size > budget
-        and f.path not in whole
+        and f.path not in read_whole
         and fmt.type not in WHOLE_SCHEMA_FORMATS
         and not fmt.options.multiline
     ]
@@ -146,7 +146,7 @@ def _grouped_schemas(
     fmt: FormatConfig,
     budget: int,
     keep: ParsedRows | None = None,
-    whole: frozenset[str] = frozenset(),
+    read_whole: frozenset[str] = frozenset(),
 ) -> tuple[list[pa.Schema], dict[str, str]]:
     """JSON lines and CSV: the files' samples read and typed in groups (one Arrow call per group), chunks of files
     on a few threads when samples are large enough for Arrow's parsing (which releases the GIL) to outweigh the
@@ -155,9 +155,9 @@ def _grouped_schemas(
     chunks = [files[i : i + _CHUNK_FILES] for i in range(0, len(files), _CHUNK_FILES)]
     mean_sample = sum(min(f.size, budget) for f in files) / max(len(files), 1)
     if len(chunks) <= 1 or mean_sample < _THREADED_SAMPLE_BYTES:
-        return _merged(_sampled_chunk(storage, chunk, fmt, budget, keep, whole) for chunk in chunks)
+        return _merged(_sampled_chunk(storage, chunk, fmt, budget, keep, read_whole) for chunk in chunks)
     with ThreadPoolExecutor(max_workers=_SAMPLING_THREADS, thread_name_prefix="infer") as pool:
-        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget, keep, whole), chunks))
+        return _merged(pool.map(lambda c: _sampled_chunk(storage, c, fmt, budget, keep, read_whole), chunks))
 
 
 def _merged(
