@@ -423,29 +423,30 @@ _AFTER_LEADING_ZERO[[*range(ord("0"), ord("9") + 1), ord("x"), ord("X")]] = True
 
 
 def _leading_bytes(text: pa.Array, count: int) -> tuple[Any, list[Any]]:
-    """Each value's length in bytes and its first `count` bytes (0 past its end). Null values may count as text
-    here (their bytes are whatever the buffer holds): the checks below only send a column to the slow path."""
+    """Each value's length in bytes and the `count` bytes from its start. Past a value's end they are the next
+    value's bytes (or the buffer's last): each check masks them by the length, which is one pass less per byte than
+    zeroing them here. Null values may count as text (their bytes are whatever the buffer holds): the checks below
+    only send a column to the slow path."""
     _, offsets_buffer, data_buffer = text.buffers()
     offsets = np.frombuffer(offsets_buffer, np.int32, count=len(text) + 1, offset=text.offset * 4)
     starts, lengths = offsets[:-1], np.diff(offsets)
-    data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None and data_buffer.size else None
-    if data is None:
+    if data_buffer is None or not data_buffer.size:
         return lengths, [np.zeros(len(text), np.uint8) for _ in range(count)]
-    last = len(data) - 1
-    return lengths, [np.where(lengths > k, data[np.minimum(starts + k, last)], 0) for k in range(count)]
+    data = np.frombuffer(data_buffer, np.uint8)
+    return lengths, [data.take(starts + k, mode="clip") for k in range(count)]
 
 
 def _integer_leading_zero(text: pa.Array) -> bool:
     """Whether an integer's text starts with a zero that is not the whole number (`007`, `-05`, `-0`)."""
     lengths, (first, second) = _leading_bytes(text, 2)
-    return bool((((first == _ZERO) & (lengths > 1)) | ((first == _MINUS) & (second == _ZERO))).any())
+    return bool(((lengths > 1) & ((first == _ZERO) | ((first == _MINUS) & (second == _ZERO)))).any())
 
 
 def _number_leading_zero(text: pa.Array) -> bool:
     """Whether a number's text has a leading zero before a digit or an x (`05.5`, `-00.1`, `0x1F`; not `0.5`)."""
-    _, (first, second, third) = _leading_bytes(text, 3)
-    unsigned = (first == _ZERO) & _AFTER_LEADING_ZERO[second]
-    signed = ((first == _MINUS) | (first == _PLUS)) & (second == _ZERO) & _AFTER_LEADING_ZERO[third]
+    lengths, (first, second, third) = _leading_bytes(text, 3)
+    unsigned = (lengths > 1) & (first == _ZERO) & _AFTER_LEADING_ZERO[second]
+    signed = (lengths > 2) & ((first == _MINUS) | (first == _PLUS)) & (second == _ZERO) & _AFTER_LEADING_ZERO[third]
     return bool((unsigned | signed).any())
 
 

@@ -33,6 +33,9 @@ def _any(values: list[str | None], pattern: str) -> bool:
 @example(["05.5"], 1)
 @example(["-00.1", None, ""], 2)
 @example(["0x1F"], 0)
+@example(["-0", "5"], 0)  # the bytes after a short value are the next value's: masked by the length
+@example(["0", "7"], 0)
+@example(["+", "05"], 0)
 def test_number_leading_zero_is_the_regex(values: list[str | None], skip: int) -> None:
     assert _number_leading_zero(_array(values, skip)) == _any(values, r"^[+-]?0[0-9xX]")
 
@@ -42,6 +45,8 @@ def test_number_leading_zero_is_the_regex(values: list[str | None], skip: int) -
 @example(["0", "10", "-1"], 0)
 @example(["007"], 2)
 @example(["-0"], 0)
+@example(["-", "0"], 0)
+@example(["0", "0"], 0)
 def test_integer_leading_zero_is_the_prefix_rule(values: list[str | None], skip: int) -> None:
     expected = any(
         v is not None and ((v.startswith("0") and len(v.encode()) > 1) or v.startswith("-0")) for v in values
