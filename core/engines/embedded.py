@@ -488,8 +488,9 @@ class EmbeddedEngine:
     ) -> int:
         """Read the run of small JSON-lines files from `request.files[start]` as one (core/formats/grouped.py),
         putting each file's batches in `grouped` by index; returns how many files the run spans (1 when there is
-        no group to read there). A group that cannot be read as one leaves `grouped` alone: its files are then
-        read one by one."""
+        no group to read there). Files whose rows the inference's parse gives are taken from it, the others read
+        as one group. A group that cannot be read as one leaves its files out of `grouped`: they are then read one
+        by one."""
         files = request.files
         if not can_group(request.format) or files[start].size > GROUP_FILE_MAX_BYTES:
             return 1
@@ -508,45 +509,55 @@ class EmbeddedEngine:
         if len(run) < 2:
             return 1
         data_schema = without_names(request.schema, first_folders)
-        pieces = self._parsed_pieces(request, [info for info, _ in run], data_schema)
-        if pieces is not None:
-            self._put_grouped(request, start, run, pieces, grouped)
-            return len(run)
+        parsed = self._parsed_pieces(request, [info for info, _ in run], data_schema)
+        self._put_grouped(request, start, run, parsed, grouped)
+        left = [offset for offset, piece in enumerate(parsed) if piece is None]
+        if len(left) < 2:
+            return len(run)  # one file left over is read alone
         contents = []
-        for info, _ in run:
+        for offset in left:
+            path = run[offset][0].path
             try:
-                with open_for(request.storage, info.path, request.format) as stream:
-                    contents.append((info.path, stream.read()))
+                with open_for(request.storage, path, request.format) as stream:
+                    contents.append((path, stream.read()))
             except BadFileError:  # this file cannot be opened: read alone, it is quarantined with its reason
                 return len(run)
         pieces = read_group(contents, request.format, data_schema)
         if pieces is not None:
-            self._put_grouped(request, start, run, pieces, grouped)
+            read: list[pa.Table | None] = [None] * len(run)
+            for offset, piece in zip(left, pieces, strict=True):
+                read[offset] = piece
+            self._put_grouped(request, start, run, read, grouped)
         return len(run)
 
     def _parsed_pieces(
         self, request: BatchRequest, files: list[FileInfo], data_schema: pa.Schema
-    ) -> list[pa.Table] | None:
-        """Each file's rows from the parses this run's inference kept, when all of them were kept and the reader
-        would make the same rows of them (json_reader.parsed_rows), nothing rescued; else None (they are read)."""
+    ) -> list[pa.Table | None]:
+        """Each file's rows from the parse this run's inference kept, where it was kept and the reader would make
+        the same rows of it (json_reader.parsed_rows) with nothing rescued; None where the file is to be read."""
         kept = self._parsed.existing(request.storage)
-        tables = kept.take(files) if kept is not None else None
-        if tables is None:
-            return None
-        batch = parsed_rows(tables, data_schema, request.format)
-        if batch is None or batch.column(RESCUED).null_count != batch.num_rows:
-            return None  # as in a group read: a file with rescued values is read alone
-        return split_rows(pa.Table.from_batches([batch]), [t.num_rows for t in tables])
+        tables = kept.take(files) if kept is not None else [None] * len(files)
+        batch, fits = parsed_rows(tables, data_schema, request.format)
+        if batch is None:
+            return [None] * len(files)
+        counts = [table.num_rows for table, fit in zip(tables, fits, strict=True) if fit and table is not None]
+        pieces = iter(split_rows(pa.Table.from_batches([batch]), counts))
+        found = [next(pieces) if fit else None for fit in fits]
+        # As in a group read, a file with rescued values is read (alone, or with the other files left over).
+        return [None if p is None or p.column(RESCUED).null_count != p.num_rows else p for p in found]
 
     @staticmethod
     def _put_grouped(
         request: BatchRequest,
         start: int,
         run: list[tuple[FileInfo, dict[str, str | None]]],
-        pieces: list[pa.Table],
+        pieces: list[pa.Table | None],
         grouped: dict[int, tuple[list[pa.RecordBatch], FileReadStats]],
     ) -> None:
+        """Each run file's batches, where its piece is known, in `grouped` by the file's index."""
         for offset, ((info, folders), piece) in enumerate(zip(run, pieces, strict=True)):
+            if piece is None:
+                continue
             batches = [finished_batch(request, b, folders) for b in piece.to_batches() if b.num_rows]
             grouped[start + offset] = batches, FileReadStats(records=piece.num_rows, bytes_read=info.size)
 

@@ -39,20 +39,20 @@ class ParsedFiles:
             self._rows[info.path] = (info, rows)
             self._bytes += info.size
 
-    def take(self, files: list[FileInfo]) -> list[pa.Table] | None:
-        """The rows of all these files (no longer kept), or None (and nothing taken) unless every one of them was
-        kept with the same size and modification time."""
+    def take(self, files: list[FileInfo]) -> list[pa.Table | None]:
+        """Each file's rows, where it was kept with the same size and modification time (then no longer kept);
+        None for the others."""
         with self._lock:
-            found = [self._rows.get(info.path) for info in files]
-            tables = []
-            for info, entry in zip(files, found, strict=True):
-                if entry is None or (entry[0].size, entry[0].modified) != (info.size, info.modified):
-                    return None
-                tables.append(entry[1])
+            taken: list[pa.Table | None] = []
             for info in files:
-                kept, _ = self._rows.pop(info.path)
-                self._bytes -= kept.size
-            return tables
+                entry = self._rows.get(info.path)
+                if entry is None or (entry[0].size, entry[0].modified) != (info.size, info.modified):
+                    taken.append(None)
+                    continue
+                del self._rows[info.path]
+                self._bytes -= entry[0].size
+                taken.append(entry[1])
+            return taken
 
 
 class ParsedByRun:

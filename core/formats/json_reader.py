@@ -788,34 +788,46 @@ def infer_json_parsed(
     return normalize_schema(pa.schema(fields)), parsed
 
 
-def parsed_rows(tables: list[pa.Table], schema: pa.Schema, fmt: FormatConfig) -> pa.RecordBatch | None:
-    """The rows `read_json` makes, with `schema`, of the JSON lines these tables were parsed from by
-    `infer_json_parsed`; None when that cannot be told without parsing the bytes again.
+def parsed_rows(
+    tables: list[pa.Table | None], schema: pa.Schema, fmt: FormatConfig
+) -> tuple[pa.RecordBatch | None, list[bool]]:
+    """The rows `read_json` makes with `schema` of the files these tables were parsed from by `infer_json_parsed`,
+    for the tables where that can be told without parsing the bytes again, in their order; and which tables those
+    are (a None table never is).
 
     That parse went through the reader's own checks (UTF-8, nesting depth, no number a double rounds), and Arrow
     parsed every line. When each of its columns is one of the schema's, with exactly the type the reader's strict
     parse asks Arrow for, the strict parse of the same bytes gives the same arrays (a column the lines lack: all
     NULL), so both are conformed alike. Anything else -- a key outside the schema or needing a new name, a type the
     schema widened, decimals (whose JSON strings the reader checks apart), primitives as strings -- is left to the
-    reader."""
+    reader, file by file: the tables that fit are conformed together, in one call."""
+    fits = [False] * len(tables)
     if fmt.options.primitives_as_string:
-        return None
+        return None, fits
     plan = _json_plan(schema, TextRules.of(fmt.options, json=True))
     strict = plan.strict
     if strict is None or _text_for_decimal(plan.schema) is not None:
-        return None
-    columns: list[pa.Table] = []
-    for table in tables:
-        for f in table.schema:
-            index = strict.get_field_index(f.name)
-            if index == -1 or strict.field(index).type != f.type:
-                return None
-        arrays = [
-            table.column(f.name) if f.name in table.schema.names else pa.nulls(table.num_rows, f.type) for f in strict
-        ]
-        columns.append(pa.Table.from_arrays(arrays, schema=strict))
-    whole = pa.concat_tables(columns) if columns else strict.empty_table()
-    return conform_batch(whole.combine_chunks(), plan.schema, plan.rules)
+        return None, fits
+    fits = [table is not None and _fits(table, strict) for table in tables]
+    columns = [_as_strict(table, strict) for table, fit in zip(tables, fits, strict=True) if fit and table is not None]
+    if not columns:
+        return None, fits
+    return conform_batch(pa.concat_tables(columns).combine_chunks(), plan.schema, plan.rules), fits
+
+
+def _fits(table: pa.Table, strict: pa.Schema) -> bool:
+    for f in table.schema:
+        index = strict.get_field_index(f.name)
+        if index == -1 or strict.field(index).type != f.type:
+            return False
+    return True
+
+
+def _as_strict(table: pa.Table, strict: pa.Schema) -> pa.Table:
+    arrays = [
+        table.column(f.name) if f.name in table.schema.names else pa.nulls(table.num_rows, f.type) for f in strict
+    ]
+    return pa.Table.from_arrays(arrays, schema=strict)
 
 
 def _string_field(f: pa.Field, texts: pa.Array | None, rules: TextRules) -> pa.Field:

@@ -16,12 +16,14 @@ import pyarrow as pa
 import pytest
 
 from core.domain import RunStatus
+from core.engines.embedded import EmbeddedEngine
 from core.engines.parsed_files import ParsedFiles
 from tests.helpers import read_table, spec
 
 AUTO_MERGE = "auto_merge"
 PLAIN = {
     "a-ints.json": [{"id": i, "name": f"n{i}", "amount": i * 0.25, "ok": i % 2 == 0} for i in range(5)],
+    "a2-not-kept.json": [{"id": 5, "name": "n5", "amount": 1.25}],  # its parse is not kept (see the test): read
     "b-times.json": [{"id": 10 + i, "ts": f"2024-03-0{i + 1}T10:00:00Z", "day": f"2024-03-0{i + 1}"} for i in range(3)],
     "c-nested.json": [{"id": 20, "obj": {"x": 1, "y": "z"}, "tags": ["a", "b"]}, {"id": 21, "obj": None, "tags": []}],
     "d-missing.json": [{"id": 30}, {"id": 31, "name": None}],
@@ -52,8 +54,8 @@ def _write(folder: Path, files: dict[str, list[dict[str, Any]] | None]) -> None:
 
 
 def _load(services: Any, folder: Path, table: str) -> list[tuple[str, pa.Table]]:
-    """Each run's status and the table after it: PLAIN into a new table, then SPECIAL (some of it is held for review:
-    a number where the table has text), then LATER."""
+    """Each run's status and the table after it: PLAIN into a new table, then LATER (new files checked against the
+    table), then SPECIAL (some of it is held for review: a number where the table has text)."""
     ingestion = services.ingestions.create(
         spec(
             str(folder), table=table, name=f"one-parse-{table}", format={"schema": {"on_schema_change": "auto_merge"}}
@@ -62,7 +64,7 @@ def _load(services: Any, folder: Path, table: str) -> list[tuple[str, pa.Table]]
     )
     uri = services.embedded.table_uri(ingestion.spec.destination)
     tables = []
-    for files in (PLAIN, SPECIAL, LATER):
+    for files in (PLAIN, LATER, SPECIAL):
         _write(folder, files)
         outcome = services.runs.run_now(ingestion.name)
         assert outcome.status in (RunStatus.SUCCESS, RunStatus.PARTIAL), outcome
@@ -82,17 +84,16 @@ def _placeless(table: pa.Table, folder: Path) -> list[dict[str, Any]]:
 
 
 def _taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The files the load took from a parse (spied on ParsedFiles.take)."""
+    """The files the load took from a parse (spied on EmbeddedEngine._parsed_pieces)."""
     taken: list[str] = []
-    original = ParsedFiles.take
+    original = EmbeddedEngine._parsed_pieces
 
-    def spy(self: ParsedFiles, files: list[Any]) -> list[pa.Table] | None:
-        tables = original(self, files)
-        if tables is not None:
-            taken.extend(Path(f.path).name for f in files)
-        return tables
+    def spy(self: EmbeddedEngine, request: Any, files: list[Any], data_schema: pa.Schema) -> list[pa.Table | None]:
+        pieces = original(self, request, files, data_schema)
+        taken.extend(Path(f.path).name for f, piece in zip(files, pieces, strict=True) if piece is not None)
+        return pieces
 
-    monkeypatch.setattr(ParsedFiles, "take", spy)
+    monkeypatch.setattr(EmbeddedEngine, "_parsed_pieces", spy)
     return taken
 
 
@@ -100,6 +101,13 @@ def test_loading_from_the_inference_parse_gives_the_table_a_read_gives(
     services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = _taken(monkeypatch)
+    keep = ParsedFiles.keep
+    # One file of the first group is not kept (as a file typed in Python is not): it alone is read.
+    monkeypatch.setattr(
+        ParsedFiles,
+        "keep",
+        lambda self, info, rows: None if info.path.endswith("a2-not-kept.json") else keep(self, info, rows),
+    )
     shipped = _load(services, tmp_path / "kept", "kept")
     used = set(taken)
 
@@ -109,10 +117,11 @@ def test_loading_from_the_inference_parse_gives_the_table_a_read_gives(
     assert taken == []
 
     assert (
-        [status for status, _ in shipped] == [status for status, _ in read_again] == ["success", "partial", "success"]
+        [status for status, _ in shipped] == [status for status, _ in read_again] == ["success", "success", "partial"]
     )
     for (_, ours), (_, theirs) in zip(shipped, read_again, strict=True):
         assert ours.schema == theirs.schema
         assert _placeless(ours, tmp_path / "kept") == _placeless(theirs, tmp_path / "read")
-    assert set(PLAIN) | set(LATER) <= used, sorted(used)
-    assert not used & set(SPECIAL), sorted(used)
+    # The file not kept is read; the others of its group still come from their parses.
+    assert (set(PLAIN) - {"a2-not-kept.json"}) | set(LATER) <= used, sorted(used)
+    assert not used & (set(SPECIAL) | {"a2-not-kept.json"}), sorted(used)
