@@ -693,6 +693,7 @@ def _typed_sample(
 
 
 _FIRST_RECORD_BYTES = 64 * 1024
+_NOT_SPACE = re.compile(rb"\S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,11 +712,14 @@ class _FirstRecord:
 
     @classmethod
     def of(cls, data: bytes) -> _FirstRecord:
-        start = len(data) - len(data.lstrip())
-        end = data.find(b"\n", start)
-        line = data[start : len(data) if end == -1 else end]
-        if not line or len(line) > _FIRST_RECORD_BYTES:
+        found = _NOT_SPACE.search(data)
+        if found is None:
             return cls()
+        start = found.start()
+        end = data.find(b"\n", start, start + _FIRST_RECORD_BYTES + 1)
+        if end == -1 and len(data) - start > _FIRST_RECORD_BYTES:
+            return cls()  # a first record this long is not worth a second JSON parser's time
+        line = data[start : len(data) if end == -1 else end]
         try:
             pairs = json.loads(line, object_pairs_hook=_Pairs)
         except (ValueError, UnicodeDecodeError):

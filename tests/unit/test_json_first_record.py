@@ -78,6 +78,8 @@ def test_one_parse_infers_what_two_did(
         b'[["at", "2024-05-01T10:00:00Z"]]\n',  # an array, not an object: no hint
         b'{"at": "2024-05-01T10:00:00Z", "at": 5}\n{"at": "2024-05-01T10:00:00Z"}\n',  # a key twice: no hint
         b'{"at": "2024-05-01T10:00:00Z"\n{"at": "2024-05-02T10:00:00Z"}\n',  # a first line that is not JSON
+        b'{"at": "2024-05-01T10:00:00Z", "pad": "' + b"x" * 70_000 + b'"}\n{"at": "2024-05-02T10:00:00Z"}\n',  # long
+        b' \r\n\t{"at": "2024-05-01T10:00:00Z", "n": 1}\r\n{"n": 2.5}\r\n',  # blank lead, CRLF line ends
     ],
 )
 def test_odd_first_lines_infer_as_before(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
