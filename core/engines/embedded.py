@@ -634,8 +634,8 @@ class LineageColumns:
     """A batch's rows stamped with the file's path in `_rescued_data` and, when on, the lineage columns.
 
     The lineage columns are slices of arrays made once per file and grown as needed: repeating the path for every
-    block cost about 1 ms a block of a 1 GiB CSV (a million-byte string column each time, with the GIL held), a
-    slice costs a microsecond."""
+    block of a 1 GiB CSV cost about 1 ms a block (a string column of the block's 8,700 rows each time, with the GIL
+    held), a slice costs a microsecond."""
 
     def __init__(self, schema: pa.Schema, request: BatchRequest, lineage: bool):
         self._schema = schema

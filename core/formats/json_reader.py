@@ -701,7 +701,7 @@ class _FirstRecord:
     """The keys of a sample's first record, in their order, and those whose value is a JSON string.
 
     Arrow types JSON strings that look like ISO timestamps as timestamps, and their text then takes a second parse
-    (`_texts_of`): a third of inference's time on JSON with a timestamp field. Asked to read the first record's
+    (`_texts_of`): about a quarter of inference's time on JSON with a timestamp field. Asked to read the first record's
     string fields as text, Arrow does it in the one parse. A value of another kind in a later line fails that parse
     as it fails Arrow's inference ("changed from string to number"), and the sample is typed in Python either way.
     Arrow puts the asked fields first: `in_its_order` puts the columns back in the order of their first appearance,
