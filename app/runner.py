@@ -9,7 +9,6 @@ fire → Runner.submit → worker → RunPipeline.execute → Runner._finished (
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -19,15 +18,13 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db.repository import SqlStore
 from app.logging_setup import run_log_context
+from app.workers import DRAIN_SECONDS, drain
 from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus, RunTrigger
 from core.errors import MetadataUnavailable
 from core.pipeline import RunPipeline, owner_is_dead
 from core.ports import ActiveRun
 
 log = logging.getLogger(__name__)
-
-RUN_DRAIN_SECONDS = 10.0
-"""How long closing waits for the runs in flight (a container's stop grants about as much before it kills)."""
 
 RunListener = Callable[[Ingestion, RunOutcome, bool], None]
 """Called after every run with (ingestion, outcome, whether a retry is coming)."""
@@ -265,16 +262,7 @@ class Runner:
     def stale(self) -> timedelta:
         return self.pipeline.stale_after
 
-    def close(self, drain_seconds: float = RUN_DRAIN_SECONDS) -> None:
+    def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
         """Take no more runs (queued ones stay queued: the next start's sweep ends them) and wait up to
-        `drain_seconds` for those running to end, so they do not write after the process let go of its metadata
-        database. A run still going after that is left as a crash leaves it: the next start settles it (stale runs)."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + drain_seconds
-        for future in list(self.futures.values()):
-            try:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except Exception:  # cancelled, failed (the run logged and stored that) or still going
-                if not future.done():
-                    log.warning("closed with a run still going after %.0f s: the next start settles it", drain_seconds)
-                    return
+        `drain_seconds` for those running to end (app/workers.py)."""
+        drain(self.executor, self.futures.values(), "run", drain_seconds)

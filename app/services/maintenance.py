@@ -18,6 +18,7 @@ from typing import Any
 
 from app.db.repository import SqlStore
 from app.services.engines import Engines
+from app.workers import drain
 from core.access import SYSTEM, Principal, require_owner
 from core.domain import Ingestion, IngestionStatus
 from core.errors import AutoloaderError, Conflict, RunInProgress
@@ -258,4 +259,6 @@ class MaintenanceService:
         return settled
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Start no more maintenance and wait a while for the one running (app/workers.py); one cut short is settled
+        at the next start (`settle_stale`)."""
+        drain(self.executor, self.futures.values(), "table maintenance")
