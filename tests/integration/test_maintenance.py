@@ -248,3 +248,21 @@ def wait_for_maintenance(api: Any, url: str, timeout: float = 30) -> dict[str, A
             return record
         time.sleep(0.05)
     raise AssertionError(f"maintenance did not finish: {record}")
+
+
+def test_closing_waits_for_the_maintenance_in_flight(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing (a server's shutdown) lets a running compaction end and store its record, rather than leaving it to
+    write after the process let go of its metadata database (app/workers.py)."""
+    from app.bootstrap import build
+
+    services = build(settings)
+    ingestion = load_in_runs(services, tmp_path / "in", runs=2)
+    blocked = BlockedCompaction(monkeypatch)
+    maintenance_id = services.maintenance.start(ingestion.id)
+    assert blocked.started.wait(10)
+    threading.Timer(0.5, blocked.release.set).start()  # the compaction goes on while the services close
+    services.close()
+    record = services.views.maintenance_run(SYSTEM, ingestion.id, maintenance_id)
+    assert (record.status, record.files_after) == ("success", 1)
