@@ -339,19 +339,24 @@ class _FeedOffsets:
     def __init__(self) -> None:
         self._data: bytes | bytearray | None = None
         self._offsets: Any = None
-        self._is_feed = np.empty(0, np.bool_)  # reused: a new megabyte per block costs more than comparing it
+        self._is_feed = np.empty(0, np.bool_)
 
     def __call__(self, data: bytes | bytearray) -> Any:
         if data is not self._data:
             self._data = data
-            if len(self._is_feed) < len(data):
-                self._is_feed = np.empty(max(len(data), BLOCK_BYTES + 4096), np.bool_)
+            self._is_feed = _block_buffer(self._is_feed, len(data))
             is_feed = np.equal(np.frombuffer(data, np.uint8), 10, out=self._is_feed[: len(data)])
             self._offsets = np.flatnonzero(is_feed)
         return self._offsets
 
     def forget(self) -> None:
         self._data = self._offsets = None
+
+
+def _block_buffer(buffer: Any, n: int) -> Any:
+    """`buffer` (booleans) if it holds `n`, else a new one of a whole block: reused from block to block, since a new
+    megabyte per block costs more in page faults than the comparison written into it."""
+    return buffer if len(buffer) >= n else np.empty(max(n, BLOCK_BYTES + 4096), np.bool_)
 
 
 def _line_feeds(data: bytes | bytearray) -> int:
@@ -393,15 +398,14 @@ class _SuspectQuotes:
 
     def __init__(self, quote: int, delimiter: int, escape: int | None):
         self._quote, self._delimiter, self._escape = quote, delimiter, escape
-        self._buffers: list[Any] = []
+        self._buffers = [np.empty(0, np.bool_) for _ in range(3)]
 
     def __call__(self, data: bytes | bytearray, feeds: Any) -> Any:
         """The suspect quotes' offsets in `data`, whose line feeds are at `feeds`."""
         n = len(data)
         if n < 3:
             return np.empty(0, np.int64)
-        if not self._buffers or len(self._buffers[0]) < n:
-            self._buffers = [np.empty(max(n, BLOCK_BYTES + 4096), np.bool_) for _ in range(3)]
+        self._buffers = [_block_buffer(buffer, n) for buffer in self._buffers]
         a = np.frombuffer(data, np.uint8)
         is_quote = np.equal(a, self._quote, out=self._buffers[0][:n])
         other = np.not_equal(a, self._delimiter, out=self._buffers[1][:n])
