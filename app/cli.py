@@ -7,9 +7,13 @@ import json
 import logging
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from app.logging_setup import configure_logging
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from core.domain import RunError
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -85,11 +89,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"written {m.bytes_written / 1e6:.1f} MB  in {m.duration_seconds:.2f} s"
         )
         for error in outcome.errors:
-            where = f"{error.file}: " if error.file else ""
-            print(f"  ! {where}{error.message}" + (f"\n    → {error.action}" if error.action else ""))
+            print(error_lines(error))
     if outcome.status == RunStatus.FAILED or (args.strict and outcome.status != RunStatus.SUCCESS):
         return 1
     return 0
+
+
+def error_lines(error: RunError) -> str:
+    """A run error as `autoloader run` prints it: the file first unless the message already names it (a bad file's
+    message starts with its path), then the action."""
+    where = f"{error.file}: " if error.file and error.file not in error.message else ""
+    return f"  ! {where}{error.message}" + (f"\n    → {error.action}" if error.action else "")
 
 
 def _db_upgrade(_: argparse.Namespace, settings: Settings) -> int:
