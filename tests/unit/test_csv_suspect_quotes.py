@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.formats.csv_lines import _FeedOffsets, _SuspectQuotes
+from core.formats.csv_lines import _FeedOffsets, _long_line_starts, _may_hold_long_line, _SuspectQuotes
 
 QUOTE, DELIMITER, ESCAPE = ord('"'), ord(","), ord("\\")
 BLOCKS = st.lists(st.sampled_from(b'"",\n\r\\ab'), min_size=0, max_size=400).map(bytes)
@@ -38,7 +38,7 @@ def reference(data: bytes, escape: int | None) -> list[int]:
 
 
 def suspects(data: bytes, escape: int | None) -> list[int]:
-    return [int(i) for i in _SuspectQuotes(QUOTE, DELIMITER, escape)(data, _FeedOffsets()(data))]
+    return [int(i) for i in _SuspectQuotes(QUOTE, DELIMITER, escape)(data, _FeedOffsets())]
 
 
 @settings(max_examples=400, deadline=None)
@@ -66,3 +66,41 @@ def test_feed_offsets_are_found_again_for_a_new_block() -> None:
     assert feeds(b"ab\n").tolist() == [2]
     feeds.forget()
     assert feeds(first).tolist() == [1, 3]
+
+
+# Lines of up to 150 bytes: blocks of several 64-byte words, with lines and quoted values across their boundaries,
+# for the bit-parallel parity of `_any_odd_line`.
+LINES = st.lists(st.lists(st.sampled_from(b'"ab,,,"xyz'), max_size=150).map(bytes), min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES, st.booleans(), st.sampled_from([None, ESCAPE]))
+def test_open_quotes_are_found_in_blocks_of_many_words(
+    lines: list[bytes], ends_with_feed: bool, escape: int | None
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if ends_with_feed else b"")
+    assert suspects(data, escape) == reference(data, escape)
+
+
+def test_a_line_across_words_is_even_with_an_odd_word_before_its_end() -> None:
+    """The running parity crosses words: the first word ends after 63 quotes (odd), the line closes evenly with the
+    64th in the next word; the next line is open."""
+    data = b'"' * 63 + b'x"\n' + b'b"c\n'
+    assert suspects(data, None) == reference(data, None) == [67]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=12), st.integers(10, 200))
+def test_a_block_said_to_hold_no_long_line_holds_none(lengths: list[int], longest: int) -> None:
+    data = b"".join(b"x" * length + b"\n" for length in lengths)
+    if not _may_hold_long_line(data, longest):
+        assert _long_line_starts(len(data), _FeedOffsets()(data), longest) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(BLOCKS, st.sampled_from([None, ESCAPE]), st.sampled_from([1, 2, 3, 7, 64]))
+def test_a_block_checked_in_chunks_gives_the_same_quotes(data: bytes, escape: int | None, chunk: int) -> None:
+    """Blocks are checked a quarter of a megabyte at a time: chunks this small put quotes on every seam."""
+    small = type("SmallChunks", (_SuspectQuotes,), {"_CHUNK": chunk})
+    found = [int(i) for i in small(QUOTE, DELIMITER, escape)(data, _FeedOffsets())]
+    assert found == reference(data, escape)
