@@ -1,0 +1,73 @@
+"""A JSON-lines record that is `null`: kept as a malformed record, never given to Arrow's reader.
+
+pyarrow 26's JSON reader crashes the process (SIGSEGV) when one of its blocks starts with `null`; it cuts large
+texts into blocks itself. Each case runs in a child process, so a crash fails the test instead of the test run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+READ = textwrap.dedent(
+    """
+    import io, json, sys
+    from core.config import FormatConfig
+    from core.formats.json_reader import infer_json
+    from core.formats.readers import read_file
+    from core.formats.streams import FileReadStats
+    import pyarrow as pa
+
+    data = sys.stdin.buffer.read()
+    fmt = FormatConfig(type="json")
+    schema = infer_json(data[: 1 << 20], "f.json", fmt)
+    stats = FileReadStats()
+    table = pa.Table.from_batches(list(read_file(io.BytesIO(data), "f.json", fmt, schema, stats)))
+    print(json.dumps({"ids": table.column("id").to_pylist(),
+                      "rescued": table.column("_rescued_data").to_pylist(), "bad": stats.bad_records}))
+    """
+)
+
+
+def read_in_child(data: bytes) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", READ], input=data, capture_output=True, cwd=ROOT, timeout=120, check=False
+    )
+    assert done.returncode == 0, f"the reader died ({done.returncode}): {done.stderr.decode()[-2000:]}"
+    result: dict[str, object] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'null\n{"id": 2}\n', b'  \n null \r\n{"id": 2}\n', b'{"id": 2}\nnull\n'],
+    ids=["first", "after-white-space", "last"],
+)
+def test_a_null_record_is_kept_as_malformed_and_the_rest_loads(data: bytes) -> None:
+    result = read_in_child(data)
+    assert result["bad"] == 1
+    ids, rescued = result["ids"], result["rescued"]
+    assert isinstance(ids, list) and isinstance(rescued, list)
+    assert [i for i in ids if i is not None] == [2]
+    assert [json.loads(r) for r in rescued if r is not None] == [{"_malformed": "null"}]
+
+
+def test_a_null_record_where_arrow_would_start_a_block_of_a_large_text() -> None:
+    """Two megabytes of records with a `null` line every few hundred kilobytes: Arrow reads such a text in 1 MiB
+    blocks on threads, so one of them may start at any line."""
+    lines = []
+    for i in range(60_000):
+        lines.append(json.dumps({"id": i, "name": f"user-{i}", "note": None}))
+        if i % 7_919 == 7_918:
+            lines.append("null")
+    result = read_in_child(("\n".join(lines) + "\n").encode())
+    ids = result["ids"]
+    assert isinstance(ids, list)
+    assert result["bad"] == 7
+    assert [i for i in ids if i is not None] == list(range(60_000))
