@@ -45,6 +45,10 @@ _SUB_MICROS = r"[.,][0-9]{6}[0-9]*[1-9]"  # a non-zero digit after the 6th fract
 _HAS_ZONE = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 # Any decimal with at most 15 significant digits survives a round trip through a double.
 _SAFE_DOUBLE_DIGITS = 15
+# Number text this long or shorter has at most 15 digits, which a double always holds (barring overflow and
+# underflow), unless it is all digits: 16 digits with no sign, point or exponent.
+_LONGEST_EXACT_DOUBLE_TEXT = _SAFE_DOUBLE_DIGITS + 1
+_ALL_DIGITS_LONGEST = f"^[0-9]{{{_LONGEST_EXACT_DOUBLE_TEXT}}}$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +147,19 @@ def double_exact(text: str) -> bool:
         return False
 
 
+def _long_number_text(values: pa.Array) -> pa.Array:
+    """Which number text can have more significant digits than a double always holds: longer than
+    `_LONGEST_EXACT_DOUBLE_TEXT`, or that long and all digits (`9007199254740993`, 2**53 + 1, is not a double)."""
+    lengths = pc.binary_length(values)
+    longest = pc.greater(lengths, _LONGEST_EXACT_DOUBLE_TEXT)
+    if not pc.any(pc.equal(lengths, _LONGEST_EXACT_DOUBLE_TEXT)).as_py():
+        return longest
+    return pc.or_(longest, pc.match_substring_regex(values, _ALL_DIGITS_LONGEST))
+
+
 def _inexact_doubles(values: pa.Array, parsed: pa.Array) -> list[int]:
     """Indices of number text whose double is not the same number (checked in Python only for long or extreme text)."""
-    long_text = pc.greater(pc.utf8_length(values), _SAFE_DOUBLE_DIGITS + 1)
+    long_text = _long_number_text(values)
     is_number = pc.match_substring_regex(values, _NUMBER)
     extreme = pc.or_(pc.is_inf(parsed), pc.equal(parsed, 0.0))
     suspect = pc.and_(pc.fill_null(is_number, False), pc.fill_null(pc.or_(long_text, extreme), False))
@@ -370,7 +384,6 @@ def _to_bool(values: pa.Array) -> tuple[pa.Array, list[int]]:
 
 
 _NONZERO_MANTISSA = r"^[^eE]*[1-9]"
-_LONGEST_EXACT_DOUBLE_TEXT = _SAFE_DOUBLE_DIGITS + 1  # sign or point included: shorter text is always exact
 
 
 def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Array | None:
@@ -392,8 +405,7 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
         result = _try_cast(text, target)
         if result is None or not _all_finite(result):
             return None  # NaN and inf: only their declared spellings, checked on the slow path
-        longest = pc.max(pc.binary_length(text)).as_py() or 0
-        if longest > _LONGEST_EXACT_DOUBLE_TEXT:
+        if pc.any(_long_number_text(text)).as_py():
             return None
         zeros = pc.equal(result, 0.0)
         if pc.any(zeros).as_py() and _matches_any(text.filter(zeros), _NONZERO_MANTISSA):

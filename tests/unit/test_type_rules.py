@@ -43,6 +43,8 @@ def _texts(*values: str | None) -> pa.Array:
         (("2024-01-01", "2024-01-01T10:00:00"), TIMESTAMP),  # dates meet timestamps at timestamp
         (("2024-01-01T00:00:00.123456789",), pa.string()),  # nanoseconds do not fit Delta's microseconds
         (("00.5",), pa.string()),
+        (("9007199254740993", "1.5"), pa.decimal128(17, 1)),  # 2**53 + 1: 16 digits, and no double
+        (("1234567890123456", "1.5"), pa.float64()),  # 16 digits a double holds
     ],
 )
 def test_inferred_type_holds_every_value(values: tuple[str | None, ...], expected: pa.DataType) -> None:
@@ -58,6 +60,7 @@ def test_inferred_type_holds_every_value(values: tuple[str | None, ...], expecte
         (("1.25", "1.2"), pa.decimal128(10, 1), [0]),
         (("2024-01-01T00:00:00.1234567", "2024-01-01"), TIMESTAMP, [0]),
         (("1", "yes", "TRUE"), pa.bool_(), [0, 1]),
+        (("1.5", "9007199254740993", "9999999999999999", "1234567890123456"), pa.float64(), [1, 2]),
     ],
 )
 def test_reading_rescues_what_the_column_cannot_hold(
@@ -110,6 +113,13 @@ def test_json_numbers_no_double_holds_stay_exact() -> None:
     _, rows = _load(data, FormatConfig(type="json"), table)
     assert rows[0]["big"] is None and rows[0]["x"] is None
     assert rows[0]["_rescued_data"] == '{"big":12345678901234567890,"x":1e400}'  # the numbers as written
+
+
+def test_a_json_integer_of_16_digits_no_double_holds_is_rescued_from_a_double_column() -> None:
+    data = b'{"v": 9007199254740993}\n{"v": 1.5}\n'
+    _, rows = _load(data, FormatConfig(type="json"), pa.schema([("v", pa.float64())]))
+    assert rows[0]["v"] is None and rows[0]["_rescued_data"] == '{"v":9007199254740993}'
+    assert rows[1]["v"] == 1.5
 
 
 def test_json_timestamps_with_and_without_fractions_are_one_type_and_dates_are_dates() -> None:

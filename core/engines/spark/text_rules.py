@@ -19,6 +19,7 @@ import pyarrow as pa
 from core.formats.conform import FILE_PATH_KEY, MALFORMED
 from core.formats.patterns import parse_pattern
 from core.formats.text_types import (
+    _ALL_DIGITS_LONGEST,
     _BOOL,
     _DATE,
     _HAS_ZONE,
@@ -160,14 +161,17 @@ def _integer(text: Any, spark_type: str) -> Steps[Any]:
 
 def _double(text: Any, spark_type: str, rules: TextRules) -> Steps[Any]:
     """text_types' double rules: number text (or NaN/inf) whose double is the same number. Text of up to 16
-    characters is exact unless it overflows or underflows; longer text must be the double's printed form: at
+    characters, except 16 digits (`9007199254740993`), is exact unless it overflows or underflows; longer text
+    and those 16 digits must be the double's printed form: at
     most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest form. The digits are
     taken apart only in the rows that need them (a zero, longer text)."""
     from pyspark.sql.connect import functions as F
 
     got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast("double"))}
     parsed = got["parsed"]
-    long = F.length(text) > _LONGEST_EXACT_DOUBLE_TEXT
+    long = (F.length(text) > _LONGEST_EXACT_DOUBLE_TEXT) | (
+        (F.length(text) == _LONGEST_EXACT_DOUBLE_TEXT) & text.rlike(_ALL_DIGITS_LONGEST)
+    )
     parts = yield from together(
         {
             "text": _significant(F.when((parsed == 0.0) | long, text)),
