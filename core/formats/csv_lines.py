@@ -117,6 +117,8 @@ class CsvLines(io.RawIOBase):
             chunk = self._raw.read(max(BLOCK_BYTES, len(self._carry), len(self._pending)))
             self._eof = not chunk
             block += chunk
+            if self._eof and block and not block.endswith(b"\n") and block[-1] != self._escape:
+                block += b"\n"  # ended like every other line: Arrow reads an empty last field of the file as ""
             cut = len(block) if self._eof else block.rfind(b"\n") + 1
             self._carry = bytes(block[cut:])
             del block[cut:]
