@@ -7,9 +7,10 @@ lines, about `BLOCK_BYTES` at a time:
   rather than removing keeps line numbers. With `multiline`, a line only counts as a comment when it does
   not start inside a quoted value (quote parity since the start of the file);
 * badly quoted rows: Arrow reads `"a \\"b\\" c"` (a closing quote followed by text) as `a \\b\\" c"` without
-  complaint. A vectorised pre-check per block looks for a quote character with something other than the
-  delimiter, a quote or a line break on both sides (on the left, the escape character also counts as
-  innocent). Only when it hits are the lines concerned taken out of Arrow's input (blanked) and kept in
+  complaint, and `1,a","` (a quote inside an unquoted value) as a value that runs on into the next lines. A
+  vectorised pre-check per block (`_SuspectQuotes`) finds the lines where a quote is out of place: an odd
+  number of them, a quote opening a value after text, or closing one before text (escaped quotes not counted).
+  Only when it hits are the lines concerned taken out of Arrow's input (blanked) and kept in
   `suspicious`, for `python_rows` to parse strictly. With `multiline` (rows span lines) `csv_quotes.RecordQuotes`
   does that check per record instead: blocks are cut after whole records, and from the first badly quoted record
   of a block on, `csv_quotes.python_records` splits the records for `python_rows`; a quoted value still open at
@@ -422,42 +423,56 @@ def _next_line_start(data: bytes | bytearray, comment: bytes, after: int) -> int
 
 
 class _SuspectQuotes:
-    """Offsets of quote characters with neither a delimiter, quote nor line break on either side, and of those on a
-    line that leaves a quoted value open.
+    """Offsets of the quote characters where Arrow's reader and a strict CSV parser part ways (escaped quotes are not
+    counted):
 
-    Vectorised (numpy, which releases the GIL) into buffers reused from block to block, a quarter of a megabyte at a
-    time: the eight passes over a chunk then stay in the core's cache, which halved their time against whole 1 MiB
-    blocks (0.57 → 0.25 ms a block).
+    * every quote of a line with an odd number of them: a quoted value left open, which Arrow reads on into the
+      next lines (without `multiline` a row ends at its line break);
+    * a quote that opens a value (a line's 1st, 3rd, ... quote) after something other than the delimiter, a line
+      break or a quote: `1,a","` — Arrow takes it as a character of an unquoted value, so the next quote opens a
+      value that swallows the next lines, although the line's count is even;
+    * a quote that closes a value (2nd, 4th, ...) before something other than those: `"a"b`, `""x`, where Arrow
+      appends the text to the value.
+
+    A well-formed line has none. Vectorised: the bytes are classified a quarter megabyte at a time (the passes stay
+    in the core's cache) and packed into bits, 64 bytes to a word, on which each quote's place and its neighbours
+    are told in a few passes over 16,384 words per megabyte. Only a block with a suspect quote pays for its offsets.
     """
 
-    _CHUNK = 256 * 1024
+    _CHUNK = 256 * 1024  # a multiple of 64: each chunk packs into whole words
 
     def __init__(self, quote: int, delimiter: int, escape: int | None):
         self._quote, self._delimiter, self._escape = quote, delimiter, escape
         self._is_quote = np.empty(0, np.bool_)
-        self._scratch = [np.empty(self._CHUNK + 2, np.bool_) for _ in range(2)]
+        self._scratch = [np.empty(self._CHUNK, np.bool_) for _ in range(2)]
 
     def __call__(self, data: bytes | bytearray, feeds: _FeedOffsets) -> Any:
-        """The suspect quotes' offsets in `data`, whose line feeds `feeds` finds."""
+        """The suspect quotes' offsets in `data` (ascending), whose line feeds `feeds` finds."""
         n = len(data)
         if n < 3:
             return np.empty(0, np.int64)
         self._is_quote = _block_buffer(self._is_quote, n)
-        a = np.frombuffer(data, np.uint8)
         is_quote = self._is_quote[:n]
-        found = []
-        for start in range(0, n - 2, self._CHUNK):  # each chunk two bytes longer: its last quote's right side
-            stop = min(n, start + self._CHUNK + 2)
-            hits = self._suspects_inside(a[start:stop], is_quote[start:stop])
-            if hits is not None:
-                found.append(hits + start)
-        suspect = np.concatenate(found) if found else np.empty(0, np.int64)
-        unbalanced = _unbalanced_quotes(data, a, is_quote, feeds, self._escape)
-        return np.union1d(suspect, unbalanced) if len(unbalanced) else suspect
+        a = np.frombuffer(data, np.uint8)
+        words = -(-n // _WORD_BITS)
+        bits = {kind: np.zeros(words * 8, np.uint8) for kind in ("quote", "other", "escape")}
+        for start in range(0, n, self._CHUNK):
+            stop = min(n, start + self._CHUNK)
+            self._classify(a[start:stop], is_quote[start:stop], bits, start // 8)
+        quotes, other = bits["quote"].view("<u8"), bits["other"].view("<u8")
+        counted = quotes if self._escape is None else quotes & ~_after(bits["escape"].view("<u8"))
+        parity, total_odd = _running_parity(counted)
+        if (parity & _packed(feeds.mask(data), words)).any() or (data[-1] != 10 and total_odd):
+            return _suspects_on_lines(_unpacked(counted, n), _unpacked(other, n), feeds(data))  # an odd line
+        # Every line's count is even, so the running parity is each line's own: odd after an opening quote.
+        hit = counted & ((parity & _after(other)) | (~parity & _before(other)))
+        if not hit.any():
+            return np.empty(0, np.int64)
+        return np.flatnonzero(_unpacked(hit, n))
 
-    def _suspects_inside(self, a: Any, is_quote: Any) -> Any:
-        """Fill `is_quote` for `a` (a chunk) and return the offsets of its suspect quotes but its first and last
-        byte's (they lack a side here), or None when there is none."""
+    def _classify(self, a: Any, is_quote: Any, bits: dict[str, Any], at: int) -> None:
+        """Fill `is_quote` for the chunk `a` and its quote, other (neither delimiter, line break nor quote) and
+        escape bits from byte `at` of each of `bits`."""
         m = len(a)
         np.equal(a, self._quote, out=is_quote)
         other = np.not_equal(a, self._delimiter, out=self._scratch[0][:m])
@@ -465,67 +480,78 @@ class _SuspectQuotes:
         for innocent in (10, 13):
             other &= np.not_equal(a, innocent, out=scratch)
         np.greater(other, is_quote, out=other)  # and not a quote (booleans: a > b is a and not b)
-        hit = scratch[: m - 2]
-        if self._escape is None:
-            np.logical_and(is_quote[1:-1], other[:-2], out=hit)
-        else:
-            np.not_equal(a[:-2], self._escape, out=hit)
-            hit &= other[:-2]
-            hit &= is_quote[1:-1]
-        hit &= other[2:]
-        return np.flatnonzero(hit) + 1 if hit.any() else None
+        _pack_into(bits["quote"], at, is_quote)
+        _pack_into(bits["other"], at, other)
+        if self._escape is not None:
+            _pack_into(bits["escape"], at, np.equal(a, self._escape, out=scratch))
 
 
-def _unbalanced_quotes(data: bytes | bytearray, a: Any, is_quote: Any, feeds: _FeedOffsets, escape: int | None) -> Any:
-    """Offsets of the quote characters on lines with an odd number of them (escaped ones not counted): a quoted value
-    left open. Without `multiline` a row ends at its line break, so Arrow must not read on into the next lines.
-
-    When every line has an even count, as in almost every block, `_any_odd_line` says so from two bit masks and
-    nothing more is done: the line feeds' offsets and the quotes' cost several times as much, and only the rare
-    block with an open quote pays them."""
-    counted = is_quote
-    if escape is not None:
-        counted = is_quote.copy()
-        counted[1:] &= a[:-1] != escape
-    if not _any_odd_line(counted, feeds.mask(data)):
-        return np.empty(0, np.int64)
-    offsets = feeds(data)
+def _suspects_on_lines(counted: Any, other: Any, feeds: Any) -> Any:
+    """`_SuspectQuotes`' rules byte by byte, for a block with an odd line (rare): each quote's rank on its line says
+    whether it opens or closes a value."""
     quotes = np.flatnonzero(counted)
-    lines = np.searchsorted(offsets, quotes)
-    odd = np.bincount(lines) % 2 == 1
-    return quotes[odd[lines]]
+    if not len(quotes):
+        return quotes
+    n = len(counted)
+    lines = np.searchsorted(feeds, quotes)
+    firsts = np.flatnonzero(np.concatenate(([True], lines[1:] != lines[:-1])))
+    rank = np.arange(len(quotes)) - np.repeat(firsts, np.diff(np.append(firsts, len(quotes))))
+    opens = rank % 2 == 0
+    left = np.zeros(len(quotes), np.bool_)
+    left[quotes > 0] = other[quotes[quotes > 0] - 1]
+    right = np.zeros(len(quotes), np.bool_)
+    right[quotes < n - 1] = other[quotes[quotes < n - 1] + 1]
+    odd_line = np.bincount(lines)[lines] % 2 == 1
+    return quotes[odd_line | (opens & left) | (~opens & right)]
 
 
 _WORD_BITS = 64
 
 
-def _any_odd_line(counted: Any, is_feed: Any) -> bool:
-    """Whether a line of the block holds an odd number of `counted` bytes (booleans; the block starts a line).
+def _running_parity(counted: Any) -> tuple[Any, bool]:
+    """The parity of the counted bits up to and including each bit (words of 64), and whether the total is odd.
 
-    The running parity of the counted bytes is 0 at every line feed exactly when every line's count is even, and 1
-    at the end of the first line whose count is odd. It is computed on bits, 64 bytes to a word, as in simdjson: a
-    prefix XOR inside each word (six shifts), then each word flipped when the words before it hold an odd count.
-    A last line without a line feed is odd when the block's count is. About a fifth of finding the line feeds'
-    offsets and summing the quotes per line (`reduceat`), which this replaces in a block without an open quote."""
-    n = len(counted)
-    words = -(-n // _WORD_BITS)
-    quotes = _packed(counted, words)
-    parity = quotes.copy()
+    As in simdjson: a prefix XOR inside each word (six shifts), then each word flipped when the words before it
+    hold an odd count. At a line feed it is 0 for every line when each line's count is even, and 1 at the end of
+    the first line whose count is odd."""
+    parity = counted.copy()
     for shift in (1, 2, 4, 8, 16, 32):
         parity ^= parity << np.uint64(shift)
     odd_before = np.bitwise_xor.accumulate(parity >> np.uint64(_WORD_BITS - 1))
     parity[1:] ^= np.uint64(0) - odd_before[:-1]  # all ones after an odd count, else nothing
-    if (parity & _packed(is_feed, words)).any():
-        return True
-    return not is_feed[n - 1] and bool(odd_before[-1])
+    return parity, bool(odd_before[-1])
+
+
+def _after(words: Any) -> Any:
+    """Each bit set to the bit before it (the byte on the left); the first bit to 0."""
+    shifted = words << np.uint64(1)
+    shifted[1:] |= words[:-1] >> np.uint64(_WORD_BITS - 1)
+    return shifted
+
+
+def _before(words: Any) -> Any:
+    """Each bit set to the bit after it (the byte on the right); the last bit to 0."""
+    shifted = words >> np.uint64(1)
+    shifted[:-1] |= words[1:] << np.uint64(_WORD_BITS - 1)
+    return shifted
+
+
+def _pack_into(packed: Any, at: int, flags: Any) -> None:
+    """Booleans as bits from byte `at` of `packed` (flag i is bit i % 8 of byte at + i // 8)."""
+    bits = np.packbits(flags, bitorder="little")
+    packed[at : at + len(bits)] = bits
 
 
 def _packed(flags: Any, words: int) -> Any:
     """Booleans as the bits of little-endian 64-bit words (flag i is bit i % 64 of word i // 64), zero-padded."""
     packed = np.zeros(words * 8, np.uint8)
-    bits = np.packbits(flags, bitorder="little")
-    packed[: len(bits)] = bits
+    _pack_into(packed, 0, flags)
     return packed.view("<u8")
+
+
+def _unpacked(words: Any, n: int) -> Any:
+    """The first `n` bits of little-endian 64-bit words as booleans."""
+    return np.unpackbits(words.view(np.uint8), bitorder="little", count=n).view(np.bool_)
 
 
 @dataclass

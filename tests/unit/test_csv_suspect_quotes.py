@@ -1,13 +1,15 @@
 """The vectorised pre-check of CsvLines against a plain Python statement of the same rule, on generated blocks.
 
-The rule (csv_lines module docstring): a quote is suspect when neither side is innocent (the delimiter, a quote or a
-line break; on the left the escape character too), or when its line holds an odd number of quotes that are not
-escaped. The numpy version skips the per-quote work when every line's count is even, which is what these tests
-probe: odd lines anywhere in a block, at its start, on its last line with or without a line feed, with counts past
-255 (the per-line sums are bytes)."""
+The rule (`csv_lines._SuspectQuotes`): quotes that are not escaped are counted per line. Every quote of a line with
+an odd count is suspect (a quoted value left open); on the other lines a quote that opens a value (its line's 1st,
+3rd, ...) is suspect after anything but the delimiter, a line break or a quote, and one that closes a value (2nd,
+4th, ...) before anything but those. The numpy version works on bits and takes the rare odd line byte by byte,
+which is what these tests probe: odd lines anywhere in a block, at its start, on its last line with or without a line
+feed, quotes across 64-bit words and 256 KiB chunks."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,15 +17,12 @@ from core.formats.csv_lines import _FeedOffsets, _long_line_starts, _may_hold_lo
 
 QUOTE, DELIMITER, ESCAPE = ord('"'), ord(","), ord("\\")
 BLOCKS = st.lists(st.sampled_from(b'"",\n\r\\ab'), min_size=0, max_size=400).map(bytes)
+LONG_BLOCKS = st.lists(st.sampled_from(b'"",\n\r\\ab'), min_size=100, max_size=900).map(bytes)
 
 
 def reference(data: bytes, escape: int | None) -> list[int]:
     innocent = {DELIMITER, QUOTE, 10, 13}
-    found = set()
-    for i in range(1, len(data) - 1):
-        left_innocent = data[i - 1] in innocent or (escape is not None and data[i - 1] == escape)
-        if data[i] == QUOTE and not left_innocent and data[i + 1] not in innocent:
-            found.add(i)
+    found: set[int] = set()
     start = 0
     for line in data.split(b"\n"):
         quotes = [
@@ -31,8 +30,13 @@ def reference(data: bytes, escape: int | None) -> list[int]:
             for j, byte in enumerate(line)
             if byte == QUOTE and not (escape is not None and start + j > 0 and data[start + j - 1] == escape)
         ]
-        if len(quotes) % 2:
-            found.update(quotes)
+        for rank, at in enumerate(quotes):
+            if len(quotes) % 2:
+                found.add(at)
+            elif rank % 2 == 0 and at > 0 and data[at - 1] not in innocent:
+                found.add(at)  # opens a value in the middle of one
+            elif rank % 2 == 1 and at + 1 < len(data) and data[at + 1] not in innocent:
+                found.add(at)  # closes a value that goes on
         start += len(line) + 1
     return sorted(found) if len(data) >= 3 else []
 
@@ -69,7 +73,7 @@ def test_feed_offsets_are_found_again_for_a_new_block() -> None:
 
 
 # Lines of up to 150 bytes: blocks of several 64-byte words, with lines and quoted values across their boundaries,
-# for the bit-parallel parity of `_any_odd_line`.
+# for the bit-parallel parity of `_running_parity` and the neighbours of `_after` and `_before`.
 LINES = st.lists(st.lists(st.sampled_from(b'"ab,,,"xyz'), max_size=150).map(bytes), min_size=1, max_size=40)
 
 
@@ -98,9 +102,40 @@ def test_a_block_said_to_hold_no_long_line_holds_none(lengths: list[int], longes
 
 
 @settings(max_examples=300, deadline=None)
-@given(BLOCKS, st.sampled_from([None, ESCAPE]), st.sampled_from([1, 2, 3, 7, 64]))
+@given(LONG_BLOCKS, st.sampled_from([None, ESCAPE]), st.sampled_from([64, 128, 192]))
 def test_a_block_checked_in_chunks_gives_the_same_quotes(data: bytes, escape: int | None, chunk: int) -> None:
-    """Blocks are checked a quarter of a megabyte at a time: chunks this small put quotes on every seam."""
+    """Blocks are classified a quarter of a megabyte at a time (whole 64-bit words): chunks of one to three words
+    put quotes on every seam."""
     small = type("SmallChunks", (_SuspectQuotes,), {"_CHUNK": chunk})
     found = [int(i) for i in small(QUOTE, DELIMITER, escape)(data, _FeedOffsets())]
     assert found == reference(data, escape)
+
+
+@pytest.mark.parametrize(
+    ("line", "suspect"),
+    [
+        (b'1,a","', True),  # a"  is text to Arrow, so the next quote opens a value that runs into the next line
+        (b'1,""x,3', True),  # the empty value is closed, then goes on
+        (b'1,"a"""b,c', True),
+        (b'a","', True),
+        (b'1,"a ""quoted"" word",2', False),
+        (b'1,"{""a"":1}",""', False),
+        (b'"a",b,"",""""', False),
+    ],
+)
+def test_quotes_in_the_wrong_place_are_suspect_on_a_line_of_even_count(line: bytes, suspect: bool) -> None:
+    data = b"a,b,c\n" + line + b"\n2,3,4\n"
+    assert suspects(data, None) == reference(data, None)
+    assert bool(suspects(data, None)) is suspect
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"x" * 64 + b'"a",1\n', [64]),  # opens at the first byte of a word, after text in the word before
+        (b'"' + b"x" * 62 + b'"b,1\n', [63]),  # closes at the last byte of a word, before text in the next
+    ],
+    ids=["left-neighbour-in-the-word-before", "right-neighbour-in-the-next-word"],
+)
+def test_a_quotes_neighbour_across_a_word_boundary_counts(data: bytes, expected: list[int]) -> None:
+    assert suspects(data, None) == reference(data, None) == expected
