@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
 
@@ -71,14 +72,21 @@ def _json_lines_blocks(stream: BinaryIO, first: bytes, exhausted: bool, block_by
 _SPACE = rb"(?:[ \t\r\n]|\xef\xbb\xbf)*"
 _NULL_FIRST = re.compile(_SPACE + rb"null")
 _NULL_AFTER_LINE_END = re.compile(rb"\n" + _SPACE + rb"null")
+_LINE_FEED, _OPENING_BRACE = ord("\n"), ord("{")
 
 
 def _has_null_record(block: bytes) -> bool:
-    """Whether a line of `block` starts with `null` (after white space); about 0.5 ms per MB of JSON that holds
-    `null` values, nothing for the rest."""
+    """Whether a line of `block` starts with `null` (after white space). Nothing to do for text without `null`;
+    where every line after the first starts with `{`, as in JSON lines, a look at the byte after each line feed
+    (0.25 ms per MB); else a regex (0.5 to 0.8 ms per MB)."""
     if b"null" not in block:
         return False
-    return _NULL_FIRST.match(block) is not None or _NULL_AFTER_LINE_END.search(block) is not None
+    if _NULL_FIRST.match(block) is not None:
+        return True
+    text = np.frombuffer(block, np.uint8)
+    if not (text[1:][text[:-1] == _LINE_FEED] != _OPENING_BRACE).any():
+        return False
+    return _NULL_AFTER_LINE_END.search(block) is not None
 
 
 def _arrow_json(block: bytes, explicit: pa.Schema | None, other_fields: str = "infer") -> pa.Table:

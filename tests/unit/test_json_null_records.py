@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.formats.json_reader import _has_null_record
+
 ROOT = Path(__file__).resolve().parents[2]
 
 READ = textwrap.dedent(
@@ -71,3 +73,19 @@ def test_a_null_record_where_arrow_would_start_a_block_of_a_large_text() -> None
     assert isinstance(ids, list)
     assert result["bad"] == 7
     assert [i for i in ids if i is not None] == list(range(60_000))
+
+
+@pytest.mark.parametrize(
+    ("block", "found"),
+    [
+        (b'{"a": null}\n{"a": 1}\n', False),  # null values only
+        (b'{"a": 1}\nnull\n', True),
+        (b'{"a": null}\n  null\n', True),
+        (b'{"a": null}\n\n[null]\n', False),  # a line that is not an object, but not null
+        (b'{"a": null}\r\n\xef\xbb\xbfnull\r\n', True),
+        (b" null", True),
+        (b"nullx\n", True),  # not JSON either way: Python says so
+    ],
+)
+def test_a_null_record_is_found_where_a_line_starts(block: bytes, found: bool) -> None:
+    assert _has_null_record(block) is found
