@@ -85,7 +85,29 @@ def test_a_null_record_where_arrow_would_start_a_block_of_a_large_text() -> None
         (b'{"a": null}\r\n\xef\xbb\xbfnull\r\n', True),
         (b" null", True),
         (b"nullx\n", True),  # not JSON either way: Python says so
+        (b'{"a": null}\r{"a": 1}\rnull\r', True),  # Arrow also cuts lines at a lone carriage return
+        (b'{"a": null}\r\n{"a": 1}\r\n', False),
+        (b'{"a": null}\r\n\r\n \r\n\tnull\r\n', True),
     ],
 )
 def test_a_null_record_is_found_where_a_line_starts(block: bytes, found: bool) -> None:
     assert _has_null_record(block) is found
+
+
+@pytest.mark.timeout(60)
+def test_runs_of_blank_lines_are_looked_at_once() -> None:
+    """Blank lines are not objects, so the regex looks; it must not start over at each line feed of a run (this
+    took two minutes for 100,000 blank lines when the run could hold line breaks)."""
+    block = b'{"a": null}\n' + b"\n" * 200_000 + b"\r\n" * 50_000 + b'{"a": 1}\n'
+    assert _has_null_record(block) is False
+    assert _has_null_record(block + b"\n \r null\n") is True
+
+
+def test_a_null_record_after_a_lone_carriage_return_where_arrow_starts_a_block() -> None:
+    """Arrow's second 1 MiB block starts right after the `\r`: the `null` there crashed the reader."""
+    data = b'{"id":1}\n' * 116_507 + b'{"id":2}\rnull\n' + b'{"id":3}\n' * 10  # the \r: byte 1,048,571
+    result = read_in_child(data)
+    ids = result["ids"]
+    assert isinstance(ids, list)
+    assert ids.count(1) == 116_507 and ids.count(3) == 10
+    assert result["bad"] >= 1
