@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.formats.names import column_name
-from core.formats.text_types import DEFAULT_RULES, TextRules, cast_text, double_exact
+from core.formats.text_types import DEFAULT_RULES, TextRules, cast_text, double_exact, narrow_floats
 
 RESCUED = "_rescued_data"
 MALFORMED = "_malformed"
@@ -197,6 +197,8 @@ def cast_array(arr: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RU
             except pa.ArrowException:
                 pass
         return _coerce_array(arr.to_pylist(), target)
+    if pa.types.is_float32(target) and pa.types.is_float64(source):
+        return narrow_floats(arr, target)  # Arrow rounds a double into a float32 without a word
     try:
         return _cast_primitive(arr, target), []
     except pa.ArrowNotImplementedError:

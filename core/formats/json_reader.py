@@ -159,6 +159,8 @@ def _json_parse_type(t: pa.DataType) -> pa.DataType | None:
     """
     if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t):
         return pa.string()
+    if pa.types.is_float32(t):
+        return pa.float64()  # Arrow would round into a float32 itself; conform_batch narrows, checking each value
     if pa.types.is_map(t) or pa.types.is_null(t):
         return None
     if pa.types.is_struct(t):

@@ -486,11 +486,40 @@ def _try_cast(text: pa.Array, target: pa.DataType) -> pa.Array | None:
         return None
 
 
+def narrow_floats(wide: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """Doubles as `target` (float32), and the indices of those it does not hold (NULL in the result): out of its
+    range, flushed to zero, or the same number only as a double (`16777217`, `0.123456789`). A float32 holds a
+    double when its shortest form, or its 9-digit form (`%.9g`, as C prints it), reads back as that double: `0.1`
+    does. Values that come back unchanged through float32 hold; the rest are checked one by one in Python, which
+    only a float32 column pays."""
+    narrow = pc.cast(wide, target)
+    same = pc.or_kleene(pc.equal(pc.cast(narrow, pa.float64()), wide), pc.is_nan(wide))
+    suspects = pc.indices_nonzero(pc.invert(pc.fill_null(same, True))).to_pylist()
+    if not suspects:
+        return narrow, []
+    doubles = wide.take(pa.array(suspects, pa.int64())).to_pylist()
+    lost = [i for i, value in zip(suspects, doubles, strict=True) if not _float32_holds(value)]
+    return (_drop(narrow, _mask(len(wide), lost)) if lost else narrow), lost
+
+
+def _float32_holds(value: float) -> bool:
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
+    if not np.isfinite(single) or (single == 0 and value != 0):
+        return False
+    return float(str(single)) == value or float(f"{float(single):.9g}") == value
+
+
 def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RULES) -> tuple[pa.Array, list[int]]:
     """Text cast exactly to `target`, and the indices of values it cannot hold (NULL in the result).
 
-    NULL, empty and the null token are NULL (not failures). String targets take every value as is.
+    NULL, empty and the null token are NULL (not failures). String targets take every value as is. A float32
+    column takes the double rules, then `narrow_floats`.
     """
+    if pa.types.is_float32(target):
+        wide, failed = cast_text(values, pa.float64(), rules)
+        narrow, lost = narrow_floats(wide, target)
+        return narrow, sorted(set(failed) | set(lost))
     text = _text(values)
     if pa.types.is_string(target) or pa.types.is_large_string(target):
         nulls = null_mask(text, rules)

@@ -122,6 +122,23 @@ def test_a_json_integer_of_16_digits_no_double_holds_is_rescued_from_a_double_co
     assert rows[1]["v"] == 1.5
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_float32_column_rescues_what_it_would_round(fmt: str) -> None:
+    """A float holds 0.1 (its shortest form reads back as the double 0.1) and 0.100000001 (its `%.9g` form), not
+    2**24 + 1, nine digits, or a number past its range; before, Arrow rounded them all without a word."""
+    texts = ["16777217", "0.1", "1e39", "123456789", "1.5", "0.100000001", "16777216"]
+    if fmt == "csv":
+        data = ("v\n" + "\n".join(texts) + "\n").encode()
+        config = FormatConfig.model_validate({"type": "csv", "options": {"header": True}})
+    else:
+        data = "".join(f'{{"v": {t}}}\n' for t in texts).encode()
+        config = FormatConfig(type="json")
+    _, rows = _load(data, config, pa.schema([("v", pa.float32())]))
+    assert [r["v"] is None for r in rows] == [True, False, True, True, False, False, False]
+    assert [r["_rescued_data"] is not None for r in rows] == [True, False, True, True, False, False, False]
+    assert rows[4]["v"] == 1.5 and rows[6]["v"] == 16777216.0
+
+
 def test_json_timestamps_with_and_without_fractions_are_one_type_and_dates_are_dates() -> None:
     data = (
         b'{"t": "2024-01-01T10:00:00", "d": "2024-01-01"}\n'

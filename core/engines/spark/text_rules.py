@@ -191,7 +191,22 @@ def _double(text: Any, spark_type: str, rules: TextRules) -> Steps[Any]:
         .when(text.rlike(_INF) & text.startswith("-"), F.lit(float("-inf")))
         .when(text.rlike(_INF), F.lit(float("inf")))
     )
-    return value.cast(spark_type)
+    if spark_type == "double":
+        return value
+    return (yield from _narrowed(value, spark_type))
+
+
+def _narrowed(value: Any, spark_type: str) -> Steps[Any]:
+    """text_types.narrow_floats: the double as a float where the float's shortest form (Java's `Float.toString`) or
+    its `%.9g` form reads back as that double (Spark's `=` holds for NaN), else NULL."""
+    from pyspark.sql.connect import functions as F
+
+    got = yield {"double": value}
+    double = got["double"]
+    single = double.cast(spark_type)
+    printed = single.cast("string").cast("double") == double
+    nine_digits = F.format_string("%.9g", single.cast("double")).cast("double") == double
+    return F.when(printed | nine_digits, single)
 
 
 def _decimal(text: Any, spark_type: str) -> Steps[Any]:
