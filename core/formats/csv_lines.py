@@ -9,7 +9,8 @@ lines, about `BLOCK_BYTES` at a time:
 * badly quoted rows: Arrow reads `"a \\"b\\" c"` (a closing quote followed by text) as `a \\b\\" c"` without
   complaint, and `1,a","` (a quote inside an unquoted value) as a value that runs on into the next lines. A
   vectorised pre-check per block (`_SuspectQuotes`) finds the lines where a quote is out of place: an odd
-  number of them, a quote opening a value after text, or closing one before text (escaped quotes not counted).
+  number of them, a quote opening a value after text, or closing one before text (escaped quotes not counted;
+  an escaped character is text), and a line break an escape character takes as text (Arrow joins the lines).
   Only when it hits are the lines concerned taken out of Arrow's input (blanked) and kept in
   `suspicious`, for `python_rows` to parse strictly. With `multiline` (rows span lines) `csv_quotes.RecordQuotes`
   does that check per record instead: blocks are cut after whole records, and from the first badly quoted record
@@ -37,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.config import FormatOptions
-from core.formats.csv_quotes import RecordQuotes, opening_quote, python_records
+from core.formats.csv_quotes import RecordQuotes, escaped_offsets, opening_quote, python_records
 from core.formats.streams import InvalidUtf8, utf8_error
 
 # A line set aside for Python may hold a value longer than the csv module's default field limit (128 KiB). This
@@ -148,7 +149,8 @@ class CsvLines(io.RawIOBase):
         if longest is not None and len(data) > longest and _may_hold_long_line(data, longest):  # first: then no
             long_lines = _long_line_starts(len(data), self._feeds(data), longest)  # scan holds it
             data = self._take_lines(data, protect, block, long_lines)
-        if self._check and self._quote is not None and self._quote in data:
+        escapes = self._escape is not None and self._escape in data
+        if self._check and self._quote is not None and (self._quote in data or escapes):
             data = self._set_aside(data, protect, block)
         self.altered = self.altered or data is not block
         first_line = self._lines
@@ -449,6 +451,8 @@ class _SuspectQuotes:
     def __call__(self, data: bytes | bytearray, feeds: _FeedOffsets) -> Any:
         """The suspect quotes' offsets in `data` (ascending), whose line feeds `feeds` finds."""
         n = len(data)
+        if self._escape is not None and self._escape in data:
+            return self._with_escapes(data, feeds)
         if n < 3:
             return np.empty(0, np.int64)
         self._is_quote = _block_buffer(self._is_quote, n)
@@ -469,6 +473,27 @@ class _SuspectQuotes:
         if not hit.any():
             return np.empty(0, np.int64)
         return np.flatnonzero(_unpacked(hit, n))
+
+    def _with_escapes(self, data: bytes | bytearray, feeds: _FeedOffsets) -> Any:
+        """The rules byte by byte for a block holding the escape character (an option, so rare): a run of them
+        escapes the next character when it is odd (`csv_quotes.escaped_offsets`); an escaped character is text
+        beside a quote and an escaped quote is not counted. Also suspect: a line break taken as text (Arrow would
+        join two lines), and an escape character that ends the text (Arrow drops it)."""
+        assert self._escape is not None
+        a = np.frombuffer(data, np.uint8)
+        n = len(a)
+        escaped = escaped_offsets(a, self._escape)
+        escaped = np.empty(0, np.int64) if escaped is None else escaped
+        inside = escaped[escaped < n]
+        counted = a == self._quote
+        counted[inside] = False
+        other = (a != self._delimiter) & (a != 10) & (a != 13) & (a != self._quote)
+        other[inside] = True
+        found = [_suspects_on_lines(counted, other, feeds(data))]
+        found.append(inside[(a[inside] == 10) | (a[inside] == 13)])
+        if len(escaped) and escaped[-1] == n:
+            found.append(np.array([n - 1]))
+        return np.unique(np.concatenate(found))
 
     def _classify(self, a: Any, is_quote: Any, bits: dict[str, Any], at: int) -> None:
         """Fill `is_quote` for the chunk `a` and its quote, other (neither delimiter, line break nor quote) and

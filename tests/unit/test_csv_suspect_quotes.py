@@ -20,25 +20,49 @@ BLOCKS = st.lists(st.sampled_from(b'"",\n\r\\ab'), min_size=0, max_size=400).map
 LONG_BLOCKS = st.lists(st.sampled_from(b'"",\n\r\\ab'), min_size=100, max_size=900).map(bytes)
 
 
+def escaped_by(data: bytes, escape: int | None) -> set[int]:
+    """Offsets of the characters an odd run of escape characters takes as text (`len(data)` when a run ends it)."""
+    escaped: set[int] = set()
+    i = 0
+    while escape is not None and i < len(data):
+        if data[i] != escape:
+            i += 1
+            continue
+        j = i
+        while j < len(data) and data[j] == escape:
+            j += 1
+        if (j - i) % 2:
+            escaped.add(j)
+        i = j
+    return escaped
+
+
 def reference(data: bytes, escape: int | None) -> list[int]:
-    innocent = {DELIMITER, QUOTE, 10, 13}
+    escaped = escaped_by(data, escape)
+    escapes = escape is not None and escape in data
+    if len(data) < 3 and not escapes:
+        return []
+
+    def text_at(at: int) -> bool:  # neither delimiter, quote nor line break, or an escaped character
+        return at in escaped or data[at] not in {DELIMITER, QUOTE, 10, 13}
+
     found: set[int] = set()
     start = 0
     for line in data.split(b"\n"):
-        quotes = [
-            start + j
-            for j, byte in enumerate(line)
-            if byte == QUOTE and not (escape is not None and start + j > 0 and data[start + j - 1] == escape)
-        ]
+        quotes = [start + j for j, byte in enumerate(line) if byte == QUOTE and start + j not in escaped]
         for rank, at in enumerate(quotes):
             if len(quotes) % 2:
                 found.add(at)
-            elif rank % 2 == 0 and at > 0 and data[at - 1] not in innocent:
+            elif rank % 2 == 0 and at > 0 and text_at(at - 1):
                 found.add(at)  # opens a value in the middle of one
-            elif rank % 2 == 1 and at + 1 < len(data) and data[at + 1] not in innocent:
+            elif rank % 2 == 1 and at + 1 < len(data) and text_at(at + 1):
                 found.add(at)  # closes a value that goes on
         start += len(line) + 1
-    return sorted(found) if len(data) >= 3 else []
+    if escapes:
+        found |= {at for at in escaped if at < len(data) and data[at] in (10, 13)}  # a line break taken as text
+        if len(data) in escaped:
+            found.add(len(data) - 1)  # an escape character at the end, which Arrow drops
+    return sorted(found)
 
 
 def suspects(data: bytes, escape: int | None) -> list[int]:
@@ -139,3 +163,23 @@ def test_quotes_in_the_wrong_place_are_suspect_on_a_line_of_even_count(line: byt
 )
 def test_a_quotes_neighbour_across_a_word_boundary_counts(data: bytes, expected: list[int]) -> None:
     assert suspects(data, None) == reference(data, None) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "suspect"),
+    [
+        (b'a\\""b,,"', True),  # an escaped quote is text beside the quote after it
+        (b'"a\\\\"b",c', True),  # an escaped backslash, then a quote that closes the value before text
+        (b"abb\\", True),  # its line feed is escaped: Arrow would join the next line
+        (b'1,"a\\"b"', False),
+        (b'"a\\\\",b', False),  # an escaped backslash at the end of a quoted value
+    ],
+)
+def test_escapes_are_counted_in_runs_and_escaped_characters_are_text(line: bytes, suspect: bool) -> None:
+    data = b"x,y\n" + line + b"\n4,5\n"
+    assert suspects(data, ESCAPE) == reference(data, ESCAPE)
+    assert bool(suspects(data, ESCAPE)) is suspect
+
+
+def test_an_escape_character_that_ends_the_file_is_suspect() -> None:
+    assert suspects(b"x,y\n3,4\\", ESCAPE) == reference(b"x,y\n3,4\\", ESCAPE) == [7]
