@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.formats.names import column_name
-from core.formats.text_types import DEFAULT_RULES, TextRules, cast_text, double_exact, narrow_floats
+from core.formats.text_types import (
+    DEFAULT_RULES,
+    TextRules,
+    cast_text,
+    double_exact,
+    float32_holds,
+    narrow_floats,
+)
 
 RESCUED = "_rescued_data"
 MALFORMED = "_malformed"
@@ -167,7 +174,8 @@ def _fields_fit(source: pa.DataType, target: pa.DataType) -> bool:
         )
     if pa.types.is_map(source):
         return pa.types.is_map(target) and _fields_fit(source.item_type, target.item_type)
-    return not _is_nested(target)
+    # A double into a float: Arrow's cast rounds, so such values go one by one (`_coerce`).
+    return not _is_nested(target) and not (pa.types.is_float32(target) and pa.types.is_float64(source))
 
 
 def cast_array(arr: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RULES) -> tuple[pa.Array, list[int]]:
@@ -271,6 +279,8 @@ def _coerce(value: Any, t: pa.DataType) -> Any:
                 raise _NoFit from exc
             if isinstance(value, int) and as_float != value:
                 raise _NoFit  # an integer beyond 2**53 that a double would round
+            if pa.types.is_float32(t) and not float32_holds(as_float):
+                raise _NoFit  # a float would round it (16777217) or overflow
             return as_float
         raise _NoFit
     if pa.types.is_null(t):

@@ -298,14 +298,15 @@ class CsvLines(io.RawIOBase):
         kept = 0
         line_end = -1
         for position in positions:
-            if position < line_end or position < protect:
+            if position <= line_end or position < protect:  # line_end: the line feed of a line already taken
                 continue
             start = data.rfind(b"\n", 0, position) + 1
             line_end = data.find(b"\n", position)
             line_end = len(data) if line_end == -1 else line_end
             number = self._lines + data.count(b"\n", 0, start) + 1 if self._count_lines else None
             try:
-                self.suspicious.append((number, data[start:line_end].decode("utf-8").rstrip("\r")))
+                text = _without_line_break(bytes(data[start:line_end]) + b"\n", self._escape).decode("utf-8")
+                self.suspicious.append((number, text))
             except UnicodeDecodeError:
                 if self.invalid_utf8 is None:
                     self.invalid_utf8 = self._invalid_utf8(block, data.count(b"\n", 0, start), number)

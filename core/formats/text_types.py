@@ -498,11 +498,12 @@ def narrow_floats(wide: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[i
     if not suspects:
         return narrow, []
     doubles = wide.take(pa.array(suspects, pa.int64())).to_pylist()
-    lost = [i for i, value in zip(suspects, doubles, strict=True) if not _float32_holds(value)]
+    lost = [i for i, value in zip(suspects, doubles, strict=True) if not float32_holds(value)]
     return (_drop(narrow, _mask(len(wide), lost)) if lost else narrow), lost
 
 
-def _float32_holds(value: float) -> bool:
+def float32_holds(value: float) -> bool:
+    """Whether a float32 holds the double `value` (see `narrow_floats`)."""
     with np.errstate(over="ignore"):
         single = np.float32(value)
     if not np.isfinite(single) or (single == 0 and value != 0):

@@ -238,3 +238,20 @@ def test_grouped_csv_inference_types_files_with_one_header_together_and_names_a_
     merged = unify_schemas(schemas)
     assert [(f.name, str(f.type)) for f in merged] == [("id", "int64"), ("code", "string"), ("late", "date32[day]")]
     assert list({**bad, **unreadable}) == ["f10.csv"]
+
+
+def test_json_floats_inside_lists_and_structs_and_on_the_python_path_are_checked() -> None:
+    """Nested float32 fields and rows Python parses (a stray value elsewhere in the batch) took Arrow's rounding."""
+    schema = pa.schema([("l", pa.list_(pa.float32())), ("s", pa.struct([("f", pa.float32())]))])
+    _, rows = _load(
+        b'{"l": [16777217, 1.5], "s": {"f": 123456789}}\n{"l": [0.1], "s": {"f": 0.5}}\n',
+        FormatConfig(type="json"),
+        schema,
+    )
+    assert rows[0]["l"] is None and rows[0]["s"] is None and rows[0]["_rescued_data"] is not None
+    assert rows[1]["l"] == [pytest.approx(0.1)] and rows[1]["s"] == {"f": 0.5}
+    _, rows = _load(
+        b'{"v": 16777217}\n{"v": "x"}\n{"v": 1.5}\n', FormatConfig(type="json"), pa.schema([("v", pa.float32())])
+    )
+    assert [r["v"] for r in rows] == [None, None, 1.5]
+    assert rows[0]["_rescued_data"] is not None
