@@ -446,8 +446,7 @@ class _SuspectQuotes:
 
     def __init__(self, quote: int, delimiter: int, escape: int | None):
         self._quote, self._delimiter, self._escape = quote, delimiter, escape
-        self._is_quote = np.empty(0, np.bool_)
-        self._scratch = [np.empty(self._CHUNK, np.bool_) for _ in range(2)]
+        self._scratch = [np.empty(self._CHUNK, np.bool_) for _ in range(3)]
 
     def __call__(self, data: bytes | bytearray, feeds: _FeedOffsets) -> Any:
         """The suspect quotes' offsets in `data` (ascending), whose line feeds `feeds` finds."""
@@ -456,16 +455,12 @@ class _SuspectQuotes:
             return self._with_escapes(data, feeds)
         if n < 3:
             return np.empty(0, np.int64)
-        self._is_quote = _block_buffer(self._is_quote, n)
-        is_quote = self._is_quote[:n]
         a = np.frombuffer(data, np.uint8)
         words = -(-n // _WORD_BITS)
-        bits = {kind: np.zeros(words * 8, np.uint8) for kind in ("quote", "other", "escape")}
+        quote_bits, other_bits = np.zeros(words * 8, np.uint8), np.zeros(words * 8, np.uint8)
         for start in range(0, n, self._CHUNK):
-            stop = min(n, start + self._CHUNK)
-            self._classify(a[start:stop], is_quote[start:stop], bits, start // 8)
-        quotes, other = bits["quote"].view("<u8"), bits["other"].view("<u8")
-        counted = quotes if self._escape is None else quotes & ~_after(bits["escape"].view("<u8"))
+            self._classify(a[start : start + self._CHUNK], quote_bits, other_bits, start // 8)
+        counted, other = quote_bits.view("<u8"), other_bits.view("<u8")  # no escape character in this block
         parity, total_odd = _running_parity(counted)
         if (parity & _packed(feeds.mask(data), words)).any() or (data[-1] != 10 and total_odd):
             return _suspects_on_lines(_unpacked(counted, n), _unpacked(other, n), feeds(data))  # an odd line
@@ -496,20 +491,18 @@ class _SuspectQuotes:
             found.append(np.array([n - 1]))
         return np.unique(np.concatenate(found))
 
-    def _classify(self, a: Any, is_quote: Any, bits: dict[str, Any], at: int) -> None:
-        """Fill `is_quote` for the chunk `a` and its quote, other (neither delimiter, line break nor quote) and
-        escape bits from byte `at` of each of `bits`."""
+    def _classify(self, a: Any, quote_bits: Any, other_bits: Any, at: int) -> None:
+        """The chunk `a`'s quote and other (neither delimiter, line break nor quote) bytes as bits, from byte `at` of
+        `quote_bits` and `other_bits`."""
         m = len(a)
-        np.equal(a, self._quote, out=is_quote)
-        other = np.not_equal(a, self._delimiter, out=self._scratch[0][:m])
-        scratch = self._scratch[1][:m]
+        is_quote = np.equal(a, self._quote, out=self._scratch[0][:m])
+        other = np.not_equal(a, self._delimiter, out=self._scratch[1][:m])
+        scratch = self._scratch[2][:m]
         for innocent in (10, 13):
             other &= np.not_equal(a, innocent, out=scratch)
         np.greater(other, is_quote, out=other)  # and not a quote (booleans: a > b is a and not b)
-        _pack_into(bits["quote"], at, is_quote)
-        _pack_into(bits["other"], at, other)
-        if self._escape is not None:
-            _pack_into(bits["escape"], at, np.equal(a, self._escape, out=scratch))
+        _pack_into(quote_bits, at, is_quote)
+        _pack_into(other_bits, at, other)
 
 
 def _suspects_on_lines(counted: Any, other: Any, feeds: Any) -> Any:
