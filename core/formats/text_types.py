@@ -503,7 +503,9 @@ def narrow_floats(wide: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[i
 
 
 def float32_holds(value: float) -> bool:
-    """Whether a float32 holds the double `value` (see `narrow_floats`)."""
+    """Whether a float32 holds the double `value` (see `narrow_floats`): NaN and the infinities it does."""
+    if not np.isfinite(value):
+        return True
     with np.errstate(over="ignore"):
         single = np.float32(value)
     if not np.isfinite(single) or (single == 0 and value != 0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from core.config import FormatConfig
 from core.formats import FileReadStats, apply_hints, infer_file_schema, nulls_to_string, read_file
-from core.formats.text_types import TIMESTAMP, TextRules, cast_text, infer_text_type
+from core.formats.text_types import TIMESTAMP, TextRules, cast_text, float32_holds, infer_text_type
 
 TEXT = pa.string()
 
@@ -255,3 +256,8 @@ def test_json_floats_inside_lists_and_structs_and_on_the_python_path_are_checked
     )
     assert [r["v"] for r in rows] == [None, None, 1.5]
     assert rows[0]["_rescued_data"] is not None
+
+
+def test_a_float_holds_nan_and_the_infinities_on_every_path() -> None:
+    assert all(float32_holds(v) for v in (math.nan, math.inf, -math.inf, 0.1, -0.0))
+    assert not any(float32_holds(v) for v in (16777217.0, 1e39, 1e-50))
