@@ -481,9 +481,8 @@ class _SuspectQuotes:
         escaped = escaped_offsets(a, self._escape)
         escaped = np.empty(0, np.int64) if escaped is None else escaped
         inside = escaped[escaped < n]
-        counted = a == self._quote
+        counted, other = self._quotes_and_text(a, *(np.empty(n, np.bool_) for _ in range(3)))
         counted[inside] = False
-        other = (a != self._delimiter) & (a != 10) & (a != 13) & (a != self._quote)
         other[inside] = True
         found = [_suspects_on_lines(counted, other, feeds(data))]
         found.append(inside[(a[inside] == 10) | (a[inside] == 13)])
@@ -492,17 +491,21 @@ class _SuspectQuotes:
         return np.unique(np.concatenate(found))
 
     def _classify(self, a: Any, quote_bits: Any, other_bits: Any, at: int) -> None:
-        """The chunk `a`'s quote and other (neither delimiter, line break nor quote) bytes as bits, from byte `at` of
-        `quote_bits` and `other_bits`."""
+        """The chunk `a`'s quote and text bytes as bits, from byte `at` of `quote_bits` and `other_bits`."""
         m = len(a)
-        is_quote = np.equal(a, self._quote, out=self._scratch[0][:m])
-        other = np.not_equal(a, self._delimiter, out=self._scratch[1][:m])
-        scratch = self._scratch[2][:m]
+        is_quote, other = self._quotes_and_text(a, *(scratch[:m] for scratch in self._scratch))
+        _pack_into(quote_bits, at, is_quote)
+        _pack_into(other_bits, at, other)
+
+    def _quotes_and_text(self, a: Any, quote_out: Any, text_out: Any, scratch: Any) -> tuple[Any, Any]:
+        """Which bytes of `a` are quotes, and which are text (neither delimiter, line break nor quote), written into
+        the first two boolean buffers (the third is scratch)."""
+        is_quote = np.equal(a, self._quote, out=quote_out)
+        other = np.not_equal(a, self._delimiter, out=text_out)
         for innocent in (10, 13):
             other &= np.not_equal(a, innocent, out=scratch)
         np.greater(other, is_quote, out=other)  # and not a quote (booleans: a > b is a and not b)
-        _pack_into(quote_bits, at, is_quote)
-        _pack_into(other_bits, at, other)
+        return is_quote, other
 
 
 def _suspects_on_lines(counted: Any, other: Any, feeds: Any) -> Any:
