@@ -20,7 +20,6 @@ class FileOutcome:
 
     records: int = 0
     bad_records: int = 0
-    rescued_records: int = 0
     quarantine_reason: str | None = None
     action: str = ""
 

@@ -421,7 +421,6 @@ class EmbeddedEngine:
                     else:
                         batches = self._file_batches(request, info, stats)
                     for batch in batches:
-                        outcome.rescued_records += batch.num_rows - batch.column(RESCUED).null_count
                         yielded = True
                         yield stamp.stamped(batch, info.path)
                 except BadFileError as exc:

@@ -1,5 +1,5 @@
-"""Reading source files on the cluster: the DataFrame reader per source format, schema inference, and a batch read
-once with its lineage columns, rescued data and per-file counts (malformed files quarantined)."""
+"""Reading source files on the cluster: the DataFrame reader per source format, schema inference, and a batch: its
+per-file counts (malformed files quarantined), then its frame for the write, with lineage columns and rescued data."""
 
 from __future__ import annotations
 
@@ -30,17 +30,16 @@ T = TypeVar("T")
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
 
 # Internal columns of a batch DataFrame, dropped before the write.
-_PATH, _SIZE, _BAD, _STAGED = "__al_path", "__al_size", "__al_bad", "__al_staged_"
+_PATH, _BAD, _STAGED = "__al_path", "__al_bad", "__al_staged_"
 _CORRUPT_FORMATS = ("json", "csv", "xml")
 _WRITE_PARTITION_BYTES = 128 * 1024 * 1024
+_TASK_BYTES_MIN = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
 class _FileStats:
     records: int = 0
     bad: int = 0
-    rescued: int = 0
-    size: int = 0
 
 
 @dataclass(slots=True)
@@ -123,16 +122,28 @@ def ledger_path_column(column: Any) -> Any:
     return F.when(path.contains("%"), F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))).otherwise(path)
 
 
-def _write_partitions(bytes_read: int) -> int:
-    """How many partitions, so table files, a checkpointed batch is written in: one per 128 MiB of input (Spark's
-    own split size).
+def _path_column(files: list[FileInfo]) -> Any:
+    """Each row's file as the ledger names it: the file's path itself when the read has one file (taking it apart
+    from `_metadata` for every row cost about 1 s of a 256 MiB CSV's read on 2 cores)."""
+    from pyspark.sql.connect import functions as F
+
+    if len(files) == 1:
+        return F.lit(files[0].path)
+    return ledger_path_column(F.col("_metadata.file_path"))
+
+
+def _write_partitions(bytes_read: int, cores: int) -> int:
+    """How many partitions, so tasks and table files, a JSON, CSV or XML batch is read and written in: one per
+    128 MiB of input (Spark's own split size), and no fewer than the cluster's cores, as long as each has 8 MiB.
 
     Spark counts each file as at least 4 MiB when it splits a read (its open cost), so a batch of many small files
     is read in many partitions, and each would be a small table file (100 files of 3 rows: 4 table files on
-    local[2]). The checkpoint has already read them in parallel; only the write is cut down. A large batch keeps
-    about the partitions it had. This is for the table's file count: the write of 2,000 small JSON files was not
-    measurably faster for it."""
-    return max(1, math.ceil(bytes_read / _WRITE_PARTITION_BYTES))
+    local[2]). Merged into one, the batch was read and written by one core: 2,000 small JSON files (20 MiB) into
+    Delta took 10.4 s that way, 9.6 s in Spark's 63 partitions, 8.3 s in 2 on local[2]. A large batch keeps about
+    the partitions it had."""
+    by_size = math.ceil(bytes_read / _WRITE_PARTITION_BYTES)
+    spread = min(cores, math.ceil(bytes_read / _TASK_BYTES_MIN))
+    return max(1, by_size, spread)
 
 
 def without_keys(rescued: Any, keys: frozenset[str]) -> Any:
@@ -167,6 +178,17 @@ class Reader:
 
     def __init__(self, target: ClusterTarget):
         self.target = target
+        self._cores: int | None = None
+
+    def cores(self, spark: Any) -> int:
+        """The cluster's default parallelism (its cores), asked once: Spark splits a range into that many partitions
+        when none is given. Spark Connect has no SparkContext to ask."""
+        from pyspark.sql.connect import functions as F
+
+        if self._cores is None:
+            ids = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("p"))
+            self._cores = int(ids.agg(F.max("p")).collect()[0][0]) + 1
+        return self._cores
 
     def check_source(self, files: list[FileInfo]) -> None:
         refuse_paths_spark_cannot_read(f.path for f in files)
@@ -257,13 +279,12 @@ class Reader:
     def read_batch(self, spark: Any, request: BatchRequest) -> Batch:
         """Count per file, quarantine, check the threshold; then hand over the batch's frame for the write.
 
-        A format with malformed records and text rules (JSON, CSV, XML) is read once into the cluster
-        (localCheckpoint): the per-file counts and the write then see the same converted rows, computed once.
-        Parquet, ORC, Avro and text need no conversion: their counts come from a pass that reads no column, and the
-        write reads the files again. That is cheaper than the checkpoint, which copied every row (27 s of a 69 s
-        load of 5.2M Parquet rows on 2 cores)."""
-        from pyspark.sql.connect import functions as F
-
+        The files are read twice. A counting pass finds each file's records and malformed records from the raw
+        read, without the text rules' conversion; the write then reads the files that passed and converts as it
+        writes. Both passes read with the same schema, so Spark marks the same records malformed in both. Holding
+        the converted rows between the two instead (localCheckpoint) cost more than reading again: the checkpoint
+        ran the whole conversion and stored every row (13 s of a 27 s load of a 256 MiB CSV on 2 cores), and the
+        write read it all back."""
         batch = Batch(data=None)
         for info in request.files:
             if info.size == 0:
@@ -271,14 +292,10 @@ class Reader:
                     quarantine_reason=f"{info.path} is empty", action=QUARANTINE_ACTION
                 )
         files = [f for f in request.files if f.path not in batch.outcomes]
-        staged, stats = None, {}
-        checkpoint = request.format.type in _CORRUPT_FORMATS
+        stats: dict[str, _FileStats] = {}
         while files:
             try:
-                staged = self._batch_frame(spark, request, files)
-                if checkpoint:
-                    staged = staged.localCheckpoint()
-                stats = _file_stats(staged)
+                stats = self._counted(spark, request, files)
                 break
             except Exception as exc:
                 if _fatal(exc):
@@ -290,14 +307,13 @@ class Reader:
                 for path, reason in unreadable.items():
                     batch.outcomes[path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
                 files = [f for f in files if f.path not in unreadable]
-        if staged is None:
-            return batch
         keep = _settle_files(request, files, stats, batch)
         _check_threshold(request, batch)
-        data = staged if len(keep) == len(files) else staged.where(F.col(_PATH).isin([f.path for f in keep]))
-        if checkpoint:
-            data = data.coalesce(_write_partitions(batch.bytes_read))
-        batch.data = _output(data, request)
+        if batch.rows:
+            data = self._batch_frame(spark, request, keep)
+            if request.format.type in _CORRUPT_FORMATS:
+                data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
+            batch.data = _output(data, request)
         batch.loaded = keep
         return batch
 
@@ -327,20 +343,36 @@ class Reader:
         keys = _file_keys(request)
         return StructType([StructField(keys.get(f.name, f.name), f.dataType, f.nullable) for f in schema.fields])
 
+    def _raw_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
+        """The files read with the read schema, under the target's column names, plus the ledger path and a
+        malformed-record flag."""
+        from pyspark.sql.connect import functions as F
+
+        frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
+        if renamed := {key: name for name, key in _file_keys(request).items()}:
+            frame = frame.withColumnsRenamed(renamed)
+        raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
+        return frame.withColumns({_BAD: _bad_record(request.format, raw), _PATH: _path_column(files)})
+
+    def _counted(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> dict[str, _FileStats]:
+        """Records and malformed records per file, from the raw read. For JSON, CSV and XML every column is
+        read: Spark parses only the columns a query uses, and a record is malformed by the ones it parses, so
+        the count must see the columns the write sees. Other formats are counted reading no column."""
+        frame = self._raw_frame(spark, request, files)
+        touched = frame.columns if request.format.type in _CORRUPT_FORMATS else []
+        return _file_stats(frame, [c for c in touched if c not in (_PATH, _BAD)])
+
     def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
-        """The files read with the target schema, plus ledger path, file size and a malformed-record flag.
+        """The files read with the target schema, plus the ledger path and a malformed-record flag.
 
         Text columns of typed targets become values by text_types' rules (`text_rules`); a value its column cannot
         hold is NULL there and its text is in `_rescued_data` under the column's name (not a malformed record). A
         record that did not parse at all is `{"_malformed": raw text}` with its data columns NULL (CSV)."""
         from pyspark.sql.connect import functions as F
 
-        frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
-        if renamed := {key: name for name, key in _file_keys(request).items()}:
-            frame = frame.withColumnsRenamed(renamed)
+        frame = self._raw_frame(spark, request, files)
         staging = Staging()
         raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
-        frame = frame.withColumn(_BAD, _bad_record(request.format, raw))
         bad = F.col(_BAD)
         csv = request.format.type == "csv"
         rules = TextRules.of(request.format.options, json=not csv)
@@ -377,12 +409,10 @@ class Reader:
         frame, parts = staging.stage(frame, {"base": base, "rescued": rescued})
         columns[RESCUED] = text_rules.merge_objects(parts["base"], parts["rescued"])
         frame = frame.withColumns(columns)
-        frame = frame.withColumn(_PATH, ledger_path_column(F.col("_metadata.file_path")))
         for column in _folder_columns(request):
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files, staging)
-        frame = frame.withColumn(_SIZE, F.col("_metadata.file_size"))
         return staging.dropped(frame)
 
 
@@ -547,20 +577,15 @@ def _bad_record(fmt: FormatConfig, raw: Any) -> Any:
     return rescued
 
 
-def _file_stats(staged: Any) -> dict[str, _FileStats]:
+def _file_stats(frame: Any, touched: list[str]) -> dict[str, _FileStats]:
+    """Records and malformed records per ledger path; the `touched` columns are counted too, and the counts
+    dropped, only so that the read parses them."""
     from pyspark.sql.connect import functions as F
 
-    rows = (
-        staged.groupBy(_PATH)
-        .agg(
-            F.count(F.lit(1)).alias("records"),
-            F.sum(F.col(_BAD).cast("long")).alias("bad"),
-            F.count(F.col(RESCUED)).alias("rescued"),
-            F.max(_SIZE).alias("size"),
-        )
-        .collect()
-    )
-    return {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0), int(r[3]), int(r[4] or 0)) for r in rows}
+    touches = [F.count(F.col(quote(name))) for name in touched]
+    counts = F.count(F.lit(1)).alias("records"), F.sum(F.col(_BAD).cast("long")).alias("bad")
+    rows = frame.groupBy(_PATH).agg(*counts, *touches).collect()
+    return {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0)) for r in rows}
 
 
 def _settle_files(
@@ -569,16 +594,14 @@ def _settle_files(
     """Per-file outcomes; a file none of whose records parse is not that format at all: quarantined."""
     keep = []
     for info in files:
-        stat = stats.get(info.path, _FileStats(size=info.size))
+        stat = stats.get(info.path, _FileStats())
         if stat.records and stat.bad == stat.records and stat.records > 1:
             reason = f"{info.path} is not valid {request.format.type}: none of its {stat.records} records parse"
             batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
             continue
-        batch.outcomes[info.path] = FileOutcome(
-            records=stat.records, bad_records=stat.bad, rescued_records=stat.rescued
-        )
+        batch.outcomes[info.path] = FileOutcome(records=stat.records, bad_records=stat.bad)
         batch.rows += stat.records
-        batch.bytes_read += stat.size or info.size
+        batch.bytes_read += info.size
         keep.append(info)
     return keep
 
