@@ -293,9 +293,10 @@ class Reader:
                 )
         files = [f for f in request.files if f.path not in batch.outcomes]
         stats: dict[str, _FileStats] = {}
+        general: set[str] = set()
         while files:
             try:
-                stats = self._counted(spark, request, files)
+                stats, general = self._counted(spark, request, files)
                 break
             except Exception as exc:
                 if _fatal(exc):
@@ -310,7 +311,7 @@ class Reader:
         keep = _settle_files(request, files, stats, batch)
         _check_threshold(request, batch)
         if batch.rows:
-            data = self._batch_frame(spark, request, keep)
+            data = self._batch_frame(spark, request, keep, general)
             if request.format.type in _CORRUPT_FORMATS:
                 data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
             batch.data = _output(data, request)
@@ -354,18 +355,34 @@ class Reader:
         raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
         return frame.withColumns({_BAD: _bad_record(request.format, raw), _PATH: _path_column(files)})
 
-    def _counted(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> dict[str, _FileStats]:
-        """Records and malformed records per file, from the raw read. For JSON, CSV and XML every column is
-        read: Spark parses only the columns a query uses, and a record is malformed by the ones it parses, so
-        the count must see the columns the write sees. Other formats are counted reading no column."""
+    def _counted(
+        self, spark: Any, request: BatchRequest, files: list[FileInfo]
+    ) -> tuple[dict[str, _FileStats], set[str]]:
+        """Records and malformed records per file, from the raw read, and the text columns that hold rows of the
+        general forms of their rules (`text_rules.rare_rows`).
+
+        For JSON, CSV and XML every column is read: Spark parses only the columns a query uses, and a record is
+        malformed by the ones it parses, so the count must see the columns the write sees. Other formats are
+        counted reading no column."""
+        from pyspark.sql.connect import functions as F
+
         frame = self._raw_frame(spark, request, files)
         touched = frame.columns if request.format.type in _CORRUPT_FORMATS else []
-        return _file_stats(frame, [c for c in touched if c not in (_PATH, _BAD)])
+        rules = _text_rules(request)
+        targets = {f.name: f.type for f in request.schema}
+        rare = {}
+        for name in _text_columns(request):
+            rows = text_rules.rare_rows(F.col(quote(name)), targets[name], rules) if name in frame.columns else None
+            if rows is not None:
+                rare[name] = rows
+        touched = [c for c in touched if c not in (_PATH, _BAD)]
+        return _file_stats(frame, touched, rare)
 
-    def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
+    def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo], general: set[str]) -> Any:
         """The files read with the target schema, plus the ledger path and a malformed-record flag.
 
-        Text columns of typed targets become values by text_types' rules (`text_rules`); a value its column cannot
+        Text columns of typed targets become values by text_types' rules (`text_rules`; the columns in `general`
+        by the general forms); a value its column cannot
         hold is NULL there and its text is in `_rescued_data` under the column's name (not a malformed record). A
         record that did not parse at all is `{"_malformed": raw text}` with its data columns NULL (CSV)."""
         from pyspark.sql.connect import functions as F
@@ -375,14 +392,15 @@ class Reader:
         raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
         bad = F.col(_BAD)
         csv = request.format.type == "csv"
-        rules = TextRules.of(request.format.options, json=not csv)
+        rules = _text_rules(request)
         zone = _session_zone(spark, rules)
         targets = {f.name: f.type for f in request.schema}
         steps = {}
         for name in _text_columns(request):
             if name in frame.columns:
                 spark_type = from_arrow(pa.schema([pa.field(name, targets[name])]))[0].dataType
-                steps[name] = text_rules.convert(F.col(quote(name)), targets[name], spark_type, rules, zone)
+                text = F.col(quote(name))
+                steps[name] = text_rules.convert(text, targets[name], spark_type, rules, zone, name in general)
         frame, conversions = staging.run(frame, text_rules.together(steps))
         frame, values = staging.stage(frame, {name: c.value for name, c in conversions.items()})
         columns: dict[str, Any] = {}
@@ -451,6 +469,10 @@ class Staging:
 
     def dropped(self, frame: Any) -> Any:
         return frame.drop(*self.names) if self.names else frame
+
+
+def _text_rules(request: BatchRequest) -> TextRules:
+    return TextRules.of(request.format.options, json=request.format.type != "csv")
 
 
 def _session_zone(spark: Any, rules: TextRules) -> str:
@@ -577,15 +599,19 @@ def _bad_record(fmt: FormatConfig, raw: Any) -> Any:
     return rescued
 
 
-def _file_stats(frame: Any, touched: list[str]) -> dict[str, _FileStats]:
-    """Records and malformed records per ledger path; the `touched` columns are counted too, and the counts
-    dropped, only so that the read parses them."""
+def _file_stats(frame: Any, touched: list[str], rare: dict[str, Any]) -> tuple[dict[str, _FileStats], set[str]]:
+    """Records and malformed records per ledger path, and which of the `rare` columns have rows where the
+    expression holds. The `touched` columns are counted too, and the counts dropped, only so that the read parses
+    them."""
     from pyspark.sql.connect import functions as F
 
-    touches = [F.count(F.col(quote(name))) for name in touched]
     counts = F.count(F.lit(1)).alias("records"), F.sum(F.col(_BAD).cast("long")).alias("bad")
-    rows = frame.groupBy(_PATH).agg(*counts, *touches).collect()
-    return {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0)) for r in rows}
+    rares = [F.count_if(rows).alias(f"rare_{i}") for i, rows in enumerate(rare.values())]
+    touches = [F.count(F.col(quote(name))) for name in touched]
+    rows = frame.groupBy(_PATH).agg(*counts, *rares, *touches).collect()
+    stats = {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0)) for r in rows}
+    general = {name for i, name in enumerate(rare) if any(r[f"rare_{i}"] for r in rows)}
+    return stats, general
 
 
 def _settle_files(

@@ -38,6 +38,7 @@ _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded en
 # comma before the fraction, more than 6 fraction digits (Delta's unit is the microsecond).
 _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+_NONZERO_MANTISSA = r"^[^eE]*[1-9]"
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
 # The usual timestamp text, which the general rules leave as it is but for a `Z` where it has no zone: with seconds,
 # at most 6 fraction digits after a point, upper-case `T` or a space, `Z` or `±hh:mm`. One regex instead of six.
@@ -159,31 +160,39 @@ def _integer(text: Any, spark_type: str) -> Steps[Any]:
     return F.when((parsed.cast("string") == text) | (text == "-0"), parsed)
 
 
-def _double(text: Any, spark_type: str, rules: TextRules) -> Steps[Any]:
+def _long_number(text: Any) -> Any:
+    """Number text a double may not hold exactly: over 16 characters, or 16 digits (`9007199254740993`)."""
+    from pyspark.sql.connect import functions as F
+
+    length = F.length(text)
+    return (length > _LONGEST_EXACT_DOUBLE_TEXT) | (
+        (length == _LONGEST_EXACT_DOUBLE_TEXT) & text.rlike(_ALL_DIGITS_LONGEST)
+    )
+
+
+def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Steps[Any]:
     """text_types' double rules: number text (or NaN/inf) whose double is the same number. Text of up to 16
-    characters, except 16 digits (`9007199254740993`), is exact unless it overflows or underflows; longer text
-    and those 16 digits must be the double's printed form: at
-    most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest form. The digits are
-    taken apart only in the rows that need them (a zero, longer text)."""
+    characters, except 16 digits, is exact unless it overflows or underflows (a zero is exact when the text has no
+    other digit than 0 before its exponent); longer text and those 16 digits (`_long_number`) must be the double's
+    printed form: at most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest
+    form. Without `general`, such text is rescued instead of taken apart (see `rare_rows`)."""
     from pyspark.sql.connect import functions as F
 
     got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast("double"))}
     parsed = got["parsed"]
-    long = (F.length(text) > _LONGEST_EXACT_DOUBLE_TEXT) | (
-        (F.length(text) == _LONGEST_EXACT_DOUBLE_TEXT) & text.rlike(_ALL_DIGITS_LONGEST)
-    )
-    parts = yield from together(
-        {
-            "text": _significant(F.when((parsed == 0.0) | long, text)),
-            "parsed": _significant(F.when(long, parsed.cast("string"))),
-        }
-    )
-    digits = F.length(parts["text"].digits)
+    long = _long_number(text)
     finite = parsed.isNotNull() & (F.abs(parsed) != F.lit(float("inf")))
-    zero_ok = (parsed != 0.0) | (digits == 0)
-    few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
-    printed = (digits == _DOUBLE_PRINT_DIGITS) | (parts["text"].canonical() == parts["parsed"].canonical())
-    exact = finite & zero_ok & (~long | few_digits | printed)
+    zero_ok = (parsed != 0.0) | ~text.rlike(_NONZERO_MANTISSA)
+    if general:
+        parts = yield from together(
+            {"text": _significant(F.when(long, text)), "parsed": _significant(F.when(long, parsed.cast("string")))}
+        )
+        digits = F.length(parts["text"].digits)
+        few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
+        printed = (digits == _DOUBLE_PRINT_DIGITS) | (parts["text"].canonical() == parts["parsed"].canonical())
+        exact = finite & zero_ok & (~long | few_digits | printed)
+    else:
+        exact = finite & zero_ok & ~long
     # NaN and infinity text never parses as a number, so it is never `exact`: the order of the cases keeps the rules.
     value = (
         F.when(text == rules.nan_value, F.lit(float("nan")))
@@ -205,8 +214,9 @@ def _narrowed(value: Any, spark_type: str) -> Steps[Any]:
     double = got["double"]
     single = double.cast(spark_type)
     printed = single.cast("string").cast("double") == double
-    nine_digits = F.format_string("%.9g", single.cast("double")).cast("double") == double
-    return F.when(printed | nine_digits, single)
+    # format_string writes a NULL as `null`, which a plain cast refuses (ANSI mode): NULL stays NULL.
+    nine_digits = F.format_string("%.9g", single.cast("double")).try_cast("double") == double
+    return F.when(double.isNotNull() & (printed | nine_digits), single)
 
 
 def _decimal(text: Any, spark_type: str) -> Steps[Any]:
@@ -244,11 +254,18 @@ def _date(text: Any, rules: TextRules, session_zone: str) -> Any:
     return F.when(text.rlike(_DATE), text.try_cast("date"))
 
 
-def _timestamp(text: Any, rules: TextRules, session_zone: str) -> Steps[Any]:
+def _timestamp(text: Any, rules: TextRules, session_zone: str, general: bool) -> Steps[Any]:
+    """Plain timestamp text (`_PLAIN_TIMESTAMP`) in one cast; the other forms text_types admits by the general
+    rules, or, without `general`, rescued (see `rare_rows`)."""
     from pyspark.sql.connect import functions as F
 
     if rules.timestamp_format is not None:
         return _with_pattern(text, rules.timestamp_format, session_zone, date=False)
+    # Plain text has a zone where it ends in `Z`, or in `±hh:mm` (its only `+` or `-` six characters from the end).
+    has_zone = text.endswith("Z") | F.substring(text, -6, 1).isin("+", "-")
+    plain_value = F.when(has_zone, text).otherwise(F.concat(text, F.lit("Z"))).try_cast("timestamp")
+    if not general:
+        return F.when(text.rlike(_PLAIN_TIMESTAMP), plain_value)
     got = yield {"plain": text.rlike(_PLAIN_TIMESTAMP)}
     plain = got["plain"]
     # The rest only for the rows that are not plain (NULL text elsewhere: each step then costs next to nothing).
@@ -261,21 +278,40 @@ def _timestamp(text: Any, rules: TextRules, session_zone: str) -> Steps[Any]:
     }
     seconds = got["seconds"]
     zoned = F.when(seconds.rlike(_HAS_ZONE), seconds).otherwise(F.concat(seconds, F.lit("Z")))
-    # Plain text has a zone where it ends in `Z`, or in `±hh:mm` (its only `+` or `-` six characters from the end).
-    has_zone = text.endswith("Z") | F.substring(text, -6, 1).isin("+", "-")
-    plain_zoned = F.when(has_zone, text).otherwise(F.concat(text, F.lit("Z")))
-    return F.when(plain, plain_zoned.try_cast("timestamp")).when(got["fits"], zoned.try_cast("timestamp"))
+    return F.when(plain, plain_value).when(got["fits"], zoned.try_cast("timestamp"))
 
 
-def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str) -> Steps[Converted]:
-    """The value of one text column in a `target` column (see `handled`), by text_types' rules, in steps."""
+def _missing(text: Any, rules: TextRules) -> Any:
+    tokens = rules.typed_null_tokens
+    return (text.isNull() | text.isin(tokens)) if tokens else text.isNull()
+
+
+def rare_rows(text: Any, target: pa.DataType, rules: TextRules) -> Any | None:
+    """Where a row of a `target` column needs the general form of its rule (`convert`): long number text for
+    doubles and floats, timestamp text that is not plain. None for the types that have one form.
+
+    The general forms take the text apart in several steps, each a projection of its own: in a batch with no such
+    row they are left out. The short forms rescue such text rather than take it wrongly, should a file change
+    between the count and the write."""
+    if pa.types.is_floating(target):
+        return _long_number(text)
+    if pa.types.is_timestamp(target) and rules.timestamp_format is None:
+        return ~_missing(text, rules) & ~text.rlike(_PLAIN_TIMESTAMP)
+    return None
+
+
+def convert(
+    text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str, general: bool = True
+) -> Steps[Converted]:
+    """The value of one text column in a `target` column (see `handled`), by text_types' rules, in steps; without
+    `general`, the short forms, for a batch where no row is one of `rare_rows`."""
     from pyspark.sql.connect import functions as F
 
     simple = spark_type.simpleString()
     if pa.types.is_integer(target):
         converted = yield from _integer(text, simple)
     elif pa.types.is_floating(target):
-        converted = yield from _double(text, simple, rules)
+        converted = yield from _double(text, simple, rules, general)
     elif pa.types.is_decimal(target):
         converted = yield from _decimal(text, simple)
     elif pa.types.is_boolean(target):
@@ -283,9 +319,8 @@ def convert(text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, s
     elif pa.types.is_date(target):
         converted = _date(text, rules, session_zone)
     else:
-        converted = yield from _timestamp(text, rules, session_zone)
-    tokens = rules.typed_null_tokens
-    missing = (text.isNull() | text.isin(tokens)) if tokens else text.isNull()
+        converted = yield from _timestamp(text, rules, session_zone, general)
+    missing = _missing(text, rules)
     return Converted(F.when(~missing, converted).cast(spark_type), text, missing)
 
 
