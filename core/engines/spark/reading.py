@@ -400,15 +400,15 @@ class Reader:
             if name in frame.columns:
                 spark_type = from_arrow(pa.schema([pa.field(name, targets[name])]))[0].dataType
                 text = F.col(quote(name))
-                steps[name] = text_rules.convert(text, targets[name], spark_type, rules, zone, name in general)
+                void = bad if csv else None
+                steps[name] = text_rules.convert(text, targets[name], spark_type, rules, zone, name in general, void)
         frame, conversions = staging.run(frame, text_rules.together(steps))
         frame, values = staging.stage(frame, {name: c.value for name, c in conversions.items()})
         columns: dict[str, Any] = {}
         misfits: dict[str, Any] = {}
         for name, converted in conversions.items():
-            misfit = converted.misfit(values[name])
-            columns[name] = F.when(~bad, values[name]) if csv else values[name]
-            misfits[name] = F.when(~bad, misfit) if csv else misfit
+            misfits[name] = converted.misfit(values[name])
+            columns[name] = values[name]
         extras = [f.name for f in _extra_fields(request)]
         packed = None
         if csv:
@@ -419,13 +419,15 @@ class Reader:
             for name in request.schema.names:
                 if name != RESCUED and name not in columns and name in frame.columns:
                     columns[name] = F.when(~bad, F.col(quote(name)))
-        frame, misfit_columns = staging.stage(frame, misfits)
+        else:  # JSON values are read several times each to be written as JSON (text_rules.rescued_text)
+            frame, misfits = staging.stage(frame, misfits)
         base = F.when(bad, text_rules.malformed(raw)).otherwise(raw)
         if packed is not None:
             base = F.coalesce(base, packed)
-        rescued = text_rules.rescued_object(list(misfit_columns.items()), json_values=not csv)
+        # A malformed CSV row has no misfits (`void`): its whole line is kept instead.
+        rescued = text_rules.rescued_text(list(misfits.items()), json_values=not csv)
         frame, parts = staging.stage(frame, {"base": base, "rescued": rescued})
-        columns[RESCUED] = text_rules.merge_objects(parts["base"], parts["rescued"])
+        columns[RESCUED] = text_rules.merge_objects(parts["base"], text_rules.as_object(parts["rescued"]))
         frame = frame.withColumns(columns)
         for column in _folder_columns(request):
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType

@@ -39,6 +39,7 @@ _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded en
 _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NONZERO_MANTISSA = r"^[^eE]*[1-9]"
+_MISSING = "__missing"  # the key `convert` stages whether the text is a NULL under
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
 # The usual timestamp text, which the general rules leave as it is but for a `Z` where it has no zone: with seconds,
 # at most 6 fraction digits after a point, upper-case `T` or a space, `Z` or `±hh:mm`. One regex instead of six.
@@ -301,47 +302,92 @@ def rare_rows(text: Any, target: pa.DataType, rules: TextRules) -> Any | None:
 
 
 def convert(
-    text: Any, target: pa.DataType, spark_type: Any, rules: TextRules, session_zone: str, general: bool = True
+    text: Any,
+    target: pa.DataType,
+    spark_type: Any,
+    rules: TextRules,
+    session_zone: str,
+    general: bool = True,
+    void: Any | None = None,
 ) -> Steps[Converted]:
     """The value of one text column in a `target` column (see `handled`), by text_types' rules, in steps; without
-    `general`, the short forms, for a batch where no row is one of `rare_rows`."""
+    `general`, the short forms, for a batch where no row is one of `rare_rows`. Where `void` holds (CSV's malformed
+    rows), the value is NULL and nothing is rescued, as for a NULL text. Whether the text is a NULL (or void) is
+    staged with the first step: the value and its misfit both read it."""
     from pyspark.sql.connect import functions as F
 
     simple = spark_type.simpleString()
+    steps: Steps[Any] | None = None
     if pa.types.is_integer(target):
-        converted = yield from _integer(text, simple)
+        steps = _integer(text, simple)
     elif pa.types.is_floating(target):
-        converted = yield from _double(text, simple, rules, general)
+        steps = _double(text, simple, rules, general)
     elif pa.types.is_decimal(target):
-        converted = yield from _decimal(text, simple)
-    elif pa.types.is_boolean(target):
-        converted = _boolean(text)
-    elif pa.types.is_date(target):
-        converted = _date(text, rules, session_zone)
+        steps = _decimal(text, simple)
+    elif pa.types.is_timestamp(target):
+        steps = _timestamp(text, rules, session_zone, general)
+    first: dict[str, Any] = {}
+    if steps is None:
+        converted = _boolean(text) if pa.types.is_boolean(target) else _date(text, rules, session_zone)
     else:
-        converted = yield from _timestamp(text, rules, session_zone, general)
+        try:
+            first = next(steps)
+        except StopIteration as done:
+            converted, steps = done.value, None
     missing = _missing(text, rules)
+    got = yield {**first, _MISSING: missing if void is None else missing | void}
+    missing = got.pop(_MISSING)
+    if steps is not None:
+        converted = yield from _resumed(steps, got)
     return Converted(F.when(~missing, converted).cast(spark_type), text, missing)
 
 
-def rescued_object(entries: list[tuple[str, Any]], json_values: bool = False) -> Any:
-    """A JSON object string of the non-NULL (string) entries, NULL when all are NULL.
+def _resumed(steps: Steps[T], got: dict[str, Any]) -> Steps[T]:
+    """`steps` after its first step, `got` being what that step was sent back."""
+    try:
+        expressions = steps.send(got)
+        while True:
+            got = yield expressions
+            expressions = steps.send(got)
+    except StopIteration as done:
+        return done.value
 
-    With `json_values` (JSON sources), an entry whose text is a JSON number, boolean, object or array is written as
-    that value, as the embedded engine rescues it (`{"x":1e400}`); other text is a JSON string. Spark hands a JSON
-    value read into a text column over as its exact text, so a number keeps every digit."""
+
+def rescued_text(entries: list[tuple[str, Any]], json_values: bool = False) -> Any:
+    """A JSON object string of the non-NULL (string) entries, `{}` when all are NULL. `as_object` turns `{}` into
+    NULL; stage this first (reading.Staging), as that reads it twice.
+
+    Text entries are one `to_json` of a struct, which leaves NULL fields out (a `to_json` per entry made the
+    batch's generated code too large for the JVM to compile; docs/SPARK.md). With `json_values` (JSON sources), an
+    entry whose text is a JSON number, boolean, object or array is written as that value, as the embedded engine
+    rescues it (`{"x":1e400}`); other text is a JSON string. Spark hands a JSON value read into a text column over
+    as its exact text, so a number keeps every digit. Keys as Spark's to_json writes them (non-ASCII kept, not
+    `\\u`-escaped)."""
     from pyspark.sql.connect import functions as F
 
     if not entries:
-        return F.lit(None).cast("string")
-    # concat_ws skips the NULL members. Keys as Spark's to_json writes them (non-ASCII kept, not \u-escaped).
-    value_of = _json_value if json_values else _json_string
+        return F.lit("{}")
+    if not json_values:
+        fields = [value.cast("string").alias(name) for name, value in entries]
+        return F.to_json(F.struct(*fields), {"ignoreNullFields": "true"})
+    # concat_ws skips the NULL members.
     members = [
-        F.concat(F.lit(json.dumps(name, ensure_ascii=False) + ":"), value_of(value.cast("string")))
+        F.concat(F.lit(json.dumps(name, ensure_ascii=False) + ":"), _json_value(value.cast("string")))
         for name, value in entries
     ]
-    joined = F.concat_ws(",", *members)
-    return F.when(joined != "", F.concat(F.lit("{"), joined, F.lit("}")))
+    return F.concat(F.lit("{"), F.concat_ws(",", *members), F.lit("}"))
+
+
+def as_object(text: Any) -> Any:
+    """`rescued_text`'s object, NULL when it has no members."""
+    from pyspark.sql.connect import functions as F
+
+    return F.when(text != "{}", text)
+
+
+def rescued_object(entries: list[tuple[str, Any]], json_values: bool = False) -> Any:
+    """A JSON object string of the non-NULL (string) entries, NULL when all are NULL (`rescued_text`)."""
+    return as_object(rescued_text(entries, json_values))
 
 
 def _json_value(text: Any) -> Any:
