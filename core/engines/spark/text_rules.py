@@ -182,7 +182,7 @@ def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Step
     got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast("double"))}
     parsed = got["parsed"]
     long = _long_number(text)
-    finite = parsed.isNotNull() & (F.abs(parsed) != F.lit(float("inf")))
+    finite = F.abs(parsed) != F.lit(float("inf"))  # NULL where the text is not a number: `exact` is then not true
     zero_ok = (parsed != 0.0) | ~text.rlike(_NONZERO_MANTISSA)
     if general:
         parts = yield from together(
@@ -195,12 +195,8 @@ def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Step
     else:
         exact = finite & zero_ok & ~long
     # NaN and infinity text never parses as a number, so it is never `exact`: the order of the cases keeps the rules.
-    value = (
-        F.when(text == rules.nan_value, F.lit(float("nan")))
-        .when(exact, parsed)
-        .when(text.rlike(_INF) & text.startswith("-"), F.lit(float("-inf")))
-        .when(text.rlike(_INF), F.lit(float("inf")))
-    )
+    infinity = F.when(text.startswith("-"), F.lit(float("-inf"))).otherwise(F.lit(float("inf")))
+    value = F.when(text == rules.nan_value, F.lit(float("nan"))).when(exact, parsed).when(text.rlike(_INF), infinity)
     if spark_type == "double":
         return value
     return (yield from _narrowed(value, spark_type))
@@ -283,8 +279,12 @@ def _timestamp(text: Any, rules: TextRules, session_zone: str, general: bool) ->
 
 
 def _missing(text: Any, rules: TextRules) -> Any:
+    """Whether the text is a NULL or one of the rules' NULL tokens. The tokens are one array literal: an `IN` list
+    is generated as one compare per token in every column's code."""
+    from pyspark.sql.connect import functions as F
+
     tokens = rules.typed_null_tokens
-    return (text.isNull() | text.isin(tokens)) if tokens else text.isNull()
+    return (text.isNull() | F.array_contains(F.lit(list(tokens)), text)) if tokens else text.isNull()
 
 
 def rare_rows(text: Any, target: pa.DataType, rules: TextRules) -> Any | None:
