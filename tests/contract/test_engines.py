@@ -264,6 +264,27 @@ def test_bad_records_are_rescued_and_bad_files_quarantined(engine: Harness, tmp_
     assert engine.run(ing).metrics.files_processed == 0
 
 
+@pytest.mark.reading
+def test_files_named_like_glob_patterns_load_their_own_rows(engine: Harness, tmp_path: Path) -> None:
+    """Spark reads a path it is given as a glob pattern: `data[12].json` read data1.json and data2.json instead of
+    itself (their rows loaded again under its name, its own row lost). Alone in a batch, and two in one."""
+    landing = tmp_path / "in"
+    _lines(landing / "data1.json", [{"id": 1}])
+    _lines(landing / "data2.json", [{"id": 2}])
+    ing = engine.create(spec(str(landing)))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "data[12].json", [{"id": 3}])
+    assert engine.run(ing).metrics.records_ingested == 1
+    _lines(landing / "d*.json", [{"id": 4}])
+    _lines(landing / "data{1,2}?.json", [{"id": 5}])
+    assert engine.run(ing).metrics.records_ingested == 2
+    rows = sorted((r["id"], Path(r["_source_file"]).name) for r in engine.table(ing).to_pylist())
+    names = ["data1.json", "data2.json", "data[12].json", "d*.json", "data{1,2}?.json"]
+    assert rows == list(enumerate(names, start=1))
+    known = engine.services.store.known_files(ing.id)
+    assert {Path(path).name: f.records for path, f in known.items()} == dict.fromkeys(names, 1)
+
+
 @pytest.mark.parametrize("engine", ["spark"], indirect=True)
 def test_malformed_csv_rows_are_counted_as_the_write_reads_them(engine: Harness, tmp_path: Path) -> None:
     """The Spark engine counts malformed records in a pass of its own before the write. Spark flags a row by the

@@ -26,8 +26,14 @@ def sql_value(value: object) -> str:
     return literal(value)
 
 
+_GLOB_CHARACTERS = frozenset("\\[]{}*?")
+
+
 def spark_path(path: str) -> str:
-    """A ledger path as the cluster reads it: local paths as file: URIs, s3:// through the s3a connector."""
+    """A ledger path as the cluster reads it: local paths as file: URIs, s3:// through the s3a connector, and the
+    characters of Hadoop's glob patterns escaped. Spark reads every path it is given as a pattern: `data[12].json`
+    read `data1.json` and `data2.json` instead of itself."""
+    path = "".join("\\" + c if c in _GLOB_CHARACTERS else c for c in path)
     if path.startswith("/"):
         return "file://" + path
     if path.startswith("s3://"):
