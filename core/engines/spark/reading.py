@@ -382,9 +382,9 @@ class Reader:
         """The files read with the target schema, plus the ledger path and a malformed-record flag.
 
         Text columns of typed targets become values by text_types' rules (`text_rules`; the columns in `general`
-        by the general forms); a value its column cannot
-        hold is NULL there and its text is in `_rescued_data` under the column's name (not a malformed record). A
-        record that did not parse at all is `{"_malformed": raw text}` with its data columns NULL (CSV)."""
+        by the general forms); a value its column cannot hold is NULL there and its text is in `_rescued_data`
+        under the column's name (not a malformed record). A record that did not parse at all is
+        `{"_malformed": raw text}` with its data columns NULL (CSV)."""
         from pyspark.sql.connect import functions as F
 
         frame = self._raw_frame(spark, request, files)

@@ -39,7 +39,7 @@ _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded en
 _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NONZERO_MANTISSA = r"^[^eE]*[1-9]"
-_MISSING = "__missing"  # the key `convert` stages whether the text is a NULL under
+_MISSING = "__missing"  # `convert` stages whether a text is NULL under this key
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
 # The usual timestamp text, which the general rules leave as it is but for a `Z` where it has no zone: with seconds,
 # at most 6 fraction digits after a point, upper-case `T` or a space, `Z` or `±hh:mm`. One regex instead of six.
