@@ -347,13 +347,11 @@ class Reader:
     def _raw_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
         """The files read with the read schema, under the target's column names, plus the ledger path and a
         malformed-record flag."""
-        from pyspark.sql.connect import functions as F
 
         frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
         if renamed := {key: name for name, key in _file_keys(request).items()}:
             frame = frame.withColumnsRenamed(renamed)
-        raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
-        return frame.withColumns({_BAD: _bad_record(request.format, raw), _PATH: _path_column(files)})
+        return frame.withColumns({_BAD: _bad_record(request.format, _raw_record(frame)), _PATH: _path_column(files)})
 
     def _counted(
         self, spark: Any, request: BatchRequest, files: list[FileInfo]
@@ -367,7 +365,6 @@ class Reader:
         from pyspark.sql.connect import functions as F
 
         frame = self._raw_frame(spark, request, files)
-        touched = frame.columns if request.format.type in _CORRUPT_FORMATS else []
         rules = _text_rules(request)
         targets = {f.name: f.type for f in request.schema}
         rare = {}
@@ -375,8 +372,8 @@ class Reader:
             rows = text_rules.rare_rows(F.col(quote(name)), targets[name], rules) if name in frame.columns else None
             if rows is not None:
                 rare[name] = rows
-        touched = [c for c in touched if c not in (_PATH, _BAD)]
-        return _file_stats(frame, touched, rare)
+        parsed = frame.columns if request.format.type in _CORRUPT_FORMATS else []
+        return _file_stats(frame, [c for c in parsed if c not in (_PATH, _BAD)], rare)
 
     def _batch_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo], general: set[str]) -> Any:
         """The files read with the target schema, plus the ledger path and a malformed-record flag.
@@ -389,18 +386,18 @@ class Reader:
 
         frame = self._raw_frame(spark, request, files)
         staging = Staging()
-        raw = F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
+        raw = _raw_record(frame)
         bad = F.col(_BAD)
         csv = request.format.type == "csv"
         rules = _text_rules(request)
         zone = _session_zone(spark, rules)
         targets = {f.name: f.type for f in request.schema}
+        void = bad if csv else None
         steps = {}
         for name in _text_columns(request):
             if name in frame.columns:
                 spark_type = from_arrow(pa.schema([pa.field(name, targets[name])]))[0].dataType
                 text = F.col(quote(name))
-                void = bad if csv else None
                 steps[name] = text_rules.convert(text, targets[name], spark_type, rules, zone, name in general, void)
         frame, conversions = staging.run(frame, text_rules.together(steps))
         frame, values = staging.stage(frame, {name: c.value for name, c in conversions.items()})
@@ -589,6 +586,13 @@ def _extra_fields(request: BatchRequest) -> list[pa.Field]:
     return [f for f in request.incoming if f.name not in taken]
 
 
+def _raw_record(frame: Any) -> Any:
+    """The text of a record Spark could not parse (its corrupt-record column), NULL for formats without one."""
+    from pyspark.sql.connect import functions as F
+
+    return F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
+
+
 def _bad_record(fmt: FormatConfig, raw: Any) -> Any:
     """Malformed = the raw text did not parse at all (`raw`: Spark's corrupt-record column). A JSON record that
     parsed but whose values did not fit the table types is rescued, not malformed (as with the embedded engine)."""
@@ -608,7 +612,7 @@ def _file_stats(frame: Any, touched: list[str], rare: dict[str, Any]) -> tuple[d
     from pyspark.sql.connect import functions as F
 
     counts = F.count(F.lit(1)).alias("records"), F.sum(F.col(_BAD).cast("long")).alias("bad")
-    rares = [F.count_if(rows).alias(f"rare_{i}") for i, rows in enumerate(rare.values())]
+    rares = [F.count_if(where).alias(f"rare_{i}") for i, where in enumerate(rare.values())]
     touches = [F.count(F.col(quote(name))) for name in touched]
     rows = frame.groupBy(_PATH).agg(*counts, *rares, *touches).collect()
     stats = {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0)) for r in rows}
