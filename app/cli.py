@@ -98,8 +98,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def error_lines(error: RunError) -> str:
     """A run error as `autoloader run` prints it: the file first unless the message already names it (a bad file's
     message starts with its path), then the action."""
-    where = f"{error.file}: " if error.file and error.file not in error.message else ""
-    return f"  ! {where}{error.message}" + (f"\n    → {error.action}" if error.action else "")
+    from core.domain import with_file
+
+    return f"  ! {with_file(error.file, error.message)}" + (f"\n    → {error.action}" if error.action else "")
 
 
 def _db_upgrade(_: argparse.Namespace, settings: Settings) -> int:

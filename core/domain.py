@@ -85,6 +85,12 @@ class RunError:
     detail: str = ""
 
 
+def with_file(file: str | None, message: str) -> str:
+    """A run error's message with its file in front, unless the message names it already (a bad file's message
+    starts with its path): how the CLI and the console show it, the file named once."""
+    return f"{file}: {message}" if file and file not in message else message
+
+
 @dataclass(slots=True)
 class RunMetrics:
     files_processed: int = 0

@@ -27,6 +27,7 @@ from components.stat_card import stat_card
 from components.styles import FLAT, OUTLINE
 from core.access import Principal
 from core.cost import approx_dollars, format_dollars
+from core.domain import with_file
 from core.errors import AutoloaderError
 from core.schedule import describe
 from core.views import DetailData, RunRecord
@@ -168,10 +169,8 @@ class DetailView:
                 )
                 ui.label(failed.message).classes("text-sm text-red-800")
                 for error in failed.errors[:3]:
-                    where = f"{error.get('file')}: " if error.get("file") else ""
-                    ui.label(f"{where}{error.get('message', '')} → {error.get('action', '')}").classes(
-                        "text-xs text-red-800"
-                    )
+                    message = with_file(error.get("file"), error.get("message", ""))
+                    ui.label(f"{message} → {error.get('action', '')}").classes("text-xs text-red-800")
             ui.button("Retry", icon="replay", on_click=lambda: self.retry(failed.id or 0)).props(OUTLINE)
 
     def _metrics(self, data: DetailData) -> None:
@@ -423,10 +422,10 @@ class DetailView:
                         f"{human_bytes(float(record.metrics.get('bytes_written', 0)))}"
                     ).classes("text-sm text-slate-500")
                 for error in record.errors:
-                    ui.label(
-                        f"{error.get('file') or ''} {error.get('kind', '')}: {error.get('message', '')} → "
-                        f"{error.get('action', '')}"
-                    ).classes("text-sm text-red-700")
+                    message = with_file(error.get("file"), error.get("message", ""))
+                    ui.label(f"{error.get('kind', '')}: {message} → {error.get('action', '')}").classes(
+                        "text-sm text-red-700"
+                    )
             ui.label(f"{len(files)} file(s) in this run").classes("text-sm font-semibold")
             ledger_table(files)
             ui.button("Close", on_click=dialog.close).props(FLAT)
