@@ -141,6 +141,41 @@ def test_partitions_and_lineage(engine: Harness, tmp_path: Path) -> None:
     assert table.schema.field("_ingested_at").type.tz == "UTC"
 
 
+AWKWARD_PARTITION_VALUES = [
+    None,
+    "a/b",
+    "x y",
+    "50%",
+    "%2F",
+    "007",
+    "1.10",
+    "café",
+    "k=v",
+    "",
+    "__HIVE_DEFAULT_PARTITION__",
+]
+
+
+def test_awkward_partition_values_keep_their_rows(engine: Harness, tmp_path: Path) -> None:
+    """Values a partition folder must escape (slash, percent, `=`, space, non-ASCII) or that look like numbers (`007`,
+    `1.10`, alone in the first batch) land in their own partition, unchanged, with every row. An empty string and
+    Hive's NULL folder name are NULL where partitions are folders (delta, parquet), as in Spark and Hive."""
+    landing = tmp_path / "in"
+    first = [{"id": 0, "part": "007"}, {"id": 1, "part": "1.10"}]
+    ing = engine.create(spec(str(landing), destination={"partition_columns": ["part"]}))
+    _lines(landing / "a.json", first)
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    values = [None, "a/b", "x y", "50%", "%2F", "café", "k=v", "", "__HIVE_DEFAULT_PARTITION__", "007"]
+    rows = first + [{"id": 10 + i, "part": value} for i, value in enumerate(values)]
+    _lines(landing / "b.json", rows[len(first) :])
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    table = engine.table(ing)
+    got = dict(zip(table.column("id").to_pylist(), table.column("part").to_pylist(), strict=True))
+    null_spellings = () if engine.table_format == "iceberg" else ("", "__HIVE_DEFAULT_PARTITION__")
+    assert got == {r["id"]: None if r["part"] in null_spellings else r["part"] for r in rows}
+
+
 @pytest.mark.reading
 def test_file_names_that_need_escaping_keep_their_ledger_path(engine: Harness, tmp_path: Path) -> None:
     """Spark hands over each row's file as a URI (`file:///in/a%20b.json`); the ledger and `_source_file` hold the

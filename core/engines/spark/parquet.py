@@ -10,6 +10,7 @@ that `committed` (SHOW PARTITIONS) reports. Such tables therefore carry the extr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,6 +24,8 @@ from core.faults import crash_point
 
 BATCH_COLUMN = "_autoloader_batch"
 STAGING_DIR = "_autoloader_staging"
+# How Spark and Hive name the folder of a NULL partition value (an empty string goes there too)
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 _Partition = tuple[dict[str, object], str]  # (partition values, folder)
 
@@ -88,7 +91,7 @@ class ParquetFormat(TableFormat):
                 "Load into a new table, or use a cluster with the delta table format.",
             )
         staging = f"{info.location.rstrip('/')}/{STAGING_DIR}/{value}"
-        data, rows = observe_rows(data)
+        data, rows = observe_rows(_null_spellings_as_null(data, parts))
         data.write.mode("overwrite").partitionBy(*parts).parquet(staging)
         partitions, written = _staged_partitions(spark, staging, parts)
         crash_point("spark_parquet_staged")
@@ -118,25 +121,53 @@ class ParquetFormat(TableFormat):
             _drop_other_batches(spark, info.name, batch_value(app_id, batch_seq))
 
 
-def _staged_partitions(spark: Any, staging: str, parts: list[str]) -> tuple[list[_Partition], int]:
-    """The staged folders per partition value (as Spark wrote and escaped them) and the bytes written."""
+def _null_spellings_as_null(data: Any, parts: list[str]) -> Any:
+    """Partition values spelled like Spark's NULL folder ("" or `HIVE_NULL`) as NULL, which they read back as anyway.
+
+    Left alone, a task that meets both NULL and the text `HIVE_NULL` creates that folder's file twice and the write
+    fails (FileAlreadyExistsException, Spark 4.2)."""
     from pyspark.sql.connect import functions as F
 
-    folder = F.regexp_extract(F.col("_metadata.file_path"), r"^(.*)/[^/]*$", 1)
-    files = (
-        spark.read.parquet(staging)
-        .select(
-            *[F.col(quote(p)) for p in parts],
-            folder.alias("__dir"),
-            F.col("_metadata.file_path").alias("__file"),
-            F.col("_metadata.file_size").alias("__size"),
-        )
-        .distinct()
-        .collect()
+    if not parts:
+        return data
+    spelled = {p: F.col(quote(p)).cast("string").isin("", HIVE_NULL) for p in parts}
+    return data.withColumns(
+        {p: F.when(is_null, F.lit(None)).otherwise(F.col(quote(p))) for p, is_null in spelled.items()}
     )
-    sizes = {r["__file"]: int(r["__size"]) for r in files}
-    folders = {r["__dir"]: {p: r[p] for p in parts} for r in files}
-    return [(values, location) for location, values in sorted(folders.items())], sum(sizes.values())
+
+
+def _staged_partitions(spark: Any, staging: str, parts: list[str]) -> tuple[list[_Partition], int]:
+    """The staged folders with their partition values, and the bytes written.
+
+    A binaryFile listing with no content column opens no file and names each file by its Hadoop path, as the
+    metastore's LOCATION takes it. Reading the staged parquet back instead scanned every row (2.8 s of a 256 MiB
+    batch), named files URI-encoded (`x%20y`: a partition LOCATION that does not exist) and inferred the values'
+    types from the folder names (`007` became 7)."""
+    listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(staging)
+    files = listing.select("path", "length").collect()
+    folders = {str(r["path"]).rpartition("/")[0] for r in files}
+    partitions = [(folder_values(folder, parts), folder) for folder in sorted(folders)]
+    return partitions, sum(int(r["length"]) for r in files)
+
+
+def folder_values(folder: str, parts: list[str]) -> dict[str, object]:
+    """The partition values Spark wrote into the last folder names of `folder` (`…/country=DE/day=2024-01-01`)."""
+    names = folder.split("/")[-len(parts) :] if parts else []
+    values: dict[str, object] = {}
+    for part, name in zip(parts, names, strict=True):
+        column, _, escaped = name.partition("=")
+        if column != part:
+            raise TableError(
+                f"The staged folder {folder} is not partitioned by {part} as the batch was written.",
+                "Run the ingestion again; report this if it repeats.",
+            )
+        values[part] = None if escaped == HIVE_NULL else _unescaped(escaped)
+    return values
+
+
+def _unescaped(name: str) -> str:
+    """A folder name as Spark escaped it (`%XX` for each character a path cannot hold) back to the value."""
+    return re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), name)
 
 
 def _drop_other_batches(spark: Any, table: str, keep: str) -> None:
