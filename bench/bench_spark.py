@@ -20,7 +20,8 @@ long-running cluster has its metastore client and reader classes loaded; the fir
 them):
   parquet, delta   the local Spark Connect server of the product (pyspark 4.2, local[2], Delta from the jar cache)
   iceberg          a Spark 4.1.4 Connect server with the Iceberg runtime (tests/spark_iceberg_server.py: Iceberg has
-                   no Spark 4.2 runtime), its Hadoop catalog `iceberg`
+                   no Spark 4.2 runtime), its Hadoop catalog `iceberg`, with Spark's own settings as the other
+                   (code generation on; the tests turn it off) — before 2026-12-02 it ran the tests' settings
 
 The three Spark paths alternate (`--repeat` times, order reversed each time) and the medians are printed with their
 ratio. The jars come from $AUTOLOADER_SPARK_JARS when set (as the tests do), else they are fetched once. Input is
@@ -80,7 +81,7 @@ def start_server(root: Path, table_format: str = "delta") -> Server:
     if table_format == "iceberg":
         from tests.spark_iceberg_server import CATALOG, start
 
-        iceberg, manager = start()
+        iceberg, manager = start(as_users=True)
         server = Server(manager, iceberg.url, iceberg.token, CATALOG, 0.0)
     else:
         from app.local_spark import LocalClusterManager, free_port

@@ -79,11 +79,12 @@ def iceberg_conf(jars: list[Path], warehouse: Path) -> dict[str, str]:
     }
 
 
-def _manager(root: Path, home: Path, jars: list[Path]) -> Any:
+def _manager(root: Path, home: Path, jars: list[Path], as_users: bool) -> Any:
     """LocalClusterManager (loopback, token, Derby metastore, process group) running pyspark 4.1's spark-submit.
 
     Its command is the 4.2 one with the spark-submit swapped and `env` in front: the manager exports SPARK_HOME as
-    the project's pyspark, which 4.1's scripts would otherwise follow."""
+    the project's pyspark, which 4.1's scripts would otherwise follow. `as_users`: Spark's own settings (code
+    generation on) and the manager's default driver memory, as bench/ measures; otherwise the tests' settings."""
     from app.local_spark import LocalClusterManager
 
     class Spark41Manager(LocalClusterManager):
@@ -96,6 +97,8 @@ def _manager(root: Path, home: Path, jars: list[Path]) -> Any:
             ]
             return [*env, str(home / "bin" / "spark-submit"), *args[1:], *conf]
 
+    if as_users:
+        return Spark41Manager(root, lake_formats=False)
     return Spark41Manager(root, lake_formats=False, driver_memory="1g", extra_conf=spark_settings_of_tests())
 
 
@@ -125,14 +128,14 @@ def _start() -> SparkServer:
     return server
 
 
-def start() -> tuple[SparkServer, Any]:
-    """A new server and the manager that stops it (`stop_all`); bench/bench_spark.py runs one too."""
+def start(as_users: bool = False) -> tuple[SparkServer, Any]:
+    """A new server and the manager that stops it (`stop_all`); bench/bench_spark.py runs one `as_users`."""
     from app.local_spark import free_port
 
     home = ensure_spark41()
     jars = ensure_jars(jar_cache(), ICEBERG_JARS)
     root = scratch_root("autoloader-spark41-")
-    manager = _manager(root, home, jars)
+    manager = _manager(root, home, jars, as_users)
     port = free_port()
     try:
         manager.ensure_running("iceberg", port, TOKEN, timeout=120.0)
