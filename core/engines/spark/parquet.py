@@ -10,7 +10,6 @@ that `committed` (SHOW PARTITIONS) reports. Such tables therefore carry the extr
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,11 +20,10 @@ from core.engines.spark.reading import observe_rows
 from core.engines.spark.table import TableFormat, TableInfo
 from core.errors import TableError
 from core.faults import crash_point
+from core.formats.partitions import HIVE_NULL
 
 BATCH_COLUMN = "_autoloader_batch"
 STAGING_DIR = "_autoloader_staging"
-# How Spark and Hive name the folder of a NULL partition value (an empty string goes there too)
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 _Partition = tuple[dict[str, object], str]  # (partition values, folder)
 
@@ -151,23 +149,21 @@ def _staged_partitions(spark: Any, staging: str, parts: list[str]) -> tuple[list
 
 
 def folder_values(folder: str, parts: list[str]) -> dict[str, object]:
-    """The partition values Spark wrote into the last folder names of `folder` (`…/country=DE/day=2024-01-01`)."""
+    """The partition values Spark wrote into the last folder names of `folder` (`…/country=DE/day=2024-01-01`).
+
+    Spark escapes a character a path cannot hold as `%XX` (only ASCII ones, `%` itself included) and names the
+    folder by the data's column, which may differ from the setting in case only."""
     names = folder.split("/")[-len(parts) :] if parts else []
     values: dict[str, object] = {}
     for part, name in zip(parts, names, strict=True):
         column, _, escaped = name.partition("=")
-        if column != part:
+        if unquote(column).lower() != part.lower():
             raise TableError(
                 f"The staged folder {folder} is not partitioned by {part} as the batch was written.",
                 "Run the ingestion again; report this if it repeats.",
             )
-        values[part] = None if escaped == HIVE_NULL else _unescaped(escaped)
+        values[part] = None if escaped == HIVE_NULL else unquote(escaped)
     return values
-
-
-def _unescaped(name: str) -> str:
-    """A folder name as Spark escaped it (`%XX` for each character a path cannot hold) back to the value."""
-    return re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), name)
 
 
 def _drop_other_batches(spark: Any, table: str, keep: str) -> None:
