@@ -35,7 +35,7 @@ from app.settings import Settings
 from core.access import Principal
 from core.domain import IngestionStatus
 from core.egress import EgressAllow, check_url
-from core.guards import ROOTS_SETTING, Guards, LocalRoots
+from core.guards import ROOTS_SETTING, Guards, LocalRoots, TablesLocation
 from core.pipeline import RunPipeline
 from core.retry import Backoff
 from core.storage import open_storage
@@ -150,7 +150,8 @@ def build_guards(settings: Settings) -> Guards:
     for key, value in settings.warehouse_storage_options.items():
         if is_address_option(key) and value:
             check_url(value, egress, field=f"AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS.{key}")
-    return Guards(local, egress)
+    endpoint = next((v for k, v in settings.warehouse_storage_options.items() if is_address_option(k) and v), None)
+    return Guards(local, egress, TablesLocation(settings.resolved_warehouse, endpoint))
 
 
 def is_address_option(key: str) -> bool:

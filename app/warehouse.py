@@ -7,13 +7,12 @@ start with the reason. The health check only lists the warehouse root: it is pol
 
 from __future__ import annotations
 
-import re
 import uuid
 
+from core.engines.warehouse_errors import WAREHOUSE_SETTINGS, plain_reason
 from core.errors import ConfigError
 
 PROBE_FOLDER = "_autoloader_probe"
-WAREHOUSE_SETTINGS = "AUTOLOADER_WAREHOUSE / AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS"
 GCS_EMULATOR_HINT = (
     "delta-rs reaches GCS through its XML API (GET /<bucket>?list-type=2, PUT /<bucket>/<object>): the endpoint in "
     "google_base_url must serve it. fake-gcs-server does not (404 on the listing; 400 'invalid uploadType' on an "
@@ -22,24 +21,10 @@ GCS_EMULATOR_HINT = (
 PROBE_LIMITS = {"connect_timeout": "3s", "timeout": "10s", "max_retries": "1", "retry_timeout": "10s"}
 """Both probes give up within seconds: delta-rs retries 10 times by default, up to 3 minutes, and /health is polled
 (a load's own writes keep the defaults)."""
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_SECRET_WORDS = ("key", "secret", "token", "sas", "password", "credential", "signature")
-_SIGNED_QUERY = re.compile(r"\b(sig|signature|x-goog-signature|x-amz-signature|token|key)=[^&\s]+", re.IGNORECASE)
 
 
 def is_object_store(warehouse: str) -> bool:
     return "://" in warehouse and not warehouse.startswith("file://")
-
-
-def reason(exc: Exception, options: dict[str, str]) -> str:
-    """delta-rs errors are multi-line chains with terminal colours: one plain line, bounded, without the secrets a
-    request URL can carry (a SAS token's signature) or the value of a secret option (keys, tokens) it might repeat."""
-    text = _SIGNED_QUERY.sub(lambda m: f"{m.group(1)}=***", _ANSI.sub("", str(exc)))
-    for key, value in options.items():
-        if len(value) >= 6 and any(word in key.lower() for word in _SECRET_WORDS):
-            text = text.replace(value, "***")
-    parts = [part.strip(" ↳\t") for part in text.splitlines() if part.strip(" ↳\t")]
-    return f"{type(exc).__name__}: {' / '.join(parts)}"[:600]
 
 
 def _hint(warehouse: str, options: dict[str, str]) -> str:
@@ -58,7 +43,7 @@ def list_root(warehouse: str, options: dict[str, str]) -> str | None:
             pafs.FileSelector("", allow_not_found=True, recursive=False)
         )
     except Exception as exc:  # delta-rs raises OSError, DeltaError or a panic's exception: all mean unreachable
-        return reason(exc, options) + _hint(warehouse, options)
+        return plain_reason(exc, options) + _hint(warehouse, options)
     return None
 
 
@@ -75,7 +60,7 @@ def write_probe_table(warehouse: str, options: dict[str, str]) -> str | None:
         write_deltalake(f"{root}/{name}", pa.table({"probe": [1]}), storage_options=bounded)
         DeltaStorageHandler(root, bounded).delete_dir(name)
     except Exception as exc:  # as in list_root
-        return reason(exc, options) + _hint(warehouse, options)
+        return plain_reason(exc, options) + _hint(warehouse, options)
     return None
 
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from core.config import IngestionSpec
+from core.config import IngestionSpec, SourceConfig
 from core.egress import EgressAllow, check_url
 from core.errors import ConfigError
 
@@ -83,17 +83,68 @@ class LocalRoots:
 
 
 @dataclass(frozen=True, slots=True)
+class TablesLocation:
+    """Where the embedded engine writes its tables (AUTOLOADER_WAREHOUSE, with the endpoint of its storage
+    options). A source that lists it, or lies inside it, would load the tables' own data files as new files at
+    every run, so no source may overlap it."""
+
+    url: str
+    endpoint: str | None = None
+
+    def overlaps(self, source: SourceConfig) -> bool:
+        mine, theirs = _location(self.url), _location(source.path)
+        if mine is None or theirs is None or mine[:2] != theirs[:2]:
+            return False
+        if mine[0] != "local" and _endpoint(self.endpoint) != _endpoint(source.endpoint_url):
+            return False  # two services (AWS and a MinIO) may each hold a bucket of that name
+        return _within(mine[2], theirs[2]) or _within(theirs[2], mine[2])
+
+    def refuse_overlap(self, source: SourceConfig) -> None:
+        if self.overlaps(source):
+            raise ConfigError(
+                f"The source {source.path} overlaps the warehouse {self.url}, where the tables are written: every "
+                "run would load the tables' own data files again.",
+                "Point the source at the folder that receives the files, outside the warehouse, or move the "
+                "warehouse (AUTOLOADER_WAREHOUSE).",
+                field="source.path",
+            )
+
+
+def _location(url: str) -> tuple[str, str, str] | None:
+    """(store, bucket or container, folder path starting with /), or None for a store not compared (SFTP)."""
+    if url.startswith("/"):
+        return "local", "", os.path.realpath(url)
+    if url.startswith("file://"):
+        return "local", "", os.path.realpath(url[len("file://") :])
+    scheme, _, rest = url.partition("://")
+    store = {"s3": "s3", "s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(scheme)
+    if store is None:
+        return None
+    bucket, _, key = rest.partition("/")
+    if store == "azure":
+        bucket = bucket.partition("@")[0]  # container@account.dfs.core.windows.net: the container names it here
+    return store, bucket, "/" + key.strip("/")
+
+
+def _endpoint(url: str | None) -> str:
+    return (url or "").rstrip("/").lower()
+
+
+@dataclass(frozen=True, slots=True)
 class Guards:
-    """The two rules together, as the storage factory and the services receive them."""
+    """The rules together, as the storage factory and the services receive them."""
 
     local_roots: LocalRoots
     egress: EgressAllow
+    tables: TablesLocation | None = None
 
     def check_spec(self, spec: IngestionSpec) -> None:
         """Refuse, before anything is stored or read, a configuration that reaches outside: a local path outside
         the roots, a storage endpoint (S3, Azure, GCS), an SFTP host, an Azure account host or a webhook on a
-        refused address."""
+        refused address; and a source overlapping the warehouse."""
         source = spec.source
+        if self.tables is not None:
+            self.tables.refuse_overlap(source)
         if source.type == "local":
             self.local_roots.check(source.path)
         if source.endpoint_url:

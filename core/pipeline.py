@@ -37,7 +37,7 @@ from core.domain import (
     RunOutcome,
     RunStatus,
 )
-from core.engines.base import BatchRequest, Engine, FileOutcome, InferResult
+from core.engines.base import BatchRequest, BatchResult, Engine, FileOutcome, InferResult
 from core.errors import (
     AutoloaderError,
     BadFileError,
@@ -776,12 +776,15 @@ class RunPipeline:
                 if not files:
                     return
                 continue
-            except BaseException:
-                self.store.drop_pending_batch(ctx.ingestion.id, seq)
-                raise
+            except BaseException as exc:
+                if not self._committed_despite(ctx, seq, exc):
+                    raise
+                result = BatchResult(outcomes={}, already_committed=True)
             break
         crash_point("after_commit")
         if result.already_committed:
+            if spec.destination.write_mode == "overwrite":
+                ctx.engine.settle_overwrite(spec.destination, ctx.ingestion.app_id, seq)
             counts = ctx.engine.count_rows_from(spec.destination, [f.path for f in files])
             result.outcomes = {f.path: FileOutcome(records=counts.get(f.path, 0)) for f in files}
         self._complete(ctx, files, seq, result.outcomes)
@@ -796,6 +799,28 @@ class RunPipeline:
         ctx.metrics.batches_committed += 1
         ctx.wrote_data = True
         self._store_progress(ctx, ctx.files_done)
+
+    def _committed_despite(self, ctx: _RunContext, seq: int, exc: BaseException) -> bool:
+        """A write can fail after its commit became durable: the answer to the commit was lost on the network, or
+        the store went down before the table was read back. Dropping the batch then loads its files twice, so the
+        table is asked. True: the batch is in the table (kept, with a note). False: it is not (dropped, the files go
+        back to new). If the table cannot be asked, or the process is stopping, the batch stays pending and the next
+        run's `_reconcile` settles it, as after a crash."""
+        if not isinstance(exc, Exception):
+            return False
+        try:
+            committed = ctx.engine.committed_version(ctx.ingestion.spec.destination, ctx.ingestion.app_id) or 0
+        except Exception as probe:  # any failure to ask leaves the batch for the next run
+            log.warning(
+                "batch %s of %s left pending: the table could not be asked (%s)", seq, ctx.ingestion.name, probe
+            )
+            return False
+        if committed < seq:
+            self.store.drop_pending_batch(ctx.ingestion.id, seq)
+            return False
+        log.warning("batch %s of %s was committed although the write failed: %r", seq, ctx.ingestion.name, exc)
+        ctx.notes.append(f"batch {seq} reached the table although the write reported an error; it was kept once")
+        return True
 
     def _set_windows(self, ctx: _RunContext, files: list[FileInfo]) -> None:
         """Under reload_changed_files a line-based file is read up to its listed size only (the bytes the ledger

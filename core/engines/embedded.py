@@ -18,6 +18,7 @@ from core.engines import inference
 from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileOutcome, InferResult
 from core.engines.inference import open_for
 from core.engines.parsed_files import ParsedByRun
+from core.engines.warehouse_errors import plain_reason, store_failure
 from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TableError, TooManyBadRecords
 from core.formats import (
     FileReadStats,
@@ -103,6 +104,22 @@ class EmbeddedEngine:
             return DeltaTable(self.table_uri(destination), storage_options=self.storage_options)
         except TableNotFoundError:
             return None
+        except (DeltaError, OSError) as exc:
+            raise self._failure(exc, destination, "Reading") from exc
+
+    def _failure(self, exc: BaseException, destination: DestinationConfig, doing: str) -> AutoloaderError:
+        """The store's failure typed (down: transient; credentials refused: terminal), else a table error; both
+        in one plain line (warehouse_errors)."""
+        uri = self.table_uri(destination)
+        options = self.storage_options or {}
+        typed = store_failure(exc, uri, options)
+        if typed is not None:
+            return typed
+        return TableError(
+            f"{doing} table {destination.full_name} ({uri}) failed: {plain_reason(exc, options)}",
+            "Check that the warehouse location is writable and the table is a Delta table.",
+            detail=repr(exc),
+        )
 
     def table_schema(self, destination: DestinationConfig) -> pa.Schema | None:
         table = self._table(destination)
@@ -310,11 +327,7 @@ class EmbeddedEngine:
         except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
             if state.abort is not None:
                 raise state.abort from exc
-            raise TableError(
-                f"Writing to table {destination.full_name} failed: {exc}",
-                "Check that the warehouse location is writable and the table is a Delta table.",
-                detail=repr(exc),
-            ) from exc
+            raise self._failure(exc, destination, "Writing to") from exc
         if state.abort is not None:
             raise state.abort
         after = self._file_sizes(self._table(destination))

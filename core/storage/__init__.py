@@ -35,6 +35,8 @@ def open_storage(source: SourceConfig, guards: Guards, retry: Backoff | None = N
             "Choose a local path, S3, Azure Blob, GCS or SFTP.",
             field="source.type",
         ) from None
+    if guards.tables is not None:
+        guards.tables.refuse_overlap(source)
     backend = getattr(importlib.import_module(module_name), class_name)
     storage: Storage = backend.from_config(source, guards)
     return storage if retry is None else RetryingStorage(storage, retry)

@@ -1,0 +1,84 @@
+"""Rules about the embedded engine's warehouse: no source may overlap it (core/guards.TablesLocation), and the
+store's failures become typed errors in one plain line (core/engines/warehouse_errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import SourceConfig
+from core.engines.warehouse_errors import plain_reason, store_failure
+from core.errors import StorageAuthError, StorageUnavailable
+from core.guards import TablesLocation
+
+MINIO = "http://127.0.0.1:9000"
+
+
+def _s3(path: str, endpoint: str | None = MINIO) -> SourceConfig:
+    return SourceConfig(type="s3", path=path, endpoint_url=endpoint)
+
+
+@pytest.mark.parametrize(
+    ("path", "overlaps"),
+    [
+        ("s3://lake/", True),  # the whole bucket holds the warehouse
+        ("s3://lake/wh/", True),
+        ("s3://lake/wh/main/raw/t/", True),  # inside a table
+        ("s3://lake/wh-landing/", False),  # a sibling whose name starts alike
+        ("s3://lake/incoming/", False),
+        ("s3://other/wh/", False),
+    ],
+)
+def test_an_s3_source_overlaps_the_warehouse_by_folder(path: str, overlaps: bool) -> None:
+    assert TablesLocation("s3://lake/wh", MINIO).overlaps(_s3(path)) is overlaps
+
+
+def test_buckets_of_one_name_on_two_services_do_not_overlap() -> None:
+    tables = TablesLocation("s3://lake/wh", MINIO)
+    assert not tables.overlaps(_s3("s3://lake/", "http://127.0.0.1:9999"))
+    assert not tables.overlaps(_s3("s3://lake/", None))  # AWS itself
+    assert TablesLocation("s3a://lake/wh").overlaps(_s3("s3://lake/", None))
+
+
+def test_local_and_other_stores(tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh"
+    tables = TablesLocation(str(warehouse))
+    assert tables.overlaps(SourceConfig(type="local", path=str(tmp_path)))
+    assert tables.overlaps(SourceConfig(type="local", path=str(warehouse / "main" / "raw" / "t")))
+    assert not tables.overlaps(SourceConfig(type="local", path=str(tmp_path / "landing")))
+    gcs = TablesLocation("gs://lake/wh")
+    assert gcs.overlaps(SourceConfig(type="gcs", path="gs://lake/"))
+    assert not gcs.overlaps(_s3("s3://lake/", None))
+    azure = TablesLocation("abfss://data@acct.dfs.core.windows.net/wh")
+    assert azure.overlaps(SourceConfig(type="azure_blob", path="abfss://data@acct.dfs.core.windows.net/"))
+    assert not azure.overlaps(SourceConfig(type="azure_blob", path="abfss://data@acct.dfs.core.windows.net/in/"))
+
+
+DELTA_FORBIDDEN = (
+    "Kernel error -> The operation lacked the necessary privileges to complete for path wh/t/_delta_log/x\n"
+    "          \x1b[31m↳\x1b[0m Error performing GET http://127.0.0.1:1/wh/t?X-Amz-Signature=abcdef123 - Forbidden"
+)
+DELTA_DOWN = (
+    "Kernel error -> Generic S3 error\n   \x1b[31m↳\x1b[0m Error performing list request\n"
+    "   \x1b[31m↳\x1b[0m Connection refused (os error 111)"
+)
+
+
+def test_refused_credentials_are_terminal_and_name_the_settings() -> None:
+    error = store_failure(OSError(DELTA_FORBIDDEN), "s3://lake/wh/t", {"AWS_ENDPOINT_URL": MINIO})
+    assert isinstance(error, StorageAuthError)
+    assert "s3://lake/wh/t" in error.message and MINIO in error.message
+    assert "AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS" in error.action
+    assert "\x1b" not in error.message and "abcdef123" not in error.message
+
+
+def test_a_store_that_does_not_answer_is_transient() -> None:
+    error = store_failure(OSError(DELTA_DOWN), "s3://lake/wh/t", {})
+    assert isinstance(error, StorageUnavailable) and error.transient
+    assert store_failure(ValueError("Schema error: field id is int64, not string"), "s3://lake/wh/t", {}) is None
+
+
+def test_plain_reason_hides_secret_option_values() -> None:
+    text = plain_reason(OSError("bad key s3cr3t-value in request"), {"AWS_SECRET_ACCESS_KEY": "s3cr3t-value"})
+    assert text == "OSError: bad key *** in request"
