@@ -41,7 +41,10 @@ class LedgerRows(Rows):
             ledger.c.content_hash,
         ).where(ledger.c.ingestion_id == ingestion_id)
         if after is not None:
-            query = query.where(ledger.c.path > after)
+            path = ledger.c.path
+            if self.engine.dialect.name == "postgresql":
+                path = path.collate("C")  # byte order, as the stores list (a linguistic order puts "B" after "a")
+            query = query.where(path > after)
         with self.engine.connect() as conn:
             return {
                 path: KnownFile(etag, _STATUS[status], size, modified, records, prev_size, prev_etag, digest)
