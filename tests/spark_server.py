@@ -43,14 +43,19 @@ _server: SparkServer | None = None
 
 
 def spark_settings_of_tests() -> dict[str, str]:
-    """Spark settings of every server the tests start: code generation off (expressions interpreted).
+    """Spark settings of every server the tests start.
 
-    The tests run many short queries, each on a few rows, often in a new session; compiling generated Java code
-    for each is most of their CPU on a 2-core machine, and their results do not depend on it. Measured in the
-    session notes. AUTOLOADER_TEST_SPARK_CODEGEN=1 keeps Spark's defaults (what a user's cluster runs)."""
+    - Session time zone America/New_York: a self-managed cluster's sessions take its JVM's zone, and the product's
+      results must not depend on it (its sessions set UTC; session.py `_MEANING`). Without that, timestamp
+      partition values and date-to-timestamp widening changed (tests in tests/contract/test_engines.py).
+    - Code generation off (expressions interpreted): the tests run many short queries, each on a few rows, often in
+      a new session; compiling generated Java code for each is most of their CPU on a 2-core machine, and their
+      results do not depend on it. Measured in the session notes. AUTOLOADER_TEST_SPARK_CODEGEN=1 keeps Spark's
+      defaults there (what a user's cluster runs)."""
+    zone = {"spark.sql.session.timeZone": "America/New_York"}
     if os.environ.get("AUTOLOADER_TEST_SPARK_CODEGEN") == "1":
-        return {}
-    return {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+        return zone
+    return {**zone, "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 def scratch_root(prefix: str) -> Path:

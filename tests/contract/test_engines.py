@@ -8,6 +8,7 @@ runtime exists for Spark 4.2 yet, docs/SPARK.md), through the same pyspark 4.2 c
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import uuid
@@ -174,6 +175,64 @@ def test_awkward_partition_values_keep_their_rows(engine: Harness, tmp_path: Pat
     got = dict(zip(table.column("id").to_pylist(), table.column("part").to_pylist(), strict=True))
     null_spellings = () if engine.table_format == "iceberg" else ("", "__HIVE_DEFAULT_PARTITION__")
     assert got == {r["id"]: None if r["part"] in null_spellings else r["part"] for r in rows}
+
+
+def test_values_that_look_like_spark_variables_are_kept(engine: Harness, tmp_path: Path) -> None:
+    """Spark substitutes `${...}` in SQL text by default: partition values and table properties that the Spark
+    engine writes as SQL literals were rewritten (`${spark.app.name}` became the app's name) or refused."""
+    landing = tmp_path / "in"
+    values = ["${spark.app.name}", "${system:java.version}", "${env:HOME}", "O'Brien", "back\\slash", "a`b", 'q"q']
+    rows = [{"id": i, "part": value} for i, value in enumerate(values)]
+    _lines(landing / "a.json", rows)
+    properties = {"owner_note": "${env:HOME}"} if engine.kind == "spark" else {}
+    destination = {"partition_columns": ["part"], "table_properties": properties}
+    ing = engine.create(spec(str(landing), destination=destination))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    table = engine.table(ing)
+    assert dict(zip(table.column("id").to_pylist(), table.column("part").to_pylist(), strict=True)) == {
+        r["id"]: r["part"] for r in rows
+    }
+    if properties:
+        cluster = engine.services.engines.for_ingestion(ing)
+        name = ".".join(f"`{part}`" for part in cluster.qualified(ing.spec.destination))
+        shown = cluster.call("properties", lambda s: s.sql(f"SHOW TBLPROPERTIES {name}").collect())
+        assert {row[0]: row[1] for row in shown}.get("owner_note") == "${env:HOME}"
+
+
+def test_timestamp_partitions_do_not_depend_on_the_clusters_time_zone(engine: Harness, tmp_path: Path) -> None:
+    """The tests' Spark servers run in America/New_York (tests/spark_server.py), as a self-managed cluster takes its
+    JVM's zone. 05:30Z and 06:30Z are both 01:30 there on the day DST ends: as partition values they became one
+    wall-clock text."""
+    landing = tmp_path / "in"
+    instants = ["2024-11-03T05:30:00Z", "2024-11-03T06:30:00Z", "2024-07-01T12:00:00Z"]
+    _lines(landing / "a.json", [{"id": i, "ts": ts} for i, ts in enumerate(instants)])
+    ing = engine.create(spec(str(landing), destination={"partition_columns": ["ts"]}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    utc = dt.UTC
+    assert {row["id"]: row["ts"] for row in engine.table(ing).to_pylist()} == {
+        0: dt.datetime(2024, 11, 3, 5, 30, tzinfo=utc),
+        1: dt.datetime(2024, 11, 3, 6, 30, tzinfo=utc),
+        2: dt.datetime(2024, 7, 1, 12, tzinfo=utc),
+    }
+
+
+@pytest.mark.parametrize("engine", LAKE_ENGINES, indirect=True)
+def test_a_date_widened_to_a_timestamp_is_midnight_utc(engine: Harness, tmp_path: Path) -> None:
+    """On a cluster in America/New_York (as above) the widened date became 05:00Z."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "t": "2024-01-02"}])
+    auto_merge = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
+    ing = engine.create(spec(str(landing), format=auto_merge))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": 2, "t": "2024-01-03T04:05:06Z"}])
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert {row["id"]: row["t"] for row in engine.table(ing).to_pylist()} == {
+        1: dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+        2: dt.datetime(2024, 1, 3, 4, 5, 6, tzinfo=dt.UTC),
+    }
 
 
 @pytest.mark.reading

@@ -71,9 +71,15 @@ def connect_session(target: ClusterTarget) -> Any:
 
     session = SparkSession.builder.remote(target.url()).create()
     session.client.set_retry_policies([DefaultPolicy(max_retries=3, initial_backoff=50, max_backoff=500)])
-    _keep_generated_code_compiled(session)
+    _set_session_confs(session)
     return session
 
+
+_MEANING = {"spark.sql.session.timeZone": "UTC", "spark.sql.variable.substitute": "false"}
+"""Confs the results depend on. A self-managed cluster's session zone is its JVM's: a timestamp partition value
+was written as that zone's wall-clock text (two instants in the hour a DST change repeats became one), and a date
+widened to a timestamp became that zone's midnight. Variable substitution rewrote `${...}` inside the SQL literals
+that carry data (partition values, table properties, backfill defaults)."""
 
 # The JVM compiles no method over 8,000 bytes of bytecode (HugeMethodLimit); Spark keeps a stage's generated code as
 # one method up to 65,535. A batch's text rules make such a method: the JVM then interprets it, and converting a
@@ -81,16 +87,17 @@ def connect_session(target: ClusterTarget) -> Any:
 _HUGE_METHOD_LIMIT = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 
 
-def _keep_generated_code_compiled(session: Any) -> None:
-    """Session confs that only make the cluster faster: a cluster that refuses one (a managed service may) runs
-    without it."""
-    for key, value in _HUGE_METHOD_LIMIT.items():
+def _set_session_confs(session: Any) -> None:
+    """The confs results depend on (_MEANING), then those that only make the cluster faster. A cluster that refuses
+    one (a managed service may) runs without it, with a warning for the first kind."""
+    for key, value in {**_MEANING, **_HUGE_METHOD_LIMIT}.items():
         try:
             session.conf.set(key, value)
         except Exception as exc:
             if is_unreachable(exc) or is_auth_failure(exc):
                 raise
-            log.info("the cluster refused %s=%s; running without it", key, value, exc_info=True)
+            level = logging.WARNING if key in _MEANING else logging.INFO
+            log.log(level, "the cluster refused %s=%s; running without it", key, value, exc_info=True)
 
 
 def make_active(spark: Any) -> None:
