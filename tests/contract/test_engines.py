@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +217,28 @@ def test_timestamp_partitions_do_not_depend_on_the_clusters_time_zone(engine: Ha
         1: dt.datetime(2024, 11, 3, 6, 30, tzinfo=utc),
         2: dt.datetime(2024, 7, 1, 12, tzinfo=utc),
     }
+
+
+@pytest.mark.parametrize("engine", LAKE_ENGINES, indirect=True)
+@pytest.mark.parametrize("lineage", [False, True])
+def test_merge_keeps_the_later_files_row_without_lineage_columns(
+    engine: Harness, tmp_path: Path, lineage: bool
+) -> None:
+    """No ordering column: the row of the batch's later file wins. The Spark engine found each row's file in the
+    `_source_file` lineage column; without it every row was at position 0 and a row of the earlier file could win."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "v": "from-a"}])
+    earlier = time.time() - 100
+    os.utime(landing / "a.json", (earlier, earlier))
+    _lines(landing / "b.json", [{"id": 1, "v": "from-b"}] + [{"id": 100 + i, "v": "x" * 50} for i in range(50)])
+    destination = {"write_mode": "merge", "merge_keys": ["id"], "lineage_columns": lineage}
+    ing = engine.create(spec(str(landing), destination=destination))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    table = engine.table(ing)
+    assert dict(zip(table.column("id").to_pylist(), table.column("v").to_pylist(), strict=True))[1] == "from-b"
+    assert ("_source_file" in table.column_names) is lineage
+    assert not any(name.startswith("__al") for name in table.column_names), table.column_names
 
 
 @pytest.mark.parametrize("engine", LAKE_ENGINES, indirect=True)

@@ -26,6 +26,10 @@ def sql_value(value: object) -> str:
     return literal(value)
 
 
+ROW_FILE = "__al_row_file"
+"""The file a row came from, carried in a MERGE batch without lineage columns only so that `latest_per_key` can
+tell which file is the batch's latest; dropped before anything is written (DataFrame.drop ignores a missing
+column, so dropping it is always safe)."""
 _GLOB_CHARACTERS = frozenset("\\[]{}*?")
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
 from core.engines.base import BatchRequest, BatchResult, CompactionResult, InferResult
-from core.engines.spark.common import from_arrow, to_arrow
+from core.engines.spark.common import ROW_FILE, from_arrow, to_arrow
 from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
 from core.engines.spark.parquet import BATCH_COLUMN
 from core.engines.spark.reading import Batch, Reader
@@ -252,7 +252,7 @@ class SparkEngine:
             return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
         self._tables.ensure_database(spark, destination)
         if info is not None and request.evolve:
-            fmt.add_columns(spark, info, batch.data.schema)
+            fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         rows, written = fmt.commit(spark, request, batch.data, info)
         _files_done(request, batch)
         return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)

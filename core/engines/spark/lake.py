@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import BatchRequest
-from core.engines.spark.common import from_arrow, quote, sql_value
+from core.engines.spark.common import ROW_FILE, from_arrow, quote, sql_value
 from core.engines.spark.errors import translate
 from core.engines.spark.reading import observe_rows
 from core.engines.spark.table import TableFormat, TableInfo
@@ -52,7 +52,8 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
             "Pick merge keys and the ordering column from the detected schema.",
         )
     positions = F.create_map(*[x for i, f in enumerate(files) for x in (F.lit(f.path), F.lit(i))])
-    source_file = F.col("_source_file") if "_source_file" in frame.columns else F.lit(None)
+    present = [c for c in (ROW_FILE, "_source_file") if c in frame.columns]
+    source_file = F.col(present[0]) if present else F.lit(None)
     ordered = frame.withColumn("__file_pos", F.coalesce(positions[source_file], F.lit(0)))
     ordered = ordered.withColumn("__row_pos", F.monotonically_increasing_id())
     order = [F.col("__file_pos").desc(), F.col("__row_pos").desc()]
@@ -60,7 +61,7 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
         order.insert(0, F.col(quote(order_by)).desc_nulls_last())
     window = Window.partitionBy(*[F.col(quote(k)) for k in keys]).orderBy(*order)
     ranked = ordered.withColumn("__rank", F.row_number().over(window))
-    return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos")
+    return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos", ROW_FILE)
 
 
 def widened_frame(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> Any:
@@ -114,7 +115,7 @@ class LakeFormat(TableFormat):
 
     def commit(self, spark: Any, request: BatchRequest, data: Any, info: TableInfo | None) -> tuple[int, int]:
         if info is None:
-            self._create(request.destination, data)
+            self._create(request.destination, data.drop(ROW_FILE))
         data, rows = observe_rows(data)
         if request.mode == "merge" and not request.replace:
             self._merge(spark, request, data)

@@ -14,7 +14,7 @@ import pyarrow as pa
 from core.config import FormatConfig
 from core.engines.base import BatchRequest, FileOutcome, InferResult
 from core.engines.spark import text_rules
-from core.engines.spark.common import from_arrow, quote, spark_path, to_arrow
+from core.engines.spark.common import ROW_FILE, from_arrow, quote, spark_path, to_arrow
 from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
 from core.engines.spark.session import ClusterTarget
 from core.errors import ConfigError, TooManyBadRecords
@@ -657,6 +657,8 @@ def _output(data: Any, request: BatchRequest) -> Any:
         data = data.withColumn(RESCUED, without_keys(F.col(RESCUED), request.ignored_columns))
     columns = [F.col(quote(f.name)) for f in request.schema if f.name != RESCUED]
     columns.append(text_rules.with_file_path(F.col(RESCUED), F.col(_PATH)).alias(RESCUED))
+    if request.mode == "merge" and not request.destination.lineage_columns:
+        columns.append(F.col(_PATH).alias(ROW_FILE))
     if request.destination.lineage_columns:
         columns += [
             F.col(_PATH).alias("_source_file"),
