@@ -48,6 +48,13 @@ class StorageAuthError(TerminalError):
     http_status = 400
 
 
+class FileRefused(TerminalError):
+    """The store refuses to serve one listed file (an S3 object encrypted with a customer key, an archived one):
+    that file is set aside, the others load."""
+
+    code = "file_refused"
+
+
 class SourceNotFound(TerminalError):
     code = "source_not_found"
     http_status = 400

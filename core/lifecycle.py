@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from core.config import FormatConfig
 from core.domain import FileStatus, KnownFile
-from core.errors import AutoloaderError, BadFileError, ConfigError, SourceNotFound, StorageAuthError
+from core.errors import AutoloaderError, BadFileError, ConfigError, FileRefused, SourceNotFound, StorageAuthError
 from core.storage.base import FileInfo, Storage, StorageWrapper
 
 _HASH_BLOCK = 1024 * 1024
@@ -137,7 +137,7 @@ class _WindowReader(io.RawIOBase):
         super().close()
 
 
-OPEN_FAILURES = (SourceNotFound, StorageAuthError, ConfigError)
+OPEN_FAILURES = (SourceNotFound, StorageAuthError, ConfigError, FileRefused)
 """Errors opening one listed file that concern that file only (gone, no permission, not a regular file)."""
 
 

@@ -42,6 +42,7 @@ from core.errors import (
     AutoloaderError,
     BadFileError,
     ConfigError,
+    FileRefused,
     SchemaChangeError,
     SourceNotFound,
     TooManyBadRecords,
@@ -947,10 +948,10 @@ class RunPipeline:
 
     def _set_aside(self, ctx: _RunContext, path: str, reason: str, action: str) -> FileStatus:
         """Note a file the batch could not read and return its ledger status: gone since the listing or not
-        readable (permissions) → `failed`, tried again whenever it is listed; bad content → `quarantined`,
-        tried again once it changes."""
+        readable (permissions) → `failed`, tried again whenever it is listed; bad content, or an object the store
+        refuses to serve as it is (S3 SSE-C) → `quarantined`, tried again once it changes."""
         cause = ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None
-        if cause is None:
+        if cause is None or isinstance(cause, FileRefused):
             self._note_quarantine(ctx, path, reason, action)
             return FileStatus.QUARANTINED
         if isinstance(cause, SourceNotFound):

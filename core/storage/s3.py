@@ -18,6 +18,7 @@ from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
     ConfigError,
+    FileRefused,
     SourceNotFound,
     StorageAuthError,
     StorageUnavailable,
@@ -256,9 +257,29 @@ class S3Storage:
     def check(self) -> None:
         """Raise the error a listing would raise (missing bucket, refused keys, endpoint down)."""
         try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+            listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except Exception as exc:
             self._raise(exc)
+        if not listed.get("Contents"):
+            self._refuse_a_file_as_root()
+
+    def _refuse_a_file_as_root(self) -> None:
+        """s3://bucket/landing/a.json names an object, not a folder: nothing is under `landing/a.json/`, and every
+        run would find no new files. Asked only when a listing found nothing."""
+        key = self.prefix.rstrip("/")
+        if not key:
+            return
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception:  # not an object (or not visible to these keys): an empty folder, as listed
+            return
+        folder, _, name = key.rpartition("/")
+        raise ConfigError(
+            f"The source path s3://{self.bucket}/{key} is a file, not a folder.",
+            f"Set the source path to its folder, s3://{self.bucket}/{folder + '/' if folder else ''}, and the file "
+            f"pattern to {name}.",
+            field="source.path",
+        )
 
     def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
         """Yield matching objects page by page, in key order, without holding the whole listing; `start_after`
@@ -275,13 +296,14 @@ class S3Storage:
         own = f"s3://{self.bucket}/"
         if start_after is not None and start_after.startswith(own) and start_after[len(own) :] > list_prefix:
             params["StartAfter"] = start_after[len(own) :]
-        start = len(self.prefix)
+        start, listed = len(self.prefix), False
         try:
             for page in client.get_paginator("list_objects_v2").paginate(**params):
                 for obj in page.get("Contents", ()):
                     key = obj["Key"]
-                    if key.endswith("/"):
-                        continue  # a "directory marker" created by consoles and some tools
+                    listed = True
+                    if key.endswith("/") or not key.startswith(list_prefix):
+                        continue  # a "directory marker" of consoles and tools; a key some stores answer beside it
                     if not matches(key[start:], pattern) or not sorts_after(f"s3://{self.bucket}/{key}", start_after):
                         continue
                     etag = obj.get("ETag")
@@ -295,6 +317,8 @@ class S3Storage:
             raise
         except Exception as exc:
             self._raise(exc)
+        if not listed and start_after is None and not head:
+            self._refuse_a_file_as_root()
 
     def open(self, path: str) -> BinaryIO:
         """A buffered stream over the object's body; network errors surface as core errors."""
@@ -429,6 +453,14 @@ class S3Storage:
                 return StorageUnavailable(
                     f"S3{self._where()} is busy or failing ({code or status}) while reading {target}",
                     "This is usually temporary; the run will retry.",
+                    detail=detail,
+                )
+            if path is not None:
+                return FileRefused(
+                    f"S3 refuses to serve {target} ({detail})",
+                    "The other files load; this one is set aside and retried when it changes. S3 serves an object "
+                    "stored with a customer-provided key (SSE-C) only with that key, which the source cannot give: "
+                    "have the producer write it without SSE-C (SSE-S3 or SSE-KMS are read as usual).",
                     detail=detail,
                 )
             return TerminalError(
