@@ -37,18 +37,21 @@ def parse_batch_value(value: str) -> tuple[str, int] | None:
     return (app_id, int(seq)) if app_id and seq.isdigit() else None
 
 
-def committed_from_partitions(partitions: list[str], app_id: str) -> int | None:
-    """The highest batch sequence of `app_id` among SHOW PARTITIONS lines (`country=DE/_autoloader_batch=…`)."""
-    best: int | None = None
+def batch_values(partitions: list[str]) -> set[str]:
+    """The batch column's values among SHOW PARTITIONS lines (`country=DE/_autoloader_batch=…`), decoded."""
+    values = set()
     for line in partitions:
         for part in line.split("/"):
             name, _, raw = part.partition("=")
-            if name != BATCH_COLUMN:
-                continue
-            parsed = parse_batch_value(unquote(raw))
-            if parsed is not None and parsed[0] == app_id:
-                best = parsed[1] if best is None else max(best, parsed[1])
-    return best
+            if name == BATCH_COLUMN:
+                values.add(unquote(raw))
+    return values
+
+
+def committed_from_partitions(partitions: list[str], app_id: str) -> int | None:
+    """The highest batch sequence of `app_id` among SHOW PARTITIONS lines."""
+    parsed = (parse_batch_value(value) for value in batch_values(partitions))
+    return max((seq for owner, seq in filter(None, parsed) if owner == app_id), default=None)
 
 
 def committed_partition(spark: Any, info: TableInfo, app_id: str) -> int | None:
@@ -167,12 +170,8 @@ def folder_values(folder: str, parts: list[str]) -> dict[str, object]:
 
 
 def _drop_other_batches(spark: Any, table: str, keep: str) -> None:
-    values = set()
-    for row in spark.sql(f"SHOW PARTITIONS {table}").collect():
-        for part in str(row[0]).split("/"):
-            name, _, raw = part.partition("=")
-            if name == BATCH_COLUMN and unquote(raw) != keep:
-                values.add(unquote(raw))
+    lines = [str(row[0]) for row in spark.sql(f"SHOW PARTITIONS {table}").collect()]
+    values = batch_values(lines) - {keep}
     if values:
         specs = ", ".join(f"PARTITION ({quote(BATCH_COLUMN)} = {literal(v)})" for v in sorted(values))
         spark.sql(f"ALTER TABLE {table} DROP IF EXISTS {specs}")
