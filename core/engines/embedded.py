@@ -157,7 +157,10 @@ class EmbeddedEngine:
 
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:
-            table.optimize.z_order(destination.z_order_columns, writer_properties=WRITER_PROPERTIES)
+            try:
+                table.optimize.z_order(destination.z_order_columns, writer_properties=WRITER_PROPERTIES)
+            except (DeltaError, OSError) as exc:
+                raise self._failure(exc, destination, "Z-ordering") from exc
 
     # --- maintenance ----------------------------------------------------------------------------
     def compact(self, destination: DestinationConfig) -> CompactionResult:
@@ -299,7 +302,7 @@ class EmbeddedEngine:
 
     def fill_column(self, destination: DestinationConfig, column: str, value: object) -> None:
         table = self._existing(destination)
-        table.update(new_values={column: value}, writer_properties=WRITER_PROPERTIES)  # type: ignore[dict-item]
+        table.update(updates={column: sql_literal(value)}, writer_properties=WRITER_PROPERTIES)
 
     # --- load ---------------------------------------------------------------------------------
     def load_batch(self, request: BatchRequest) -> BatchResult:
@@ -672,7 +675,20 @@ class LineageColumns:
         return pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=self._schema)
 
 
+def sql_literal(value: object) -> str:
+    """A DataFusion SQL literal; the column's type casts it, as an UPDATE does. delta-rs's own `new_values` quotes a
+    string without escaping it (a default of O'Brien failed as an unterminated literal)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa.Table:
+    """One row per merge key: the highest `order_by` (NULL lowest, as on Spark), then the batch's latest row."""
     missing = [k for k in [*keys, *([order_by] if order_by else [])] if k not in table.column_names]
     if missing:
         raise TableError(
@@ -681,7 +697,11 @@ def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa
         )
     table = table.append_column("__pos", pa.array(range(table.num_rows), pa.int64()))
     if order_by:
-        table = table.sort_by([(order_by, "ascending"), ("__pos", "ascending")])
+        order = pc.sort_indices(
+            table,
+            [(order_by, "ascending", "at_start"), ("__pos", "ascending", "at_end")],
+        )
+        table = table.take(order)
         table = table.set_column(
             table.schema.get_field_index("__pos"), "__pos", pa.array(range(table.num_rows), pa.int64())
         )
