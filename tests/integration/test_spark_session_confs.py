@@ -26,6 +26,16 @@ def test_a_session_keeps_generated_code_within_what_the_jvm_compiles() -> None:
         spark.stop()
 
 
+def test_a_session_reads_and_writes_in_utc_without_variable_substitution() -> None:
+    """The test server's own default zone is America/New_York (tests/spark_server.py)."""
+    spark = connect_session(_target())
+    try:
+        assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+        assert spark.sql("select '${spark.app.name}' as v").collect()[0]["v"] == "${spark.app.name}"
+    finally:
+        spark.stop()
+
+
 def test_a_cluster_that_refuses_a_setting_is_used_without_it(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

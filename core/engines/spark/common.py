@@ -11,6 +11,19 @@ def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
+def ddl_type(data_type: Any) -> str:
+    """A Spark type as SQL DDL text, nested field names quoted: `simpleString()` leaves them bare, so a new struct
+    column with a field named `content-type` or `x y` failed ADD COLUMNS with a syntax error."""
+    name = type(data_type).__name__
+    if name == "StructType":
+        return "struct<" + ",".join(f"{quote(f.name)}:{ddl_type(f.dataType)}" for f in data_type.fields) + ">"
+    if name == "ArrayType":
+        return f"array<{ddl_type(data_type.elementType)}>"
+    if name == "MapType":
+        return f"map<{ddl_type(data_type.keyType)},{ddl_type(data_type.valueType)}>"
+    return str(data_type.simpleString())
+
+
 def literal(value: object) -> str:
     if value is None:
         return "NULL"

@@ -71,8 +71,17 @@ class DeltaFormat(LakeFormat):
         writer.save(info.location)
 
     def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
+        """Delta refuses to Z-order a column it keeps no statistics for (past the table's first 32 by default);
+        the embedded engine (delta-rs) orders any column, so the check is off for this statement: the files are
+        clustered either way, and skipping by the column starts once its statistics are kept
+        (delta.dataSkippingNumIndexedCols)."""
         columns = ", ".join(quote(c) for c in destination.z_order_columns)
-        spark.sql(f"OPTIMIZE {info.name} ZORDER BY ({columns})")
+        with self.tables.conf_lock:
+            spark.conf.set(ZORDER_STATS_CHECK, "false")
+            try:
+                spark.sql(f"OPTIMIZE {info.name} ZORDER BY ({columns})").collect()
+            finally:
+                spark.conf.unset(ZORDER_STATS_CHECK)
 
     def compact(self, spark: Any, info: TableInfo) -> CompactionResult:
         """OPTIMIZE: one commit with dataChange=false; the log's `txn` actions (the committed batches) stay."""
@@ -111,6 +120,7 @@ class DeltaFormat(LakeFormat):
 
 
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+ZORDER_STATS_CHECK = "spark.databricks.delta.optimize.zorder.checkStatsCollection.enabled"
 RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
 DELTA_DEFAULT_RETENTION_HOURS = 168
 

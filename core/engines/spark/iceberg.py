@@ -16,7 +16,7 @@ from typing import Any
 from core.config import DestinationConfig
 from core.engines.spark.common import literal, quote
 from core.engines.spark.errors import ICEBERG_RUNTIME_MISMATCH, FormatNotSupported, iceberg_runtime_error
-from core.engines.spark.lake import LakeFormat
+from core.engines.spark.lake import LakeFormat, create_as
 from core.engines.spark.table import TableInfo
 
 SNAPSHOT_PROPERTY_CONF = "spark.sql.iceberg.snapshot-property."
@@ -76,18 +76,11 @@ class IcebergFormat(LakeFormat):
     def rewrite_widened(self, spark: Any, info: TableInfo, destination: DestinationConfig, rows: Any) -> None:
         """One REPLACE commit, the partitioning and the table's own properties set again. Iceberg keeps the table's
         snapshots (and so the batch markers) across a REPLACE."""
-        from pyspark.sql.connect import functions as F
-
-        writer = rows.writeTo(info.name).using("iceberg")
-        if destination.partition_columns:
-            writer = writer.partitionedBy(*[F.col(quote(c)) for c in destination.partition_columns])
-        for key, value in _kept_properties(spark, info).items():
-            writer = writer.tableProperty(key, value)
-        writer.createOrReplace()
+        create_as(spark, info.name, "iceberg", rows, destination, _kept_properties(spark, info), replace=True)
 
     def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
         catalog, database, table = self.tables.qualified(destination)
-        order = "zorder(" + ",".join(destination.z_order_columns) + ")"
+        order = "zorder(" + ",".join(quote(c) for c in destination.z_order_columns) + ")"
         spark.sql(
             f"CALL {quote(catalog)}.system.rewrite_data_files(table => {literal(f'{database}.{table}')}, "
             f"strategy => 'sort', sort_order => {literal(order)}, "

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import BatchRequest
-from core.engines.spark.common import ROW_FILE, from_arrow, quote, sql_value
+from core.engines.spark.common import ROW_FILE, ddl_type, from_arrow, literal, quote, sql_value
 from core.engines.spark.errors import translate
 from core.engines.spark.reading import observe_rows
 from core.engines.spark.table import TableFormat, TableInfo
@@ -64,13 +64,43 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
     return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos", ROW_FILE)
 
 
+def create_as(
+    spark: Any,
+    name: str,
+    provider: str,
+    rows: Any,
+    destination: DestinationConfig,
+    properties: dict[str, str],
+    *,
+    replace: bool = False,
+) -> None:
+    """CREATE [OR REPLACE] TABLE … AS SELECT from `rows`, partitioned as the destination says. SQL, not
+    DataFrameWriterV2: its partitionedBy column reaches Delta as text parsed again, so a partition column named
+    `a-b` or `größe` failed as an invalid identifier."""
+    view = f"autoloader_create_{uuid.uuid4().hex}"
+    rows.createOrReplaceTempView(view)
+    clauses = [f"{'CREATE OR REPLACE' if replace else 'CREATE'} TABLE {name} USING {provider}"]
+    if destination.partition_columns:
+        clauses.append("PARTITIONED BY (" + ", ".join(quote(c) for c in destination.partition_columns) + ")")
+    if destination.location is not None and not replace:  # an external table where the embedded engine writes
+        clauses.append(f"LOCATION {literal(destination.location)}")
+    if properties:
+        clauses.append(
+            "TBLPROPERTIES (" + ", ".join(f"{literal(k)} = {literal(v)}" for k, v in properties.items()) + ")"
+        )
+    try:
+        spark.sql(" ".join([*clauses, f"AS SELECT * FROM {view}"])).collect()
+    finally:
+        spark.catalog.dropTempView(view)
+
+
 def widened_frame(spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[Any]) -> Any:
     """The table's rows with `fields` (Spark fields) cast to their wider types, for a rewrite; refused first when a
     stored bigint would change as a double."""
     from pyspark.sql.connect import functions as F
 
     frame = spark.table(info.name)
-    wider = {f.name: f.dataType.simpleString() for f in fields}
+    wider = {f.name: ddl_type(f.dataType) for f in fields}
     _refuse_inexact_widening(frame, info, destination, wider)
     return frame.select(
         *[F.col(quote(c)).cast(wider[c]).alias(c) if c in wider else F.col(quote(c)) for c in frame.columns]
@@ -83,7 +113,7 @@ def _refuse_inexact_widening(
     """Before a rewrite to wider types: refuse when a stored bigint would change as a double (above 2**53)."""
     from pyspark.sql.connect import functions as F
 
-    current = {f.name: f.dataType.simpleString() for f in info.schema.fields}
+    current = {f.name: ddl_type(f.dataType) for f in info.schema.fields}
     for name, target in wider.items():
         if current.get(name) != "bigint" or target != "double":
             continue
@@ -115,7 +145,7 @@ class LakeFormat(TableFormat):
 
     def commit(self, spark: Any, request: BatchRequest, data: Any, info: TableInfo | None) -> tuple[int, int]:
         if info is None:
-            self._create(request.destination, data.drop(ROW_FILE))
+            self._create(spark, request.destination, data.drop(ROW_FILE))
         data, rows = observe_rows(data)
         if request.mode == "merge" and not request.replace:
             self._merge(spark, request, data)
@@ -133,18 +163,10 @@ class LakeFormat(TableFormat):
         empty = spark.table(info.name).limit(0)
         write_v2(empty, info.name, "overwrite", self.commit_options(request.app_id, request.batch_seq))
 
-    def _create(self, destination: DestinationConfig, data: Any) -> None:
+    def _create(self, spark: Any, destination: DestinationConfig, data: Any) -> None:
         """An empty table first, so that the data always goes through the one idempotent write."""
-        from pyspark.sql.connect import functions as F
-
-        writer = data.limit(0).writeTo(self.tables.name(destination)).using(self.name)
-        if destination.partition_columns:
-            writer = writer.partitionedBy(*[F.col(quote(c)) for c in destination.partition_columns])
-        for key, value in destination.table_properties.items():
-            writer = writer.tableProperty(key, value)
-        if destination.location is not None:  # an external table where the embedded engine would write it
-            writer = writer.tableProperty("location", destination.location)
-        writer.create()
+        properties = dict(destination.table_properties)
+        create_as(spark, self.tables.name(destination), self.name, data.limit(0), destination, properties)
 
     @staticmethod
     def merge_source(source: Any) -> Any:
@@ -178,7 +200,7 @@ class LakeFormat(TableFormat):
         refused = []
         for f in from_arrow(pa.schema(fields)).fields:
             try:
-                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {f.dataType.simpleString()}")
+                spark.sql(f"ALTER TABLE {info.name} ALTER COLUMN {quote(f.name)} TYPE {ddl_type(f.dataType)}")
             except Exception as exc:
                 if not self.alter_refused(str(exc)):
                     raise

@@ -8,6 +8,7 @@ for a table it is about to create.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import BatchRequest, CompactionResult
-from core.engines.spark.common import literal, quote
+from core.engines.spark.common import ddl_type, literal, quote
 from core.engines.spark.session import ClusterTarget
 from core.errors import MaintenanceNotSupported, TableError
 
@@ -100,6 +101,37 @@ def _no_delta_table(exc: Exception) -> bool:
     return any(marker in text for marker in ("DELTA_MISSING_DELTA_TABLE", "is not a Delta table", "PATH_NOT_FOUND"))
 
 
+_FIELD_NAME_REFUSED = ("DELTA_INVALID_CHARACTERS_IN_COLUMN_NAMES", "types incompatible with the existing columns")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _nested_names(data_type: Any) -> list[str]:
+    names = []
+    for field in getattr(data_type, "fields", None) or []:
+        names += [field.name, *_nested_names(field.dataType)]
+    for inner in ("elementType", "keyType", "valueType"):
+        if hasattr(data_type, inner):
+            names += _nested_names(getattr(data_type, inner))
+    return names
+
+
+def _unholdable_fields(exc: Exception, info: TableInfo, new: list[Any]) -> TableError | None:
+    """Delta without column mapping, and a Hive metastore's Hive-compatible tables, refuse a struct field named
+    with a space or punctuation (top-level names are made safe on reading; nested ones are kept as the files
+    have them): said with the fields' names instead of the catalog's error."""
+    if not any(marker in str(exc) for marker in _FIELD_NAME_REFUSED):
+        return None
+    awkward = sorted({n for f in new for n in _nested_names(f.dataType) if not _PLAIN_NAME.match(n)})
+    columns = ", ".join(f.name for f in new)
+    return TableError(
+        f"Table {info.name} ({info.provider}) cannot take the new column(s) {columns}: the cluster refuses the nested "
+        f"field name(s) {', '.join(repr(n) for n in awkward) or '(see the details)'}.",
+        "Rename the fields at the source, or ignore the column(s) in the schema settings (they are then not "
+        "loaded), or load into an Iceberg table, which takes such names.",
+        detail=str(exc)[:2000],
+    )
+
+
 class TableFormat:
     """What differs between table formats. The defaults are those of a format that can only take appends."""
 
@@ -148,8 +180,14 @@ class TableFormat:
         existing = set(info.schema.names)
         new = [f for f in schema.fields if f.name not in existing]
         if new:
-            columns = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in new)
-            spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
+            columns = ", ".join(f"{quote(f.name)} {ddl_type(f.dataType)}" for f in new)
+            try:
+                spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
+            except Exception as exc:
+                refused = _unholdable_fields(exc, info, new)
+                if refused is None:
+                    raise
+                raise refused from exc
 
     def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         raise TableError(
