@@ -129,10 +129,22 @@ def _options(endpoint: str) -> dict[str, str]:
     }
 
 
+def _cut_the_commit_answer(proxy: Proxy) -> None:
+    proxy.drop_response = lambda method, path: method == "PUT" and COMMIT.search(path) is not None
+
+
+def _stop_after_the_commit(proxy: Proxy) -> None:
+    proxy.down_after_commit = True
+
+
+@pytest.mark.parametrize("fault", [_cut_the_commit_answer, _stop_after_the_commit], ids=["answer-lost", "store-down"])
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_lost_commit_answer_does_not_load_the_batch_twice(settings: Any, weed: SeaweedFS, tmp_path: Path) -> None:
-    """The warehouse commits a batch but its answer is lost (connection cut): the run fails, and the next run must
-    not load the same files again (the batch's txn version is in the table)."""
+def test_a_commit_that_landed_is_not_loaded_twice(
+    settings: Any, weed: SeaweedFS, tmp_path: Path, fault: Callable[[Proxy], None]
+) -> None:
+    """The warehouse commits a batch, then its answer is lost (connection cut) or the store stops answering before
+    the table is read back: the batch must be in the table once, in this run (answer lost: the table is asked) or
+    the next one (store down: the batch stays pending and the next run settles it). Before, 40 rows for 30."""
     proxy = Proxy(weed.s3_port)
     bucket = weed.new_bucket("wh")
     options = _options(proxy.url)
@@ -140,26 +152,21 @@ def test_a_lost_commit_answer_does_not_load_the_batch_twice(settings: Any, weed:
     try:
         landing = tmp_path / "landing"
         write_json_files(landing, 2, 10)
-        ingestion = svc.ingestions.create(spec(str(landing), table="lost_commit"), activate=True)
-        first = svc.runs.run_now(ingestion.name)
-        assert first.status == RunStatus.SUCCESS, first.message
+        ingestion = svc.ingestions.create(spec(str(landing), table="landed"), activate=True)
+        assert svc.runs.run_now(ingestion.name).status == RunStatus.SUCCESS
         write_json_files(landing, 1, 10, start_id=20, prefix="later")
-        proxy.drop_response = lambda method, path: method == "PUT" and COMMIT.search(path) is not None
-        second = svc.runs.run_now(ingestion.name)
-        proxy.drop_response = None
-        print("second run:", second.status, second.message, [e.kind for e in second.errors])
+        fault(proxy)
+        svc.runs.run_now(ingestion.name)
+        proxy.drop_response, proxy.down_after_commit, proxy.down = None, False, False
         third = svc.runs.run_now(ingestion.name)
-        print("third run:", third.status, third.message)
-        uri = svc.embedded.table_uri(ingestion.spec.destination)
-        table = DeltaTable(uri, storage_options=options).to_pyarrow_table()
+        table = DeltaTable(svc.embedded.table_uri(ingestion.spec.destination), storage_options=options)
+        rows = table.to_pyarrow_table()
     finally:
         svc.close()
         proxy.close()
-    print("proxy log (commits):", [e for e in proxy.log if COMMIT.search(e[2])])
-    ids = table.column("id")
-    assert (table.num_rows, pc.count_distinct(ids).as_py()) == (30, 30), (
-        f"{table.num_rows} rows, {pc.count_distinct(ids).as_py()} distinct ids"
-    )
+    assert any(entry[0] != "ok" for entry in proxy.log), "the fault never happened"
+    assert third.status == RunStatus.SUCCESS and third.metrics.files_processed == 0, third.message
+    assert (rows.num_rows, pc.count_distinct(rows.column("id")).as_py()) == (30, 30)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -200,40 +207,6 @@ def test_a_source_overlapping_the_s3_warehouse_is_refused(settings: Any, weed: S
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_warehouse_down_right_after_a_commit_does_not_load_the_batch_twice(
-    settings: Any, weed: SeaweedFS, tmp_path: Path
-) -> None:
-    """The warehouse stops answering right after a batch's commit was answered: the run fails; once the warehouse
-    is back, the next run must not load that batch's files again."""
-    proxy = Proxy(weed.s3_port)
-    bucket = weed.new_bucket("wh")
-    options = _options(proxy.url)
-    svc = build(settings.model_copy(update={"warehouse": f"s3://{bucket}/wh", "warehouse_storage_options": options}))
-    try:
-        landing = tmp_path / "landing"
-        write_json_files(landing, 2, 10)
-        ingestion = svc.ingestions.create(spec(str(landing), table="down_after"), activate=True)
-        first = svc.runs.run_now(ingestion.name)
-        assert first.status == RunStatus.SUCCESS, first.message
-        write_json_files(landing, 1, 10, start_id=20, prefix="later")
-        proxy.down_after_commit = True
-        second = svc.runs.run_now(ingestion.name)
-        proxy.down_after_commit = proxy.down = False
-        print("second run:", second.status, second.message, [(e.kind, e.message[:200]) for e in second.errors])
-        third = svc.runs.run_now(ingestion.name)
-        print("third run:", third.status, third.message)
-        uri = svc.embedded.table_uri(ingestion.spec.destination)
-        table = DeltaTable(uri, storage_options=options).to_pyarrow_table()
-    finally:
-        svc.close()
-        proxy.close()
-    ids = table.column("id")
-    assert (table.num_rows, pc.count_distinct(ids).as_py()) == (30, 30), (
-        f"{table.num_rows} rows, {pc.count_distinct(ids).as_py()} distinct ids"
-    )
-
-
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_warehouse_down_for_a_run_fails_it_as_transient_naming_the_store(
     settings: Any, weed: SeaweedFS, tmp_path: Path
 ) -> None:
@@ -253,8 +226,7 @@ def test_warehouse_down_for_a_run_fails_it_as_transient_naming_the_store(
         rows = table.to_pyarrow_table()
     finally:
         svc.close()
-    print("failed run:", failed.status, failed.transient, failed.message, [(e.kind, e.action) for e in failed.errors])
-    print("next run:", again.status, again.message)
+    assert again.status == RunStatus.SUCCESS, again.message
     assert (rows.num_rows, pc.count_distinct(rows.column("id")).as_py()) == (30, 30)
     assert failed.status == RunStatus.FAILED
     assert failed.transient, f"not transient: {failed.message}"
@@ -286,7 +258,6 @@ def test_warehouse_credentials_refused_at_run_time_give_a_clear_error(
     finally:
         svc.close()
     error = failed.errors[0]
-    print("run:", failed.status, error.kind, repr(error.message[:300]), "|", error.action)
     assert error.kind != "internal", error.message
     assert "\\x1b" not in repr(error.message), "terminal colour codes in the message"
     assert "AUTOLOADER_WAREHOUSE" in error.action, error.action
@@ -307,7 +278,6 @@ def test_drop_then_recreate_a_table_on_s3(settings: Any, weed: SeaweedFS, tmp_pa
             spec(str(landing), table="again", name="second", destination={"write_mode": "create"}), activate=True
         )
         run = svc.runs.run_now(second.name)
-        print("run:", run.status, run.message)
         table = DeltaTable(svc.embedded.table_uri(second.spec.destination), storage_options=options)
         rows = table.to_pyarrow_table()
     finally:
@@ -353,13 +323,11 @@ def test_store_killed_mid_run_source_and_warehouse_on_it(settings: Any, weed: Se
             time.sleep(0.01)
         weed.stop(kill=True)
         worker.join(120)
-        failed = svc.store.get_run(ing.id, run_id)
         weed.start()
         again = svc.runs.run_now(ing.name)
         table = DeltaTable(svc.embedded.table_uri(ing.spec.destination), storage_options=options).to_pyarrow_table()
     finally:
         svc.close()
-    print("killed run:", failed.status, failed.files_done, [(e["kind"], e["message"][:160]) for e in failed.errors])
-    print("next run:", again.status, again.message)
     ids = table.column("id")
+    assert again.status == RunStatus.SUCCESS, again.message
     assert (table.num_rows, pc.count_distinct(ids).as_py()) == (files * records, files * records)
