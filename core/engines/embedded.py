@@ -19,7 +19,7 @@ from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileO
 from core.engines.inference import open_for
 from core.engines.parsed_files import ParsedByRun
 from core.engines.warehouse_errors import plain_reason, store_failure
-from core.errors import AutoloaderError, BadFileError, SchemaChangeError, TableError, TooManyBadRecords
+from core.errors import AutoloaderError, BadFileError, ConfigError, SchemaChangeError, TableError, TooManyBadRecords
 from core.formats import (
     FileReadStats,
     drop_rescued_keys,
@@ -349,7 +349,7 @@ class EmbeddedEngine:
     ) -> None:
         destination = request.destination
         options: dict[str, Any] = {
-            "partition_by": destination.partition_columns or None,
+            "partition_by": partition_names(destination, schema) or None,
             "schema_mode": "merge" if (table is not None and request.evolve) else None,
             "configuration": (destination.table_properties or None) if table is None else None,
             "storage_options": self.storage_options,
@@ -673,6 +673,25 @@ class LineageColumns:
             self._columns = [pa.repeat(scalar, size) for scalar in (pa.scalar(path, pa.string()), *self._stamps)]
         extra = [column.slice(0, n) for column in self._columns]
         return pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=self._schema)
+
+
+def partition_names(destination: DestinationConfig, schema: pa.Schema) -> list[str]:
+    """The partition columns as the data spells them: matched regardless of case, as Spark matches them (delta-rs
+    refused `Part` for a column `part` with "not found in schema" and an action about the warehouse)."""
+    names = []
+    for wanted in destination.partition_columns:
+        found = (
+            wanted if wanted in schema.names else next((n for n in schema.names if n.lower() == wanted.lower()), None)
+        )
+        if found is None:
+            raise ConfigError(
+                f"Partition column {wanted!r} of table {destination.full_name} is not a column of the data "
+                f"({', '.join(schema.names)}).",
+                "Pick the partition columns from the detected schema (destination.partition_columns).",
+                field="destination.partition_columns",
+            )
+        names.append(found)
+    return names
 
 
 def sql_literal(value: object) -> str:

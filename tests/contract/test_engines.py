@@ -254,6 +254,23 @@ def test_an_awkward_partition_column_name(engine: Harness, tmp_path: Path, name:
     assert dict(zip(table.column("id").to_pylist(), table.column(name).to_pylist(), strict=True)) == {1: "x", 2: "y"}
 
 
+def test_a_partition_column_set_in_another_case_partitions_by_the_datas_column(engine: Harness, tmp_path: Path) -> None:
+    """Spark matches `Part` to the data's `part`; the embedded engine refused it (delta-rs: not found in schema)."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "part": "x"}, {"id": 2, "part": "y"}])
+    ing = engine.create(spec(str(landing), destination={"partition_columns": ["Part"]}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    _lines(landing / "b.json", [{"id": 3, "part": "x"}])
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    table = engine.table(ing)
+    assert sorted(zip(table.column("id").to_pylist(), table.column("part").to_pylist(), strict=True)) == [
+        (1, "x"),
+        (2, "y"),
+        (3, "x"),
+    ]
+
+
 @pytest.mark.parametrize("meta", [{"content-type": "text/plain", "x y": 5}, {"plain": "p", "n": 5}])
 def test_a_new_struct_column_with_awkward_field_names(engine: Harness, tmp_path: Path, meta: dict[str, Any]) -> None:
     """auto_merge adds a struct column whose fields need quoting: Spark's ADD COLUMNS got the type's simpleString
