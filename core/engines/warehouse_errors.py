@@ -31,6 +31,7 @@ _REFUSED = (
 _UNREACHABLE = (
     "connection refused",
     "connection reset",
+    "connection closed",
     "connect error",
     "error sending request",
     "dns error",
@@ -44,7 +45,6 @@ _UNREACHABLE = (
     "status: 502",
     "status: 503",
     "status: 504",
-    "error performing",
 )
 
 

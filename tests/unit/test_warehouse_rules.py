@@ -77,6 +77,8 @@ def test_a_store_that_does_not_answer_is_transient() -> None:
     error = store_failure(OSError(DELTA_DOWN), "s3://lake/wh/t", {})
     assert isinstance(error, StorageUnavailable) and error.transient
     assert store_failure(ValueError("Schema error: field id is int64, not string"), "s3://lake/wh/t", {}) is None
+    missing = "Generic S3 error: Error performing GET http://127.0.0.1:1/wh/t/part-0.parquet - status: 404 Not Found"
+    assert store_failure(OSError(missing), "s3://lake/wh/t", {}) is None  # a table missing a file: not a retry
 
 
 def test_plain_reason_hides_secret_option_values() -> None:
