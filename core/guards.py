@@ -112,10 +112,10 @@ class TablesLocation:
 
 def _location(url: str) -> tuple[str, str, str] | None:
     """(store, bucket or container, folder path starting with /), or None for a store not compared (SFTP)."""
-    if url.startswith("/"):
-        return "local", "", os.path.realpath(url)
     if url.startswith("file://"):
         return "local", "", os.path.realpath(url[len("file://") :])
+    if "://" not in url:  # a local folder, maybe relative (the default warehouse is ./data/warehouse)
+        return "local", "", os.path.realpath(url)
     scheme, _, rest = url.partition("://")
     store = {"s3": "s3", "s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(scheme)
     if store is None:

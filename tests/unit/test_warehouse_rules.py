@@ -3,6 +3,7 @@ store's failures become typed errors in one plain line (core/engines/warehouse_e
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,8 @@ def test_local_and_other_stores(tmp_path: Path) -> None:
     assert tables.overlaps(SourceConfig(type="local", path=str(tmp_path)))
     assert tables.overlaps(SourceConfig(type="local", path=str(warehouse / "main" / "raw" / "t")))
     assert not tables.overlaps(SourceConfig(type="local", path=str(tmp_path / "landing")))
+    relative = TablesLocation(os.path.relpath(warehouse))  # the default, ./data/warehouse, is relative
+    assert relative.overlaps(SourceConfig(type="local", path=str(tmp_path)))
     gcs = TablesLocation("gs://lake/wh")
     assert gcs.overlaps(SourceConfig(type="gcs", path="gs://lake/"))
     assert not gcs.overlaps(_s3("s3://lake/", None))
