@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from core.config import IngestionSpec, SourceConfig
 from core.egress import EgressAllow, check_url
@@ -117,7 +118,7 @@ def _location(url: str) -> tuple[str, str, str] | None:
     if "://" not in url:  # a local folder, maybe relative (the default warehouse is ./data/warehouse)
         return "local", "", os.path.realpath(url)
     scheme, _, rest = url.partition("://")
-    store = {"s3": "s3", "s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(scheme)
+    store = {"s3": "s3", "s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(scheme.lower())
     if store is None:
         return None
     bucket, _, key = rest.partition("/")
@@ -126,8 +127,24 @@ def _location(url: str) -> tuple[str, str, str] | None:
     return store, bucket, "/" + key.strip("/")
 
 
+_LOOPBACK_NAMES = {"localhost": "127.0.0.1", "::1": "127.0.0.1", "[::1]": "127.0.0.1"}
+
+
 def _endpoint(url: str | None) -> str:
-    return (url or "").rstrip("/").lower()
+    """One spelling per service: none and any *.amazonaws.com host are AWS; a loopback name is 127.0.0.1; the
+    scheme's default port is explicit."""
+    if not url:
+        return "aws"
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if host == "amazonaws.com" or host.endswith(".amazonaws.com"):
+        return "aws"
+    host = _LOOPBACK_NAMES.get(host, host)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        port = 0
+    return f"{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -790,14 +790,13 @@ class RunPipeline:
             except BaseException as exc:
                 if not self._committed_despite(ctx, seq, exc):
                     raise
-                result = BatchResult(outcomes={}, already_committed=True)
+                result = BatchResult(outcomes=dict(request.outcomes), already_committed=True)
             break
         crash_point("after_commit")
         if result.already_committed:
             if spec.destination.write_mode == "overwrite":
                 ctx.engine.settle_overwrite(spec.destination, ctx.ingestion.app_id, seq)
-            counts = ctx.engine.count_rows_from(spec.destination, [f.path for f in files])
-            result.outcomes = {f.path: FileOutcome(records=counts.get(f.path, 0)) for f in files}
+            result.outcomes = self._committed_outcomes(ctx, files, result.outcomes)
         self._complete(ctx, files, seq, result.outcomes)
         crash_point("after_ledger")
         if decision.action == "evolve" and (table_schema is None or decision.changes):
@@ -810,6 +809,16 @@ class RunPipeline:
         ctx.metrics.batches_committed += 1
         ctx.wrote_data = True
         self._store_progress(ctx, ctx.files_done)
+
+    @staticmethod
+    def _committed_outcomes(
+        ctx: _RunContext, files: list[FileInfo], known: dict[str, FileOutcome]
+    ) -> dict[str, FileOutcome]:
+        """The outcomes of a batch found committed: as the engine decided them where it got that far (a file it set
+        aside stays set aside), else counted in the table by `_source_file`."""
+        missing = [f.path for f in files if f.path not in known]
+        counts = ctx.engine.count_rows_from(ctx.ingestion.spec.destination, missing) if missing else {}
+        return {f.path: known.get(f.path) or FileOutcome(records=counts.get(f.path, 0)) for f in files}
 
     def _committed_despite(self, ctx: _RunContext, seq: int, exc: BaseException) -> bool:
         """A write can fail after its commit became durable: the answer to the commit was lost on the network, or

@@ -70,6 +70,9 @@ class BatchRequest:
     # The first batch of a full refresh: its commit replaces the table's rows (in merge mode with the batch's
     # latest row per key), keeping the table's columns; later batches of the refresh load as the write mode says.
     replace: bool = False
+    # Filled by the engine as it decides each file's outcome (loaded with N records, set aside and why), so that a
+    # caller whose write failed after its commit became durable still knows them.
+    outcomes: dict[str, FileOutcome] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

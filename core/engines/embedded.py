@@ -318,7 +318,7 @@ class EmbeddedEngine:
                     "Pick another table name, or change the write mode to append.",
                 )
         schema = output_schema(request.schema, destination.lineage_columns)
-        state = _StreamState()
+        state = _StreamState(outcomes=request.outcomes)
         batches = self._stream(request, schema, state)
         before = self._file_sizes(table)
         commit = CommitProperties(app_transactions=[Transaction(request.app_id, request.batch_seq)])

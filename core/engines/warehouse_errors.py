@@ -15,6 +15,7 @@ WAREHOUSE_SETTINGS = "AUTOLOADER_WAREHOUSE / AUTOLOADER_WAREHOUSE_STORAGE_OPTION
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SECRET_WORDS = ("key", "secret", "token", "sas", "password", "credential", "signature")
 _SIGNED_QUERY = re.compile(r"\b(sig|signature|x-goog-signature|x-amz-signature|token|key)=[^&\s]+", re.IGNORECASE)
+_PLACES = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+|\bpath:? \S+|(?<![\w)])/\S+|\S+/\S+")
 _REFUSED = (
     "lacked the necessary privileges",
     "forbidden",
@@ -59,6 +60,13 @@ def plain_reason(exc: BaseException, options: dict[str, str]) -> str:
     return f"{type(exc).__name__}: {' / '.join(parts)}"[:600]
 
 
+def _without_places(text: str, location: str) -> str:
+    """The message without the URLs, paths and table location it quotes: a table named `unauthorized_logins` or
+    `api_timeouts` must not make a failure look like refused credentials or a store that is down."""
+    text = text.replace(location, " ")
+    return _PLACES.sub(" ", text)
+
+
 def _endpoint(options: dict[str, str]) -> str:
     for key, value in options.items():
         if key.lower().endswith(("endpoint", "endpoint_url", "base_url")):
@@ -70,7 +78,7 @@ def store_failure(exc: BaseException, location: str, options: dict[str, str]) ->
     """A typed error when `exc` is the warehouse's store refusing the credentials or not answering; None when it
     is something else (a corrupt table, a schema clash), which the caller reports as a table error."""
     why = plain_reason(exc, options)
-    lowered = why.lower()
+    lowered = _without_places(why, location).lower()
     where = f"{location}{_endpoint(options)}"
     if any(word in lowered for word in _REFUSED):
         return StorageAuthError(

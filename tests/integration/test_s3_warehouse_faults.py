@@ -4,6 +4,8 @@ the credentials: each batch lands once, and the run says what failed and what to
 from __future__ import annotations
 
 import http.client
+import json
+import os
 import re
 import socket
 import threading
@@ -17,7 +19,7 @@ import pytest
 from deltalake import DeltaTable
 
 from app.bootstrap import build
-from core.domain import RunStatus
+from core.domain import FileStatus, RunStatus
 from tests.helpers import spec, write_json_files
 from tests.services import ACCESS_KEY, SECRET_KEY, SeaweedFS
 
@@ -331,3 +333,101 @@ def test_store_killed_mid_run_source_and_warehouse_on_it(settings: Any, weed: Se
     ids = table.column("id")
     assert again.status == RunStatus.SUCCESS, again.message
     assert (table.num_rows, pc.count_distinct(ids).as_py()) == (files * records, files * records)
+
+
+MANUAL = {"inference": "manual", "schema_json": [{"name": "id", "type": "bigint"}, {"name": "v", "type": "string"}]}
+
+
+def _body(i: int) -> bytes:
+    return (json.dumps({"id": i, "v": f"r{i}"}) + "\n").encode()
+
+
+def _ledger(svc: Any, ingestion_id: int) -> dict[str, Any]:
+    return {path: known.status for path, known in svc.store.known_files(ingestion_id).items()}
+
+
+@pytest.mark.parametrize("lose_answer", [False, True], ids=["control", "answer-lost"])
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_file_set_aside_in_a_batch_whose_answer_was_lost_is_not_recorded_loaded(
+    settings: Any, weed: SeaweedFS, lose_answer: bool
+) -> None:
+    """An S3 source with an SSE-C object (the store refuses to serve it) and a manual schema, so the engine sets it
+    aside while streaming the batch. Found by an attack helper: when the commit's answer was lost, the kept batch's
+    outcomes were rebuilt from row counts, and the refused object was recorded LOADED with 0 records."""
+    bucket = weed.new_bucket("src")
+    client = weed.client()
+    proxy = Proxy(weed.s3_port)
+    wh = weed.new_bucket("wh")
+    options = _options(proxy.url)
+    svc = build(settings.model_copy(update={"warehouse": f"s3://{wh}/wh", "warehouse_storage_options": options}))
+    try:
+        # the table exists first (a clean batch), so the lost answer is an append's
+        client.put_object(Bucket=bucket, Key="landing/a-first.json", Body=_body(100))
+        source = weed.source(bucket, "landing/").model_dump(mode="json", exclude_none=True)
+        ing = svc.ingestions.create(
+            spec("/unused", table="refused", source=source, format={"type": "json", "schema": MANUAL}), activate=True
+        )
+        assert svc.runs.run_now(ing.name).status == RunStatus.SUCCESS
+        for i in range(2):
+            client.put_object(Bucket=bucket, Key=f"landing/part-{i}.json", Body=_body(i))
+        client.put_object(
+            Bucket=bucket,
+            Key="landing/part-9-encrypted.json",
+            Body=_body(9),
+            SSECustomerAlgorithm="AES256",
+            SSECustomerKey=os.urandom(32),
+        )
+        if lose_answer:
+            proxy.drop_response = lambda method, path: method == "PUT" and COMMIT.search(path) is not None
+        run = svc.runs.run_now(ing.name)
+        proxy.drop_response = None
+        ledger = _ledger(svc, ing.id)
+    finally:
+        svc.close()
+        proxy.close()
+    if lose_answer:
+        assert any(entry[0] == "dropped" for entry in proxy.log), "the fault never happened"
+    encrypted = f"s3://{bucket}/landing/part-9-encrypted.json"
+    assert ledger[encrypted] == FileStatus.QUARANTINED, (ledger[encrypted], run.status, run.message)
+    assert run.status == RunStatus.PARTIAL and run.metrics.files_quarantined == 1, run.message
+
+
+@pytest.mark.parametrize("write_mode", ["append", "overwrite", "merge"])
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_commit_answer_lost_from_table_creation_on_multi_batch(
+    settings: Any, weed: SeaweedFS, tmp_path: Any, write_mode: str
+) -> None:
+    """Every commit's answer is lost, starting with the table's creation, in a run of 3 batches
+    (max_files_per_batch=1): each batch must be in the table once, and a later run loads nothing."""
+    proxy = Proxy(weed.s3_port)
+    wh = weed.new_bucket("wh")
+    options = _options(proxy.url)
+    svc = build(settings.model_copy(update={"warehouse": f"s3://{wh}/wh", "warehouse_storage_options": options}))
+    try:
+        landing = tmp_path / "landing"
+        write_json_files(landing, 3, 5)
+        destination = {"write_mode": write_mode}
+        if write_mode == "merge":
+            destination["merge_keys"] = ["id"]
+        ing = svc.ingestions.create(
+            spec(str(landing), table=f"lost_{write_mode}", destination=destination, limits={"max_files_per_batch": 1}),
+            activate=True,
+        )
+        proxy.drop_response = lambda method, path: method == "PUT" and COMMIT.search(path) is not None
+        first = svc.runs.run_now(ing.name)
+        proxy.drop_response = None
+        second = svc.runs.run_now(ing.name)
+        rows = DeltaTable(svc.embedded.table_uri(ing.spec.destination), storage_options=options).to_pyarrow_table()
+        ledger = _ledger(svc, ing.id)
+    finally:
+        svc.close()
+        proxy.close()
+    assert any(entry[0] == "dropped" for entry in proxy.log), "the fault never happened"
+    assert second.metrics.files_processed == 0, (first.message, second.message)
+    assert set(ledger.values()) == {FileStatus.LOADED}, ledger
+    expected = 15  # overwrite: only the run's first batch replaces
+    assert (rows.num_rows, pc.count_distinct(rows.column("id")).as_py()) == (expected, expected), (
+        first.status,
+        first.message,
+        second.message,
+    )

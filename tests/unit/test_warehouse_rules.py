@@ -42,6 +42,26 @@ def test_buckets_of_one_name_on_two_services_do_not_overlap() -> None:
     assert TablesLocation("s3a://lake/wh").overlaps(_s3("s3://lake/", None))
 
 
+@pytest.mark.parametrize(
+    ("warehouse_endpoint", "source_endpoint"),
+    [
+        (MINIO, "http://localhost:9000/"),
+        ("http://LOCALHOST:9000", MINIO),
+        (None, "https://s3.amazonaws.com"),
+        (None, "https://s3.eu-west-1.amazonaws.com"),
+        ("https://s3.us-east-1.amazonaws.com", None),
+        ("https://minio.example:443", "https://minio.example"),
+    ],
+)
+def test_one_service_spelled_two_ways_is_one_service(warehouse_endpoint: str | None, source_endpoint: str) -> None:
+    """Found by an attack helper: the endpoints were compared as strings, so the guard let the same store through."""
+    assert TablesLocation("s3://lake/wh", warehouse_endpoint).overlaps(_s3("s3://lake/", source_endpoint))
+
+
+def test_an_upper_case_scheme_is_compared() -> None:
+    assert TablesLocation("S3://lake/wh", MINIO).overlaps(_s3("s3://lake/"))
+
+
 def test_local_and_other_stores(tmp_path: Path) -> None:
     warehouse = tmp_path / "wh"
     tables = TablesLocation(str(warehouse))
@@ -74,6 +94,27 @@ def test_refused_credentials_are_terminal_and_name_the_settings() -> None:
     assert "s3://lake/wh/t" in error.message and MINIO in error.message
     assert "AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS" in error.action
     assert "\x1b" not in error.message and "abcdef123" not in error.message
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            "unauthorized_logins",
+            DELTA_DOWN.replace("list request", "GET http://127.0.0.1:1/b/wh/unauthorized_logins/x"),
+        ),
+        ("forbidden", "Error performing GET http://127.0.0.1:1/b/wh/forbidden/_delta_log - Connection refused"),
+    ],
+)
+def test_a_table_named_like_a_refusal_is_not_a_refusal(table: str, message: str) -> None:
+    """Found by an attack helper: the words were looked for in the whole message, paths and URLs included."""
+    error = store_failure(OSError(message), f"s3://b/wh/{table}", {})
+    assert isinstance(error, StorageUnavailable)
+
+
+def test_a_table_named_like_a_timeout_is_not_a_timeout() -> None:
+    message = "Generic LocalFileSystem error: /tmp/wh/api_timeouts/part-0.parquet not found"
+    assert store_failure(OSError(message), "/tmp/wh/api_timeouts", {}) is None
 
 
 def test_a_store_that_does_not_answer_is_transient() -> None:

@@ -250,6 +250,7 @@ class SparkEngine:
                 fmt.clear(spark, request, info)
             _files_done(request, batch)
             return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
+        request.outcomes.update(batch.outcomes)
         self._tables.ensure_database(spark, destination)
         if info is not None and request.evolve:
             fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
