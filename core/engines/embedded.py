@@ -158,7 +158,8 @@ class EmbeddedEngine:
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:
             try:
-                table.optimize.z_order(destination.z_order_columns, writer_properties=WRITER_PROPERTIES)
+                columns = z_order_names(destination, pa.schema(table.schema().to_arrow()))
+                table.optimize.z_order(columns, writer_properties=WRITER_PROPERTIES)
             except (DeltaError, OSError) as exc:
                 raise self._failure(exc, destination, "Z-ordering") from exc
 
@@ -680,9 +681,7 @@ def partition_names(destination: DestinationConfig, schema: pa.Schema) -> list[s
     refused `Part` for a column `part` with "not found in schema" and an action about the warehouse)."""
     names = []
     for wanted in destination.partition_columns:
-        found = (
-            wanted if wanted in schema.names else next((n for n in schema.names if n.lower() == wanted.lower()), None)
-        )
+        found = spelled_as(wanted, schema.names)
         if found is None:
             raise ConfigError(
                 f"Partition column {wanted!r} of table {destination.full_name} is not a column of the data "
@@ -691,6 +690,27 @@ def partition_names(destination: DestinationConfig, schema: pa.Schema) -> list[s
                 field="destination.partition_columns",
             )
         names.append(found)
+    return names
+
+
+def spelled_as(wanted: str, names: list[str]) -> str | None:
+    """`wanted` as `names` spell it: exactly, else regardless of case (as Spark matches columns); None if absent."""
+    if wanted in names:
+        return wanted
+    return next((name for name in names if name.lower() == wanted.lower()), None)
+
+
+def z_order_names(destination: DestinationConfig, schema: pa.Schema) -> list[str]:
+    """The Z-order columns as the table spells them (a nested `meta.k` by its top-level column); one the table does
+    not have is passed on as given, for delta-rs to refuse."""
+    names = []
+    for wanted in destination.z_order_columns:
+        found = spelled_as(wanted, schema.names)
+        head, dot, rest = wanted.partition(".")
+        if found is None and dot:
+            top = spelled_as(head, schema.names)
+            found = None if top is None else f"{top}.{rest}"
+        names.append(found or wanted)
     return names
 
 
@@ -716,10 +736,9 @@ def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa
         )
     table = table.append_column("__pos", pa.array(range(table.num_rows), pa.int64()))
     if order_by:
-        order = pc.sort_indices(
-            table,
-            [(order_by, "ascending", "at_start"), ("__pos", "ascending", "at_end")],
-        )
+        valid = pc.is_valid(table[order_by])  # NULL lowest; NaN highest, as Spark ranks them
+        ranked = table.append_column("__valid", valid)
+        order = pc.sort_indices(ranked, [("__valid", "ascending"), (order_by, "ascending"), ("__pos", "ascending")])
         table = table.take(order)
         table = table.set_column(
             table.schema.get_field_index("__pos"), "__pos", pa.array(range(table.num_rows), pa.int64())

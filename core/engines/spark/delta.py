@@ -75,7 +75,11 @@ class DeltaFormat(LakeFormat):
         the embedded engine (delta-rs) orders any column, so the check is off for this statement: the files are
         clustered either way, and skipping by the column starts once its statistics are kept
         (delta.dataSkippingNumIndexedCols)."""
-        columns = ", ".join(quote(c) for c in destination.z_order_columns)
+        top_level = {name.lower() for name in info.schema.names}
+        columns = ", ".join(
+            quote(c) if c.lower() in top_level or "." not in c else ".".join(quote(p) for p in c.split("."))
+            for c in destination.z_order_columns
+        )
         with self.tables.conf_lock:
             spark.conf.set(ZORDER_STATS_CHECK, "false")
             try:
