@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -19,6 +20,18 @@ from core.errors import Conflict
 from core.formats import schema_from_json, schema_to_json
 from core.schema import data_fields
 from core.schema_resolution import ResolutionPlan, plan_resolution
+
+
+def _as_column_value(value: Any, field: pa.Field) -> Any:
+    """A default for a text column as the text of the JSON value given (`1e20` stays `1e+20`, `true` stays
+    `true`): each engine's SQL would otherwise turn a number into text its own way (Spark wrote `1.0E20`)."""
+    if (
+        value is None
+        or isinstance(value, str)
+        or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+    ):
+        return value
+    return json.dumps(value)
 
 
 class SchemaReviewService:
@@ -101,7 +114,8 @@ class SchemaReviewService:
             if plan.widened:
                 engine.widen_columns(destination, [proposed.field(c["column"]) for c in plan.widened])
             for change in plan.added if plan.resolution == "backfill_default" else []:
-                engine.fill_column(destination, change["column"], defaults[change["column"]])
+                column = change["column"]
+                engine.fill_column(destination, column, _as_column_value(defaults[column], proposed.field(column)))
             return spec
         if plan.resolution == "new_table":
             assert plan.new_table is not None

@@ -341,6 +341,8 @@ BACKFILLS = [
     ("2024-05-01", "2024-01-01", dt.date(2024, 1, 1)),
     ("2024-05-01T10:00:00Z", "2024-01-01T00:00:00Z", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
     (2.5, 1, 1.0),
+    ("gold", 1e20, "1e+20"),  # a number into a text column: its JSON text on both engines (Spark wrote 1.0E20)
+    ("gold", True, "true"),
 ]
 
 
