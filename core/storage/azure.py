@@ -22,6 +22,7 @@ from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
     ConfigError,
+    FileRefused,
     SourceNotFound,
     StorageAuthError,
     StorageUnavailable,
@@ -363,6 +364,13 @@ class AzureBlobStorage:
                 return StorageUnavailable(
                     f"Azure {self._where()} is busy or failing ({code or status}) while reading {target}",
                     "This is usually temporary; the run will retry.",
+                    detail=_detail(exc),
+                )
+            if path is not None:  # one blob the service will not serve as it is (BlobArchived: 409)
+                return FileRefused(
+                    f"Azure refuses to serve {target} ({code or status})",
+                    "The other files load; this one is set aside and retried when it changes. A blob in the "
+                    "Archive tier must be rehydrated (moved to Hot or Cool) before it can be read.",
                     detail=_detail(exc),
                 )
             return TerminalError(

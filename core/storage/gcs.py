@@ -19,6 +19,7 @@ from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
     ConfigError,
+    FileRefused,
     SourceNotFound,
     StorageAuthError,
     StorageUnavailable,
@@ -324,6 +325,13 @@ class GCSStorage:
             return StorageUnavailable(
                 f"GCS{self._where()} is busy or failing while reading {target}",
                 "This is usually temporary; the run will retry.",
+                detail=detail,
+            )
+        if isinstance(exc, gx.GoogleAPICallError) and path is not None:
+            return FileRefused(
+                f"GCS refuses to serve {target} ({exc.code})",
+                "The other files load; this one is set aside and retried when it changes. An object encrypted with "
+                "a customer-supplied key (CSEK) is served only with that key, which the source cannot give.",
                 detail=detail,
             )
         if isinstance(exc, gx.GoogleAPICallError):

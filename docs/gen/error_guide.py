@@ -53,10 +53,11 @@ CODE_GUIDE: dict[str, Guide] = {
         "fix the producer, or give the column a type hint. See schema-changes.md.",
     ),
     "file_refused": Guide(
-        "The store refuses to serve one listed file as it is (an S3 object stored with a customer-provided key, "
-        "SSE-C). The file is quarantined; the other files load.",
-        "Have the producer write the file without SSE-C (SSE-S3 and SSE-KMS objects are read as usual); the file is "
-        "tried again once it changes.",
+        "The store refuses to serve one listed file as it is: an S3 object stored with a customer-provided key "
+        "(SSE-C), an Azure blob in the Archive tier, a GCS object with a customer-supplied key. The file is "
+        "quarantined; the other files load.",
+        "Have the producer write the file without a customer key (SSE-S3 and SSE-KMS objects are read as usual), or "
+        "rehydrate the archived blob; the file is tried again once it changes.",
     ),
     "source_not_found": Guide(
         "The source path, bucket, container or a listed file does not exist (or a file is shorter than listed, "

@@ -1,6 +1,6 @@
-"""An S3 source (SeaweedFS) with one object the store refuses to serve, or a source path that names a file: one
-bad object is set aside while the others load, and a wrong path says what to set instead of finding nothing for
-ever. Found by an attack helper (session 17)."""
+"""A source with one object the store refuses to serve (S3 SSE-C on SeaweedFS, an archived blob on Azurite), or an
+S3 source path that names a file: one bad object is set aside while the others load, and a wrong path says what to
+set instead of finding nothing for ever. Found by an attack helper (session 17)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from core.errors import ConfigError
 from core.guards import Guards, LocalRoots
 from core.storage import open_storage
 from tests.helpers import spec
-from tests.services import SeaweedFS
+from tests.services import Azurite, SeaweedFS
 
 pytestmark = pytest.mark.s3
 
@@ -94,3 +94,29 @@ def test_keys_outside_the_asked_prefix_are_not_listed(seaweedfs: SeaweedFS) -> N
     assert listed == []
     listed = [f.path for f in open_storage(seaweedfs.source(bucket, "other/"), LOOPBACK).list_files()]
     assert listed == [f"s3://{bucket}/other/x.json"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_archived_azure_blob_is_set_aside_and_the_others_load(settings: Any, azurite: Azurite) -> None:
+    """A blob in the Archive tier cannot be read until rehydrated (409 BlobArchived): it failed the whole run."""
+    container = azurite.new_container()
+    for i in range(2):
+        azurite.put(container, f"in/part-{i}.json", _body(i))
+    azurite.put(container, "in/part-9-archived.json", _body(9))
+    azurite.service().get_container_client(container).get_blob_client("in/part-9-archived.json").set_standard_blob_tier(
+        "Archive"
+    )
+    svc = build(settings)
+    try:
+        source = azurite.source(container, "in/").model_dump(mode="json", exclude_none=True)
+        ing = svc.ingestions.create(spec("/unused", table="archived", source=source), activate=True)
+        first, second = svc.runs.run_now(ing.name), svc.runs.run_now(ing.name)
+        table = DeltaTable(svc.embedded.table_uri(ing.spec.destination)).to_pyarrow_table()
+    finally:
+        svc.close()
+    assert first.status == RunStatus.PARTIAL, first.message
+    assert sorted(table.column("id").to_pylist()) == [0, 1]
+    (quarantined,) = first.errors
+    assert quarantined.kind == "quarantined" and quarantined.file.endswith("/in/part-9-archived.json")
+    assert "BlobArchived" in quarantined.message and "rehydrated" in quarantined.action
+    assert second.status == RunStatus.SUCCESS and second.metrics.files_processed == 0, second.message
