@@ -458,8 +458,8 @@ class S3Storage:
             if path is not None:
                 return FileRefused(
                     f"S3 refuses to serve {target} ({detail})",
-                    "The other files load; this one is set aside and retried when it changes. S3 serves an object "
-                    "stored with a customer-provided key (SSE-C) only with that key, which the source cannot give: "
+                    "The other files load; this one is set aside and retried when it changes. If it was stored with "
+                    "a customer-provided key (SSE-C), S3 serves it only with that key, which the source cannot give: "
                     "have the producer write it without SSE-C (SSE-S3 or SSE-KMS are read as usual).",
                     detail=detail,
                 )
