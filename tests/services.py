@@ -194,6 +194,12 @@ class SeaweedFS:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def put_with_customer_key(self, bucket: str, key: str, body: bytes) -> None:
+        """An object encrypted with a random customer-provided key (SSE-C): a plain GET of it gets 400."""
+        self.client().put_object(
+            Bucket=bucket, Key=key, Body=body, SSECustomerAlgorithm="AES256", SSECustomerKey=os.urandom(32)
+        )
+
     def put_many(
         self, bucket: str, objects: Mapping[str, bytes] | Iterable[tuple[str, bytes]], workers: int = 16
     ) -> None:

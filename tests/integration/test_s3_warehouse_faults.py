@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import socket
 import threading
@@ -21,6 +20,7 @@ from deltalake import DeltaTable
 from app.bootstrap import build
 from core.domain import FileStatus, RunStatus
 from tests.helpers import spec, write_json_files
+from tests.integration.test_source_object_faults import _body
 from tests.services import ACCESS_KEY, SECRET_KEY, SeaweedFS
 
 pytestmark = pytest.mark.s3
@@ -288,7 +288,6 @@ def test_drop_then_recreate_a_table_on_s3(settings: Any, weed: SeaweedFS, tmp_pa
 
 
 def _objects(files: int, records: int) -> dict[str, bytes]:
-    import json
 
     return {
         f"events/part-{i:05d}.json": "".join(
@@ -338,10 +337,6 @@ def test_store_killed_mid_run_source_and_warehouse_on_it(settings: Any, weed: Se
 MANUAL = {"inference": "manual", "schema_json": [{"name": "id", "type": "bigint"}, {"name": "v", "type": "string"}]}
 
 
-def _body(i: int) -> bytes:
-    return (json.dumps({"id": i, "v": f"r{i}"}) + "\n").encode()
-
-
 def _ledger(svc: Any, ingestion_id: int) -> dict[str, Any]:
     return {path: known.status for path, known in svc.store.known_files(ingestion_id).items()}
 
@@ -370,13 +365,7 @@ def test_a_file_set_aside_in_a_batch_whose_answer_was_lost_is_not_recorded_loade
         assert svc.runs.run_now(ing.name).status == RunStatus.SUCCESS
         for i in range(2):
             client.put_object(Bucket=bucket, Key=f"landing/part-{i}.json", Body=_body(i))
-        client.put_object(
-            Bucket=bucket,
-            Key="landing/part-9-encrypted.json",
-            Body=_body(9),
-            SSECustomerAlgorithm="AES256",
-            SSECustomerKey=os.urandom(32),
-        )
+        weed.put_with_customer_key(bucket, "landing/part-9-encrypted.json", _body(9))
         if lose_answer:
             proxy.drop_response = lambda method, path: method == "PUT" and COMMIT.search(path) is not None
         run = svc.runs.run_now(ing.name)

@@ -5,7 +5,6 @@ set instead of finding nothing for ever. Found by an attack helper (session 17).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
@@ -37,13 +36,7 @@ def test_an_object_s3_refuses_to_serve_is_set_aside_and_the_others_load(settings
     client = seaweedfs.client()
     for i in range(3):
         client.put_object(Bucket=bucket, Key=f"landing/part-{i}.json", Body=_body(i))
-    client.put_object(
-        Bucket=bucket,
-        Key="landing/part-9-encrypted.json",
-        Body=_body(9),
-        SSECustomerAlgorithm="AES256",
-        SSECustomerKey=os.urandom(32),
-    )
+    seaweedfs.put_with_customer_key(bucket, "landing/part-9-encrypted.json", _body(9))
     svc = build(settings)
     try:
         source = seaweedfs.source(bucket, "landing/").model_dump(mode="json", exclude_none=True)
