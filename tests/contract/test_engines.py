@@ -1079,11 +1079,11 @@ def test_z_order_on_an_awkward_or_late_column(engine: Harness, tmp_path: Path, c
     """Iceberg's zorder() took the name unquoted; Delta on Spark refused a column past the first 32 (it keeps no
     statistics there) after the batch was committed, which failed the run."""
     landing = tmp_path / "in"
-    _lines(
-        landing / "a.json",
-        [{"id": i, "content-type": f"t{i % 3}", **{f"c{j:02}": i * j for j in range(40)}} for i in range(10)],
-    )
-    ing = engine.create(spec(str(landing), destination={"z_order_columns": [column]}))
+    rows = [{"id": i, "content-type": f"t{i % 3}", **{f"c{j:02}": i * j for j in range(40)}} for i in range(10)]
+    _lines(landing / "a.json", rows[:5])
+    _lines(landing / "b.json", rows[5:])  # two table files: Iceberg rewrites a group of at least 2
+    limits = {"max_files_per_batch": 1}
+    ing = engine.create(spec(str(landing), destination={"z_order_columns": [column]}, limits=limits))
     outcome = engine.run(ing)
     assert outcome.status == RunStatus.SUCCESS and "Z-ordered" not in outcome.message, outcome.message
     assert engine.ids(ing) == list(range(10))

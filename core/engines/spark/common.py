@@ -11,6 +11,14 @@ def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
+def column_path(name: str, top_level: list[str]) -> str:
+    """A column as SQL names it: quoted whole when the table has a top-level column of that name (regardless of
+    case), else as a nested path (`meta.k`) with each part quoted."""
+    if "." not in name or name.lower() in {column.lower() for column in top_level}:
+        return quote(name)
+    return ".".join(quote(part) for part in name.split("."))
+
+
 def ddl_type(data_type: Any) -> str:
     """A Spark type as SQL DDL text, nested field names quoted: `simpleString()` leaves them bare, so a new struct
     column with a field named `content-type` or `x y` failed ADD COLUMNS with a syntax error."""

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig
 from core.engines.base import CompactionResult
-from core.engines.spark.common import quote
+from core.engines.spark.common import column_path
 from core.engines.spark.lake import LakeFormat
 from core.engines.spark.table import TableInfo
 
@@ -75,11 +75,7 @@ class DeltaFormat(LakeFormat):
         the embedded engine (delta-rs) orders any column, so the check is off for this statement: the files are
         clustered either way, and skipping by the column starts once its statistics are kept
         (delta.dataSkippingNumIndexedCols)."""
-        top_level = {name.lower() for name in info.schema.names}
-        columns = ", ".join(
-            quote(c) if c.lower() in top_level or "." not in c else ".".join(quote(p) for p in c.split("."))
-            for c in destination.z_order_columns
-        )
+        columns = ", ".join(column_path(c, info.schema.names) for c in destination.z_order_columns)
         with self.tables.conf_lock:
             spark.conf.set(ZORDER_STATS_CHECK, "false")
             try:

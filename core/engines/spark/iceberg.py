@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.config import DestinationConfig
-from core.engines.spark.common import literal, quote
+from core.engines.spark.common import column_path, literal, quote
 from core.engines.spark.errors import ICEBERG_RUNTIME_MISMATCH, FormatNotSupported, iceberg_runtime_error
 from core.engines.spark.lake import LakeFormat, create_as
 from core.engines.spark.table import TableInfo
@@ -80,7 +80,7 @@ class IcebergFormat(LakeFormat):
 
     def zorder(self, spark: Any, info: TableInfo, destination: DestinationConfig) -> None:
         catalog, database, table = self.tables.qualified(destination)
-        order = "zorder(" + ",".join(quote(c) for c in destination.z_order_columns) + ")"
+        order = "zorder(" + ",".join(column_path(c, info.schema.names) for c in destination.z_order_columns) + ")"
         spark.sql(
             f"CALL {quote(catalog)}.system.rewrite_data_files(table => {literal(f'{database}.{table}')}, "
             f"strategy => 'sort', sort_order => {literal(order)}, "
