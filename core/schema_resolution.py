@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.column_defaults import stored_default
 from core.errors import ConfigError, Conflict
 
 Resolution = Literal["auto_merge", "backfill_default", "new_table", "ignore", "review_later"]
@@ -27,6 +28,8 @@ class ResolutionPlan:
     widened: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     new_table: str | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """backfill_default: each new column's default as the column will store it (checked before any change)."""
 
 
 def _quote(name: str) -> str:
@@ -71,7 +74,13 @@ def plan_resolution(
                 'Send default_values, e.g. {"' + (missing[0] if missing else "column") + '": 0}.',
                 field="default_values",
             )
-        sets = ", ".join(f"{_quote(c['column'])} = {(default_values or {})[c['column']]!r}" for c in added)
+        plan.defaults = {
+            c["column"]: stored_default(
+                c["column"], (default_values or {})[c["column"]], types.get(c["column"], c["new_type"])
+            )
+            for c in added
+        }
+        sets = ", ".join(f"{_quote(column)} = {value!r}" for column, value in plan.defaults.items())
         plan.statements = [*add_ddl, *widen_ddl, f"UPDATE {table} SET {sets}"]
     elif resolution == "new_table":
         catalog_db, _, name = table.rpartition(".")

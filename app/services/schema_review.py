@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow as pa
@@ -20,18 +19,6 @@ from core.errors import Conflict
 from core.formats import schema_from_json, schema_to_json
 from core.schema import data_fields
 from core.schema_resolution import ResolutionPlan, plan_resolution
-
-
-def _as_column_value(value: Any, field: pa.Field) -> Any:
-    """A default for a text column as the text of the JSON value given (`1e20` stays `1e+20`, `true` stays
-    `true`): each engine's SQL would otherwise turn a number into text its own way (Spark wrote `1.0E20`)."""
-    if (
-        value is None
-        or isinstance(value, str)
-        or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
-    ):
-        return value
-    return json.dumps(value)
 
 
 class SchemaReviewService:
@@ -89,7 +76,7 @@ class SchemaReviewService:
             return plan, None
         pending = self.store.get_schema_version(ingestion_id, version)
         engine = self.engines.for_ingestion(ingestion)
-        spec = self._apply(engine, ingestion.spec, plan, schema_from_json(pending.columns), default_values or {})
+        spec = self._apply(engine, ingestion.spec, plan, schema_from_json(pending.columns))
         if spec is not ingestion.spec:
             self.store.update_ingestion(ingestion_id, spec)
         current = engine.table_schema(spec.destination)
@@ -104,18 +91,15 @@ class SchemaReviewService:
         return plan, self.runs.trigger(ingestion_id, "manual", who)
 
     @staticmethod
-    def _apply(
-        engine: Engine, spec: IngestionSpec, plan: ResolutionPlan, proposed: pa.Schema, defaults: dict[str, Any]
-    ) -> IngestionSpec:
+    def _apply(engine: Engine, spec: IngestionSpec, plan: ResolutionPlan, proposed: pa.Schema) -> IngestionSpec:
         """Change the table (or the spec) as the plan says; returns the spec to keep (the same object if unchanged)."""
         destination = spec.destination
         if plan.resolution in ("auto_merge", "backfill_default"):
             engine.add_columns(destination, [proposed.field(c["column"]) for c in plan.added])
             if plan.widened:
                 engine.widen_columns(destination, [proposed.field(c["column"]) for c in plan.widened])
-            for change in plan.added if plan.resolution == "backfill_default" else []:
-                column = change["column"]
-                engine.fill_column(destination, column, _as_column_value(defaults[column], proposed.field(column)))
+            for column, value in plan.defaults.items():
+                engine.fill_column(destination, column, value)
             return spec
         if plan.resolution == "new_table":
             assert plan.new_table is not None

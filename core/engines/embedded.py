@@ -715,14 +715,19 @@ def z_order_names(destination: DestinationConfig, schema: pa.Schema) -> list[str
 
 
 def sql_literal(value: object) -> str:
-    """A DataFusion SQL literal; the column's type casts it, as an UPDATE does. delta-rs's own `new_values` quotes a
-    string without escaping it (a default of O'Brien failed as an unterminated literal)."""
+    """A DataFusion SQL literal (a dict as a struct, a list as an array); the column's type casts it, as an UPDATE
+    does. delta-rs's own `new_values` quotes a string without escaping it (a default of O'Brien failed as an
+    unterminated literal)."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, dict):
+        return "named_struct(" + ", ".join(f"{sql_literal(k)}, {sql_literal(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return "make_array(" + ", ".join(map(sql_literal, value)) + ")"
     return "'" + str(value).replace("'", "''") + "'"
 
 

@@ -343,6 +343,9 @@ BACKFILLS = [
     (2.5, 1, 1.0),
     ("gold", 1e20, "1e+20"),  # a number into a text column: its JSON text on both engines (Spark wrote 1.0E20)
     ("gold", True, "true"),
+    ({"a": 1, "b": "x"}, {"a": 2, "b": "it's"}, {"a": 2, "b": "it's"}),  # a nested default failed (500)
+    ([1, 2], [3, 4], [3, 4]),
+    (5, "7", 7),
 ]
 
 

@@ -265,3 +265,21 @@ def test_one_changed_file_among_many_small_ones_is_the_only_one_held(services, e
     assert outcome.schema_pending and outcome.metrics.files_processed == 40, outcome.message
     assert read_table(uri).num_rows == 3000 + 39 * 10 + 1
     assert [Path(f["path"]).name for f in _pending(services, ing).files] == ["s17.json"]
+
+
+def test_a_default_the_column_cannot_hold_is_refused_before_the_table_changes(api, services, evolving) -> None:  # type: ignore[no-untyped-def]
+    """`vip` is boolean, `tier` text: a number for `vip` was cast by the UPDATE after ADD COLUMNS had committed
+    (a 500, the columns added, the schema version still pending)."""
+    from deltalake import DeltaTable
+
+    ing, uri, _ = evolving()
+    services.runs.run_now(ing.name)
+    version = DeltaTable(uri).version()
+    base = f"/api/v1/ingestions/{ing.id}/schema-versions/{_pending(services, ing).version}"
+    refused = api.post(
+        f"{base}/resolve", json={"resolution": "backfill_default", "default_values": {"vip": 1, "tier": "basic"}}
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["field"] == "default_values.vip" and "Column vip is boolean" in error["message"], error
+    assert DeltaTable(uri).version() == version and _pending(services, ing).status == "pending"

@@ -40,10 +40,15 @@ def literal(value: object) -> str:
 
 
 def sql_value(value: object) -> str:
+    """A Spark SQL literal (a dict as a struct, a list as an array); the column's type casts it, as UPDATE does."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, dict):
+        return "named_struct(" + ", ".join(f"{literal(k)}, {sql_value(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return "array(" + ", ".join(map(sql_value, value)) + ")"
     return literal(value)
 
 
