@@ -218,4 +218,6 @@ class LakeFormat(TableFormat):
         raise NotImplementedError(f"{self.name} tables take every widening in place")
 
     def fill(self, spark: Any, info: TableInfo, destination: DestinationConfig, column: str, value: object) -> None:
-        spark.sql(f"UPDATE {info.name} SET {quote(column)} = {sql_value(value)}")
+        """Cast to the column's own type: Iceberg's UPDATE refused a date given as text (CANNOT_SAFELY_CAST)."""
+        held = next(f.dataType for f in info.schema.fields if f.name.lower() == column.lower())
+        spark.sql(f"UPDATE {info.name} SET {quote(column)} = CAST({sql_value(value)} AS {ddl_type(held)})")
