@@ -140,7 +140,9 @@ def build_guards(settings: Settings) -> Guards:
             log.warning(
                 "%s lists %s, which is not a folder (yet): local sources under it cannot load", ROOTS_SETTING, root
             )
-    local = LocalRoots(str(root) for root in roots)
+    endpoint = next((v for k, v in settings.warehouse_storage_options.items() if is_address_option(k) and v), None)
+    tables = TablesLocation(settings.resolved_warehouse, endpoint)
+    local = LocalRoots((str(root) for root in roots), excluded=[folder] if (folder := tables.local_folder()) else [])
     protected = {"the data directory (metadata database, secret key)": str(settings.data_dir)}
     database = make_url(settings.resolved_database_url)
     if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
@@ -150,8 +152,7 @@ def build_guards(settings: Settings) -> Guards:
     for key, value in settings.warehouse_storage_options.items():
         if is_address_option(key) and value:
             check_url(value, egress, field=f"AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS.{key}")
-    endpoint = next((v for k, v in settings.warehouse_storage_options.items() if is_address_option(k) and v), None)
-    return Guards(local, egress, TablesLocation(settings.resolved_warehouse, endpoint))
+    return Guards(local, egress, tables)
 
 
 def is_address_option(key: str) -> bool:

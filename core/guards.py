@@ -10,7 +10,9 @@ ever quotes a byte of such a file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -29,16 +31,19 @@ not contacted when an endpoint URL is given)."""
 class LocalRoots:
     """The folders local sources may read (real paths, symlinks resolved once at start-up)."""
 
-    def __init__(self, roots: Iterable[str]):
+    def __init__(self, roots: Iterable[str], excluded: Iterable[str] = ()):
         real: list[str] = []
         for root in roots:
             path = os.path.realpath(os.path.expanduser(str(root)))
             if path not in real:
                 real.append(path)
         self.roots: tuple[str, ...] = tuple(real)
+        self.excluded: tuple[str, ...] = tuple(os.path.realpath(path) for path in excluded)
+        """Folders inside the roots that no source may read: a local warehouse, which a symbolic link in a source
+        could otherwise lead into (its data files would load again at every run)."""
 
     def __repr__(self) -> str:
-        return f"LocalRoots({list(self.roots)!r})"
+        return f"LocalRoots({list(self.roots)!r}, excluded={list(self.excluded)!r})"
 
     def describe(self) -> str:
         return ", ".join(self.roots) if self.roots else "(none)"
@@ -48,7 +53,18 @@ class LocalRoots:
         return self.contains_real(os.path.realpath(path))
 
     def contains_real(self, real_path: str) -> bool:
-        return any(_within(real_path, root) for root in self.roots)
+        return any(_within(real_path, root) for root in self.roots) and not self.excluding(real_path)
+
+    def excluding(self, real_path: str) -> str | None:
+        """The excluded folder `real_path` lies in, if any."""
+        return next((folder for folder in self.excluded if _within(real_path, folder)), None)
+
+    def refusal(self, path: str) -> str:
+        """Why `path` may not be read, in words for a run's skipped list or an error."""
+        warehouse = self.excluding(os.path.realpath(path))
+        if warehouse is not None:
+            return f"leads into the warehouse ({warehouse}), where the tables are written"
+        return f"leads outside the folders local sources may read ({self.describe()})"
 
     def check(self, path: str, *, field: str = "source.path") -> None:
         """Refuse a source folder (or file) that does not lead inside a root. Nothing is read to decide."""
@@ -94,11 +110,18 @@ class TablesLocation:
 
     def overlaps(self, source: SourceConfig) -> bool:
         mine, theirs = _location(self.url), _location(source.path)
-        if mine is None or theirs is None or mine[:2] != theirs[:2]:
+        if mine is None or theirs is None or mine.store != theirs.store or mine.bucket != theirs.bucket:
             return False
-        if mine[0] != "local" and _endpoint(self.endpoint) != _endpoint(source.endpoint_url):
+        if mine.account and theirs.account and mine.account != theirs.account:
+            return False
+        if mine.store != "local" and not _same_service(self.endpoint, source.endpoint_url):
             return False  # two services (AWS and a MinIO) may each hold a bucket of that name
-        return _within(mine[2], theirs[2]) or _within(theirs[2], mine[2])
+        return _within(mine.folder, theirs.folder) or _within(theirs.folder, mine.folder)
+
+    def local_folder(self) -> str | None:
+        """The warehouse's real path when it is a local folder."""
+        location = _location(self.url)
+        return location.folder if location is not None and location.store == "local" else None
 
     def refuse_overlap(self, source: SourceConfig) -> None:
         if self.overlaps(source):
@@ -111,40 +134,75 @@ class TablesLocation:
             )
 
 
-def _location(url: str) -> tuple[str, str, str] | None:
-    """(store, bucket or container, folder path starting with /), or None for a store not compared (SFTP)."""
+@dataclass(frozen=True, slots=True)
+class _Location:
+    store: str
+    bucket: str  # or container; "" for local folders
+    folder: str  # starting with /
+    account: str = ""  # an Azure storage account, when the path names it
+
+
+_STORES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}
+
+
+def _location(url: str) -> _Location | None:
+    """Where a path points, or None for a store not compared (SFTP). Azure paths are compared in both their forms:
+    container@account.dfs.core.windows.net/… and https://account.blob.core.windows.net/container/…"""
     if url.startswith("file://"):
-        return "local", "", os.path.realpath(url[len("file://") :])
+        return _Location("local", "", os.path.realpath(url[len("file://") :]))
     if "://" not in url:  # a local folder, maybe relative (the default warehouse is ./data/warehouse)
-        return "local", "", os.path.realpath(url)
+        return _Location("local", "", os.path.realpath(url))
     scheme, _, rest = url.partition("://")
-    store = {"s3": "s3", "s3a": "s3", "gs": "gcs", "abfss": "azure", "abfs": "azure", "az": "azure"}.get(scheme.lower())
+    authority, _, key = rest.partition("/")
+    store = _STORES.get(scheme.lower())
+    if store == "azure":
+        container, _, host = authority.partition("@")
+        return _Location(store, container, "/" + key.strip("/"), host.partition(".")[0].lower())
+    if scheme.lower() == "https" and authority.lower().endswith(".core.windows.net"):
+        container, _, key = key.partition("/")
+        return _Location("azure", container, "/" + key.strip("/"), authority.partition(".")[0].lower())
     if store is None:
         return None
-    bucket, _, key = rest.partition("/")
-    if store == "azure":
-        bucket = bucket.partition("@")[0]  # container@account.dfs.core.windows.net: the container names it here
-    return store, bucket, "/" + key.strip("/")
+    return _Location(store, authority, "/" + key.strip("/"))
 
 
-_LOOPBACK_NAMES = {"localhost": "127.0.0.1", "::1": "127.0.0.1", "[::1]": "127.0.0.1"}
+def _same_service(one: str | None, other: str | None) -> bool:
+    """Whether two endpoint URLs reach one service: the same port on a host that resolves to a common address
+    (every loopback and unspecified address counting as one); no endpoint and any *.amazonaws.com host are AWS."""
+    first, second = _service(one), _service(other)
+    if isinstance(first, str) or isinstance(second, str):
+        return first == second
+    return first[1] == second[1] and bool(first[0] & second[0])
 
 
-def _endpoint(url: str | None) -> str:
-    """One spelling per service: none and any *.amazonaws.com host are AWS; a loopback name is 127.0.0.1; the
-    scheme's default port is explicit."""
+def _service(url: str | None) -> str | tuple[frozenset[str], int]:
     if not url:
         return "aws"
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
     if host == "amazonaws.com" or host.endswith(".amazonaws.com"):
         return "aws"
-    host = _LOOPBACK_NAMES.get(host, host)
     try:
         port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
     except ValueError:
         port = 0
-    return f"{host}:{port}"
+    return _addresses(host), port
+
+
+def _addresses(host: str) -> frozenset[str]:
+    """The addresses a host name stands for, as the egress rule resolves it (so 127.1, 2130706433, 0x7f000001 and
+    localhost. are one host); the name itself when it does not resolve."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return frozenset({host})
+    addresses = set()
+    for text in found:
+        address = ipaddress.ip_address(str(text).partition("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        addresses.add("loopback" if address.is_loopback or address.is_unspecified else str(address))
+    return frozenset(addresses)
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,8 +225,8 @@ class LocalStorage:
 
     def _skip(self, path: str, reason: str | None = None) -> None:
         reason = reason or (
-            f"a symbolic link that leads outside the folders local sources may read ({self.roots.describe()}); "
-            f"not read. Point it inside a root, or add its target folder to {ROOTS_SETTING}."
+            f"a symbolic link that {self.roots.refusal(path)}; not read. Point it inside a root, or add its target "
+            f"folder to {ROOTS_SETTING}."
         )
         self.skipped[path] = reason
         log.warning("skipped %s: %s", path, reason)
@@ -241,7 +241,7 @@ class LocalStorage:
 
     def _outside(self, path: str) -> ConfigError:
         return ConfigError(
-            f"{path} leads outside the folders local sources may read ({self.roots.describe()}); it was not read.",
+            f"{path} {self.roots.refusal(path)}; it was not read.",
             f"Keep the files (and the targets of symbolic links) under one of these folders, or add the folder to "
             f"{ROOTS_SETTING} and restart the server.",
         )

@@ -481,6 +481,33 @@ def test_local_open_outside_the_root_is_refused(tmp_path: Path) -> None:
         storage.open(str(tmp_path / "root" / ".." / "secret.txt"))
 
 
+def test_local_links_into_the_warehouse_are_not_followed(tmp_path: Path) -> None:
+    """Found by an attack helper: a symbolic link in a source that led into the local warehouse (inside the roots)
+    was followed, and every run loaded the table's own data files again."""
+    warehouse, landing = tmp_path / "lake" / "warehouse", tmp_path / "lake" / "landing"
+    (warehouse / "main" / "raw" / "t").mkdir(parents=True)
+    (warehouse / "main" / "raw" / "t" / "part-0.parquet").write_bytes(b"PAR1")
+    landing.mkdir()
+    (landing / "a.json").write_text("{}")
+    os.symlink(warehouse, landing / "more")
+    os.symlink(warehouse / "main" / "raw" / "t" / "part-0.parquet", landing / "b.parquet")
+    storage = LocalStorage(str(landing), LocalRoots([str(tmp_path)], excluded=[str(warehouse)]))
+    assert [Path(f.path).name for f in storage.list_files()] == ["a.json"]
+    assert set(storage.skipped) == {str(landing / "b.parquet"), str(landing / "more")}
+    assert all(f"leads into the warehouse ({warehouse})" in why for why in storage.skipped.values())
+    with pytest.raises(ConfigError, match="leads into the warehouse"):
+        storage.open(str(landing / "more" / "main" / "raw" / "t" / "part-0.parquet"))
+
+
+def test_the_local_warehouse_is_excluded_from_the_roots(settings: Any, tmp_path: Path) -> None:
+    from app.bootstrap import build_guards
+
+    root = tmp_path / "root"
+    guards = build_guards(settings.model_copy(update={"local_roots": [root], "warehouse": str(root / "wh")}))
+    assert guards.local_roots.excluded == (str(root / "wh"),)
+    assert not guards.local_roots.contains(str(root / "wh" / "t"))
+
+
 def test_local_lists_10000_files_in_order(tmp_path: Path) -> None:
     """The listing's speed is bench/bench_listing.py's to print (a timed assert here failed on a loaded machine:
     1,168 ms against a 500 ms bound in a fresh-clone run)."""

@@ -51,11 +51,27 @@ def test_buckets_of_one_name_on_two_services_do_not_overlap() -> None:
         (None, "https://s3.eu-west-1.amazonaws.com"),
         ("https://s3.us-east-1.amazonaws.com", None),
         ("https://minio.example:443", "https://minio.example"),
+        (MINIO, "http://127.1:9000"),  # found by the third attack round: each passes the egress rule as loopback
+        (MINIO, "http://localhost.:9000"),
+        (MINIO, "http://[::ffff:127.0.0.1]:9000"),
+        (MINIO, "http://2130706433:9000"),
+        (MINIO, "http://0x7f000001:9000"),
+        (MINIO, "http://127.0.0.2:9000"),
+        (MINIO, "http://0.0.0.0:9000"),
     ],
 )
 def test_one_service_spelled_two_ways_is_one_service(warehouse_endpoint: str | None, source_endpoint: str) -> None:
     """Found by an attack helper: the endpoints were compared as strings, so the guard let the same store through."""
     assert TablesLocation("s3://lake/wh", warehouse_endpoint).overlaps(_s3("s3://lake/", source_endpoint))
+
+
+def test_an_azure_source_in_either_form_is_compared() -> None:
+    tables = TablesLocation("abfss://data@acct.dfs.core.windows.net/wh")
+    azure = {"type": "azure_blob", "credentials": {"type": "account_key", "account_key": "a2V5"}}
+    assert tables.overlaps(SourceConfig(**azure, path="https://acct.blob.core.windows.net/data/"))
+    assert tables.overlaps(SourceConfig(**azure, path="abfss://data@acct.dfs.core.windows.net/wh/t/"))
+    assert not tables.overlaps(SourceConfig(**azure, path="https://other.blob.core.windows.net/data/"))
+    assert not tables.overlaps(SourceConfig(**azure, path="https://acct.blob.core.windows.net/landing/"))
 
 
 def test_an_upper_case_scheme_is_compared() -> None:
