@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from core.config import SourceConfig
@@ -751,6 +752,7 @@ class RunPipeline:
                 on_file_done=self._progress_callback(ctx),
                 replace=ctx.refreshing,
             )
+            request.before_commit = partial(self._record_set_aside, ctx, list(files), request.outcomes)
             try:
                 result = ctx.engine.load_batch(request)
             except BadFileError as exc:
@@ -942,6 +944,18 @@ class RunPipeline:
         ctx.files_settled += len(files)
         ctx.files_done = ctx.files_settled
 
+    def _record_set_aside(self, ctx: _RunContext, files: list[FileInfo], outcomes: dict[str, FileOutcome]) -> None:
+        """Before the commit: the ledger rows of the files the engine set aside, out of the pending batch. A run
+        killed after the commit left them pending, and the next run's `_reconcile` recorded them loaded (never
+        retried, even once fixed). `_complete` notes them on the run as usual."""
+        aside = [
+            self._aside_entry(ctx, info, self._aside_status(ctx, info.path), reason)
+            for info in files
+            if (reason := outcomes.get(info.path, FileOutcome()).quarantine_reason)
+        ]
+        if aside:
+            self.store.upsert_files(ctx.ingestion.id, ctx.run_id, aside)
+
     def _quarantine(self, ctx: _RunContext, info: FileInfo, reason: str, action: str) -> None:
         status = self._set_aside(ctx, info.path, reason, action)
         self.store.upsert_files(ctx.ingestion.id, ctx.run_id, [self._aside_entry(ctx, info, status, reason)])
@@ -969,11 +983,11 @@ class RunPipeline:
         """Note a file the batch could not read and return its ledger status: gone since the listing or not
         readable (permissions) → `failed`, tried again whenever it is listed; bad content, or an object the store
         refuses to serve as it is (S3 SSE-C) → `quarantined`, tried again once it changes."""
-        cause = ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None
-        if cause is None or isinstance(cause, FileRefused):
+        status = self._aside_status(ctx, path)
+        if status == FileStatus.QUARANTINED:
             self._note_quarantine(ctx, path, reason, action)
-            return FileStatus.QUARANTINED
-        if isinstance(cause, SourceNotFound):
+            return status
+        if isinstance(_open_failure(ctx, path), SourceNotFound):
             ctx.vanished += 1
             kind = "file_vanished"
         else:
@@ -981,6 +995,11 @@ class RunPipeline:
             kind = "file_unreadable"
         ctx.errors.append(RunError(kind=kind, file=path, message=reason, action=action))
         return FileStatus.FAILED
+
+    @staticmethod
+    def _aside_status(ctx: _RunContext, path: str) -> FileStatus:
+        cause = _open_failure(ctx, path)
+        return FileStatus.QUARANTINED if cause is None or isinstance(cause, FileRefused) else FileStatus.FAILED
 
     def _note_quarantine(self, ctx: _RunContext, path: str, reason: str, action: str) -> None:
         ctx.metrics.files_quarantined += 1
@@ -1042,3 +1061,8 @@ class RunPipeline:
                 self.store.heartbeat(run_id)
             except Exception as exc:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for run %s failed: %s", run_id, str(exc).strip().split("\n")[0][:300])
+
+
+def _open_failure(ctx: _RunContext, path: str) -> AutoloaderError | None:
+    """Why the source would not open `path` in this run, if it would not."""
+    return ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None

@@ -73,6 +73,9 @@ class BatchRequest:
     # Filled by the engine as it decides each file's outcome (loaded with N records, set aside and why), so that a
     # caller whose write failed after its commit became durable still knows them.
     outcomes: dict[str, FileOutcome] = field(default_factory=dict)
+    # Called by the engine once every file's outcome is known, just before its commit, so that the caller can
+    # record the files set aside where a crash right after the commit cannot lose them.
+    before_commit: Callable[[], None] | None = None
 
 
 @dataclass(slots=True)

@@ -483,6 +483,8 @@ class EmbeddedEngine:
                 files=per_file,
             )
             raise state.abort
+        if request.before_commit is not None:
+            request.before_commit()
 
     def _read_whole(
         self, request: BatchRequest, info: FileInfo, stats: FileReadStats
@@ -731,6 +733,9 @@ def sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+_POS, _VALID = "__al pos", "__al valid"  # a space, which no stored top-level name holds (core/formats/names.py)
+
+
 def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa.Table:
     """One row per merge key: the highest `order_by` (NULL lowest, as on Spark), then the batch's latest row."""
     missing = [k for k in [*keys, *([order_by] if order_by else [])] if k not in table.column_names]
@@ -739,14 +744,12 @@ def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa
             f"Merge column(s) {', '.join(missing)} are not in the incoming data.",
             "Pick merge keys and the ordering column from the detected schema.",
         )
-    table = table.append_column("__pos", pa.array(range(table.num_rows), pa.int64()))
+    table = table.append_column(_POS, pa.array(range(table.num_rows), pa.int64()))
     if order_by:
         valid = pc.is_valid(table[order_by])  # NULL lowest; NaN highest, as Spark ranks them
-        ranked = table.append_column("__valid", valid)
-        order = pc.sort_indices(ranked, [("__valid", "ascending"), (order_by, "ascending"), ("__pos", "ascending")])
+        ranked = table.append_column(_VALID, valid)
+        order = pc.sort_indices(ranked, [(_VALID, "ascending"), (order_by, "ascending"), (_POS, "ascending")])
         table = table.take(order)
-        table = table.set_column(
-            table.schema.get_field_index("__pos"), "__pos", pa.array(range(table.num_rows), pa.int64())
-        )
-    last = table.group_by(keys, use_threads=False).aggregate([("__pos", "max")])
-    return table.filter(pc.is_in(table["__pos"], value_set=last["__pos_max"])).drop_columns(["__pos"])
+        table = table.set_column(table.schema.get_field_index(_POS), _POS, pa.array(range(table.num_rows), pa.int64()))
+    last = table.group_by(keys, use_threads=False).aggregate([(_POS, "max")])
+    return table.filter(pc.is_in(table[_POS], value_set=last[_POS + "_max"])).drop_columns([_POS])

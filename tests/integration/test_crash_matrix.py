@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from core.access import SYSTEM
@@ -264,3 +265,36 @@ def test_full_refresh_recovers_exactly_once(
     status = crash_and_recover(services, settings, ingestion, point)
     assert services.store.full_refresh_marker(ingestion.id) is None
     assert_exactly_once(services, ingestion, read_table(uri), latest, "embedded-refresh", point, status)
+
+
+# --- a file set aside in the batch a killed run committed ------------------------------------------------------------
+
+
+def _corrupt_data_page(path: Path) -> None:
+    """A parquet file whose footer (schema) reads and whose data pages do not decode."""
+    pq.write_table(pa.table({"id": list(range(1000, 2000)), "value": ["x"] * 1000}), path, compression="snappy")
+    raw = bytearray(path.read_bytes())
+    raw[8:200] = b"\xff" * 192
+    path.write_bytes(bytes(raw))
+
+
+def test_a_file_set_aside_stays_set_aside_when_the_run_dies_after_the_commit(
+    services: Any, settings: Any, tmp_path: Path
+) -> None:
+    """Found by an attack helper: the next run's `_reconcile` recorded the bad file loaded with 0 records (it
+    was in the pending batch the table had committed), so it was never tried again, even once fixed."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    pq.write_table(pa.table({"id": list(range(10)), "value": ["a"] * 10}), landing / "a.parquet")
+    ingestion = services.ingestions.create(spec(str(landing), table="aside", format={"type": "parquet"}), activate=True)
+    assert services.runs.run_now(ingestion.name).metrics.files_processed == 1
+    pq.write_table(pa.table({"id": list(range(10, 20)), "value": ["b"] * 10}), landing / "b.parquet")
+    _corrupt_data_page(landing / "c.parquet")
+    crash_and_recover(services, settings, ingestion, "after_commit:1")
+    uri = services.embedded.table_uri(ingestion.spec.destination)
+    assert read_table(uri).num_rows == 20
+    aside = services.views.files(SYSTEM, ingestion.id, status="quarantined").items
+    assert [Path(f.path).name for f in aside] == ["c.parquet"] and "c.parquet" in (aside[0].error or "")
+    pq.write_table(pa.table({"id": list(range(20, 30)), "value": ["c"] * 10}), landing / "c.parquet")
+    assert services.runs.run_now(ingestion.name).metrics.files_processed == 1
+    assert read_table(uri).num_rows == 30

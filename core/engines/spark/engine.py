@@ -251,6 +251,8 @@ class SparkEngine:
             _files_done(request, batch)
             return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
         request.outcomes.update(batch.outcomes)
+        if request.before_commit is not None:
+            request.before_commit()
         self._tables.ensure_database(spark, destination)
         if info is not None and request.evolve:
             fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
