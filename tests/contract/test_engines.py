@@ -1147,3 +1147,47 @@ def test_full_refresh_replaces_the_rows_with_every_file_once(engine: Harness, tm
     outcome = engine.run(ing)
     assert outcome.status == RunStatus.SUCCESS and outcome.metrics.batches_committed == 2, outcome
     assert engine.ids(ing) == list(range(5, 20))
+
+
+@pytest.mark.parametrize("engine", LAKE_ENGINES, indirect=True)
+@pytest.mark.parametrize("lineage", [False, True])
+def test_source_columns_named_like_working_columns_are_kept(engine: Harness, tmp_path: Path, lineage: bool) -> None:
+    """Found by an attack helper: a source column `__al_row_file` made a merge without lineage ambiguous on Spark;
+    `__rank`, `__file_pos` (Spark) and `__pos` (embedded) were overwritten by the merge's ranking, then dropped."""
+    names = ["__al_row_file", "__al_path", "__al_bad", "__rank", "__file_pos", "__row_pos", "__pos", "__valid"]
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "ts": 1, **{n: f"{n}-old" for n in names}}])
+    _lines(landing / "b.json", [{"id": 1, "ts": 2, **{n: f"{n}-new" for n in names}}, {"id": 2, "ts": 1}])
+    merge = {"write_mode": "merge", "merge_keys": ["id"], "merge_order_by": "ts", "lineage_columns": lineage}
+    ing = engine.create(spec(str(landing), destination=merge))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    rows = {row["id"]: row for row in engine.table(ing).to_pylist()}
+    assert {n: rows[1][n] for n in names} == {n: f"{n}-new" for n in names}
+    assert {n: rows[2][n] for n in names} == dict.fromkeys(names)
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_two_ingestions_creating_one_table_at_once_both_load(engine: Harness, tmp_path: Path) -> None:
+    """Found by an attack helper: on Spark the second CREATE TABLE failed the run terminally."""
+    import threading
+
+    ingestions = []
+    for n in range(2):
+        landing = tmp_path / f"in{n}"
+        _lines(landing / "a.json", [{"id": n * 100 + i} for i in range(3)])
+        ingestions.append(engine.create(spec(str(landing), name=f"twin-{n}", table="shared")))
+    outcomes: dict[int, RunOutcome] = {}
+    together = threading.Barrier(2)
+
+    def run(n: int) -> None:
+        together.wait()
+        outcomes[n] = engine.run(ingestions[n])
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [o.status for o in outcomes.values()] == [RunStatus.SUCCESS] * 2, [o.message for o in outcomes.values()]
+    assert engine.ids(ingestions[0]) == [0, 1, 2, 100, 101, 102]

@@ -52,10 +52,11 @@ def sql_value(value: object) -> str:
     return literal(value)
 
 
-ROW_FILE = "__al_row_file"
+ROW_FILE = "__al row file"
 """The file a row came from, carried in a MERGE batch without lineage columns only so that `latest_per_key` can
 tell which file is the batch's latest; dropped before anything is written (DataFrame.drop ignores a missing
-column, so dropping it is always safe)."""
+column, so dropping it is always safe). Its space keeps it apart from every source column: no stored top-level
+name holds one (core/formats/names.py); a source column `__al_row_file` made the merge ambiguous."""
 _GLOB_CHARACTERS = frozenset("\\[]{}*?")
 
 

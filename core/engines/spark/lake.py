@@ -40,6 +40,9 @@ def write_v2(data: Any, table: str, mode: str, options: dict[str, str]) -> None:
         writer.append()
 
 
+_FILE_POS, _ROW_POS, _RANK = "__al file pos", "__al row pos", "__al rank"  # spaced as ROW_FILE is
+
+
 def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: list[FileInfo]) -> Any:
     """One row per merge key: the highest `order_by`, then the latest file of the batch, then the latest row."""
     from pyspark.sql.connect import functions as F
@@ -54,14 +57,14 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
     positions = F.create_map(*[x for i, f in enumerate(files) for x in (F.lit(f.path), F.lit(i))])
     present = [c for c in (ROW_FILE, "_source_file") if c in frame.columns]
     source_file = F.col(present[0]) if present else F.lit(None)
-    ordered = frame.withColumn("__file_pos", F.coalesce(positions[source_file], F.lit(0)))
-    ordered = ordered.withColumn("__row_pos", F.monotonically_increasing_id())
-    order = [F.col("__file_pos").desc(), F.col("__row_pos").desc()]
+    ordered = frame.withColumn(_FILE_POS, F.coalesce(positions[source_file], F.lit(0)))
+    ordered = ordered.withColumn(_ROW_POS, F.monotonically_increasing_id())
+    order = [F.col(_FILE_POS).desc(), F.col(_ROW_POS).desc()]
     if order_by:
         order.insert(0, F.col(quote(order_by)).desc_nulls_last())
     window = Window.partitionBy(*[F.col(quote(k)) for k in keys]).orderBy(*order)
-    ranked = ordered.withColumn("__rank", F.row_number().over(window))
-    return ranked.where(F.col("__rank") == 1).drop("__rank", "__file_pos", "__row_pos", ROW_FILE)
+    ranked = ordered.withColumn(_RANK, F.row_number().over(window))
+    return ranked.where(F.col(_RANK) == 1).drop(_RANK, _FILE_POS, _ROW_POS, ROW_FILE)
 
 
 def create_as(
@@ -166,7 +169,10 @@ class LakeFormat(TableFormat):
     def _create(self, spark: Any, destination: DestinationConfig, data: Any) -> None:
         """An empty table first, so that the data always goes through the one idempotent write."""
         properties = dict(destination.table_properties)
-        create_as(spark, self.tables.name(destination), self.name, data.limit(0), destination, properties)
+        name = self.tables.name(destination)
+        self.tables.create_once(
+            spark, destination, lambda: create_as(spark, name, self.name, data.limit(0), destination, properties)
+        )
 
     @staticmethod
     def merge_source(source: Any) -> Any:

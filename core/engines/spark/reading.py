@@ -30,7 +30,9 @@ T = TypeVar("T")
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
 
 # Internal columns of a batch DataFrame, dropped before the write.
-_PATH, _BAD, _STAGED = "__al_path", "__al_bad", "__al_staged_"
+# Working columns hold a space, which no stored top-level name does (core/formats/names.py): a source column
+# named like one of them is neither overwritten nor dropped.
+_PATH, _BAD, _STAGED = "__al path", "__al bad", "__al staged "
 _CORRUPT_FORMATS = ("json", "csv", "xml")
 _WRITE_PARTITION_BYTES = 128 * 1024 * 1024
 _TASK_BYTES_MIN = 8 * 1024 * 1024
