@@ -107,13 +107,14 @@ class ParquetFormat(TableFormat):
 
         name = self.tables.name(destination)
         empty = data.limit(0).withColumn(BATCH_COLUMN, F.lit("").cast("string"))
-        empty.write.format("parquet").partitionBy(*destination.partition_columns, BATCH_COLUMN).saveAsTable(name)
-        if destination.table_properties:
-            props = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in destination.table_properties.items())
-            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
-        info = self.tables.info(spark, destination)
-        assert info is not None
-        return info
+
+        def create() -> None:
+            empty.write.format("parquet").partitionBy(*destination.partition_columns, BATCH_COLUMN).saveAsTable(name)
+            if destination.table_properties:
+                props = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in destination.table_properties.items())
+                spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
+
+        return self.tables.create_once(spark, destination, create)
 
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """An overwrite adds the new batch's partition, then drops the others: a crash in between leaves both

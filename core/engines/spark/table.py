@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,22 @@ class Tables:
         spark.sql(f"CREATE TABLE IF NOT EXISTS {self.name(destination)} USING DELTA LOCATION {literal(location)}")
         log.info("registered the Delta table at %s as %s", location, self.uri(destination))
         return True
+
+    def create_once(self, spark: Any, destination: DestinationConfig, create: Callable[[], None]) -> TableInfo:
+        """Run `create`; if it fails because another run created the table meanwhile (two ingestions writing one
+        table, started together: one failed terminally with TABLE_OR_VIEW_ALREADY_EXISTS), use that table."""
+        try:
+            create()
+        except Exception as exc:
+            info = self.info(spark, destination)
+            if info is None:
+                raise
+            log.info("table %s was created by another run meanwhile (%s); writing to it", info.name, type(exc).__name__)
+            return info
+        info = self.info(spark, destination)
+        if info is None:
+            raise TableError(f"Table {destination.full_name} was created but cannot be found.", "Run again.")
+        return info
 
     def existing(self, spark: Any, destination: DestinationConfig) -> TableInfo:
         info = self.info(spark, destination)
