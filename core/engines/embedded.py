@@ -360,7 +360,9 @@ class EmbeddedEngine:
         }
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         uri = self.table_uri(destination)
-        if table is None:
+        # Append and overwrite create a missing table, or write to the one another run created since `table` was
+        # read (two ingestions writing one table, started together: "A table already exists" failed one of them).
+        if request.mode == "create" and table is None:
             write_deltalake(uri, reader, mode="error", **options)
         elif request.mode == "overwrite" or request.replace:
             write_deltalake(uri, reader, mode="overwrite", **options)

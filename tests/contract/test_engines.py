@@ -294,6 +294,22 @@ def test_a_new_struct_column_with_awkward_field_names(engine: Harness, tmp_path:
     }
 
 
+def test_a_first_struct_column_with_awkward_field_names(engine: Harness, tmp_path: Path) -> None:
+    """The same names in the files that create the table: Spark gave the catalog's raw error (found by an attack
+    helper), where ADD COLUMNS named the fields."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "meta": {"content-type": "text/plain", "x y": 5}}])
+    ing = engine.create(spec(str(landing)))
+    outcome = engine.run(ing)
+    if engine.table_format == "delta" and engine.kind == "spark":  # Delta without column mapping; Hive takes them
+        assert outcome.status == RunStatus.FAILED, outcome.message
+        assert "cannot be created with the column(s) meta" in outcome.message, outcome.message
+        assert "'content-type', 'x y'" in outcome.message, outcome.message
+        return
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert engine.table(ing).column("meta").to_pylist() == [{"content-type": "text/plain", "x y": 5}]
+
+
 @pytest.mark.parametrize("engine", LAKE_ENGINES, indirect=True)
 def test_merge_order_by_ranks_a_null_lowest(engine: Harness, tmp_path: Path) -> None:
     """A row whose ordering value is NULL loses to one with a value (the embedded engine sorted NULL highest)."""

@@ -170,8 +170,13 @@ class LakeFormat(TableFormat):
         """An empty table first, so that the data always goes through the one idempotent write."""
         properties = dict(destination.table_properties)
         name = self.tables.name(destination)
+        empty = data.limit(0)
         self.tables.create_once(
-            spark, destination, lambda: create_as(spark, name, self.name, data.limit(0), destination, properties)
+            spark,
+            destination,
+            self.name,
+            empty.schema,
+            lambda: create_as(spark, name, self.name, empty, destination, properties),
         )
 
     @staticmethod

@@ -114,7 +114,7 @@ class ParquetFormat(TableFormat):
                 props = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in destination.table_properties.items())
                 spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
 
-        return self.tables.create_once(spark, destination, create)
+        return self.tables.create_once(spark, destination, self.name, empty.schema, create)
 
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """An overwrite adds the new batch's partition, then drops the others: a crash in between leaves both

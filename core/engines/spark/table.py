@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,17 +86,29 @@ class Tables:
         log.info("registered the Delta table at %s as %s", location, self.uri(destination))
         return True
 
-    def create_once(self, spark: Any, destination: DestinationConfig, create: Callable[[], None]) -> TableInfo:
-        """Run `create`; if it fails because another run created the table meanwhile (two ingestions writing one
-        table, started together: one failed terminally with TABLE_OR_VIEW_ALREADY_EXISTS), use that table."""
-        try:
-            create()
-        except Exception as exc:
-            info = self.info(spark, destination)
-            if info is None:
-                raise
-            log.info("table %s was created by another run meanwhile (%s); writing to it", info.name, type(exc).__name__)
-            return info
+    def create_once(
+        self, spark: Any, destination: DestinationConfig, provider: str, schema: Any, create: Callable[[], None]
+    ) -> TableInfo:
+        """Run `create` (a `provider` table of `schema`, a Spark StructType); if it fails because another run
+        created the table meanwhile (two ingestions writing one table, started together: one failed terminally
+        with TABLE_OR_VIEW_ALREADY_EXISTS), use that table."""
+        for attempt in (1, 2):
+            try:
+                create()
+                break
+            except Exception as exc:
+                info = self.info(spark, destination)
+                if info is not None:
+                    log.info("table %s was created by another run meanwhile (%s)", info.name, type(exc).__name__)
+                    return info
+                refused = _unholdable_fields(exc, f"{self.name(destination)} ({provider})", list(schema.fields), True)
+                if refused is not None:
+                    raise refused from exc
+                if attempt == 2:
+                    raise
+                # Two writers of one new parquet table share its _temporary folder; the one that lost it failed
+                # (chmod: cannot access …/_temporary) before the other had registered the table: once more.
+                time.sleep(1)
         info = self.info(spark, destination)
         if info is None:
             raise TableError(f"Table {destination.full_name} was created but cannot be found.", "Run again.")
@@ -132,17 +145,18 @@ def _nested_names(data_type: Any) -> list[str]:
     return names
 
 
-def _unholdable_fields(exc: Exception, info: TableInfo, new: list[Any]) -> TableError | None:
+def _unholdable_fields(exc: Exception, table: str, new: list[Any], creating: bool = False) -> TableError | None:
     """Delta without column mapping, and a Hive metastore's Hive-compatible tables, refuse a struct field named
     with a space or punctuation (top-level names are made safe on reading; nested ones are kept as the files
     have them): said with the fields' names instead of the catalog's error."""
     if not any(marker in str(exc) for marker in _FIELD_NAME_REFUSED):
         return None
     awkward = sorted({n for f in new for n in _nested_names(f.dataType) if not _PLAIN_NAME.match(n)})
-    columns = ", ".join(f.name for f in new)
+    columns = ", ".join(f.name for f in new if _nested_names(f.dataType))
+    action = "be created with the column(s)" if creating else "take the new column(s)"
     return TableError(
-        f"Table {info.name} ({info.provider}) cannot take the new column(s) {columns}: the cluster refuses the nested "
-        f"field name(s) {', '.join(repr(n) for n in awkward) or '(see the details)'}.",
+        f"Table {table} cannot {action} {columns}: the cluster refuses the nested field name(s) "
+        f"{', '.join(repr(n) for n in awkward) or '(see the details)'}.",
         "Rename the fields at the source, or ignore the column(s) in the schema settings (they are then not "
         "loaded), or load into an Iceberg table, which takes such names.",
         detail=str(exc)[:2000],
@@ -201,7 +215,7 @@ class TableFormat:
             try:
                 spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
             except Exception as exc:
-                refused = _unholdable_fields(exc, info, new)
+                refused = _unholdable_fields(exc, f"{info.name} ({info.provider})", new)
                 if refused is None:
                     raise
                 raise refused from exc
