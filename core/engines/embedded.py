@@ -690,7 +690,8 @@ def partition_names(destination: DestinationConfig, schema: pa.Schema) -> list[s
             raise ConfigError(
                 f"Partition column {wanted!r} of table {destination.full_name} is not a column of the data "
                 f"({', '.join(schema.names)}).",
-                "Pick the partition columns from the detected schema (destination.partition_columns).",
+                "Partition by columns of the data: while the ingestion is a draft, edit destination.partition_columns; "
+                "once it is activated the destination is fixed, so create a new ingestion (and delete this one).",
                 field="destination.partition_columns",
             )
         names.append(found)
