@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -36,6 +37,10 @@ def stored_default(column: str, value: Any, type_text: str) -> Any:
         return stored.isoformat()
     if isinstance(stored, decimal.Decimal):
         return str(stored)
+    if pa.types.is_floating(data_type):  # a float keeps the nearest value it has (0.1), but not an overflow
+        if not math.isfinite(stored):
+            raise _refused(column, value, type_text, "the number is out of the column's range")
+        return stored
     if not _same(value, stored):
         raise _refused(column, value, type_text, f"it would be stored as {json.dumps(stored)}")
     return stored
