@@ -114,9 +114,10 @@ class TablesLocation:
             return False
         if mine.account and theirs.account and mine.account != theirs.account:
             return False
-        if mine.store != "local" and not _same_service(self.endpoint, source.endpoint_url):
-            return False  # two services (AWS and a MinIO) may each hold a bucket of that name
-        return _within(mine.folder, theirs.folder) or _within(theirs.folder, mine.folder)
+        if not (_within(mine.folder, theirs.folder) or _within(theirs.folder, mine.folder)):
+            return False
+        # two services (AWS and a MinIO) may each hold a bucket of that name; asked last, as it may resolve names
+        return mine.store == "local" or _same_service(self.endpoint, source.endpoint_url)
 
     def local_folder(self) -> str | None:
         """The warehouse's real path when it is a local folder."""
