@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -64,9 +65,19 @@ def _converted(value: Any, data_type: pa.DataType) -> Any:
         raise TypeError("an array column takes a JSON list, and only an array column does")
     if isinstance(value, dict | list):
         return pa.array([value], type=data_type)[0].as_py()
+    if isinstance(value, str) and _numeric(data_type) and not _NUMBER_TEXT.fullmatch(value):
+        raise TypeError("give a number, or its plain decimal text")
     if isinstance(value, float) and pa.types.is_decimal(data_type):
         value = repr(value)  # through text, so that 0.1 is 0.1 and not the double nearest to it
     return pa.array([value]).cast(data_type, safe=True)[0].as_py()
+
+
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+"""Number text as a person writes it: pyarrow's cast also took `0x10` (16) for an integer column."""
+
+
+def _numeric(data_type: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type))
 
 
 def _reason(exc: Exception, data_type: pa.DataType) -> str:

@@ -303,7 +303,17 @@ class EmbeddedEngine:
 
     def fill_column(self, destination: DestinationConfig, column: str, value: object) -> None:
         table = self._existing(destination)
-        table.update(updates={column: sql_literal(value)}, writer_properties=WRITER_PROPERTIES)
+        held = pa.schema(table.schema().to_arrow()).field(column).type
+        try:
+            table.update(updates={column: sql_literal(value, held)}, writer_properties=WRITER_PROPERTIES)
+        except BaseException as exc:  # a panic inside delta-rs is a BaseException, which nothing above expects
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            raise TableError(
+                f"Table {destination.full_name}: the default of column {column} could not be written "
+                f"({plain_reason(exc, self.storage_options or {})}).",
+                "Choose auto_merge (old rows keep NULL), or give another default.",
+            ) from exc
 
     # --- load ---------------------------------------------------------------------------------
     def load_batch(self, request: BatchRequest) -> BatchResult:
@@ -351,7 +361,7 @@ class EmbeddedEngine:
         destination = request.destination
         options: dict[str, Any] = {
             "partition_by": partition_names(destination, schema) or None,
-            "schema_mode": "merge" if (table is not None and request.evolve) else None,
+            "schema_mode": "merge" if request.evolve else None,  # a table another run created meanwhile too
             "configuration": (destination.table_properties or None) if table is None else None,
             "storage_options": self.storage_options,
             "commit_properties": commit,
@@ -719,21 +729,54 @@ def z_order_names(destination: DestinationConfig, schema: pa.Schema) -> list[str
     return names
 
 
-def sql_literal(value: object) -> str:
+def sql_literal(value: object, data_type: pa.DataType | None = None) -> str:
     """A DataFusion SQL literal (a dict as a struct, a list as an array); the column's type casts it, as an UPDATE
     does. delta-rs's own `new_values` quotes a string without escaping it (a default of O'Brien failed as an
-    unterminated literal)."""
-    if value is None:
-        return "NULL"
+    unterminated literal). With the column's `data_type`, NULLs and empty lists inside are typed: array elements of
+    different literal types (`{"a": 1}` beside `{"b": "x"}`, `[1]` beside `[]`) made arrow-rs panic."""
+    if value is None or (isinstance(value, list) and not value):
+        empty = "NULL" if value is None else "make_array()"
+        named = _arrow_name(data_type) if data_type is not None else None
+        return empty if named is None else f"arrow_cast({empty}, '{named}')"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
-        return "named_struct(" + ", ".join(f"{sql_literal(k)}, {sql_literal(v)}" for k, v in value.items()) + ")"
+        fields = {f.name: f.type for f in data_type} if data_type is not None and pa.types.is_struct(data_type) else {}
+        items = (f"{sql_literal(k)}, {sql_literal(v, fields.get(k))}" for k, v in value.items())
+        return "named_struct(" + ", ".join(items) + ")"
     if isinstance(value, list):
-        return "make_array(" + ", ".join(map(sql_literal, value)) + ")"
+        item = data_type.value_type if data_type is not None and pa.types.is_list(data_type) else None
+        return "make_array(" + ", ".join(sql_literal(v, item) for v in value) + ")"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+_ARROW_NAMES = {
+    pa.int8(): "Int8",
+    pa.int16(): "Int16",
+    pa.int32(): "Int32",
+    pa.int64(): "Int64",
+    pa.float32(): "Float32",
+    pa.float64(): "Float64",
+    pa.string(): "Utf8",
+    pa.large_string(): "LargeUtf8",
+    pa.string_view(): "Utf8View",
+    pa.bool_(): "Boolean",
+}
+
+
+def _arrow_name(data_type: pa.DataType) -> str | None:
+    """`data_type` as DataFusion's arrow_cast names it, or None for a type it is not written for here."""
+    if pa.types.is_list(data_type):
+        inner = _arrow_name(data_type.value_type)
+        return None if inner is None else f"List({inner})"
+    if pa.types.is_struct(data_type):
+        parts = [(f.name, _arrow_name(f.type)) for f in data_type]
+        if any(name is None or '"' in field for field, name in parts):
+            return None
+        return "Struct(" + ", ".join(f'"{field}": {name}' for field, name in parts) + ")"
+    return _ARROW_NAMES.get(data_type)
 
 
 _POS, _VALID = "__al pos", "__al valid"  # a space, which no stored top-level name holds (core/formats/names.py)

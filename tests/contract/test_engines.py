@@ -362,6 +362,9 @@ BACKFILLS = [
     ({"a": 1, "b": "x"}, {"a": 2, "b": "it's"}, {"a": 2, "b": "it's"}),  # a nested default failed (500)
     ([1, 2], [3, 4], [3, 4]),
     (5, "7", 7),
+    # elements of different literal shapes made arrow-rs panic (found by an attack helper)
+    ([{"a": 1, "b": "x"}], [{"a": 1}, {"b": "y"}, None], [{"a": 1, "b": None}, {"a": None, "b": "y"}, None]),
+    ([[1]], [[1], [None], [], None], [[1], [None], [], None]),
 ]
 
 
@@ -549,12 +552,11 @@ def test_files_named_like_glob_patterns_load_their_own_rows(engine: Harness, tmp
     assert {Path(path).name: f.records for path, f in known.items()} == dict.fromkeys(names, 1)
 
 
-@pytest.mark.parametrize("engine", ["spark"], indirect=True)
 def test_malformed_csv_rows_are_counted_as_the_write_reads_them(engine: Harness, tmp_path: Path) -> None:
     """The Spark engine counts malformed records in a pass of its own before the write. Spark flags a row by the
     columns a query parses, so a count that read fewer columns than the write found none of these (a probe on
-    Spark 4.2: 0 of 3). Spark takes rows with too few or too many fields for malformed; the embedded engine pads
-    and rescues them instead (docs/AUTOLOADER-PARITY.md), so this case is Spark's."""
+    Spark 4.2: 0 of 3). Rows with too few or too many fields load (padded, or the extra fields rescued) on both
+    engines; a quote left open is malformed."""
     landing = tmp_path / "in"
     landing.mkdir()
     good = "".join(f"{i},{i * 2},n{i}\n" for i in range(30))
@@ -564,12 +566,13 @@ def test_malformed_csv_rows_are_counted_as_the_write_reads_them(engine: Harness,
     ing = engine.create(body)
     outcome = engine.run(ing)
     assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
-    assert (outcome.metrics.bad_records, outcome.metrics.records_ingested) == (3, 63)
+    assert (outcome.metrics.bad_records, outcome.metrics.records_ingested) == (1, 63)
     known = engine.services.store.known_files(ing.id)
     assert {Path(path).name: f.records for path, f in known.items()} == {"a.csv": 33, "b.csv": 30}
     table = engine.table(ing)
-    malformed = [json.loads(r)["_malformed"] for r in table.column("_rescued_data").to_pylist() if r]
-    assert sorted(malformed) == ["31,62", "32,64,n32,extra", '33,"66,n33']
+    rescued = [json.loads(r) for r in table.column("_rescued_data").to_pylist() if r]
+    assert sorted(r.get("_malformed", "") for r in rescued) == ["", '33,"66,n33']
+    assert [r["_c3"] for r in rescued if "_c3" in r] == ["extra"]
 
 
 @pytest.mark.reading
@@ -1207,3 +1210,111 @@ def test_two_ingestions_creating_one_table_at_once_both_load(engine: Harness, tm
         thread.join()
     assert [o.status for o in outcomes.values()] == [RunStatus.SUCCESS] * 2, [o.message for o in outcomes.values()]
     assert engine.ids(ingestions[0]) == [0, 1, 2, 100, 101, 102]
+
+
+RAGGED_CSV = 'id,a,n\n1,x,5\n2,x\n3,y,6,z,,"w,v"\n4,,\n5,"x,6\n'  # 5: a quote left open, malformed
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (
+            "permissive",
+            {
+                1: ("x", 5, None),
+                2: ("x", None, None),  # short: padded with NULL
+                3: ("y", 6, {"_c3": "z", "_c5": "w,v"}),  # long: the extra fields rescued (an empty one is NULL)
+                4: (None, None, None),
+                None: (None, None, {"_malformed": '5,"x,6'}),
+            },
+        ),
+        ("dropmalformed", {1: ("x", 5, None), 4: (None, None, None)}),
+    ],
+)
+def test_csv_rows_of_the_wrong_width(engine: Harness, tmp_path: Path, mode: str, expected: dict[int, Any]) -> None:
+    """Spark had every such row malformed (the batch failed its bad-record limit); the embedded engine padded short
+    rows and rescued the extra fields of long ones. Both now do the latter in permissive mode, and drop them in
+    dropmalformed mode."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text(RAGGED_CSV)
+    body = spec(str(landing), format={"type": "csv", "options": {"mode": mode}}, quality={"max_bad_record_ratio": 1})
+    ing = engine.create(body)
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert outcome.metrics.bad_records == (1 if mode == "permissive" else 3)
+    got = {}
+    for row in engine.table(ing).to_pylist():
+        rescued = json.loads(row["_rescued_data"]) if row["_rescued_data"] else {}
+        rescued.pop("_file_path", None)
+        got[row["id"]] = (row["a"], row["n"], rescued or None)
+    assert got == expected
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark", "spark-delta"], indirect=True)
+def test_a_run_that_loses_the_create_race_adds_its_columns(
+    engine: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingestion A created the table (id, a) while B, with (id, b), still saw none (forced: B's first look answers
+    no table). Found by an attack helper: on Spark parquet B succeeded and `b` was staged but never part of the
+    table; on Delta and the embedded engine B failed (schema mismatch) until its next run."""
+    import sys
+
+    auto = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
+    _lines(tmp_path / "a" / "a.json", [{"id": 1, "a": "from-a"}])
+    _lines(tmp_path / "b" / "b.json", [{"id": 2, "b": "from-b"}])
+    maker = engine.create(spec(str(tmp_path / "a"), name="maker", table="shared", format=auto))
+    racer = engine.create(spec(str(tmp_path / "b"), name="racer", table="shared", format=auto))
+    assert engine.run(maker).status == RunStatus.SUCCESS
+    looked: list[bool] = []
+
+    def first_look_finds_nothing(real: Any, caller: str) -> Any:
+        def look(self: Any, *args: Any) -> Any:
+            if not looked and sys._getframe(1).f_code.co_name == caller:
+                looked.append(True)
+                return None
+            return real(self, *args)
+
+        return look
+
+    if engine.kind == "spark":
+        from core.engines.spark.table import Tables
+
+        monkeypatch.setattr(Tables, "info", first_look_finds_nothing(Tables.info, "_load"))
+    else:
+        from core.engines.embedded import EmbeddedEngine
+
+        monkeypatch.setattr(EmbeddedEngine, "_table", first_look_finds_nothing(EmbeddedEngine._table, "load_batch"))
+    outcome = engine.run(racer)
+    assert looked and outcome.status == RunStatus.SUCCESS, outcome.message
+    rows = {row["id"]: (row["a"], row["b"]) for row in engine.table(maker).to_pylist()}
+    assert rows == {1: ("from-a", None), 2: (None, "from-b")}
+
+
+@pytest.mark.parametrize("engine", ["spark"], indirect=True)
+def test_a_table_property_the_cluster_refuses_fails_the_run(engine: Harness, tmp_path: Path) -> None:
+    """Found by an attack helper: the parquet table was created, its ALTER … SET TBLPROPERTIES refused, and the
+    run reported success without the property (the failure was taken for another run's creation)."""
+    _lines(tmp_path / "in" / "a.json", [{"id": 1}])
+    ing = engine.create(spec(str(tmp_path / "in"), destination={"table_properties": {"owner": "someone"}}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.FAILED and "owner" in outcome.message, outcome.message
+    cluster = engine.services.engines.for_ingestion(ing)
+    assert cluster.table_schema(ing.spec.destination) is None  # the next run creates it again
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_failfast_sets_aside_a_file_with_a_malformed_record(engine: Harness, tmp_path: Path, fmt: str) -> None:
+    """The Spark engine ignored the format's mode: failfast and dropmalformed loaded malformed records as
+    permissive does (found while making CSV rows of the wrong width load alike on both engines)."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    bad, good = ("id\n1\n2,3\n", "id\n3\n") if fmt == "csv" else ('{"id": 1}\n{"id": \n', '{"id": 3}\n')
+    (landing / f"a.{fmt}").write_text(bad)
+    (landing / f"b.{fmt}").write_text(good)
+    ing = engine.create(spec(str(landing), format={"type": fmt, "options": {"mode": "failfast"}}))
+    outcome = engine.run(ing)
+    quarantined = [e for e in outcome.errors if e.kind == "quarantined"]
+    assert [Path(e.file or "").name for e in quarantined] == [f"a.{fmt}"], outcome.errors
+    assert "failfast" in quarantined[0].message, quarantined[0].message
+    assert engine.ids(ing) == [3]

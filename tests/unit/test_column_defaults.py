@@ -12,6 +12,7 @@ from core.errors import ConfigError
 STORED = [
     ("bigint", 5, 5),
     ("bigint", "5", 5),
+    ("decimal(5,2)", "-0", "0.00"),
     ("double", 1, 1.0),
     ("float", 0.1, pytest.approx(0.1)),  # the nearest float: not refused as inexact
     ("string", 1e20, "1e+20"),
@@ -31,7 +32,9 @@ STORED = [
 
 REFUSED = [
     ("bigint", 1.5, "truncated"),
-    ("bigint", "abc", "abc"),
+    ("bigint", "abc", "plain decimal text"),
+    ("bigint", "0x10", "plain decimal text"),  # pyarrow's cast read it as 16
+    ("double", "NaN", "plain decimal text"),
     ("bigint", True, "boolean"),
     ("bigint", 2**63, "range"),
     ("int", 2**40, "not in range"),

@@ -171,12 +171,8 @@ class LakeFormat(TableFormat):
         properties = dict(destination.table_properties)
         name = self.tables.name(destination)
         empty = data.limit(0)
-        self.tables.create_once(
-            spark,
-            destination,
-            self.name,
-            empty.schema,
-            lambda: create_as(spark, name, self.name, empty, destination, properties),
+        self.created(
+            spark, destination, empty.schema, lambda: create_as(spark, name, self.name, empty, destination, properties)
         )
 
     @staticmethod

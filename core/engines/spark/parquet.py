@@ -110,11 +110,18 @@ class ParquetFormat(TableFormat):
 
         def create() -> None:
             empty.write.format("parquet").partitionBy(*destination.partition_columns, BATCH_COLUMN).saveAsTable(name)
-            if destination.table_properties:
-                props = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in destination.table_properties.items())
+            if not destination.table_properties:
+                return
+            props = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in destination.table_properties.items())
+            try:
                 spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
+            except Exception:
+                # Refused properties (`owner`, `location`) fail the run, and the empty table goes, so that the next
+                # run creates it again with them instead of finding a table without them.
+                spark.sql(f"DROP TABLE IF EXISTS {name}")
+                raise
 
-        return self.tables.create_once(spark, destination, self.name, empty.schema, create)
+        return self.created(spark, destination, empty.schema, create)
 
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """An overwrite adds the new batch's partition, then drops the others: a crash in between leaves both

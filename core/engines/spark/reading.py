@@ -32,7 +32,10 @@ QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantine
 # Internal columns of a batch DataFrame, dropped before the write.
 # Working columns hold a space, which no stored top-level name does (core/formats/names.py): a source column
 # named like one of them is neither overwritten nor dropped.
-_PATH, _BAD, _STAGED = "__al path", "__al bad", "__al staged "
+_PATH, _BAD, _STAGED, _FIELDS = "__al path", "__al bad", "__al staged ", "__al fields"
+_EXTRA_FIELDS = 16
+"""A permissive CSV row may have this many fields more than the columns read (rescued as `_c<i>`, as the embedded
+engine rescues them); a longer one is malformed."""
 _CORRUPT_FORMATS = ("json", "csv", "xml")
 _WRITE_PARTITION_BYTES = 128 * 1024 * 1024
 _TASK_BYTES_MIN = 8 * 1024 * 1024
@@ -350,10 +353,17 @@ class Reader:
         """The files read with the read schema, under the target's column names, plus the ledger path and a
         malformed-record flag."""
 
-        frame = self.reader(spark, request.format, self._read_schema(request)).load([spark_path(f.path) for f in files])
+        schema = self._read_schema(request)
+        frame = self.reader(spark, request.format, schema).load([spark_path(f.path) for f in files])
         if renamed := {key: name for name, key in _file_keys(request).items()}:
             frame = frame.withColumnsRenamed(renamed)
-        return frame.withColumns({_BAD: _bad_record(request.format, _raw_record(frame)), _PATH: _path_column(files)})
+        raw = _raw_record(frame)
+        if _ragged_rows_load(request.format):
+            frame = frame.withColumn(_FIELDS, _fields_of(raw, request.format, len(schema.fields) - 1))
+            bad = raw.isNotNull() & (_too_long(len(schema.fields) - 1) | _badly_quoted(raw, request.format))
+        else:
+            bad = _bad_record(request.format, raw)
+        return frame.withColumns({_BAD: bad, _PATH: _path_column(files)})
 
     def _counted(
         self, spark: Any, request: BatchRequest, files: list[FileInfo]
@@ -387,6 +397,8 @@ class Reader:
         from pyspark.sql.connect import functions as F
 
         frame = self._raw_frame(spark, request, files)
+        if request.format.options.mode == "dropmalformed":
+            frame = frame.where(~F.col(_BAD))
         staging = Staging()
         raw = _raw_record(frame)
         bad = F.col(_BAD)
@@ -420,7 +432,13 @@ class Reader:
                     columns[name] = F.when(~bad, F.col(quote(name)))
         else:  # JSON values are read several times each to be written as JSON (text_rules.rescued_text)
             frame, misfits = staging.stage(frame, misfits)
-        base = F.when(bad, text_rules.malformed(raw)).otherwise(raw)
+        if _FIELDS in frame.columns:  # a permissive CSV row of the wrong width: padded, its extra fields rescued
+            width = len(self._read_schema(request).fields) - 1
+            extra = [f"_c{i}" for i in range(width, width + _EXTRA_FIELDS)]
+            misfits |= {name: F.when(~bad, F.col(_FIELDS).getField(name)) for name in extra}
+        base = F.when(bad, text_rules.malformed(raw))
+        if not csv:  # a JSON record that parsed, with values its columns cannot hold: rescued as it is
+            base = base.otherwise(raw)
         if packed is not None:
             base = F.coalesce(base, packed)
         # A malformed CSV row has no misfits (`void`): its whole line is kept instead.
@@ -432,7 +450,7 @@ class Reader:
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files, staging)
-        return staging.dropped(frame)
+        return staging.dropped(frame).drop(_FIELDS)
 
 
 class Staging:
@@ -595,6 +613,46 @@ def _raw_record(frame: Any) -> Any:
     return F.col(RESCUED) if RESCUED in frame.columns else F.lit(None).cast("string")
 
 
+def _ragged_rows_load(fmt: FormatConfig) -> bool:
+    """Whether CSV rows of the wrong width load (permissive mode: padded with NULL, extra fields rescued), as on the
+    embedded engine; in the other modes they are malformed, as Spark has them."""
+    return fmt.type == "csv" and fmt.options.mode == "permissive"
+
+
+def _fields_of(raw: Any, fmt: FormatConfig, width: int) -> Any:
+    """The fields of a row Spark found of the wrong width (its corrupt-record text, parsed again as CSV), as
+    `_c0`, `_c1`, … text; NULL for the other rows, which are not parsed twice."""
+    from pyspark.sql.connect import functions as F
+
+    names = ", ".join(f"_c{i} STRING" for i in range(width + _EXTRA_FIELDS + 1))
+    options = {"sep": fmt.options.delimiter, "quote": fmt.options.quote, "nullValue": fmt.options.null_value or ""}
+    if fmt.options.escape:
+        options["escape"] = fmt.options.escape
+    return F.when(raw.isNotNull(), F.from_csv(raw, names, options))
+
+
+def _too_long(width: int) -> Any:
+    from pyspark.sql.connect import functions as F
+
+    return F.col(_FIELDS).isNull() | F.col(_FIELDS).getField(f"_c{width + _EXTRA_FIELDS}").isNotNull()
+
+
+def _badly_quoted(raw: Any, fmt: FormatConfig) -> Any:
+    """A row with an odd number of quote characters (escaped ones aside): a quote left open, which the embedded
+    engine takes for malformed, where Spark reads it as a row with a field running to the end of the line."""
+    from pyspark.sql.connect import functions as F
+
+    quote, escape = fmt.options.quote, fmt.options.escape
+    if not quote:
+        return F.lit(False)
+    text = raw
+    if escape and escape != quote:
+        text = F.replace(text, F.lit(escape + escape), F.lit(""))
+        text = F.replace(text, F.lit(escape + quote), F.lit(""))
+    quotes = F.length(text) - F.length(F.replace(text, F.lit(quote), F.lit("")))
+    return quotes % 2 == 1
+
+
 def _bad_record(fmt: FormatConfig, raw: Any) -> Any:
     """Malformed = the raw text did not parse at all (`raw`: Spark's corrupt-record column). A JSON record that
     parsed but whose values did not fit the table types is rescued, not malformed (as with the embedded engine)."""
@@ -625,7 +683,10 @@ def _file_stats(frame: Any, touched: list[str], rare: dict[str, Any]) -> tuple[d
 def _settle_files(
     request: BatchRequest, files: list[FileInfo], stats: dict[str, _FileStats], batch: Batch
 ) -> list[FileInfo]:
-    """Per-file outcomes; a file none of whose records parse is not that format at all: quarantined."""
+    """Per-file outcomes; a file none of whose records parse is not that format at all: quarantined. The format's
+    mode as on the embedded engine: dropmalformed leaves malformed records out of the file's count (the write drops
+    them), failfast quarantines a file that has any."""
+    mode = request.format.options.mode if request.format.type in _CORRUPT_FORMATS else "permissive"
     keep = []
     for info in files:
         stat = stats.get(info.path, _FileStats())
@@ -633,7 +694,12 @@ def _settle_files(
             reason = f"{info.path} is not valid {request.format.type}: none of its {stat.records} records parse"
             batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
             continue
-        batch.outcomes[info.path] = FileOutcome(records=stat.records, bad_records=stat.bad)
+        if stat.bad and mode == "failfast":
+            reason = f"{info.path} has {stat.bad} malformed record(s) (mode failfast); nothing of it was loaded"
+            batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
+            continue
+        kept = stat.records - stat.bad if mode == "dropmalformed" else stat.records  # as the embedded engine counts
+        batch.outcomes[info.path] = FileOutcome(records=kept, bad_records=stat.bad)
         batch.rows += stat.records
         batch.bytes_read += info.size
         keep.append(info)

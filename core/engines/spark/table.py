@@ -88,10 +88,10 @@ class Tables:
 
     def create_once(
         self, spark: Any, destination: DestinationConfig, provider: str, schema: Any, create: Callable[[], None]
-    ) -> TableInfo:
-        """Run `create` (a `provider` table of `schema`, a Spark StructType); if it fails because another run
-        created the table meanwhile (two ingestions writing one table, started together: one failed terminally
-        with TABLE_OR_VIEW_ALREADY_EXISTS), use that table."""
+    ) -> tuple[TableInfo, bool]:
+        """Run `create` (a `provider` table of `schema`, a Spark StructType) and return the table, and whether this
+        run created it. If `create` fails because another run created the table meanwhile (two ingestions writing
+        one table, started together: one failed terminally with TABLE_OR_VIEW_ALREADY_EXISTS), that table."""
         for attempt in (1, 2):
             try:
                 create()
@@ -100,19 +100,16 @@ class Tables:
                 info = self.info(spark, destination)
                 if info is not None:
                     log.info("table %s was created by another run meanwhile (%s)", info.name, type(exc).__name__)
-                    return info
+                    return info, False
                 refused = _unholdable_fields(exc, f"{self.name(destination)} ({provider})", list(schema.fields), True)
                 if refused is not None:
                     raise refused from exc
-                if attempt == 2:
+                if attempt == 2 or "_temporary" not in str(exc):
                     raise
                 # Two writers of one new parquet table share its _temporary folder; the one that lost it failed
                 # (chmod: cannot access …/_temporary) before the other had registered the table: once more.
                 time.sleep(1)
-        info = self.info(spark, destination)
-        if info is None:
-            raise TableError(f"Table {destination.full_name} was created but cannot be found.", "Run again.")
-        return info
+        return self.existing(spark, destination), True
 
     def existing(self, spark: Any, destination: DestinationConfig) -> TableInfo:
         info = self.info(spark, destination)
@@ -205,6 +202,15 @@ class TableFormat:
             "cannot be emptied by Autoloader.",
             "Empty or drop the table on the cluster, or put the files back at the source and run again.",
         )
+
+    def created(self, spark: Any, destination: DestinationConfig, schema: Any, create: Callable[[], None]) -> TableInfo:
+        """The table `create` makes for `schema`, or the one another run made meanwhile, given this batch's columns
+        it lacks (without them, a parquet batch's new column was staged but never part of the table)."""
+        info, ours = self.tables.create_once(spark, destination, self.name, schema, create)
+        if ours:
+            return info
+        self.add_columns(spark, info, schema)
+        return self.tables.existing(spark, destination)
 
     def add_columns(self, spark: Any, info: TableInfo, schema: Any) -> None:
         """New columns first (parquet tables do not add columns on append, and an ALTER is explicit everywhere)."""
