@@ -130,6 +130,8 @@ class _RunContext:
     wrote_data: bool = False
     tracked: TrackedStorage | None = None
     reloads: dict[str, Reload] = field(default_factory=dict)
+    recorded_aside: set[str] = field(default_factory=set)
+    """Files set aside and noted on the run before their batch's commit (`_record_set_aside`)."""
     changed: int = 0
     vanished: int = 0
     unreadable: int = 0
@@ -920,8 +922,9 @@ class RunPipeline:
         for info in files:
             outcome = outcomes.get(info.path, FileOutcome())
             if outcome.quarantine_reason:
-                status = self._set_aside(ctx, info.path, outcome.quarantine_reason, outcome.action)
-                aside.append(self._aside_entry(ctx, info, status, outcome.quarantine_reason))
+                if info.path not in ctx.recorded_aside:
+                    status = self._set_aside(ctx, info.path, outcome.quarantine_reason, outcome.action)
+                    aside.append(self._aside_entry(ctx, info, status, outcome.quarantine_reason))
                 continue
             reload = ctx.reloads.get(info.path)
             earlier = reload.previous_records if reload is not None and reload.tail_from is not None else 0
@@ -945,16 +948,18 @@ class RunPipeline:
         ctx.files_done = ctx.files_settled
 
     def _record_set_aside(self, ctx: _RunContext, files: list[FileInfo], outcomes: dict[str, FileOutcome]) -> None:
-        """Before the commit: the ledger rows of the files the engine set aside, out of the pending batch. A run
-        killed after the commit left them pending, and the next run's `_reconcile` recorded them loaded (never
-        retried, even once fixed). `_complete` notes them on the run as usual."""
-        aside = [
-            self._aside_entry(ctx, info, self._aside_status(ctx, info.path), reason)
-            for info in files
-            if (reason := outcomes.get(info.path, FileOutcome()).quarantine_reason)
-        ]
+        """Before the commit: the files the engine set aside, in the ledger out of the pending batch and noted on
+        the run. A run killed after the commit left them pending, and the next run's `_reconcile` recorded them
+        loaded (never retried, even once fixed); a commit that then fails leaves them set aside, and said."""
+        aside = []
+        for info in files:
+            outcome = outcomes.get(info.path, FileOutcome())
+            if outcome.quarantine_reason and info.path not in ctx.recorded_aside:
+                status = self._set_aside(ctx, info.path, outcome.quarantine_reason, outcome.action)
+                aside.append(self._aside_entry(ctx, info, status, outcome.quarantine_reason))
         if aside:
             self.store.upsert_files(ctx.ingestion.id, ctx.run_id, aside)
+            ctx.recorded_aside.update(entry.path for entry in aside)
 
     def _quarantine(self, ctx: _RunContext, info: FileInfo, reason: str, action: str) -> None:
         status = self._set_aside(ctx, info.path, reason, action)

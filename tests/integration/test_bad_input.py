@@ -129,3 +129,33 @@ def test_type_clash_is_rescued_not_truncated(services, tmp_path: Path) -> None: 
     rows = {r["id"]: r for r in read_table(services.embedded.table_uri(ing.spec.destination)).to_pylist()}
     assert rows[2]["qty"] is None
     assert "4.7" in rows[2]["_rescued_data"]
+
+
+def test_a_file_set_aside_before_a_commit_that_fails_is_said_on_the_run(  # type: ignore[no-untyped-def]
+    services, tmp_path: Path, monkeypatch
+) -> None:
+    """The set-aside file's ledger row is written before the commit; when the commit then failed, the run never
+    said so (found by an attack helper): it was quarantined without a word on any run."""
+    from core.pipeline import RunPipeline
+
+    landing = tmp_path / "in"
+    landing.mkdir()
+    pq.write_table(pa.table({"id": [1, 2]}), landing / "a.parquet")
+    (landing / "b.parquet").write_bytes(b"PAR1 not really parquet PAR1")
+    record = RunPipeline._record_set_aside
+
+    def then_the_commit_fails(self, *args):  # type: ignore[no-untyped-def]
+        record(self, *args)
+        monkeypatch.setattr(RunPipeline, "_record_set_aside", record)
+        raise OSError("the commit failed (simulated: no store here fails on cue)")
+
+    monkeypatch.setattr(RunPipeline, "_record_set_aside", then_the_commit_fails)
+    ing = services.ingestions.create(spec(str(landing), format={"type": "parquet"}), activate=True)
+    failed = services.runs.run_now(ing.name)
+    assert failed.status == RunStatus.FAILED and failed.metrics.files_quarantined == 1, failed
+    assert [Path(e.file or "").name for e in failed.errors if e.kind == "quarantined"] == ["b.parquet"]
+    again = services.runs.run_now(ing.name)
+    assert again.status == RunStatus.SUCCESS and again.metrics.files_processed == 1, again
+    assert sorted(read_table(services.embedded.table_uri(ing.spec.destination)).column("id").to_pylist()) == [1, 2]
+    aside = services.views.files(SYSTEM, ing.id, status="quarantined").items
+    assert [Path(f.path).name for f in aside] == ["b.parquet"]
