@@ -432,11 +432,13 @@ class Reader:
                     columns[name] = F.when(~bad, F.col(quote(name)))
         else:  # JSON values are read several times each to be written as JSON (text_rules.rescued_text)
             frame, misfits = staging.stage(frame, misfits)
+        base = F.when(bad, text_rules.malformed(raw))
         if _FIELDS in frame.columns:  # a permissive CSV row of the wrong width: padded, its extra fields rescued
             width = len(self._read_schema(request).fields) - 1
             extra = [f"_c{i}" for i in range(width, width + _EXTRA_FIELDS)]
-            misfits |= {name: F.when(~bad, F.col(_FIELDS).getField(name)) for name in extra}
-        base = F.when(bad, text_rules.malformed(raw))
+            base = base.when(
+                raw.isNotNull(), text_rules.rescued_object([(c, F.col(_FIELDS).getField(c)) for c in extra])
+            )  # only such rows build it: every other row's raw text is NULL
         if not csv:  # a JSON record that parsed, with values its columns cannot hold: rescued as it is
             base = base.otherwise(raw)
         if packed is not None:
