@@ -737,7 +737,7 @@ def sql_literal(value: object, data_type: pa.DataType | None = None) -> str:
     if value is None or (isinstance(value, list) and not value):
         empty = "NULL" if value is None else "make_array()"
         named = _arrow_name(data_type) if data_type is not None else None
-        return empty if named is None else f"arrow_cast({empty}, '{named}')"
+        return empty if named is None else f"arrow_cast({empty}, {sql_literal(named)})"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):

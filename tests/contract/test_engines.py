@@ -365,6 +365,7 @@ BACKFILLS = [
     # elements of different literal shapes made arrow-rs panic (found by an attack helper)
     ([{"a": 1, "b": "x"}], [{"a": 1}, {"b": "y"}, None], [{"a": 1, "b": None}, {"a": None, "b": "y"}, None]),
     ([[1]], [[1], [None], [], None], [[1], [None], [], None]),
+    ([{"o'k": 1}], [None, {"o'k": 2}], [None, {"o'k": 2}]),  # a quote in a field's name, in the typed NULL's type
 ]
 
 

@@ -144,3 +144,15 @@ def test_a_store_that_does_not_answer_is_transient() -> None:
 def test_plain_reason_hides_secret_option_values() -> None:
     text = plain_reason(OSError("bad key s3cr3t-value in request"), {"AWS_SECRET_ACCESS_KEY": "s3cr3t-value"})
     assert text == "OSError: bad key *** in request"
+
+
+def test_the_warehouse_endpoint_may_come_from_the_environment() -> None:
+    """Found by an attack helper: with the endpoint only in AWS_ENDPOINT_URL (which delta-rs reads), the guard took
+    the warehouse for AWS and let a source on the same local server reload the tables' own files."""
+    from app.bootstrap import warehouse_endpoint
+
+    assert warehouse_endpoint({"AWS_ALLOW_HTTP": "true"}, {"AWS_ENDPOINT_URL": MINIO}) == MINIO
+    assert warehouse_endpoint({"AWS_ENDPOINT_URL": MINIO}, {"AWS_ENDPOINT_URL": "http://other:1"}) == MINIO
+    assert warehouse_endpoint({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317"}) is None
+    tables = TablesLocation("s3://lake/wh", warehouse_endpoint({}, {"AWS_ENDPOINT_URL_S3": MINIO}))
+    assert tables.overlaps(_s3("s3://lake/"))
