@@ -918,13 +918,12 @@ class RunPipeline:
         loaded = [f for f in files if not outcomes.get(f.path, FileOutcome()).quarantine_reason]
         digests = self._content_hashes(ctx, loaded)
         results: dict[str, FileResult] = {}
-        aside: list[LedgerEntry] = []
+        # First (unless done before the commit): a crash before complete_batch must not let reconciliation mark them
+        # loaded.
+        self._record_set_aside(ctx, files, outcomes)
         for info in files:
             outcome = outcomes.get(info.path, FileOutcome())
             if outcome.quarantine_reason:
-                if info.path not in ctx.recorded_aside:
-                    status = self._set_aside(ctx, info.path, outcome.quarantine_reason, outcome.action)
-                    aside.append(self._aside_entry(ctx, info, status, outcome.quarantine_reason))
                 continue
             reload = ctx.reloads.get(info.path)
             earlier = reload.previous_records if reload is not None and reload.tail_from is not None else 0
@@ -941,8 +940,6 @@ class RunPipeline:
                 ctx.errors.append(
                     malformed_error(info.path, outcome.bad_records, ctx.ingestion.spec.format.options.mode)
                 )
-        if aside:  # first: a crash before complete_batch must not let reconciliation mark them loaded
-            self.store.upsert_files(ctx.ingestion.id, ctx.run_id, aside)
         self.store.complete_batch(ctx.ingestion.id, seq, results)
         ctx.files_settled += len(files)
         ctx.files_done = ctx.files_settled
@@ -988,11 +985,11 @@ class RunPipeline:
         """Note a file the batch could not read and return its ledger status: gone since the listing or not
         readable (permissions) → `failed`, tried again whenever it is listed; bad content, or an object the store
         refuses to serve as it is (S3 SSE-C) → `quarantined`, tried again once it changes."""
-        status = self._aside_status(ctx, path)
-        if status == FileStatus.QUARANTINED:
+        cause = ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None
+        if cause is None or isinstance(cause, FileRefused):
             self._note_quarantine(ctx, path, reason, action)
-            return status
-        if isinstance(_open_failure(ctx, path), SourceNotFound):
+            return FileStatus.QUARANTINED
+        if isinstance(cause, SourceNotFound):
             ctx.vanished += 1
             kind = "file_vanished"
         else:
@@ -1000,11 +997,6 @@ class RunPipeline:
             kind = "file_unreadable"
         ctx.errors.append(RunError(kind=kind, file=path, message=reason, action=action))
         return FileStatus.FAILED
-
-    @staticmethod
-    def _aside_status(ctx: _RunContext, path: str) -> FileStatus:
-        cause = _open_failure(ctx, path)
-        return FileStatus.QUARANTINED if cause is None or isinstance(cause, FileRefused) else FileStatus.FAILED
 
     def _note_quarantine(self, ctx: _RunContext, path: str, reason: str, action: str) -> None:
         ctx.metrics.files_quarantined += 1
@@ -1066,8 +1058,3 @@ class RunPipeline:
                 self.store.heartbeat(run_id)
             except Exception as exc:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for run %s failed: %s", run_id, str(exc).strip().split("\n")[0][:300])
-
-
-def _open_failure(ctx: _RunContext, path: str) -> AutoloaderError | None:
-    """Why the source would not open `path` in this run, if it would not."""
-    return ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None

@@ -32,7 +32,7 @@ QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantine
 # Internal columns of a batch DataFrame, dropped before the write.
 # Working columns hold a space, which no stored top-level name does (core/formats/names.py): a source column
 # named like one of them is neither overwritten nor dropped.
-_PATH, _BAD, _STAGED, _FIELDS = "__al path", "__al bad", "__al staged ", "__al fields"
+_PATH, _BAD, _STAGED = "__al path", "__al bad", "__al staged "
 _EXTRA_FIELDS = 16
 """A permissive CSV row may have this many fields more than the columns read (rescued as `_c<i>`, as the embedded
 engine rescues them); a longer one is malformed."""
@@ -358,9 +358,10 @@ class Reader:
         if renamed := {key: name for name, key in _file_keys(request).items()}:
             frame = frame.withColumnsRenamed(renamed)
         raw = _raw_record(frame)
-        if _ragged_rows_load(request.format):
-            frame = frame.withColumn(_FIELDS, _fields_of(raw, request.format, len(schema.fields) - 1))
-            bad = raw.isNotNull() & (_too_long(len(schema.fields) - 1) | _badly_quoted(raw, request.format))
+        if _ragged_rows_load(request.format):  # And stops at the first False: only such rows are parsed again
+            bad = raw.isNotNull() & (
+                _too_long(raw, request.format, _width(schema)) | _badly_quoted(raw, request.format)
+            )
         else:
             bad = _bad_record(request.format, raw)
         return frame.withColumns({_BAD: bad, _PATH: _path_column(files)})
@@ -433,12 +434,13 @@ class Reader:
         else:  # JSON values are read several times each to be written as JSON (text_rules.rescued_text)
             frame, misfits = staging.stage(frame, misfits)
         base = F.when(bad, text_rules.malformed(raw))
-        if _FIELDS in frame.columns:  # a permissive CSV row of the wrong width: padded, its extra fields rescued
-            width = len(self._read_schema(request).fields) - 1
+        if _ragged_rows_load(request.format):  # a CSV row of the wrong width: padded, its extra fields rescued
+            width = _width(self._read_schema(request))
+            fields = _fields_of(raw, request.format, width)
             extra = [f"_c{i}" for i in range(width, width + _EXTRA_FIELDS)]
-            base = base.when(
-                raw.isNotNull(), text_rules.rescued_object([(c, F.col(_FIELDS).getField(c)) for c in extra])
-            )  # only such rows build it: every other row's raw text is NULL
+            ragged = text_rules.rescued_object([(c, fields.getField(c)) for c in extra])
+            frame, staged = staging.stage(frame, {"ragged": F.when(raw.isNotNull() & ~bad, ragged)})
+            base = base.when(staged["ragged"].isNotNull(), staged["ragged"])  # in a projection of its own
         if not csv:  # a JSON record that parsed, with values its columns cannot hold: rescued as it is
             base = base.otherwise(raw)
         if packed is not None:
@@ -452,7 +454,7 @@ class Reader:
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files, staging)
-        return staging.dropped(frame).drop(_FIELDS)
+        return staging.dropped(frame)
 
 
 class Staging:
@@ -621,22 +623,27 @@ def _ragged_rows_load(fmt: FormatConfig) -> bool:
     return fmt.type == "csv" and fmt.options.mode == "permissive"
 
 
+def _width(schema: Any) -> int:
+    """The number of a CSV file's columns read with `schema` (its last field is the corrupt-record column)."""
+    return len(schema.fields) - 1
+
+
 def _fields_of(raw: Any, fmt: FormatConfig, width: int) -> Any:
     """The fields of a row Spark found of the wrong width (its corrupt-record text, parsed again as CSV), as
-    `_c0`, `_c1`, … text; NULL for the other rows, which are not parsed twice."""
+    `_c0`, `_c1`, … text. Used only where `raw` is not NULL, so that no other row is parsed twice: as a column of
+    its own it cost every row (a 256 MiB CSV load went from 11.3 to 12.5 s, bench/bench_spark.py)."""
     from pyspark.sql.connect import functions as F
 
     names = ", ".join(f"_c{i} STRING" for i in range(width + _EXTRA_FIELDS + 1))
     options = {"sep": fmt.options.delimiter, "quote": fmt.options.quote, "nullValue": fmt.options.null_value or ""}
     if fmt.options.escape:
         options["escape"] = fmt.options.escape
-    return F.when(raw.isNotNull(), F.from_csv(raw, names, options))
+    return F.from_csv(raw, names, options)
 
 
-def _too_long(width: int) -> Any:
-    from pyspark.sql.connect import functions as F
-
-    return F.col(_FIELDS).isNull() | F.col(_FIELDS).getField(f"_c{width + _EXTRA_FIELDS}").isNotNull()
+def _too_long(raw: Any, fmt: FormatConfig, width: int) -> Any:
+    fields = _fields_of(raw, fmt, width)
+    return fields.isNull() | fields.getField(f"_c{width + _EXTRA_FIELDS}").isNotNull()
 
 
 def _badly_quoted(raw: Any, fmt: FormatConfig) -> Any:
