@@ -48,21 +48,7 @@ def stored_default(column: str, value: Any, type_text: str) -> Any:
 
 
 def _converted(value: Any, data_type: pa.DataType) -> Any:
-    if pa.types.is_map(data_type) or pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
-        raise TypeError("a map or binary column cannot take a default here")
-    if isinstance(value, bool) and not pa.types.is_boolean(data_type):
-        raise TypeError("true and false fit only a boolean column")
-    if pa.types.is_boolean(data_type) and not isinstance(value, bool):
-        raise TypeError("give true or false")
-    temporal = pa.types.is_temporal(data_type)
-    if temporal and not isinstance(value, str):
-        raise TypeError("give a date, time or timestamp as text, e.g. 2024-01-01 or 2024-01-01T00:00:00Z")
-    if pa.types.is_nested(data_type) and not _plain_type(data_type):
-        raise TypeError("a nested default may hold only numbers, text, booleans and null")
-    if pa.types.is_struct(data_type) != isinstance(value, dict):
-        raise TypeError("a struct column takes a JSON object, and only a struct column does")
-    if pa.types.is_nested(data_type) != isinstance(value, dict | list):
-        raise TypeError("an array column takes a JSON list, and only an array column does")
+    _check_shape(value, data_type)
     if isinstance(value, dict | list):
         return pa.array([value], type=data_type)[0].as_py()
     if isinstance(value, str) and _numeric(data_type) and not _NUMBER_TEXT.fullmatch(value):
@@ -70,6 +56,24 @@ def _converted(value: Any, data_type: pa.DataType) -> Any:
     if isinstance(value, float) and pa.types.is_decimal(data_type):
         value = repr(value)  # through text, so that 0.1 is 0.1 and not the double nearest to it
     return pa.array([value]).cast(data_type, safe=True)[0].as_py()
+
+
+def _check_shape(value: Any, data_type: pa.DataType) -> None:
+    """Refuse (TypeError) a JSON value of another kind than the column: pyarrow's cast would take some of them."""
+    if pa.types.is_map(data_type) or pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
+        raise TypeError("a map or binary column cannot take a default here")
+    if isinstance(value, bool) and not pa.types.is_boolean(data_type):
+        raise TypeError("true and false fit only a boolean column")
+    if pa.types.is_boolean(data_type) and not isinstance(value, bool):
+        raise TypeError("give true or false")
+    if pa.types.is_temporal(data_type) and not isinstance(value, str):
+        raise TypeError("give a date, time or timestamp as text, e.g. 2024-01-01 or 2024-01-01T00:00:00Z")
+    if pa.types.is_nested(data_type) and not _plain_type(data_type):
+        raise TypeError("a nested default may hold only numbers, text, booleans and null")
+    if pa.types.is_struct(data_type) != isinstance(value, dict):
+        raise TypeError("a struct column takes a JSON object, and only a struct column does")
+    if pa.types.is_nested(data_type) != isinstance(value, dict | list):
+        raise TypeError("an array column takes a JSON list, and only an array column does")
 
 
 _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
