@@ -1319,3 +1319,31 @@ def test_failfast_sets_aside_a_file_with_a_malformed_record(engine: Harness, tmp
     assert [Path(e.file or "").name for e in quarantined] == [f"a.{fmt}"], outcome.errors
     assert "failfast" in quarantined[0].message, quarantined[0].message
     assert engine.ids(ing) == [3]
+
+
+def test_a_doubled_quote_in_a_quoted_csv_value_is_one_quote(engine: Harness, tmp_path: Path) -> None:
+    """RFC 4180, and the embedded engine: with no escape character set, `"x""y"` is x"y. Spark's own default escape
+    (a backslash) kept it as the text `"x""y"` (found by an attack helper)."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text('id,a\n1,"x""y"\n2,"say ""hi"", then go"\n3,plain\n')
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    got = {row["id"]: row["a"] for row in engine.table(ing).to_pylist()}
+    assert got == {1: 'x"y', 2: 'say "hi", then go', 3: "plain"}
+
+
+def test_a_file_over_the_bad_record_limit_is_set_aside_and_the_rest_loads(engine: Harness, tmp_path: Path) -> None:
+    """The Spark engine raised the bad-record error without each file's counts, so the pipeline could not tell
+    which file pushed the batch over and failed the run (found by an attack helper); the embedded engine sets
+    that file aside and loads the others."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "bad.json").write_text('{"id": 1}\n{"id": \n{oops\n{"id": 2}\n')
+    (landing / "good.json").write_text("".join(json.dumps({"id": i}) + "\n" for i in range(10, 20)))
+    ing = engine.create(spec(str(landing), format={"type": "json"}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL, outcome.message
+    quarantined = [Path(e.file or "").name for e in outcome.errors if e.kind == "quarantined"]
+    assert quarantined == ["bad.json"], outcome.errors
+    assert engine.ids(ing) == list(range(10, 20))

@@ -72,8 +72,10 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
     elif fmt.type == "csv":
         options |= {"header": str(opts.header).lower(), "sep": opts.delimiter, "quote": opts.quote}
         options["multiLine"] = str(opts.multiline).lower()
-        if opts.escape:
-            options["escape"] = opts.escape
+        # A quote inside a quoted value is doubled, as RFC 4180 and the embedded engine have it, unless an escape
+        # character is set: Spark's own default, a backslash, kept `"x""y"` as that text.
+        if opts.escape or opts.quote:
+            options["escape"] = opts.escape or opts.quote
         if infer:
             options["inferSchema"] = str(infer_types).lower()
         elif opts.header:
@@ -636,8 +638,8 @@ def _fields_of(raw: Any, fmt: FormatConfig, width: int) -> Any:
 
     names = ", ".join(f"_c{i} STRING" for i in range(width + _EXTRA_FIELDS + 1))
     options = {"sep": fmt.options.delimiter, "quote": fmt.options.quote, "nullValue": fmt.options.null_value or ""}
-    if fmt.options.escape:
-        options["escape"] = fmt.options.escape
+    if fmt.options.escape or fmt.options.quote:
+        options["escape"] = fmt.options.escape or fmt.options.quote
     return F.from_csv(raw, names, options)
 
 
@@ -716,12 +718,22 @@ def _settle_files(
 
 
 def _check_threshold(request: BatchRequest, batch: Batch) -> None:
-    bad = sum(o.bad_records for o in batch.outcomes.values() if not o.quarantine_reason)
+    """Nothing is written from a batch over the bad-record limit. Each file's (malformed, read) counts go with the
+    error, as from the embedded engine, so that the pipeline sets aside the files that pushed it over and loads
+    the rest (without them, every such batch failed the run)."""
+    dropped = request.format.options.mode == "dropmalformed"  # their records are counted without the dropped ones
+    per_file = {
+        path: (o.bad_records, o.records + (o.bad_records if dropped else 0))
+        for path, o in batch.outcomes.items()
+        if not o.quarantine_reason
+    }
+    bad = sum(malformed for malformed, _ in per_file.values())
     if batch.rows and bad / batch.rows > request.max_bad_record_ratio:
         raise TooManyBadRecords(
             f"{bad} of {batch.rows} records in this batch are malformed "
             f"({bad / batch.rows:.1%}, limit {request.max_bad_record_ratio:.0%}); nothing was written.",
             "Look at the malformed records listed per file, fix the producer, or raise max_bad_record_ratio.",
+            files=per_file,
         )
 
 
