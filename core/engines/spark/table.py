@@ -92,7 +92,7 @@ class Tables:
         """Run `create` (a `provider` table of `schema`, a Spark StructType) and return the table, and whether this
         run created it. If `create` fails because another run created the table meanwhile (two ingestions writing
         one table, started together: one failed terminally with TABLE_OR_VIEW_ALREADY_EXISTS), that table."""
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 create()
                 break
@@ -104,11 +104,9 @@ class Tables:
                 refused = _unholdable_fields(exc, f"{self.name(destination)} ({provider})", list(schema.fields), True)
                 if refused is not None:
                     raise refused from exc
-                if attempt == 2 or "_temporary" not in str(exc):
+                if attempt == 3 or not _lost_a_shared_folder(exc):
                     raise
-                # Two writers of one new parquet table share its _temporary folder; the one that lost it failed
-                # (chmod: cannot access …/_temporary) before the other had registered the table: once more.
-                time.sleep(1)
+                time.sleep(attempt)
         return self.existing(spark, destination), True
 
     def existing(self, spark: Any, destination: DestinationConfig) -> TableInfo:
@@ -130,6 +128,16 @@ def _no_delta_table(exc: Exception) -> bool:
 
 _FIELD_NAME_REFUSED = ("DELTA_INVALID_CHARACTERS_IN_COLUMN_NAMES", "types incompatible with the existing columns")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+_SHARED_FOLDER_LOST = ("_temporary", "chmod: cannot access", "No such file or directory", "FileNotFoundException")
+
+
+def _lost_a_shared_folder(exc: Exception) -> bool:
+    """Two writers of one new parquet table share its folder and its _temporary folder; the one that lost them
+    failed (chmod: cannot access …/shared: No such file or directory) before the other had registered the table.
+    Such a CREATE is tried again (up to three times); another failure is not."""
+    return any(marker in str(exc) for marker in _SHARED_FOLDER_LOST)
 
 
 def _nested_names(data_type: Any) -> list[str]:
