@@ -70,12 +70,8 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
         if infer and not infer_types:
             options["primitivesAsString"] = "true"
     elif fmt.type == "csv":
-        options |= {"header": str(opts.header).lower(), "sep": opts.delimiter, "quote": opts.quote}
+        options |= {"header": str(opts.header).lower(), **_csv_quoting(fmt)}
         options["multiLine"] = str(opts.multiline).lower()
-        # A quote inside a quoted value is doubled, as RFC 4180 and the embedded engine have it, unless an escape
-        # character is set: Spark's own default, a backslash, kept `"x""y"` as that text.
-        if opts.escape or opts.quote:
-            options["escape"] = opts.escape or opts.quote
         if infer:
             options["inferSchema"] = str(infer_types).lower()
         elif opts.header:
@@ -110,6 +106,17 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
     if opts.compression not in ("auto", "none", "lz4", "snappy") and fmt.type in ("json", "csv", "text", "xml"):
         options["compression"] = {"bz2": "bzip2"}.get(opts.compression, opts.compression)
     return options
+
+
+def _csv_quoting(fmt: FormatConfig) -> dict[str, str]:
+    """How Spark splits a CSV row into fields, for the reader and for `from_csv`. A quote inside a quoted value is
+    doubled, as RFC 4180 and the embedded engine have it, unless an escape character is set: Spark's own default,
+    a backslash, kept `"x""y"` as that text."""
+    opts = fmt.options
+    quoting = {"sep": opts.delimiter, "quote": opts.quote}
+    if opts.escape or opts.quote:
+        quoting["escape"] = opts.escape or opts.quote
+    return quoting
 
 
 def ledger_path_column(column: Any) -> Any:
@@ -632,15 +639,11 @@ def _width(schema: Any) -> int:
 
 def _fields_of(raw: Any, fmt: FormatConfig, width: int) -> Any:
     """The fields of a row Spark found of the wrong width (its corrupt-record text, parsed again as CSV), as
-    `_c0`, `_c1`, … text. Used only where `raw` is not NULL, so that no other row is parsed twice: as a column of
-    its own it cost every row (a 256 MiB CSV load went from 11.3 to 12.5 s, bench/bench_spark.py)."""
+    `_c0`, `_c1`, … text. Used only where `raw` is not NULL, so that no other row is parsed twice."""
     from pyspark.sql.connect import functions as F
 
     names = ", ".join(f"_c{i} STRING" for i in range(width + _EXTRA_FIELDS + 1))
-    options = {"sep": fmt.options.delimiter, "quote": fmt.options.quote, "nullValue": fmt.options.null_value or ""}
-    if fmt.options.escape or fmt.options.quote:
-        options["escape"] = fmt.options.escape or fmt.options.quote
-    return F.from_csv(raw, names, options)
+    return F.from_csv(raw, names, {**_csv_quoting(fmt), "nullValue": fmt.options.null_value or ""})
 
 
 def _too_long(raw: Any, fmt: FormatConfig, width: int) -> Any:
