@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from core.errors import ConfigError, TableError
 from core.storage.base import FileInfo, Storage
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class SparkEngine:
@@ -226,7 +228,7 @@ class SparkEngine:
 
         return self.call(f"loading batch {request.batch_seq}", load)
 
-    def _load(self, spark: Any, request: BatchRequest) -> BatchResult:
+    def _load(self, spark: Any, request: BatchRequest, one_pass: bool = True) -> BatchResult:
         destination = request.destination
         info = self._tables.info(spark, destination)
         fmt = self._format(info.provider if info is not None else self.target.table_format)
@@ -244,12 +246,29 @@ class SparkEngine:
                 f"Write mode merge needs a delta or iceberg table; {destination.full_name} is {fmt.name}.",
                 "Use a cluster whose table format is delta or iceberg, or switch the write mode to append/overwrite.",
             )
+        batch = self._reader.one_pass_batch(spark, request) if one_pass else None
+        if batch is not None:
+            try:
+                return self._write(spark, request, fmt, info, batch)
+            except Exception as exc:
+                if not self._reader.one_pass_stopped(exc):
+                    raise
+                first_line = str(exc).strip().split("\n", 1)[0][:300]
+                log.info("batch %s of %s is counted first: %s", request.batch_seq, destination.full_name, first_line)
+                self._reader.count_first(request.app_id)
+            # Read again: the stopped write may have created the table, or, if only its answer was lost, committed.
+            return self._load(spark, request, one_pass=False)
         batch = self._reader.read_batch(spark, request)
         if batch.rows == 0:
             if request.replace and info is not None:
                 fmt.clear(spark, request, info)
             _files_done(request, batch)
             return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
+        return self._write(spark, request, fmt, info, batch)
+
+    def _write(self, spark: Any, request: BatchRequest, fmt: TableFormat, info: Any, batch: Batch) -> BatchResult:
+        """Commit the batch into the table; a one-pass batch learns its per-file counts from the write."""
+        destination = request.destination
         request.outcomes.update(batch.outcomes)
         if request.before_commit is not None:
             request.before_commit()
@@ -257,6 +276,9 @@ class SparkEngine:
         if info is not None and request.evolve:
             fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         rows, written = fmt.commit(spark, request, batch.data, info)
+        if batch.settle is not None:
+            batch.settle()
+            request.outcomes.update(batch.outcomes)
         _files_done(request, batch)
         return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)
 
