@@ -74,6 +74,13 @@ CASES: dict[str, tuple[pa.DataType, list[str | None]]] = {
         ],
     ),
     "int32": (pa.int32(), ["2147483647", "2147483648", "-2147483648", "-2147483649", "-0", "42"]),
+    "boolean": (
+        pa.bool_(),
+        [
+            *["true", "false", "TRUE", "False", "tRuE", "yes", "1", "0", " true", "true ", "truefalse", "t"],
+            *["\u0130", "\u212a", "TRU\u0130", "", None],
+        ],
+    ),
 }
 
 
