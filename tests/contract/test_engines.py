@@ -1376,20 +1376,24 @@ def test_a_clean_batch_is_written_in_one_pass_and_counted_per_file(
     engine: Harness, tmp_path: Path, counted_first: list[int]
 ) -> None:
     """The Spark engine read every batch twice, a counting pass and the write: about a third of a 256 MiB CSV's
-    load (bench/bench_spark.py). A clean batch of a few files is written at once, each file's rows counted as the
-    write runs."""
+    load (bench/bench_spark.py). A clean batch of a few files into an existing table is written at once, each
+    file's rows counted as the write runs. The first batch, which creates the table, is counted first."""
     landing = tmp_path / "in"
-    for name, ids in (("a.csv", range(2)), ("b.csv", range(2, 7)), ("c.csv", range(7, 16))):
-        _csv_rows(landing / name, ids)
+    _csv_rows(landing / "first.csv", range(100, 101))
     ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert counted_first == [1]
+    for name, ids in (("a.csv", range(2)), ("b c%.csv", range(2, 7)), ("c[1].csv", range(7, 16))):
+        _csv_rows(landing / name, ids)
     outcome = engine.run(ing)
     assert (outcome.status, outcome.metrics.records_ingested) == (RunStatus.SUCCESS, 16), outcome.message
-    assert counted_first == []
+    assert counted_first == [1]
     known = engine.services.store.known_files(ing.id)
-    assert {Path(path).name: f.records for path, f in known.items()} == {"a.csv": 2, "b.csv": 5, "c.csv": 9}
+    counts = {Path(path).name: f.records for path, f in known.items()}
+    assert counts == {"first.csv": 1, "a.csv": 2, "b c%.csv": 5, "c[1].csv": 9}
     table = engine.table(ing).sort_by("id")
-    assert table.column("amount").to_pylist() == [i + 0.5 for i in range(16)]
-    assert table.column("_rescued_data").null_count == 16
+    assert table.column("amount").to_pylist() == [i + 0.5 for i in [*range(16), 100]]
+    assert table.column("_rescued_data").null_count == 17
 
 
 @pytest.mark.parametrize("engine", ["spark", "spark-delta"], indirect=True)
@@ -1403,19 +1407,61 @@ def test_a_batch_the_one_pass_cannot_settle_is_counted_first(
     _csv_rows(landing / "a.csv", range(5))
     ing = engine.create(spec(str(landing), format={"type": "csv"}, quality={"max_bad_record_ratio": 1.0}))
     assert engine.run(ing).status == RunStatus.SUCCESS
-    assert counted_first == []
     _csv_rows(landing / "b.csv", range(5, 8), amount="0.30000000000000004")
     (landing / "c.csv").write_text('id,amount,at\n8,1.5,2024-01-01T00:00:00Z\n9,"2.5,2024-01-01T00:00:00Z\n')
     second = engine.run(ing)
     assert (second.status, second.metrics.records_ingested, second.metrics.bad_records) == (RunStatus.SUCCESS, 5, 1)
-    assert counted_first == [2]
+    assert counted_first == [1, 2]
     rows = {r["id"]: r for r in engine.table(ing).to_pylist()}
     assert [rows[i]["amount"] for i in (5, 6, 7)] == [0.30000000000000004] * 3
     assert json.loads(rows[None]["_rescued_data"])["_malformed"] == '9,"2.5,2024-01-01T00:00:00Z'
     _csv_rows(landing / "d.csv", range(10, 12))
     assert engine.run(ing).metrics.records_ingested == 2
-    assert counted_first == [2, 3]  # counted first: the last batch stopped; it counts clean
+    assert counted_first == [1, 2, 3]  # counted first: the last batch stopped; it counts clean
     _csv_rows(landing / "e.csv", range(12, 14))
     assert engine.run(ing).metrics.records_ingested == 2
-    assert counted_first == [2, 3]
+    assert counted_first == [1, 2, 3]
     assert sorted(r["id"] for r in engine.table(ing).to_pylist() if r["id"] is not None) == [*range(9), *range(10, 14)]
+
+
+@pytest.mark.parametrize("engine", ["spark"], indirect=True)
+def test_a_file_gone_before_a_one_pass_batch_is_set_aside_and_the_rest_loads(
+    engine: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted_first: list[int]
+) -> None:
+    """Found by an attack helper: the one-pass batch's frame was built outside the fallback, so a file deleted
+    after the listing (Spark's PATH_NOT_FOUND when the frame is analysed) failed the run instead of being set aside."""
+    from core.engines.spark.engine import SparkEngine
+
+    landing = tmp_path / "in"
+    _csv_rows(landing / "first.csv", range(100, 101))
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _csv_rows(landing / "a.csv", range(5))
+    _csv_rows(landing / "gone.csv", range(5, 9))
+    original = SparkEngine.load_batch
+
+    def deleting(self: SparkEngine, request: Any) -> Any:
+        (landing / "gone.csv").unlink(missing_ok=True)
+        return original(self, request)
+
+    monkeypatch.setattr(SparkEngine, "load_batch", deleting)
+    outcome = engine.run(ing)
+    assert outcome.status in (RunStatus.SUCCESS, RunStatus.PARTIAL), outcome.message
+    assert outcome.metrics.records_ingested == 5
+    assert counted_first == [1, 2]
+    assert engine.ids(ing) == [0, 1, 2, 3, 4, 100]
+
+
+@pytest.mark.parametrize("engine", ["spark", "spark-delta"], indirect=True)
+def test_a_first_batch_of_set_aside_files_creates_no_table(engine: Harness, tmp_path: Path) -> None:
+    """Found by an attack helper: a first one-pass write that stopped had created the table, typed by a batch
+    whose only file was then set aside (every column text); the next file's integers were stored as text."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "b.csv").write_text('id,amount,at\n5,"1.5,2024-01-01T00:00:00Z\n6,"2.5,2024-01-01T00:00:00Z\n')
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    engine.run(ing)
+    assert engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination) is None
+    _csv_rows(landing / "c.csv", range(3))
+    assert engine.run(ing).metrics.records_ingested == 3
+    assert engine.table(ing).schema.field("id").type == pa.int64()

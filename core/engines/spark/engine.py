@@ -246,18 +246,22 @@ class SparkEngine:
                 f"Write mode merge needs a delta or iceberg table; {destination.full_name} is {fmt.name}.",
                 "Use a cluster whose table format is delta or iceberg, or switch the write mode to append/overwrite.",
             )
-        batch = self._reader.one_pass_batch(spark, request) if one_pass else None
-        if batch is not None:
+        # Into an existing table only: a new table is created by the write, and one created by a write that then
+        # stopped would stay, with the types of a batch whose files may all be set aside (the counted path creates
+        # none when no row is written).
+        if one_pass and info is not None:
             try:
-                return self._write(spark, request, fmt, info, batch)
+                one = self._reader.one_pass_batch(spark, request)
+                if one is not None:
+                    return self._write(spark, request, fmt, info, one)
             except Exception as exc:
                 if not self._reader.one_pass_stopped(exc):
                     raise
                 first_line = str(exc).strip().split("\n", 1)[0][:300]
                 log.info("batch %s of %s is counted first: %s", request.batch_seq, destination.full_name, first_line)
                 self._reader.count_first(request.app_id)
-            # Read again: the stopped write may have created the table, or, if only its answer was lost, committed.
-            return self._load(spark, request, one_pass=False)
+                # Read again: if only the write's answer was lost, the batch is committed.
+                return self._load(spark, request, one_pass=False)
         batch = self._reader.read_batch(spark, request)
         if batch.rows == 0:
             if request.replace and info is not None:
