@@ -4,7 +4,9 @@
     .venv/bin/python bench/bench_spark.py --files 2000 --csv-mb 256    # a quicker run
     .venv/bin/python bench/bench_spark.py --formats delta,iceberg --repeat 3 --workdir /tmp/al-bench --keep
 
-Paths, for each workload (json: many small JSON-lines files; csv: one large CSV file) and table format:
+Paths, for each workload (json: many small JSON-lines files; csv: one large CSV file into a new table;
+csv-append: the same file into a table a one-row load created just before, untimed, as a daily file lands in an
+existing table) and table format:
   embedded   the product's embedded engine (`Container.runs.run_now` in a child process, as bench_embedded.py runs it)
   console    the product's Spark engine (`runs.run_now`) as the console and its scheduler run it: one container for
              the whole bench, so one pooled Spark Connect session for every run (app/services/clusters.py)
@@ -103,13 +105,36 @@ def start_cluster(root: Path) -> tuple[Any, str, float]:
     return server.manager, server.url, server.startup_seconds
 
 
-def spark_spec(workdir: Path, kind: str, bench: Any, table_format: str, folder: Path | None = None) -> dict[str, Any]:
-    """A new ingestion's spec body of `kind` (json or csv) into a new table."""
+def spark_spec(
+    workdir: Path, kind: str, bench: Any, table_format: str, folder: Path | None = None, table: str | None = None
+) -> dict[str, Any]:
+    """A new ingestion's spec body of `kind` (json or csv) into `table` (default: a new table)."""
     fmt: dict[str, Any] = {"type": "json"}
     if kind == "csv":
         fmt = {"type": "csv", "options": {"header": True, "delimiter": ","}}
-    table = f"{kind}_{table_format}_{time.time_ns()}"
+    table = table or f"{kind}_{table_format}_{time.time_ns()}"
     return dict(bench._spec(f"spark-{kind}-{time.time_ns()}", folder or bench.input_dir(workdir, kind), fmt, table))
+
+
+def seed_folder(workdir: Path, bench: Any) -> Path:
+    """A folder with the CSV's header and first row: loaded first, untimed, by the csv-append workload."""
+    folder = workdir / "input" / "csv-seed"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        with open(bench.input_dir(workdir, "csv") / "events.csv") as source:
+            (folder / "seed.csv").write_text(source.readline() + source.readline())
+    return folder
+
+
+def product_bodies(
+    workdir: Path, kind: str, bench: Any, table_format: str
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the untimed seed load or None, the timed load) of one product run of `kind`."""
+    if kind != "csv-append":
+        return None, spark_spec(workdir, kind, bench, table_format)
+    table = f"csv_append_{table_format}_{time.time_ns()}"
+    seed = spark_spec(workdir, "csv", bench, table_format, seed_folder(workdir, bench), table)
+    return seed, spark_spec(workdir, "csv", bench, table_format, table=table)
 
 
 def run_spark_engine(
@@ -132,14 +157,16 @@ class Console:
         self.svc = build(product_settings(workdir, self.state))
         self.cluster_id = register_cluster(self.svc, server, table_format)
 
-    def run(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One `run_now` of a new ingestion of `body`, timed."""
+    def run(self, body: dict[str, Any], seed: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One `run_now` of a new ingestion of `body`, timed (after one of `seed`, untimed)."""
         from core.config import IngestionSpec
 
-        ingestion = self.svc.ingestions.create(
-            IngestionSpec.model_validate(body | {"cluster_id": self.cluster_id}), activate=True
-        )
-        return timed_run(self.svc, ingestion.name)
+        for spec in ([seed] if seed else []) + [body]:
+            ingestion = self.svc.ingestions.create(
+                IngestionSpec.model_validate(spec | {"cluster_id": self.cluster_id}), activate=True
+            )
+            result = timed_run(self.svc, ingestion.name)
+        return result
 
     def close(self) -> None:
         self.svc.close()
@@ -262,7 +289,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def print_table(results: dict[str, dict[str, dict[str, Any]]], startups: dict[str, float]) -> None:
     for fmt, seconds in startups.items():
         print(f"\nSpark Connect server for {fmt} (launch → first query): {seconds:.1f} s")
-    header = f"{'workload':<8} {'path':<16} {'median s':>9} {'runs s':>13} {'records':>12} {'rec/s':>10} status"
+    header = f"{'workload':<10} {'path':<16} {'median s':>9} {'runs s':>13} {'records':>12} {'rec/s':>10} status"
     print(header)
     print("-" * len(header))
     for workload, paths in results.items():
@@ -274,7 +301,7 @@ def print_table(results: dict[str, dict[str, dict[str, Any]]], startups: dict[st
                 ratio = f"  {r['seconds'] / stream['seconds']:.2f}x the stream"
             rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
             print(
-                f"{workload:<8} {path:<16} {r['seconds']:9.2f} {r.get('spread', ''):>13} {r['records']:12,} "
+                f"{workload:<10} {path:<16} {r['seconds']:9.2f} {r.get('spread', ''):>13} {r['records']:12,} "
                 f"{rate:10,.0f} {r['status']}{ratio}"
             )
     print("(times exclude the servers' start-up; every Spark path ran on a warmed-up server)")
@@ -300,12 +327,15 @@ def run_format(
             for i in range(repeat):
                 for path in paths if i % 2 == 0 else paths[::-1]:
                     print(f"[{table_format}] {kind}: {path} run {i + 1} ...", flush=True)
+                    seed, body = product_bodies(workdir, kind, bench, table_format)
                     if path == "console":
-                        r = console.run(spark_spec(workdir, kind, bench, table_format))
+                        r = console.run(body, seed)
                     elif path == "cli":
-                        r = run_spark_engine(workdir, kind, server, bench, table_format)
+                        if seed is not None:
+                            run_product(workdir, seed, server, table_format)
+                        r = run_product(workdir, body, server, table_format)
                     else:
-                        r = run_stream(workdir, kind, server, table_format)
+                        r = run_stream(workdir, kind.removesuffix("-append"), server, table_format)
                     print(
                         f"    {r['seconds']:.2f} s, {r['records']:,} records, {r['status']} {r['message']}", flush=True
                     )
@@ -320,7 +350,7 @@ def run_format(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--scenario", choices=["all", "json", "csv"], default="all")
+    parser.add_argument("--scenario", default="all", help="all, or a comma list of json, csv, csv-append")
     parser.add_argument("--files", type=int, default=10_000, help="JSON files")
     parser.add_argument("--csv-mb", type=int, default=1024, help="size of the CSV file in MiB")
     parser.add_argument("--workdir", help="work directory (default: a new temporary directory)")
@@ -334,13 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="autoloader-bench-spark-")) if temporary else Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    kinds = ["json", "csv"] if args.scenario == "all" else [args.scenario]
+    kinds = ["json", "csv", "csv-append"] if args.scenario == "all" else args.scenario.split(",")
+    unknown = set(kinds) - {"json", "csv", "csv-append"}
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     try:
-        for kind in [*kinds, *(["json"] if "json" not in kinds else [])]:
+        for kind in {"json", *(k.removesuffix("-append") for k in kinds)}:
             bench.ensure_input(workdir, kind, args)
         results: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in kinds}
         if not args.no_embedded:
-            for kind in kinds:
+            for kind in [k for k in kinds if k != "csv-append"]:
                 embedded = bench.run_scenario(workdir, kind)
                 results[kind]["embedded"] = {
                     "seconds": embedded["run_seconds"],
