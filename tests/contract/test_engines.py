@@ -1465,3 +1465,26 @@ def test_a_first_batch_of_set_aside_files_creates_no_table(engine: Harness, tmp_
     _csv_rows(landing / "c.csv", range(3))
     assert engine.run(ing).metrics.records_ingested == 3
     assert engine.table(ing).schema.field("id").type == pa.int64()
+
+
+@pytest.mark.parametrize("engine", ["spark", "spark-delta"], indirect=True)
+def test_a_new_column_stays_out_when_its_only_file_is_set_aside(engine: Harness, tmp_path: Path) -> None:
+    """Found by an attack helper: a one-pass batch under auto_merge added its new column before the write, and the
+    column stayed (NULL in every row, in no schema version) when the write stopped and the file was then set aside.
+    A batch that adds columns is counted first."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}])
+    body = spec(
+        str(landing),
+        format={"type": "json", "schema": {"on_schema_change": "auto_merge"}},
+        quality={"max_bad_record_ratio": 0},
+    )
+    ing = engine.create(body)
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": 3, "v": "z", "newcol": 5}, {"id": 4, "v": "w", "newcol": 6}])
+    with open(landing / "b.json", "a") as cut:
+        cut.write('{"id": 5, "v": "q", "newcol')
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL, outcome.message
+    assert "newcol" not in engine.table(ing).schema.names
+    assert engine.ids(ing) == [1, 2]

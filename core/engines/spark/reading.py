@@ -353,6 +353,7 @@ class Reader:
             fmt.type not in _ONE_PASS_FORMATS
             or request.mode != "append"
             or request.replace
+            or request.evolve  # its new columns are added before the write, and would stay if the write stopped
             or request.app_id in self._counted_first
         ):
             return None
