@@ -832,12 +832,12 @@ def _observe_files(data: Any, files: list[FileInfo]) -> tuple[Any, Callable[[], 
     from pyspark.sql.connect import functions as F
     from pyspark.sql.connect.observation import Observation
 
-    observation = Observation(f"files_{uuid.uuid4().hex}")
     if len(files) == 1:
-        observed = data.observe(observation, F.count(F.lit(1)).alias("f0"))
-    else:
-        counts = [F.count_if(F.col(_PATH) == F.lit(f.path)).alias(f"f{i}") for i, f in enumerate(files)]
-        observed = data.observe(observation, *counts)
+        observed, rows = observe_rows(data)
+        return observed, lambda: {files[0].path: rows()}
+    observation = Observation(f"files_{uuid.uuid4().hex}")
+    counts = [F.count_if(F.col(_PATH) == F.lit(f.path)).alias(f"f{i}") for i, f in enumerate(files)]
+    observed = data.observe(observation, *counts)
 
     def per_file() -> dict[str, int]:
         got = observation.get
