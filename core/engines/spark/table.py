@@ -92,7 +92,7 @@ class Tables:
         """Run `create` (a `provider` table of `schema`, a Spark StructType) and return the table, and whether this
         run created it. If `create` fails because another run created the table meanwhile (two ingestions writing
         one table, started together: one failed terminally with TABLE_OR_VIEW_ALREADY_EXISTS), that table."""
-        for attempt in (1, 2, 3):
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
                 create()
                 break
@@ -104,7 +104,11 @@ class Tables:
                 refused = _unholdable_fields(exc, f"{self.name(destination)} ({provider})", list(schema.fields), True)
                 if refused is not None:
                     raise refused from exc
-                if attempt == 3 or not _lost_a_shared_folder(exc):
+                if not _another_create_under_way(exc):
+                    raise
+                if attempt == _CREATE_ATTEMPTS and _taken(exc):
+                    raise _stale_location(exc, destination, provider) from exc
+                if attempt == _CREATE_ATTEMPTS:
                     raise
                 time.sleep(attempt)
         return self.existing(spark, destination), True
@@ -131,13 +135,34 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 _SHARED_FOLDER_LOST = ("_temporary", "chmod: cannot access", "No such file or directory", "FileNotFoundException")
+_LOCATION_TAKEN = ("LOCATION_ALREADY_EXISTS", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
+_CREATE_ATTEMPTS = 5
 
 
-def _lost_a_shared_folder(exc: Exception) -> bool:
-    """Two writers of one new parquet table share its folder and its _temporary folder; the one that lost them
-    failed (chmod: cannot access …/shared: No such file or directory) before the other had registered the table.
-    Such a CREATE is tried again (up to three times); another failure is not."""
-    return any(marker in str(exc) for marker in _SHARED_FOLDER_LOST)
+def _another_create_under_way(exc: Exception) -> bool:
+    """Two writers of one new managed table: the one that started second finds the other's files in the table's
+    folder before the other has registered the table (LOCATION_ALREADY_EXISTS), or, when both had started, loses
+    the shared _temporary folder (chmod: cannot access …: No such file or directory). Such a CREATE is tried again
+    (for up to 10 s, by when the other run's empty table is registered); another failure is not."""
+    return any(marker in str(exc) for marker in (*_SHARED_FOLDER_LOST, *_LOCATION_TAKEN))
+
+
+def _taken(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _LOCATION_TAKEN)
+
+
+def _stale_location(exc: Exception, destination: DestinationConfig, provider: str) -> TableError:
+    """The table's folder still holds files and no run registered a table there: they were left by a dropped
+    table, or by a create cut off before its end. Autoloader does not delete them: they may be someone's data."""
+    found = re.search(r"location\s+\(?'([^']+)'", str(exc), re.IGNORECASE)
+    where = f" ({found.group(1)})" if found else ""
+    return TableError(
+        f"Table {destination.full_name} ({provider}) cannot be created: its folder in the cluster's warehouse"
+        f"{where} already holds files, and no table is registered there.",
+        "Remove the folder if its files are not needed (a dropped table or a cut-off create left them), or choose "
+        "another table name, then run again.",
+        detail=str(exc)[:2000],
+    )
 
 
 def _nested_names(data_type: Any) -> list[str]:
