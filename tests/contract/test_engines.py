@@ -1433,6 +1433,35 @@ def test_a_clean_batch_is_written_in_one_pass_and_counted_per_file(
     assert table.column("_rescued_data").null_count == 17
 
 
+@pytest.mark.parametrize("engine", ["spark", "spark-delta", "spark-iceberg"], indirect=True)
+@pytest.mark.parametrize("lineage", [True, False])
+def test_a_one_pass_batch_of_many_files_is_counted_in_the_table(
+    engine: Harness, tmp_path: Path, counted_first: list[int], monkeypatch: pytest.MonkeyPatch, lineage: bool
+) -> None:
+    """Counting each file as the write runs takes one aggregate per file, too many for 10,000 small files; such a
+    batch's rows are counted per file in the table once it is committed, from the lineage columns (its batch only:
+    two batches of one run, and the rows of earlier runs, are not counted in). Without lineage columns the batch is
+    counted first."""
+    from core.engines.spark import reading
+
+    monkeypatch.setattr(reading, "_ONE_PASS_MAX_FILES", 1)  # (32 in the product)
+    landing = tmp_path / "in"
+    _csv_rows(landing / "a.csv", range(100, 103))
+    destination = {"lineage_columns": lineage}
+    body = spec(str(landing), format={"type": "csv"}, destination=destination, limits={"max_files_per_batch": 2})
+    ing = engine.create(body)
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    for name, ids in (("b c%.csv", range(2)), ("c[1].csv", range(2, 7)), ("d.csv", range(0)), ("e.csv", range(7, 16))):
+        _csv_rows(landing / name, ids)
+    outcome = engine.run(ing)
+    assert (outcome.status, outcome.metrics.records_ingested) == (RunStatus.SUCCESS, 16), outcome.message
+    assert counted_first == ([1] if lineage else [1, 2, 3])
+    known = engine.services.store.known_files(ing.id)
+    counts = {Path(path).name: f.records for path, f in known.items()}
+    assert counts == {"a.csv": 3, "b c%.csv": 2, "c[1].csv": 5, "d.csv": 0, "e.csv": 9}
+    assert engine.ids(ing) == [*range(16), 100, 101, 102]
+
+
 @pytest.mark.parametrize("engine", ["spark", "spark-delta"], indirect=True)
 def test_a_batch_the_one_pass_cannot_settle_is_counted_first(
     engine: Harness, tmp_path: Path, counted_first: list[int]

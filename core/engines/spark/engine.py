@@ -281,8 +281,10 @@ class SparkEngine:
             fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         rows, written = fmt.commit(spark, request, batch.data, info)
         if batch.settle is not None:
-            batch.settle()
+            batch.settle(lambda paths: fmt.rows_per_file(spark, info, request, paths))
             request.outcomes.update(batch.outcomes)
+            if batch.rows != rows:
+                log.warning("batch %s wrote %s rows, counted %s per file", request.batch_seq, rows, batch.rows)
         _files_done(request, batch)
         return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)
 

@@ -17,7 +17,7 @@ from core.config import DestinationConfig
 from core.engines.base import BatchRequest
 from core.engines.spark.common import literal, quote
 from core.engines.spark.reading import observe_rows
-from core.engines.spark.table import TableFormat, TableInfo
+from core.engines.spark.table import TableFormat, TableInfo, grouped_by_file
 from core.errors import TableError
 from core.faults import crash_point
 from core.formats.partitions import HIVE_NULL
@@ -122,6 +122,13 @@ class ParquetFormat(TableFormat):
                 raise
 
         return self.created(spark, destination, empty.schema, create)
+
+    def rows_per_file(self, spark: Any, info: TableInfo, request: BatchRequest, paths: list[str]) -> dict[str, int]:
+        """Counted in the batch's own partition only."""
+        from pyspark.sql.connect import functions as F
+
+        mine = F.col(BATCH_COLUMN) == F.lit(batch_value(request.app_id, request.batch_seq))
+        return grouped_by_file(spark.table(info.name).where(mine))
 
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """An overwrite adds the new batch's partition, then drops the others: a crash in between leaves both

@@ -61,8 +61,13 @@ class Batch:
     loaded: list[FileInfo] = field(default_factory=list)
     rows: int = 0
     bytes_read: int = 0
-    settle: Callable[[], None] | None = None
-    """A batch read in one pass (`Reader.one_pass_batch`): fills `outcomes` and `rows` once the write is done."""
+    settle: Callable[[RowsPerFile], None] | None = None
+    """A batch read in one pass (`Reader.one_pass_batch`): fills `outcomes` and `rows` once the write is done,
+    given how to count the rows the write put in the table per file."""
+
+
+RowsPerFile = Callable[[list[str]], dict[str, int]]
+"""The rows a committed batch wrote per source file (ledger path), counted in the table."""
 
 
 def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
@@ -343,8 +348,10 @@ class Reader:
         `read_batch` reads the files twice: the counting pass of one large CSV file was 3.5-4.2 s of a 14 s load
         (256 MiB, 2 cores), more than the hand-written job spends inferring its schema. Most batches hold no
         malformed record and no text that needs the general form of its rule; for those the counting pass decides
-        nothing. So an appending batch of a few JSON or CSV files is written straight away, each file's rows counted
-        by the write's observation, and the first row that would need the counting pass's decisions (a malformed
+        nothing. So an appending JSON or CSV batch is written straight away, each file's rows counted by the write's
+        observation (one `count_if` per file, up to 32 files) or, for more files, in the table once the batch is
+        committed (grouped by the lineage column `_source_file`; without lineage columns such a batch is counted
+        first), and the first row that would need the counting pass's decisions (a malformed
         record, a rare form of a value) stops the write before anything is committed (`ONE_PASS_STOPPED`); the
         engine then loads the batch by `read_batch`. An ingestion whose batch stopped is counted first until one of
         its batches counts clean, so that a source with malformed records does not pay for both every time."""
@@ -359,19 +366,22 @@ class Reader:
             return None
         batch = Batch(data=None)
         files = _set_aside_empty(request, batch)
-        if not files or len(files) > _ONE_PASS_MAX_FILES:
+        observed = len(files) <= _ONE_PASS_MAX_FILES
+        if not files or not (observed or request.destination.lineage_columns):
             return None
         batch.bytes_read = sum(f.size for f in files)
         data = self._batch_frame(spark, request, files, set(), guarded=True)
         data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
-        data, counts = _observe_files(data, files)
+        counts = None
+        if observed:
+            data, counts = _observe_files(data, files)
         batch.data = _output(data, request, guarded=True)
         batch.loaded = files
 
-        def settle() -> None:
-            per_file = counts()
+        def settle(written: RowsPerFile) -> None:
+            per_file = counts() if counts is not None else written([f.path for f in files])
             for info in files:
-                batch.outcomes[info.path] = FileOutcome(records=per_file[info.path])
+                batch.outcomes[info.path] = FileOutcome(records=per_file.get(info.path, 0))
             batch.rows = sum(per_file.values())
 
         batch.settle = settle

@@ -86,11 +86,17 @@ that carry data (partition values, table properties, backfill defaults)."""
 # 256 MiB CSV took 33 s instead of 13 s. At the JVM's own limit Spark generates code per operator for those stages.
 _HUGE_METHOD_LIMIT = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 
+# A Hive metastore refuses a partition filter on a column whose name starts with `_` (its filter grammar's names
+# start with a letter or digit): a parquet table read for its batch column's value failed
+# (INTERNAL_ERROR_HIVE_METASTORE_PARTITION_FILTER). Spark then fetches the table's partitions and filters them itself,
+# as SHOW PARTITIONS does for every batch already.
+_PARTITION_FILTER_FALLBACK = {"spark.sql.hive.metastorePartitionPruningFallbackOnException": "true"}
+
 
 def _set_session_confs(session: Any) -> None:
     """The confs results depend on (_MEANING), then those that only make the cluster faster. A cluster that refuses
     one (a managed service may) runs without it, with a warning for the first kind."""
-    for key, value in {**_MEANING, **_HUGE_METHOD_LIMIT}.items():
+    for key, value in {**_MEANING, **_HUGE_METHOD_LIMIT, **_PARTITION_FILTER_FALLBACK}.items():
         try:
             session.conf.set(key, value)
         except Exception as exc:

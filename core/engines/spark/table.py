@@ -225,6 +225,14 @@ class TableFormat:
         Returns (rows written, bytes written; 0 where the format does not tell)."""
         raise NotImplementedError
 
+    def rows_per_file(self, spark: Any, info: TableInfo, request: BatchRequest, paths: list[str]) -> dict[str, int]:
+        """The rows the request's committed batch wrote per source file, from the lineage columns (the run's rows
+        only: Delta and Iceberg skip the data files whose statistics hold other runs)."""
+        from pyspark.sql.connect import functions as F
+
+        mine = (F.col("_run_id") == F.lit(request.run_id)) & F.col("_source_file").isin(paths)
+        return grouped_by_file(spark.table(info.name).where(mine))
+
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """Finish an overwrite whose batch is committed; nothing to do where the commit itself replaced the rows."""
 
@@ -279,6 +287,10 @@ class TableFormat:
 
     def vacuum(self, spark: Any, info: TableInfo, retention_hours: int, allow_short: bool) -> int:
         raise no_maintenance(info, "vacuum")
+
+
+def grouped_by_file(rows: Any) -> dict[str, int]:
+    return {str(r[0]): int(r[1]) for r in rows.groupBy("_source_file").count().collect()}
 
 
 def no_maintenance(info: TableInfo, what: str) -> MaintenanceNotSupported:
