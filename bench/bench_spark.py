@@ -4,9 +4,9 @@
     .venv/bin/python bench/bench_spark.py --files 2000 --csv-mb 256    # a quicker run
     .venv/bin/python bench/bench_spark.py --formats delta,iceberg --repeat 3 --workdir /tmp/al-bench --keep
 
-Paths, for each workload (json: many small JSON-lines files; csv: one large CSV file into a new table;
-csv-append: the same file into a table a one-row load created just before, untimed, as a daily file lands in an
-existing table) and table format:
+Paths, for each workload (json: many small JSON-lines files into a new table; csv: one large CSV file into a new
+table; json-append, csv-append: the same files into a table a one-record load created just before, untimed, as a
+pipeline's next files land in an existing table) and table format:
   embedded   the product's embedded engine (`Container.runs.run_now` in a child process, as bench_embedded.py runs it)
   console    the product's Spark engine (`runs.run_now`) as the console and its scheduler run it: one container for
              the whole bench, so one pooled Spark Connect session for every run (app/services/clusters.py)
@@ -116,13 +116,23 @@ def spark_spec(
     return dict(bench._spec(f"spark-{kind}-{time.time_ns()}", folder or bench.input_dir(workdir, kind), fmt, table))
 
 
-def seed_folder(workdir: Path, bench: Any) -> Path:
-    """A folder with the CSV's header and first row: loaded first, untimed, by the csv-append workload."""
-    folder = workdir / "input" / "csv-seed"
+SCENARIOS = ("json", "csv", "json-append", "csv-append")
+"""`-append`: the files into a table a one-record load created just before (untimed): a running pipeline's batch."""
+
+
+def seed_folder(workdir: Path, kind: str, bench: Any) -> Path:
+    """A folder with one record of the workload's first file (the CSV's first, with its header): loaded first,
+    untimed, by the `-append` workloads."""
+    folder = workdir / "input" / f"{kind}-seed"
     if not folder.exists():
         folder.mkdir(parents=True)
-        with open(bench.input_dir(workdir, "csv") / "events.csv") as source:
-            (folder / "seed.csv").write_text(source.readline() + source.readline())
+        first = min(p for p in bench.input_dir(workdir, kind).rglob("*") if p.is_file())
+        with open(first) as source:
+            head = [source.readline() for _ in range(2 if kind == "csv" else 50)]
+        # A JSON record whose every value has its type (the longest: a non-empty `tags` list), so that the timed
+        # batch adds no column.
+        seed = "".join(head) if kind == "csv" else max(head, key=len)
+        (folder / f"seed.{kind}").write_text(seed)
     return folder
 
 
@@ -130,11 +140,12 @@ def product_bodies(
     workdir: Path, kind: str, bench: Any, table_format: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(the untimed seed load or None, the timed load) of one product run of `kind`."""
-    if kind != "csv-append":
+    base = kind.removesuffix("-append")
+    if kind == base:
         return None, spark_spec(workdir, kind, bench, table_format)
-    table = f"csv_append_{table_format}_{time.time_ns()}"
-    seed = spark_spec(workdir, "csv", bench, table_format, seed_folder(workdir, bench), table)
-    return seed, spark_spec(workdir, "csv", bench, table_format, table=table)
+    table = f"{base}_append_{table_format}_{time.time_ns()}"
+    seed = spark_spec(workdir, base, bench, table_format, seed_folder(workdir, base, bench), table)
+    return seed, spark_spec(workdir, base, bench, table_format, table=table)
 
 
 def run_spark_engine(
@@ -350,7 +361,7 @@ def run_format(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--scenario", default="all", help="all, or a comma list of json, csv, csv-append")
+    parser.add_argument("--scenario", default="all", help="all, or a comma list of json, csv, json-append, csv-append")
     parser.add_argument("--files", type=int, default=10_000, help="JSON files")
     parser.add_argument("--csv-mb", type=int, default=1024, help="size of the CSV file in MiB")
     parser.add_argument("--workdir", help="work directory (default: a new temporary directory)")
@@ -364,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="autoloader-bench-spark-")) if temporary else Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    kinds = ["json", "csv", "csv-append"] if args.scenario == "all" else args.scenario.split(",")
-    unknown = set(kinds) - {"json", "csv", "csv-append"}
+    kinds = [*SCENARIOS] if args.scenario == "all" else args.scenario.split(",")
+    unknown = set(kinds) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     try:
@@ -373,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.ensure_input(workdir, kind, args)
         results: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in kinds}
         if not args.no_embedded:
-            for kind in [k for k in kinds if k != "csv-append"]:
+            for kind in [k for k in kinds if not k.endswith("-append")]:
                 embedded = bench.run_scenario(workdir, kind)
                 results[kind]["embedded"] = {
                     "seconds": embedded["run_seconds"],
