@@ -409,7 +409,9 @@ class RunPipeline:
             if seq <= committed:
                 if destination.write_mode == "overwrite":
                     ctx.engine.settle_overwrite(destination, ingestion.app_id, seq)
-                counts = ctx.engine.count_rows_from(destination, [e.path for e in entries])
+                runs = {e.run_id for e in entries}
+                run_id = runs.pop() if len(runs) == 1 else None
+                counts = ctx.engine.count_rows_from(destination, [e.path for e in entries], run_id)
                 results = {e.path: FileResult(FileStatus.LOADED, records=counts.get(e.path, 0)) for e in entries}
                 self.store.complete_batch(ingestion.id, seq, results)
                 ctx.notes.append(f"recovered batch {seq} ({len(entries)} files) committed by an interrupted run")
@@ -821,7 +823,7 @@ class RunPipeline:
         """The outcomes of a batch found committed: as the engine decided them where it got that far (a file it set
         aside stays set aside), else counted in the table by `_source_file`."""
         missing = [f.path for f in files if f.path not in known]
-        counts = ctx.engine.count_rows_from(ctx.ingestion.spec.destination, missing) if missing else {}
+        counts = ctx.engine.count_rows_from(ctx.ingestion.spec.destination, missing, ctx.run_id) if missing else {}
         return {f.path: known.get(f.path) or FileOutcome(records=counts.get(f.path, 0)) for f in files}
 
     def _committed_despite(self, ctx: _RunContext, seq: int, exc: BaseException) -> bool:

@@ -141,8 +141,11 @@ class Engine(Protocol):
         """Read the batch's files and commit them to the table in one idempotent commit."""
         ...
 
-    def count_rows_from(self, destination: DestinationConfig, paths: list[str]) -> dict[str, int]:
-        """Rows per `_source_file` for the given files (used to reconcile after a crash)."""
+    def count_rows_from(
+        self, destination: DestinationConfig, paths: list[str], run_id: int | None = None
+    ) -> dict[str, int]:
+        """Rows per `_source_file` for the given files (used to reconcile after a crash); only run `run_id`'s rows
+        when given and the table has `_run_id` (a file reprocessed has rows of earlier runs too)."""
         ...
 
     def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:

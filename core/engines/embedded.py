@@ -129,7 +129,9 @@ class EmbeddedEngine:
         table = self._table(destination)
         return None if table is None else table.transaction_version(app_id)
 
-    def count_rows_from(self, destination: DestinationConfig, paths: list[str]) -> dict[str, int]:
+    def count_rows_from(
+        self, destination: DestinationConfig, paths: list[str], run_id: int | None = None
+    ) -> dict[str, int]:
         table = self._table(destination)
         if table is None or not paths:
             return {}
@@ -139,7 +141,10 @@ class EmbeddedEngine:
         # The filter compares as plain strings: files written by a merge (DataFusion) store the column as
         # string_view, and a filter on the table's declared `string` type fails on them (no kernel for the pair).
         as_text = pc.field("_source_file").cast(pa.string())
-        rows = dataset.to_table(columns=["_source_file"], filter=as_text.isin(paths))
+        wanted = as_text.isin(paths)
+        if run_id is not None and "_run_id" in dataset.schema.names:
+            wanted = wanted & (pc.field("_run_id") == run_id)
+        rows = dataset.to_table(columns=["_source_file"], filter=wanted)
         files = pc.cast(rows.column("_source_file"), pa.string())
         counts = pa.table({"file": files}).group_by("file").aggregate([("file", "count")])
         return dict(zip(counts["file"].to_pylist(), counts["file_count"].to_pylist(), strict=True))

@@ -16,7 +16,7 @@ from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
 from core.engines.spark.parquet import BATCH_COLUMN
 from core.engines.spark.reading import Batch, Reader
 from core.engines.spark.session import ClusterCheck, ClusterTarget, PooledSession, connect_session, require_pyspark
-from core.engines.spark.table import TableFormat, Tables
+from core.engines.spark.table import TableFormat, Tables, grouped_by_file
 from core.errors import ConfigError, TableError
 from core.storage.base import FileInfo, Storage
 
@@ -81,7 +81,9 @@ class SparkEngine:
 
         return self.call("reading the committed batch", read)
 
-    def count_rows_from(self, destination: DestinationConfig, paths: list[str]) -> dict[str, int]:
+    def count_rows_from(
+        self, destination: DestinationConfig, paths: list[str], run_id: int | None = None
+    ) -> dict[str, int]:
         if not paths:
             return {}
 
@@ -91,14 +93,10 @@ class SparkEngine:
             info = self._tables.info(spark, destination)
             if info is None or "_source_file" not in info.schema.names:
                 return {}
-            rows = (
-                spark.table(info.name)
-                .where(F.col("_source_file").isin(paths))
-                .groupBy("_source_file")
-                .count()
-                .collect()
-            )
-            return {str(r[0]): int(r[1]) for r in rows}
+            wanted = F.col("_source_file").isin(paths)
+            if run_id is not None and "_run_id" in info.schema.names:
+                wanted = wanted & (F.col("_run_id") == F.lit(run_id))
+            return grouped_by_file(spark.table(info.name).where(wanted))
 
         return self.call("counting rows per file", count)
 
@@ -235,7 +233,8 @@ class SparkEngine:
         if info is not None:
             committed = fmt.committed(spark, info, request.app_id)
             if committed is not None and committed >= request.batch_seq:
-                return BatchResult(outcomes={}, already_committed=True)
+                # The outcomes decided before the commit (files set aside) stand; the others are counted.
+                return BatchResult(outcomes=dict(request.outcomes), already_committed=True)
             if request.mode == "create" and committed is None and not spark.table(info.name).isEmpty():
                 raise TableError(
                     f"Table {destination.full_name} already exists and write mode is 'create new table'.",
@@ -246,22 +245,12 @@ class SparkEngine:
                 f"Write mode merge needs a delta or iceberg table; {destination.full_name} is {fmt.name}.",
                 "Use a cluster whose table format is delta or iceberg, or switch the write mode to append/overwrite.",
             )
-        # Into an existing table only: a new table is created by the write, and one created by a write that then
-        # stopped would stay, with the types of a batch whose files may all be set aside (the counted path creates
-        # none when no row is written).
-        if one_pass and info is not None:
-            try:
-                one = self._reader.one_pass_batch(spark, request)
-                if one is not None:
-                    return self._write(spark, request, fmt, info, one)
-            except Exception as exc:
-                if not self._reader.one_pass_stopped(exc):
-                    raise
-                first_line = str(exc).strip().split("\n", 1)[0][:300]
-                log.info("batch %s of %s is counted first: %s", request.batch_seq, destination.full_name, first_line)
-                self._reader.count_first(request.app_id)
-                # Read again: if only the write's answer was lost, the batch is committed.
-                return self._load(spark, request, one_pass=False)
+        # A table at a location of the user's is written only once it exists: a table created by a write that then
+        # stopped is dropped (`_load_in_one_pass`), and a dropped external table's files would stay there.
+        if one_pass and (info is not None or destination.location is None):
+            loaded = self._load_in_one_pass(spark, request, fmt, info)
+            if loaded is not None:
+                return loaded
         batch = self._reader.read_batch(spark, request)
         if batch.rows == 0:
             if request.replace and info is not None:
@@ -270,6 +259,30 @@ class SparkEngine:
             return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
         return self._write(spark, request, fmt, info, batch)
 
+    def _load_in_one_pass(self, spark: Any, request: BatchRequest, fmt: TableFormat, info: Any) -> BatchResult | None:
+        """The batch read and written at once (`Reader.one_pass_batch`), or, where that write stops, loaded the
+        careful way; None where the batch is to be counted first."""
+        destination = request.destination
+
+        def finds_run_rows(output: list[str]) -> bool:
+            return fmt.finds_run_rows(spark, info, destination, info.schema.names if info is not None else output)
+
+        one = None
+        try:
+            one = self._reader.one_pass_batch(spark, request, info is None, finds_run_rows)
+            return None if one is None else self._write(spark, request, fmt, info, one)
+        except Exception as exc:
+            if not self._reader.one_pass_stopped(exc):
+                raise
+            first_line = str(exc).strip().split("\n", 1)[0][:300]
+            log.info("batch %s of %s is counted first: %s", request.batch_seq, destination.full_name, first_line)
+            self._reader.count_first(request.app_id)
+            # Read again: if only the write's answer was lost, the batch is committed.
+            result = self._load(spark, request, one_pass=False)
+            if one is not None and one.made_table and not result.rows_written:
+                self._drop_if_empty(spark, destination)
+            return result
+
     def _write(self, spark: Any, request: BatchRequest, fmt: TableFormat, info: Any, batch: Batch) -> BatchResult:
         """Commit the batch into the table; a one-pass batch learns its per-file counts from the write."""
         destination = request.destination
@@ -277,6 +290,8 @@ class SparkEngine:
         if request.before_commit is not None:
             request.before_commit()
         self._tables.ensure_database(spark, destination)
+        if info is None and batch.settle is not None:
+            info, batch.made_table = fmt.create(spark, destination, batch.data)
         if info is not None and request.evolve:
             fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         rows, written = fmt.commit(spark, request, batch.data, info)
@@ -287,6 +302,15 @@ class SparkEngine:
                 log.warning("batch %s wrote %s rows, counted %s per file", request.batch_seq, rows, batch.rows)
         _files_done(request, batch)
         return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)
+
+    def _drop_if_empty(self, spark: Any, destination: DestinationConfig) -> None:
+        """Drop the table a stopped one-pass write created, when the batch's careful load then wrote nothing to it
+        (all its files set aside): it was typed by those files, and the counted path would have created none. A
+        row another run wrote to it meanwhile keeps it."""
+        info = self._tables.info(spark, destination)
+        if info is not None and spark.table(info.name).isEmpty():
+            spark.sql(f"DROP TABLE IF EXISTS {info.name}")
+            log.info("dropped the empty table %s that a stopped write had created", info.name)
 
 
 def with_source(spark: Any, storage: Storage) -> Any:

@@ -148,7 +148,7 @@ class LakeFormat(TableFormat):
 
     def commit(self, spark: Any, request: BatchRequest, data: Any, info: TableInfo | None) -> tuple[int, int]:
         if info is None:
-            self._create(spark, request.destination, data.drop(ROW_FILE))
+            self.create(spark, request.destination, data)
         data, rows = observe_rows(data)
         if request.mode == "merge" and not request.replace:
             self._merge(spark, request, data)
@@ -166,12 +166,12 @@ class LakeFormat(TableFormat):
         empty = spark.table(info.name).limit(0)
         write_v2(empty, info.name, "overwrite", self.commit_options(request.app_id, request.batch_seq))
 
-    def _create(self, spark: Any, destination: DestinationConfig, data: Any) -> None:
+    def create(self, spark: Any, destination: DestinationConfig, data: Any) -> tuple[TableInfo, bool]:
         """An empty table first, so that the data always goes through the one idempotent write."""
         properties = dict(destination.table_properties)
         name = self.tables.name(destination)
-        empty = data.limit(0)
-        self.created(
+        empty = data.drop(ROW_FILE).limit(0)
+        return self.created(
             spark, destination, empty.schema, lambda: create_as(spark, name, self.name, empty, destination, properties)
         )
 

@@ -84,7 +84,7 @@ class ParquetFormat(TableFormat):
         parts = destination.partition_columns
         value = batch_value(request.app_id, request.batch_seq)
         if info is None:
-            info = self._create(spark, destination, data)
+            info, _ = self.create(spark, destination, data)
         elif BATCH_COLUMN not in info.schema.names:
             raise TableError(
                 f"Table {destination.full_name} was not created by Autoloader: a parquet table needs the "
@@ -102,7 +102,7 @@ class ParquetFormat(TableFormat):
             _drop_other_batches(spark, info.name, value)
         return rows(), written
 
-    def _create(self, spark: Any, destination: DestinationConfig, data: Any) -> TableInfo:
+    def create(self, spark: Any, destination: DestinationConfig, data: Any) -> tuple[TableInfo, bool]:
         from pyspark.sql.connect import functions as F
 
         name = self.tables.name(destination)
@@ -122,6 +122,11 @@ class ParquetFormat(TableFormat):
                 raise
 
         return self.created(spark, destination, empty.schema, create)
+
+    def finds_run_rows(
+        self, spark: Any, info: TableInfo | None, destination: DestinationConfig, columns: list[str]
+    ) -> bool:
+        return True  # the batch's partition
 
     def rows_per_file(self, spark: Any, info: TableInfo, request: BatchRequest, paths: list[str]) -> dict[str, int]:
         """Counted in the batch's own partition only."""

@@ -64,6 +64,8 @@ class Batch:
     settle: Callable[[RowsPerFile], None] | None = None
     """A batch read in one pass (`Reader.one_pass_batch`): fills `outcomes` and `rows` once the write is done,
     given how to count the rows the write put in the table per file."""
+    made_table: bool = False
+    """Whether writing this batch created its table (a one-pass batch that stops may leave it empty)."""
 
 
 RowsPerFile = Callable[[list[str]], dict[str, int]]
@@ -342,7 +344,9 @@ class Reader:
         batch.loaded = keep
         return batch
 
-    def one_pass_batch(self, spark: Any, request: BatchRequest) -> Batch | None:
+    def one_pass_batch(
+        self, spark: Any, request: BatchRequest, new_table: bool, finds_run_rows: Callable[[list[str]], bool]
+    ) -> Batch | None:
         """The batch to be read and written in one pass, counted as it is written; None where it is counted first.
 
         `read_batch` reads the files twice: the counting pass of one large CSV file was 3.5-4.2 s of a 14 s load
@@ -350,8 +354,9 @@ class Reader:
         malformed record and no text that needs the general form of its rule; for those the counting pass decides
         nothing. So an appending JSON or CSV batch is written straight away, each file's rows counted by the write's
         observation (one `count_if` per file, up to 32 files) or, for more files, in the table once the batch is
-        committed (grouped by the lineage column `_source_file`; without lineage columns such a batch is counted
-        first), and the first row that would need the counting pass's decisions (a malformed
+        committed (grouped by the lineage column `_source_file`; such a batch is counted first without lineage
+        columns, or where the table cannot find the run's rows without reading all of it: `finds_run_rows` of the
+        output's columns), and the first row that would need the counting pass's decisions (a malformed
         record, a rare form of a value) stops the write before anything is committed (`ONE_PASS_STOPPED`); the
         engine then loads the batch by `read_batch`. An ingestion whose batch stopped is counted first until one of
         its batches counts clean, so that a source with malformed records does not pay for both every time."""
@@ -360,7 +365,8 @@ class Reader:
             fmt.type not in _ONE_PASS_FORMATS
             or request.mode != "append"
             or request.replace
-            or request.evolve  # its new columns are added before the write, and would stay if the write stopped
+            # New columns are added to an existing table before the write, and would stay if the write stopped.
+            or (request.evolve and not new_table)
             or request.app_id in self._counted_first
         ):
             return None
@@ -376,6 +382,8 @@ class Reader:
         if observed:
             data, counts = _observe_files(data, files)
         batch.data = _output(data, request, guarded=True)
+        if counts is None and not finds_run_rows(batch.data.columns):
+            return None
         batch.loaded = files
 
         def settle(written: RowsPerFile) -> None:

@@ -225,6 +225,13 @@ class TableFormat:
         Returns (rows written, bytes written; 0 where the format does not tell)."""
         raise NotImplementedError
 
+    def finds_run_rows(
+        self, spark: Any, info: TableInfo | None, destination: DestinationConfig, columns: list[str]
+    ) -> bool:
+        """Whether `rows_per_file` reads only the data files of the run (the table's `columns` in its order):
+        Iceberg keeps the bounds of a table's first 100 columns by default."""
+        return "_run_id" in columns[:100]
+
     def rows_per_file(self, spark: Any, info: TableInfo, request: BatchRequest, paths: list[str]) -> dict[str, int]:
         """The rows the request's committed batch wrote per source file, from the lineage columns (the run's rows
         only: Delta and Iceberg skip the data files whose statistics hold other runs)."""
@@ -244,14 +251,21 @@ class TableFormat:
             "Empty or drop the table on the cluster, or put the files back at the source and run again.",
         )
 
-    def created(self, spark: Any, destination: DestinationConfig, schema: Any, create: Callable[[], None]) -> TableInfo:
+    def create(self, spark: Any, destination: DestinationConfig, data: Any) -> tuple[TableInfo, bool]:
+        """An empty table of `data`'s columns, and whether this run made it (see `created`)."""
+        raise NotImplementedError
+
+    def created(
+        self, spark: Any, destination: DestinationConfig, schema: Any, create: Callable[[], None]
+    ) -> tuple[TableInfo, bool]:
         """The table `create` makes for `schema`, or the one another run made meanwhile, given this batch's columns
-        it lacks (without them, a parquet batch's new column was staged but never part of the table)."""
+        it lacks (without them, a parquet batch's new column was staged but never part of the table); and whether
+        this run made it."""
         info, ours = self.tables.create_once(spark, destination, self.name, schema, create)
         if ours:
-            return info
+            return info, True
         self.add_columns(spark, info, schema)
-        return self.tables.existing(spark, destination)
+        return self.tables.existing(spark, destination), False
 
     def add_columns(self, spark: Any, info: TableInfo, schema: Any) -> None:
         """New columns first (parquet tables do not add columns on append, and an ALTER is explicit everywhere)."""
