@@ -1584,17 +1584,24 @@ def test_a_file_gone_before_a_one_pass_batch_is_set_aside_and_the_rest_loads(
 
 
 @pytest.mark.parametrize("engine", ["spark", "spark-delta", "spark-iceberg"], indirect=True)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        'id,amount,at\n5,"1.5,2024-01-01T00:00:00Z\n6,"2.5,2024-01-01T00:00:00Z\n',  # no record parses
+        'id,amount,at\nx,y,z\n6,"2.5,2024-01-01T00:00:00Z\n',  # over the bad-record limit: the careful load raises
+    ],
+)
 def test_a_first_batch_of_set_aside_files_creates_no_table(
-    engine: Harness, tmp_path: Path, counted_first: list[int]
+    engine: Harness, tmp_path: Path, counted_first: list[int], bad: str
 ) -> None:
-    """Found by an attack helper: a first one-pass write that stopped had created the table, typed by a batch
+    """Found by attack helpers: a first one-pass write that stopped had created the table, typed by a batch
     whose only file was then set aside (every column text); the next file's integers were stored as text. The
-    table such a write created is dropped when the batch's careful load writes nothing to it."""
+    table such a write created is dropped when the batch's careful load writes nothing to it, or fails."""
     landing = tmp_path / "in"
     landing.mkdir()
-    (landing / "b.csv").write_text('id,amount,at\n5,"1.5,2024-01-01T00:00:00Z\n6,"2.5,2024-01-01T00:00:00Z\n')
-    ing = engine.create(spec(str(landing), format={"type": "csv"}))
-    engine.run(ing)
+    (landing / "b.csv").write_text(bad)
+    ing = engine.create(spec(str(landing), format={"type": "csv"}, quality={"max_bad_record_ratio": 0}))
+    assert engine.run(ing).metrics.files_quarantined == 1
     assert counted_first == [1]  # the one-pass write stopped, then the batch was counted
     assert engine.services.engines.for_ingestion(ing).table_schema(ing.spec.destination) is None
     _csv_rows(landing / "c.csv", range(3))

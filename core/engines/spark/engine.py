@@ -278,8 +278,15 @@ class SparkEngine:
             log.info("batch %s of %s is counted first: %s", request.batch_seq, destination.full_name, first_line)
             self._reader.count_first(request.app_id)
             # Read again: if only the write's answer was lost, the batch is committed.
-            result = self._load(spark, request, one_pass=False)
-            if one is not None and one.made_table and not result.rows_written:
+            made_table = one is not None and one.made_table
+            try:
+                result = self._load(spark, request, one_pass=False)
+            except Exception:
+                # Over the bad-record limit, say: the pipeline sets the files aside and may write none of them.
+                if made_table:
+                    self._drop_if_empty(spark, destination, quietly=True)
+                raise
+            if made_table and not result.rows_written:
                 self._drop_if_empty(spark, destination)
             return result
 
@@ -303,14 +310,20 @@ class SparkEngine:
         _files_done(request, batch)
         return BatchResult(batch.outcomes, rows_written=rows, bytes_read=batch.bytes_read, bytes_written=written)
 
-    def _drop_if_empty(self, spark: Any, destination: DestinationConfig) -> None:
+    def _drop_if_empty(self, spark: Any, destination: DestinationConfig, quietly: bool = False) -> None:
         """Drop the table a stopped one-pass write created, when the batch's careful load then wrote nothing to it
-        (all its files set aside): it was typed by those files, and the counted path would have created none. A
-        row another run wrote to it meanwhile keeps it."""
-        info = self._tables.info(spark, destination)
-        if info is not None and spark.table(info.name).isEmpty():
-            spark.sql(f"DROP TABLE IF EXISTS {info.name}")
-            log.info("dropped the empty table %s that a stopped write had created", info.name)
+        (all its files set aside, or the load failed): it was typed by those files, and the counted path would have
+        created none. A row another run wrote to it meanwhile keeps it. `quietly`: a failure is logged, so that the
+        load's own error is the one raised."""
+        try:
+            info = self._tables.info(spark, destination)
+            if info is not None and spark.table(info.name).isEmpty():
+                spark.sql(f"DROP TABLE IF EXISTS {info.name}")
+                log.info("dropped the empty table %s that a stopped write had created", info.name)
+        except Exception:
+            if not quietly:
+                raise
+            log.warning("could not drop the empty table of %s", destination.full_name, exc_info=True)
 
 
 def with_source(spark: Any, storage: Storage) -> Any:
