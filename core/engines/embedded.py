@@ -375,14 +375,42 @@ class EmbeddedEngine:
         }
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         uri = self.table_uri(destination)
+        creating = request.mode == "create" and table is None
+        if table is None and any(not key.startswith("delta.") for key in destination.table_properties):
+            self._create_with_properties(uri, schema, options["partition_by"], destination, creating)
+            options["configuration"], creating = None, False
         # Append and overwrite create a missing table, or write to the one another run created since `table` was
         # read (two ingestions writing one table, started together: "A table already exists" failed one of them).
-        if request.mode == "create" and table is None:
+        if creating:
             write_deltalake(uri, reader, mode="error", **options)
         elif request.mode == "overwrite" or request.replace:
             write_deltalake(uri, reader, mode="overwrite", **options)
         else:
             write_deltalake(uri, reader, mode="append", **options)
+
+    def _create_with_properties(
+        self, uri: str, schema: pa.Schema, partition_by: Any, destination: DestinationConfig, creating: bool
+    ) -> None:
+        """The empty table with the destination's properties, before the write: a delta-rs write takes only the
+        Delta protocol's own properties (`delta.*`; "Error parsing property 'owner':…" failed every run), a table
+        created on its own takes any, as Spark's Delta tables do."""
+        try:
+            DeltaTable.create(
+                uri,
+                schema=schema,
+                mode="error" if creating else "ignore",
+                partition_by=partition_by,
+                configuration=dict(destination.table_properties),
+                storage_options=self.storage_options,
+                raise_if_key_not_exists=False,
+            )
+        except DeltaError as exc:
+            if "already exists" in str(exc) and creating:
+                raise TableError(
+                    f"Table {destination.full_name} already exists and write mode is 'create new table'.",
+                    "Pick another table name, or change the write mode to append.",
+                ) from exc
+            raise
 
     def _merge(
         self,

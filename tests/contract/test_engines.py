@@ -179,6 +179,33 @@ def test_awkward_partition_values_keep_their_rows(engine: Harness, tmp_path: Pat
     assert got == {r["id"]: None if r["part"] in null_spellings else r["part"] for r in rows}
 
 
+@pytest.mark.parametrize("mode", ["append", "create"])
+def test_custom_table_properties_are_kept(engine: Harness, tmp_path: Path, mode: str) -> None:
+    """Found by an attack helper: the embedded engine failed every run of a destination with a property of the
+    user's own (`owner`, `team.name`): a delta-rs write takes only `delta.*` properties ("Error parsing property")."""
+    if engine.table_format != "delta":
+        pytest.skip("Delta tables (a parquet table's properties are checked by the variables test)")
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1}])
+    properties = {"team.name": "data platform", "delta.appendOnly": "false"}
+    ing = engine.create(spec(str(landing), destination={"table_properties": properties, "write_mode": mode}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert engine.ids(ing) == [1]
+    if engine.kind == "embedded":
+        from deltalake import DeltaTable
+
+        kept = DeltaTable(engine.services.embedded.table_uri(ing.spec.destination)).metadata().configuration
+    else:
+        cluster = engine.services.engines.for_ingestion(ing)
+        name = ".".join(f"`{part}`" for part in cluster.qualified(ing.spec.destination))
+        kept = {r[0]: r[1] for r in cluster.call("properties", lambda s: s.sql(f"SHOW TBLPROPERTIES {name}").collect())}
+    assert {k: kept.get(k) for k in properties} == properties
+    _lines(landing / "b.json", [{"id": 2}])
+    again = engine.run(ing)
+    assert (again.status, engine.ids(ing)) == (RunStatus.SUCCESS, [1, 2]), again.message
+
+
 def test_values_that_look_like_spark_variables_are_kept(engine: Harness, tmp_path: Path) -> None:
     """Spark substitutes `${...}` in SQL text by default: partition values and table properties that the Spark
     engine writes as SQL literals were rewritten (`${spark.app.name}` became the app's name) or refused."""
