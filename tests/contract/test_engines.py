@@ -186,9 +186,10 @@ def test_custom_table_properties_are_kept(engine: Harness, tmp_path: Path, mode:
     if engine.table_format != "delta":
         pytest.skip("Delta tables (a parquet table's properties are checked by the variables test)")
     landing = tmp_path / "in"
-    _lines(landing / "a.json", [{"id": 1}])
+    _lines(landing / "a.json", [{"id": 1, "country": "DE"}])
     properties = {"team.name": "data platform", "delta.appendOnly": "false"}
-    ing = engine.create(spec(str(landing), destination={"table_properties": properties, "write_mode": mode}))
+    destination = {"table_properties": properties, "write_mode": mode, "partition_columns": ["country"]}
+    ing = engine.create(spec(str(landing), destination=destination))
     outcome = engine.run(ing)
     assert outcome.status == RunStatus.SUCCESS, outcome.message
     assert engine.ids(ing) == [1]
@@ -201,7 +202,7 @@ def test_custom_table_properties_are_kept(engine: Harness, tmp_path: Path, mode:
         name = ".".join(f"`{part}`" for part in cluster.qualified(ing.spec.destination))
         kept = {r[0]: r[1] for r in cluster.call("properties", lambda s: s.sql(f"SHOW TBLPROPERTIES {name}").collect())}
     assert {k: kept.get(k) for k in properties} == properties
-    _lines(landing / "b.json", [{"id": 2}])
+    _lines(landing / "b.json", [{"id": 2, "country": "FR"}])
     again = engine.run(ing)
     assert (again.status, engine.ids(ing)) == (RunStatus.SUCCESS, [1, 2]), again.message
 

@@ -60,7 +60,8 @@ def test_an_ingestion_loads_into_an_s3_warehouse_and_drops_its_table(
     try:
         landing = tmp_path / "landing"
         write_json_files(landing, 3, 1000)
-        ingestion = services.ingestions.create(spec(str(landing), table="s3_wh"), activate=True)
+        owned = {"table_properties": {"team.name": "data platform"}}  # taken by a table created first (embedded.py)
+        ingestion = services.ingestions.create(spec(str(landing), table="s3_wh", destination=owned), activate=True)
         uri = services.embedded.table_uri(ingestion.spec.destination)
         assert uri == f"{warehouse}/main/raw/s3_wh"
         first = services.runs.run_now(ingestion.name)
@@ -68,6 +69,7 @@ def test_an_ingestion_loads_into_an_s3_warehouse_and_drops_its_table(
         write_json_files(landing, 2, 1000, start_id=3000, prefix="later")
         second = services.runs.run_now(ingestion.name)
         assert (second.metrics.files_processed, second.metrics.records_ingested) == (2, 2000)
+        assert DeltaTable(uri, storage_options=options).metadata().configuration == {"team.name": "data platform"}
         table = DeltaTable(uri, storage_options=options).to_pyarrow_table()
         assert table.num_rows == 5000 and pc.count_distinct(table.column("id")).as_py() == 5000
         assert check_warehouse(warehouse, options).ok
