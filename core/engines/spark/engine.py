@@ -16,7 +16,7 @@ from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
 from core.engines.spark.parquet import BATCH_COLUMN
 from core.engines.spark.reading import Batch, Reader
 from core.engines.spark.session import ClusterCheck, ClusterTarget, PooledSession, connect_session, require_pyspark
-from core.engines.spark.table import TableFormat, Tables, grouped_by_file
+from core.engines.spark.table import TableFormat, Tables, rows_by_file
 from core.errors import ConfigError, TableError
 from core.storage.base import FileInfo, Storage
 
@@ -88,15 +88,11 @@ class SparkEngine:
             return {}
 
         def count(spark: Any) -> dict[str, int]:
-            from pyspark.sql.connect import functions as F
-
             info = self._tables.info(spark, destination)
             if info is None or "_source_file" not in info.schema.names:
                 return {}
-            wanted = F.col("_source_file").isin(paths)
-            if run_id is not None and "_run_id" in info.schema.names:
-                wanted = wanted & (F.col("_run_id") == F.lit(run_id))
-            return grouped_by_file(spark.table(info.name).where(wanted))
+            by_run = run_id if "_run_id" in info.schema.names else None
+            return rows_by_file(spark.table(info.name), paths, by_run)
 
         return self.call("counting rows per file", count)
 

@@ -104,11 +104,9 @@ class Tables:
                 refused = _unholdable_fields(exc, f"{self.name(destination)} ({provider})", list(schema.fields), True)
                 if refused is not None:
                     raise refused from exc
-                if not _another_create_under_way(exc):
-                    raise
                 if attempt == _CREATE_ATTEMPTS and _taken(exc):
                     raise _stale_location(exc, destination, provider) from exc
-                if attempt == _CREATE_ATTEMPTS:
+                if attempt == _CREATE_ATTEMPTS or not _another_create_under_way(exc):
                     raise
                 time.sleep(attempt)
         return self.existing(spark, destination), True
@@ -235,10 +233,7 @@ class TableFormat:
     def rows_per_file(self, spark: Any, info: TableInfo, request: BatchRequest, paths: list[str]) -> dict[str, int]:
         """The rows the request's committed batch wrote per source file, from the lineage columns (the run's rows
         only: Delta and Iceberg skip the data files whose statistics hold other runs)."""
-        from pyspark.sql.connect import functions as F
-
-        mine = (F.col("_run_id") == F.lit(request.run_id)) & F.col("_source_file").isin(paths)
-        return grouped_by_file(spark.table(info.name).where(mine))
+        return rows_by_file(spark.table(info.name), paths, request.run_id)
 
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """Finish an overwrite whose batch is committed; nothing to do where the commit itself replaced the rows."""
@@ -305,6 +300,17 @@ class TableFormat:
 
 def grouped_by_file(rows: Any) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows.groupBy("_source_file").count().collect()}
+
+
+def rows_by_file(table: Any, paths: list[str], run_id: int | None) -> dict[str, int]:
+    """The rows of `table` per `_source_file` among `paths`, of run `run_id` only when given (a reprocessed file
+    has rows of earlier runs too)."""
+    from pyspark.sql.connect import functions as F
+
+    wanted = F.col("_source_file").isin(paths)
+    if run_id is not None:
+        wanted = wanted & (F.col("_run_id") == F.lit(run_id))
+    return grouped_by_file(table.where(wanted))
 
 
 def no_maintenance(info: TableInfo, what: str) -> MaintenanceNotSupported:
