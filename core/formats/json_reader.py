@@ -313,43 +313,46 @@ def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
     return batch
 
 
-# Only number text of 16+ digit-or-point characters, or with a 3-digit negative exponent, can be a number a double
-# does not hold: a double holds every number of 15 significant digits, but not every 16-digit integer (2**53 + 1 =
-# 9007199254740993). A block is scanned for such runs, and each candidate is checked exactly.
+# Only number text of 16+ digit-or-point characters, or with a 3-digit exponent, can be a number a double does not
+# hold: a double holds every number of 15 significant digits, but not every 16-digit integer (2**53 + 1 =
+# 9007199254740993); 1e-400 underflows, and 20000000000e298 overflows (Arrow read it as inf). A block is scanned for
+# such runs where a JSON number can start, and each candidate is checked exactly.
 _LONG_RUN = 16
 _NUMBER_AT = re.compile(rb"-?[0-9.]+(?:[eE][+-]?[0-9]+)?")
-_NEGATIVE_EXPONENT = re.compile(rb"(?<![\w.])-?[0-9.]+[eE]-[0-9]{3,}")
+_LONG_EXPONENT = re.compile(rb"(?<![\w.])-?[0-9.]+[eE][+-]?[0-9]{3,}")
 
 
 def _inexact_number_in(block: bytes) -> bool:
     """Whether the block holds a number that Arrow would round into a double (candidates checked token by token).
 
-    One C pass (`bytes.translate`) marks digits and points `1`, `e`/`E` `e` and `-` itself; runs of 16 `1`s and a
-    `1e-` (a negative exponent) are then found with C searches, so a clean block costs about 1.5 ms per MB.
+    One C pass (`bytes.translate`) marks digits and points `1`, `e`/`E` `e`, `-` itself, `+` `0` like any other
+    byte, and `b` the bytes after which a JSON number can start (`:`, `,`, `[`, whitespace); runs of 16 `1`s after
+    a `b` (or `b-`) and a digit before an exponent are then found with C searches, so a block costs about 1.5 ms
+    per MB. Digits inside a
+    string (`"s-3389158115350687"`) follow some other byte: every line of such a file was a candidate, checked in
+    Python, and the read took twice as long (bench/bench_sizing.py, embedded JSON).
     """
-    marks = block.translate(_NUMBER_MARKS)
-    if b"1e-" in marks and any(not double_exact(m.group().decode("ascii")) for m in _NEGATIVE_EXPONENT.finditer(block)):
+    marks = b"b" + block.translate(_NUMBER_MARKS)  # the block's first byte starts a line
+    exponent = b"1e-" in marks or b"1e1" in marks or b"1e0" in marks
+    if exponent and any(not double_exact(m.group().decode("ascii")) for m in _LONG_EXPONENT.finditer(block)):
         return True
-    start = marks.find(_LONG_RUN_MARKS)
-    while start != -1:
-        run_end = _NOT_A_DIGIT_MARK.search(marks, start)
-        end = len(marks) if run_end is None else run_end.start()
-        if not (start and (chr(block[start - 1]).isalnum() or block[start - 1] in b'_"')):
-            begin = start - 1 if start and block[start - 1] == 45 else start
-            match = _NUMBER_AT.match(block, begin)
+    for prefix in (b"b", b"b-"):
+        start = marks.find(prefix + _LONG_RUN_MARKS)
+        while start != -1:
+            match = _NUMBER_AT.match(block, start)  # marks[start + 1] is block[start]
             if match is not None:
                 token = match.group().decode("ascii")
                 if _looks_numeric(token) and not double_exact(token):
                     return True
-        start = marks.find(_LONG_RUN_MARKS, end)
+            start = marks.find(prefix + _LONG_RUN_MARKS, start + len(prefix) + _LONG_RUN)
     return False
 
 
 _NUMBER_MARKS = bytes(
-    49 if (48 <= b <= 57 or b == 46) else 101 if b in (69, 101) else 45 if b == 45 else 48 for b in range(256)
+    49 if (48 <= b <= 57 or b == 46) else 101 if b in (69, 101) else 45 if b == 45 else 98 if b in b":,[ \t\r\n" else 48
+    for b in range(256)
 )
 _LONG_RUN_MARKS = b"1" * _LONG_RUN
-_NOT_A_DIGIT_MARK = re.compile(rb"[^1]")
 
 
 def _looks_numeric(token: str) -> bool:

@@ -1,0 +1,87 @@
+"""The JSON reader's scan for numbers Arrow would round into a double (`json_reader._inexact_number_in`).
+
+A block it flags is parsed in Python, exactly; a block it passes goes to Arrow. So it must flag every number token
+no double holds (else Arrow rounds it silently), and it should not flag digits inside strings, which are not numbers
+(every line of a file with ids like "s-3389158115350687" was parsed in Python, twice the read's time)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.formats.json_reader import _inexact_number_in
+from core.formats.text_types import double_exact
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=22).map(lambda d: d.lstrip("0") or "0")
+_NUMBER_TEXT = st.one_of(
+    _DIGITS,
+    st.builds(lambda i, f: f"{i}.{f}", _DIGITS, st.text("0123456789", min_size=1, max_size=20)),
+    st.builds(lambda i, e: f"{i}e{e}", _DIGITS, st.integers(-400, 400)),
+    st.just("9007199254740993"),
+    st.just("9007199254740992"),
+)
+_SIGNED = st.builds(lambda sign, text: sign + text, st.sampled_from(["", "-"]), _NUMBER_TEXT)
+_STRING = st.builds(
+    lambda prefix, digits: prefix + digits,
+    st.sampled_from(["s-", "user_", "id:", "x", "-", "#", "(", "abc-"]),
+    st.text("0123456789", min_size=0, max_size=22),
+)
+
+
+def _record(numbers: list[str], strings: list[str], spaced: bool) -> str:
+    """A JSON line holding the number texts as they are (top level, in a list, in an object) and the strings."""
+    parts = [f'"n{i}":{text}' for i, text in enumerate(numbers[:2])]
+    if numbers[2:]:
+        parts.append('"list":[' + ",".join(numbers[2:]) + "]")
+    parts.append('"nested":{"v":' + (numbers[0] if numbers else "1") + "}")
+    parts += [f'"s{i}":{json.dumps(s)}' for i, s in enumerate(strings)]
+    separator = ", " if spaced else ","
+    line = "{" + separator.join(parts) + "}"
+    return line.replace(":", ": ") if spaced else line
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SIGNED, min_size=1, max_size=5), st.lists(_STRING, max_size=3), st.booleans())
+def test_every_number_no_double_holds_is_flagged_and_digits_in_strings_are_not(
+    numbers: list[str], strings: list[str], spaced: bool
+) -> None:
+    line = _record(numbers, strings, spaced)
+    json.loads(line)  # the generator writes valid JSON
+    inexact = any(not double_exact(text) for text in numbers)
+    block = ("{}\n" + line + "\n").encode()
+    assert _inexact_number_in(block) == inexact, line
+
+
+def test_a_number_at_the_start_of_the_block_or_after_a_minus_is_seen() -> None:
+    assert _inexact_number_in(b"9007199254740993\n")
+    assert _inexact_number_in(b'{"a":-9007199254740993}\n')
+    assert _inexact_number_in(b'{"a":[1,\t9007199254740993]}\n')
+    assert _inexact_number_in(b'{"a":\r\n9007199254740993}\n')
+    assert not _inexact_number_in(b'{"a":"s-9007199254740993","b":"9007199254740993","c":"x9007199254740993"}\n')
+    assert not _inexact_number_in(b'{"a":9007199254740992,"b":1234567890.123456}\n')
+    assert Decimal("9007199254740993") != Decimal(float("9007199254740993"))  # the case is real
+
+
+def test_a_number_that_overflows_a_double_is_rescued_not_infinity() -> None:
+    """20000000000e298 is 2e308: Arrow read it as inf on the fast path (a 3-digit exponent was only looked for when
+    negative)."""
+    import io
+
+    import pyarrow as pa
+
+    from core.config import FormatConfig
+    from core.formats.json_reader import read_json
+    from core.formats.readers import FileReadStats
+
+    data = b'{"x":20000000000e298}\n{"x":1.5}\n{"x":1e300}\n'
+    schema = pa.schema([("x", pa.float64()), ("_rescued_data", pa.string())])
+    batches = read_json(io.BytesIO(data), "/x.json", FormatConfig(type="json"), schema, FileReadStats(), 1 << 20)
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    assert rows == [
+        {"x": None, "_rescued_data": '{"x":20000000000e298}'},
+        {"x": 1.5, "_rescued_data": None},
+        {"x": 1e300, "_rescued_data": None},
+    ]
