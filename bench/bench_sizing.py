@@ -226,7 +226,7 @@ def engine(name: str, workdir: Path) -> Iterator[Target]:
         roots: list[Path] = []
         atexit.register(_remove, roots)  # runs after the cluster's own atexit handlers (registered later) stop it
         started = time.perf_counter()
-        cluster = standalone_cluster()
+        cluster = standalone_cluster(settings_of_tests=False)  # Spark's and the JVM's defaults, as a user's cluster
         roots.append(cluster.server.root)
         print(f"[{name}] master, workers and server up in {time.perf_counter() - started:.1f} s", flush=True)
         server = bench_spark.Server(None, cluster.server.url, cluster.server.token, "spark_catalog", 0.0)
