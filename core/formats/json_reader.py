@@ -742,16 +742,20 @@ def _typed_sample(
 ) -> tuple[pa.Schema, dict[str, pa.Array], pa.Table | None]:
     """The sample's schema, the text of its top-level string (or Arrow-timestamp) columns, and Arrow's parse of the
     whole sample with those columns as text (`parsed_rows`; None when it was typed in Python)."""
-    inexact = _inexact_number_in(data)  # a number no double or int64 holds: the sample is typed in Python, exactly
+    # A number no double or int64 holds: the sample is typed in Python, exactly. Integer text is left to Arrow
+    # first (epoch nanoseconds in every line typed 2,000 small files in Python: 8-9.6 s against 1.2-1.3 s); where
+    # Arrow cannot parse the sample or put a big integer in a floating column, the whole check decides.
+    inexact = _inexact_number_in(data, integers=False)
     if not inexact:
         first = _FirstRecord.of(data)
         try:
             table = first.in_its_order(_arrow_json(data, first.texts))
         except (pa.ArrowException, UnicodeDecodeError):
             table = None
-        if table is not None:
+        if table is not None and not _rounded_integers(table):
             texts = _texts_of(data, table)
             return table.schema, texts, _with_texts(table, texts)
+        inexact = _inexact_number_in(data)
     rows, malformed, good = _parse_lines(text, single_quotes)
     _check_malformed_share(text, len(rows), malformed, path)
     schema = _python_schema(rows) if inexact else _infer_json_lines(good)

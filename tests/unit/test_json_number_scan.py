@@ -147,3 +147,24 @@ def _values(batch: pa.RecordBatch) -> list[dict[str, Any]]:
         if row["_rescued_data"] is not None:
             row["_rescued_data"] = json.loads(row["_rescued_data"])
     return rows
+
+
+_SAMPLE_NUMBER = st.one_of(
+    _INTEGER_TEXT,
+    st.integers(-1000, 1000).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["1.5", "0.1", "1e300", "12345678901234567890.5"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_SAMPLE_NUMBER, _INTEGER_TEXT), min_size=1, max_size=6))
+def test_inference_types_big_integers_as_the_exact_python_typing_does(values: list[tuple[str, str]]) -> None:
+    """The inference leaves integer text to Arrow first; where the whole check finds a number no double holds, the
+    sample must be typed as Python types it (exactly), whichever path took it."""
+    from core.formats.json_reader import _inexact_number_in, _parse_lines, _python_schema, _typed_sample
+
+    text = "".join(f'{{"v":{v},"n":{n}}}\n' for v, n in values)
+    schema, _, _ = _typed_sample(text.encode(), text, "/x.json")
+    if _inexact_number_in(text.encode()):
+        assert schema == _python_schema(_parse_lines(text, True)[0]), text
