@@ -24,6 +24,8 @@ _NUMBER_TEXT = st.one_of(
     st.builds(lambda i, e: f"{i}e{e}", _DIGITS, st.integers(-400, 400)),
     st.just("9007199254740993"),
     st.just("9007199254740992"),
+    st.floats(min_value=0, allow_nan=False, allow_infinity=False).map(repr),  # a double's shortest form
+    st.floats(min_value=0, allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.17g}"),
 )
 _SIGNED = st.builds(lambda sign, text: sign + text, st.sampled_from(["", "-"]), _NUMBER_TEXT)
 _STRING = st.builds(
