@@ -100,7 +100,7 @@ def standalone_cluster(settings_of_tests: bool = True) -> StandaloneCluster:
     `settings_of_tests`: the lean JVM options (LEAN_JVM) on all six JVMs and the servers' test settings
     (spark_settings_of_tests: code generation off). Without them (bench/bench_sizing.py) the cluster runs on the
     JVM's and Spark's defaults, as a user's does. The sizing bench's 256 MiB loads with both: JSON 118 s; with
-    code generation off alone: JSON 40-49 s, CSV 86-95 s, Parquet 123-129 s; on the defaults 26-35 s, 38-41 s and
+    code generation off alone: JSON 40-49 s, CSV 86-95 s, Parquet 123-140 s; on the defaults 26-35 s, 38-41 s and
     30-34 s."""
     jvm_options = LEAN_JVM if settings_of_tests else ""
     global _cluster
