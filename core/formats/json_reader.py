@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import io
 import json
@@ -263,17 +264,18 @@ def _loose_ok(table: pa.Table, schema: pa.Schema) -> bool:
     return True
 
 
-def _strict_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
+def _strict_json(block: bytes, plan: _JsonPlan, integers: bool = False) -> pa.RecordBatch | None:
+    """`integers`: the block has long integer text Arrow may have put in a floating column (`_scan_numbers`)."""
     try:
         table = _arrow_json(block, plan.strict)
-        if _timestamps_inferred(table, plan.strict) or _rounded_integers(table):
+        if _timestamps_inferred(table, plan.strict) or (integers and _rounded_integers(table)):
             return None
         return conform_batch(table, plan.schema, plan.rules)
     except (pa.ArrowException, UnicodeDecodeError):
         return None
 
 
-def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.RecordBatch | None:
+def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema, integers: bool = False) -> pa.RecordBatch | None:
     for _ in range(2):
         try:
             table = _arrow_json(block, explicit if len(explicit) else None)
@@ -290,7 +292,11 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.Record
         if pins:
             explicit = pa.schema([*explicit, *pins])
             continue
-        if not _loose_ok(table, plan.schema) or _timestamps_inferred(table, plan.schema) or _rounded_integers(table):
+        # Every column Arrow typed itself, map and null columns of the schema too (their JSON text in a timestamp
+        # column of Arrow's would come back rewritten: `…T10:00:00+02:00` rescued as `…T08:00:00`).
+        if not _loose_ok(table, plan.schema) or _timestamps_inferred(table, explicit):
+            return None
+        if integers and _rounded_integers(table):
             return None
         if len(_LOOSE_WORKS) >= _LOOSE_WORKS_MAX:
             _LOOSE_WORKS.clear()
@@ -299,18 +305,19 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema) -> pa.Record
     return None
 
 
-def _fast_json(block: bytes, plan: _JsonPlan) -> pa.RecordBatch | None:
-    """The block parsed by Arrow and conformed, or None when Python must parse it line by line."""
+def _fast_json(block: bytes, plan: _JsonPlan, integers: bool = False) -> pa.RecordBatch | None:
+    """The block parsed by Arrow and conformed, or None when Python must parse it line by line. `integers`: see
+    `_strict_json`."""
     if plan.loose is None:
-        return _strict_json(block, plan)
+        return _strict_json(block, plan, integers)
     learned = _LOOSE_WORKS.get(plan.schema)
     if learned is not None:
-        batch = _loose_json(block, plan, learned)
+        batch = _loose_json(block, plan, learned, integers)
         if batch is not None:
             return batch
-    batch = _strict_json(block, plan)
+    batch = _strict_json(block, plan, integers)
     if batch is None and (learned is None or not learned.equals(plan.loose)):
-        batch = _loose_json(block, plan, plan.loose)
+        batch = _loose_json(block, plan, plan.loose, integers)
     return batch
 
 
@@ -323,32 +330,48 @@ _NUMBER_AT = re.compile(rb"-?[0-9.]+(?:[eE][+-]?[0-9]+)?")
 _LONG_EXPONENT = re.compile(rb"(?<![\w.])-?[0-9.]+[eE][+-]?[0-9]{3,}")
 
 
-def _inexact_number_in(block: bytes, integers: bool = True) -> bool:
+class _Numbers(enum.Enum):
+    """What `_scan_numbers` found in a block."""
+
+    EXACT = "exact"  # every long number text is how its double prints
+    INEXACT = "inexact"  # a number no double holds: the block is parsed in Python
+    LONG_INTEGERS = "long integers"  # exact so far, with integer text left to Arrow (see `_rounded_integers`)
+
+
+def _scan_numbers(block: bytes, integers: bool = True) -> _Numbers:
     """Whether the block holds a number that Arrow would round into a double (candidates checked token by token).
-    Without `integers`, integer text (`-?[0-9]+`) is not looked at: Arrow reads it exactly into an integer column,
-    and `_rounded_integers` finds where it went into a double instead (epoch microseconds and nanoseconds, 16 and 19
-    digits, made every line a candidate: a JSON read 6 and 13 times slower than with small integers).
+    Without `integers`, long integer text (`-?[0-9]+`) is not checked, only noted: Arrow reads it exactly into an
+    integer column, and `_rounded_integers` finds where it went into a double instead (epoch microseconds and
+    nanoseconds, 16 and 19 digits, made every line a candidate: a JSON read 6 and 16 times slower than with small
+    integers, bench/bench_json_numbers.py).
 
     One C pass (`bytes.translate`) marks digits and points `1`, `e`/`E` `e`, `-` itself, `+` `0` like any other
     byte, and `b` the bytes after which a JSON number can start (`:`, `,`, `[`, whitespace); runs of 16 `1`s after
     a `b` (or `b-`) and a digit before an exponent are then found with C searches, so a block costs about 1.5 ms
-    per MB. Digits inside a
-    string (`"s-3389158115350687"`) follow some other byte: every line of such a file was a candidate, checked in
-    Python, and the read took twice as long (bench/bench_sizing.py, embedded JSON).
+    per MB. Digits inside a string (`"s-3389158115350687"`) follow some other byte: every line of such a file was a
+    candidate, checked in Python, and the read took twice as long (bench/bench_sizing.py, embedded JSON).
     """
     marks = b"b" + block.translate(_NUMBER_MARKS)  # the block's first byte starts a line
     exponent = b"1e-" in marks or b"1e1" in marks or b"1e0" in marks
     if exponent and any(not double_exact(m.group().decode("ascii")) for m in _LONG_EXPONENT.finditer(block)):
-        return True
+        return _Numbers.INEXACT
+    found = _Numbers.EXACT
     for prefix in (b"b", b"b-"):
         start = marks.find(prefix + _LONG_RUN_MARKS)
         while start != -1:
             match = _NUMBER_AT.match(block, start)  # marks[start + 1] is block[start]
             token = b"" if match is None else match.group()
-            if token and (integers or not _INTEGER.fullmatch(token)) and _rounded(token.decode("ascii")):
-                return True
+            if token and not integers and _INTEGER.fullmatch(token):
+                found = _Numbers.LONG_INTEGERS
+            elif token and _rounded(token.decode("ascii")):
+                return _Numbers.INEXACT
             start = marks.find(prefix + _LONG_RUN_MARKS, start + len(prefix) + _LONG_RUN)
-    return False
+    return found
+
+
+def _inexact_number_in(block: bytes) -> bool:
+    """Whether the block holds a number no double holds, integer text included (`_scan_numbers`)."""
+    return _scan_numbers(block) is _Numbers.INEXACT
 
 
 _NUMBER_MARKS = bytes(
@@ -362,8 +385,9 @@ _EXACT_INTEGERS = 2.0**53  # a double holds every integer below this
 
 def _rounded_integers(table: pa.Table) -> bool:
     """Whether a floating column of Arrow's parse (at any depth) holds a value of 2**53 or more: an integer there
-    may have been rounded (9007199254740993 read as 9007199254740992), or a number overflowed to inf. The block is
-    then parsed in Python, exactly (see `_inexact_number_in`'s `integers`)."""
+    may have been rounded (9007199254740993 read as 9007199254740992). Asked only of a block with long integer text
+    (`_Numbers.LONG_INTEGERS`), which is then parsed in Python, exactly: a double such as 1.5e20 elsewhere would
+    send every block there."""
     return any(_big_float(chunk) for column in table.columns for chunk in column.chunks)
 
 
@@ -591,10 +615,10 @@ def _json_block_batch(
         original, block = text, quote_primitives(block, options.single_quotes)
         text = block.decode("utf-8")
     text_for_decimal = _text_for_decimal(plan.schema)
-    slow = _inexact_number_in(block, integers=False) or (
-        text_for_decimal is not None and text_for_decimal.search(block) is not None
-    )
-    batch = None if slow else _fast_json(block, plan)
+    decimal_text = text_for_decimal is not None and text_for_decimal.search(block) is not None
+    numbers = _scan_numbers(block, integers=False)
+    slow = numbers is _Numbers.INEXACT or decimal_text
+    batch = None if slow else _fast_json(block, plan, numbers is _Numbers.LONG_INTEGERS)
     if batch is None:
         batch = _python_json(text, plan, stats, path, options, original, first_line or 1)
     plan.first_block = False
@@ -747,14 +771,15 @@ def _typed_sample(
     # A number no double or int64 holds: the sample is typed in Python, exactly. Integer text is left to Arrow
     # first (epoch nanoseconds in every line typed 2,000 small files in Python: 8-9.6 s against 1.2-1.3 s); where
     # Arrow cannot parse the sample or put a big integer in a floating column, the whole check decides.
-    inexact = _inexact_number_in(data, integers=False)
+    numbers = _scan_numbers(data, integers=False)
+    inexact = numbers is _Numbers.INEXACT
     if not inexact:
         first = _FirstRecord.of(data)
         try:
             table = first.in_its_order(_arrow_json(data, first.texts))
         except (pa.ArrowException, UnicodeDecodeError):
             table = None
-        if table is not None and not _rounded_integers(table):
+        if table is not None and not (numbers is _Numbers.LONG_INTEGERS and _rounded_integers(table)):
             texts = _texts_of(data, table)
             return table.schema, texts, _with_texts(table, texts)
         inexact = _inexact_number_in(data)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.formats.json_reader import _inexact_number_in
+from core.formats.readers import FileReadStats
 from core.formats.text_types import double_exact
 
 _DIGITS = st.text("0123456789", min_size=1, max_size=22).map(lambda d: d.lstrip("0") or "0")
@@ -170,3 +171,37 @@ def test_inference_types_big_integers_as_the_exact_python_typing_does(values: li
     schema, _, _ = _typed_sample(text.encode(), text, "/x.json")
     if _inexact_number_in(text.encode()):
         assert schema == _python_schema(_parse_lines(text, True)[0]), text
+
+
+def test_a_large_double_without_long_integer_text_stays_on_arrows_path(monkeypatch: Any) -> None:
+    """`_rounded_integers` is asked only where the scan left long integer text to Arrow: 1.5e20 alone is how its
+    double prints, and a block of such doubles parsed in Python would read many times slower."""
+    from core.formats import json_reader
+
+    def python_parse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the block went to the Python parser")
+
+    monkeypatch.setattr(json_reader, "_python_json", python_parse)
+    plan = json_reader._json_plan(pa.schema([("d", pa.float64()), ("_rescued_data", pa.string())]))
+    batch = json_reader._json_block_batch(b'{"d":1.5e20}\n{"d":6.02214076e23}\n', plan, FileReadStats(), "/x.json")
+    assert batch is not None and batch.column("d").to_pylist() == [1.5e20, 6.02214076e23]
+
+
+def test_a_timestamp_like_string_in_a_column_arrow_types_itself_is_rescued_as_written() -> None:
+    """Map and null columns are typed by Arrow: it read these strings as timestamps, and the loose path rescued
+    them rewritten (`2024-01-01T10:00:00+02:00` as `2024-01-01T08:00:00`). Blocks with epoch nanoseconds go that way
+    since Arrow reads their integers, so both ids are tried."""
+    from core.formats.json_reader import _json_block_batch, _json_plan
+
+    rescued = pa.field("_rescued_data", pa.string())
+    cases = [
+        (pa.field("m", pa.map_(pa.string(), pa.float64())), '"m":"2024-01-01T10:00:00+02:00"'),
+        (pa.field("n", pa.null()), '"n":"2024-01-01T10:00:00Z"'),
+    ]
+    for column, member in cases:
+        schema = pa.schema([("id", pa.int64()), ("s", pa.string()), column, rescued])
+        for ident in ("1", "1714521600000000123"):
+            block = f'{{"id":{ident},{member}}}\n'.encode()
+            batch = _json_block_batch(block, _json_plan(schema), FileReadStats(), "/x.json")
+            assert batch is not None
+            assert json.loads(batch.column("_rescued_data")[0].as_py()) == json.loads("{" + member + "}"), block
