@@ -339,11 +339,11 @@ class _Numbers(enum.Enum):
 
 
 def _scan_numbers(block: bytes, integers: bool = True) -> _Numbers:
-    """Whether the block holds a number that Arrow would round into a double (candidates checked token by token).
-    Without `integers`, long integer text (`-?[0-9]+`) is not checked, only noted: Arrow reads it exactly into an
-    integer column, and `_rounded_integers` finds where it went into a double instead (epoch microseconds and
-    nanoseconds, 16 and 19 digits, made every line a candidate: a JSON read 6 and 16 times slower than with small
-    integers, bench/bench_json_numbers.py).
+    """Whether the block holds a number that Arrow would round into a double (INEXACT; candidates checked token by
+    token). Without `integers`, long integer text (`-?[0-9]+`) is not checked, only noted (LONG_INTEGERS): Arrow
+    reads it exactly into an integer column, and `_rounded_integers` finds where it went into a double instead
+    (epoch microseconds and nanoseconds, 16 and 19 digits, made every line a candidate: a JSON read 6 and 16 times
+    slower than with small integers, bench/bench_json_numbers.py).
 
     One C pass (`bytes.translate`) marks digits and points `1`, `e`/`E` `e`, `-` itself, `+` `0` like any other
     byte, and `b` the bytes after which a JSON number can start (`:`, `,`, `[`, whitespace); runs of 16 `1`s after
