@@ -1,4 +1,5 @@
-"""The JSON reader's scan for numbers Arrow would round into a double (`json_reader._inexact_number_in`).
+"""The JSON reader's scan for numbers Arrow would round into a double (`json_reader._scan_numbers`), and the block
+path and inference built on it.
 
 A block it flags is parsed in Python, exactly; a block it passes goes to Arrow. So it must flag every number token
 no double holds (else Arrow rounds it silently), and it should not flag digits inside strings, which are not numbers
