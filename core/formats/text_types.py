@@ -17,6 +17,7 @@ type is inferred and when values are read, so the two never disagree:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -141,6 +142,8 @@ def double_exact(text: str) -> bool:
     what C, Java and most databases write) is the same number — no rounding, overflow or underflow."""
     try:
         value = float(text)
+        if repr(value) == text and math.isfinite(value):
+            return True  # the double's own shortest form, as Python and JavaScript print it: no decimals needed
         number = Decimal(text)
         return Decimal(repr(value)) == number or Decimal(f"{value:.17g}") == number
     except (ValueError, OverflowError, InvalidOperation):
