@@ -6,10 +6,11 @@
 
 For each size N (1k, 10k, 100k up to --max-files), N JSON-lines files of --rows flat records (compare.py's
 generator, fixed seed) land in a folder of their own; a child process builds the product (`build`, as a server) and
-times two `run_now` calls on one ingestion: the first load of the N files, then a run with nothing new (the ledger
-diff over N loaded files). Printed per size: both times, files/s of the first load, the peak RSS of the child; then
-the growth exponent k of time ≈ c·N^k fitted by least squares on log-log (k = 1 is linear; k = 0 flat), for each
-pair of neighbouring sizes and over all of them. Nothing is asserted.
+times `run_now` calls on one ingestion: the first load of the N files, then --noop-runs runs with nothing new (the
+ledger diff over N loaded files; their median is printed, with the fastest and slowest). Printed per size: both
+times, files/s of the first load, the peak RSS of the child; then the growth exponent k of time ≈ c·N^k fitted by
+least squares on log-log (k = 1 is linear; k = 0 flat), for each pair of neighbouring sizes and over all of them.
+Nothing is asserted.
 
 With --profile DIR each child also writes DIR/first-N.prof and DIR/noop-N.prof (cProfile; read them with
 `python -m pstats`), and prints the top functions of both by cumulative time.
@@ -24,6 +25,7 @@ import math
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,7 +66,8 @@ def child(args: argparse.Namespace) -> int:
             body["limits"] = {"max_files_per_batch": args.batch_files}
         ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
         result: dict[str, Any] = {"files": args.files}
-        for step in ("first", "noop"):
+        noop_times: list[float] = []
+        for step in ("first", *("noop",) * args.noop_runs):
             profile = None
             if args.profile:
                 import cProfile
@@ -74,13 +77,17 @@ def child(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             outcome = svc.runs.run_now(ingestion.name)
             result[f"{step}_seconds"] = time.perf_counter() - started
+            if step == "noop":
+                noop_times.append(result["noop_seconds"])
             if profile is not None:
                 profile.disable()
                 dump = Path(args.profile) / f"{step}-{args.files}.prof"
                 profile.dump_stats(dump)
                 print_top(dump, f"{step}, {args.files:,} files")
             result[f"{step}_status"] = outcome.status.value
-            result[f"{step}_loaded"] = outcome.metrics.files_processed
+            result[f"{step}_loaded"] = result.get(f"{step}_loaded", 0) + outcome.metrics.files_processed
+        result["noop_seconds"] = statistics.median(noop_times)
+        result["noop_range"] = [min(noop_times), max(noop_times)]
         result["peak_rss_mib"] = memory.peak_rss_mib()
         print(RESULT_PREFIX + json.dumps(result), flush=True)
     finally:
@@ -107,7 +114,8 @@ def slope(points: list[tuple[float, float]]) -> float:
     return covariance / sum((x - mean_x) ** 2 for x in xs)
 
 
-def run_size(workdir: Path, count: int, rows: int, profile: str | None, batch_files: int | None) -> dict[str, Any]:
+def run_size(workdir: Path, count: int, args: argparse.Namespace) -> dict[str, Any]:
+    rows, profile, batch_files = args.rows, args.profile, args.batch_files
     source = ensure_files(workdir, count, rows)
     state = workdir / "state" / f"files-{count}"
     shutil.rmtree(state, ignore_errors=True)
@@ -116,6 +124,7 @@ def run_size(workdir: Path, count: int, rows: int, profile: str | None, batch_fi
         command += ["--profile", profile]
     if batch_files:
         command += ["--batch-files", str(batch_files)]
+    command += ["--noop-runs", str(args.noop_runs)]
     print(f"[run] {count:,} files ...", flush=True)
     proc = subprocess.run(command, env=compare.product_env(workdir, state), stdout=subprocess.PIPE, text=True)
     found = [
@@ -132,12 +141,16 @@ def run_size(workdir: Path, count: int, rows: int, profile: str | None, batch_fi
 
 def print_summary(results: list[dict[str, Any]], rows: int) -> None:
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}, {rows} rows/file")
-    print(f"{'files':>9} {'first load s':>13} {'files/s':>9} {'no-op s':>9} {'peak RSS MiB':>13}  status")
+    print(
+        f"{'files':>9} {'first load s':>13} {'files/s':>9} {'no-op s':>9} {'(fastest-slowest)':>17} "
+        f"{'peak RSS MiB':>13}  status"
+    )
     for r in results:
         ok = r["first_status"] == "success" and r["first_loaded"] == r["files"] and r["noop_loaded"] == 0
         print(
             f"{r['files']:9,} {r['first_seconds']:13.2f} {r['files'] / r['first_seconds']:9,.0f} "
-            f"{r['noop_seconds']:9.3f} {r['peak_rss_mib']:13,.0f}  {'OK' if ok else 'CHECK: ' + json.dumps(r)}"
+            f"{r['noop_seconds']:9.3f} {r['noop_range'][0]:8.3f}-{r['noop_range'][1]:.3f} "
+            f"{r['peak_rss_mib']:13,.0f}  {'OK' if ok else 'CHECK: ' + json.dumps(r)}"
         )
     if len(results) < 2:
         return
@@ -151,7 +164,9 @@ def print_summary(results: list[dict[str, Any]], rows: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--max-files", type=int, default=SIZES[-1], help="largest size (10000: stop at 10k)")
+    parser.add_argument("--min-files", type=int, default=SIZES[0], help="smallest size (100000: only 100k)")
     parser.add_argument("--rows", type=int, default=5, help="records per file")
+    parser.add_argument("--noop-runs", type=int, default=3, help="no-op runs after the first load (median printed)")
     parser.add_argument("--workdir", help="work directory (default: a new temporary one); its input is reused")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     parser.add_argument("--profile", help="write cProfile dumps of each run into this folder")
@@ -170,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="autoloader-scaling-")) if temporary else Path(args.workdir).resolve()
     (workdir / "landing").mkdir(parents=True, exist_ok=True)  # a local root compare.product_env names
     try:
-        results = [
-            run_size(workdir, n, args.rows, args.profile, args.batch_files) for n in SIZES if n <= args.max_files
-        ]
+        results = [run_size(workdir, n, args) for n in SIZES if args.min_files <= n <= args.max_files]
         print_summary(results, args.rows)
     finally:
         if temporary and not args.keep:

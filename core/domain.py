@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from core.config import IngestionSpec
@@ -154,6 +155,73 @@ class KnownFile:
     previous_size: int | None = field(default=None, compare=False)
     previous_etag: str | None = field(default=None, compare=False)
     content_hash: str | None = field(default=None, compare=False)
+
+
+LedgerRow = tuple[str, str | None, str, int | None, datetime | str | None, int, int | None, str | None, str | None]
+"""One ledger row as the database hands it back: the path, then `KnownFile`'s fields in order, the status as its
+text and the modification time as a datetime or the ISO text SQLite keeps."""
+
+_LOADED_STATES = (FileStatus.LOADED.value, FileStatus.QUARANTINED.value)
+
+
+class KnownFiles(Mapping[str, KnownFile]):
+    """An ingestion's ledger rows by path, as one run reads them, kept as the database's tuples and made
+    `KnownFile`s only when looked up.
+
+    A run with a full listing compares every listed file with its row; `unchanged` answers the common case (the
+    file is the version already loaded) from the tuple, so a no-op run over N loaded files builds no N objects
+    (issue #14: a run over 100,000 loaded files)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Iterable[LedgerRow] = ()):
+        self._rows: dict[str, LedgerRow] = {row[0]: row for row in rows}
+
+    @classmethod
+    def of(cls, files: dict[str, KnownFile]) -> KnownFiles:
+        return cls(
+            (
+                path,
+                f.etag,
+                f.status.value,
+                f.size,
+                f.modified,
+                f.records,
+                f.previous_size,
+                f.previous_etag,
+                f.content_hash,
+            )
+            for path, f in files.items()
+        )
+
+    def unchanged(self, path: str, size: int, etag: str | None) -> bool:
+        """The ledger holds this very version of the file (same size and etag) as loaded or quarantined: the
+        selection's rule (`core.selection.file_action`) leaves such a file alone, whatever the settings."""
+        row = self._rows.get(path)
+        return row is not None and etag is not None and row[1] == etag and row[3] == size and row[2] in _LOADED_STATES
+
+    def __getitem__(self, path: str) -> KnownFile:
+        _, etag, status, size, modified, records, previous_size, previous_etag, content_hash = self._rows[path]
+        if isinstance(modified, str):
+            modified = datetime.fromisoformat(modified)
+        if modified is not None and modified.tzinfo is None:
+            modified = modified.replace(tzinfo=UTC)
+        return KnownFile(etag, FileStatus(status), size, modified, records, previous_size, previous_etag, content_hash)
+
+    def get(self, path: str, default: KnownFile | None = None) -> KnownFile | None:  # type: ignore[override]
+        return self[path] if path in self._rows else default
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"KnownFiles({len(self._rows)} rows)"
 
 
 @dataclass(slots=True)

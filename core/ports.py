@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from core.domain import FileResult, Ingestion, KnownFile, LedgerEntry, RunError, RunMetrics, RunStatus
+from core.domain import FileResult, Ingestion, KnownFiles, LedgerEntry, RunError, RunMetrics, RunStatus
 
 
 @dataclass(slots=True)
@@ -90,7 +90,7 @@ class MetadataStore(Protocol):
         ...
 
     # --- file ledger --------------------------------------------------------------------------
-    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+    def known_files(self, ingestion_id: int, after: str | None = None) -> KnownFiles:
         """The ledger's rows (those whose path sorts after `after`, for an incremental listing)."""
         ...
 

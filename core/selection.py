@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from core.config import IngestionSpec
-from core.domain import FileStatus, KnownFile
+from core.domain import FileStatus, KnownFile, KnownFiles
 from core.lifecycle import differs, too_young
 from core.storage.base import FileInfo
 
@@ -62,9 +62,7 @@ class Selection:
     listed file up to it is in the ledger (where the next incremental listing may start)."""
 
 
-def select_new_files(
-    listing: Iterable[FileInfo], known: dict[str, KnownFile], spec: IngestionSpec, now: datetime
-) -> Selection:
+def select_new_files(listing: Iterable[FileInfo], known: KnownFiles, spec: IngestionSpec, now: datetime) -> Selection:
     """Sort the listing into files to load, changed files to report and files too young to read yet."""
     since = spec.schedule.backfill.since if spec.schedule.backfill.mode == "since" else None
     reload_changed = spec.source.reload_changed_files
@@ -73,6 +71,8 @@ def select_new_files(
     first_waiting: str | None = None
     for info in listing:
         listed.append(info.path)
+        if known.unchanged(info.path, info.size, info.etag):
+            continue  # file_action's "skip", answered without building the row's KnownFile
         seen = known.get(info.path)
         action = file_action(seen, info, reload_changed)
         if action == "skip" or (since is not None and seen is None and info.modified < since):

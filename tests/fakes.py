@@ -21,7 +21,7 @@ from core.domain import (
     FileStatus,
     Ingestion,
     IngestionStatus,
-    KnownFile,
+    KnownFiles,
     LedgerEntry,
     RunError,
     RunMetrics,
@@ -247,12 +247,13 @@ class MemoryStore(MetadataStore):
         with self._lock:
             self._listing[ingestion_id] = state
 
-    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+    def known_files(self, ingestion_id: int, after: str | None = None) -> KnownFiles:
         with self._lock:
-            return {
-                p: KnownFile(
+            return KnownFiles(
+                (
+                    p,
                     r.etag,
-                    FileStatus(r.status),
+                    r.status,
                     r.size,
                     r.modified_at,
                     r.records,
@@ -262,7 +263,7 @@ class MemoryStore(MetadataStore):
                 )
                 for p, r in self._ledger[ingestion_id].items()
                 if after is None or p > after
-            }
+            )
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self._lock:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.db.repository import SqlStore
-from core.domain import FileResult, Ingestion, KnownFile, LedgerEntry, RunError, RunMetrics, RunStatus
+from core.domain import FileResult, Ingestion, KnownFiles, LedgerEntry, RunError, RunMetrics, RunStatus
 from core.errors import MetadataUnavailable
 from core.ports import ActiveRun, ListingState
 from core.retry import Backoff
@@ -173,7 +173,7 @@ class RetryingStore:
         )
 
     # --- file ledger ----------------------------------------------------------------------------------------------
-    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+    def known_files(self, ingestion_id: int, after: str | None = None) -> KnownFiles:
         return self._retry("read the ledger", lambda: self.inner.known_files(ingestion_id, after))
 
     def listing_state(self, ingestion_id: int) -> ListingState:

@@ -347,9 +347,12 @@ def require_valid_pattern(pattern: str | None) -> None:
             ) from None
 
 
+HIDDEN_PREFIXES = (".", "_")
+
+
 def is_hidden(relative_path: str) -> bool:
     """Files and folders starting with `.` or `_` (e.g. `_SUCCESS`, `.tmp`) are skipped, as Spark does."""
-    return any(part.startswith((".", "_")) for part in relative_path.split("/") if part)
+    return any(part.startswith(HIDDEN_PREFIXES) for part in relative_path.split("/") if part)
 
 
 def matches(relative_path: str, pattern: str | None) -> bool:

@@ -24,7 +24,7 @@ def test_a_loaded_file_knows_its_size_records_and_hash(backend: Backend, store: 
     assert (known.status, known.etag, known.size, known.records, known.content_hash) == (
         FileStatus.LOADED, "e1", 10, 3, "h1"
     )  # fmt: skip
-    assert known.modified is not None and known.modified.replace(tzinfo=None) == NOW.replace(tzinfo=None)
+    assert known.modified == NOW  # aware (UTC) on every store, as written
 
 
 def test_a_changed_row_keeps_the_loaded_version(backend: Backend, store: MetadataStore, ing: Ingestion) -> None:

@@ -23,10 +23,12 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import core.pipeline
 from core.config import FormatConfig
-from core.domain import FileStatus, Ingestion, KnownFile, RunOutcome, RunStatus
+from core.domain import FileStatus, Ingestion, KnownFile, KnownFiles, RunOutcome, RunStatus
 from core.egress import EgressAllow
 from core.engines.embedded import EmbeddedEngine
 from core.errors import BadFileError, SourceNotFound
@@ -337,6 +339,60 @@ def test_file_action(seen: KnownFile | None, info: FileInfo, reload_changed: boo
     assert should_load(seen, info, reload_changed) == (action in ("load", "reload"))
 
 
+_sizes = st.one_of(st.none(), st.integers(0, 3))
+_etags = st.one_of(st.none(), st.sampled_from(["e1", "e2"]))
+
+
+@settings(max_examples=400)
+@given(
+    status=st.sampled_from(list(FileStatus)),
+    size=_sizes,
+    etag=_etags,
+    previous_size=_sizes,
+    listed_size=st.integers(0, 3),
+    listed_etag=_etags,
+    later=st.booleans(),
+)
+def test_unchanged_rows_are_those_file_action_skips(
+    status: FileStatus,
+    size: int | None,
+    etag: str | None,
+    previous_size: int | None,
+    listed_size: int,
+    listed_etag: str | None,
+    later: bool,
+) -> None:
+    """`KnownFiles.unchanged`, the no-op run's shortcut over the raw row, answers yes only where the selection's
+    rule skips the file whatever the settings; a file it does not know is never unchanged."""
+    seen = KnownFile(etag, status, size, T0, previous_size=previous_size)
+    info = FileInfo("/in/a.json", listed_size, T0 + timedelta(seconds=later), listed_etag)
+    known = KnownFiles.of({"/in/a.json": seen})
+    if known.unchanged(info.path, info.size, info.etag):
+        assert file_action(seen, info, False) == file_action(seen, info, True) == "skip"
+    in_place = status in (FileStatus.LOADED, FileStatus.QUARANTINED)
+    assert known.unchanged(info.path, info.size, info.etag) == (
+        in_place and etag is not None and (size, etag) == (listed_size, listed_etag)
+    )
+    assert not known.unchanged("/in/b.json", info.size, info.etag)
+
+
+def test_known_files_make_rows_known_files_when_asked() -> None:
+    """A row as SQLite hands it back (the time as naive ISO text) and as PostgreSQL's driver does (an aware
+    datetime) give the same `KnownFile`; lookups by `in` and `get` do not build one for a path not there."""
+    as_text = ("/in/a.json", "e1", "loaded", 10, "2026-01-01 00:00:00.000250", 5, None, None, "h")
+    as_datetime = ("/in/b.json", "e1", "changed", 10, T0 + timedelta(microseconds=250), 5, 4, "e0", None)
+    known = KnownFiles([as_text, as_datetime])
+    assert known["/in/a.json"] == KnownFile("e1", FileStatus.LOADED)
+    assert known["/in/a.json"].modified == known["/in/b.json"].modified == T0 + timedelta(microseconds=250)
+    assert (known["/in/a.json"].records, known["/in/a.json"].content_hash) == (5, "h")
+    assert (known["/in/b.json"].previous_size, known["/in/b.json"].previous_etag) == (4, "e0")
+    assert "/in/a.json" in known and "/in/c.json" not in known and known.get("/in/c.json") is None
+    assert sorted(known) == ["/in/a.json", "/in/b.json"] and len(known) == 2
+    assert known == {"/in/a.json": known["/in/a.json"], "/in/b.json": known["/in/b.json"]}
+    with pytest.raises(KeyError):
+        known["/in/c.json"]
+
+
 def test_young_files_wait_and_changed_files_are_reported_not_loaded() -> None:
     now = T0 + timedelta(minutes=10)
     listing = [
@@ -345,10 +401,12 @@ def test_young_files_wait_and_changed_files_are_reported_not_loaded() -> None:
         FileInfo("/in/grown.json", 20, now - timedelta(seconds=120), "g2"),
         FileInfo("/in/grown-young.json", 20, now - timedelta(seconds=1), "gy2"),
     ]
-    known = {
-        "/in/grown.json": _seen(FileStatus.LOADED, 10, "g1"),
-        "/in/grown-young.json": _seen(FileStatus.LOADED, 10, "gy1"),
-    }
+    known = KnownFiles.of(
+        {
+            "/in/grown.json": _seen(FileStatus.LOADED, 10, "g1"),
+            "/in/grown-young.json": _seen(FileStatus.LOADED, 10, "gy1"),
+        }
+    )
     selection = select_new_files(listing, known, spec("/in", source={"min_file_age_seconds": 60}), now)
     assert [f.path for f in selection.load] == ["/in/old.json"]
     assert [info.path for info, _ in selection.changed] == ["/in/grown.json"]
@@ -365,10 +423,10 @@ def test_incremental_listing_may_start_only_before_the_first_file_still_too_youn
     old, young = now - timedelta(hours=1), now - timedelta(seconds=5)
     listing = [FileInfo("/in/c.json", 1, old), FileInfo("/in/a.json", 1, old), FileInfo("/in/b.json", 1, young)]
     aged = spec("/in", source={"min_file_age_seconds": 60})
-    assert select_new_files(listing, {}, aged, now).listed_through == "/in/a.json"
-    assert select_new_files(listing, {}, spec("/in"), now).listed_through == "/in/c.json"
-    assert select_new_files([listing[2]], {}, aged, now).listed_through is None
-    assert select_new_files([], {}, spec("/in"), now).listed_through is None
+    assert select_new_files(listing, KnownFiles(), aged, now).listed_through == "/in/a.json"
+    assert select_new_files(listing, KnownFiles(), spec("/in"), now).listed_through == "/in/c.json"
+    assert select_new_files([listing[2]], KnownFiles(), aged, now).listed_through is None
+    assert select_new_files([], KnownFiles(), spec("/in"), now).listed_through is None
 
 
 def test_bad_record_offenders() -> None:

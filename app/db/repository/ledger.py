@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import String, bindparam, case, delete, func, insert, select, type_coerce, update
 from sqlmodel import Session, col
 
 from app.db.models import Ingestion as IngestionRow
@@ -15,26 +15,24 @@ from app.db.repository.base import INSERT_CHUNK, Rows, chunks
 from core.domain import (
     FileResult,
     FileStatus,
-    KnownFile,
+    KnownFiles,
     LedgerEntry,
 )
 from core.ports import ListingState
 
-_STATUS = {status.value: status for status in FileStatus}
-
 
 class LedgerRows(Rows):
-    def known_files(self, ingestion_id: int, after: str | None = None) -> dict[str, KnownFile]:
+    def known_files(self, ingestion_id: int, after: str | None = None) -> KnownFiles:
         """The ledger rows of the ingestion (after a path, for an incremental listing), read once per run (a no-op
-        run with a full listing over N loaded files costs N of these): on a plain connection (no ORM session),
-        with the status looked up rather than parsed per row."""
+        run with a full listing over N loaded files costs N of these): on a plain connection, without the column
+        types' conversions (`KnownFiles` converts the rows it is asked for)."""
         ledger = LedgerFile.__table__  # type: ignore[attr-defined]
         query = select(
             ledger.c.path,
             ledger.c.etag,
             ledger.c.status,
             ledger.c.size,
-            ledger.c.modified_at,
+            type_coerce(ledger.c.modified_at, String),  # SQLite's text as it is; PostgreSQL's driver's datetime
             ledger.c.records,
             ledger.c.previous_size,
             ledger.c.previous_etag,
@@ -46,10 +44,7 @@ class LedgerRows(Rows):
                 path = path.collate("C")  # byte order, as the stores list (a linguistic order puts "B" after "a")
             query = query.where(path > after)
         with self.engine.connect() as conn:
-            return {
-                path: KnownFile(etag, _STATUS[status], size, modified, records, prev_size, prev_etag, digest)
-                for path, etag, status, size, modified, records, prev_size, prev_etag, digest in conn.execute(query)
-            }
+            return KnownFiles(conn.execute(query).tuples().all())  # one fetch: iterating fetches row by row
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self.session() as s:
