@@ -19,11 +19,11 @@ Pure functions over relative paths and Arrow values; the engines call them (core
 
 from __future__ import annotations
 
-import json
 from urllib.parse import unquote
 
 import pyarrow as pa
 
+from core.formats.conform import json_text, loads
 from core.formats.text_types import cast_text, infer_text_type
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -92,20 +92,18 @@ def rescue_text(rescued: pa.Array, extra: dict[str, str]) -> pa.Array:
     """`_rescued_data` with `extra` keys merged into each row's JSON object (a row's own keys come first)."""
     if not extra:
         return rescued
-    added = json.dumps(extra, ensure_ascii=False)
+    added = json_text(extra)
     out: list[str] = []
     for text in rescued.to_pylist():
         if text is None:
             out.append(added)
             continue
         try:
-            current = json.loads(text)
+            current = loads(text)  # numbers as written (see conform.loads)
         except ValueError:
             current = None
         if isinstance(current, dict):
-            out.append(
-                json.dumps({**current, **{k: v for k, v in extra.items() if k not in current}}, ensure_ascii=False)
-            )
+            out.append(json_text({**current, **{k: v for k, v in extra.items() if k not in current}}))
         else:  # the raw text of a malformed record stays as it is
             out.append(text)
     return pa.array(out, pa.string())

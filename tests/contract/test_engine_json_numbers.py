@@ -107,3 +107,24 @@ def test_a_key_differing_only_by_case_is_rescued(engine: Harness, tmp_path: Path
         ("n", None),
         (None, {"name": "m", "_file_path": str(landing / "b.json")}),
     ]
+
+
+@pytest.mark.reading
+def test_a_number_in_a_text_column_is_its_json_text(engine: Harness, tmp_path: Path) -> None:  # noqa: F811
+    """A JSON number in a `string` column is stored as written (`1.50`, not `1.5`; `1E5`, not `100000.0`), as
+    Spark's parser keeps it; the embedded engine stored its double's text. Rescued numbers keep theirs too."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "code": "a", "n": 1}])
+    ing = engine.create(_with_policy(spec(str(landing)), "rescue"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    later = landing / "b.json"
+    texts = ["1.50", "1e20", "1E5", "7", "0.1", "-2.500e-3", "123456789012345678901234567890"]
+    lines = [f'{{"id": {i}, "code": {text}, "n": 2}}' for i, text in enumerate(texts, start=2)]
+    lines.append('{"id": 20, "code": "b", "n": 2.50, "extra": 1.50}')
+    later.write_text("\n".join(lines) + "\n")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
+    rows = {r["id"]: r for r in engine.table(ing).to_pylist() if r["id"] != 1}
+    assert {i: rows[i]["code"] for i in range(2, 2 + len(texts))} == dict(enumerate(texts, start=2))
+    rescued = rows[20]["_rescued_data"]
+    assert '"n":2.50' in rescued.replace(" ", "") and '"extra":1.50' in rescued.replace(" ", ""), rescued
