@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from core.schema import SchemaChange, decide, diff_schemas
+from core.schema import SchemaChange, classify, decide, diff_schemas
 
 BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32())])
 
@@ -169,3 +169,20 @@ def test_a_case_variant_column_is_rescued_not_added() -> None:
     decision = decide("auto_merge", BASE, pa.schema([("ID", pa.int64()), ("name", pa.string())]))
     assert decision.target.names == BASE.names
     assert any("'ID' differs from 'id' only by case" in note for note in decision.notes)
+
+
+def test_classify_holds_each_file_by_its_own_schema() -> None:
+    """Each distinct schema is compared once and its verdict given to every file with an equal one: files with
+    the table's schema load, a column turned string or an added column holds its files under `pause` (a field's
+    metadata does not make a schema differ), nothing holds under `rescue`."""
+    table = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    same = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    widened = pa.schema([("id", pa.string()), ("name", pa.string())])
+    tagged = pa.schema([pa.field("id", pa.string(), metadata={"autoloader.source_name": "id"}), ("name", pa.string())])
+    added = pa.schema([("id", pa.int64()), ("name", pa.string()), ("extra", pa.float64())])
+    files = {"a": same, "b": widened, "c": same, "d": tagged, "e": added}
+    split = classify("pause", table, files)
+    assert split.load == ["a", "c"] and sorted(split.held) == ["b", "d", "e"]
+    assert [c.column for c in split.held["b"]] == [c.column for c in split.held["d"]] == ["id"]
+    assert [(c.kind, c.column) for c in split.held["e"]] == [("added", "extra")]
+    assert classify("rescue", table, files).load == ["a", "b", "c", "d", "e"]
