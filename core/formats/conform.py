@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import re
+import secrets
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -98,8 +99,11 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_float=parse_float)
 
 
-_NUMBER_MARK = "\x00N"
-_NUMBER_MARKED = re.compile(r'"\\u0000N([^"\\]*)"')
+# A number's text goes through the encoder as a marked string, unmarked after: the mark holds a per-process random
+# part, so a string in the data (`"\u0000N1"`) is never taken for a number.
+_NUMBER_MARK = f"\x00{secrets.token_hex(8)}:"
+_NUMBER_MARK_JSON = json.dumps(_NUMBER_MARK)[1:-1]
+_NUMBER_MARKED = re.compile('"' + re.escape(_NUMBER_MARK_JSON) + r'([^"\\]*)"')
 
 
 def _json_default(value: Any) -> Any:
@@ -152,7 +156,7 @@ def json_text(value: Any) -> str:
     if isinstance(value, dict | list):
         value = _number_texts(value)
     text = _ENCODER.encode(value)
-    return _NUMBER_MARKED.sub(r"\1", text) if "\\u0000N" in text else text
+    return _NUMBER_MARKED.sub(r"\1", text) if _NUMBER_MARK_JSON in text else text
 
 
 def _is_nested(t: pa.DataType) -> bool:

@@ -264,11 +264,27 @@ def _loose_ok(table: pa.Table, schema: pa.Schema) -> bool:
     return True
 
 
+def _nested_text_rounded(table: pa.Table, schema: pa.Schema, explicit: pa.Schema | None) -> bool:
+    """Whether a column Arrow typed itself (a map, a struct holding one) may hold a number where `schema` has
+    text: Arrow read it as a double, whose text is its shortest form (`1.50` comes back `1.5`), not as written."""
+    for i in _inferred(table, explicit):
+        index = schema.get_field_index(table.schema.names[i])
+        if (
+            index != -1
+            and _contains(schema.field(index).type, pa.types.is_string)
+            and _contains(table.schema.field(i).type, pa.types.is_floating)
+        ):
+            return True
+    return False
+
+
 def _strict_json(block: bytes, plan: _JsonPlan, integers: bool = False) -> pa.RecordBatch | None:
     """`integers`: the block has long integer text Arrow may have put in a floating column (`_scan_numbers`)."""
     try:
         table = _arrow_json(block, plan.strict)
-        if _timestamps_inferred(table, plan.strict) or (integers and _rounded_integers(table)):
+        if _timestamps_inferred(table, plan.strict) or _nested_text_rounded(table, plan.schema, plan.strict):
+            return None
+        if integers and _rounded_integers(table):
             return None
         return conform_batch(table, plan.schema, plan.rules)
     except (pa.ArrowException, UnicodeDecodeError):
@@ -295,6 +311,8 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema, integers: bo
         # Every column Arrow typed itself, map and null columns of the schema too (their JSON text in a timestamp
         # column of Arrow's would come back rewritten: `…T10:00:00+02:00` rescued as `…T08:00:00`).
         if not _loose_ok(table, plan.schema) or _timestamps_inferred(table, explicit):
+            return None
+        if _nested_text_rounded(table, plan.schema, explicit):
             return None
         if integers and _rounded_integers(table):
             return None
@@ -435,6 +453,8 @@ def _parse_lines(
             value = None
             if single_quotes and "'" in stripped:
                 value, stripped = _loads_single_quoted(stripped)
+        if isinstance(value, dict) and _SURROGATE_ESCAPE.search(stripped) and not _unicode(value):
+            value = None  # `"\ud800"` alone decodes to no character UTF-8 can hold: the line is malformed
         if isinstance(value, dict):
             rows.append(value)
             good.append(stripped)
@@ -442,6 +462,18 @@ def _parse_lines(
             malformed[len(rows)] = stripped
             rows.append(None)
     return rows, malformed, good
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unicode(value: Any) -> bool:
+    """Whether every string of a parsed value is Unicode text (no lone surrogate from a `\\udXXX` escape)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'((?:[^'\\]|\\.)*)'""")
@@ -687,7 +719,8 @@ def multiline_as_lines(stream: BinaryIO, path: str, options: LineOptions = LineO
     values = _multiline_documents(first.head, path, options, first.offset, first.line)
     if not values:
         raise empty_file(path)
-    return "\n".join(json_text(v) for v in values).encode("utf-8") + b"\n"
+    # A lone surrogate (from a `\\ud800` escape) is written back as that escape; the line is then malformed.
+    return "\n".join(json_text(v) for v in values).encode("utf-8", "backslashreplace") + b"\n"
 
 
 def line_options(opts: FormatOptions) -> LineOptions:

@@ -1,16 +1,25 @@
-"""Numbers keep the text they were written as wherever the Python path or `_rescued_data` writes JSON again: a
-number in a `string` column, rescued values merged with more, ignored columns dropped from `_rescued_data`, unfit
-partition values added to it (`json.loads` there made `1e400` inf, written `Infinity`, which is not JSON, and
-`1.50` became `1.5`)."""
+"""JSON text kept as written: numbers keep their text wherever the Python path or `_rescued_data` writes JSON
+again (a number in a `string` column or text nested in a map, rescued values merged with more, ignored columns
+dropped from `_rescued_data`, unfit partition values added to it: `json.loads` there made `1e400` inf, written
+`Infinity`, which is not JSON, and `1.50` became `1.5`); a string is never taken for a number; a record holding no
+Unicode text is malformed, not a crash."""
 
 from __future__ import annotations
 
+import io
+import json
+from typing import Any
+
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.config import FormatConfig
 from core.formats.conform import RESCUED, drop_rescued_keys, json_text, loads, merge_rescued
+from core.formats.json_reader import multiline_as_lines, read_json
 from core.formats.partitions import rescue_text
+from core.formats.readers import FileReadStats
 
 NUMBERS = st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?", fullmatch=True).filter(
     lambda text: text != "-0"  # an integer: Python's parser reads it as 0 (a known difference, docs/TYPES.md)
@@ -38,3 +47,48 @@ def test_dropping_an_ignored_column_keeps_the_other_numbers() -> None:
 def test_unfit_partition_values_join_rescued_numbers_as_written() -> None:
     rescued = pa.array(['{"a":1e400,"b":[1.50]}', None])
     assert rescue_text(rescued, {"p": "x"}).to_pylist() == ['{"a":1e400,"b":[1.50],"p":"x"}', '{"p":"x"}']
+
+
+def test_a_string_never_reads_as_a_number_mark() -> None:
+    """Numbers go through the encoder as marked strings; a string in the data that looked like the mark
+    (`"\\u0000Nabc"`) was written unquoted: `{"x":abc}`, not JSON."""
+    value = {"x": "\x00Nabc", "y": "\x00N1", "n": loads("1.50")}
+    assert json.loads(json_text(value)) == {"x": "\x00Nabc", "y": "\x00N1", "n": 1.5}
+    assert '"n":1.50' in json_text(value)
+
+
+def _read(data: bytes, schema: pa.Schema) -> tuple[list[dict[str, Any]], FileReadStats]:
+    stats = FileReadStats()
+    batches = read_json(io.BytesIO(data), "/x.json", FormatConfig(type="json"), schema, stats, 1 << 20)
+    return [row for batch in batches if batch is not None for row in batch.to_pylist()], stats
+
+
+@pytest.mark.parametrize(
+    ("column", "line", "expected"),
+    [
+        (pa.map_(pa.string(), pa.string()), b'{"v":{"k":1.50}}', [("k", "1.50")]),
+        (pa.map_(pa.string(), pa.list_(pa.string())), b'{"v":{"k":[1E5]}}', [("k", ["1E5"])]),
+        (pa.struct([("m", pa.map_(pa.string(), pa.string()))]), b'{"v":{"m":{"k":1E5}}}', {"m": [("k", "1E5")]}),
+        (pa.list_(pa.struct([("t", pa.string())])), b'{"v":[{"t":1.50}]}', [{"t": "1.50"}]),
+    ],
+)
+def test_a_number_in_text_nested_in_a_column_arrow_types_is_its_text(
+    column: pa.DataType, line: bytes, expected: Any
+) -> None:
+    """A map column is typed by Arrow's parse (the fast path), which read `1.50` as the double 1.5; such a block
+    is parsed in Python, which keeps the text, as it does for a text column."""
+    rows, _ = _read(b'{"v":null}\n' + line + b"\n", pa.schema([("v", column), (RESCUED, pa.string())]))
+    assert [row["v"] for row in rows] == [None, expected]
+
+
+@pytest.mark.parametrize("multiline", [False, True])
+def test_a_lone_surrogate_escape_makes_its_record_malformed(multiline: bool) -> None:
+    """`"\\ud800"` alone is no character UTF-8 can hold: the record is malformed (kept as its text in
+    `_rescued_data`), where building the text column crashed the read; a surrogate pair is its character."""
+    records = [b'{"id":1,"x":"ok"}', b'{"id":2,"x":"\\ud800","n":1.50}', b'{"id":3,"x":"\\ud83d\\ude00"}']
+    data = b"\n".join(records) + b"\n"
+    if multiline:
+        data = multiline_as_lines(io.BytesIO(b"[" + b",\n".join(records) + b"]"), "/x.json")
+    rows, stats = _read(data, pa.schema([("id", pa.int64()), ("x", pa.string()), (RESCUED, pa.string())]))
+    assert [(row["id"], row["x"]) for row in rows] == [(1, "ok"), (None, None), (3, "\N{GRINNING FACE}")]
+    assert json.loads(json.loads(rows[1][RESCUED])["_malformed"])["n"] == 1.5 and stats.bad_records == 1
