@@ -432,12 +432,16 @@ def _to_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
 
 
 def conform_batch(
-    batch: pa.RecordBatch | pa.Table, schema: pa.Schema, rules: TextRules = DEFAULT_RULES
+    batch: pa.RecordBatch | pa.Table,
+    schema: pa.Schema,
+    rules: TextRules = DEFAULT_RULES,
+    rescued_from: set[int] | None = None,
 ) -> pa.RecordBatch:
     """`batch` with exactly `schema`'s columns (in order, all nullable) plus `_rescued_data`.
 
     Missing columns are NULL; extra columns and values that do not fit their column's type move into
     `_rescued_data` (merged with any `_rescued_data` the input already has). See the module docstring.
+    `rescued_from`, when given, receives the indices of the input's columns whose values were rescued.
     """
     data = _to_batch(batch)
     target = output_schema(schema)
@@ -446,7 +450,7 @@ def conform_batch(
     columns: dict[str, pa.Array] = {}
     rescued: dict[int, dict[str, Any]] = {}
     existing: pa.Array | None = None
-    for name, column in zip(data.schema.names, data.columns, strict=True):
+    for index, (name, column) in enumerate(zip(data.schema.names, data.columns, strict=True)):
         if name == RESCUED:
             existing = column
             continue
@@ -460,6 +464,8 @@ def conform_batch(
         else:
             bad = pc.indices_nonzero(column.is_valid()).to_pylist()
         if bad:
+            if rescued_from is not None:
+                rescued_from.add(index)
             for row, value in zip(bad, column.take(bad).to_pylist(), strict=True):
                 rescued.setdefault(row, {})[name] = value
     arrays = [columns[name] if name in columns else pa.nulls(n, t) for name, t in wanted.items()]

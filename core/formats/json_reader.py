@@ -286,7 +286,7 @@ def _strict_json(block: bytes, plan: _JsonPlan, integers: bool = False) -> pa.Re
             return None
         if integers and _rounded_integers(table):
             return None
-        return conform_batch(table, plan.schema, plan.rules)
+        return _conformed(table, plan)
     except (pa.ArrowException, UnicodeDecodeError):
         return None
 
@@ -319,8 +319,26 @@ def _loose_json(block: bytes, plan: _JsonPlan, explicit: pa.Schema, integers: bo
         if len(_LOOSE_WORKS) >= _LOOSE_WORKS_MAX:
             _LOOSE_WORKS.clear()
         _LOOSE_WORKS[plan.schema] = explicit
-        return conform_batch(table, plan.schema, plan.rules)
+        return _conformed(table, plan)
     return None
+
+
+def _conformed(table: pa.Table, plan: _JsonPlan) -> pa.RecordBatch | None:
+    """Arrow's parse conformed, or None (parse in Python, which rescues the text as written) when a value Arrow
+    changed would be rescued: an object (Arrow's struct has a member for every key any line of the block has,
+    `null` where a line lacks it, and types numbers over the block: `1` becomes `1.0`), or a number that misfits one
+    of the schema's columns (a double's text is its shortest form: `16777217` into a float column came back
+    `16777217.0`). Doubles in keys outside the schema stay on this path, rescued in their shortest form (a block
+    of new keys under the `rescue` policy would otherwise cost 5x; docs/TYPES.md)."""
+    rescued_from: set[int] = set()
+    batch = conform_batch(table, plan.schema, plan.rules, rescued_from)
+    for i in rescued_from:
+        field = table.schema.field(i)
+        if _contains(field.type, pa.types.is_struct):
+            return None
+        if _contains(field.type, pa.types.is_floating) and plan.schema.get_field_index(field.name) != -1:
+            return None
+    return batch
 
 
 def _fast_json(block: bytes, plan: _JsonPlan, integers: bool = False) -> pa.RecordBatch | None:

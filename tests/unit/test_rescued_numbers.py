@@ -92,3 +92,22 @@ def test_a_lone_surrogate_escape_makes_its_record_malformed(multiline: bool) -> 
     rows, stats = _read(data, pa.schema([("id", pa.int64()), ("x", pa.string()), (RESCUED, pa.string())]))
     assert [(row["id"], row["x"]) for row in rows] == [(1, "ok"), (None, None), (3, "\N{GRINNING FACE}")]
     assert json.loads(json.loads(rows[1][RESCUED])["_malformed"])["n"] == 1.5 and stats.bad_records == 1
+
+
+@pytest.mark.parametrize(
+    ("column", "line", "rescued"),
+    [
+        (pa.struct([("x", pa.float64()), ("y", pa.string())]), b'{"v":{"x":1,"z":2}}', '{"v":{"x":1,"z":2}}'),
+        (pa.float32(), b'{"v":16777217}', '{"v":16777217}'),
+        (pa.int64(), b'{"v":2.50}', '{"v":2.50}'),
+        (pa.int64(), b'{"v":1,"new":{"a":1}}', '{"new":{"a":1}}'),
+    ],
+)
+def test_a_value_rescued_from_arrows_parse_is_as_written(column: pa.DataType, line: bytes, rescued: str) -> None:
+    """Arrow's struct has a member for every key of the block and types its numbers over the block, and a double's
+    text is its shortest form: a block where such a value would be rescued is parsed in Python. The lines before
+    it are ones Arrow parses alone."""
+    data = b'{"v":null,"new":{"b":2.5}}\n' * 3 + line + b"\n"
+    rows, _ = _read(data, pa.schema([("v", column), (RESCUED, pa.string())]))
+    assert [json.loads(r[RESCUED]) if r[RESCUED] else None for r in rows[:3]] == [{"new": {"b": 2.5}}] * 3
+    assert rows[3][RESCUED] == rescued
