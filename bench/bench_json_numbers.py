@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/bench_json_numbers.py                 # 200,000 lines per shape, best of 3
     .venv/bin/python bench/bench_json_numbers.py --lines 50000
+    .venv/bin/python bench/bench_json_numbers.py --format csv    # the same values as CSV rows (id,lat,s)
 
 The reader checks number text a double may not hold exactly in Python (core/formats/json_reader.py,
 `_inexact_number_in`), so a shape that makes every line a candidate costs per line. Each shape is read from memory
 with `read_json` into an explicit schema (id bigint, lat double, s string); the small-integer shape is the floor.
 Shapes: small integers; epoch microseconds (16 digits) and nanoseconds (19 digits) as the id; a 16-digit id inside a
 string (`"s-3389158115350687"`); doubles with 7 decimals; doubles in their full shortest form (Python's repr,
-JavaScript's toString: 16-17 digits).
+JavaScript's toString: 16-17 digits). With `--format csv` the same values are CSV rows read by `read_csv`, whose
+text rules check long number text (core/formats/text_types.py, `_inexact_doubles`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LINE = b'{"id":%d,"lat":%s,"s":"%s"}\n'
+ROW = b"%d,%s,%s\n"
 
 
-def shapes(rng: random.Random) -> dict[str, Callable[[int], bytes]]:
+def shapes(rng: random.Random, csv: bool = False) -> dict[str, Callable[[int], bytes]]:
     def line(ident: int, lat: bytes = b"37.5", text: bytes = b"abc") -> bytes:
-        return LINE % (ident, lat, text)
+        return (ROW if csv else LINE) % (ident, lat, text)
 
     return {
         "small integers (floor)": lambda i: line(i),
@@ -40,21 +43,22 @@ def shapes(rng: random.Random) -> dict[str, Callable[[int], bytes]]:
     }
 
 
-def read_seconds(data: bytes, repeat: int) -> tuple[float, int]:
+def read_seconds(data: bytes, repeat: int, csv: bool = False) -> tuple[float, int]:
     """Best of `repeat` reads of `data`, and the rows read."""
     import pyarrow as pa
 
     from core.config import FormatConfig
+    from core.formats.csv_reader import read_csv
     from core.formats.json_reader import read_json
     from core.formats.readers import FileReadStats
 
     schema = pa.schema([("id", pa.int64()), ("lat", pa.float64()), ("s", pa.string()), ("_rescued_data", pa.string())])
+    fmt = FormatConfig(type="csv" if csv else "json")
+    read = read_csv if csv else read_json
     best, rows = float("inf"), 0
     for _ in range(repeat):
         started = time.perf_counter()
-        batches = read_json(
-            io.BytesIO(data), "/bench.json", FormatConfig(type="json"), schema, FileReadStats(), 1 << 20
-        )
+        batches = read(io.BytesIO(data), "/bench.data", fmt, schema, FileReadStats(), 1 << 20)
         rows = sum(batch.num_rows for batch in batches)
         best = min(best, time.perf_counter() - started)
     return best, rows
@@ -64,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=200_000, help="JSON lines per shape")
     parser.add_argument("--repeat", type=int, default=3, help="reads per shape (the best is printed)")
+    parser.add_argument("--format", choices=("json", "csv"), default="json", help="JSON lines or CSV rows")
     args = parser.parse_args(argv)
     rng = random.Random(20240501)
     floor = None
     print(f"{'shape':<26} {'MB':>6} {'seconds':>8} {'x floor':>8}")
-    for name, make in shapes(rng).items():
-        data = b"".join(make(i) for i in range(args.lines))
-        seconds, rows = read_seconds(data, args.repeat)
+    csv = args.format == "csv"
+    for name, make in shapes(rng, csv).items():
+        data = (b"id,lat,s\n" if csv else b"") + b"".join(make(i) for i in range(args.lines))
+        seconds, rows = read_seconds(data, args.repeat, csv)
         if rows != args.lines:
             raise SystemExit(f"{name}: read {rows} rows of {args.lines}")
         floor = floor or seconds

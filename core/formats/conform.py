@@ -153,10 +153,17 @@ def json_text(value: Any) -> str:
         return int.__repr__(value)
     if isinstance(value, JsonFloat | JsonNumber):
         return value.text
-    if isinstance(value, dict | list):
-        value = _number_texts(value)
     text = _ENCODER.encode(value)
     return _NUMBER_MARKED.sub(r"\1", text) if _NUMBER_MARK_JSON in text else text
+
+
+def json_text_as_written(value: Any) -> str:
+    """`json_text` of a value parsed by `loads`, its numbers nested in objects and lists written as they were
+    (`json_text` writes a nested JsonFloat as its double: walking every value written costs as much as encoding
+    it, so only values that can hold JsonFloats take this)."""
+    if isinstance(value, dict | list):
+        value = _number_texts(value)
+    return json_text(value)
 
 
 def _is_nested(t: pa.DataType) -> bool:
@@ -295,7 +302,7 @@ def _coerce(value: Any, t: pa.DataType) -> Any:
     if value is None:
         return None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return value if isinstance(value, str) else json_text(value)
+        return value if isinstance(value, str) else json_text_as_written(value)
     if pa.types.is_boolean(t):
         if isinstance(value, bool):
             return value
@@ -376,7 +383,8 @@ def column_from_python(
 ) -> tuple[pa.Array, list[int]]:
     """Parsed JSON values of one column as an Arrow array of type `t`, and the indices that did not fit."""
     if pa.types.is_string(t):
-        return pa.array([v if v is None or isinstance(v, str) else json_text(v) for v in values], pa.string()), []
+        written = [v if v is None or isinstance(v, str) else json_text_as_written(v) for v in values]
+        return pa.array(written, pa.string()), []
     if pa.types.is_temporal(t) or pa.types.is_decimal(t):
         # Text goes through one vectorised (Arrow) parse; JSON numbers only fit decimals.
         texts: list[str | None] = []
@@ -400,14 +408,15 @@ def column_from_python(
 # Conforming batches to a schema
 
 
-def merge_rescued(existing: str | None, new: dict[str, Any]) -> str:
-    """One rescued JSON object from an existing `_rescued_data` value and newly rescued values.
+def merge_rescued(existing: str | None, new: dict[str, Any], from_loads: bool = False) -> str:
+    """One rescued JSON object from an existing `_rescued_data` value and newly rescued values (`from_loads`: values
+    parsed by `loads`, whose numbers are written as they were).
 
     Existing keys win; a new value whose key is taken is kept under `<key>_2`, `<key>_3`, ...
     An existing value that is not a JSON object is kept under the key `_rescued_data`.
     """
     if existing is None:
-        return json_text(new)
+        return json_text_as_written(new) if from_loads else json_text(new)
     try:
         parsed = loads(existing)  # numbers as written (json.loads would make 1e400 inf, written as Infinity)
     except ValueError:
@@ -419,7 +428,7 @@ def merge_rescued(existing: str | None, new: dict[str, Any]) -> str:
             n += 1
             name = f"{key}_{n}"
         merged[name] = value
-    return json_text(merged)
+    return json_text_as_written(merged)
 
 
 def _to_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
@@ -509,7 +518,7 @@ def drop_rescued_keys(batch: pa.RecordBatch, keys: frozenset[str]) -> pa.RecordB
             continue
         data = loads(text)
         kept = {k: v for k, v in data.items() if k not in keys} if isinstance(data, dict) else data
-        values.append(json_text(kept) if kept else None)
+        values.append(json_text_as_written(kept) if kept else None)
     return batch.set_column(index, RESCUED, pa.array(values, pa.string()))
 
 

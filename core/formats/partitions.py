@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from core.formats.conform import json_text, loads
+from core.formats.conform import json_text, json_text_as_written, loads
 from core.formats.text_types import cast_text, infer_text_type
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -103,7 +103,7 @@ def rescue_text(rescued: pa.Array, extra: dict[str, str]) -> pa.Array:
         except ValueError:
             current = None
         if isinstance(current, dict):
-            out.append(json_text({**current, **{k: v for k, v in extra.items() if k not in current}}))
+            out.append(json_text_as_written({**current, **{k: v for k, v in extra.items() if k not in current}}))
         else:  # the raw text of a malformed record stays as it is
             out.append(text)
     return pa.array(out, pa.string())

@@ -166,11 +166,18 @@ def _inexact_doubles(values: pa.Array, parsed: pa.Array) -> list[int]:
     is_number = pc.match_substring_regex(values, _NUMBER)
     extreme = pc.or_(pc.is_inf(parsed), pc.equal(parsed, 0.0))
     suspect = pc.and_(pc.fill_null(is_number, False), pc.fill_null(pc.or_(long_text, extreme), False))
-    indices = pc.indices_nonzero(suspect).to_pylist()
-    if not indices:
+    indices = pc.indices_nonzero(suspect)
+    if not len(indices):
         return []
-    texts = values.take(pa.array(indices)).to_pylist()
-    return [i for i, text in zip(indices, texts, strict=True) if _digits(text) > 0 and not double_exact(text)]
+    # Text Arrow writes back from its double is that double's shortest form, so exact: a column of full-precision
+    # doubles (pandas' to_csv, JavaScript) is checked in one cast, and only the rest in Python (Arrow writes
+    # exponents and long integers its own way: 1e+20, 1.2345678901234567e+14).
+    texts = values.take(indices)
+    written_back = pc.cast(parsed.take(indices), texts.type)
+    others = pc.invert(pc.fill_null(pc.equal(written_back, texts), False))
+    rest = indices.filter(others).to_pylist()
+    rest_texts = texts.filter(others).to_pylist()
+    return [i for i, text in zip(rest, rest_texts, strict=True) if _digits(text) > 0 and not double_exact(text)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ no double holds (else Arrow rounds it silently), and it should not flag digits i
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -206,3 +207,61 @@ def test_a_timestamp_like_string_in_a_column_arrow_types_itself_is_rescued_as_wr
             batch = _json_block_batch(block, _json_plan(schema), FileReadStats(), "/x.json")
             assert batch is not None
             assert json.loads(batch.column("_rescued_data")[0].as_py()) == json.loads("{" + member + "}"), block
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(_SIGNED, min_size=1, max_size=4), st.lists(_STRING, max_size=2)), max_size=12))
+def test_candidates_checked_together_answer_as_one_by_one(records: list[tuple[list[str], list[str]]]) -> None:
+    """`_checked_together` (Arrow calls, for blocks of many candidates) and the one-by-one check give the same
+    answer for a block without integers checked (the block path's scan)."""
+    import core.formats.json_reader as reader
+
+    block = "".join(_record(numbers, strings, False) + "\n" for numbers, strings in records).encode()
+    threshold = reader._CHECKED_TOGETHER_MIN
+    try:
+        reader._CHECKED_TOGETHER_MIN = 1_000_000
+        one_by_one = reader._scan_numbers(block, integers=False)
+        reader._CHECKED_TOGETHER_MIN = 1
+        together = reader._scan_numbers(block, integers=False)
+    finally:
+        reader._CHECKED_TOGETHER_MIN = threshold
+    assert together == one_by_one, block
+    starts = reader._candidate_starts(b"b" + block.translate(reader._NUMBER_MARKS))
+    if starts and not any(text.endswith(("e", "E")) for numbers, _ in records for text in numbers):
+        assert reader._checked_together(block, starts) is not None, block  # Arrow answered, not the fallback
+
+
+_CSV_NUMBER = st.one_of(
+    _SIGNED,
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.17g}"),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.20e}"),
+    st.sampled_from(["0.000000000000000000", "1e400", "-1e-400", "1.5e+20", "+1.25", ".5", "00012.5"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CSV_NUMBER, min_size=1, max_size=30))
+def test_text_doubles_checked_by_cast_answer_as_one_by_one(texts: list[str]) -> None:
+    """The text rules' double check (`text_types._inexact_doubles`, CSV and JSON strings) confirms text Arrow
+    writes back from its double before checking the rest in Python: it flags exactly the text the one-by-one
+    check flags (long or extreme number text that `double_exact` refuses)."""
+    import pyarrow.compute as pc
+
+    from core.formats import text_types
+
+    values = pa.array(texts, pa.string())
+    parsed = pc.cast(values, pa.float64())
+    one_by_one = [
+        i
+        for i, text in enumerate(texts)
+        if (
+            len(text) > text_types._LONGEST_EXACT_DOUBLE_TEXT
+            or text.lstrip("-").isdigit()
+            or not math.isfinite(float(text))
+            or float(text) == 0.0
+        )
+        and text_types._digits(text) > 0
+        and not double_exact(text)
+    ]
+    assert text_types._inexact_doubles(values, parsed) == one_by_one
