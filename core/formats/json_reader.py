@@ -43,7 +43,15 @@ from core.formats.streams import (
     read_up_to,
     utf8_error,
 )
-from core.formats.text_types import BIG_INTEGER, DEFAULT_RULES, TextRules, decimal_type, double_exact, infer_text_type
+from core.formats.text_types import (
+    BIG_INTEGER,
+    DEFAULT_RULES,
+    TextRules,
+    decimal_type,
+    double_exact,
+    infer_text_type,
+    written_back,
+)
 from core.formats.unify import normalize_schema, unify_schemas, unify_types
 
 _ARROW_JSON_BLOCK = 1024 * 1024
@@ -423,7 +431,7 @@ def _candidate_starts(marks: bytes) -> list[int]:
 
 
 _CHECKED_TOGETHER_MIN = 64
-_NUMBER_TOKEN = r"^(?P<n>-?[0-9.]+(?:[eE][+-]?[0-9]+)?)"
+_NUMBER_TOKEN = "^(?P<n>" + _NUMBER_AT.pattern.decode("ascii") + ")"  # the token `_NUMBER_AT` matches, for Arrow
 
 
 def _checked_together(block: bytes, starts: list[int]) -> _Numbers | None:
@@ -439,12 +447,12 @@ def _checked_together(block: bytes, starts: list[int]) -> _Numbers | None:
     )
     try:
         tokens = pc.struct_field(pc.extract_regex(pieces, _NUMBER_TOKEN), "n").drop_null().cast(pa.large_string())
-        integer = pc.match_substring_regex(tokens, r"^-?[0-9]+$")
+        integer = pc.match_substring_regex(tokens, _INTEGER_TEXT)
         numbers = tokens.filter(pc.invert(integer))
-        written_back = pc.cast(pc.cast(numbers, pa.float64()), pa.large_string())
+        doubles = pc.cast(numbers, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    others = numbers.filter(pc.invert(pc.equal(written_back, numbers)))
+    others = numbers.filter(pc.invert(written_back(numbers, doubles)))
     if any(_rounded(token) for token in others.to_pylist()):
         return _Numbers.INEXACT
     return _Numbers.LONG_INTEGERS if pc.any(integer).as_py() else _Numbers.EXACT
@@ -461,6 +469,7 @@ _NUMBER_MARKS = bytes(
 )
 _LONG_RUN_MARKS = b"1" * _LONG_RUN
 _INTEGER = re.compile(rb"-?[0-9]+")
+_INTEGER_TEXT = "^" + _INTEGER.pattern.decode("ascii") + "$"  # `_INTEGER.fullmatch`, for Arrow
 _EXACT_INTEGERS = 2.0**53  # a double holds every integer below this
 
 

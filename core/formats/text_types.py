@@ -160,6 +160,13 @@ def _long_number_text(values: pa.Array) -> pa.Array:
     return pc.or_(longest, pc.match_substring_regex(values, _ALL_DIGITS_LONGEST))
 
 
+def written_back(texts: pa.Array, doubles: pa.Array) -> pa.Array:
+    """Which number texts are the text Arrow writes for their doubles (false where either is null). Arrow writes a
+    double's shortest form, so such text is exact (`double_exact`) without a check in Python; Arrow writes exponents
+    and long integers its own way (1e+20, 1.2345678901234567e+14), so a false here still needs that check."""
+    return pc.fill_null(pc.equal(pc.cast(doubles, texts.type), texts), False)
+
+
 def _inexact_doubles(values: pa.Array, parsed: pa.Array) -> list[int]:
     """Indices of number text whose double is not the same number (checked in Python only for long or extreme text)."""
     long_text = _long_number_text(values)
@@ -169,12 +176,9 @@ def _inexact_doubles(values: pa.Array, parsed: pa.Array) -> list[int]:
     indices = pc.indices_nonzero(suspect)
     if not len(indices):
         return []
-    # Text Arrow writes back from its double is that double's shortest form, so exact: a column of full-precision
-    # doubles (pandas' to_csv, JavaScript) is checked in one cast, and only the rest in Python (Arrow writes
-    # exponents and long integers its own way: 1e+20, 1.2345678901234567e+14).
+    # A column of full-precision doubles (pandas' to_csv, JavaScript) is checked in one cast, the rest in Python.
     texts = values.take(indices)
-    written_back = pc.cast(parsed.take(indices), texts.type)
-    others = pc.invert(pc.fill_null(pc.equal(written_back, texts), False))
+    others = pc.invert(written_back(texts, parsed.take(indices)))
     rest = indices.filter(others).to_pylist()
     rest_texts = texts.filter(others).to_pylist()
     return [i for i, text in zip(rest, rest_texts, strict=True) if _digits(text) > 0 and not double_exact(text)]

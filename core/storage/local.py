@@ -20,7 +20,6 @@ from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
 from core.storage.base import (
-    HIDDEN_PREFIXES,
     FileInfo,
     folder_is_before,
     glob_depth,
@@ -28,6 +27,7 @@ from core.storage.base import (
     is_hidden,
     literal_prefix,
     require_valid_pattern,
+    sorts_after,
 )
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,8 @@ class LocalStorage:
                 seen.add(ident)
                 yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, regex, seen, start_after)
                 continue
-            if entry.name.startswith(HIDDEN_PREFIXES) or (start_after is not None and entry.path <= start_after):
-                continue  # a hidden file, or one an incremental listing has listed before (`sorts_after`)
+            if not sorts_after(entry.path, start_after) or is_hidden(entry.name):
+                continue
             if (regex is not None and regex.match(rel) is None) or self._leads_out(entry):
                 continue
             try:
