@@ -66,8 +66,19 @@ _READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024
 # Min/max statistics are cut to 64 bytes (arrow-rs's column index default). Untruncated, a 100 MB value went into
 # the Parquet footer (twice when it is a column chunk's min and max: pyarrow could not open the file) and into the
 # Delta log's file statistics (a 100 MB commit every reader loads). bench/bench_huge_value.py measures it.
+# Compression is named: WriterProperties without it writes uncompressed Parquet (delta-rs compresses with Snappy
+# only when given no properties at all), and Snappy is Spark's and Delta's default. A column's dictionary stops at
+# 256 KiB (arrow-rs: 1 MiB): in a row group of 128k rows a column of mostly distinct values (ids, session keys)
+# was hashed into a dictionary for all of them; it now falls back to plain encoding early. Writing a 1 GiB CSV's
+# rows took 9.1 s with a 1 MiB limit and 4.9 s with this one (bench/bench_writer.py), and the files are smaller.
 STATISTICS_TRUNCATE_LENGTH = 64
-WRITER_PROPERTIES = WriterProperties(max_row_group_size=131_072, statistics_truncate_length=STATISTICS_TRUNCATE_LENGTH)
+DICTIONARY_PAGE_BYTES = 256 * 1024
+WRITER_PROPERTIES = WriterProperties(
+    max_row_group_size=131_072,
+    dictionary_page_size_limit=DICTIONARY_PAGE_BYTES,
+    compression="SNAPPY",
+    statistics_truncate_length=STATISTICS_TRUNCATE_LENGTH,
+)
 TARGET_FILE_SIZE = 64 * 1024 * 1024
 
 
