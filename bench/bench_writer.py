@@ -14,7 +14,6 @@ Keep the machine otherwise idle: the writer uses every core. Needs about 3x the 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import resource
 import shutil
@@ -28,13 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def load_embedded_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_embedded", ROOT / "bench" / "bench_embedded.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import bench_embedded as gen  # noqa: E402  (this folder is on the path when run as a script: the CSV generator)
 
 
 def cpu_seconds() -> float:
@@ -112,9 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="work directory (default: a new temporary one); its input is reused")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="autoloader-bench-writer-")).resolve()
-    bench = load_embedded_bench()
-    bench.ensure_input(workdir, "csv", argparse.Namespace(files=1, csv_mb=args.csv_mb))
-    csv_path = next(bench.input_dir(workdir, "csv").glob("*.csv"))
+    gen.ensure_input(workdir, "csv", argparse.Namespace(files=1, csv_mb=args.csv_mb))
+    csv_path = next(gen.input_dir(workdir, "csv").glob("*.csv"))
     batches = read_rows(csv_path)
     rows = sum(b.num_rows for b in batches)
     print(f"{csv_path} ({csv_path.stat().st_size / 2**20:,.0f} MiB): {rows:,} rows, {len(batches)} batches")
