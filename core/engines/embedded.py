@@ -70,7 +70,8 @@ _READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024
 # only when given no properties at all), and Snappy is Spark's and Delta's default. A column's dictionary stops at
 # 256 KiB (arrow-rs: 1 MiB): in a row group of 128k rows a column of mostly distinct values (ids, session keys)
 # was hashed into a dictionary for all of them; it now falls back to plain encoding early. Writing a 1 GiB CSV's
-# rows took 9.1 s with a 1 MiB limit and 4.9 s with this one (bench/bench_writer.py), and the files are smaller.
+# rows with Snappy took 10.3 s with a 1 MiB limit and 5.5 s with this one (bench/bench_writer.py, medians of 3),
+# and the files are smaller.
 STATISTICS_TRUNCATE_LENGTH = 64
 DICTIONARY_PAGE_BYTES = 256 * 1024
 WRITER_PROPERTIES = WriterProperties(
