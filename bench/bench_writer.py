@@ -59,28 +59,22 @@ def read_rows(csv_path: Path) -> list[Any]:
     import pyarrow as pa
 
     from core.config import FormatConfig
+    from core.engines.embedded import LINEAGE_FIELDS, output_schema
     from core.formats import FileReadStats
     from core.formats.csv_reader import infer_csv, read_csv
+    from core.schema import RESCUED
 
     fmt = FormatConfig.model_validate({"type": "csv", "options": {"header": True}})
     with open(csv_path, "rb") as f:
         schema = infer_csv(f.read(8 << 20), False, fmt)
     with open(csv_path, "rb") as f:
         batches = list(read_csv(f, str(csv_path), fmt, schema, FileReadStats(), 128 << 20))
-    stamped = []
-    for batch in batches:
-        n = batch.num_rows
-        extra = [
-            pa.repeat(pa.scalar(str(csv_path)), n),
-            pa.repeat(pa.scalar(0, pa.timestamp("us", tz="UTC")), n),
-            pa.repeat(pa.scalar(1, pa.int64()), n),
-        ]
-        stamped.append(
-            pa.RecordBatch.from_arrays(
-                [*batch.columns, *extra], names=[*batch.schema.names, "_source_file", "_ingested_at", "_run_id"]
-            )
-        )
-    return stamped
+    schema = output_schema(batches[0].schema.remove(batches[0].schema.get_field_index(RESCUED)), lineage=True)
+    stamps = [pa.scalar(value, field.type) for field, value in zip(LINEAGE_FIELDS, (str(csv_path), 0, 1), strict=True)]
+    return [
+        pa.RecordBatch.from_arrays([*b.columns, *(pa.repeat(s, b.num_rows) for s in stamps)], schema=schema)
+        for b in batches
+    ]
 
 
 def write_once(batches: list[Any], table: Path, properties: Any) -> tuple[float, float, int]:
