@@ -419,7 +419,7 @@ def _fast_cast(text: pa.Array, target: pa.DataType, rules: TextRules) -> pa.Arra
         result = _try_cast(text, target)
         if result is None or not _all_finite(result):
             return None  # NaN and inf: only their declared spellings, checked on the slow path
-        if pc.any(_long_number_text(text)).as_py():
+        if not _long_text_written_back(text, result):
             return None
         zeros = pc.equal(result, 0.0)
         if pc.any(zeros).as_py() and _matches_any(text.filter(zeros), _NONZERO_MANTISSA):
@@ -480,6 +480,19 @@ def _any_bool_digit(text: pa.Array) -> bool:
     """Whether a value is `0` or `1` (text Arrow casts to a boolean that is not one here)."""
     lengths, (first,) = _leading_bytes(text, 1)
     return bool(((lengths == 1) & ((first == _ZERO) | (first == _ZERO + 1))).any())
+
+
+def _long_text_written_back(text: pa.Array, doubles: pa.Array) -> bool:
+    """Whether every number text a double may not hold (`_long_number_text`) is what Arrow writes for its double, so
+    exact (`written_back`): the shortest form Python, JavaScript and pandas write (`0.5488135039273248`) is, and a
+    column of it then costs one cast back instead of the slow path. Doubles only: a float's shortest form is never
+    that long."""
+    long_text = _long_number_text(text)
+    if not pc.any(long_text).as_py():
+        return True
+    if doubles.type != pa.float64():
+        return False
+    return bool(pc.all(written_back(text.filter(long_text), doubles.filter(long_text))).as_py())
 
 
 def _all_finite(values: pa.Array) -> bool:

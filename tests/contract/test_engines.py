@@ -1493,6 +1493,28 @@ def test_a_clean_batch_is_written_in_one_pass_and_counted_per_file(
     assert table.column("_rescued_data").null_count == 17
 
 
+@pytest.mark.parametrize("engine", ["spark"], indirect=True)
+def test_shortest_form_doubles_are_written_in_one_pass(
+    engine: Harness, tmp_path: Path, counted_first: list[int]
+) -> None:
+    """Doubles in the shortest form Python, JavaScript and pandas write (16-17 digits: long number text) are how
+    Java prints them, so exact without the general form: the batch is written in one pass, not stopped and counted
+    first (a column of such doubles stopped every batch)."""
+    landing = tmp_path / "in"
+    _csv_rows(landing / "a.csv", range(3))
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    doubles = ["0.5488135039273248", "37.93340683483826", "-0.30000000000000004"]
+    rows = "".join(f"{i},{value},2024-01-02T10:00:00Z\n" for i, value in enumerate(doubles, start=3))
+    (landing / "b.csv").write_text("id,amount,at\n" + rows)
+    outcome = engine.run(ing)
+    assert (outcome.status, outcome.metrics.records_ingested) == (RunStatus.SUCCESS, 3), outcome.message
+    assert counted_first == []
+    table = engine.table(ing).sort_by("id")
+    assert table.column("amount").to_pylist()[3:] == [float(v) for v in doubles]
+    assert table.column("_rescued_data").null_count == 6
+
+
 @pytest.mark.parametrize("engine", ["spark", "spark-delta", "spark-iceberg"], indirect=True)
 @pytest.mark.parametrize("lineage", [True, False])
 def test_a_one_pass_batch_of_many_files_is_counted_in_the_table(
@@ -1592,20 +1614,20 @@ def test_a_many_file_batch_into_a_wide_delta_table_is_counted_first(
 def test_a_batch_the_one_pass_cannot_settle_is_counted_first(
     engine: Harness, tmp_path: Path, counted_first: list[int]
 ) -> None:
-    """A malformed record, or text that needs the general form of its rule (`0.30000000000000004`, 19 characters,
-    is that double's printed form), stops the one-pass write before its commit; the batch is then counted and
-    loaded as before, and the ingestion's next batches are counted first until one counts clean."""
+    """A malformed record, or text that needs the general form of its rule (`0.10000000000000001`, 19 characters,
+    is 0.1's 17-digit form, not how Java prints it), stops the one-pass write before its commit; the batch is then
+    counted and loaded as before, and the ingestion's next batches are counted first until one counts clean."""
     landing = tmp_path / "in"
     _csv_rows(landing / "a.csv", range(5))
     ing = engine.create(spec(str(landing), format={"type": "csv"}, quality={"max_bad_record_ratio": 1.0}))
     assert engine.run(ing).status == RunStatus.SUCCESS
-    _csv_rows(landing / "b.csv", range(5, 8), amount="0.30000000000000004")
+    _csv_rows(landing / "b.csv", range(5, 8), amount="0.10000000000000001")
     (landing / "c.csv").write_text('id,amount,at\n8,1.5,2024-01-01T00:00:00Z\n9,"2.5,2024-01-01T00:00:00Z\n')
     second = engine.run(ing)
     assert (second.status, second.metrics.records_ingested, second.metrics.bad_records) == (RunStatus.SUCCESS, 5, 1)
     assert counted_first == [2]
     rows = {r["id"]: r for r in engine.table(ing).to_pylist()}
-    assert [rows[i]["amount"] for i in (5, 6, 7)] == [0.30000000000000004] * 3
+    assert [rows[i]["amount"] for i in (5, 6, 7)] == [0.1] * 3
     assert json.loads(rows[None]["_rescued_data"])["_malformed"] == '9,"2.5,2024-01-01T00:00:00Z'
     _csv_rows(landing / "d.csv", range(10, 12))
     assert engine.run(ing).metrics.records_ingested == 2

@@ -12,7 +12,16 @@ import pyarrow as pa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from core.formats.text_types import _all_finite, _any_bool_digit, _integer_leading_zero, _number_leading_zero
+from core.formats.text_types import (
+    DEFAULT_RULES,
+    _all_finite,
+    _any_bool_digit,
+    _fast_cast,
+    _integer_leading_zero,
+    _number_leading_zero,
+    _to_number,
+    cast_text,
+)
 
 NUMBERISH = st.text(alphabet="0123456789+-.xXeE é", max_size=6)
 VALUES = st.lists(st.one_of(st.none(), NUMBERISH), max_size=12)
@@ -74,3 +83,43 @@ def test_all_finite_never_passes_nan_or_inf(values: list[float | None]) -> None:
     assert result is False if not finite else result in (True, False)
     if finite and sum(abs(v) for v in values if v is not None) < 1e300:  # then no sum overflows
         assert result is True
+
+
+DOUBLE_TEXT = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),  # a double's shortest form, exponents included
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda v: f"{v:.17g}"),  # C's and Java's 17 digits
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda v: f"{v:.20f}"),  # more digits than a double holds
+    st.integers(10**15, 10**17).map(str),  # 16 digits: 9007199254740993 is no double
+    st.sampled_from(["0.1000000000000000055511", "1.0000000000000000", "-0.30000000000000004", "1e-400", "0.5"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), DOUBLE_TEXT), min_size=1, max_size=12), st.integers(0, 3))
+@example(["0.5488135039273248", "37.93340683483826"], 0)
+@example(["0.5488135039273248", "9007199254740993"], 1)
+@example(["0.30000000000000004", "0.1000000000000000055511"], 0)
+def test_the_fast_double_cast_is_the_value_by_value_rule(values: list[str | None], skip: int) -> None:
+    """Long number text passes the fast path only when Arrow writes it back for its double: the result is then the
+    value-by-value path's, and text that path rescues sends the column there."""
+    text = _array(values, skip)
+    slow, failed = _to_number(text, pa.float64(), DEFAULT_RULES)
+    fast = _fast_cast(text, pa.float64(), DEFAULT_RULES)
+    if fast is not None:
+        assert not failed and fast.equals(slow)
+    assert cast_text(text, pa.float64()) == (slow, failed)
+
+
+def test_a_column_of_shortest_form_doubles_takes_the_fast_path() -> None:
+    """pandas, Python and JavaScript write doubles in their shortest form (16-17 digits): one cast back proves them."""
+    text = pa.array(["0.5488135039273248", "37.93340683483826", "-1.2345678901234567e+20", "0.25", None])
+    fast = _fast_cast(text, pa.float64(), DEFAULT_RULES)
+    assert fast is not None and fast.to_pylist() == [
+        0.5488135039273248,
+        37.93340683483826,
+        -1.2345678901234567e20,
+        0.25,
+        None,
+    ]
+    assert _fast_cast(pa.array(["0.5488135039273248", "9007199254740993"]), pa.float64(), DEFAULT_RULES) is None
+    assert _fast_cast(pa.array(["0.5488135039273248"]), pa.float32(), DEFAULT_RULES) is None

@@ -170,12 +170,20 @@ def _long_number(text: Any) -> Any:
     )
 
 
+def _printed_back(text: Any, parsed: Any) -> Any:
+    """Whether number text is how Java prints its double (Spark's cast to string): exact, as the general form would
+    find (the same text is the same number), without taking it apart. Python's, JavaScript's and pandas' shortest
+    form is that text for most doubles (`0.5488135039273248`), so a column of it keeps to the short forms."""
+    return parsed.cast("string") == text
+
+
 def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Steps[Any]:
     """text_types' double rules: number text (or NaN/inf) whose double is the same number. Text of up to 16
     characters, except 16 digits, is exact unless it overflows or underflows (a zero is exact when the text has no
     other digit than 0 before its exponent); longer text and those 16 digits (`_long_number`) must be the double's
     printed form: at most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest
-    form. Without `general`, such text is rescued instead of taken apart (see `rare_rows`)."""
+    form. Without `general`, such text is rescued instead of taken apart (see `rare_rows`), unless it is Java's
+    print of its double (`_printed_back`)."""
     from pyspark.sql.connect import functions as F
 
     got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast("double"))}
@@ -183,16 +191,20 @@ def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Step
     long = _long_number(text)
     finite = F.abs(parsed) != F.lit(float("inf"))  # NULL where the text is not a number: `exact` is then not true
     zero_ok = (parsed != 0.0) | ~text.rlike(_NONZERO_MANTISSA)
+    printed_back = F.coalesce(_printed_back(text, parsed), F.lit(False))
     if general:
+        # Only the long text Java does not print back is taken apart (regexes, per row): a column of shortest-form
+        # doubles has a few such values (Java writes 0.00097 as 9.7E-4), which send the batch here.
+        apart = long & ~printed_back
         parts = yield from together(
-            {"text": _significant(F.when(long, text)), "parsed": _significant(F.when(long, parsed.cast("string")))}
+            {"text": _significant(F.when(apart, text)), "parsed": _significant(F.when(apart, parsed.cast("string")))}
         )
         digits = F.length(parts["text"].digits)
         few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
         printed = (digits == _DOUBLE_PRINT_DIGITS) | (parts["text"].canonical() == parts["parsed"].canonical())
-        exact = finite & zero_ok & (~long | few_digits | printed)
+        exact = finite & zero_ok & (~long | printed_back | few_digits | printed)
     else:
-        exact = finite & zero_ok & ~long
+        exact = finite & zero_ok & (~long | printed_back)
     # NaN and infinity text never parses as a number, so it is never `exact`: the order of the cases keeps the rules.
     infinity = F.when(text.startswith("-"), F.lit(float("-inf"))).otherwise(F.lit(float("inf")))
     value = F.when(text == rules.nan_value, F.lit(float("nan"))).when(exact, parsed).when(text.rlike(_INF), infinity)
@@ -295,9 +307,12 @@ def rare_rows(text: Any, target: pa.DataType, rules: TextRules) -> Any | None:
 
     The general forms take the text apart in several steps, each a projection of its own: in a batch with no such
     row they are left out. The short forms rescue such text rather than take it wrongly, should a file change
-    between the count and the write."""
+    between the count and the write. Long number text Java prints back for its double is no such row: the short
+    form takes it (`_printed_back`)."""
+    from pyspark.sql.connect import functions as F
+
     if pa.types.is_floating(target):
-        return _long_number(text)
+        return _long_number(text) & ~F.coalesce(_printed_back(text, text.try_cast("double")), F.lit(False))
     if pa.types.is_timestamp(target) and rules.timestamp_format is None:
         return ~_missing(text, rules) & ~text.rlike(_PLAIN_TIMESTAMP)
     return None
