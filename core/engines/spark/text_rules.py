@@ -188,7 +188,7 @@ def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Step
     other digit than 0 before its exponent); longer text and those 16 digits (`_long_number`) must be the double's
     printed form: at most 15 significant digits, 17 (the `%.17g` form), or the same number as Java's shortest
     form. Without `general`, such text is rescued instead of taken apart (see `rare_rows`), unless it is Java's
-    print of its double (`_printed_back`)."""
+    plain-notation print of its double (`_printed_back`)."""
     from pyspark.sql.connect import functions as F
 
     got = yield {"parsed": F.when(text.rlike(_NUMBER), text.try_cast("double"))}
@@ -312,8 +312,8 @@ def rare_rows(text: Any, target: pa.DataType, rules: TextRules) -> Any | None:
 
     The general forms take the text apart in several steps, each a projection of its own: in a batch with no such
     row they are left out. The short forms rescue such text rather than take it wrongly, should a file change
-    between the count and the write. Long number text Java prints back for its double is no such row: the short
-    form takes it (`_printed_back`)."""
+    between the count and the write. Long number text that is Java's plain-notation print of its double is no such
+    row: the short form takes it (`_printed_back`)."""
     from pyspark.sql.connect import functions as F
 
     if pa.types.is_floating(target):
