@@ -351,8 +351,11 @@ HIDDEN_PREFIXES = (".", "_")
 
 
 def is_hidden(relative_path: str) -> bool:
-    """Files and folders starting with `.` or `_` (e.g. `_SUCCESS`, `.tmp`) are skipped, as Spark does."""
-    return any(part.startswith(HIDDEN_PREFIXES) for part in relative_path.split("/") if part)
+    """Files and folders starting with `.` or `_` (e.g. `_SUCCESS`, `.tmp`) are skipped, as Spark does.
+
+    A part of the path starts so exactly when the path does or a `/` is followed by one of them: string scans,
+    without splitting (a listing asks this once per listed file)."""
+    return relative_path.startswith(HIDDEN_PREFIXES) or "/." in relative_path or "/_" in relative_path
 
 
 def matches(relative_path: str, pattern: str | None) -> bool:

@@ -20,6 +20,7 @@ from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import ROOTS_SETTING, Guards, LocalRoots
 from core.storage.base import (
+    HIDDEN_PREFIXES,
     FileInfo,
     folder_is_before,
     glob_depth,
@@ -169,10 +170,11 @@ class LocalStorage:
             keyed.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
         keyed.sort(key=lambda item: item[0])
 
-        for _, entry, is_dir in keyed:
-            rel = rel_dir + entry.name
+        for name, entry, is_dir in keyed:
+            if name.startswith(HIDDEN_PREFIXES):  # the entry's own name: its folders were checked on the way down
+                continue
             if is_dir:
-                if (max_depth is not None and depth >= max_depth) or is_hidden(entry.name):
+                if max_depth is not None and depth >= max_depth:
                     continue
                 if folder_is_before(entry.path + "/", start_after):
                     continue
@@ -188,11 +190,11 @@ class LocalStorage:
                 if ident in seen:  # a symlink loop
                     continue
                 seen.add(ident)
-                yield from self._walk(entry.path, rel + "/", depth + 1, max_depth, regex, seen, start_after)
+                yield from self._walk(entry.path, rel_dir + name, depth + 1, max_depth, regex, seen, start_after)
                 continue
-            if not sorts_after(entry.path, start_after) or is_hidden(entry.name):
+            if not sorts_after(entry.path, start_after):
                 continue
-            if (regex is not None and regex.match(rel) is None) or self._leads_out(entry):
+            if (regex is not None and regex.match(rel_dir + name) is None) or self._leads_out(entry):
                 continue
             try:
                 st = entry.stat()

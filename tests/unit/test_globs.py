@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from core.config import STORED, SourceConfig
 from core.errors import ConfigError
 from core.guards import LocalRoots
-from core.storage.base import GlobError, check_glob, glob_depth, glob_to_regex, literal_prefix, matches
+from core.storage.base import GlobError, check_glob, glob_depth, glob_to_regex, is_hidden, literal_prefix, matches
 from core.storage.local import LocalStorage
 
 # Hadoop's documented examples (FileSystem#globStatus javadoc) and its GlobPattern test cases, one path component.
@@ -165,6 +167,13 @@ def test_hidden_files_never_match() -> None:
     assert not matches("_SUCCESS", "*")
     assert not matches(".tmp/a.json", "**/*.json")
     assert matches("a.json", None)
+
+
+@given(st.text(alphabet="/._a", max_size=12))
+def test_a_path_is_hidden_when_one_of_its_parts_is(path: str) -> None:
+    """The listing's string-scan check agrees with its definition: some part of the path starts with `.` or `_`."""
+    hidden_part = any(part.startswith((".", "_")) for part in path.split("/") if part)
+    assert is_hidden(path) is hidden_part
 
 
 def test_literal_prefix_and_depth_narrow_the_listing() -> None:
