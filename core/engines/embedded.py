@@ -81,6 +81,7 @@ WRITER_PROPERTIES = WriterProperties(
     statistics_truncate_length=STATISTICS_TRUNCATE_LENGTH,
 )
 TARGET_FILE_SIZE = 64 * 1024 * 1024
+WRITE_BATCH_ROWS = 8_192
 
 
 def output_schema(data: pa.Schema, lineage: bool) -> pa.Schema:
@@ -385,7 +386,7 @@ class EmbeddedEngine:
             "writer_properties": WRITER_PROPERTIES,
             "target_file_size": TARGET_FILE_SIZE,
         }
-        reader = pa.RecordBatchReader.from_batches(schema, batches)
+        reader = pa.RecordBatchReader.from_batches(schema, coalesced(batches))
         uri = self.table_uri(destination)
         creating = request.mode == "create" and table is None
         if table is None and any(not key.startswith("delta.") for key in destination.table_properties):
@@ -641,6 +642,25 @@ class EmbeddedEngine:
             return {}
         actions = pa.table(table.get_add_actions(flatten=True))
         return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+
+
+def coalesced(batches: Iterable[pa.RecordBatch], rows: int = WRITE_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The batches joined into batches of at least `rows` rows (the last may be smaller; a large one passes as it
+    is), in order. The reader yields a batch per small file (2,000 JSON files: 2,000 batches of 200 rows) and per
+    CSV block, and the Delta writer pays for every batch it is handed."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if not held and batch.num_rows >= rows:
+            yield batch
+            continue
+        held.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.concat_batches(held)
+            held, count = [], 0
+    if held:
+        yield pa.concat_batches(held)
 
 
 def finished_batch(request: BatchRequest, batch: pa.RecordBatch, folders: dict[str, str | None]) -> pa.RecordBatch:
