@@ -8,12 +8,13 @@ that need the general rules (no seconds, date only, lower-case `t`/`z`, a comma,
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from core.formats.text_types import DEFAULT_RULES, cast_text
+from core.formats.text_types import DEFAULT_RULES, TextRules, cast_text
 from tests.spark_server import spark_server
 
 CASES: dict[str, tuple[pa.DataType, list[str | None]]] = {
@@ -88,7 +89,7 @@ CASES: dict[str, tuple[pa.DataType, list[str | None]]] = {
 
 
 def _spark_values(
-    target: pa.DataType, values: list[str | None], general: bool = True
+    target: pa.DataType, values: list[str | None], general: bool = True, rules: TextRules = DEFAULT_RULES
 ) -> tuple[list[Any], list[int], list[int]]:
     """The values on Spark, the rows rescued, and the rows `rare_rows` flags."""
     from pyspark.sql.connect import functions as F
@@ -104,10 +105,10 @@ def _spark_values(
         frame = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, v string")
         spark_type = from_arrow(pa.schema([pa.field("v", target)]))[0].dataType
         staging = Staging()
-        steps = convert(F.col("v"), target, spark_type, DEFAULT_RULES, "UTC", general)
+        steps = convert(F.col("v"), target, spark_type, rules, "UTC", general)
         frame, converted = staging.run(frame, steps)
         frame, value = staging.stage(frame, {"value": converted.value})
-        rare = rare_rows(F.col("v"), target, DEFAULT_RULES)
+        rare = rare_rows(F.col("v"), target, rules)
         flag = F.coalesce(rare, F.lit(False)) if rare is not None else F.lit(False)
         misfit = converted.misfit(value["value"])
         out = frame.select("i", value["value"].alias("value"), misfit.alias("misfit"), flag.alias("rare"))
@@ -163,3 +164,16 @@ def test_the_short_forms_rescue_java_exponent_prints_the_rules_do_not_take() -> 
     values, misfits, rare = _spark_values(pa.float64(), texts, general=False)
     assert (misfits, rare) == ([0, 1, 2], [0, 1, 2])
     assert values == [None, None, None, 0.5488135039273248]
+
+
+@pytest.mark.parametrize("general", [True, False])
+def test_java_prints_of_nan_and_infinity_follow_the_nan_value_option(general: bool) -> None:
+    """Text that is Java's print of its double skips the number regex; `NaN` and `Infinity` are such prints, and
+    still mean what `nan_value` and the infinity rule say: with `nan_value` `nan`, the text `NaN` is rescued."""
+    rules = replace(DEFAULT_RULES, nan_value="nan")
+    texts = ["NaN", "nan", "Infinity", "-Infinity", "5.0", "1.0E10", "-0.0", "1d", " 1.5"]
+    expected, failed = cast_text(pa.array(texts, pa.string()), pa.float64(), rules)
+    values, misfits, _ = _spark_values(pa.float64(), texts, general, rules)
+    assert misfits == sorted(failed) == [0, 7, 8]
+    for text, mine, theirs in zip(texts, values, expected.to_pylist(), strict=True):
+        assert _same(mine, theirs), (text, mine, theirs)
