@@ -10,39 +10,46 @@ text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from core.formats import text_types
 from core.formats.conform import FILE_PATH_KEY, MALFORMED
 from core.formats.patterns import parse_pattern
-from core.formats.text_types import (
-    _ALL_DIGITS_LONGEST,
-    _DATE,
-    _HAS_ZONE,
-    _INF,
-    _LONGEST_EXACT_DOUBLE_TEXT,
-    _NUMBER,
-    _SAFE_DOUBLE_DIGITS,
-    _SUB_MICROS,
-    _TIMESTAMP,
-    TextRules,
-)
+from core.formats.text_types import _LONGEST_EXACT_DOUBLE_TEXT, _SAFE_DOUBLE_DIGITS, TextRules
+
+
+def _java(pattern: str) -> str:
+    """A text_types regex as Java's engine must read it to match what Arrow's (RE2) matches: Java's `$` also matches
+    before a line break that ends the text, so `1\\n` was a number and `2024-05-01\\n` a date on Spark, while the
+    embedded engine rescued them (found by an attack helper). The end anchor is `\\z`, the very end."""
+    return re.sub(r"(?<!\\)\$", r"\\z", pattern)
+
+
+_ALL_DIGITS_LONGEST = _java(text_types._ALL_DIGITS_LONGEST)
+_DATE = _java(text_types._DATE)
+_HAS_ZONE = _java(text_types._HAS_ZONE)
+_INF = _java(text_types._INF)
+_NUMBER = _java(text_types._NUMBER)
+_SUB_MICROS = _java(text_types._SUB_MICROS)
+_TIMESTAMP = _java(text_types._TIMESTAMP)
 
 _MIN_NORMAL_DOUBLE = 2.2250738585072014e-308
 _DOUBLE_PRINT_DIGITS = 17  # `%.17g`: the other form of a double the embedded engine accepts
 # Arrow's ISO parser (the embedded engine) refuses these although _TIMESTAMP admits them: lowercase `t`/`z`, a
 # comma before the fraction, more than 6 fraction digits (Delta's unit is the microsecond).
 _ARROW_REFUSES = r"[tz,]|\.[0-9]{7}"
-_JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+_JSON_NUMBER = _java(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 _NONZERO_MANTISSA = r"^[^eE]*[1-9]"
 _MISSING = "__missing"  # `convert` stages whether a text is NULL under this key
 _NO_SECONDS = r"^(.{10}[T ][0-9]{2}:[0-9]{2})(?![0-9:])"
 # The usual timestamp text, which the general rules leave as it is but for a `Z` where it has no zone: with seconds,
 # at most 6 fraction digits after a point, upper-case `T` or a space, `Z` or `±hh:mm`. One regex instead of six.
-_PLAIN_TIMESTAMP = (
+_PLAIN_TIMESTAMP = _java(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
 
