@@ -1,10 +1,10 @@
 """How the product's cost grows with the number of files (issue #14: linear in new files, flat in loaded ones).
 
-    .venv/bin/python bench/bench_scaling.py                    # 1,000 → 10,000 → 100,000 small files
+    .venv/bin/python bench/bench_scaling.py                    # 1,000 → 10,000 → 50,000 → 100,000 small files
     .venv/bin/python bench/bench_scaling.py --max-files 10000  # stop at 10,000
     .venv/bin/python bench/bench_scaling.py --max-files 10000 --profile /tmp/al-prof   # + cProfile dumps
 
-For each size N (1k, 10k, 100k up to --max-files), N JSON-lines files of --rows flat records (compare.py's
+For each size N (1k, 10k, 50k, 100k up to --max-files), N JSON-lines files of --rows flat records (compare.py's
 generator, fixed seed) land in a folder of their own; a child process builds the product (`build`, as a server) and
 times `run_now` calls on one ingestion: the first load of the N files, then --noop-runs runs with nothing new (the
 ledger diff over N loaded files; their median is printed, with the fastest and slowest). Printed per size: both
@@ -36,7 +36,7 @@ from typing import Any
 import bench_embedded as memory  # peak RSS of the child
 import compare  # the flat-record generator and the child's environment
 
-SIZES = (1_000, 10_000, 100_000)
+SIZES = (1_000, 10_000, 50_000, 100_000)  # issue #14: 50,000 files within 5.5x the 10,000-file time
 RESULT_PREFIX = "SCALING_RESULT "
 SEED = 20261201
 
