@@ -177,16 +177,22 @@ def _long_number(text: Any) -> Any:
     )
 
 
-def _printed_back(text: Any, parsed: Any) -> Any:
-    """Whether number text is how Java prints its double in plain notation (Spark's cast to string; doubles from
-    0.001 to 10^7): then it is the double's shortest form, exact, without taking it apart. Python's, JavaScript's and
-    pandas' shortest form is that text for most doubles in that range (`0.5488135039273248`), so a column of them
-    keeps to the short forms. Java 17's exponent form is not always the shortest (`9.999999999999999E22` for 1e23,
-    found by an attack helper), and such text is not exact by the rules: it is taken apart. Checked on 2,024,487
-    plain prints of Java 17 (random doubles and bit patterns): each the double's shortest form."""
+def _java_print(text: Any, parsed: Any) -> Any:
+    """Whether the text is Spark's print of the double `parsed` (its cast to string: Java's `Double.toString`)."""
+    return parsed.cast("string") == text
+
+
+def _printed_back(text: Any, java_print: Any) -> Any:
+    """Whether number text is how Java prints its double in plain notation (`java_print`: `_java_print` of that
+    double; doubles from 0.001 to 10^7): then it is the double's shortest form, exact, without taking it apart.
+    Python's, JavaScript's and pandas' shortest form is that text for most doubles in that range
+    (`0.5488135039273248`), so a column of them keeps to the short forms. Java 17's exponent form is not always the
+    shortest (`9.999999999999999E22` for 1e23, found by an attack helper), and such text is not exact by the rules:
+    it is taken apart. Checked on 2,024,487 plain prints of Java 17 (random doubles and bit patterns): each the
+    double's shortest form."""
     from pyspark.sql.connect import functions as F
 
-    return ~F.contains(text, F.lit("E")) & (parsed.cast("string") == text)
+    return ~F.contains(text, F.lit("E")) & java_print
 
 
 def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Steps[Any]:
@@ -201,14 +207,15 @@ def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Step
     any_double = text.try_cast("double")  # also text the rules refuse: `1d`, ` 1`, `NaN`, `Infinity`
     # Number text: Java's print of its double (the common case, without a regex per row: 0.13 s of each double column
     # of a 256 MiB CSV), or what _NUMBER admits. Java prints NaN and the infinities as words; the rules take them
-    # from `nan_value` and _INF below, as they always did.
-    printed = (any_double.cast("string") == text) & ~F.isnan(any_double)
-    got = yield {"parsed": F.when(printed | text.rlike(_NUMBER), any_double)}
+    # from `nan_value` and _INF below, as they always did. The print is staged with the value, so `_printed_back`
+    # below prints no double again: where the guard holds, `parsed` is `any_double`; elsewhere neither is a print.
+    java_print = _java_print(text, any_double) & ~F.isnan(any_double)
+    got = yield {"parsed": F.when(java_print | text.rlike(_NUMBER), any_double), "java_print": java_print}
     parsed = got["parsed"]
     long = _long_number(text)
     finite = F.abs(parsed) != F.lit(float("inf"))  # NULL where the text is not a number: `exact` is then not true
     zero_ok = (parsed != 0.0) | ~text.rlike(_NONZERO_MANTISSA)
-    printed_back = F.coalesce(_printed_back(text, parsed), F.lit(False))
+    printed_back = F.coalesce(_printed_back(text, got["java_print"]), F.lit(False))
     if general:
         # Only the long text Java does not print back is taken apart (regexes, per row): a column of shortest-form
         # doubles has a few such values (Java writes 0.00097 as 9.7E-4), which send the batch here.
@@ -218,11 +225,12 @@ def _double(text: Any, spark_type: str, rules: TextRules, general: bool) -> Step
         )
         digits = F.length(parts["text"].digits)
         few_digits = (digits <= _SAFE_DOUBLE_DIGITS) & (F.abs(parsed) >= _MIN_NORMAL_DOUBLE)
-        printed = (digits == _DOUBLE_PRINT_DIGITS) | (parts["text"].canonical() == parts["parsed"].canonical())
-        exact = finite & zero_ok & (~long | printed_back | few_digits | printed)
+        printed_form = (digits == _DOUBLE_PRINT_DIGITS) | (parts["text"].canonical() == parts["parsed"].canonical())
+        exact = finite & zero_ok & (~long | printed_back | few_digits | printed_form)
     else:
         exact = finite & zero_ok & (~long | printed_back)
-    # NaN and infinity text never parses as a number, so it is never `exact`: the order of the cases keeps the rules.
+    # NaN text is never parsed and infinity is never `finite`, so neither is `exact`: the order of the cases keeps the
+    # rules.
     infinity = F.when(text.startswith("-"), F.lit(float("-inf"))).otherwise(F.lit(float("inf")))
     value = F.when(text == rules.nan_value, F.lit(float("nan"))).when(exact, parsed).when(text.rlike(_INF), infinity)
     if spark_type == "double":
@@ -329,7 +337,8 @@ def rare_rows(text: Any, target: pa.DataType, rules: TextRules) -> Any | None:
     from pyspark.sql.connect import functions as F
 
     if pa.types.is_floating(target):
-        return _long_number(text) & ~F.coalesce(_printed_back(text, text.try_cast("double")), F.lit(False))
+        java_print = _java_print(text, text.try_cast("double"))
+        return _long_number(text) & ~F.coalesce(_printed_back(text, java_print), F.lit(False))
     if pa.types.is_timestamp(target) and rules.timestamp_format is None:
         return ~_missing(text, rules) & ~text.rlike(_PLAIN_TIMESTAMP)
     return None
