@@ -44,7 +44,12 @@ class LedgerRows(Rows):
                 path = path.collate("C")  # byte order, as the stores list (a linguistic order puts "B" after "a")
             query = query.where(path > after)
         with self.engine.connect() as conn:
-            return KnownFiles(conn.execute(query).tuples().all())  # one fetch: iterating fetches row by row
+            result = conn.execute(query)
+            # The driver's own tuples, in one fetch: SQLAlchemy's rows cost as much again (100,000 rows: 0.22 s
+            # through `.tuples().all()`, 0.13 s from the cursor); the columns need none of its conversions.
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            result.close()
+            return KnownFiles(rows)
 
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self.session() as s:
