@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config import SourceConfig
 from core.egress import EgressAllow
@@ -521,6 +524,40 @@ def test_local_lists_10000_files_in_order(tmp_path: Path) -> None:
     files = list(storage.list_files("**/*.json"))
     assert len(files) == 10_000
     assert [f.path for f in files] == sorted(f.path for f in files)
+
+
+_NAMES = st.sampled_from(["a", "a-", "a.b", "a0", "b", "_c", ".d", "e f"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tree=st.lists(st.lists(_NAMES, min_size=1, max_size=3), min_size=1, max_size=12),
+    start=st.one_of(st.none(), st.lists(_NAMES, min_size=1, max_size=3)),
+)
+def test_local_listing_is_in_full_path_order_with_folders_and_files_interleaved(
+    tree: list[list[str]], start: list[str] | None
+) -> None:
+    """Names around "/" in byte order ("a-", "a.b", "a/", "a0") sort folders between files; the listing (a file's
+    status read before its folder's entries are sorted) is the sorted list of visible files, from `start_after` on."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        root.mkdir()
+        for parts in tree:
+            *folders, name = parts
+            try:
+                (root.joinpath(*folders)).mkdir(parents=True, exist_ok=True)
+                (root.joinpath(*folders) / name).write_bytes(b"{}")
+            except (FileExistsError, IsADirectoryError, NotADirectoryError):
+                continue  # a name already taken by a folder or a file
+        visible = sorted(
+            str(path)
+            for path in root.rglob("*")
+            if path.is_file() and not any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+        )
+        after = None if start is None else str(root.joinpath(*start))
+        storage = LocalStorage(str(root), LocalRoots([tmp]))
+        listed = [f.path for f in storage.list_files(start_after=after)]
+        assert listed == [path for path in visible if after is None or path > after]
 
 
 # -- S3 only -----------------------------------------------------------------------------
