@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -474,6 +477,56 @@ def test_local_unreadable_folder_is_an_auth_error(tmp_path: Path) -> None:
         assert "permission" in info.value.message.lower()
     finally:
         root.chmod(0o755)
+
+
+_LIST_AND_REPORT = """
+import sys
+from core.errors import AutoloaderError
+from core.guards import LocalRoots
+from core.storage.local import LocalStorage
+listed = []
+try:
+    for info in LocalStorage(sys.argv[1], LocalRoots([sys.argv[1]])).list_files():
+        listed.append(info.path)
+except AutoloaderError as exc:
+    print(type(exc).__name__, exc.message)
+print(*listed)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_local_listing_names_the_first_unreadable_file_in_path_order() -> None:
+    """A folder that can be read but not entered (r--): its names are listed, the status of each file fails. The
+    listing yields the files before it, then names its first file in path order, as every run does, not the first
+    the folder happens to hand out (an attack helper's find on 5d369c5). Run as `nobody` when the tests run as
+    root, who may enter any folder."""
+    base = Path(tempfile.mkdtemp(prefix="autoloader-perm-"))
+    try:
+        base.chmod(0o755)
+        (base / "0.json").write_text("{}")
+        locked = base / "locked"
+        locked.mkdir()
+        for index in range(20):
+            (locked / f"f{index:02d}.json").write_text("{}")
+        locked.chmod(0o644)
+        command = [sys.executable, "-c", _LIST_AND_REPORT, str(base)]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", *command]
+        repo = str(Path(__file__).resolve().parents[2])
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=repo,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": repo},
+        )
+        error, listed = result.stdout.splitlines()
+        assert error == f"StorageAuthError No permission to read the file {locked / 'f00.json'}", result.stderr
+        assert listed == str(base / "0.json")
+    finally:
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_local_open_outside_the_root_is_refused(tmp_path: Path) -> None:
