@@ -49,8 +49,10 @@ class LocalRoots:
         return ", ".join(self.roots) if self.roots else "(none)"
 
     def contains(self, path: str) -> bool:
-        """Whether `path` leads (after `..` and symbolic links) to a root or something inside one."""
-        return self.contains_real(os.path.realpath(path))
+        """Whether `path` leads (after `..` and symbolic links) to a root or something inside one; not a link that
+        cannot be resolved (removed while it was read, say)."""
+        real = realpath_or_none(path)
+        return real is not None and self.contains_real(real)
 
     def contains_real(self, real_path: str) -> bool:
         return any(_within(real_path, root) for root in self.roots) and not self.excluding(real_path)
@@ -61,7 +63,10 @@ class LocalRoots:
 
     def refusal(self, path: str) -> str:
         """Why `path` may not be read, in words for a run's skipped list or an error."""
-        warehouse = self.excluding(os.path.realpath(path))
+        return self.refusal_real(realpath_or_none(path) or os.path.abspath(path))
+
+    def refusal_real(self, real_path: str) -> str:
+        warehouse = self.excluding(real_path)
         if warehouse is not None:
             return f"leads into the warehouse ({warehouse}), where the tables are written"
         return f"leads outside the folders local sources may read ({self.describe()})"
@@ -229,6 +234,15 @@ class Guards:
             check_url(source.path, self.egress, field="source.path", schemes=HOST_IN_PATH[source.type])
         if spec.quality.webhook_url:
             check_url(spec.quality.webhook_url, self.egress, field="quality.webhook_url")
+
+
+def realpath_or_none(path: str) -> str | None:
+    """`os.path.realpath`, or None where a symbolic link on the way is removed while it is resolved (Python 3.11
+    raises then: found by an attack helper, a link deleted during a listing)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return None
 
 
 def _within(path: str, folder: str) -> bool:

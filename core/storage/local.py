@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from core.config import SourceConfig
 from core.errors import AutoloaderError, ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
-from core.guards import ROOTS_SETTING, Guards, LocalRoots
+from core.guards import ROOTS_SETTING, Guards, LocalRoots, realpath_or_none
 from core.storage.base import (
     HIDDEN_PREFIXES,
     FileInfo,
@@ -100,8 +100,11 @@ class LocalStorage:
         if is_hidden(start_rel):
             return
         start_dir = os.path.join(self.root, start_rel.rstrip("/"))
-        if not self.roots.contains(start_dir):
-            self._skip(start_dir)
+        real_start = realpath_or_none(start_dir)
+        if real_start is None:
+            return  # a symbolic link removed while it was resolved: nothing under it to list
+        if not self.roots.contains_real(real_start):
+            self._skip(start_dir, self._link_outside(real_start))
             return
         try:
             start_stat = os.stat(start_dir)
@@ -264,16 +267,23 @@ class LocalStorage:
             link = entry.is_symlink()
         except OSError:
             link = True
-        if not link or self.roots.contains(entry.path):
+        if not link:
             return False
-        self._skip(entry.path)
+        real = realpath_or_none(entry.path)
+        if real is None:
+            return True  # removed or replaced while it was resolved: the next listing sees what is there
+        if self.roots.contains_real(real):
+            return False
+        self._skip(entry.path, self._link_outside(real))
         return True
 
-    def _skip(self, path: str, reason: str | None = None) -> None:
-        reason = reason or (
-            f"a symbolic link that {self.roots.refusal(path)}; not read. Point it inside a root, or add its target "
-            f"folder to {ROOTS_SETTING}."
+    def _link_outside(self, real_path: str) -> str:
+        return (
+            f"a symbolic link that {self.roots.refusal_real(real_path)}; not read. Point it inside a root, or add "
+            f"its target folder to {ROOTS_SETTING}."
         )
+
+    def _skip(self, path: str, reason: str) -> None:
         self.skipped[path] = reason
         log.warning("skipped %s: %s", path, reason)
 
