@@ -74,7 +74,7 @@ def preview(
     sample = files[: spec.format.schema_.sample_files]
     inferred = engine.infer_schema(storage, sample, spec.format)
     stats = _read_sample(spec, storage, [f for f in sample if f.path not in inferred.bad_files], inferred.schema, rows)
-    bad = {**storage.skipped, **inferred.bad_files, **stats.bad}
+    bad = dict(sorted({**storage.skipped, **inferred.bad_files, **stats.bad}.items()))  # shown in path order
     schema = schema_to_json(inferred.schema)
     size_gb = total / 1e9
     message = f"Connection successful — {len(files):,}{'+' if truncated else ''} files, {size_gb:.2f} GB"
