@@ -100,11 +100,7 @@ class LocalStorage:
         if is_hidden(start_rel):
             return
         start_dir = os.path.join(self.root, start_rel.rstrip("/"))
-        real_start = realpath_or_none(start_dir)
-        if real_start is None:
-            return  # a symbolic link removed while it was resolved: nothing under it to list
-        if not self.roots.contains_real(real_start):
-            self._skip(start_dir, self._link_outside(real_start))
+        if self._refused(start_dir):
             return
         try:
             start_stat = os.stat(start_dir)
@@ -267,21 +263,22 @@ class LocalStorage:
             link = entry.is_symlink()
         except OSError:
             link = True
-        if not link:
-            return False
-        real = realpath_or_none(entry.path)
+        return link and self._refused(entry.path)
+
+    def _refused(self, path: str) -> bool:
+        """`path` leads outside the roots (recorded in `skipped`), or was removed or replaced while it was resolved
+        (not recorded: the next listing sees what is there). Either way nothing under it is listed."""
+        real = realpath_or_none(path)
         if real is None:
-            return True  # removed or replaced while it was resolved: the next listing sees what is there
+            return True
         if self.roots.contains_real(real):
             return False
-        self._skip(entry.path, self._link_outside(real))
-        return True
-
-    def _link_outside(self, real_path: str) -> str:
-        return (
-            f"a symbolic link that {self.roots.refusal_real(real_path)}; not read. Point it inside a root, or add "
-            f"its target folder to {ROOTS_SETTING}."
+        self._skip(
+            path,
+            f"a symbolic link that {self.roots.refusal_real(real)}; not read. Point it inside a root, or add its "
+            f"target folder to {ROOTS_SETTING}.",
         )
+        return True
 
     def _skip(self, path: str, reason: str) -> None:
         self.skipped[path] = reason
