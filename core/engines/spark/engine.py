@@ -299,7 +299,7 @@ class SparkEngine:
             fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         rows, written = fmt.commit(spark, request, batch.data, info)
         if batch.settle is not None:
-            batch.settle(lambda paths: fmt.rows_per_file(spark, info, request, paths))
+            batch.settle(rows, lambda paths: fmt.rows_per_file(spark, info, request, paths))
             request.outcomes.update(batch.outcomes)
             if batch.rows != rows:
                 log.warning("batch %s wrote %s rows, counted %s per file", request.batch_seq, rows, batch.rows)

@@ -61,9 +61,9 @@ class Batch:
     loaded: list[FileInfo] = field(default_factory=list)
     rows: int = 0
     bytes_read: int = 0
-    settle: Callable[[RowsPerFile], None] | None = None
+    settle: Callable[[int, RowsPerFile], None] | None = None
     """A batch read in one pass (`Reader.one_pass_batch`): fills `outcomes` and `rows` once the write is done,
-    given how to count the rows the write put in the table per file."""
+    given the rows the write committed and how to count them in the table per file."""
     made_table: bool = False
     """Whether writing this batch created its table (a one-pass batch that stops may leave it empty)."""
 
@@ -379,15 +379,19 @@ class Reader:
         data = self._batch_frame(spark, request, files, set(), guarded=True)
         data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
         counts = None
-        if observed:
+        if observed and len(files) > 1:
             data, counts = _observe_files(data, files)
         batch.data = _output(data, request, guarded=True)
-        if counts is None and not finds_run_rows(batch.data.columns):
+        if not observed and not finds_run_rows(batch.data.columns):
             return None
         batch.loaded = files
 
-        def settle(written: RowsPerFile) -> None:
-            per_file = counts() if counts is not None else written([f.path for f in files])
+        def settle(rows: int, written: RowsPerFile) -> None:
+            if len(files) == 1:
+                # The commit's own count of the same rows (a second observation of them is left out of the plan).
+                per_file = {files[0].path: rows}
+            else:
+                per_file = counts() if counts is not None else written([f.path for f in files])
             for info in files:
                 batch.outcomes[info.path] = FileOutcome(records=per_file.get(info.path, 0))
             batch.rows = sum(per_file.values())
@@ -850,9 +854,6 @@ def _observe_files(data: Any, files: list[FileInfo]) -> tuple[Any, Callable[[], 
     from pyspark.sql.connect import functions as F
     from pyspark.sql.connect.observation import Observation
 
-    if len(files) == 1:
-        observed, rows = observe_rows(data)
-        return observed, lambda: {files[0].path: rows()}
     observation = Observation(f"files_{uuid.uuid4().hex}")
     counts = [F.count_if(F.col(_PATH) == F.lit(f.path)).alias(f"f{i}") for i, f in enumerate(files)]
     observed = data.observe(observation, *counts)
