@@ -21,6 +21,7 @@ from core.config import IngestionSpec
 from core.domain import Ingestion, RunOutcome
 from core.errors import ConfigError, Conflict, NotFound
 from core.guards import ROOTS_SETTING, LocalRoots
+from core.wording import counted
 
 EVENTS = "aws_logs_raw"
 ORDERS = "orders"
@@ -108,7 +109,7 @@ def set_up_demo(container: Container, landing: Path) -> DemoReport:
         folder = landing / feed.folder
         written = write_missing(folder, feed.files())
         if written:
-            report.done.append(f"wrote {written} file(s) to {folder}")
+            report.done.append(f"wrote {counted(written, 'file')} to {folder}")
         ingestion = _ingestion(container, feed, folder, report)
         report.ingestions[feed.name] = ingestion.id
         if not container.views.runs(SYSTEM, ingestion.id, days=None):
@@ -154,8 +155,8 @@ def _run(container: Container, ingestion: Ingestion) -> str:
     recorded = container.store.get_run_by_id(outcome.run_id)
     named = f"run #{recorded.number}" if recorded is not None and recorded.number is not None else "run"
     line = (
-        f"ran '{ingestion.name}': {named} {outcome.status.value}, {m.files_processed} file(s), "
-        f"{m.records_ingested:,} record(s)"
+        f"ran '{ingestion.name}': {named} {outcome.status.value}, {counted(m.files_processed, 'file')}, "
+        f"{counted(m.records_ingested, 'record')}"
     )
     if outcome.schema_pending:
         line += " — a schema change waits for review"

@@ -6,6 +6,7 @@ from nicegui import ui
 
 from components.formatting import human_duration
 from core.cost import CostEstimate, approx_dollars, format_dollars
+from core.wording import counted
 
 
 def cost_box(estimate: CostEstimate, schedule_text: str) -> None:
@@ -24,7 +25,7 @@ def cost_box(estimate: CostEstimate, schedule_text: str) -> None:
             ui.label(f"{approx_dollars(estimate.total)}/month").classes("font-bold").mark("cost-total")
         ui.label(
             f"Based on: {estimate.files_per_run:,.0f} files and {estimate.gb_per_run:,.3f} GB per run • "
-            f"{estimate.files_in_source:,} files in the source • {schedule_text} • engine throughput "
+            f"{counted(estimate.files_in_source, 'file')} in the source • {schedule_text} • engine throughput "
             f"{estimate.throughput_gb_per_hour:,.0f} GB/h • ${estimate.price_per_gb_month}/GB-month • "
             + (
                 f"${estimate.price_per_1000_list_calls} per 1,000 list calls"

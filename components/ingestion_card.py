@@ -14,6 +14,7 @@ from components.schema_alert import schema_alert
 from core.cost import approx_dollars
 from core.schedule import describe
 from core.views import IngestionSummary, PendingSchema, RunTotals, monthly_cost
+from core.wording import counted
 
 Action = Callable[[IngestionSummary], Awaitable[None]]
 
@@ -126,7 +127,7 @@ def _last_run_text(overview: IngestionSummary) -> str:
     if run is None:
         return "Never"
     when = relative_time(run.finished_at or run.created_at)
-    return f"{when} · {run.status} · {run.records:,} records"
+    return f"{when} · {run.status} · {counted(run.records, 'record')}"
 
 
 def _next_run_text(overview: IngestionSummary) -> str:

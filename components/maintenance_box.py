@@ -12,6 +12,7 @@ from components.badges import run_badge
 from components.formatting import clock, human_bytes, relative_time
 from components.styles import OUTLINE
 from core.maintenance import MaintenanceRecord, MaintenanceView
+from core.wording import counted
 
 NEVER_TEXT = (
     "Not maintained yet. Compact now rewrites the table's small files into larger ones (no row changes), then "
@@ -32,7 +33,7 @@ def files_text(record: MaintenanceRecord) -> str:
 def vacuum_text(record: MaintenanceRecord) -> str:
     if record.files_removed is None:
         return ""
-    return f"Vacuum deleted {record.files_removed:,} old file(s), keeping {record.retention_hours} h of history"
+    return f"Vacuum deleted {counted(record.files_removed, 'old file')}, keeping {record.retention_hours} h of history"
 
 
 def maintenance_box(view: MaintenanceView, on_compact: Callable[[], Any] | None) -> None:

@@ -18,6 +18,7 @@ from components.styles import FOOTER, OUTLINE, PRIMARY
 from core.config import IngestionSpec
 from core.preview import PreviewResult
 from core.schedule import describe
+from core.wording import counted
 
 
 @dataclass(slots=True)
@@ -121,9 +122,10 @@ def _quality(result: PreviewResult) -> None:
     _heading("Data Quality Checks")
     findings = [f"{p:.1f}% of records have NULL in '{c}'" for c, p in result.null_percent.items() if p > 0]
     if result.malformed_records:
-        findings.append(f"{result.malformed_records:,} malformed record(s) (kept in _rescued_data)")
+        findings.append(f"{counted(result.malformed_records, 'malformed record')} (kept in _rescued_data)")
     findings += [
-        f"Column '{d['column']}' is missing in {len(d['missing_in'])} sample file(s)" for d in result.differing_columns
+        f"Column '{d['column']}' is missing in {counted(len(d['missing_in']), 'sample file')}"
+        for d in result.differing_columns
     ]
     findings += [f"Unreadable file {path}: {reason}" for path, reason in result.bad_files.items()]
     if not findings:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.domain import RunOutcome, RunStatus
+from core.wording import counted
 
 
 class AlertKind(StrEnum):
@@ -93,7 +94,8 @@ def judge_run(
                     ingestion_id,
                     name,
                     f"'{name}' loaded {metrics.records_ingested:,} rows, below the minimum of {row_count_min:,}",
-                    f"{run} loaded {metrics.records_ingested:,} rows from {metrics.files_processed} files.",
+                    f"{run} loaded {counted(metrics.records_ingested, 'row')} "
+                    f"from {counted(metrics.files_processed, 'file')}.",
                     "Check that the producer delivered complete files; adjust the minimum if the volume changed.",
                     severity="warning",
                 )
@@ -130,7 +132,7 @@ def files_changed(ingestion_id: int, name: str, outcome: RunOutcome, run: str | 
         AlertKind.FILE_CHANGED,
         ingestion_id,
         name,
-        f"{len(paths)} file(s) of '{name}' changed after they were loaded",
+        f"{counted(len(paths), 'file')} of '{name}' changed after being loaded",
         f"{run or run_name(outcome.run_id, None)} found {shown} changed at the source; "
         "the table holds the versions loaded earlier.",
         "Turn on reload_changed_files to load the new versions (never duplicating rows); "
@@ -164,7 +166,7 @@ def no_new_files(
         AlertKind.NO_NEW_FILES,
         ingestion_id,
         name,
-        f"No new files for '{name}' in {days} day(s)",
+        f"No new files for '{name}' in {counted(days, 'day')}",
         f"No file has been loaded {when}.",
         "Check that the producer still writes to the source path and that the file pattern matches.",
         severity="warning",

@@ -66,6 +66,7 @@ from core.ports import ActiveRun, ListingState, MetadataStore
 from core.run_messages import malformed_error, sampled_note, skipped_note, waiting_note
 from core.selection import bad_record_offenders, plan_batches, select_new_files
 from core.storage.base import FileInfo, Storage
+from core.wording import counted
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -294,9 +295,9 @@ class RunPipeline:
             self._after_run(ctx)
         self._advance_listing(ctx)
         loaded = ctx.metrics.files_processed
-        summary = f"Loaded {ctx.metrics.records_ingested:,} records from {loaded:,} files."
+        summary = f"Loaded {counted(ctx.metrics.records_ingested, 'record')} from {counted(loaded, 'file')}."
         if ctx.held_files:
-            summary += f" {ctx.held_files} file(s) held for schema review."
+            summary += f" {counted(ctx.held_files, 'file')} held for schema review."
         summary += self._aside_summary(ctx)
         if ctx.metrics.files_quarantined or ctx.unreadable:
             return RunStatus.PARTIAL, summary
@@ -316,12 +317,12 @@ class RunPipeline:
     def _aside_summary(ctx: _RunContext) -> str:
         """The run message's count of files not loaded as they are: quarantined, unreadable, gone, changed."""
         parts = [
-            f"{count} file(s) {what}."
+            f"{counted(count, 'file')} {what}."
             for count, what in (
                 (ctx.metrics.files_quarantined, "quarantined"),
                 (ctx.unreadable, "unreadable (skipped)"),
-                (ctx.vanished, "deleted before they were read (skipped)"),
-                (ctx.changed, "changed after they were loaded (not reloaded: reload_changed_files is off)"),
+                (ctx.vanished, "deleted before being read (skipped)"),
+                (ctx.changed, "changed after being loaded (not reloaded: reload_changed_files is off)"),
             )
             if count
         ]
@@ -414,10 +415,12 @@ class RunPipeline:
                 counts = ctx.engine.count_rows_from(destination, [e.path for e in entries], run_id)
                 results = {e.path: FileResult(FileStatus.LOADED, records=counts.get(e.path, 0)) for e in entries}
                 self.store.complete_batch(ingestion.id, seq, results)
-                ctx.notes.append(f"recovered batch {seq} ({len(entries)} files) committed by an interrupted run")
+                files = counted(len(entries), "file")
+                ctx.notes.append(f"recovered batch {seq} ({files}) committed by an interrupted run")
             else:
                 self.store.drop_pending_batch(ingestion.id, seq)
-                ctx.notes.append(f"re-queued {len(entries)} files of an interrupted run's uncommitted batch {seq}")
+                files = counted(len(entries), "file")
+                ctx.notes.append(f"re-queued {files} of an interrupted run's uncommitted batch {seq}")
 
     # --- incremental listing ----------------------------------------------------------------------
     def _listing_start(self, ctx: _RunContext) -> str | None:
@@ -563,8 +566,8 @@ class RunPipeline:
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":
             raise SchemaChangeError(
-                f"{len(split.held)} new file(s) do not match table {spec.destination.full_name}: "
-                + "; ".join(c.describe() for c in split.blocking),
+                f"{counted(len(split.held), 'new file')} {'does' if len(split.held) == 1 else 'do'} not match table "
+                f"{spec.destination.full_name}: " + "; ".join(c.describe() for c in split.blocking),
                 "Review the change: switch the schema policy to pause, auto_merge or rescue, or fix the producer.",
             )
         if split.held:
@@ -708,7 +711,7 @@ class RunPipeline:
         self.store.set_ingestion_status(ingestion.id, IngestionStatus.NEEDS_REVIEW)
         ctx.held_files += len(files)
         ctx.notes.append(
-            f"{len(files)} file(s) held for schema review ({'; '.join(c.describe() for c in split.blocking)})"
+            f"{counted(len(files), 'file')} held for schema review ({'; '.join(c.describe() for c in split.blocking)})"
         )
 
     def _load_batch(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:

@@ -22,6 +22,7 @@ from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, read_file
 from core.formats.types import schema_to_json
 from core.storage.base import FileInfo, Storage
+from core.wording import counted
 
 SAMPLE_ROWS = 5
 MAX_ANALYSED_ROWS_PER_FILE = 200_000
@@ -120,9 +121,10 @@ def no_files_message(storage: Storage, pattern: str | None, shown: int = 3) -> s
         return f"{text} The path holds no files at all; check the path."
     root = where.rstrip("/") + "/"
     names = ", ".join(f.path.removeprefix(root) for f in others[:shown])
-    count = f"{len(others):,}{'+' if len(others) == 1000 else ''}"
+    one = len(others) == 1
+    count = f"{len(others):,}{'+' if len(others) == 1000 else ''} {'file' if one else 'files'}"
     return (
-        f"{text} {count} file(s) under the path do not match it (e.g. {names}); fix the pattern "
+        f"{text} {count} under the path {'does' if one else 'do'} not match it (e.g. {names}); fix the pattern "
         "(it is relative to the path: *.json matches the top folder only, **/*.json every sub-folder)."
     )
 
@@ -208,7 +210,7 @@ def recommendations(spec: IngestionSpec, result: PreviewResult, files: list[File
         )
     if result.malformed_records:
         advice.append(
-            f"{result.malformed_records:,} malformed record(s) in the sample will go to _rescued_data; "
+            f"{counted(result.malformed_records, 'malformed record')} in the sample will go to _rescued_data; "
             "check the producer."
         )
     return advice

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from core.domain import RunError
+from core.wording import counted
 
 
 def waiting_note(count: int, min_age: int) -> str:
     return (
-        f"{count} file(s) modified less than {min_age} s ago wait for a later run (source.min_file_age_seconds), "
+        f"{counted(count, 'file')} modified less than {min_age} s ago {'waits' if count == 1 else 'wait'} for a later "
+        "run (source.min_file_age_seconds), "
         "so a file still being written is not read half-way"
     )
 
@@ -17,7 +19,7 @@ def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
     items = sorted(skipped.items())
     parts = [f"{path} skipped: {reason}" for path, reason in items[:shown]]
     if len(items) > shown:
-        parts.append(f"and {len(items) - shown} more skipped")
+        parts.append(f"and {len(items) - shown:,} more skipped")
     return "; ".join(parts)
 
 
@@ -26,7 +28,7 @@ def sampled_note(paths: list[str], sample_bytes: int) -> str:
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3:,} more" if len(paths) > 3 else "")
     size = f"{sample_bytes // (1024 * 1024)} MiB" if sample_bytes >= 1024 * 1024 else f"{sample_bytes // 1024} KiB"
     return (
-        f"schema inferred from the first {size} of {len(paths):,} larger file(s) ({shown}); "
+        f"schema inferred from the first {size} of {counted(len(paths), 'larger file')} ({shown}); "
         "later values that do not fit go to _rescued_data"
     )
 
@@ -37,12 +39,12 @@ def malformed_error(path: str, count: int, mode: str) -> RunError:
         return RunError(
             kind="malformed_records",
             file=path,
-            message=f"{count} malformed record(s) dropped (mode dropmalformed).",
+            message=f"{counted(count, 'malformed record')} dropped (mode dropmalformed).",
             action="Set the format's mode to permissive to keep them in _rescued_data, or fix the producer.",
         )
     return RunError(
         kind="malformed_records",
         file=path,
-        message=f"{count} malformed record(s) kept in _rescued_data.",
+        message=f"{counted(count, 'malformed record')} kept in _rescued_data.",
         action="Query the table's _rescued_data column for this file to see the raw text.",
     )

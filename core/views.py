@@ -22,6 +22,7 @@ from core.cost import (
 from core.domain import IngestionStatus, RunStatus
 from core.schedule import next_fire_times
 from core.schema import SYSTEM_COLUMNS
+from core.wording import counted
 
 ACTIVE_RUN_STATES = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 FINISHED_OK = (RunStatus.SUCCESS.value, RunStatus.PARTIAL.value)
@@ -344,7 +345,7 @@ class PendingSchema:
             return f"New column{'' if len(added) == 1 else 's'} {names} found in {where}."
         if self.changes:
             first = str(self.changes[0].get("description", "")).strip()
-            more = f" and {len(self.changes) - 1} more change(s)" if len(self.changes) > 1 else ""
+            more = f" and {counted(len(self.changes) - 1, 'more change')}" if len(self.changes) > 1 else ""
             return f"{first[:1].upper()}{first[1:]}{more} in {where}."
         return self.reason or f"A schema change was found in {where}."
 

@@ -29,6 +29,7 @@ from core.domain import (
 )
 from core.errors import Conflict, NotFound
 from core.ports import ActiveRun, ListingState, MetadataStore
+from core.wording import counted
 
 
 def _now() -> datetime:
@@ -230,7 +231,7 @@ class MemoryStore(MetadataStore):
             ]
             pending.files = [*pending.files, *copy.deepcopy(files)]
             pending.columns = copy.deepcopy(columns)
-            pending.reason = f"{len(pending.files)} file(s) with: " + "; ".join(
+            pending.reason = f"{counted(len(pending.files), 'file')} with: " + "; ".join(
                 c["description"] for c in pending.changes
             )
             return pending.version

@@ -12,6 +12,7 @@ from app.db.models import Ingestion as IngestionRow
 from app.db.repository import save_named
 from app.secrets_box import SecretBox
 from core.errors import Conflict, NotFound
+from core.wording import counted
 
 
 def _missing(cluster_id: int) -> NotFound:
@@ -66,7 +67,8 @@ class ClusterRepository:
             used = s.execute(select(func.count()).where(col(IngestionRow.cluster_id) == cluster_id)).scalar()
             if used:
                 raise Conflict(
-                    f"{used} ingestion(s) use cluster '{row.name}'.", "Delete or move those ingestions first."
+                    f"{counted(used, 'ingestion')} {'uses' if used == 1 else 'use'} cluster '{row.name}'.",
+                    "Delete or move those ingestions first.",
                 )
             s.delete(row)
             s.commit()

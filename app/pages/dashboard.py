@@ -15,6 +15,7 @@ from components.styles import PRIMARY
 from core.access import Principal
 from core.errors import AutoloaderError
 from core.views import DashboardData, DashboardQuery, IngestionSummary
+from core.wording import counted
 
 PAGE_SIZE = 20
 FIRST_PAINT_CARDS = 3
@@ -99,9 +100,10 @@ class Dashboard:
             stat_card("Active Ingestions", f"{stats.active_ingestions:,}", f"↑ {stats.added_this_week} added this week")
             change = _change(stats.files_24h, stats.files_previous_24h)
             stat_card("Files Processed (24h)", f"{stats.files_24h:,}", change)
-            stat_card("Data Ingested (24h)", human_bytes(stats.bytes_24h), f"{stats.running_runs} run(s) in progress")
+            running = f"{counted(stats.running_runs, 'run')} in progress"
+            stat_card("Data Ingested (24h)", human_bytes(stats.bytes_24h), running)
             rate = "—" if stats.success_rate is None else f"{stats.success_rate:.1f}%"
-            stat_card("Success Rate", rate, f"{stats.finished_runs_24h:,} runs in 24h", "text-slate-500")
+            stat_card("Success Rate", rate, f"{counted(stats.finished_runs_24h, 'run')} in 24h", "text-slate-500")
 
     def _render_cards(self, data: DashboardData, first: int | None = None) -> None:
         """All cards, or only the `first` ones: the rest are added once the browser has connected."""

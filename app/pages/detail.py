@@ -31,6 +31,7 @@ from core.domain import with_file
 from core.errors import AutoloaderError
 from core.schedule import describe
 from core.views import DetailData, RunRecord
+from core.wording import counted
 
 REFRESH_SECONDS = 1.0
 FILE_STATUSES = {"": "All statuses", "loaded": "Loaded", "pending": "Pending", "failed": "Failed"} | {
@@ -45,7 +46,7 @@ LEDGER_PAGE = 200
 def ledger_range_text(offset: int, shown: int, total: int) -> str:
     """Which files of the ledger the table shows, e.g. "Files 201 to 400 of 450"."""
     if total <= shown:
-        return f"{total:,} files"
+        return counted(total, "file")
     return f"Files {offset + 1:,} to {offset + shown:,} of {total:,}"
 
 
@@ -151,7 +152,7 @@ class DetailView:
             with ui.row().classes("items-center gap-2"):
                 ui.spinner(size="sm")
                 ui.label(
-                    f"{active.label} {active.status}: {done:,} / {total:,} files"
+                    f"{active.label} {active.status}: {done:,} / {counted(total, 'file')}"
                     if total
                     else f"{active.label} {active.status}: discovering files…"
                 ).classes("text-indigo-900 font-medium")
@@ -180,7 +181,7 @@ class DetailView:
             stat_card("Records (7 days)", human_count(week.records), marker="stat-records")
             stat_card("Average duration", human_duration(week.average_duration_seconds), marker="stat-duration")
             failed_class = "text-red-600" if week.failed else "text-green-700"
-            stat_card("Failed runs (7 days)", str(week.failed), f"{week.runs} runs", failed_class, "stat-failed")
+            stat_card("Failed runs (7 days)", str(week.failed), counted(week.runs, "run"), failed_class, "stat-failed")
         with ui.row().classes("w-full gap-4"):  # the chart and the cost share a line when both get their minimum
             with ui.card().classes("flex-[2] min-w-[18rem] p-4 shadow-sm rounded-xl"):
                 ui.label("Daily volume (records)").classes("font-semibold text-slate-700")
@@ -199,7 +200,7 @@ class DetailView:
                 ).classes("text-xs text-slate-500")
                 ui.label(f"Actual (last 30 days) {format_dollars(data.actual.total)}").classes("text-lg font-bold")
                 ui.label(
-                    f"{data.actual.runs} runs · {data.actual.compute_hours:.2f} compute h · "
+                    f"{counted(data.actual.runs, 'run')} · {data.actual.compute_hours:.2f} compute h · "
                     f"{data.actual.gb_written:.3f} GB written"
                 ).classes("text-xs text-slate-500")
 
@@ -426,7 +427,7 @@ class DetailView:
                     ui.label(f"{error.get('kind', '')}: {message} → {error.get('action', '')}").classes(
                         "text-sm text-red-700"
                     )
-            ui.label(f"{len(files)} file(s) in this run").classes("text-sm font-semibold")
+            ui.label(f"{counted(len(files), 'file')} in this run").classes("text-sm font-semibold")
             ledger_table(files)
             ui.button("Close", on_click=dialog.close).props(FLAT)
         dialog.open()

@@ -16,6 +16,7 @@ from core.access import Principal
 from core.errors import AutoloaderError
 from core.schema_resolution import TRADE_OFFS
 from core.views import IngestionSummary, SchemaReviewData, SchemaVersionRecord
+from core.wording import counted
 
 OPTIONS = {
     "auto_merge": ("Auto-Merge New Columns", ["✓ Zero downtime", "✓ No data loss", "⚠ Historical records have NULL"]),
@@ -95,8 +96,8 @@ class Review:
                     ui.label(change["description"]).classes("font-semibold text-amber-900 [overflow-wrap:anywhere]")
                 files = self.pending.files
                 ui.label(
-                    f"Found in {len(files)} recently arrived file(s). They are held — not loaded — until you decide, "
-                    "so nothing is lost; files with the current schema keep loading."
+                    f"Found in {counted(len(files), 'recently arrived file')}. They are held — not loaded — until you "
+                    "decide, so nothing is lost; files with the current schema keep loading."
                 ).classes("text-amber-900 text-sm")
                 with ui.column().classes("w-full bg-white rounded p-3 gap-1 font-mono text-sm held-files"):
                     for held in files[:50]:

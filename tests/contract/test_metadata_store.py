@@ -308,7 +308,7 @@ def test_schema_versions(backend: Backend, store: MetadataStore, ing: Ingestion)
     assert (pending.version, pending.status, pending.columns) == (3, "pending", proposed)
     assert pending.changes == [added, retyped]  # `added` once
     assert pending.files == [file1, file2]
-    assert pending.reason == "2 file(s) with: new column 'c'; column 'a' changed bigint → string"
+    assert pending.reason == "2 files with: new column 'c'; column 'a' changed bigint → string"
 
     # An applied version recorded meanwhile takes the next number; the open pending version is still extended.
     store.record_schema_version(ing.id, proposed, "widened")

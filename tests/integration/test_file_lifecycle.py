@@ -76,7 +76,7 @@ def test_growing_file_waits_for_min_file_age_and_loads_every_line_once(services:
             outcome = services.runs.run_now(ing.name)
             assert outcome.status == RunStatus.SUCCESS, outcome
             assert outcome.metrics.files_processed == 0
-            assert "1 file(s) modified less than 1 s ago wait" in outcome.message
+            assert "1 file modified less than 1 s ago waits" in outcome.message
             time.sleep(0.1)
     finally:
         stop.set()
@@ -223,7 +223,7 @@ def test_file_deleted_mid_run_does_not_fail_the_others(services: Any, tmp_path: 
     assert outcome.metrics.records_ingested == 30
     (gone,) = [e for e in outcome.errors if e.kind == "file_vanished"]
     assert gone.file == str(victim) and "does not exist" in gone.message
-    assert "deleted before they were read" in outcome.message
+    assert "deleted before being read" in outcome.message
     assert sum(_ids(uri).values()) == 30
 
     victim.write_bytes(kept)  # it comes back: loaded once
@@ -305,7 +305,7 @@ def test_batch_over_bad_record_ratio_names_and_quarantines_the_file_and_loads_th
     assert quarantined.file == str(bad) and "5 of 10 records are malformed" in quarantined.message
     assert sum(_ids(uri).values()) == 30
     assert _ledger(services, ing.id)[str(bad)].status == "quarantined"
-    assert "5 of 10" in outcome.message or str(bad) in outcome.message or "1 file(s) quarantined" in outcome.message
+    assert "5 of 10" in outcome.message or str(bad) in outcome.message or "1 file quarantined" in outcome.message
 
     write_json_files(landing, 1, 10, start_id=1000, prefix="later")  # later runs are healthy
     later = services.runs.run_now(ing.name)

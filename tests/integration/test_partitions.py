@@ -194,7 +194,7 @@ def test_preview_says_when_no_file_matches_the_pattern(api: Any, tmp_path: Path)
     assert data["files"] == 0
     assert not data["message"].startswith("Connection successful")
     assert "0 files match the pattern '*.csv'" in data["message"] and str(landing) in data["message"]
-    assert "4 file(s) under the path do not match it" in data["message"]
+    assert "4 files under the path do not match it" in data["message"]
     assert data["recommendations"][0] == data["message"]
 
     matched = api.post("/api/v1/ingestions/test", json=_body(landing, "year=2024/month={01,02}/part-[0-9].json"))

@@ -66,7 +66,7 @@ async def test_delete_and_the_conflict_when_ingestions_use_the_cluster(user: Use
     await user.open("/clusters")
     await user.should_see("spare")
     user.find(marker="delete-used").click()
-    await user.should_see("1 ingestion(s) use cluster 'used'. Delete or move those ingestions first.", retries=20)
+    await user.should_see("1 ingestion uses cluster 'used'. Delete or move those ingestions first.", retries=20)
     user.find(marker="delete-spare").click()
     await user.should_see("Cluster 'spare' deleted.", retries=20)
     assert [c.name for c in services_of_app.views.clusters(SYSTEM)] == ["used"]

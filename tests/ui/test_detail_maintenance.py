@@ -22,4 +22,4 @@ async def test_compact_now_shows_the_files_before_and_after(user: User, services
     await user.should_see("Not maintained yet", retries=20)
     user.find(marker="compact-now").click()
     await user.should_see("Files 3 → 1", retries=50)
-    await user.should_see("Vacuum deleted 0 old file(s), keeping 168 h of history", retries=20)
+    await user.should_see("Vacuum deleted 0 old files, keeping 168 h of history", retries=20)

@@ -79,8 +79,7 @@ def test_pending_summary_wording() -> None:
     assert pending([added], 3).summary == "New column 'severity_score' found in 3 recent files."
     changed = {"kind": "type_changed", "column": "n", "description": "column 'n' changed bigint → string"}
     assert (
-        pending([changed, added], 1).summary
-        == "Column 'n' changed bigint → string and 1 more change(s) in 1 recent file."
+        pending([changed, added], 1).summary == "Column 'n' changed bigint → string and 1 more change in 1 recent file."
     )
     assert pending([], 1).review_link == "/ingestions/1/schema-review"
 

@@ -32,9 +32,7 @@ def test_a_check_skipped_behind_a_running_run_is_dropped_uncounted() -> None:
         (
             "continuous",
             "scheduled",
-            RunOutcome(
-                1, RunStatus.SUCCESS, RunMetrics(), message="No new files. 2 file(s) changed after they were loaded."
-            ),
+            RunOutcome(1, RunStatus.SUCCESS, RunMetrics(), message="No new files. 2 files changed after being loaded."),
         ),
         (
             "continuous",
@@ -57,5 +55,5 @@ def test_a_note_the_last_stored_run_already_gave_is_folded_not_repeated() -> Non
     assert empty_check("continuous", "scheduled", NOTED, previous_message=NOTED.message) is True
     assert empty_check("continuous", "scheduled", NOTED, previous_message="No new files.") is None
     assert empty_check("continuous", "scheduled", NOTED, previous_message=None) is None
-    loaded_before = "Loaded 3 records from 1 files. Notes: /in/link.json skipped: a symbolic link to nothing"
+    loaded_before = "Loaded 3 records from 1 file. Notes: /in/link.json skipped: a symbolic link to nothing"
     assert empty_check("continuous", "scheduled", NOTED, previous_message=loaded_before) is None

@@ -166,6 +166,13 @@ def test_incremental_runs_load_each_file_once(h: Harness) -> None:
     assert record.metrics["records_ingested"] == 2 * RECORDS and record.finished_at is not None
 
 
+def test_the_run_message_counts_one_file_and_one_record_in_the_singular(h: Harness) -> None:
+    write_json_files(h.landing, 1, 1)
+    assert h.run().message == "Loaded 1 record from 1 file."
+    write_json_files(h.landing, 2, 2, start_id=1, prefix="later")
+    assert h.run().message == "Loaded 4 records from 2 files."
+
+
 def test_a_run_without_new_files_is_a_noop(h: Harness) -> None:
     write_json_files(h.landing, 2, RECORDS)
     assert h.run().status == RunStatus.SUCCESS
@@ -185,7 +192,7 @@ def test_a_run_without_new_files_is_a_noop(h: Harness) -> None:
     ("point", "batch", "committed", "note"),
     [
         ("after_pending:1", 1, False, "re-queued 2 files of an interrupted run's uncommitted batch 1"),
-        ("after_pending:3", 3, False, "re-queued 1 files of an interrupted run's uncommitted batch 3"),
+        ("after_pending:3", 3, False, "re-queued 1 file of an interrupted run's uncommitted batch 3"),
         ("after_commit:1", 1, True, "recovered batch 1 (2 files) committed by an interrupted run"),
         ("after_commit:2", 2, True, "recovered batch 2 (2 files) committed by an interrupted run"),
         ("after_ledger:2", 2, True, None),
@@ -554,7 +561,7 @@ def test_changed_files_are_all_in_the_ledger_but_listed_on_the_run_up_to_a_cap(
     outcome = h.run()
     assert outcome.status == RunStatus.SUCCESS, outcome
     assert [e.kind for e in outcome.errors] == ["file_changed", "file_changed"]
-    assert "3 file(s) changed after they were loaded" in outcome.message
+    assert "3 files changed after being loaded" in outcome.message
     assert {r.status for r in h.store.ledger(h.id).values()} == {FileStatus.CHANGED.value}
     assert h.table().num_rows == 3 * RECORDS
 

@@ -14,6 +14,7 @@ from core.domain import (
     FileStatus,
 )
 from core.errors import NotFound
+from core.wording import counted
 
 
 class SchemaVersionRows(Rows):
@@ -49,7 +50,7 @@ class SchemaVersionRows(Rows):
             pending.changes = [*pending.changes, *(c for c in changes if (c["kind"], c["column"]) not in known)]
             pending.files = [*pending.files, *files]
             pending.columns = columns
-            pending.reason = f"{len(pending.files)} file(s) with: " + "; ".join(
+            pending.reason = f"{counted(len(pending.files), 'file')} with: " + "; ".join(
                 c["description"] for c in pending.changes
             )
             s.add(pending)

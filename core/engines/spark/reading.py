@@ -25,6 +25,7 @@ from core.formats.text_types import TextRules
 from core.schema import RESCUED
 from core.spark_sources import refuse_paths_spark_cannot_read
 from core.storage.base import FileInfo
+from core.wording import counted
 
 T = TypeVar("T")
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
@@ -791,7 +792,8 @@ def _settle_files(
             batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
             continue
         if stat.bad and mode == "failfast":
-            reason = f"{info.path} has {stat.bad} malformed record(s) (mode failfast); nothing of it was loaded"
+            bad = counted(stat.bad, "malformed record")
+            reason = f"{info.path} has {bad} (mode failfast); nothing of it was loaded"
             batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
             continue
         kept = stat.records - stat.bad if mode == "dropmalformed" else stat.records  # as the embedded engine counts

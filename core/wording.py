@@ -1,0 +1,9 @@
+"""Counts as sentences say them: "1 file", "2,000 files", never "1 files" or "file(s)"."""
+
+from __future__ import annotations
+
+
+def counted(count: float, noun: str, plural: str | None = None) -> str:
+    """``count`` with thousands separators and ``noun`` in the number it takes (``plural`` when not noun + "s")."""
+    word = noun if count == 1 else (plural or f"{noun}s")
+    return f"{count:,} {word}"
