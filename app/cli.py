@@ -258,6 +258,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # a setting the server refuses to start with (e.g. AUTOLOADER_LOCAL_ROOTS)
         print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        return _metadata_down(exc)
+
+
+def _metadata_down(exc: Exception) -> int:
+    """The metadata database down or full when a command needed it: one line saying which (anything else is a
+    bug, raised with its traceback). Imported here: sqlalchemy is not loaded by every command."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.db.retrying import is_disconnect, metadata_failure
+
+    if not isinstance(exc, DBAPIError) or not is_disconnect(exc):
+        raise exc
+    error = metadata_failure(exc, "answer")
+    print(f"error: {error.message}\n  what to do: {error.action}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -43,6 +43,32 @@ class StorageUnavailable(TransientError):
     code = "storage_unavailable"
 
 
+class OutOfSpace(TransientError):
+    """The disk or quota under the warehouse is full: nothing of the batch was committed, and the run is retried
+    (a full disk is usually freed by someone, not fixed by a setting)."""
+
+    code = "out_of_space"
+
+
+_OUT_OF_SPACE_WORDS = (
+    "no space left on device",
+    "os error 28",
+    "disk quota exceeded",
+    "os error 122",
+    "database or disk is full",
+    "could not extend file",
+    "insufficient storage",
+    "quotaexceeded",
+)
+
+
+def says_out_of_space(text: str) -> bool:
+    """The message of a failed write says the disk (or the quota) is full: ENOSPC and EDQUOT as Rust and Python
+    spell them, SQLite's and PostgreSQL's words for it, and object stores' insufficient-storage answers."""
+    lowered = text.lower()
+    return any(word in lowered for word in _OUT_OF_SPACE_WORDS)
+
+
 class StorageAuthError(TerminalError):
     code = "storage_auth_failed"
     http_status = 400

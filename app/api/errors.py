@@ -12,8 +12,10 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from app.db.retrying import is_disconnect, metadata_failure
 from core.errors import AutoloaderError
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,16 @@ def install_error_handlers(app: FastAPI) -> None:
             "fields": problems,
         }
         return JSONResponse({"error": body}, status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    async def _metadata_down(request: Request, exc: DBAPIError) -> Response:
+        """The metadata database down or full: 503 saying which, as a run's error would (anything else a
+        statement raises is a bug, answered as one)."""
+        if not is_disconnect(exc):
+            return await _unexpected(request, exc)
+        log.warning("metadata DB failed on %s %s: %s", request.method, request.url.path, exc.orig or exc)
+        error = metadata_failure(exc, "answer this request")
+        return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

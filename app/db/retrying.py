@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.db.repository import SqlStore
 from core.domain import FileResult, Ingestion, KnownFiles, LedgerEntry, RunError, RunMetrics, RunStatus
-from core.errors import MetadataUnavailable
+from core.errors import MetadataUnavailable, says_out_of_space
 from core.ports import ActiveRun, ListingState
 from core.retry import Backoff
 
@@ -45,6 +45,24 @@ def is_disconnect(exc: BaseException) -> bool:
 def nothing_sent(exc: BaseException) -> bool:
     """The connection failed before a statement went out, so nothing can have been committed."""
     return is_disconnect(exc) and isinstance(exc, DBAPIError) and exc.statement is None
+
+
+def metadata_failure(exc: DBAPIError, what: str, why: str = "did not answer") -> MetadataUnavailable:
+    """The typed error for a metadata database that is down, or full (SQLite's "database or disk is full",
+    PostgreSQL's "could not extend file"): the second needs space freed, not a database started."""
+    reason = str(exc.orig or exc)
+    if says_out_of_space(reason):
+        return MetadataUnavailable(
+            f"The metadata database is out of space and could not {what}: {reason.splitlines()[0][:200]}",
+            "Free space on the metadata database's disk (SQLite: the disk of AUTOLOADER_DATA_DIR, unless "
+            "AUTOLOADER_DATABASE_URL points elsewhere) or raise its quota; runs are retried once there is room.",
+            detail=reason[:500],
+        )
+    return MetadataUnavailable(
+        f"The metadata database {why} while trying to {what}.",
+        "Check that the metadata database is up and reachable; the run is retried once it is back.",
+        detail=reason[:500],
+    )
 
 
 class RetryingStore:
@@ -93,11 +111,7 @@ class RetryingStore:
             if retried
             else "dropped the connection (not retried: the write may have been applied)"
         )
-        return MetadataUnavailable(
-            f"The metadata database {why} while trying to {what}.",
-            "Check that the metadata database is up and reachable; the run is retried once it is back.",
-            detail=str(exc.orig or exc)[:500],
-        )
+        return metadata_failure(exc, what, why)
 
     # --- ingestion ----------------------------------------------------------------------------------------------
     def get_ingestion(self, ingestion_id: int) -> Ingestion:

@@ -2,14 +2,14 @@
 
 delta-rs raises one generic error for every store failure: a multi-line chain with terminal colours that can
 carry a signed URL. `plain_reason` makes one plain, bounded line of it without secrets; `store_failure` tells a
-store that is down (transient: the run is retried) from one that refuses the credentials (terminal: fix the
-settings), and names the table's location and the settings to check."""
+store that is down or full (transient: the run is retried) from one that refuses the credentials (terminal: fix
+the settings), and names the table's location and the settings to check."""
 
 from __future__ import annotations
 
 import re
 
-from core.errors import AutoloaderError, StorageAuthError, StorageUnavailable
+from core.errors import AutoloaderError, OutOfSpace, StorageAuthError, StorageUnavailable, says_out_of_space
 
 WAREHOUSE_SETTINGS = "AUTOLOADER_WAREHOUSE / AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -75,11 +75,18 @@ def _endpoint(options: dict[str, str]) -> str:
 
 
 def store_failure(exc: BaseException, location: str, options: dict[str, str]) -> AutoloaderError | None:
-    """A typed error when `exc` is the warehouse's store refusing the credentials or not answering; None when it
-    is something else (a corrupt table, a schema clash), which the caller reports as a table error."""
+    """A typed error when `exc` is the warehouse's store refusing the credentials, not answering or out of space;
+    None when it is something else (a corrupt table, a schema clash), which the caller reports as a table error."""
     why = plain_reason(exc, options)
     lowered = _without_places(why, location).lower()
     where = f"{location}{_endpoint(options)}"
+    if says_out_of_space(lowered):
+        return OutOfSpace(
+            f"The warehouse at {where} is out of space: {why}",
+            "Free space on the warehouse's disk (or raise its quota), or move the warehouse (AUTOLOADER_WAREHOUSE). "
+            "The failed write committed nothing; a run is retried by itself and loads its files once there is room.",
+            detail=repr(exc),
+        )
     if any(word in lowered for word in _REFUSED):
         return StorageAuthError(
             f"The warehouse refused access to {where}: {why}",

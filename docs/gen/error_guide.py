@@ -193,10 +193,18 @@ CODE_GUIDE: dict[str, Guide] = {
         "Check the cluster runs and its `sc://host:port` URL (Clusters → Test Connection); for a local cluster, "
         "Java 17 and the server log the message names. Runs retry on their own.",
     ),
+    "out_of_space": Guide(
+        "The disk (or quota) under the warehouse is full: the table write failed and committed nothing; the batches "
+        "committed before it stay.",
+        "Free space on the warehouse's disk, raise its quota or move the warehouse (`AUTOLOADER_WAREHOUSE`); the "
+        "run is retried by itself and loads the waiting files once there is room.",
+    ),
     "metadata_unavailable": Guide(
         "The metadata database (SQLite file or PostgreSQL) did not answer within the run's retry budget "
-        "(`AUTOLOADER_DB_RETRY_SECONDS`).",
-        "Check that the database is up and reachable; the run is retried once it is back, and nothing is loaded twice.",
+        "(`AUTOLOADER_DB_RETRY_SECONDS`), or its disk is full (the message says which). The API answers a request "
+        "that needed it with this code too.",
+        "Check that the database is up and reachable, or free space on its disk (SQLite: under "
+        "`AUTOLOADER_DATA_DIR`); the run is retried once it is back, and nothing is loaded twice.",
     ),
     "spark_jar_fetch_failed": Guide(
         "The local Spark cluster's jars (Delta, spark-avro) could not be downloaded from Maven Central on its first "

@@ -10,7 +10,7 @@ import pytest
 
 from core.config import SourceConfig
 from core.engines.warehouse_errors import plain_reason, store_failure
-from core.errors import StorageAuthError, StorageUnavailable
+from core.errors import OutOfSpace, StorageAuthError, StorageUnavailable, says_out_of_space
 from core.guards import TablesLocation
 
 MINIO = "http://127.0.0.1:9000"
@@ -139,6 +139,40 @@ def test_a_store_that_does_not_answer_is_transient() -> None:
     assert store_failure(ValueError("Schema error: field id is int64, not string"), "s3://lake/wh/t", {}) is None
     missing = "Generic S3 error: Error performing GET http://127.0.0.1:1/wh/t/part-0.parquet - status: 404 Not Found"
     assert store_failure(OSError(missing), "s3://lake/wh/t", {}) is None  # a table missing a file: not a retry
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Failed to parse parquet: External: Generic LocalFileSystem error: Unable to copy data to file: "
+        "No space left on device (os error 28)",  # delta-rs on a full local disk (tests/integration/test_out_of_space)
+        "Generic LocalFileSystem error: Unable to open file /wh/t/part-1.parquet: Disk quota exceeded (os error 122)",
+        "Generic MicrosoftAzure error: Error performing PUT - status: 507 Insufficient Storage",
+    ],
+)
+def test_a_full_store_is_out_of_space_and_transient(message: str) -> None:
+    error = store_failure(OSError(message), "/mnt/lake/wh/main/raw/t", {})
+    assert isinstance(error, OutOfSpace) and error.transient and error.code == "out_of_space"
+    assert "/mnt/lake/wh/main/raw/t" in error.message and "Free space" in error.action
+
+
+def test_a_warehouse_named_like_a_full_disk_is_not_one() -> None:
+    location = "/tmp/no space left on device/main/raw/t"
+    message = f"Generic LocalFileSystem error: {location}/part-0.parquet not found"
+    assert store_failure(OSError(message), location, {}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "full"),
+    [
+        ("(sqlite3.OperationalError) database or disk is full", True),
+        ('could not extend file "base/16384/16397": No space left on device', True),  # PostgreSQL
+        ("(psycopg2.OperationalError) connection to server at 127.0.0.1 failed: Connection refused", False),
+        ("(sqlite3.OperationalError) database is locked", False),
+    ],
+)
+def test_the_databases_words_for_a_full_disk(text: str, full: bool) -> None:
+    assert says_out_of_space(text) is full
 
 
 def test_plain_reason_hides_secret_option_values() -> None:
