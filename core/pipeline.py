@@ -542,7 +542,7 @@ class RunPipeline:
         (not just a sample), so files with a change the policy does not take are held or fail the run."""
         import pyarrow as pa
 
-        from core.formats import nulls_to_string, unify_schemas
+        from core.formats import nulls_to_table_types, unify_schemas
         from core.schema import classify, data_fields, without
 
         spec = ctx.ingestion.spec
@@ -574,7 +574,9 @@ class RunPipeline:
             self._hold(ctx, [f for f in files if f.path in split.held], split, table_schema, schemas)
         loadable = [f for f in files if f.path not in split.held]
         known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]
-        return loadable, nulls_to_string(unify_schemas(known)) if known else pa.schema(data_fields(table_schema))
+        if not known:
+            return loadable, pa.schema(data_fields(table_schema))
+        return loadable, nulls_to_table_types(unify_schemas(known), table_schema)
 
     def _set_aside_case_variants(
         self, ctx: _RunContext, files: list[FileInfo], suspects: set[str] | None, columns: pa.Schema
@@ -630,10 +632,11 @@ class RunPipeline:
             members = [info for info in group if info.path not in result.bad_files]
             if careful and case_variant_keys(result, table_schema):
                 suspects.update(info.path for info in members)
-            if classify(spec.format.schema_.on_schema_change, table_schema, {"": result.schema}, ignored).held:
+            checked = result.checked_schema
+            if classify(spec.format.schema_.on_schema_change, table_schema, {"": checked}, ignored).held:
                 alone.extend(members)
             else:
-                schemas.update((info.path, result.schema) for info in members)
+                schemas.update((info.path, checked) for info in members)
         if alone:
             each = ctx.engine.infer_each(ctx.storage, alone, spec.format)
             schemas.update(each)
@@ -675,7 +678,7 @@ class RunPipeline:
         schemas: dict[str, pa.Schema],
     ) -> None:
         """Pause policy: keep files with an unreviewed schema change out of the table and ask for a decision."""
-        from core.formats import unify_schemas
+        from core.formats import nulls_to_table_types, unify_schemas
         from core.formats.types import schema_to_json
         from core.schema import decide
 
@@ -694,7 +697,8 @@ class RunPipeline:
             for f in files
         ]
         self.store.upsert_files(ingestion.id, ctx.run_id, entries)
-        proposed = decide("auto_merge", table_schema, unify_schemas(schemas[f.path] for f in files)).target
+        incoming = nulls_to_table_types(unify_schemas(schemas[f.path] for f in files), table_schema)
+        proposed = decide("auto_merge", table_schema, incoming).target
         self.store.record_pending_schema(
             ingestion.id,
             schema_to_json(proposed),

@@ -8,7 +8,7 @@ from typing import Literal
 import pyarrow as pa
 
 from core.formats.types import type_name
-from core.formats.unify import holds, normalize_type, unify_types, widening
+from core.formats.unify import holds, normalize_type, nulls_to_string, unify_types, widening
 
 RESCUED = "_rescued_data"
 LINEAGE_COLUMNS = ("_source_file", "_ingested_at", "_run_id")
@@ -57,8 +57,9 @@ def diff_schemas(table: pa.Schema, incoming: pa.Schema, prefix: str = "") -> lis
     for key, f in new.items():
         path = prefix + f.name
         old = current.get(key)
-        if old is None:
-            changes.append(SchemaChange("added", path, new_type=type_name(normalize_type(f.type))))
+        if old is None:  # an added column with no value yet is added as string (`nulls_to_string`)
+            added = nulls_to_string(pa.schema([f])).field(0).type
+            changes.append(SchemaChange("added", path, new_type=type_name(normalize_type(added))))
             continue
         if old.name != f.name:
             continue

@@ -34,6 +34,15 @@ class InferResult:
     # Keys the files spell differently by case from their first spelling (`name` after `Name`), which the schema
     # keeps; an engine that reads keys by exact spelling would drop their values (`Engine.drops_case_variants`).
     case_variants: tuple[str, ...] = ()
+    # `schema` with the null type kept for the columns that held no value in these files (`schema` has them as
+    # string, for a new table); None when there are none. The check against an existing table uses it: a column
+    # with no value in a file fits any type, so a day's file with an empty column is not a type change.
+    with_nulls: pa.Schema | None = None
+
+    @property
+    def checked_schema(self) -> pa.Schema:
+        """The schema to compare with an existing table's: empty columns as the null type."""
+        return self.schema if self.with_nulls is None else self.with_nulls
 
 
 INFER_BYTES_TOTAL = 32 * 1024 * 1024

@@ -83,9 +83,11 @@ def infer_schema(
                     schemas.append(infer_file_schema(stream, fmt, sample_bytes=budget, path=info.path))
             except BadFileError as exc:
                 bad[info.path] = exc.message
-    merged = nulls_to_string(unify_schemas(schemas)) if schemas else pa.schema([])
+    unified = unify_schemas(schemas) if schemas else pa.schema([])
+    merged = nulls_to_string(unified)
     if schemas:
-        merged = with_partitions(merged, folder_fields(storage, [f for f in files if f.path not in bad]))
+        folders = folder_fields(storage, [f for f in files if f.path not in bad])
+        merged, unified = with_partitions(merged, folders), with_partitions(unified, folders)
     sampled = [
         f.path
         for f in files
@@ -94,7 +96,9 @@ def infer_schema(
         and fmt.type not in WHOLE_SCHEMA_FORMATS
         and not fmt.options.multiline
     ]
-    return InferResult(apply_hints(merged, fmt.schema_.hints), bad, sampled, budget, _spelled_twice(schemas))
+    hints = fmt.schema_.hints
+    with_nulls = apply_hints(unified, hints) if not unified.equals(merged) else None
+    return InferResult(apply_hints(merged, hints), bad, sampled, budget, _spelled_twice(schemas), with_nulls)
 
 
 KEEP_WHOLE_BYTES = 64 * 1024 * 1024
@@ -235,10 +239,11 @@ def check_groups(files: list[FileInfo], fmt: FormatConfig) -> tuple[list[list[Fi
 
 
 def infer_each(storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, pa.Schema]:
-    """Each file's own schema, inferred alone (files that cannot be read are left out)."""
+    """Each file's own schema, inferred alone (files that cannot be read are left out), for the check against an
+    existing table: columns without a value keep the null type (`InferResult.checked_schema`)."""
     schemas = {}
     for info in files:
         result = infer_schema(storage, [info], fmt)
         if info.path not in result.bad_files:
-            schemas[info.path] = result.schema
+            schemas[info.path] = result.checked_schema
     return schemas

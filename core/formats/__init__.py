@@ -19,7 +19,14 @@ from core.formats.readers import (
     read_file,
 )
 from core.formats.types import VALID_TYPES, apply_hints, parse_type, schema_from_json, schema_to_json, type_name
-from core.formats.unify import normalize_schema, normalize_type, nulls_to_string, unify_schemas, unify_types
+from core.formats.unify import (
+    normalize_schema,
+    normalize_type,
+    nulls_to_string,
+    nulls_to_table_types,
+    unify_schemas,
+    unify_types,
+)
 
 skip_pandas_probe()
 
@@ -38,6 +45,7 @@ __all__ = [
     "normalize_schema",
     "normalize_type",
     "nulls_to_string",
+    "nulls_to_table_types",
     "open_decompressed",
     "output_schema",
     "parse_type",

@@ -243,7 +243,12 @@ def _temporal_type(values: pa.Array, rules: TextRules) -> pa.DataType | None:
 
 
 def infer_text_type(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, numbers: bool = True) -> pa.DataType:
-    """The narrowest type that holds every text value exactly (null when all are NULL, string when no other).
+    """The narrowest type that holds every text value exactly (null when all are NULL or missing-value markers,
+    string when no other).
+
+    Markers only (`NA` on every line) is the null type too: a typed column holds them as NULL and a text column as
+    text, so they fit any column, as they do beside numbers within one file; a new table stores such a column as
+    string (`nulls_to_string`), keeping the markers' text.
 
     `numbers=False` infers only dates and timestamps (JSON strings: `"123"` in JSON is text on purpose).
     """
@@ -252,7 +257,7 @@ def infer_text_type(values: pa.Array, rules: TextRules = DEFAULT_RULES, *, numbe
         return pa.null()
     present = text.filter(pc.invert(null_mask(text, rules, typed=True)))
     if len(present) == 0:
-        return pa.string()  # only missing-value markers: text is all that holds them
+        return pa.null()
     if numbers:
         if _all(present, _BOOL):
             return pa.bool_()

