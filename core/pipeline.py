@@ -737,9 +737,6 @@ class RunPipeline:
             )
         if decision.widen:
             ctx.engine.widen_columns(spec.destination, decision.widen)
-        if decision.action == "evolve" and (renamed := renamed_note(incoming)) and renamed not in ctx.notes:
-            ctx.notes.append(renamed)
-        ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
         while True:
             entries = [self._pending_entry(ctx, f) for f in files]
             self.store.add_pending_batch(ctx.ingestion.id, ctx.run_id, seq, entries)
@@ -812,6 +809,11 @@ class RunPipeline:
             result.outcomes = self._committed_outcomes(ctx, files, result.outcomes)
         self._complete(ctx, files, seq, result.outcomes)
         crash_point("after_ledger")
+        if not result.written:
+            return
+        if decision.action == "evolve" and (renamed := renamed_note(incoming)) and renamed not in ctx.notes:
+            ctx.notes.append(renamed)
+        ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
         if decision.action == "evolve" and (table_schema is None or decision.changes):
             reason = "table created" if table_schema is None else decision.message
             self.store.record_schema_version(ctx.ingestion.id, schema_to_json(decision.target), reason)

@@ -95,6 +95,9 @@ class BatchResult:
     bytes_written: int = 0
     already_committed: bool = False
     engine_job_id: str | None = None  # e.g. the Spark job tag, so the run history can link to the cluster's UI
+    # False when every file of the batch was set aside and nothing was committed: a table is not created, nor its
+    # schema changed, from files that did not load (a wrong delimiter's one-column header, say).
+    written: bool = True
 
 
 @dataclass(slots=True)

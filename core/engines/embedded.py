@@ -95,9 +95,23 @@ class _StreamState:
 
     outcomes: dict[str, FileOutcome] = field(default_factory=dict)
     abort: AutoloaderError | None = None
+    all_set_aside: bool = False
     bytes_read: int = 0
     records: int = 0
     bad_records: int = 0
+
+
+class _AllSetAside(Exception):
+    """Raised at the end of a batch's rows when every file was set aside: the write is abandoned, not committed."""
+
+
+def _unless_all_set_aside(
+    batches: Iterator[pa.RecordBatch], request: BatchRequest, state: _StreamState
+) -> Iterator[pa.RecordBatch]:
+    yield from batches
+    if request.files and all(state.outcomes[f.path].quarantine_reason for f in request.files):
+        state.all_set_aside = True
+        raise _AllSetAside
 
 
 class EmbeddedEngine:
@@ -349,6 +363,8 @@ class EmbeddedEngine:
         schema = output_schema(request.schema, destination.lineage_columns)
         state = _StreamState(outcomes=request.outcomes)
         batches = self._stream(request, schema, state)
+        if request.mode != "overwrite" and not request.replace:  # an overwrite of nothing still empties the table
+            batches = _unless_all_set_aside(batches, request, state)
         before = self._file_sizes(table)
         commit = CommitProperties(app_transactions=[Transaction(request.app_id, request.batch_seq)])
         try:
@@ -356,7 +372,11 @@ class EmbeddedEngine:
                 self._merge(table, request, schema, batches, commit)
             else:
                 self._write(table, request, schema, batches, commit)
-        except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
+        except Exception as exc:
+            if state.all_set_aside:
+                return BatchResult(state.outcomes, written=False)
+            if not isinstance(exc, DeltaError | OSError | ValueError | pa.ArrowException):
+                raise
             if state.abort is not None:
                 raise state.abort from exc
             raise self._failure(exc, destination, "Writing to") from exc

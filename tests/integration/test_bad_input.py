@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.access import SYSTEM
+from core.config import IngestionSpec
 from core.domain import RunStatus
 from tests.helpers import read_table, spec, write_json_files
 
@@ -159,3 +160,50 @@ def test_a_file_set_aside_before_a_commit_that_fails_is_said_on_the_run(  # type
     assert sorted(read_table(services.embedded.table_uri(ing.spec.destination)).column("id").to_pylist()) == [1, 2]
     aside = services.views.files(SYSTEM, ing.id, status="quarantined").items
     assert [Path(f.path).name for f in aside] == ["b.parquet"]
+
+
+def test_a_batch_whose_files_are_all_set_aside_creates_no_table(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: a JSON array read without `multiline` (or a `;` CSV read with `,`) was quarantined,
+    but the table was created from it anyway, with no column (or one column named after the whole header) for
+    good; after the fix every real column was a schema change waiting for review. Now nothing is created until a
+    file loads, and the fixed file creates the table with its own columns."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    array = landing / "cars.json"
+    array.write_text('[{"name": "a", "mpg": 18.0},\n {"name": "b", "mpg": null}]\n')
+    ing = services.ingestions.create(spec(str(landing), table="cars"), activate=True)
+    first = services.runs.run_now(ing.name)
+    assert first.status == RunStatus.PARTIAL and first.metrics.files_quarantined == 1, first
+    assert "multiline" in first.errors[0].message, first.errors
+    assert services.embedded.table_schema(ing.spec.destination) is None
+    assert services.views.schema_versions(SYSTEM, ing.id) == []
+
+    body = ing.spec.model_dump(by_alias=True)
+    body["format"]["options"]["multiline"] = True
+    fixed = IngestionSpec.model_validate(body)
+    services.ingestions.update(ing.id, fixed)
+    _, run_id = services.runs.reprocess(ing.id, paths=[str(array)])
+    services.runner.wait(run_id, timeout=60)
+    assert services.store.get_run_by_id(run_id).status == RunStatus.SUCCESS
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    assert [c for c in table.column_names if not c.startswith("_")] == ["name", "mpg"] and table.num_rows == 2
+    versions = services.views.schema_versions(SYSTEM, ing.id)
+    assert [(v.version, v.status) for v in versions] == [(1, "applied")], versions
+
+
+def test_a_set_aside_file_does_not_change_an_existing_tables_schema(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,amount\n1,2.5\n")
+    fmt = {"type": "csv", "options": {"header": True}, "schema": {"on_schema_change": "auto_merge"}}
+    ing = services.ingestions.create(spec(str(landing), table="amounts", format=fmt), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    uri = services.embedded.table_uri(ing.spec.destination)
+    before = read_table(uri).schema
+
+    (landing / "b.csv").write_text("id;amount\n" + "".join(f"{i};{i},5\n" for i in range(2, 40)))  # `;` and `,`
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.PARTIAL and outcome.metrics.files_quarantined == 1, outcome
+    assert "delimiter" in outcome.errors[0].message, outcome.errors
+    assert read_table(uri).schema == before and read_table(uri).num_rows == 1
+    assert [v.version for v in services.views.schema_versions(SYSTEM, ing.id)] == [1]

@@ -249,10 +249,11 @@ class SparkEngine:
                 return loaded
         batch = self._reader.read_batch(spark, request)
         if batch.rows == 0:
+            cleared = request.replace and info is not None
             if request.replace and info is not None:
                 fmt.clear(spark, request, info)
             _files_done(request, batch)
-            return BatchResult(batch.outcomes, bytes_read=batch.bytes_read)
+            return BatchResult(batch.outcomes, bytes_read=batch.bytes_read, written=cleared)
         return self._write(spark, request, fmt, info, batch)
 
     def _load_in_one_pass(self, spark: Any, request: BatchRequest, fmt: TableFormat, info: Any) -> BatchResult | None:
