@@ -6,6 +6,7 @@ from nicegui import ui
 
 HEALTH_STYLE = {
     "healthy": ("✓ HEALTHY", "bg-green-100 text-green-800"),
+    "not run yet": ("○ NOT RUN YET", "bg-slate-100 text-slate-700"),
     "warning": ("⚠ WARNING", "bg-amber-100 text-amber-800"),
     "error": ("✕ ERROR", "bg-red-100 text-red-800"),
     "paused": ("❚❚ PAUSED", "bg-slate-200 text-slate-700"),

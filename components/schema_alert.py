@@ -6,6 +6,7 @@ from nicegui import ui
 
 from components.formatting import relative_time
 from core.views import PendingSchema
+from core.wording import counted
 
 
 def schema_alert(pending: PendingSchema, *, link_text: str = "Review and resolve →") -> None:
@@ -24,5 +25,5 @@ def schema_alert(pending: PendingSchema, *, link_text: str = "Review and resolve
                 )
             ui.label(
                 f"Version {pending.version} · detected {relative_time(pending.created_at)} · "
-                f"{pending.records:,} records held, nothing from these files is written until you decide."
+                f"{counted(pending.records, 'record')} held, nothing from these files is written until you decide."
             ).classes("text-xs text-amber-800")

@@ -8,6 +8,7 @@ from nicegui import ui
 
 from components.formatting import clock
 from core.views import SchemaVersionRecord
+from core.wording import counted
 
 RESOLUTION_LABELS = {
     "auto_merge": "auto-merged (columns added to the table)",
@@ -35,7 +36,7 @@ def _changes_of(version: SchemaVersionRecord, previous: SchemaVersionRecord | No
     if version.changes:
         return [str(c.get("description", "")) for c in version.changes]
     if previous is None:
-        return [f"{len(version.columns)} columns: " + ", ".join(c["name"] for c in version.columns)]
+        return [f"{counted(len(version.columns), 'column')}: " + ", ".join(c["name"] for c in version.columns)]
     return column_changes(previous.columns, version.columns) or ["no column change"]
 
 

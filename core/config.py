@@ -74,6 +74,13 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    """A name of spaces only shows as nothing on the cards, the detail page and alerts: refused like an empty one."""
+    if not value.strip():
+        raise ValueError("must not be blank (only spaces); give it a name")
+    return value
+
+
 def finite_json(value: Any) -> Any:
     """A JSON value the API can store and send back: no NaN or infinity anywhere inside, no NUL in text."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -564,7 +571,7 @@ class LoadLimits(_Model):
 class IngestionSpec(_Model):
     """What to load from where into which table, and when."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul), AfterValidator(_not_blank)]
     cluster_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     source: SourceConfig
     format: FormatConfig

@@ -149,8 +149,11 @@ class AuditRecord:
 
 # --- ingestions -----------------------------------------------------------------------------------------------------
 def health_of(status: str, last_run_status: str | None) -> str:
-    """healthy / warning / error for active ingestions (from the last run); the status itself otherwise."""
+    """healthy / warning / error for active ingestions (from the last run), "not run yet" before their first run
+    (nothing has shown it healthy); the status itself otherwise."""
     if status == IngestionStatus.ACTIVE.value:
+        if last_run_status is None:
+            return "not run yet"
         if last_run_status == RunStatus.FAILED.value:
             return "error"
         if last_run_status in (RunStatus.PARTIAL.value, RunStatus.CANCELLED.value):

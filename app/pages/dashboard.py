@@ -23,6 +23,7 @@ REFRESH_SECONDS = 2.0
 STATUS_FILTER = {
     "": "All statuses",
     "healthy": "Healthy",
+    "not run yet": "Not run yet",
     "warning": "Warning",
     "error": "Error",
     "paused": "Paused",

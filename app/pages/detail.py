@@ -168,9 +168,10 @@ class DetailView:
                 ui.label(f"Last run {failed.label.removeprefix('Run ')} {failed.status}").classes(
                     "font-semibold text-red-900"
                 )
-                ui.label(failed.message).classes("text-sm text-red-800")
-                for error in failed.errors[:3]:
-                    message = with_file(error.get("file"), error.get("message", ""))
+                shown = [with_file(e.get("file"), e.get("message", "")) for e in failed.errors[:3]]
+                if failed.message not in shown:  # a failed run's message is its error's: said once, with the action
+                    ui.label(failed.message).classes("text-sm text-red-800")
+                for message, error in zip(shown, failed.errors, strict=False):
                     ui.label(f"{message} → {error.get('action', '')}").classes("text-xs text-red-800")
             ui.button("Retry", icon="replay", on_click=lambda: self.retry(failed.id or 0)).props(OUTLINE)
 

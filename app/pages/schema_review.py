@@ -102,7 +102,7 @@ class Review:
                 with ui.column().classes("w-full bg-white rounded p-3 gap-1 font-mono text-sm held-files"):
                     for held in files[:50]:
                         name = held["path"].rsplit("/", 1)[-1]
-                        ui.label(f"• {name} ({held['records']:,} records)").classes("[overflow-wrap:anywhere]")
+                        ui.label(f"• {name} ({counted(held['records'], 'record')})").classes("[overflow-wrap:anywhere]")
                     if len(files) > 50:
                         ui.label(f"… and {len(files) - 50} more")
 

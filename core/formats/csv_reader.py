@@ -26,6 +26,7 @@ from core.formats.streams import (
 )
 from core.formats.text_types import TextRules, infer_text_type
 from core.formats.unify import normalize_schema
+from core.wording import counted
 
 # Arrow's streaming CSV reader queues up to 32 blocks ahead of the consumer: 1 MiB blocks keep
 # that read-ahead near 32 MiB (16 MiB blocks measured 930 MiB RSS on a 1 GiB file).
@@ -216,7 +217,8 @@ def _check_bad_rows_share(path: str, good: int, bad: int, fields: int) -> None:
         raise bad_file(
             path,
             "CSV",
-            f"{bad} of the first {good + bad} rows do not have {fields} fields; check the delimiter and quote options",
+            f"{bad} of the first {good + bad} rows do not have the first row's {counted(fields, 'field')}; check the "
+            "delimiter and quote options",
         )
 
 

@@ -75,6 +75,10 @@ def test_validation_errors_name_the_field(api, tmp_path: Path) -> None:  # type:
     merge["destination"]["write_mode"] = "merge"
     assert "merge key" in api.post("/api/v1/ingestions", json=merge).json()["error"]["message"]
 
+    blank = api.post("/api/v1/ingestions", json=body(tmp_path, name="   "))  # showed as no title and "' '" in alerts
+    assert blank.status_code == 422 and blank.json()["error"]["field"] == "name", blank.text
+    assert "blank" in blank.json()["error"]["message"]
+
 
 def test_errors_have_code_message_action(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     missing = api.get("/api/v1/ingestions/999")

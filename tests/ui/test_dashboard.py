@@ -35,10 +35,11 @@ async def test_card_shows_facts_and_run_now_updates_it(user: User, services_of_a
     await user.open("/")
     await user.should_see("orders")
     await user.should_see("main.raw.orders")
-    await user.should_see("✓ HEALTHY")
+    await user.should_see("○ NOT RUN YET")  # nothing has shown it healthy yet
     await user.should_see("JSON (auto-schema)")
     user.find(marker="run-orders").click()
     await _wait_for_run(services, ingestion.id)
+    await user.should_see("✓ HEALTHY", retries=50)
     for _ in range(50):
         texts = [e.text for e in user.find(marker="last-run").elements if isinstance(e, ui.label)]
         if any("success" in t and "120 records" in t for t in texts):

@@ -18,6 +18,7 @@ from app.pages.wizard.reader_options import ReaderOptions
 from app.pages.wizard.type_hints import TypeHintsEditor
 from app.pages.wizard.validation import validate_parts
 from components.styles import PANEL
+from core.wording import counted
 
 FORMAT_LABELS = {
     "json": "JSON",
@@ -193,9 +194,8 @@ class FormatStep:
             if probe is None:
                 ui.label("Press Refresh to infer the schema from sample files.").classes("text-sm text-slate-500")
                 return
-            ui.label(f"Detected {len(probe.schema)} columns from {len(probe.sample_files)} sample files:").classes(
-                "text-sm"
-            )
+            columns, samples = counted(len(probe.schema), "column"), counted(len(probe.sample_files), "sample file")
+            ui.label(f"Detected {columns} from {samples}:").classes("text-sm")
             for column in probe.schema:
                 ui.label(f"• {column['name']} ({column['type']})").classes("text-sm font-mono")
             for path, reason in probe.bad_files.items():
