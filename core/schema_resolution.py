@@ -14,7 +14,8 @@ TRADE_OFFS: dict[str, str] = {
     "auto_merge": "Adds the new columns (and applies safe widenings); existing rows get NULL. No data loss.",
     "backfill_default": "Adds the new columns and sets them to a default value in every existing row.",
     "new_table": "Creates a new table with the new schema and switches the ingestion to it; the old table stays as is.",
-    "ignore": "Keeps the table as is; the new columns are dropped from this and future loads (reversible).",
+    "ignore": "Keeps the table as is: the new columns are dropped from this and future loads; a column whose type "
+    "changed keeps its type, and values that do not fit it go to _rescued_data (reversible).",
     "review_later": "Changes nothing; the ingestion stays paused and the files stay held.",
 }
 
@@ -27,6 +28,9 @@ class ResolutionPlan:
     added: list[dict[str, Any]] = field(default_factory=list)
     widened: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    kept_types: dict[str, str] = field(default_factory=dict)
+    """ignore: the columns whose type changed incompatibly, held at the table's type (a type hint) so their values
+    that do not fit go to _rescued_data, while the column goes on loading."""
     new_table: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     """backfill_default: each new column's default as the column will store it (checked before any change)."""
@@ -89,8 +93,14 @@ def plan_resolution(
         plan.new_table = target
         plan.statements = [f"CREATE TABLE {target} ({columns})", f"-- the ingestion now writes to {target}"]
     elif resolution == "ignore":
-        plan.ignored = [c["column"] for c in [*added, *incompatible]]
-        plan.statements = [f"-- no change to {table}; dropped from loads: {', '.join(plan.ignored)}"]
+        plan.ignored = [c["column"] for c in added]
+        plan.kept_types = {c["column"]: c["old_type"] for c in incompatible}
+        plan.statements = [f"-- no change to {table}"]
+        if plan.kept_types:
+            kept = ", ".join(f"{column} {kind}" for column, kind in plan.kept_types.items())
+            plan.statements.append(f"-- kept at the table's type, values that do not fit go to _rescued_data: {kept}")
+        if plan.ignored:
+            plan.statements.append(f"-- dropped from loads: {', '.join(plan.ignored)}")
     elif resolution != "review_later":
         raise ConfigError(
             f"Unknown resolution '{resolution}'.",

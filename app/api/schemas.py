@@ -205,6 +205,10 @@ class ResolutionPlanPublic(BaseModel):
     statements: list[str]
     new_table: str | None = None
     ignored: list[str] = Field(default_factory=list)
+    kept_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="ignore: columns whose type changed, kept at the table's type (misfits go to _rescued_data)",
+    )
 
 
 class ResolveResult(BaseModel):

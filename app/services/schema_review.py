@@ -108,8 +108,12 @@ class SchemaReviewService:
                 raise Conflict(f"Table {moved.full_name} already exists.", "Give another table name.", field="table")
             return spec.model_copy(update={"destination": moved})
         if plan.resolution == "ignore":
-            settings = spec.format.schema_.model_copy(
-                update={"ignored_columns": sorted({*spec.format.schema_.ignored_columns, *plan.ignored})}
+            current = spec.format.schema_
+            settings = current.model_copy(
+                update={
+                    "ignored_columns": sorted({*current.ignored_columns, *plan.ignored}),
+                    "hints": {**current.hints, **plan.kept_types},
+                }
             )
             return spec.model_copy(update={"format": spec.format.model_copy(update={"schema_": settings})})
         return spec

@@ -343,3 +343,36 @@ def test_a_new_column_without_values_is_text_in_a_new_table_and_a_change_to_revi
     held = services.runs.run_now(ing.name)
     assert held.schema_pending, held
     assert "new column 'extra' (string)" in held.message, held.message
+
+
+def test_ignore_keeps_a_changed_columns_type_and_rescues_what_does_not_fit(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider on vega's cars: `ignore` put an existing column whose type changed (`"130hp"` in a
+    double column) among the dropped columns, so its misfits were lost without a trace (NULL, nothing rescued)
+    and the plan called it new. Now the column keeps its type (a type hint), the misfits go to `_rescued_data`,
+    its other values go on loading; only the new columns are dropped."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1, "hp": 130.0}\n')
+    ing = services.ingestions.create(spec(str(landing)), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    (landing / "b.json").write_text('{"id": 2, "hp": "165hp", "zip": "01234"}\n{"id": 3, "hp": 150, "zip": "9"}\n')
+    assert services.runs.run_now(ing.name).schema_pending
+
+    version = _pending(services, ing).version
+    plan, run_id = services.schema.resolve(ing.id, version, "ignore")
+    assert plan.ignored == ["zip"] and plan.kept_types == {"hp": "double"}, plan
+    assert any("hp double" in s and "_rescued_data" in s for s in plan.statements), plan.statements
+    services.runner.wait(run_id, timeout=60)
+    assert services.store.get_run_by_id(run_id).status == RunStatus.SUCCESS
+    settings = services.store.get_ingestion(ing.id).spec.format.schema_
+    assert settings.ignored_columns == ["zip"] and settings.hints == {"hp": "double"}
+
+    (landing / "c.json").write_text('{"id": 4, "hp": 99.5}\n')
+    later = services.runs.run_now(ing.name)
+    assert later.status == RunStatus.SUCCESS and "missing" not in later.message, later.message
+    table = read_table(services.embedded.table_uri(ing.spec.destination)).sort_by("id")
+    assert table.schema.field("hp").type == pa.float64() and "zip" not in table.column_names
+    assert table.column("hp").to_pylist() == [130.0, None, 150.0, 99.5]
+    rescued = [json.loads(r) if r else None for r in table.column("_rescued_data").to_pylist()]
+    assert rescued[1] is not None and rescued[1]["hp"] == "165hp", rescued
+    assert [r for i, r in enumerate(rescued) if i != 1] == [None, None, None]
