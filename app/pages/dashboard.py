@@ -208,7 +208,7 @@ class Dashboard:
 
 def _change(now: int, before: int) -> str:
     if not before:
-        return "no runs the day before" if not now else "first files in 48h"
+        return "none the 24 h before either" if not now else "none the 24 h before"
     delta = 100 * (now - before) / before
     return f"{'↑' if delta >= 0 else '↓'} {abs(delta):.0f}% vs yesterday"
 
