@@ -200,6 +200,12 @@ class KnownFiles(Mapping[str, KnownFile]):
         row = self._rows.get(path)
         return row is not None and etag is not None and row[1] == etag and row[3] == size and row[2] in _LOADED_STATES
 
+    def loaded_versions(self) -> dict[tuple[int | None, str], str]:
+        """(size, etag) -> path of each loaded file that has an etag: a new path carrying one of these versions is
+        a loaded file renamed or copied (`core.selection.copies_of_loaded`)."""
+        loaded = FileStatus.LOADED.value
+        return {(row[3], row[1]): row[0] for row in self._rows.values() if row[1] is not None and row[2] == loaded}
+
     def __getitem__(self, path: str) -> KnownFile:
         _, etag, status, size, modified, records, previous_size, previous_etag, content_hash = self._rows[path]
         if isinstance(modified, str):

@@ -63,8 +63,8 @@ from core.lifecycle import (
 )
 from core.live_runs import LIVE_RUNS
 from core.ports import ActiveRun, ListingState, MetadataStore
-from core.run_messages import malformed_error, sampled_note, skipped_note, waiting_note
-from core.selection import bad_record_offenders, plan_batches, select_new_files
+from core.run_messages import copies_note, malformed_error, sampled_note, skipped_note, waiting_note
+from core.selection import bad_record_offenders, copies_of_loaded, plan_batches, select_new_files
 from core.storage.base import FileInfo, Storage
 from core.wording import counted
 
@@ -273,6 +273,8 @@ class RunPipeline:
         for info, seen in selection.changed:
             self._record_change(ctx, info, seen)
         new_files = selection.load
+        if copies := copies_of_loaded(new_files, known):
+            ctx.notes.append(copies_note(copies))
         by_path = {info.path: info for info in new_files}
         ctx.reloads = {path: self._reload_plan(ctx, by_path[path], seen) for path, seen in selection.reload.items()}
         ctx.files_total = len(new_files)

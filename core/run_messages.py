@@ -23,6 +23,18 @@ def skipped_note(skipped: dict[str, str], shown: int = 3) -> str:
     return "; ".join(parts)
 
 
+def copies_note(copies: dict[str, str], shown: int = 3) -> str:
+    """The run message's note on new files that carry a loaded file's very version (renamed or copied)."""
+    items = sorted(copies.items())
+    parts = [f"{new} has the size and version of {old}, loaded before" for new, old in items[:shown]]
+    if len(items) > shown:
+        parts.append(f"and {counted(len(items) - shown, 'more file')}")
+    return (
+        "; ".join(parts) + ": loaded as new files, so if they are renames or copies their rows are in the table "
+        "twice (query _source_file to find them)"
+    )
+
+
 def sampled_note(paths: list[str], sample_bytes: int) -> str:
     """The run message's note on files whose schema was inferred from their beginning only."""
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3:,} more" if len(paths) > 3 else "")

@@ -93,6 +93,19 @@ def select_new_files(listing: Iterable[FileInfo], known: KnownFiles, spec: Inges
     return selection
 
 
+def copies_of_loaded(files: list[FileInfo], known: KnownFiles) -> dict[str, str]:
+    """New path -> loaded path, for new files that carry the very version (size and etag) of a file loaded under
+    another path: a rename (`mv` keeps the modification time the local etag is made of; an S3 copy keeps the
+    content's MD5 etag) or a copy. They are loaded as new files, as Auto Loader and Snowpipe do, and the run says
+    so: their rows may be in the table twice. Only runs with new files build the index."""
+    fresh = [f for f in files if f.etag is not None and f.path not in known]
+    if not fresh:
+        return {}
+    versions = known.loaded_versions()
+    found = {f.path: versions.get((f.size, f.etag or "")) for f in fresh}
+    return {path: old for path, old in found.items() if old is not None and old != path}
+
+
 def bad_record_offenders(files: dict[str, tuple[int, int]], max_ratio: float) -> list[str]:
     """The files to set aside when a batch is over the bad-record ratio: each file over the ratio on its own;
     when the malformed records are spread thin, every file with any (the rest of the batch is then clean)."""

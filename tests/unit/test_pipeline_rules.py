@@ -173,6 +173,21 @@ def test_the_run_message_counts_one_file_and_one_record_in_the_singular(h: Harne
     assert h.run().message == "Loaded 4 records from 2 files."
 
 
+def test_a_renamed_loaded_file_is_loaded_again_and_the_run_says_so(h: Harness) -> None:
+    """Found by an outsider: `mv a.csv b.csv` loaded the rows a second time without a word. A new path with a
+    loaded file's very version (size and etag: `mv` keeps the modification time) is still loaded, as Auto Loader
+    and Snowpipe do (a path is a new file), and the run names both paths."""
+    first, second = write_json_files(h.landing, 2, RECORDS)
+    assert h.run().status == RunStatus.SUCCESS
+    renamed = first.with_name("renamed.json")
+    first.rename(renamed)
+    write_json_files(h.landing, 1, RECORDS, start_id=10 * RECORDS, prefix="fresh")
+    outcome = h.run()
+    assert outcome.metrics.files_processed == 2, outcome
+    assert f"{renamed} has the size and version of {first}, loaded before" in outcome.message, outcome.message
+    assert outcome.message.count("has the size and version of") == 1 and str(second) not in outcome.message
+
+
 def test_a_run_without_new_files_is_a_noop(h: Harness) -> None:
     write_json_files(h.landing, 2, RECORDS)
     assert h.run().status == RunStatus.SUCCESS
