@@ -52,10 +52,12 @@ def too_young(info: FileInfo, now: datetime, min_age_seconds: int) -> bool:
 
 def change_message(path: str, before: tuple[int | None, str | None], info: FileInfo) -> str:
     size, etag = before
-    return (
-        f"{path} changed after it was loaded (size {size if size is not None else '?'} → {info.size} bytes, "
-        f"etag {etag or '?'} → {info.etag or '?'}); the table still holds the version loaded earlier."
-    )
+    tags = f"etag {etag or '?'} → {info.etag or '?'}"
+    if size == info.size:  # `touch` alone gives this too: the store cannot tell a rewrite of the same length from it
+        what = f"was rewritten or touched after it was loaded (same size, {info.size:,} bytes; {tags})"
+    else:
+        what = f"changed after it was loaded (size {size if size is not None else '?'} → {info.size} bytes, {tags})"
+    return f"{path} {what}; the table still holds the version loaded earlier."
 
 
 def prefix_digest(storage: Storage, path: str, size: int) -> tuple[str, bytes]:

@@ -33,7 +33,7 @@ from core.egress import EgressAllow
 from core.engines.embedded import EmbeddedEngine
 from core.errors import BadFileError, SourceNotFound
 from core.guards import Guards, LocalRoots
-from core.lifecycle import TrackedStorage, Window, differs
+from core.lifecycle import TrackedStorage, Window, change_message, differs
 from core.pipeline import RunPipeline
 from core.selection import bad_record_offenders, file_action, select_new_files, should_load
 from core.storage import open_storage
@@ -186,6 +186,15 @@ def test_a_renamed_loaded_file_is_loaded_again_and_the_run_says_so(h: Harness) -
     assert outcome.metrics.files_processed == 2, outcome
     assert f"{renamed} has the size and version of {first}, loaded before" in outcome.message, outcome.message
     assert outcome.message.count("has the size and version of") == 1 and str(second) not in outcome.message
+
+
+def test_a_change_of_the_etag_alone_is_said_to_be_a_rewrite_or_a_touch() -> None:
+    """An outsider read "size 15241 → 15241 bytes" after a `touch` as a bug: the message says what the store saw."""
+    now = datetime.now(UTC)
+    touched = change_message("/in/a.csv", (15241, "1-15241"), FileInfo("/in/a.csv", 15241, now, "2-15241"))
+    assert "rewritten or touched after it was loaded (same size, 15,241 bytes; etag 1-15241 → 2-15241)" in touched
+    grown = change_message("/in/a.csv", (10, "1-10"), FileInfo("/in/a.csv", 12, now, "2-12"))
+    assert "changed after it was loaded (size 10 → 12 bytes, etag 1-10 → 2-12)" in grown
 
 
 def test_a_run_without_new_files_is_a_noop(h: Harness) -> None:
