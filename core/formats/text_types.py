@@ -542,6 +542,8 @@ def float32_holds(value: float) -> bool:
         single = np.float32(value)
     if not np.isfinite(single) or (single == 0 and value != 0):
         return False
+    if float(single) == value:
+        return True  # the very number (2**30: 10 digits, more than float32's shortest text shows)
     return float(str(single)) == value or float(f"{float(single):.9g}") == value
 
 

@@ -261,4 +261,5 @@ def test_json_floats_inside_lists_and_structs_and_on_the_python_path_are_checked
 
 def test_a_float_holds_nan_and_the_infinities_on_every_path() -> None:
     assert all(float32_holds(v) for v in (math.nan, math.inf, -math.inf, 0.1, -0.0))
+    assert all(float32_holds(v) for v in (2.0**30, 2.0**40, -(2.0**100), 3 * 2.0**60))  # exact, found by hypothesis
     assert not any(float32_holds(v) for v in (16777217.0, 1e39, 1e-50))
