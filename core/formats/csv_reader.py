@@ -172,14 +172,16 @@ def _read_lines(
     for batch in _conformed_ahead(raw_batches(), lambda raw: conform_batch(raw, data_schema, rules)):
         if first_batch:
             # Rows set aside for Python (badly quoted) count as rows of the block.
-            _check_bad_rows_share(path, batch.num_rows + len(lines.suspicious), len(bad_rows), len(names))
+            _check_bad_rows_share(
+                path, batch.num_rows + len(lines.suspicious), len(bad_rows), raw_names, fmt.options.delimiter
+            )
             first_batch = False
         yield from _with_bad_rows(batch, bad_rows, lines.suspicious, context, stats)
     if lines.invalid_utf8 is not None:
         raise lines.invalid_utf8
     if bad_rows or lines.suspicious:
         if first_batch:
-            _check_bad_rows_share(path, len(lines.suspicious), len(bad_rows), len(names))
+            _check_bad_rows_share(path, len(lines.suspicious), len(bad_rows), raw_names, fmt.options.delimiter)
         yield from _with_bad_rows(None, bad_rows, lines.suspicious, context, stats)
 
 
@@ -211,15 +213,35 @@ def _conformed_ahead(
             yield pending.popleft().result()
 
 
-def _check_bad_rows_share(path: str, good: int, bad: int, fields: int) -> None:
+def _check_bad_rows_share(path: str, good: int, bad: int, names: list[str], delimiter: str) -> None:
     """A first block that is mostly rows of the wrong width means the CSV options (or the format) are wrong."""
     if bad and bad / (good + bad) > MAX_MALFORMED_SHARE:
+        hint = delimiter_hint(names, delimiter)
         raise bad_file(
             path,
             "CSV",
-            f"{bad} of the first {good + bad} rows do not have the first row's {counted(fields, 'field')}; check the "
-            "delimiter and quote options",
+            f"{bad} of the first {good + bad} rows do not have the first row's {counted(len(names), 'field')}; "
+            + (hint or "check the delimiter and quote options"),
         )
+
+
+_USUAL_DELIMITERS = (",", ";", "\t", "|")
+
+
+def delimiter_hint(names: list[str], delimiter: str) -> str:
+    """When the first row read as a single column holds another usual delimiter: the delimiter to set (a `;` file
+    read with `,` is one column named after the whole header). Empty when nothing points to one."""
+    if len(names) != 1:
+        return ""
+    counts = {d: names[0].count(d) for d in _USUAL_DELIMITERS if d != delimiter}
+    best = max(counts, key=lambda d: counts[d])
+    if not counts[best]:
+        return ""
+    shown = "\\t" if best == "\t" else best
+    return (
+        f"the first row is one column holding '{shown}' {counted(counts[best], 'time')}: the file looks "
+        f"'{shown}'-separated; set format.options.delimiter to '{shown}'"
+    )
 
 
 @dataclass

@@ -150,6 +150,25 @@ def test_test_endpoint_previews_without_writing(api, settings, tmp_path: Path) -
     assert "does not exist" in wrong.json()["error"]["message"] and wrong.json()["error"]["action"]
 
 
+def test_the_preview_of_a_semicolon_csv_read_with_commas_names_the_delimiter(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A `;` file whose values hold no comma reads as one column named after the whole header, and would load so:
+    the preview says which delimiter the first row points to."""
+    (tmp_path / "semi").mkdir()
+    (tmp_path / "semi" / "p.csv").write_text("species;island;year\nAdelie;Torgersen;2007\nGentoo;Biscoe;2008\n")
+    csv = body(tmp_path / "semi", format={"type": "csv", "options": {"header": True}})
+    csv["source"]["file_pattern"] = "*.csv"
+    data = api.post("/api/v1/ingestions/test", json=csv).json()
+    assert len(data["schema"]) == 1, data["schema"]
+    assert data["recommendations"][0] == (
+        "The first row is one column holding ';' 2 times: the file looks ';'-separated; set "
+        "format.options.delimiter to ';'."
+    ), data["recommendations"]
+    csv["format"]["options"]["delimiter"] = ";"
+    fixed = api.post("/api/v1/ingestions/test", json=csv).json()
+    assert [c["name"] for c in fixed["schema"]] == ["species", "island", "year"]
+    assert not any("delimiter" in r for r in fixed["recommendations"])
+
+
 def test_health(api) -> None:  # type: ignore[no-untyped-def]
     data = api.get("/api/v1/health").json()
     assert data["status"] == "ok" and data["database"] in ("sqlite", "postgresql")

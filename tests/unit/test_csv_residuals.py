@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from core.config import FormatConfig
 from core.errors import BadFileError
-from core.formats import RESCUED, FileReadStats, csv_lines, read_file
+from core.formats import RESCUED, FileReadStats, csv_lines, infer_file_schema, nulls_to_string, read_file
 from core.formats.csv_lines import quoted_fields
+from core.formats.csv_reader import delimiter_hint
 
 NAMES = ["a", "b", "c"]
 STRINGS = pa.schema([(name, pa.string()) for name in NAMES])
@@ -132,7 +133,20 @@ def options_of(dialect: dict[str, Any]) -> dict[str, Any]:
 
 def python_reads(data: bytes, options: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int, bool]:
     """What Python's csv module (strict) reads: rows shaped like the table's (missing fields None, extra fields as
-    `_c<index>`), the number of records it refuses (it goes on at the next line), and whether a quote is left open."""
+    `_c<index>`), the number of records it refuses (it goes on at the next line), and whether a quote is left open.
+
+    Strict Python also calls a last record that an escaped line break carries on to the end of a file without a
+    final newline "unexpected end of data" (`a,b\\<newline>c` at the end), where no quote is open; the file's end
+    ends that record, as it ends any last line without a newline (hypothesis found the difference)."""
+    found = _strict_reads(data, options)
+    if found[2] and not data.endswith(b"\n"):
+        ended = _strict_reads(data + b"\n", options)
+        if not ended[2]:
+            return ended
+    return found
+
+
+def _strict_reads(data: bytes, options: dict[str, Any]) -> tuple[list[tuple[Any, ...]], int, bool]:
     escape = options.get("escape")
     reader = csv.reader(
         io.StringIO(data.decode(), newline=""),
@@ -272,3 +286,27 @@ def test_csv_not_utf8_in_a_compressed_stream_names_the_byte_of_the_decompressed_
     data = GOOD + b"caf\xe9,1,2\n"
     with pytest.raises(BadFileError, match=NOT_UTF8 + "129 of the decompressed text \\(line 22\\);"):
         load(b"", stream=ObjectStoreBody(gzip.compress(data)))
+
+
+@pytest.mark.parametrize(
+    ("names", "delimiter", "hint"),
+    [
+        (["species;island;year"], ",", "holding ';' 2 times: the file looks ';'-separated"),
+        (["a\tb"], ",", "holding '\\t' 1 time: the file looks '\\t'-separated; set format.options.delimiter to '\\t'"),
+        (["a|b|c|d"], ";", "holding '|' 3 times"),
+        (["plain"], ",", ""),
+        (["a;b", "c"], ",", ""),  # more than one column: the delimiter splits the row
+    ],
+)
+def test_a_one_column_first_row_names_the_delimiter_it_holds(names: list[str], delimiter: str, hint: str) -> None:
+    found = delimiter_hint(names, delimiter)
+    assert (hint in found) if hint else found == "", found
+
+
+def test_a_semicolon_file_read_with_commas_is_set_aside_naming_the_delimiter() -> None:
+    data = b"species;island;bill;year\n" + "".join(f"Adelie;Torgersen;39,{i};2007\n" for i in range(40)).encode()
+    fmt = FormatConfig(type="csv")
+    schema = nulls_to_string(infer_file_schema(io.BytesIO(data), fmt, path="p.csv"))
+    with pytest.raises(BadFileError) as refused:
+        list(read_file(io.BytesIO(data), "p.csv", fmt, schema, FileReadStats()))
+    assert "set format.options.delimiter to ';'" in refused.value.message, refused.value.message
