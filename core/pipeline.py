@@ -721,6 +721,7 @@ class RunPipeline:
         )
 
     def _load_batch(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:
+        from core.formats.csv_reader import one_column_hint
         from core.formats.names import renamed_note
         from core.formats.types import schema_to_json
         from core.schema import decide
@@ -815,6 +816,8 @@ class RunPipeline:
             return
         if decision.action == "evolve" and (renamed := renamed_note(incoming)) and renamed not in ctx.notes:
             ctx.notes.append(renamed)
+        if table_schema is None and (hint := one_column_hint(decision.target, spec.format)):
+            ctx.notes.append(f"table {spec.destination.full_name} was created with one column: {hint}")
         ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
         if decision.action == "evolve" and (table_schema is None or decision.changes):
             reason = "table created" if table_schema is None else decision.message

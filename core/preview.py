@@ -20,8 +20,7 @@ from core.engines.base import Engine
 from core.engines.embedded import add_partitions, file_partitions, open_for, without_names
 from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, read_file
-from core.formats.csv_reader import delimiter_hint
-from core.formats.names import source_name
+from core.formats.csv_reader import one_column_hint
 from core.formats.types import schema_to_json
 from core.storage.base import FileInfo, Storage
 from core.wording import counted
@@ -105,10 +104,8 @@ def preview(
         sample_rows_by_file=stats.rows_by_file,
     )
     result.recommendations = recommendations(spec, result, files)
-    if spec.format.type == "csv" and spec.format.options.header and len(inferred.schema) == 1:
-        only = inferred.schema.field(0)
-        if hint := delimiter_hint([source_name(only) or only.name], spec.format.options.delimiter):
-            result.recommendations.insert(0, hint[0].upper() + hint[1:] + ".")
+    if hint := one_column_hint(inferred.schema, spec.format):
+        result.recommendations.insert(0, hint[0].upper() + hint[1:] + ".")
     if not files:
         result.recommendations.insert(0, message)
     return result

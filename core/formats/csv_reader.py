@@ -15,6 +15,7 @@ import pyarrow.csv as pcsv
 from core.config import FormatConfig, FormatOptions
 from core.formats.conform import RESCUED, conform_batch, malformed_batch, merge_rescued
 from core.formats.csv_lines import CsvLines, python_rows
+from core.formats.names import source_name
 from core.formats.streams import (
     ARROW_ERRORS,
     MAX_MALFORMED_SHARE,
@@ -226,6 +227,14 @@ def _check_bad_rows_share(path: str, good: int, bad: int, names: list[str], deli
 
 
 _USUAL_DELIMITERS = (",", ";", "\t", "|")
+
+
+def one_column_hint(schema: pa.Schema, fmt: FormatConfig) -> str:
+    """`delimiter_hint` for a CSV schema of a single data column (under the name the file's header gave it)."""
+    data = [f for f in schema if not f.name.startswith("_")]
+    if fmt.type != "csv" or not fmt.options.header or len(data) != 1:
+        return ""
+    return delimiter_hint([source_name(data[0]) or data[0].name], fmt.options.delimiter)
 
 
 def delimiter_hint(names: list[str], delimiter: str) -> str:

@@ -207,3 +207,18 @@ def test_a_set_aside_file_does_not_change_an_existing_tables_schema(services, tm
     assert "delimiter" in outcome.errors[0].message, outcome.errors
     assert read_table(uri).schema == before and read_table(uri).num_rows == 1
     assert [v.version for v in services.views.schema_versions(SYSTEM, ing.id)] == [1]
+
+
+def test_a_semicolon_csv_that_loads_as_one_column_is_named_on_the_run(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Values without a comma make every row one field wide: the file loads (its text is all there), and the run
+    says which delimiter its header points to."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "p.csv").write_text("species;island;year\nAdelie;Torgersen;2007\n")
+    ing = services.ingestions.create(spec(str(landing), table="semi", format={"type": "csv"}), activate=True)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert "table main.raw.semi was created with one column: the first row is one column holding ';' 2 times" in (
+        outcome.message
+    ), outcome.message
+    assert "set format.options.delimiter to ';'" in outcome.message
