@@ -109,7 +109,8 @@ def _unless_all_set_aside(
     batches: Iterator[pa.RecordBatch], request: BatchRequest, state: _StreamState
 ) -> Iterator[pa.RecordBatch]:
     yield from batches
-    if request.files and all(state.outcomes[f.path].quarantine_reason for f in request.files):
+    outcomes = [state.outcomes.get(f.path) for f in request.files]
+    if outcomes and all(o is not None and o.quarantine_reason for o in outcomes):
         state.all_set_aside = True
         raise _AllSetAside
 
