@@ -47,4 +47,5 @@ def renamed_note(schema: pa.Schema) -> str | None:
         return None
     shown = ", ".join(f"'{raw}' as '{name}'" for raw, name in renamed[:5])
     more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
-    return f"column(s) stored under names Spark and Delta readers accept: {shown}{more}"
+    columns = "column" if len(renamed) == 1 else "columns"
+    return f"{columns} stored under names Spark and Delta readers accept: {shown}{more}"

@@ -222,3 +222,5 @@ def test_a_semicolon_csv_that_loads_as_one_column_is_named_on_the_run(services, 
         outcome.message
     ), outcome.message
     assert "set format.options.delimiter to ';'" in outcome.message
+    renamed = "column stored under names Spark and Delta readers accept: 'species;island;year' as 'species_island_year'"
+    assert renamed in outcome.message, outcome.message
