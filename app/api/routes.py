@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from app import __version__
 from app.api.accounts import Who
@@ -117,6 +119,20 @@ def get_ingestion(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPub
 @router.put("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
 def update_ingestion(ingestion_id: IngestionId, body: IngestionSpec, svc: Svc, who: Who) -> IngestionPublic:
     return _public(svc, who, svc.ingestions.update(ingestion_id, body, who).id)
+
+
+@router.patch("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
+def patch_ingestion(
+    ingestion_id: IngestionId, changes: Annotated[dict[str, Any], Body()], svc: Svc, who: Who
+) -> IngestionPublic:
+    """Change some settings without sending the others: a JSON merge patch (RFC 7396) over the current ones. The
+    fields sent replace theirs, objects merge, `null` gives a field back its default; e.g.
+    `{"schedule": {"frequency": "daily", "time": "02:00"}}`. The same checks and locks as PUT."""
+    try:
+        ingestion = svc.ingestions.patch(ingestion_id, changes, who)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    return _public(svc, who, ingestion.id)
 
 
 @router.delete("/ingestions/{ingestion_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["ingestions"])

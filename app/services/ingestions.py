@@ -51,6 +51,20 @@ def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> Ingestion
     return new.model_copy(update={"source": source})
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: an object in the patch merges into the target's object member by member, null removes a member (its
+    default comes back when validated), anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
 def locked_part_changed(current: IngestionSpec, new: IngestionSpec, open_parts: tuple[str, ...] = ()) -> str | None:
     """The first part that cannot change once an ingestion is active and differs, if any. Credentials may be
     rotated on an active ingestion: they do not lock; `open_parts` are not locked yet."""
@@ -160,6 +174,14 @@ class IngestionService:
         self.store.audit("update", "ingestion", ingestion_id, who.actor, who.tenant_id, name=spec.name)
         self.schedules.sync(updated)
         return updated
+
+    def patch(self, ingestion_id: int, changes: dict[str, Any], who: Principal = SYSTEM) -> Ingestion:
+        """Change some settings: `changes` merged into the current ones as a JSON merge patch (RFC 7396), then
+        saved as `update` saves a whole body (the same checks and locks). Raises pydantic's ValidationError for a
+        result that does not validate."""
+        current = self.get(who, ingestion_id, "edit ingestions")
+        merged = merge_patch(current.spec.model_dump(mode="json", by_alias=True), changes)
+        return self.update(ingestion_id, IngestionSpec.model_validate(merged), who)
 
     def has_loaded(self, ingestion_id: int) -> bool:
         """Whether any file of this ingestion is in its table (from then on its format is locked too)."""

@@ -101,7 +101,7 @@ def test_pause_blocks_runs_and_resume_allows_them(api, tmp_path: Path) -> None: 
     assert api.post(f"/api/v1/ingestions/{ing['id']}/run").status_code == 202
 
 
-def test_locked_fields_and_secrets(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_locked_fields_and_secrets(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = body(tmp_path, activate=True)
     data["source"] = {
         "type": "s3",
@@ -121,6 +121,11 @@ def test_locked_fields_and_secrets(api, tmp_path: Path) -> None:  # type: ignore
 
     renamed = {**body(tmp_path, name="orders-v2"), "source": data["source"]}
     assert api.put(f"/api/v1/ingestions/{ing['id']}", json=renamed).json()["name"] == "orders-v2"
+
+    patched = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"name": "orders-v3"})  # credentials untouched
+    assert patched.status_code == 200 and patched.json()["name"] == "orders-v3", patched.text
+    stored = services.store.get_ingestion(ing["id"]).spec.source.credentials
+    assert stored.secret_access_key == "very-secret"
 
 
 def test_delete_with_and_without_table(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -190,3 +195,31 @@ def test_engine_is_locked_once_active(api, services, tmp_path: Path) -> None:  #
     assert moved.status_code == 409 and moved.json()["error"]["field"] == "cluster_id"
     unknown = api.post("/api/v1/ingestions", json=body(tmp_path, name="other", cluster_id=999))
     assert unknown.status_code == 404
+
+
+def test_patch_changes_only_the_fields_it_sends(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An outsider found PUT the only way to change anything (the whole body, every time). PATCH is a JSON merge
+    patch over the current settings, with PUT's checks and locks."""
+    write_json_files(tmp_path / "in", 1, 10)
+    ing = api.post("/api/v1/ingestions", json=body(tmp_path / "in")).json()
+    cron = {"schedule": {"mode": "scheduled", "frequency": "custom", "cron_expression": "15 2 * * *"}}
+    patched = api.patch(f"/api/v1/ingestions/{ing['id']}", json=cron)
+    assert patched.status_code == 200, patched.text
+    after = patched.json()
+    assert after["schedule"]["cron_expression"] == "15 2 * * *"
+    assert (after["source"], after["format"], after["name"]) == (ing["source"], ing["format"], ing["name"])
+    assert api.get(f"/api/v1/ingestions/{ing['id']}").json()["schedule"]["cron_expression"] == "15 2 * * *"
+
+    bad_cron = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"schedule": {"cron_expression": "61 * * * *"}})
+    assert bad_cron.status_code == 422 and bad_cron.json()["error"]["field"].startswith("schedule"), bad_cron.text
+    no_name = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"name": None})
+    assert no_name.status_code == 422 and no_name.json()["error"]["field"] == "name", no_name.text
+    outside = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"source": {"path": "/etc"}})
+    assert outside.status_code == 422 and "AUTOLOADER_LOCAL_ROOTS" in outside.json()["error"]["action"], outside.text
+    assert api.patch(f"/api/v1/ingestions/{ing['id']}", json=["not", "an", "object"]).status_code == 422
+
+    assert api.post(f"/api/v1/ingestions/{ing['id']}/activate").status_code == 200
+    accepted = api.post(f"/api/v1/ingestions/{ing['id']}/run")
+    assert wait_for_run(api, ing["id"], accepted.json()["run_id"])["status"] == "success"
+    locked = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"destination": {"table": "other"}})
+    assert locked.status_code == 409 and locked.json()["error"]["field"] == "destination", locked.text
