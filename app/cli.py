@@ -168,7 +168,7 @@ def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import make_url
 
     from app.bootstrap import build
-    from app.db.backup import credentials_the_key_cannot_open, restore, tables_ahead_of_ledger
+    from app.db.backup import credentials_the_key_cannot_open, restore, settle_tables_ahead_of_ledger
     from app.secrets_box import SecretBox
     from core.errors import AutoloaderError
 
@@ -183,7 +183,7 @@ def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
     container = build(settings)
     try:
         secrets, unreadable = credentials_the_key_cannot_open(container.db, SecretBox(settings.resolved_secret_key))
-        ahead = [] if unreadable else tables_ahead_of_ledger(container)  # reading the ingestions opens their secrets
+        ahead = [] if unreadable else settle_tables_ahead_of_ledger(container)  # reading them opens their secrets
     finally:
         container.close()
     print(f"stored credentials decrypt only with the master key in use when the backup was made ({key} here)")
@@ -194,7 +194,7 @@ def _db_restore(args: argparse.Namespace, settings: Settings) -> int:
             "those ingestions cannot run"
         )
     for line in ahead:
-        print(f"  ! {line}: files loaded after the backup would load again; restore the table from the same time")
+        print(f"  ! {line}")
     return 0
 
 

@@ -40,7 +40,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from core.errors import ConfigError, Conflict
+from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
+from core.errors import AutoloaderError, ConfigError, Conflict
+from core.storage import open_storage
+from core.wording import counted
 
 if TYPE_CHECKING:
     from app.bootstrap import Container
@@ -321,20 +324,62 @@ def _drop_metadata_tables(conn: Connection) -> None:
 
 
 # --- after a restore ------------------------------------------------------------------------------------------------
-def tables_ahead_of_ledger(container: Container) -> list[str]:
-    """Ingestions whose table holds batches the restored ledger does not: files loaded after the backup was made,
-    which would load a second time. Ingestions on a cluster are not asked (their engine may not be running)."""
-    ahead = []
+def settle_tables_ahead_of_ledger(container: Container) -> list[str]:
+    """Ingestions whose table holds batches the restored ledger does not (files loaded after the backup was made,
+    which would load a second time), settled: the source files whose rows the table holds (by `_source_file`) are
+    recorded as loaded; where that cannot be told (no lineage column, the source out of reach) the ingestion is
+    paused instead, so no schedule loads them twice. Returns what was done, one line each. Ingestions on a
+    cluster are not asked (their engine may not be running)."""
+    done = []
     for ingestion in container.store.list_ingestions():
         if ingestion.spec.cluster_id is not None:
             continue
         engine = container.engines.for_ingestion(ingestion)
         committed = engine.committed_version(ingestion.spec.destination, ingestion.app_id) or 0
         recorded = container.store.max_batch_seq(ingestion.id)
-        if committed > recorded:
-            table = ingestion.spec.destination.full_name
-            ahead.append(f"'{ingestion.name}' ({table}: batch {committed} in the table, {recorded} in the ledger)")
-    return ahead
+        if committed <= recorded:
+            continue
+        where = f"'{ingestion.name}' ({ingestion.spec.destination.full_name}: batch {committed} in the table, "
+        where += f"{recorded} in the ledger)"
+        try:
+            adopted = _record_files_the_table_holds(container, ingestion)
+        except AutoloaderError as exc:
+            _pause(container, ingestion)
+            done.append(f"{where}: paused, the files loaded after the backup cannot be told ({exc.message})")
+            continue
+        if adopted is None:
+            _pause(container, ingestion)
+            done.append(
+                f"{where}: paused, the table has no _source_file column to tell the files loaded after the backup; "
+                "restore the table from the backup's time, or run a full refresh, then resume"
+            )
+            continue
+        done.append(f"{where}: {counted(adopted, 'file')} the table holds recorded as loaded, not loaded again")
+    return done
+
+
+def _pause(container: Container, ingestion: Ingestion) -> None:
+    if ingestion.status == IngestionStatus.ACTIVE:
+        container.ingestions.pause(ingestion.id)
+
+
+def _record_files_the_table_holds(container: Container, ingestion: Ingestion) -> int | None:
+    """Record as loaded the source's files that the ledger lacks and the table holds rows of; how many (None: the
+    table has no `_source_file` column to tell)."""
+    spec = ingestion.spec
+    if not spec.destination.lineage_columns:
+        return None
+    engine = container.engines.for_ingestion(ingestion)
+    known = container.store.known_files(ingestion.id)
+    listed = {f.path: f for f in open_storage(spec.source, container.guards).list_files(spec.source.file_pattern)}
+    counts = engine.count_rows_from(spec.destination, [path for path in listed if path not in known])
+    entries = [
+        LedgerEntry(path, listed[path].size, listed[path].modified, listed[path].etag, FileStatus.LOADED, records=rows)
+        for path, rows in counts.items()
+        if rows and path in listed
+    ]
+    container.store.upsert_files(ingestion.id, None, entries)
+    return len(entries)
 
 
 def credentials_the_key_cannot_open(engine: Engine, box: SecretBox) -> tuple[int, int]:

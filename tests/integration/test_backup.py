@@ -152,7 +152,11 @@ def test_restore_refuses_a_database_in_use_and_says_when_the_tables_are_ahead(
     assert main(["db", "restore", "--force", str(file)]) == 0
     said = capsys.readouterr().out
     assert "restored 1 ingestion(s), 1 run(s), 2 ledger row(s)" in said
-    assert "'events' (main.raw.events: batch 2 in the table, 1 in the ledger): files loaded after the backup" in said
+    assert "'events' (main.raw.events: batch 2 in the table, 1 in the ledger): 1 file the table holds recorded" in said
+    write_json_files(landing, count=1, records=10, start_id=30, prefix="after")
+    _load(settings, landing)  # found by an outsider: the file loaded after the backup was loaded a second time
+    ids = read_table(str(state_dir / "data" / "warehouse" / "main" / "raw" / "events")).column("id").to_pylist()
+    assert sorted(ids) == list(range(40))
 
     (state_dir / "not-a-backup").write_text("hello")
     assert main(["db", "restore", "--force", str(state_dir / "not-a-backup")]) == 2
