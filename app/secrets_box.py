@@ -45,7 +45,8 @@ class SecretBox:
             raise ConfigError(
                 "A stored credential cannot be decrypted with the current secret key.",
                 "Set AUTOLOADER_SECRET_KEY to the key used when the credential was saved, "
-                "or enter the credential again.",
+                "or enter the credential again; after `autoloader secrets rotate`, restart the servers so they use "
+                "the new key.",
             ) from None
 
     @staticmethod

@@ -44,6 +44,7 @@ from core.errors import (
     BadFileError,
     ConfigError,
     FileRefused,
+    MetadataUnavailable,
     SchemaChangeError,
     SourceNotFound,
     TooManyBadRecords,
@@ -183,7 +184,12 @@ class RunPipeline:
         # stayed down past the run's retry budget): see `owner_is_dead`.
         LIVE_RUNS.add(run_id)
         try:
-            ingestion = self.store.get_ingestion(ingestion_id)
+            try:
+                ingestion = self.store.get_ingestion(ingestion_id)
+            except MetadataUnavailable:
+                raise
+            except AutoloaderError as exc:  # e.g. a credential the key in use cannot decrypt (rotated meanwhile)
+                return self._fail_unstarted(run_id, exc)
             # Owner and heartbeat are on the run before it takes the slot: a run seen in the slot is never
             # mistaken for one left behind by a dead process.
             self.store.mark_run_started(run_id, self.owner)
@@ -208,6 +214,12 @@ class RunPipeline:
                     log.error("run %s could not release its slot; the next run takes it over", run_id)
         finally:
             LIVE_RUNS.discard(run_id)
+
+    def _fail_unstarted(self, run_id: int, exc: AutoloaderError) -> RunOutcome:
+        """End a run that could not even read its ingestion: failed with the reason, not left queued for ever."""
+        error = RunError(kind=exc.code, message=exc.message, action=exc.action, file=None, detail=exc.detail)
+        self.store.finish_run(run_id, RunStatus.FAILED, RunMetrics(), [error], exc.message)
+        return RunOutcome(run_id, RunStatus.FAILED, RunMetrics(), [error], exc.message, transient=exc.transient)
 
     def _execute_claimed(self, ingestion: Ingestion, run_id: int) -> RunOutcome:
         transient = False

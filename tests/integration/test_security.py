@@ -247,6 +247,30 @@ def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_pat
         services.store.get_ingestion(ingestion.id)
 
 
+def test_a_run_of_a_server_whose_key_was_rotated_under_it_fails_saying_so(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: `autoloader secrets rotate` beside a running server left every scheduled run queued
+    for ever, with no error on the run, the ingestion or an alert. The run now ends failed with the reason and the
+    action (restart the servers)."""
+    from app.db.secrets_rotation import rotate_credentials
+    from app.secrets_box import SecretBox
+    from core.domain import RunStatus
+    from tests.helpers import spec
+
+    source = {
+        "type": "s3", "path": "s3://b/p/", "endpoint_url": "http://127.0.0.1:9",
+        "credentials": {"type": "access_key", "access_key_id": "AKIA", "secret_access_key": "old-world-secret"},
+    }  # fmt: skip
+    ingestion = services.ingestions.create(spec("/unused", source=source), activate=True)
+    rotate_credentials(services.db, SecretBox("test-secret-key"), SecretBox("a-brand-new-key"))
+    run_id = services.store.create_run(ingestion.id, "scheduled")
+    services.runner.submit(ingestion.id, run_id)
+    services.runner.wait(run_id, timeout=60)
+    run = services.store.get_run_by_id(run_id)
+    assert run.status == RunStatus.FAILED, run
+    assert run.errors[0]["kind"] == "invalid_config" and "cannot be decrypted" in run.errors[0]["message"]
+    assert "restart the servers" in run.errors[0]["action"]
+
+
 @pytest.mark.s3
 def test_a_secret_never_comes_back_in_any_answer_or_log(
     api, services, seaweedfs, tmp_path: Path, caplog: pytest.LogCaptureFixture
