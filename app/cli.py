@@ -15,6 +15,9 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from core.domain import RunError
 
+MIN_NEW_KEY_LENGTH = 16
+"""`secrets rotate --new-key`: the stored credentials (and the backups holding them) rest on this key."""
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
@@ -121,6 +124,14 @@ def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from app.db.secrets_rotation import rotate_credentials
     from app.secrets_box import SecretBox
 
+    if args.new_key is not None and len(args.new_key) < MIN_NEW_KEY_LENGTH:
+        print(
+            f"error: the new key is {len(args.new_key)} characters long; the credentials and their backups rest on it\n"
+            f"  what to do: give a key of at least {MIN_NEW_KEY_LENGTH} random characters, or leave --new-key out "
+            "for a random one",
+            file=sys.stderr,
+        )
+        return 2
     url = settings.resolved_database_url
     upgrade(url)
     new_key = args.new_key or secrets.token_urlsafe(32)

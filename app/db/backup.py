@@ -204,6 +204,7 @@ def backup(url: str, file: Path) -> Contents:
     file.parent.mkdir(parents=True, exist_ok=True)
     partial = file.with_name(f".{file.name}.partial")
     partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)  # owner only from the start, as secret.key: it holds the encrypted credentials
     try:
         if source is not None:
             _sqlite_backup(source, partial)
@@ -211,6 +212,7 @@ def backup(url: str, file: Path) -> Contents:
             _logical_backup(url, partial)
         made = _contents_of(f"sqlite:///{partial}")
         check_known(made.revision, f"The database at {make_url(url).render_as_string(hide_password=True)}")
+        os.chmod(partial, 0o600)
         os.replace(partial, file)
     finally:
         partial.unlink(missing_ok=True)

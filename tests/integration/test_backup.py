@@ -113,6 +113,7 @@ def test_backup_wipe_restore_then_runs_continue_exactly_once(
     assert main(["db", "backup", str(file)]) == 0
     said = capsys.readouterr().out
     assert "1 ingestion(s), 1 run(s), 3 ledger row(s), 1 user(s)" in said
+    assert file.stat().st_mode & 0o777 == 0o600  # it holds the encrypted credentials: owner only, as secret.key
     assert "the tables themselves" in said and "stored credentials can only be decrypted with the same key" in said
 
     target_url = origin_url if target == origin else _url(target, state_dir, fresh_pg)

@@ -309,3 +309,16 @@ def test_a_secret_never_comes_back_in_any_answer_or_log(
     with services.db.connect() as conn:
         stored = conn.exec_driver_sql("SELECT source FROM ingestion").scalar()
     assert seaweedfs.secret_key not in str(stored)
+
+
+def test_secrets_rotate_refuses_a_short_new_key(  # type: ignore[no-untyped-def]
+    settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an outsider: `--new-key short` was taken, and every stored credential (and backup) rested on it."""
+    from app.cli import main
+
+    monkeypatch.setenv("AUTOLOADER_DATA_DIR", str(settings.data_dir))
+    assert main(["secrets", "rotate", "--new-key", "short"]) == 2
+    said = capsys.readouterr().err
+    assert "the new key is 5 characters long" in said and "at least 16 random characters" in said
+    assert not (settings.data_dir / "secret.key.new").exists()
