@@ -429,6 +429,9 @@ class RunPipeline:
                 counts = ctx.engine.count_rows_from(destination, [e.path for e in entries], run_id)
                 results = {e.path: FileResult(FileStatus.LOADED, records=counts.get(e.path, 0)) for e in entries}
                 self.store.complete_batch(ingestion.id, seq, results)
+                # This run settles them: its counts include them (the interrupted run never recorded them).
+                ctx.metrics.files_processed += len(entries)
+                ctx.metrics.records_ingested += sum(r.records for r in results.values())
                 files = counted(len(entries), "file")
                 ctx.notes.append(f"recovered batch {seq} ({files}) committed by an interrupted run")
             else:
