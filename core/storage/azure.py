@@ -363,7 +363,7 @@ class AzureBlobStorage:
             if status in (408, 429) or status >= 500 or code in ("ServerBusy", "OperationTimedOut"):
                 return StorageUnavailable(
                     f"Azure {self._where()} is busy or failing ({code or status}) while reading {target}",
-                    "This is usually temporary; the run will retry.",
+                    "This is usually temporary; a scheduled run is retried by itself.",
                     detail=_detail(exc),
                 )
             if path is not None:  # one blob the service will not serve as it is (BlobArchived: 409)
@@ -381,13 +381,13 @@ class AzureBlobStorage:
         if isinstance(exc, ax.ServiceRequestError | ax.ServiceResponseError | OSError):
             return StorageUnavailable(
                 f"Could not reach Azure {self._where()} while reading {target}",
-                "Check the endpoint and the network; the run will retry.",
+                "Check the endpoint and the network; a scheduled run is retried by itself.",
                 detail=_detail(exc),
             )
         if isinstance(exc, ax.AzureError):
             return StorageUnavailable(
                 f"The connection to Azure {self._where()} failed while reading {target}",
-                "This is usually temporary; the run will retry.",
+                "This is usually temporary; a scheduled run is retried by itself.",
                 detail=_detail(exc),
             )
         return None

@@ -324,7 +324,7 @@ class GCSStorage:
         if isinstance(exc, gx.TooManyRequests | gx.ServerError | gx.RequestRangeNotSatisfiable):
             return StorageUnavailable(
                 f"GCS{self._where()} is busy or failing while reading {target}",
-                "This is usually temporary; the run will retry.",
+                "This is usually temporary; a scheduled run is retried by itself.",
                 detail=detail,
             )
         if isinstance(exc, gx.GoogleAPICallError) and path is not None:
@@ -341,7 +341,7 @@ class GCSStorage:
         if isinstance(exc, requests.RequestException | ga.TransportError | OSError):
             return StorageUnavailable(
                 f"Could not reach GCS{self._where()} while reading {target}",
-                "Check the endpoint URL and the network; the run will retry.",
+                "Check the endpoint URL and the network; a scheduled run is retried by itself.",
                 detail=detail,
             )
         return None

@@ -425,12 +425,12 @@ class LocalStorage:
         if exc.errno in _TRANSIENT_ERRNOS:
             return StorageUnavailable(
                 f"The {kind} {path} could not be read right now ({os.strerror(exc.errno or 0)})",
-                "This is usually temporary (a network mount or a busy disk); the run will retry.",
+                "This is usually temporary (a network mount or a busy disk); a scheduled run is retried by itself.",
                 detail=str(exc),
             )
         return StorageUnavailable(
             f"Reading the {kind} {path} failed: {exc.strerror or exc}",
-            "Check the disk or mount; the run will retry.",
+            "Check the disk or mount; a scheduled run is retried by itself.",
             detail=str(exc),
         )
 

@@ -452,7 +452,7 @@ class S3Storage:
             if code in _TRANSIENT_CODES or status in (408, 429) or status >= 500:
                 return StorageUnavailable(
                     f"S3{self._where()} is busy or failing ({code or status}) while reading {target}",
-                    "This is usually temporary; the run will retry.",
+                    "This is usually temporary; a scheduled run is retried by itself.",
                     detail=detail,
                 )
             if path is not None:
@@ -493,13 +493,13 @@ class S3Storage:
         if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ProxyConnectionError):
             return StorageUnavailable(
                 f"Could not connect to S3{self._where() or ' (' + (self.region or 'default region') + ')'}",
-                "Check the endpoint URL and the network; the run will retry.",
+                "Check the endpoint URL and the network; a scheduled run is retried by itself.",
                 detail=str(exc),
             )
         if isinstance(exc, bx.ReadTimeoutError | bx.HTTPClientError | bx.IncompleteReadError | bx.ConnectionError):
             return StorageUnavailable(
                 f"The connection to S3{self._where()} failed while reading {target}",
-                "This is usually temporary; the run will retry.",
+                "This is usually temporary; a scheduled run is retried by itself.",
                 detail=str(exc),
             )
         if isinstance(exc, bx.NoRegionError):
@@ -511,7 +511,7 @@ class S3Storage:
         if isinstance(exc, OSError | bx.BotoCoreError):
             return StorageUnavailable(
                 f"The connection to S3{self._where()} failed while reading {target}",
-                "This is usually temporary; the run will retry.",
+                "This is usually temporary; a scheduled run is retried by itself.",
                 detail=f"{type(exc).__name__}: {exc}",
             )
         return None  # not an SDK or I/O error (a bug): let it propagate unchanged

@@ -434,7 +434,7 @@ class SFTPStorage:
         if isinstance(exc, paramiko.SSHException | OSError | EOFError):
             return StorageUnavailable(
                 f"Could not talk to SFTP server {self.server}" + (f" while reading {path}" if path else ""),
-                "Check the host, the port and the network; the run will retry.",
+                "Check the host, the port and the network; a scheduled run is retried by itself.",
                 detail=detail,
             )
         return None
