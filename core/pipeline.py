@@ -64,7 +64,14 @@ from core.lifecycle import (
 )
 from core.live_runs import LIVE_RUNS
 from core.ports import ActiveRun, ListingState, MetadataStore
-from core.run_messages import copies_note, malformed_error, sampled_note, skipped_note, waiting_note
+from core.run_messages import (
+    copies_note,
+    malformed_error,
+    sampled_note,
+    skipped_note,
+    unmatched_files,
+    waiting_note,
+)
 from core.selection import bad_record_offenders, copies_of_loaded, plan_batches, select_new_files
 from core.storage.base import FileInfo, Storage
 from core.wording import counted
@@ -291,6 +298,8 @@ class RunPipeline:
         ctx.reloads = {path: self._reload_plan(ctx, by_path[path], seen) for path, seen in selection.reload.items()}
         ctx.files_total = len(new_files)
         if not new_files:
+            if not selection.listed and start_after is None and not len(known):
+                self._note_unmatched_pattern(ctx)
             self._finish_full_refresh(ctx)
             self._advance_listing(ctx)
             return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
@@ -316,6 +325,14 @@ class RunPipeline:
         if ctx.metrics.files_quarantined or ctx.unreadable:
             return RunStatus.PARTIAL, summary
         return RunStatus.SUCCESS, summary
+
+    @staticmethod
+    def _note_unmatched_pattern(ctx: _RunContext) -> None:
+        """An ingestion that never saw a file and whose pattern matched nothing: say which files the path holds that
+        the pattern does not match (a runs' "No new files." hid a pattern gone wrong that Test Connection named)."""
+        pattern = ctx.ingestion.spec.source.file_pattern
+        if pattern and (unmatched := unmatched_files(ctx.storage)):
+            ctx.notes.append(f"0 files match the pattern '{pattern}'; {unmatched}")
 
     @staticmethod
     def _after_run(ctx: _RunContext) -> None:

@@ -22,6 +22,7 @@ from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, read_file
 from core.formats.csv_reader import one_column_hint
 from core.formats.types import schema_to_json
+from core.run_messages import unmatched_files
 from core.storage.base import FileInfo, Storage
 from core.wording import counted
 
@@ -118,18 +119,11 @@ def no_files_message(storage: Storage, pattern: str | None, shown: int = 3) -> s
     where = storage.root
     if not pattern:
         return f"Connected, but 0 files were found under {where}: nothing would be loaded. Check the path."
-    others = list(itertools.islice(storage.list_files(None), 1000))
     text = f"Connected, but 0 files match the pattern '{pattern}' under {where}: nothing would be loaded."
-    if not others:
+    unmatched = unmatched_files(storage, shown)
+    if unmatched is None:
         return f"{text} The path holds no files at all; check the path."
-    root = where.rstrip("/") + "/"
-    names = ", ".join(f.path.removeprefix(root) for f in others[:shown])
-    one = len(others) == 1
-    count = f"{len(others):,}{'+' if len(others) == 1000 else ''} {'file' if one else 'files'}"
-    return (
-        f"{text} {count} under the path {'does' if one else 'do'} not match it (e.g. {names}); fix the pattern "
-        "(it is relative to the path: *.json matches the top folder only, **/*.json every sub-folder)."
-    )
+    return f"{text} {unmatched}."
 
 
 def _read_sample(

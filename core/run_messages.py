@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
+
 from core.domain import RunError
+from core.storage.base import Storage
 from core.wording import counted
+
+UNMATCHED_SHOWN = 1000
+"""At most this many files are listed without the pattern to tell a pattern that matches nothing."""
+
+
+def unmatched_files(storage: Storage, shown: int = 3) -> str | None:
+    """When a file pattern matched nothing: the files the path holds that it does not match (a bounded second
+    listing without the pattern), and how patterns are read; None when the path holds no file either."""
+    others = list(itertools.islice(storage.list_files(None), UNMATCHED_SHOWN))
+    if not others:
+        return None
+    root = storage.root.rstrip("/") + "/"
+    names = ", ".join(f.path.removeprefix(root) for f in others[:shown])
+    one = len(others) == 1
+    count = f"{len(others):,}{'+' if len(others) == UNMATCHED_SHOWN else ''} {'file' if one else 'files'}"
+    return (
+        f"{count} under the path {'does' if one else 'do'} not match it (e.g. {names}); fix the pattern "
+        "(it is relative to the path: *.json matches the top folder only, **/*.json every sub-folder)"
+    )
 
 
 def waiting_note(count: int, min_age: int) -> str:

@@ -60,6 +60,8 @@ class Selection:
     listed_through: str | None = None
     """The greatest listed path sorting before every waiting file: once the run has recorded what it loads, every
     listed file up to it is in the ledger (where the next incremental listing may start)."""
+    listed: int = 0
+    """How many files the listing gave (the pattern matched)."""
 
 
 def select_new_files(listing: Iterable[FileInfo], known: KnownFiles, spec: IngestionSpec, now: datetime) -> Selection:
@@ -90,6 +92,7 @@ def select_new_files(listing: Iterable[FileInfo], known: KnownFiles, spec: Inges
     selection.load.sort(key=lambda f: (f.modified, f.path))
     before_waiting = [p for p in listed if first_waiting is None or p < first_waiting]
     selection.listed_through = max(before_waiting, default=None)
+    selection.listed = len(listed)
     return selection
 
 

@@ -24,9 +24,9 @@ from core.spark_sources import refuse_source_spark_cannot_read
 from core.storage import open_storage
 
 LOCKED_PARTS = ("source", "format", "destination", "cluster_id")
-OPEN_UNTIL_LOADED = ("format",)
+OPEN_UNTIL_LOADED = ("source", "format")
 """Parts that stay open on an activated ingestion until it has loaded a file (nothing in the table depends on
-them yet): a folder left on the wrong format is fixed in place, not by delete-and-recreate."""
+them yet): a wrong path, pattern or format is fixed in place, not by delete-and-recreate."""
 
 
 class ScheduleSync(Protocol):

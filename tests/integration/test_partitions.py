@@ -13,6 +13,7 @@ import pytest
 
 from core.domain import RunStatus
 from tests.helpers import read_table, spec
+from tests.integration.test_api import wait_for_run
 
 
 def _landing(root: Path) -> Path:
@@ -199,6 +200,29 @@ def test_preview_says_when_no_file_matches_the_pattern(api: Any, tmp_path: Path)
 
     matched = api.post("/api/v1/ingestions/test", json=_body(landing, "year=2024/month={01,02}/part-[0-9].json"))
     assert matched.json()["files"] == 4
+
+
+def test_a_run_says_when_no_file_matches_the_pattern_and_the_pattern_can_be_fixed(api: Any, tmp_path: Path) -> None:
+    """Found by an outsider: `*.csv` over date folders of CSV files: Test Connection said why nothing matched, every
+    run said only "No new files.", and the pattern could not be fixed on the active ingestion (409). A run of an
+    ingestion that never saw a file now names the files the pattern misses, and the source stays open until a file
+    has loaded."""
+    landing = _landing(tmp_path)
+    ing = api.post("/api/v1/ingestions", json={**_body(landing, "*.json"), "activate": True}).json()
+    run = api.post(f"/api/v1/ingestions/{ing['id']}/run").json()
+    ended = wait_for_run(api, ing["id"], run["run_id"])
+    assert ended["status"] == "success" and ended["metrics"]["files_processed"] == 0, ended
+    assert (
+        "No new files. Notes: 0 files match the pattern '*.json'; 4 files under the path do not match it"
+        in (ended["message"])
+    ), ended["message"]
+
+    fixed = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"source": {"file_pattern": "**/*.json"}})
+    assert fixed.status_code == 200, fixed.text
+    run = api.post(f"/api/v1/ingestions/{ing['id']}/run").json()
+    assert wait_for_run(api, ing["id"], run["run_id"])["metrics"]["files_processed"] == 4
+    locked = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"source": {"file_pattern": "*.json"}})
+    assert locked.status_code == 409 and locked.json()["error"]["field"] == "source", locked.text
 
 
 @pytest.mark.slow

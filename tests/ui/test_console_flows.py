@@ -45,13 +45,15 @@ async def test_pause_or_resume_of_a_draft_is_refused(user: User, services_of_app
     assert services_of_app.store.get_ingestion(draft.id).status.value == "draft"
 
 
-async def test_format_of_an_active_ingestion_that_loaded_nothing_can_change(user: User, services_of_app: Any) -> None:
+async def test_source_and_format_of_an_active_ingestion_that_loaded_nothing_can_change(
+    user: User, services_of_app: Any
+) -> None:
     ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
     await user.open(f"/ingestions/{ingestion.id}/edit")
-    await user.should_see("The format can still change")
+    await user.should_see("The source and the format can still change")
     fmt = next(e for e in user.find(marker="format.type").elements if isinstance(e, ui.select))
     path = next(e for e in user.find(marker="source.path").elements if isinstance(e, ui.input))
-    assert fmt.enabled and not path.enabled
+    assert fmt.enabled and path.enabled
     csv = spec(str(ORDERS), table="orders", name="orders", format={"type": "csv"})
     assert services_of_app.ingestions.update(ingestion.id, csv).spec.format.type == "csv"
 
@@ -62,6 +64,12 @@ async def test_format_is_locked_once_a_file_was_loaded(user: User, services_of_a
     csv = spec(str(ORDERS), table="orders", name="orders", format={"type": "csv"})
     with pytest.raises(Conflict, match="has loaded files"):
         services_of_app.ingestions.update(ingestion.id, csv)
+    elsewhere = spec(str(ORDERS.parent), table="orders", name="orders")
+    with pytest.raises(Conflict, match="'source' cannot change once an ingestion has been activated and has loaded"):
+        services_of_app.ingestions.update(ingestion.id, elsewhere)
+    await user.open(f"/ingestions/{ingestion.id}/edit")
+    path = next(e for e in user.find(marker="source.path").elements if isinstance(e, ui.input))
+    assert not path.enabled
     # the schema-evolution decisions stay open: the schema-failure message advises switching the policy
     decisions = {"on_schema_change": "auto_merge", "ignored_columns": ["note"]}
     policy = spec(str(ORDERS), table="orders", name="orders", format={"type": "json", "schema": decisions})

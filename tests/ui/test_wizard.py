@@ -102,6 +102,7 @@ async def test_save_as_draft_from_the_first_step_needs_the_whole_form(user: User
 
 async def test_edit_of_an_active_ingestion_locks_source_format_destination(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     ingestion = services_of_app.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services_of_app.runs.run_now(ingestion.name)  # until a file has loaded, the source and the format stay open
     await user.open(f"/ingestions/{ingestion.id}/edit")
     await user.should_see("Edit 'orders'")
     await user.should_see("locked once an ingestion has been activated")

@@ -21,9 +21,9 @@ LOCK_REASON = (
     "Source, format and destination are locked once an ingestion has been activated. "
     "To change them, create a new ingestion."
 )
-FORMAT_OPEN_REASON = (
-    "Source and destination are locked once an ingestion has been activated. The format can still change: "
-    "no file has been loaded yet. To change the rest, create a new ingestion."
+OPEN_UNTIL_LOADED_REASON = (
+    "The destination is locked once an ingestion has been activated. The source and the format can still change: "
+    "no file has been loaded yet. To change the destination, create a new ingestion."
 )
 
 
@@ -39,13 +39,13 @@ class FormFields:
     """Each bound widget shows its field of the draft when built and writes it back, through its codec, only
     when the user changes it."""
 
-    def __init__(self, draft: SpecDraft, locked: bool, format_locked: bool | None = None) -> None:
-        """`format_locked` defaults to `locked`: the format stays open on an activated ingestion that has not
-        loaded a file yet (nothing in the table depends on it)."""
+    def __init__(self, draft: SpecDraft, locked: bool, loaded_lock: bool | None = None) -> None:
+        """`loaded_lock` defaults to `locked`: the source and the format stay open on an activated ingestion that
+        has not loaded a file yet (nothing in the table depends on them)."""
         self.draft = draft
         self.locked = locked
-        self.format_locked = locked if format_locked is None else format_locked
-        self.format_lockable: list[DisableableElement] = []
+        self.loaded_lock = locked if loaded_lock is None else loaded_lock
+        self.open_until_loaded: list[DisableableElement] = []
         self.check_field: Callable[[str], dict[str, str]] | None = None
         """Checks one changed field (the wizard's validation): its problems show at the field as the user types."""
         self.errors: dict[str, ui.label] = {}
@@ -96,8 +96,9 @@ class FormFields:
                 _reveal(slot, message)
 
     def lockable_for(self, path: str) -> list[DisableableElement]:
-        """The list an element bound to `path` is locked with: the format's own, or the rest's."""
-        return self.format_lockable if path.startswith("format.") else self.lockable
+        """The list an element bound to `path` is locked with: the source's and the format's (open until a file
+        has loaded), or the rest's."""
+        return self.open_until_loaded if path.startswith(("source.", "format.")) else self.lockable
 
     def input(self, label: str, path: str, codec: Codec = TEXT, *, lockable: bool = True, **kwargs: Any) -> ui.input:
         element = ui.input(label, **kwargs).props("outlined").classes("w-full")
@@ -137,8 +138,8 @@ class FormFields:
         if self.locked:
             for element in self.lockable:
                 element.disable()
-        if self.format_locked:
-            for element in self.format_lockable:
+        if self.loaded_lock:
+            for element in self.open_until_loaded:
                 element.disable()
 
     # --- errors ---------------------------------------------------------------------------------------------------
@@ -241,9 +242,9 @@ def section(title: str, icon: str) -> None:
         ui.label(title).classes("text-lg font-semibold text-slate-800")
 
 
-def lock_banner(locked: bool, format_locked: bool | None = None) -> None:
+def lock_banner(locked: bool, loaded_lock: bool | None = None) -> None:
     if locked:
-        reason = LOCK_REASON if format_locked in (None, True) else FORMAT_OPEN_REASON
+        reason = LOCK_REASON if loaded_lock in (None, True) else OPEN_UNTIL_LOADED_REASON
         with ui.row().classes("w-full p-3 rounded bg-amber-50 border border-amber-200 items-center"):
             ui.icon("lock").classes("text-amber-700")
             ui.label(reason).classes("text-sm text-amber-900")

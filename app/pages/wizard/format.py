@@ -94,7 +94,7 @@ class FormatStep:
 
     def render(self) -> None:
         fields = self.fields
-        lock_banner(self.state.locked, self.fields.format_locked)
+        lock_banner(self.state.locked, self.fields.loaded_lock)
         section("File Format & Schema", "description")
         reprobe = self.reprobe_soon
         self.reader_options = ReaderOptions(fields, reprobe)
@@ -107,7 +107,7 @@ class FormatStep:
         with fields.when(ui.column().classes("w-full"), self._is("manual", "format.schema.inference")):
             text = ui.textarea("Schema (JSON)", placeholder='[{"name": "id", "type": "bigint", "nullable": true}]')
             fields.bind(text.props("outlined").classes("w-full font-mono"), "format.schema.schema_json", JSON_TEXT)
-            fields.format_lockable.append(text)
+            fields.open_until_loaded.append(text)
         infer = ui.checkbox("Infer column types")
         fields.bind(infer, "format.schema.infer_types", marked=False, lockable=True, after=reprobe)
         ui.label("Keeps strings when off; numbers, booleans and timestamps are detected when on.").classes(

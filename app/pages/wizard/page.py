@@ -43,7 +43,7 @@ class Wizard:
         self.editing = editing
         self.has_loaded = has_loaded
         locked = editing is not None and editing.status != IngestionStatus.DRAFT
-        self.fields = FormFields(draft, locked, format_locked=locked and has_loaded)
+        self.fields = FormFields(draft, locked, loaded_lock=locked and has_loaded)
         self.state = WizardState(self.fields, clusters, editing_id=editing.id if editing else None)
         self.fields.check_field = lambda path: field_problems(self.state.draft, path)
         self.source = SourceStep(self.state, on_probed=self._probed)

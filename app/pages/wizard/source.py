@@ -60,7 +60,7 @@ class SourceStep:
 
     def render(self) -> None:
         fields = self.fields
-        lock_banner(self.state.locked)
+        lock_banner(self.state.locked, self.fields.loaded_lock)
         name = fields.input("Ingestion name *", "name", lockable=False, placeholder="e.g. orders_raw")
         name.on("blur", self.check_name)
         section("Select Data Source", "dns")
@@ -171,7 +171,7 @@ class SourceStep:
         return card
 
     def _choose_source(self, kind: str) -> None:
-        if self.state.locked:
+        if self.fields.loaded_lock:
             return
         self.draft.set("source.type", kind)
         self.state.probe = None
@@ -196,7 +196,7 @@ class SourceStep:
 
     def connection_failure(self) -> str | None:
         """The last Test Connection's failure while the source is still as tested (Next waits for a fix)."""
-        if self.state.locked:  # a locked source cannot be fixed here: the failure is shown, not blocking
+        if self.fields.loaded_lock:  # a locked source cannot be fixed here: the failure is shown, not blocking
             return None
         if self.failed_source is not None and self.failed_source == self.draft.get("source"):
             return self.connection_result.text
@@ -258,7 +258,7 @@ class SourceStep:
         try:
             return await actions.test_configuration(self.draft.probe_spec(), check_table=False)
         except HostKeyNotPinned as exc:
-            if self.state.locked:
+            if self.fields.loaded_lock:
                 raise
             self.draft.set("source.host_key_fingerprint", exc.fingerprint)
             self.fields.pull("source.host_key_fingerprint")

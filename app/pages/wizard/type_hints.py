@@ -112,7 +112,7 @@ class TypeHintsEditor:
             self.fields.error_slot(HINTS)
             self.add_button = ui.button("Add column type", icon="add", on_click=self._add)
             _marked(self.add_button.props("flat dense no-caps"), "add-type-hint")
-            self.fields.format_lockable.append(self.add_button)
+            self.fields.open_until_loaded.append(self.add_button)
         self._render_rows()
 
     def _caption(self) -> str:
@@ -152,8 +152,8 @@ class TypeHintsEditor:
         self.errors[row] = error
         self.last_column = column
         for element in (column, kind, precision, scale, other, remove):
-            self.fields.format_lockable.append(element)
-            if self.fields.format_locked:
+            self.fields.open_until_loaded.append(element)
+            if self.fields.loaded_lock:
                 element.disable()
 
     @staticmethod
