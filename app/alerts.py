@@ -21,6 +21,7 @@ from core.config import QualityConfig
 from core.domain import Ingestion, IngestionStatus, RunOutcome
 from core.egress import EgressAllow, open_url
 from core.errors import AutoloaderError
+from core.wording import sentence
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class AlertService:
             send(*args)
             return "ok"
         except Exception as exc:  # a broken channel must not break the run or the other channels
-            reason = f"{exc.message} {exc.action}" if isinstance(exc, AutoloaderError) else str(exc)
+            reason = f"{sentence(exc.message)} {exc.action}" if isinstance(exc, AutoloaderError) else str(exc)
             log.warning("alert delivery failed: %s", reason)
             return f"failed: {reason}"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from core.errors import AutoloaderError
+from core.wording import sentence
 
 _API_HINT = re.compile(r"\s*\((?:console: (?P<console>[^,)]+), or )?(?:POST|PUT|GET|DELETE|PATCH) [^)]*\)")
 """An endpoint named in brackets, e.g. "(POST …/resume)" or "(console: Review, or POST …/resolve)"."""
@@ -47,4 +48,4 @@ def console_field_message(message: str) -> str:
 
 
 def console_error_text(exc: AutoloaderError) -> str:
-    return f"{exc.message} {console_action(exc.action)}".strip()
+    return f"{sentence(exc.message)} {console_action(exc.action)}".strip()

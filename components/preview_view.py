@@ -64,9 +64,10 @@ def render_preview(
 
 
 def _status_strip(result: PreviewResult) -> None:
+    found = f"{result.files:,}+ files" if result.files_truncated else counted(result.files, "file")
     checks = [
         ("Connection successful", True),
-        (f"{result.files:,}{'+' if result.files_truncated else ''} files discovered", result.files > 0),
+        (f"{found} discovered", result.files > 0),
         ("Schema inferred", bool(result.schema)),
         ("Sample data loaded", bool(result.sample_rows)),
     ]

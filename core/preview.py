@@ -80,7 +80,8 @@ def preview(
     bad = dict(sorted({**storage.skipped, **inferred.bad_files, **stats.bad}.items()))  # shown in path order
     schema = schema_to_json(inferred.schema)
     size_gb = total / 1e9
-    message = f"Connection successful — {len(files):,}{'+' if truncated else ''} files, {size_gb:.2f} GB"
+    plural = "file" if len(files) == 1 and not truncated else "files"
+    message = f"Connection successful — {len(files):,}{'+' if truncated else ''} {plural}, {size_gb:.2f} GB"
     if not files:
         message = no_files_message(storage, spec.source.file_pattern)
     estimated = round(stats.records / stats.bytes * total) if stats.bytes else stats.records

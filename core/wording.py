@@ -7,3 +7,9 @@ def counted(count: float, noun: str, plural: str | None = None) -> str:
     """``count`` with thousands separators and ``noun`` in the number it takes (``plural`` when not noun + "s")."""
     word = noun if count == 1 else (plural or f"{noun}s")
     return f"{count:,} {word}"
+
+
+def sentence(text: str) -> str:
+    """`text` ended as a sentence, for a message followed by its action on one line ("… does not exist. Check …")."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?:)" else f"{text}."

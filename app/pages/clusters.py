@@ -17,6 +17,7 @@ from components.frame import page_heading
 from components.styles import FLAT, OUTLINE, PRIMARY
 from core.access import Role
 from core.errors import AutoloaderError
+from core.wording import sentence
 
 TABLE_FORMATS = {"delta": "Delta", "iceberg": "Iceberg", "parquet": "Parquet"}
 # two fields share a line where both get 14rem; on a phone each takes its own full line (the rows wrap)
@@ -38,7 +39,7 @@ def test_text(result: ConnectionTest) -> str:
     fmt = f"table format {result.table_format} {'works' if result.format_ok else 'does not work'}"
     parts = [f"{'✓' if result.ok else '✕'} {reach}", fmt if result.reachable else "", f"{result.seconds:.1f} s"]
     text = " · ".join(p for p in parts if p)
-    detail = f"{result.message} {result.action}".strip()
+    detail = f"{sentence(result.message)} {result.action}".strip()
     return f"{text}. {detail}" if detail else text
 
 

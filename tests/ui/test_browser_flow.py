@@ -101,8 +101,7 @@ def test_main_flow_from_folder_to_monitored_runs(server: str, console_page: Page
     _shot(page, "10-preview-schema")
 
     page.get_by_role("button", name="Looks Good - Create Ingestion").click()
-    expect(page.get_by_text("'orders' is active.", exact=False)).to_be_visible()
-    expect(page.get_by_text("First run", exact=False)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"'orders' is active\. Next run "))).to_be_visible()
     expect(page.get_by_text("main.default.orders")).to_be_visible()
 
     page.get_by_role("button", name="Run Now").click()

@@ -207,7 +207,7 @@ def first_run_text(spec: IngestionSpec, ingestion_id: int | None = None) -> str:
     upcoming = next_fire_times(spec.schedule, 1, ingestion_id=ingestion_id)
     if not upcoming:
         return "No upcoming run."
-    return f"First run {relative_time(upcoming[0])} ({clock(upcoming[0])})."
+    return f"Next run {relative_time(upcoming[0])} ({clock(upcoming[0])})."
 
 
 async def new_ingestion_page() -> None:

@@ -244,7 +244,8 @@ class SourceStep:
             else ""
         )
         self.show_result(
-            f"✓ Connection successful — {result.files:,}{truncated} files, {human_bytes(result.total_bytes)}.{pinned}",
+            f"✓ Connection successful — {result.files:,}{truncated} {'file' if result.files == 1 else 'files'}, "
+            f"{human_bytes(result.total_bytes)}.{pinned}",
             ok=True,
         )
         self.on_probed()

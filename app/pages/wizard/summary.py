@@ -21,6 +21,7 @@ from core.cost import PRICE_PER_COMPUTE_HOUR, estimate_monthly_cost, runs_per_mo
 from core.preview import PreviewResult
 from core.schedule import describe, next_fire_times
 from core.schema import LINEAGE_COLUMNS
+from core.wording import counted
 
 DEFAULT_CATALOG = DestinationConfig.model_fields["catalog"].default
 
@@ -34,7 +35,7 @@ def current_schedule(draft: SpecDraft) -> ScheduleConfig | None:
 
 
 def backfill_choices(probe: PreviewResult | None) -> dict[str, str]:
-    count = f" ({probe.files:,} files detected)" if probe else ""
+    count = f" ({counted(probe.files, 'file')} detected)" if probe else ""
     return {"new_only": "Process only new files", "all": f"Include existing files{count}", "since": "Since a date"}
 
 
