@@ -39,11 +39,18 @@ def console_action(action: str) -> str:
     return _BODY_FIELD_HINT.sub(lambda m: f"Enter a default value for {m.group('column')} in the form.", action)
 
 
+_BOUND = re.compile(r"Input should be (?P<side>greater|less) than or equal to (?P<limit>-?[\d.]+)$")
+"""pydantic's bound messages ("Input should be less than or equal to 59"), said as a range end."""
+
+
 def console_field_message(message: str) -> str:
     """A validation message in the form's words (unknown ones pass unchanged)."""
     for raw, worded in FIELD_MESSAGES.items():
         if message == raw or message.startswith(raw + ","):
             return worded
+    if bound := _BOUND.match(message):
+        limit = bound.group("limit")
+        return f"Enter {limit} or more." if bound.group("side") == "greater" else f"Enter {limit} or less."
     return message
 
 

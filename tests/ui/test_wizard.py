@@ -149,3 +149,16 @@ async def test_destination_engine_choice_runs_the_draft_on_a_registered_cluster(
     assert draft.status.value == "draft"
     assert draft.spec.cluster_id == cluster.id
     assert draft.spec.format.type == "xml"
+
+
+async def test_a_number_out_of_range_is_said_at_its_field_not_clamped(user: User) -> None:
+    """Found by an outsider: "At minute" 75 became 59, and an alert threshold of -5 became 0 (no alert), silently."""
+    await user.open("/ingestions/new")
+    await _fill_source(user)
+    age = next(iter(user.find(marker="source.min_file_age_seconds").elements))
+    age.value = -5
+    user.find(marker="source.min_file_age_seconds").trigger("blur")  # where ui.number clamps to its min/max
+    user.find(marker="next").click()
+    await user.should_see("Enter 0 or more.")
+    await _step_is(user, "Source")
+    assert age.value == -5

@@ -60,7 +60,7 @@ class ScheduleStep:
             fields.bind(since, "schedule.backfill.since", DATE, after=refresh)
         section("Data Quality (optional)", "verified")
         with ui.row().classes("w-full no-wrap gap-3"):
-            rows = ui.number("Alert if fewer rows per run than", min=0, precision=0).props("outlined")
+            rows = ui.number("Alert if fewer rows per run than", precision=0).props("outlined")  # no clamp: said
             fields.bind(rows.classes("flex-1"), "quality.row_count_min", OPTIONAL_NUMBER, after=refresh)
             recipients = ui.input("Alert recipients (comma-separated e-mails)").props("outlined").classes("flex-1")
             fields.bind(recipients, "quality.alert_recipients", ADDRESSES)
@@ -73,7 +73,7 @@ class ScheduleStep:
         frequency = ui.select(FREQUENCIES, label="Frequency").props("outlined").classes("flex-1")
         fields.bind(frequency, "schedule.frequency", after=self._trigger_changed)
         with fields.when(ui.column().classes("flex-1"), self._is("schedule.frequency", "hourly")):
-            minute = ui.number("At minute", min=0, max=59, precision=0).props("outlined").classes("w-full")
+            minute = ui.number("At minute", precision=0).props("outlined").classes("w-full")  # 75 is said, not 59
             fields.bind(minute, "schedule.minute", WHOLE_NUMBER, after=refresh)
         with fields.when(ui.column().classes("flex-1"), self._is("schedule.frequency", "weekly")):
             day = ui.select(WEEKDAYS, label="Day").props("outlined").classes("w-full")

@@ -17,7 +17,6 @@ from app.pages.wizard.validation import engine_problems, validate_parts
 from components.feedback import error_text
 from components.formatting import human_bytes
 from components.keyboard import mark_checked, radio_choice, radio_group
-from core.config import MAX_FILE_AGE_SECONDS
 from core.errors import AutoloaderError
 from core.preview import PreviewResult
 from core.storage.sftp import HostKeyNotPinned
@@ -92,7 +91,7 @@ class SourceStep:
     def _file_age(self) -> None:
         """Files younger than this wait for a later run; local folders and SFTP drops are often written in place,
         so for them the hint suggests a minute."""
-        age = ui.number("Minimum file age (seconds)", min=0, max=MAX_FILE_AGE_SECONDS, precision=0)
+        age = ui.number("Minimum file age (seconds)", precision=0)  # out of range: said at the field, not clamped
         age.props("outlined").classes("w-full")
         self.fields.bind(age, "source.min_file_age_seconds", WHOLE_NUMBER)
         with self.fields.when(ui.row(), lambda: self.draft.get("source.type") in FILE_AGE_SUGGESTED):
@@ -119,7 +118,7 @@ class SourceStep:
             "found by the next full listing."
         ).classes("text-xs text-slate-500 -mt-2")
         with self.fields.when(ui.row().classes("w-full"), lambda: bool(self.draft.get("source.incremental_listing"))):
-            hours = ui.number("Full listing every (hours)", min=1, max=24 * 366, precision=0)
+            hours = ui.number("Full listing every (hours)", precision=0)
             hours.props("outlined").classes("w-full")
             self.fields.bind(hours, "source.full_listing_interval_hours", WHOLE_NUMBER)
 
