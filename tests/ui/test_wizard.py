@@ -69,6 +69,10 @@ async def test_full_flow_creates_and_activates(user: User, services_of_app) -> N
     await user.should_see("Estimated Monthly Cost")
     await user.should_see("Daily at 02:00 UTC")
     await user.should_see("Include existing files (3 files detected)")
+    next(iter(user.find(marker="quality.row_count_min").elements)).value = 10
+    user.find(marker="quality.alert_recipients").type("ops@example.com")
+    # the summary said "defaults" whatever alerts were set (an outsider trial)
+    await user.should_see("alert under 10 rows per run; e-mail ops@example.com")
     user.find(marker="next").click()  # Test & Preview
     await user.should_see("Preview & Test Ingestion", retries=50)
     await user.should_see("3 Existing Files Detected")

@@ -63,7 +63,7 @@ class ScheduleStep:
             rows = ui.number("Alert if fewer rows per run than", precision=0).props("outlined")  # no clamp: said
             fields.bind(rows.classes("flex-1"), "quality.row_count_min", OPTIONAL_NUMBER, after=refresh)
             recipients = ui.input("Alert recipients (comma-separated e-mails)").props("outlined").classes("flex-1")
-            fields.bind(recipients, "quality.alert_recipients", ADDRESSES)
+            fields.bind(recipients, "quality.alert_recipients", ADDRESSES, after=refresh)
         AlertsAndLimits(fields, refresh).render()
         self.cost_area = ui.column().classes("w-full")
         self.summary = ui.column().classes(f"{PANEL} gap-0").mark("config-summary")

@@ -94,6 +94,16 @@ def merge_text(draft: SpecDraft) -> str:
     return f"on {keys or '—'}; among rows with the same key, {latest}"
 
 
+def quality_settings(draft: SpecDraft) -> list[str]:
+    """The Data Quality section's alert settings, as the summary says them (the section above Alerts & limits)."""
+    found = []
+    if (rows := draft.get("quality.row_count_min")) is not None:
+        found.append(f"alert under {counted(rows, 'row')} per run")
+    if recipients := draft.get("quality.alert_recipients"):
+        found.append(f"e-mail {', '.join(recipients)}")
+    return found
+
+
 def render_summary(area: ui.column, state: WizardState, title: str) -> None:
     area.clear()
     draft = state.draft
@@ -119,7 +129,10 @@ def render_summary(area: ui.column, state: WizardState, title: str) -> None:
         ("Engine", f"Spark cluster {cluster.name}" if cluster else "Embedded"),
         ("Schedule", describe(schedule) if schedule else "incomplete"),
         ("Backfill", backfill.get(backfill_mode, backfill_mode)),
-        ("Alerts & limits", "; ".join(changed_settings(draft)) or f"defaults ({batches_text(draft)})"),
+        (
+            "Alerts & limits",
+            "; ".join(quality_settings(draft) + changed_settings(draft)) or f"defaults ({batches_text(draft)})",
+        ),
     ]
     options, folders = options_text(draft), describe_partitions(draft.get("source.partition_columns"))
     rows[2:2] = [("Reader options", options)] if options else []  # after Format
