@@ -166,3 +166,18 @@ async def test_a_number_out_of_range_is_said_at_its_field_not_clamped(user: User
     await user.should_see("Enter 0 or more.")
     await _step_is(user, "Source")
     assert age.value == -5
+
+
+async def test_a_changed_csv_option_clears_the_schema_it_no_longer_describes(user: User, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: after Refresh with `;` and back to `,`, the one-column schema of `;` stayed shown."""
+    (tmp_path / "p.csv").write_text("a,b\n1,2\n")
+    await user.open("/ingestions/new")
+    await _fill_source(user, str(tmp_path))
+    user.find(marker="next").click()
+    await _step_is(user, "Format")
+    user.find(marker="format.type").click()
+    next(iter(user.find(marker="format.type").elements)).value = "csv"
+    user.find(marker="refresh-schema").click()
+    await user.should_see("• a (bigint)", retries=50)
+    user.find(marker="format.options.delimiter").clear().type(";")
+    await user.should_see("Press Refresh to infer the schema from sample files.")

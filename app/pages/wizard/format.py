@@ -136,10 +136,10 @@ class FormatStep:
         with fields.when(ui.row().classes("w-full items-center gap-4"), self._is("csv")):
             header = ui.checkbox("First row is a header")
             fields.bind(header, "format.options.header", marked=False, lockable=True, after=reprobe)
-            with ui.column().classes("w-32"):
-                fields.input("Delimiter", "format.options.delimiter", RAW_TEXT).on("blur", reprobe)
-            with ui.column().classes("w-32"):
-                fields.input("Quote", "format.options.quote", RAW_TEXT).on("blur", reprobe)
+            for label, path in (("Delimiter", "format.options.delimiter"), ("Quote", "format.options.quote")):
+                with ui.column().classes("w-32"):
+                    typed = fields.input(label, path, RAW_TEXT).on("blur", reprobe)
+                    typed.on_value_change(lambda _: self.reprobe_soon())  # a schema of the old option is not shown
         with fields.when(ui.column().classes("w-full"), self._is("xml")):
             fields.input(
                 "Row tag (the element of one record)", "format.options.row_tag", OPTIONAL_TEXT, placeholder="row"
