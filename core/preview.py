@@ -51,6 +51,9 @@ class PreviewResult:
     differing_columns: list[dict[str, Any]] = field(default_factory=list)
     sample_rows_by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     recommendations: list[str] = field(default_factory=list)
+    delimiter_hint: str = ""
+    """CSV read as one column whose header holds another usual delimiter: which to set (also the first
+    recommendation), for the wizard to show beside the inferred schema."""
 
 
 @dataclass(slots=True)
@@ -107,7 +110,8 @@ def preview(
     )
     result.recommendations = recommendations(spec, result, files)
     if hint := one_column_hint(inferred.schema, spec.format):
-        result.recommendations.insert(0, hint[0].upper() + hint[1:] + ".")
+        result.delimiter_hint = hint[0].upper() + hint[1:] + "."
+        result.recommendations.insert(0, result.delimiter_hint)
     if not files:
         result.recommendations.insert(0, message)
     return result

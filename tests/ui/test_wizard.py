@@ -181,3 +181,8 @@ async def test_a_changed_csv_option_clears_the_schema_it_no_longer_describes(use
     await user.should_see("• a (bigint)", retries=50)
     user.find(marker="format.options.delimiter").clear().type(";")
     await user.should_see("Press Refresh to infer the schema from sample files.")
+
+    (tmp_path / "p.csv").write_text("a;b\n1;2\n")
+    user.find(marker="format.options.delimiter").clear().type(",")
+    user.find(marker="refresh-schema").click()
+    await user.should_see("The first row is one column holding ';' 1 time", retries=50)  # the name shows a_b

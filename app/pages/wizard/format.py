@@ -198,5 +198,7 @@ class FormatStep:
             ui.label(f"Detected {columns} from {samples}:").classes("text-sm")
             for column in probe.schema:
                 ui.label(f"• {column['name']} ({column['type']})").classes("text-sm font-mono")
+            if probe.delimiter_hint:  # the column's stored name hides the delimiter it holds
+                ui.label(f"⚠ {probe.delimiter_hint}").classes("text-sm text-amber-700").mark("delimiter-hint")
             for path, reason in probe.bad_files.items():
                 ui.label(f"⚠ {path}: {reason}").classes("text-xs text-amber-700")
