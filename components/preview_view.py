@@ -16,7 +16,7 @@ from components.frame import page_heading
 from components.schema_table import schema_table
 from components.styles import FOOTER, OUTLINE, PRIMARY
 from core.config import IngestionSpec
-from core.preview import PreviewResult
+from core.preview import PreviewResult, marker_advice
 from core.schedule import describe
 from core.wording import counted
 
@@ -129,6 +129,7 @@ def _quality(result: PreviewResult) -> None:
         for d in result.differing_columns
     ]
     findings += [f"Unreadable file {path}: {reason}" for path, reason in result.bad_files.items()]
+    findings += marker_advice(result.text_markers)
     if not findings:
         _notice("✓", "No issues found", f"{result.records_sampled:,} sample records checked.", "green")
         return

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.config import IngestionSpec
 from core.engines.base import Engine
@@ -21,6 +22,7 @@ from core.engines.embedded import add_partitions, file_partitions, open_for, wit
 from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, read_file
 from core.formats.csv_reader import one_column_hint
+from core.formats.text_types import TYPED_NULL_MARKERS, TextRules
 from core.formats.types import schema_to_json
 from core.run_messages import unmatched_files
 from core.storage.base import FileInfo, Storage
@@ -54,6 +56,9 @@ class PreviewResult:
     delimiter_hint: str = ""
     """CSV read as one column whose header holds another usual delimiter: which to set (also the first
     recommendation), for the wizard to show beside the inferred schema."""
+    text_markers: dict[str, dict[str, int]] = field(default_factory=dict)
+    """CSV text columns holding missing-value markers (`NA`, `N/A`, ...) the sample read as text: column ->
+    marker -> count. A typed column reads them as NULL; a text column keeps them unless `null_value` says so."""
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class _SampleStats:
     bytes: int = 0
     malformed: int = 0
     nulls: Counter[str] = field(default_factory=Counter)
+    markers: Counter[tuple[str, str]] = field(default_factory=Counter)
     rows_by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bad: dict[str, str] = field(default_factory=dict)
 
@@ -108,7 +114,9 @@ def preview(
         differing_columns=_differing_columns(spec, storage, engine, sample, bad),
         sample_rows_by_file=stats.rows_by_file,
     )
-    result.recommendations = recommendations(spec, result, files)
+    for (column, marker), times in sorted(stats.markers.items()):
+        result.text_markers.setdefault(column, {})[marker] = times
+    result.recommendations = recommendations(spec, result, files) + marker_advice(result.text_markers)
     if hint := one_column_hint(inferred.schema, spec.format):
         result.delimiter_hint = hint[0].upper() + hint[1:] + "."
         result.recommendations.insert(0, result.delimiter_hint)
@@ -150,6 +158,8 @@ def _read_sample(
                         shown.extend({"_source_file": info.path, **r} for r in head)
                     for name in schema.names:
                         nulls[name] += batch.column(batch.schema.get_field_index(name)).null_count
+                    if spec.format.type == "csv":
+                        _count_text_markers(batch, spec, stats.markers)
                     if read.records >= MAX_ANALYSED_ROWS_PER_FILE:
                         break
         except BadFileError as exc:
@@ -161,6 +171,30 @@ def _read_sample(
         stats.nulls.update(nulls)
         stats.rows_by_file[info.path] = shown
     return stats
+
+
+def _count_text_markers(batch: pa.RecordBatch, spec: IngestionSpec, markers: Counter[tuple[str, str]]) -> None:
+    """Count the missing-value markers the text columns of a CSV sample hold as text (not the null token)."""
+    tokens = TextRules.of(spec.format.options).null_tokens
+    wanted = pa.array([m for m in TYPED_NULL_MARKERS if m not in tokens], pa.string())
+    for index, f in enumerate(batch.schema):
+        if f.name.startswith("_") or not pa.types.is_string(f.type):
+            continue
+        column = batch.column(index)
+        for value in pc.filter(column, pc.is_in(column, value_set=wanted)).to_pylist():
+            markers[(f.name, value)] += 1
+
+
+def marker_advice(text_markers: dict[str, dict[str, int]]) -> list[str]:
+    """One line per text column holding missing-value markers: what they load as, and the option to change it."""
+    advice = []
+    for column, found in text_markers.items():
+        marker, times = max(found.items(), key=lambda item: item[1])
+        advice.append(
+            f"Column '{column}' holds '{marker}' {counted(times, 'time')} in the sample: a text column keeps it as "
+            f"text; set format.options.null_value to '{marker}' to load it as NULL."
+        )
+    return advice
 
 
 def _differing_columns(

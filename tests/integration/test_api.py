@@ -223,3 +223,21 @@ def test_patch_changes_only_the_fields_it_sends(api, tmp_path: Path) -> None:  #
     assert wait_for_run(api, ing["id"], accepted.json()["run_id"])["status"] == "success"
     locked = api.patch(f"/api/v1/ingestions/{ing['id']}", json={"destination": {"table": "other"}})
     assert locked.status_code == 409 and locked.json()["error"]["field"] == "destination", locked.text
+
+
+def test_the_preview_names_missing_value_markers_a_text_column_keeps(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider on palmerpenguins: `sex` holds NA in 11 rows; the numeric columns' NA became NULL, the
+    text column kept the text and the checks said 0% NULL. The preview now says so, and which option changes it."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "penguins.csv").write_text("id,mass,sex\n1,3750,male\n2,NA,NA\n3,3800,female\n4,NA,NA\n")
+    csv = body(tmp_path / "p", format={"type": "csv", "options": {"header": True}})
+    csv["source"]["file_pattern"] = "*.csv"
+    data = api.post("/api/v1/ingestions/test", json=csv).json()
+    assert {c["name"]: c["type"] for c in data["schema"]}["mass"] == "bigint"
+    advice = "Column 'sex' holds 'NA' 2 times in the sample: a text column keeps it as text; set "
+    advice += "format.options.null_value to 'NA' to load it as NULL."
+    assert advice in data["recommendations"], data["recommendations"]
+    assert not any("'mass'" in r for r in data["recommendations"])
+    csv["format"]["options"]["null_value"] = "NA"
+    fixed = api.post("/api/v1/ingestions/test", json=csv).json()
+    assert not any("holds 'NA'" in r for r in fixed["recommendations"]), fixed["recommendations"]
