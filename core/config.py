@@ -476,9 +476,13 @@ class DestinationConfig(_Model):
     @field_validator("catalog", "database", "table")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not _IDENT.match(value):
-            raise ValueError("use letters, digits and underscores, starting with a letter or underscore")
-        return value
+        if _IDENT.match(value):
+            return value
+        if len(value) > 128:
+            raise ValueError(f"at most 128 characters ({len(value)} given)")
+        if value.count(".") in (1, 2) and all(_IDENT.match(part) for part in value.split(".")):
+            raise ValueError("one name without dots: give the catalog and the database in their own fields")
+        raise ValueError("use letters, digits and underscores, starting with a letter or underscore")
 
     @model_validator(mode="after")
     def _merge_needs_keys(self) -> DestinationConfig:

@@ -75,6 +75,12 @@ def test_validation_errors_name_the_field(api, tmp_path: Path) -> None:  # type:
     merge["destination"]["write_mode"] = "merge"
     assert "merge key" in api.post("/api/v1/ingestions", json=merge).json()["error"]["message"]
 
+    for table, said in (("main.birds.penguins", "without dots"), ("a" * 200, "at most 128 characters (200 given)")):
+        named = body(tmp_path)
+        named["destination"]["table"] = table
+        refused = api.post("/api/v1/ingestions", json=named).json()["error"]  # an outsider got "use letters, …"
+        assert refused["field"] == "destination.table" and said in refused["message"], refused
+
     blank = api.post("/api/v1/ingestions", json=body(tmp_path, name="   "))  # showed as no title and "' '" in alerts
     assert blank.status_code == 422 and blank.json()["error"]["field"] == "name", blank.text
     assert "blank" in blank.json()["error"]["message"]
