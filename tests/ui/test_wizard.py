@@ -186,3 +186,15 @@ async def test_a_changed_csv_option_clears_the_schema_it_no_longer_describes(use
     user.find(marker="format.options.delimiter").clear().type(",")
     user.find(marker="refresh-schema").click()
     await user.should_see("The first row is one column holding ';' 1 time", retries=50)  # the name shows a_b
+
+
+async def test_a_folder_of_csv_files_starts_on_the_csv_format(user: User, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: a folder holding penguins.csv started on JSON, and the first thing shown was "not valid
+    JSON". Before the user picks a format, the sampled files' suffix picks it, and the sample is read as that."""
+    (tmp_path / "penguins.csv").write_text("a,b\n1,2\n")
+    await user.open("/ingestions/new")
+    await _fill_source(user, str(tmp_path))
+    user.find(marker="next").click()
+    await _step_is(user, "Format")
+    await user.should_see("• a (bigint)", retries=50)
+    assert next(iter(user.find(marker="format.type").elements)).value == "csv"

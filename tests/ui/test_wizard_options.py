@@ -158,7 +158,7 @@ async def test_bad_values_are_named_at_their_field(user: User) -> None:
     user.find(marker="quality.webhook_url").type("ftp://example.com/hook")
     await user.should_see("use an http:// or https:// URL")
     _element(user, "limits.max_files_per_batch", ui.number).set_value(0)
-    await user.should_see("Input should be greater than or equal to 1")
+    await user.should_see("Enter 1 or more.")
 
 
 def test_the_format_is_guessed_from_the_pattern_or_the_path() -> None:

@@ -7,6 +7,7 @@ the user picks one here; an edited ingestion keeps its stored format.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -165,6 +166,24 @@ class FormatStep:
         self.fields.pull("format.type")
         self.fields.sync()
         self._format_changed()
+
+    def adopt_sample_format(self) -> bool:
+        """Before the user picks a format: take the one most of the sampled files name by their suffix (a folder of
+        `.csv` files started on JSON and said "not valid JSON"); True when the draft's format changed."""
+        probe = self.state.probe
+        if self.format_chosen or probe is None or not probe.sample_files:
+            return False
+        named = Counter(f for f in map(format_from_name, probe.sample_files) if f is not None)
+        if not named:
+            return False
+        guessed, count = named.most_common(1)[0]
+        if 2 * count <= len(probe.sample_files) or guessed == self.draft.get("format.type"):
+            return False
+        self.draft.set("format.type", guessed)
+        self.fields.pull("format.type")
+        self.fields.sync()
+        self.reader_options.refresh_caption()
+        return True
 
     def _format_picked(self) -> None:
         self.format_chosen = True

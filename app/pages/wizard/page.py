@@ -79,10 +79,13 @@ class Wizard:
         self.fields.lock()
 
     # --- what one step changes on the others ----------------------------------------------------------------------
-    def _probed(self) -> None:
+    def _probed(self) -> bool:
+        if self.format.adopt_sample_format():
+            return True
         self.format.render_schema_preview()
         self.destination.refresh_columns()
         self.render_summaries()
+        return False
 
     def _engine_changed(self) -> None:
         problems = engine_problems(self.state.draft)

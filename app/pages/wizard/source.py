@@ -45,7 +45,8 @@ OK_STYLE, FAILED_STYLE = "bg-green-50 text-green-800", "bg-red-50 text-red-800"
 
 
 class SourceStep:
-    def __init__(self, state: WizardState, on_probed: Callable[[], None]) -> None:
+    def __init__(self, state: WizardState, on_probed: Callable[[], bool]) -> None:
+        """`on_probed` is told of each successful Test Connection; True asks for the sample to be read again."""
         self.state = state
         self.fields = state.fields
         self.draft = state.draft
@@ -247,7 +248,8 @@ class SourceStep:
             f"{human_bytes(result.total_bytes)}.{pinned}",
             ok=True,
         )
-        self.on_probed()
+        if self.on_probed():  # the sample's files name another format than the default: read them as that
+            return await self.probe()
         return True
 
     async def _test_pinning_the_host_key(self) -> PreviewResult | None:
