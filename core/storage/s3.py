@@ -57,6 +57,9 @@ _AUTH_CODES = {
     "RequestTimeTooSkewed",
 }
 _GONE_ACTION = "It may have been moved or deleted after it was listed; it is picked up again if it comes back."
+_NOT_S3_ACTION = (
+    "Check that source.endpoint_url is the S3 API endpoint of the store (not its console or web site), with its port."
+)
 _TRANSIENT_CODES = {
     "SlowDown",
     "Throttling",
@@ -382,6 +385,12 @@ class S3Storage:
 
         bucket = bucket or self.bucket
         target = path or self.root
+        if isinstance(exc, RecursionError):  # botocore's region redirector follows a 302 without a region for ever
+            return TerminalError(
+                f"The endpoint keeps redirecting the S3 request for {target}, not answering as S3 does",
+                _NOT_S3_ACTION,
+                field="source.endpoint_url",
+            )
         if isinstance(exc, bx.ClientError):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
@@ -461,6 +470,13 @@ class S3Storage:
                     "The other files load; this one is set aside and retried when it changes. If it was stored with "
                     "a customer-provided key (SSE-C), S3 serves it only with that key, which the source cannot give: "
                     "have the producer write it without SSE-C (SSE-S3 or SSE-KMS are read as usual).",
+                    detail=detail,
+                )
+            if isinstance(status, int) and 300 <= status < 400:
+                return TerminalError(
+                    f"The endpoint answered the S3 request for {target} with HTTP {status}, not as S3 does",
+                    _NOT_S3_ACTION,
+                    field="source.endpoint_url",
                     detail=detail,
                 )
             return TerminalError(

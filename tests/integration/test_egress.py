@@ -26,7 +26,7 @@ PUBLIC = "93.184.216.34"  # what a rebinding name answers when the configuration
 class Listener:
     """An HTTP server that counts every TCP connection it accepts (HTTP, S3 and Spark Connect clients alike)."""
 
-    def __init__(self, host: str = "127.0.0.1", redirect_to: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", redirect_to: str | None = None, redirect_status: int = 302):
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,7 +38,7 @@ class Listener:
                 listener.requests.append(f"{self.command} {self.path}")
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if listener.redirect_to:
-                    self.send_response(302)
+                    self.send_response(listener.redirect_status)
                     self.send_header("Location", listener.redirect_to)
                 else:
                     self.send_response(200)
@@ -55,6 +55,7 @@ class Listener:
         self.connections = 0
         self.requests: list[str] = []
         self.redirect_to = redirect_to
+        self.redirect_status = redirect_status
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.host, self.port = host, int(self.server.server_address[1])
         self.url = f"http://{host}:{self.port}"
@@ -290,6 +291,43 @@ def test_a_cloud_source_host_on_loopback_is_refused_at_create_and_update(api: An
         error = answer.json()["error"]
         assert error["field"] == field and "'127.0.0.1' is a loopback address" in error["message"]
         assert "AUTOLOADER_EGRESS_ALLOW" in error["action"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_an_s3_endpoint_that_answers_with_a_redirect_is_named_as_no_s3_endpoint(
+    with_allow: Callable[..., Container], status: int
+) -> None:
+    """Found by an outsider: the console's own URL as endpoint_url gave "S3 refused the request (303)" and "Check the
+    source settings". A redirect is no S3 answer: the error names the endpoint field and what it must be."""
+    from core.config import IngestionSpec
+    from core.errors import TerminalError
+
+    redirecting = Listener(redirect_to="http://127.0.0.1:1/login", redirect_status=status)
+    try:
+        allowed = with_allow("127.0.0.1")
+        with pytest.raises(TerminalError) as refused:
+            allowed.previews.test(IngestionSpec.model_validate(s3_body(redirecting.url)))
+    finally:
+        redirecting.close()
+    assert refused.value.field == "source.endpoint_url", refused.value.message
+    assert "keeps redirecting" in refused.value.message  # botocore's region redirector went into a RecursionError
+    assert "S3 API endpoint" in refused.value.action
+
+
+def test_an_s3_redirect_answered_as_an_error_names_the_endpoint_field(with_allow: Callable[..., Container]) -> None:
+    """A store that answers 303 as an error (an outsider's console URL as endpoint_url did) is named the same way.
+    botocore's own ClientError is built here: the listener above cannot make botocore stop at a 303."""
+    from botocore.exceptions import ClientError
+
+    from core.config import SourceConfig
+    from core.storage import open_storage
+
+    allowed = with_allow("127.0.0.1")
+    storage = open_storage(SourceConfig.model_validate(s3_body("http://127.0.0.1:1")["source"]), allowed.guards)
+    answer = {"Error": {"Code": "303", "Message": "See Other"}, "ResponseMetadata": {"HTTPStatusCode": 303}}
+    error = storage._translate(ClientError(answer, "ListObjectsV2"))  # type: ignore[attr-defined]
+    assert error is not None and error.field == "source.endpoint_url", error
+    assert "with HTTP 303, not as S3 does" in error.message and "S3 API endpoint" in error.action
 
 
 def test_an_allowed_s3_endpoint_is_contacted(with_allow: Callable[..., Container], listener: Listener) -> None:
