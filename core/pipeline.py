@@ -590,7 +590,9 @@ class RunPipeline:
                 ctx.notes.append(sampled_note(inferred.sampled, inferred.sample_bytes))
             if inferred.case_variants and ctx.engine.drops_case_variants(spec.format):
                 files = self._set_aside_case_variants(ctx, files, None, inferred.schema)
-            return files, without(inferred.schema, ignored)
+            if table_schema is None:
+                return files, without(inferred.schema, ignored)
+            return files, without(nulls_to_table_types(inferred.checked_schema, table_schema), ignored)
         files, (schemas, suspects) = self._guarded(
             ctx, files, lambda some: self._file_schemas(ctx, some, table_schema, ignored)
         )

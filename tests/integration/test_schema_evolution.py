@@ -376,3 +376,17 @@ def test_ignore_keeps_a_changed_columns_type_and_rescues_what_does_not_fit(servi
     rescued = [json.loads(r) if r else None for r in table.column("_rescued_data").to_pylist()]
     assert rescued[1] is not None and rescued[1]["hp"] == "165hp", rescued
     assert [r for i, r in enumerate(rescued) if i != 1] == [None, None, None]
+
+
+def test_under_rescue_an_empty_column_is_no_change_either(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,g\n1,2.5\n")
+    fmt = {"type": "csv", "options": {"header": True}, "schema": {"on_schema_change": "rescue"}}
+    ing = services.ingestions.create(spec(str(landing), format=fmt), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    (landing / "b.csv").write_text("id,g\n2,NA\n")
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS and "changed" not in outcome.message, outcome.message
+    table = read_table(services.embedded.table_uri(ing.spec.destination)).sort_by("id")
+    assert table.schema.field("g").type == pa.float64() and table.column("g").to_pylist() == [2.5, None]
