@@ -117,7 +117,7 @@ def _action(label: str, icon: str, handler: Callable[[], Awaitable[None]], marke
 def _fact(caption: str, value: str, marker: str | None = None) -> None:
     with ui.column().classes("gap-0"):
         ui.label(caption).classes("text-xs text-slate-500")
-        label = ui.label(value).classes("text-sm text-slate-800 break-all")
+        label = ui.label(value).classes("text-sm text-slate-800 [overflow-wrap:anywhere]")  # words whole
         if marker:
             label.mark(marker)
 
@@ -141,7 +141,7 @@ def _next_run_text(overview: IngestionSummary) -> str:
 def _week_strip(week: RunTotals) -> None:
     with ui.element("div").classes("w-full px-6 pb-5"), ui.column().classes("w-full p-4 rounded-lg bg-slate-50 gap-2"):
         ui.label("Last 7 Days Performance").classes("text-sm font-semibold text-slate-700")
-        with ui.grid(columns=4).classes("w-full"):
+        with ui.grid().classes("w-full grid-cols-2 sm:grid-cols-4 gap-3"):  # two by two on a phone
             _metric("Files processed", human_count(week.files))
             _metric("Records ingested", human_count(week.records))
             _metric("Avg time", human_duration(week.average_duration_seconds))
