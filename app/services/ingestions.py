@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -15,7 +16,7 @@ from app.services.clusters import ClusterService
 from app.services.engines import Engines
 from app.services.preview import refuse_existing_table
 from core.access import SYSTEM, Principal, require_change, require_owner
-from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec
+from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import ConfigError, Conflict, RunInProgress
 from core.guards import Guards
@@ -37,8 +38,15 @@ class ScheduleSync(Protocol):
     def remove(self, ingestion_id: int, persist: bool = True) -> None: ...
 
 
+def secret_place(source: SourceConfig) -> tuple[str, str, str]:
+    """Where a source's secret is sent: its type, the path's host (bucket, account, SFTP server) and endpoint."""
+    return source.type, urlsplit(source.path).netloc.lower(), (source.endpoint_url or "").lower()
+
+
 def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> IngestionSpec:
-    """A secret sent back as the API's mask keeps the stored secret (a GET → PUT round trip changes nothing)."""
+    """A secret sent back as the API's mask keeps the stored secret (a GET → PUT round trip changes nothing), as
+    long as the source still sends it to the same place: a stored secret never follows a change of bucket, host or
+    endpoint (an attack helper sent an SFTP password to a host of its own that way)."""
     credentials = new.source.credentials
     kept = {
         key: getattr(current.source.credentials, key)
@@ -47,6 +55,12 @@ def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> Ingestion
     }
     if not kept:
         return new
+    if secret_place(current.source) != secret_place(new.source):
+        raise ConfigError(
+            "The source now points at another bucket, host or endpoint; its stored secret is not sent there.",
+            "Enter the credentials again together with the new location.",
+            field="source.credentials",
+        )
     source = new.source.model_copy(update={"credentials": credentials.model_copy(update=kept)})
     return new.model_copy(update={"source": source})
 
@@ -170,6 +184,7 @@ class IngestionService:
                     "Create a new ingestion for a different source, format, target table or engine.",
                     field=part,
                 )
+            self._refuse_open_part_change_while_running(ingestion_id, current.spec, spec, open_parts)
         updated = self.store.update_ingestion(ingestion_id, spec)
         self.store.audit("update", "ingestion", ingestion_id, who.actor, who.tenant_id, name=spec.name)
         self.schedules.sync(updated)
@@ -180,8 +195,26 @@ class IngestionService:
         saved as `update` saves a whole body (the same checks and locks). Raises pydantic's ValidationError for a
         result that does not validate."""
         current = self.get(who, ingestion_id, "edit ingestions")
-        merged = merge_patch(current.spec.model_dump(mode="json", by_alias=True), changes)
+        settings = current.spec.model_dump(mode="json", by_alias=True)
+        settings["source"]["credentials"] = current.spec.source.credentials.masked()  # kept as PUT keeps them
+        merged = merge_patch(settings, changes)
         return self.update(ingestion_id, IngestionSpec.model_validate(merged), who)
+
+    def _refuse_open_part_change_while_running(
+        self, ingestion_id: int, current: IngestionSpec, spec: IngestionSpec, open_parts: tuple[str, ...]
+    ) -> None:
+        """The source and the format are open until a file has loaded, but not under a run that reads with them:
+        its files would be recorded against a source the ingestion no longer has."""
+        if not open_parts or locked_part_changed(current, spec) is None:
+            return
+        active = self.store.active_run(ingestion_id)
+        if active is not None:
+            raise RunInProgress(
+                f"{active.label} of this ingestion is reading its source now; the source and the format can change "
+                "once it has ended.",
+                "Wait for the run to end (or cancel it), then save again.",
+                field=locked_part_changed(current, spec),
+            )
 
     def has_loaded(self, ingestion_id: int) -> bool:
         """Whether any file of this ingestion is in its table (from then on its format is locked too)."""

@@ -247,3 +247,44 @@ def test_the_preview_names_missing_value_markers_a_text_column_keeps(api, tmp_pa
     csv["format"]["options"]["null_value"] = "NA"
     fixed = api.post("/api/v1/ingestions/test", json=csv).json()
     assert not any("holds 'NA'" in r for r in fixed["recommendations"]), fixed["recommendations"]
+
+
+def test_patch_and_put_guard_names_runs_and_secrets(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an attack helper on PATCH: a duplicate name was a 500 (PUT too), the source could change under a
+    run reading it, and a stored secret followed a change of host or endpoint to wherever the caller pointed it."""
+    write_json_files(tmp_path / "in", 1, 10)
+    first = api.post("/api/v1/ingestions", json=body(tmp_path / "in", name="first")).json()
+    second = api.post("/api/v1/ingestions", json=body(tmp_path / "in", name="second")).json()
+    for method in ("patch", "put"):
+        sent = {"name": "first"} if method == "patch" else body(tmp_path / "in", name="first")
+        taken = getattr(api, method)(f"/api/v1/ingestions/{second['id']}", json=sent)
+        assert taken.status_code == 409 and taken.json()["error"]["field"] == "name", taken.text
+
+    assert api.post(f"/api/v1/ingestions/{first['id']}/activate").status_code == 200
+    run_id = services.store.create_run(first["id"], "manual")
+    services.store.mark_run_started(run_id, "test-owner")
+    assert services.store.claim_run_slot(first["id"], run_id)
+    elsewhere = {"source": {"path": str(tmp_path)}}
+    busy = api.patch(f"/api/v1/ingestions/{first['id']}", json=elsewhere)
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "run_in_progress", busy.text
+    assert api.patch(f"/api/v1/ingestions/{first['id']}", json={"schedule": {"mode": "manual"}}).status_code == 200
+    services.store.release_run_slot(first["id"], run_id)
+    assert api.patch(f"/api/v1/ingestions/{first['id']}", json=elsewhere).status_code == 200
+
+    s3 = body(tmp_path, name="s3")
+    s3["source"] = {
+        "type": "s3", "path": "s3://bucket/x/", "endpoint_url": "http://127.0.0.1:1",
+        "credentials": {"type": "access_key", "access_key_id": "AK", "secret_access_key": "very-secret"},
+    }  # fmt: skip
+    ing = api.post("/api/v1/ingestions", json=s3).json()
+    url = f"/api/v1/ingestions/{ing['id']}"
+    assert api.patch(url, json={"source": {"path": "s3://bucket/y/"}}).status_code == 200  # same bucket: kept
+    for moved in ({"path": "s3://other-bucket/x/"}, {"endpoint_url": "http://127.0.0.2:1"}):
+        refused = api.patch(url, json={"source": moved})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "source.credentials", refused.text
+    put = {**s3, "source": {**s3["source"], "path": "s3://other-bucket/x/"}}
+    put["source"]["credentials"] = {**s3["source"]["credentials"], "secret_access_key": "********"}
+    assert api.put(url, json=put).json()["error"]["field"] == "source.credentials"
+    again = {"path": "s3://other-bucket/x/", "credentials": {"secret_access_key": "another-secret"}}
+    assert api.patch(url, json={"source": again}).status_code == 200
+    assert services.store.get_ingestion(ing["id"]).spec.source.credentials.secret_access_key == "another-secret"

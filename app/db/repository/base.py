@@ -17,11 +17,13 @@ INSERT_CHUNK = 2000
 
 def save_named(s: Session, row: Any, kind: str) -> None:
     """Commit a row whose unique name is the one constraint a user can hit; a clash names the field."""
+    name = row.name  # read before the commit: a failed one leaves the row's attributes unreadable until a rollback
     s.add(row)
     try:
         s.commit()
     except IntegrityError:
-        raise Conflict(f"{kind} named '{row.name}' already exists.", "Choose another name.", field="name") from None
+        s.rollback()
+        raise Conflict(f"{kind} named '{name}' already exists.", "Choose another name.", field="name") from None
     s.refresh(row)
 
 
