@@ -302,6 +302,8 @@ class RunPipeline:
                 self._note_unmatched_pattern(ctx)
             self._finish_full_refresh(ctx)
             self._advance_listing(ctx)
+            if ctx.metrics.files_processed:  # a batch an interrupted run committed, settled and counted by this one
+                return RunStatus.SUCCESS, f"{self._loaded_summary(ctx)}{self._aside_summary(ctx)}"
             return RunStatus.SUCCESS, f"No new files.{self._aside_summary(ctx)}"
         self._store_progress(ctx, 0)
         next_seq = self._next_batch_seq(ctx)
@@ -317,14 +319,18 @@ class RunPipeline:
         if ctx.wrote_data:
             self._after_run(ctx)
         self._advance_listing(ctx)
-        loaded = ctx.metrics.files_processed
-        summary = f"Loaded {counted(ctx.metrics.records_ingested, 'record')} from {counted(loaded, 'file')}."
+        summary = self._loaded_summary(ctx)
         if ctx.held_files:
             summary += f" {counted(ctx.held_files, 'file')} held for schema review."
         summary += self._aside_summary(ctx)
         if ctx.metrics.files_quarantined or ctx.unreadable:
             return RunStatus.PARTIAL, summary
         return RunStatus.SUCCESS, summary
+
+    @staticmethod
+    def _loaded_summary(ctx: _RunContext) -> str:
+        records, files = ctx.metrics.records_ingested, ctx.metrics.files_processed
+        return f"Loaded {counted(records, 'record')} from {counted(files, 'file')}."
 
     @staticmethod
     def _note_unmatched_pattern(ctx: _RunContext) -> None:
