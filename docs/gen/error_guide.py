@@ -38,8 +38,8 @@ CODE_GUIDE: dict[str, Guide] = {
         "The SFTP server presented another host key than the fingerprint pinned on the ingestion: possibly an "
         "attack; nothing was sent.",
         "Ask the server's administrator whether the key changed; if not, do not change the pin and alert your network "
-        "team. If it did: the fingerprint is part of the source, which is locked once an ingestion is active (409), "
-        "so create a new ingestion with the new `source.host_key_fingerprint` (SHA256:...).",
+        "team. If it did: the fingerprint is part of the source, which is locked once the ingestion has loaded a file "
+        "(409), so create a new ingestion with the new `source.host_key_fingerprint` (SHA256:...).",
     ),
     "malformed_input": Guide(
         "A Spark cluster could not parse the input files with the configured format.",
