@@ -64,7 +64,7 @@ def render_preview(
 
 
 def _status_strip(result: PreviewResult) -> None:
-    found = f"{result.files:,}+ files" if result.files_truncated else counted(result.files, "file")
+    found = counted(result.files, "file", more=result.files_truncated)
     checks = [
         ("Connection successful", True),
         (f"{found} discovered", result.files > 0),

@@ -89,8 +89,7 @@ def preview(
     bad = dict(sorted({**storage.skipped, **inferred.bad_files, **stats.bad}.items()))  # shown in path order
     schema = schema_to_json(inferred.schema)
     size_gb = total / 1e9
-    plural = "file" if len(files) == 1 and not truncated else "files"
-    message = f"Connection successful — {len(files):,}{'+' if truncated else ''} {plural}, {size_gb:.2f} GB"
+    message = f"Connection successful — {counted(len(files), 'file', more=truncated)}, {size_gb:.2f} GB"
     if not files:
         message = no_files_message(storage, spec.source.file_pattern)
     estimated = round(stats.records / stats.bytes * total) if stats.bytes else stats.records
@@ -143,6 +142,7 @@ def _read_sample(
     spec: IngestionSpec, storage: Storage, sample: list[FileInfo], schema: pa.Schema, rows: int
 ) -> _SampleStats:
     stats = _SampleStats()
+    markers = _text_markers(spec) if spec.format.type == "csv" else None
     for info in sample:
         read = FileReadStats()
         nulls: Counter[str] = Counter()
@@ -158,8 +158,8 @@ def _read_sample(
                         shown.extend({"_source_file": info.path, **r} for r in head)
                     for name in schema.names:
                         nulls[name] += batch.column(batch.schema.get_field_index(name)).null_count
-                    if spec.format.type == "csv":
-                        _count_text_markers(batch, spec, stats.markers)
+                    if markers is not None:
+                        _count_text_markers(batch, markers, stats.markers)
                     if read.records >= MAX_ANALYSED_ROWS_PER_FILE:
                         break
         except BadFileError as exc:
@@ -173,10 +173,14 @@ def _read_sample(
     return stats
 
 
-def _count_text_markers(batch: pa.RecordBatch, spec: IngestionSpec, markers: Counter[tuple[str, str]]) -> None:
-    """Count the missing-value markers the text columns of a CSV sample hold as text (not the null token)."""
+def _text_markers(spec: IngestionSpec) -> pa.Array:
+    """The missing-value markers a CSV text column keeps as text (those that are not its null token)."""
     tokens = TextRules.of(spec.format.options).null_tokens
-    wanted = pa.array([m for m in TYPED_NULL_MARKERS if m not in tokens], pa.string())
+    return pa.array([m for m in TYPED_NULL_MARKERS if m not in tokens], pa.string())
+
+
+def _count_text_markers(batch: pa.RecordBatch, wanted: pa.Array, markers: Counter[tuple[str, str]]) -> None:
+    """Count the `wanted` markers the text columns of a CSV sample's batch hold."""
     for index, f in enumerate(batch.schema):
         if f.name.startswith("_") or not pa.types.is_string(f.type):
             continue

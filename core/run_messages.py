@@ -21,7 +21,7 @@ def unmatched_files(storage: Storage, shown: int = 3) -> str | None:
     root = storage.root.rstrip("/") + "/"
     names = ", ".join(f.path.removeprefix(root) for f in others[:shown])
     one = len(others) == 1
-    count = f"{len(others):,}{'+' if len(others) == UNMATCHED_SHOWN else ''} {'file' if one else 'files'}"
+    count = counted(len(others), "file", more=len(others) == UNMATCHED_SHOWN)
     return (
         f"{count} under the path {'does' if one else 'do'} not match it (e.g. {names}); fix the pattern "
         "(it is relative to the path: *.json matches the top folder only, **/*.json every sub-folder)"

@@ -101,6 +101,8 @@ def copies_of_loaded(files: list[FileInfo], known: KnownFiles) -> dict[str, str]
     another path: a rename (`mv` keeps the modification time the local etag is made of; an S3 copy keeps the
     content's MD5 etag) or a copy. They are loaded as new files, as Auto Loader and Snowpipe do, and the run says
     so: their rows may be in the table twice. Only runs with new files build the index."""
+    if not len(known):
+        return {}  # a first load: nothing loaded to be copied
     fresh = [f for f in files if f.etag is not None and f.path not in known]
     if not fresh:
         return {}

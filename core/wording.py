@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def counted(count: float, noun: str, plural: str | None = None) -> str:
-    """``count`` with thousands separators and ``noun`` in the number it takes (``plural`` when not noun + "s")."""
-    word = noun if count == 1 else (plural or f"{noun}s")
-    return f"{count:,} {word}"
+def counted(count: float, noun: str, plural: str | None = None, *, more: bool = False) -> str:
+    """``count`` with thousands separators and ``noun`` in the number it takes (``plural`` when not noun + "s");
+    ``more``: a listing cut short, said "1,000+ files"."""
+    word = noun if count == 1 and not more else (plural or f"{noun}s")
+    return f"{count:,}{'+' if more else ''} {word}"
 
 
 def sentence(text: str) -> str:

@@ -205,7 +205,8 @@ class IngestionService:
     ) -> None:
         """The source and the format are open until a file has loaded, but not under a run that reads with them:
         its files would be recorded against a source the ingestion no longer has."""
-        if not open_parts or locked_part_changed(current, spec) is None:
+        part = locked_part_changed(current, spec) if open_parts else None
+        if part is None:
             return
         active = self.store.active_run(ingestion_id)
         if active is not None:
@@ -213,7 +214,7 @@ class IngestionService:
                 f"{active.label} of this ingestion is reading its source now; the source and the format can change "
                 "once it has ended.",
                 "Wait for the run to end (or cancel it), then save again.",
-                field=locked_part_changed(current, spec),
+                field=part,
             )
 
     def has_loaded(self, ingestion_id: int) -> bool:

@@ -21,3 +21,9 @@ from core.wording import counted
 )
 def test_a_count_takes_the_number_of_its_noun(count: int, noun: str, plural: str | None, text: str) -> None:
     assert counted(count, noun, plural) == text
+
+
+def test_a_cut_short_count_is_plural_with_a_plus() -> None:
+    assert counted(1, "file", more=True) == "1+ files"
+    assert counted(1000, "file", more=True) == "1,000+ files"
+    assert counted(1, "file", more=False) == "1 file"

@@ -20,6 +20,7 @@ from components.keyboard import mark_checked, radio_choice, radio_group
 from core.errors import AutoloaderError
 from core.preview import PreviewResult
 from core.storage.sftp import HostKeyNotPinned
+from core.wording import counted
 
 SOURCE_CARDS = (
     ("s3", "cloud", "AWS S3", "Amazon Simple Storage"),
@@ -237,14 +238,13 @@ class SourceStep:
             return False
         self.state.probe = result
         self.failed_source = None
-        truncated = "+" if result.files_truncated else ""
         pinned = (
             f" Host key {self.pinned_now} pinned: compare it with the server's (ssh-keygen -lf)."
             if self.pinned_now
             else ""
         )
         self.show_result(
-            f"✓ Connection successful — {result.files:,}{truncated} {'file' if result.files == 1 else 'files'}, "
+            f"✓ Connection successful — {counted(result.files, 'file', more=result.files_truncated)}, "
             f"{human_bytes(result.total_bytes)}.{pinned}",
             ok=True,
         )
