@@ -59,15 +59,17 @@ def _use(monkeypatch: pytest.MonkeyPatch, state_dir: Path, url: str) -> Settings
     return Settings()
 
 
-def _load(settings: Settings, landing: Path) -> None:
-    """An admin and the `events` ingestion, activated and run over what `landing` holds."""
+def _load(settings: Settings, landing: Path, **spec_overrides: Any) -> None:
+    """An admin and the `events` ingestion (`spec_overrides` on the first call), activated and run over what
+    `landing` holds."""
     from app.bootstrap import build
 
     services = build(settings)
     try:
         if services.accounts.needs_setup():
             services.accounts.setup_first_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
-            services.ingestions.create(spec(str(landing), table="events", name="events"), activate=True)
+            events = spec(str(landing), table="events", name="events", **spec_overrides)
+            services.ingestions.create(events, activate=True)
         services.runs.run_now("events")
     finally:
         services.close()
@@ -167,6 +169,32 @@ def test_restore_refuses_a_database_in_use_and_says_when_the_tables_are_ahead(
     db.close()
     assert main(["db", "restore", "--force", str(file)]) == 2
     assert "at migration revision 9999, which this Autoloader does not know" in capsys.readouterr().err
+
+
+def test_restore_pauses_an_ingestion_whose_table_cannot_tell_the_files_loaded_after_the_backup(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without lineage columns the table cannot say which files it holds: a schedule would load them twice."""
+    from app.bootstrap import build
+
+    landing, file = tmp_path / "landing", state_dir / "metadata.backup"
+    write_json_files(landing, count=2, records=10)
+    settings = _use(monkeypatch, state_dir, f"sqlite:///{state_dir / 'data' / 'autoloader.db'}")
+    _load(settings, landing, destination={"lineage_columns": False})
+    assert main(["db", "backup", str(file)]) == 0
+    write_json_files(landing, count=1, records=10, start_id=20)
+    _load(settings, landing)
+    capsys.readouterr()
+
+    assert main(["db", "restore", "--force", str(file)]) == 0
+    said = capsys.readouterr().out
+    assert "'events' (main.raw.events: batch 2 in the table, 1 in the ledger): paused, the table has no " in said
+    assert "restore the table from the backup's time, or run a full refresh, then resume" in said
+    services = build(settings)
+    try:
+        assert services.store.find_ingestion("events").status == "paused"
+    finally:
+        services.close()
 
 
 def test_restore_on_another_master_key_says_the_credentials_do_not_decrypt(
