@@ -81,6 +81,12 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _trimmed(value: str, info: ValidationInfo) -> str:
+    """A name as entered loses its surrounding spaces, which no card or `autoloader run NAME` shows: `"daily "` beside
+    `daily` would look like one ingestion. A stored name is read as it is (an older one may keep its spaces)."""
+    return value.strip() if is_input(info) else value
+
+
 def finite_json(value: Any) -> Any:
     """A JSON value the API can store and send back: no NaN or infinity anywhere inside, no NUL in text."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -575,7 +581,13 @@ class LoadLimits(_Model):
 class IngestionSpec(_Model):
     """What to load from where into which table, and when."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul), AfterValidator(_not_blank)]
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=200),
+        AfterValidator(_no_nul),
+        AfterValidator(_not_blank),
+        AfterValidator(_trimmed),
+    ]
     cluster_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     source: SourceConfig
     format: FormatConfig

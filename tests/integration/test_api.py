@@ -91,9 +91,13 @@ def test_errors_have_code_message_action(api, tmp_path: Path) -> None:  # type: 
     assert missing.status_code == 404
     assert set(missing.json()["error"]) >= {"code", "message", "action"}
 
-    api.post("/api/v1/ingestions", json=body(tmp_path))
+    made = api.post("/api/v1/ingestions", json=body(tmp_path)).json()
     duplicate = api.post("/api/v1/ingestions", json=body(tmp_path))
     assert duplicate.status_code == 409 and duplicate.json()["error"]["field"] == "name"
+    spaced = api.post("/api/v1/ingestions", json=body(tmp_path, name=f" {made['name']}  "))  # looked like one
+    assert spaced.status_code == 409 and spaced.json()["error"]["field"] == "name", spaced.text
+    renamed = api.patch(f"/api/v1/ingestions/{made['id']}", json={"name": "  daily orders "})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "daily orders", renamed.text
 
 
 def test_pause_blocks_runs_and_resume_allows_them(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
