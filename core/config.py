@@ -139,6 +139,14 @@ _REQUIRED_CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
     "private_key": ("username", "private_key"),
 }
 """The fields each credential type cannot work without (S3 keys, Azure, GCS, SFTP)."""
+CREDENTIAL_TYPES_BY_SOURCE: dict[str, tuple[str, ...]] = {
+    "s3": ("ambient", "access_key"),
+    "azure_blob": ("connection_string", "account_key", "sas", "ambient"),
+    "gcs": ("service_account", "ambient", "anonymous"),
+    "sftp": ("password", "private_key"),
+    "local": ("ambient",),
+}
+"""The credential types each kind of source can use (the storage backends refuse any other when opened)."""
 
 
 class Credentials(_Model):
@@ -267,6 +275,20 @@ class SourceConfig(_Model):
         if self.host_key_fingerprint and self.type != "sftp":
             raise ValueError("host_key_fingerprint applies to SFTP sources only; remove it")
         return self
+
+    @model_validator(mode="after")
+    def _credentials_fit_type(self, info: ValidationInfo) -> SourceConfig:
+        """Checked when saved, not only when the source is first opened: an S3 source saved with an SFTP password
+        stored a secret nothing would use and failed at its first run. A stored spec still loads (the backend says)."""
+        usable = CREDENTIAL_TYPES_BY_SOURCE.get(self.type, ())
+        if self.credentials.type in usable or not is_input(info):
+            return self
+        if usable == ("ambient",):
+            raise ValueError(f"credentials: {self.type} sources take no credentials; remove them")
+        raise ValueError(
+            f"credentials: {self.type} sources cannot use '{self.credentials.type}' credentials; "
+            f"use {' or '.join(repr(t) for t in usable)}"
+        )
 
 
 class FormatOptions(_Model):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC
 from typing import Any, BinaryIO, NoReturn
 
-from core.config import SourceConfig
+from core.config import CREDENTIAL_TYPES_BY_SOURCE, SourceConfig
 from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
@@ -130,7 +130,7 @@ class AzureBlobStorage:
     @classmethod
     def from_config(cls, source: SourceConfig, guards: Guards) -> AzureBlobStorage:
         creds = source.credentials
-        if creds.type not in ("connection_string", "account_key", "sas", "ambient"):
+        if creds.type not in CREDENTIAL_TYPES_BY_SOURCE["azure_blob"]:
             raise ConfigError(
                 f"Azure sources cannot use '{creds.type}' credentials.",
                 "Choose a connection string, an account key, a SAS token, or ambient credentials.",

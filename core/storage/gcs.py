@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any, BinaryIO, NoReturn
 
-from core.config import SourceConfig
+from core.config import CREDENTIAL_TYPES_BY_SOURCE, SourceConfig
 from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
@@ -102,7 +102,7 @@ class GCSStorage:
     @classmethod
     def from_config(cls, source: SourceConfig, guards: Guards) -> GCSStorage:
         creds = source.credentials
-        if creds.type not in ("service_account", "ambient", "anonymous"):
+        if creds.type not in CREDENTIAL_TYPES_BY_SOURCE["gcs"]:
             raise ConfigError(
                 f"GCS sources cannot use '{creds.type}' credentials.",
                 "Choose a service account key (JSON) or ambient credentials.",

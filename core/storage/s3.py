@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
-from core.config import SourceConfig
+from core.config import CREDENTIAL_TYPES_BY_SOURCE, SourceConfig
 from core.egress import EgressAllow, check_connect, check_url
 from core.errors import (
     AutoloaderError,
@@ -158,7 +158,7 @@ class S3Storage:
     @classmethod
     def from_config(cls, source: SourceConfig, guards: Guards) -> S3Storage:
         creds = source.credentials
-        if creds.type not in ("ambient", "access_key"):
+        if creds.type not in CREDENTIAL_TYPES_BY_SOURCE["s3"]:
             raise ConfigError(
                 f"S3 sources cannot use '{creds.type}' credentials.",
                 "Choose ambient credentials (environment, profile or instance role) or an access key.",

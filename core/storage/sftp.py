@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote, urlsplit
 
-from core.config import SourceConfig
+from core.config import CREDENTIAL_TYPES_BY_SOURCE, SourceConfig
 from core.egress import EgressAllow, check_url, resolve_checked
 from core.errors import (
     AutoloaderError,
@@ -138,7 +138,7 @@ class SFTPStorage:
     @classmethod
     def from_config(cls, source: SourceConfig, guards: Guards) -> SFTPStorage:
         creds = source.credentials
-        if creds.type not in ("password", "private_key") or not creds.username:
+        if creds.type not in CREDENTIAL_TYPES_BY_SOURCE["sftp"] or not creds.username:
             raise ConfigError(
                 f"SFTP sources cannot use '{creds.type}' credentials.",
                 "Choose a user name with a password or with a private key.",

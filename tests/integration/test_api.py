@@ -81,6 +81,14 @@ def test_validation_errors_name_the_field(api, tmp_path: Path) -> None:  # type:
         refused = api.post("/api/v1/ingestions", json=named).json()["error"]  # an outsider got "use letters, …"
         assert refused["field"] == "destination.table" and said in refused["message"], refused
 
+    password = {"type": "password", "username": "u", "password": "p"}
+    s3 = {"type": "s3", "path": "s3://bucket/in/", "credentials": password}
+    mismatched = api.post("/api/v1/ingestions", json=body(tmp_path, source=s3))  # was saved, a secret nothing used
+    assert mismatched.status_code == 422, mismatched.text
+    assert "s3 sources cannot use 'password' credentials; use 'ambient' or 'access_key'" in mismatched.text
+    local = {"type": "local", "path": str(tmp_path), "credentials": {"type": "sas", "sas_token": "sv=1"}}
+    assert "local sources take no credentials" in api.post("/api/v1/ingestions", json=body(tmp_path, source=local)).text
+
     blank = api.post("/api/v1/ingestions", json=body(tmp_path, name="   "))  # showed as no title and "' '" in alerts
     assert blank.status_code == 422 and blank.json()["error"]["field"] == "name", blank.text
     assert "blank" in blank.json()["error"]["message"]

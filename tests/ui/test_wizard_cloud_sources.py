@@ -229,3 +229,12 @@ async def test_an_sftp_ingestion_saved_unchanged_keeps_its_key_passphrase_and_pi
             break
         await asyncio.sleep(0.05)
     assert services_of_app.store.get_ingestion(ingestion.id).spec.model_dump() == stored.model_dump()
+
+
+def test_the_wizard_offers_the_credential_types_each_source_accepts() -> None:
+    """The choices shown per kind of source are the ones a save accepts (core.config), no more and no fewer."""
+    from app.pages.wizard.source_credentials import CREDENTIAL_CHOICES
+    from core.config import CREDENTIAL_TYPES_BY_SOURCE
+
+    for kind, usable in CREDENTIAL_TYPES_BY_SOURCE.items():
+        assert set(CREDENTIAL_CHOICES[kind] or {"ambient": ""}) == set(usable), kind
