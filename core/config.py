@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core.errors import ConfigError
-from core.schedule import check_fires
+from core.schedule import check_fires, check_zone
 from core.schedule import validate as validate_schedule
 
 SourceType = Literal["s3", "azure_blob", "gcs", "sftp", "local"]
@@ -561,6 +561,7 @@ class ScheduleConfig(_Model):
         try:
             validate_schedule(self)
             if is_input(info):
+                check_zone(self)
                 check_fires(self)
         except ConfigError as exc:
             raise ValueError(f"{exc.field}: {exc.message} {exc.action}") from None

@@ -188,6 +188,12 @@ def validate(schedule: ScheduleConfig) -> None:
     trigger_for(schedule)
 
 
+def check_zone(schedule: ScheduleConfig) -> None:
+    """The time zone, also of a schedule that does not use it yet (manual): a wrong one was kept until the day the
+    ingestion was scheduled. Input only: a stored spec with one still loads."""
+    _zone(schedule)
+
+
 def check_fires(schedule: ScheduleConfig, now: datetime | None = None) -> None:
     """Raise unless a scheduled ingestion fires within `FIRE_HORIZON` of `now`.
 

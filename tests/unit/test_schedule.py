@@ -102,6 +102,14 @@ def test_invalid_schedules_name_the_field(kwargs: dict, field: str) -> None:  # 
     assert err.value.field == field and err.value.action
 
 
+def test_a_wrong_time_zone_is_refused_before_the_schedule_uses_it() -> None:
+    """Found by an outsider: a manual ingestion kept `Mars/Olympus` until the day it was scheduled."""
+    with pytest.raises(ValidationError, match=r"schedule\.timezone: Unknown time zone 'Mars/Olympus'"):
+        ScheduleConfig(mode="manual", timezone="Mars/Olympus")
+    stored = ScheduleConfig.model_validate({"mode": "manual", "timezone": "Mars/Olympus"}, context={"stored": True})
+    assert stored.timezone == "Mars/Olympus"  # an older row still loads
+
+
 def test_continuous_minimum_and_slots_are_aligned() -> None:
     with pytest.raises(ValidationError):
         ScheduleConfig(mode="continuous", interval_seconds=2)
