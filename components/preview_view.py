@@ -16,7 +16,7 @@ from components.frame import page_heading
 from components.schema_table import schema_table
 from components.styles import FOOTER, OUTLINE, PRIMARY
 from core.config import IngestionSpec
-from core.preview import PreviewResult, marker_advice
+from core.preview import PreviewResult, date_advice, marker_advice
 from core.schedule import describe
 from core.wording import counted
 
@@ -129,7 +129,7 @@ def _quality(result: PreviewResult) -> None:
         for d in result.differing_columns
     ]
     findings += [f"Unreadable file {path}: {reason}" for path, reason in result.bad_files.items()]
-    findings += marker_advice(result.text_markers)
+    findings += marker_advice(result.text_markers) + date_advice(result.date_shapes)
     if not findings:
         _notice("✓", "No issues found", f"{result.records_sampled:,} sample records checked.", "green")
         return

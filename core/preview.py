@@ -22,6 +22,7 @@ from core.engines.embedded import add_partitions, file_partitions, open_for, wit
 from core.errors import BadFileError
 from core.formats import RESCUED, FileReadStats, read_file
 from core.formats.csv_reader import one_column_hint
+from core.formats.date_shapes import DateShape, date_shape
 from core.formats.text_types import TYPED_NULL_MARKERS, TextRules
 from core.formats.types import schema_to_json
 from core.run_messages import unmatched_files
@@ -30,6 +31,8 @@ from core.wording import counted
 
 SAMPLE_ROWS = 5
 MAX_ANALYSED_ROWS_PER_FILE = 200_000
+TEXT_VALUES_CHECKED = 200
+"""Values per text column kept from the sample to tell dates in another shape (`date_shapes`)."""
 MANY_FILES = 10_000
 LARGE_SOURCE_BYTES = 100 * 10**9
 _TIME_TYPES = ("timestamp", "date")
@@ -59,6 +62,8 @@ class PreviewResult:
     text_markers: dict[str, dict[str, int]] = field(default_factory=dict)
     """CSV text columns holding missing-value markers (`NA`, `N/A`, ...) the sample read as text: column ->
     marker -> count. A typed column reads them as NULL; a text column keeps them unless `null_value` says so."""
+    date_shapes: dict[str, DateShape] = field(default_factory=dict)
+    """Text columns holding dates or times in a shape the default rules keep as text: the option that types them."""
 
 
 @dataclass(slots=True)
@@ -68,6 +73,7 @@ class _SampleStats:
     malformed: int = 0
     nulls: Counter[str] = field(default_factory=Counter)
     markers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    text_values: dict[str, list[str]] = field(default_factory=dict)
     rows_by_file: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bad: dict[str, str] = field(default_factory=dict)
 
@@ -115,7 +121,9 @@ def preview(
     )
     for (column, marker), times in sorted(stats.markers.items()):
         result.text_markers.setdefault(column, {})[marker] = times
+    result.date_shapes = _date_shapes(spec, stats.text_values)
     result.recommendations = recommendations(spec, result, files) + marker_advice(result.text_markers)
+    result.recommendations += date_advice(result.date_shapes)
     if hint := one_column_hint(inferred.schema, spec.format):
         result.delimiter_hint = hint[0].upper() + hint[1:] + "."
         result.recommendations.insert(0, result.delimiter_hint)
@@ -160,6 +168,7 @@ def _read_sample(
                         nulls[name] += batch.column(batch.schema.get_field_index(name)).null_count
                     if markers is not None:
                         _count_text_markers(batch, markers, stats.markers)
+                    _keep_text_values(batch, stats.text_values)
                     if read.records >= MAX_ANALYSED_ROWS_PER_FILE:
                         break
         except BadFileError as exc:
@@ -187,6 +196,43 @@ def _count_text_markers(batch: pa.RecordBatch, wanted: pa.Array, markers: Counte
         column = batch.column(index)
         for value in pc.filter(column, pc.is_in(column, value_set=wanted)).to_pylist():
             markers[(f.name, value)] += 1
+
+
+def _keep_text_values(batch: pa.RecordBatch, kept: dict[str, list[str]]) -> None:
+    """The first `TEXT_VALUES_CHECKED` values of each text column of the sample (nulls left out)."""
+    for index, f in enumerate(batch.schema):
+        if f.name.startswith("_") or not pa.types.is_string(f.type):
+            continue
+        values = kept.setdefault(f.name, [])
+        if len(values) < TEXT_VALUES_CHECKED:
+            head = batch.column(index).drop_null().slice(0, TEXT_VALUES_CHECKED - len(values))
+            values.extend(head.to_pylist())
+
+
+def _date_shapes(spec: IngestionSpec, text_values: dict[str, list[str]]) -> dict[str, DateShape]:
+    """Text columns whose sampled values are all dates or times in one shape an unset option would read."""
+    if spec.format.type not in ("csv", "json") or spec.format.schema_.inference == "manual":
+        return {}
+    options = spec.format.options
+    unset = {"date_format": options.date_format is None, "timestamp_format": options.timestamp_format is None}
+    shapes = {column: date_shape(values) for column, values in text_values.items()}
+    return {column: shape for column, shape in shapes.items() if shape is not None and unset[shape.option]}
+
+
+def date_advice(shapes: dict[str, DateShape]) -> list[str]:
+    """One line per text column of dates in another shape: the option and pattern that load it typed."""
+    advice = []
+    for column, shape in shapes.items():
+        kind = "a timestamp" if shape.option == "timestamp_format" else "a date"
+        patterns = " or ".join(f"'{p}'" for p in shape.patterns)
+        which = (
+            " (the sample does not tell whether the day or the month comes first)" if len(shape.patterns) > 1 else ""
+        )
+        advice.append(
+            f"Column '{column}' holds dates written like '{shape.example}', which load as text: set "
+            f"format.options.{shape.option} to {patterns}{which} to load it as {kind}."
+        )
+    return advice
 
 
 def marker_advice(text_markers: dict[str, dict[str, int]]) -> list[str]:
@@ -245,7 +291,7 @@ def recommendations(spec: IngestionSpec, result: PreviewResult, files: list[File
     if result.estimated_records and spec.quality.row_count_min is None:
         per_file = result.estimated_records / max(result.files, 1)
         advice.append(
-            f"Set a minimum row count alert (about {max(1, int(per_file // 2)):,} rows per file) to catch "
+            f"Set a minimum row count alert (about {counted(max(1, int(per_file // 2)), 'row')} per file) to catch "
             "producers that stop sending data."
         )
     if result.malformed_records:

@@ -261,6 +261,32 @@ def test_the_preview_names_missing_value_markers_a_text_column_keeps(api, tmp_pa
     assert not any("holds 'NA'" in r for r in fixed["recommendations"]), fixed["recommendations"]
 
 
+def test_the_preview_names_the_pattern_of_dates_written_another_way(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: `2012/01/01` loaded as text with nothing said. The preview names the option and the
+    pattern that reads it, both orders when no day is over 12, and the pattern it names types the column."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "sales.csv").write_text(
+        "id,day,ordered,at\n1,2012/01/31,03/04/2020,31.01.2012 10:00\n2,2012/02/01,13/04/2020,01.02.2012 11:30\n"
+    )
+    csv = body(tmp_path / "d", format={"type": "csv", "options": {"header": True}})
+    csv["source"]["file_pattern"] = "*.csv"
+    data = api.post("/api/v1/ingestions/test", json=csv).json()
+    said = data["recommendations"]
+    assert (
+        "Column 'day' holds dates written like '2012/01/31', which load as text: set format.options.date_format to 'yyyy/MM/dd' to load it as a date."
+        in said
+    ), said  # noqa: E501
+    assert any("'ordered'" in line and "'dd/MM/yyyy' to" in line for line in said), said  # 13 is a day
+    assert any("'at'" in line and "timestamp_format to 'dd.MM.yyyy HH:mm'" in line for line in said), said
+    (tmp_path / "d" / "sales.csv").write_text("id,ordered\n1,03/04/2020\n")
+    both = api.post("/api/v1/ingestions/test", json=csv).json()["recommendations"]
+    assert any("'dd/MM/yyyy' or 'MM/dd/yyyy' (the sample does not tell" in line for line in both), both
+    csv["format"]["options"]["date_format"] = "dd/MM/yyyy"
+    typed = api.post("/api/v1/ingestions/test", json=csv).json()
+    assert {c["name"]: c["type"] for c in typed["schema"]}["ordered"] == "date", typed["schema"]
+    assert not any("holds dates" in line for line in typed["recommendations"]), typed["recommendations"]
+
+
 def test_patch_and_put_guard_names_runs_and_secrets(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found by an attack helper on PATCH: a duplicate name was a 500 (PUT too), the source could change under a
     run reading it, and a stored secret followed a change of host or endpoint to wherever the caller pointed it."""
