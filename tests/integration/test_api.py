@@ -272,10 +272,8 @@ def test_the_preview_names_the_pattern_of_dates_written_another_way(api, tmp_pat
     csv["source"]["file_pattern"] = "*.csv"
     data = api.post("/api/v1/ingestions/test", json=csv).json()
     said = data["recommendations"]
-    assert (
-        "Column 'day' holds dates written like '2012/01/31', which load as text: set format.options.date_format to 'yyyy/MM/dd' to load it as a date."
-        in said
-    ), said  # noqa: E501
+    day = "Column 'day' holds dates written like '2012/01/31', which load as text: set format.options.date_format "
+    assert day + "to 'yyyy/MM/dd' to load it as a date." in said, said
     assert any("'ordered'" in line and "'dd/MM/yyyy' to" in line for line in said), said  # 13 is a day
     assert any("'at'" in line and "timestamp_format to 'dd.MM.yyyy HH:mm'" in line for line in said), said
     (tmp_path / "d" / "sales.csv").write_text("id,ordered\n1,03/04/2020\n")
