@@ -5,6 +5,7 @@ is stale. A run that ended meanwhile keeps its own end, and a live run is never 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from app.db.repository import SqlStore
 from app.db.retrying import RetryingStore
 from app.runner import INTERRUPTED, Runner
 from core.access import SYSTEM
-from core.domain import RunMetrics, RunStatus
+from core.domain import RunMetrics, RunOutcome, RunStatus
 from core.errors import RunInProgress
 from core.live_runs import LIVE_RUNS
 from core.pipeline import RunPipeline, owner_is_dead, process_owner
@@ -117,3 +118,25 @@ def test_a_settled_run_is_retried_when_the_server_runs_a_scheduler(settings, tmp
     finally:
         services.close()
     assert [(r.trigger, r.status, r.attempt) for r in retries] == [("retry", "queued", 2)]
+
+
+def test_one_retry_is_queued_per_ingestion_however_many_fires_fail(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: under an every-minute cron during an outage each failed fire queued a retry chain of
+    its own. The second failure finds the first one's retry queued and waits for it (no alert yet, no new chain);
+    a failing retry still continues its own chain."""
+    settings.retry_backoff_seconds = [3600.0, 3600.0]  # queued, not started, within the test
+    services = build(settings)
+    services.start()
+    try:
+        ing = services.ingestions.create(spec(str(tmp_path)), activate=True)
+        fired = [services.store.create_run(ing.id, "scheduled") for _ in range(3)]
+        down = RunOutcome(0, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], transient=True)
+        coming = [services.runner._plan_retry(replace(down, run_id=run_id)) for run_id in fired]
+        queued = [r for r in services.views.runs(SYSTEM, ing.id) if r.trigger == "retry"]
+        assert coming == [True, True, True]
+        assert [(r.retry_of, r.attempt) for r in queued] == [(fired[0], 2)]
+        assert services.runner._plan_retry(replace(down, run_id=queued[0].id))  # the retry failed in turn
+        chain = sorted((r.retry_of, r.attempt) for r in services.views.runs(SYSTEM, ing.id) if r.trigger == "retry")
+    finally:
+        services.close()
+    assert chain == [(fired[0], 2), (queued[0].id, 3)]

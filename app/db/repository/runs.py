@@ -94,10 +94,6 @@ class RunRows(Rows):
             s.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def run_attempt(self, run_id: int) -> int:
-        run = self.get_run_by_id(run_id)
-        return 1 if run is None else run.attempt
-
     def last_run_message(self, ingestion_id: int, before: int) -> str | None:
         """The message of the ingestion's latest stored run older than run `before` (None: there is none)."""
         with self.session() as s:
@@ -112,6 +108,16 @@ class RunRows(Rows):
     def get_run_by_id(self, run_id: int) -> Run | None:
         with self.session() as s:
             return s.get(Run, run_id)
+
+    def has_queued_retry(self, ingestion_id: int) -> bool:
+        """Whether a retry of one of the ingestion's runs is queued and not started yet."""
+        with self.session() as s:
+            query = select(Run.id).where(  # type: ignore[call-overload]
+                col(Run.ingestion_id) == ingestion_id,
+                col(Run.status) == RunStatus.QUEUED.value,
+                col(Run.not_before).is_not(None),
+            )
+            return s.execute(query.limit(1)).first() is not None
 
     def pending_retries(self) -> list[Run]:
         with self.session() as s:
