@@ -15,15 +15,19 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps are stored in UTC; SQLite hands them back naive, so mark them UTC again on load."""
+    """Timestamps are stored in UTC; SQLite hands them back naive, so mark them UTC again on load.
+
+    An aware value in another zone is converted, not relabelled: SQLite keeps the wall-clock digits and drops the
+    offset, so a schedule's next fire at 03:15+01:00 read back as 03:15Z (an hour late; catch-up runs for slots
+    that never were). PostgreSQL converts by itself."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:

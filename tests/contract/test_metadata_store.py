@@ -542,3 +542,22 @@ def test_ingestion_ids_are_never_reused(sql_backend: SqlBackend, tmp_path: Path)
     store.delete_ingestion(newest.id)
     after = sql_backend.add_ingestion(spec(str(tmp_path), name="after"))
     assert after.id not in (first.id, newest.id) and after.id > newest.id
+
+
+def test_a_time_in_another_zone_is_stored_as_the_same_instant(sql_backend: SqlBackend, tmp_path: Path) -> None:
+    """Found by an outsider: SQLite kept 03:15+01:00 (a Paris schedule's next fire) as 03:15 and read it back as
+    03:15Z, an hour late, which made catch-up runs for slots that never were. PostgreSQL converted it already."""
+    from zoneinfo import ZoneInfo
+
+    ing = sql_backend.add_ingestion(spec(str(tmp_path)))
+    run = sql_backend.create_run(ing.id)
+    paris = datetime(2026, 12, 5, 3, 15, tzinfo=ZoneInfo("Europe/Paris"))
+    with Session(sql_backend.db) as s:
+        row = s.get(Run, run)
+        assert row is not None
+        row.scheduled_for = paris
+        s.add(row)
+        s.commit()
+    stored = sql_backend.run(run).scheduled_for
+    assert stored == paris and stored.utcoffset().total_seconds() == 0, stored
+    assert stored.isoformat() == "2026-12-05T02:15:00+00:00"
