@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import warnings
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -74,21 +75,48 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _not_blank(value: str) -> str:
-    """A name of spaces only shows as nothing on the cards, the detail page and alerts: refused like an empty one."""
-    if not value.strip():
-        raise ValueError("must not be blank (only spaces); give it a name")
-    return value
+_INVISIBLE_FORMAT = frozenset("\u200b\u2060\ufeff\u00ad") | {
+    chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+"""Zero-width spaces and joiners that hide in a name, and the bidirectional controls that make one read backwards
+(ZWJ and ZWNJ stay: emoji sequences and Persian names need them)."""
 
 
-def _trimmed(value: str, info: ValidationInfo) -> str:
-    """A name as entered loses its surrounding spaces, which no card or `autoloader run NAME` shows: `"daily "` beside
-    `daily` would look like one ingestion. A stored name is read as it is (an older one may keep its spaces)."""
-    return value.strip() if is_input(info) else value
+def name_as_entered(value: str) -> str:
+    """A name as it is saved: NFC (`café` typed two ways is one name) without surrounding spaces."""
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def _ingestion_name(value: str, info: ValidationInfo) -> str:
+    """A name as entered: normalised (`name_as_entered`), holding something to see, no control characters. The
+    cards, the detail page, alerts and `autoloader run NAME` show it; a blank one (spaces, zero-width characters, a
+    lone accent) showed as nothing and a tab or an RTL override as another name. A stored name is read as it is:
+    an older version may have saved one these checks refuse, and it must still load to be renamed or deleted."""
+    if not is_input(info):
+        return value
+    name = name_as_entered(value)
+    hidden = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) == "Cc" or c in _INVISIBLE_FORMAT})
+    if hidden:
+        raise ValueError(f"must not contain control or invisible characters ({', '.join(hidden)}); remove them")
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in name):
+        raise ValueError("must not be blank (only spaces or invisible characters); give it a name")
+    return name
+
+
+MAX_JSON_DEPTH = 64
+"""How deep a JSON value a spec holds (`schema_json`) may nest: the API's JSON encoder stops at 254 levels, so a
+deeper one was saved and then answered 500 on every read of the list."""
 
 
 def finite_json(value: Any) -> Any:
-    """A JSON value the API can store and send back: no NaN or infinity anywhere inside, no NUL in text."""
+    """A JSON value the API can store and send back: no NaN or infinity anywhere inside, no NUL in text, nested at
+    most `MAX_JSON_DEPTH` levels."""
+    return _finite_json(value, 0)
+
+
+def _finite_json(value: Any, depth: int) -> Any:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nests more than {MAX_JSON_DEPTH} levels deep; flatten it")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite (no NaN or Infinity)")
     if isinstance(value, str):
@@ -96,10 +124,10 @@ def finite_json(value: Any) -> Any:
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_nul(str(key))
-            finite_json(item)
+            _finite_json(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            finite_json(item)
+            _finite_json(item, depth + 1)
     return value
 
 
@@ -604,13 +632,7 @@ class LoadLimits(_Model):
 class IngestionSpec(_Model):
     """What to load from where into which table, and when."""
 
-    name: Annotated[
-        str,
-        Field(min_length=1, max_length=200),
-        AfterValidator(_no_nul),
-        AfterValidator(_not_blank),
-        AfterValidator(_trimmed),
-    ]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul), AfterValidator(_ingestion_name)]
     cluster_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     source: SourceConfig
     format: FormatConfig

@@ -16,7 +16,7 @@ from app.services.clusters import ClusterService
 from app.services.engines import Engines
 from app.services.preview import refuse_existing_table
 from core.access import SYSTEM, Principal, require_change, require_owner
-from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig
+from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig, name_as_entered
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import ConfigError, Conflict, RunInProgress
 from core.guards import Guards
@@ -170,6 +170,8 @@ class IngestionService:
 
     def update(self, ingestion_id: int, spec: IngestionSpec, who: Principal = SYSTEM) -> Ingestion:
         current = self.get(who, ingestion_id, "edit ingestions")
+        if spec.name == name_as_entered(current.name):  # an older name with spaces around it, sent back unchanged
+            spec = spec.model_copy(update={"name": current.name})
         spec = keep_location(current.spec, keep_masked_secrets(current.spec, spec))
         refuse_hand_set_location(spec, current.spec.destination.location)
         self._check_cluster(who, spec)

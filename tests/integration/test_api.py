@@ -94,6 +94,64 @@ def test_validation_errors_name_the_field(api, tmp_path: Path) -> None:  # type:
     assert "blank" in blank.json()["error"]["message"]
 
 
+def test_names_are_normalised_and_refused_when_nothing_shows(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: zero-width or control characters, an RTL override and `café` typed two ways gave names
+    that looked blank, or like another one."""
+    for name, said in (
+        ("\u200b\u200b", "U+200B"),
+        ("\u0301", "blank"),
+        ("a\tb", "U+0009"),
+        ("daily\u202e", "U+202E"),
+        ("a\x01b", "U+0001"),
+    ):
+        refused = api.post("/api/v1/ingestions", json=body(tmp_path, name=name))
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "name", (name, refused.text)
+        assert said in refused.json()["error"]["message"], (name, refused.text)
+    nfc = api.post("/api/v1/ingestions", json=body(tmp_path, name="caf\u00e9"))
+    assert nfc.status_code == 201, nfc.text
+    nfd = api.post("/api/v1/ingestions", json=body(tmp_path, name="cafe\u0301"))
+    assert nfd.status_code == 409 and nfd.json()["error"]["field"] == "name", nfd.text
+    family = api.post("/api/v1/ingestions", json=body(tmp_path, name="\U0001f468\u200d\U0001f469 orders"))
+    assert family.status_code == 201, family.text  # a joiner inside an emoji is part of it
+
+
+def test_names_an_older_version_saved_still_load_and_can_be_fixed(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider upgrading: a name of spaces saved by an older version made the list, the dashboard and
+    the scheduler's start fail on every read, and the row could be neither renamed nor deleted."""
+    from sqlalchemy import update
+
+    from app.db.models import Ingestion as IngestionRow
+
+    ids = [api.post("/api/v1/ingestions", json=body(tmp_path, name=n)).json()["id"] for n in ("a", "b", "spaced")]
+    with services.store.session() as s:  # as the older version stored them
+        for ingestion_id, old_name in zip(ids, ("   ", "spaced ", None), strict=True):
+            if old_name is not None:
+                s.execute(update(IngestionRow).where(IngestionRow.id == ingestion_id).values(name=old_name))
+        s.commit()
+    listed = api.get("/api/v1/ingestions")
+    assert listed.status_code == 200 and {i["name"] for i in listed.json()} == {"   ", "spaced ", "spaced"}
+    untouched = api.patch(f"/api/v1/ingestions/{ids[1]}", json={"schedule": {"mode": "manual"}})
+    assert untouched.status_code == 200 and untouched.json()["name"] == "spaced ", untouched.text
+    blank = api.patch(f"/api/v1/ingestions/{ids[0]}", json={"schedule": {"mode": "manual"}})
+    assert blank.status_code == 422 and blank.json()["error"]["field"] == "name", blank.text
+    renamed = api.patch(f"/api/v1/ingestions/{ids[0]}", json={"name": "was blank"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "was blank", renamed.text
+    assert api.delete(f"/api/v1/ingestions/{ids[1]}").status_code == 204
+    assert services.store.find_ingestion(" was blank ").id == ids[0]  # `autoloader run` finds a name as it is saved
+
+
+def test_a_schema_nested_too_deep_is_refused_before_it_is_saved(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: 250 levels were saved, then every read of the list answered 500 (the JSON encoder
+    stops at 254)."""
+    deep: dict[str, Any] = {"name": "id", "type": "bigint"}
+    for _ in range(250):
+        deep = {"nested": deep}
+    manual = body(tmp_path, format={"type": "json", "schema": {"inference": "manual", "schema_json": [deep]}})
+    refused = api.post("/api/v1/ingestions", json=manual)
+    assert refused.status_code == 422 and "nests more than 64 levels" in refused.text, refused.text
+    assert api.get("/api/v1/ingestions").status_code == 200
+
+
 def test_errors_have_code_message_action(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     missing = api.get("/api/v1/ingestions/999")
     assert missing.status_code == 404

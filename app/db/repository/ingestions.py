@@ -22,7 +22,7 @@ from app.db.models import (
 )
 from app.db.models import Ingestion as IngestionRow
 from app.db.repository.base import Rows, save_named
-from core.config import SECRET_FIELDS, STORED, IngestionSpec
+from core.config import SECRET_FIELDS, STORED, IngestionSpec, name_as_entered
 from core.domain import (
     Ingestion,
     IngestionStatus,
@@ -113,11 +113,8 @@ class IngestionRows(Rows):
             row = s.get(IngestionRow, int(id_or_name)) if id_or_name.isdigit() else None
             if row is not None and row.tenant_id != tenant_id:
                 row = None
-            if row is None:
-                query = select(IngestionRow).where(
-                    col(IngestionRow.name) == id_or_name, col(IngestionRow.tenant_id) == tenant_id
-                )
-                row = s.execute(query).scalars().first()
+            if row is None:  # as typed, else as a name is saved (`café` typed the other way, spaces around it)
+                row = _by_name(s, id_or_name, tenant_id) or _by_name(s, name_as_entered(id_or_name), tenant_id)
             if row is None:
                 raise NotFound(
                     f"No ingestion with id or name '{id_or_name}'.", "List them with GET /api/v1/ingestions."
@@ -248,3 +245,8 @@ class IngestionRows(Rows):
                 )
             )
             s.commit()
+
+
+def _by_name(s: Session, name: str, tenant_id: int) -> IngestionRow | None:
+    query = select(IngestionRow).where(col(IngestionRow.name) == name, col(IngestionRow.tenant_id) == tenant_id)
+    return s.execute(query).scalars().first()
