@@ -531,7 +531,10 @@ class DestinationConfig(_Model):
 
     @field_validator("catalog", "database", "table")
     @classmethod
-    def _identifier(cls, value: str) -> str:
+    def _identifier(cls, value: str, info: ValidationInfo) -> str:
+        if value.lower() == "_delta_log" and is_input(info):
+            # the warehouse keeps a table at <catalog>/<database>/<table>: this one is its parent folder's Delta log
+            raise ValueError("'_delta_log' is the folder of a Delta table's log; choose another name")
         if _IDENT.match(value):
             return value
         if len(value) > 128:
