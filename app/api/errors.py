@@ -12,11 +12,12 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 from app.db.retrying import is_disconnect, metadata_failure
-from core.errors import AutoloaderError
+from core.errors import AutoloaderError, Conflict
 
 log = logging.getLogger(__name__)
 CLIENT_GONE_MARK = "autoloader_client_gone"
@@ -130,10 +131,24 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         return JSONResponse({"error": body}, status_code=422)
 
+    @app.exception_handler(StaleDataError)
+    async def _changed_meanwhile(request: Request, exc: Exception) -> Response:
+        """A row this request read was deleted or changed by another one before it was written (a PATCH or a run
+        racing a DELETE): what the database refused is a conflict to retry, not an internal error."""
+        log.info("%s %s raced another request: %s", request.method, request.url.path, exc)
+        error = Conflict(
+            "What this request changes was deleted or changed by another request at the same moment.",
+            "Read it again (GET), then send the request again if it still applies.",
+        )
+        return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+
     @app.exception_handler(DBAPIError)
     async def _metadata_down(request: Request, exc: DBAPIError) -> Response:
-        """The metadata database down or full: 503 saying which, as a run's error would (anything else a
-        statement raises is a bug, answered as one)."""
+        """The metadata database down or full: 503 saying which, as a run's error would; a row another request
+        deleted meanwhile (a foreign key refused) is a conflict (anything else a statement raises is a bug,
+        answered as one)."""
+        if isinstance(exc, IntegrityError) and "foreign key" in str(exc.orig).lower():
+            return await _changed_meanwhile(request, exc)
         if not is_disconnect(exc):
             return await _unexpected(request, exc)
         log.warning("metadata DB failed on %s %s: %s", request.method, request.url.path, exc.orig or exc)

@@ -386,3 +386,36 @@ def test_patch_and_put_guard_names_runs_and_secrets(api, services, tmp_path: Pat
     again = {"path": "s3://other-bucket/x/", "credentials": {"secret_access_key": "another-secret"}}
     assert api.patch(url, json={"source": again}).status_code == 200
     assert services.store.get_ingestion(ing["id"]).spec.source.credentials.secret_access_key == "another-secret"
+
+
+def test_a_request_racing_a_delete_is_a_conflict_not_an_internal_error() -> None:
+    """Found by an outsider: a PATCH or a run while a DELETE of the ingestion went through answered 500
+    (StaleDataError, a foreign key IntegrityError). The database's refusals in such a race are mapped, not mocked:
+    each route raises what SQLAlchemy raised there."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from app.api.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.patch("/api/v1/stale")
+    def stale() -> None:
+        raise StaleDataError("UPDATE statement on table 'ingestion' expected to update 1 row(s); 0 were matched.")
+
+    @app.post("/api/v1/orphan")
+    def orphan() -> None:
+        raise IntegrityError("INSERT INTO run", {}, Exception("FOREIGN KEY constraint failed"))
+
+    @app.post("/api/v1/unique")
+    def unique() -> None:
+        raise IntegrityError("INSERT INTO run", {}, Exception("UNIQUE constraint failed: run.number"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for answer in (client.patch("/api/v1/stale"), client.post("/api/v1/orphan")):
+            assert answer.status_code == 409 and answer.json()["error"]["code"] == "conflict", answer.text
+            assert "another request" in answer.json()["error"]["message"]
+        assert client.post("/api/v1/unique").status_code == 500  # any other refusal is still a bug to see
