@@ -79,9 +79,16 @@ class _SampleStats:
 
 
 def preview(
-    spec: IngestionSpec, storage: Storage, engine: Engine, *, max_listed: int = 1_000_000, rows: int = SAMPLE_ROWS
+    spec: IngestionSpec,
+    storage: Storage,
+    engine: Engine,
+    *,
+    max_listed: int = 1_000_000,
+    rows: int = SAMPLE_ROWS,
+    new_ingestion: bool = False,
 ) -> PreviewResult:
-    """Connect, list the path with the pattern, infer the schema from a sample, and analyse the sample files."""
+    """Connect, list the path with the pattern, infer the schema from a sample, and analyse the sample files.
+    `new_ingestion`: the configuration is not saved yet, so files an existing table holds are named."""
     started = time.monotonic()
     listing = storage.list_files(spec.source.file_pattern)
     files: list[FileInfo] = list(itertools.islice(listing, max_listed))
@@ -127,9 +134,26 @@ def preview(
     if hint := one_column_hint(inferred.schema, spec.format):
         result.delimiter_hint = hint[0].upper() + hint[1:] + "."
         result.recommendations.insert(0, result.delimiter_hint)
+    if new_ingestion and (held := _files_the_table_holds(spec, engine, files)):
+        result.recommendations.insert(0, held)
     if not files:
         result.recommendations.insert(0, message)
     return result
+
+
+def _files_the_table_holds(spec: IngestionSpec, engine: Engine, files: list[FileInfo]) -> str:
+    """What activating will do with listed files an existing table already holds rows of (by `_source_file`)."""
+    destination = spec.destination
+    if destination.write_mode != "append" or not files or engine.table_schema(destination) is None:
+        return ""
+    held = engine.count_rows_from(destination, [f.path for f in files])
+    if not held:
+        return ""
+    return (
+        f"Table {destination.full_name} already holds {counted(sum(held.values()), 'row')} of "
+        f"{counted(len(held), 'listed file')}: activating records them as loaded, so they are not loaded twice "
+        "(Reprocess loads them again on purpose)."
+    )
 
 
 def no_files_message(storage: Storage, pattern: str | None, shown: int = 3) -> str:

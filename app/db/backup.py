@@ -40,9 +40,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
+from core.domain import Ingestion, IngestionStatus
 from core.errors import AutoloaderError, ConfigError, Conflict
 from core.storage import open_storage
+from core.table_files import files_the_table_holds
 from core.wording import counted
 
 if TYPE_CHECKING:
@@ -372,14 +373,9 @@ def _record_files_the_table_holds(container: Container, ingestion: Ingestion) ->
     if not spec.destination.lineage_columns:
         return None
     engine = container.engines.for_ingestion(ingestion)
-    known = container.store.known_files(ingestion.id)
-    listed = {f.path: f for f in open_storage(spec.source, container.guards).list_files(spec.source.file_pattern)}
-    counts = engine.count_rows_from(spec.destination, [path for path in listed if path not in known])
-    entries = [
-        LedgerEntry(path, listed[path].size, listed[path].modified, listed[path].etag, FileStatus.LOADED, records=rows)
-        for path, rows in counts.items()
-        if rows and path in listed
-    ]
+    known = set(container.store.known_files(ingestion.id))
+    listed = list(open_storage(spec.source, container.guards).list_files(spec.source.file_pattern))
+    entries = files_the_table_holds(engine, spec, listed, known)
     container.store.upsert_files(ingestion.id, None, entries)
     return len(entries)
 

@@ -23,6 +23,7 @@ from core.guards import Guards
 from core.pipeline import owner_is_dead
 from core.spark_sources import refuse_source_spark_cannot_read
 from core.storage import open_storage
+from core.table_files import files_the_table_holds, same_table_and_source
 
 LOCKED_PARTS = ("source", "format", "destination", "cluster_id")
 OPEN_UNTIL_LOADED = ("source", "format")
@@ -160,7 +161,9 @@ class IngestionService:
         refuse_hand_set_location(spec, None)
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
-        if activate and spec.cluster_id is None:  # refused before anything is stored
+        if activate:  # refused before anything is stored
+            self._refuse_same_table_and_source(spec, who.tenant_id)
+        if activate and spec.cluster_id is None:
             refuse_existing_table(spec, self.engines.for_spec(spec, who.tenant_id))
         ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT, who.tenant_id, who.user_id)
         self.store.audit("create", "ingestion", ingestion.id, who.actor, who.tenant_id, name=spec.name)
@@ -176,6 +179,8 @@ class IngestionService:
         refuse_hand_set_location(spec, current.spec.destination.location)
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
+        if current.status != IngestionStatus.DRAFT:
+            self._refuse_same_table_and_source(spec, current.tenant_id, ingestion_id)
         if current.status != IngestionStatus.DRAFT:
             open_parts = () if self.has_loaded(ingestion_id) else OPEN_UNTIL_LOADED
             part = locked_part_changed(current.spec, spec, open_parts)
@@ -259,11 +264,48 @@ class IngestionService:
     # --- status -------------------------------------------------------------------------------------------------------
     def activate(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
         ingestion = self.get(who, ingestion_id, "activate ingestions")
+        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, ingestion_id)
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:
             refuse_existing_table(ingestion.spec, self.engines.for_ingestion(ingestion))
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
             self._skip_existing_files(ingestion)
+        elif ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:
+            self._record_files_the_table_holds(ingestion, who)
         return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "activate", who)
+
+    def _record_files_the_table_holds(self, ingestion: Ingestion, who: Principal) -> None:
+        """An append into a table that already holds rows of this source's files (an ingestion deleted with its
+        table kept, then created again) records those files as loaded: loading them again duplicated every row.
+        Reprocess loads them again on purpose."""
+        spec = ingestion.spec
+        engine = self.engines.for_ingestion(ingestion)
+        if spec.destination.write_mode != "append" or engine.table_schema(spec.destination) is None:
+            return
+        listed = list(open_storage(spec.source, self.guards).list_files(spec.source.file_pattern))
+        entries = files_the_table_holds(engine, spec, listed, set(self.store.known_files(ingestion.id)))
+        if entries:
+            self.store.upsert_files(ingestion.id, None, entries)
+            self.store.audit(
+                "adopt_files", "ingestion", ingestion.id, who.actor, who.tenant_id, files=len(entries),
+                reason=f"{spec.destination.full_name} already held their rows (_source_file)",
+            )  # fmt: skip
+
+    def _refuse_same_table_and_source(
+        self, spec: IngestionSpec, tenant_id: int, ingestion_id: int | None = None
+    ) -> None:
+        """Two ingestions of one source into one table keep two ledgers, so each would load every file: refused
+        once the second would load (activated, resumed, edited while not a draft); drafts do not load."""
+        for other in self.store.list_ingestions():
+            if other.id == ingestion_id or other.tenant_id != tenant_id or other.status == IngestionStatus.DRAFT:
+                continue
+            if same_table_and_source(spec, other.spec):
+                raise Conflict(
+                    f"'{other.name}' already loads {spec.source.path} into {spec.destination.full_name}: two "
+                    "ingestions of one source into one table would load every file twice.",
+                    f"Edit '{other.name}' instead, choose another table, or delete '{other.name}' first (its table "
+                    "can be kept: the files it holds are then recorded as loaded, not loaded again).",
+                    field="destination.table",
+                )
 
     def pause(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
         ingestion = self.get(who, ingestion_id, "pause ingestions")
@@ -283,6 +325,7 @@ class IngestionService:
             )
         if ingestion.status != IngestionStatus.PAUSED:
             raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
+        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, ingestion_id)
         return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", who)
 
     def change_status(self, ingestion_id: int, status: IngestionStatus, action: str, who: Principal) -> Ingestion:

@@ -42,4 +42,4 @@ class PreviewService:
         engine = self.engines.for_spec(spec, who.tenant_id)
         if check_table:
             refuse_existing_table(spec, engine)
-        return preview(spec, open_storage(spec.source, self.guards), engine)
+        return preview(spec, open_storage(spec.source, self.guards), engine, new_ingestion=check_table)

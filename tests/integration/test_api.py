@@ -8,7 +8,7 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from tests.helpers import write_json_files
+from tests.helpers import read_table, write_json_files
 
 
 def body(path: Path, **extra: Any) -> dict[str, Any]:
@@ -419,3 +419,32 @@ def test_a_request_racing_a_delete_is_a_conflict_not_an_internal_error() -> None
             assert answer.status_code == 409 and answer.json()["error"]["code"] == "conflict", answer.text
             assert "another request" in answer.json()["error"]["message"]
         assert client.post("/api/v1/unique").status_code == 500  # any other refusal is still a bug to see
+
+
+def test_a_table_kept_from_a_deleted_ingestion_is_continued_not_loaded_twice(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: delete an ingestion keeping its table, create it again, and every file loaded a second
+    time (60,000 rows, 30,000 distinct); two ingestions of one source into one table did the same."""
+    folder = tmp_path / "in"
+    write_json_files(folder, 3, 10)
+    first = api.post("/api/v1/ingestions", json={**body(folder, name="first"), "activate": True}).json()
+    wait_for_run(api, first["id"], api.post(f"/api/v1/ingestions/{first['id']}/run").json()["run_id"])
+
+    twin = api.post("/api/v1/ingestions", json=body(folder, name="twin")).json()  # a draft loads nothing
+    refused = api.post(f"/api/v1/ingestions/{twin['id']}/activate")
+    assert refused.status_code == 409 and refused.json()["error"]["field"] == "destination.table", refused.text
+    assert "'first' already loads" in refused.json()["error"]["message"]
+    at_once = api.post("/api/v1/ingestions", json={**body(folder, name="twin2"), "activate": True})
+    assert at_once.status_code == 409 and api.get("/api/v1/ingestions?status=draft").json()[0]["name"] == "twin"
+    elsewhere = body(folder, name="elsewhere")
+    elsewhere["destination"]["table"] = "orders_copy"
+    assert api.post("/api/v1/ingestions", json=elsewhere).status_code == 201  # another table is fine
+
+    assert api.delete(f"/api/v1/ingestions/{first['id']}").status_code == 204  # the table is kept
+    said = api.post("/api/v1/ingestions/test", json=body(folder, name="again")).json()["recommendations"]
+    assert said[0].startswith("Table main.sales.orders already holds 30 rows of 3 listed files: activating"), said
+    again = api.post("/api/v1/ingestions", json={**body(folder, name="again"), "activate": True}).json()
+    write_json_files(folder, 1, 10, start_id=100, prefix="new")
+    run = wait_for_run(api, again["id"], api.post(f"/api/v1/ingestions/{again['id']}/run").json()["run_id"])
+    assert run["status"] == "success" and run["metrics"]["files_processed"] == 1, run
+    ids = read_table(services.embedded.table_uri(services.store.get_ingestion(again["id"]).spec.destination))
+    assert sorted(ids.column("id").to_pylist()) == [*range(30), *range(100, 110)]
