@@ -26,6 +26,7 @@ SourceType = Literal["s3", "azure_blob", "gcs", "sftp", "local"]
 FormatType = Literal["json", "csv", "parquet", "avro", "orc", "xml", "text"]
 SchemaPolicy = Literal["pause", "auto_merge", "rescue", "fail"]
 WriteMode = Literal["create", "append", "overwrite", "merge"]
+ScheduleMode = Literal["scheduled", "continuous", "manual"]
 
 SUPPORTED_SOURCES: tuple[str, ...] = ("local", "s3", "azure_blob", "gcs", "sftp")
 EMBEDDED_FORMATS: tuple[str, ...] = ("json", "csv", "parquet", "avro", "orc", "xml", "text")
@@ -560,7 +561,7 @@ class BackfillConfig(_Model):
 
 
 class ScheduleConfig(_Model):
-    mode: Literal["scheduled", "continuous", "manual"] = "manual"
+    mode: ScheduleMode = "manual"
     frequency: Literal["hourly", "daily", "weekly", "custom"] | None = None
     time: Annotated[str, Field(max_length=16)] | None = None
     weekday: Annotated[str, Field(max_length=16)] | None = None

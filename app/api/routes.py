@@ -46,7 +46,8 @@ from app.bootstrap import Container
 from app.db.models import LedgerFilePublic, MaintenanceRunPublic, NotificationPublic
 from app.health import check_all
 from core.access import Principal
-from core.config import MAX_ID, IngestionSpec, ScheduleConfig
+from core.config import MAX_ID, IngestionSpec, ScheduleConfig, ScheduleMode, SourceType
+from core.domain import FileStatus, IngestionStatus
 from core.maintenance import MaintenanceConfig
 from core.schedule import describe, next_fire_times
 
@@ -97,8 +98,13 @@ def create_ingestion(body: IngestionCreate, svc: Svc, who: Who) -> IngestionPubl
 
 @router.get("/ingestions", response_model=list[IngestionPublic], tags=["ingestions"])
 def list_ingestions(
-    svc: Svc, who: Who, status: Filter = None, source_type: Filter = None, mode: Filter = None
+    svc: Svc,
+    who: Who,
+    status: IngestionStatus | None = None,
+    source_type: SourceType | None = None,
+    mode: ScheduleMode | None = None,
 ) -> list[IngestionPublic]:
+    """Filters take the values the fields have (an unknown one is refused, not an empty list)."""
     summaries = svc.views.ingestions(who, status, source_type, mode)
     places = svc.views.table_places(who, summaries)
     return [IngestionPublic.build(s, svc.views.table_uri(s), places[s.id]) for s in summaries]
@@ -232,7 +238,7 @@ def list_files(
     ingestion_id: IngestionId,
     svc: Svc,
     who: Who,
-    status: Filter = None,
+    status: FileStatus | None = None,
     search: Filter = None,
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0, le=MAX_ID),

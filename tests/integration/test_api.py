@@ -156,6 +156,20 @@ def test_a_schema_nested_too_deep_is_refused_before_it_is_saved(api, tmp_path: P
     assert api.get("/api/v1/ingestions").status_code == 200
 
 
+def test_list_filters_refuse_values_no_field_has(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: `?status=bogus` answered 200 with an empty list, as if nothing matched."""
+    made = api.post("/api/v1/ingestions", json=body(tmp_path)).json()
+    assert [i["id"] for i in api.get("/api/v1/ingestions?status=draft&source_type=local&mode=manual").json()] == [
+        made["id"]
+    ]
+    for query in ("status=bogus", "status=ACTIVE", "source_type=ftp", "mode=x"):
+        refused = api.get(f"/api/v1/ingestions?{query}")
+        assert refused.status_code == 422, (query, refused.text)
+        assert refused.json()["error"]["field"] == query.split("=")[0], refused.text
+    files = api.get(f"/api/v1/ingestions/{made['id']}/files?status=loadded")
+    assert files.status_code == 422 and "'loaded'" in files.text, files.text
+
+
 def test_errors_have_code_message_action(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     missing = api.get("/api/v1/ingestions/999")
     assert missing.status_code == 404
