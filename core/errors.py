@@ -105,6 +105,23 @@ class RunInProgress(Conflict):
     code = "run_in_progress"
 
 
+class RunTakenOver(TerminalError):
+    """A run another server has ended (its heartbeat was stale: the process paused, starved or cut off from the
+    database for longer than the stale-run window) must write nothing more: the run that took over owns the
+    ingestion's ledger now."""
+
+    code = "run_taken_over"
+
+
+def run_taken_over(run_id: int, status: str) -> RunTakenOver:
+    return RunTakenOver(
+        f"Run {run_id} was ended ({status}) by another server while this one still worked on it (its heartbeat was "
+        "older than the stale-run window); it stops here without writing more.",
+        "Nothing to do: the run that took over loads the remaining files. If it repeats, check that no server is "
+        "paused or starved and that AUTOLOADER_STALE_RUN_SECONDS suits the slowest batch.",
+    )
+
+
 class TableError(TerminalError):
     code = "table_error"
 

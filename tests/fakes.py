@@ -27,7 +27,7 @@ from core.domain import (
     RunMetrics,
     RunStatus,
 )
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, run_taken_over
 from core.ports import ActiveRun, ListingState, MetadataStore
 from core.wording import counted
 
@@ -168,9 +168,14 @@ class MemoryStore(MetadataStore):
         self._update_run(run_id, engine_job_id=job_id)
 
     def update_run_progress(self, run_id: int, files_done: int, files_total: int, metrics: RunMetrics) -> None:
-        self._update_run(
-            run_id, files_done=files_done, files_total=files_total, metrics=metrics.as_dict(), heartbeat_at=_now()
-        )
+        if self._unfinished(run_id):
+            self._update_run(
+                run_id, files_done=files_done, files_total=files_total, metrics=metrics.as_dict(), heartbeat_at=_now()
+            )
+
+    def _unfinished(self, run_id: int) -> bool:
+        run = self._runs.get(run_id)
+        return run is None or run.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
     def finish_run(
         self, run_id: int, status: RunStatus, metrics: RunMetrics, errors: list[RunError], message: str
@@ -178,7 +183,7 @@ class MemoryStore(MetadataStore):
         """Close the run; `files_done` never goes down, and a cancelled or skipped run keeps it as it was."""
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None:
+            if run is None or not self._unfinished(run_id):  # ended already, by a server that took it over
                 return
             run.status, run.finished_at, run.message = status.value, _now(), message
             run.metrics = metrics.as_dict()
@@ -292,9 +297,11 @@ class MemoryStore(MetadataStore):
         """New files are inserted; files already in the ledger are re-pointed at this batch (error and counts reset,
         discovery and load times kept; a reloaded file, one with `previous_size`, keeps its counts and hash).
         A path twice among the new files violates the ledger's unique key, as in
-        SQL, and nothing is written."""
+        SQL, and nothing is written. A run already ended is refused (RunTakenOver), as SqlStore refuses it."""
         now = _now()
         with self._lock:
+            if not self._unfinished(run_id):
+                raise run_taken_over(run_id, self._runs[run_id].status)
             ledger = self._ledger[ingestion_id]
             fresh = [e.path for e in entries if e.path not in ledger]
             if len(fresh) != len(set(fresh)):

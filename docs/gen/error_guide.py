@@ -126,6 +126,12 @@ CODE_GUIDE: dict[str, Guide] = {
         "A run (or a table maintenance) of this ingestion is still going; an ingestion runs one thing at a time.",
         "Wait for it to finish (its progress is on the detail page and `GET …/runs/{run_id}`), then try again.",
     ),
+    "run_taken_over": Guide(
+        "Another server ended this run while it still worked on it (its heartbeat was older than the stale-run "
+        "window: the process was paused, starved or cut off from the database); it stopped without writing more.",
+        "Nothing to do: the run that took over loads the remaining files. If it repeats, check that no server is "
+        "paused or starved, and that `AUTOLOADER_STALE_RUN_SECONDS` suits the slowest batch.",
+    ),
     "too_large": Guide("The request body is larger than the API accepts.", "Send a smaller body."),
     # --- 422: a field is invalid ----------------------------------------------------------------------------------
     "validation_error": Guide(

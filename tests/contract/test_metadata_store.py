@@ -37,7 +37,7 @@ from core.domain import (
     RunMetrics,
     RunStatus,
 )
-from core.errors import NotFound
+from core.errors import NotFound, RunTakenOver
 from core.ports import ListingState, MetadataStore
 from tests.conftest import DATABASES
 from tests.fakes import MemoryStore
@@ -263,6 +263,24 @@ def test_run_lifecycle(backend: Backend, store: MetadataStore, ing: Ingestion) -
         {"file": "/x", "kind": "quarantined", "message": "empty", "action": "check it", "detail": ""}
     ]
     assert (record.files_done, record.files_total) == (5, 10)  # processed + quarantined
+
+
+def test_a_run_another_server_ended_writes_nothing_more(backend: Backend, store: MetadataStore, ing: Ingestion) -> None:
+    """Found by an outsider: a replica paused (SIGSTOP) past the stale window, its run settled and retried by the
+    other, went on when resumed: it overwrote the ledger rows the new run had loaded (1,050 files at 0 records) and
+    turned the settled run back into a success. Its next batch is now refused, and its progress and end ignored."""
+    run = backend.create_run(ing.id)
+    store.mark_run_started(run, "host-a:1")
+    store.add_pending_batch(ing.id, run, 1, _entries("/in/a.json"))
+    store.finish_run(run, RunStatus.FAILED, RunMetrics(), [], "Interrupted.")  # what the other server's sweep does
+
+    with pytest.raises(RunTakenOver, match=f"Run {run} was ended \\(failed\\) by another server"):
+        store.add_pending_batch(ing.id, run, 2, _entries("/in/b.json"))
+    assert "/in/b.json" not in backend.ledger(ing.id)
+    store.update_run_progress(run, 9, 9, RunMetrics(files_processed=9))
+    store.finish_run(run, RunStatus.SUCCESS, RunMetrics(files_processed=9), [], "Loaded 90 records from 9 files.")
+    record = backend.run(run)
+    assert (record.status, record.message, record.files_done) == (RunStatus.FAILED, "Interrupted.", 0)
 
 
 def test_finish_run_files_done(backend: Backend, store: MetadataStore, ing: Ingestion) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from app.db.models import Run
 from app.secrets_box import SecretBox
-from core.errors import Conflict
+from core.domain import RunStatus
+from core.errors import Conflict, run_taken_over
 
 INSERT_CHUNK = 2000
 
@@ -41,3 +43,14 @@ class Rows:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+
+UNFINISHED = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+
+def fence_run(s: Session, run_id: int) -> None:
+    """Raise RunTakenOver unless the run is still queued or running, holding its row for the transaction (on
+    PostgreSQL; SQLite's writer lock serialises it), so the server settling it and this write take turns."""
+    status = s.execute(select(col(Run.status)).where(col(Run.id) == run_id).with_for_update()).scalar()
+    if status is not None and status not in UNFINISHED:
+        raise run_taken_over(run_id, status)

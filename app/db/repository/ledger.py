@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from app.db.models import Ingestion as IngestionRow
 from app.db.models import LedgerFile, utcnow
-from app.db.repository.base import INSERT_CHUNK, Rows, chunks
+from app.db.repository.base import INSERT_CHUNK, Rows, chunks, fence_run
 from core.domain import (
     FileResult,
     FileStatus,
@@ -78,9 +78,11 @@ class LedgerRows(Rows):
         """Insert new files and re-point retried ones (failed, quarantined, changed) at this batch, atomically.
 
         A reloaded file (an entry with `previous_size`) keeps its record count and content hash until the
-        batch completes, so dropping the batch can put the loaded version back."""
+        batch completes, so dropping the batch can put the loaded version back. A run already ended (by another
+        server that took it over) is refused, in the same transaction (RunTakenOver): its batch is never written."""
         now = utcnow()
         with self.session() as s:
+            fence_run(s, run_id)
             existing = (
                 set(
                     s.execute(

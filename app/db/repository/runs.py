@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from app.db.models import Ingestion as IngestionRow
 from app.db.models import Run, utcnow
-from app.db.repository.base import Rows
+from app.db.repository.base import UNFINISHED, Rows
 from core.domain import (
     RunError,
     RunMetrics,
@@ -135,16 +135,23 @@ class RunRows(Rows):
         self._update_run(run_id, heartbeat_at=utcnow())
 
     def update_run_progress(self, run_id: int, files_done: int, files_total: int, metrics: RunMetrics) -> None:
-        self._update_run(
-            run_id, files_done=files_done, files_total=files_total, metrics=metrics.as_dict(), heartbeat_at=utcnow()
-        )
+        """Progress of a run still going; one another server has ended keeps the end it was given."""
+        with self.session() as s:
+            s.execute(
+                update(Run)
+                .where(col(Run.id) == run_id, col(Run.status).in_(UNFINISHED))
+                .values(
+                    files_done=files_done, files_total=files_total, metrics=metrics.as_dict(), heartbeat_at=utcnow()
+                )
+            )
+            s.commit()
 
     def finish_run(
         self, run_id: int, status: RunStatus, metrics: RunMetrics, errors: list[RunError], message: str
     ) -> None:
         with self.session() as s:
-            run = s.get(Run, run_id)
-            if run is None:
+            run = s.get(Run, run_id, with_for_update=True)
+            if run is None or run.status not in UNFINISHED:  # ended already: by another server that took it over
                 return
             run.status, run.finished_at, run.message = status.value, utcnow(), message
             run.metrics = metrics.as_dict()
