@@ -103,12 +103,13 @@ class Container(Runtime):
         """Server start-up: close runs a stopped server left open, start the scheduler, arm retries and checks."""
         s = self.settings
         self.accounts.bootstrap(s.admin_email, s.admin_password, s.admin_token)
-        closed = self.runner.recover_orphans()
-        if closed:
-            log.warning("closed %d run(s) left open by a stopped server", closed)
+        interrupted = self.runner.recover_orphans()
+        if interrupted:
+            log.warning("closed %d run(s) left running by a stopped server; retrying them", len(interrupted))
         self.scheduler.start()
         self.runner.clock = self.scheduler
         self.runner.rearm_retries()
+        self.runner.retry_interrupted(interrupted)
         self.scheduler.every(self.settings.alert_check_seconds, "periodic-checks", self.periodic_checks)
         sweep_every = max(1.0, min(s.stale_run_seconds / 2, s.schedule_refresh_seconds))
         self.scheduler.every(sweep_every, "stale-run-sweep", self.runner.settle_stale_runs)

@@ -221,19 +221,28 @@ class Runner:
                 self.clock.at(run.not_before, f"retry-{run.id}", self.start_retry, run.id)
 
     # --- start-up and shutdown ----------------------------------------------------------------------------------------
-    def recover_orphans(self) -> int:
-        """At start-up: runs left queued/running by a dead process are closed so they do not show as live."""
-        closed = 0
+    def recover_orphans(self) -> list[int]:
+        """At start-up: runs left queued/running by a dead process are closed so they do not show as live. Returns
+        the runs that were running (ended failed, `interrupted`), for `retry_interrupted` once the clock is set."""
+        interrupted = []
         now = datetime.now(UTC)
         for run in self.store.orphaned_runs():
             active = ActiveRun(run.id or 0, run.owner, run.heartbeat_at)
             if run.owner is None or owner_is_dead(active, self.pipeline.stale_after, now):
-                status = RunStatus.CANCELLED if run.status == RunStatus.QUEUED.value else RunStatus.FAILED
+                running = run.status == RunStatus.RUNNING.value
+                status = RunStatus.FAILED if running else RunStatus.CANCELLED
                 metrics = RunMetrics(**run.metrics) if run.metrics else RunMetrics()
-                self.store.finish_run(run.id or 0, status, metrics, [], ORPHAN_MESSAGE)
+                self.store.finish_run(run.id or 0, status, metrics, [INTERRUPTED] if running else [], ORPHAN_MESSAGE)
                 self.store.release_run_slot(run.ingestion_id, run.id or 0)
-                closed += 1
-        return closed
+                if running:
+                    interrupted.append(run.id or 0)
+        return interrupted
+
+    def retry_interrupted(self, run_ids: list[int]) -> None:
+        """Queue the retry of runs a stopped server left running, as the stale-run sweep does for a run it settles:
+        their remaining files should not wait for the next fire (a day, for a daily schedule)."""
+        for run_id in run_ids:
+            self._plan_retry(RunOutcome(run_id, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], transient=True))
 
     def settle_stale_runs(self) -> int:
         """Periodically: end runs marked `running` whose process is gone, whose heartbeat is stale, or that this

@@ -20,8 +20,10 @@ from urllib.parse import quote, urlsplit
 
 from anyio import to_thread
 from nicegui import __version__ as nicegui_version
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 
+from app.db.retrying import is_disconnect, metadata_failure
 from app.services.accounts import AccountService
 from core.access import Principal
 from core.errors import AutoloaderError, Forbidden, RateLimited, Unauthorized
@@ -147,6 +149,11 @@ class Guard:
                 scope.setdefault("state", {})["principal"] = principal
         except AutoloaderError as exc:
             await self._refuse(scope, send, exc)
+            return
+        except DBAPIError as exc:  # the metadata DB is down: the sign-in check cannot answer (the app's handlers
+            if not is_disconnect(exc):  # are below this middleware, so the 503 is said here)
+                raise
+            await self._refuse(scope, send, metadata_failure(exc, "check the request's sign-in"))
             return
         await self.app(scope, receive, send)
 

@@ -4,6 +4,8 @@ is stale. A run that ended meanwhile keeps its own end, and a live run is never 
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -118,6 +120,30 @@ def test_a_settled_run_is_retried_when_the_server_runs_a_scheduler(settings, tmp
     finally:
         services.close()
     assert [(r.trigger, r.status, r.attempt) for r in retries] == [("retry", "queued", 2)]
+
+
+def test_a_run_a_stopped_server_left_running_is_retried_at_start_up(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: after a kill -9 and a restart the run was closed with no error and no retry, so a daily
+    ingestion's remaining files waited a day; the sweep, settling the same run, said `interrupted` and retried."""
+    settings.retry_backoff_seconds = [3600.0]  # queued, not started, within the test
+    dead = f"{socket.gethostname()}:{_dead_pid()}"
+    services = build(settings)
+    try:
+        ingestion_id, run_id = _left_running(services, tmp_path, dead)
+        services.start()  # a server starting where a killed one left its run
+        ended = services.store.get_run(ingestion_id, run_id)
+        retries = [r for r in services.views.runs(SYSTEM, ingestion_id) if r.retry_of == run_id]
+    finally:
+        services.close()
+    assert ended.status == RunStatus.FAILED.value and [e["kind"] for e in ended.errors] == ["interrupted"]
+    assert [(r.trigger, r.status, r.attempt) for r in retries] == [("retry", "queued", 2)]
+
+
+def _dead_pid() -> int:
+    """A process id no process has on this host now."""
+    probe = subprocess.Popen(["true"])
+    probe.wait()
+    return probe.pid
 
 
 def test_one_retry_is_queued_per_ingestion_however_many_fires_fail(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
