@@ -116,3 +116,38 @@ def test_release_data_dir_upgrades_without_loss_and_loads_on_exactly_once(
         assert services.runs.run_now("orders").metrics.files_processed == 0
     finally:
         services.close()
+
+
+def test_servers_started_at_once_on_an_empty_postgresql_database_migrate_in_turn(pg_database: str) -> None:
+    """Found by an outsider: two replicas started together on an empty database both created `alembic_version`; one
+    crashed with a duplicate key on pg_type (a 2-replica deployment crash-looped once on its first rollout). Three
+    processes migrate at once here (alembic's context is per process, as replicas are)."""
+    import subprocess
+    import sys
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from app.db.database import at_head, make_engine
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{pg_database}?options=-csearch_path%3D{schema}"
+    migrate = f"from app.db.database import upgrade; upgrade({url!r})"
+    try:
+        migrators = [
+            subprocess.Popen([sys.executable, "-c", migrate], stderr=subprocess.PIPE, text=True) for _ in range(3)
+        ]
+        failed = [err for p in migrators if (err := p.communicate(timeout=120)[1]) and p.returncode != 0]
+        assert not failed, failed[0][-2000:]
+        engine = make_engine(url)
+        try:
+            assert at_head(engine)
+        finally:
+            engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
