@@ -50,6 +50,13 @@ class OutOfSpace(TransientError):
     code = "out_of_space"
 
 
+class WarehouseNotWritable(TransientError):
+    """The warehouse's local disk refuses writes (read-only, permissions): nothing of the batch was committed, and
+    the run is retried (an operator remounts or fixes the folder, no setting of Autoloader's changes it)."""
+
+    code = "warehouse_not_writable"
+
+
 _OUT_OF_SPACE_WORDS = (
     "no space left on device",
     "os error 28",

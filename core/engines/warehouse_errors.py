@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-from core.errors import AutoloaderError, OutOfSpace, StorageAuthError, StorageUnavailable, says_out_of_space
+from core.errors import (
+    AutoloaderError,
+    OutOfSpace,
+    StorageAuthError,
+    StorageUnavailable,
+    WarehouseNotWritable,
+    says_out_of_space,
+)
 
 WAREHOUSE_SETTINGS = "AUTOLOADER_WAREHOUSE / AUTOLOADER_WAREHOUSE_STORAGE_OPTIONS"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -29,6 +36,9 @@ _REFUSED = (
     "status: 401",
     "status: 403",
 )
+_NOT_WRITABLE = ("read-only file system", "os error 30", "permission denied", "os error 13")
+"""A local warehouse the server may not write (a disk remounted read-only, a folder's owner changed): Arrow and
+delta-rs reported it as "Failed to parse parquet", a table error that was not retried."""
 _UNREACHABLE = (
     "connection refused",
     "connection reset",
@@ -92,6 +102,15 @@ def store_failure(exc: BaseException, location: str, options: dict[str, str]) ->
             f"The warehouse refused access to {where}: {why}",
             f"Check the credentials in {WAREHOUSE_SETTINGS}: they must allow reading, listing and writing this "
             "location. Nothing was written; retry the run once they are fixed.",
+            detail=repr(exc),
+        )
+    if refusal := next((word for word in _NOT_WRITABLE if word in lowered), None):
+        said = "read-only file system" if "30" in refusal or "read-only" in refusal else "permission denied"
+        return WarehouseNotWritable(  # the cause alone: delta-rs wraps it in "Failed to parse parquet"
+            f"The warehouse at {where} cannot be written by this server ({said}).",
+            "Make the warehouse's disk writable again (a file system remounted read-only, a folder's owner or "
+            "permissions changed) for the user the server runs as. The failed write committed nothing; a run is "
+            "retried by itself and loads its files once it can write.",
             detail=repr(exc),
         )
     if any(word in lowered for word in _UNREACHABLE):

@@ -132,6 +132,11 @@ CODE_GUIDE: dict[str, Guide] = {
         "Nothing to do: the run that took over loads the remaining files. If it repeats, check that no server is "
         "paused or starved, and that `AUTOLOADER_STALE_RUN_SECONDS` suits the slowest batch.",
     ),
+    "warehouse_not_writable": Guide(
+        "The warehouse's disk refuses this server's writes: its file system was remounted read-only, or a folder's "
+        "owner or permissions changed. Nothing of the batch was committed.",
+        "Make it writable again for the user the server runs as; the run is retried by itself and loads its files.",
+    ),
     "too_large": Guide("The request body is larger than the API accepts.", "Send a smaller body."),
     # --- 422: a field is invalid ----------------------------------------------------------------------------------
     "validation_error": Guide(

@@ -98,6 +98,41 @@ def test_a_full_warehouse_fails_the_run_as_out_of_space_and_the_files_load_once_
         svc.close()
 
 
+def test_a_warehouse_remounted_read_only_is_retried_and_loads_once_writable(
+    tiny_disk: Path, state_dir: Path, tmp_path: Path
+) -> None:
+    """Found by an outsider: a read-only warehouse failed the run as a terminal `table_error` saying "Failed to parse
+    parquet"; it is `warehouse_not_writable`, transient, and the files load once the disk is writable again."""
+    from app.bootstrap import build
+
+    settings = Settings(
+        data_dir=state_dir / "data", warehouse=str(tiny_disk / "warehouse"), secret_key="test", heartbeat_seconds=0.5
+    )
+    svc = build(settings)
+    try:
+        landing = tmp_path / "in"
+        write_json_files(landing, 2, RECORDS)
+        ingestion = svc.ingestions.create(spec(str(landing)), activate=True)
+        assert svc.runs.run_now(ingestion.name).status == RunStatus.SUCCESS
+        uri = svc.embedded.table_uri(ingestion.spec.destination)
+
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+        write_json_files(landing, 3, RECORDS, start_id=2 * RECORDS, prefix="late")
+        failed = svc.runs.run_now(ingestion.name)
+        assert failed.status == RunStatus.FAILED and failed.transient, failed
+        error = failed.errors[0]
+        assert error.kind == "warehouse_not_writable" and uri in error.message, failed.errors
+        assert "parse parquet" not in error.message.lower() and "writable" in error.action, error
+
+        subprocess.run(["mount", "-o", "remount,rw", str(tiny_disk)], check=True)
+        after = svc.runs.run_now(ingestion.name)
+        assert after.status == RunStatus.SUCCESS and after.metrics.files_processed == 3, after
+        ids = read_table(uri).column("id")
+        assert len(ids) == 5 * RECORDS and pc.count_distinct(ids).as_py() == 5 * RECORDS
+    finally:
+        svc.close()
+
+
 def test_a_full_metadata_disk_is_answered_as_such_and_left_without_a_restart(
     tiny_disk: Path, state_dir: Path, tmp_path: Path
 ) -> None:
