@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHANGED_WARNINGS_LISTED = 100
 """file_changed warnings listed on one run (a producer touching every file must not make a huge run record)."""
+FILE_ERRORS_LISTED = 100
+"""Errors of one kind naming a file (quarantined, vanished, unreadable) listed on one run: a source folder moved
+away mid-run stored 1,700 of them (a 460 KB runs list); every file keeps its reason in the ledger, and the run's
+message counts them all."""
 EngineFactory = Callable[[Ingestion], Engine]
 StorageFactory = Callable[[SourceConfig], Storage]
 
@@ -142,6 +147,7 @@ class _RunContext:
     recorded_aside: set[str] = field(default_factory=set)
     """Files set aside and noted on the run before their batch's commit (`_record_set_aside`)."""
     changed: int = 0
+    listed_errors: Counter[str] = field(default_factory=Counter)
     vanished: int = 0
     unreadable: int = 0
     built_engine: Engine | None = None
@@ -1051,12 +1057,12 @@ class RunPipeline:
         else:
             ctx.unreadable += 1
             kind = "file_unreadable"
-        ctx.errors.append(RunError(kind=kind, file=path, message=reason, action=action))
+        _note_file_error(ctx, RunError(kind=kind, file=path, message=reason, action=action))
         return FileStatus.FAILED
 
     def _note_quarantine(self, ctx: _RunContext, path: str, reason: str, action: str) -> None:
         ctx.metrics.files_quarantined += 1
-        ctx.errors.append(RunError(kind="quarantined", file=path, message=reason, action=action))
+        _note_file_error(ctx, RunError(kind="quarantined", file=path, message=reason, action=action))
 
     def _store_progress(self, ctx: _RunContext, files_done: int) -> None:
         self.store.update_run_progress(ctx.run_id, files_done, ctx.files_total, ctx.metrics)
@@ -1114,3 +1120,10 @@ class RunPipeline:
                 self.store.heartbeat(run_id)
             except Exception as exc:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for run %s failed: %s", run_id, str(exc).strip().split("\n")[0][:300])
+
+
+def _note_file_error(ctx: _RunContext, error: RunError) -> None:
+    """List a file's error on the run, up to FILE_ERRORS_LISTED of its kind."""
+    ctx.listed_errors[error.kind] += 1
+    if ctx.listed_errors[error.kind] <= FILE_ERRORS_LISTED:
+        ctx.errors.append(error)

@@ -72,6 +72,26 @@ def test_truncated_parquet_is_quarantined(services, tmp_path: Path) -> None:  # 
     assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20
 
 
+def test_a_run_lists_a_hundred_file_errors_of_a_kind_and_counts_them_all(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: a source folder moved away mid-run stored 1,700 `file_vanished` errors on one run (a
+    460 KB runs list). The first 100 of a kind are listed; every file keeps its reason in the ledger."""
+    from core.pipeline import FILE_ERRORS_LISTED
+
+    landing = tmp_path / "in"
+    landing.mkdir()
+    pq.write_table(pa.table({"id": [1, 2]}), landing / "ok.parquet")
+    for i in range(FILE_ERRORS_LISTED + 30):
+        (landing / f"broken{i:03d}.parquet").write_bytes(b"PAR1 not really")
+    ing = services.ingestions.create(spec(str(landing), format={"type": "parquet"}), activate=True)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.PARTIAL
+    assert outcome.metrics.files_quarantined == FILE_ERRORS_LISTED + 30
+    assert sum(e.kind == "quarantined" for e in outcome.errors) == FILE_ERRORS_LISTED
+    assert f"{FILE_ERRORS_LISTED + 30} files quarantined" in outcome.message, outcome.message
+    set_aside = services.views.files(SYSTEM, ing.id, "quarantined", None, 1000, 0)
+    assert set_aside.total == FILE_ERRORS_LISTED + 30 and all(f.error for f in set_aside.items)
+
+
 def test_too_many_bad_records_quarantines_the_offending_file(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A batch over max_bad_record_ratio names the file that put it over, quarantines it and loads the rest."""
     landing = tmp_path / "in"
