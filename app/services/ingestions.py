@@ -161,10 +161,10 @@ class IngestionService:
         refuse_hand_set_location(spec, None)
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
-        if activate:  # refused before anything is stored
-            self._refuse_same_table_and_source(spec, who.tenant_id)
-        if activate and spec.cluster_id is None:
+        if activate and spec.cluster_id is None:  # refused before anything is stored
             refuse_existing_table(spec, self.engines.for_spec(spec, who.tenant_id))
+        if activate:
+            self._refuse_same_table_and_source(spec, who.tenant_id)
         ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT, who.tenant_id, who.user_id)
         self.store.audit("create", "ingestion", ingestion.id, who.actor, who.tenant_id, name=spec.name)
         if activate:
@@ -264,9 +264,9 @@ class IngestionService:
     # --- status -------------------------------------------------------------------------------------------------------
     def activate(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
         ingestion = self.get(who, ingestion_id, "activate ingestions")
-        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, ingestion_id)
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:
             refuse_existing_table(ingestion.spec, self.engines.for_ingestion(ingestion))
+        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, ingestion_id)
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
             self._skip_existing_files(ingestion)
         elif ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:

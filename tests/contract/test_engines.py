@@ -531,7 +531,8 @@ def test_create_mode(engine: Harness, tmp_path: Path) -> None:
     write_json_files(tmp_path / "a", 1, 5, start_id=5, prefix="b")
     assert engine.run(ing).status == RunStatus.SUCCESS
     assert engine.ids(ing) == list(range(10))
-    creating = spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"})
+    write_json_files(tmp_path / "c", 1, 5, start_id=100)  # another source: one source twice is refused sooner
+    creating = spec(str(tmp_path / "c"), name="second", destination={"write_mode": "create"})
     if engine.cluster_id is None:  # embedded: activation refuses it already (a cluster is not asked before a run)
         with pytest.raises(Conflict, match="already exists"):
             engine.create(creating)

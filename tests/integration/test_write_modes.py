@@ -65,8 +65,9 @@ def test_overwrite_replaces_content_each_run(services, tmp_path: Path) -> None: 
 def test_create_mode_refuses_an_existing_table(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Activation refuses it when the table exists already; a table created after activation fails the run."""
     write_json_files(tmp_path / "a", 1, 5)
+    write_json_files(tmp_path / "c", 1, 5, start_id=100)  # another source: one source twice is refused sooner
     first = services.ingestions.create(spec(str(tmp_path / "a"), name="first"), activate=True)
-    creating = spec(str(tmp_path / "a"), name="second", destination={"write_mode": "create"})
+    creating = spec(str(tmp_path / "c"), name="second", destination={"write_mode": "create"})
     second = services.ingestions.create(creating, activate=True)
     services.runs.run_now(first.name)
     with pytest.raises(Conflict, match="already exists"):
