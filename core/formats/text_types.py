@@ -364,12 +364,23 @@ def _with_pattern(values: pa.Array, pattern: str, target: pa.DataType) -> tuple[
     if parsed.fraction or "%b" in parsed.strptime or "%B" in parsed.strptime or "%a" in parsed.strptime:
         return _python_strptime(values, parsed.strptime, target)
     stamps = pc.strptime(values, format=parsed.strptime, unit="us", error_is_null=True)
+    if _rolled_or_reshaped(values, stamps, parsed.strptime):
+        return _python_strptime(values, parsed.strptime, target)
     failed = pc.indices_nonzero(pc.and_(values.is_valid(), stamps.is_null())).to_pylist()
     if pa.types.is_date(target):
         return pc.cast(stamps, pa.date32()), failed
     if not parsed.zone:
         stamps = pc.assume_timezone(stamps, "UTC")
     return pc.cast(stamps, target), failed
+
+
+def _rolled_or_reshaped(values: pa.Array, stamps: pa.Array, fmt: str) -> bool:
+    """Whether a parsed value does not print back as its text: Arrow's strptime rolls a day past the month's end
+    over (`31/02/2020` was 2020-03-02) and reads `20` as the year 20 under `%Y`; an unpadded or zoned text prints
+    otherwise too. Python's strptime, strict about both, then reads the column (rare: usual text prints back)."""
+    parsed = pc.and_(values.is_valid(), stamps.is_valid())
+    printed = pc.strftime(stamps, format=fmt)
+    return bool(pc.any(pc.and_(parsed, pc.not_equal(printed, values))).as_py())
 
 
 def _to_timestamp(values: pa.Array, target: pa.DataType, rules: TextRules) -> tuple[pa.Array, list[int]]:

@@ -82,6 +82,18 @@ def test_date_and_timestamp_patterns_in_spark_syntax() -> None:
     assert infer_text_type(_texts("31/12/2024", "01/01/2024"), rules) == pa.date32()
 
 
+def test_a_pattern_never_rolls_an_impossible_date_over() -> None:
+    """Found by an outsider: with date_format dd/MM/yyyy, Arrow's strptime loaded 31/02/2020 as 2020-03-02 and
+    01/02/20 as the year 20, with nothing rescued. They are misfits now (NULL, text rescued), as on Spark."""
+    rules = TextRules(date_format="dd/MM/yyyy", timestamp_format="dd.MM.yyyy HH:mm")
+    texts = _texts("31/02/2020", "29/02/2021", "31/04/2020", "01/02/20", " 05/06/2020", "29/02/2020", "03/04/2020")
+    dates, bad = cast_text(texts, pa.date32(), rules)
+    assert bad == [0, 1, 2, 3, 4]
+    assert [d.isoformat() for d in dates.to_pylist()[5:]] == ["2020-02-29", "2020-04-03"]
+    stamps, bad = cast_text(_texts("31.02.2012 10:00", "31.01.2012 10:00"), TIMESTAMP, rules)
+    assert bad == [0] and stamps[1].as_py().isoformat() == "2012-01-31T10:00:00+00:00"
+
+
 def _load(data: bytes, fmt: FormatConfig, schema: pa.Schema | None = None) -> tuple[pa.Schema, list[dict[str, Any]]]:
     inferred = nulls_to_string(infer_file_schema(io.BytesIO(data), fmt))
     rows: list[dict[str, Any]] = []
