@@ -27,6 +27,7 @@ from core.formats.text_types import TYPED_NULL_MARKERS, TextRules
 from core.formats.types import schema_to_json
 from core.run_messages import unmatched_files
 from core.storage.base import FileInfo, Storage
+from core.table_files import files_the_table_holds
 from core.wording import counted
 
 SAMPLE_ROWS = 5
@@ -142,17 +143,28 @@ def preview(
 
 
 def _files_the_table_holds(spec: IngestionSpec, engine: Engine, files: list[FileInfo]) -> str:
-    """What activating will do with listed files an existing table already holds rows of (by `_source_file`)."""
+    """What activating will do with listed files an existing table already holds rows of (by `_source_file`), or
+    that it cannot tell them (no such column)."""
     destination = spec.destination
-    if destination.write_mode != "append" or not files or engine.table_schema(destination) is None:
+    schema = engine.table_schema(destination) if destination.write_mode == "append" and files else None
+    if schema is None:
         return ""
-    held = engine.count_rows_from(destination, [f.path for f in files])
+    if "_source_file" not in schema.names:
+        return (
+            f"Table {destination.full_name} already exists without a _source_file column, so the files loaded into "
+            "it before cannot be told: activating with backfill 'all' loads every listed file into it (choose "
+            "'new files only' if they are in it already)."
+        )
+    held = files_the_table_holds(engine, spec, files, set())
     if not held:
         return ""
+    modified = {f.path: f.modified for f in files}
+    changed = sum(entry.modified != modified[entry.path] for entry in held)
+    since = f" ({counted(changed, 'file')} changed since: the first run reports them)" if changed else ""
     return (
-        f"Table {destination.full_name} already holds {counted(sum(held.values()), 'row')} of "
-        f"{counted(len(held), 'listed file')}: activating records them as loaded, so they are not loaded twice "
-        "(Reprocess loads them again on purpose)."
+        f"Table {destination.full_name} already holds {counted(sum(e.records for e in held), 'row')} of "
+        f"{counted(len(held), 'listed file')}: activating records them as loaded, so they are not loaded twice"
+        f"{since}; Reprocess loads them again on purpose."
     )
 
 

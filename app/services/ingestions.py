@@ -303,7 +303,8 @@ class IngestionService:
                     f"'{other.name}' already loads {spec.source.path} into {spec.destination.full_name}: two "
                     "ingestions of one source into one table would load every file twice.",
                     f"Edit '{other.name}' instead, choose another table, or delete '{other.name}' first (its table "
-                    "can be kept: the files it holds are then recorded as loaded, not loaded again).",
+                    "can be kept: the files its _source_file column names are then recorded as loaded, not loaded "
+                    "again).",
                     field="destination.table",
                 )
 

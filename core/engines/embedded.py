@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -176,6 +177,28 @@ class EmbeddedEngine:
         files = pc.cast(rows.column("_source_file"), pa.string())
         counts = pa.table({"file": files}).group_by("file").aggregate([("file", "count")])
         return dict(zip(counts["file"].to_pylist(), counts["file_count"].to_pylist(), strict=True))
+
+    def source_files_held(self, destination: DestinationConfig) -> dict[str, tuple[int, datetime | None]]:
+        """Every source file the table holds rows of (its `_source_file` values): rows, and when the latest of them
+        was ingested (`_ingested_at`); empty without a table or a lineage column."""
+        table = self._table(destination)
+        if table is None:
+            return {}
+        dataset = table.to_pyarrow_dataset()
+        if "_source_file" not in dataset.schema.names:
+            return {}
+        timed = "_ingested_at" in dataset.schema.names
+        rows = dataset.to_table(columns=["_source_file", "_ingested_at"] if timed else ["_source_file"])
+        files = pc.cast(rows.column("_source_file"), pa.string())
+        grouped = pa.table({"file": files, "at": rows.column("_ingested_at") if timed else pa.nulls(len(files))})
+        counts = grouped.group_by("file").aggregate([("file", "count"), ("at", "max")])
+        return {
+            path: (n, at)
+            for path, n, at in zip(
+                counts["file"].to_pylist(), counts["file_count"].to_pylist(), counts["at_max"].to_pylist(), strict=True
+            )
+            if path is not None
+        }
 
     def count_rows(self, destination: DestinationConfig) -> int | None:
         """The table's row count from its log's file statistics (no data file is read); None without a table."""

@@ -1301,7 +1301,8 @@ def test_a_table_folder_left_without_a_table_is_named_and_kept(
     cluster.call("drop", lambda s: s.sql(f"DROP TABLE {name}").collect())
     shutil.copytree(aside, folder)
     kept = sorted(p.relative_to(folder) for p in folder.rglob("*"))
-    again = engine.create(spec(str(landing), name="again", table="kept"))
+    _lines(tmp_path / "in2" / "b.json", [{"id": 2}])  # another source: one source twice is refused before a run
+    again = engine.create(spec(str(tmp_path / "in2"), name="again", table="kept"))
     outcome = engine.run(again)
     assert outcome.status == RunStatus.FAILED
     assert "already holds files" in outcome.message and str(folder) in outcome.message, outcome.message

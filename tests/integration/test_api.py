@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -449,16 +450,29 @@ def test_a_table_kept_from_a_deleted_ingestion_is_continued_not_loaded_twice(api
     assert "'first' already loads" in refused.json()["error"]["message"]
     at_once = api.post("/api/v1/ingestions", json={**body(folder, name="twin2"), "activate": True})
     assert at_once.status_code == 409 and api.get("/api/v1/ingestions?status=draft").json()[0]["name"] == "twin"
+    (tmp_path / "link").symlink_to(folder)
+    for spelled, pattern in ((f"{tmp_path}//in", "*.json"), (str(tmp_path / "link"), "*.json"), (str(folder), "**")):
+        other = {**body(Path(spelled), name="spelled"), "activate": True}  # found by an outsider: 10 loads of one file
+        other["source"].update(path=spelled, file_pattern=pattern)
+        answer = api.post("/api/v1/ingestions", json=other)
+        assert answer.status_code == 409, (spelled, pattern, answer.text)
     elsewhere = body(folder, name="elsewhere")
     elsewhere["destination"]["table"] = "orders_copy"
     assert api.post("/api/v1/ingestions", json=elsewhere).status_code == 201  # another table is fine
 
     assert api.delete(f"/api/v1/ingestions/{first['id']}").status_code == 204  # the table is kept
-    said = api.post("/api/v1/ingestions/test", json=body(folder, name="again")).json()["recommendations"]
+    grown = sorted(folder.iterdir())[0]  # found by an outsider: a file grown since its load was taken as loaded
+    with grown.open("a") as out:
+        out.write('{"id": 200}\n')
+    os.utime(grown, (time.time() + 5, time.time() + 5))
+    through_link = body(tmp_path / "link", name="again")  # the same folder, spelled through a symlink
+    said = api.post("/api/v1/ingestions/test", json=through_link).json()["recommendations"]
     assert said[0].startswith("Table main.sales.orders already holds 30 rows of 3 listed files: activating"), said
-    again = api.post("/api/v1/ingestions", json={**body(folder, name="again"), "activate": True}).json()
+    assert "(1 file changed since: the first run reports them)" in said[0], said
+    again = api.post("/api/v1/ingestions", json={**through_link, "activate": True}).json()
     write_json_files(folder, 1, 10, start_id=100, prefix="new")
     run = wait_for_run(api, again["id"], api.post(f"/api/v1/ingestions/{again['id']}/run").json()["run_id"])
     assert run["status"] == "success" and run["metrics"]["files_processed"] == 1, run
+    assert [e["file"].rsplit("/", 1)[-1] for e in run["errors"] if e["kind"] == "file_changed"] == [grown.name], run
     ids = read_table(services.embedded.table_uri(services.store.get_ingestion(again["id"]).spec.destination))
     assert sorted(ids.column("id").to_pylist()) == [*range(30), *range(100, 110)]
