@@ -76,11 +76,16 @@ def _no_nul(value: str) -> str:
     return value
 
 
-_INVISIBLE_FORMAT = frozenset("\u200b\u2060\ufeff\u00ad") | {
-    chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
-}
-"""Zero-width spaces and joiners that hide in a name, and the bidirectional controls that make one read backwards
-(ZWJ and ZWNJ stay: emoji sequences and Persian names need them)."""
+_JOINERS = frozenset("\u200c\u200d")
+"""Format characters a name may hold: ZWNJ and ZWJ (emoji sequences and Persian names need them)."""
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Letters and symbols that show as nothing (Hangul fillers, the blank Braille pattern)."""
+
+
+def _hidden(c: str) -> bool:
+    """A control, format (zero-width spaces, bidi marks and overrides, invisible operators, tags) or line/paragraph
+    separator character: it hides in a name or makes it read otherwise."""
+    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in _JOINERS
 
 
 def name_as_entered(value: str) -> str:
@@ -96,10 +101,10 @@ def _ingestion_name(value: str, info: ValidationInfo) -> str:
     if not is_input(info):
         return value
     name = name_as_entered(value)
-    hidden = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) == "Cc" or c in _INVISIBLE_FORMAT})
+    hidden = sorted({f"U+{ord(c):04X}" for c in name if _hidden(c)})
     if hidden:
         raise ValueError(f"must not contain control or invisible characters ({', '.join(hidden)}); remove them")
-    if not any(unicodedata.category(c)[0] in "LNPS" for c in name):
+    if not any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_LETTERS for c in name):
         raise ValueError("must not be blank (only spaces or invisible characters); give it a name")
     return name
 

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from deltalake import DeltaTable
 
-from tests.helpers import read_table, write_json_files
+from tests.helpers import read_table, spec, write_json_files
 
 
 def body(path: Path, **extra: Any) -> dict[str, Any]:
@@ -108,6 +109,11 @@ def test_names_are_normalised_and_refused_when_nothing_shows(api, tmp_path: Path
         ("a\tb", "U+0009"),
         ("daily\u202e", "U+202E"),
         ("a\x01b", "U+0001"),
+        ("dai\u2062ly", "U+2062"),  # an invisible operator: 'daily' twice, found by an outsider
+        ("a\u200eb", "U+200E"),
+        ("a\u2028b", "U+2028"),
+        ("\u3164\u3164", "blank"),
+        ("\u2800", "blank"),
     ):
         refused = api.post("/api/v1/ingestions", json=body(tmp_path, name=name))
         assert refused.status_code == 422 and refused.json()["error"]["field"] == "name", (name, refused.text)
@@ -118,6 +124,19 @@ def test_names_are_normalised_and_refused_when_nothing_shows(api, tmp_path: Path
     assert nfd.status_code == 409 and nfd.json()["error"]["field"] == "name", nfd.text
     family = api.post("/api/v1/ingestions", json=body(tmp_path, name="\U0001f468\u200d\U0001f469 orders"))
     assert family.status_code == 201, family.text  # a joiner inside an emoji is part of it
+
+
+def test_the_cli_finds_a_digit_like_name_as_a_name(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outsider: `autoloader run ²` crashed (int('²')), `run ٢٢` ran ingestion 22, and a 23-digit id
+    overflowed SQLite's integer."""
+    from core.errors import NotFound
+
+    superscript = services.ingestions.create(spec(str(tmp_path), name="\u00b2"))
+    assert services.store.find_ingestion("\u00b2").id == superscript.id
+    with pytest.raises(NotFound):
+        services.store.find_ingestion("\u0662\u0662")
+    with pytest.raises(NotFound):
+        services.store.find_ingestion("9" * 23)
 
 
 def test_names_an_older_version_saved_still_load_and_can_be_fixed(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from app.db.models import (
 )
 from app.db.models import Ingestion as IngestionRow
 from app.db.repository.base import Rows, save_named
-from core.config import SECRET_FIELDS, STORED, IngestionSpec, name_as_entered
+from core.config import MAX_ID, SECRET_FIELDS, STORED, IngestionSpec, name_as_entered
 from core.domain import (
     Ingestion,
     IngestionStatus,
@@ -110,7 +110,8 @@ class IngestionRows(Rows):
     def find_ingestion(self, id_or_name: str, tenant_id: int = 1) -> Ingestion:
         """By id, or else by name, within one tenant."""
         with self.session() as s:
-            row = s.get(IngestionRow, int(id_or_name)) if id_or_name.isdigit() else None
+            by_id = id_or_name.isascii() and id_or_name.isdigit() and int(id_or_name) <= MAX_ID  # not '²', '٢٢'
+            row = s.get(IngestionRow, int(id_or_name)) if by_id else None
             if row is not None and row.tenant_id != tenant_id:
                 row = None
             if row is None:  # as typed, else as a name is saved (`café` typed the other way, spaces around it)
