@@ -75,6 +75,21 @@ def _load(settings: Settings, landing: Path, **spec_overrides: Any) -> None:
         services.close()
 
 
+def _backed_up_then_loaded_again(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **spec_overrides: Any
+) -> tuple[Settings, Path, Path]:
+    """`events` loads 2 files, the metadata is backed up, then one more file loads (a batch the backup does not
+    know): the settings, the landing folder and the backup file."""
+    landing, file = tmp_path / "landing", state_dir / "metadata.backup"
+    write_json_files(landing, count=2, records=10)
+    settings = _use(monkeypatch, state_dir, f"sqlite:///{state_dir / 'data' / 'autoloader.db'}")
+    _load(settings, landing, **spec_overrides)
+    assert main(["db", "backup", str(file)]) == 0
+    write_json_files(landing, count=1, records=10, start_id=20)
+    _load(settings, landing)
+    return settings, landing, file
+
+
 def _wipe(url: str) -> None:
     if url.startswith("sqlite"):
         for suffix in ("", "-wal", "-shm"):
@@ -141,13 +156,7 @@ def test_backup_wipe_restore_then_runs_continue_exactly_once(
 def test_restore_refuses_a_database_in_use_and_says_when_the_tables_are_ahead(
     state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    landing, file = tmp_path / "landing", state_dir / "metadata.backup"
-    write_json_files(landing, count=2, records=10)
-    settings = _use(monkeypatch, state_dir, f"sqlite:///{state_dir / 'data' / 'autoloader.db'}")
-    _load(settings, landing)
-    assert main(["db", "backup", str(file)]) == 0
-    write_json_files(landing, count=1, records=10, start_id=20)
-    _load(settings, landing)  # a batch the backup does not know
+    settings, landing, file = _backed_up_then_loaded_again(state_dir, tmp_path, monkeypatch)
     capsys.readouterr()
 
     assert main(["db", "restore", str(file)]) == 2
@@ -177,13 +186,9 @@ def test_restore_pauses_an_ingestion_whose_table_cannot_tell_the_files_loaded_af
     """Without lineage columns the table cannot say which files it holds: a schedule would load them twice."""
     from app.bootstrap import build
 
-    landing, file = tmp_path / "landing", state_dir / "metadata.backup"
-    write_json_files(landing, count=2, records=10)
-    settings = _use(monkeypatch, state_dir, f"sqlite:///{state_dir / 'data' / 'autoloader.db'}")
-    _load(settings, landing, destination={"lineage_columns": False})
-    assert main(["db", "backup", str(file)]) == 0
-    write_json_files(landing, count=1, records=10, start_id=20)
-    _load(settings, landing)
+    settings, _, file = _backed_up_then_loaded_again(
+        state_dir, tmp_path, monkeypatch, destination={"lineage_columns": False}
+    )
     capsys.readouterr()
 
     assert main(["db", "restore", "--force", str(file)]) == 0

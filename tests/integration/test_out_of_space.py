@@ -16,7 +16,9 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -44,6 +46,35 @@ def tiny_disk() -> Iterator[Path]:
     shutil.rmtree(point, ignore_errors=True)
 
 
+@dataclass
+class LoadedOnce:
+    """A container whose warehouse is on the tiny disk, and an ingestion that has loaded 2 files into it."""
+
+    svc: Any
+    ingestion: Any
+    landing: Path
+    uri: str
+
+
+@pytest.fixture
+def loaded_once(tiny_disk: Path, state_dir: Path, tmp_path: Path) -> Iterator[LoadedOnce]:
+    from app.bootstrap import build
+
+    settings = Settings(
+        data_dir=state_dir / "data", warehouse=str(tiny_disk / "warehouse"), secret_key="test", heartbeat_seconds=0.5
+    )
+    svc = build(settings)
+    try:
+        landing = tmp_path / "in"
+        write_json_files(landing, 2, RECORDS)
+        ingestion = svc.ingestions.create(spec(str(landing)), activate=True)
+        first = svc.runs.run_now(ingestion.name)
+        assert first.status == RunStatus.SUCCESS, first
+        yield LoadedOnce(svc, ingestion, landing, svc.embedded.table_uri(ingestion.spec.destination))
+    finally:
+        svc.close()
+
+
 def fill(disk: Path) -> Path:
     """Write a file until the disk refuses another byte; removing it frees the space again."""
     filler = disk / "filler"
@@ -60,77 +91,48 @@ def fill(disk: Path) -> Path:
 
 
 def test_a_full_warehouse_fails_the_run_as_out_of_space_and_the_files_load_once_space_is_freed(
-    tiny_disk: Path, state_dir: Path, tmp_path: Path
+    tiny_disk: Path, loaded_once: LoadedOnce
 ) -> None:
-    from app.bootstrap import build
+    svc, ingestion, uri = loaded_once.svc, loaded_once.ingestion, loaded_once.uri
+    filler = fill(tiny_disk)
+    waiting = write_json_files(loaded_once.landing, 3, RECORDS, start_id=2 * RECORDS, prefix="late")
+    failed = svc.runs.run_now(ingestion.name)
+    assert failed.status == RunStatus.FAILED and failed.transient, failed
+    error = failed.errors[0]
+    assert error.kind == "out_of_space", failed.errors
+    assert uri in error.message and "out of space" in error.message, error.message
+    assert "Free space" in error.action and "AUTOLOADER_WAREHOUSE" in error.action, error.action
+    assert read_table(uri).num_rows == 2 * RECORDS
+    known = svc.store.known_files(ingestion.id)
+    assert all(str(p) not in known or known[str(p)].status != FileStatus.LOADED for p in waiting)
 
-    settings = Settings(
-        data_dir=state_dir / "data", warehouse=str(tiny_disk / "warehouse"), secret_key="test", heartbeat_seconds=0.5
-    )
-    svc = build(settings)
-    try:
-        landing = tmp_path / "in"
-        write_json_files(landing, 2, RECORDS)
-        ingestion = svc.ingestions.create(spec(str(landing)), activate=True)
-        first = svc.runs.run_now(ingestion.name)
-        assert first.status == RunStatus.SUCCESS, first
-        uri = svc.embedded.table_uri(ingestion.spec.destination)
-
-        filler = fill(tiny_disk)
-        waiting = write_json_files(landing, 3, RECORDS, start_id=2 * RECORDS, prefix="late")
-        failed = svc.runs.run_now(ingestion.name)
-        assert failed.status == RunStatus.FAILED and failed.transient, failed
-        error = failed.errors[0]
-        assert error.kind == "out_of_space", failed.errors
-        assert uri in error.message and "out of space" in error.message, error.message
-        assert "Free space" in error.action and "AUTOLOADER_WAREHOUSE" in error.action, error.action
-        assert read_table(uri).num_rows == 2 * RECORDS
-        known = svc.store.known_files(ingestion.id)
-        assert all(str(p) not in known or known[str(p)].status != FileStatus.LOADED for p in waiting)
-
-        filler.unlink()
-        after = svc.runs.run_now(ingestion.name)
-        assert after.status == RunStatus.SUCCESS, after
-        assert after.metrics.files_processed == 3, after
-        ids = read_table(uri).column("id")
-        assert len(ids) == 5 * RECORDS and pc.count_distinct(ids).as_py() == 5 * RECORDS
-    finally:
-        svc.close()
+    filler.unlink()
+    after = svc.runs.run_now(ingestion.name)
+    assert after.status == RunStatus.SUCCESS, after
+    assert after.metrics.files_processed == 3, after
+    ids = read_table(uri).column("id")
+    assert len(ids) == 5 * RECORDS and pc.count_distinct(ids).as_py() == 5 * RECORDS
 
 
 def test_a_warehouse_remounted_read_only_is_retried_and_loads_once_writable(
-    tiny_disk: Path, state_dir: Path, tmp_path: Path
+    tiny_disk: Path, loaded_once: LoadedOnce
 ) -> None:
     """Found by an outsider: a read-only warehouse failed the run as a terminal `table_error` saying "Failed to parse
     parquet"; it is `warehouse_not_writable`, transient, and the files load once the disk is writable again."""
-    from app.bootstrap import build
+    svc, ingestion, uri = loaded_once.svc, loaded_once.ingestion, loaded_once.uri
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    write_json_files(loaded_once.landing, 3, RECORDS, start_id=2 * RECORDS, prefix="late")
+    failed = svc.runs.run_now(ingestion.name)
+    assert failed.status == RunStatus.FAILED and failed.transient, failed
+    error = failed.errors[0]
+    assert error.kind == "warehouse_not_writable" and uri in error.message, failed.errors
+    assert "parse parquet" not in error.message.lower() and "writable" in error.action, error
 
-    settings = Settings(
-        data_dir=state_dir / "data", warehouse=str(tiny_disk / "warehouse"), secret_key="test", heartbeat_seconds=0.5
-    )
-    svc = build(settings)
-    try:
-        landing = tmp_path / "in"
-        write_json_files(landing, 2, RECORDS)
-        ingestion = svc.ingestions.create(spec(str(landing)), activate=True)
-        assert svc.runs.run_now(ingestion.name).status == RunStatus.SUCCESS
-        uri = svc.embedded.table_uri(ingestion.spec.destination)
-
-        subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
-        write_json_files(landing, 3, RECORDS, start_id=2 * RECORDS, prefix="late")
-        failed = svc.runs.run_now(ingestion.name)
-        assert failed.status == RunStatus.FAILED and failed.transient, failed
-        error = failed.errors[0]
-        assert error.kind == "warehouse_not_writable" and uri in error.message, failed.errors
-        assert "parse parquet" not in error.message.lower() and "writable" in error.action, error
-
-        subprocess.run(["mount", "-o", "remount,rw", str(tiny_disk)], check=True)
-        after = svc.runs.run_now(ingestion.name)
-        assert after.status == RunStatus.SUCCESS and after.metrics.files_processed == 3, after
-        ids = read_table(uri).column("id")
-        assert len(ids) == 5 * RECORDS and pc.count_distinct(ids).as_py() == 5 * RECORDS
-    finally:
-        svc.close()
+    subprocess.run(["mount", "-o", "remount,rw", str(tiny_disk)], check=True)
+    after = svc.runs.run_now(ingestion.name)
+    assert after.status == RunStatus.SUCCESS and after.metrics.files_processed == 3, after
+    ids = read_table(uri).column("id")
+    assert len(ids) == 5 * RECORDS and pc.count_distinct(ids).as_py() == 5 * RECORDS
 
 
 def test_a_full_metadata_disk_is_answered_as_such_and_left_without_a_restart(
