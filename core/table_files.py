@@ -33,17 +33,9 @@ def files_the_table_holds(
         rows, ingested_at = held.get(_resolved(spec, f.path), (0, None))
         if not rows:
             continue
-        changed_since = ingested_at is not None and f.modified > ingested_at
-        entries.append(
-            LedgerEntry(
-                f.path,
-                f.size,
-                ingested_at if changed_since and ingested_at is not None else f.modified,
-                None if changed_since else f.etag,
-                FileStatus.LOADED,
-                records=rows,
-            )
-        )
+        changed_since = ingested_at if ingested_at is not None and f.modified > ingested_at else None
+        modified, etag = (f.modified, f.etag) if changed_since is None else (changed_since, None)
+        entries.append(LedgerEntry(f.path, f.size, modified, etag, FileStatus.LOADED, records=rows))
     return entries
 
 

@@ -181,7 +181,6 @@ class IngestionService:
         self.guards.check_spec(spec)
         if current.status != IngestionStatus.DRAFT:
             self._refuse_same_table_and_source(spec, current.tenant_id, ingestion_id)
-        if current.status != IngestionStatus.DRAFT:
             open_parts = () if self.has_loaded(ingestion_id) else OPEN_UNTIL_LOADED
             part = locked_part_changed(current.spec, spec, open_parts)
             if part is not None:
