@@ -166,3 +166,32 @@ def test_one_retry_is_queued_per_ingestion_however_many_fires_fail(settings, tmp
     finally:
         services.close()
     assert chain == [(fired[0], 2), (queued[0].id, 3)]
+
+
+def test_a_run_taken_over_between_two_batches_stops_there(services: Container, tmp_path: Path) -> None:
+    """The pipeline's side of `run_taken_over`: the other server's sweep is played by one `finish_run` (what it
+    writes) just before this run's third batch is recorded; that batch and every later one are not written, the
+    settled end stays, and the outcome says why."""
+    from core.domain import FileStatus
+    from tests.helpers import read_table, write_json_files
+
+    write_json_files(tmp_path / "in", 10, 5)
+    ing = services.ingestions.create(spec(str(tmp_path / "in"), limits={"max_files_per_batch": 2}), activate=True)
+    store, batches = services.pipeline.store, []
+    record_batch = store.add_pending_batch
+
+    def taken_over_at_the_third(ingestion_id: int, run_id: int, seq: int, entries: list) -> None:  # type: ignore[type-arg]
+        batches.append(seq)
+        if len(batches) == 3:
+            store.finish_run(run_id, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], "Interrupted.")
+        record_batch(ingestion_id, run_id, seq, entries)
+
+    store.add_pending_batch = taken_over_at_the_third  # type: ignore[method-assign]
+    outcome = services.runs.run_now(ing.name)
+
+    assert outcome.status == RunStatus.FAILED and outcome.errors[0].kind == "run_taken_over", outcome
+    assert len(batches) == 3
+    run = services.store.get_run(ing.id, outcome.run_id)
+    assert (run.status, run.message) == (RunStatus.FAILED.value, "Interrupted.")
+    loaded = [p for p, f in services.store.known_files(ing.id).items() if f.status == FileStatus.LOADED]
+    assert len(loaded) == 4 and read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20
