@@ -16,7 +16,16 @@ import warnings
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import ConfigError
 from core.schedule import check_fires, check_zone
@@ -144,7 +153,21 @@ Text = Annotated[str, Field(max_length=4096), AfterValidator(_no_nul)]
 LongText = Annotated[str, Field(max_length=65_536), AfterValidator(_no_nul)]
 """A document pasted whole (a service-account JSON)."""
 Identifier = Annotated[str, Field(json_schema_extra={"pattern": IDENT_PATTERN})]
-Count = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+def _not_bool(value: Any) -> Any:
+    """`true` is not a number: pydantic takes a boolean as 1 for a number field (`max_files_per_batch: true` made
+    batches of one file)."""
+    if isinstance(value, bool):
+        raise ValueError(f"give a number, not {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+"""An integer field: refuses true and false."""
+OptionalInt = Annotated[int | None, BeforeValidator(_not_bool)]
+"""An integer field that may be null (the validator outside the union keeps its bounds in the JSON schema)."""
+Float = Annotated[float, BeforeValidator(_not_bool)]
 MAX_FILE_AGE_SECONDS = 7 * 24 * 3600
 
 
@@ -249,14 +272,14 @@ class SourceConfig(_Model):
         "producers that name files in time order (dates or sequence numbers in the path). A file that arrives "
         "later with a path sorting earlier is found by the next full listing (full_listing_interval_hours).",
     )
-    full_listing_interval_hours: int = Field(
+    full_listing_interval_hours: Int = Field(
         default=24,
         ge=1,
         le=24 * 366,
         description="With incremental_listing: how often a run lists every file anyway, to catch files that "
         "arrived out of order. A run after a failed one, after Reprocess or a schema decision also lists fully.",
     )
-    min_file_age_seconds: int = Field(
+    min_file_age_seconds: Int = Field(
         default=0,
         ge=0,
         le=MAX_FILE_AGE_SECONDS,
@@ -461,7 +484,7 @@ class SchemaConfig(_Model):
         default_factory=dict, max_length=MAX_COLUMNS, description="Per-column type hints: {column: type}"
     )
     on_schema_change: SchemaPolicy = "pause"
-    sample_files: int = Field(default=10, ge=1, le=1000)
+    sample_files: Int = Field(default=10, ge=1, le=1000)
     ignored_columns: list[Name] = Field(
         default_factory=list,
         max_length=MAX_COLUMNS,
@@ -570,10 +593,10 @@ class ScheduleConfig(_Model):
     frequency: Literal["hourly", "daily", "weekly", "custom"] | None = None
     time: Annotated[str, Field(max_length=16)] | None = None
     weekday: Annotated[str, Field(max_length=16)] | None = None
-    minute: int | None = Field(default=None, ge=0, le=59)
+    minute: OptionalInt = Field(default=None, ge=0, le=59)
     cron_expression: Annotated[str, Field(max_length=256)] | None = None
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
-    interval_seconds: int = Field(
+    interval_seconds: Int = Field(
         default=30,
         le=MAX_INTERVAL_SECONDS,
         description="Continuous mode: seconds between checks, 5 s to 7 days",
@@ -606,10 +629,10 @@ class ScheduleConfig(_Model):
 
 
 class QualityConfig(_Model):
-    row_count_min: Count | None = None
-    max_bad_record_ratio: float = Field(default=0.1, ge=0, le=1)
-    duration_sla_minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
-    no_files_alert_days: int | None = Field(default=None, ge=1, le=3660)
+    row_count_min: OptionalInt = Field(default=None, ge=0, le=MAX_ID)
+    max_bad_record_ratio: Float = Field(default=0.1, ge=0, le=1)
+    duration_sla_minutes: OptionalInt = Field(default=None, ge=1, le=366 * 24 * 60)
+    no_files_alert_days: OptionalInt = Field(default=None, ge=1, le=3660)
     alert_recipients: list[
         Annotated[str, Field(max_length=254, json_schema_extra={"format": "email", "pattern": _EMAIL_PATTERN})]
     ] = Field(default_factory=list, max_length=50)
@@ -634,15 +657,15 @@ class QualityConfig(_Model):
 class LoadLimits(_Model):
     """How a run is cut into batches; one Delta commit per batch."""
 
-    max_files_per_batch: int = Field(default=10_000, ge=1, le=1_000_000)
-    max_bytes_per_batch: int = Field(default=256 * 1024 * 1024, ge=1024, le=2**40)
+    max_files_per_batch: Int = Field(default=10_000, ge=1, le=1_000_000)
+    max_bytes_per_batch: Int = Field(default=256 * 1024 * 1024, ge=1024, le=2**40)
 
 
 class IngestionSpec(_Model):
     """What to load from where into which table, and when."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul), AfterValidator(_ingestion_name)]
-    cluster_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    cluster_id: OptionalInt = Field(default=None, ge=1, le=MAX_ID)
     source: SourceConfig
     format: FormatConfig
     destination: DestinationConfig

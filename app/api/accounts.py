@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from app.api.guard import SESSION_COOKIE, GuardState
 from app.services.accounts import SESSION_DAYS, AccountService
 from core.access import Principal, Role
+from core.config import OptionalInt
 from core.errors import AutoloaderError, Unauthorized
 
 auth_router = APIRouter(prefix="/auth", include_in_schema=False)
@@ -163,7 +164,7 @@ class UserCreate(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
     role: Literal["admin", "member", "viewer"] = "member"
-    tenant_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    tenant_id: OptionalInt = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class UserPublic(BaseModel):

@@ -15,7 +15,7 @@ from app.db.models import (
     RunPublic,
     SchemaVersionPublic,
 )
-from core.config import IDENT_PATTERN, MAX_COLUMNS, MAX_ID, IngestionSpec, Name, Text, finite_json
+from core.config import IDENT_PATTERN, MAX_COLUMNS, MAX_ID, IngestionSpec, Name, OptionalInt, Text, finite_json
 from core.maintenance import MaintenanceConfig, MaintenanceView
 from core.schedule import describe
 from core.views import IngestionSummary, RunTotals, TablePlace
@@ -174,7 +174,7 @@ class FullRefreshRequest(BaseModel):
 
 
 class EngineMoveRequest(BaseModel):
-    cluster_id: int | None = Field(
+    cluster_id: OptionalInt = Field(
         ge=1,
         le=MAX_ID,
         description="The cluster that runs the ingestion's next loads; null for the embedded engine.",

@@ -176,6 +176,23 @@ def test_a_schema_nested_too_deep_is_refused_before_it_is_saved(api, tmp_path: P
     assert api.get("/api/v1/ingestions").status_code == 200
 
 
+def test_a_boolean_is_not_taken_for_a_number(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`max_files_per_batch: true` was saved as 1 (batches of one file), `max_bad_record_ratio: false` as 0."""
+    for field, extra in (
+        ("limits.max_files_per_batch", {"limits": {"max_files_per_batch": True}}),
+        ("quality.max_bad_record_ratio", {"quality": {"max_bad_record_ratio": False}}),
+        ("quality.row_count_min", {"quality": {"row_count_min": True}}),
+        ("cluster_id", {"cluster_id": True}),
+    ):
+        refused = api.post("/api/v1/ingestions", json=body(tmp_path, **extra))
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == field, refused.text
+        assert "give a number" in refused.text
+    made = api.post("/api/v1/ingestions", json=body(tmp_path, limits={"max_files_per_batch": 5})).json()
+    assert made["limits"]["max_files_per_batch"] == 5
+    moved = api.post(f"/api/v1/ingestions/{made['id']}/engine", json={"cluster_id": True})
+    assert moved.status_code == 422, moved.text
+
+
 def test_list_filters_refuse_values_no_field_has(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found by an outsider: `?status=bogus` answered 200 with an empty list, as if nothing matched."""
     made = api.post("/api/v1/ingestions", json=body(tmp_path)).json()
