@@ -457,14 +457,14 @@ class RunPipeline:
                 run_id = runs.pop() if len(runs) == 1 else None
                 counts = ctx.engine.count_rows_from(destination, [e.path for e in entries], run_id)
                 results = {e.path: FileResult(FileStatus.LOADED, records=counts.get(e.path, 0)) for e in entries}
-                self.store.complete_batch(ingestion.id, seq, results)
+                self.store.complete_batch(ingestion.id, seq, results, ctx.run_id)
                 # This run settles them: its counts include them (the interrupted run never recorded them).
                 ctx.metrics.files_processed += len(entries)
                 ctx.metrics.records_ingested += sum(r.records for r in results.values())
                 files = counted(len(entries), "file")
                 ctx.notes.append(f"recovered batch {seq} ({files}) committed by an interrupted run")
             else:
-                self.store.drop_pending_batch(ingestion.id, seq)
+                self.store.drop_pending_batch(ingestion.id, seq, ctx.run_id)
                 files = counted(len(entries), "file")
                 ctx.notes.append(f"re-queued {files} of an interrupted run's uncommitted batch {seq}")
 
@@ -814,7 +814,7 @@ class RunPipeline:
                 result = ctx.engine.load_batch(request)
             except BadFileError as exc:
                 # A file failed half-way: nothing was committed. Set it aside and retry the rest.
-                self.store.drop_pending_batch(ctx.ingestion.id, seq)
+                self.store.drop_pending_batch(ctx.ingestion.id, seq, ctx.run_id)
                 bad = next((f for f in files if f.path == exc.field), None)
                 if bad is None:
                     raise
@@ -825,7 +825,7 @@ class RunPipeline:
                 continue
             except TooManyBadRecords as exc:
                 # Nothing was committed: set aside the files that pushed the batch over, load the rest.
-                self.store.drop_pending_batch(ctx.ingestion.id, seq)
+                self.store.drop_pending_batch(ctx.ingestion.id, seq, ctx.run_id)
                 offenders = set(bad_record_offenders(exc.files, spec.quality.max_bad_record_ratio))
                 if not offenders or offenders.isdisjoint(f.path for f in files):
                     self._fail_files(ctx, files, exc.message)
@@ -902,7 +902,7 @@ class RunPipeline:
             )
             return False
         if committed < seq:
-            self.store.drop_pending_batch(ctx.ingestion.id, seq)
+            self.store.drop_pending_batch(ctx.ingestion.id, seq, ctx.run_id)
             return False
         log.warning("batch %s of %s was committed although the write failed: %r", seq, ctx.ingestion.name, exc)
         ctx.notes.append(f"batch {seq} reached the table although the write reported an error; it was kept once")
@@ -1002,14 +1002,18 @@ class RunPipeline:
                 ctx.errors.append(
                     malformed_error(info.path, outcome.bad_records, ctx.ingestion.spec.format.options.mode)
                 )
-        self.store.complete_batch(ctx.ingestion.id, seq, results)
+        self.store.complete_batch(ctx.ingestion.id, seq, results, ctx.run_id)
         ctx.files_settled += len(files)
         ctx.files_done = ctx.files_settled
 
     def _record_set_aside(self, ctx: _RunContext, files: list[FileInfo], outcomes: dict[str, FileOutcome]) -> None:
-        """Before the commit: the files the engine set aside, in the ledger out of the pending batch and noted on
-        the run. A run killed after the commit left them pending, and the next run's `_reconcile` recorded them
-        loaded (never retried, even once fixed); a commit that then fails leaves them set aside, and said."""
+        """Before the commit: the run is still this server's (a run paused past the stale window and settled by
+        another server committed its batch when it woke, over the batch the other server's retry had recorded under
+        the same number: files lost and others loaded twice), and the files the engine set aside go in the ledger
+        out of the pending batch and on the run. A run killed after the commit left them pending, and the next
+        run's `_reconcile` recorded them loaded (never retried, even once fixed); a commit that then fails leaves
+        them set aside, and said."""
+        self.store.check_run_live(ctx.run_id)
         aside = []
         for info in files:
             outcome = outcomes.get(info.path, FileOutcome())

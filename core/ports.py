@@ -106,14 +106,25 @@ class MetadataStore(Protocol):
         """Record the files of a batch as `pending` *before* the table commit (the intent)."""
         ...
 
-    def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
-        """Move a batch's `pending` files to their final status (after the table commit)."""
+    def complete_batch(
+        self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult], run_id: int | None = None
+    ) -> None:
+        """Move a batch's `pending` files to their final status (after the table commit). With `run_id`, the run
+        that does it: refused (RunTakenOver) once another server ended that run."""
         ...
 
-    def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None: ...
+    def drop_pending_batch(self, ingestion_id: int, batch_seq: int, run_id: int | None = None) -> None:
+        """Forget an uncommitted batch; with `run_id`, refused once another server ended that run."""
+        ...
 
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
-        """Record files with a final status outside a batch (quarantined, failed, skipped)."""
+        """Record files with a final status outside a batch (quarantined, failed, skipped); refused once another
+        server ended the run `run_id`."""
+        ...
+
+    def check_run_live(self, run_id: int) -> None:
+        """Raise RunTakenOver once another server ended the run (right before a table commit: a run paused past
+        the stale window must not commit the batch the other server has settled and retried)."""
         ...
 
     # --- full refresh (core/pipeline.py `_begin_full_refresh`) ---------------------------------

@@ -300,8 +300,7 @@ class MemoryStore(MetadataStore):
         SQL, and nothing is written. A run already ended is refused (RunTakenOver), as SqlStore refuses it."""
         now = _now()
         with self._lock:
-            if not self._unfinished(run_id):
-                raise run_taken_over(run_id, self._runs[run_id].status)
+            self._fence(run_id)
             ledger = self._ledger[ingestion_id]
             fresh = [e.path for e in entries if e.path not in ledger]
             if len(fresh) != len(set(fresh)):
@@ -326,11 +325,23 @@ class MemoryStore(MetadataStore):
                 if e.previous_size is None:
                     row.records, row.bad_records = 0, 0
 
-    def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
+    def _fence(self, run_id: int | None) -> None:
+        """As SqlStore's `fence_run`: a run another server ended writes nothing more (call with the lock held)."""
+        if run_id is not None and not self._unfinished(run_id):
+            raise run_taken_over(run_id, self._runs[run_id].status)
+
+    def check_run_live(self, run_id: int) -> None:
+        with self._lock:
+            self._fence(run_id)
+
+    def complete_batch(
+        self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult], run_id: int | None = None
+    ) -> None:
         """Set each listed file's final status and load time. Like SqlStore, rows are matched by path only:
         `batch_seq` is not checked, and a plain `loaded` result (no records, no error) keeps the row's counts."""
         now = _now()
         with self._lock:
+            self._fence(run_id)
             ledger = self._ledger[ingestion_id]
             for path, result in results.items():
                 row = ledger.get(path)
@@ -345,10 +356,11 @@ class MemoryStore(MetadataStore):
                 row.records, row.bad_records, row.error = result.records, result.bad_records, result.error
                 row.content_hash = result.content_hash or row.content_hash
 
-    def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None:
+    def drop_pending_batch(self, ingestion_id: int, batch_seq: int, run_id: int | None = None) -> None:
         """Delete the batch's pending rows; a retried file's earlier row goes with it (the next run sees it as new).
         A reloaded file (with `previous_size`) goes back to its loaded version instead, as in SqlStore."""
         with self._lock:
+            self._fence(run_id)
             ledger = self._ledger[ingestion_id]
             for path in [
                 p for p, r in ledger.items() if r.batch_seq == batch_seq and r.status == FileStatus.PENDING.value
@@ -364,6 +376,7 @@ class MemoryStore(MetadataStore):
         """Final statuses outside a batch: the row takes `run_id` (not the entry's) and leaves any batch."""
         now = _now()
         with self._lock:
+            self._fence(run_id)
             ledger = self._ledger[ingestion_id]
             for e in entries:
                 row = ledger.get(e.path)

@@ -208,11 +208,16 @@ class RetryingStore:
             lambda: self.inner.add_pending_batch(ingestion_id, run_id, batch_seq, entries),
         )
 
-    def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
-        self._retry("complete the batch", lambda: self.inner.complete_batch(ingestion_id, batch_seq, results))
+    def complete_batch(
+        self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult], run_id: int | None = None
+    ) -> None:
+        self._retry("complete the batch", lambda: self.inner.complete_batch(ingestion_id, batch_seq, results, run_id))
 
-    def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None:
-        self._retry("drop the pending batch", lambda: self.inner.drop_pending_batch(ingestion_id, batch_seq))
+    def drop_pending_batch(self, ingestion_id: int, batch_seq: int, run_id: int | None = None) -> None:
+        self._retry("drop the pending batch", lambda: self.inner.drop_pending_batch(ingestion_id, batch_seq, run_id))
+
+    def check_run_live(self, run_id: int) -> None:
+        self._retry("check the run", lambda: self.inner.check_run_live(run_id))
 
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
         settled = list(entries)  # an iterator would be empty on the second attempt

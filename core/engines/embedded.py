@@ -586,7 +586,11 @@ class EmbeddedEngine:
             )
             raise state.abort
         if request.before_commit is not None:
-            request.before_commit()
+            try:
+                request.before_commit()
+            except AutoloaderError as exc:  # e.g. the run was taken over: the writer gives up, nothing is committed
+                state.abort = exc
+                raise
 
     def _read_whole(
         self, request: BatchRequest, info: FileInfo, stats: FileReadStats

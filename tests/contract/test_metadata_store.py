@@ -283,6 +283,37 @@ def test_a_run_another_server_ended_writes_nothing_more(backend: Backend, store:
     assert (record.status, record.message, record.files_done) == (RunStatus.FAILED, "Interrupted.", 0)
 
 
+def test_a_run_another_server_ended_cannot_commit_settle_or_drop_a_batch(
+    backend: Backend, store: MetadataStore, ing: Ingestion
+) -> None:
+    """Found with two real servers: the paused run's last batch went on to the table and the ledger after the other
+    server had settled it and recorded its retry's batch under the same number. The check before a commit, and
+    every ledger write of the run (complete, drop, set aside), refuse a run another server ended; the other
+    server's batch stays as it recorded it."""
+    run = backend.create_run(ing.id)
+    store.mark_run_started(run, "host-a:1")
+    store.add_pending_batch(ing.id, run, 1, _entries("/in/a.json"))
+    store.check_run_live(run)  # still its own
+    store.finish_run(run, RunStatus.FAILED, RunMetrics(), [], "Interrupted.")  # the other server's sweep
+    store.drop_pending_batch(ing.id, 1)  # ... its reconciliation
+    retry = backend.create_run(ing.id)
+    store.mark_run_started(retry, "host-b:1")
+    store.add_pending_batch(ing.id, retry, 1, _entries("/in/late.json"))
+
+    for refused in (
+        lambda: store.check_run_live(run),
+        lambda: store.complete_batch(ing.id, 1, {"/in/late.json": FileResult(FileStatus.LOADED, 5)}, run),
+        lambda: store.drop_pending_batch(ing.id, 1, run),
+        lambda: store.upsert_files(ing.id, run, [_entries("/in/late.json")[0]]),
+    ):
+        with pytest.raises(RunTakenOver):
+            refused()
+    assert sorted(e.path for e in store.pending_batches(ing.id)[1]) == ["/in/late.json"]
+    assert backend.ledger(ing.id)["/in/late.json"].status == FileStatus.PENDING
+    store.complete_batch(ing.id, 1, {"/in/late.json": FileResult(FileStatus.LOADED, 5)}, retry)
+    assert backend.ledger(ing.id)["/in/late.json"].status == FileStatus.LOADED
+
+
 def test_finish_run_files_done(backend: Backend, store: MetadataStore, ing: Ingestion) -> None:
     """`files_done` never goes down, and a skipped or cancelled run does not count the metrics' files."""
     ahead, skipped, cancelled = (backend.create_run(ing.id) for _ in range(3))

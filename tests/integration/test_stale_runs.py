@@ -195,3 +195,45 @@ def test_a_run_taken_over_between_two_batches_stops_there(services: Container, t
     assert (run.status, run.message) == (RunStatus.FAILED.value, "Interrupted.")
     loaded = [p for p, f in services.store.known_files(ing.id).items() if f.status == FileStatus.LOADED]
     assert len(loaded) == 4 and read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20
+
+
+def test_a_run_taken_over_while_it_writes_a_batch_does_not_commit_it(services: Container, tmp_path: Path) -> None:
+    """Found with two real servers: a server paused (SIGSTOP) while it wrote batch 3, past the stale window; the other
+    server settled the run, dropped batch 3 and recorded its retry's own batch 3 (other files: late files with
+    old modification times sort first); woken, the paused server committed its batch 3, so the retry's write
+    failed, found "batch 3" in the table and recorded its files loaded (their rows lost), and loaded the first
+    server's files again (their rows twice). Now the run is checked right before the commit: taken over, it commits
+    nothing and leaves the other server's batch alone."""
+    from core.domain import FileStatus, LedgerEntry
+    from tests.helpers import read_table, write_json_files
+
+    write_json_files(tmp_path / "in", 10, 5)
+    ing = services.ingestions.create(spec(str(tmp_path / "in"), limits={"max_files_per_batch": 2}), activate=True)
+    store, batches = services.pipeline.store, []
+    record_batch = store.add_pending_batch
+    late = [
+        LedgerEntry(
+            str(tmp_path / "late" / f"{n}.json"), 10, datetime(2020, 1, 1, tzinfo=UTC), None, FileStatus.PENDING
+        )
+        for n in range(2)
+    ]
+
+    def taken_over_while_writing_the_third(ingestion_id: int, run_id: int, seq: int, entries: list) -> None:  # type: ignore[type-arg]
+        record_batch(ingestion_id, run_id, seq, entries)
+        batches.append(seq)
+        if len(batches) == 3:  # the other server: settle the run, drop its batch, record its retry's batch 3
+            store.finish_run(run_id, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], "Interrupted.")
+            store.drop_pending_batch(ingestion_id, seq)
+            retry = store.create_run(ingestion_id, "retry")
+            record_batch(ingestion_id, retry, seq, late)
+
+    store.add_pending_batch = taken_over_while_writing_the_third  # type: ignore[method-assign]
+    outcome = services.runs.run_now(ing.name)
+
+    assert outcome.status == RunStatus.FAILED and outcome.errors[0].kind == "run_taken_over", outcome
+    assert read_table(services.embedded.table_uri(ing.spec.destination)).num_rows == 20  # batches 1 and 2
+    assert services.embedded.committed_version(ing.spec.destination, ing.app_id) == 2
+    pending = store.pending_batches(ing.id)
+    assert sorted(e.path for e in pending[3]) == sorted(e.path for e in late)  # the retry's batch 3, untouched
+    run = services.store.get_run(ing.id, outcome.run_id)
+    assert (run.status, run.message) == (RunStatus.FAILED.value, "Interrupted.")

@@ -74,6 +74,11 @@ class LedgerRows(Rows):
             ).scalar()
             return int(value or 0)
 
+    def check_run_live(self, run_id: int) -> None:
+        with self.session() as s:
+            fence_run(s, run_id)
+            s.commit()
+
     def add_pending_batch(self, ingestion_id: int, run_id: int, batch_seq: int, entries: list[LedgerEntry]) -> None:
         """Insert new files and re-point retried ones (failed, quarantined, changed) at this batch, atomically.
 
@@ -136,9 +141,13 @@ class LedgerRows(Rows):
                     )
             s.commit()
 
-    def complete_batch(self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult]) -> None:
+    def complete_batch(
+        self, ingestion_id: int, batch_seq: int, results: dict[str, FileResult], run_id: int | None = None
+    ) -> None:
         now = utcnow()
         with self.session() as s:
+            if run_id is not None:
+                fence_run(s, run_id)
             plain = [
                 p
                 for p, r in results.items()
@@ -184,7 +193,7 @@ class LedgerRows(Rows):
                 )
             s.commit()
 
-    def drop_pending_batch(self, ingestion_id: int, batch_seq: int) -> None:
+    def drop_pending_batch(self, ingestion_id: int, batch_seq: int, run_id: int | None = None) -> None:
         """Forget an uncommitted batch: new files are deleted (the next run sees them as new); a file that was
         being reloaded goes back to the version in the table (loaded, its earlier size and etag), so the next
         run sees the change again and never loads the file as new on top of its rows."""
@@ -194,6 +203,8 @@ class LedgerRows(Rows):
             col(LedgerFile.status) == FileStatus.PENDING.value,
         ]
         with self.session() as s:
+            if run_id is not None:
+                fence_run(s, run_id)
             s.execute(
                 update(LedgerFile)
                 .where(*pending, col(LedgerFile.previous_size).is_not(None))
@@ -210,6 +221,8 @@ class LedgerRows(Rows):
 
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
         with self.session() as s:
+            if run_id is not None:
+                fence_run(s, run_id)
             for e in entries:
                 values = {
                     "size": e.size,
