@@ -16,10 +16,8 @@ from core.config import FormatConfig, FormatOptions
 from core.formats.conform import RESCUED, conform_batch, malformed_batch, merge_rescued
 from core.formats.csv_lines import CsvLines, python_rows
 from core.formats.names import source_name
-from core.formats.read_ahead import ReadAhead
 from core.formats.streams import (
     ARROW_ERRORS,
-    CSV_BLOCK_BYTES,
     MAX_MALFORMED_SHARE,
     Chained,
     FileReadStats,
@@ -31,11 +29,9 @@ from core.formats.text_types import TextRules, infer_text_type
 from core.formats.unify import normalize_schema
 from core.wording import counted
 
-# CSV_BLOCK_BYTES (2 MiB): Arrow's streaming CSV reader would queue up to 32 blocks ahead of the consumer (16 MiB
-# blocks measured 930 MiB RSS on a 1 GiB file); `ReadAhead` holds its input to 3 blocks ahead. A 1 GiB CSV loaded in
-# 5.9-6.0 s with 2 MiB blocks 3 ahead against 6.5-6.7 s with 1 MiB blocks 32 ahead, at about the same peak RSS
-# (431-450 MiB against 420-437 MiB; 2 blocks ahead starved the parser: 7.2 s).
-READ_AHEAD_BLOCKS = 3
+# Arrow's streaming CSV reader queues up to 32 blocks ahead of the consumer: 1 MiB blocks keep
+# that read-ahead near 32 MiB (16 MiB blocks measured 930 MiB RSS on a 1 GiB file).
+CSV_BLOCK_BYTES = 1024 * 1024
 _PROBE_BYTES = 1024 * 1024
 
 
@@ -144,26 +140,37 @@ def _read_lines(
 
     parse_options = _csv_parse_options(fmt, on_invalid)
 
-    convert_options = pcsv.ConvertOptions(
-        column_types={name: pa.string() for name in raw_names},
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=False,
-        null_values=TextRules.of(fmt.options).null_tokens,
-    )
-    read_options = pcsv.ReadOptions(
-        use_threads=not numbered,
-        block_size=min(block_bytes, CSV_BLOCK_BYTES),
-        autogenerate_column_names=not fmt.options.header,
-    )
-    raws = _arrow_batches(
-        Chained(first, None if exhausted else stream), lines, names, read_options, parse_options, convert_options
+    reader = pcsv.open_csv(
+        io.BufferedReader(Chained(first, None if exhausted else stream), buffer_size=1024 * 1024),
+        read_options=pcsv.ReadOptions(
+            use_threads=not numbered,
+            block_size=min(block_bytes, CSV_BLOCK_BYTES),
+            autogenerate_column_names=not fmt.options.header,
+        ),
+        parse_options=parse_options,
+        convert_options=pcsv.ConvertOptions(
+            column_types={name: pa.string() for name in raw_names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=TextRules.of(fmt.options).null_tokens,
+        ),
     )
     data_schema = pa.schema([f for f in schema if f.name != RESCUED])
     rules = TextRules.of(fmt.options)
     context = _RowContext(path, fmt.options, names, data_schema, rules)
     first_batch = True
 
-    for batch in _conformed_ahead(raws, lambda raw: conform_batch(raw, data_schema, rules)):
+    def raw_batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                raw = reader.read_next_batch()
+            except StopIteration:
+                return
+            if lines.invalid_utf8 is not None:
+                raise lines.invalid_utf8
+            yield pa.RecordBatch.from_arrays(raw.columns, names=names)
+
+    for batch in _conformed_ahead(raw_batches(), lambda raw: conform_batch(raw, data_schema, rules)):
         if first_batch:
             # Rows set aside for Python (badly quoted) count as rows of the block.
             _check_bad_rows_share(
@@ -177,39 +184,6 @@ def _read_lines(
         if first_batch:
             _check_bad_rows_share(path, len(lines.suspicious), len(bad_rows), raw_names, fmt.options.delimiter)
         yield from _with_bad_rows(None, bad_rows, lines.suspicious, context, stats)
-
-
-def _arrow_batches(
-    source: io.RawIOBase,
-    lines: CsvLines,
-    names: list[str],
-    read_options: pcsv.ReadOptions,
-    parse_options: pcsv.ParseOptions,
-    convert_options: pcsv.ConvertOptions,
-) -> Iterator[pa.RecordBatch]:
-    """Arrow's batches of `source` (named `names`), its input held READ_AHEAD_BLOCKS blocks ahead of them. However
-    it ends (the last batch, an error, even in `open_csv`, or a consumer that stopped), the input then reads as
-    ended, so Arrow's thread does not go on reading or waiting."""
-    ahead = ReadAhead(read_options.block_size, READ_AHEAD_BLOCKS)
-    try:
-        with ahead.taking(batch=False):
-            reader = pcsv.open_csv(
-                io.BufferedReader(ahead.bounded(source), buffer_size=1024 * 1024),
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
-        while True:
-            try:
-                with ahead.taking():
-                    raw = reader.read_next_batch()
-            except StopIteration:
-                return
-            if lines.invalid_utf8 is not None:
-                raise lines.invalid_utf8
-            yield pa.RecordBatch.from_arrays(raw.columns, names=names)
-    finally:
-        ahead.close()
 
 
 _CONFORMED_AHEAD = 2

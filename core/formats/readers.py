@@ -419,9 +419,9 @@ def read_file(
     """Yield the file's rows as record batches of exactly `output_schema(schema)`.
 
     `schema` holds the data columns (a `_rescued_data` field in it is ignored); the batches have those
-    columns, all nullable, then `_rescued_data`. Peak memory is a few `block_bytes` blocks for JSON (except for
-    multiline JSON, which is held whole), and a few CSV_BLOCK_BYTES blocks for CSV (Arrow's reader runs
-    READ_AHEAD_BLOCKS ahead of the batches taken). `stats` is updated as batches are yielded; `bytes_read` is
+    columns, all nullable, then `_rescued_data`. Peak memory is a few `block_bytes` blocks for JSON, and
+    Arrow's read-ahead queue of CSV_BLOCK_BYTES blocks (up to 32 of them) for CSV (except for
+    multiline JSON, which is held whole). `stats` is updated as batches are yielded; `bytes_read` is
     `size` when given, else the raw bytes consumed. JSON/CSV/text/XML/Avro need only a sequential stream; Parquet
     and ORC need a seekable one.
 

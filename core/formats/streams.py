@@ -12,9 +12,6 @@ import pyarrow as pa
 
 from core.errors import AutoloaderError, BadFileError
 
-CSV_BLOCK_BYTES = 2 * 1024 * 1024
-"""The block of Arrow's streaming CSV reader (why this size: core/formats/csv_reader.py)."""
-
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
 DEEP_ACTION = (
     "Flatten the data at the producer (or send the deep part as a JSON string); the file is quarantined and the rest "
@@ -180,8 +177,7 @@ def translate_error(exc: BaseException, source: Source | None, path: str, what: 
         return not_utf8(path, what)
     if "straddl" in str(exc):  # Arrow's streaming reader met a record longer than its block
         return BadFileError(
-            f"{path} holds a {what} record longer than the streaming reader's block "
-            f"({CSV_BLOCK_BYTES // (1024 * 1024)} MiB for CSV); "
+            f"{path} holds a {what} record longer than the streaming reader's block (1 MiB for CSV); "
             "the file was not loaded.",
             "Split the oversized values, or deliver such records as JSON lines, whose reader takes a record of "
             "any size.",

@@ -35,7 +35,6 @@ from core.formats import (
     unify_schemas,
     unify_types,
 )
-from core.formats.streams import CSV_BLOCK_BYTES
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 
@@ -839,11 +838,11 @@ def test_parquet_column_nested_too_deep_is_a_bad_file(tmp_path: Path) -> None:
 
 
 def test_a_csv_record_longer_than_the_block_loads_and_in_multiline_is_named_with_the_way_out() -> None:
-    """Arrow's streaming CSV reader cannot take a record longer than its block (2 MiB). A line that long is set aside
+    """Arrow's streaming CSV reader cannot take a record longer than its 1 MiB block. A line that long is set aside
     and parsed by Python, so it loads exactly (it was quarantined). With multiline a record is not a line: the file
     is a bad file whose message says so in the user's terms (it was Arrow's 'straddling object straddles two block
     boundaries')."""
-    blob = "x" * (3 * CSV_BLOCK_BYTES)
+    blob = "x" * (3 * 1024 * 1024)
     data = b"id,blob\n1," + blob.encode() + b"\n2,y\n"
     schema = pa.schema([("id", pa.int64()), ("blob", pa.string())])
     loaded = pa.Table.from_batches(
