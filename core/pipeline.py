@@ -809,7 +809,7 @@ class RunPipeline:
                 on_file_done=self._progress_callback(ctx),
                 replace=ctx.refreshing,
             )
-            request.before_commit = partial(self._record_set_aside, ctx, list(files), request.outcomes)
+            request.before_commit = partial(self._before_commit, ctx, list(files), request.outcomes)
             try:
                 result = ctx.engine.load_batch(request)
             except BadFileError as exc:
@@ -1006,14 +1006,18 @@ class RunPipeline:
         ctx.files_settled += len(files)
         ctx.files_done = ctx.files_settled
 
-    def _record_set_aside(self, ctx: _RunContext, files: list[FileInfo], outcomes: dict[str, FileOutcome]) -> None:
-        """Before the commit: the run is still this server's (a run paused past the stale window and settled by
-        another server committed its batch when it woke, over the batch the other server's retry had recorded under
-        the same number: files lost and others loaded twice), and the files the engine set aside go in the ledger
-        out of the pending batch and on the run. A run killed after the commit left them pending, and the next
-        run's `_reconcile` recorded them loaded (never retried, even once fixed); a commit that then fails leaves
-        them set aside, and said."""
+    def _before_commit(self, ctx: _RunContext, files: list[FileInfo], outcomes: dict[str, FileOutcome]) -> None:
+        """The engines call this right before the table commit: the run must still be this server's (a run paused
+        past the stale window and settled by another server committed its batch when it woke, over the batch the
+        other server's retry had recorded under the same number: files lost and others loaded twice); then the
+        files set aside are recorded."""
         self.store.check_run_live(ctx.run_id)
+        self._record_set_aside(ctx, files, outcomes)
+
+    def _record_set_aside(self, ctx: _RunContext, files: list[FileInfo], outcomes: dict[str, FileOutcome]) -> None:
+        """Before the commit: the files the engine set aside, in the ledger out of the pending batch and noted on
+        the run. A run killed after the commit left them pending, and the next run's `_reconcile` recorded them
+        loaded (never retried, even once fixed); a commit that then fails leaves them set aside, and said."""
         aside = []
         for info in files:
             outcome = outcomes.get(info.path, FileOutcome())

@@ -48,9 +48,12 @@ class Rows:
 UNFINISHED = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
-def fence_run(s: Session, run_id: int) -> None:
+def fence_run(s: Session, run_id: int | None) -> None:
     """Raise RunTakenOver unless the run is still queued or running, holding its row for the transaction (on
-    PostgreSQL; SQLite's writer lock serialises it), so the server settling it and this write take turns."""
+    PostgreSQL; SQLite's writer lock serialises it), so the server settling it and this write take turns. No run
+    (a write outside a run): nothing to check."""
+    if run_id is None:
+        return
     status = s.execute(select(col(Run.status)).where(col(Run.id) == run_id).with_for_update()).scalar()
     if status is not None and status not in UNFINISHED:
         raise run_taken_over(run_id, status)

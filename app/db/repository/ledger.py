@@ -146,8 +146,7 @@ class LedgerRows(Rows):
     ) -> None:
         now = utcnow()
         with self.session() as s:
-            if run_id is not None:
-                fence_run(s, run_id)
+            fence_run(s, run_id)
             plain = [
                 p
                 for p, r in results.items()
@@ -203,8 +202,7 @@ class LedgerRows(Rows):
             col(LedgerFile.status) == FileStatus.PENDING.value,
         ]
         with self.session() as s:
-            if run_id is not None:
-                fence_run(s, run_id)
+            fence_run(s, run_id)
             s.execute(
                 update(LedgerFile)
                 .where(*pending, col(LedgerFile.previous_size).is_not(None))
@@ -221,8 +219,7 @@ class LedgerRows(Rows):
 
     def upsert_files(self, ingestion_id: int, run_id: int | None, entries: Iterable[LedgerEntry]) -> None:
         with self.session() as s:
-            if run_id is not None:
-                fence_run(s, run_id)
+            fence_run(s, run_id)
             for e in entries:
                 values = {
                     "size": e.size,
