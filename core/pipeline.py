@@ -443,14 +443,20 @@ class RunPipeline:
         return Reload(size, etag, seen.records, tail_from=size, header=header)
 
     def _reconcile(self, ctx: _RunContext) -> None:
-        """Settle batches left `pending` by a dead run (only then is the table asked which one it committed)."""
+        """Settle batches left `pending` by a dead run (only then is the table asked which one it committed).
+
+        A batch the table lacks is fenced first (Engine.fence_batch): its run may not be dead but paused past the
+        stale window, and still able to commit it after this run planned other files under its number."""
         ingestion, destination = ctx.ingestion, ctx.ingestion.spec.destination
         pending = self.store.pending_batches(ingestion.id)
         if not pending:
             return
         committed = ctx.engine.committed_version(destination, ingestion.app_id) or 0
         for seq, entries in sorted(pending.items()):
-            if seq <= committed:
+            if seq > committed:
+                ctx.engine.fence_batch(destination, ingestion.app_id, seq)
+                committed = ctx.engine.committed_version(destination, ingestion.app_id) or 0
+            if seq <= committed and not ctx.engine.is_fence(destination, ingestion.app_id, seq):
                 if destination.write_mode == "overwrite":
                     ctx.engine.settle_overwrite(destination, ingestion.app_id, seq)
                 runs = {e.run_id for e in entries}
@@ -515,8 +521,9 @@ class RunPipeline:
 
         The marker (MetadataStore.full_refresh_marker) makes it crash-safe. Starting empties the ledger and notes
         the table's committed batch N in one transaction; the marker is cleared right after the replacing batch is
-        settled, so while it is set the table holds at most one batch above N, and that batch is the replacing one:
-        - no batch above N: nothing replaced the table yet (a crash before that commit) → start again;
+        settled, so while it is set the table holds at most one batch above N, and that batch is the replacing one
+        or the fence `_reconcile` committed in its place:
+        - no batch above N, or a fence: nothing replaced the table yet (a crash before that commit) → start again;
         - a batch above N: the replace committed, its ledger rows were settled by `_reconcile` → clear the marker
           (after letting the engine finish that overwrite, for formats where it is two steps)."""
         ingestion, destination = ctx.ingestion, ctx.ingestion.spec.destination
@@ -524,7 +531,7 @@ class RunPipeline:
         if marker is None:
             return
         committed = ctx.engine.committed_version(destination, ingestion.app_id) or 0
-        if marker >= 0 and committed > marker:
+        if marker >= 0 and committed > marker and not ctx.engine.is_fence(destination, ingestion.app_id, committed):
             ctx.engine.settle_overwrite(destination, ingestion.app_id, committed)
             self.store.end_full_refresh(ingestion.id)
             ctx.notes.append(f"finished the full refresh an interrupted run committed (batch {committed})")
@@ -901,7 +908,7 @@ class RunPipeline:
                 "batch %s of %s left pending: the table could not be asked (%s)", seq, ctx.ingestion.name, probe
             )
             return False
-        if committed < seq:
+        if committed < seq or ctx.engine.is_fence(ctx.ingestion.spec.destination, ctx.ingestion.app_id, seq):
             self.store.drop_pending_batch(ctx.ingestion.id, seq, ctx.run_id)
             return False
         log.warning("batch %s of %s was committed although the write failed: %r", seq, ctx.ingestion.name, exc)

@@ -110,6 +110,11 @@ class CompactionResult:
     bytes_after: int
 
 
+def fence_marker(app_id: str, batch_seq: int) -> str:
+    """The commit message (Delta `userMetadata`) of a fence, the same from both engines: each tells the other's."""
+    return f"autoloader {app_id} fence {batch_seq}"
+
+
 class Engine(Protocol):
     name: str
 
@@ -162,6 +167,19 @@ class Engine(Protocol):
 
     def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
         """Finish an overwrite whose batch is committed: only that batch's rows stay visible (idempotent)."""
+        ...
+
+    def fence_batch(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        """Take batch `batch_seq` of `app_id` away from a writer that may still commit it: a run taken over (its
+        server paused past the stale window) can pass its last check and commit moments after another server
+        dropped the batch and planned other files under its number. The fence is an empty commit under the batch's
+        own marker; such a writer's commit then conflicts with it or skips a batch the table has. If that writer
+        committed first, the table keeps its batch (`committed_version` tells). Nothing is done for a table not yet
+        created or a format that cannot (parquet, Iceberg: docs/RELIABILITY.md)."""
+        ...
+
+    def is_fence(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> bool:
+        """Whether the table's batch `batch_seq` of `app_id` is a fence (`fence_batch`), which holds no rows."""
         ...
 
     def after_run(self, destination: DestinationConfig) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
-from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileOutcome, InferResult
+from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileOutcome, InferResult, fence_marker
 from core.engines.inference import open_for
 from core.engines.parsed_files import ParsedByRun
 from core.engines.warehouse_errors import plain_reason, store_failure
@@ -83,6 +83,10 @@ WRITER_PROPERTIES = WriterProperties(
 )
 TARGET_FILE_SIZE = 64 * 1024 * 1024
 WRITE_BATCH_ROWS = 8_192
+# A fence tried again when other commits (another ingestion writing the table) keep getting in first; and how many
+# of the latest commits `is_fence` reads.
+FENCE_ATTEMPTS = 5
+FENCE_HISTORY = 100
 
 
 def output_schema(data: pa.Schema, lineage: bool) -> pa.Schema:
@@ -210,6 +214,46 @@ class EmbeddedEngine:
 
     def settle_overwrite(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
         """A Delta overwrite commit replaces the content atomically: nothing left to settle."""
+
+    def fence_batch(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        """An empty append carrying the batch's application transaction. delta-rs fails a commit whose transaction
+        id a concurrent commit also carries ("Concurrent transaction failed"), so the writer taken over, which read
+        the table before its last check, cannot commit after it; tried again on other conflicts."""
+        for _ in range(FENCE_ATTEMPTS):
+            table = self._table(destination)
+            if table is None or (table.transaction_version(app_id) or 0) >= batch_seq:
+                return
+            commit = CommitProperties(
+                app_transactions=[Transaction(app_id, batch_seq)],
+                custom_metadata={"userMetadata": fence_marker(app_id, batch_seq)},
+            )
+            try:
+                table.create_write_transaction(
+                    [],
+                    mode="append",
+                    schema=table.schema(),
+                    partition_by=table.metadata().partition_columns or None,
+                    commit_properties=commit,
+                )
+                return
+            except CommitFailedError:
+                continue  # another commit got in first: read the table again
+            except (DeltaError, OSError) as exc:
+                raise self._failure(exc, destination, "Fencing a batch of") from exc
+        raise TableError(
+            f"Table {destination.full_name}: batch {batch_seq} of an interrupted run could not be fenced: other "
+            f"commits kept getting in first ({FENCE_ATTEMPTS} tries).",
+            "Run the ingestion again; its files stay pending until then.",
+        )
+
+    def is_fence(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> bool:
+        """Looked up in the latest commits' messages: a fence is committed right before its batch leaves the ledger,
+        so a pending batch's fence is among the table's last commits."""
+        table = self._table(destination)
+        if table is None:
+            return False
+        marker = fence_marker(app_id, batch_seq)
+        return any(commit.get("userMetadata") == marker for commit in table.history(FENCE_HISTORY))
 
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:

@@ -696,6 +696,35 @@ def test_crash_between_table_write_and_ledger_update(
     assert loaded == 6
 
 
+@pytest.mark.parametrize("engine", ["embedded", "spark", "spark-delta"], indirect=True)
+def test_a_batch_is_fenced_where_the_format_can_and_the_fence_told_from_a_batch(
+    engine: Harness, tmp_path: Path
+) -> None:
+    """Engine.fence_batch, as `_reconcile` uses it on a batch of a run taken over: Delta (both engines) commits
+    nothing under the batch's marker, so the paused writer can no longer commit it and the next batch is above it;
+    parquet has no marker a writer checks, and leaves the table alone."""
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 5)
+    ing = engine.create(spec(str(landing), limits={"max_files_per_batch": 1}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    table_engine, destination = engine.services.engines.for_ingestion(ing), ing.spec.destination
+    assert table_engine.committed_version(destination, ing.app_id) == 2
+
+    table_engine.fence_batch(destination, ing.app_id, 3)
+    table_engine.fence_batch(destination, ing.app_id, 3)  # once is enough: the table has it
+    table_engine.fence_batch(destination, ing.app_id, 2)  # a batch the table holds is left alone
+
+    fences = engine.table_format == "delta"
+    assert table_engine.committed_version(destination, ing.app_id) == (3 if fences else 2)
+    assert table_engine.is_fence(destination, ing.app_id, 3) is fences
+    assert not table_engine.is_fence(destination, ing.app_id, 2)
+    write_json_files(landing, 1, 5, start_id=10, prefix="later")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert engine.ids(ing) == list(range(15))
+    assert table_engine.committed_version(destination, ing.app_id) == (4 if fences else 3)
+
+
 # --- the Delta and Iceberg paths: the options and SQL they send, Test Connection -------------------------------
 def test_delta_writes_carry_the_application_transaction() -> None:
     pytest.importorskip("pyspark")

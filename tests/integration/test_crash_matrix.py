@@ -238,10 +238,13 @@ REFRESH_CASES = [
     ("merge", "after_commit:1"),
     ("append", "full_refresh_begun"),
     ("append", "after_pending:2"),
+    ("append", "after_pending:1"),
+    ("merge", "after_pending:1"),
 ]
 """The replacing batch committed and its ledger update lost, in both modes that keep rows across runs; the ledger
 emptied and nothing replaced yet (the next run must still replace, not append); a crash in the refresh's second
-batch, after the replace was settled."""
+batch, after the replace was settled; the replacing batch recorded and not committed, so the next run fences it in
+the table (a fence is not the replace: the refresh starts again above it)."""
 
 
 @pytest.mark.parametrize(("mode", "point"), REFRESH_CASES)

@@ -152,3 +152,26 @@ def test_api_moves_an_ingestion_and_says_why_not(services: Any, tmp_path: Path) 
     assert missing.status_code == 404, missing.text
     same = client.post(f"/api/v1/ingestions/{ing.id}/engine", json={"cluster_id": None}, headers=headers)
     assert same.status_code == 409 and "already runs" in same.json()["error"]["message"], same.text
+
+
+@pytest.mark.slow
+def test_a_fence_either_engine_commits_is_told_by_the_other(services: Any, tmp_path: Path) -> None:
+    """A fence (Engine.fence_batch) is an empty Delta commit under the batch's transaction id with a message both
+    engines write and read: a batch fenced by one is not taken for rows by the other after a move."""
+    landing = tmp_path / "in"
+    _file(landing, "a.json", 0)
+    ing = services.ingestions.create(spec(str(landing), table="fenced"), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    services.embedded.fence_batch(ing.spec.destination, ing.app_id, 2)
+
+    on_spark = services.engine_move.move(ing.id, _cluster(services, "delta"))
+    spark, destination = services.engines.for_ingestion(on_spark), on_spark.spec.destination
+    assert spark.committed_version(destination, ing.app_id) == 2
+    assert spark.is_fence(destination, ing.app_id, 2) and not spark.is_fence(destination, ing.app_id, 1)
+    spark.fence_batch(destination, ing.app_id, 3)
+    assert services.embedded.is_fence(ing.spec.destination, ing.app_id, 3)
+
+    _file(landing, "b.json", 3)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.files_processed == 1, outcome.message
+    assert _loaded(services, ing) == (list(range(6)), 4)

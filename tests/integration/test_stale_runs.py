@@ -237,3 +237,106 @@ def test_a_run_taken_over_while_it_writes_a_batch_does_not_commit_it(services: C
     assert sorted(e.path for e in pending[3]) == sorted(e.path for e in late)  # the retry's batch 3, untouched
     run = services.store.get_run(ing.id, outcome.run_id)
     assert (run.status, run.message) == (RunStatus.FAILED.value, "Interrupted.")
+
+
+def test_a_run_taken_over_right_after_its_last_check_cannot_commit_over_the_fence(
+    services: Container, tmp_path: Path
+) -> None:
+    """The window the check before a commit leaves: the run passes it, pauses, and is taken over. The other server's
+    retry fences the paused batch in the table before planning its own batches; the paused writer's commit then
+    fails on the fence (Delta's concurrent transaction) and every file lands once. Without the fence the paused
+    commit of batch 3 came after the retry recorded its own batch 3 (two late files, older, so first): the retry's
+    write failed, found batch 3 in the table and recorded the late files loaded (their rows lost), then loaded the
+    paused batch's files again."""
+    import os
+    import threading
+
+    from core.domain import FileStatus
+    from tests.helpers import read_table, write_json_files
+
+    landing = tmp_path / "in"
+    write_json_files(landing, 10, 5)
+    ing = services.ingestions.create(spec(str(landing), limits={"max_files_per_batch": 2}), activate=True)
+    store, engine = services.pipeline.store, services.engines.for_ingestion(ing)
+    check, record_batch, load_batch = store.check_run_live, store.add_pending_batch, engine.load_batch
+    paused: list[int] = []  # the first server's run, once per check it passed
+    retry_planned, paused_write_ended = threading.Event(), threading.Event()
+    retry: dict[str, RunOutcome] = {}
+
+    def the_other_server() -> None:
+        store.settle_interrupted_run(paused[0], INTERRUPTED, "Interrupted.")
+        store.release_run_slot(ing.id, paused[0])
+        for path in write_json_files(landing, 2, 5, start_id=100, prefix="late"):
+            os.utime(path, (946684800, 946684800))  # 2000-01-01: sorts before the files left
+        retry["outcome"] = services.runs.run_now(ing.name)
+
+    def checked_then_paused(run_id: int) -> None:
+        check(run_id)
+        if paused and run_id != paused[0]:
+            return
+        paused.append(run_id)
+        if len(paused) == 3:  # batch 3 passed its check: taken over before its commit
+            threading.Thread(target=the_other_server, name="other-server").start()
+            assert retry_planned.wait(60)
+
+    def recorded(ingestion_id: int, run_id: int, seq: int, entries: list) -> None:  # type: ignore[type-arg]
+        record_batch(ingestion_id, run_id, seq, entries)
+        if paused and run_id != paused[0] and not retry_planned.is_set():
+            retry_planned.set()  # the paused server wakes and commits while the retry writes
+            assert paused_write_ended.wait(60)
+
+    def loaded(request):  # type: ignore[no-untyped-def]
+        try:
+            return load_batch(request)
+        finally:
+            if paused and request.run_id == paused[0] and len(paused) == 3:
+                paused_write_ended.set()
+
+    store.check_run_live = checked_then_paused  # type: ignore[method-assign]
+    store.add_pending_batch = recorded  # type: ignore[method-assign]
+    engine.load_batch = loaded  # type: ignore[method-assign]
+    outcome = services.runs.run_now(ing.name)
+    for thread in threading.enumerate():
+        if thread.name == "other-server":
+            thread.join(120)
+
+    assert outcome.status == RunStatus.FAILED and outcome.errors[0].kind == "run_taken_over", outcome
+    assert retry["outcome"].status == RunStatus.SUCCESS, retry["outcome"]
+    assert "re-queued 2 files of an interrupted run's uncommitted batch 3" in retry["outcome"].message
+    table = read_table(engine.table_uri(ing.spec.destination))
+    assert sorted(table.column("id").to_pylist()) == [*range(50), *range(100, 110)]  # each file once
+    assert engine.is_fence(ing.spec.destination, ing.app_id, 3)
+    files = services.store.known_files(ing.id)
+    assert len(files) == 12 and {f.status for f in files.values()} == {FileStatus.LOADED}
+
+
+def test_a_batch_fenced_by_a_server_that_died_before_dropping_it_is_loaded_not_recovered(
+    services: Container, tmp_path: Path
+) -> None:
+    """The fence is committed before the batch leaves the ledger: a server that died in between left the batch
+    pending and the table at its number. The next run must tell the fence from the batch, or it records the files
+    loaded from an empty commit."""
+    from core.domain import FileStatus, LedgerEntry
+    from tests.helpers import read_table, write_json_files
+
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 5)
+    ing = services.ingestions.create(spec(str(landing)), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    engine, destination = services.engines.for_ingestion(ing), ing.spec.destination
+    late = write_json_files(landing, 2, 5, start_id=10, prefix="late")
+    dead = services.store.create_run(ing.id, "manual")
+    entries = [
+        LedgerEntry(str(p), p.stat().st_size, datetime.fromtimestamp(p.stat().st_mtime, UTC), None, FileStatus.PENDING)
+        for p in late
+    ]
+    services.store.add_pending_batch(ing.id, dead, 2, entries)
+    services.store.finish_run(dead, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], "Interrupted.")
+    engine.fence_batch(destination, ing.app_id, 2)  # and the server died here
+
+    outcome = services.runs.run_now(ing.name)
+
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    assert "re-queued 2 files of an interrupted run's uncommitted batch 2" in outcome.message
+    assert sorted(read_table(engine.table_uri(destination)).column("id").to_pylist()) == list(range(20))
+    assert engine.committed_version(destination, ing.app_id) == 3

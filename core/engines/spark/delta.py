@@ -11,10 +11,11 @@ from typing import Any
 import pyarrow as pa
 
 from core.config import DestinationConfig
-from core.engines.base import CompactionResult
+from core.engines.base import CompactionResult, fence_marker
 from core.engines.spark.common import column_path
-from core.engines.spark.lake import LakeFormat
+from core.engines.spark.lake import LakeFormat, write_v2
 from core.engines.spark.table import TableInfo
+from core.errors import TableError
 
 
 class DeltaFormat(LakeFormat):
@@ -36,7 +37,7 @@ class DeltaFormat(LakeFormat):
         """The Delta application transaction of `app_id`: max `txn.version` over the log's commits and checkpoints."""
         from pyspark.sql.connect import functions as F
 
-        log_dir = info.location.rstrip("/") + "/_delta_log"
+        log_dir = _log_dir(info)
         schema = "txn struct<appId: string, version: bigint>"
         best: int | None = None
         for reader, pattern in (("json", "*.json"), ("parquet", "*.checkpoint*.parquet")):
@@ -44,12 +45,43 @@ class DeltaFormat(LakeFormat):
             try:
                 row = frame.where(F.col("txn.appId") == app_id).agg(F.max("txn.version")).collect()[0]
             except Exception as exc:
-                if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
+                if _no_log(exc):
                     continue
                 raise
             if row[0] is not None:
                 best = int(row[0]) if best is None else max(best, int(row[0]))
         return best
+
+    def fence(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
+        """An empty append carrying the batch's `txnAppId`/`txnVersion`: a writer taken over that read the table
+        before it fails on the concurrent transaction, one that reads it after skips a version the table has."""
+        options = {"txnAppId": app_id, "txnVersion": str(batch_seq), "userMetadata": fence_marker(app_id, batch_seq)}
+        for _ in range(FENCE_ATTEMPTS):
+            if (self.committed(spark, info, app_id) or 0) >= batch_seq:
+                return
+            try:
+                write_v2(spark.table(info.name).limit(0), info.name, "append", options)
+                return
+            except Exception as exc:
+                if "CONCURRENT" not in str(exc).upper():
+                    raise
+        raise TableError(
+            f"Table {info.name}: batch {batch_seq} of an interrupted run could not be fenced: other commits kept "
+            f"getting in first ({FENCE_ATTEMPTS} tries).",
+            "Run the ingestion again; its files stay pending until then.",
+        )
+
+    def is_fence(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> bool:
+        """A commit of the log whose `userMetadata` is the batch's fence marker (either engine writes it)."""
+        from pyspark.sql.connect import functions as F
+
+        log = spark.read.schema("commitInfo struct<userMetadata: string>").json(_log_dir(info) + "/*.json")
+        try:
+            return bool(log.where(F.col("commitInfo.userMetadata") == fence_marker(app_id, batch_seq)).limit(1).count())
+        except Exception as exc:
+            if _no_log(exc):
+                return False
+            raise
 
     def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         """In place where Delta's type widening can (its table feature switched on first): int → bigint, decimal
@@ -148,3 +180,15 @@ DELTA_DEFAULT_RETENTION_HOURS = 168
 def _files_and_bytes(spark: Any, info: TableInfo) -> tuple[int, int]:
     row = spark.sql(f"DESCRIBE DETAIL {info.name}").select("numFiles", "sizeInBytes").collect()[0]
     return int(row[0] or 0), int(row[1] or 0)
+
+
+# A fence tried again when other commits (another ingestion writing the table) keep getting in first.
+FENCE_ATTEMPTS = 5
+
+
+def _log_dir(info: TableInfo) -> str:
+    return info.location.rstrip("/") + "/_delta_log"
+
+
+def _no_log(exc: Exception) -> bool:
+    return "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc)

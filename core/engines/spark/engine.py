@@ -114,6 +114,21 @@ class SparkEngine:
 
         self.call("finishing an overwrite", settle)
 
+    def fence_batch(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> None:
+        def fence(spark: Any) -> None:
+            info = self._tables.info(spark, destination)
+            if info is not None:
+                self._format(info.provider).fence(spark, info, app_id, batch_seq)
+
+        self.call("fencing an interrupted run's batch", fence)
+
+    def is_fence(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> bool:
+        def read(spark: Any) -> bool:
+            info = self._tables.info(spark, destination)
+            return info is not None and self._format(info.provider).is_fence(spark, info, app_id, batch_seq)
+
+        return self.call("reading the table's fences", read)
+
     def after_run(self, destination: DestinationConfig) -> None:
         if not destination.z_order_columns:
             return

@@ -238,6 +238,13 @@ class TableFormat:
     def settle_overwrite(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """Finish an overwrite whose batch is committed; nothing to do where the commit itself replaced the rows."""
 
+    def fence(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
+        """Commit nothing as the batch so a writer taken over cannot commit it (Engine.fence_batch); formats whose
+        commits carry no transaction id another writer checks cannot, and do nothing."""
+
+    def is_fence(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> bool:
+        return False
+
     def clear(self, spark: Any, request: BatchRequest, info: TableInfo) -> None:
         """A full refresh that found no file to load: the table's rows replaced by none, marked as the batch."""
         raise TableError(
