@@ -21,7 +21,7 @@ from app.logging_setup import run_log_context
 from app.workers import DRAIN_SECONDS, drain
 from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus, RunTrigger
 from core.errors import MetadataUnavailable
-from core.pipeline import RunPipeline, owner_is_dead
+from core.pipeline import RunPipeline, interrupted, owner_is_dead, why_dead
 from core.ports import ActiveRun
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ RunListener = Callable[[Ingestion, RunOutcome, bool], None]
 """Called after every run with (ingestion, outcome, whether a retry is coming)."""
 
 ORPHAN_MESSAGE = "The server stopped before this run finished; the next run reconciles the table and ledger."
-INTERRUPTED_MESSAGE = "Interrupted."
 INTERRUPTED = RunError(
     kind="interrupted",
     message="The run stopped before it finished: its process died, or it lost the metadata database for longer "
@@ -224,7 +223,7 @@ class Runner:
     def recover_orphans(self) -> list[int]:
         """At start-up: runs left queued/running by a dead process are closed so they do not show as live. Returns
         the runs that were running (ended failed, `interrupted`), for `retry_interrupted` once the clock is set."""
-        interrupted = []
+        ended_running = []
         now = datetime.now(UTC)
         for run in self.store.orphaned_runs():
             active = ActiveRun(run.id or 0, run.owner, run.heartbeat_at)
@@ -235,8 +234,8 @@ class Runner:
                 self.store.finish_run(run.id or 0, status, metrics, [INTERRUPTED] if running else [], ORPHAN_MESSAGE)
                 self.store.release_run_slot(run.ingestion_id, run.id or 0)
                 if running:
-                    interrupted.append(run.id or 0)
-        return interrupted
+                    ended_running.append(run.id or 0)
+        return ended_running
 
     def retry_interrupted(self, run_ids: list[int]) -> None:
         """Queue the retry of runs a stopped server left running, as the stale-run sweep does for a run it settles:
@@ -251,9 +250,12 @@ class Runner:
         settled = self._end_unstarted()
         now = datetime.now(UTC)
         for run in self.store.running_runs():
-            if run.id is None or not owner_is_dead(ActiveRun(run.id, run.owner, run.heartbeat_at), self.stale, now):
+            if run.id is None:
                 continue
-            ended_here = self.store.settle_interrupted_run(run.id, INTERRUPTED, INTERRUPTED_MESSAGE)
+            reason = why_dead(ActiveRun(run.id, run.owner, run.heartbeat_at), self.stale, now)
+            if reason is None:
+                continue
+            ended_here = self.store.settle_interrupted_run(run.id, interrupted(reason), f"Interrupted: {reason}.")
             self.store.release_run_slot(run.ingestion_id, run.id)
             if ended_here:
                 settled += 1

@@ -109,21 +109,42 @@ def owner_is_dead(active: ActiveRun, stale_after: timedelta, now: datetime) -> b
     A run owned by this very process is alive exactly while this process executes it (`LIVE_RUNS`): a run whose
     thread ended while the metadata DB was down left its row `running`, and is settled as soon as the DB is back.
     """
+    return why_dead(active, stale_after, now) is not None
+
+
+def why_dead(active: ActiveRun, stale_after: timedelta, now: datetime) -> str | None:
+    """Why the run's process counts as dead (`owner_is_dead`), in words for its run record; None while alive."""
     if active.owner:
         host, _, pid = active.owner.rpartition(":")
         if host == socket.gethostname() and pid.isdigit():
             if int(pid) == os.getpid():
-                return active.run_id not in LIVE_RUNS
+                alive = active.run_id in LIVE_RUNS
+                return None if alive else "this server stopped executing it without writing its end (database down)"
             try:
                 os.kill(int(pid), 0)
             except ProcessLookupError:
-                return True
+                return f"its process ({active.owner}) is gone (killed, crashed or restarted)"
             except PermissionError:  # alive, under another user: its heartbeat decides
                 pass
     if active.heartbeat_at is None:
-        return True
+        return "it never sent a heartbeat"
     beat = active.heartbeat_at if active.heartbeat_at.tzinfo else active.heartbeat_at.replace(tzinfo=UTC)
-    return now - beat > stale_after
+    silent = now - beat
+    if silent <= stale_after:
+        return None
+    server = active.owner or "its server"
+    return (
+        f"{server} sent no heartbeat for {silent.total_seconds():.0f} s (the stale window is "
+        f"{stale_after.total_seconds():.0f} s: paused, starved or cut off from the database), so it was taken over"
+    )
+
+
+RECONCILES = "Nothing to do: the next run reconciles the table and the file ledger."
+
+
+def interrupted(reason: str, action: str = RECONCILES) -> RunError:
+    """The error of a run settled as interrupted, saying why."""
+    return RunError(kind="interrupted", message=f"The run stopped before it finished: {reason}.", action=action)
 
 
 @dataclass(slots=True)
@@ -1110,23 +1131,13 @@ class RunPipeline:
         active = self.store.active_run(ingestion_id)
         if active is None:
             return self.store.claim_run_slot(ingestion_id, run_id)
-        if not owner_is_dead(active, self.stale_after, datetime.now(UTC)):
+        reason = why_dead(active, self.stale_after, datetime.now(UTC))
+        if reason is None:
             return False
         if not self.store.claim_run_slot(ingestion_id, run_id, expected=active.run_id):
             return False
-        self.store.finish_run(
-            active.run_id,
-            RunStatus.FAILED,
-            RunMetrics(),
-            [
-                RunError(
-                    kind="interrupted",
-                    message="The process running this run stopped before it finished (killed or crashed).",
-                    action=f"Nothing to do: run {run_id} reconciled the table and the file ledger.",
-                )
-            ],
-            "Interrupted.",
-        )
+        error = interrupted(reason, f"Nothing to do: run {run_id} reconciles the table and the file ledger.")
+        self.store.finish_run(active.run_id, RunStatus.FAILED, RunMetrics(), [error], f"Interrupted: {reason}.")
         return True
 
     def _heartbeat(self, run_id: int, stop: threading.Event) -> None:

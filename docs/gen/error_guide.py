@@ -244,8 +244,9 @@ RUN_KIND_GUIDE: dict[str, Guide] = {
         "Retry the run; if it fails again, report it with the details.",
     ),
     "interrupted": Guide(
-        "The run's process died (killed, crashed, restarted) or lost the metadata database longer than the "
-        "stale-run window; another run or replica settled it.",
+        "The run's process died (killed, crashed, restarted), or its server sent no heartbeat for longer than "
+        "the stale-run window (paused, starved, cut off from the metadata database) and another server took it "
+        "over; the run's message says which.",
         "Nothing: the next run reconciles the table and the file ledger, so no file is lost or loaded twice.",
     ),
     "malformed_records": Guide(

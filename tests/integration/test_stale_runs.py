@@ -22,7 +22,7 @@ from core.access import SYSTEM
 from core.domain import RunMetrics, RunOutcome, RunStatus
 from core.errors import RunInProgress
 from core.live_runs import LIVE_RUNS
-from core.pipeline import RunPipeline, owner_is_dead, process_owner
+from core.pipeline import RunPipeline, owner_is_dead, process_owner, why_dead
 from core.ports import ActiveRun
 from tests.helpers import spec
 from tests.services import free_port
@@ -47,6 +47,7 @@ def test_a_run_this_process_no_longer_executes_is_settled_and_the_ingestion_runs
     assert services.runner.settle_stale_runs() == 1
     run = services.store.get_run(ingestion_id, run_id)
     assert run.status == RunStatus.FAILED.value and run.errors[0]["kind"] == "interrupted"
+    assert run.message == "Interrupted: this server stopped executing it without writing its end (database down)."
     assert services.store.active_run(ingestion_id) is None
     services.runs.check_runnable(services.store.get_ingestion(ingestion_id))  # no 409
 
@@ -74,6 +75,10 @@ def test_a_stale_heartbeat_is_dead_even_when_its_process_is_alive() -> None:
     now = datetime.now(UTC)
     alive_elsewhere = "other-host:4242"
     assert owner_is_dead(ActiveRun(1, alive_elsewhere, now - 2 * STALE), STALE, now)
+    assert why_dead(ActiveRun(1, alive_elsewhere, now - 2 * STALE), STALE, now) == (
+        "other-host:4242 sent no heartbeat for 60 s (the stale window is 30 s: paused, starved or cut off from the "
+        "database), so it was taken over"
+    )
     assert not owner_is_dead(ActiveRun(1, alive_elsewhere, now - STALE / 2), STALE, now)
     mine = process_owner()
     assert owner_is_dead(ActiveRun(99_999_999, mine, now), STALE, now)  # not executed here any more
