@@ -922,14 +922,16 @@ class RunPipeline:
         run's `_reconcile` settles it, as after a crash."""
         if not isinstance(exc, Exception):
             return False
+        destination, app_id = ctx.ingestion.spec.destination, ctx.ingestion.app_id
         try:
-            committed = ctx.engine.committed_version(ctx.ingestion.spec.destination, ctx.ingestion.app_id) or 0
+            committed = ctx.engine.committed_version(destination, app_id) or 0
+            lacks = committed < seq or ctx.engine.is_fence(destination, app_id, seq)  # a fence holds no rows
         except Exception as probe:  # any failure to ask leaves the batch for the next run
             log.warning(
                 "batch %s of %s left pending: the table could not be asked (%s)", seq, ctx.ingestion.name, probe
             )
             return False
-        if committed < seq or ctx.engine.is_fence(ctx.ingestion.spec.destination, ctx.ingestion.app_id, seq):
+        if lacks:
             self.store.drop_pending_batch(ctx.ingestion.id, seq, ctx.run_id)
             return False
         log.warning("batch %s of %s was committed although the write failed: %r", seq, ctx.ingestion.name, exc)

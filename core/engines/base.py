@@ -110,9 +110,21 @@ class CompactionResult:
     bytes_after: int
 
 
+def batch_message(app_id: str, batch_seq: int) -> str:
+    """The commit message (Delta `userMetadata`) of a batch's rows, the same from both engines."""
+    return f"autoloader {app_id} batch {batch_seq}"
+
+
 def fence_marker(app_id: str, batch_seq: int) -> str:
-    """The commit message (Delta `userMetadata`) of a fence, the same from both engines: each tells the other's."""
+    """The commit message of a fence (Engine.fence_batch), the same from both engines: each tells the other's."""
     return f"autoloader {app_id} fence {batch_seq}"
+
+
+def fence_app_id(app_id: str) -> str:
+    """The application transaction a fence also carries, at the batch's number: the table's snapshot then tells
+    whether its last fence is that batch without reading its history (only the last fence is ever asked about:
+    a run settles pending batches in order before it fences or writes anything above them)."""
+    return f"{app_id}.fence"
 
 
 class Engine(Protocol):

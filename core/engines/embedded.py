@@ -16,7 +16,16 @@ from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
-from core.engines.base import BatchRequest, BatchResult, CompactionResult, FileOutcome, InferResult, fence_marker
+from core.engines.base import (
+    BatchRequest,
+    BatchResult,
+    CompactionResult,
+    FileOutcome,
+    InferResult,
+    batch_message,
+    fence_app_id,
+    fence_marker,
+)
 from core.engines.inference import open_for
 from core.engines.parsed_files import ParsedByRun
 from core.engines.warehouse_errors import plain_reason, store_failure
@@ -83,10 +92,8 @@ WRITER_PROPERTIES = WriterProperties(
 )
 TARGET_FILE_SIZE = 64 * 1024 * 1024
 WRITE_BATCH_ROWS = 8_192
-# A fence tried again when other commits (another ingestion writing the table) keep getting in first; and how many
-# of the latest commits `is_fence` reads.
+# A fence tried again when other commits (another ingestion writing the table) keep getting in first.
 FENCE_ATTEMPTS = 5
-FENCE_HISTORY = 100
 
 
 def output_schema(data: pa.Schema, lineage: bool) -> pa.Schema:
@@ -224,7 +231,7 @@ class EmbeddedEngine:
             if table is None or (table.transaction_version(app_id) or 0) >= batch_seq:
                 return
             commit = CommitProperties(
-                app_transactions=[Transaction(app_id, batch_seq)],
+                app_transactions=[Transaction(app_id, batch_seq), Transaction(fence_app_id(app_id), batch_seq)],
                 custom_metadata={"userMetadata": fence_marker(app_id, batch_seq)},
             )
             try:
@@ -247,13 +254,9 @@ class EmbeddedEngine:
         )
 
     def is_fence(self, destination: DestinationConfig, app_id: str, batch_seq: int) -> bool:
-        """Looked up in the latest commits' messages: a fence is committed right before its batch leaves the ledger,
-        so a pending batch's fence is among the table's last commits."""
+        """From the snapshot (`fence_app_id`); reading the history instead hung on SeaweedFS's listing."""
         table = self._table(destination)
-        if table is None:
-            return False
-        marker = fence_marker(app_id, batch_seq)
-        return any(commit.get("userMetadata") == marker for commit in table.history(FENCE_HISTORY))
+        return table is not None and table.transaction_version(fence_app_id(app_id)) == batch_seq
 
     def after_run(self, destination: DestinationConfig) -> None:
         if destination.z_order_columns and (table := self._table(destination)) is not None:
@@ -434,7 +437,10 @@ class EmbeddedEngine:
         if request.mode != "overwrite" and not request.replace:  # an overwrite of nothing still empties the table
             batches = _unless_all_set_aside(batches, request, state)
         before = self._file_sizes(table)
-        commit = CommitProperties(app_transactions=[Transaction(request.app_id, request.batch_seq)])
+        commit = CommitProperties(
+            app_transactions=[Transaction(request.app_id, request.batch_seq)],
+            custom_metadata={"userMetadata": batch_message(request.app_id, request.batch_seq)},
+        )
         try:
             if request.mode == "merge":
                 self._merge(table, request, schema, batches, commit)

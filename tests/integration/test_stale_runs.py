@@ -315,12 +315,16 @@ def test_a_run_taken_over_right_after_its_last_check_cannot_commit_over_the_fenc
     assert len(files) == 12 and {f.status for f in files.values()} == {FileStatus.LOADED}
 
 
+@pytest.mark.parametrize("other_commits", [0, 150])
 def test_a_batch_fenced_by_a_server_that_died_before_dropping_it_is_loaded_not_recovered(
-    services: Container, tmp_path: Path
+    services: Container, tmp_path: Path, other_commits: int
 ) -> None:
     """The fence is committed before the batch leaves the ledger: a server that died in between left the batch
     pending and the table at its number. The next run must tell the fence from the batch, or it records the files
-    loaded from an empty commit."""
+    loaded from an empty commit — also after other writers' commits (a helper found a fence 120 commits back
+    taken for the batch when only the last 100 were read)."""
+    from deltalake import DeltaTable
+
     from core.domain import FileStatus, LedgerEntry
     from tests.helpers import read_table, write_json_files
 
@@ -338,6 +342,9 @@ def test_a_batch_fenced_by_a_server_that_died_before_dropping_it_is_loaded_not_r
     services.store.add_pending_batch(ing.id, dead, 2, entries)
     services.store.finish_run(dead, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], "Interrupted.")
     engine.fence_batch(destination, ing.app_id, 2)  # and the server died here
+    for _ in range(other_commits):  # another writer of the table, committing nothing but its own marker
+        table = DeltaTable(engine.table_uri(destination))
+        table.create_write_transaction([], mode="append", schema=table.schema())
 
     outcome = services.runs.run_now(ing.name)
 
@@ -345,3 +352,4 @@ def test_a_batch_fenced_by_a_server_that_died_before_dropping_it_is_loaded_not_r
     assert "re-queued 2 files of an interrupted run's uncommitted batch 2" in outcome.message
     assert sorted(read_table(engine.table_uri(destination)).column("id").to_pylist()) == list(range(20))
     assert engine.committed_version(destination, ing.app_id) == 3
+    assert not engine.is_fence(destination, ing.app_id, 3) and not engine.is_fence(destination, ing.app_id, 1)

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from core.config import DestinationConfig
-from core.engines.base import CompactionResult, fence_marker
+from core.engines.base import CompactionResult, batch_message, fence_app_id, fence_marker
 from core.engines.spark.common import column_path
 from core.engines.spark.lake import LakeFormat, write_v2
 from core.engines.spark.table import TableInfo
@@ -23,14 +23,14 @@ class DeltaFormat(LakeFormat):
 
     @staticmethod
     def commit_options(app_id: str, seq: int) -> dict[str, str]:
-        return {"txnAppId": app_id, "txnVersion": str(seq), "userMetadata": f"autoloader {app_id} batch {seq}"}
+        return {"txnAppId": app_id, "txnVersion": str(seq), "userMetadata": batch_message(app_id, seq)}
 
     @staticmethod
     def merge_confs(app_id: str, seq: int) -> dict[str, str]:
         return {
             "spark.databricks.delta.write.txnAppId": app_id,
             "spark.databricks.delta.write.txnVersion": str(seq),
-            "spark.databricks.delta.commitInfo.userMetadata": f"autoloader {app_id} batch {seq}",
+            "spark.databricks.delta.commitInfo.userMetadata": batch_message(app_id, seq),
         }
 
     def committed(self, spark: Any, info: TableInfo, app_id: str) -> int | None:
@@ -61,10 +61,15 @@ class DeltaFormat(LakeFormat):
                 return
             try:
                 write_v2(spark.table(info.name).limit(0), info.name, "append", options)
-                return
             except Exception as exc:
                 if "CONCURRENT" not in str(exc).upper():
                     raise
+                continue
+            # For the embedded engine (after a move), which reads fences from the snapshot: a Spark write carries
+            # one transaction id, so the fence's own goes in a second empty commit.
+            marker = {"txnAppId": fence_app_id(app_id), "txnVersion": str(batch_seq)}
+            write_v2(spark.table(info.name).limit(0), info.name, "append", marker)
+            return
         raise TableError(
             f"Table {info.name}: batch {batch_seq} of an interrupted run could not be fenced: other commits kept "
             f"getting in first ({FENCE_ATTEMPTS} tries).",
