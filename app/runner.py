@@ -280,5 +280,6 @@ class Runner:
 
     def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
         """Take no more runs (queued ones stay queued: the next start's sweep ends them) and wait up to
-        `drain_seconds` for those running to end (app/workers.py)."""
+        `drain_seconds` for those running to end (app/workers.py): each ends at its next batch boundary."""
+        self.pipeline.stop_between_batches()
         drain(self.executor, self.futures.values(), "run", drain_seconds)

@@ -129,6 +129,13 @@ def run_taken_over(run_id: int, status: str) -> RunTakenOver:
     )
 
 
+class ServerStopping(TransientError):
+    """The server is shutting down: a run ends at the next batch boundary, what it committed recorded, instead of
+    being cut off part-way through a write when the drain runs out; its retry loads the rest after the restart."""
+
+    code = "server_stopping"
+
+
 class TableError(TerminalError):
     code = "table_error"
 

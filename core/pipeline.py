@@ -47,6 +47,7 @@ from core.errors import (
     FileRefused,
     MetadataUnavailable,
     SchemaChangeError,
+    ServerStopping,
     SourceNotFound,
     TooManyBadRecords,
 )
@@ -210,6 +211,13 @@ class RunPipeline:
         self.stale_after = stale_after
         self.progress_interval = progress_interval
         self.owner = process_owner()
+        self.stopping = threading.Event()
+        """Set when the server shuts down: runs end at their next batch boundary (`stop_between_batches`)."""
+
+    def stop_between_batches(self) -> None:
+        """Shutdown: every run ends before its next batch (ServerStopping), the batch it is writing committed and
+        recorded if that takes less than the drain, so a restart does not cut a write part-way."""
+        self.stopping.set()
 
     # --- entry point ----------------------------------------------------------------------------
     def execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
@@ -335,6 +343,11 @@ class RunPipeline:
         self._store_progress(ctx, 0)
         next_seq = self._next_batch_seq(ctx)
         for index, batch in enumerate(plan_batches(new_files, spec)):
+            if self.stopping.is_set():
+                raise ServerStopping(
+                    f"The server is shutting down: the run ended before batch {next_seq}. {self._loaded_summary(ctx)}",
+                    "Nothing to do: its retry loads the remaining files once the server is back.",
+                )
             mode = spec.destination.write_mode
             if mode == "overwrite" and index > 0:
                 mode = "append"

@@ -132,6 +132,11 @@ CODE_GUIDE: dict[str, Guide] = {
         "Nothing to do: the run that took over loads the remaining files. If it repeats, check that no server is "
         "paused or starved, and that `AUTOLOADER_STALE_RUN_SECONDS` suits the slowest batch.",
     ),
+    "server_stopping": Guide(
+        "The server was shutting down (SIGTERM, a container stop): the run ended at a batch boundary, each batch it "
+        "committed recorded; a batch that could not finish within the 10 s drain is settled by the next start.",
+        "Nothing to do: the run's retry loads the remaining files once the server is back.",
+    ),
     "warehouse_not_writable": Guide(
         "The warehouse's disk refuses this server's writes: its file system was remounted read-only, or a folder's "
         "owner or permissions changed. Nothing of the batch was committed.",

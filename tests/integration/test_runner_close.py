@@ -23,19 +23,37 @@ def _wait_for(predicate: Any, seconds: float = 60) -> None:
         time.sleep(0.01)
 
 
-def test_closing_waits_for_the_run_in_flight(settings: Any, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_closing_ends_the_run_in_flight_at_a_batch_boundary(settings: Any, tmp_path: Path) -> None:
+    """A shutdown lets the batch being written commit and be recorded, then the run ends (`server_stopping`, retried)
+    instead of going on until the drain runs out and the process cuts a write part-way; the next run loads the rest,
+    each file once. Before, a shutdown waited for the whole run (ended or not within the drain)."""
+    import pyarrow.compute as pc
+
     from app.bootstrap import build
+    from tests.helpers import read_table
 
     folder = tmp_path / "landing"
-    write_json_files(folder, 1500, 20)  # about a second of loading: the run is mid-way when the services close
+    write_json_files(folder, 1500, 20)
     services = build(settings)
-    ingestion = services.ingestions.create(spec(str(folder), table="drained", name="drained"), activate=True)
+    body = spec(str(folder), table="drained", name="drained", limits={"max_files_per_batch": 100})
+    ingestion = services.ingestions.create(body, activate=True)
     run_id = services.runs.trigger(ingestion.id, "manual")
     _wait_for(lambda: services.store.get_run(ingestion.id, run_id).status == RunStatus.RUNNING.value)
     services.close()
     run = services.store.get_run(ingestion.id, run_id)  # a disposed engine opens a new connection
-    assert run.status == RunStatus.SUCCESS.value, run.status
-    assert run.metrics["files_processed"] == 1500
+    assert run.status == RunStatus.FAILED.value and run.errors[0]["kind"] == "server_stopping", run.message
+    loaded = run.metrics["files_processed"]
+    assert loaded % 100 == 0 and loaded < 1500, loaded
+    assert not services.store.pending_batches(ingestion.id)  # ended between batches: nothing left to settle
+
+    again = build(settings)
+    try:
+        rest = again.runs.run_now(ingestion.name)
+        table = read_table(again.embedded.table_uri(ingestion.spec.destination))
+    finally:
+        again.close()
+    assert rest.status == RunStatus.SUCCESS and rest.metrics.files_processed == 1500 - loaded, rest.message
+    assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 1500 * 20
 
 
 class _BlockedPipeline:
@@ -44,6 +62,9 @@ class _BlockedPipeline:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.started = threading.Event()
+
+    def stop_between_batches(self) -> None:
+        """This stand-in never reaches a batch boundary: closing must stop waiting anyway."""
 
     def execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
         self.started.set()
