@@ -14,6 +14,7 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from core.domain import RunError
+    from core.pipeline import RunPipeline
 
 MIN_NEW_KEY_LENGTH = 16
 """`secrets rotate --new-key`: the stored credentials (and the backups holding them) rest on this key."""
@@ -61,6 +62,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from core.errors import AutoloaderError
 
     runtime = build_runtime(settings)
+    _stop_between_batches_on_sigterm(runtime.pipeline)
     try:
         outcome = runtime.runs.run_now(args.ingestion)
         recorded = runtime.store.get_run_by_id(outcome.run_id)
@@ -96,6 +98,19 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if outcome.status == RunStatus.FAILED or (args.strict and outcome.status != RunStatus.SUCCESS):
         return 1
     return 0
+
+
+def _stop_between_batches_on_sigterm(pipeline: RunPipeline) -> None:
+    """A scheduler's kill (cron's timeout, Airflow, Kubernetes) sends SIGTERM before SIGKILL: the run then ends after
+    the batch being written, committed and recorded, instead of dying part-way; a second SIGTERM ends it at once."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        pipeline.stop_between_batches("The process received SIGTERM")
+        print("autoloader: stopping after the batch being written (SIGTERM again stops at once)", file=sys.stderr)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def error_lines(error: RunError) -> str:

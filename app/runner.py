@@ -21,7 +21,7 @@ from app.logging_setup import run_log_context
 from app.workers import DRAIN_SECONDS, drain
 from core.domain import Ingestion, IngestionStatus, RunError, RunMetrics, RunOutcome, RunStatus, RunTrigger
 from core.errors import MetadataUnavailable
-from core.pipeline import RunPipeline, interrupted, owner_is_dead, why_dead
+from core.pipeline import RunPipeline, interrupted, why_dead
 from core.ports import ActiveRun
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,14 @@ class Runner:
         now = datetime.now(UTC)
         for run in self.store.orphaned_runs():
             active = ActiveRun(run.id or 0, run.owner, run.heartbeat_at)
-            if run.owner is None or owner_is_dead(active, self.pipeline.stale_after, now):
+            reason = None if run.owner is None else why_dead(active, self.pipeline.stale_after, now)
+            if run.owner is None or reason is not None:
                 running = run.status == RunStatus.RUNNING.value
                 status = RunStatus.FAILED if running else RunStatus.CANCELLED
                 metrics = RunMetrics(**run.metrics) if run.metrics else RunMetrics()
-                self.store.finish_run(run.id or 0, status, metrics, [INTERRUPTED] if running else [], ORPHAN_MESSAGE)
+                errors = [interrupted(reason) if reason else INTERRUPTED] if running else []
+                message = f"Interrupted: {reason}." if running and reason else ORPHAN_MESSAGE
+                self.store.finish_run(run.id or 0, status, metrics, errors, message)
                 self.store.release_run_slot(run.ingestion_id, run.id or 0)
                 if running:
                     ended_running.append(run.id or 0)

@@ -46,6 +46,7 @@ from core.errors import (
     ConfigError,
     FileRefused,
     MetadataUnavailable,
+    RunTakenOver,
     SchemaChangeError,
     ServerStopping,
     SourceNotFound,
@@ -211,13 +212,14 @@ class RunPipeline:
         self.stale_after = stale_after
         self.progress_interval = progress_interval
         self.owner = process_owner()
-        self.stopping = threading.Event()
-        """Set when the server shuts down: runs end at their next batch boundary (`stop_between_batches`)."""
+        self.stop_reason: str | None = None
+        """Set when the process is stopping: runs end at their next batch boundary (`stop_between_batches`)."""
 
-    def stop_between_batches(self) -> None:
+    def stop_between_batches(self, reason: str = "The server is shutting down") -> None:
         """Shutdown: every run ends before its next batch (ServerStopping), the batch it is writing committed and
-        recorded if that takes less than the drain, so a restart does not cut a write part-way."""
-        self.stopping.set()
+        recorded if that takes less than the drain, so a restart does not cut a write part-way. Safe from a signal
+        handler and from another thread."""
+        self.stop_reason = reason
 
     # --- entry point ----------------------------------------------------------------------------
     def execute(self, ingestion_id: int, run_id: int) -> RunOutcome:
@@ -278,6 +280,8 @@ class RunPipeline:
             status, message = self._run(ctx)
         except AutoloaderError as exc:
             status, message, transient = RunStatus.FAILED, exc.message, exc.transient
+            if isinstance(exc, RunTakenOver):  # its end is not written (the other server's stays): say so here
+                log.warning("run %s of %s stopped: %s", run_id, ingestion.name, exc.message)
             self._forget_listing(ctx)
             ctx.errors.append(
                 RunError(kind=exc.code, message=exc.message, action=exc.action, file=None, detail=exc.detail)
@@ -343,10 +347,11 @@ class RunPipeline:
         self._store_progress(ctx, 0)
         next_seq = self._next_batch_seq(ctx)
         for index, batch in enumerate(plan_batches(new_files, spec)):
-            if self.stopping.is_set():
+            if self.stop_reason is not None:
                 raise ServerStopping(
-                    f"The server is shutting down: the run ended before batch {next_seq}. {self._loaded_summary(ctx)}",
-                    "Nothing to do: its retry loads the remaining files once the server is back.",
+                    f"{self.stop_reason}: the run ended before batch {next_seq}. {self._loaded_summary(ctx)}",
+                    "Nothing to do: the next run (on a server, its retry once the server is back) loads the "
+                    "remaining files.",
                 )
             mode = spec.destination.write_mode
             if mode == "overwrite" and index > 0:

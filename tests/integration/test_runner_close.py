@@ -83,3 +83,45 @@ def test_closing_stops_waiting_after_the_drain_time(services: Any) -> None:
         assert 0.3 <= time.monotonic() - started < 5
     finally:
         pipeline.release.set()
+
+
+def test_autoloader_run_ends_at_a_batch_boundary_on_sigterm(services: Any, settings: Any, tmp_path: Path) -> None:
+    """`autoloader run` killed by its scheduler (SIGTERM before SIGKILL) ends after the batch being written: that
+    batch committed and recorded, nothing pending, the run `failed` (`server_stopping`, exit 1), and the next run
+    loads the rest once. Before, SIGTERM killed the process part-way through a write."""
+    import signal
+    import subprocess
+    import sys
+
+    import pyarrow.compute as pc
+
+    from tests.conftest import clean_env
+    from tests.helpers import read_table
+
+    folder = tmp_path / "landing"
+    write_json_files(folder, 3000, 20)
+    body = spec(str(folder), table="killed", name="killed", limits={"max_files_per_batch": 100})
+    ingestion = services.ingestions.create(body, activate=True)
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+    }
+    command = [sys.executable, "-m", "app.cli", "run", ingestion.name]
+    cli = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: services.store.max_batch_seq(ingestion.id) >= 1 or cli.poll() is not None)
+        cli.send_signal(signal.SIGTERM)
+        out, err = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+    assert cli.returncode == 1, (out, err)
+    assert b"stopping after the batch being written" in err
+    assert b"failed \xe2\x80\x94 The process received SIGTERM: the run ended before batch " in out, out
+    assert not services.store.pending_batches(ingestion.id)
+    outcome = services.runs.run_now(ingestion.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    loaded_before = 3000 - outcome.metrics.files_processed
+    assert 0 < loaded_before < 3000 and loaded_before % 100 == 0, loaded_before
+    table = read_table(services.embedded.table_uri(ingestion.spec.destination))
+    assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 3000 * 20

@@ -141,6 +141,7 @@ def test_a_run_a_stopped_server_left_running_is_retried_at_start_up(settings, tm
     finally:
         services.close()
     assert ended.status == RunStatus.FAILED.value and [e["kind"] for e in ended.errors] == ["interrupted"]
+    assert ended.message == f"Interrupted: its process ({dead}) is gone (killed, crashed or restarted)."
     assert [(r.trigger, r.status, r.attempt) for r in retries] == [("retry", "queued", 2)]
 
 

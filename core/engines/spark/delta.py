@@ -54,32 +54,38 @@ class DeltaFormat(LakeFormat):
 
     def fence(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> None:
         """An empty append carrying the batch's `txnAppId`/`txnVersion`: a writer taken over that read the table
-        before it fails on the concurrent transaction, one that reads it after skips a version the table has."""
-        options = {"txnAppId": app_id, "txnVersion": str(batch_seq), "userMetadata": fence_marker(app_id, batch_seq)}
+        before it fails on the concurrent transaction, one that reads it after skips a version the table has. A
+        Spark write carries one transaction id, so the fence's own (`fence_app_id`, which the embedded engine reads
+        after a move) follows in a second empty commit."""
+        if self._empty_commit(spark, info, app_id, batch_seq, fence_marker(app_id, batch_seq)):
+            self._empty_commit(spark, info, fence_app_id(app_id), batch_seq, None)
+
+    def _empty_commit(self, spark: Any, info: TableInfo, txn_app_id: str, seq: int, message: str | None) -> bool:
+        """Commit no rows under (`txn_app_id`, `seq`), tried again when other commits get in first; False when the
+        table has that version already (the writer's batch got in first)."""
+        options = {"txnAppId": txn_app_id, "txnVersion": str(seq)} | ({"userMetadata": message} if message else {})
         for _ in range(FENCE_ATTEMPTS):
-            if (self.committed(spark, info, app_id) or 0) >= batch_seq:
-                return
+            if (self.committed(spark, info, txn_app_id) or 0) >= seq:
+                return False
             try:
                 write_v2(spark.table(info.name).limit(0), info.name, "append", options)
+                return True
             except Exception as exc:
                 if "CONCURRENT" not in str(exc).upper():
                     raise
-                continue
-            # For the embedded engine (after a move), which reads fences from the snapshot: a Spark write carries
-            # one transaction id, so the fence's own goes in a second empty commit.
-            marker = {"txnAppId": fence_app_id(app_id), "txnVersion": str(batch_seq)}
-            write_v2(spark.table(info.name).limit(0), info.name, "append", marker)
-            return
         raise TableError(
-            f"Table {info.name}: batch {batch_seq} of an interrupted run could not be fenced: other commits kept "
-            f"getting in first ({FENCE_ATTEMPTS} tries).",
+            f"Table {info.name}: batch {seq} of an interrupted run could not be fenced: other commits kept getting "
+            f"in first ({FENCE_ATTEMPTS} tries).",
             "Run the ingestion again; its files stay pending until then.",
         )
 
     def is_fence(self, spark: Any, info: TableInfo, app_id: str, batch_seq: int) -> bool:
-        """A commit of the log whose `userMetadata` is the batch's fence marker (either engine writes it)."""
+        """The fence's own transaction id at the batch (kept by checkpoints, so past the log's cleanup), or a commit
+        whose `userMetadata` is the batch's fence marker (a Spark fence whose second commit was lost)."""
         from pyspark.sql.connect import functions as F
 
+        if self.committed(spark, info, fence_app_id(app_id)) == batch_seq:
+            return True
         log = spark.read.schema("commitInfo struct<userMetadata: string>").json(_log_dir(info) + "/*.json")
         try:
             return bool(log.where(F.col("commitInfo.userMetadata") == fence_marker(app_id, batch_seq)).limit(1).count())
