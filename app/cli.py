@@ -95,9 +95,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
         for error in outcome.errors:
             print(error_lines(error))
-    if outcome.status == RunStatus.FAILED or (args.strict and outcome.status != RunStatus.SUCCESS):
-        return 1
-    return 0
+    unfinished = outcome.status in (RunStatus.FAILED, RunStatus.CANCELLED)  # cancelled: stopped by SIGTERM
+    return 1 if unfinished or (args.strict and outcome.status != RunStatus.SUCCESS) else 0
 
 
 def _stop_between_batches_on_sigterm(pipeline: RunPipeline) -> None:

@@ -178,13 +178,13 @@ class Runner:
 
     # --- retries ------------------------------------------------------------------------------------------------------
     def _plan_retry(self, outcome: RunOutcome) -> bool:
-        """Queue a retry of a transient failure after 1, 5, 15 minutes by default (settings).
+        """Queue a retry of a transient failure (or of a run a shutdown stopped) after 1, 5, 15 minutes by default.
 
         Returns whether a retry is coming (alerts wait for the last attempt). One retry is queued per ingestion at a
         time: during an outage every scheduled fire (each minute, each continuous check) that failed had queued
         a retry of its own, chains overlapping into dozens of queued runs; the queued one loads their files too.
         """
-        if self.clock is None or outcome.status != RunStatus.FAILED or not outcome.transient:
+        if self.clock is None or outcome.status not in (RunStatus.FAILED, RunStatus.CANCELLED) or not outcome.transient:
             return False
         run = self.store.get_run_by_id(outcome.run_id)
         if run is not None and run.trigger != "retry" and self.store.has_queued_retry(run.ingestion_id):

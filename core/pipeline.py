@@ -280,6 +280,8 @@ class RunPipeline:
             status, message = self._run(ctx)
         except AutoloaderError as exc:
             status, message, transient = RunStatus.FAILED, exc.message, exc.transient
+            if isinstance(exc, ServerStopping):  # stopped, not failed: a restart is no error (its retry is planned)
+                status = RunStatus.CANCELLED
             if isinstance(exc, RunTakenOver):  # its end is not written (the other server's stays): say so here
                 log.warning("run %s of %s stopped: %s", run_id, ingestion.name, exc.message)
             self._forget_listing(ctx)

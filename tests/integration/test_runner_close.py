@@ -24,9 +24,10 @@ def _wait_for(predicate: Any, seconds: float = 60) -> None:
 
 
 def test_closing_ends_the_run_in_flight_at_a_batch_boundary(settings: Any, tmp_path: Path) -> None:
-    """A shutdown lets the batch being written commit and be recorded, then the run ends (`server_stopping`, retried)
-    instead of going on until the drain runs out and the process cuts a write part-way; the next run loads the rest,
-    each file once. Before, a shutdown waited for the whole run (ended or not within the drain)."""
+    """A shutdown lets the batch being written commit and be recorded, then the run ends (`cancelled`, error
+    `server_stopping`, retried) instead of going on until the drain runs out and the process cuts a write part-way;
+    the next run loads the rest, each file once. Before, a shutdown waited for the whole run (ended or not within
+    the drain)."""
     import pyarrow.compute as pc
 
     from app.bootstrap import build
@@ -41,7 +42,7 @@ def test_closing_ends_the_run_in_flight_at_a_batch_boundary(settings: Any, tmp_p
     _wait_for(lambda: services.store.get_run(ingestion.id, run_id).status == RunStatus.RUNNING.value)
     services.close()
     run = services.store.get_run(ingestion.id, run_id)  # a disposed engine opens a new connection
-    assert run.status == RunStatus.FAILED.value and run.errors[0]["kind"] == "server_stopping", run.message
+    assert run.status == RunStatus.CANCELLED.value and run.errors[0]["kind"] == "server_stopping", run.message
     loaded = run.metrics["files_processed"]
     assert loaded % 100 == 0 and loaded < 1500, loaded
     assert not services.store.pending_batches(ingestion.id)  # ended between batches: nothing left to settle
@@ -87,7 +88,7 @@ def test_closing_stops_waiting_after_the_drain_time(services: Any) -> None:
 
 def test_autoloader_run_ends_at_a_batch_boundary_on_sigterm(services: Any, settings: Any, tmp_path: Path) -> None:
     """`autoloader run` killed by its scheduler (SIGTERM before SIGKILL) ends after the batch being written: that
-    batch committed and recorded, nothing pending, the run `failed` (`server_stopping`, exit 1), and the next run
+    batch committed and recorded, nothing pending, the run `cancelled` (`server_stopping`, exit 1), and the next run
     loads the rest once. Before, SIGTERM killed the process part-way through a write."""
     import signal
     import subprocess
@@ -117,7 +118,7 @@ def test_autoloader_run_ends_at_a_batch_boundary_on_sigterm(services: Any, setti
         cli.kill()
     assert cli.returncode == 1, (out, err)
     assert b"stopping after the batch being written" in err
-    assert b"failed \xe2\x80\x94 The process received SIGTERM: the run ended before batch " in out, out
+    assert b"cancelled \xe2\x80\x94 The process received SIGTERM: the run ended before batch " in out, out
     assert not services.store.pending_batches(ingestion.id)
     outcome = services.runs.run_now(ingestion.name)
     assert outcome.status == RunStatus.SUCCESS, outcome.message
