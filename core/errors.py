@@ -129,11 +129,12 @@ def run_taken_over(run_id: int, status: str) -> RunTakenOver:
     )
 
 
-class ServerStopping(TransientError):
-    """The server is shutting down: a run ends at the next batch boundary, what it committed recorded, instead of
-    being cut off part-way through a write when the drain runs out; its retry loads the rest after the restart."""
+class ShuttingDown(TransientError):
+    """The server is shutting down, or `autoloader run` got SIGTERM or Ctrl-C: a run ends at the next batch boundary,
+    what it committed recorded, instead of being cut off part-way through a write; the rest loads in the next run
+    (a server's retry after the restart)."""
 
-    code = "server_stopping"
+    code = "shutting_down"
 
 
 class TableError(TerminalError):

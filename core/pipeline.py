@@ -48,7 +48,7 @@ from core.errors import (
     MetadataUnavailable,
     RunTakenOver,
     SchemaChangeError,
-    ServerStopping,
+    ShuttingDown,
     SourceNotFound,
     TooManyBadRecords,
 )
@@ -216,7 +216,7 @@ class RunPipeline:
         """Set when the process is stopping: runs end at their next batch boundary (`stop_between_batches`)."""
 
     def stop_between_batches(self, reason: str = "The server is shutting down") -> None:
-        """Shutdown: every run ends before its next batch (ServerStopping), the batch it is writing committed and
+        """Shutdown: every run ends before its next batch (ShuttingDown), the batch it is writing committed and
         recorded if that takes less than the drain, so a restart does not cut a write part-way. Safe from a signal
         handler and from another thread."""
         self.stop_reason = reason
@@ -280,7 +280,7 @@ class RunPipeline:
             status, message = self._run(ctx)
         except AutoloaderError as exc:
             status, message, transient = RunStatus.FAILED, exc.message, exc.transient
-            if isinstance(exc, ServerStopping):  # stopped, not failed: a restart is no error (its retry is planned)
+            if isinstance(exc, ShuttingDown):  # stopped, not failed: a restart is no error (its retry is planned)
                 status = RunStatus.CANCELLED
             if isinstance(exc, RunTakenOver):  # its end is not written (the other server's stays): say so here
                 log.warning("run %s of %s stopped: %s", run_id, ingestion.name, exc.message)
@@ -350,7 +350,7 @@ class RunPipeline:
         next_seq = self._next_batch_seq(ctx)
         for index, batch in enumerate(plan_batches(new_files, spec)):
             if self.stop_reason is not None:
-                raise ServerStopping(
+                raise ShuttingDown(
                     f"{self.stop_reason}: the run ended before batch {next_seq}. {self._loaded_summary(ctx)}",
                     "Nothing to do: the next run (on a server, its retry once the server is back) loads the "
                     "remaining files.",

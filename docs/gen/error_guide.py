@@ -132,10 +132,11 @@ CODE_GUIDE: dict[str, Guide] = {
         "Nothing to do: the run that took over loads the remaining files. If it repeats, check that no server is "
         "paused or starved, and that `AUTOLOADER_STALE_RUN_SECONDS` suits the slowest batch.",
     ),
-    "server_stopping": Guide(
-        "The server was shutting down (SIGTERM, a container stop): the run ended at a batch boundary, each batch it "
-        "committed recorded; a batch that could not finish within the 10 s drain is settled by the next start.",
-        "Nothing to do: the run's retry loads the remaining files once the server is back.",
+    "shutting_down": Guide(
+        "The server was shutting down (SIGTERM, a container stop), or `autoloader run` got SIGTERM or Ctrl-C: the run "
+        "ended at a batch boundary (status `cancelled`), each batch it committed recorded; a server's batch that "
+        "could not finish within the 10 s drain is settled by the next start.",
+        "Nothing to do: the next run (a server's retry once it is back) loads the remaining files.",
     ),
     "warehouse_not_writable": Guide(
         "The warehouse's disk refuses this server's writes: its file system was remounted read-only, or a folder's "

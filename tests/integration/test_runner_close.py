@@ -25,7 +25,7 @@ def _wait_for(predicate: Any, seconds: float = 60) -> None:
 
 def test_closing_ends_the_run_in_flight_at_a_batch_boundary(settings: Any, tmp_path: Path) -> None:
     """A shutdown lets the batch being written commit and be recorded, then the run ends (`cancelled`, error
-    `server_stopping`, retried) instead of going on until the drain runs out and the process cuts a write part-way;
+    `shutting_down`, retried) instead of going on until the drain runs out and the process cuts a write part-way;
     the next run loads the rest, each file once. Before, a shutdown waited for the whole run (ended or not within
     the drain)."""
     import pyarrow.compute as pc
@@ -42,7 +42,7 @@ def test_closing_ends_the_run_in_flight_at_a_batch_boundary(settings: Any, tmp_p
     _wait_for(lambda: services.store.get_run(ingestion.id, run_id).status == RunStatus.RUNNING.value)
     services.close()
     run = services.store.get_run(ingestion.id, run_id)  # a disposed engine opens a new connection
-    assert run.status == RunStatus.CANCELLED.value and run.errors[0]["kind"] == "server_stopping", run.message
+    assert run.status == RunStatus.CANCELLED.value and run.errors[0]["kind"] == "shutting_down", run.message
     loaded = run.metrics["files_processed"]
     assert loaded % 100 == 0 and loaded < 1500, loaded
     assert not services.store.pending_batches(ingestion.id)  # ended between batches: nothing left to settle
@@ -88,7 +88,7 @@ def test_closing_stops_waiting_after_the_drain_time(services: Any) -> None:
 
 def test_autoloader_run_ends_at_a_batch_boundary_on_sigterm(services: Any, settings: Any, tmp_path: Path) -> None:
     """`autoloader run` killed by its scheduler (SIGTERM before SIGKILL) ends after the batch being written: that
-    batch committed and recorded, nothing pending, the run `cancelled` (`server_stopping`, exit 1), and the next run
+    batch committed and recorded, nothing pending, the run `cancelled` (`shutting_down`, exit 1), and the next run
     loads the rest once. Before, SIGTERM killed the process part-way through a write."""
     import signal
     import subprocess
@@ -126,3 +126,46 @@ def test_autoloader_run_ends_at_a_batch_boundary_on_sigterm(services: Any, setti
     assert 0 < loaded_before < 3000 and loaded_before % 100 == 0, loaded_before
     table = read_table(services.embedded.table_uri(ingestion.spec.destination))
     assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 3000 * 20
+
+
+def test_a_second_sigterm_stops_autoloader_run_at_once_even_mid_batch(
+    services: Any, settings: Any, tmp_path: Path
+) -> None:
+    """The run executes off the main thread, so the first SIGTERM is taken at once even while a batch is being written
+    (Python runs handlers in the main thread, between its own steps: a helper's trial saw both signals taken only
+    after a 13 s batch, the process ending `success`); the second then ends the process (the next run settles the
+    batch, each file once)."""
+    import signal
+    import subprocess
+    import sys
+
+    import pyarrow.compute as pc
+
+    from tests.conftest import clean_env
+    from tests.helpers import read_table
+
+    folder = tmp_path / "landing"
+    write_json_files(folder, 3000, 200)  # one batch of a few seconds
+    body = spec(str(folder), table="killed_twice", name="killed_twice", limits={"max_files_per_batch": 3000})
+    ingestion = services.ingestions.create(body, activate=True)
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+    }
+    command = [sys.executable, "-m", "app.cli", "run", ingestion.name]
+    cli = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: services.store.pending_batches(ingestion.id) or cli.poll() is not None)
+        cli.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # the handler runs within milliseconds now
+        cli.send_signal(signal.SIGTERM)
+        out, err = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+    assert cli.returncode == -signal.SIGTERM, (cli.returncode, out, err)  # ended by the second signal, mid-batch
+    assert b"stopping after the batch being written" in err
+    outcome = services.runs.run_now(ingestion.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    table = read_table(services.embedded.table_uri(ingestion.spec.destination))
+    assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 3000 * 200
