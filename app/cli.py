@@ -6,6 +6,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -64,9 +66,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from core.errors import AutoloaderError
 
     runtime = build_runtime(settings)
-    _stop_between_batches_on_signals(runtime.pipeline)
     try:
-        outcome = _in_worker_thread(runtime.runs.run_now, args.ingestion)
+        with _stop_between_batches_on_signals(runtime.pipeline):
+            outcome = _in_worker_thread(runtime.runs.run_now, args.ingestion)
         recorded = runtime.store.get_run_by_id(outcome.run_id)
     except AutoloaderError as exc:
         print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
@@ -111,21 +113,30 @@ def _in_worker_thread(function: Callable[[str], RunOutcome], argument: str) -> R
         return pool.submit(function, argument).result()
 
 
-def _stop_between_batches_on_signals(pipeline: RunPipeline) -> None:
+@contextmanager
+def _stop_between_batches_on_signals(pipeline: RunPipeline) -> Iterator[None]:
     """A scheduler's kill (cron's timeout, Airflow, Kubernetes) sends SIGTERM before SIGKILL, a user presses Ctrl-C:
     the run then ends after the batch being written, committed and recorded, instead of dying part-way; a second
-    signal ends the process at once (the next run settles the batch)."""
+    signal ends the process at once (the next run settles the batch). The handlers before are put back after."""
     import signal
+
+    sent = (signal.SIGTERM, signal.SIGINT)
+    before = {number: signal.getsignal(number) for number in sent}
 
     def stop(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
         pipeline.stop_between_batches(f"The process received {name}")
         print(f"autoloader: stopping after the batch being written ({name} again stops at once)", file=sys.stderr)
-        for again in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(again, signal.SIG_DFL)
+        for number in sent:
+            signal.signal(number, signal.SIG_DFL)
 
-    for sent in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sent, stop)
+    for number in sent:
+        signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 def error_lines(error: RunError) -> str:
