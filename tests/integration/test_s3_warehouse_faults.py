@@ -288,6 +288,43 @@ def test_drop_then_recreate_a_table_on_s3(settings: Any, weed: SeaweedFS, tmp_pa
     assert run.status == RunStatus.SUCCESS and rows.num_rows == 20 and table.version() == 0
 
 
+def test_a_batch_left_pending_is_fenced_on_s3_and_its_files_loaded_once(
+    settings: Any, weed: SeaweedFS, tmp_path: Path
+) -> None:
+    """The fence (an empty commit under the batch's number, core/pipeline.py `_reconcile`) on an object-store
+    warehouse: a batch a dead run left pending and uncommitted is fenced there, read back as a fence from the
+    snapshot, and its files loaded once in the batch above it."""
+    from datetime import UTC, datetime
+
+    from app.runner import INTERRUPTED
+    from core.domain import LedgerEntry, RunMetrics
+
+    bucket = weed.new_bucket("wh")
+    options = _options(weed.endpoint_url)
+    svc = build(settings.model_copy(update={"warehouse": f"s3://{bucket}/wh", "warehouse_storage_options": options}))
+    try:
+        landing = tmp_path / "landing"
+        write_json_files(landing, 2, 10)
+        ingestion = svc.ingestions.create(spec(str(landing), table="fenced"), activate=True)
+        assert svc.runs.run_now(ingestion.name).status == RunStatus.SUCCESS
+        late = write_json_files(landing, 2, 10, start_id=20, prefix="late")
+        dead = svc.store.create_run(ingestion.id, "manual")
+        modified = {p: datetime.fromtimestamp(p.stat().st_mtime, UTC) for p in late}
+        entries = [LedgerEntry(str(p), p.stat().st_size, modified[p], None, FileStatus.PENDING) for p in late]
+        svc.store.add_pending_batch(ingestion.id, dead, 2, entries)
+        svc.store.finish_run(dead, RunStatus.FAILED, RunMetrics(), [INTERRUPTED], "Interrupted.")
+        run = svc.runs.run_now(ingestion.name)
+        destination = ingestion.spec.destination
+        fenced = svc.embedded.is_fence(destination, ingestion.app_id, 2)
+        committed = svc.embedded.committed_version(destination, ingestion.app_id)
+        rows = DeltaTable(svc.embedded.table_uri(destination), storage_options=options).to_pyarrow_table()
+    finally:
+        svc.close()
+    assert run.status == RunStatus.SUCCESS and "re-queued 2 files" in run.message, run.message
+    assert (fenced, committed) == (True, 3)
+    assert (rows.num_rows, pc.count_distinct(rows.column("id")).as_py()) == (40, 40)
+
+
 def _objects(files: int, records: int) -> dict[str, bytes]:
 
     return {
