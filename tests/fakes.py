@@ -191,7 +191,7 @@ class MemoryStore(MetadataStore):
                 {"file": e.file, "kind": e.kind, "message": e.message, "action": e.action, "detail": e.detail}
                 for e in errors
             ]
-            if status not in (RunStatus.CANCELLED, RunStatus.SKIPPED):
+            if status != RunStatus.SKIPPED:
                 run.files_done = max(run.files_done, metrics.files_processed + metrics.files_quarantined)
 
     def _update_run(self, run_id: int, **values: Any) -> None:

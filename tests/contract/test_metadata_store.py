@@ -315,7 +315,8 @@ def test_a_run_another_server_ended_cannot_commit_settle_or_drop_a_batch(
 
 
 def test_finish_run_files_done(backend: Backend, store: MetadataStore, ing: Ingestion) -> None:
-    """`files_done` never goes down, and a skipped or cancelled run does not count the metrics' files."""
+    """`files_done` never goes down, and a skipped run does not count the metrics' files; a cancelled one does (a run
+    a shutdown stopped between batches loaded them)."""
     ahead, skipped, cancelled = (backend.create_run(ing.id) for _ in range(3))
     store.update_run_progress(ahead, 8, 10, RunMetrics())
     store.finish_run(ahead, RunStatus.FAILED, RunMetrics(files_processed=2), [], "failed")
@@ -323,7 +324,7 @@ def test_finish_run_files_done(backend: Backend, store: MetadataStore, ing: Inge
     store.finish_run(skipped, RunStatus.SKIPPED, RunMetrics(files_processed=4), [], "skipped")
     store.finish_run(cancelled, RunStatus.CANCELLED, RunMetrics(files_quarantined=4), [], "cancelled")
     assert (backend.run(skipped).files_done, backend.run(skipped).status) == (0, RunStatus.SKIPPED)
-    assert (backend.run(cancelled).files_done, backend.run(cancelled).status) == (0, RunStatus.CANCELLED)
+    assert (backend.run(cancelled).files_done, backend.run(cancelled).status) == (4, RunStatus.CANCELLED)
 
 
 def test_run_updates_of_an_unknown_run_are_ignored(store: MetadataStore) -> None:
