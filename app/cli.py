@@ -124,11 +124,11 @@ def _stop_between_batches_on_signals(pipeline: RunPipeline) -> Iterator[None]:
     before = {number: signal.getsignal(number) for number in sent}
 
     def stop(signum: int, frame: object) -> None:
+        for number in sent:  # first: a signal arriving while this runs must find the default action
+            signal.signal(number, signal.SIG_DFL)
         name = signal.Signals(signum).name
         pipeline.stop_between_batches(f"The process received {name}")
         print(f"autoloader: stopping after the batch being written ({name} again stops at once)", file=sys.stderr)
-        for number in sent:
-            signal.signal(number, signal.SIG_DFL)
 
     for number in sent:
         signal.signal(number, stop)

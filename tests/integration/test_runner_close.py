@@ -145,8 +145,13 @@ def test_a_second_sigterm_stops_autoloader_run_at_once_even_mid_batch(
     from tests.helpers import read_table
 
     folder = tmp_path / "landing"
-    write_json_files(folder, 3000, 200)  # one batch of a few seconds
-    body = spec(str(folder), table="killed_twice", name="killed_twice", limits={"max_files_per_batch": 3000})
+    folder.mkdir()
+    for part in range(300):  # 3 M rows in one batch: seconds of writing, even on a fast machine
+        first = part * 10_000
+        ids = range(first, first + 10_000)
+        rows = "".join(f'{{"id": {n}, "name": "user-{n}", "amount": {n * 0.5}}}\n' for n in ids)
+        (folder / f"part-{part:04d}.json").write_text(rows)
+    body = spec(str(folder), table="killed_twice", name="killed_twice", limits={"max_files_per_batch": 300})
     ingestion = services.ingestions.create(body, activate=True)
     env = clean_env() | {
         "AUTOLOADER_DATA_DIR": str(settings.data_dir),
@@ -157,15 +162,17 @@ def test_a_second_sigterm_stops_autoloader_run_at_once_even_mid_batch(
     cli = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: services.store.pending_batches(ingestion.id) or cli.poll() is not None)
+        assert cli.poll() is None, "the run ended before its batch was seen being written: the test needs more rows"
         cli.send_signal(signal.SIGTERM)
-        time.sleep(0.1)  # the handler runs within milliseconds now
+        assert cli.stderr is not None
+        said = cli.stderr.readline()  # the handler's line: it ran (at once, off the batch), so a second signal kills
         cli.send_signal(signal.SIGTERM)
         out, err = cli.communicate(timeout=120)
     finally:
         cli.kill()
-    assert cli.returncode == -signal.SIGTERM, (cli.returncode, out, err)  # ended by the second signal, mid-batch
-    assert b"stopping after the batch being written" in err
+    assert cli.returncode == -signal.SIGTERM, (cli.returncode, said, out, err)  # ended by the second signal, mid-batch
+    assert b"stopping after the batch being written" in said
     outcome = services.runs.run_now(ingestion.name)
     assert outcome.status == RunStatus.SUCCESS, outcome.message
     table = read_table(services.embedded.table_uri(ingestion.spec.destination))
-    assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 3000 * 200
+    assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 3_000_000
