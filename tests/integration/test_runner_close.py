@@ -6,6 +6,8 @@ into whichever test ran next, and re-created the file. Run on SQLite and Postgre
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -91,25 +93,16 @@ def test_autoloader_run_ends_at_a_batch_boundary_on_sigterm(services: Any, setti
     batch committed and recorded, nothing pending, the run `cancelled` (`shutting_down`, exit 1), and the next run
     loads the rest once. Before, SIGTERM killed the process part-way through a write."""
     import signal
-    import subprocess
-    import sys
 
     import pyarrow.compute as pc
 
-    from tests.conftest import clean_env
     from tests.helpers import read_table
 
     folder = tmp_path / "landing"
     write_json_files(folder, 3000, 20)
     body = spec(str(folder), table="killed", name="killed", limits={"max_files_per_batch": 100})
     ingestion = services.ingestions.create(body, activate=True)
-    env = clean_env() | {
-        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
-        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
-        "AUTOLOADER_SECRET_KEY": "test-secret-key",
-    }
-    command = [sys.executable, "-m", "app.cli", "run", ingestion.name]
-    cli = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli = _start_cli_run(settings, ingestion.name)
     try:
         _wait_for(lambda: services.store.max_batch_seq(ingestion.id) >= 1 or cli.poll() is not None)
         cli.send_signal(signal.SIGTERM)
@@ -136,12 +129,9 @@ def test_a_second_sigterm_stops_autoloader_run_at_once_even_mid_batch(
     after a 13 s batch, the process ending `success`); the second then ends the process (the next run settles the
     batch, each file once)."""
     import signal
-    import subprocess
-    import sys
 
     import pyarrow.compute as pc
 
-    from tests.conftest import clean_env
     from tests.helpers import read_table
 
     folder = tmp_path / "landing"
@@ -153,13 +143,7 @@ def test_a_second_sigterm_stops_autoloader_run_at_once_even_mid_batch(
         (folder / f"part-{part:04d}.json").write_text(rows)
     body = spec(str(folder), table="killed_twice", name="killed_twice", limits={"max_files_per_batch": 30})
     ingestion = services.ingestions.create(body, activate=True)
-    env = clean_env() | {
-        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
-        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
-        "AUTOLOADER_SECRET_KEY": "test-secret-key",
-    }
-    command = [sys.executable, "-m", "app.cli", "run", ingestion.name]
-    cli = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli = _start_cli_run(settings, ingestion.name)
     try:
         _wait_for(lambda: services.store.pending_batches(ingestion.id) or cli.poll() is not None)
         assert cli.poll() is None, "the run ended before its batch was seen being written: the test needs more rows"
@@ -178,3 +162,16 @@ def test_a_second_sigterm_stops_autoloader_run_at_once_even_mid_batch(
     assert outcome.status == RunStatus.SUCCESS, outcome.message
     table = read_table(services.embedded.table_uri(ingestion.spec.destination))
     assert table.num_rows == pc.count_distinct(table.column("id")).as_py() == 3_000_000
+
+
+def _start_cli_run(settings: Any, name: str) -> subprocess.Popen[bytes]:
+    """`autoloader run NAME` as a child process on the test's data dir and database, its output piped."""
+    from tests.conftest import clean_env
+
+    env = clean_env() | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "test-secret-key",
+    }
+    command = [sys.executable, "-m", "app.cli", "run", name]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
