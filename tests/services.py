@@ -418,7 +418,7 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 """Azurite's well-known development account (public, documented by Microsoft)."""
 NPM_CACHE = Path(os.environ.get("AUTOLOADER_TEST_NPM", Path.home() / ".cache" / "autoloader-tests" / "npm"))
-"""Where .ci/test installs Azurite from npm (`npm install --prefix <this> azurite@3.35`)."""
+"""Where .ci/test installs Azurite from npm (`npm install --prefix <this> azurite@3.37.0`)."""
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, log: Path, timeout: float = 60) -> None:
@@ -457,7 +457,7 @@ def find_azurite() -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise FileNotFoundError(
-        f"Azurite was not found. Install it with `npm install --prefix {NPM_CACHE} azurite@3.35` (Node 20; "
+        f"Azurite was not found. Install it with `npm install --prefix {NPM_CACHE} azurite@3.37.0` (Node 20; "
         ".ci/test does this), or set AZURITE_BLOB to the azurite-blob script."
     )
 
