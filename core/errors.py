@@ -141,6 +141,14 @@ class TableError(TerminalError):
     code = "table_error"
 
 
+class ConcurrentCommit(TransientError):
+    """Another writer committed to the table while the batch was written, in a way Delta's optimistic concurrency
+    does not let both stand (a schema change, a concurrent overwrite or delete): nothing of the batch was committed.
+    The run writes the batch again against the table as it now is (a few times), then leaves it to its retry."""
+
+    code = "concurrent_commit"
+
+
 class MaintenanceNotSupported(Conflict):
     """The table's format has no compaction or vacuum here (plain parquet tables, Iceberg for now)."""
 

@@ -43,6 +43,7 @@ from core.engines.base import BatchRequest, BatchResult, Engine, FileOutcome, In
 from core.errors import (
     AutoloaderError,
     BadFileError,
+    ConcurrentCommit,
     ConfigError,
     FileRefused,
     MetadataUnavailable,
@@ -92,6 +93,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHANGED_WARNINGS_LISTED = 100
 """file_changed warnings listed on one run (a producer touching every file must not make a huge run record)."""
+COMMIT_CONFLICT_ATTEMPTS = 3
+"""Tries of one batch whose commit loses to another writer's (ConcurrentCommit) before the run gives up."""
 FILE_ERRORS_LISTED = 100
 """Errors of one kind naming a file (quarantined, vanished, unreadable) listed on one run: a source folder moved
 away mid-run stored 1,700 of them (a 460 KB runs list); every file keeps its reason in the ledger, and the run's
@@ -358,7 +361,7 @@ class RunPipeline:
             mode = spec.destination.write_mode
             if mode == "overwrite" and index > 0:
                 mode = "append"
-            self._load_batch(ctx, batch, next_seq, mode)
+            self._load_batch_despite_conflicts(ctx, batch, next_seq, mode)
             next_seq += 1
             if ctx.wrote_data:
                 self._finish_full_refresh(ctx)
@@ -814,6 +817,31 @@ class RunPipeline:
             f"{counted(len(files), 'file')} held for schema review ({'; '.join(c.describe() for c in split.blocking)})"
         )
 
+    def _load_batch_despite_conflicts(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:
+        """Load the batch; written again when another writer's commit got in first in a way both cannot stand
+        (ConcurrentCommit: nothing was committed, the batch was dropped from the ledger), planned again against the
+        table as it now is, without the files this attempt already set aside. Found with two ingestions creating
+        one table at once: the one whose commit came second failed on the other's new column."""
+        for attempt in range(1, COMMIT_CONFLICT_ATTEMPTS + 1):
+            try:
+                self._load_batch(ctx, files, seq, mode)
+                break
+            except ConcurrentCommit as exc:
+                if attempt == COMMIT_CONFLICT_ATTEMPTS:
+                    raise
+                log.info("batch %s of %s written again: %s", seq, ctx.ingestion.name, exc.message)
+                files = self._not_set_aside(ctx, files)
+                if not files:
+                    break
+        if attempt > 1:
+            ctx.notes.append(f"batch {seq} was written again: another writer's commit to the table got in first")
+
+    def _not_set_aside(self, ctx: _RunContext, files: list[FileInfo]) -> list[FileInfo]:
+        """The batch's files the ledger has no final word on (new, or a changed file being reloaded): those an
+        attempt quarantined, failed or held are not loaded again in this run."""
+        known = self.store.known_files(ctx.ingestion.id)
+        return [f for f in files if f.path not in known or f.path in ctx.reloads]
+
     def _load_batch(self, ctx: _RunContext, files: list[FileInfo], seq: int, mode: str) -> None:
         from core.formats.csv_reader import one_column_hint
         from core.formats.names import renamed_note
@@ -910,11 +938,12 @@ class RunPipeline:
             return
         if decision.action == "evolve" and (renamed := renamed_note(incoming)) and renamed not in ctx.notes:
             ctx.notes.append(renamed)
-        if table_schema is None and (hint := one_column_hint(decision.target, spec.format)):
+        created = table_schema is None or result.created_table
+        if created and (hint := one_column_hint(decision.target, spec.format)):
             ctx.notes.append(f"table {spec.destination.full_name} was created with one column: {hint}")
         ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
-        if decision.action == "evolve" and (table_schema is None or decision.changes):
-            reason = "table created" if table_schema is None else decision.message
+        if created or (decision.action == "evolve" and decision.changes):
+            reason = "table created" if created else decision.message
             self.store.record_schema_version(ctx.ingestion.id, schema_to_json(decision.target), reason)
         if result.engine_job_id:
             self.store.set_engine_job_id(ctx.run_id, result.engine_job_id)

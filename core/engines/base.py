@@ -98,6 +98,9 @@ class BatchResult:
     # False when every file of the batch was set aside and nothing was committed: a table is not created, nor its
     # schema changed, from files that did not load (a wrong delimiter's one-column header, say).
     written: bool = True
+    # The table's first batch of this ingestion, into a table it created: missing when the batch started, or left
+    # empty by its own create commit (a first batch that failed after it), so that the schema history starts here.
+    created_table: bool = False
 
 
 @dataclass(slots=True)

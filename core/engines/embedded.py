@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +30,15 @@ from core.engines.base import (
 from core.engines.inference import open_for
 from core.engines.parsed_files import ParsedByRun
 from core.engines.warehouse_errors import plain_reason, store_failure
-from core.errors import AutoloaderError, BadFileError, ConfigError, SchemaChangeError, TableError, TooManyBadRecords
+from core.errors import (
+    AutoloaderError,
+    BadFileError,
+    ConcurrentCommit,
+    ConfigError,
+    SchemaChangeError,
+    TableError,
+    TooManyBadRecords,
+)
 from core.formats import (
     FileReadStats,
     drop_rescued_keys,
@@ -52,6 +61,8 @@ from core.formats.partitions import fill_partitions, partition_values, relative_
 from core.lifecycle import unreadable_file
 from core.schema import LINEAGE_COLUMNS, RESCUED
 from core.storage.base import FileInfo, Storage
+
+log = logging.getLogger(__name__)
 
 LINEAGE_FIELDS = [
     pa.field("_source_file", pa.string()),
@@ -422,15 +433,13 @@ class EmbeddedEngine:
     def load_batch(self, request: BatchRequest) -> BatchResult:
         destination = request.destination
         table = self._table(destination)
+        committed = None
         if table is not None:
             committed = table.transaction_version(request.app_id)
             if committed is not None and committed >= request.batch_seq:
                 return BatchResult(outcomes={}, already_committed=True)
             if request.mode == "create" and committed is None:
-                raise TableError(
-                    f"Table {destination.full_name} already exists and write mode is 'create new table'.",
-                    "Pick another table name, or change the write mode to append.",
-                )
+                raise self._already_exists(destination)
         schema = output_schema(request.schema, destination.lineage_columns)
         state = _StreamState(outcomes=request.outcomes)
         batches = self._stream(request, schema, state)
@@ -453,13 +462,26 @@ class EmbeddedEngine:
                 raise
             if state.abort is not None:
                 raise state.abort from exc
+            if isinstance(exc, CommitFailedError):
+                raise ConcurrentCommit(
+                    f"Another writer committed to table {destination.full_name} while batch {request.batch_seq} was "
+                    f"written, and both commits cannot stand ({plain_reason(exc, self.storage_options or {})}); "
+                    "nothing of the batch was committed.",
+                    "Nothing to do: the batch is written again. If it repeats, give the table's writers schedules "
+                    "that do not overlap.",
+                    detail=repr(exc),
+                ) from exc
             raise self._failure(exc, destination, "Writing to") from exc
         if state.abort is not None:
             raise state.abort
         after = self._file_sizes(self._table(destination))
         written = sum(size for path, size in after.items() if path not in before)
         return BatchResult(
-            state.outcomes, rows_written=state.records, bytes_read=state.bytes_read, bytes_written=written
+            state.outcomes,
+            rows_written=state.records,
+            bytes_read=state.bytes_read,
+            bytes_written=written,
+            created_table=table is None or committed == 0,
         )
 
     def _write(
@@ -470,54 +492,66 @@ class EmbeddedEngine:
         batches: Iterator[pa.RecordBatch],
         commit: CommitProperties,
     ) -> None:
+        """A missing table is created on its own commit before the batch's: the batch's write then reads a table,
+        so Delta's conflict checks apply to it (delta-rs checks none for a write that creates the table: a second
+        run creating it at once committed its create on top of the first, replacing the table's schema and id;
+        and a run taken over could not be fenced). Created once the first rows are read: a batch whose every file
+        is set aside creates no table."""
         destination = request.destination
-        options: dict[str, Any] = {
-            "partition_by": partition_names(destination, schema) or None,
-            "schema_mode": "merge" if request.evolve else None,  # a table another run created meanwhile too
-            "configuration": (destination.table_properties or None) if table is None else None,
-            "storage_options": self.storage_options,
-            "commit_properties": commit,
-            "writer_properties": WRITER_PROPERTIES,
-            "target_file_size": TARGET_FILE_SIZE,
-        }
-        reader = pa.RecordBatchReader.from_batches(schema, coalesced(batches))
         uri = self.table_uri(destination)
-        creating = request.mode == "create" and table is None
-        if table is None and any(not key.startswith("delta.") for key in destination.table_properties):
-            self._create_with_properties(uri, schema, options["partition_by"], destination, creating)
-            options["configuration"], creating = None, False
-        # Append and overwrite create a missing table, or write to the one another run created since `table` was
-        # read (two ingestions writing one table, started together: "A table already exists" failed one of them).
-        if creating:
-            write_deltalake(uri, reader, mode="error", **options)
-        elif request.mode == "overwrite" or request.replace:
-            write_deltalake(uri, reader, mode="overwrite", **options)
-        else:
-            write_deltalake(uri, reader, mode="append", **options)
+        partition_by = partition_names(destination, schema) or None
+        if table is None:
+            first = next(batches, None)
+            self._create_table(uri, schema, partition_by, request)
+            batches = itertools.chain([] if first is None else [first], batches)
+        write_deltalake(
+            uri,
+            pa.RecordBatchReader.from_batches(schema, coalesced(batches)),
+            mode="overwrite" if request.mode == "overwrite" or request.replace else "append",
+            partition_by=partition_by,
+            schema_mode="merge" if request.evolve else None,  # a table another run created meanwhile too
+            storage_options=self.storage_options,
+            commit_properties=commit,
+            writer_properties=WRITER_PROPERTIES,
+            target_file_size=TARGET_FILE_SIZE,
+        )
 
-    def _create_with_properties(
-        self, uri: str, schema: pa.Schema, partition_by: Any, destination: DestinationConfig, creating: bool
-    ) -> None:
-        """The empty table with the destination's properties, before the write: a delta-rs write takes only the
-        Delta protocol's own properties (`delta.*`; "Error parsing property 'owner':…" failed every run), a table
-        created on its own takes any, as Spark's Delta tables do."""
+    def _create_table(self, uri: str, schema: pa.Schema, partition_by: list[str] | None, request: BatchRequest) -> None:
+        """The empty table, with the destination's properties (any: a delta-rs write takes only the protocol's own,
+        `delta.*`, "Error parsing property 'owner':…" failed every run) and the application transaction 0 (created by
+        this ingestion: write mode 'create new table' lets its batches in). Never retried on another commit: delta-rs
+        would commit the create again on top of another run's (measured: 56 of 60 concurrent creates both
+        committed), so the one that loses writes to the table the other created. A create that failed is judged by
+        the table it left: none (raised), this ingestion's (its answer was lost: go on), or another's."""
+        destination = request.destination
+        exclusive = request.mode == "create"
         try:
             DeltaTable.create(
                 uri,
                 schema=schema,
-                mode="error" if creating else "ignore",
+                mode="error" if exclusive else "ignore",
                 partition_by=partition_by,
-                configuration=dict(destination.table_properties),
+                configuration=dict(destination.table_properties) or None,
                 storage_options=self.storage_options,
                 raise_if_key_not_exists=False,
+                commit_properties=CommitProperties(
+                    app_transactions=[Transaction(request.app_id, 0)], max_commit_retries=0
+                ),
             )
-        except DeltaError as exc:
-            if "already exists" in str(exc) and creating:
-                raise TableError(
-                    f"Table {destination.full_name} already exists and write mode is 'create new table'.",
-                    "Pick another table name, or change the write mode to append.",
-                ) from exc
-            raise
+        except (DeltaError, OSError) as exc:
+            table = self._table(destination)
+            if table is None:
+                raise
+            if exclusive and table.transaction_version(request.app_id) is None:
+                raise self._already_exists(destination) from exc
+            log.info("table %s was created meanwhile (%s): writing to it", destination.full_name, type(exc).__name__)
+
+    @staticmethod
+    def _already_exists(destination: DestinationConfig) -> TableError:
+        return TableError(
+            f"Table {destination.full_name} already exists and write mode is 'create new table'.",
+            "Pick another table name, or change the write mode to append.",
+        )
 
     def _merge(
         self,

@@ -132,6 +132,14 @@ CODE_GUIDE: dict[str, Guide] = {
         "Nothing to do: the run that took over loads the remaining files. If it repeats, check that no server is "
         "paused or starved, and that `AUTOLOADER_STALE_RUN_SECONDS` suits the slowest batch.",
     ),
+    "concurrent_commit": Guide(
+        "Another writer committed to the table while this batch was written (another ingestion or a job changing "
+        "its schema, overwriting or deleting rows) and Delta does not let both commits stand: nothing of the batch "
+        "was committed. The run wrote it again against the table as it then was; this error means it lost that "
+        "race three times in a row.",
+        "Nothing to do: the run is retried by itself. If it repeats, give the writers of this table schedules that "
+        "do not overlap.",
+    ),
     "shutting_down": Guide(
         "The server was shutting down (SIGTERM, a container stop), or `autoloader run` got SIGTERM or Ctrl-C: the run "
         "ended at a batch boundary (status `cancelled`), each batch it committed recorded; a server's batch that "

@@ -725,6 +725,50 @@ def test_a_batch_is_fenced_where_the_format_can_and_the_fence_told_from_a_batch(
     assert table_engine.committed_version(destination, ing.app_id) == (4 if fences else 3)
 
 
+@pytest.mark.parametrize("engine", ["embedded", "spark-delta"], indirect=True)
+def test_a_tables_first_batch_taken_over_after_its_last_check_is_fenced(engine: Harness, tmp_path: Path) -> None:
+    """The first batch of a new table, its run taken over right after its last check (the other server ends the
+    run and fences the batch, as `_reconcile` does): the table exists by then (created ahead of the check), so the
+    fence is committed and the paused write cannot commit over it. When the check came before the table was
+    created, there was nothing to fence and the paused batch went in after the other server had dropped it."""
+    import threading
+
+    from app.runner import INTERRUPTED
+
+    landing = tmp_path / "in"
+    write_json_files(landing, 3, 5)
+    ing = engine.create(spec(str(landing)))
+    table_engine, destination = engine.services.engines.for_ingestion(ing), ing.spec.destination
+    store = engine.services.pipeline.store
+    check = store.check_run_live
+    taken_over: list[int] = []
+
+    def the_other_server(run_id: int) -> None:
+        engine.services.store.settle_interrupted_run(run_id, INTERRUPTED, "Interrupted.")
+        engine.services.store.release_run_slot(ing.id, run_id)
+        table_engine.fence_batch(destination, ing.app_id, 1)
+
+    def checked_then_taken_over(run_id: int) -> None:
+        check(run_id)
+        if not taken_over:  # on a thread of its own, as the run's thread stands for the paused server
+            taken_over.append(run_id)
+            other = threading.Thread(target=the_other_server, args=(run_id,))
+            other.start()
+            other.join(120)
+
+    store.check_run_live = checked_then_taken_over  # type: ignore[method-assign]
+    paused = engine.run(ing)
+    store.check_run_live = check  # type: ignore[method-assign]
+
+    assert paused.status == RunStatus.FAILED, paused
+    assert table_engine.is_fence(destination, ing.app_id, 1)
+    assert engine.ids(ing) == []
+    retry = engine.run(ing)
+    assert retry.status == RunStatus.SUCCESS, retry
+    assert "re-queued 3 files of an interrupted run's uncommitted batch 1" in retry.message
+    assert engine.ids(ing) == list(range(15))
+
+
 # --- the Delta and Iceberg paths: the options and SQL they send, Test Connection -------------------------------
 def test_delta_writes_carry_the_application_transaction() -> None:
     pytest.importorskip("pyspark")

@@ -245,15 +245,17 @@ def test_a_run_taken_over_while_it_writes_a_batch_does_not_commit_it(services: C
     assert (run.status, run.message) == (RunStatus.FAILED.value, "Interrupted.")
 
 
+@pytest.mark.parametrize("paused_batch", [3, 1])
 def test_a_run_taken_over_right_after_its_last_check_cannot_commit_over_the_fence(
-    services: Container, tmp_path: Path
+    services: Container, tmp_path: Path, paused_batch: int
 ) -> None:
     """The window the check before a commit leaves: the run passes it, pauses, and is taken over. The other server's
     retry fences the paused batch in the table before planning its own batches; the paused writer's commit then
     fails on the fence (Delta's concurrent transaction) and every file lands once. Without the fence the paused
     commit of batch 3 came after the retry recorded its own batch 3 (two late files, older, so first): the retry's
     write failed, found batch 3 in the table and recorded the late files loaded (their rows lost), then loaded the
-    paused batch's files again."""
+    paused batch's files again. Batch 1 is the table's first: before the table got a create commit of its own ahead
+    of the batch's, there was no table to fence (the same loss)."""
     import os
     import threading
 
@@ -281,7 +283,7 @@ def test_a_run_taken_over_right_after_its_last_check_cannot_commit_over_the_fenc
         if paused and run_id != paused[0]:
             return
         paused.append(run_id)
-        if len(paused) == 3:  # batch 3 passed its check: taken over before its commit
+        if len(paused) == paused_batch:  # the batch passed its check: taken over before its commit
             threading.Thread(target=the_other_server, name="other-server").start()
             assert retry_planned.wait(60)
 
@@ -295,7 +297,7 @@ def test_a_run_taken_over_right_after_its_last_check_cannot_commit_over_the_fenc
         try:
             return load_batch(request)
         finally:
-            if paused and request.run_id == paused[0] and len(paused) == 3:
+            if paused and request.run_id == paused[0] and len(paused) == paused_batch:
                 paused_write_ended.set()
 
     store.check_run_live = checked_then_paused  # type: ignore[method-assign]
@@ -308,10 +310,11 @@ def test_a_run_taken_over_right_after_its_last_check_cannot_commit_over_the_fenc
 
     assert outcome.status == RunStatus.FAILED and outcome.errors[0].kind == "run_taken_over", outcome
     assert retry["outcome"].status == RunStatus.SUCCESS, retry["outcome"]
-    assert "re-queued 2 files of an interrupted run's uncommitted batch 3" in retry["outcome"].message
+    message = f"re-queued 2 files of an interrupted run's uncommitted batch {paused_batch}"
+    assert message in retry["outcome"].message
     table = read_table(engine.table_uri(ing.spec.destination))
     assert sorted(table.column("id").to_pylist()) == [*range(50), *range(100, 110)]  # each file once
-    assert engine.is_fence(ing.spec.destination, ing.app_id, 3)
+    assert engine.is_fence(ing.spec.destination, ing.app_id, paused_batch)
     files = services.store.known_files(ing.id)
     assert len(files) == 12 and {f.status for f in files.values()} == {FileStatus.LOADED}
 

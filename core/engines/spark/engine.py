@@ -306,13 +306,13 @@ class SparkEngine:
         """Commit the batch into the table; a one-pass batch learns its per-file counts from the write."""
         destination = request.destination
         request.outcomes.update(batch.outcomes)
+        self._tables.ensure_database(spark, destination)
+        if info is None:  # before the check: a run taken over after it finds a table to fence (Engine.fence_batch)
+            info, batch.made_table = fmt.create(spark, destination, batch.data)
+        elif request.evolve:
+            fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         if request.before_commit is not None:
             request.before_commit()
-        self._tables.ensure_database(spark, destination)
-        if info is None and batch.settle is not None:
-            info, batch.made_table = fmt.create(spark, destination, batch.data)
-        if info is not None and request.evolve:
-            fmt.add_columns(spark, info, batch.data.drop(ROW_FILE).schema)
         rows, written = fmt.commit(spark, request, batch.data, info)
         if batch.settle is not None:
             batch.settle(rows, lambda paths: fmt.rows_per_file(spark, info, request, paths))

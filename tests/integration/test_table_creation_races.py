@@ -1,0 +1,131 @@
+"""Runs that find no table and create it at the same moment (two ingestions writing one new table, started
+together) end with one table holding both's rows and columns: delta-rs retries a write that creates a table as a
+second create on top of the first (a second metadata, a new table id, the other run's columns gone from the
+schema), so the embedded engine creates the table on a commit of its own, never retried, before the batch's."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bootstrap import Container
+from core.domain import RunOutcome, RunStatus
+from tests.helpers import read_table, spec
+
+
+def _lines(path: Path, rows: list[dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _table_ids(table_uri: str) -> set[str]:
+    """The `metaData.id` of every commit in the table's log that carries one (a table created once has one)."""
+    ids = set()
+    for commit in sorted(Path(table_uri, "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "metaData" in action:
+                ids.add(action["metaData"]["id"])
+    return ids
+
+
+def test_two_runs_creating_one_table_at_once_leave_one_table_with_both_columns(
+    services: Container, tmp_path: Path
+) -> None:
+    """Both runs plan their batch while there is no table, and pass their last check before either commits (two
+    barriers); `twin-0` creates the table, `twin-1` adds its column `b` and commits first. Before the create got a
+    commit of its own, both committed a create: the log held two table ids and the schema only the second run's
+    column. Now `twin-0`'s commit loses to `twin-1`'s schema change ("Metadata changed since last commit") and its
+    batch is written again (before, that run failed)."""
+    import time
+
+    columns = ["a", "b"]
+    ingestions = []
+    for n, column in enumerate(columns):
+        _lines(tmp_path / f"in{n}" / "f.json", [{"id": n * 100 + i, column: f"{column}{i}"} for i in range(3)])
+        body = spec(str(tmp_path / f"in{n}"), table="shared", name=f"twin-{n}")
+        ingestions.append(services.ingestions.create(body, activate=True))
+    engine, destination = services.engines.for_ingestion(ingestions[0]), ingestions[0].spec.destination
+    store = services.pipeline.store
+    check, record_batch = store.check_run_live, store.add_pending_batch
+    both_planned, both_writing = threading.Barrier(2, timeout=60), threading.Barrier(2, timeout=60)
+    twin_of_run: dict[int, int] = {}
+
+    def recorded_then_together(ingestion_id: int, run_id: int, *args: Any) -> None:
+        record_batch(ingestion_id, run_id, *args)
+        if run_id in twin_of_run:
+            return  # a batch written again goes on alone
+        twin_of_run[run_id] = next(n for n, ing in enumerate(ingestions) if ing.id == ingestion_id)
+        both_planned.wait()
+        deadline = time.monotonic() + 10
+        while twin_of_run[run_id] == 1 and engine.table_schema(destination) is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # twin-0 creates the table
+
+    def checked_then_together(run_id: int) -> None:
+        check(run_id)
+        if run_id in twin_of_run and twin_of_run[run_id] >= 0:
+            twin = twin_of_run[run_id]
+            twin_of_run[run_id] = -1
+            both_writing.wait()
+            if twin == 0:
+                time.sleep(0.5)  # twin-1's commit (with its new column) goes in first
+
+    store.add_pending_batch = recorded_then_together  # type: ignore[method-assign]
+    store.check_run_live = checked_then_together  # type: ignore[method-assign]
+    outcomes: dict[int, RunOutcome] = {}
+
+    def run(n: int) -> None:
+        outcomes[n] = services.runs.run_now(ingestions[n].name)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert [outcomes[n].status for n in range(2)] == [RunStatus.SUCCESS] * 2, [o.message for o in outcomes.values()]
+    assert "batch 1 was written again: another writer's commit to the table got in first" in outcomes[0].message
+    uri = engine.table_uri(destination)
+    assert len(_table_ids(uri)) == 1
+    rows = sorted(read_table(uri).select(["id", *columns]).to_pylist(), key=lambda r: r["id"])
+    assert rows == [
+        *({"id": i, "a": f"a{i}", "b": None} for i in range(3)),
+        *({"id": 100 + i, "a": None, "b": f"b{i}"} for i in range(3)),
+    ]
+
+
+def test_a_first_batch_failing_after_the_create_leaves_an_empty_table_and_the_next_run_starts_its_history(
+    services: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create commit stays when the batch's own write then fails (a disk full, here raised by the write once):
+    the next run loads into that empty table, and its schema history still starts with "table created" (it was
+    recorded only for a batch that found no table, so the schema review had no current columns)."""
+    import core.engines.embedded as embedded
+    from core.access import SYSTEM
+
+    write = embedded.write_deltalake
+    failures = [OSError(28, "No space left on device")]
+
+    def full_once(*args: object, **kwargs: object) -> None:
+        if failures:
+            raise failures.pop()
+        write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedded, "write_deltalake", full_once)
+    _lines(tmp_path / "in" / "f.json", [{"id": i, "name": f"n{i}"} for i in range(3)])
+    ing = services.ingestions.create(spec(str(tmp_path / "in")), activate=True)
+    uri = services.engines.for_ingestion(ing).table_uri(ing.spec.destination)
+
+    first = services.runs.run_now(ing.name)
+    assert first.status == RunStatus.FAILED and "No space left" in first.message, first
+    assert read_table(uri).num_rows == 0
+    second = services.runs.run_now(ing.name)
+    assert second.status == RunStatus.SUCCESS, second
+    assert sorted(read_table(uri).column("id").to_pylist()) == [0, 1, 2]
+    versions = services.views.schema_versions(SYSTEM, ing.id)
+    assert [(v.version, v.reason) for v in versions] == [(1, "table created")]
+    assert [c["name"] for c in versions[0].columns][:2] == ["id", "name"]
