@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import re
 
-from core.errors import AutoloaderError, ConfigError, SourceNotFound, TableError, TerminalError, TransientError
+from core.errors import (
+    AutoloaderError,
+    ConcurrentCommit,
+    ConfigError,
+    SourceNotFound,
+    TableError,
+    TerminalError,
+    TransientError,
+)
 
 SPARK_AVRO_PACKAGE = "org.apache.spark:spark-avro_2.13"
 DELTA_PACKAGE = "io.delta:delta-spark_2.13"
@@ -25,6 +33,14 @@ ICEBERG_RUNTIME_MISMATCH = re.compile(
 )
 
 FORMAT_PACKAGES = {"avro": SPARK_AVRO_PACKAGE, "delta": DELTA_PACKAGE, "iceberg": ICEBERG_PACKAGE}
+
+# A commit another writer's commit beat, in a way both cannot stand: nothing of it was committed (Delta's optimistic
+# concurrency: `DELTA_CONCURRENT_APPEND`, `DELTA_METADATA_CHANGED`, …; Iceberg's CommitFailedException).
+CONCURRENT_COMMIT = re.compile(
+    r"DELTA_CONCURRENT_\w+|DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED|Concurrent(Append|DeleteRead|DeleteDelete|"
+    r"Transaction|Write)Exception|MetadataChangedException|ProtocolChangedException|"
+    r"org\.apache\.iceberg\.exceptions\.CommitFailedException"
+)
 
 STALE_SESSION_MARKERS = (
     "NO_ACTIVE_SESSION",
@@ -198,6 +214,14 @@ def translate(exc: BaseException, cluster: str, what: str) -> AutoloaderError:
             f"Load the iceberg-spark-runtime-<Spark major.minor>_2.13 matching the cluster's Spark (Iceberg has "
             f"runtimes up to Spark {ICEBERG_NEWEST_SPARK}: {ICEBERG_NEWEST_RUNTIME}), or set the cluster's table "
             "format to delta.",
+            detail=detail,
+        )
+    if CONCURRENT_COMMIT.search(cls) or CONCURRENT_COMMIT.search(str(exc)):
+        return ConcurrentCommit(
+            f"Another writer committed to the table on cluster '{cluster}' while {what}, and both commits cannot "
+            f"stand: {first_line(exc)}; nothing of it was committed.",
+            "Nothing to do: the batch is written again. If it repeats, give the table's writers schedules that do "
+            "not overlap.",
             detail=detail,
         )
     if "PATH_NOT_FOUND" in cls or "Path does not exist" in str(exc):
