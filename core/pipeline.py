@@ -168,6 +168,8 @@ class _RunContext:
     files_settled: int = 0
     held_files: int = 0
     wrote_data: bool = False
+    loaded_before: bool = True
+    """Whether the ledger held a batch of this ingestion when the run planned its first (`_next_batch_seq`)."""
     tracked: TrackedStorage | None = None
     reloads: dict[str, Reload] = field(default_factory=dict)
     recorded_aside: set[str] = field(default_factory=set)
@@ -630,7 +632,9 @@ class RunPipeline:
         (asked once files are to be loaded, after `_reconcile` settled the pending ones)."""
         ingestion = ctx.ingestion
         committed = ctx.engine.committed_version(ingestion.spec.destination, ingestion.app_id) or 0
-        return max(committed, self.store.max_batch_seq(ingestion.id)) + 1
+        recorded = self.store.max_batch_seq(ingestion.id)
+        ctx.loaded_before = recorded > 0
+        return max(committed, recorded) + 1
 
     def _incoming_schema(
         self, ctx: _RunContext, files: list[FileInfo], table_schema: pa.Schema | None
@@ -828,7 +832,12 @@ class RunPipeline:
                 break
             except ConcurrentCommit as exc:
                 if attempt == COMMIT_CONFLICT_ATTEMPTS:
-                    raise
+                    raise ConcurrentCommit(
+                        f"{exc.message} Batch {seq} lost to other writers' commits {attempt} times in a row.",
+                        "Nothing to do: the run is retried by itself. If it repeats, give the table's writers "
+                        "schedules that do not overlap.",
+                        detail=exc.detail,
+                    ) from exc
                 log.info("batch %s of %s written again: %s", seq, ctx.ingestion.name, exc.message)
                 files = self._not_set_aside(ctx, files)
                 if not files:
@@ -942,8 +951,11 @@ class RunPipeline:
         if created and (hint := one_column_hint(decision.target, spec.format)):
             ctx.notes.append(f"table {spec.destination.full_name} was created with one column: {hint}")
         ctx.notes.extend(n for n in decision.notes if n not in ctx.notes)
-        if created or (decision.action == "evolve" and decision.changes):
-            reason = "table created" if created else decision.message
+        # The ingestion's first load starts its schema history, also into a table it created in a run killed
+        # before loading (that run's batch is then fenced: this is not the table's first batch) or another's table.
+        first_load = not ctx.loaded_before and not ctx.wrote_data and not ctx.refreshing
+        if created or first_load or (decision.action == "evolve" and decision.changes):
+            reason = "table created" if created else "first load into the table" if first_load else decision.message
             self.store.record_schema_version(ctx.ingestion.id, schema_to_json(decision.target), reason)
         if result.engine_job_id:
             self.store.set_engine_job_id(ctx.run_id, result.engine_job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError, TableNotFoundError
 from deltalake.schema import Field as DeltaField
 
 from core.config import DestinationConfig, FormatConfig
@@ -39,6 +40,7 @@ from core.errors import (
     TableError,
     TooManyBadRecords,
 )
+from core.faults import crash_point
 from core.formats import (
     FileReadStats,
     drop_rescued_keys,
@@ -63,6 +65,8 @@ from core.schema import LINEAGE_COLUMNS, RESCUED
 from core.storage.base import FileInfo, Storage
 
 log = logging.getLogger(__name__)
+# delta-rs's messages for a commit another writer's beat (its conflict checker; a create never retried).
+CONFLICT = re.compile(r"concurrent|changed since last commit|Failed to commit transaction: \d+$", re.IGNORECASE)
 
 LINEAGE_FIELDS = [
     pa.field("_source_file", pa.string()),
@@ -462,7 +466,7 @@ class EmbeddedEngine:
                 raise
             if state.abort is not None:
                 raise state.abort from exc
-            if isinstance(exc, CommitFailedError):
+            if self._lost_to_another_writer(exc, destination, schema):
                 raise ConcurrentCommit(
                     f"Another writer committed to table {destination.full_name} while batch {request.batch_seq} was "
                     f"written, and both commits cannot stand ({plain_reason(exc, self.storage_options or {})}); "
@@ -484,6 +488,17 @@ class EmbeddedEngine:
             created_table=table is None or committed == 0,
         )
 
+    def _lost_to_another_writer(self, exc: Exception, destination: DestinationConfig, schema: pa.Schema) -> bool:
+        """Whether the batch failed because another writer committed first: a commit conflict (not a refusal such as
+        an append-only table's), or a table with columns the batch's schema lacks (another ingestion added them
+        after the batch was planned; planned again, the batch takes them)."""
+        if isinstance(exc, CommitFailedError):
+            return CONFLICT.search(str(exc)) is not None
+        if isinstance(exc, SchemaMismatchError):
+            now = self._table(destination)
+            return now is not None and not set(pa.schema(now.schema().to_arrow()).names) <= set(schema.names)
+        return False
+
     def _write(
         self,
         table: DeltaTable | None,
@@ -500,14 +515,17 @@ class EmbeddedEngine:
         destination = request.destination
         uri = self.table_uri(destination)
         partition_by = partition_names(destination, schema) or None
+        created = False
         if table is None:
             first = next(batches, None)
-            self._create_table(uri, schema, partition_by, request)
+            created = self._create_table(uri, schema, partition_by, request)
+            crash_point("table_created")
             batches = itertools.chain([] if first is None else [first], batches)
+        replacing = (request.mode == "overwrite" or request.replace) and not created  # a table just created is empty
         write_deltalake(
             uri,
             pa.RecordBatchReader.from_batches(schema, coalesced(batches)),
-            mode="overwrite" if request.mode == "overwrite" or request.replace else "append",
+            mode="overwrite" if replacing else "append",
             partition_by=partition_by,
             schema_mode="merge" if request.evolve else None,  # a table another run created meanwhile too
             storage_options=self.storage_options,
@@ -516,20 +534,21 @@ class EmbeddedEngine:
             target_file_size=TARGET_FILE_SIZE,
         )
 
-    def _create_table(self, uri: str, schema: pa.Schema, partition_by: list[str] | None, request: BatchRequest) -> None:
+    def _create_table(self, uri: str, schema: pa.Schema, partition_by: list[str] | None, request: BatchRequest) -> bool:
         """The empty table, with the destination's properties (any: a delta-rs write takes only the protocol's own,
         `delta.*`, "Error parsing property 'owner':…" failed every run) and the application transaction 0 (created by
         this ingestion: write mode 'create new table' lets its batches in). Never retried on another commit: delta-rs
         would commit the create again on top of another run's (measured: 56 of 60 concurrent creates both
         committed), so the one that loses writes to the table the other created. A create that failed is judged by
-        the table it left: none (raised), this ingestion's (its answer was lost: go on), or another's."""
+        the table it left: none (raised), this ingestion's (its answer was lost: created), or another's. True: this
+        call created the table (empty)."""
         destination = request.destination
         exclusive = request.mode == "create"
         try:
             DeltaTable.create(
                 uri,
                 schema=schema,
-                mode="error" if exclusive else "ignore",
+                mode="error",
                 partition_by=partition_by,
                 configuration=dict(destination.table_properties) or None,
                 storage_options=self.storage_options,
@@ -542,9 +561,13 @@ class EmbeddedEngine:
             table = self._table(destination)
             if table is None:
                 raise
-            if exclusive and table.transaction_version(request.app_id) is None:
+            if table.version() == 0 and table.transaction_version(request.app_id) == 0:
+                return True  # this create's answer was lost
+            if exclusive:
                 raise self._already_exists(destination) from exc
             log.info("table %s was created meanwhile (%s): writing to it", destination.full_name, type(exc).__name__)
+            return False
+        return True
 
     @staticmethod
     def _already_exists(destination: DestinationConfig) -> TableError:
@@ -567,9 +590,13 @@ class EmbeddedEngine:
         source = latest_per_key(
             pa.Table.from_batches(list(batches), schema), destination.merge_keys, destination.merge_order_by
         )
-        if table is None or request.replace:
+        if request.replace:
             self._write(table, request, schema, iter(source.to_batches()), commit)
             return
+        if table is None:  # merged into even when this batch created it: another run's rows may be in by then
+            uri = self.table_uri(destination)
+            self._create_table(uri, schema, partition_names(destination, schema) or None, request)
+            table = DeltaTable(uri, storage_options=self.storage_options)
         predicate = " AND ".join(f"t.`{key}` = s.`{key}`" for key in destination.merge_keys)
         (
             table.merge(

@@ -63,6 +63,22 @@ def test_sigkill_at_named_points(crash_setup, services, point: str) -> None:  # 
     assert runs[1].errors[0]["kind"] == "interrupted"
 
 
+def test_sigkill_right_after_the_table_is_created_loads_once_and_starts_the_schema_history(
+    crash_setup, services
+) -> None:  # type: ignore[no-untyped-def]
+    """Killed between the table's create commit and its first batch's: the next run fences that batch (the table
+    exists), loads every file once, and the ingestion's schema history still starts (found by a helper: it stayed
+    empty, as the run that loaded was not the table's first batch)."""
+    ing, env, uri = crash_setup
+    crashed = run_cli("run", ing.name, env=env | {"AUTOLOADER_CRASH_AT": "table_created"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert read_table(uri).num_rows == 0
+    _finish(env, ing.name)
+    _assert_exactly_once(uri, services, ing.id)
+    versions = services.views.schema_versions(SYSTEM, ing.id)
+    assert [(v.version, v.reason) for v in versions] == [(1, "first load into the table")]
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments(crash_setup, services) -> None:  # type: ignore[no-untyped-def]
     ing, env, uri = crash_setup

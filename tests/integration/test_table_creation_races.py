@@ -129,3 +129,112 @@ def test_a_first_batch_failing_after_the_create_leaves_an_empty_table_and_the_ne
     versions = services.views.schema_versions(SYSTEM, ing.id)
     assert [(v.version, v.reason) for v in versions] == [(1, "table created")]
     assert [c["name"] for c in versions[0].columns][:2] == ["id", "name"]
+
+
+def test_a_merge_into_a_table_another_run_created_meanwhile_merges(
+    services: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Merge mode on `id`, two ingestions with the same ids, a new table: `a` finds no table; `b` creates it and
+    merges its rows before `a` creates it. `a`'s create loses and its batch must be merged into `b`'s rows (found by
+    a helper: it was appended, every id twice)."""
+    import core.engines.embedded as embedded
+
+    ingestions = []
+    for name in ["a", "b"]:
+        _lines(tmp_path / name / "f.json", [{"id": i, "v": f"{name}{i}"} for i in range(5)])
+        merge = {"write_mode": "merge", "merge_keys": ["id"]}
+        body = spec(str(tmp_path / name), table="shared", name=f"merge-{name}", destination=merge)
+        ingestions.append(services.ingestions.create(body, activate=True))
+    first, second = ingestions
+    create = embedded.EmbeddedEngine._create_table
+    other: list[RunOutcome] = []
+
+    def the_other_run_gets_in_first(self: embedded.EmbeddedEngine, *args: Any) -> bool:
+        if not other:
+            thread = threading.Thread(target=lambda: other.append(services.runs.run_now(second.name)))
+            thread.start()
+            thread.join(60)
+        return create(self, *args)
+
+    monkeypatch.setattr(embedded.EmbeddedEngine, "_create_table", the_other_run_gets_in_first)
+    outcome = services.runs.run_now(first.name)
+
+    assert (other[0].status, outcome.status) == (RunStatus.SUCCESS, RunStatus.SUCCESS), (other, outcome)
+    uri = services.engines.for_ingestion(first).table_uri(first.spec.destination)
+    rows = sorted(read_table(uri).select(["id", "v"]).to_pylist(), key=lambda r: r["id"])
+    assert rows == [{"id": i, "v": f"a{i}"} for i in range(5)]
+
+
+def test_a_column_another_ingestion_added_after_the_batch_was_planned_is_taken_on_a_second_try(
+    services: Container, tmp_path: Path
+) -> None:
+    """`a`'s batch is planned against the table {id, a}; `b` (auto_merge) adds column `b` before `a` writes. `a`'s
+    write no longer matches the table's schema: planned again, it loads (found by a helper: the run failed as a
+    table error, the files loaded by the next run)."""
+    auto = {"type": "json", "schema": {"on_schema_change": "auto_merge"}}
+    ingestions = []
+    for n, column in enumerate(["a", "b"]):
+        _lines(tmp_path / column / "f1.json", [{"id": n * 100 + i, column: f"{column}{i}"} for i in range(3)])
+        body = spec(str(tmp_path / column), table="shared", name=f"auto-{column}", format=auto)
+        ingestions.append(services.ingestions.create(body, activate=True))
+    first, second = ingestions
+    assert services.runs.run_now(first.name).status == RunStatus.SUCCESS
+    _lines(tmp_path / "a" / "f2.json", [{"id": 50, "a": "a50"}])
+    store = services.pipeline.store
+    record_batch = store.add_pending_batch
+    other: list[RunOutcome] = []
+
+    def planned_then_the_other_writes(ingestion_id: int, *args: Any) -> None:
+        record_batch(ingestion_id, *args)
+        if ingestion_id == first.id and not other:
+            thread = threading.Thread(target=lambda: other.append(services.runs.run_now(second.name)))
+            thread.start()
+            thread.join(60)
+
+    store.add_pending_batch = planned_then_the_other_writes  # type: ignore[method-assign]
+    outcome = services.runs.run_now(first.name)
+
+    assert other[0].status == RunStatus.SUCCESS, other
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert "was written again" in outcome.message
+    uri = services.engines.for_ingestion(first).table_uri(first.spec.destination)
+    assert sorted(read_table(uri).column("id").to_pylist()) == [0, 1, 2, 50, 100, 101, 102]
+
+
+def test_an_overwrite_ingestion_creates_an_append_only_table(services: Container, tmp_path: Path) -> None:
+    """Write mode overwrite with `delta.appendOnly`: the first batch goes into the table it has just created, empty,
+    so it appends (an overwrite of it was refused by the property: found by a helper, every run failed). Later runs
+    of such an ingestion are refused by the property, as before."""
+    _lines(tmp_path / "in" / "f.json", [{"id": i} for i in range(5)])
+    destination = {"write_mode": "overwrite", "table_properties": {"delta.appendOnly": "true"}}
+    ing = services.ingestions.create(spec(str(tmp_path / "in"), destination=destination), activate=True)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    uri = services.engines.for_ingestion(ing).table_uri(ing.spec.destination)
+    assert sorted(read_table(uri).column("id").to_pylist()) == list(range(5))
+
+
+def test_a_batch_that_keeps_losing_to_other_writers_fails_the_run_as_transient_after_three_tries(
+    services: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every try of the batch loses (the engine's answer stands in for three other writers' commits in a row):
+    three tries, then the run fails `concurrent_commit`, transient, saying the run is retried; nothing pending."""
+    import core.engines.embedded as embedded
+    from core.errors import ConcurrentCommit
+
+    tries: list[int] = []
+
+    def always_beaten(self: embedded.EmbeddedEngine, request: Any) -> Any:
+        tries.append(request.batch_seq)
+        raise ConcurrentCommit("Another writer committed to table t first.", "Nothing to do: written again.")
+
+    monkeypatch.setattr(embedded.EmbeddedEngine, "load_batch", always_beaten)
+    _lines(tmp_path / "in" / "f.json", [{"id": 1}])
+    ing = services.ingestions.create(spec(str(tmp_path / "in")), activate=True)
+    outcome = services.runs.run_now(ing.name)
+
+    assert tries == [1, 1, 1]
+    assert (outcome.status, outcome.transient, outcome.errors[0].kind) == (RunStatus.FAILED, True, "concurrent_commit")
+    assert "lost to other writers' commits 3 times in a row" in outcome.message
+    assert "the run is retried by itself" in outcome.errors[0].action
+    assert services.pipeline.store.pending_batches(ing.id) == {}
