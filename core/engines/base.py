@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from core.config import DestinationConfig, FormatConfig
+from core.errors import TableError
 from core.storage.base import FileInfo, Storage
 
 if TYPE_CHECKING:  # the run pipeline imports this module on every run, Arrow only when it loads files
@@ -116,6 +117,20 @@ class CompactionResult:
 def batch_message(app_id: str, batch_seq: int) -> str:
     """The commit message (Delta `userMetadata`) of a batch's rows, the same from both engines."""
     return f"autoloader {app_id} batch {batch_seq}"
+
+
+CONFLICT_ACTION = (
+    "Nothing to do: the batch is written again. If it repeats, give the table's writers schedules that do not overlap."
+)
+"""The action of a ConcurrentCommit an engine raises (core/pipeline.py writes the batch again)."""
+
+
+def table_already_exists(destination: DestinationConfig) -> TableError:
+    """Write mode 'create new table' on a table another ingestion made (both engines)."""
+    return TableError(
+        f"Table {destination.full_name} already exists and write mode is 'create new table'.",
+        "Pick another table name, or change the write mode to append.",
+    )
 
 
 def fence_marker(app_id: str, batch_seq: int) -> str:

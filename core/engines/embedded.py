@@ -19,6 +19,7 @@ from deltalake.schema import Field as DeltaField
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
 from core.engines.base import (
+    CONFLICT_ACTION,
     BatchRequest,
     BatchResult,
     CompactionResult,
@@ -27,6 +28,7 @@ from core.engines.base import (
     batch_message,
     fence_app_id,
     fence_marker,
+    table_already_exists,
 )
 from core.engines.inference import open_for
 from core.engines.parsed_files import ParsedByRun
@@ -443,7 +445,7 @@ class EmbeddedEngine:
             if committed is not None and committed >= request.batch_seq:
                 return BatchResult(outcomes={}, already_committed=True)
             if request.mode == "create" and committed is None:
-                raise self._already_exists(destination)
+                raise table_already_exists(destination)
         schema = output_schema(request.schema, destination.lineage_columns)
         state = _StreamState(outcomes=request.outcomes)
         batches = self._stream(request, schema, state)
@@ -471,8 +473,7 @@ class EmbeddedEngine:
                     f"Another writer committed to table {destination.full_name} while batch {request.batch_seq} was "
                     f"written, and both commits cannot stand ({plain_reason(exc, self.storage_options or {})}); "
                     "nothing of the batch was committed.",
-                    "Nothing to do: the batch is written again. If it repeats, give the table's writers schedules "
-                    "that do not overlap.",
+                    CONFLICT_ACTION,
                     detail=repr(exc),
                 ) from exc
             raise self._failure(exc, destination, "Writing to") from exc
@@ -564,17 +565,10 @@ class EmbeddedEngine:
             if table.version() == 0 and table.transaction_version(request.app_id) == 0:
                 return True  # this create's answer was lost
             if exclusive:
-                raise self._already_exists(destination) from exc
+                raise table_already_exists(destination) from exc
             log.info("table %s was created meanwhile (%s): writing to it", destination.full_name, type(exc).__name__)
             return False
         return True
-
-    @staticmethod
-    def _already_exists(destination: DestinationConfig) -> TableError:
-        return TableError(
-            f"Table {destination.full_name} already exists and write mode is 'create new table'.",
-            "Pick another table name, or change the write mode to append.",
-        )
 
     def _merge(
         self,

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from core.config import DestinationConfig, FormatConfig
 from core.engines import inference
-from core.engines.base import BatchRequest, BatchResult, CompactionResult, InferResult
+from core.engines.base import BatchRequest, BatchResult, CompactionResult, InferResult, table_already_exists
 from core.engines.spark.common import ROW_FILE, from_arrow, to_arrow
 from core.engines.spark.formats import TABLE_FORMATS, OtherFormat, table_formats
 from core.engines.spark.parquet import BATCH_COLUMN
@@ -247,10 +247,7 @@ class SparkEngine:
                 # The outcomes decided before the commit (files set aside) stand; the others are counted.
                 return BatchResult(outcomes=dict(request.outcomes), already_committed=True)
             if request.mode == "create" and committed is None and not spark.table(info.name).isEmpty():
-                raise TableError(
-                    f"Table {destination.full_name} already exists and write mode is 'create new table'.",
-                    "Pick another table name, or change the write mode to append.",
-                )
+                raise table_already_exists(destination)
         if request.mode == "merge" and not fmt.supports_merge:
             raise TableError(
                 f"Write mode merge needs a delta or iceberg table; {destination.full_name} is {fmt.name}.",

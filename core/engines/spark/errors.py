@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from core.engines.base import CONFLICT_ACTION
 from core.errors import (
     AutoloaderError,
     ConcurrentCommit,
@@ -220,8 +221,7 @@ def translate(exc: BaseException, cluster: str, what: str) -> AutoloaderError:
         return ConcurrentCommit(
             f"Another writer committed to the table on cluster '{cluster}' while {what}, and both commits cannot "
             f"stand: {first_line(exc)}; nothing of it was committed.",
-            "Nothing to do: the batch is written again. If it repeats, give the table's writers schedules that do "
-            "not overlap.",
+            CONFLICT_ACTION,
             detail=detail,
         )
     if "PATH_NOT_FOUND" in cls or "Path does not exist" in str(exc):
