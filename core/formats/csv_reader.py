@@ -15,7 +15,7 @@ import pyarrow.csv as pcsv
 from core.config import FormatConfig, FormatOptions
 from core.formats.conform import RESCUED, conform_batch, malformed_batch, merge_rescued
 from core.formats.csv_lines import CsvLines, python_rows
-from core.formats.names import source_name
+from core.formats.names import column_name, source_name
 from core.formats.streams import (
     ARROW_ERRORS,
     MAX_MALFORMED_SHARE,
@@ -85,6 +85,15 @@ def _csv_probe(head: bytes, exhausted: bool, fmt: FormatConfig) -> list[str]:
             continue
         return list(reader.schema.names)
     raise AssertionError("unreachable")
+
+
+def csv_column_names(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[str]:
+    """The columns of a CSV file in its order, named as `read_csv` names them: the header cleaned like Spark's
+    (`_clean_names`), each name stored the way the table keeps it (core/formats/names.py). `stream` is the file's
+    decoded text; only its start is read."""
+    lines = CsvLines(stream, fmt.options, check_quotes=False, count_lines=False)
+    first, exhausted = first_content(_binary(lines), _PROBE_BYTES, path, "CSV")
+    return [column_name(name) for name in _clean_names(_csv_probe(first, exhausted, fmt), fmt.options.header)]
 
 
 def read_csv(

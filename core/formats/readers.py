@@ -45,7 +45,7 @@ from core.formats.avro_reader import avro_schema, read_avro
 from core.formats.compression import detect_compression, open_decompressed_detect
 from core.formats.conform import MALFORMED, RESCUED, cast_array, conform_batch, json_text, output_schema
 from core.formats.csv_lines import CsvLines
-from core.formats.csv_reader import infer_csv, read_csv
+from core.formats.csv_reader import csv_column_names, infer_csv, read_csv
 from core.formats.encoding import transcode
 from core.formats.json_reader import infer_json, infer_json_parsed, line_options, multiline_as_lines, read_json
 from core.formats.orc_reader import orc_schema, read_orc
@@ -405,6 +405,17 @@ def _hand_out(members: list[tuple[str, bytes]], parsed: pa.Table, whole: frozens
         if path in whole:
             keep(path, parsed.slice(offset, count))
         offset += count or 0
+
+
+def csv_columns(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[str]:
+    """The columns of a CSV file (`stream`: its bytes as stored, compressed or not), in the file's order and named
+    as `read_file` names them. Raises BadFileError for a file whose start cannot be read as CSV."""
+    source = Source(stream)
+    opened = _Opened(source, fmt, path)
+    try:
+        return csv_column_names(opened.stream, path, fmt)
+    except ARROW_ERRORS as exc:
+        raise translate_error(exc, source, path, opened.what) from None
 
 
 def read_file(

@@ -3,6 +3,7 @@ per-file counts (malformed files quarantined), then its frame for the write, wit
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from core.engines.spark import text_rules
 from core.engines.spark.common import ROW_FILE, from_arrow, quote, spark_path, to_arrow
 from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
 from core.engines.spark.session import ClusterTarget
-from core.errors import AutoloaderError, ConfigError, TooManyBadRecords
+from core.errors import AutoloaderError, BadFileError, ConfigError, TooManyBadRecords
 from core.formats import apply_hints, nulls_to_string
 from core.formats.names import source_name
 from core.formats.partitions import partition_values, relative_path
@@ -34,6 +35,8 @@ QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantine
 # Working columns hold a space, which no stored top-level name does (core/formats/names.py): a source column
 # named like one of them is neither overwritten nor dropped.
 _PATH, _BAD, _STAGED, _GUARD = "__al path", "__al bad", "__al staged ", "__al guard"
+_WIDTH, _POSITION = "__al width", "__al column "
+_HEADER_THREADS = 8
 _EXTRA_FIELDS = 16
 """A permissive CSV row may have this many fields more than the columns read (rescued as `_c<i>`, as the embedded
 engine rescues them); a longer one is malformed."""
@@ -89,10 +92,10 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
         options["multiLine"] = str(opts.multiline).lower()
         if infer:
             options["inferSchema"] = str(infer_types).lower()
-        elif opts.header:
-            # Spark maps CSV columns by position; with the header checked, a file whose columns are in
-            # another order fails (and is quarantined) instead of loading values into the wrong columns.
-            options["enforceSchema"] = "false"
+        # With a header and a schema, Spark maps columns by position and checks nothing (enforceSchema): the
+        # reader reads each file's header itself and reads each group of files with one header in its order
+        # (`_header_frame`). Spark's own check compared the raw header with the cleaned names (`""` against
+        # `_c0`) and failed the whole batch for a file with another order or another set of columns.
     elif fmt.type == "xml":
         # The embedded engine's names for attributes and element text (spark-xml's defaults, said explicitly).
         options |= {"rowTag": opts.row_tag or "row", "attributePrefix": "_", "valueTag": "_VALUE"}
@@ -253,6 +256,25 @@ class Reader:
                 bad[info.path] = f"{info.path} could not be read as {fmt.type}: {reason}"
         return bad
 
+    def _probe_batch_files(
+        self, spark: Any, request: BatchRequest, files: list[FileInfo], headers: Headers | None
+    ) -> dict[str, str]:
+        """`_probe_files` for a batch: each file read alone with the schema the batch reads it with."""
+        if headers is None:
+            return self._probe_files(spark, request.format, files, self._read_schema(request))
+        from pyspark.sql.connect import functions as F
+
+        bad: dict[str, str] = {}
+        for info in files:
+            try:
+                self._raw_frame(spark, request, [info], headers).agg(F.count(F.lit(1))).collect()
+            except Exception as exc:
+                if _fatal(exc):
+                    raise
+                reason = str(exc).strip().split("\n", 1)[0][:300]
+                bad[info.path] = f"{info.path} could not be read as {request.format.type}: {reason}"
+        return bad
+
     # --- schema -------------------------------------------------------------------------------------------------
     def infer(self, spark: Any, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
         """Spark's own inference, for the formats only a cluster reads (orc, xml, text, avro); JSON, CSV and
@@ -317,17 +339,19 @@ class Reader:
         write read it all back."""
         batch = Batch(data=None)
         files = _set_aside_empty(request, batch)
+        headers = _csv_headers(request, files, batch)
+        files = [f for f in files if f.path not in batch.outcomes]
         stats: dict[str, _FileStats] = {}
         general: set[str] = set()
         while files:
             try:
-                stats, general = self._counted(spark, request, files)
+                stats, general = self._counted(spark, request, files, headers)
                 break
             except Exception as exc:
                 if _fatal(exc):
                     raise
                 self._raise_if_missing_format(exc, request.format)
-                unreadable = self._probe_files(spark, request.format, files, self._read_schema(request))
+                unreadable = self._probe_batch_files(spark, request, files, headers)
                 if not unreadable:
                     raise
                 for path, reason in unreadable.items():
@@ -338,7 +362,7 @@ class Reader:
             self._counted_first.discard(request.app_id)
         _check_threshold(request, batch)
         if batch.rows:
-            data = self._batch_frame(spark, request, keep, general)
+            data = self._batch_frame(spark, request, keep, general, headers)
             if request.format.type in _CORRUPT_FORMATS:
                 data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
             batch.data = _output(data, request)
@@ -376,8 +400,11 @@ class Reader:
         observed = len(files) <= _ONE_PASS_MAX_FILES
         if not files or not (observed or request.destination.lineage_columns):
             return None
+        headers = _csv_headers(request, files, batch)
+        if len(batch.outcomes) > len(request.files) - len(files):
+            return None  # a header that cannot be read: `read_batch` sets the file aside
         batch.bytes_read = sum(f.size for f in files)
-        data = self._batch_frame(spark, request, files, set(), guarded=True)
+        data = self._batch_frame(spark, request, files, set(), headers, guarded=True)
         data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
         counts = None
         if observed and len(files) > 1:
@@ -412,7 +439,17 @@ class Reader:
 
     def _read_schema(self, request: BatchRequest) -> Any:
         """The schema the files are read with: the target's columns, with the ones `text_rules` converts (CSV
-        typed columns, JSON date and timestamp columns) and CSV's extra columns read as text."""
+        typed columns, JSON date and timestamp columns) and CSV's extra columns read as text, under the names the
+        files give them (`_file_keys`)."""
+        from pyspark.sql.types import StructField, StructType
+
+        keys = _file_keys(request)
+        schema = self._target_read_schema(request)
+        return StructType([StructField(keys.get(f.name, f.name), f.dataType, f.nullable) for f in schema.fields])
+
+    @staticmethod
+    def _target_read_schema(request: BatchRequest) -> Any:
+        """`_read_schema` under the target's column names."""
         from pyspark.sql.types import StringType, StructField, StructType
 
         folders = _folder_columns(request)
@@ -433,28 +470,59 @@ class Reader:
             schema = StructType([*schema.fields, *from_arrow(pa.schema(extras)).fields])
         if request.format.type in _CORRUPT_FORMATS:
             schema = StructType([*schema.fields, StructField(RESCUED, StringType(), True)])
-        keys = _file_keys(request)
-        return StructType([StructField(keys.get(f.name, f.name), f.dataType, f.nullable) for f in schema.fields])
+        return schema
 
-    def _raw_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo]) -> Any:
+    def _raw_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo], headers: Headers | None) -> Any:
         """The files read with the read schema, under the target's column names, plus the ledger path and a
-        malformed-record flag."""
+        malformed-record flag. CSV files with a header: each group of files with the same header read in its
+        own order (`_header_frame`), the groups put together by column name."""
+        if headers is None:
+            schema = self._read_schema(request)
+            frame = self.reader(spark, request.format, schema).load([spark_path(f.path) for f in files])
+            if renamed := {key: name for name, key in _file_keys(request).items()}:
+                frame = frame.withColumnsRenamed(renamed)
+            return self._flagged(frame, request, files, _width(schema))
+        groups: dict[tuple[str, ...], list[FileInfo]] = {}
+        for info in files:
+            groups.setdefault(headers[info.path], []).append(info)
+        frames = [self._header_frame(spark, request, names, group) for names, group in groups.items()]
+        return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 
-        schema = self._read_schema(request)
+    def _header_frame(self, spark: Any, request: BatchRequest, names: tuple[str, ...], files: list[FileInfo]) -> Any:
+        """CSV files whose header names `names`, read by position under placeholder names (Spark checks no name)
+        and then named as the target's columns: a column the files have in another order lands in its column, one
+        they lack is NULL, one the target does not take is not read into the batch (as on the embedded engine).
+        A name the header repeats is the column the first time only."""
+        from pyspark.sql.connect import functions as F
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        known = {f.name: f for f in self._target_read_schema(request).fields if f.name != RESCUED}
+        fields, named = [], {}
+        for index, name in enumerate(names):
+            placeholder = f"{_POSITION}{index}"
+            taken = known.pop(name, None)
+            fields.append(StructField(placeholder, taken.dataType if taken else StringType(), True))
+            if taken is not None:
+                named[placeholder] = name
+        fields.append(StructField(RESCUED, StringType(), True))
+        schema = StructType(fields)
         frame = self.reader(spark, request.format, schema).load([spark_path(f.path) for f in files])
-        if renamed := {key: name for name, key in _file_keys(request).items()}:
-            frame = frame.withColumnsRenamed(renamed)
+        frame = frame.select(*[F.col(quote(p)).alias(name) for p, name in named.items()], F.col(RESCUED))
+        frame = self._flagged(frame, request, files, len(names))
+        return frame.withColumn(_WIDTH, F.lit(len(names)))
+
+    @staticmethod
+    def _flagged(frame: Any, request: BatchRequest, files: list[FileInfo], width: int) -> Any:
+        """`frame` with the malformed-record flag and the ledger path."""
         raw = _raw_record(frame)
         if _ragged_rows_load(request.format):  # And stops at the first False: only such rows are parsed again
-            bad = raw.isNotNull() & (
-                _too_long(raw, request.format, _width(schema)) | _badly_quoted(raw, request.format)
-            )
+            bad = raw.isNotNull() & (_too_long(raw, request.format, width) | _badly_quoted(raw, request.format))
         else:
             bad = _bad_record(request.format, raw)
         return frame.withColumns({_BAD: bad, _PATH: _path_column(files)})
 
     def _counted(
-        self, spark: Any, request: BatchRequest, files: list[FileInfo]
+        self, spark: Any, request: BatchRequest, files: list[FileInfo], headers: Headers | None
     ) -> tuple[dict[str, _FileStats], set[str]]:
         """Records and malformed records per file, from the raw read, and the text columns that hold rows of the
         general forms of their rules (`text_rules.rare_rows`).
@@ -464,7 +532,7 @@ class Reader:
         counted reading no column."""
         from pyspark.sql.connect import functions as F
 
-        frame = self._raw_frame(spark, request, files)
+        frame = self._raw_frame(spark, request, files, headers)
         rules = _text_rules(request)
         targets = {f.name: f.type for f in request.schema}
         rare = {}
@@ -473,10 +541,16 @@ class Reader:
             if rows is not None:
                 rare[name] = rows
         parsed = frame.columns if request.format.type in _CORRUPT_FORMATS else []
-        return _file_stats(frame, [c for c in parsed if c not in (_PATH, _BAD)], rare)
+        return _file_stats(frame, [c for c in parsed if c not in (_PATH, _BAD, _WIDTH)], rare)
 
     def _batch_frame(
-        self, spark: Any, request: BatchRequest, files: list[FileInfo], general: set[str], guarded: bool = False
+        self,
+        spark: Any,
+        request: BatchRequest,
+        files: list[FileInfo],
+        general: set[str],
+        headers: Headers | None,
+        guarded: bool = False,
     ) -> Any:
         """The files read with the target schema, plus the ledger path and a malformed-record flag.
 
@@ -487,7 +561,7 @@ class Reader:
         where a row needs the counting pass (`one_pass_batch`); the mode's filter is then left to that pass."""
         from pyspark.sql.connect import functions as F
 
-        frame = self._raw_frame(spark, request, files)
+        frame = self._raw_frame(spark, request, files, headers)
         if request.format.options.mode == "dropmalformed" and not guarded:
             frame = frame.where(~F.col(_BAD))
         staging = Staging()
@@ -527,10 +601,7 @@ class Reader:
             frame, misfits = staging.stage(frame, misfits)
         base = F.when(bad, text_rules.malformed(raw))
         if _ragged_rows_load(request.format):  # a CSV row of the wrong width: padded, its extra fields rescued
-            width = _width(self._read_schema(request))
-            fields = _fields_of(raw, request.format, width)
-            extra = [f"_c{i}" for i in range(width, width + _EXTRA_FIELDS)]
-            ragged = text_rules.rescued_object([(c, fields.getField(c)) for c in extra])
+            ragged = _ragged(raw, request.format, _widths(files, headers, self._read_schema(request)))
             frame, staged = staging.stage(frame, {"ragged": F.when(raw.isNotNull() & ~bad, ragged)})
             base = base.when(staged["ragged"].isNotNull(), staged["ragged"])  # in a projection of its own
         if not csv:  # a JSON record that parsed, with values its columns cannot hold: rescued as it is
@@ -546,7 +617,8 @@ class Reader:
             spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files, staging)
-        return staging.dropped(frame)
+        frame = staging.dropped(frame)
+        return frame.drop(_WIDTH) if headers is not None else frame
 
 
 class Staging:
@@ -713,6 +785,70 @@ def _ragged_rows_load(fmt: FormatConfig) -> bool:
     """Whether CSV rows of the wrong width load (permissive mode: padded with NULL, extra fields rescued), as on the
     embedded engine; in the other modes they are malformed, as Spark has them."""
     return fmt.type == "csv" and fmt.options.mode == "permissive"
+
+
+Headers = dict[str, tuple[str, ...]]
+"""A CSV batch's files (ledger path) and the columns each one's header names (`core.formats.csv_columns`)."""
+
+
+def _csv_headers(request: BatchRequest, files: list[FileInfo], batch: Batch) -> Headers | None:
+    """Each CSV file's header read by the service (its first block), so that the batch is read by column name;
+    a file whose start cannot be read as CSV is set aside in `batch`. None for other formats and headerless CSV."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.formats import csv_columns
+
+    fmt = request.format
+    if fmt.type != "csv" or not fmt.options.header or not files:
+        return None
+
+    def header(info: FileInfo) -> tuple[str, ...] | str:
+        try:
+            with request.storage.open(info.path) as stream:
+                return tuple(csv_columns(stream, info.path, fmt))
+        except BadFileError as exc:
+            return exc.message
+
+    if len(files) == 1:
+        found = [header(files[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=_HEADER_THREADS, thread_name_prefix="csv-header") as pool:
+            found = list(pool.map(header, files))
+    headers: Headers = {}
+    for info, names in zip(files, found, strict=True):
+        if isinstance(names, str):
+            batch.outcomes[info.path] = FileOutcome(quarantine_reason=names, action=QUARANTINE_ACTION)
+        else:
+            headers[info.path] = names
+    return headers
+
+
+def _widths(files: list[FileInfo], headers: Headers | None, schema: Any) -> set[int]:
+    """The numbers of columns the files are read with."""
+    if headers is None:
+        return {_width(schema)}
+    return {len(headers[f.path]) for f in files}
+
+
+def _ragged(raw: Any, fmt: FormatConfig, widths: set[int]) -> Any:
+    """The rescued object of a row's fields past its file's columns (`_c<index>`), for files of these widths (a
+    file's width in the `_WIDTH` column where they differ)."""
+    from pyspark.sql.connect import functions as F
+
+    fields = _fields_of(raw, fmt, max(widths))
+
+    def past(width: int) -> Any:
+        return text_rules.rescued_object(
+            [(f"_c{i}", fields.getField(f"_c{i}")) for i in range(width, width + _EXTRA_FIELDS)]
+        )
+
+    if len(widths) == 1:
+        return past(next(iter(widths)))
+    ordered = sorted(widths)
+    chosen = F.when(F.col(_WIDTH) == ordered[0], past(ordered[0]))
+    for width in ordered[1:]:
+        chosen = chosen.when(F.col(_WIDTH) == width, past(width))
+    return chosen
 
 
 def _width(schema: Any) -> int:
