@@ -62,17 +62,33 @@ def change_message(path: str, before: tuple[int | None, str | None], info: FileI
 
 def prefix_digest(storage: Storage, path: str, size: int) -> tuple[str, bytes]:
     """sha256 of the file's first `size` bytes, and its last of them (b"" for an empty prefix)."""
+    with storage.open(path) as stream:
+        return _digest(stream, path, size)
+
+
+def loaded_digest(storage: Storage, path: str, size: int) -> str | None:
+    """sha256 of a file just loaded at its listed `size`, to tell a later append from a rewrite; None when the file
+    is no longer that long. It is read after the load: a producer that rewrote the file meanwhile (longer, new rows)
+    had its new bytes hashed as the loaded ones, and the next run took the rewrite for an append of the loaded
+    version and loaded only its tail (the new version's first rows lost, the old ones kept). Not closed: a rewrite
+    of the very same length in that window is hashed as loaded (a change of the same length is reloaded whole, but an
+    append to it before the next run would be taken for an append to the loaded version)."""
+    with storage.open(path) as stream:
+        digest, _ = _digest(stream, path, size)
+        return None if stream.read(1) else digest
+
+
+def _digest(stream: BinaryIO, path: str, size: int) -> tuple[str, bytes]:
     digest = hashlib.sha256()
     last = b""
     left = size
-    with storage.open(path) as stream:
-        while left > 0:
-            block = stream.read(min(_HASH_BLOCK, left))
-            if not block:
-                break
-            digest.update(block)
-            last = block[-1:]
-            left -= len(block)
+    while left > 0:
+        block = stream.read(min(_HASH_BLOCK, left))
+        if not block:
+            break
+        digest.update(block)
+        last = block[-1:]
+        left -= len(block)
     if left > 0:
         raise SourceNotFound(f"{path} is shorter than its listed size ({size} bytes)", "It will be read next run.")
     return digest.hexdigest(), last

@@ -62,6 +62,7 @@ from core.lifecycle import (
     first_line,
     is_line_based,
     is_plain,
+    loaded_digest,
     loaded_version,
     prefix_digest,
     unreadable_file,
@@ -1062,9 +1063,14 @@ class RunPipeline:
         digests = {}
         for info in files:
             try:
-                digests[info.path] = prefix_digest(ctx.tracked.inner, info.path, info.size)[0]
+                digest = loaded_digest(ctx.tracked.inner, info.path, info.size)
             except AutoloaderError as exc:
                 log.info("no content hash for %s: %s", info.path, exc.message)
+                continue
+            if digest is None:
+                log.info("no content hash for %s: it changed after it was loaded", info.path)
+            else:
+                digests[info.path] = digest
         return digests
 
     def _complete(self, ctx: _RunContext, files: list[FileInfo], seq: int, outcomes: dict[str, FileOutcome]) -> None:

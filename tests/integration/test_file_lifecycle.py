@@ -182,6 +182,39 @@ def test_rewrite_with_reload_replaces_the_file_rows(services: Any, tmp_path: Pat
     assert _ledger(services, ing.id)[str(path)].records == 2
 
 
+def test_a_file_rewritten_longer_right_after_its_load_is_reloaded_whole_not_as_an_append(
+    services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reload_changed_files hashes each loaded file after the commit, to tell a later append from a rewrite. A
+    producer that rewrote the file in between (longer, other rows, its first bytes ending a line) had its new bytes
+    hashed as the loaded ones, so the next run took the rewrite for an append and loaded only its tail: the new
+    version's first rows lost, the old ones kept, no warning. Found by an outside attack on S3 (1,205 files, 500
+    rewritten during the run). The rewrite is timed by a stand-in wrapping the hash read (a producer cannot be
+    made to write at that moment otherwise)."""
+    import core.pipeline as pipeline_module
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    path = landing / "orders.json"
+    path.write_text(_lines(range(10, 13)))  # ids of one width: the new version's first 3 lines are as long
+    ing = services.ingestions.create(
+        spec(str(landing), table="rewritten_mid_run", source={"reload_changed_files": True}), activate=True
+    )
+    hashed = pipeline_module.loaded_digest
+
+    def rewritten_first(storage: Any, at: str, size: int) -> str | None:
+        if at == str(path) and not path.read_text().startswith(_lines(range(20, 21))):
+            path.write_text(_lines(range(20, 27)))
+        return hashed(storage, at, size)
+
+    monkeypatch.setattr(pipeline_module, "loaded_digest", rewritten_first)
+    assert services.runs.run_now(ing.name).metrics.records_ingested == 3
+    monkeypatch.setattr(pipeline_module, "loaded_digest", hashed)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert Counter(_ids(services.embedded.table_uri(ing.spec.destination))) == Counter(range(20, 27))
+
+
 # --- deleted between the listing and the read ------------------------------------------------------------------
 class _DeletesAfterListing:
     """The source as listed, with one file deleted right after the listing (a producer's clean-up at that moment)."""
