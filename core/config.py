@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from core.errors import ConfigError
-from core.schedule import check_fires, check_zone
+from core.schedule import check_fires, check_input, check_zone
 from core.schedule import validate as validate_schedule
 
 SourceType = Literal["s3", "azure_blob", "gcs", "sftp", "local"]
@@ -622,6 +622,7 @@ class ScheduleConfig(_Model):
             validate_schedule(self)
             if is_input(info):
                 check_zone(self)
+                check_input(self)
                 check_fires(self)
         except ConfigError as exc:
             raise ValueError(f"{exc.field}: {exc.message} {exc.action}") from None

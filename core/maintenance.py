@@ -18,12 +18,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import ConfigError
-from core.schedule import FIRE_HORIZON, INTERVAL_ANCHOR, crontab_trigger, last_fire_time
+from core.schedule import FIRE_HORIZON, INTERVAL_ANCHOR, crontab_trigger, end_crons, last_fire_time
 
 SAFE_RETENTION_HOURS = 168
 SHORT_RETENTION_SETTING = "AUTOLOADER_ALLOW_SHORT_VACUUM_RETENTION"
@@ -52,8 +51,8 @@ class MaintenanceConfig(BaseModel):
     )
     cron: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None,
-        description="Instead of every_hours: a cron expression in UTC, e.g. '0 3 * * sun' (name the weekdays: "
-        "as in every schedule here, a number counts from 0 = Monday)",
+        description="Instead of every_hours: a cron expression in UTC, read as cron reads it, e.g. '0 3 * * sun' "
+        "(a weekday number counts from 0 = Sunday, as in cron and every schedule here)",
     )
     vacuum_retention_hours: int = Field(
         default=SAFE_RETENTION_HOURS,
@@ -84,7 +83,7 @@ class MaintenanceConfig(BaseModel):
         return f"{when}; vacuum keeps {self.vacuum_retention_hours} h of history"
 
 
-def cron_trigger(expression: str) -> CronTrigger:
+def cron_trigger(expression: str) -> BaseTrigger:
     """Check a cron: refused when it is not one or never fires within 5 years (the trigger returned ends then)."""
     try:
         trigger = crontab_trigger(expression.strip(), UTC)
@@ -93,7 +92,7 @@ def cron_trigger(expression: str) -> CronTrigger:
             f"cron '{expression}' is not valid ({exc}); use five fields, e.g. '0 3 * * sun' (Sundays 03:00 UTC)"
         ) from None
     now = datetime.now(UTC)
-    trigger.end_date = now + FIRE_HORIZON  # bounds the search of a cron that never fires
+    end_crons(trigger, now + FIRE_HORIZON)  # bounds the search of a cron that never fires
     if trigger.get_next_fire_time(None, now) is None:
         raise ValueError(f"cron '{expression}' does not fire within 5 years; use e.g. '0 3 * * sun'")
     return trigger

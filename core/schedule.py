@@ -12,6 +12,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -29,6 +30,10 @@ FIRE_HORIZON = timedelta(days=5 * 365 + 2)
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 """Cron's day-of-week numbering: 0 (and 7) is Sunday."""
+_INPUT_TIME = re.compile(r"(?:[01]?[0-9]|2[0-3]):[0-5][0-9]", re.ASCII)
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+"""Names the zone database answers that are no place's time: the server's own setting (replicas on other hosts
+would fire at other times) and placeholders."""
 
 
 class ScheduleConfig(Protocol):
@@ -117,10 +122,10 @@ def trigger_for(schedule: ScheduleConfig, ingestion_id: int | None = None) -> Ba
         return CronTrigger(minute=schedule.minute or 0, timezone=zone)
     if frequency == "daily":
         hour, minute = _hour_minute(schedule)
-        return CronTrigger(hour=hour, minute=minute, timezone=zone)
+        return FixedHourCron(hour=hour, minute=minute, timezone=zone)
     if frequency == "weekly":
         hour, minute = _hour_minute(schedule)
-        return CronTrigger(day_of_week=_weekday(schedule), hour=hour, minute=minute, timezone=zone)
+        return FixedHourCron(day_of_week=_weekday(schedule), hour=hour, minute=minute, timezone=zone)
     if frequency == "custom":
         expression = (schedule.cron_expression or "").strip()
         try:
@@ -138,19 +143,46 @@ def trigger_for(schedule: ScheduleConfig, ingestion_id: int | None = None) -> Ba
     )
 
 
-def crontab_trigger(expression: str, zone: ZoneInfo | timezone) -> CronTrigger:
+class FixedHourCron(CronTrigger):
+    """A CronTrigger that fires once on the night a fall-back repeats its wall-clock time, as cron runs a job at a
+    fixed hour: APScheduler fired "daily at 02:30 Europe/Berlin" at 00:30 and again at 01:30 UTC on the last Sunday
+    of October, two runs. Hourly schedules and cron hours starting with `*` keep firing in both hours (every real
+    hour), as cron runs its wildcard jobs."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        fire = super().get_next_fire_time(previous_fire_time, now)
+        while fire is not None and _repeated_wall_time(fire):
+            fire = super().get_next_fire_time(fire, _just_after(fire))
+        return fire
+
+
+def _repeated_wall_time(moment: datetime) -> bool:
+    """Whether `moment` is the second time its zone's clock shows its wall time (the hour a fall-back repeats)."""
+    wall = moment.astimezone(moment.tzinfo)
+    return wall.replace(fold=0).astimezone(UTC) != wall.replace(fold=1).astimezone(UTC) and wall.fold == 1
+
+
+def crontab_trigger(expression: str, zone: ZoneInfo | timezone) -> BaseTrigger:
     """A five-field cron expression as cron reads it.
 
     Not `CronTrigger.from_crontab`: APScheduler 3 numbers the days of the week from 0 = Monday, so it fires
     `0 3 * * 0` on Mondays and `* * * * 1-5` from Tuesday to Saturday. Here the day-of-week field is expanded with
-    cron's numbering (0 or 7 = Sunday; names, ranges, lists and steps as cron has them) into day names.
+    cron's numbering (0 or 7 = Sunday; names, ranges, lists and steps as cron has them) into day names. With both
+    day fields restricted, cron fires on either (`0 0 1 * mon`: the 1st and every Monday), where APScheduler needs
+    both (the Mondays that are a 1st): the two are then one trigger each, firing at the earlier. An hour that is
+    not a wildcard fires once when a fall-back repeats it (`FixedHourCron`).
     """
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
     days = _cron_weekdays(weekday)
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=zone)
+    kind = CronTrigger if hour.startswith("*") else FixedHourCron
+    if day in ("*", "?") or weekday in ("*", "?"):
+        return kind(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=zone)
+    by_date = kind(minute=minute, hour=hour, day=day, month=month, timezone=zone)
+    by_weekday = kind(minute=minute, hour=hour, month=month, day_of_week=days, timezone=zone)
+    return OrTrigger([by_date, by_weekday])
 
 
 def _cron_weekdays(field: str) -> str:
@@ -192,6 +224,38 @@ def check_zone(schedule: ScheduleConfig) -> None:
     """The time zone, also of a schedule that does not use it yet (manual): a wrong one was kept until the day the
     ingestion was scheduled. Input only: a stored spec with one still loads."""
     _zone(schedule)
+    if schedule.timezone in _NOT_ZONES:
+        raise ConfigError(
+            f"'{schedule.timezone}' is not a time zone of a place (it is this server's setting or a placeholder).",
+            "Use an IANA name such as UTC, Europe/Berlin or America/New_York.",
+            field="schedule.timezone",
+        )
+
+
+def check_input(schedule: ScheduleConfig) -> None:
+    """What the schedule's fields are read from, held to what a person types (input only: a stored spec that
+    passed the looser checks of before still loads): a time is HH:MM with nothing after it, a weekday a day's name
+    or its first three letters (`monkey` was Monday), numbers ASCII digits (`٢:00` was 02:00)."""
+    if schedule.mode != "scheduled":
+        return
+    if schedule.frequency in ("daily", "weekly") and not _INPUT_TIME.fullmatch(schedule.time or ""):
+        raise ConfigError(
+            f"Time {schedule.time!r} is not a time of day.", "Use HH:MM, e.g. 02:00.", field="schedule.time"
+        )
+    day = (schedule.weekday or "").strip().lower()
+    if schedule.frequency == "weekly" and day not in WEEKDAYS and day not in (n.lower() for n in _DAY_NAMES.values()):
+        raise ConfigError(
+            f"Weekday {schedule.weekday!r} is not a day of the week.",
+            "Use mon, tue, wed, thu, fri, sat or sun (or the day's full name).",
+            field="schedule.weekday",
+        )
+    expression = schedule.cron_expression or ""
+    if schedule.frequency == "custom" and not expression.isascii():
+        raise ConfigError(
+            f"Cron expression {expression!r} has characters other than ASCII.",
+            "Write the fields with the digits 0-9, names (mon, jan) and * , - /, e.g. '0 2 * * *'.",
+            field="schedule.cron_expression",
+        )
 
 
 def check_fires(schedule: ScheduleConfig, now: datetime | None = None) -> None:
@@ -201,16 +265,27 @@ def check_fires(schedule: ScheduleConfig, now: datetime | None = None) -> None:
     date the search stops at the horizon. Input only: a stored schedule is not re-judged as time passes.
     """
     trigger = trigger_for(schedule)
-    if not isinstance(trigger, CronTrigger):
-        return
     now = now or datetime.now(UTC)
-    trigger.end_date = now + FIRE_HORIZON
+    if trigger is None or not end_crons(trigger, now + FIRE_HORIZON):
+        return
     if trigger.get_next_fire_time(None, now) is None:
         raise ConfigError(
             f"Cron expression '{(schedule.cron_expression or '').strip()}' does not fire within the next 5 years.",
             "Use a schedule that fires at least once in 5 years, e.g. '0 2 * * *' (daily at 02:00).",
             field="schedule.cron_expression",
         )
+
+
+def end_crons(trigger: BaseTrigger, end: datetime) -> bool:
+    """End a cron trigger (or each of an OrTrigger's crons) at `end`, so that the search of one that never fires
+    stops there; False, nothing changed, for other triggers."""
+    members = trigger.triggers if isinstance(trigger, OrTrigger) else [trigger]
+    crons = [t for t in members if isinstance(t, CronTrigger)]
+    if len(crons) != len(members):
+        return False
+    for cron in crons:
+        cron.end_date = end
+    return True
 
 
 def next_fire_times(

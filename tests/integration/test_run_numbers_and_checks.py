@@ -144,6 +144,21 @@ def test_runs_are_numbered_per_ingestion(api: Any, services: Any, tmp_path: Path
     assert api.get(f"/api/v1/ingestions/{first}/runs/{retry}").json()["number"] == 4
 
 
+def test_a_paused_ingestion_gets_no_scheduled_run_from_a_replica_that_still_has_its_job(
+    services: Any, tmp_path: Path
+) -> None:
+    """A replica's scheduler keeps an ingestion's job until its next refresh of the schedules (15 s): with two
+    servers, an outside trial saw a run start and load a file added after the pause, 3 s after the other server
+    answered `paused`. The claim of a fire reads the ingestion's status."""
+    ingestion_id = _continuous(services, tmp_path, "paused_meanwhile")
+    services.ingestions.pause(ingestion_id)
+    assert services.store.create_scheduled_run(ingestion_id, SLOT) is None
+    services.ingestions.resume(ingestion_id)
+    assert services.store.create_scheduled_run(ingestion_id, SLOT) is not None
+    services.ingestions.delete(ingestion_id)
+    assert services.store.create_scheduled_run(ingestion_id, SLOT + timedelta(hours=1)) is None
+
+
 def test_concurrent_runs_of_one_ingestion_get_distinct_numbers(services: Any, tmp_path: Path) -> None:
     ingestion_id = services.store.create_ingestion(spec(str(tmp_path)), IngestionStatus.ACTIVE).id
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -83,6 +83,71 @@ def test_fall_back_hour_fires_once() -> None:
 
 
 @pytest.mark.parametrize(
+    ("schedule", "after", "night"),
+    [
+        (sched(frequency="daily", time="02:30", timezone="Europe/Berlin"), utc(2027, 10, 30, 12),
+         utc(2027, 10, 31, 0, 30)),
+        (sched(frequency="weekly", weekday="sun", time="01:15", timezone="America/New_York"), utc(2027, 11, 6),
+         utc(2027, 11, 7, 5, 15)),
+        (sched(frequency="custom", cron_expression="30 1 * * *", timezone="America/New_York"), utc(2027, 11, 6, 12),
+         utc(2027, 11, 7, 5, 30)),
+    ],
+    ids=["daily", "weekly", "cron"],
+)  # fmt: skip
+def test_a_fixed_time_fires_once_on_the_night_the_clock_goes_back(
+    schedule: ScheduleConfig, after: datetime, night: datetime
+) -> None:
+    """Found by an outside trial: APScheduler fired 'daily at 02:30 Europe/Berlin' at 00:30 and again at 01:30 UTC
+    on the last Sunday of October, each its own run slot, so two runs. As cron: once, at the first 02:30."""
+    fires = [f.astimezone(UTC) for f in next_fire_times(schedule, 3, after=after)]
+    assert fires[0] == night
+    assert fires[1] - fires[0] > timedelta(hours=20), fires
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("0 0 1 * mon", utc(2027, 3, 27), ["Mon 03-29", "Thu 04-01", "Mon 04-05"]),
+        ("0 0 13 * 5", utc(2027, 9, 1), ["Fri 09-03", "Fri 09-10", "Mon 09-13", "Fri 09-17"]),
+        ("0 0 29 2 mon", utc(2028, 2, 20), ["Mon 02-21", "Mon 02-28", "Tue 02-29", "Mon 02-05"]),
+    ],
+)
+def test_cron_fires_on_either_restricted_day_field_as_cron_does(
+    expression: str, after: datetime, expected: list[str]
+) -> None:
+    """Cron fires when the day of the month or the day of the week matches, once both are restricted; APScheduler
+    needs both (found by an outside trial: `0 0 1 * mon` fired on Mondays that are a 1st, 5 times in 2 years;
+    `0 0 29 2 mon` was refused as never firing)."""
+    fires = next_fire_times(sched(frequency="custom", cron_expression=expression), len(expected), after=after)
+    assert [f.strftime("%a %m-%d") for f in fires] == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"frequency": "weekly", "weekday": "monkey", "time": "10:00"}, "schedule.weekday"),
+        ({"frequency": "daily", "time": "02:00\n"}, "schedule.time"),
+        ({"frequency": "daily", "time": "\u0662:00"}, "schedule.time"),
+        ({"frequency": "custom", "cron_expression": "\uff11 * * * *"}, "schedule.cron_expression"),
+        ({"frequency": "daily", "time": "02:00", "timezone": "localtime"}, "schedule.timezone"),
+    ],
+    ids=["weekday-prefix", "time-newline", "arabic-digit", "fullwidth-digit", "host-zone"],
+)
+def test_schedule_input_is_held_to_what_a_person_types(kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+    """Found by an outside trial: `monkey` was stored as Monday, `02:00\\n` with its newline (and described so),
+    Arabic and full-width digits as numbers, `localtime` (the host's zone, other on each replica) as a zone. A
+    stored schedule that passed the looser checks of before still loads."""
+    with pytest.raises(ValidationError, match=field.replace(".", r"\.")):
+        sched(**kwargs)
+    stored = ScheduleConfig.model_validate({"mode": "scheduled", **kwargs}, context={"stored": True})
+    assert stored.mode == "scheduled"
+
+
+def test_a_weekday_may_be_written_in_full() -> None:
+    assert describe(sched(frequency="weekly", weekday="Friday", time="10:00")).startswith("Weekly on Friday")
+
+
+@pytest.mark.parametrize(
     ("kwargs", "field"),
     [
         ({"frequency": "custom", "cron_expression": "0 25 * * *"}, "schedule.cron_expression"),

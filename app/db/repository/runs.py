@@ -13,6 +13,7 @@ from app.db.models import Ingestion as IngestionRow
 from app.db.models import Run, utcnow
 from app.db.repository.base import UNFINISHED, Rows
 from core.domain import (
+    IngestionStatus,
     RunError,
     RunMetrics,
     RunStatus,
@@ -45,11 +46,18 @@ class RunRows(Rows):
 
     def create_scheduled_run(self, ingestion_id: int, slot: datetime, trigger: str = "scheduled") -> int | None:
         """Claim a scheduled fire: the (ingestion, slot) pair is unique, so across replicas one insert wins. A slot
-        already checked and found empty (its run folded into the ingestion's count) is not claimed again."""
+        already checked and found empty (its run folded into the ingestion's count) is not claimed again, nor one of
+        an ingestion paused (or deleted) since this replica last read the schedules: another replica's scheduler
+        keeps the job until its next refresh, and fired it for an ingestion paused seconds before."""
         with self.session() as s:
-            checked = s.execute(
-                select(col(IngestionRow.last_empty_check_at)).where(col(IngestionRow.id) == ingestion_id)
-            ).scalar()
+            found = s.execute(
+                select(col(IngestionRow.last_empty_check_at), col(IngestionRow.status)).where(
+                    col(IngestionRow.id) == ingestion_id
+                )
+            ).first()
+            if found is None or not IngestionStatus(found.status).loads:
+                return None
+            checked = found.last_empty_check_at
             if checked is not None and slot <= checked:
                 return None
             run = Run(ingestion_id=ingestion_id, trigger=trigger, status=RunStatus.QUEUED.value, scheduled_for=slot)
