@@ -1089,6 +1089,22 @@ def test_csv_headers_as_exporters_write_them_load_by_name_in_one_batch(engine: H
     assert all(rows[i]["_rescued_data"] is None for i in (1, 2, 3, 5, 6))
 
 
+@pytest.mark.reading
+def test_a_csv_file_without_a_column_of_the_table_loads_it_as_null(engine: Harness, tmp_path: Path) -> None:
+    """On the Spark engine such a batch failed (the header check; then, reading by the header, the column was
+    missing from the batch's frame)."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.csv").write_text("id,x,z\n1,10,zz\n")
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    (landing / "b.csv").write_text("id,x\n2,20\n")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    rows = {r["id"]: (r["x"], r["z"]) for r in engine.table(ing).to_pylist()}
+    assert rows == {1: (10, "zz"), 2: (20, None)}
+
+
 # --- one set of type rules (docs/TYPES.md): both engines infer with the shared inference ---------------------------
 _TYPED_SCHEMA = pa.schema(
     [

@@ -486,7 +486,8 @@ class Reader:
         for info in files:
             groups.setdefault(headers[info.path], []).append(info)
         frames = [self._header_frame(spark, request, names, group) for names, group in groups.items()]
-        return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+        frame = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+        return _with_missing_columns(frame, self._target_read_schema(request))
 
     def _header_frame(self, spark: Any, request: BatchRequest, names: tuple[str, ...], files: list[FileInfo]) -> Any:
         """CSV files whose header names `names`, read by position under placeholder names (Spark checks no name)
@@ -821,6 +822,16 @@ def _csv_headers(request: BatchRequest, files: list[FileInfo], batch: Batch) -> 
         else:
             headers[info.path] = names
     return headers
+
+
+def _with_missing_columns(frame: Any, schema: Any) -> Any:
+    """`frame` with the columns of `schema` that no file of the batch has, as NULL (a table's column the new files
+    lack; the embedded engine's rows have it NULL too)."""
+    from pyspark.sql.connect import functions as F
+
+    present = set(frame.columns)
+    missing = {f.name: F.lit(None).cast(f.dataType) for f in schema.fields if f.name not in present}
+    return frame.withColumns(missing) if missing else frame
 
 
 def _widths(files: list[FileInfo], headers: Headers | None, schema: Any) -> set[int]:
