@@ -47,6 +47,20 @@ def folder_fields(storage: Storage, files: list[FileInfo]) -> list[pa.Field]:
     return partition_fields([relative_path(storage.root, f.path) for f in files], wanted)
 
 
+def parquet_row_counts(storage: Storage, files: list[FileInfo]) -> dict[str, int]:
+    """Rows per Parquet file, from its footer (a file whose footer cannot be read is left out)."""
+    import pyarrow.parquet as pq
+
+    counts = {}
+    for info in files:
+        try:
+            with storage.open_seekable(info.path) as stream:
+                counts[info.path] = pq.ParquetFile(stream).metadata.num_rows
+        except pa.ArrowException:
+            continue
+    return counts
+
+
 def declared_schema(fmt: FormatConfig) -> pa.Schema | None:
     """The manual schema, taken as declared (its columns named like a folder key are filled from the folders)."""
     declared = fmt.schema_

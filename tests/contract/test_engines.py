@@ -913,6 +913,23 @@ def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Pat
     assert sorted(v for v in table.column("vip").to_pylist() if v is not None) == [True] * 5
 
 
+@pytest.mark.reading
+def test_a_parquet_file_held_for_review_is_counted(engine: Harness, tmp_path: Path) -> None:
+    """The Spark engine counted a held file with Spark's own read, which fails on a nanosecond timestamp (pandas'
+    default): the run holding it failed."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    at = pa.array([1_704_067_200_123_456_789] * 3, pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": [1, 2, 3], "at": at}), landing / "a.parquet")
+    ing = engine.create(_with_policy(spec(str(landing), format={"type": "parquet"}), "pause"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    pq.write_table(pa.table({"id": [4, 5], "at": at[:2], "vip": [True, False]}), landing / "b.parquet")
+    held = engine.run(ing)
+    assert held.schema_pending, held.message
+    version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
+    assert [(Path(f["path"]).name, f["records"]) for f in version.files] == [("b.parquet", 2)]
+
+
 def test_rescue_keeps_the_table_schema(engine: Harness, tmp_path: Path) -> None:
     ing = _base_then_new_column(engine, tmp_path / "in", "rescue")
     outcome = engine.run(ing)

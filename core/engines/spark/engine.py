@@ -193,7 +193,11 @@ class SparkEngine:
         )
 
     def count_records(self, storage: Storage, files: list[FileInfo], fmt: FormatConfig) -> dict[str, int]:
+        """Records per file (files held for review). Parquet from the footers, by the service: Spark's own read
+        of a file with a nanosecond timestamp fails (`PARQUET_TYPE_ILLEGAL`), which failed the run holding it."""
         self._reader.check_source(files)
+        if fmt.type == "parquet":
+            return inference.parquet_row_counts(storage, files)
         return self.call(
             "counting records", lambda spark: self._reader.count_records(with_source(spark, storage), files, fmt)
         )
