@@ -168,9 +168,10 @@ def crontab_trigger(expression: str, zone: ZoneInfo | timezone) -> BaseTrigger:
     Not `CronTrigger.from_crontab`: APScheduler 3 numbers the days of the week from 0 = Monday, so it fires
     `0 3 * * 0` on Mondays and `* * * * 1-5` from Tuesday to Saturday. Here the day-of-week field is expanded with
     cron's numbering (0 or 7 = Sunday; names, ranges, lists and steps as cron has them) into day names. With both
-    day fields restricted, cron fires on either (`0 0 1 * mon`: the 1st and every Monday), where APScheduler needs
-    both (the Mondays that are a 1st): the two are then one trigger each, firing at the earlier. An hour that is
-    not a wildcard fires once when a fall-back repeats it (`FixedHourCron`).
+    day fields restricted (neither starts with `*`; `*/2` is a step, still ANDed), cron fires on either
+    (`0 0 1 * mon`: the 1st and every Monday), where APScheduler needs both (the Mondays that are a 1st): the two
+    are then one trigger each, firing at the earlier. An hour that is not a wildcard fires once when a fall-back
+    repeats it (`FixedHourCron`).
     """
     fields = expression.split()
     if len(fields) != 5:
@@ -178,7 +179,7 @@ def crontab_trigger(expression: str, zone: ZoneInfo | timezone) -> BaseTrigger:
     minute, hour, day, month, weekday = fields
     days = _cron_weekdays(weekday)
     kind = CronTrigger if hour.startswith("*") else FixedHourCron
-    if day in ("*", "?") or weekday in ("*", "?"):
+    if day.startswith(("*", "?")) or weekday.startswith(("*", "?")):  # cron ORs only two restricted fields
         return kind(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=zone)
     by_date = kind(minute=minute, hour=hour, day=day, month=month, timezone=zone)
     by_weekday = kind(minute=minute, hour=hour, month=month, day_of_week=days, timezone=zone)

@@ -110,6 +110,7 @@ def test_a_fixed_time_fires_once_on_the_night_the_clock_goes_back(
         ("0 0 1 * mon", utc(2027, 3, 27), ["Mon 03-29", "Thu 04-01", "Mon 04-05"]),
         ("0 0 13 * 5", utc(2027, 9, 1), ["Fri 09-03", "Fri 09-10", "Mon 09-13", "Fri 09-17"]),
         ("0 0 29 2 mon", utc(2028, 2, 20), ["Mon 02-21", "Mon 02-28", "Tue 02-29", "Mon 02-05"]),
+        ("0 0 */2 * mon", utc(2027, 3, 1), ["Mon 03-15", "Mon 03-29", "Mon 04-05", "Mon 04-19"]),  # a step: ANDed
     ],
 )
 def test_cron_fires_on_either_restricted_day_field_as_cron_does(

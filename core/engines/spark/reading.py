@@ -3,7 +3,6 @@ per-file counts (malformed files quarantined), then its frame for the write, wit
 
 from __future__ import annotations
 
-import functools
 import math
 import uuid
 from collections.abc import Callable
@@ -488,8 +487,7 @@ class Reader:
             groups.setdefault(layouts[info.path], []).append(info)
         group_frame = self._parquet_frame if request.format.type == "parquet" else self._header_frame
         frames = [group_frame(spark, request, layout, group) for layout, group in groups.items()]
-        frame = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-        return _with_missing_columns(frame, self._target_read_schema(request))
+        return _with_missing_columns(_union_by_name(frames), self._target_read_schema(request))
 
     def _header_frame(self, spark: Any, request: BatchRequest, names: tuple[str, ...], files: list[FileInfo]) -> Any:
         """CSV files whose header names `names`, read by position under placeholder names (Spark checks no name)
@@ -931,6 +929,15 @@ def _from_nanos(name: str, target: Any) -> Any:
     if isinstance(target, TimestampNTZType):
         return F.expr(f"timestampadd(MICROSECOND, {micros}, TIMESTAMP_NTZ'1970-01-01 00:00:00')")
     return F.expr(f"timestamp_micros({micros})").cast(target)
+
+
+def _union_by_name(frames: list[Any]) -> Any:
+    """The frames put together by column name, in a balanced tree: folded one by one, 1,000 headers made a plan
+    1,000 unions deep, which Spark Connect's client could not serialise (maximum recursion depth exceeded)."""
+    while len(frames) > 1:
+        pairs = [frames[i : i + 2] for i in range(0, len(frames), 2)]
+        frames = [p[0].unionByName(p[1], allowMissingColumns=True) if len(p) == 2 else p[0] for p in pairs]
+    return frames[0]
 
 
 def _with_missing_columns(frame: Any, schema: Any) -> Any:
