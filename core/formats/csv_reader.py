@@ -87,13 +87,16 @@ def _csv_probe(head: bytes, exhausted: bool, fmt: FormatConfig) -> list[str]:
     raise AssertionError("unreachable")
 
 
-def csv_column_names(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[str]:
-    """The columns of a CSV file in its order, named as `read_csv` names them: the header cleaned like Spark's
-    (`_clean_names`), each name stored the way the table keeps it (core/formats/names.py). `stream` is the file's
-    decoded text; only its start is read."""
+def csv_column_names(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[tuple[str, str]]:
+    """The columns of a CSV file in its order: each as `read_csv` names it (the header cleaned like Spark's,
+    `_clean_names`, then stored the way the table keeps it, core/formats/names.py) and as the header writes it.
+    `stream` is the file's decoded text; only its start is read."""
     lines = CsvLines(stream, fmt.options, check_quotes=False, count_lines=False)
     first, exhausted = first_content(_binary(lines), _PROBE_BYTES, path, "CSV")
-    return [column_name(name) for name in _clean_names(_csv_probe(first, exhausted, fmt), fmt.options.header)]
+    raw = _csv_probe(first, exhausted, fmt)
+    return [
+        (column_name(name), written) for name, written in zip(_clean_names(raw, fmt.options.header), raw, strict=True)
+    ]
 
 
 def read_csv(

@@ -37,6 +37,8 @@ class Transcoded(BlockConverter):
     def __init__(self, raw: BinaryIO, encoding: str, path: str, what: str, label: str | None = None):
         super().__init__()
         self._raw = raw
+        self.codec = encoding
+        """The codec the text is decoded from (`utf-16` for a UTF-16 byte order mark)."""
         self._encoding = label or encoding
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         self._consumed = 0  # raw bytes handed to the decoder so far

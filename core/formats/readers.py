@@ -407,13 +407,23 @@ def _hand_out(members: list[tuple[str, bytes]], parsed: pa.Table, whole: frozens
         offset += count or 0
 
 
-def csv_columns(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[str]:
-    """The columns of a CSV file (`stream`: its bytes as stored, compressed or not), in the file's order and named
-    as `read_file` names them. Raises BadFileError for a file whose start cannot be read as CSV."""
+@dataclass(frozen=True, slots=True)
+class CsvHeader:
+    """A CSV file's columns in its order, each (as `read_file` names it, as the header writes it), and the codec its
+    text is in (`utf-8`, the encoding option's, or `utf-16` for a UTF-16 byte order mark)."""
+
+    columns: tuple[tuple[str, str], ...]
+    codec: str
+
+
+def csv_columns(stream: BinaryIO, path: str, fmt: FormatConfig) -> CsvHeader:
+    """The header of a CSV file (`stream`: its bytes as stored, compressed or not). Raises BadFileError for a file
+    whose start cannot be read as CSV."""
     source = Source(stream)
     opened = _Opened(source, fmt, path)
+    codec = getattr(opened.stream, "codec", "utf-8")
     try:
-        return csv_column_names(opened.stream, path, fmt)
+        return CsvHeader(tuple(csv_column_names(opened.stream, path, fmt)), codec)
     except ARROW_ERRORS as exc:
         raise translate_error(exc, source, path, opened.what) from None
 

@@ -1107,6 +1107,38 @@ def test_csv_headers_as_exporters_write_them_load_by_name_in_one_batch(engine: H
 
 
 @pytest.mark.reading
+@pytest.mark.parametrize("multiline", [False, True])
+def test_csv_in_other_encodings_loads_as_written_or_is_set_aside(
+    engine: Harness, tmp_path: Path, multiline: bool
+) -> None:
+    """The Spark engine was never given the encoding option: Latin-1 loaded `café` as `caf\ufffd`, and UTF-16
+    (once its header came from the service) loaded every typed value NULL with NUL-padded text rescued, with
+    multiline an extra row per file (a helper attacking the header change). UTF-16 needs Spark's multiline
+    reader; without it the file is set aside, naming the way out."""
+    latin = tmp_path / "latin"
+    latin.mkdir()
+    (latin / "a.csv").write_bytes("name,v\ncafé,1\n".encode("latin-1"))
+    options = {"encoding": "latin-1", "multiline": multiline}
+    ing = engine.create(spec(str(latin), format={"type": "csv", "options": options}))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert [(r["name"], r["v"]) for r in engine.table(ing).to_pylist()] == [("café", 1)]
+
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    (wide / "a.csv").write_bytes("a,b\n1,2\n".encode("utf-16"))
+    (wide / "b.csv").write_bytes("b,a\n3,4\n".encode("utf-16"))
+    options = {"encoding": "utf-16", "multiline": multiline}
+    ing = engine.create(spec(str(wide), format={"type": "csv", "options": options}, name="wide", table="wide"))
+    outcome = engine.run(ing)
+    if engine.kind == "spark" and not multiline:
+        assert outcome.status == RunStatus.PARTIAL and outcome.metrics.files_quarantined == 2, outcome.message
+        assert all("turn on format.options.multiline" in e.action for e in outcome.errors if e.file), outcome.errors
+        return
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert sorted((r["a"], r["b"]) for r in engine.table(ing).to_pylist()) == [(1, 2), (4, 3)]
+
+
+@pytest.mark.reading
 def test_a_csv_file_without_a_column_of_the_table_loads_it_as_null(engine: Harness, tmp_path: Path) -> None:
     """On the Spark engine such a batch failed (the header check; then, reading by the header, the column was
     missing from the batch's frame)."""

@@ -88,7 +88,7 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
         if infer and not infer_types:
             options["primitivesAsString"] = "true"
     elif fmt.type == "csv":
-        options |= {"header": str(opts.header).lower(), **_csv_quoting(fmt)}
+        options |= {"header": str(opts.header).lower(), **_csv_quoting(fmt), "encoding": _java_charset(opts.encoding)}
         options["multiLine"] = str(opts.multiline).lower()
         if infer:
             options["inferSchema"] = str(infer_types).lower()
@@ -124,6 +124,24 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
     if opts.compression not in ("auto", "none", "lz4", "snappy") and fmt.type in ("json", "csv", "text", "xml"):
         options["compression"] = {"bz2": "bzip2"}.get(opts.compression, opts.compression)
     return options
+
+
+_JAVA_CHARSETS = {
+    "iso8859-1": "ISO-8859-1",
+    "cp1252": "windows-1252",
+    "utf-16-le": "UTF-16LE",
+    "utf-16-be": "UTF-16BE",
+    "utf-32-le": "UTF-32LE",
+    "utf-32-be": "UTF-32BE",
+}
+
+
+def _java_charset(encoding: str) -> str:
+    """The Java name of a text encoding the product accepts (Python's names: `latin-1` is no Java charset)."""
+    from core.formats.encoding import codec_name
+
+    name = codec_name(encoding)
+    return _JAVA_CHARSETS.get(name, name)
 
 
 def _csv_quoting(fmt: FormatConfig) -> dict[str, str]:
@@ -489,28 +507,40 @@ class Reader:
         frames = [group_frame(spark, request, layout, group) for layout, group in groups.items()]
         return _with_missing_columns(_union_by_name(frames), self._target_read_schema(request))
 
-    def _header_frame(self, spark: Any, request: BatchRequest, names: tuple[str, ...], files: list[FileInfo]) -> Any:
-        """CSV files whose header names `names`, read by position under placeholder names (Spark checks no name)
-        and then named as the target's columns: a column the files have in another order lands in its column, one
-        they lack is NULL, one the target does not take is not read into the batch (as on the embedded engine).
-        A name the header repeats is the column the first time only."""
+    def _header_frame(
+        self, spark: Any, request: BatchRequest, columns: tuple[tuple[str, str], ...], files: list[FileInfo]
+    ) -> Any:
+        """CSV files whose header is `columns` ((stored name, name as written) each), read by position and then
+        named as the target's columns: a column the files have in another order lands in its column, one they lack
+        is NULL, one the target does not take is not read into the batch (as on the embedded engine). A name the
+        header repeats is the column the first time only.
+
+        Where the written names can be Spark's schema (none blank, none twice without regard to case, the common
+        case), the files are read under them with Spark's header check on, so a file whose header is no longer the
+        one the service read (rewritten meanwhile, or text Spark decodes otherwise) fails the read instead of
+        loading values into other columns; else under placeholder names, unchecked."""
         from pyspark.sql.connect import functions as F
         from pyspark.sql.types import StringType, StructField, StructType
 
+        written = [name for _, name in columns]
+        checked = all(written) and len({name.lower() for name in written}) == len(written)
         known = {f.name: f for f in self._target_read_schema(request).fields if f.name != RESCUED}
         fields, named = [], {}
-        for index, name in enumerate(names):
-            placeholder = f"{_POSITION}{index}"
+        for index, (name, as_written) in enumerate(columns):
+            read_as = as_written if checked else f"{_POSITION}{index}"
             taken = known.pop(name, None)
-            fields.append(StructField(placeholder, taken.dataType if taken else StringType(), True))
+            fields.append(StructField(read_as, taken.dataType if taken else StringType(), True))
             if taken is not None:
-                named[placeholder] = name
+                named[read_as] = name
         fields.append(StructField(RESCUED, StringType(), True))
         schema = StructType(fields)
-        frame = self.reader(spark, request.format, schema).load([spark_path(f.path) for f in files])
+        reader = self.reader(spark, request.format, schema)
+        if checked:
+            reader = reader.option("enforceSchema", "false")
+        frame = reader.load([spark_path(f.path) for f in files])
         frame = frame.select(*[F.col(quote(p)).alias(name) for p, name in named.items()], F.col(RESCUED))
-        frame = self._flagged(frame, request, files, len(names))
-        return frame.withColumn(_WIDTH, F.lit(len(names)))
+        frame = self._flagged(frame, request, files, len(columns))
+        return frame.withColumn(_WIDTH, F.lit(len(columns)))
 
     def _parquet_frame(
         self, spark: Any, request: BatchRequest, layout: tuple[tuple[str, str], ...], files: list[FileInfo]
@@ -838,11 +868,11 @@ def _layouts(request: BatchRequest, files: list[FileInfo], batch: Batch) -> Layo
     if not files:
         return {}
 
-    def layout(info: FileInfo) -> tuple[Any, ...] | str:
+    def layout(info: FileInfo) -> tuple[Any, ...] | BadFileError:
         try:
             return layout_of(info)
         except BadFileError as exc:
-            return exc.message
+            return exc
 
     if len(files) == 1:
         found = [layout(files[0])]
@@ -851,18 +881,32 @@ def _layouts(request: BatchRequest, files: list[FileInfo], batch: Batch) -> Layo
             found = list(pool.map(layout, files))
     layouts: Layouts = {}
     for info, got in zip(files, found, strict=True):
-        if isinstance(got, str):
-            batch.outcomes[info.path] = FileOutcome(quarantine_reason=got, action=QUARANTINE_ACTION)
+        if isinstance(got, BadFileError):
+            batch.outcomes[info.path] = FileOutcome(quarantine_reason=got.message, action=got.action)
         else:
             layouts[info.path] = got
     return layouts
 
 
-def _csv_layout(request: BatchRequest, info: FileInfo) -> tuple[str, ...]:
+def _csv_layout(request: BatchRequest, info: FileInfo) -> tuple[tuple[str, str], ...]:
+    """The file's header; BadFileError for UTF-16 or UTF-32 text Spark would split into lines by bytes (only its
+    multiline reader decodes the whole file), or UTF-16 found by its byte order mark under another encoding option
+    (Spark reads by the option: every row would be text in other columns)."""
     from core.formats import csv_columns
+    from core.formats.encoding import codec_name
 
+    fmt = request.format
     with request.storage.open(info.path) as stream:
-        return tuple(csv_columns(stream, info.path, request.format))
+        header = csv_columns(stream, info.path, fmt)
+    wide = header.codec.startswith(("utf-16", "utf-32"))
+    if wide and (not fmt.options.multiline or codec_name(fmt.options.encoding) != header.codec):
+        raise BadFileError(
+            f"{info.path} is {header.codec.upper()} text, which the Spark engine reads only with the encoding option "
+            "set to it and multiline on (Spark splits lines by bytes)",
+            f"Set format.options.encoding to {header.codec} and turn on format.options.multiline, or move the "
+            "ingestion to the embedded engine, which reads it as it is; the file is picked up again once it changes.",
+        )
+    return header.columns
 
 
 def _parquet_layout(request: BatchRequest, info: FileInfo) -> tuple[tuple[str, str], ...]:
