@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from core.config import FormatConfig
 from core.domain import FileStatus, KnownFile
@@ -60,38 +60,23 @@ def change_message(path: str, before: tuple[int | None, str | None], info: FileI
     return f"{path} {what}; the table still holds the version loaded earlier."
 
 
-def prefix_digest(storage: Storage, path: str, size: int) -> tuple[str, bytes]:
-    """sha256 of the file's first `size` bytes, and its last of them (b"" for an empty prefix)."""
-    with storage.open(path) as stream:
-        return _digest(stream, path, size)
-
-
-def loaded_digest(storage: Storage, path: str, size: int) -> str | None:
-    """sha256 of a file just loaded at its listed `size`, to tell a later append from a rewrite; None when the file
-    is no longer that long. It is read after the load: a producer that rewrote the file meanwhile (longer, new rows)
-    had its new bytes hashed as the loaded ones, and the next run took the rewrite for an append of the loaded
-    version and loaded only its tail (the new version's first rows lost, the old ones kept). Not closed: a rewrite
-    of the very same length in that window is hashed as loaded (a change of the same length is reloaded whole, but an
-    append to it before the next run would be taken for an append to the loaded version)."""
-    with storage.open(path) as stream:
-        digest, _ = _digest(stream, path, size)
-        return None if stream.read(1) else digest
-
-
-def _digest(stream: BinaryIO, path: str, size: int) -> tuple[str, bytes]:
+def prefix_digest(storage: Storage, path: str, size: int) -> tuple[Any, bytes]:
+    """sha256 (the running hash, to be continued with what follows) of the file's first `size` bytes, and its last
+    of them (b"" for an empty prefix)."""
     digest = hashlib.sha256()
     last = b""
     left = size
-    while left > 0:
-        block = stream.read(min(_HASH_BLOCK, left))
-        if not block:
-            break
-        digest.update(block)
-        last = block[-1:]
-        left -= len(block)
+    with storage.open(path) as stream:
+        while left > 0:
+            block = stream.read(min(_HASH_BLOCK, left))
+            if not block:
+                break
+            digest.update(block)
+            last = block[-1:]
+            left -= len(block)
     if left > 0:
         raise SourceNotFound(f"{path} is shorter than its listed size ({size} bytes)", "It will be read next run.")
-    return digest.hexdigest(), last
+    return digest, last
 
 
 def first_line(storage: Storage, path: str, limit: int = 1024 * 1024) -> bytes:
@@ -111,18 +96,25 @@ def is_plain(storage: Storage, path: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The bytes of a file a batch reads: [start, end) of the file, after `prefix` (a CSV header for a tail)."""
+    """The bytes of a file a batch reads: [start, end) of the file, after `prefix` (a CSV header for a tail).
+    `seed`: the running sha256 of the file's bytes before `start` (a tail's loaded version), continued with the
+    window's bytes as they are read, so that the hash recorded is of the bytes loaded."""
 
     start: int
     end: int
     prefix: bytes = b""
+    seed: Any = None
 
 
 class _WindowReader(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, window: Window):
+    """A window of a file; hashes the file's bytes it passes and reports the hash once the window was read whole."""
+
+    def __init__(self, raw: BinaryIO, window: Window, read_whole: Callable[[str], None]):
         self.raw = raw
         self.pending = window.prefix
         self.left = window.end - window.start
+        self.hash = window.seed.copy() if window.seed is not None else hashlib.sha256()
+        self.read_whole: Callable[[str], None] | None = read_whole
         skip = window.start
         if skip and raw.seekable():
             raw.seek(skip)
@@ -148,6 +140,10 @@ class _WindowReader(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         self.left -= n
+        self.hash.update(data)
+        if self.left == 0 and self.read_whole is not None:
+            self.read_whole(self.hash.hexdigest())
+            self.read_whole = None
         return n
 
     def close(self) -> None:
@@ -161,12 +157,18 @@ OPEN_FAILURES = (SourceNotFound, StorageAuthError, ConfigError, FileRefused)
 
 class TrackedStorage(StorageWrapper):
     """The run's view of its source: reads limited to set windows, and a listed file that cannot be opened turned
-    into a BadFileError (so every reader and the inference skip it) with the first cause kept in `open_failures`."""
+    into a BadFileError (so every reader and the inference skip it) with the first cause kept in `open_failures`.
+
+    `loaded_hashes`: for each windowed file read whole, the sha256 of its bytes up to the window's end as read (the
+    tail's continuing its loaded version's): what tells a later append from a rewrite. It was read again after the
+    commit: a file rewritten in between had its new bytes hashed as the loaded ones, and the next run loaded only
+    the tail of the rewrite (an outside attack on S3: the new version's first rows lost, the old ones kept)."""
 
     def __init__(self, inner: Storage):
         super().__init__(inner)
         self.windows: dict[str, Window] = {}
         self.open_failures: dict[str, AutoloaderError] = {}
+        self.loaded_hashes: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
@@ -192,7 +194,12 @@ class TrackedStorage(StorageWrapper):
         window = self.windows.get(path)
         if window is None:
             return raw
-        return io.BufferedReader(_WindowReader(raw, window), buffer_size=_HASH_BLOCK)
+
+        def read_whole(digest: str) -> None:
+            with self._lock:
+                self.loaded_hashes[path] = digest
+
+        return io.BufferedReader(_WindowReader(raw, window, read_whole), buffer_size=_HASH_BLOCK)
 
 
 def unreadable_file(path: str, exc: Exception) -> BadFileError:
@@ -217,3 +224,5 @@ class Reload:
     tail_from: int | None = None
     """An append-only growth: read from this byte (after `header`); None replaces the file's rows."""
     header: bytes = b""
+    seed: Any = None
+    """The running sha256 of the bytes before `tail_from`, as they were checked (Window.seed)."""

@@ -62,7 +62,6 @@ from core.lifecycle import (
     first_line,
     is_line_based,
     is_plain,
-    loaded_digest,
     loaded_version,
     prefix_digest,
     unreadable_file,
@@ -479,15 +478,15 @@ class RunPipeline:
             return replace
         inner = ctx.tracked.inner if ctx.tracked else ctx.storage
         try:
-            digest, last = prefix_digest(inner, info.path, size)
-            if digest != seen.content_hash or (size and last != b"\n") or not is_plain(inner, info.path):
+            prefix, last = prefix_digest(inner, info.path, size)
+            if prefix.hexdigest() != seen.content_hash or (size and last != b"\n") or not is_plain(inner, info.path):
                 return replace
             header = first_line(inner, info.path) if fmt.type == "csv" and fmt.options.header and size else b""
         except AutoloaderError as exc:
             if exc.transient:
                 raise
             return replace  # the load itself names the file and the reason
-        return Reload(size, etag, seen.records, tail_from=size, header=header)
+        return Reload(size, etag, seen.records, tail_from=size, header=header, seed=prefix)
 
     def _reconcile(self, ctx: _RunContext) -> None:
         """Settle batches left `pending` by a dead run (only then is the table asked which one it committed).
@@ -1009,7 +1008,7 @@ class RunPipeline:
         for info in files:
             reload = ctx.reloads.get(info.path)
             if reload is not None and reload.tail_from is not None:
-                ctx.tracked.windows[info.path] = Window(reload.tail_from, info.size, reload.header)
+                ctx.tracked.windows[info.path] = Window(reload.tail_from, info.size, reload.header, reload.seed)
             else:
                 ctx.tracked.windows[info.path] = Window(0, info.size)
 
@@ -1053,25 +1052,15 @@ class RunPipeline:
         failed = [LedgerEntry(f.path, f.size, f.modified, f.etag, FileStatus.FAILED, error=reason) for f in files]
         self.store.upsert_files(ctx.ingestion.id, ctx.run_id, failed)
 
-    def _content_hashes(self, ctx: _RunContext, files: list[FileInfo]) -> dict[str, str]:
-        """sha256 of each loaded line-based file's bytes up to its listed size, under reload_changed_files: what
-        tells an append-only growth later. A file that cannot be hashed now is simply replaced if it changes."""
+    @staticmethod
+    def _content_hashes(ctx: _RunContext, files: list[FileInfo]) -> dict[str, str]:
+        """sha256 of each loaded line-based file's bytes up to its listed size as the load read them
+        (`TrackedStorage.loaded_hashes`), under reload_changed_files: what tells an append-only growth later. A file
+        the run did not read whole through its window has none, and is replaced whole if it changes."""
         if ctx.tracked is None or not ctx.ingestion.spec.source.reload_changed_files:
             return {}
-        if not is_line_based(ctx.ingestion.spec.format):
-            return {}
-        digests = {}
-        for info in files:
-            try:
-                digest = loaded_digest(ctx.tracked.inner, info.path, info.size)
-            except AutoloaderError as exc:
-                log.info("no content hash for %s: %s", info.path, exc.message)
-                continue
-            if digest is None:
-                log.info("no content hash for %s: it changed after it was loaded", info.path)
-            else:
-                digests[info.path] = digest
-        return digests
+        hashes = ctx.tracked.loaded_hashes
+        return {info.path: hashes[info.path] for info in files if info.path in hashes}
 
     def _complete(self, ctx: _RunContext, files: list[FileInfo], seq: int, outcomes: dict[str, FileOutcome]) -> None:
         loaded = [f for f in files if not outcomes.get(f.path, FileOutcome()).quarantine_reason]
