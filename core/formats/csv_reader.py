@@ -87,16 +87,16 @@ def _csv_probe(head: bytes, exhausted: bool, fmt: FormatConfig) -> list[str]:
     raise AssertionError("unreachable")
 
 
-def csv_column_names(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[tuple[str, str]]:
-    """The columns of a CSV file in its order: each as `read_csv` names it (the header cleaned like Spark's,
-    `_clean_names`, then stored the way the table keeps it, core/formats/names.py) and as the header writes it.
-    `stream` is the file's decoded text; only its start is read."""
+def csv_column_names(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[tuple[str, str, str]]:
+    """The columns of a CSV file in its order, each as (the column `read_csv` loads it into: stored the way the
+    table keeps names, core/formats/names.py; the name as the header writes it; the name `read_csv` gives it, the
+    header cleaned like Spark's, `_clean_names`, under which a value no column takes is rescued). `stream` is the
+    file's decoded text; only its start is read."""
     lines = CsvLines(stream, fmt.options, check_quotes=False, count_lines=False)
     first, exhausted = first_content(_binary(lines), _PROBE_BYTES, path, "CSV")
     raw = _csv_probe(first, exhausted, fmt)
-    return [
-        (column_name(name), written) for name, written in zip(_clean_names(raw, fmt.options.header), raw, strict=True)
-    ]
+    cleaned = _clean_names(raw, fmt.options.header)
+    return [(column_name(name), written, name) for name, written in zip(cleaned, raw, strict=True)]
 
 
 def read_csv(

@@ -409,10 +409,10 @@ def _hand_out(members: list[tuple[str, bytes]], parsed: pa.Table, whole: frozens
 
 @dataclass(frozen=True, slots=True)
 class CsvHeader:
-    """A CSV file's columns in its order, each (as `read_file` names it, as the header writes it), and the codec its
-    text is in (`utf-8`, the encoding option's, or `utf-16` for a UTF-16 byte order mark)."""
+    """A CSV file's columns in its order (`csv_reader.csv_column_names`), and the codec its text is in (`utf-8`,
+    the encoding option's, or `utf-16` for a UTF-16 byte order mark)."""
 
-    columns: tuple[tuple[str, str], ...]
+    columns: tuple[tuple[str, str, str], ...]
     codec: str
 
 

@@ -1139,6 +1139,23 @@ def test_csv_in_other_encodings_loads_as_written_or_is_set_aside(
 
 
 @pytest.mark.reading
+def test_a_csv_value_no_column_takes_is_rescued_not_dropped(engine: Harness, tmp_path: Path) -> None:
+    """A name stored like another (`a b` beside `a_b`) and a column the folders fill (`year` under `year=2024/`):
+    the embedded engine keeps the file's value in `_rescued_data`; the Spark engine, reading by header, dropped it
+    (a helper attacking the header change)."""
+    landing = tmp_path / "in"
+    (landing / "year=2024").mkdir(parents=True)
+    (landing / "year=2024" / "a.csv").write_text("a b,a_b,year\n1,2,2023\n")
+    ing = engine.create(spec(str(landing), format={"type": "csv"}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    [row] = engine.table(ing).to_pylist()
+    assert (row["a_b"], row["year"]) == (1, 2024)
+    rescued = json.loads(row["_rescued_data"])
+    assert (rescued["a_b"], rescued["year"]) == ("2", "2023")
+
+
+@pytest.mark.reading
 def test_a_csv_file_without_a_column_of_the_table_loads_it_as_null(engine: Harness, tmp_path: Path) -> None:
     """On the Spark engine such a batch failed (the header check; then, reading by the header, the column was
     missing from the batch's frame)."""

@@ -35,7 +35,7 @@ QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantine
 # Working columns hold a space, which no stored top-level name does (core/formats/names.py): a source column
 # named like one of them is neither overwritten nor dropped.
 _PATH, _BAD, _STAGED, _GUARD = "__al path", "__al bad", "__al staged ", "__al guard"
-_WIDTH, _POSITION = "__al width", "__al column "
+_WIDTH, _POSITION, _UNTAKEN = "__al width", "__al column ", "__al untaken "
 _LAYOUT_THREADS = 8
 _EXTRA_FIELDS = 16
 """A permissive CSV row may have this many fields more than the columns read (rescued as `_c<i>`, as the embedded
@@ -508,12 +508,13 @@ class Reader:
         return _with_missing_columns(_union_by_name(frames), self._target_read_schema(request))
 
     def _header_frame(
-        self, spark: Any, request: BatchRequest, columns: tuple[tuple[str, str], ...], files: list[FileInfo]
+        self, spark: Any, request: BatchRequest, columns: tuple[tuple[str, str, str], ...], files: list[FileInfo]
     ) -> Any:
-        """CSV files whose header is `columns` ((stored name, name as written) each), read by position and then
-        named as the target's columns: a column the files have in another order lands in its column, one they lack
-        is NULL, one the target does not take is not read into the batch (as on the embedded engine). A name the
-        header repeats is the column the first time only.
+        """CSV files whose header is `columns` (`csv_columns`: stored, written and cleaned name each), read by
+        position and then named as the target's columns: a column the files have in another order lands in its
+        column, one they lack is NULL. One the target does not take (a name stored like another, `a b` beside
+        `a_b`; a column the folders fill, `year` under `year=2024/`; an ignored one) is kept as
+        `_UNTAKEN<cleaned name>`, for `_rescued_data` (as on the embedded engine; it was dropped).
 
         Where the written names can be Spark's schema (none blank, none twice without regard to case, the common
         case), the files are read under them with Spark's header check on, so a file whose header is no longer the
@@ -522,16 +523,15 @@ class Reader:
         from pyspark.sql.connect import functions as F
         from pyspark.sql.types import StringType, StructField, StructType
 
-        written = [name for _, name in columns]
+        written = [name for _, name, _ in columns]
         checked = all(written) and len({name.lower() for name in written}) == len(written)
         known = {f.name: f for f in self._target_read_schema(request).fields if f.name != RESCUED}
         fields, named = [], {}
-        for index, (name, as_written) in enumerate(columns):
+        for index, (name, as_written, cleaned) in enumerate(columns):
             read_as = as_written if checked else f"{_POSITION}{index}"
             taken = known.pop(name, None)
             fields.append(StructField(read_as, taken.dataType if taken else StringType(), True))
-            if taken is not None:
-                named[read_as] = name
+            named[read_as] = name if taken is not None else f"{_UNTAKEN}{cleaned}"
         fields.append(StructField(RESCUED, StringType(), True))
         schema = StructType(fields)
         reader = self.reader(spark, request.format, schema)
@@ -651,6 +651,8 @@ class Reader:
             misfits |= {name: F.when(~bad, F.col(quote(name))) for name in extras}
         elif extras:
             packed = text_rules.rescued_object([(c, F.col(quote(c))) for c in extras], json_values=True)
+        kept = [c for c in frame.columns if c.startswith(_UNTAKEN)]
+        untaken = [(c.removeprefix(_UNTAKEN), F.when(~bad, F.col(quote(c)))) for c in kept]
         if csv:
             for name in request.schema.names:
                 if name != RESCUED and name not in columns and name in frame.columns:
@@ -667,7 +669,7 @@ class Reader:
         if packed is not None:
             base = F.coalesce(base, packed)
         # A malformed CSV row has no misfits (`void`): its whole line is kept instead.
-        rescued = text_rules.rescued_text(list(misfits.items()), json_values=not csv)
+        rescued = text_rules.rescued_text([*misfits.items(), *untaken], json_values=not csv)
         frame, parts = staging.stage(frame, {"base": base, "rescued": rescued})
         columns[RESCUED] = text_rules.merge_objects(parts["base"], text_rules.as_object(parts["rescued"]))
         frame = frame.withColumns(columns)
@@ -809,8 +811,8 @@ def _with_partitions(frame: Any, request: BatchRequest, files: list[FileInfo], s
 
 
 def _folder_columns(request: BatchRequest) -> list[str]:
-    """CSV: the target's columns that every file's folders fill (Hive-style), left out of the read schema, as
-    Spark checks the header against it. A CSV that also holds such a column fails that check (quarantined)."""
+    """CSV: the target's columns that every file's folders fill (Hive-style), left out of the read schema (a CSV
+    that also holds such a column has its value rescued, as on the embedded engine: `_header_frame`)."""
     if request.format.type != "csv" or not request.files:
         return []
     wanted = request.storage.partition_columns
@@ -888,7 +890,7 @@ def _layouts(request: BatchRequest, files: list[FileInfo], batch: Batch) -> Layo
     return layouts
 
 
-def _csv_layout(request: BatchRequest, info: FileInfo) -> tuple[tuple[str, str], ...]:
+def _csv_layout(request: BatchRequest, info: FileInfo) -> tuple[tuple[str, str, str], ...]:
     """The file's header; BadFileError for UTF-16 or UTF-32 text Spark would split into lines by bytes (only its
     multiline reader decodes the whole file), or UTF-16 found by its byte order mark under another encoding option
     (Spark reads by the option: every row would be text in other columns)."""
