@@ -119,7 +119,7 @@ def trigger_for(schedule: ScheduleConfig, ingestion_id: int | None = None) -> Ba
         return IntervalTrigger(seconds=seconds, start_date=start, timezone=zone)
     frequency = schedule.frequency
     if frequency == "hourly":
-        return CronTrigger(minute=schedule.minute or 0, timezone=zone)
+        return Cron(minute=schedule.minute or 0, timezone=zone)
     if frequency == "daily":
         hour, minute = _hour_minute(schedule)
         return FixedHourCron(hour=hour, minute=minute, timezone=zone)
@@ -143,10 +143,28 @@ def trigger_for(schedule: ScheduleConfig, ingestion_id: int | None = None) -> Ba
     )
 
 
-class FixedHourCron(CronTrigger):
-    """A CronTrigger that fires once on the night a fall-back repeats its wall-clock time, as cron runs a job at a
-    fixed hour: APScheduler fired "daily at 02:30 Europe/Berlin" at 00:30 and again at 01:30 UTC on the last Sunday
-    of October, two runs. Hourly schedules and cron hours starting with `*` keep firing in both hours (every real
+class Cron(CronTrigger):
+    """APScheduler's CronTrigger without its skip across a change of UTC offset: searching from before a
+    spring-forward, APScheduler 3.11 carried the old offset into the next day and passed over its fire ("daily at
+    00:00 America/Chicago" fired on 2025-03-09, then 2025-03-11; a helper's trial). Where the offset changes between
+    the search's start and the fire found, the search is done again from the change; the earlier fire wins."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        start = now if previous_fire_time is None else min(now, _just_after(previous_fire_time))
+        fire = super().get_next_fire_time(None, start)
+        while fire is not None and start.astimezone(fire.tzinfo).utcoffset() != fire.utcoffset():
+            start = _offset_change(start, fire)
+            again = super().get_next_fire_time(None, start)
+            if again is None or again >= fire:
+                break
+            fire = again
+        return fire
+
+
+class FixedHourCron(Cron):
+    """A Cron that fires once on the night a fall-back repeats its wall-clock time, as cron runs a job at a fixed
+    hour: APScheduler fired "daily at 02:30 Europe/Berlin" at 00:30 and again at 01:30 UTC on the last Sunday of
+    October, two runs. Hourly schedules and cron hours starting with `*` keep firing in both hours (every real
     hour), as cron runs its wildcard jobs."""
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
@@ -154,6 +172,19 @@ class FixedHourCron(CronTrigger):
         while fire is not None and _repeated_wall_time(fire):
             fire = super().get_next_fire_time(fire, _just_after(fire))
         return fire
+
+
+def _offset_change(start: datetime, fire: datetime) -> datetime:
+    """The first instant after `start`, to the microsecond, whose UTC offset in `fire`'s zone is `fire`'s."""
+    zone, offset = fire.tzinfo, fire.utcoffset()
+    low, high = start.astimezone(UTC), fire.astimezone(UTC)
+    while high - low > timedelta(microseconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == offset:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _repeated_wall_time(moment: datetime) -> bool:
@@ -178,7 +209,7 @@ def crontab_trigger(expression: str, zone: ZoneInfo | timezone) -> BaseTrigger:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
     days = _cron_weekdays(weekday)
-    kind = CronTrigger if hour.startswith("*") else FixedHourCron
+    kind = Cron if hour.startswith("*") else FixedHourCron
     if day.startswith(("*", "?")) or weekday.startswith(("*", "?")):  # cron ORs only two restricted fields
         return kind(minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=zone)
     by_date = kind(minute=minute, hour=hour, day=day, month=month, timezone=zone)
@@ -306,7 +337,7 @@ def next_fire_times(
         if fire is None:
             break
         if fire > now:
-            times.append(fire)
+            times.append(fire.astimezone(UTC).astimezone(fire.tzinfo))  # 02:30 that a spring-forward skips: 03:30
         previous, cursor = fire, _just_after(fire)
     return times
 

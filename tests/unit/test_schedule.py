@@ -104,6 +104,19 @@ def test_a_fixed_time_fires_once_on_the_night_the_clock_goes_back(
     assert fires[1] - fires[0] > timedelta(hours=20), fires
 
 
+def test_a_daily_run_at_midnight_fires_the_day_after_a_spring_forward() -> None:
+    """APScheduler 3.11, searching from the previous fire, carried the old UTC offset into the next day and passed
+    over its fire: "daily at 00:00 America/Chicago" fired on 2025-03-09, then 2025-03-11 (a helper's trial)."""
+    fires = next_fire_times(sched(frequency="daily", time="00:00", timezone="America/Chicago"), 3, utc(2025, 3, 8, 12))
+    assert [f.astimezone(UTC) for f in fires] == [utc(2025, 3, 9, 6), utc(2025, 3, 10, 5), utc(2025, 3, 11, 5)]
+
+
+def test_a_time_a_spring_forward_skips_is_shown_as_the_clock_reads_then() -> None:
+    fires = next_fire_times(sched(frequency="daily", time="02:30", timezone="Europe/Berlin"), 1, utc(2025, 3, 29, 12))
+    assert fires[0].astimezone(UTC) == utc(2025, 3, 30, 1, 30)
+    assert fires[0].strftime("%H:%M%z") == "03:30+0200"  # it showed 02:30+0100, a time the clock never reads
+
+
 @pytest.mark.parametrize(
     ("expression", "after", "expected"),
     [
