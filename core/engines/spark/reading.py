@@ -259,14 +259,15 @@ class Reader:
         if error.code == "format_not_supported":
             raise format_error(fmt.type, self.target.name, exc) from exc
 
-    def _probe_files(self, spark: Any, fmt: FormatConfig, files: list[FileInfo], schema: Any) -> dict[str, str]:
-        """Read each file alone (only after a batch failed) to find the ones that cannot be read at all."""
+    @staticmethod
+    def _probe_files(fmt: FormatConfig, files: list[FileInfo], frame_of: Callable[[FileInfo], Any]) -> dict[str, str]:
+        """Read each file alone (`frame_of` it; only after a batch failed) to find the ones that cannot be read."""
         from pyspark.sql.connect import functions as F
 
         bad: dict[str, str] = {}
         for info in files:
             try:
-                self.reader(spark, fmt, schema).load(spark_path(info.path)).agg(F.count(F.lit(1))).collect()
+                frame_of(info).agg(F.count(F.lit(1))).collect()
             except Exception as exc:
                 if _fatal(exc):
                     raise
@@ -277,21 +278,15 @@ class Reader:
     def _probe_batch_files(
         self, spark: Any, request: BatchRequest, files: list[FileInfo], layouts: Layouts | None
     ) -> dict[str, str]:
-        """`_probe_files` for a batch: each file read alone with the schema the batch reads it with."""
-        if layouts is None:
-            return self._probe_files(spark, request.format, files, self._read_schema(request))
-        from pyspark.sql.connect import functions as F
-
-        bad: dict[str, str] = {}
-        for info in files:
-            try:
-                self._raw_frame(spark, request, [info], layouts).agg(F.count(F.lit(1))).collect()
-            except Exception as exc:
-                if _fatal(exc):
-                    raise
-                reason = str(exc).strip().split("\n", 1)[0][:300]
-                bad[info.path] = f"{info.path} could not be read as {request.format.type}: {reason}"
-        return bad
+        """`_probe_files` for a batch: each file read alone as the batch reads it."""
+        if layouts is not None:
+            return self._probe_files(
+                request.format, files, lambda info: self._raw_frame(spark, request, [info], layouts)
+            )
+        schema = self._read_schema(request)
+        return self._probe_files(
+            request.format, files, lambda info: self.reader(spark, request.format, schema).load(spark_path(info.path))
+        )
 
     # --- schema -------------------------------------------------------------------------------------------------
     def infer(self, spark: Any, files: list[FileInfo], fmt: FormatConfig) -> InferResult:
@@ -306,7 +301,9 @@ class Reader:
             if _fatal(exc):
                 raise
             self._raise_if_missing_format(exc, fmt)
-            unreadable = self._probe_files(spark, fmt, readable, None)
+            unreadable = self._probe_files(
+                fmt, readable, lambda info: self.reader(spark, fmt, None).load(spark_path(info.path))
+            )
             bad.update(unreadable)
             rest = [f for f in readable if f.path not in unreadable]
             if rest:
