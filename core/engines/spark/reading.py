@@ -92,10 +92,10 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
         options["multiLine"] = str(opts.multiline).lower()
         if infer:
             options["inferSchema"] = str(infer_types).lower()
-        # With a header and a schema, Spark maps columns by position and checks nothing (enforceSchema): the
-        # reader reads each file's header itself and reads each group of files with one header in its order
-        # (`_header_frame`). Spark's own check compared the raw header with the cleaned names (`""` against
-        # `_c0`) and failed the whole batch for a file with another order or another set of columns.
+        # With a header and a schema, Spark maps columns by position: the service reads each file's header and
+        # each group of files with one header is read in its order (`_header_frame`, which turns Spark's header
+        # check on where the written names can be the schema). The check against the batch's cleaned names (`""`
+        # against `_c0`) failed the whole batch for a file with another order or another set of columns.
     elif fmt.type == "xml":
         # The embedded engine's names for attributes and element text (spark-xml's defaults, said explicitly).
         options |= {"rowTag": opts.row_tag or "row", "attributePrefix": "_", "valueTag": "_VALUE"}
