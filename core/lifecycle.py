@@ -194,6 +194,10 @@ class TrackedStorage(StorageWrapper):
         window = self.windows.get(path)
         if window is None:
             return raw
+        with (
+            self._lock
+        ):  # the last read decides: one that does not reach the window's end (the file shrank) leaves none
+            self.loaded_hashes.pop(path, None)
 
         def read_whole(digest: str) -> None:
             with self._lock:

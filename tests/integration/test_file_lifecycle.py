@@ -219,6 +219,45 @@ def test_a_file_rewritten_right_after_its_load_is_reloaded_whole_not_as_an_appen
     assert Counter(_ids(services.embedded.table_uri(ing.spec.destination))) == Counter(range(20, 27))
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_file_shorter_at_its_load_than_at_its_inference_is_not_taken_for_an_append_later(
+    services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A producer regenerating an export by truncate and rewrite: the inference read version A whole (its hash
+    recorded), the load found only the first 3 lines. The hash of A stayed, so the next run took the finished
+    rewrite (A and more) for an append and loaded only the new lines: rows 3-9 of A never loaded (a helper attacking
+    4c21ee4). The last read decides now: one that does not reach the end of the file's window leaves no hash. The
+    rewrite is timed by a stand-in wrapping the inference."""
+
+    def write(ids: range) -> str:
+        return _lines(ids) if fmt == "json" else "id,name\n" + "".join(f"{i},n{i}\n" for i in ids)
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    path = landing / f"export.{fmt}"
+    path.write_text(write(range(0, 10)))
+    ing = services.ingestions.create(
+        spec(str(landing), table=f"shrunk_{fmt}", format={"type": fmt}, source={"reload_changed_files": True}),
+        activate=True,
+    )
+    engine = services.embedded
+    infer = type(engine).infer_schema
+
+    def infer_then_truncate(self: Any, storage: Any, files: Any, fmt_: Any) -> Any:
+        result = infer(self, storage, files, fmt_)
+        path.write_text(write(range(0, 3)))  # the producer's rewrite, caught part-way
+        engine._parsed = type(engine._parsed)()  # a kept JSON parse would spare the load its read: as a larger file
+        return result
+
+    monkeypatch.setattr(type(engine), "infer_schema", infer_then_truncate)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    monkeypatch.setattr(type(engine), "infer_schema", infer)
+    path.write_text(write(range(0, 15)))  # the rewrite finished: A and 5 more lines
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    assert Counter(_ids(services.embedded.table_uri(ing.spec.destination))) == Counter(range(0, 15))
+
+
 def test_a_file_growing_between_runs_loads_only_its_new_records_each_time(
     services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

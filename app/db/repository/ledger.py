@@ -182,7 +182,9 @@ class LedgerRows(Rows):
                         records=bindparam("b_records"),
                         bad_records=bindparam("b_bad"),
                         error=bindparam("b_error"),
-                        content_hash=func.coalesce(bindparam("b_hash"), ledger.c.content_hash),
+                        # a loaded file's hash is of the version loaded, or none (then its next change is reloaded
+                        # whole): an older version's hash let a later growth be taken for an append to it
+                        content_hash=case((bindparam("b_loaded"), bindparam("b_hash")), else_=ledger.c.content_hash),
                         # a reloaded file set aside (quarantined, unreadable) keeps the version in the table
                         previous_size=case((bindparam("b_loaded"), None), else_=ledger.c.previous_size),
                         previous_etag=case((bindparam("b_loaded"), None), else_=ledger.c.previous_etag),

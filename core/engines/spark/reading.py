@@ -126,22 +126,34 @@ def reader_options(fmt: FormatConfig, infer: bool) -> dict[str, str]:
     return options
 
 
-_JAVA_CHARSETS = {
+_SPARK_CHARSETS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "ascii": "US-ASCII",
     "iso8859-1": "ISO-8859-1",
-    "cp1252": "windows-1252",
+    "utf-16": "UTF-16",
     "utf-16-le": "UTF-16LE",
     "utf-16-be": "UTF-16BE",
-    "utf-32-le": "UTF-32LE",
-    "utf-32-be": "UTF-32BE",
+    "utf-32": "UTF-32",
 }
+"""Python's codec → the charset Spark 4 reads text in: it reads no other (`spark.sql.legacy.javaCharsets` off)."""
 
 
 def _java_charset(encoding: str) -> str:
-    """The Java name of a text encoding the product accepts (Python's names: `latin-1` is no Java charset)."""
+    """The charset name Spark reads a text encoding the product accepts under (Python's names: `latin-1` is none);
+    ConfigError for one Spark does not read (it quarantined every file with Spark's own charset error)."""
     from core.formats.encoding import codec_name
 
-    name = codec_name(encoding)
-    return _JAVA_CHARSETS.get(name, name)
+    name = _SPARK_CHARSETS.get(codec_name(encoding))
+    if name is None:
+        raise ConfigError(
+            f"The Spark engine cannot read text in {encoding}: Spark reads UTF-8, UTF-16, UTF-32, ISO-8859-1 "
+            "(latin-1) and US-ASCII only.",
+            "Move the ingestion to the embedded engine, which reads it, or have the producer write UTF-8; nothing "
+            "was loaded or set aside.",
+            field="format.options.encoding",
+        )
+    return name
 
 
 def _csv_quoting(fmt: FormatConfig) -> dict[str, str]:
