@@ -32,6 +32,7 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
+    folder_key_with_data,
     literal_prefix,
     matches,
     missing_sdk,
@@ -240,6 +241,10 @@ class AzureBlobStorage:
                     continue  # a BlobPrefix (a sub-folder) of the grouped listing
                 name = blob.name
                 if name.endswith("/") or (blob.metadata or {}).get("hdi_isfolder") == "true":
+                    if name.endswith("/") and (
+                        reason := folder_key_with_data(name[start:], int(blob.size or 0), pattern)
+                    ):
+                        self.skipped[self.base + name] = reason
                     continue  # a folder marker (ADLS Gen2, consoles)
                 if not matches(name[start:], pattern) or not sorts_after(self.base + name, start_after):
                     continue

@@ -350,6 +350,18 @@ def require_valid_pattern(pattern: str | None) -> None:
 HIDDEN_PREFIXES = (".", "_")
 
 
+def folder_key_with_data(relative_key: str, size: int, pattern: str | None) -> str | None:
+    """Why an object store's key ending in `/` is skipped when it holds bytes (the listing's `skipped` note), or
+    None: a key like that is a folder to consoles, tools and Spark, so it is not read; with bytes in it, the data
+    went nowhere without a word."""
+    if not size or not matches(relative_key.rstrip("/"), pattern):
+        return None
+    return (
+        f"an object whose key ends in '/' holds {size:,} bytes; a key like that is a folder to stores and Spark, so "
+        "it is not read. Rename the object without the trailing '/'."
+    )
+
+
 def is_hidden(relative_path: str) -> bool:
     """Files and folders starting with `.` or `_` (e.g. `_SUCCESS`, `.tmp`) are skipped, as Spark does.
 

@@ -29,6 +29,7 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
+    folder_key_with_data,
     literal_prefix,
     matches,
     missing_sdk,
@@ -215,7 +216,11 @@ class GCSStorage:
             )
             for blob in blobs:
                 name = blob.name
-                if name.endswith("/") or not matches(name[start:], pattern):
+                if name.endswith("/"):
+                    if reason := folder_key_with_data(name[start:], int(blob.size or 0), pattern):
+                        self.skipped[f"gs://{self.bucket}/{name}"] = reason
+                    continue
+                if not matches(name[start:], pattern):
                     continue
                 if not sorts_after(f"gs://{self.bucket}/{name}", start_after):
                     continue  # the start offset itself (GCS's offset is inclusive)

@@ -28,6 +28,7 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
+    folder_key_with_data,
     literal_prefix,
     matches,
     missing_sdk,
@@ -305,8 +306,12 @@ class S3Storage:
                 for obj in page.get("Contents", ()):
                     key = obj["Key"]
                     listed = True
-                    if key.endswith("/") or not key.startswith(list_prefix):
-                        continue  # a "directory marker" of consoles and tools; a key some stores answer beside it
+                    if key.endswith("/") and key.startswith(list_prefix):  # a "directory marker" of consoles and tools
+                        if reason := folder_key_with_data(key[start:], int(obj.get("Size", 0)), pattern):
+                            self.skipped[f"s3://{self.bucket}/{key}"] = reason
+                        continue
+                    if not key.startswith(list_prefix):
+                        continue  # a key some stores answer beside the prefix
                     if not matches(key[start:], pattern) or not sorts_after(f"s3://{self.bucket}/{key}", start_after):
                         continue
                     etag = obj.get("ETag")
