@@ -513,11 +513,17 @@ class Reader:
         for info in files:
             groups.setdefault(layouts[info.path], []).append(info)
         group_frame = self._parquet_frame if request.format.type == "parquet" else self._header_frame
-        frames = [group_frame(spark, request, layout, group) for layout, group in groups.items()]
-        return _with_missing_columns(_union_by_name(frames), self._target_read_schema(request))
+        target = self._target_read_schema(request)  # once, not per group (a batch may have 1,000 layouts)
+        frames = [group_frame(spark, request, target, layout, group) for layout, group in groups.items()]
+        return _with_missing_columns(_union_by_name(frames), target)
 
     def _header_frame(
-        self, spark: Any, request: BatchRequest, columns: tuple[tuple[str, str, str], ...], files: list[FileInfo]
+        self,
+        spark: Any,
+        request: BatchRequest,
+        target: Any,
+        columns: tuple[tuple[str, str, str], ...],
+        files: list[FileInfo],
     ) -> Any:
         """CSV files whose header is `columns` (`csv_columns`: stored, written and cleaned name each), read by
         position and then named as the target's columns: a column the files have in another order lands in its
@@ -534,7 +540,7 @@ class Reader:
 
         written = [name for _, name, _ in columns]
         checked = all(written) and len({name.lower() for name in written}) == len(written)
-        known = {f.name: f for f in self._target_read_schema(request).fields if f.name != RESCUED}
+        known = {f.name: f for f in target.fields if f.name != RESCUED}
         fields, named = [], {}
         for index, (name, as_written, cleaned) in enumerate(columns):
             read_as = as_written if checked else f"{_POSITION}{index}"
@@ -552,19 +558,18 @@ class Reader:
         return frame.withColumn(_WIDTH, F.lit(len(columns)))
 
     def _parquet_frame(
-        self, spark: Any, request: BatchRequest, layout: tuple[tuple[str, str], ...], files: list[FileInfo]
+        self, spark: Any, request: BatchRequest, target: Any, layout: tuple[tuple[str, str], ...], files: list[FileInfo]
     ) -> Any:
         """Parquet files of one layout (`_parquet_layout`): a column they lack or hold only NULLs in is left out
         of the read (NULL), nanosecond timestamps are read as the long they are stored as and cut to microseconds
         as the embedded engine cuts them (Spark reads no TIMESTAMP(NANOS) column into a timestamp: pandas writes
         them by default, and every such batch failed inside its write)."""
-        from pyspark.sql.connect import functions as F
         from pyspark.sql.types import LongType, StructField, StructType
 
         how = dict(layout)
         keys = _file_keys(request)
         fields, nanos = [], {}
-        for f in self._target_read_schema(request).fields:
+        for f in target.fields:
             kind = how.get(f.name, _ABSENT)
             if kind == _ABSENT:
                 continue
@@ -576,7 +581,7 @@ class Reader:
             frame = frame.withColumnsRenamed(renamed)
         if nanos:
             frame = frame.withColumns({name: _from_nanos(name, t) for name, t in nanos.items()})
-        return frame.withColumns({_BAD: F.lit(False), _PATH: _path_column(files)})
+        return self._flagged(frame, request, files, len(fields))
 
     @staticmethod
     def _flagged(frame: Any, request: BatchRequest, files: list[FileInfo], width: int) -> Any:
