@@ -93,6 +93,13 @@ class SourceNotFound(TerminalError):
     http_status = 400
 
 
+class SourceChanged(TerminalError):
+    """A listed file that is no longer the version the listing gave (rewritten since): it is not read, so that no
+    load mixes two versions or records one version's etag for another's rows; the next run lists the new one."""
+
+    code = "source_changed"
+
+
 class ConfigError(TerminalError):
     code = "invalid_config"
     http_status = 422

@@ -9,11 +9,19 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from core.config import FormatConfig
 from core.domain import FileStatus, KnownFile
-from core.errors import AutoloaderError, BadFileError, ConfigError, FileRefused, SourceNotFound, StorageAuthError
+from core.errors import (
+    AutoloaderError,
+    BadFileError,
+    ConfigError,
+    FileRefused,
+    SourceChanged,
+    SourceNotFound,
+    StorageAuthError,
+)
 from core.storage.base import FileInfo, Storage, StorageWrapper
 
 _HASH_BLOCK = 1024 * 1024
@@ -151,8 +159,9 @@ class _WindowReader(io.RawIOBase):
         super().close()
 
 
-OPEN_FAILURES = (SourceNotFound, StorageAuthError, ConfigError, FileRefused)
-"""Errors opening one listed file that concern that file only (gone, no permission, not a regular file)."""
+OPEN_FAILURES = (SourceNotFound, SourceChanged, StorageAuthError, ConfigError, FileRefused)
+"""Errors opening one listed file that concern that file only (gone, rewritten, no permission, not a regular
+file)."""
 
 
 class TrackedStorage(StorageWrapper):
@@ -167,6 +176,8 @@ class TrackedStorage(StorageWrapper):
     def __init__(self, inner: Storage):
         super().__init__(inner)
         self.windows: dict[str, Window] = {}
+        self.versions: dict[str, str] = {}
+        """The etag each file to load had in the run's listing: its reads are of that version (Storage.open)."""
         self.open_failures: dict[str, AutoloaderError] = {}
         self.loaded_hashes: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -174,23 +185,22 @@ class TrackedStorage(StorageWrapper):
     def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
         return self.inner.list_files(pattern, start_after=start_after)
 
-    def open(self, path: str) -> BinaryIO:
-        return self._opened(path, self.inner.open)
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        return self._opened(path, self.inner.open, version)
 
-    def open_seekable(self, path: str) -> BinaryIO:
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         if path in self.windows:
-            return self.open(path)
-        return self._opened(path, self.inner.open_seekable)
+            return self.open(path, version)
+        return self._opened(path, self.inner.open_seekable, version)
 
-    def _opened(self, path: str, opener: Callable[[str], BinaryIO]) -> BinaryIO:
+    def _opened(self, path: str, opener: Callable[[str, str | None], BinaryIO], version: str | None) -> BinaryIO:
+        version = version or self.versions.get(path)
         try:
-            raw = opener(path)
+            raw = opener(path, version)
         except OPEN_FAILURES as exc:
-            if exc.transient:
-                raise
-            with self._lock:
-                self.open_failures.setdefault(path, exc)
-            raise BadFileError(exc.message, exc.action, field=path) from exc
+            raise self._set_aside(path, exc) from exc
+        if version is not None and getattr(self.inner, "open_from", None) is not None:
+            raw = cast(BinaryIO, _PinnedReader(raw, lambda exc: self._set_aside(path, exc)))
         window = self.windows.get(path)
         if window is None:
             return raw
@@ -204,6 +214,40 @@ class TrackedStorage(StorageWrapper):
                 self.loaded_hashes[path] = digest
 
         return io.BufferedReader(_WindowReader(raw, window, read_whole), buffer_size=_HASH_BLOCK)
+
+    def _set_aside(self, path: str, exc: AutoloaderError) -> AutoloaderError:
+        """The error that sets one file aside (its cause kept for the ledger), or `exc` itself if transient."""
+        if exc.transient:
+            return exc
+        with self._lock:
+            self.open_failures.setdefault(path, exc)
+        return BadFileError(exc.message, exc.action, field=path)
+
+
+class _PinnedReader(io.RawIOBase):
+    """A read of a listed version from a store that resumes failed reads: the file rewritten part-way (a resumed
+    read of that version refused, `SourceChanged`) is that file's error, not the batch's."""
+
+    def __init__(self, raw: BinaryIO, set_aside: Callable[[SourceChanged], AutoloaderError]):
+        super().__init__()
+        self.raw = raw
+        self.set_aside = set_aside
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self.raw.read(len(buffer))
+        except SourceChanged as exc:
+            raise self.set_aside(exc) from exc
+        n = len(data)
+        memoryview(buffer).cast("B")[:n] = data
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def unreadable_file(path: str, exc: Exception) -> BadFileError:

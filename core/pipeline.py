@@ -50,6 +50,7 @@ from core.errors import (
     RunTakenOver,
     SchemaChangeError,
     ShuttingDown,
+    SourceChanged,
     SourceNotFound,
     TooManyBadRecords,
 )
@@ -178,6 +179,7 @@ class _RunContext:
     listed_errors: Counter[str] = field(default_factory=Counter)
     vanished: int = 0
     unreadable: int = 0
+    rewritten: int = 0
     built_engine: Engine | None = None
     listing: ListingState | None = None
     """The incremental listing state read at the start (None: the source lists fully every run)."""
@@ -338,6 +340,7 @@ class RunPipeline:
         for info, seen in selection.changed:
             self._record_change(ctx, info, seen)
         new_files = selection.load
+        ctx.tracked.versions.update((info.path, info.etag) for info in new_files if info.etag)
         if copies := copies_of_loaded(new_files, known):
             ctx.notes.append(copies_note(copies))
         by_path = {info.path: info for info in new_files}
@@ -411,6 +414,7 @@ class RunPipeline:
                 (ctx.metrics.files_quarantined, "quarantined"),
                 (ctx.unreadable, "unreadable (skipped)"),
                 (ctx.vanished, "deleted before being read (skipped)"),
+                (ctx.rewritten, "rewritten while being read (read again by the next run)"),
                 (ctx.changed, "changed after being loaded (not reloaded: reload_changed_files is off)"),
             )
             if count
@@ -1138,9 +1142,10 @@ class RunPipeline:
         )
 
     def _set_aside(self, ctx: _RunContext, path: str, reason: str, action: str) -> FileStatus:
-        """Note a file the batch could not read and return its ledger status: gone since the listing or not
-        readable (permissions) → `failed`, tried again whenever it is listed; bad content, or an object the store
-        refuses to serve as it is (S3 SSE-C) → `quarantined`, tried again once it changes."""
+        """Note a file the batch could not read and return its ledger status: gone since the listing, rewritten
+        since (SourceChanged) or not readable (permissions) → `failed`, tried again whenever it is listed; bad
+        content, or an object the store refuses to serve as it is (S3 SSE-C) → `quarantined`, tried again once it
+        changes."""
         cause = ctx.tracked.open_failures.get(path) if ctx.tracked is not None else None
         if cause is None or isinstance(cause, FileRefused):
             self._note_quarantine(ctx, path, reason, action)
@@ -1148,6 +1153,9 @@ class RunPipeline:
         if isinstance(cause, SourceNotFound):
             ctx.vanished += 1
             kind = "file_vanished"
+        elif isinstance(cause, SourceChanged):
+            ctx.rewritten += 1
+            kind = "file_rewritten"
         else:
             ctx.unreadable += 1
             kind = "file_unreadable"

@@ -32,6 +32,7 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
+    changed_since_listing,
     folder_key_with_data,
     literal_prefix,
     matches,
@@ -259,22 +260,28 @@ class AzureBlobStorage:
         except Exception as exc:
             self._raise(exc)
 
-    def open(self, path: str) -> BinaryIO:
-        return self.open_from(path, 0)
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        return self.open_from(path, 0, version)
 
-    def open_from(self, path: str, offset: int) -> BinaryIO:
-        """The blob from byte `offset` on, streamed in chunks (resumes a read that failed part-way)."""
+    def open_from(self, path: str, offset: int, version: str | None = None) -> BinaryIO:
+        """The blob from byte `offset` on, streamed in chunks (resumes a read that failed part-way). With `version`
+        every request is conditional on the blob's etag (If-Match): a rewritten blob raises SourceChanged."""
         name = self._locate(path)
         full = self.base + name
         blob = self.client.get_blob_client(name)
+        pinned: dict[str, Any] = {}
+        if version is not None:
+            from azure.core import MatchConditions
+
+            pinned = {"etag": f'"{version}"', "match_condition": MatchConditions.IfNotModified}
         try:
             if offset > 0:
-                size = int(blob.get_blob_properties().size)
+                size = int(blob.get_blob_properties(**pinned).size)
                 if offset >= size:  # the failed read had reached the end
                     return io.BytesIO(b"")
-                downloader = blob.download_blob(offset=offset)
+                downloader = blob.download_blob(offset=offset, **pinned)
             else:
-                downloader = blob.download_blob()
+                downloader = blob.download_blob(**pinned)
         except Exception as exc:
             self._raise(exc, path=full)
         chunks = downloader.chunks()
@@ -296,9 +303,9 @@ class AzureBlobStorage:
         """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
         return {}
 
-    def open_seekable(self, path: str) -> BinaryIO:
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         """Download the blob into a temporary file (in memory up to 64 MB) for random access."""
-        return spooled_copy(lambda: self.open(path))
+        return spooled_copy(lambda: self.open(path, version))
 
     # -- internals -------------------------------------------------------------------
 
@@ -358,6 +365,8 @@ class AzureBlobStorage:
                 )
             if status == 404:
                 return SourceNotFound(f"File {target} does not exist", _GONE_ACTION, detail=_detail(exc))
+            if status == 412 and path is not None:  # a conditional read of a blob rewritten since
+                return changed_since_listing(path)
             if code in _AUTH_CODES or status in (401, 403):
                 return StorageAuthError(
                     f"Azure refused access to container '{self.container}' in {self._where()} ({code or status})",

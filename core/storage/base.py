@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import BinaryIO, Generic, NoReturn, Protocol, TypeVar
 
-from core.errors import AutoloaderError, ConfigError
+from core.errors import AutoloaderError, ConfigError, SourceChanged
 
 T = TypeVar("T")
 
@@ -40,12 +40,13 @@ class Storage(Protocol):
         StartAfter, GCS's start offset, folders pruned on local and SFTP): incremental listing."""
         ...
 
-    def open(self, path: str) -> BinaryIO:
-        """Open a file for sequential reading (a stream that supports `read(n)`)."""
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        """Open a file for sequential reading (a stream that supports `read(n)`). With `version` (the etag its
+        listing gave) the stream is of that version or the open raises `SourceChanged`."""
         ...
 
-    def open_seekable(self, path: str) -> BinaryIO:
-        """Open a file for random access (needed by Parquet footers)."""
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
+        """Open a file for random access (needed by Parquet footers); `version` as for `open`."""
         ...
 
     def cluster_options(self) -> dict[str, str]:
@@ -102,6 +103,17 @@ class LazyClient(Generic[T]):
                 if self._value is None:
                     self._value = self._make()
         return self._value
+
+
+def changed_since_listing(path: str) -> SourceChanged:
+    """The error for a file whose version is not the one its listing gave."""
+    return SourceChanged(
+        f"{path} changed after this run listed it (it was rewritten while the run was reading)",
+        "Nothing to do: the file is read again by the next run, whole, as its new version. If files are rewritten "
+        "in place while runs read them, set the source's min_file_age_seconds so a file is read once it has stopped "
+        "changing, or write each version under a new name.",
+        field=path,
+    )
 
 
 def missing_sdk(source: str, packages: str) -> ConfigError:

@@ -29,6 +29,7 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
+    changed_since_listing,
     folder_key_with_data,
     literal_prefix,
     matches,
@@ -235,11 +236,12 @@ class GCSStorage:
         except Exception as exc:
             self._raise(exc)
 
-    def open(self, path: str) -> BinaryIO:
-        return self.open_from(path, 0)
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        return self.open_from(path, 0, version)
 
-    def open_from(self, path: str, offset: int) -> BinaryIO:
-        """The object (the generation current now) from byte `offset` on, read in 1 MB ranged requests."""
+    def open_from(self, path: str, offset: int, version: str | None = None) -> BinaryIO:
+        """The object (the generation current now) from byte `offset` on, read in 1 MB ranged requests of that
+        generation. With `version`, a current generation whose etag is not it raises SourceChanged."""
         bucket, name = self._locate(path)
         full = f"gs://{bucket}/{name}"
         try:
@@ -248,6 +250,8 @@ class GCSStorage:
             self._raise(exc, path=full)
         if blob is None:
             raise SourceNotFound(f"File {full} does not exist", _GONE_ACTION)
+        if version is not None and _etag(blob) != version:
+            raise changed_since_listing(path)
         size = int(blob.size or 0)
         position = max(offset, 0)
 
@@ -268,9 +272,9 @@ class GCSStorage:
         """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
         return {}
 
-    def open_seekable(self, path: str) -> BinaryIO:
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         """Download the object into a temporary file (in memory up to 64 MB) for random access."""
-        return spooled_copy(lambda: self.open(path))
+        return spooled_copy(lambda: self.open(path, version))
 
     # -- internals -------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from core.guards import ROOTS_SETTING, Guards, LocalRoots, realpath_or_none
 from core.storage.base import (
     HIDDEN_PREFIXES,
     FileInfo,
+    changed_since_listing,
     folder_is_before,
     glob_depth,
     glob_to_regex,
@@ -112,11 +113,17 @@ class LocalStorage:
             seen.add((start_stat.st_dev, start_stat.st_ino))
             yield from self._walk(start_dir, start_rel, start_rel.count("/"), max_depth, regex, seen, start_after)
 
-    def open(self, path: str) -> BinaryIO:
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        """With `version`, the opened file's own status must match the listing's (a rewrite between the listing
+        and the open is caught; one during the read is not: a local file has no versions to pin)."""
         full = self._resolve(path)
         fd = self._open_inside(full)
         try:
             os.set_blocking(fd, True)
+            if version is not None:
+                st = os.fstat(fd)
+                if f"{st.st_mtime_ns}-{st.st_size}" != version:
+                    raise changed_since_listing(path)
         except BaseException:
             os.close(fd)
             raise
@@ -126,8 +133,8 @@ class LocalStorage:
         """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
         return {}
 
-    def open_seekable(self, path: str) -> BinaryIO:
-        return self.open(path)
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
+        return self.open(path, version)
 
     # -- internals ----------------------------------------------------------------------
 

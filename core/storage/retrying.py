@@ -4,7 +4,8 @@ restarts, throttling, a network share that hiccups) inside a run, before the run
 - a listing that fails part-way is listed again and the files already yielded are not yielded twice;
 - an open is attempted again;
 - a read that fails part-way reopens the file at the position reached (backends with `open_from`: S3), so the
-  reader sees one unbroken stream.
+  reader sees one unbroken stream; when the read was of a listed version, the reopening is of that version too
+  (`SourceChanged` if the file was rewritten meanwhile), never the start of one version joined to another's rest.
 
 After the last attempt the transient error propagates unchanged: the run fails as transient, as before, and the
 runner's whole-run retries take over. Terminal errors (a missing file, refused credentials) are never retried.
@@ -64,30 +65,33 @@ class RetryingStorage(StorageWrapper):
                 log.warning("listing %s failed (%s); listing again in %.1f s", self.inner.root, exc.message, wait)
                 self.sleep(wait)
 
-    def open(self, path: str) -> BinaryIO:
-        """The stream resumes after a failed read when the backend can open at an offset (S3: a ranged GET); a
-        local file's stream is the backend's own (seekable, and local reads rarely fail transiently)."""
-        stream = self._retry(f"opening {path}", lambda: self.inner.open(path))
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        """The stream resumes after a failed read when the backend can open at an offset (S3: a ranged GET), of
+        the same `version` when one is given; a local file's stream is the backend's own (seekable, and local
+        reads rarely fail transiently)."""
+        stream = self._retry(f"opening {path}", lambda: self.inner.open(path, version))
         if getattr(self.inner, "open_from", None) is None:
             return stream
-        return cast(BinaryIO, io.BufferedReader(_ResumingReader(self, path, stream), buffer_size=_READ_BUFFER))
+        reader = _ResumingReader(self, path, stream, version)
+        return cast(BinaryIO, io.BufferedReader(reader, buffer_size=_READ_BUFFER))
 
-    def open_seekable(self, path: str) -> BinaryIO:
-        return self._retry(f"opening {path}", lambda: self.inner.open_seekable(path))
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
+        return self._retry(f"opening {path}", lambda: self.inner.open_seekable(path, version))
 
-    def reopen_at(self, path: str, offset: int) -> BinaryIO:
-        """The file from `offset` on (a read failed there)."""
-        return cast(BinaryIO, self.inner.open_from(path, offset))  # type: ignore[attr-defined]
+    def reopen_at(self, path: str, offset: int, version: str | None) -> BinaryIO:
+        """The file from `offset` on (a read failed there), of `version` when one is given."""
+        return cast(BinaryIO, self.inner.open_from(path, offset, version))  # type: ignore[attr-defined]
 
 
 class _ResumingReader(io.RawIOBase):
     """A raw stream that, when a read fails transiently, reopens the file where it stopped and reads on."""
 
-    def __init__(self, storage: RetryingStorage, path: str, stream: BinaryIO):
+    def __init__(self, storage: RetryingStorage, path: str, stream: BinaryIO, version: str | None):
         super().__init__()
         self._storage = storage
         self._path = path
         self._stream = stream
+        self._version = version
         self._position = 0
 
     def readable(self) -> bool:
@@ -111,7 +115,7 @@ class _ResumingReader(io.RawIOBase):
                 self._storage.sleep(wait)
                 self._close_stream()
                 try:
-                    self._stream = self._storage.reopen_at(self._path, self._position)
+                    self._stream = self._storage.reopen_at(self._path, self._position, self._version)
                 except AutoloaderError as reopen_failed:
                     if not reopen_failed.transient:
                         raise

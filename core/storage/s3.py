@@ -28,6 +28,7 @@ from core.guards import Guards
 from core.storage.base import (
     FileInfo,
     LazyClient,
+    changed_since_listing,
     folder_key_with_data,
     literal_prefix,
     matches,
@@ -328,31 +329,33 @@ class S3Storage:
         if not listed and start_after is None and not head:
             self._refuse_a_file_as_root()
 
-    def open(self, path: str) -> BinaryIO:
-        """A buffered stream over the object's body; network errors surface as core errors."""
-        bucket, key = self._locate(path)
-        try:
-            response = self.client.get_object(Bucket=bucket, Key=key)
-        except Exception as exc:
-            self._raise(exc, bucket=bucket, path=f"s3://{bucket}/{key}")
-        return self._body(response, bucket, key)
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        """A buffered stream over the object's body; network errors surface as core errors. With `version` the
+        GET is conditional (If-Match): a rewritten object raises SourceChanged."""
+        return self.open_from(path, 0, version)
 
-    def open_from(self, path: str, offset: int) -> BinaryIO:
-        """The object from byte `offset` on (a ranged GET), to resume a read that failed part-way."""
-        if offset <= 0:
-            return self.open(path)
+    def open_from(self, path: str, offset: int, version: str | None = None) -> BinaryIO:
+        """The object from byte `offset` on (a ranged GET), to resume a read that failed part-way; with `version`,
+        only if the object is still that version, so that a resumed read never joins two versions."""
         bucket, key = self._locate(path)
+        request: dict[str, str] = {"Bucket": bucket, "Key": key}
+        if offset > 0:
+            request["Range"] = f"bytes={offset}-"
+        if version is not None:
+            request["IfMatch"] = f'"{version}"'
         try:
-            response = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-")
+            response = self.client.get_object(**request)
         except Exception as exc:
-            if _status(exc) == 416:  # the failed read had reached the end
+            if _status(exc) == 412:
+                raise changed_since_listing(path) from exc
+            if offset > 0 and _status(exc) == 416:  # the failed read had reached the end
                 return cast(BinaryIO, io.BytesIO(b""))
             self._raise(exc, bucket=bucket, path=f"s3://{bucket}/{key}")
         return self._body(response, bucket, key)
 
-    def open_seekable(self, path: str) -> BinaryIO:
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         """Download the object into a temporary file (in memory up to 64 MB) for random access."""
-        return spooled_copy(lambda: self.open(path))
+        return spooled_copy(lambda: self.open(path, version))
 
     def _body(self, response: Any, bucket: str, key: str) -> BinaryIO:
         """A buffered stream over a GET's body; a failure while reading surfaces as a core error."""

@@ -37,6 +37,7 @@ from core.errors import (
 from core.guards import Guards
 from core.storage.base import (
     FileInfo,
+    changed_since_listing,
     folder_is_before,
     glob_depth,
     is_hidden,
@@ -323,11 +324,13 @@ class SFTPStorage:
                     etag=f"{mtime}-{size}",
                 )
 
-    def open(self, path: str) -> BinaryIO:
-        return self.open_from(path, 0)
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        return self.open_from(path, 0, version)
 
-    def open_from(self, path: str, offset: int) -> BinaryIO:
-        """The file from byte `offset` on, over its own SFTP channel (reads run in parallel with listings)."""
+    def open_from(self, path: str, offset: int, version: str | None = None) -> BinaryIO:
+        """The file from byte `offset` on, over its own SFTP channel (reads run in parallel with listings). With
+        `version`, the open file's status must match the listing's (as for a local file, a rewrite during the read
+        is not caught: SFTP has no versions to pin)."""
         remote = self._locate(path)
         self._client()  # connected, host key checked
         with self._lock:
@@ -338,14 +341,18 @@ class SFTPStorage:
             self._raise(exc, path=remote)
         try:
             handle = channel.open(remote, "rb", bufsize=COPY_CHUNK)
+            attributes = handle.stat()
             if offset > 0:
                 handle.seek(offset)
-            handle.prefetch()
+            handle.prefetch(attributes.st_size)
         except BaseException as exc:
             channel.close()
             if isinstance(exc, Exception):
                 self._raise(exc, path=remote)
             raise
+        if version is not None and f"{int(attributes.st_mtime or 0)}-{int(attributes.st_size or 0)}" != version:
+            channel.close()
+            raise changed_since_listing(path)
 
         def close() -> None:
             try:
@@ -359,9 +366,9 @@ class SFTPStorage:
         """No settings: a cluster reads this source with its own configuration, or not at all (spark_sources)."""
         return {}
 
-    def open_seekable(self, path: str) -> BinaryIO:
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         """Copy the file into a temporary file (in memory up to 64 MB) for random access."""
-        return spooled_copy(lambda: self.open(path))
+        return spooled_copy(lambda: self.open(path, version))
 
     # -- internals -------------------------------------------------------------------
 

@@ -65,6 +65,12 @@ CODE_GUIDE: dict[str, Guide] = {
         "Check the path and the bucket or container name in the source (and the endpoint URL). A file that vanished "
         "between listing and reading is picked up again if it comes back.",
     ),
+    "source_changed": Guide(
+        "A file was rewritten after the run listed it: the run reads each file as the version its listing gave "
+        "(S3 If-Match, Azure etag, GCS etag; a local or SFTP file's size and modification time at the open).",
+        "Nothing: the file is read again, whole, by the next run. If producers rewrite files in place while runs "
+        "read them, set `min_file_age_seconds` or write each version under a new name.",
+    ),
     "storage_auth_failed": Guide(
         "The storage refused the credentials, or they may not read the path (S3, Azure, GCS, SFTP, or file "
         "permissions of a local folder).",
@@ -248,6 +254,11 @@ RUN_KIND_GUIDE: dict[str, Guide] = {
     "file_unreadable": Guide(
         "A listed file could not be opened during the run; it is marked `failed` and tried again once it changes.",
         "Check the file's permissions and the storage; the message names the cause.",
+    ),
+    "file_rewritten": Guide(
+        "A listed file was rewritten before or while the run read it; none of its rows were loaded (see "
+        "`source_changed`).",
+        "Nothing: the next run reads its new version whole.",
     ),
     "file_vanished": Guide(
         "A listed file was gone when the run read it (moved or deleted after listing).",

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from core.config import SourceConfig
 from core.egress import EgressAllow
-from core.errors import ConfigError, SourceNotFound, StorageAuthError, StorageUnavailable
+from core.errors import ConfigError, SourceChanged, SourceNotFound, StorageAuthError, StorageUnavailable
 from core.guards import Guards, LocalRoots
 from core.storage import Storage, open_storage
 from core.storage.base import FileInfo, LazyClient
@@ -428,6 +428,29 @@ def test_open_seekable_supports_random_access(backend: Backend) -> None:
         assert stream.read(10) == content[1000:1010]
         stream.seek(0)
         assert stream.read() == content
+
+
+def test_an_open_of_the_listed_version_reads_it_and_refuses_a_rewrite(backend: Backend) -> None:
+    """The pipeline reads a file as the version its listing gave: a rewrite in between is refused by name, so the
+    ledger never records one version's etag for another's rows (SFTP's etag has whole seconds, hence the size)."""
+    path = backend.put("a.json", b'{"v": 1}\n')
+    first = listed(backend.storage)[path]
+    with backend.storage.open(path, first.etag) as stream:
+        assert stream.read() == b'{"v": 1}\n'
+    with backend.storage.open_seekable(path, first.etag) as stream:
+        assert stream.read() == b'{"v": 1}\n'
+    time.sleep(0.01)
+    backend.put("a.json", b'{"v": 2, "longer": true}\n')
+    for opener in (backend.storage.open, backend.storage.open_seekable):
+        with pytest.raises(SourceChanged) as info:
+            opener(path, first.etag)
+        assert path in info.value.message and "next run" in info.value.action
+        assert not info.value.transient
+    second = listed(backend.storage)[path]
+    with backend.storage.open(path, second.etag) as stream:
+        assert stream.read() == b'{"v": 2, "longer": true}\n'
+    with backend.storage.open(path) as stream:  # unpinned: the version there now
+        assert stream.read() == b'{"v": 2, "longer": true}\n'
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -831,6 +854,27 @@ def test_open_from_returns_the_tail_and_nothing_past_the_end(
         assert stream.read() == b""
     with open_from(path, 0) as stream:
         assert stream.read() == content
+
+
+@pytest.mark.parametrize("name", ["azure-abfss", "gcs", "sftp", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_resumed_read_of_a_rewritten_file_is_refused(name: str, request: pytest.FixtureRequest) -> None:
+    """The resume point of a broken read (RetryingStorage) continues the version read so far or raises: the first
+    megabyte of one version is never joined to the rest of another."""
+    backend = _remote_backend(name, request)
+    old = os.urandom(2 * 1024 * 1024)
+    path = backend.put("file.bin", old)
+    version = listed(backend.storage)[path].etag
+    open_from = backend.storage.open_from  # type: ignore[attr-defined]
+    with open_from(path, 1_000_000, version) as stream:
+        assert stream.read() == old[1_000_000:]
+    time.sleep(0.01)
+    new = os.urandom(2 * 1024 * 1024 + 1)
+    backend.put("file.bin", new)
+    with pytest.raises(SourceChanged) as info:
+        open_from(path, 1_000_000, version)
+    assert path in info.value.message
+    with open_from(path, 1_000_000) as stream:
+        assert stream.read() == new[1_000_000:]
 
 
 def _remote_backend(name: str, request: pytest.FixtureRequest) -> Backend:

@@ -304,11 +304,11 @@ class _DeletesAfterListing:
         self.victim.unlink(missing_ok=True)
         return iter(listed)
 
-    def open(self, path: str) -> Any:
-        return self.inner.open(path)
+    def open(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open(path, version)
 
-    def open_seekable(self, path: str) -> Any:
-        return self.inner.open_seekable(path)
+    def open_seekable(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open_seekable(path, version)
 
 
 def test_file_deleted_mid_run_does_not_fail_the_others(services: Any, tmp_path: Path) -> None:
@@ -343,10 +343,10 @@ class _Unreadable(_DeletesAfterListing):
     def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
         return self.inner.list_files(pattern, start_after=start_after)
 
-    def open(self, path: str) -> Any:
+    def open(self, path: str, version: str | None = None) -> Any:
         if path == str(self.victim):
             raise StorageAuthError(f"No permission to read the file {path}", "Give the user read access.")
-        return self.inner.open(path)
+        return self.inner.open(path, version)
 
 
 def test_unreadable_file_is_skipped_with_a_reason_and_retried(services: Any, tmp_path: Path) -> None:
@@ -368,6 +368,45 @@ def test_unreadable_file_is_skipped_with_a_reason_and_retried(services: Any, tmp
     assert sum(_ids(uri).values()) == 20
     retried = services.runs.run_now(ing.name)  # readable again: loaded at the next run
     assert retried.status == RunStatus.SUCCESS and retried.metrics.records_ingested == 10, retried
+
+
+class _RewritesAfterListing(_DeletesAfterListing):
+    """The source as listed, with one file rewritten right after the listing (a producer replacing it in place)."""
+
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
+        listed = list(self.inner.list_files(pattern, start_after=start_after))
+        self.victim.write_text(_lines(range(1000, 1015)))
+        return iter(listed)
+
+
+def test_a_file_rewritten_after_the_listing_is_read_whole_by_the_next_run(services: Any, tmp_path: Path) -> None:
+    """Read as it is now, the rewrite's rows would be recorded under the listed version's size and etag, and the
+    next run would report the file changed (or reload it) although its rows were in the table."""
+    landing = tmp_path / "landing"
+    files = write_json_files(landing, 4, 10)
+    ing = services.ingestions.create(spec(str(landing), table="rewritten"), activate=True)
+    uri = services.embedded.table_uri(ing.spec.destination)
+    real = services.pipeline.storage_for
+    services.pipeline.storage_for = lambda source: _RewritesAfterListing(real(source), files[2])
+    try:
+        outcome = services.runs.run_now(ing.name)
+    finally:
+        services.pipeline.storage_for = real
+    assert outcome.status == RunStatus.SUCCESS, outcome
+    (aside,) = [e for e in outcome.errors if e.kind == "file_rewritten"]
+    assert aside.file == str(files[2]) and "changed after this run listed it" in aside.message
+    assert "next run" in aside.action
+    assert "1 file rewritten while being read" in outcome.message
+    assert _ledger(services, ing.id)[str(files[2])].status == "failed"
+    assert sum(_ids(uri).values()) == 30
+
+    again = services.runs.run_now(ing.name)
+    assert again.status == RunStatus.SUCCESS and again.metrics.records_ingested == 15, again
+    assert "changed" not in again.message
+    ids = _ids(uri)
+    assert set(ids) == set(range(0, 20)) | set(range(30, 40)) | set(range(1000, 1015)) and max(ids.values()) == 1
+    row = _ledger(services, ing.id)[str(files[2])]
+    assert row.status == "loaded" and row.size == files[2].stat().st_size
 
 
 def test_reprocess_of_a_file_that_left_the_source_is_refused(services: Any, tmp_path: Path) -> None:

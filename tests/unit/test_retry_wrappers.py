@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.db.retrying import RetryingStore, is_disconnect, nothing_sent
-from core.errors import MetadataUnavailable, SourceNotFound, StorageUnavailable
+from core.errors import BadFileError, MetadataUnavailable, SourceChanged, SourceNotFound, StorageUnavailable
+from core.lifecycle import TrackedStorage
 from core.retry import Backoff
-from core.storage.base import FileInfo
+from core.storage.base import FileInfo, changed_since_listing
 from core.storage.retrying import RetryingStorage
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,6 +44,8 @@ class FlakyStorage:
         self.data = {f"s3://bucket/{name}": bytes(range(256)) * 4 for name in "abcde"}
         self.listings = 0
         self.opened_at: list[int] = []
+        self.rewrite_on_break = False
+        self.versions = dict.fromkeys(self.data, "v1")
 
     def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
         self.listings += 1
@@ -50,18 +53,24 @@ class FlakyStorage:
             if index == self.break_after and self.list_breaks:
                 self.list_breaks -= 1
                 raise _down()
-            yield FileInfo(path, len(self.data[path]), NOW)
+            yield FileInfo(path, len(self.data[path]), NOW, self.versions[path])
 
-    def open(self, path: str) -> BinaryIO:
-        return self.open_from(path, 0)
+    def open(self, path: str, version: str | None = None) -> BinaryIO:
+        return self.open_from(path, 0, version)
 
-    def open_from(self, path: str, offset: int) -> BinaryIO:
+    def open_from(self, path: str, offset: int, version: str | None = None) -> BinaryIO:
         if path not in self.data:
             raise SourceNotFound(f"File {path} does not exist", "Check the path.")
+        if version is not None and version != self.versions[path]:
+            raise changed_since_listing(path)
         self.opened_at.append(offset)
         return cast(BinaryIO, _BreakingStream(self, self.data[path][offset:]))
 
-    def open_seekable(self, path: str) -> BinaryIO:
+    def rewrite_all(self) -> None:
+        self.data = {path: b"new " * 300 for path in self.data}
+        self.versions = dict.fromkeys(self.data, "v2")
+
+    def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         return cast(BinaryIO, io.BytesIO(self.data[path]))
 
 
@@ -76,6 +85,8 @@ class _BreakingStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self.position >= 300 and self.storage.read_breaks:
             self.storage.read_breaks -= 1
+            if self.storage.rewrite_on_break:
+                self.storage.rewrite_all()
             raise _down()
         chunk = self.data[self.position : self.position + min(len(buffer), 100)]
         buffer[: len(chunk)] = chunk
@@ -101,6 +112,33 @@ def test_a_broken_read_resumes_at_the_byte_reached() -> None:
     with RetryingStorage(inner, FAST, sleep=lambda _: None).open("s3://bucket/a") as stream:
         assert stream.read() == inner.data["s3://bucket/a"]
     assert inner.opened_at == [0, 300, 600]  # each reopened stream breaks again 300 bytes further on
+
+
+def test_a_read_broken_by_a_rewrite_resumes_on_the_version_it_began_or_fails() -> None:
+    """The file rewritten while its read was broken: the resume is of the listed version, refused, so no stream
+    gives the first 300 bytes of one version and the rest of the other."""
+    inner = FlakyStorage(read_breaks=1)
+    inner.rewrite_on_break = True
+    retrying = RetryingStorage(inner, FAST, sleep=lambda _: None)
+    with retrying.open("s3://bucket/a", "v1") as stream, pytest.raises(SourceChanged) as info:
+        stream.read()
+    assert "s3://bucket/a" in info.value.message
+    assert inner.opened_at == [0]
+
+
+def test_a_tracked_read_of_a_file_rewritten_part_way_sets_that_file_aside() -> None:
+    """Through the run's view of the source, the rewrite is the file's error (BadFileError, so the batch is read
+    without it) with its cause kept for the ledger (SourceChanged: `failed`, read again by the next run)."""
+    inner = FlakyStorage(read_breaks=1)
+    inner.rewrite_on_break = True
+    tracked = TrackedStorage(RetryingStorage(inner, FAST, sleep=lambda _: None))
+    tracked.versions["s3://bucket/a"] = "v1"
+    with tracked.open("s3://bucket/a") as stream, pytest.raises(BadFileError) as info:
+        stream.read()
+    assert info.value.field == "s3://bucket/a" and "rewritten" in info.value.message
+    assert isinstance(tracked.open_failures["s3://bucket/a"], SourceChanged)
+    with pytest.raises(BadFileError):  # asked again for the listed version: refused at the open
+        tracked.open("s3://bucket/a")
 
 
 def test_terminal_errors_are_not_retried() -> None:
