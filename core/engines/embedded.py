@@ -449,7 +449,7 @@ class EmbeddedEngine:
         schema = output_schema(request.schema, destination.lineage_columns)
         state = _StreamState(outcomes=request.outcomes)
         batches = self._stream(request, schema, state)
-        if request.mode != "overwrite" and not request.replace:  # an overwrite of nothing still empties the table
+        if not request.replace:  # a batch whose every file is set aside commits nothing, an overwrite included
             batches = _unless_all_set_aside(batches, request, state)
         before = self._file_sizes(table)
         commit = CommitProperties(

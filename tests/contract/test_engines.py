@@ -524,6 +524,26 @@ def test_overwrite_replaces_the_content_each_run(engine: Harness, tmp_path: Path
     assert engine.ids(ing) == list(range(100, 107))
 
 
+def test_overwrite_with_every_file_set_aside_keeps_the_table(engine: Harness, tmp_path: Path) -> None:
+    """A run whose only new file cannot be read replaced the table with nothing on the embedded engine (an outside
+    attack): the rows of yesterday's files, recorded as loaded, were gone for good. A run with a good file beside
+    the bad one replaces the table with the good file's rows."""
+    landing = tmp_path / "in"
+    write_json_files(landing, 2, 10)
+    ing = engine.create(spec(str(landing), destination={"write_mode": "overwrite"}))
+    engine.run(ing)
+    assert engine.ids(ing) == list(range(20))
+    (landing / "d.json.gz").write_bytes(b"this is not gzip at all")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL and outcome.metrics.files_quarantined == 1, outcome
+    assert engine.ids(ing) == list(range(20))
+    (landing / "a-first.json").write_text('{"id": 999}\n' + "garbage{\n" * 5)  # over the bad-record limit
+    write_json_files(landing, 1, 7, start_id=100, prefix="next")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL and outcome.metrics.records_ingested == 7, outcome
+    assert engine.ids(ing) == list(range(100, 107))
+
+
 def test_create_mode(engine: Harness, tmp_path: Path) -> None:
     write_json_files(tmp_path / "a", 1, 5)
     ing = engine.create(spec(str(tmp_path / "a"), name="first", destination={"write_mode": "create"}))
