@@ -180,6 +180,9 @@ class _RunContext:
     vanished: int = 0
     unreadable: int = 0
     rewritten: int = 0
+    schema_refusal: SchemaChangeError | None = None
+    """Under the `fail` policy, the first batch's files that do not match the table (recorded `failed`, named on the
+    run): the others load, and the run ends failed with this error."""
     built_engine: Engine | None = None
     listing: ListingState | None = None
     """The incremental listing state read at the start (None: the source lists fully every run)."""
@@ -378,6 +381,9 @@ class RunPipeline:
         if ctx.held_files:
             summary += f" {counted(ctx.held_files, 'file')} held for schema review."
         summary += self._aside_summary(ctx)
+        if ctx.schema_refusal is not None:
+            refusal = ctx.schema_refusal
+            raise SchemaChangeError(f"{refusal.message} {summary}", refusal.action, field=refusal.field)
         if ctx.metrics.files_quarantined or ctx.unreadable:
             return RunStatus.PARTIAL, summary
         return RunStatus.SUCCESS, summary
@@ -672,18 +678,38 @@ class RunPipeline:
             schemas = {f.path: schemas[f.path] for f in files if f.path in schemas}
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":
-            raise SchemaChangeError(
-                f"{counted(len(split.held), 'new file')} {'does' if len(split.held) == 1 else 'do'} not match table "
-                f"{spec.destination.full_name}: " + "; ".join(c.describe() for c in split.blocking),
-                "Review the change: switch the schema policy to pause, auto_merge or rescue, or fix the producer.",
-            )
-        if split.held:
+            self._refuse_misfits(ctx, [f for f in files if f.path in split.held], split)
+        elif split.held:
             self._hold(ctx, [f for f in files if f.path in split.held], split, table_schema, schemas)
         loadable = [f for f in files if f.path not in split.held]
         known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]
         if not known:
             return loadable, pa.schema(data_fields(table_schema))
         return loadable, nulls_to_table_types(unify_schemas(known), table_schema)
+
+    def _refuse_misfits(self, ctx: _RunContext, misfits: list[FileInfo], split: Classification) -> None:
+        """The `fail` policy: files whose schema differs from the table's are recorded `failed`, each named on the
+        run, and the run ends failed; the files that fit still load. (A run that failed at the first misfit left
+        every file of its batch without a ledger row, so the files that fit never loaded while the misfit stayed.)
+        A misfit is tried again at every run, and loads once the policy or the table lets it."""
+        table = ctx.ingestion.spec.destination.full_name
+        action = (
+            "Fix the producer and replace the file, or switch the schema policy to pause, auto_merge or rescue; the "
+            "file is tried again at every run. The files that match the table were loaded."
+        )
+        for info in misfits:
+            reason = f"does not match table {table}: " + "; ".join(c.describe() for c in split.held[info.path])
+            _note_file_error(ctx, RunError(kind="schema_change", file=info.path, message=f"{info.path} {reason}",
+                                           action=action))  # fmt: skip
+            self._fail_files(ctx, [info], reason)
+        if ctx.schema_refusal is None:
+            named = ", ".join(f.path for f in misfits[:3]) + (", ..." if len(misfits) > 3 else "")
+            change = "; ".join(c.describe() for c in split.blocking)
+            ctx.schema_refusal = SchemaChangeError(
+                f"{counted(len(misfits), 'new file')} {'does' if len(misfits) == 1 else 'do'} not match table "
+                f"{table} ({named}): {change}.",
+                action,
+            )
 
     def _set_aside_case_variants(
         self, ctx: _RunContext, files: list[FileInfo], suspects: set[str] | None, columns: pa.Schema

@@ -960,11 +960,22 @@ def test_rescue_keeps_the_table_schema(engine: Harness, tmp_path: Path) -> None:
     assert rescued == [True] * 5  # kept, not dropped
 
 
-def test_fail_names_the_column_and_writes_nothing(engine: Harness, tmp_path: Path) -> None:
-    ing = _base_then_new_column(engine, tmp_path / "in", "fail")
+def test_fail_names_the_misfit_and_the_files_that_fit_load(engine: Harness, tmp_path: Path) -> None:
+    """The run fails naming the file and the column; the file that fits loads (it waited, without a ledger row,
+    for as long as the misfit stayed at the source: an outside attack). The misfit is tried at every run and loads
+    once it fits."""
+    landing = tmp_path / "in"
+    ing = _base_then_new_column(engine, landing, "fail")
     outcome = engine.run(ing)
-    assert outcome.status == RunStatus.FAILED and "vip" in outcome.message
-    assert engine.ids(ing) == list(range(10))
+    assert outcome.status == RunStatus.FAILED and "vip" in outcome.message and "b.json" in outcome.message
+    (misfit,) = [e for e in outcome.errors if e.kind == "schema_change" and e.file]
+    assert misfit.file == str(landing / "b.json") and "vip" in misfit.message and misfit.action
+    assert engine.ids(ing) == list(range(10)) + list(range(15, 20))
+    assert engine.run(ing).status == RunStatus.FAILED  # tried again: still a misfit, nothing loaded twice
+    assert engine.ids(ing) == list(range(10)) + list(range(15, 20))
+    _lines(landing / "b.json", [{"id": i, "name": f"n{i}"} for i in range(10, 15)])
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert engine.ids(ing) == list(range(20))
 
 
 def test_crash_inside_an_overwrite_leaves_only_the_new_content(engine: Harness, settings: Any, tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ def test_policy_fail_names_the_columns(services, evolving) -> None:  # type: ign
     assert outcome.status == RunStatus.FAILED
     assert "vip" in outcome.message and "tier" in outcome.message and outcome.errors[0].action
     assert read_table(uri).num_rows == 3000
-    assert services.runs.run_now(ing.name).status == RunStatus.FAILED  # nothing was marked loaded
+    assert services.runs.run_now(ing.name).status == RunStatus.FAILED  # the misfits are tried at every run
 
 
 def test_incompatible_type_change_is_held_and_cannot_auto_merge(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
