@@ -654,7 +654,7 @@ class RunPipeline:
         import pyarrow as pa
 
         from core.formats import nulls_to_table_types, unify_schemas
-        from core.schema import classify, data_fields, without
+        from core.schema import classify, data_fields, hold_together, without
 
         spec = ctx.ingestion.spec
         settings = spec.format.schema_
@@ -680,6 +680,8 @@ class RunPipeline:
         if split.held and settings.on_schema_change == "fail":
             self._refuse_misfits(ctx, [f for f in files if f.path in split.held], split)
         elif split.held:
+            if spec.destination.write_mode == "overwrite":
+                split = hold_together(split, [f.path for f in files])
             self._hold(ctx, [f for f in files if f.path in split.held], split, table_schema, schemas)
         loadable = [f for f in files if f.path not in split.held]
         known = [without(schemas[f.path], ignored) for f in loadable if f.path in schemas]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -178,6 +179,13 @@ class Classification:
     load: list[str]
     held: dict[str, list[SchemaChange]]
     blocking: list[SchemaChange]
+
+
+def hold_together(split: Classification, paths: Iterable[str]) -> Classification:
+    """The split of an overwrite run: its files replace the table together, so one held file holds them all (the
+    others loaded alone, then the release of the held one replaced their rows with its own, and the ledger still
+    called them loaded: an outside attack)."""
+    return Classification(load=[], held={p: split.held.get(p, []) for p in paths}, blocking=split.blocking)
 
 
 def classify(

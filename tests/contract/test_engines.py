@@ -933,6 +933,25 @@ def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Pat
     assert sorted(v for v in table.column("vip").to_pylist() if v is not None) == [True] * 5
 
 
+def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tmp_path: Path) -> None:
+    """An overwrite run's files replace the table together: c.json loaded alone, then releasing b.json replaced
+    c.json's rows with b.json's while the ledger still called c.json loaded (an outside attack)."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": i, "name": f"n{i}"} for i in range(10)])
+    ing = engine.create(_with_policy(spec(str(landing), destination={"write_mode": "overwrite"}), "pause"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": i, "name": f"n{i}", "vip": True} for i in range(10, 15)])
+    _lines(landing / "c.json", [{"id": i, "name": f"n{i}"} for i in range(15, 20)])
+    held = engine.run(ing)
+    assert held.schema_pending and held.metrics.files_processed == 0, held
+    assert engine.ids(ing) == list(range(10))  # the last complete content stays
+    version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
+    assert sorted(Path(f["path"]).name for f in version.files) == ["b.json", "c.json"]
+    _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+    engine.services.runner.wait(run_id, timeout=120)
+    assert engine.ids(ing) == list(range(10, 20))
+
+
 @pytest.mark.reading
 def test_a_parquet_file_held_for_review_is_counted(engine: Harness, tmp_path: Path) -> None:
     """The Spark engine counted a held file with Spark's own read, which fails on a nanosecond timestamp (pandas'
