@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.parse
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from app.db.models import Notification
@@ -35,11 +42,87 @@ def link_base(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+DELIVERY_DEADLINE_SECONDS = 30.0
+"""How long one email or webhook delivery may take in all (socket timeouts bound each read, not the whole)."""
+
+_Job = tuple[int, dict[str, Any], dict[str, Callable[[], None]]]
+
+
+class Outbox:
+    """Email and webhook deliveries, sent in order on a thread of their own: a slow receiver never holds a run's
+    worker (an outside attack: a receiver sending one header line every 8 s delayed another ingestion's run by
+    238 s). A delivery still going after `deadline` seconds is recorded failed and left to end by itself, on its own
+    daemon thread, when its socket times out."""
+
+    def __init__(self, record: Callable[[int, dict[str, Any]], None], deadline: float = DELIVERY_DEADLINE_SECONDS):
+        self._record = record
+        self._deadline = deadline
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def send(self, notification_id: int, deliveries: dict[str, Any], sends: dict[str, Callable[[], None]]) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="alert-outbox", daemon=True)
+                self._worker.start()
+        self._queue.put((notification_id, deliveries, sends))
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until every queued delivery is recorded; whether they all were."""
+        end = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def _work(self) -> None:
+        while True:
+            notification_id, deliveries, sends = self._queue.get()
+            try:
+                for channel, send in sends.items():
+                    deliveries[channel] = self._within_deadline(send)
+                self._record(notification_id, deliveries)
+            except Exception:  # the metadata DB failed: the alert is in the list, only its delivery note is lost
+                log.exception("recording the deliveries of notification %s failed", notification_id)
+            finally:
+                self._queue.task_done()
+
+    def _within_deadline(self, send: Callable[[], None]) -> str:
+        result: list[str] = []
+        thread = threading.Thread(target=lambda: result.append(_attempt(send)), name="alert-delivery", daemon=True)
+        thread.start()
+        thread.join(self._deadline)
+        if not result:
+            log.warning("alert delivery failed: no complete answer within %g s", self._deadline)
+            return f"failed: no complete answer within {self._deadline:g} s"
+        return result[0]
+
+
+def _attempt(send: Callable[[], None]) -> str:
+    try:
+        send()
+        return "ok"
+    except Exception as exc:  # a broken channel must not break the run or the other channels
+        reason = f"{sentence(exc.message)} {exc.action}" if isinstance(exc, AutoloaderError) else str(exc)
+        log.warning("alert delivery failed: %s", reason)
+        return f"failed: {reason}"
+
+
 class AlertService:
     def __init__(self, notifications: NotificationStore, settings: Settings, egress: EgressAllow):
         self.notifications = notifications
         self.settings = settings
         self.egress = egress
+        self.outbox = Outbox(notifications.set_deliveries)
+
+    def flush(self, timeout: float = 2 * DELIVERY_DEADLINE_SECONDS + 5) -> bool:
+        """Wait for the queued email and webhook deliveries (at shutdown, so that `autoloader run` sends its run's
+        alerts before it exits)."""
+        return self.outbox.flush(timeout)
 
     # --- triggers -------------------------------------------------------------------------------------
     def on_run(self, ingestion: Ingestion, outcome: RunOutcome, will_retry: bool) -> None:
@@ -92,25 +175,18 @@ class AlertService:
                 link=link,
             )
         )
-        deliveries: dict[str, Any] = {"in_app": "ok"}
+        sends: dict[str, Callable[[], None]] = {}
         if quality.alert_recipients:
-            deliveries["email"] = self._attempt(self._send_email, alert, link, quality.alert_recipients)
+            sends["email"] = partial(self._send_email, alert, link, quality.alert_recipients)
         if quality.webhook_url:
-            deliveries["webhook"] = self._attempt(self._post_webhook, alert, link, quality.webhook_url)
+            sends["webhook"] = partial(self._post_webhook, alert, link, quality.webhook_url)
+        deliveries: dict[str, Any] = {"in_app": "ok"} | dict.fromkeys(sends, "sending")
         assert notification.id is not None
         self.notifications.set_deliveries(notification.id, deliveries)
-        notification.deliveries = deliveries
+        notification.deliveries = dict(deliveries)
+        if sends:
+            self.outbox.send(notification.id, deliveries, sends)
         return notification
-
-    @staticmethod
-    def _attempt(send: Any, *args: Any) -> str:
-        try:
-            send(*args)
-            return "ok"
-        except Exception as exc:  # a broken channel must not break the run or the other channels
-            reason = f"{sentence(exc.message)} {exc.action}" if isinstance(exc, AutoloaderError) else str(exc)
-            log.warning("alert delivery failed: %s", reason)
-            return f"failed: {reason}"
 
     def _send_email(self, alert: Alert, link: str, recipients: list[str]) -> None:
         s = self.settings
@@ -124,12 +200,22 @@ class AlertService:
         message["From"] = s.smtp_from
         message["To"] = ", ".join(recipients)
         message.set_content(_text(alert, link))
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10) as smtp:
-            if s.smtp_starttls:
-                smtp.starttls()
-            if s.smtp_user:
-                smtp.login(s.smtp_user, s.smtp_password or "")
-            smtp.send_message(message)
+        server = f"{s.smtp_host}:{s.smtp_port}"
+        try:
+            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10) as smtp:
+                if s.smtp_starttls:
+                    smtp.starttls()
+                if s.smtp_user:
+                    smtp.login(s.smtp_user, s.smtp_password or "")
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = "; ".join(f"{to}: {_smtp_reply(reply)}" for to, reply in exc.recipients.items())
+            raise RuntimeError(f"the SMTP server {server} refused the recipients ({refused})") from exc
+        except smtplib.SMTPResponseException as exc:
+            reply = _smtp_reply((exc.smtp_code, exc.smtp_error))
+            raise RuntimeError(f"the SMTP server {server} answered {reply}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise RuntimeError(f"the SMTP server {server} could not be used: {exc or type(exc).__name__}") from exc
 
     def _post_webhook(self, alert: Alert, link: str, url: str) -> None:
         import urllib.request
@@ -149,9 +235,33 @@ class AlertService:
         request = urllib.request.Request(
             url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
-        with open_url(request, self.egress, timeout=10, field="quality.webhook_url") as response:
-            if response.status >= 300:
-                raise RuntimeError(f"webhook answered HTTP {response.status}")
+        where = webhook_host(url)
+        try:
+            with open_url(request, self.egress, timeout=10, field="quality.webhook_url") as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            if 300 <= status < 400:
+                target = webhook_host(exc.headers.get("Location") or "") or "another address"
+                raise RuntimeError(
+                    f"the webhook at {where} answered HTTP {status}, a redirect to {target}, which is not followed "
+                    "(the alert would arrive without its body). Set the webhook URL to the final address."
+                ) from exc
+        except OSError as exc:
+            raise RuntimeError(f"the webhook at {where} could not be reached: {exc}") from exc
+        if status >= 300:
+            raise RuntimeError(f"the webhook at {where} answered HTTP {status}")
+
+
+def _smtp_reply(reply: tuple[int, bytes | str]) -> str:
+    code, text = reply
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}".strip()
+
+
+def webhook_host(url: str) -> str:
+    """A webhook's scheme, host and port: what a delivery message may name (its path is often a secret token)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.scheme and parts.netloc else ""
 
 
 def _text(alert: Alert, link: str) -> str:

@@ -81,6 +81,8 @@ class Runtime:
 
     def close(self) -> None:
         self.runner.close()
+        if not self.alerts.flush():
+            log.warning("alert deliveries still under way at shutdown were dropped")
         self.clusters.close()
         self.db.dispose()
 

@@ -12,7 +12,7 @@ Two moments, one rule:
   checks again);
 - connecting: `resolve_checked` resolves again and returns the addresses to connect to, so a name that
   resolved to a public address when saved and to 127.0.0.1 now (DNS rebinding) is refused at that moment.
-  `open_url` connects a webhook to exactly the addresses it checked and re-checks every redirect.
+  `open_url` connects a webhook to exactly the addresses it checked and follows no redirect.
 
 Numeric tricks (`http://2130706433/`, `http://0x7f.0.0.1/`, `[::ffff:127.0.0.1]`) are resolved by the same
 system resolver the clients use, so they are judged by the address they reach.
@@ -274,9 +274,10 @@ def _normal_host(host: str) -> str:
 
 
 def open_url(request: urllib.request.Request, allow: EgressAllow, *, timeout: float, field: str) -> Any:
-    """Send an http(s) request through an opener that checks the URL and every redirect, and connects (when no
-    proxy is configured) to exactly the addresses it checked. Other schemes (file://, ftp://, data:) have no
-    handler at all."""
+    """Send an http(s) request through an opener that checks the URL and connects (when no proxy is configured) to
+    exactly the addresses it checked. A redirect is not followed (urllib.error.HTTPError with its status): urllib
+    turns a redirected POST into a GET without its body, so a followed webhook redirect lost the alert while the
+    delivery read "ok" (an outside attack). Other schemes (file://, ftp://, data:) have no handler at all."""
     check_url(request.full_url, allow, field=field)
     opener = urllib.request.OpenerDirector()
     for handler in (
@@ -285,7 +286,6 @@ def open_url(request: urllib.request.Request, allow: EgressAllow, *, timeout: fl
         _CheckedHTTPHandler(allow, field),
         _CheckedHTTPSHandler(allow, field),
         urllib.request.HTTPDefaultErrorHandler(),
-        _CheckedRedirectHandler(allow, field),
         urllib.request.HTTPErrorProcessor(),
     ):
         opener.add_handler(handler)
@@ -347,23 +347,3 @@ class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
             return self.do_open(http.client.HTTPSConnection, req, context=context)
         pinned = functools.partial(_PinnedHTTPSConnection, egress=self.allow, field=self.field)
         return self.do_open(pinned, req, context=context)
-
-
-class _CheckedRedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to a URL the rule accepts (http(s), not a refused address)."""
-
-    def __init__(self, allow: EgressAllow, field: str):
-        super().__init__()
-        self.allow, self.field = allow, field
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        check_url(newurl, self.allow, field=self.field)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from app.alerts import Outbox
 from app.bootstrap import Container, build
 from core.access import SYSTEM
 from tests.helpers import spec, write_json_files
@@ -75,6 +76,7 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     ing = svc.ingestions.create(spec(str(landing), name="orders", quality=quality), activate=True)
 
     svc.runs.run_now(ing.name)  # the folder does not exist: a terminal failure
+    assert svc.alerts.flush(timeout=30)
     assert len(inbox.messages) == 1 and len(hooks) == 1
     mail = inbox.messages[0].content.decode()
     assert "orders" in mail and "What to do:" in mail and f"/ingestions/{ing.id}" in mail
@@ -88,6 +90,7 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     assert svc.views.unread_count(SYSTEM) == 1
 
     svc.runs.run_now(ing.name)  # the same condition again: suppressed
+    assert svc.alerts.flush(timeout=30)
     assert (len(inbox.messages), len(hooks), len(svc.views.notifications(SYSTEM).items)) == (1, 1, 1)
 
     write_json_files(landing, 1, 5)
@@ -95,6 +98,7 @@ def test_failure_alerts_once_until_cleared(alerting_services, smtp, webhook, tmp
     assert svc.views.notifications(SYSTEM).items[0].cleared_at is not None
     shutil.rmtree(landing)
     svc.runs.run_now(ing.name)  # failing again is a new alert
+    assert svc.alerts.flush(timeout=30)
     assert (len(inbox.messages), len(hooks), len(svc.views.notifications(SYSTEM).items)) == (2, 2, 2)
     assert svc.views.notifications(SYSTEM).items[0].title == "Run #4 of 'orders' failed"
 
@@ -105,9 +109,11 @@ def test_rows_below_minimum_and_broken_channel(alerting_services, smtp, tmp_path
     quality = {"row_count_min": 10, "webhook_url": f"http://127.0.0.1:{free_port()}/closed"}
     ing = svc.ingestions.create(spec(str(tmp_path / "in"), quality=quality), activate=True)
     svc.runs.run_now(ing.name)
+    assert svc.alerts.flush(timeout=30)
     (note,) = svc.views.notifications(SYSTEM).items
     assert note.kind == "rows_below_min" and "below the minimum of 10" in note.title
-    assert note.deliveries["webhook"].startswith("failed")  # recorded, not raised into the run
+    assert note.deliveries["webhook"].startswith("failed: the webhook at http://127.0.0.1:")  # not raised into the run
+    assert "/closed" not in note.deliveries["webhook"]  # a webhook's path is often its secret
 
 
 def test_notifications_api(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -117,3 +123,47 @@ def test_notifications_api(api, services, tmp_path: Path) -> None:  # type: igno
     assert page["unread"] == 1 and page["items"][0]["link"].endswith(f"/ingestions/{ing.id}")
     assert api.post(f"/api/v1/notifications/{page['items'][0]['id']}/read").status_code == 204
     assert api.get("/api/v1/notifications").json()["unread"] == 0
+
+
+def test_a_receiver_that_does_not_answer_holds_no_run(alerting_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Deliveries leave the run's thread: a receiver that kept its answer back held the run's worker for as long as
+    it liked (an outside attack delayed another ingestion's run by 238 s with one header line every 8 s)."""
+    svc = alerting_services
+    release, arrived = threading.Event(), threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.set()
+            release.wait(30)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        quality = {"webhook_url": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+        ing = svc.ingestions.create(spec(str(tmp_path / "missing"), quality=quality), activate=True)
+        svc.runs.run_now(ing.name)
+        (note,) = svc.views.notifications(SYSTEM).items
+        assert note.deliveries == {"in_app": "ok", "webhook": "sending"}  # the run ended; its alert is on its way
+        assert arrived.wait(30) and not release.is_set()
+        release.set()
+        assert svc.alerts.flush(timeout=30)
+        assert svc.views.notifications(SYSTEM).items[0].deliveries["webhook"] == "ok"
+    finally:
+        release.set()
+        server.shutdown()
+
+
+def test_a_delivery_past_its_deadline_is_recorded_failed() -> None:
+    recorded: list[tuple[int, dict[str, Any]]] = []
+    outbox = Outbox(lambda nid, deliveries: recorded.append((nid, dict(deliveries))), deadline=0.2)
+    hang = threading.Event()
+    outbox.send(7, {"in_app": "ok", "webhook": "sending"}, {"webhook": lambda: hang.wait(30) and None})
+    assert outbox.flush(timeout=10)
+    hang.set()
+    assert recorded == [(7, {"in_app": "ok", "webhook": "failed: no complete answer within 0.2 s"})]
