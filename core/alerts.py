@@ -17,6 +17,7 @@ class AlertKind(StrEnum):
     RUN_OVER_SLA = "run_over_sla"
     NO_NEW_FILES = "no_new_files"
     FILE_CHANGED = "file_changed"
+    FILES_QUARANTINED = "files_quarantined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,11 @@ def judge_run(
             raised.append(changed)
         else:
             cleared.append(AlertKind.FILE_CHANGED)
+        quarantined = files_quarantined(ingestion_id, name, outcome, run)
+        if quarantined is not None:
+            raised.append(quarantined)
+        else:
+            cleared.append(AlertKind.FILES_QUARANTINED)
     if duration_sla_minutes and outcome.status != RunStatus.SKIPPED:
         if metrics.duration_seconds > duration_sla_minutes * 60:
             raised.append(over_sla(ingestion_id, name, run, metrics.duration_seconds, duration_sla_minutes))
@@ -137,6 +143,28 @@ def files_changed(ingestion_id: int, name: str, outcome: RunOutcome, run: str | 
         "the table holds the versions loaded earlier.",
         "Turn on reload_changed_files to load the new versions (never duplicating rows); "
         "ask the producer to write new files instead of changing loaded ones.",
+        severity="warning",
+    )
+
+
+def files_quarantined(ingestion_id: int, name: str, outcome: RunOutcome, run: str) -> Alert | None:
+    """An alert when a run set files aside as unreadable or malformed (`partial`): a run that quarantined every file
+    loaded nothing and told no one (an outside attack). Open until a run quarantines none."""
+    count = outcome.metrics.files_quarantined
+    if not count:
+        return None
+    paths = [e.file for e in outcome.errors if e.kind == "quarantined" and e.file]
+    shown = ", ".join(paths[:3]) + (f" and {count - 3} more" if count > 3 else "")
+    loaded = outcome.metrics.records_ingested
+    return Alert(
+        AlertKind.FILES_QUARANTINED,
+        ingestion_id,
+        name,
+        f"{counted(count, 'file')} of '{name}' quarantined",
+        f"{run} set aside {shown or counted(count, 'file')} as unreadable or malformed"
+        + (f"; it loaded {counted(loaded, 'record')} from the other files." if loaded else "; it loaded nothing."),
+        "Open the run's errors for each file's reason; fix or replace the files at the source (a quarantined file is "
+        "tried again when it changes), or reprocess them after raising quality.max_bad_record_ratio.",
         severity="warning",
     )
 

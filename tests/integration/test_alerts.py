@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from app.alerts import Outbox
 from app.bootstrap import Container, build
 from core.access import SYSTEM
+from core.domain import RunStatus
 from tests.helpers import spec, write_json_files
 from tests.services import free_port
 
@@ -167,3 +168,24 @@ def test_a_delivery_past_its_deadline_is_recorded_failed() -> None:
     assert outbox.flush(timeout=10)
     hang.set()
     assert recorded == [(7, {"in_app": "ok", "webhook": "failed: no complete answer within 0.2 s"})]
+
+
+def test_a_run_that_quarantines_files_alerts_once_until_a_clean_run(alerting_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A run whose every file was quarantined loaded nothing, ended `partial` and raised no alert (an outside
+    attack): an ingestion could load nothing for days without anyone hearing of it."""
+    svc = alerting_services
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text('{"id": 1}\n' + "garbage{\n" * 3)
+    ing = svc.ingestions.create(spec(str(landing)), activate=True)
+    first = svc.runs.run_now(ing.name)
+    assert first.status == RunStatus.PARTIAL and first.metrics.records_ingested == 0, first
+    (note,) = svc.views.notifications(SYSTEM).items
+    assert note.kind == "files_quarantined" and note.title == f"1 file of '{ing.name}' quarantined"
+    assert str(landing / "a.json") in note.message and "loaded nothing" in note.message and note.action
+    (landing / "b.json").write_text('{"id": 2}\n' + "garbage{\n" * 3)
+    svc.runs.run_now(ing.name)  # still open: not raised again
+    assert len(svc.views.notifications(SYSTEM).items) == 1
+    (landing / "c.json").write_text('{"id": 3}\n')
+    assert svc.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    assert svc.views.notifications(SYSTEM).items[0].cleared_at is not None
