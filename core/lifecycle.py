@@ -186,20 +186,24 @@ class TrackedStorage(StorageWrapper):
         return self.inner.list_files(pattern, start_after=start_after)
 
     def open(self, path: str, version: str | None = None) -> BinaryIO:
-        return self._opened(path, self.inner.open, version)
+        return self._opened(path, self.inner.open, version, resumable=True)
 
     def open_seekable(self, path: str, version: str | None = None) -> BinaryIO:
         if path in self.windows:
             return self.open(path, version)
-        return self._opened(path, self.inner.open_seekable, version)
+        return self._opened(path, self.inner.open_seekable, version, resumable=False)
 
-    def _opened(self, path: str, opener: Callable[[str, str | None], BinaryIO], version: str | None) -> BinaryIO:
+    def _opened(
+        self, path: str, opener: Callable[[str, str | None], BinaryIO], version: str | None, *, resumable: bool
+    ) -> BinaryIO:
+        """`resumable`: a sequential stream, which a store that resumes broken reads may find rewritten part-way; a
+        seekable copy is whole (and must stay seekable) once opened."""
         version = version or self.versions.get(path)
         try:
             raw = opener(path, version)
         except OPEN_FAILURES as exc:
             raise self._set_aside(path, exc) from exc
-        if version is not None and getattr(self.inner, "open_from", None) is not None:
+        if resumable and version is not None and getattr(self.inner, "open_from", None) is not None:
             raw = cast(BinaryIO, _PinnedReader(raw, lambda exc: self._set_aside(path, exc)))
         window = self.windows.get(path)
         if window is None:

@@ -326,6 +326,13 @@ class RunPipeline:
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:
         spec = ctx.ingestion.spec
         self._reconcile(ctx)
+        if spec.destination.write_mode == "overwrite" and ctx.ingestion.status == IngestionStatus.NEEDS_REVIEW:
+            # Held files replace the table with the files after them once released: a newer file loaded now would
+            # be replaced by the release (its rows gone, the ledger calling it loaded; an outside attack).
+            return RunStatus.SUCCESS, (
+                "Nothing loaded: this overwrite ingestion waits for its schema review; once a resolution is applied, "
+                "the held files and any newer ones replace the table together."
+            )
         self._begin_full_refresh(ctx)
         if spec.source.reload_changed_files:
             self._check_can_reload(ctx)
@@ -376,14 +383,14 @@ class RunPipeline:
         self._finish_full_refresh(ctx)
         if ctx.wrote_data:
             self._after_run(ctx)
-        self._advance_listing(ctx)
         summary = self._loaded_summary(ctx)
         if ctx.held_files:
             summary += f" {counted(ctx.held_files, 'file')} held for schema review."
         summary += self._aside_summary(ctx)
-        if ctx.schema_refusal is not None:
+        if ctx.schema_refusal is not None:  # before the listing advances: the misfits are listed again
             refusal = ctx.schema_refusal
             raise SchemaChangeError(f"{refusal.message} {summary}", refusal.action, field=refusal.field)
+        self._advance_listing(ctx)
         if ctx.metrics.files_quarantined or ctx.unreadable:
             return RunStatus.PARTIAL, summary
         return RunStatus.SUCCESS, summary
@@ -550,7 +557,7 @@ class RunPipeline:
         """At the end of a run that recorded every file it selected: the next incremental listing may start after
         the greatest path listed (before any file still too young), and a full listing's time is kept."""
         previous, through = ctx.listing, ctx.listed_through
-        if previous is None:
+        if previous is None or ctx.rewritten:  # a file rewritten while read is read by the next run: list it again
             return
         if ctx.listed_fully:
             advanced = ListingState(through, ctx.ingested_at)

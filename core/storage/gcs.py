@@ -240,8 +240,10 @@ class GCSStorage:
         return self.open_from(path, 0, version)
 
     def open_from(self, path: str, offset: int, version: str | None = None) -> BinaryIO:
-        """The object (the generation current now) from byte `offset` on, read in 1 MB ranged requests of that
-        generation. With `version`, a current generation whose etag is not it raises SourceChanged."""
+        """The object (the generation current now) from byte `offset` on, read in 1 MB ranged requests, each only
+        of that generation (ifGenerationMatch: a server whose media link names no generation served the next
+        version's ranges, joining two versions in one read). With `version`, a current generation whose etag is not
+        it raises SourceChanged; so does a generation replaced part-way."""
         bucket, name = self._locate(path)
         full = f"gs://{bucket}/{name}"
         try:
@@ -254,13 +256,17 @@ class GCSStorage:
             raise changed_since_listing(path)
         size = int(blob.size or 0)
         position = max(offset, 0)
+        pinned = {"if_generation_match": blob.generation} if blob.generation else {}
+        opened = (str(blob.generation or ""), _etag(blob))
 
         def read(n: int) -> bytes:
             nonlocal position
             if position >= size or n <= 0:
                 return b""
             end = min(position + n, size) - 1
-            data: bytes = blob.download_as_bytes(start=position, end=end, checksum=None, **self._call)
+            data: bytes = blob.download_as_bytes(start=position, end=end, checksum=None, **pinned, **self._call)
+            if _replaced(blob, opened):
+                raise changed_since_listing(path)
             position += len(data)
             return data
 
@@ -330,6 +336,8 @@ class GCSStorage:
                     detail=detail,
                 )
             return SourceNotFound(f"File {target} does not exist", _GONE_ACTION, detail=detail)
+        if isinstance(exc, gx.PreconditionFailed) and path is not None:  # a generation replaced while read
+            return changed_since_listing(path)
         if isinstance(exc, gx.TooManyRequests | gx.ServerError | gx.RequestRangeNotSatisfiable):
             return StorageUnavailable(
                 f"GCS{self._where()} is busy or failing while reading {target}",
@@ -354,6 +362,16 @@ class GCSStorage:
                 detail=detail,
             )
         return None
+
+
+def _replaced(blob: Any, opened: tuple[str, str | None]) -> bool:
+    """Whether a ranged download's answer (its X-Goog-Generation and ETag headers, which the client copies onto
+    the blob) came from another version than the one opened."""
+    generation, etag = opened
+    now = str(blob.generation or "")
+    if generation and now:
+        return now != generation
+    return bool(etag) and bool(blob.etag) and _etag(blob) != etag
 
 
 def _etag(blob: Any) -> str | None:

@@ -342,6 +342,8 @@ class SFTPStorage:
         try:
             handle = channel.open(remote, "rb", bufsize=COPY_CHUNK)
             attributes = handle.stat()
+            if version is not None and f"{int(attributes.st_mtime or 0)}-{int(attributes.st_size or 0)}" != version:
+                raise changed_since_listing(path)  # before the prefetch thread starts reading
             if offset > 0:
                 handle.seek(offset)
             handle.prefetch(attributes.st_size)
@@ -350,9 +352,6 @@ class SFTPStorage:
             if isinstance(exc, Exception):
                 self._raise(exc, path=remote)
             raise
-        if version is not None and f"{int(attributes.st_mtime or 0)}-{int(attributes.st_size or 0)}" != version:
-            channel.close()
-            raise changed_since_listing(path)
 
         def close() -> None:
             try:

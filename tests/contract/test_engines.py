@@ -935,7 +935,8 @@ def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Pat
 
 def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tmp_path: Path) -> None:
     """An overwrite run's files replace the table together: c.json loaded alone, then releasing b.json replaced
-    c.json's rows with b.json's while the ledger still called c.json loaded (an outside attack)."""
+    c.json's rows with b.json's while the ledger still called c.json loaded (an outside attack). Until the review,
+    later runs load nothing (d.json would be replaced by the release in the same way); the release loads them all."""
     landing = tmp_path / "in"
     _lines(landing / "a.json", [{"id": i, "name": f"n{i}"} for i in range(10)])
     ing = engine.create(_with_policy(spec(str(landing), destination={"write_mode": "overwrite"}), "pause"))
@@ -947,9 +948,13 @@ def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tm
     assert engine.ids(ing) == list(range(10))  # the last complete content stays
     version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
     assert sorted(Path(f["path"]).name for f in version.files) == ["b.json", "c.json"]
+    _lines(landing / "d.json", [{"id": i, "name": f"n{i}"} for i in range(20, 25)])
+    waiting = engine.run(ing)  # loaded now, d.json's rows would be replaced by the release
+    assert waiting.status == RunStatus.SUCCESS and "waits for its schema review" in waiting.message, waiting
+    assert engine.ids(ing) == list(range(10))
     _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")
     engine.services.runner.wait(run_id, timeout=120)
-    assert engine.ids(ing) == list(range(10, 20))
+    assert engine.ids(ing) == list(range(10, 25))
 
 
 @pytest.mark.reading

@@ -99,6 +99,30 @@ def test_incremental_ingestion(services: Any, landing: Landing, tmp_path: Path) 
     assert all(path.startswith(landing.prefix) for path in loaded.column("_source_file").to_pylist())
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "orc"])
+def test_parquet_and_orc_files_load(services: Any, landing: Landing, tmp_path: Path, fmt: str) -> None:
+    """Formats read through a seekable copy (footers): a pinned read wrapped that copy in a stream that could not
+    seek, and every Parquet and ORC file on a remote store was quarantined (an outside attack on 00e61b9)."""
+    import pyarrow as pa
+    import pyarrow.orc as orc
+    import pyarrow.parquet as pq
+
+    paths = []
+    for index in range(2):
+        data = pa.table({"id": list(range(index * 100, index * 100 + 100)), "name": ["x"] * 100})
+        path = tmp_path / f"part-{index}.{fmt}"
+        (pq.write_table if fmt == "parquet" else orc.write_table)(data, path)
+        paths.append(path)
+    landing.upload(paths)
+    source = {**landing.source, "file_pattern": f"*.{fmt}"}
+    ingestion = services.ingestions.create(
+        spec("/unused", table=f"{fmt}_{uuid.uuid4().hex[:8]}", source=source, format={"type": fmt}), activate=True
+    )
+    outcome = services.runs.run_now(ingestion.name)
+    assert outcome.status == RunStatus.SUCCESS and outcome.metrics.records_ingested == 200, outcome
+    _unique_ids(read_table(services.embedded.table_uri(ingestion.spec.destination)), 200)
+
+
 def _failed_run(services: Any, source: dict[str, Any]) -> Any:
     table = f"bad_{uuid.uuid4().hex[:8]}"
     ingestion = services.ingestions.create(spec("/unused", table=table, source=source), activate=True)

@@ -74,3 +74,68 @@ def test_after_a_failed_run_and_after_reprocess_the_next_run_lists_every_file(se
     assert files == 1
     services.runner.wait(run_id, timeout=60)
     assert ids(services, ing) == [0, 1, 2, 20, 20, 21, 21, 22, 22, 30, 31, 32]
+
+
+def test_a_misfit_under_fail_is_listed_again_after_two_failed_runs(services: Any, tmp_path: Path) -> None:
+    """The second failed run in a row moved the listing past the misfit (its position advanced before the run
+    raised, and nothing was left to forget): a fixed file waited for the next full listing (an outside attack)."""
+    landing = tmp_path / "landing"
+    land(landing, "a/part-0.json", 0)
+    body = {"source": {"incremental_listing": True}, "format": {"type": "json", "schema": {"on_schema_change": "fail"}}}
+    ing = services.ingestions.create(spec(str(landing), **body), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    land(landing, "b/part-0.json", 10, extra_column="x")
+    assert services.runs.run_now(ing.name).status == RunStatus.FAILED
+    land(landing, "c/part-0.json", 20)
+    again = services.runs.run_now(ing.name)
+    assert again.status == RunStatus.FAILED and again.metrics.files_processed == 1, again.message
+    land(landing, "b/part-0.json", 10)  # the producer fixes the file
+    fixed = services.runs.run_now(ing.name)
+    assert fixed.status == RunStatus.SUCCESS and fixed.metrics.files_processed == 1, fixed.message
+    assert ids(services, ing) == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+
+
+class _RewritesOnce:
+    """The source as listed, with one file rewritten right after the run's listing (the next run's listing is
+    left alone)."""
+
+    def __init__(self, inner: Any, victim: Path):
+        self.inner, self.victim, self.done = inner, victim, False
+        self.root, self.partition_columns = inner.root, inner.partition_columns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Any:
+        listed = list(self.inner.list_files(pattern, start_after=start_after))
+        if not self.done:
+            self.done = True
+            land(self.victim.parent, self.victim.name, 500, rows=4)
+        return iter(listed)
+
+    def open(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open(path, version)
+
+    def open_seekable(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open_seekable(path, version)
+
+
+def test_a_file_rewritten_while_read_is_read_by_the_next_incremental_run(services: Any, tmp_path: Path) -> None:
+    """The run advanced its listing past the file it set aside as rewritten: the next runs said "No new files"
+    and the file waited for the next full listing (an outside attack)."""
+    landing = tmp_path / "landing"
+    land(landing, "a/part-0.json", 0)
+    ing = services.ingestions.create(spec(str(landing), source={"incremental_listing": True}), activate=True)
+    services.runs.run_now(ing.name)
+    land(landing, "b/part-0.json", 10)
+    land(landing, "b/part-1.json", 20)
+    real = services.pipeline.storage_for
+    services.pipeline.storage_for = lambda source: _RewritesOnce(real(source), landing / "b/part-0.json")
+    try:
+        aside = services.runs.run_now(ing.name)
+    finally:
+        services.pipeline.storage_for = real
+    assert aside.metrics.files_processed == 1 and "rewritten while being read" in aside.message, aside.message
+    after = services.runs.run_now(ing.name)
+    assert after.metrics.files_processed == 1, after.message
+    assert ids(services, ing) == [0, 1, 2, 20, 21, 22, 500, 501, 502, 503]
