@@ -15,6 +15,7 @@ import unicodedata
 import warnings
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -51,6 +52,16 @@ SECRET_FIELDS = (
 )
 SECRET_MASK = "********"
 """What the API shows in place of a stored secret; sent back unchanged, it keeps the secret."""
+
+
+def masked_webhook(url: str | None) -> str | None:
+    """A webhook URL as shown back: its scheme and host, the rest (the path of a Slack or Teams hook is the token
+    that lets anyone post) replaced by the mask."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{SECRET_MASK}"
+
 
 # `schema_json` is the API's field name; it shadows pydantic's deprecated BaseModel.schema_json on purpose.
 warnings.filterwarnings("ignore", message='Field name "schema_json"', category=UserWarning)
@@ -637,7 +648,11 @@ class QualityConfig(_Model):
     alert_recipients: list[
         Annotated[str, Field(max_length=254, json_schema_extra={"format": "email", "pattern": _EMAIL_PATTERN})]
     ] = Field(default_factory=list, max_length=50)
-    webhook_url: Annotated[Text, Field(json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})] | None = None
+    webhook_url: Annotated[Text, Field(json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})] | None = Field(
+        default=None,
+        description="Alerts are POSTed here as JSON (Slack-compatible `text`). Stored encrypted; answers show only its "
+        "scheme and host (https://hooks.slack.com/********), and that value sent back keeps the stored URL.",
+    )
 
     @field_validator("alert_recipients")
     @classmethod
@@ -652,6 +667,8 @@ class QualityConfig(_Model):
     def _webhook(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value and is_input(info) and not _URL.match(value):
             raise ValueError("use an http:// or https:// URL, e.g. https://hooks.slack.com/services/...")
+        if value and is_input(info) and value.rpartition("/")[2].startswith(ENCRYPTED_PREFIX):
+            raise ValueError(f"a webhook URL may not end in '{ENCRYPTED_PREFIX}…' (the form it is stored in)")
         return value
 
 

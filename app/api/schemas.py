@@ -15,7 +15,17 @@ from app.db.models import (
     RunPublic,
     SchemaVersionPublic,
 )
-from core.config import IDENT_PATTERN, MAX_COLUMNS, MAX_ID, IngestionSpec, Name, OptionalInt, Text, finite_json
+from core.config import (
+    IDENT_PATTERN,
+    MAX_COLUMNS,
+    MAX_ID,
+    IngestionSpec,
+    Name,
+    OptionalInt,
+    Text,
+    finite_json,
+    masked_webhook,
+)
 from core.maintenance import MaintenanceConfig, MaintenanceView
 from core.schedule import describe
 from core.views import IngestionSummary, RunTotals, TablePlace
@@ -73,6 +83,7 @@ class IngestionPublic(BaseModel):
         spec = summary.spec
         data = spec.model_dump(mode="json", by_alias=True)
         data["source"]["credentials"] = spec.source.credentials.masked()
+        data["quality"]["webhook_url"] = masked_webhook(spec.quality.webhook_url)
         last_run = RunPublic.model_validate(summary.last_run, from_attributes=True) if summary.last_run else None
         checks = summary.empty_checks
         empty_checks = (

@@ -1,5 +1,5 @@
-"""Re-encrypt every stored credential (ingestion source secrets, cluster tokens) under a new master key, in one
-transaction: either all of them move to the new key or none does."""
+"""Re-encrypt every stored credential (ingestion source secrets and webhook URLs, cluster tokens) under a new master
+key, in one transaction: either all of them move to the new key or none does."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.db.models import Cluster, Ingestion
+from app.db.repository.ingestions import open_webhook, seal_webhook
 from app.secrets_box import SecretBox
 from core.config import SECRET_FIELDS
 
@@ -34,6 +35,10 @@ def rotate_credentials(engine: Engine, old: SecretBox, new: SecretBox) -> int:
             if changed:
                 row.source = {**row.source, "credentials": credentials}
                 s.add(row)
+            if url := (row.quality or {}).get("webhook_url"):
+                row.quality = {**row.quality, "webhook_url": seal_webhook(open_webhook(url, old), new)}
+                s.add(row)
+                count += 1
         for cluster in s.execute(select(Cluster)).scalars():
             if cluster.token_encrypted:
                 cluster.token_encrypted = _reencrypt(cluster.token_encrypted, old, new)

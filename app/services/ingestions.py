@@ -16,7 +16,7 @@ from app.services.clusters import ClusterService
 from app.services.engines import Engines
 from app.services.preview import refuse_existing_table
 from core.access import SYSTEM, Principal, require_change, require_owner
-from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig, name_as_entered
+from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig, masked_webhook, name_as_entered
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import ConfigError, Conflict, RunInProgress
 from core.guards import Guards
@@ -48,6 +48,7 @@ def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> Ingestion
     """A secret sent back as the API's mask keeps the stored secret (a GET → PUT round trip changes nothing), as
     long as the source still sends it to the same place: a stored secret never follows a change of bucket, host or
     endpoint (an attack helper sent an SFTP password to a host of its own that way)."""
+    new = _keep_masked_webhook(current, new)
     credentials = new.source.credentials
     kept = {
         key: getattr(current.source.credentials, key)
@@ -64,6 +65,15 @@ def keep_masked_secrets(current: IngestionSpec, new: IngestionSpec) -> Ingestion
         )
     source = new.source.model_copy(update={"credentials": credentials.model_copy(update=kept)})
     return new.model_copy(update={"source": source})
+
+
+def _keep_masked_webhook(current: IngestionSpec, new: IngestionSpec) -> IngestionSpec:
+    """The webhook URL sent back as the API shows it (its host, the path masked) keeps the stored one."""
+    url = new.quality.webhook_url
+    if not url or url != masked_webhook(current.quality.webhook_url):
+        return new
+    quality = new.quality.model_copy(update={"webhook_url": current.quality.webhook_url})
+    return new.model_copy(update={"quality": quality})
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

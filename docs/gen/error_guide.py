@@ -255,6 +255,12 @@ RUN_KIND_GUIDE: dict[str, Guide] = {
         "A listed file could not be opened during the run; it is marked `failed` and tried again once it changes.",
         "Check the file's permissions and the storage; the message names the cause.",
     ),
+    "schema_change": Guide(
+        "Under the `fail` schema policy, a file whose columns or types differ from the table's; nothing of it was "
+        "written, and it is recorded `failed` (the files that match the table were loaded).",
+        "Fix the producer and replace the file, or switch the schema policy to pause, auto_merge or rescue; the file "
+        "is tried again at every run.",
+    ),
     "file_rewritten": Guide(
         "A listed file was rewritten before or while the run read it; none of its rows were loaded (see "
         "`source_changed`).",

@@ -220,6 +220,31 @@ def test_the_api_is_rate_limited_per_user(services, settings) -> None:  # type: 
     assert other.get("/api/v1/ingestions").status_code == 200  # per user
 
 
+def test_a_webhook_url_is_masked_in_the_api_encrypted_at_rest_and_kept_when_sent_back(
+    api, services, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Its path is the hook's token (Slack, Teams): it came back in every GET and sat in the clear in the metadata
+    DB (an outside attack; PRODUCT.md §13: secrets never returned, encrypted at rest)."""
+    from sqlalchemy import text
+
+    hook = "https://hooks.example.com/services/T1/B2/very-secret-token"
+    body = {"name": "hooked", "source": {"type": "local", "path": str(tmp_path)}, "format": {"type": "json"}}
+    body |= {"destination": {"table": "hooked"}, "quality": {"webhook_url": hook}}
+    created = api.post("/api/v1/ingestions", json=body)
+    assert created.status_code == 201, created.text
+    shown = api.get(f"/api/v1/ingestions/{created.json()['id']}").json()
+    assert shown["quality"]["webhook_url"] == "https://hooks.example.com/********"
+    assert "very-secret-token" not in created.text + str(shown) + api.get("/api/v1/ingestions").text
+    with services.store.engine.connect() as connection:
+        assert all("very-secret-token" not in str(row) for row in connection.execute(text("SELECT * FROM ingestion")))
+    put = api.put(f"/api/v1/ingestions/{shown['id']}", json={k: shown[k] for k in body} | {"name": "hooked-2"})
+    assert put.status_code == 200, put.text
+    assert services.store.get_ingestion(shown["id"]).spec.quality.webhook_url == hook
+    forged = api.patch(f"/api/v1/ingestions/{shown['id']}", json={"quality": {"webhook_url": "https://x/enc:v1:AAAA"}})
+    assert forged.status_code == 422 and "stored in" in forged.text
+    assert services.store.get_ingestion(shown["id"]).spec.quality.webhook_url == hook
+
+
 def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from app.bootstrap import build
     from app.db.secrets_rotation import rotate_credentials
@@ -232,15 +257,17 @@ def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_pat
         "type": "s3", "path": "s3://b/p/", "endpoint_url": "http://127.0.0.1:9",
         "credentials": {"type": "access_key", "access_key_id": "AKIA", "secret_access_key": "old-world-secret"},
     }  # fmt: skip
-    ingestion = services.ingestions.create(spec("/unused", source=source))
+    hook = "https://hooks.example.com/services/T1/B2/rotate-me"
+    ingestion = services.ingestions.create(spec("/unused", source=source, quality={"webhook_url": hook}))
     moved = rotate_credentials(services.db, SecretBox("test-secret-key"), SecretBox("a-brand-new-key"))
-    assert moved == 1
+    assert moved == 2
     rotated = build(
         Settings(data_dir=settings.data_dir, database_url=settings.database_url, secret_key="a-brand-new-key")
     )
     try:
-        creds = rotated.store.get_ingestion(ingestion.id).spec.source.credentials
-        assert creds.secret_access_key == "old-world-secret"
+        stored = rotated.store.get_ingestion(ingestion.id).spec
+        assert stored.source.credentials.secret_access_key == "old-world-secret"
+        assert stored.quality.webhook_url == hook
     finally:
         rotated.close()
     with pytest.raises(ConfigError, match="cannot be decrypted"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
@@ -28,7 +29,25 @@ from core.domain import (
     IngestionStatus,
 )
 from core.errors import NotFound
+
+if TYPE_CHECKING:
+    from app.secrets_box import SecretBox
 from core.ports import ActiveRun
+
+
+def seal_webhook(url: str, secrets: SecretBox) -> str:
+    """A webhook URL as stored: its scheme and host in the clear (what the read side shows, masked_webhook), the
+    whole URL encrypted after them. An already sealed one is kept."""
+    if secrets.is_encrypted(url.rpartition("/")[2]):
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{secrets.encrypt(url)}"
+
+
+def open_webhook(stored: str, secrets: SecretBox) -> str:
+    """The webhook URL of a stored one (one stored before sealing is returned as it is)."""
+    _, _, last = stored.rpartition("/")
+    return secrets.decrypt(last) if secrets.is_encrypted(last) else stored
 
 
 class IngestionRows(Rows):
@@ -47,6 +66,15 @@ class IngestionRows(Rows):
                 creds[key] = self.secrets.decrypt(creds[key])
         return {**source, "credentials": creds}
 
+    def _encrypt_quality(self, quality: dict[str, Any]) -> dict[str, Any]:
+        """The webhook URL is stored encrypted as the source's secrets are (its path is often the hook's token)."""
+        url = quality.get("webhook_url")
+        return {**quality, "webhook_url": seal_webhook(url, self.secrets)} if url else quality
+
+    def _decrypt_quality(self, quality: dict[str, Any]) -> dict[str, Any]:
+        url = (quality or {}).get("webhook_url")
+        return {**quality, "webhook_url": open_webhook(url, self.secrets)} if url else quality
+
     def _to_domain(self, row: IngestionRow) -> Ingestion:
         spec = IngestionSpec.model_validate(
             {
@@ -54,6 +82,7 @@ class IngestionRows(Rows):
                 "cluster_id": row.cluster_id,
                 **{part: getattr(row, part) for part in SPEC_COLUMNS},
                 "source": self._decrypt_source(row.source),
+                "quality": self._decrypt_quality(row.quality),
             },
             context=STORED,
         )
@@ -79,6 +108,7 @@ class IngestionRows(Rows):
     ) -> Ingestion:
         columns = self._spec_columns(spec)
         columns["source"] = self._encrypt_source(columns["source"])
+        columns["quality"] = self._encrypt_quality(columns["quality"])
         row = IngestionRow(
             tenant_id=tenant_id,
             created_by=created_by,
@@ -140,6 +170,7 @@ class IngestionRows(Rows):
     def update_ingestion(self, ingestion_id: int, spec: IngestionSpec) -> Ingestion:
         columns = self._spec_columns(spec)
         columns["source"] = self._encrypt_source(columns["source"])
+        columns["quality"] = self._encrypt_quality(columns["quality"])
         with self.session() as s:
             row = self._row(s, ingestion_id)
             row.name, row.cluster_id, row.updated_at = spec.name, spec.cluster_id, utcnow()
