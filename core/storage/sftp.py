@@ -21,6 +21,7 @@ import stat
 import threading
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote, urlsplit
@@ -99,6 +100,15 @@ def parse_sftp_url(url: str) -> tuple[str, int, str]:
 def fingerprint_of(key_bytes: bytes) -> str:
     """OpenSSH's SHA256 fingerprint of a public key blob: `SHA256:` + unpadded base64."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
+
+
+@dataclass(slots=True)
+class _Walk:
+    """One listing's walk: the source folder's canonical path, and the canonical paths of the folders walked (a
+    plain folder's is its parent's and its name: only links are resolved on the server, a round trip each)."""
+
+    root: str
+    folders: set[str]
 
 
 class SFTPStorage:
@@ -292,11 +302,24 @@ class SFTPStorage:
         head = literal_prefix(pattern).rstrip("/")
         most = glob_depth(pattern)
         start = posixpath.join(self.folder, head) if head else self.folder
-        yield from self._walk(sftp, start, pattern, most, start_after)
+        walk = _Walk(self._real(sftp, self.folder) or self.folder.rstrip("/"), set())
+        yield from self._walk(sftp, start, posixpath.join(walk.root, head), pattern, most, start_after, walk)
 
     def _walk(
-        self, sftp: Any, folder: str, pattern: str | None, most: int | None, start_after: str | None
+        self,
+        sftp: Any,
+        folder: str,
+        real: str,
+        pattern: str | None,
+        most: int | None,
+        start_after: str | None,
+        walk: _Walk,
     ) -> Iterator[FileInfo]:
+        """`real`: the folder's canonical path (its parent's and its name, or a link's target), to enter each
+        folder once: a link to a folder walked already (a loop, or a second way in) is not followed again."""
+        if real in walk.folders:
+            return
+        walk.folders.add(real)
         try:
             entries = sorted(sftp.listdir_attr(folder), key=lambda entry: entry.filename)
         except OSError as exc:
@@ -309,11 +332,17 @@ class SFTPStorage:
             full = posixpath.join(folder, entry.filename)
             relative = full[len(self.folder.rstrip("/")) + 1 :]
             mode = entry.st_mode or 0
+            inner = posixpath.join(real, entry.filename)
+            if stat.S_ISLNK(mode):
+                if is_hidden(relative) or (target := self._link_target(sftp, full, walk.root)) is None:
+                    continue
+                entry, mode = target
+                inner = entry.filename
             if stat.S_ISDIR(mode):
                 if folder_is_before(self._full_path(full) + "/", start_after):
                     continue
                 if not is_hidden(relative) and (most is None or relative.count("/") < most):
-                    yield from self._walk(sftp, full, pattern, most, start_after)
+                    yield from self._walk(sftp, full, inner, pattern, most, start_after, walk)
             elif stat.S_ISREG(mode) and matches(relative, pattern) and sorts_after(self._full_path(full), start_after):
                 size = int(entry.st_size or 0)
                 mtime = int(entry.st_mtime or 0)
@@ -392,6 +421,36 @@ class SFTPStorage:
                 "Open a file path returned by the listing.",
             )
         return remote
+
+    def _link_target(self, sftp: Any, link: str, root: str) -> tuple[Any, int] | None:
+        """A symbolic link's target's attributes (`filename`: its canonical path) and mode, when it leads inside the
+        source folder (listed under the link's own name, as the local source does); a link to nothing or out of the
+        folder is named in `skipped`. SFTP links were passed over without a word: their files never loaded (an
+        outside attack)."""
+        real = self._real(sftp, link)
+        try:
+            attributes = sftp.stat(link) if real is not None else None
+        except OSError:
+            attributes = None
+        if real is None or attributes is None:
+            self.skipped[self._full_path(link)] = "a symbolic link to nothing (its target does not exist); not read."
+            return None
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            self.skipped[self._full_path(link)] = (
+                f"a symbolic link that leads outside the source folder ({real}); not read. Point it inside "
+                f"{self.folder}, or make the folder it leads to the source."
+            )
+            return None
+        attributes.filename = real
+        return attributes, attributes.st_mode or 0
+
+    @staticmethod
+    def _real(sftp: Any, path: str) -> str | None:
+        """The server's canonical path (links resolved), or None when it cannot say (a link to nothing)."""
+        try:
+            return str(sftp.normalize(path))
+        except OSError:
+            return None
 
     def _stat_folder(self, sftp: Any) -> None:
         try:
