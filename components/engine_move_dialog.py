@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.dialogs import named_dialog
 from components.styles import FLAT, PRIMARY
 
 EMBEDDED = 0
@@ -16,7 +17,7 @@ async def choose_engine(table: str, current: int | None, engines: dict[int, str]
     others = {value: label for value, label in engines.items() if value != (current or EMBEDDED)}
     with (
         ui.context.client.content,
-        ui.dialog() as dialog,
+        named_dialog(f"Move {table} to another engine") as dialog,
         ui.card().classes("p-6 gap-3 max-w-lg").mark("engine-move-dialog"),
     ):
         ui.label(f"Move {table} to another engine").classes("text-lg font-semibold")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.dialogs import named_dialog
 from components.run_now_offer import ask_run_now
 from components.styles import FLAT, PRIMARY
 
@@ -12,7 +13,7 @@ async def confirm_full_refresh(table: str, message: str, pending: bool) -> bool:
     """True when the user confirmed. `message` states what the table holds now and that it will be replaced."""
     with (
         ui.context.client.content,
-        ui.dialog() as dialog,
+        named_dialog(f"Full refresh of {table}?") as dialog,
         ui.card().classes("p-6 gap-3 max-w-lg").mark("full-refresh-confirm"),
     ):
         ui.label(f"Full refresh of {table}?").classes("text-lg font-semibold")

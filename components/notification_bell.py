@@ -58,7 +58,9 @@ class NotificationBell:
         ) as self.button:
             self.badge = ui.badge("", color="red").props('floating rounded aria-hidden="true"').mark("unread-count")
             self.badge.set_visibility(False)
-            with ui.menu().props('no-parent-event anchor="bottom right" self="top right"') as self.menu:
+            # A panel of notifications and buttons, not a menu of items: role=menu without menuitems (axe, critical)
+            with ui.menu().props('no-parent-event anchor="bottom right" self="top right" role=dialog') as self.menu:
+                self.menu.props["aria-label"] = "Notifications"
                 self.panel = ui.column().classes("w-[26rem] max-w-[90vw] p-3 gap-2").mark("notifications")
         # Not an immediate timer: that would await the connection while the page is still being built, and NiceGUI
         # then answers before the page is complete. The first count comes when the browser connects.

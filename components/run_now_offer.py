@@ -6,6 +6,7 @@ from datetime import datetime
 
 from nicegui import ui
 
+from components.dialogs import named_dialog
 from components.formatting import clock, relative_time
 from components.styles import FLAT, PRIMARY
 
@@ -28,7 +29,7 @@ async def ask_run_now(title: str, lines: list[str], later: str, markers: tuple[s
     buttons (later, run now). It hangs off the page content, not the caller's slot: the button that opened it is
     usually gone after the page re-rendered."""
     card, later_marker, now_marker = markers
-    with ui.context.client.content, ui.dialog() as dialog, ui.card().classes("p-6 gap-3 max-w-md").mark(card):
+    with ui.context.client.content, named_dialog(title) as dialog, ui.card().classes("p-6 gap-3 max-w-md").mark(card):
         ui.label(title).classes("text-lg font-semibold")
         for line in lines:
             ui.label(line).classes("text-sm text-slate-700")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nicegui import app, run, ui
 
 from app.pages.context import can_change, may_change, page_frame
+from components.dialogs import named_dialog
 from components.feedback import notify_error, notify_ok
 from components.formatting import human_bytes
 from components.frame import page_heading
@@ -180,13 +181,15 @@ class Dashboard:
                     await self.run_now(overview)
 
     async def confirm_delete(self, overview: IngestionSummary) -> None:
-        with ui.dialog() as dialog, ui.card().classes("p-6 gap-3"):
+        with named_dialog(f"Delete '{overview.name}'?") as dialog, ui.card().classes("p-6 gap-3"):
             ui.label(f"Delete '{overview.name}'?").classes("text-lg font-semibold")
             ui.label("Its run history and file ledger are removed. This cannot be undone.").classes("text-sm")
-            choice = ui.radio(
-                {"keep": f"Keep the table {overview.spec.destination.full_name}", "drop": "Drop the table too"},
-                value="keep",
-            ).mark("delete-choice")
+            choice = None
+            if overview.last_run is not None:  # one that never ran has loaded no table to keep or drop
+                choice = ui.radio(
+                    {"keep": f"Keep the table {overview.spec.destination.full_name}", "drop": "Drop the table too"},
+                    value="keep",
+                ).mark("delete-choice")
             with ui.row().classes("w-full justify-end"):
                 ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat no-caps")
                 ui.button("Delete", on_click=lambda: dialog.submit(True)).props("color=negative no-caps").mark(
@@ -196,7 +199,7 @@ class Dashboard:
         dialog.delete()
         if not confirmed:
             return
-        drop = choice.value == "drop"
+        drop = choice is not None and choice.value == "drop"
         try:
             await run.io_bound(self.services.ingestions.delete, overview.id, drop, self.who)
         except AutoloaderError as exc:

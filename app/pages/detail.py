@@ -12,6 +12,7 @@ from app.pages.context import may_change, page_frame
 from components.alert_list import alert_list
 from components.badges import SOURCE_LABELS, health_badge, run_badge, tag
 from components.charts import bar_chart
+from components.dialogs import named_dialog
 from components.engine_move_dialog import EMBEDDED, EMBEDDED_LABEL, choose_engine
 from components.feedback import notify_error, notify_ok
 from components.formatting import clock, human_bytes, human_count, human_duration
@@ -413,8 +414,9 @@ class DetailView:
         record = next((r for r in runs if r.id == run_id), None)
         page = await run.io_bound(self.services.views.run_files, self.who, self.ingestion_id, run_id)
         files = page.items if page else []
-        with ui.dialog() as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
-            ui.label(record.label if record is not None else f"Run {run_id}").classes("text-lg font-semibold")
+        title = record.label if record is not None else f"Run {run_id}"
+        with named_dialog(title) as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
+            ui.label(title).classes("text-lg font-semibold")
             if record is not None:
                 with ui.row().classes("items-center gap-2"):
                     run_badge(record.status)

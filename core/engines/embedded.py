@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -1001,13 +1002,19 @@ _POS, _VALID = "__al pos", "__al valid"  # a space, which no stored top-level na
 
 
 def latest_per_key(table: pa.Table, keys: list[str], order_by: str | None) -> pa.Table:
-    """One row per merge key: the highest `order_by` (NULL lowest, as on Spark), then the batch's latest row."""
+    """One row per merge key: the highest `order_by` (NULL lowest, as on Spark), then the batch's latest row. A row
+    with a NULL in its key is kept as it is: the MERGE matches it with nothing and inserts it, so collapsing such
+    rows here dropped all but one of them without a word (an outside attack), while later runs inserted theirs."""
     missing = [k for k in [*keys, *([order_by] if order_by else [])] if k not in table.column_names]
     if missing:
         raise TableError(
             f"Merge column(s) {', '.join(missing)} are not in the incoming data.",
             "Pick merge keys and the ordering column from the detected schema.",
         )
+    unkeyed = functools.reduce(pc.or_, [pc.is_null(table[k]) for k in keys])
+    if pc.any(unkeyed).as_py():
+        latest = latest_per_key(table.filter(pc.invert(unkeyed)), keys, order_by)
+        return pa.concat_tables([latest, table.filter(unkeyed)])
     table = table.append_column(_POS, pa.array(range(table.num_rows), pa.int64()))
     if order_by:
         valid = pc.is_valid(table[order_by])  # NULL lowest; NaN highest, as Spark ranks them

@@ -64,9 +64,16 @@ async def test_run_now_on_a_paused_ingestion_says_resume_first(user: User, servi
 
 async def test_delete_asks_and_can_drop_the_table(user: User, services_of_app) -> None:  # type: ignore[no-untyped-def]
     services = services_of_app
-    services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"))
+    ingestion = services.ingestions.create(spec(str(ORDERS), table="orders", name="orders"), activate=True)
+    services.runs.run_now(ingestion.name)
+    services.ingestions.create(spec(str(ORDERS), table="returns", name="returns"))
     await user.open("/")
     await user.should_see("✎ DRAFT")
+    user.find(marker="delete-returns").click()  # never ran: no table of its own to keep or drop
+    await user.should_see("Delete 'returns'?")
+    await user.should_not_see(marker="delete-choice")
+    user.find(marker="confirm-delete").click()
+    await user.should_see("'returns' deleted", retries=20)
     user.find(marker="delete-orders").click()
     await user.should_see("Delete 'orders'?")
     user.find(marker="delete-choice").click()  # the radio: keep is preselected

@@ -106,7 +106,9 @@ class FormFields:
         return bound
 
     def pull(self, *paths: str) -> None:
-        """Show the draft's value again in the widgets of `paths`, after the wizard itself changed it."""
+        """Show the draft's value again in the widgets of `paths`, after the wizard itself changed it; an error
+        shown for the value before is checked again (choosing Custom (cron) showed "Cron expression '' is not
+        valid" under the default the wizard had just filled in)."""
         self._quiet = True
         try:
             for path in paths:
@@ -117,6 +119,9 @@ class FormFields:
                     element.value = shown
         finally:
             self._quiet = False
+        for path in paths:
+            self.clear_error(path)
+            self._check(path)
 
     def set_options(self, element: ChoiceElement, options: list[Any] | dict[Any, Any]) -> None:
         """New options for a bound choice element; its value (the draft's) stays, so nothing is written."""

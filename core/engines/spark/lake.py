@@ -7,6 +7,7 @@ cannot duplicate rows even where no marker is kept (Iceberg merges).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -44,7 +45,8 @@ _FILE_POS, _ROW_POS, _RANK = "__al file pos", "__al row pos", "__al rank"  # spa
 
 
 def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: list[FileInfo]) -> Any:
-    """One row per merge key: the highest `order_by`, then the latest file of the batch, then the latest row."""
+    """One row per merge key: the highest `order_by`, then the latest file of the batch, then the latest row. Rows
+    with a NULL in their key are all kept (the MERGE inserts them, matching nothing), as on the embedded engine."""
     from pyspark.sql.connect import functions as F
     from pyspark.sql.connect.window import Window
 
@@ -64,7 +66,8 @@ def latest_per_key(frame: Any, keys: list[str], order_by: str | None, files: lis
         order.insert(0, F.col(quote(order_by)).desc_nulls_last())
     window = Window.partitionBy(*[F.col(quote(k)) for k in keys]).orderBy(*order)
     ranked = ordered.withColumn(_RANK, F.row_number().over(window))
-    return ranked.where(F.col(_RANK) == 1).drop(_RANK, _FILE_POS, _ROW_POS, ROW_FILE)
+    unkeyed = functools.reduce(lambda a, b: a | b, [F.col(quote(k)).isNull() for k in keys])
+    return ranked.where((F.col(_RANK) == 1) | unkeyed).drop(_RANK, _FILE_POS, _ROW_POS, ROW_FILE)
 
 
 def create_as(
