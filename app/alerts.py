@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 import urllib.error
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -42,64 +42,106 @@ def link_base(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-DELIVERY_DEADLINE_SECONDS = 30.0
+DELIVERY_DEADLINE_SECONDS = 15.0
 """How long one email or webhook delivery may take in all (socket timeouts bound each read, not the whole)."""
 
-_Job = tuple[int, dict[str, Any], dict[str, Callable[[], None]]]
+MAX_NOTIFICATIONS_IN_FLIGHT = 8
+"""Notifications delivered at once; more wait for a slot (each holds a thread per channel while it is sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    channel: str
+    """Its key in the notification's `deliveries`: email or webhook."""
+    target: str
+    """What a failure names: "SMTP server host:port", "webhook at https://host" (never the webhook's path)."""
+    send: Callable[[], None]
 
 
 class Outbox:
-    """Email and webhook deliveries, sent in order on a thread of their own: a slow receiver never holds a run's
-    worker (an outside attack: a receiver sending one header line every 8 s delayed another ingestion's run by
-    238 s). A delivery still going after `deadline` seconds is recorded failed and left to end by itself, on its own
-    daemon thread, when its socket times out."""
+    """Email and webhook deliveries, off the run's thread: a slow receiver never holds a run's worker (an outside
+    attack: a receiver sending one header line every 8 s delayed another ingestion's run by 238 s). Each
+    notification is sent on a thread of its own, its channels at once, so a slow receiver delays only its own
+    alerts; a channel still going after `deadline` seconds is recorded failed and left to end by itself, on its own
+    daemon thread, when its socket times out. At most `in_flight` notifications are sent at once."""
 
-    def __init__(self, record: Callable[[int, dict[str, Any]], None], deadline: float = DELIVERY_DEADLINE_SECONDS):
+    def __init__(
+        self,
+        record: Callable[[int, dict[str, Any]], None],
+        deadline: float = DELIVERY_DEADLINE_SECONDS,
+        in_flight: int = MAX_NOTIFICATIONS_IN_FLIGHT,
+    ):
         self._record = record
         self._deadline = deadline
-        self._queue: queue.Queue[_Job] = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._changed = threading.Condition()
+        self._under_way: dict[int, dict[str, Any]] = {}
 
-    def send(self, notification_id: int, deliveries: dict[str, Any], sends: dict[str, Callable[[], None]]) -> None:
-        with self._lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="alert-outbox", daemon=True)
-                self._worker.start()
-        self._queue.put((notification_id, deliveries, sends))
+    def send(self, notification_id: int, deliveries: dict[str, Any], sends: list[Delivery]) -> None:
+        with self._changed:
+            self._under_way[notification_id] = deliveries
+        threading.Thread(
+            target=self._deliver, args=(notification_id, deliveries, sends), name="alert-outbox", daemon=True
+        ).start()
 
     def flush(self, timeout: float) -> bool:
-        """Wait (at most `timeout` seconds) until every queued delivery is recorded; whether they all were."""
+        """Wait (at most `timeout` seconds) until every delivery under way is recorded; whether they all were."""
         end = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
+        with self._changed:
+            while self._under_way:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
-                self._queue.all_tasks_done.wait(left)
+                self._changed.wait(left)
         return True
 
-    def _work(self) -> None:
-        while True:
-            notification_id, deliveries, sends = self._queue.get()
+    def abandon(self) -> None:
+        """Record the deliveries still under way as not sent: at exit they would read "sending" for ever."""
+        with self._changed:
+            left = {nid: dict(deliveries) for nid, deliveries in self._under_way.items()}
+        for notification_id, deliveries in left.items():
+            unsent = "failed: not sent, the process stopped first"
+            marked = {k: unsent if v == "sending" else v for k, v in deliveries.items()}
             try:
-                for channel, send in sends.items():
-                    deliveries[channel] = self._within_deadline(send)
-                self._record(notification_id, deliveries)
-            except Exception:  # the metadata DB failed: the alert is in the list, only its delivery note is lost
-                log.exception("recording the deliveries of notification %s failed", notification_id)
-            finally:
-                self._queue.task_done()
+                self._record(notification_id, marked)
+            except Exception:  # the metadata DB is gone too: nothing more can be said
+                log.warning("the deliveries of notification %s could not be recorded at exit", notification_id)
 
-    def _within_deadline(self, send: Callable[[], None]) -> str:
-        result: list[str] = []
-        thread = threading.Thread(target=lambda: result.append(_attempt(send)), name="alert-delivery", daemon=True)
-        thread.start()
-        thread.join(self._deadline)
-        if not result:
-            log.warning("alert delivery failed: no complete answer within %g s", self._deadline)
-            return f"failed: no complete answer within {self._deadline:g} s"
-        return result[0]
+    def _deliver(self, notification_id: int, deliveries: dict[str, Any], sends: list[Delivery]) -> None:
+        try:
+            with self._slots:
+                deliveries.update(self._within_deadline(sends))
+                self._record(notification_id, deliveries)
+        except Exception:  # the metadata DB failed: the alert is in the list, only its delivery note is lost
+            log.exception("recording the deliveries of notification %s failed", notification_id)
+        finally:
+            with self._changed:
+                self._under_way.pop(notification_id, None)
+                self._changed.notify_all()
+
+    def _within_deadline(self, sends: list[Delivery]) -> dict[str, str]:
+        answers: dict[str, str] = {}
+        threads = []
+        for delivery in sends:
+            thread = threading.Thread(
+                target=lambda d=delivery: answers.__setitem__(d.channel, _attempt(d.send)),
+                name="alert-delivery",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        end = time.monotonic() + self._deadline
+        for thread in threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        results = {}
+        for delivery in sends:
+            if delivery.channel in answers:
+                results[delivery.channel] = answers[delivery.channel]
+                continue
+            late = f"the {delivery.target} gave no complete answer within {self._deadline:g} s"
+            log.warning("alert delivery failed: %s", late)
+            results[delivery.channel] = f"failed: {late}"
+        return results
 
 
 def _attempt(send: Callable[[], None]) -> str:
@@ -119,10 +161,16 @@ class AlertService:
         self.egress = egress
         self.outbox = Outbox(notifications.set_deliveries)
 
-    def flush(self, timeout: float = 2 * DELIVERY_DEADLINE_SECONDS + 5) -> bool:
-        """Wait for the queued email and webhook deliveries (at shutdown, so that `autoloader run` sends its run's
-        alerts before it exits)."""
+    def flush(self, timeout: float = DELIVERY_DEADLINE_SECONDS + 2) -> bool:
+        """Wait for the email and webhook deliveries under way (tests; `close`)."""
         return self.outbox.flush(timeout)
+
+    def close(self) -> None:
+        """At shutdown: wait for the deliveries under way (so `autoloader run` sends its run's alerts before it
+        exits), at most one delivery deadline; those still going are recorded as not sent."""
+        if not self.flush():
+            log.warning("alert deliveries still under way at shutdown were not sent")
+            self.outbox.abandon()
 
     # --- triggers -------------------------------------------------------------------------------------
     def on_run(self, ingestion: Ingestion, outcome: RunOutcome, will_retry: bool) -> None:
@@ -175,12 +223,14 @@ class AlertService:
                 link=link,
             )
         )
-        sends: dict[str, Callable[[], None]] = {}
+        sends: list[Delivery] = []
         if quality.alert_recipients:
-            sends["email"] = partial(self._send_email, alert, link, quality.alert_recipients)
+            server = f"SMTP server {self.settings.smtp_host}:{self.settings.smtp_port}"
+            sends.append(Delivery("email", server, partial(self._send_email, alert, link, quality.alert_recipients)))
         if quality.webhook_url:
-            sends["webhook"] = partial(self._post_webhook, alert, link, quality.webhook_url)
-        deliveries: dict[str, Any] = {"in_app": "ok"} | dict.fromkeys(sends, "sending")
+            where = f"webhook at {webhook_host(quality.webhook_url)}"
+            sends.append(Delivery("webhook", where, partial(self._post_webhook, alert, link, quality.webhook_url)))
+        deliveries: dict[str, Any] = {"in_app": "ok"} | {d.channel: "sending" for d in sends}
         assert notification.id is not None
         self.notifications.set_deliveries(notification.id, deliveries)
         notification.deliveries = dict(deliveries)

@@ -81,8 +81,7 @@ class Runtime:
 
     def close(self) -> None:
         self.runner.close()
-        if not self.alerts.flush():
-            log.warning("alert deliveries still under way at shutdown were dropped")
+        self.alerts.close()
         self.clusters.close()
         self.db.dispose()
 

@@ -75,13 +75,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         with _stop_between_batches_on_signals(runtime.pipeline):
             outcome = _in_worker_thread(runtime.runs.run_now, args.ingestion)
         recorded = runtime.store.get_run_by_id(outcome.run_id)
+        _print_outcome(args, outcome, recorded.number if recorded is not None else None)  # before the alerts go
     except AutoloaderError as exc:
         print(f"error: {exc.message}\n  what to do: {exc.action}", file=sys.stderr)
         return 2
     finally:
         runtime.close()
+    unfinished = outcome.status in (RunStatus.FAILED, RunStatus.CANCELLED)  # cancelled: stopped by SIGTERM
+    return 1 if unfinished or (args.strict and outcome.status != RunStatus.SUCCESS) else 0
+
+
+def _print_outcome(args: argparse.Namespace, outcome: RunOutcome, number: int | None) -> None:
     m = outcome.metrics
-    number = recorded.number if recorded is not None else None
     if args.json:
         print(
             json.dumps(
@@ -104,8 +109,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
         for error in outcome.errors:
             print(error_lines(error))
-    unfinished = outcome.status in (RunStatus.FAILED, RunStatus.CANCELLED)  # cancelled: stopped by SIGTERM
-    return 1 if unfinished or (args.strict and outcome.status != RunStatus.SUCCESS) else 0
+    sys.stdout.flush()
 
 
 def _in_worker_thread(function: Callable[[str], RunOutcome], argument: str) -> RunOutcome:

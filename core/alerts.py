@@ -112,8 +112,8 @@ def judge_run(
         quarantined = files_quarantined(ingestion_id, name, outcome, run)
         if quarantined is not None:
             raised.append(quarantined)
-        else:
-            cleared.append(AlertKind.FILES_QUARANTINED)
+        elif metrics.files_processed:  # a check that found nothing new leaves it open (a continuous ingestion
+            cleared.append(AlertKind.FILES_QUARANTINED)  # alerted once per bad file: an outside attack)
     if duration_sla_minutes and outcome.status != RunStatus.SKIPPED:
         if metrics.duration_seconds > duration_sla_minutes * 60:
             raised.append(over_sla(ingestion_id, name, run, metrics.duration_seconds, duration_sla_minutes))

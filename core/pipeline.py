@@ -326,12 +326,13 @@ class RunPipeline:
     def _run(self, ctx: _RunContext) -> tuple[RunStatus, str]:
         spec = ctx.ingestion.spec
         self._reconcile(ctx)
-        if spec.destination.write_mode == "overwrite" and ctx.ingestion.status == IngestionStatus.NEEDS_REVIEW:
+        if spec.destination.write_mode == "overwrite" and self.store.has_held_files(ctx.ingestion.id):
             # Held files replace the table with the files after them once released: a newer file loaded now would
-            # be replaced by the release (its rows gone, the ledger calling it loaded; an outside attack).
-            return RunStatus.SUCCESS, (
-                "Nothing loaded: this overwrite ingestion waits for its schema review; once a resolution is applied, "
-                "the held files and any newer ones replace the table together."
+            # be replaced by the release (its rows gone, the ledger calling it loaded; an outside attack). Held
+            # files, not the status, decide: a pause and resume set the status back to active.
+            return RunStatus.SKIPPED, (
+                "Skipped: this overwrite ingestion waits for its schema review; once a resolution is applied, the "
+                "held files and any newer ones replace the table together."
             )
         self._begin_full_refresh(ctx)
         if spec.source.reload_changed_files:

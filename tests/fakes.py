@@ -271,6 +271,10 @@ class MemoryStore(MetadataStore):
                 if after is None or p > after
             )
 
+    def has_held_files(self, ingestion_id: int) -> bool:
+        with self._lock:
+            return any(r.status == FileStatus.HELD.value for r in self._ledger[ingestion_id].values())
+
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self._lock:
             batches: dict[int, list[LedgerEntry]] = defaultdict(list)

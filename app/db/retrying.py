@@ -196,6 +196,9 @@ class RetryingStore:
     def set_listing_state(self, ingestion_id: int, state: ListingState) -> None:
         self._retry("record the listing state", lambda: self.inner.set_listing_state(ingestion_id, state))
 
+    def has_held_files(self, ingestion_id: int) -> bool:
+        return self._retry("read the held files", lambda: self.inner.has_held_files(ingestion_id))
+
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         return self._retry("read pending batches", lambda: self.inner.pending_batches(ingestion_id))
 

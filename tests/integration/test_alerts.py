@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.alerts import Outbox
+from app.alerts import Delivery, Outbox
 from app.bootstrap import Container, build
 from core.access import SYSTEM
 from core.domain import RunStatus
@@ -160,14 +160,33 @@ def test_a_receiver_that_does_not_answer_holds_no_run(alerting_services, tmp_pat
         server.shutdown()
 
 
-def test_a_delivery_past_its_deadline_is_recorded_failed() -> None:
+def test_a_delivery_past_its_deadline_is_recorded_failed_and_holds_up_no_other() -> None:
+    """One slow receiver delayed every other ingestion's alerts behind it (a single outbox thread: 125 s in an
+    outside attack); each notification now goes on its own, its channels at once."""
     recorded: list[tuple[int, dict[str, Any]]] = []
-    outbox = Outbox(lambda nid, deliveries: recorded.append((nid, dict(deliveries))), deadline=0.2)
-    hang = threading.Event()
-    outbox.send(7, {"in_app": "ok", "webhook": "sending"}, {"webhook": lambda: hang.wait(30) and None})
+    outbox = Outbox(lambda nid, deliveries: recorded.append((nid, dict(deliveries))), deadline=0.5)
+    hang, sent = threading.Event(), threading.Event()
+    slow = [Delivery("webhook", "webhook at http://slow", lambda: hang.wait(30) and None)]
+    outbox.send(7, {"in_app": "ok", "webhook": "sending"}, slow)
+    outbox.send(8, {"in_app": "ok", "email": "sending"}, [Delivery("email", "SMTP server x:25", sent.set)])
+    assert sent.wait(5) and not hang.is_set()  # the second went while the first waited
     assert outbox.flush(timeout=10)
     hang.set()
-    assert recorded == [(7, {"in_app": "ok", "webhook": "failed: no complete answer within 0.2 s"})]
+    assert sorted(recorded) == [
+        (7, {"in_app": "ok", "webhook": "failed: the webhook at http://slow gave no complete answer within 0.5 s"}),
+        (8, {"in_app": "ok", "email": "ok"}),
+    ]
+
+
+def test_deliveries_still_going_at_exit_are_recorded_as_not_sent() -> None:
+    recorded: dict[int, dict[str, Any]] = {}
+    outbox = Outbox(lambda nid, deliveries: recorded.__setitem__(nid, dict(deliveries)), deadline=30)
+    hang = threading.Event()
+    outbox.send(9, {"in_app": "ok", "webhook": "sending"}, [Delivery("webhook", "webhook at x", hang.wait)])
+    assert not outbox.flush(timeout=0.2)
+    outbox.abandon()
+    hang.set()
+    assert recorded[9]["webhook"] == "failed: not sent, the process stopped first"
 
 
 def test_a_run_that_quarantines_files_alerts_once_until_a_clean_run(alerting_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -51,6 +51,15 @@ class LedgerRows(Rows):
             result.close()
             return KnownFiles(rows)
 
+    def has_held_files(self, ingestion_id: int) -> bool:
+        query = (
+            select(LedgerFile.path)  # type: ignore[call-overload]
+            .where(col(LedgerFile.ingestion_id) == ingestion_id, col(LedgerFile.status) == FileStatus.HELD.value)
+            .limit(1)
+        )
+        with self.session() as s:
+            return s.execute(query).first() is not None
+
     def pending_batches(self, ingestion_id: int) -> dict[int, list[LedgerEntry]]:
         with self.session() as s:
             rows = s.execute(
