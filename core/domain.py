@@ -70,6 +70,8 @@ class Ingestion:
     tenant_id: int = 1
     created_by: int | None = None
     """The user who created it (members may change only their own)."""
+    revision: int = 0
+    """Saves of its settings so far: an edit read at another revision is refused (`IngestionService.update`)."""
 
     @property
     def app_id(self) -> str:

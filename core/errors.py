@@ -115,6 +115,12 @@ class Conflict(TerminalError):
     http_status = 409
 
 
+class EditConflict(Conflict):
+    """Settings sent from a form (or an API read) older than the last save: saving them would undo that save."""
+
+    code = "edit_conflict"
+
+
 class RunInProgress(Conflict):
     code = "run_in_progress"
 

@@ -224,6 +224,7 @@ class IngestionSummary:
     tenant_id: int = 1
     created_by: int | None = None
     empty_checks: EmptyChecks | None = None
+    revision: int = 0
 
     @property
     def health(self) -> str:

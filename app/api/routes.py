@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -48,6 +48,7 @@ from app.health import check_all
 from core.access import Principal
 from core.config import MAX_ID, IngestionSpec, ScheduleConfig, ScheduleMode, SourceType
 from core.domain import FileStatus, IngestionStatus
+from core.errors import ConfigError
 from core.maintenance import MaintenanceConfig
 from core.schedule import describe, next_fire_times
 
@@ -122,20 +123,49 @@ def get_ingestion(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPub
     return _public(svc, who, ingestion_id)
 
 
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="The `revision` the change was made from (as GET returned it): refused with 409 edit_conflict "
+        "when another save came since. Without it the change is saved whatever came before."
+    ),
+]
+
+
+def _revision(if_match: str | None) -> int | None:
+    """The revision of an If-Match header: a number, quoted or not (an ETag's form), or None without one."""
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 18:
+        raise ConfigError(
+            f"If-Match '{if_match[:40]}' is not a revision",
+            "Send the ingestion's `revision` as GET returned it (a whole number), or leave the header out.",
+            field="If-Match",
+        )
+    return int(text)
+
+
 @router.put("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
-def update_ingestion(ingestion_id: IngestionId, body: IngestionSpec, svc: Svc, who: Who) -> IngestionPublic:
-    return _public(svc, who, svc.ingestions.update(ingestion_id, body, who).id)
+def update_ingestion(
+    ingestion_id: IngestionId, body: IngestionSpec, svc: Svc, who: Who, if_match: IfMatch = None
+) -> IngestionPublic:
+    return _public(svc, who, svc.ingestions.update(ingestion_id, body, who, _revision(if_match)).id)
 
 
 @router.patch("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
 def patch_ingestion(
-    ingestion_id: IngestionId, changes: Annotated[dict[str, Any], Body()], svc: Svc, who: Who
+    ingestion_id: IngestionId,
+    changes: Annotated[dict[str, Any], Body()],
+    svc: Svc,
+    who: Who,
+    if_match: IfMatch = None,
 ) -> IngestionPublic:
     """Change some settings without sending the others: a JSON merge patch (RFC 7396) over the current ones. The
     fields sent replace theirs, objects merge, `null` gives a field back its default; e.g.
     `{"schedule": {"frequency": "daily", "time": "02:00"}}`. The same checks and locks as PUT."""
     try:
-        ingestion = svc.ingestions.patch(ingestion_id, changes, who)
+        ingestion = svc.ingestions.patch(ingestion_id, changes, who, _revision(if_match))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
     return _public(svc, who, ingestion.id)

@@ -58,6 +58,10 @@ class IngestionPublic(BaseModel):
     id: int
     name: str
     status: str
+    revision: int = Field(
+        description="Saves of the settings so far. Send it back as `If-Match` on PUT or PATCH to have the change "
+        "refused (409 edit_conflict) if someone saved in between, instead of undoing their change."
+    )
     cluster_id: int | None
     source: dict[str, Any]
     format: dict[str, Any]
@@ -100,6 +104,7 @@ class IngestionPublic(BaseModel):
             id=summary.id,
             name=summary.name,
             status=summary.status,
+            revision=summary.revision,
             cluster_id=spec.cluster_id,
             source=data["source"],
             format=data["format"],

@@ -136,6 +136,8 @@ class Ingestion(IngestionBase, table=True):
     """Incremental listing: every file whose path sorts at or before this is in the ledger (core.ports.ListingState,
     0011)."""
     full_listing_at: datetime | None = _ts(default=None)
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Saves of the settings so far: an edit read at an older revision is refused (0013)."""
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 

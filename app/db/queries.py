@@ -130,6 +130,7 @@ class Queries:
             col(IngestionRow.empty_checks),
             col(IngestionRow.empty_checks_since),
             col(IngestionRow.last_empty_check_at),
+            col(IngestionRow.revision),
             latest.label("last_run_id"),
         )
         if tenant_id is not None:
@@ -158,6 +159,7 @@ class Queries:
             tenant_id=row.tenant_id,
             created_by=row.created_by,
             empty_checks=empty_checks_of(row.empty_checks, row.empty_checks_since, row.last_empty_check_at, last_run),
+            revision=row.revision,
         )
 
     def summary(self, ingestion_id: int, tenant_id: int | None) -> IngestionSummary:

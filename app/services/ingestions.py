@@ -181,7 +181,11 @@ class IngestionService:
             ingestion = self.activate(ingestion.id, who)
         return ingestion
 
-    def update(self, ingestion_id: int, spec: IngestionSpec, who: Principal = SYSTEM) -> Ingestion:
+    def update(
+        self, ingestion_id: int, spec: IngestionSpec, who: Principal = SYSTEM, expected_revision: int | None = None
+    ) -> Ingestion:
+        """Save the whole settings. `expected_revision`: the revision they were read at (the console's edit page,
+        the API's If-Match); refused (EditConflict) when another save came since, instead of undoing it."""
         current = self.get(who, ingestion_id, "edit ingestions")
         if spec.name == name_as_entered(current.name):  # an older name with spaces around it, sent back unchanged
             spec = spec.model_copy(update={"name": current.name})
@@ -201,12 +205,18 @@ class IngestionService:
                     field=part,
                 )
             self._refuse_open_part_change_while_running(ingestion_id, current.spec, spec, open_parts)
-        updated = self.store.update_ingestion(ingestion_id, spec)
+        updated = self.store.update_ingestion(ingestion_id, spec, expected_revision)
         self.store.audit("update", "ingestion", ingestion_id, who.actor, who.tenant_id, name=spec.name)
         self.schedules.sync(updated)
         return updated
 
-    def patch(self, ingestion_id: int, changes: dict[str, Any], who: Principal = SYSTEM) -> Ingestion:
+    def patch(
+        self,
+        ingestion_id: int,
+        changes: dict[str, Any],
+        who: Principal = SYSTEM,
+        expected_revision: int | None = None,
+    ) -> Ingestion:
         """Change some settings: `changes` merged into the current ones as a JSON merge patch (RFC 7396), then
         saved as `update` saves a whole body (the same checks and locks). Raises pydantic's ValidationError for a
         result that does not validate."""
@@ -214,7 +224,7 @@ class IngestionService:
         settings = current.spec.model_dump(mode="json", by_alias=True)
         settings["source"]["credentials"] = current.spec.source.credentials.masked()  # kept as PUT keeps them
         merged = merge_patch(settings, changes)
-        return self.update(ingestion_id, IngestionSpec.model_validate(merged), who)
+        return self.update(ingestion_id, IngestionSpec.model_validate(merged), who, expected_revision)
 
     def _refuse_open_part_change_while_running(
         self, ingestion_id: int, current: IngestionSpec, spec: IngestionSpec, open_parts: tuple[str, ...]

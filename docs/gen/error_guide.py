@@ -65,6 +65,12 @@ CODE_GUIDE: dict[str, Guide] = {
         "Check the path and the bucket or container name in the source (and the endpoint URL). A file that vanished "
         "between listing and reading is picked up again if it comes back.",
     ),
+    "edit_conflict": Guide(
+        "Settings saved from a form or an API read older than the ingestion's last save (the console's edit page, or "
+        "PUT/PATCH with `If-Match`): saving them would undo that save.",
+        "Reload the ingestion to see its settings as they are now (GET returns its `revision`), then make the change "
+        "again.",
+    ),
     "source_changed": Guide(
         "A file was rewritten after the run listed it: the run reads each file as the version its listing gave "
         "(S3 If-Match, Azure etag, GCS etag; a local or SFTP file's size and modification time at the open).",

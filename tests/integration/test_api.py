@@ -398,6 +398,27 @@ def test_the_preview_names_the_pattern_of_dates_written_another_way(api, tmp_pat
     assert not any("holds dates" in line for line in typed["recommendations"]), typed["recommendations"]
 
 
+def test_if_match_refuses_a_change_made_from_an_older_revision(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two editors: the later save undid the earlier one without a word (an outside attack through two tabs)."""
+    write_json_files(tmp_path / "in", 1, 10)
+    ing = api.post("/api/v1/ingestions", json=body(tmp_path / "in")).json()
+    url, read_at = f"/api/v1/ingestions/{ing['id']}", ing["revision"]
+    first = api.patch(url, json={"quality": {"row_count_min": 5}}, headers={"If-Match": f'"{read_at}"'})
+    assert first.status_code == 200 and first.json()["revision"] == read_at + 1, first.text
+    stale = api.patch(url, json={"quality": {"duration_sla_minutes": 9}}, headers={"If-Match": str(read_at)})
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "edit_conflict", stale.text
+    assert "changed after you opened it" in stale.json()["error"]["message"]
+    whole = {k: ing[k] for k in ("name", "source", "format", "destination", "schedule", "quality", "limits")}
+    assert api.put(url, json=whole, headers={"If-Match": str(read_at)}).status_code == 409
+    kept = api.get(url).json()
+    assert kept["quality"]["row_count_min"] == 5 and kept["quality"]["duration_sla_minutes"] is None
+    assert api.post(f"{url}/activate").status_code == 200  # a status change is not a save of the settings
+    assert api.get(url).json()["revision"] == read_at + 1
+    assert api.patch(url, json={"name": "x"}, headers={"If-Match": "soon"}).status_code == 422
+    unconditional = api.patch(url, json={"quality": {"duration_sla_minutes": 9}})
+    assert unconditional.status_code == 200 and unconditional.json()["revision"] == read_at + 2
+
+
 def test_patch_and_put_guard_names_runs_and_secrets(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found by an attack helper on PATCH: a duplicate name was a 500 (PUT too), the source could change under a
     run reading it, and a stored secret followed a change of host or endpoint to wherever the caller pointed it."""

@@ -253,3 +253,18 @@ async def test_the_lockout_message_says_to_wait_and_promises_no_reset(user: User
     assert re.search(r"locked for \d+ seconds more\. Wait \d+ seconds, then log in", message), message
     assert "reset" not in message and "admin" not in message
     assert (wait_text(45), wait_text(200)) == ("45 seconds", "about 4 minutes")
+
+
+async def test_saving_an_edit_made_before_another_save_is_refused(user: User, services_of_app: Any) -> None:
+    """Two tabs on one ingestion: the second save silently put back what the first had changed (an outside
+    attack). The page's save is made from the revision it read."""
+    stored = services_of_app.ingestions.create(spec(str(ORDERS), name="orders"))
+    await user.open(f"/ingestions/{stored.id}/edit")
+    await user.should_see("Edit 'orders'")
+    other = services_of_app.ingestions.patch(stored.id, {"quality": {"no_files_alert_days": 3}})  # the other tab
+    _element(user, "quality.duration_sla_minutes", ui.number).set_value(45)
+    user.find(marker="save-draft").click()
+    await user.should_see("was changed after you opened it", retries=50)
+    now = services_of_app.store.get_ingestion(stored.id)
+    assert now.revision == other.revision == stored.revision + 1
+    assert now.spec.quality.no_files_alert_days == 3 and now.spec.quality.duration_sla_minutes is None

@@ -28,7 +28,7 @@ from core.domain import (
     Ingestion,
     IngestionStatus,
 )
-from core.errors import NotFound
+from core.errors import EditConflict, NotFound
 
 if TYPE_CHECKING:
     from app.secrets_box import SecretBox
@@ -96,6 +96,7 @@ class IngestionRows(Rows):
             created_at=row.created_at,
             tenant_id=row.tenant_id,
             created_by=row.created_by,
+            revision=row.revision,
         )
 
     @staticmethod
@@ -167,11 +168,26 @@ class IngestionRows(Rows):
             items = [i for i in items if i.spec.schedule.mode == mode]
         return items
 
-    def update_ingestion(self, ingestion_id: int, spec: IngestionSpec) -> Ingestion:
+    def update_ingestion(
+        self, ingestion_id: int, spec: IngestionSpec, expected_revision: int | None = None
+    ) -> Ingestion:
+        """Save the settings and move the revision on; with `expected_revision`, only if no other save came since
+        (EditConflict), checked and moved in one statement."""
         columns = self._spec_columns(spec)
         columns["source"] = self._encrypt_source(columns["source"])
         columns["quality"] = self._encrypt_quality(columns["quality"])
         with self.session() as s:
+            bump = update(IngestionRow).where(col(IngestionRow.id) == ingestion_id)
+            if expected_revision is not None:
+                bump = bump.where(col(IngestionRow.revision) == expected_revision)
+            if s.execute(bump.values(revision=col(IngestionRow.revision) + 1)).rowcount == 0:  # type: ignore[attr-defined]
+                current = self._row(s, ingestion_id)  # NotFound if it is gone
+                raise EditConflict(
+                    f"'{current.name}' was changed after you opened it (saved {current.revision} times now, "
+                    f"{expected_revision} when you read it); saving would undo that change.",
+                    "Reload the ingestion to see its settings as they are now, then make your change again.",
+                    field="revision",
+                )
             row = self._row(s, ingestion_id)
             row.name, row.cluster_id, row.updated_at = spec.name, spec.cluster_id, utcnow()
             for part, value in columns.items():

@@ -28,8 +28,11 @@ async def create_ingestion(spec: IngestionSpec, activate: bool) -> Ingestion | N
     return created
 
 
-async def update_ingestion(ingestion_id: int, spec: IngestionSpec) -> Ingestion | None:
-    updated: Ingestion | None = await run.io_bound(app.state.services.ingestions.update, ingestion_id, spec, who())
+async def update_ingestion(ingestion_id: int, spec: IngestionSpec, revision: int) -> Ingestion | None:
+    """Save the edited settings unless another save came after the page read them at `revision` (EditConflict)."""
+    updated: Ingestion | None = await run.io_bound(
+        app.state.services.ingestions.update, ingestion_id, spec, who(), revision
+    )
     return updated
 
 

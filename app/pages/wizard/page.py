@@ -124,7 +124,9 @@ class Wizard:
         stored ingestion, whose status the notice tells (an edited paused one stays paused)."""
         if self.editing is None:
             return await actions.create_ingestion(spec, activate)
-        updated = await actions.update_ingestion(self.editing.id, spec)
+        updated = await actions.update_ingestion(self.editing.id, spec, self.editing.revision)
+        if updated is not None:  # the next save (after a failed activation, say) is made from this revision
+            self.editing = updated
         if activate and self.editing.status == IngestionStatus.DRAFT:
             return await actions.activate(self.editing.id)
         return updated
