@@ -620,6 +620,7 @@ class EmbeddedEngine:
         are read in groups (core/formats/grouped.py), other small files inline, and large files stream.
         """
         stamp = LineageColumns(schema, request, request.destination.lineage_columns)
+        partitions = [n for n in partition_names(request.destination, schema) if _is_text(schema.field(n).type)]
         files = request.files
         grouped: dict[int, tuple[list[pa.RecordBatch], FileReadStats]] = {}
         tried_up_to = 0  # files before this index were part of a group read (or could not start one)
@@ -647,6 +648,8 @@ class EmbeddedEngine:
                         batches = self._file_batches(request, info, stats)
                     for batch in batches:
                         yielded = True
+                        if partitions:
+                            check_partition_values(batch, partitions, info.path)
                         yield stamp.stamped(batch, info.path)
                 except BadFileError as exc:
                     if yielded:
@@ -907,6 +910,40 @@ class LineageColumns:
             self._columns = [pa.repeat(scalar, size) for scalar in (pa.scalar(path, pa.string()), *self._stamps)]
         extra = [column.slice(0, n) for column in self._columns]
         return pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=self._schema)
+
+
+PARTITION_FOLDER_BYTES = 255
+"""The longest file or folder name of common file systems (and of a path part on object stores' local caches)."""
+
+_PLAIN_IN_PATHS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+"""Bytes a partition folder's name keeps as they are; delta-rs writes the others as %XX (non-ASCII included)."""
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def check_partition_values(batch: pa.RecordBatch, columns: list[str], path: str) -> None:
+    """A text value too long to be a partition folder's name (`column=value`) is the file's error, named with the
+    column and what to do: delta-rs panicked on it and the batch failed at every run, the other files of the batch
+    with it, with an error naming neither (an outside attack)."""
+    for column in columns:
+        values = batch.column(batch.schema.get_field_index(column))
+        room = PARTITION_FOLDER_BYTES - len(column.encode()) - 1
+        longest = pc.max(pc.binary_length(values)).as_py() or 0
+        if longest * 3 <= room:
+            continue
+        for value in pc.unique(values.filter(pc.greater(pc.binary_length(values), room // 3))).to_pylist():
+            size = sum(1 if byte in _PLAIN_IN_PATHS else 3 for byte in value.encode())
+            if size > room:
+                raise BadFileError(
+                    f"{path} has a value of partition column {column!r} too long for a folder name ({size} bytes as "
+                    f"a path, {room} at most): {value[:60]!r}...",
+                    f"Partition by a column with short values (a date, a category); {column!r} cannot be one. The "
+                    "file is quarantined and the rest of the run loads; once the ingestion partitions otherwise (a "
+                    "new ingestion), reprocess it.",
+                    field=path,
+                )
 
 
 def partition_names(destination: DestinationConfig, schema: pa.Schema) -> list[str]:

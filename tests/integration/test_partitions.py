@@ -290,3 +290,27 @@ def _loaded_on_spark(
     outcome = services.runs.run_now(str(ingestion.id))
     assert outcome.status == RunStatus.SUCCESS, outcome
     return services.engines.for_ingestion(ingestion).read_table(ingestion.spec.destination)
+
+
+def test_a_partition_value_too_long_for_a_folder_name_sets_its_file_aside(services: Any, tmp_path: Path) -> None:
+    """delta-rs panicked on a 300-character value of a partition column: every run failed, the other files of the
+    batch with it, and the error named neither the file nor the column (an outside attack). The embedded engine
+    checks the values as it reads them; a Spark cluster writes its partitions itself."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    (landing / "a.json").write_text(json.dumps({"id": 1, "p": "x" * 300}) + "\n")
+    (landing / "b.json").write_text(json.dumps({"id": 2, "p": "short"}) + "\n")
+    (landing / "c.json").write_text(json.dumps({"id": 3, "p": "é" * 40}) + "\n")  # 40 times %C3%A9: 240 bytes, fits
+    ingestion = services.ingestions.create(
+        spec(str(landing), table="long_parts", destination={"partition_columns": ["p"]}), activate=True
+    )
+    outcome = services.runs.run_now(ingestion.name)
+    assert outcome.status == RunStatus.PARTIAL and outcome.metrics.records_ingested == 2, outcome
+    (aside,) = [e for e in outcome.errors if e.kind == "quarantined"]
+    assert aside.file == str(landing / "a.json") and "partition column 'p' too long" in aside.message
+    assert "Partition by a column with short values" in aside.action
+    assert sorted(read_table(services.embedded.table_uri(ingestion.spec.destination)).column("id").to_pylist()) == [
+        2,
+        3,
+    ]
+    assert services.runs.run_now(ingestion.name).status == RunStatus.SUCCESS  # nothing left stuck
