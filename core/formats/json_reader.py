@@ -604,8 +604,9 @@ def _check_malformed_share(text: str, rows: int, malformed: dict[int, str], path
         return
     sample = next(iter(malformed.values()))
     hint = ""
-    if text.lstrip().startswith("["):
-        hint = " (it looks like one JSON document: turn on the multiline option)"
+    first = text.lstrip().split("\n", 1)[0].strip()
+    if first.startswith("[") or (first.startswith("{") and not first.endswith("}")):  # an array, a pretty-printed one
+        hint = " (it looks like one JSON document over several lines: turn on the multiline option)"
     raise bad_file(
         path, "JSON", f"{len(malformed)} of the first {rows} lines are not JSON objects{hint}, e.g. {sample[:80]!r}"
     )

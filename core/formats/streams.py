@@ -194,6 +194,14 @@ def check_head(head: bytes, path: str, what: str) -> None:
         raise bad_file(path, what, "it looks like a Parquet file; set the format to parquet")
     if head.startswith((b"ORC", b"Obj\x01")):
         raise bad_file(path, what, "it looks like an ORC/Avro file, which is binary")
+    archive = _archive_kind(head)
+    if archive is not None:
+        raise bad_file(
+            path,
+            what,
+            f"it is a {archive} archive, which is not read: unpack it at the source (gzip, bzip2, zstd and xz files "
+            "are read as they are, one file each)",
+        )
     if b"\x00" in head[:65536]:
         utf16 = _utf16_without_bom(head[:4096])
         if utf16 is not None:
@@ -203,6 +211,19 @@ def check_head(head: bytes, path: str, what: str) -> None:
                 f"it looks like UTF-16 text without a byte order mark; set the format's encoding option to {utf16}",
             )
         raise bad_file(path, what, "it contains binary data (NUL bytes)")
+
+
+def _archive_kind(head: bytes) -> str | None:
+    """A ZIP, 7z, RAR or tar archive by its magic bytes (reported as "binary data" before: an outside attack)."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "ZIP"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head.startswith(b"Rar!\x1a\x07"):
+        return "RAR"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
 
 
 def _utf16_without_bom(head: bytes) -> str | None:

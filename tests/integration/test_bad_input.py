@@ -58,6 +58,27 @@ def pq_bytes() -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def test_an_archive_and_a_pretty_printed_document_say_what_they_are(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A ZIP was "binary data (NUL bytes)" and a pretty-printed JSON object did not point at the multiline option
+    (an outside attack): each now says what the file is and what to do."""
+    import zipfile
+
+    landing = tmp_path / "in"
+    write_json_files(landing, 1, 3)
+    with zipfile.ZipFile(landing / "packed.json", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inner.json", '{"id": 99}\n' * 1000)
+    import botocore
+
+    rules = Path(botocore.__file__).parent / "data" / "s3" / "2006-03-01" / "endpoint-rule-set-1.json.gz"
+    (landing / "pretty.json.gz").write_bytes(rules.read_bytes())  # one document over 12,000 lines (public data)
+    ing = services.ingestions.create(spec(str(landing)), activate=True)
+    outcome = services.runs.run_now(ing.name)
+    assert outcome.status == RunStatus.PARTIAL and outcome.metrics.records_ingested == 3, outcome
+    reasons = {Path(e.file or "").name: e.message for e in outcome.errors if e.kind == "quarantined"}
+    assert "is a ZIP archive, which is not read: unpack it at the source" in reasons["packed.json"]
+    assert "turn on the multiline option" in reasons["pretty.json.gz"]
+
+
 def test_truncated_parquet_is_quarantined(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     landing = tmp_path / "in"
     landing.mkdir()
