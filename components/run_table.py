@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from nicegui import ui
@@ -67,8 +68,17 @@ def run_row(run: RunRecord) -> dict[str, object]:
         "bytes": human_bytes(float(metrics.get("bytes_read", 0))),
         "status": run.status,
         "errors": "; ".join(str(e.get("message", "")) for e in run.errors[:2])
-        or (run.message if run.status == "failed" else ""),
+        or (run.message if run.status == "failed" else notes_of(run.message)),
     }
+
+
+def notes_of(message: str) -> str:
+    """What a run's message says beyond its loaded summary, e.g. "2 files held for schema review.": a run that held
+    every file read "success, 0 files" with nothing beside it (an outside attack)."""
+    return _SUMMARY.sub("", message.strip(), count=1).strip()
+
+
+_SUMMARY = re.compile(r"^(Loaded [\d,]+ records? from [\d,]+ files?\.|No new files\.)")
 
 
 def run_table(runs: Sequence[RunRecord]) -> ui.table:

@@ -417,6 +417,8 @@ class DetailView:
         title = record.label if record is not None else f"Run {run_id}"
         with named_dialog(title) as dialog, ui.card().classes("w-[900px] max-w-full p-5 gap-3"):
             ui.label(title).classes("text-lg font-semibold")
+            api_path = f"/api/v1/ingestions/{self.ingestion_id}/runs/{run_id}"  # the API names a run by its id
+            ui.label(f"In the API: run id {run_id} ({api_path})").classes("text-xs text-slate-600").mark("run-api-id")
             if record is not None:
                 with ui.row().classes("items-center gap-2"):
                     run_badge(record.status)

@@ -72,3 +72,17 @@ async def test_an_interval_under_the_minimum_is_an_error_at_the_field(user: User
     await user.should_see("2 s is shorter than the minimum of 5 s between checks; use 5 to 604800 seconds")
     field = next(iter(interval.elements))
     assert isinstance(field, ui.number) and field.value == 2  # not silently raised to 5
+
+
+async def test_a_runs_dialog_gives_the_id_the_api_names_it_by(user: User, services_of_app: Any) -> None:
+    """The console numbers runs per ingestion (#2) while the API's run routes take the run's id: the number copied
+    from the screen fetched another run or none (an outside attack)."""
+    first = services_of_app.ingestions.create(spec(str(ORDERS), table="a", name="a"), activate=True)
+    services_of_app.runs.run_now(first.name)
+    second = services_of_app.ingestions.create(spec(str(ORDERS), table="b", name="b"), activate=True)
+    outcome = services_of_app.runs.run_now(second.name)
+    await user.open(f"/ingestions/{second.id}")
+    await user.should_see(marker="run-history", retries=50)
+    user.find(marker="run-history").trigger("details", {"id": outcome.run_id})
+    await user.should_see(f"In the API: run id {outcome.run_id} (/api/v1/ingestions/{second.id}/runs/{outcome.run_id})")
+    assert outcome.run_id != 1  # the screen's "Run #1" is not the API's run 1
