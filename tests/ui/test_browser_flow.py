@@ -114,3 +114,27 @@ def test_main_flow_from_folder_to_monitored_runs(server: str, console_page: Page
     expect(history.get_by_role("cell", name="120", exact=True)).to_be_visible()
     expect(page.get_by_text("3 files")).to_be_visible()
     _shot(page, "12-detail")
+
+
+_WOULD_ASK = """() => {
+  const leaving = new Event('beforeunload', {cancelable: true});
+  window.dispatchEvent(leaving);
+  return leaving.defaultPrevented;
+}"""
+"""Whether the page's beforeunload handlers ask the browser to confirm leaving (headless Chromium shows no prompt,
+so the handler's answer is what is checked)."""
+
+
+def test_leaving_a_wizard_with_typed_input_asks_first(server: str, console_page: Page) -> None:
+    """Back, a reload or a header link left the wizard and dropped what was typed without a word (an outside
+    attack): the browser now asks first, once something was typed, and not before."""
+    page = console_page
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server + "/ingestions/new")
+    expect(page.get_by_text("New Data Ingestion")).to_be_visible()
+    assert page.evaluate(_WOULD_ASK) is False
+    _field(page, "name").click()  # type: ignore[attr-defined]
+    page.keyboard.type("orders")
+    assert page.evaluate(_WOULD_ASK) is True
+    page.goto(server + "/")  # a page without a wizard asks nothing
+    assert page.evaluate(_WOULD_ASK) is False
