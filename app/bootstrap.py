@@ -104,6 +104,8 @@ class Container(Runtime):
         """Server start-up: close runs a stopped server left open, start the scheduler, arm retries and checks."""
         s = self.settings
         self.accounts.bootstrap(s.admin_email, s.admin_password, s.admin_token)
+        if sealed := self.store.seal_plain_webhooks():
+            log.info("sealed %d webhook URL(s) stored in the clear by an earlier version", sealed)
         interrupted = self.runner.recover_orphans()
         if interrupted:
             log.warning("closed %d run(s) left running by a stopped server; retrying them", len(interrupted))

@@ -119,8 +119,11 @@ def test_ingestion(body: IngestionSpec, svc: Svc, who: Who) -> TestResult:
 
 
 @router.get("/ingestions/{ingestion_id}", response_model=IngestionPublic, tags=["ingestions"])
-def get_ingestion(ingestion_id: IngestionId, svc: Svc, who: Who) -> IngestionPublic:
-    return _public(svc, who, ingestion_id)
+def get_ingestion(ingestion_id: IngestionId, svc: Svc, who: Who, response: Response) -> IngestionPublic:
+    """The ingestion's settings and state; its `ETag` header is its revision, for `If-Match` on PUT or PATCH."""
+    public = _public(svc, who, ingestion_id)
+    response.headers["ETag"] = f'"{public.revision}"'
+    return public
 
 
 IfMatch = Annotated[
@@ -133,11 +136,12 @@ IfMatch = Annotated[
 
 
 def _revision(if_match: str | None) -> int | None:
-    """The revision of an If-Match header: a number, quoted or not (an ETag's form), or None without one."""
-    if if_match is None:
+    """The revision of an If-Match header: a number, quoted or not (an ETag's form); None without one, or for `*`
+    (any current version, RFC 9110)."""
+    if if_match is None or if_match.strip() == "*":
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "²" is a digit to isdigit, not to int
         raise ConfigError(
             f"If-Match '{if_match[:40]}' is not a revision",
             "Send the ingestion's `revision` as GET returned it (a whole number), or leave the header out.",

@@ -51,7 +51,7 @@ class EngineMoveService:
         spec = ingestion.spec.model_copy(
             update={"cluster_id": cluster_id, "destination": destination.model_copy(update={"location": location})}
         )
-        moved = self.store.update_ingestion(ingestion_id, spec)
+        moved = self.store.update_ingestion(ingestion_id, spec, ingestion.revision)  # not over an edit saved meanwhile
         self.store.audit(
             "move_engine",
             "ingestion",

@@ -78,7 +78,7 @@ class SchemaReviewService:
         engine = self.engines.for_ingestion(ingestion)
         spec = self._apply(engine, ingestion.spec, plan, schema_from_json(pending.columns))
         if spec is not ingestion.spec:
-            self.store.update_ingestion(ingestion_id, spec)
+            self.store.update_ingestion(ingestion_id, spec, ingestion.revision)  # not over an edit saved meanwhile
         current = engine.table_schema(spec.destination)
         columns = schema_to_json(pa.schema(data_fields(current))) if current is not None else pending.columns
         self.store.resolve_schema_version(ingestion_id, version, resolution, who.actor, columns)

@@ -21,7 +21,6 @@ import stat
 import threading
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote, urlsplit
@@ -102,13 +101,14 @@ def fingerprint_of(key_bytes: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
 
 
-@dataclass(slots=True)
-class _Walk:
-    """One listing's walk: the source folder's canonical path, and the canonical paths of the folders walked (a
-    plain folder's is its parent's and its name: only links are resolved on the server, a round trip each)."""
-
-    root: str
-    folders: set[str]
+LINK_NOT_FOLLOWED = (
+    "a symbolic link, which an SFTP source does not follow: one inside the folder lists its files a second time "
+    "(loaded twice), one outside leads where the source was not pointed. Point the source at the folder that holds "
+    "the files, or move them in."
+)
+"""Why a link is left out (the run's skipped note): SFTP passed over links without a word (an outside attack);
+following them loaded files twice through a link and its target, and read outside the folder when a link was
+swapped (the next attack)."""
 
 
 class SFTPStorage:
@@ -302,24 +302,11 @@ class SFTPStorage:
         head = literal_prefix(pattern).rstrip("/")
         most = glob_depth(pattern)
         start = posixpath.join(self.folder, head) if head else self.folder
-        walk = _Walk(self._real(sftp, self.folder) or self.folder.rstrip("/"), set())
-        yield from self._walk(sftp, start, posixpath.join(walk.root, head), pattern, most, start_after, walk)
+        yield from self._walk(sftp, start, pattern, most, start_after)
 
     def _walk(
-        self,
-        sftp: Any,
-        folder: str,
-        real: str,
-        pattern: str | None,
-        most: int | None,
-        start_after: str | None,
-        walk: _Walk,
+        self, sftp: Any, folder: str, pattern: str | None, most: int | None, start_after: str | None
     ) -> Iterator[FileInfo]:
-        """`real`: the folder's canonical path (its parent's and its name, or a link's target), to enter each
-        folder once: a link to a folder walked already (a loop, or a second way in) is not followed again."""
-        if real in walk.folders:
-            return
-        walk.folders.add(real)
         try:
             entries = sorted(sftp.listdir_attr(folder), key=lambda entry: entry.filename)
         except OSError as exc:
@@ -332,17 +319,15 @@ class SFTPStorage:
             full = posixpath.join(folder, entry.filename)
             relative = full[len(self.folder.rstrip("/")) + 1 :]
             mode = entry.st_mode or 0
-            inner = posixpath.join(real, entry.filename)
             if stat.S_ISLNK(mode):
-                if is_hidden(relative) or (target := self._link_target(sftp, full, walk.root)) is None:
-                    continue
-                entry, mode = target
-                inner = entry.filename
+                if not is_hidden(relative) and sorts_after(self._full_path(full), start_after):
+                    self.skipped[self._full_path(full)] = LINK_NOT_FOLLOWED
+                continue
             if stat.S_ISDIR(mode):
                 if folder_is_before(self._full_path(full) + "/", start_after):
                     continue
                 if not is_hidden(relative) and (most is None or relative.count("/") < most):
-                    yield from self._walk(sftp, full, inner, pattern, most, start_after, walk)
+                    yield from self._walk(sftp, full, pattern, most, start_after)
             elif stat.S_ISREG(mode) and matches(relative, pattern) and sorts_after(self._full_path(full), start_after):
                 size = int(entry.st_size or 0)
                 mtime = int(entry.st_mtime or 0)
@@ -421,36 +406,6 @@ class SFTPStorage:
                 "Open a file path returned by the listing.",
             )
         return remote
-
-    def _link_target(self, sftp: Any, link: str, root: str) -> tuple[Any, int] | None:
-        """A symbolic link's target's attributes (`filename`: its canonical path) and mode, when it leads inside the
-        source folder (listed under the link's own name, as the local source does); a link to nothing or out of the
-        folder is named in `skipped`. SFTP links were passed over without a word: their files never loaded (an
-        outside attack)."""
-        real = self._real(sftp, link)
-        try:
-            attributes = sftp.stat(link) if real is not None else None
-        except OSError:
-            attributes = None
-        if real is None or attributes is None:
-            self.skipped[self._full_path(link)] = "a symbolic link to nothing (its target does not exist); not read."
-            return None
-        if real != root and not real.startswith(root.rstrip("/") + "/"):
-            self.skipped[self._full_path(link)] = (
-                f"a symbolic link that leads outside the source folder ({real}); not read. Point it inside "
-                f"{self.folder}, or make the folder it leads to the source."
-            )
-            return None
-        attributes.filename = real
-        return attributes, attributes.st_mode or 0
-
-    @staticmethod
-    def _real(sftp: Any, path: str) -> str | None:
-        """The server's canonical path (links resolved), or None when it cannot say (a link to nothing)."""
-        try:
-            return str(sftp.normalize(path))
-        except OSError:
-            return None
 
     def _stat_folder(self, sftp: Any) -> None:
         try:

@@ -414,9 +414,14 @@ def test_if_match_refuses_a_change_made_from_an_older_revision(api, services, tm
     assert kept["quality"]["row_count_min"] == 5 and kept["quality"]["duration_sla_minutes"] is None
     assert api.post(f"{url}/activate").status_code == 200  # a status change is not a save of the settings
     assert api.get(url).json()["revision"] == read_at + 1
-    assert api.patch(url, json={"name": "x"}, headers={"If-Match": "soon"}).status_code == 422
+    for odd in ("soon", "²".encode("latin-1"), "-1", "1, 2"):  # "²" passes str.isdigit and failed int(): a 500
+        assert api.patch(url, json={"name": "x"}, headers={"If-Match": odd}).status_code == 422, odd
     unconditional = api.patch(url, json={"quality": {"duration_sla_minutes": 9}})
     assert unconditional.status_code == 200 and unconditional.json()["revision"] == read_at + 2
+    shown = api.get(url)
+    assert shown.headers["ETag"] == f'"{read_at + 2}"'
+    anything = api.patch(url, json={"quality": {"duration_sla_minutes": 10}}, headers={"If-Match": "*"})
+    assert anything.status_code == 200 and anything.json()["revision"] == read_at + 3
 
 
 def test_patch_and_put_guard_names_runs_and_secrets(api, services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ after repeated failures, and a masked secret sent back keeps the stored one. On 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,23 @@ def test_a_webhook_url_is_masked_in_the_api_encrypted_at_rest_and_kept_when_sent
     forged = api.patch(f"/api/v1/ingestions/{shown['id']}", json={"quality": {"webhook_url": "https://x/enc:v1:AAAA"}})
     assert forged.status_code == 422 and "stored in" in forged.text
     assert services.store.get_ingestion(shown["id"]).spec.quality.webhook_url == hook
+
+
+def test_a_webhook_url_stored_in_the_clear_by_an_earlier_version_is_sealed_at_start(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from tests.helpers import spec
+
+    hook = "https://hooks.example.com/services/T1/B2/left-from-before"
+    ingestion = services.ingestions.create(spec(str(tmp_path), quality={"webhook_url": hook}))
+    with services.store.engine.begin() as connection:  # as a version before sealing stored it
+        quality = json.dumps({"webhook_url": hook})
+        connection.execute(text("UPDATE ingestion SET quality = :q WHERE id = :i"), {"q": quality, "i": ingestion.id})
+    assert services.store.seal_plain_webhooks() == 1
+    with services.store.engine.connect() as connection:
+        assert all("left-from-before" not in str(row) for row in connection.execute(text("SELECT * FROM ingestion")))
+    assert services.store.get_ingestion(ingestion.id).spec.quality.webhook_url == hook
+    assert services.store.seal_plain_webhooks() == 0
 
 
 def test_secrets_rotate_re_encrypts_every_credential(services, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -168,6 +168,21 @@ class IngestionRows(Rows):
             items = [i for i in items if i.spec.schedule.mode == mode]
         return items
 
+    def seal_plain_webhooks(self) -> int:
+        """Seal the webhook URLs stored in the clear (saved before URLs were sealed, 2026-12-05); how many. Run at
+        server start: the stored form is otherwise sealed only at the next save."""
+        sealed = 0
+        with self.session() as s:
+            for row in s.execute(select(IngestionRow)).scalars():
+                url = (row.quality or {}).get("webhook_url")
+                if url and not self.secrets.is_encrypted(url.rpartition("/")[2]):
+                    row.quality = {**row.quality, "webhook_url": seal_webhook(url, self.secrets)}
+                    row.updated_at = utcnow()
+                    s.add(row)
+                    sealed += 1
+            s.commit()
+        return sealed
+
     def update_ingestion(
         self, ingestion_id: int, spec: IngestionSpec, expected_revision: int | None = None
     ) -> Ingestion:
