@@ -141,6 +141,12 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaD
     if policy == "fail" and any(blocks(policy, c) for c in changes):
         return SchemaDecision("fail", table_data, changes, notes)
     added = [c for c in changes if c.kind == "added" and "." not in c.column]
+    notes += [  # not evolved: said, instead of dropped (Spark) or moved whole to the rescue column without a word
+        f"{c.describe()}: fields added inside a struct are not added to the table; its values are not loaded as a "
+        f"column (the embedded engine keeps the whole struct in {RESCUED})"
+        for c in changes
+        if c.kind == "added" and "." in c.column and policy in ("auto_merge", "rescue")
+    ]
     changed = [c for c in changes if c.kind == "type_changed"]
     widen = [
         pa.field(c.column, unify_types(table_data.field(c.column).type, incoming.field(c.column).type))

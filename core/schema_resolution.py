@@ -60,6 +60,15 @@ def plan_resolution(
         for c in widened
     ]
     plan = ResolutionPlan(resolution, TRADE_OFFS.get(resolution, ""), [], added=added, widened=widened)
+    nested = [c["column"] for c in changes if c["kind"] == "added" and "." in c["column"]]
+    if nested and resolution in ("auto_merge", "backfill_default", "ignore"):  # applied, the files were held again
+        raise Conflict(
+            f"A field added inside a struct column ({', '.join(nested)}) cannot be merged into the table yet; "
+            "applied, this resolution would hold the files again.",
+            "Choose 'new table' (the new schema in a new table), or have the producer send the field as a top-level "
+            "column.",
+            field="resolution",
+        )
     if resolution == "auto_merge":
         if incompatible:
             raise Conflict(

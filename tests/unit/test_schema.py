@@ -74,6 +74,26 @@ def test_nested_struct_changes() -> None:
     assert diff_schemas(table, incoming) == [SchemaChange("added", "user.age", new_type="int")]
 
 
+def test_a_field_added_inside_a_struct_is_said_and_its_resolutions_refused_but_new_table() -> None:
+    """Spark dropped such a field without a note, the embedded engine moved the whole struct to the rescue column,
+    and under pause every resolution but new_table held the files again (an outside attack): until nested fields
+    evolve, the run says so and the resolutions that cannot apply say so."""
+    from core.errors import Conflict
+    from core.schema_resolution import plan_resolution
+
+    table = pa.schema([("user", pa.struct([("id", pa.int64())]))])
+    incoming = pa.schema([("user", pa.struct([("id", pa.int64()), ("age", pa.int32())]))])
+    for policy in ("auto_merge", "rescue"):
+        (note,) = [n for n in decide(policy, table, incoming).notes if "user.age" in n]
+        assert "fields added inside a struct are not added" in note
+    changes = [c.as_dict() for c in diff_schemas(table, incoming)]
+    proposed = [{"name": "user", "type": "struct<id:bigint,age:int>"}]
+    for resolution in ("auto_merge", "backfill_default", "ignore"):
+        with pytest.raises(Conflict, match="inside a struct column"):
+            plan_resolution(resolution, "main.raw.t", proposed, changes, {"user.age": 0})
+    assert plan_resolution("new_table", "main.raw.t", proposed, changes).new_table == "main.raw.t_v2"
+
+
 def test_date_to_timestamp_is_a_safe_widening() -> None:
     (change,) = diff_schemas(pa.schema([("d", pa.date32())]), pa.schema([("d", pa.timestamp("ms"))]))
     assert change.safe_widening and change.new_type == "timestamp"
