@@ -180,9 +180,10 @@ class _RunContext:
     vanished: int = 0
     unreadable: int = 0
     rewritten: int = 0
-    schema_refusal: SchemaChangeError | None = None
-    """Under the `fail` policy, the first batch's files that do not match the table (recorded `failed`, named on the
-    run): the others load, and the run ends failed with this error."""
+    misfits: list[str] = field(default_factory=list)
+    """Under the `fail` policy, the files that do not match the table (recorded `failed`, named on the run): the
+    others load, and the run ends failed naming them (`_refusal`)."""
+    misfit_changes: list[str] = field(default_factory=list)
     built_engine: Engine | None = None
     listing: ListingState | None = None
     """The incremental listing state read at the start (None: the source lists fully every run)."""
@@ -388,9 +389,8 @@ class RunPipeline:
         if ctx.held_files:
             summary += f" {counted(ctx.held_files, 'file')} held for schema review."
         summary += self._aside_summary(ctx)
-        if ctx.schema_refusal is not None:  # before the listing advances: the misfits are listed again
-            refusal = ctx.schema_refusal
-            raise SchemaChangeError(f"{refusal.message} {summary}", refusal.action, field=refusal.field)
+        if ctx.misfits:  # before the listing advances: the misfits are listed again
+            raise self._refusal(ctx, summary)
         self._advance_listing(ctx)
         if ctx.metrics.files_quarantined or ctx.unreadable:
             return RunStatus.PARTIAL, summary
@@ -686,6 +686,8 @@ class RunPipeline:
             schemas = {f.path: schemas[f.path] for f in files if f.path in schemas}
         split = classify(settings.on_schema_change, table_schema, schemas, ignored)
         if split.held and settings.on_schema_change == "fail":
+            if spec.destination.write_mode == "overwrite":
+                split = hold_together(split, [f.path for f in files])
             self._refuse_misfits(ctx, [f for f in files if f.path in split.held], split)
         elif split.held:
             if spec.destination.write_mode == "overwrite":
@@ -703,23 +705,44 @@ class RunPipeline:
         every file of its batch without a ledger row, so the files that fit never loaded while the misfit stayed.)
         A misfit is tried again at every run, and loads once the policy or the table lets it."""
         table = ctx.ingestion.spec.destination.full_name
-        action = (
-            "Fix the producer and replace the file, or switch the schema policy to pause, auto_merge or rescue; the "
-            "file is tried again at every run. The files that match the table were loaded."
-        )
         for info in misfits:
-            reason = f"does not match table {table}: " + "; ".join(c.describe() for c in split.held[info.path])
+            changes = split.held.get(info.path)
+            if changes:
+                reason = f"does not match table {table}: " + "; ".join(c.describe() for c in changes)
+            else:  # an overwrite run's file that fits, refused with its run's misfits (hold_together)
+                reason = f"not loaded: another file of the run does not match table {table}, and an overwrite " \
+                    "replaces the table with a run's files together"  # fmt: skip
             _note_file_error(ctx, RunError(kind="schema_change", file=info.path, message=f"{info.path} {reason}",
-                                           action=action))  # fmt: skip
+                                           action=MISFIT_ACTION))  # fmt: skip
             self._fail_files(ctx, [info], reason)
-        if ctx.schema_refusal is None:
-            named = ", ".join(f.path for f in misfits[:3]) + (", ..." if len(misfits) > 3 else "")
-            change = "; ".join(c.describe() for c in split.blocking)
-            ctx.schema_refusal = SchemaChangeError(
-                f"{counted(len(misfits), 'new file')} {'does' if len(misfits) == 1 else 'do'} not match table "
-                f"{table} ({named}): {change}.",
-                action,
-            )
+        ctx.misfits.extend(info.path for info in misfits)
+        ctx.misfit_changes.extend(c.describe() for c in split.blocking if c.describe() not in ctx.misfit_changes)
+
+    def _without_unopened(self, ctx: _RunContext, files: list[FileInfo]) -> list[FileInfo]:
+        """The files the run's own reads could not open as listed (rewritten since, gone, refused), set aside before
+        the engine reads the batch: a Spark cluster reads the files itself, and loaded a rewritten file's new
+        columns, which no schema check had seen, into neither the table nor the rescue column (an outside attack)."""
+        failures = ctx.tracked.open_failures if ctx.tracked is not None else {}
+        if not failures:
+            return files
+        kept = []
+        for info in files:
+            cause = failures.get(info.path)
+            if cause is None:
+                kept.append(info)
+            else:
+                self._quarantine(ctx, info, cause.message, cause.action)
+        return kept
+
+    @staticmethod
+    def _refusal(ctx: _RunContext, summary: str) -> SchemaChangeError:
+        table = ctx.ingestion.spec.destination.full_name
+        count, named = len(ctx.misfits), ", ".join(ctx.misfits[:3]) + (", ..." if len(ctx.misfits) > 3 else "")
+        return SchemaChangeError(
+            f"{counted(count, 'new file')} {'does' if count == 1 else 'do'} not match table {table} ({named}): "
+            f"{'; '.join(ctx.misfit_changes)}. {summary}",
+            MISFIT_ACTION,
+        )
 
     def _set_aside_case_variants(
         self, ctx: _RunContext, files: list[FileInfo], suspects: set[str] | None, columns: pa.Schema
@@ -901,6 +924,7 @@ class RunPipeline:
         table_schema = ctx.engine.table_schema(spec.destination)
         self._set_windows(ctx, files)
         files, incoming = self._incoming_schema(ctx, files, table_schema)
+        files = self._without_unopened(ctx, files)
         if not files:
             return
         decision = decide(spec.format.schema_.on_schema_change, table_schema, incoming)
@@ -1248,6 +1272,12 @@ class RunPipeline:
                 self.store.heartbeat(run_id)
             except Exception as exc:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for run %s failed: %s", run_id, str(exc).strip().split("\n")[0][:300])
+
+
+MISFIT_ACTION = (
+    "Fix the producer and replace the file, or switch the schema policy to pause, auto_merge or rescue; the file is "
+    "tried again at every run. The files that match the table were loaded."
+)
 
 
 def _note_file_error(ctx: _RunContext, error: RunError) -> None:

@@ -1003,6 +1003,85 @@ def test_rescue_keeps_the_table_schema(engine: Harness, tmp_path: Path) -> None:
     assert rescued == [True] * 5  # kept, not dropped
 
 
+class _RewritesAfterListing:
+    """The source as listed, with one file rewritten right after the listing (a producer replacing it in place)."""
+
+    def __init__(self, inner: Any, victim: Path, content: str):
+        self.inner, self.victim, self.content, self.done = inner, victim, content, False
+        self.root, self.partition_columns = inner.root, inner.partition_columns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Any:
+        listed = list(self.inner.list_files(pattern, start_after=start_after))
+        if not self.done:
+            self.done = True
+            time.sleep(0.01)  # a new modification time
+            self.victim.write_text(self.content)
+        return iter(listed)
+
+    def open(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open(path, version)
+
+    def open_seekable(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open_seekable(path, version)
+
+
+def test_a_file_rewritten_after_the_listing_is_read_by_the_next_run(engine: Harness, tmp_path: Path) -> None:
+    """The product's schema check read the listed version, hit the rewrite and left the file out of the check;
+    a Spark cluster then loaded the new content with the table's columns, its new column in neither the table
+    nor the rescue column (an outside attack on the pinned reads). The file is set aside before any engine reads."""
+    landing = tmp_path / "in"
+    ing = _base_then_new_column(engine, landing, "pause")
+    (landing / "b.json").unlink()
+    rewrite = "".join(json.dumps({"id": i, "name": f"n{i}", "vip": True}) + "\n" for i in range(15, 20))
+    real = engine.services.pipeline.storage_for
+    engine.services.pipeline.storage_for = lambda source: _RewritesAfterListing(
+        real(source), landing / "c.json", rewrite
+    )
+    try:
+        aside = engine.run(ing)
+    finally:
+        engine.services.pipeline.storage_for = real
+    assert aside.status == RunStatus.SUCCESS and "rewritten while being read" in aside.message, aside
+    assert engine.ids(ing) == list(range(10)) and "vip" not in engine.table(ing).column_names
+    held = engine.run(ing)  # its new version, with its new column: held for review, as any such file
+    assert held.schema_pending and engine.ids(ing) == list(range(10)), held
+
+
+def test_fail_under_overwrite_refuses_the_whole_run_and_names_every_misfit(engine: Harness, tmp_path: Path) -> None:
+    """An overwrite's files replace the table together: the file that fit loaded alone, then the fixed misfit's
+    run replaced it while the ledger called it loaded (an outside attack). Misfits of every batch are named."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": i, "name": f"n{i}"} for i in range(10)])
+    body = spec(str(landing), destination={"write_mode": "overwrite"})
+    ing = engine.create(_with_policy(body, "fail"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": i, "name": f"n{i}", "vip": True} for i in range(10, 15)])
+    _lines(landing / "c.json", [{"id": i, "name": f"n{i}"} for i in range(15, 20)])
+    failed = engine.run(ing)
+    assert failed.status == RunStatus.FAILED and "b.json" in failed.message, failed
+    assert engine.ids(ing) == list(range(10))
+    refused = {Path(e.file or "").name for e in failed.errors if e.kind == "schema_change" and e.file}
+    assert refused == {"b.json", "c.json"}
+    _lines(landing / "b.json", [{"id": i, "name": f"n{i}"} for i in range(10, 15)])  # the producer fixes it
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    assert engine.ids(ing) == list(range(10, 20))
+
+
+def test_fail_names_the_misfits_of_every_batch(engine: Harness, tmp_path: Path) -> None:
+    landing = tmp_path / "in"
+    ing = _base_then_new_column(engine, landing, "fail")
+    _lines(landing / "d.json", [{"id": 30, "name": "n30", "vip": False}])
+    data = ing.spec.model_dump(by_alias=True)
+    data["limits"]["max_files_per_batch"] = 1
+    engine.services.ingestions.update(ing.id, IngestionSpec.model_validate(data))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.FAILED and "2 new files do not match" in outcome.message, outcome.message
+    assert "b.json" in outcome.message and "d.json" in outcome.message
+
+
 def test_fail_names_the_misfit_and_the_files_that_fit_load(engine: Harness, tmp_path: Path) -> None:
     """The run fails naming the file and the column; the file that fits loads (it waited, without a ledger row,
     for as long as the misfit stayed at the source: an outside attack). The misfit is tried at every run and loads
