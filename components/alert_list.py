@@ -29,7 +29,8 @@ def _alert(alert: NotificationRecord, here: str) -> None:
                 ui.label(f"{relative_time(alert.created_at)} ({clock(alert.created_at)})").classes(
                     "text-xs text-slate-500"
                 )
-            ui.label(alert.message).classes("text-sm text-slate-700 break-words")
+            # anywhere, not break-word: a long path counts whole in the column's width and widened the page
+            ui.label(alert.message).classes("w-full text-sm text-slate-700").style("overflow-wrap: anywhere")
             ui.label(f"What to do: {alert.action}").classes("text-xs text-slate-600")
         target = notification_target(alert)
         if target and target != here:

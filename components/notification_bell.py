@@ -122,7 +122,7 @@ def _item(notification: NotificationRecord) -> None:
         ui.icon(icon).classes(f"{color} text-xl")
         with ui.column().classes("gap-0 min-w-0"):
             ui.label(notification.title).classes("text-sm font-semibold text-slate-800")
-            ui.label(notification.message).classes("text-xs text-slate-700 break-words")
+            ui.label(notification.message).classes("w-full text-xs text-slate-700").style("overflow-wrap: anywhere")
             ui.label(f"→ {notification.action}").classes("text-xs text-slate-500")
             with ui.row().classes("gap-3 items-center"):
                 ui.label(relative_time(notification.created_at)).classes("text-xs text-slate-500")
