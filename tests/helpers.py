@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,29 @@ def remove_state(path: Path, owner: str) -> None:
     """Remove a test's state folder, noting whose it was."""
     shutil.rmtree(path, ignore_errors=True)
     REMOVED_STATE[path] = owner
+
+
+class RewritesAfterListing:
+    """A source as listed, with one file given `content` right after the first listing (a producer replacing it in
+    place between a run's listing and its reads); later listings are left alone."""
+
+    def __init__(self, inner: Any, victim: Path, content: str):
+        self.inner, self.victim, self.content, self.done = inner, victim, content, False
+        self.root, self.partition_columns = inner.root, inner.partition_columns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Any:
+        listed = list(self.inner.list_files(pattern, start_after=start_after))
+        if not self.done:
+            self.done = True
+            time.sleep(0.01)  # a new modification time
+            self.victim.write_text(self.content)
+        return iter(listed)
+
+    def open(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open(path, version)
+
+    def open_seekable(self, path: str, version: str | None = None) -> Any:
+        return self.inner.open_seekable(path, version)

@@ -27,7 +27,7 @@ from core.config import IngestionSpec
 from core.domain import FileStatus, Ingestion, RunOutcome, RunStatus
 from core.errors import Conflict
 from tests.conftest import clean_env, run_cli
-from tests.helpers import spec, write_json_files
+from tests.helpers import RewritesAfterListing, spec, write_json_files
 from tests.spark_iceberg_server import register_cluster as register_iceberg_cluster
 from tests.spark_server import spark_server
 
@@ -1003,31 +1003,6 @@ def test_rescue_keeps_the_table_schema(engine: Harness, tmp_path: Path) -> None:
     assert rescued == [True] * 5  # kept, not dropped
 
 
-class _RewritesAfterListing:
-    """The source as listed, with one file rewritten right after the listing (a producer replacing it in place)."""
-
-    def __init__(self, inner: Any, victim: Path, content: str):
-        self.inner, self.victim, self.content, self.done = inner, victim, content, False
-        self.root, self.partition_columns = inner.root, inner.partition_columns
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Any:
-        listed = list(self.inner.list_files(pattern, start_after=start_after))
-        if not self.done:
-            self.done = True
-            time.sleep(0.01)  # a new modification time
-            self.victim.write_text(self.content)
-        return iter(listed)
-
-    def open(self, path: str, version: str | None = None) -> Any:
-        return self.inner.open(path, version)
-
-    def open_seekable(self, path: str, version: str | None = None) -> Any:
-        return self.inner.open_seekable(path, version)
-
-
 def test_a_file_rewritten_after_the_listing_is_read_by_the_next_run(engine: Harness, tmp_path: Path) -> None:
     """The product's schema check read the listed version, hit the rewrite and left the file out of the check;
     a Spark cluster then loaded the new content with the table's columns, its new column in neither the table
@@ -1037,7 +1012,7 @@ def test_a_file_rewritten_after_the_listing_is_read_by_the_next_run(engine: Harn
     (landing / "b.json").unlink()
     rewrite = "".join(json.dumps({"id": i, "name": f"n{i}", "vip": True}) + "\n" for i in range(15, 20))
     real = engine.services.pipeline.storage_for
-    engine.services.pipeline.storage_for = lambda source: _RewritesAfterListing(
+    engine.services.pipeline.storage_for = lambda source: RewritesAfterListing(
         real(source), landing / "c.json", rewrite
     )
     try:

@@ -25,7 +25,7 @@ from core.domain import RunStatus
 from core.engines.parsed_files import ParsedFiles
 from core.errors import Conflict, StorageAuthError
 from core.storage.base import FileInfo, Storage
-from tests.helpers import read_table, spec, write_json_files
+from tests.helpers import RewritesAfterListing, read_table, spec, write_json_files
 
 
 def _ids(uri: str) -> Counter[int]:
@@ -370,15 +370,6 @@ def test_unreadable_file_is_skipped_with_a_reason_and_retried(services: Any, tmp
     assert retried.status == RunStatus.SUCCESS and retried.metrics.records_ingested == 10, retried
 
 
-class _RewritesAfterListing(_DeletesAfterListing):
-    """The source as listed, with one file rewritten right after the listing (a producer replacing it in place)."""
-
-    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Iterator[FileInfo]:
-        listed = list(self.inner.list_files(pattern, start_after=start_after))
-        self.victim.write_text(_lines(range(1000, 1015)))
-        return iter(listed)
-
-
 def test_a_file_rewritten_after_the_listing_is_read_whole_by_the_next_run(services: Any, tmp_path: Path) -> None:
     """Read as it is now, the rewrite's rows would be recorded under the listed version's size and etag, and the
     next run would report the file changed (or reload it) although its rows were in the table."""
@@ -387,7 +378,8 @@ def test_a_file_rewritten_after_the_listing_is_read_whole_by_the_next_run(servic
     ing = services.ingestions.create(spec(str(landing), table="rewritten"), activate=True)
     uri = services.embedded.table_uri(ing.spec.destination)
     real = services.pipeline.storage_for
-    services.pipeline.storage_for = lambda source: _RewritesAfterListing(real(source), files[2])
+    rewrite = _lines(range(1000, 1015))
+    services.pipeline.storage_for = lambda source: RewritesAfterListing(real(source), files[2], rewrite)
     try:
         outcome = services.runs.run_now(ing.name)
     finally:

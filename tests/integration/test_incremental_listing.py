@@ -10,7 +10,7 @@ from typing import Any
 
 from core.domain import RunStatus
 from core.ports import ListingState
-from tests.helpers import read_table, spec
+from tests.helpers import RewritesAfterListing, read_table, spec
 
 
 def land(folder: Path, rel: str, start: int, rows: int = 3, **extra: Any) -> None:
@@ -95,31 +95,6 @@ def test_a_misfit_under_fail_is_listed_again_after_two_failed_runs(services: Any
     assert ids(services, ing) == [0, 1, 2, 10, 11, 12, 20, 21, 22]
 
 
-class _RewritesOnce:
-    """The source as listed, with one file rewritten right after the run's listing (the next run's listing is
-    left alone)."""
-
-    def __init__(self, inner: Any, victim: Path):
-        self.inner, self.victim, self.done = inner, victim, False
-        self.root, self.partition_columns = inner.root, inner.partition_columns
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def list_files(self, pattern: str | None = None, *, start_after: str | None = None) -> Any:
-        listed = list(self.inner.list_files(pattern, start_after=start_after))
-        if not self.done:
-            self.done = True
-            land(self.victim.parent, self.victim.name, 500, rows=4)
-        return iter(listed)
-
-    def open(self, path: str, version: str | None = None) -> Any:
-        return self.inner.open(path, version)
-
-    def open_seekable(self, path: str, version: str | None = None) -> Any:
-        return self.inner.open_seekable(path, version)
-
-
 def test_a_file_rewritten_while_read_is_read_by_the_next_incremental_run(services: Any, tmp_path: Path) -> None:
     """The run advanced its listing past the file it set aside as rewritten: the next runs said "No new files"
     and the file waited for the next full listing (an outside attack)."""
@@ -130,7 +105,9 @@ def test_a_file_rewritten_while_read_is_read_by_the_next_incremental_run(service
     land(landing, "b/part-0.json", 10)
     land(landing, "b/part-1.json", 20)
     real = services.pipeline.storage_for
-    services.pipeline.storage_for = lambda source: _RewritesOnce(real(source), landing / "b/part-0.json")
+    rewrite = "".join(json.dumps({"id": i}) + "\n" for i in range(500, 504))
+    victim = landing / "b/part-0.json"
+    services.pipeline.storage_for = lambda source: RewritesAfterListing(real(source), victim, rewrite)
     try:
         aside = services.runs.run_now(ing.name)
     finally:
