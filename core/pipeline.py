@@ -1276,7 +1276,7 @@ class RunPipeline:
 
 MISFIT_ACTION = (
     "Fix the producer and replace the file, or switch the schema policy to pause, auto_merge or rescue; the file is "
-    "tried again at every run. The files that match the table were loaded."
+    "tried again at every run."
 )
 
 

@@ -263,7 +263,8 @@ RUN_KIND_GUIDE: dict[str, Guide] = {
     ),
     "schema_change": Guide(
         "Under the `fail` schema policy, a file whose columns or types differ from the table's; nothing of it was "
-        "written, and it is recorded `failed` (the files that match the table were loaded).",
+        "written, and it is recorded `failed` (the files that match the table load, except in overwrite mode, where "
+        "a run's files wait together).",
         "Fix the producer and replace the file, or switch the schema policy to pause, auto_merge or rescue; the file "
         "is tried again at every run.",
     ),
