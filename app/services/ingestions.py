@@ -235,6 +235,9 @@ class IngestionService:
         if part is None:
             return
         active = self.store.active_run(ingestion_id)
+        if active is not None and active.run_id > 0:  # a run whose end is written releases its slot next: not reading
+            ended = self.store.get_run_by_id(active.run_id)
+            active = None if ended is not None and ended.status not in ("queued", "running") else active
         if active is not None:
             raise RunInProgress(
                 f"{active.label} of this ingestion is reading its source now; the source and the format can change "
