@@ -24,7 +24,7 @@ from app.db.models import Notification
 from app.db.repository import NotificationStore
 from app.settings import Settings
 from core.alerts import Alert, AlertKind, judge_run, no_new_files, over_sla, run_name
-from core.config import QualityConfig
+from core.config import QualityConfig, webhook_origin
 from core.domain import Ingestion, IngestionStatus, RunOutcome
 from core.egress import EgressAllow, open_url
 from core.errors import AutoloaderError
@@ -311,7 +311,7 @@ def _smtp_reply(reply: tuple[int, bytes | str]) -> str:
 def webhook_host(url: str) -> str:
     """A webhook's scheme, host and port: what a delivery message may name (its path is often a secret token)."""
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.scheme and parts.netloc else ""
+    return webhook_origin(url) if parts.scheme and parts.netloc else ""
 
 
 def _text(alert: Alert, link: str) -> str:

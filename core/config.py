@@ -54,13 +54,18 @@ SECRET_MASK = "********"
 """What the API shows in place of a stored secret; sent back unchanged, it keeps the secret."""
 
 
+def webhook_origin(url: str) -> str:
+    """A webhook URL's scheme and host (and port), without user info: all of it that may be shown, stored in the
+    clear or logged (the path of a Slack or Teams hook is the token that lets anyone post)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def masked_webhook(url: str | None) -> str | None:
-    """A webhook URL as shown back: its scheme and host, the rest (the path of a Slack or Teams hook is the token
-    that lets anyone post) replaced by the mask."""
+    """A webhook URL as shown back: its origin, the rest replaced by the mask."""
     if not url:
         return url
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{SECRET_MASK}"
+    return f"{webhook_origin(url)}/{SECRET_MASK}"
 
 
 # `schema_json` is the API's field name; it shadows pydantic's deprecated BaseModel.schema_json on purpose.

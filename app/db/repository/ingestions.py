@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
@@ -23,7 +22,7 @@ from app.db.models import (
 )
 from app.db.models import Ingestion as IngestionRow
 from app.db.repository.base import Rows, save_named
-from core.config import MAX_ID, SECRET_FIELDS, STORED, IngestionSpec, name_as_entered
+from core.config import MAX_ID, SECRET_FIELDS, STORED, IngestionSpec, name_as_entered, webhook_origin
 from core.domain import (
     Ingestion,
     IngestionStatus,
@@ -40,8 +39,7 @@ def seal_webhook(url: str, secrets: SecretBox) -> str:
     whole URL encrypted after them. An already sealed one is kept."""
     if secrets.is_encrypted(url.rpartition("/")[2]):
         return url
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{secrets.encrypt(url)}"
+    return f"{webhook_origin(url)}/{secrets.encrypt(url)}"
 
 
 def open_webhook(stored: str, secrets: SecretBox) -> str:
