@@ -204,7 +204,9 @@ def build_runtime(settings: Settings) -> Runtime:
     secrets = SecretBox(settings.resolved_secret_key)
     store = SqlStore(db, secrets)
     notifications = NotificationStore(db)
-    clusters = ClusterService(ClusterRepository(db, secrets), store, settings.data_dir, guards.egress)
+    clusters = ClusterService(
+        ClusterRepository(db, secrets), store, settings.data_dir, guards.egress, settings.spark_csv_on_workers
+    )
     engines = Engines(settings.resolved_warehouse, settings.warehouse_storage_options, clusters)
     stale_after = timedelta(seconds=settings.stale_run_seconds)
     news = RunNews()

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=100, ge=0, description="API requests per user and minute; 0 = off.")
     login_attempts_per_minute: int = Field(default=10, ge=1, description="Login attempts per client address.")
 
+    spark_csv_on_workers: bool = Field(
+        default=True,
+        description="The Spark engine parses CSV on the cluster's Python workers with the product's own reader "
+        "where they have the product installed (the local cluster's do); false: always Spark's CSV reader.",
+    )
+
     # --- operating it: metrics and logs (docs/OPERATIONS-metrics.md) -------------------------------------------
     metrics_public: bool = Field(
         default=False, description="Serve GET /metrics without a token (default: an instance admin's API token)."

@@ -73,8 +73,16 @@ def validate_fields(values: dict[str, Any]) -> None:
 
 
 class ClusterService:
-    def __init__(self, clusters: ClusterRepository, store: SqlStore, data_dir: Path, egress: EgressAllow):
+    def __init__(
+        self,
+        clusters: ClusterRepository,
+        store: SqlStore,
+        data_dir: Path,
+        egress: EgressAllow,
+        csv_on_workers: bool = True,
+    ):
         self.clusters = clusters
+        self.csv_on_workers = csv_on_workers
         self.store = store
         self.egress = egress
         self.local = LocalClusterManager(Path(data_dir) / "spark")
@@ -129,8 +137,9 @@ class ClusterService:
         from core.engines.spark import ClusterTarget
 
         row = self.clusters.row(cluster_id)
+        token = self.clusters.token(row)
         return ClusterTarget(
-            row.name, row.connect_url, self.clusters.token(row), row.table_format, row.catalog, row.kind
+            row.name, row.connect_url, token, row.table_format, row.catalog, row.kind, self.csv_on_workers
         )
 
     def engine(self, cluster_id: int) -> SparkEngine:

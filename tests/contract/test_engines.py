@@ -33,7 +33,9 @@ from tests.spark_server import spark_server
 
 # spark-delta: the Spark engine writing Delta tables (delta-spark from app/spark_jars.py on the local server);
 # spark-iceberg: Iceberg tables on a Spark 4.1 server with iceberg-spark-runtime-4.1_2.13
-ENGINES = ["embedded", "spark", "spark-delta", "spark-iceberg"]
+ENGINES = ["embedded", "spark", "spark-delta", "spark-iceberg", "spark-csv-reader"]
+"""spark-csv-reader: the CSV cases on the local server with Spark's own CSV reader, as a cluster whose Python workers
+do not have the product reads (the others parse CSV on the workers: core/engines/spark/arrow_csv.py)."""
 LAKE_ENGINES = ["embedded", "spark-delta", "spark-iceberg"]
 # The cases that run on spark-iceberg by default: the append and MERGE markers and the recovery from them after a
 # crash. The whole set passes too (widening by REPLACE and z-order by rewrite_data_files included), but took ~13 min
@@ -97,6 +99,11 @@ def engine(request: pytest.FixtureRequest, services: Any) -> Harness:
         return Harness("spark", services, register_iceberg_cluster(services, "iceberg-test"), database, "iceberg")
     from app.db.models import ClusterCreate
 
+    if request.param == "spark-csv-reader":
+        if "csv" not in request.node.originalname:
+            pytest.skip("spark-csv-reader runs the CSV cases only")
+        services.clusters.csv_on_workers = False
+        request.addfinalizer(lambda: setattr(services.clusters, "csv_on_workers", True))
     server = spark_server()
     table_format = "delta" if request.param == "spark-delta" else "parquet"
     body = ClusterCreate(name="local-test", connect_url=server.url, token=server.token, table_format=table_format)
@@ -1434,6 +1441,31 @@ def test_csv_in_partition_folders_gets_the_folder_columns(engine: Harness, tmp_p
     assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
     rows = sorted((r["id"], r["n"], r["country"]) for r in engine.table(ing).to_pylist())
     assert rows == [("01", 1, "DE"), ("02", 2, "DE"), ("03", 3, "FR")]
+
+
+@pytest.mark.reading
+def test_a_csv_read_in_many_spark_tasks_loads_each_row_once(engine: Harness, tmp_path: Path) -> None:
+    """The Spark engine parses a CSV's lines on its workers (core/engines/spark/arrow_csv.py): each task gets one
+    split of the file, in batches of lines, and only the first split starts with the header. Spark is made to cut a
+    110 KB file into seven splits handed over 100 lines at a time."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    rows = "".join(f'{i},"n {i}, quoted",{i * 0.5}\n' + ("\n" if i % 997 == 0 else "") for i in range(4000))
+    (landing / "a.csv").write_text("# exported by hand\n" + "id,name,score\n" + rows)
+    ing = engine.create(spec(str(landing), format={"type": "csv", "options": {"comment": "#"}}))
+    confs = {"spark.sql.files.maxPartitionBytes": "16384", "spark.sql.execution.arrow.maxRecordsPerBatch": "100"}
+    spark = engine.services.engines.for_ingestion(ing).session() if engine.kind == "spark" else None
+    for key, value in confs.items() if spark is not None else ():
+        spark.conf.set(key, value)
+    try:
+        outcome = engine.run(ing)
+    finally:
+        for key in confs if spark is not None else ():
+            spark.conf.unset(key)
+    assert outcome.status == RunStatus.SUCCESS, (outcome.message, outcome.errors)
+    assert outcome.metrics.records_ingested == 4000
+    got = sorted((r["id"], r["name"], r["score"]) for r in engine.table(ing).to_pylist())
+    assert got == [(i, f"n {i}, quoted", i * 0.5) for i in range(4000)]
 
 
 @pytest.mark.reading

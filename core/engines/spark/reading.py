@@ -3,6 +3,7 @@ per-file counts (malformed files quarantined), then its frame for the write, wit
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pyarrow as pa
 
 from core.config import FormatConfig
 from core.engines.base import BatchRequest, FileOutcome, InferResult
-from core.engines.spark import text_rules
+from core.engines.spark import arrow_csv, text_rules
 from core.engines.spark.common import ROW_FILE, from_arrow, quote, spark_path, to_arrow
 from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
 from core.engines.spark.session import ClusterTarget
@@ -28,13 +29,14 @@ from core.spark_sources import refuse_paths_spark_cannot_read
 from core.storage.base import FileInfo
 from core.wording import counted
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 QUARANTINE_ACTION = "Check the file's format, or fix/remove it; it is quarantined and the rest of the run continues."
 
 # Internal columns of a batch DataFrame, dropped before the write.
 # Working columns hold a space, which no stored top-level name does (core/formats/names.py): a source column
 # named like one of them is neither overwritten nor dropped.
-_PATH, _BAD, _STAGED, _GUARD = "__al path", "__al bad", "__al staged ", "__al guard"
+_PATH, _BAD, _STAGED, _GUARD = arrow_csv.PATH_COLUMN, "__al bad", "__al staged ", "__al guard"
 _WIDTH, _POSITION, _UNTAKEN = "__al width", "__al column ", "__al untaken "
 _LAYOUT_THREADS = 8
 _EXTRA_FIELDS = 16
@@ -47,7 +49,7 @@ _ONE_PASS_FORMATS = ("json", "csv")
 _ONE_PASS_MAX_FILES = 32
 """A batch of more files is counted first: its per-file counts would each be one aggregate of the write's
 observation. Such batches are small files, whose counting pass is cheap beside their listing and opening."""
-ONE_PASS_STOPPED = "autoloader: the batch needs its counting pass"
+ONE_PASS_STOPPED = arrow_csv.STOPPED
 
 
 @dataclass(slots=True)
@@ -242,6 +244,7 @@ class Reader:
         self.target = target
         self._cores: int | None = None
         self._counted_first: set[str] = set()  # app ids whose last one-pass batch stopped
+        self._workers_parse: bool | None = None  # whether the cluster's Python workers can run `arrow_csv`
 
     def cores(self, spark: Any) -> int:
         """The cluster's default parallelism (its cores), asked once: Spark splits a range into that many partitions
@@ -431,12 +434,17 @@ class Reader:
         if len(batch.outcomes) > len(request.files) - len(files):
             return None  # a header that cannot be read: `read_batch` sets the file aside
         batch.bytes_read = sum(f.size for f in files)
-        data = self._batch_frame(spark, request, files, set(), layouts, guarded=True)
+        guarded = not (layouts is not None and _lines_parse(request.format) and self.workers_parse(spark))
+        if guarded:
+            data = self._batch_frame(spark, request, files, set(), layouts, guarded=True)
+        else:
+            assert layouts is not None
+            data = _parsed_lines_frame(spark, request, files, layouts)
         data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
         counts = None
         if observed and len(files) > 1:
             data, counts = _observe_files(data, files)
-        batch.data = _output(data, request, guarded=True)
+        batch.data = _output(data, request, guarded=guarded)
         if not observed and not finds_run_rows(batch.data.columns):
             return None
         batch.loaded = files
@@ -453,6 +461,24 @@ class Reader:
 
         batch.settle = settle
         return batch
+
+    def workers_parse(self, spark: Any) -> bool:
+        """Whether the cluster's Python workers can parse CSV with the product's reader (`arrow_csv`), asked once:
+        the local cluster's can (its workers run the service's Python); a remote cluster's have the product only
+        where it was installed there."""
+        if not self.target.csv_on_workers:
+            return False
+        if self._workers_parse is None:
+            try:
+                spark.range(1).mapInArrow(arrow_csv.probe, "ok boolean").collect()
+                self._workers_parse = True
+            except Exception as exc:
+                if _fatal(exc):
+                    raise
+                log.info("cluster %s: its Python workers cannot parse CSV, Spark's reader is used", self.target.name)
+                log.debug("the workers' answer", exc_info=True)
+                self._workers_parse = False
+        return self._workers_parse
 
     def count_first(self, app_id: str) -> None:
         """Count the ingestion's batches before writing them, until one counts clean (see `one_pass_batch`)."""
@@ -730,6 +756,52 @@ class Staging:
 
     def dropped(self, frame: Any) -> Any:
         return frame.drop(*self.names) if self.names else frame
+
+
+def _lines_parse(fmt: FormatConfig) -> bool:
+    """Whether a CSV batch can be parsed from its lines by the workers (`arrow_csv`): rows within one line, UTF-8
+    text, and no compression Spark would not take off by the file's extension as the embedded engine does."""
+    from core.formats.encoding import codec_name
+
+    opts = fmt.options
+    return (
+        fmt.type == "csv"
+        and opts.header
+        and not opts.multiline
+        and opts.compression in ("auto", "none")
+        and codec_name(opts.encoding) in ("utf-8", "utf-8-sig")
+    )
+
+
+def _parsed_lines_frame(spark: Any, request: BatchRequest, files: list[FileInfo], layouts: Layouts) -> Any:
+    """The CSV files' rows with the target's columns, `_rescued_data` and the ledger path, parsed on the workers
+    by the embedded engine's reader (`arrow_csv`); folder values as `_batch_frame` adds them."""
+    from pyspark.sql.connect import functions as F
+
+    opts = request.format.options
+    folders = _folder_columns(request)
+    data_schema = pa.schema([f for f in request.schema if f.name != RESCUED and f.name not in folders])
+    only = files[0].path if len(files) == 1 else None
+    paths = [pa.field(_PATH, pa.string())] if only is None else []
+    spark_schema = from_arrow(pa.schema([*data_schema, pa.field(RESCUED, pa.string()), *paths]))
+    headers = {
+        f.path: arrow_csv.header_line([w for _, w, _ in layouts[f.path]], opts.delimiter, opts.quote, opts.escape)
+        for f in files
+    }
+    plain = request.format.model_copy(update={"options": opts.model_copy(update={"compression": "none"})})
+    parser = arrow_csv.ChunkParser(plain, headers, data_schema, to_arrow(spark_schema.fields), only)
+    columns = [F.col(arrow_csv.LINE), F.col("_metadata.file_block_start").alias(arrow_csv.START)]
+    if only is None:
+        columns.append(F.col("_metadata.file_path").alias(arrow_csv.FILE))
+    lines = spark.read.text([spark_path(f.path) for f in files]).select(*columns)
+    frame = lines.mapInArrow(parser, spark_schema)
+    if only is not None:
+        frame = frame.withColumn(_PATH, F.lit(only))
+    for column in folders:
+        spark_type = from_arrow(pa.schema([request.schema.field(column)]))[0].dataType
+        frame = frame.withColumn(column, F.lit(None).cast(spark_type))
+    staging = Staging()
+    return staging.dropped(_with_partitions(frame, request, files, staging))
 
 
 def _text_rules(request: BatchRequest) -> TextRules:

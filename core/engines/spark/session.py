@@ -29,6 +29,8 @@ class ClusterTarget:
     table_format: str = "delta"
     catalog: str = "spark_catalog"
     kind: str = "remote"
+    csv_on_workers: bool = True
+    """Whether CSV may be parsed on the cluster's Python workers (`reading.Reader.workers_parse`)."""
 
     def url(self) -> str:
         """The Spark Connect URL with the token as a parameter (`sc://host:port/;token=…`)."""
