@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from app.db.models import ClusterPublic
 from app.db.queries import Queries
 from app.db.repository import NotificationStore
-from core.access import Principal, require_admin, require_instance_admin
+from core.access import Principal, own_only, require_admin, require_instance_admin
 from core.config import DestinationConfig
 from core.errors import AutoloaderError, Unauthorized
 from core.maintenance import MaintenanceRecord, MaintenanceView, next_due
@@ -53,12 +53,12 @@ class Views:
     ) -> list[IngestionSummary]:
         return [
             s
-            for s in self.queries.summaries(who.tenant_id, status=status)
+            for s in self.queries.summaries(who.tenant_id, status=status, owner=own_only(who))
             if (not source_type or s.spec.source.type == source_type) and (not mode or s.spec.schedule.mode == mode)
         ]
 
     def ingestion(self, who: Principal, ingestion_id: int) -> IngestionSummary:
-        return self.queries.summary(ingestion_id, who.tenant_id)
+        return self.queries.summary(ingestion_id, who.tenant_id, own_only(who))
 
     def table_uri(self, summary: IngestionSummary) -> str:
         """Where the embedded engine keeps the table; a cluster's catalog decides for Spark ("" here)."""
@@ -72,12 +72,12 @@ class Views:
         return {s.id: table_place(s.spec, self.table_uri(s), clusters.get(s.spec.cluster_id or 0)) for s in summaries}
 
     def dashboard(self, who: Principal, query: DashboardQuery) -> DashboardData:
-        summaries = self.queries.summaries(who.tenant_id)
+        summaries = self.queries.summaries(who.tenant_id, owner=own_only(who))
         chosen = select_summaries(summaries, query)
         cards = chosen[: query.limit]
         in_review = [c.id for c in cards if c.status == "needs_review"]
         return DashboardData(
-            stats=self.queries.dashboard_stats(who.tenant_id),
+            stats=self.queries.dashboard_stats(who.tenant_id, owner=own_only(who)),
             cards=cards,
             weeks=self.queries.run_totals([c.id for c in cards]),
             matching=len(chosen),
@@ -86,7 +86,7 @@ class Views:
         )
 
     def detail(self, who: Principal, ingestion_id: int) -> DetailData:
-        summary = self.queries.summary(ingestion_id, who.tenant_id)
+        summary = self.queries.summary(ingestion_id, who.tenant_id, own_only(who))
         week = self.queries.run_totals([ingestion_id])[ingestion_id]
         runs = self.queries.runs(ingestion_id, days=RUN_HISTORY_DAYS)
         return DetailData(
@@ -101,22 +101,22 @@ class Views:
         )
 
     def schema_review(self, who: Principal, ingestion_id: int) -> SchemaReviewData:
-        summary = self.queries.summary(ingestion_id, who.tenant_id)
+        summary = self.queries.summary(ingestion_id, who.tenant_id, own_only(who))
         versions = self.queries.schema_versions(ingestion_id)
         pending = next((v for v in versions if v.status == "pending"), None)
         return SchemaReviewData(summary, pending, current_columns(versions))
 
     def run_totals(self, who: Principal, ingestion_id: int, days: int = 7) -> RunTotals:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.run_totals([ingestion_id], days)[ingestion_id]
 
     # --- runs and files -----------------------------------------------------------------------------------------------
     def runs(self, who: Principal, ingestion_id: int, days: int | None = RUN_HISTORY_DAYS) -> list[RunRecord]:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.runs(ingestion_id, days=days)
 
     def run(self, who: Principal, ingestion_id: int, run_id: int) -> RunRecord:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.run(ingestion_id, run_id)
 
     def run_label(self, who: Principal, ingestion_id: int, run_id: int) -> str:
@@ -127,7 +127,7 @@ class Views:
             return f"Run {run_id}"
 
     def run_files(self, who: Principal, ingestion_id: int, run_id: int, limit: int = 500) -> FilePage:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.files(ingestion_id, limit=limit, run_id=run_id)
 
     def files(
@@ -139,31 +139,32 @@ class Views:
         limit: int = 1000,
         offset: int = 0,
     ) -> FilePage:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.files(ingestion_id, status, search, limit, offset)
 
     def schema_versions(self, who: Principal, ingestion_id: int) -> list[SchemaVersionRecord]:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.schema_versions(ingestion_id)
 
     # --- table maintenance --------------------------------------------------------------------------------------------
     def maintenance(self, who: Principal, ingestion_id: int) -> MaintenanceView:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         config, records = self.queries.maintenance(ingestion_id)
         return MaintenanceView(config, records, next_due(config, datetime.now(UTC)))
 
     def maintenance_run(self, who: Principal, ingestion_id: int, maintenance_id: int) -> MaintenanceRecord:
-        self.queries.require_ingestion(ingestion_id, who.tenant_id)
+        self.queries.require_ingestion(ingestion_id, who.tenant_id, own_only(who))
         return self.queries.maintenance_run(ingestion_id, maintenance_id)
 
     # --- notifications, clusters, audit -------------------------------------------------------------------------------
     def notifications(self, who: Principal, unread_only: bool = False, limit: int = 100) -> NotificationFeed:
         return NotificationFeed(
-            self.queries.unread_count(who.tenant_id), self.queries.notifications(who.tenant_id, unread_only, limit)
+            self.queries.unread_count(who.tenant_id, own_only(who)),
+            self.queries.notifications(who.tenant_id, unread_only, limit, own_only(who)),
         )
 
     def unread_count(self, who: Principal) -> int:
-        return self.queries.unread_count(who.tenant_id)
+        return self.queries.unread_count(who.tenant_id, own_only(who))
 
     def clusters(self, who: Principal) -> list[ClusterPublic]:
         return self.queries.clusters(who.tenant_id)
@@ -202,4 +203,4 @@ class Inbox:
         return self.views.notifications(self.who, unread_only, limit)
 
     def mark_read(self, notification_id: int | None = None) -> None:
-        self.store.mark_read(self.who.tenant_id, notification_id)
+        self.store.mark_read(self.who.tenant_id, notification_id, own_only(self.who))

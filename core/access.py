@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 
 
 class Role(StrEnum):
@@ -59,6 +59,22 @@ def require_instance_admin(who: Principal, what: str) -> None:
         raise Forbidden(
             f"Only an instance admin may {what}.", "Ask the admin who set this server up (AUTOLOADER_ADMIN_EMAIL)."
         )
+
+
+def own_only(who: Principal) -> int | None:
+    """The user whose ingestions alone `who` sees (with their runs, files and notifications): a member's own, as
+    PRODUCT.md §13 has it ("member sees and edits own ingestions"); None for admins and viewers, who see every
+    ingestion of their tenant. 0, no user's id, for a member without one (none is made)."""
+    if who.role == Role.MEMBER:
+        return who.user_id or 0
+    return None
+
+
+def require_visible(who: Principal, owner_id: int | None, ingestion_id: int) -> None:
+    """NotFound for an ingestion `who` does not see (`own_only`): as missing as another tenant's."""
+    own = own_only(who)
+    if own is not None and owner_id != own:
+        raise NotFound(f"Ingestion {ingestion_id} does not exist.", "List ingestions with GET /api/v1/ingestions.")
 
 
 def require_owner(who: Principal, owner_id: int | None, what: str) -> None:

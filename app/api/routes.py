@@ -45,7 +45,7 @@ from app.api.schemas import (
 from app.bootstrap import Container
 from app.db.models import LedgerFilePublic, MaintenanceRunPublic, NotificationPublic
 from app.health import check_all
-from core.access import Principal
+from core.access import Principal, own_only
 from core.config import MAX_ID, IngestionSpec, ScheduleConfig, ScheduleMode, SourceType
 from core.domain import FileStatus, IngestionStatus
 from core.errors import ConfigError
@@ -343,12 +343,12 @@ def notifications(svc: Svc, who: Who, unread: bool = False, limit: int = Query(1
 
 @router.post("/notifications/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
 def read_notification(notification_id: NotificationId, svc: Svc, who: Who) -> None:
-    svc.notifications.mark_read(who.tenant_id, notification_id)
+    svc.notifications.mark_read(who.tenant_id, notification_id, own_only(who))
 
 
 @router.post("/notifications/read-all", status_code=status.HTTP_204_NO_CONTENT, tags=["alerts"])
 def read_all_notifications(svc: Svc, who: Who) -> None:
-    svc.notifications.mark_read(who.tenant_id)
+    svc.notifications.mark_read(who.tenant_id, owner=own_only(who))
 
 
 @router.get(

@@ -28,6 +28,7 @@ from app.db.models import (
     SchemaVersion,
 )
 from app.db.models import Ingestion as IngestionRow
+from app.db.repository.notifications import notifications_of
 from core.config import STORED, IngestionSpec
 from core.domain import IngestionStatus, RunStatus
 from core.errors import NotFound
@@ -107,9 +108,11 @@ class Queries:
         only: list[int] | None = None,
         status: str | None = None,
         now: datetime | None = None,
+        owner: int | None = None,
     ) -> list[IngestionSummary]:
         """A tenant's ingestions (all, or those in `only`, or of one status; every tenant's for None) with their last
-        run and next run, in id order: three statements whatever their number (rows, changed specs, last runs)."""
+        run and next run, in id order: three statements whatever their number (rows, changed specs, last runs).
+        `owner`: only the ingestions that user created (`access.own_only`)."""
         latest = (
             select(col(Run.id))
             .where(col(Run.ingestion_id) == col(IngestionRow.id))
@@ -137,6 +140,8 @@ class Queries:
             query = query.where(col(IngestionRow.tenant_id) == tenant_id)
         if only is not None:
             query = query.where(col(IngestionRow.id).in_(only))
+        if owner is not None:
+            query = query.where(col(IngestionRow.created_by) == owner)
         if status is not None:
             query = query.where(col(IngestionRow.status) == status)
         with self.session() as s:
@@ -162,8 +167,8 @@ class Queries:
             revision=row.revision,
         )
 
-    def summary(self, ingestion_id: int, tenant_id: int | None) -> IngestionSummary:
-        for found in self.summaries(tenant_id, only=[ingestion_id]):
+    def summary(self, ingestion_id: int, tenant_id: int | None, owner: int | None = None) -> IngestionSummary:
+        for found in self.summaries(tenant_id, only=[ingestion_id], owner=owner):
             return found
         raise NotFound(f"Ingestion {ingestion_id} does not exist.", "Go back to the list of ingestions and pick one.")
 
@@ -191,20 +196,27 @@ class Queries:
                 found[row.id or 0] = record(RunRecord, row)
         return found
 
-    def require_ingestion(self, ingestion_id: int, tenant_id: int | None) -> None:
-        """NotFound unless the ingestion exists in the tenant (another tenant's is as missing as none)."""
+    def require_ingestion(self, ingestion_id: int, tenant_id: int | None, owner: int | None = None) -> None:
+        """NotFound unless the ingestion exists in the tenant (another tenant's is as missing as none) and, given an
+        `owner`, that user created it."""
         with self.session() as s:
             row = s.get(IngestionRow, ingestion_id)
-            if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+            if (
+                row is None
+                or (tenant_id is not None and row.tenant_id != tenant_id)
+                or (owner is not None and row.created_by != owner)
+            ):
                 raise NotFound(
                     f"Ingestion {ingestion_id} does not exist.", "List ingestions with GET /api/v1/ingestions."
                 )
 
     # --- dashboard ---------------------------------------------------------------------------------------------------
-    def dashboard_stats(self, tenant_id: int, now: datetime | None = None) -> DashboardStats:
+    def dashboard_stats(self, tenant_id: int, now: datetime | None = None, owner: int | None = None) -> DashboardStats:
         now = now or datetime.now(UTC)
         day_ago, two_days_ago, week_ago = now - timedelta(days=1), now - timedelta(days=2), now - timedelta(days=7)
         in_tenant = col(IngestionRow.tenant_id) == tenant_id
+        if owner is not None:
+            in_tenant = in_tenant & (col(IngestionRow.created_by) == owner)
         all_ingestions = select(col(IngestionRow.id)).where(in_tenant).scalar_subquery()
         recent = (col(Run.ingestion_id).in_(all_ingestions), col(Run.created_at) >= two_days_ago)
         last_day = col(Run.created_at) >= day_ago
@@ -357,10 +369,12 @@ class Queries:
         return record(MaintenanceRecord, row)
 
     # --- notifications ------------------------------------------------------------------------------------------------
-    def notifications(self, tenant_id: int, unread_only: bool = False, limit: int = 100) -> list[NotificationRecord]:
+    def notifications(
+        self, tenant_id: int, unread_only: bool = False, limit: int = 100, owner: int | None = None
+    ) -> list[NotificationRecord]:
         query = (
             select(Notification)
-            .where(col(Notification.tenant_id) == tenant_id)
+            .where(col(Notification.tenant_id) == tenant_id, *notifications_of(owner))
             .order_by(col(Notification.id).desc())
             .limit(limit)
         )
@@ -369,11 +383,13 @@ class Queries:
         with self.session() as s:
             return [record(NotificationRecord, n) for n in s.execute(query).scalars()]
 
-    def unread_count(self, tenant_id: int) -> int:
+    def unread_count(self, tenant_id: int, owner: int | None = None) -> int:
         query = (
             select(func.count())
             .select_from(Notification)
-            .where(col(Notification.tenant_id) == tenant_id, col(Notification.read_at).is_(None))
+            .where(
+                col(Notification.tenant_id) == tenant_id, col(Notification.read_at).is_(None), *notifications_of(owner)
+            )
         )
         with self.session() as s:
             return int(s.execute(query).scalar() or 0)

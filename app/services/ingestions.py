@@ -15,7 +15,7 @@ from app.db.repository import SqlStore
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
 from app.services.preview import refuse_existing_table
-from core.access import SYSTEM, Principal, require_change, require_owner
+from core.access import SYSTEM, Principal, require_change, require_owner, require_visible
 from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig, masked_webhook, name_as_entered
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import ConfigError, Conflict, RunInProgress
@@ -164,6 +164,8 @@ class IngestionService:
         ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
         if change is not None:
             require_owner(who, ingestion.created_by, change)
+        else:
+            require_visible(who, ingestion.created_by, ingestion_id)
         return ingestion
 
     def create(self, spec: IngestionSpec, activate: bool = False, who: Principal = SYSTEM) -> Ingestion:

@@ -10,7 +10,7 @@ from app.db.repository import NotificationStore, SqlStore
 from app.services.engines import Engines
 from app.services.ingestions import IngestionService
 from app.services.runs import RunService
-from core.access import SYSTEM, Principal, require_owner
+from core.access import SYSTEM, Principal, require_owner, require_visible
 from core.alerts import AlertKind
 from core.config import IngestionSpec
 from core.domain import IngestionStatus
@@ -47,6 +47,7 @@ class SchemaReviewService:
     ) -> ResolutionPlan:
         """What a resolution will run, shown before it is applied."""
         ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
+        require_visible(who, ingestion.created_by, ingestion_id)
         pending = self.store.get_schema_version(ingestion_id, version)
         if pending.status != "pending":
             raise Conflict(

@@ -139,6 +139,35 @@ def test_role_matrix(app: FastAPI, services: Any, tmp_path: Path) -> None:  # ty
     assert me["role"] == "member" and me["tenant_id"] == 1
 
 
+def test_members_see_only_the_ingestions_they_created(app: FastAPI, services: Any, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """PRODUCT.md §13: "member sees and edits own ingestions". Another user's ingestion of the same tenant is as
+    missing to a member as another tenant's (its runs, files, schema and notifications too); admins and viewers
+    see every ingestion of the tenant."""
+    from app.db.models import Notification
+
+    admin = client_for(app, services, "admin@example.com", Role.ADMIN)
+    member = client_for(app, services, "member@example.com", Role.MEMBER)
+    viewer = client_for(app, services, "viewer@example.com", Role.VIEWER)
+    theirs = admin.post("/api/v1/ingestions", json=_body(tmp_path, "admins", "t1")).json()["id"]
+    mine = member.post("/api/v1/ingestions", json=_body(tmp_path, "members", "t2")).json()["id"]
+    for ingestion_id, title in ((theirs, "theirs failed"), (mine, "mine failed"), (None, "for everyone")):
+        services.notifications.add(
+            Notification(ingestion_id=ingestion_id, kind="run_failed", title=title, message="m", action="a")
+        )
+
+    assert [i["id"] for i in member.get("/api/v1/ingestions").json()] == [mine]
+    assert sorted(i["id"] for i in viewer.get("/api/v1/ingestions").json()) == sorted([theirs, mine])
+    for path in ("", "/runs", "/files", "/schema-versions", "/maintenance", "/metrics"):
+        assert member.get(f"/api/v1/ingestions/{theirs}{path}").status_code == 404, path
+        assert member.get(f"/api/v1/ingestions/{mine}{path}").status_code == 200, path
+        assert admin.get(f"/api/v1/ingestions/{mine}{path}").status_code == 200, path
+    feed = member.get("/api/v1/notifications").json()
+    assert sorted(n["title"] for n in feed["items"]) == ["for everyone", "mine failed"]
+    assert feed["unread"] == 2
+    assert member.post("/api/v1/notifications/read-all").status_code == 204
+    assert admin.get("/api/v1/notifications").json()["unread"] == 1  # the member marked only what they see read
+
+
 def test_tokens_are_shown_once_and_revoked(app: FastAPI, services: Any) -> None:  # type: ignore[no-untyped-def]
     admin = client_for(app, services, "admin@example.com", Role.ADMIN)
     me = admin.get("/api/v1/me").json()

@@ -5,14 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlmodel import Session, col
 
-from app.db.models import LedgerFile, Notification, Run, utcnow
+from app.db.models import Ingestion, LedgerFile, Notification, Run, utcnow
 from core.domain import (
     FileStatus,
     RunStatus,
 )
+
+
+def notifications_of(owner: int | None) -> tuple[Any, ...]:
+    """The conditions on the notifications a user sees: of the ingestions `owner` created and of none (a member's,
+    `access.own_only`); none for None (every notification of the tenant)."""
+    if owner is None:
+        return ()
+    own = select(col(Ingestion.id)).where(col(Ingestion.created_by) == owner)
+    return (or_(col(Notification.ingestion_id).is_(None), col(Notification.ingestion_id).in_(own)),)
 
 
 class NotificationStore:
@@ -59,11 +68,11 @@ class NotificationStore:
             s.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def mark_read(self, tenant_id: int, notification_id: int | None = None) -> None:
-        """Mark one (or every) unread notification of the tenant read."""
+    def mark_read(self, tenant_id: int, notification_id: int | None = None, owner: int | None = None) -> None:
+        """Mark one (or every) unread notification of the tenant read; given an `owner`, of those that user sees."""
         with self.session() as s:
             query = update(Notification).where(
-                col(Notification.tenant_id) == tenant_id, col(Notification.read_at).is_(None)
+                col(Notification.tenant_id) == tenant_id, col(Notification.read_at).is_(None), *notifications_of(owner)
             )
             if notification_id is not None:
                 query = query.where(col(Notification.id) == notification_id)
