@@ -244,6 +244,24 @@ async def test_members_see_the_clusters_but_not_the_form(user: User, services_of
     await user.should_not_see(marker="delete-shared")
 
 
+async def test_a_member_sees_their_own_ingestions_only(user: User, services_of_app: Any, tmp_path: Path) -> None:
+    """PRODUCT.md §13: the dashboard lists a member's own ingestions, and another's detail page is not found."""
+    from core.access import Principal
+
+    account = services_of_app.accounts.create_user(SYSTEM, "max@example.com", PASSWORD, Role.MEMBER, None)
+    maxs = Principal(account.id, 1, Role.MEMBER, "max@example.com")
+    services_of_app.ingestions.create(spec(str(tmp_path / "a"), name="admins-orders", table="t1"))
+    services_of_app.ingestions.create(spec(str(tmp_path / "m"), name="max-orders", table="t2"), who=maxs)
+    theirs = next(i for i in services_of_app.store.list_ingestions() if i.name == "admins-orders")
+    answer = await user.http_client.post("/auth/login", data={"email": "max@example.com", "password": PASSWORD})
+    assert answer.status_code == 303, answer.text
+    await user.open("/")
+    await user.should_see("max-orders")
+    await user.should_not_see("admins-orders")
+    await user.open(f"/ingestions/{theirs.id}")
+    await user.should_not_see("admins-orders")
+
+
 async def test_the_lockout_message_says_to_wait_and_promises_no_reset(user: User, services_of_app: Any) -> None:
     services_of_app.accounts.create_user(SYSTEM, "lou@example.com", PASSWORD, Role.MEMBER, None)
     for _ in range(5):
