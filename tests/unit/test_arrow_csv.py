@@ -103,6 +103,16 @@ def test_several_files_keep_their_own_header_and_ledger_path() -> None:
     }
 
 
+def test_an_empty_batch_of_lines_is_passed_over() -> None:
+    fmt = csv_format()
+    empty = pa.RecordBatch.from_arrays(
+        [pa.array([], pa.string()), pa.array([], pa.int64())], names=[arrow_csv.LINE, arrow_csv.START]
+    )
+    lines = as_spark_hands_them({"/in/a.csv": b"id,name\n1,a\n"}, 1, 10)
+    got = parsed(parser(fmt, {"/in/a.csv": ["id", "name"]}, "/in/a.csv"), iter([empty, *lines, empty]))
+    assert [(r["id"], r["name"]) for r in got] == [(1, "a")]
+
+
 def test_a_malformed_row_stops_the_write_for_the_counting_pass() -> None:
     fmt = csv_format()
     text = b'id,name,ts\n1,a,\n2,"open quote,\n3,c,\n'

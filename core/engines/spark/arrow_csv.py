@@ -101,6 +101,8 @@ class ChunkParser:
         """The batch's lines in runs of one file split each: (ledger path, split start, lines)."""
         import pyarrow.compute as pc
 
+        if not batch.num_rows:
+            return
         lines = batch.column(LINE)
         starts = batch.column(START)
         if self.only_file is not None:
