@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from core.config import DestinationConfig, FormatConfig
-from core.errors import TableError
+from core.errors import BadFileError, TableError
 from core.storage.base import FileInfo, Storage
 
 if TYPE_CHECKING:  # the run pipeline imports this module on every run, Arrow only when it loads files
@@ -228,3 +228,38 @@ class Engine(Protocol):
         ...
 
     def drop_table(self, destination: DestinationConfig) -> None: ...
+
+
+PARTITION_FOLDER_BYTES = 255
+"""The longest file or folder name of common file systems (and of a path part on object stores' local caches)."""
+PLAIN_IN_PATHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+"""Characters a partition folder's name keeps as they are; delta-rs writes the others' bytes as %XX (non-ASCII
+included), and both engines measure a value so."""
+
+
+def is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def partition_folder_room(column: str) -> int:
+    """The bytes a value of partition column `column` may take in its folder's name (`column=value`)."""
+    return PARTITION_FOLDER_BYTES - len(column.encode()) - 1
+
+
+def folder_bytes(value: str) -> int:
+    """The bytes of `value` in a partition folder's name (each byte not in PLAIN_IN_PATHS as %XX)."""
+    plain = PLAIN_IN_PATHS.encode()
+    return sum(1 if byte in plain else 3 for byte in value.encode())
+
+
+def partition_value_too_long(path: str, column: str, size: str) -> BadFileError:
+    """The file's error for a value of partition column `column` too long for a folder name (`size` says how long)."""
+    return BadFileError(
+        f"{path} has a value of partition column {column!r} too long for a folder name ({size})",
+        f"Partition by a column with short values (a date, a category); {column!r} cannot be one. The file is "
+        "quarantined and the rest of the run loads; once the ingestion partitions otherwise (a new ingestion), "
+        "reprocess it.",
+        field=path,
+    )

@@ -29,6 +29,10 @@ from core.engines.base import (
     batch_message,
     fence_app_id,
     fence_marker,
+    folder_bytes,
+    is_text,
+    partition_folder_room,
+    partition_value_too_long,
     table_already_exists,
 )
 from core.engines.inference import open_for
@@ -620,7 +624,7 @@ class EmbeddedEngine:
         are read in groups (core/formats/grouped.py), other small files inline, and large files stream.
         """
         stamp = LineageColumns(schema, request, request.destination.lineage_columns)
-        partitions = [n for n in partition_names(request.destination, schema) if _is_text(schema.field(n).type)]
+        partitions = [n for n in partition_names(request.destination, schema) if is_text(schema.field(n).type)]
         files = request.files
         grouped: dict[int, tuple[list[pa.RecordBatch], FileReadStats]] = {}
         tried_up_to = 0  # files before this index were part of a group read (or could not start one)
@@ -912,37 +916,21 @@ class LineageColumns:
         return pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=self._schema)
 
 
-PARTITION_FOLDER_BYTES = 255
-"""The longest file or folder name of common file systems (and of a path part on object stores' local caches)."""
-
-_PLAIN_IN_PATHS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
-"""Bytes a partition folder's name keeps as they are; delta-rs writes the others as %XX (non-ASCII included)."""
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
-
-
 def check_partition_values(batch: pa.RecordBatch, columns: list[str], path: str) -> None:
     """A text value too long to be a partition folder's name (`column=value`) is the file's error, named with the
     column and what to do: delta-rs panicked on it and the batch failed at every run, the other files of the batch
     with it, with an error naming neither (an outside attack)."""
     for column in columns:
         values = batch.column(batch.schema.get_field_index(column))
-        room = PARTITION_FOLDER_BYTES - len(column.encode()) - 1
+        room = partition_folder_room(column)
         longest = pc.max(pc.binary_length(values)).as_py() or 0
         if longest * 3 <= room:
             continue
         for value in pc.unique(values.filter(pc.greater(pc.binary_length(values), room // 3))).to_pylist():
-            size = sum(1 if byte in _PLAIN_IN_PATHS else 3 for byte in value.encode())
+            size = folder_bytes(value)
             if size > room:
-                raise BadFileError(
-                    f"{path} has a value of partition column {column!r} too long for a folder name ({size} bytes as "
-                    f"a path, {room} at most): {value[:60]!r}...",
-                    f"Partition by a column with short values (a date, a category); {column!r} cannot be one. The "
-                    "file is quarantined and the rest of the run loads; once the ingestion partitions otherwise (a "
-                    "new ingestion), reprocess it.",
-                    field=path,
+                raise partition_value_too_long(
+                    path, column, f"{size} bytes as a path, {room} at most: {value[:60]!r}..."
                 )
 
 

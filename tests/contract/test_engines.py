@@ -1444,6 +1444,32 @@ def test_csv_in_partition_folders_gets_the_folder_columns(engine: Harness, tmp_p
 
 
 @pytest.mark.reading
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_json_or_csv_partition_value_too_long_for_a_folder_name_sets_its_file_aside(
+    engine: Harness, fmt: str, tmp_path: Path
+) -> None:
+    """A value of a partition column too long for a folder name: the embedded engine set its file aside, Spark
+    failed the whole batch at every run with a Hadoop error naming neither the file nor the column."""
+    landing = tmp_path / "in"
+    landing.mkdir()
+    values = {"a": "x" * 300, "b": "short", "c": "é" * 40}  # 40 times %C3%A9: 240 bytes, fits
+    for index, (name, value) in enumerate(values.items(), start=1):
+        text = json.dumps({"id": index, "p": value}) + "\n" if fmt == "json" else f"id,p\n{index},{value}\n"
+        (landing / f"{name}.{fmt}").write_text(text)
+    ing = engine.create(spec(str(landing), format={"type": fmt}, destination={"partition_columns": ["p"]}))
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL and outcome.metrics.records_ingested == 2, (
+        outcome.message,
+        outcome.errors,
+    )
+    (aside,) = [e for e in outcome.errors if e.kind == "quarantined"]
+    assert aside.file == str(landing / f"a.{fmt}") and "partition column 'p' too long" in aside.message
+    assert "Partition by a column with short values" in (aside.action or "")
+    assert engine.ids(ing) == [2, 3]
+    assert engine.run(ing).status == RunStatus.SUCCESS  # nothing left stuck
+
+
+@pytest.mark.reading
 def test_a_csv_read_in_many_spark_tasks_loads_each_row_once(engine: Harness, tmp_path: Path) -> None:
     """The Spark engine parses a CSV's lines on its workers (core/engines/spark/arrow_csv.py): each task gets one
     split of the file, in batches of lines, and only the first split starts with the header. Spark is made to cut a

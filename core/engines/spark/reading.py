@@ -3,8 +3,10 @@ per-file counts (malformed files quarantined), then its frame for the write, wit
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import operator
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +16,14 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from core.config import FormatConfig
-from core.engines.base import BatchRequest, FileOutcome, InferResult
+from core.engines.base import (
+    BatchRequest,
+    FileOutcome,
+    InferResult,
+    is_text,
+    partition_folder_room,
+    partition_value_too_long,
+)
 from core.engines.spark import arrow_csv, text_rules
 from core.engines.spark.common import ROW_FILE, from_arrow, quote, spark_path, to_arrow
 from core.engines.spark.errors import format_error, is_auth_failure, is_stale_session, is_unreachable, translate
@@ -56,6 +65,8 @@ ONE_PASS_STOPPED = arrow_csv.STOPPED
 class _FileStats:
     records: int = 0
     bad: int = 0
+    too_long: tuple[str, ...] = ()
+    """The partition columns with a value too long for a folder name (`_too_long_for_folders`)."""
 
 
 @dataclass(slots=True)
@@ -415,6 +426,8 @@ class Reader:
         record, a rare form of a value) stops the write before anything is committed (`ONE_PASS_STOPPED`); the
         engine then loads the batch by `read_batch`. An ingestion whose batch stopped is counted first until one of
         its batches counts clean, so that a source with malformed records does not pay for both every time."""
+        from pyspark.sql.connect import functions as F
+
         fmt = request.format
         if (
             fmt.type not in _ONE_PASS_FORMATS
@@ -434,17 +447,17 @@ class Reader:
         if len(batch.outcomes) > len(request.files) - len(files):
             return None  # a header that cannot be read: `read_batch` sets the file aside
         batch.bytes_read = sum(f.size for f in files)
-        guarded = not (layouts is not None and _lines_parse(request.format) and self.workers_parse(spark))
-        if guarded:
-            data = self._batch_frame(spark, request, files, set(), layouts, guarded=True)
+        if layouts is not None and _lines_parse(request.format) and self.workers_parse(spark):
+            data = _parsed_lines_frame(spark, request, files, layouts).withColumn(_GUARD, F.lit(False))
         else:
-            assert layouts is not None
-            data = _parsed_lines_frame(spark, request, files, layouts)
+            data = self._batch_frame(spark, request, files, set(), layouts, guarded=True)
+        if too_long := _too_long_for_folders(request):
+            data = data.withColumn(_GUARD, functools.reduce(operator.or_, too_long.values(), F.col(_GUARD)))
         data = data.coalesce(_write_partitions(batch.bytes_read, self.cores(spark)))
         counts = None
         if observed and len(files) > 1:
             data, counts = _observe_files(data, files)
-        batch.data = _output(data, request, guarded=guarded)
+        batch.data = _output(data, request, guarded=True)
         if not observed and not finds_run_rows(batch.data.columns):
             return None
         batch.loaded = files
@@ -639,7 +652,8 @@ class Reader:
             if rows is not None:
                 rare[name] = rows
         parsed = frame.columns if request.format.type in _CORRUPT_FORMATS else []
-        return _file_stats(frame, [c for c in parsed if c not in (_PATH, _BAD, _WIDTH)], rare)
+        too_long = {name: check for name, check in _too_long_for_folders(request).items() if name in frame.columns}
+        return _file_stats(frame, [c for c in parsed if c not in (_PATH, _BAD, _WIDTH)], rare, too_long)
 
     def _batch_frame(
         self,
@@ -756,6 +770,25 @@ class Staging:
 
     def dropped(self, frame: Any) -> Any:
         return frame.drop(*self.names) if self.names else frame
+
+
+def _too_long_for_folders(request: BatchRequest) -> dict[str, Any]:
+    """Per text partition column of the table: where a row's value is too long for a folder name, measured as the
+    embedded engine measures it (`base.folder_bytes`). Spark failed the whole batch on such a value at every run,
+    naming neither the file nor the column; the counting pass now quarantines the file instead."""
+    from pyspark.sql.connect import functions as F
+
+    texts = {f.name.lower(): f.name for f in request.schema if is_text(f.type)}
+    checks = {}
+    for wanted in request.destination.partition_columns:
+        name = texts.get(wanted.lower())
+        if name is None or name == RESCUED:
+            continue
+        text = F.col(quote(name))
+        escaped = F.octet_length(F.regexp_replace(text, F.lit("[A-Za-z0-9._-]"), F.lit("")))
+        size = F.octet_length(text) + escaped * 2
+        checks[name] = F.coalesce(size > F.lit(partition_folder_room(name)), F.lit(False))
+    return checks
 
 
 def _lines_parse(fmt: FormatConfig) -> bool:
@@ -1157,17 +1190,25 @@ def _bad_record(fmt: FormatConfig, raw: Any) -> Any:
     return rescued
 
 
-def _file_stats(frame: Any, touched: list[str], rare: dict[str, Any]) -> tuple[dict[str, _FileStats], set[str]]:
-    """Records and malformed records per ledger path, and which of the `rare` columns have rows where the
-    expression holds. The `touched` columns are counted too, and the counts dropped, only so that the read parses
-    them."""
+def _file_stats(
+    frame: Any, touched: list[str], rare: dict[str, Any], too_long: dict[str, Any]
+) -> tuple[dict[str, _FileStats], set[str]]:
+    """Records and malformed records per ledger path, the `too_long` columns with rows where their expression holds,
+    and which of the `rare` columns have rows where the expression holds. The `touched` columns are counted too,
+    and the counts dropped, only so that the read parses them."""
     from pyspark.sql.connect import functions as F
 
     counts = F.count(F.lit(1)).alias("records"), F.sum(F.col(_BAD).cast("long")).alias("bad")
     rares = [F.count_if(where).alias(f"rare_{i}") for i, where in enumerate(rare.values())]
+    longs = [F.count_if(where).alias(f"long_{i}") for i, where in enumerate(too_long.values())]
     touches = [F.count(F.col(quote(name))) for name in touched]
-    rows = frame.groupBy(_PATH).agg(*counts, *rares, *touches).collect()
-    stats = {str(r[0]): _FileStats(int(r[1]), int(r[2] or 0)) for r in rows}
+    rows = frame.groupBy(_PATH).agg(*counts, *rares, *longs, *touches).collect()
+    stats = {
+        str(r[0]): _FileStats(
+            int(r[1]), int(r[2] or 0), tuple(name for i, name in enumerate(too_long) if r[f"long_{i}"])
+        )
+        for r in rows
+    }
     general = {name for i, name in enumerate(rare) if any(r[f"rare_{i}"] for r in rows)}
     return stats, general
 
@@ -1182,6 +1223,13 @@ def _settle_files(
     keep = []
     for info in files:
         stat = stats.get(info.path, _FileStats())
+        if stat.too_long:
+            column = stat.too_long[0]
+            error = partition_value_too_long(
+                info.path, column, f"more than {partition_folder_room(column)} bytes as a path"
+            )
+            batch.outcomes[info.path] = FileOutcome(quarantine_reason=error.message, action=error.action)
+            continue
         if stat.records and stat.bad == stat.records and stat.records > 1:
             reason = f"{info.path} is not valid {request.format.type}: none of its {stat.records} records parse"
             batch.outcomes[info.path] = FileOutcome(quarantine_reason=reason, action=QUARANTINE_ACTION)
