@@ -82,7 +82,6 @@ class ChunkParser:
     """The batch's one file, when it has one (no FILE column is read then)."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        fmt = self.fmt
         chunk = _Chunk()
         split: tuple[str, int] | None = None
         for batch in batches:
@@ -90,12 +89,12 @@ class ChunkParser:
                 # The first lines of a file's first split begin a chunk of their own, without a header in front.
                 at_file_start = start == 0 and split != (path, start)
                 if path != chunk.path or chunk.full or at_file_start:
-                    yield from self._parsed(chunk, fmt)
+                    yield from self._parsed(chunk)
                     chunk = _Chunk(path, prefix=None if at_file_start else self.headers[path])
                 split = (path, start)
                 chunk.lines.append(lines)
                 chunk.size += lines.nbytes
-        yield from self._parsed(chunk, fmt)
+        yield from self._parsed(chunk)
 
     def _runs(self, batch: pa.RecordBatch) -> Iterator[tuple[str, int, pa.Array]]:
         """The batch's lines in runs of one file split each: (ledger path, split start, lines)."""
@@ -119,7 +118,7 @@ class ChunkParser:
                 assert path is not None
                 yield path, starts[begin].as_py(), lines.slice(begin, end - begin)
 
-    def _parsed(self, chunk: _Chunk, fmt: Any) -> Iterator[pa.RecordBatch]:
+    def _parsed(self, chunk: _Chunk) -> Iterator[pa.RecordBatch]:
         """The chunk's rows as `read_file` reads them, with their file's path; a malformed row stops the write."""
         from core.formats import read_file
         from core.formats.streams import FileReadStats
@@ -127,7 +126,7 @@ class ChunkParser:
         if chunk.path is None or not chunk.lines:
             return
         stats = FileReadStats()
-        for batch in read_file(io.BytesIO(chunk.text()), chunk.path, fmt, self.schema, stats):
+        for batch in read_file(io.BytesIO(chunk.text()), chunk.path, self.fmt, self.schema, stats):
             if stats.bad_records:
                 raise RuntimeError(STOPPED)
             if batch.num_rows:
