@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from core.config import FormatOptions
 from core.formats.csv_quotes import RecordQuotes, escaped_offsets, opening_quote, python_records
-from core.formats.streams import InvalidUtf8, utf8_error
+from core.formats.streams import BOM, InvalidUtf8, utf8_error
 
 # A line set aside for Python may hold a value longer than the csv module's default field limit (128 KiB). This
 # process owns its csv settings, and a line is bounded by its file anyway.
@@ -124,6 +124,11 @@ class CsvLines(io.RawIOBase):
             cut = len(block) if self._eof else block.rfind(b"\n") + 1
             self._carry = bytes(block[cut:])
             del block[cut:]
+            if self._offset == 0 and block.startswith(BOM):
+                # Off before the comment check, so that a first line of `# …` is a comment as on every other line
+                # (and as Spark reads it: Hadoop's line reader drops the mark); Arrow drops it anyway.
+                del block[: len(BOM)]
+                self._offset = len(BOM)
             if block or (self._eof and self._pending):
                 self._out = memoryview(self._process(block))
                 self._offset += len(block)
