@@ -57,6 +57,11 @@ class Views:
             if (not source_type or s.spec.source.type == source_type) and (not mode or s.spec.schedule.mode == mode)
         ]
 
+    def name_taken(self, who: Principal, name: str, editing_id: int | None = None) -> bool:
+        """Whether another ingestion of the tenant has this name, whoever created it: names are unique per tenant,
+        so a member is told before saving what the save would answer (409), and nothing more."""
+        return any(s.name == name and s.id != editing_id for s in self.queries.summaries(who.tenant_id))
+
     def ingestion(self, who: Principal, ingestion_id: int) -> IngestionSummary:
         return self.queries.summary(ingestion_id, who.tenant_id, own_only(who))
 

@@ -78,10 +78,8 @@ def require_visible(who: Principal, owner_id: int | None, ingestion_id: int) -> 
 
 
 def require_owner(who: Principal, owner_id: int | None, what: str) -> None:
-    """Change an ingestion: admins any of their tenant's, members their own, viewers none."""
+    """Change an ingestion: admins any of their tenant's, members their own, viewers none. Another user's
+    ingestion is NotFound to a member, as on the read side (`own_only`): a 403 told which ids exist."""
     require_change(who, what)
     if who.role == Role.MEMBER and (owner_id is None or owner_id != who.user_id):
-        raise Forbidden(
-            f"Members may only {what} on ingestions they created.",
-            "Ask the ingestion's owner or an admin of your tenant.",
-        )
+        raise NotFound("That ingestion does not exist.", "List ingestions with GET /api/v1/ingestions.")

@@ -15,7 +15,7 @@ from app.db.repository import SqlStore
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
 from app.services.preview import refuse_existing_table
-from core.access import SYSTEM, Principal, require_change, require_owner, require_visible
+from core.access import SYSTEM, Principal, own_only, require_change, require_owner, require_visible
 from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig, masked_webhook, name_as_entered
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import ConfigError, Conflict, RunInProgress
@@ -176,7 +176,7 @@ class IngestionService:
         if activate and spec.cluster_id is None:  # refused before anything is stored
             refuse_existing_table(spec, self.engines.for_spec(spec, who.tenant_id))
         if activate:
-            self._refuse_same_table_and_source(spec, who.tenant_id)
+            self._refuse_same_table_and_source(spec, who.tenant_id, who)
         ingestion = self.store.create_ingestion(spec, IngestionStatus.DRAFT, who.tenant_id, who.user_id)
         self.store.audit("create", "ingestion", ingestion.id, who.actor, who.tenant_id, name=spec.name)
         if activate:
@@ -196,7 +196,7 @@ class IngestionService:
         self._check_cluster(who, spec)
         self.guards.check_spec(spec)
         if current.status != IngestionStatus.DRAFT:
-            self._refuse_same_table_and_source(spec, current.tenant_id, ingestion_id)
+            self._refuse_same_table_and_source(spec, current.tenant_id, who, ingestion_id)
             open_parts = () if self.has_loaded(ingestion_id) else OPEN_UNTIL_LOADED
             part = locked_part_changed(current.spec, spec, open_parts)
             if part is not None:
@@ -290,7 +290,7 @@ class IngestionService:
         ingestion = self.get(who, ingestion_id, "activate ingestions")
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:
             refuse_existing_table(ingestion.spec, self.engines.for_ingestion(ingestion))
-        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, ingestion_id)
+        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, who, ingestion_id)
         if ingestion.status == IngestionStatus.DRAFT and ingestion.spec.schedule.backfill.mode == "new_only":
             self._skip_existing_files(ingestion)
         elif ingestion.status == IngestionStatus.DRAFT and ingestion.spec.cluster_id is None:
@@ -315,22 +315,32 @@ class IngestionService:
             )  # fmt: skip
 
     def _refuse_same_table_and_source(
-        self, spec: IngestionSpec, tenant_id: int, ingestion_id: int | None = None
+        self, spec: IngestionSpec, tenant_id: int, who: Principal, ingestion_id: int | None = None
     ) -> None:
         """Two ingestions of one source into one table keep two ledgers, so each would load every file: refused
-        once the second would load (activated, resumed, edited while not a draft); drafts do not load."""
+        once the second would load (activated, resumed, edited while not a draft); drafts do not load. One the
+        caller does not see (another user's, to a member) is not named."""
+        own = own_only(who)
         for other in self.store.list_ingestions():
             if other.id == ingestion_id or other.tenant_id != tenant_id or other.status == IngestionStatus.DRAFT:
                 continue
-            if same_table_and_source(spec, other.spec):
+            if not same_table_and_source(spec, other.spec):
+                continue
+            twice = "two ingestions of one source into one table would load every file twice."
+            if own is not None and other.created_by != own:
                 raise Conflict(
-                    f"'{other.name}' already loads {spec.source.path} into {spec.destination.full_name}: two "
-                    "ingestions of one source into one table would load every file twice.",
-                    f"Edit '{other.name}' instead, choose another table, or delete '{other.name}' first (its table "
-                    "can be kept: the files its _source_file column names are then recorded as loaded, not loaded "
-                    "again).",
+                    f"Another user's ingestion already loads {spec.source.path} into {spec.destination.full_name}: "
+                    + twice,
+                    "Choose another table, or ask an admin of your tenant.",
                     field="destination.table",
                 )
+            raise Conflict(
+                f"'{other.name}' already loads {spec.source.path} into {spec.destination.full_name}: {twice}",
+                f"Edit '{other.name}' instead, choose another table, or delete '{other.name}' first (its table "
+                "can be kept: the files its _source_file column names are then recorded as loaded, not loaded "
+                "again).",
+                field="destination.table",
+            )
 
     def pause(self, ingestion_id: int, who: Principal = SYSTEM) -> Ingestion:
         ingestion = self.get(who, ingestion_id, "pause ingestions")
@@ -350,7 +360,7 @@ class IngestionService:
             )
         if ingestion.status != IngestionStatus.PAUSED:
             raise Conflict(f"'{ingestion.name}' is {ingestion.status}, not paused.", "Nothing to resume.")
-        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, ingestion_id)
+        self._refuse_same_table_and_source(ingestion.spec, ingestion.tenant_id, who, ingestion_id)
         return self.change_status(ingestion_id, IngestionStatus.ACTIVE, "resume", who)
 
     def change_status(self, ingestion_id: int, status: IngestionStatus, action: str, who: Principal) -> Ingestion:

@@ -58,7 +58,8 @@ class RunService:
         return self.runner.run_inline(ingestion.id, run_id)
 
     def retry(self, ingestion_id: int, run_id: int, who: Principal = SYSTEM) -> int:
-        self.store.get_ingestion(ingestion_id, who.tenant_id)
+        ingestion = self.store.get_ingestion(ingestion_id, who.tenant_id)
+        require_owner(who, ingestion.created_by, "run ingestions")  # before the run's status says it exists
         run = self.store.get_run(ingestion_id, run_id)
         if run.status not in RETRYABLE:
             raise Conflict(f"Run {run_id} is {run.status}; only failed runs can be retried.", "Pick a failed run.")

@@ -107,9 +107,9 @@ CODE_GUIDE: dict[str, Guide] = {
         "log in again (a locked account opens after the wait the message names).",
     ),
     "forbidden": Guide(
-        "Valid credentials whose role does not allow the change: viewers change nothing, members only the "
-        "ingestions they created, some actions need an instance admin; also a change sent from another site, or "
-        "`/setup` once an admin exists.",
+        "Valid credentials whose role does not allow the change: viewers change nothing, some actions need an "
+        "admin or an instance admin; also a change sent from another site, or `/setup` once an admin exists. (A "
+        "member's change of another user's ingestion answers `not_found`: members do not see it.)",
         "Ask an admin of your tenant to do it or to give you another role (see user-guide/accounts.md).",
     ),
     # --- 404 / 405 / 409 / 413 ------------------------------------------------------------------------------------

@@ -1491,6 +1491,32 @@ def test_a_csv_starting_with_a_byte_order_mark_and_a_comment_line_reads_its_head
 
 
 @pytest.mark.reading
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_json_or_csv_file_under_a_folder_value_too_long_for_a_folder_name_is_set_aside(
+    engine: Harness, fmt: str, tmp_path: Path
+) -> None:
+    """The value of a Hive-style folder (`p=::::…`, 202 bytes on disk, 602 as a partition folder's name once
+    escaped) into the table's partition column `p`: Spark failed the whole write at every run (TASK_WRITE_FAILED),
+    its counting pass seeing the files' data only (an attack on the Spark check of e43b2af)."""
+    landing = tmp_path / "in"
+    for folder, name, index in ((f"p={':' * 200}", "a", 1), ("p=ok", "b", 2)):
+        (landing / folder).mkdir(parents=True)
+        (landing / folder / f"{name}.{fmt}").write_text(f'{{"id": {index}}}\n' if fmt == "json" else f"id\n{index}\n")
+    body = spec(
+        str(landing),
+        format={"type": fmt},
+        source={"file_pattern": f"**/*.{fmt}"},
+        destination={"partition_columns": ["p"]},
+    )
+    ing = engine.create(body)
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.PARTIAL, (outcome.message, outcome.errors)
+    (aside,) = [e for e in outcome.errors if e.kind == "quarantined"]
+    assert Path(aside.file or "").name == f"a.{fmt}" and "partition column 'p' too long" in aside.message
+    assert engine.ids(ing) == [2]
+
+
+@pytest.mark.reading
 def test_a_csv_read_in_many_spark_tasks_loads_each_row_once(engine: Harness, tmp_path: Path) -> None:
     """The Spark engine parses a CSV's lines on its workers (core/engines/spark/arrow_csv.py): each task gets one
     split of the file, in batches of lines, and only the first split starts with the header. Spark is made to cut a

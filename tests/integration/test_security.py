@@ -127,8 +127,8 @@ def test_role_matrix(app: FastAPI, services: Any, tmp_path: Path) -> None:  # ty
     assert viewer.delete(f"/api/v1/ingestions/{mine}").status_code == 403
     assert viewer.get("/api/v1/audit").status_code == 403
 
-    assert member.post(f"/api/v1/ingestions/{admins}/activate").status_code == 403
-    assert member.delete(f"/api/v1/ingestions/{admins}").status_code == 403
+    assert member.post(f"/api/v1/ingestions/{admins}/activate").status_code == 404  # not theirs: not seen
+    assert member.delete(f"/api/v1/ingestions/{admins}").status_code == 404
     assert member.post(f"/api/v1/ingestions/{mine}/activate").status_code == 200
     assert member.post("/api/v1/clusters", json={"name": "c", "connect_url": "sc://127.0.0.1:1"}).status_code == 403
     assert member.post("/api/v1/tenants", json={"name": "x"}).status_code == 403
@@ -166,6 +166,50 @@ def test_members_see_only_the_ingestions_they_created(app: FastAPI, services: An
     assert feed["unread"] == 2
     assert member.post("/api/v1/notifications/read-all").status_code == 204
     assert admin.get("/api/v1/notifications").json()["unread"] == 1  # the member marked only what they see read
+
+
+MEMBER_WRITES = [
+    ("POST", "/activate", None),
+    ("POST", "/pause", None),
+    ("POST", "/resume", None),
+    ("POST", "/run", None),
+    ("DELETE", "", None),
+    ("PATCH", "", {"schedule": {"mode": "manual"}}),
+    ("PUT", "/maintenance", {}),
+    ("POST", "/maintenance", None),
+    ("POST", "/full-refresh", None),
+    ("POST", "/reprocess", {"paths": ["x"]}),
+    ("POST", "/engine", {"cluster_id": None}),
+]
+
+
+def test_a_member_changing_another_users_ingestion_meets_a_missing_one(
+    app: FastAPI, services: Any, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Writes answered 403 "Members may only …" for another user's ingestion and 404 for a missing one, so a member
+    could tell which ids exist; retrying its run answered with the run's status; activating a second ingestion of
+    its source and table named it (an attack on 71ec804). All are now as for a missing ingestion, or unnamed."""
+    write_json_files(tmp_path / "in", 2, 5)
+    admin = client_for(app, services, "admin@example.com", Role.ADMIN)
+    member = client_for(app, services, "member@example.com", Role.MEMBER)
+    created = admin.post("/api/v1/ingestions", json={**_body(tmp_path / "in", "secret-orders", "t1"), "activate": True})
+    theirs = created.json()["id"]
+    started = admin.post(f"/api/v1/ingestions/{theirs}/run")
+    services.runner.wait(started.json()["run_id"])
+    missing = theirs + 1000
+    for method, path, body in MEMBER_WRITES:
+        sent = {} if body is None else {"json": body}
+        on_theirs = member.request(method, f"/api/v1/ingestions/{theirs}{path}", **sent)
+        on_missing = member.request(method, f"/api/v1/ingestions/{missing}{path}", **sent)
+        assert on_theirs.status_code == on_missing.status_code == 404, (method, path, on_theirs.text)
+        assert on_theirs.json()["error"]["code"] == on_missing.json()["error"]["code"]
+    retried = member.post(f"/api/v1/ingestions/{theirs}/runs/{started.json()['run_id']}/retry")
+    assert retried.status_code == 404, retried.text
+    mine = member.post("/api/v1/ingestions", json=_body(tmp_path / "in", "mine", "t1")).json()["id"]
+    refused = member.post(f"/api/v1/ingestions/{mine}/activate")
+    assert refused.status_code == 409 and "secret-orders" not in refused.text, refused.text
+    assert "Another user's ingestion already loads" in refused.json()["error"]["message"]
+    assert admin.get(f"/api/v1/ingestions/{theirs}").json()["status"] == "active"  # nothing of it changed
 
 
 def test_tokens_are_shown_once_and_revoked(app: FastAPI, services: Any) -> None:  # type: ignore[no-untyped-def]

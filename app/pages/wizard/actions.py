@@ -43,8 +43,8 @@ async def activate(ingestion_id: int) -> Ingestion | None:
 
 async def name_taken(name: str, editing_id: int | None) -> bool:
     """Whether another ingestion of the tenant has this name (names are unique per tenant)."""
-    summaries = await run.io_bound(app.state.services.views.ingestions, who())
-    return any(s.name == name and s.id != editing_id for s in summaries or [])
+    taken: bool | None = await run.io_bound(app.state.services.views.name_taken, who(), name, editing_id)
+    return bool(taken)
 
 
 async def list_clusters() -> list[ClusterPublic]:
