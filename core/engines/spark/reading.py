@@ -773,18 +773,20 @@ class Staging:
         return frame.drop(*self.names) if self.names else frame
 
 
+def _text_partition_columns(request: BatchRequest) -> list[str]:
+    """The table's text partition columns, named as the target schema spells them (matched regardless of case)."""
+    texts = {f.name.lower(): f.name for f in request.schema if is_text(f.type) and f.name != RESCUED}
+    return [texts[c.lower()] for c in request.destination.partition_columns if c.lower() in texts]
+
+
 def _too_long_for_folders(request: BatchRequest) -> dict[str, Any]:
     """Per text partition column of the table: where a row's value is too long for a folder name, measured as the
     embedded engine measures it (`base.folder_bytes`). Spark failed the whole batch on such a value at every run,
     naming neither the file nor the column; the counting pass now quarantines the file instead."""
     from pyspark.sql.connect import functions as F
 
-    texts = {f.name.lower(): f.name for f in request.schema if is_text(f.type)}
     checks = {}
-    for wanted in request.destination.partition_columns:
-        name = texts.get(wanted.lower())
-        if name is None or name == RESCUED:
-            continue
+    for name in _text_partition_columns(request):
         text = F.col(quote(name))
         escaped = F.octet_length(F.regexp_replace(text, F.lit("[A-Za-z0-9._-]"), F.lit("")))
         size = F.octet_length(text) + escaped * 2
@@ -1281,8 +1283,7 @@ def _set_aside_long_folder_values(request: BatchRequest, files: list[FileInfo], 
     for a folder name, set aside in `batch` (`_too_long_for_folders` sees the files' data only: Spark failed the
     whole write on such a folder, TASK_WRITE_FAILED at every run)."""
     wanted = request.storage.partition_columns
-    texts = {f.name.lower(): f.name for f in request.schema if is_text(f.type)}
-    targets = {texts[c.lower()] for c in request.destination.partition_columns if c.lower() in texts}
+    targets = _text_partition_columns(request)
     if not targets or (wanted is not None and not wanted):
         return files
     kept = []
