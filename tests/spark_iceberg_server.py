@@ -90,7 +90,9 @@ def _manager(root: Path, home: Path, jars: list[Path], as_users: bool) -> Any:
     class Spark41Manager(LocalClusterManager):
         def command(self, port: int, root: Path, token: str | None) -> list[str]:
             args = super().command(port, root, token)
-            python = home.parents[3] / "bin" / "python"
+            # Bench runs give the workers the service's Python, where the product is installed (as on a cluster set
+            # up for the CSV parsing on its workers: docs/SPARK.md); the tests keep the 4.1 venv's, without it.
+            python = Path(sys.executable) if as_users else home.parents[3] / "bin" / "python"
             env = ["env", f"SPARK_HOME={home}", f"PYSPARK_PYTHON={python}"]
             conf = [
                 x for k, v in iceberg_conf(jars, root / "iceberg-warehouse").items() for x in ("--conf", f"{k}={v}")
