@@ -23,7 +23,8 @@ them):
   parquet, delta   the local Spark Connect server of the product (pyspark 4.2, local[2], Delta from the jar cache)
   iceberg          a Spark 4.1.4 Connect server with the Iceberg runtime (tests/spark_iceberg_server.py: Iceberg has
                    no Spark 4.2 runtime), its Hadoop catalog `iceberg`, with Spark's own settings as the other
-                   (code generation on; the tests turn it off) — before 2026-12-02 it ran the tests' settings
+                   (code generation on; the tests turn it off) — before 2026-12-02 it ran the tests' settings;
+                   since 2026-12-05 its Python workers run the service's Python, so CSV is parsed on them
 
 The three Spark paths alternate (`--repeat` times, order reversed each time) and the medians are printed with their
 ratio. The jars come from $AUTOLOADER_SPARK_JARS when set (as the tests do), else they are fetched once. Input is
