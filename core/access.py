@@ -70,10 +70,15 @@ def own_only(who: Principal) -> int | None:
     return None
 
 
+def sees(who: Principal, owner_id: int | None) -> bool:
+    """Whether `who` sees an ingestion `owner_id` created (`own_only`)."""
+    own = own_only(who)
+    return own is None or owner_id == own
+
+
 def require_visible(who: Principal, owner_id: int | None, ingestion_id: int) -> None:
     """NotFound for an ingestion `who` does not see (`own_only`): as missing as another tenant's."""
-    own = own_only(who)
-    if own is not None and owner_id != own:
+    if not sees(who, owner_id):
         raise NotFound(f"Ingestion {ingestion_id} does not exist.", "List ingestions with GET /api/v1/ingestions.")
 
 
@@ -81,5 +86,5 @@ def require_owner(who: Principal, owner_id: int | None, what: str) -> None:
     """Change an ingestion: admins any of their tenant's, members their own, viewers none. Another user's
     ingestion is NotFound to a member, as on the read side (`own_only`): a 403 told which ids exist."""
     require_change(who, what)
-    if who.role == Role.MEMBER and (owner_id is None or owner_id != who.user_id):
+    if not sees(who, owner_id):
         raise NotFound("That ingestion does not exist.", "List ingestions with GET /api/v1/ingestions.")

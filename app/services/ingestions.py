@@ -15,7 +15,7 @@ from app.db.repository import SqlStore
 from app.services.clusters import ClusterService
 from app.services.engines import Engines
 from app.services.preview import refuse_existing_table
-from core.access import SYSTEM, Principal, own_only, require_change, require_owner, require_visible
+from core.access import SYSTEM, Principal, require_change, require_owner, require_visible, sees
 from core.config import SECRET_FIELDS, SECRET_MASK, IngestionSpec, SourceConfig, masked_webhook, name_as_entered
 from core.domain import FileStatus, Ingestion, IngestionStatus, LedgerEntry
 from core.errors import ConfigError, Conflict, RunInProgress
@@ -320,14 +320,13 @@ class IngestionService:
         """Two ingestions of one source into one table keep two ledgers, so each would load every file: refused
         once the second would load (activated, resumed, edited while not a draft); drafts do not load. One the
         caller does not see (another user's, to a member) is not named."""
-        own = own_only(who)
         for other in self.store.list_ingestions():
             if other.id == ingestion_id or other.tenant_id != tenant_id or other.status == IngestionStatus.DRAFT:
                 continue
             if not same_table_and_source(spec, other.spec):
                 continue
             twice = "two ingestions of one source into one table would load every file twice."
-            if own is not None and other.created_by != own:
+            if not sees(who, other.created_by):
                 raise Conflict(
                     f"Another user's ingestion already loads {spec.source.path} into {spec.destination.full_name}: "
                     + twice,
