@@ -44,7 +44,7 @@ from core.formats.streams import BOM, InvalidUtf8, utf8_error
 # A line set aside for Python may hold a value longer than the csv module's default field limit (128 KiB). This
 # process owns its csv settings, and a line is bounded by its file anyway.
 csv.field_size_limit(2**31 - 1)
-BLOCK_BYTES = 1024 * 1024
+BLOCK_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -67,9 +67,11 @@ class CsvLines(io.RawIOBase):
         check_quotes: bool,
         count_lines: bool,
         longest_line: int | None = None,
+        block_bytes: int | None = None,
     ):
         super().__init__()
         self._raw = raw
+        self._block_bytes = BLOCK_BYTES if block_bytes is None else min(block_bytes, BLOCK_BYTES)
         # Lines longer than this (Arrow's block: its reader fails on a row that does not fit one) are set aside for
         # Python, like badly quoted ones, so a 100 MB value loads instead of failing the file (not in multiline).
         self._longest_line = None if options.multiline else longest_line
@@ -113,10 +115,29 @@ class CsvLines(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        self._fill()
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self._out))
+        view[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def next_block(self) -> memoryview | None:
+        """The rest of the processed text, a block of whole lines (with `multiline`, whole records) at a time, or
+        None at the end: text to parse on its own, as `csv_reader` does block by block. After `readinto` took
+        part of a block, its rest."""
+        self._fill()
+        if not self._out:
+            return None
+        block, self._out = self._out, memoryview(b"")
+        return block
+
+    def _fill(self) -> None:
+        """Process blocks of `raw` until there is output or `raw` ended."""
         while not self._out and not self._eof:
             block = bytearray(self._carry)  # the one copy of each block; Arrow gets a view of it
             # A line or record longer than a block makes the next read as long: memory grows with it, linearly.
-            chunk = self._raw.read(max(BLOCK_BYTES, len(self._carry), len(self._pending)))
+            chunk = self._raw.read(max(self._block_bytes, len(self._carry), len(self._pending)))
             self._eof = not chunk
             block += chunk
             if self._eof and block and not block.endswith(b"\n") and block[-1] != self._escape:
@@ -132,11 +153,6 @@ class CsvLines(io.RawIOBase):
             if block or (self._eof and self._pending):
                 self._out = memoryview(self._process(block))
                 self._offset += len(block)
-        view = memoryview(buffer).cast("B")
-        n = min(len(view), len(self._out))
-        view[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
 
     def _process(self, block: bytearray) -> bytes | bytearray:
         data: bytes | bytearray = block

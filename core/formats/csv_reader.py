@@ -29,8 +29,9 @@ from core.formats.text_types import TextRules, infer_text_type
 from core.formats.unify import normalize_schema
 from core.wording import counted
 
-# Arrow's streaming CSV reader queues up to 32 blocks ahead of the consumer: 1 MiB blocks keep
-# that read-ahead near 32 MiB (16 MiB blocks measured 930 MiB RSS on a 1 GiB file).
+# The longest line Arrow is given (longer ones are parsed by Python), and the block of Arrow's streaming reader
+# (failfast's serial path), which queues up to 32 blocks ahead of the consumer: 1 MiB blocks keep that read-ahead
+# near 32 MiB (16 MiB blocks measured 930 MiB RSS on a 1 GiB file). Other reads parse `CsvLines`' blocks.
 CSV_BLOCK_BYTES = 1024 * 1024
 _PROBE_BYTES = 1024 * 1024
 
@@ -108,6 +109,7 @@ def read_csv(
         check_quotes=True,
         count_lines=fmt.options.mode == "failfast",
         longest_line=min(block_bytes, CSV_BLOCK_BYTES),
+        block_bytes=block_bytes,
     )
     try:
         yield from _read_lines(lines, path, fmt, schema, stats, block_bytes)
@@ -136,53 +138,48 @@ def _check_quotes_closed(lines: CsvLines, path: str) -> None:
 def _read_lines(
     lines: CsvLines, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    failfast = fmt.options.mode == "failfast"
     stream = _binary(lines)
     first, exhausted = first_content(stream, min(block_bytes, _PROBE_BYTES), path, "CSV")
     raw_names = _csv_probe(first, exhausted, fmt)
     names = _clean_names(raw_names, fmt.options.header)
     bad_rows: list[tuple[int | None, str]] = []  # rows of the wrong width: (line number when known, text)
     # Line numbers (for failfast's message) need Arrow's serial reader, which numbers the rows it reads.
-    numbered = failfast
+    numbered = fmt.options.mode == "failfast"
 
     def on_invalid(row: Any) -> str:
         number = lines.physical_line(row.number) if numbered and row.number is not None else None
         bad_rows.append((number, row.text))
         return "skip"
 
-    parse_options = _csv_parse_options(fmt, on_invalid)
-
-    reader = pcsv.open_csv(
-        io.BufferedReader(Chained(first, None if exhausted else stream), buffer_size=1024 * 1024),
-        read_options=pcsv.ReadOptions(
-            use_threads=not numbered,
-            block_size=min(block_bytes, CSV_BLOCK_BYTES),
-            autogenerate_column_names=not fmt.options.header,
-        ),
-        parse_options=parse_options,
-        convert_options=pcsv.ConvertOptions(
+    rules = TextRules.of(fmt.options)
+    data_schema = pa.schema([f for f in schema if f.name != RESCUED])
+    context = _RowContext(path, fmt.options, names, data_schema, rules)
+    arrow = _ArrowOptions(
+        _csv_parse_options(fmt, on_invalid),
+        pcsv.ConvertOptions(
             column_types={name: pa.string() for name in raw_names},
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
-            null_values=TextRules.of(fmt.options).null_tokens,
+            null_values=rules.null_tokens,
         ),
+        raw_names,
+        fmt.options.header,
     )
-    data_schema = pa.schema([f for f in schema if f.name != RESCUED])
-    rules = TextRules.of(fmt.options)
-    context = _RowContext(path, fmt.options, names, data_schema, rules)
+
+    def conform(raw: pa.RecordBatch) -> pa.RecordBatch:
+        return conform_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), data_schema, rules)
+
+    if numbered:
+        streamed = _streamed_batches(lines, first, exhausted, arrow, min(block_bytes, CSV_BLOCK_BYTES))
+        batches = _conformed_ahead(streamed, conform)
+    else:
+        batches = _parsed_ahead(
+            _whole_blocks(lines, first), lambda block, at_start: arrow.parse(block, at_start, conform)
+        )
     first_batch = True
-
-    def raw_batches() -> Iterator[pa.RecordBatch]:
-        while True:
-            try:
-                raw = reader.read_next_batch()
-            except StopIteration:
-                return
-            if lines.invalid_utf8 is not None:
-                raise lines.invalid_utf8
-            yield pa.RecordBatch.from_arrays(raw.columns, names=names)
-
-    for batch in _conformed_ahead(raw_batches(), lambda raw: conform_batch(raw, data_schema, rules)):
+    for batch in batches:
+        if lines.invalid_utf8 is not None:
+            raise lines.invalid_utf8
         if first_batch:
             # Rows set aside for Python (badly quoted) count as rows of the block.
             _check_bad_rows_share(
@@ -198,6 +195,110 @@ def _read_lines(
         yield from _with_bad_rows(None, bad_rows, lines.suspicious, context, stats)
 
 
+@dataclass(frozen=True)
+class _ArrowOptions:
+    """How Arrow parses a CSV's text: every column as text, named as the probe found them (`raw_names`)."""
+
+    parse_options: pcsv.ParseOptions
+    convert_options: pcsv.ConvertOptions
+    raw_names: list[str]
+    header: bool
+
+    def read_options(self, block_size: int, *, header_here: bool, threads: bool) -> pcsv.ReadOptions:
+        if header_here:
+            return pcsv.ReadOptions(use_threads=threads, block_size=block_size)
+        # Without a header, and past the file's first block, the columns are the probe's (Arrow would otherwise
+        # count them on the block's first row, which may be one of the wrong width).
+        return pcsv.ReadOptions(use_threads=threads, block_size=block_size, column_names=self.raw_names)
+
+    def parse(
+        self, block: Any, at_start: bool, conform: Callable[[pa.RecordBatch], pa.RecordBatch]
+    ) -> pa.RecordBatch | None:
+        """One block of whole lines (records) as a conformed batch, None when it holds no row."""
+        read = self.read_options(len(block) + 1, header_here=at_start and self.header, threads=False)
+        table = pcsv.read_csv(
+            pa.py_buffer(block),
+            read_options=read,
+            parse_options=self.parse_options,
+            convert_options=self.convert_options,
+        )
+        if not table.num_rows:
+            return None
+        chunks = table.to_batches()
+        raw = chunks[0] if len(chunks) == 1 else table.combine_chunks().to_batches()[0]
+        return conform(raw)
+
+
+def _streamed_batches(
+    lines: CsvLines, first: bytes, exhausted: bool, arrow: _ArrowOptions, block_size: int
+) -> Iterator[pa.RecordBatch]:
+    """Arrow's streaming reader over the whole text, serial: its row numbers are the file's (failfast names the
+    line of a malformed row)."""
+    reader = pcsv.open_csv(
+        io.BufferedReader(Chained(first, None if exhausted else _binary(lines)), buffer_size=1024 * 1024),
+        read_options=arrow.read_options(block_size, header_here=arrow.header, threads=False),
+        parse_options=arrow.parse_options,
+        convert_options=arrow.convert_options,
+    )
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+
+
+def _whole_blocks(lines: CsvLines, first: bytes) -> Iterator[Any]:
+    """The text as blocks of whole lines (records): the probed start completed to its line's end, then `lines`'
+    blocks as they come."""
+    rest = lines.next_block()
+    yield first + bytes(rest) if rest is not None else first
+    while (block := lines.next_block()) is not None:
+        yield block
+
+
+# Blocks parsed at once on threads (Arrow's parser and compute kernels release the GIL), and how many may wait
+# parsed for the consumer: memory is about (_PARSED_AHEAD + 1) blocks of text and their columns.
+_PARSE_WORKERS = 2
+_PARSED_AHEAD = 3
+
+
+def _parsed_ahead(
+    blocks: Iterator[Any], parse: Callable[[Any, bool], pa.RecordBatch | None]
+) -> Iterator[pa.RecordBatch]:
+    """`parse` of each block (told whether it is the file's first), in order, the next blocks parsed on worker
+    threads while the consumer takes this one.
+
+    Each block is read by its own `pcsv.read_csv`, not by Arrow's streaming reader, whose IO thread queues up to
+    32 blocks ahead (2 MiB blocks cost it 60 MiB more than 1 MiB ones) and parses one block at a time before
+    this module's thread conformed it: on a 1 GiB CSV, parsing and conforming 2 MiB blocks on two threads read it
+    in 2.9-3.0 s and 5.3 CPU s against 3.4 s and 5.5 CPU s, at the same peak RSS, and a load wrote it in about
+    0.7 s less. A file of one block is parsed here, without a thread."""
+    first = next(blocks, None)
+    if first is None:
+        return
+    second = next(blocks, None)
+    if second is None:
+        batch = parse(first, True)
+        if batch is not None:
+            yield batch
+        return
+    pool = ThreadPoolExecutor(max_workers=_PARSE_WORKERS, thread_name_prefix="csv-parse")
+    try:
+        pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
+        for block in blocks:
+            pending.append(pool.submit(parse, block, False))
+            while len(pending) > _PARSED_AHEAD:
+                batch = pending.popleft().result()
+                if batch is not None:
+                    yield batch
+        while pending:
+            batch = pending.popleft().result()
+            if batch is not None:
+                yield batch
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 _CONFORMED_AHEAD = 2
 
 
@@ -205,10 +306,7 @@ def _conformed_ahead(
     raws: Iterator[pa.RecordBatch], conform: Callable[[pa.RecordBatch], pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
     """`conform` of each batch, in order, with the next batches conformed on a worker thread while this one reads
-    the block after them. Arrow parses a block in `read_next_batch` and its compute kernels release the GIL, so the
-    two overlap: a 1 GiB CSV is read in about 2/3 of the time it took one after the other (the read alone; a whole
-    load on 2 cores is bound by their CPU, and was not faster). A file of one block is conformed here, without a
-    thread."""
+    the block after them (failfast's serial reader). A file of one block is conformed here, without a thread."""
     first = next(raws, None)
     if first is None:
         return

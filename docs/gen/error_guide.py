@@ -19,8 +19,9 @@ class Guide(NamedTuple):
 CODE_GUIDE: dict[str, Guide] = {
     # --- 400: the request (or the run) cannot be carried out as configured ---------------------------------------
     "bad_file": Guide(
-        "A file cannot be read at all: not valid JSON / CSV / Parquet, empty, not UTF-8, or (with `multiline`) a CSV "
-        "record longer than the streaming reader's block. A run quarantines the file and goes on with the others.",
+        "A file cannot be read at all: not valid JSON / CSV / Parquet, empty, not UTF-8, or (with `multiline` and "
+        "mode failfast) a CSV record longer than the streaming reader's block. A run quarantines the file and goes "
+        "on with the others.",
         "Look at the file named in the message (file ledger, status quarantined). Fix the producer or the format "
         "options (encoding, delimiter, multi-line); a fixed file with a new name or modification is picked up again.",
     ),
