@@ -74,7 +74,8 @@ def test_a_read_error_stops_the_batches() -> None:
         list(_conformed_ahead(raws(), _slow_identity))
 
 
-def test_a_multi_block_file_reads_as_pyarrow_reads_it() -> None:
+@pytest.mark.parametrize("small_block", [0, 1 << 30], ids=["each block by read_csv", "each block by open_csv"])
+def test_a_multi_block_file_reads_as_pyarrow_reads_it(small_block: int) -> None:
     rng = random.Random(7)
     lines = ["id,amount,name,flag"] + [
         f'{i},{rng.randint(-(10**6), 10**6) / 100},"n {rng.random():.6f}",{rng.choice(["true", "false"])}'
@@ -84,7 +85,8 @@ def test_a_multi_block_file_reads_as_pyarrow_reads_it() -> None:
     fmt = FormatConfig.model_validate({"type": "csv", "options": {"header": True}})
     schema = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("name", pa.string()), ("flag", pa.bool_())])
 
-    batches = list(read_file(io.BytesIO(data), "f.csv", fmt, schema, FileReadStats(), block_bytes=32 * 1024))
+    with mock.patch.object(csv_reader, "_SMALL_BLOCK", small_block):
+        batches = list(read_file(io.BytesIO(data), "f.csv", fmt, schema, FileReadStats(), block_bytes=32 * 1024))
     ours = pa.Table.from_batches(batches).select(schema.names)
     theirs = pcsv.read_csv(io.BytesIO(data), convert_options=pcsv.ConvertOptions(column_types=schema))
 
