@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -142,90 +143,100 @@ def _read_lines(
     first, exhausted = first_content(stream, min(block_bytes, _PROBE_BYTES), path, "CSV")
     raw_names = _csv_probe(first, exhausted, fmt)
     names = _clean_names(raw_names, fmt.options.header)
-    bad_rows: list[tuple[int | None, str]] = []  # rows of the wrong width: (line number when known, text)
-    # Line numbers (for failfast's message) need Arrow's serial reader, which numbers the rows it reads.
-    numbered = fmt.options.mode == "failfast"
-
-    def on_invalid(row: Any) -> str:
-        number = lines.physical_line(row.number) if numbered and row.number is not None else None
-        bad_rows.append((number, row.text))
-        return "skip"
-
     rules = TextRules.of(fmt.options)
     data_schema = pa.schema([f for f in schema if f.name != RESCUED])
     context = _RowContext(path, fmt.options, names, data_schema, rules)
-    arrow = _ArrowOptions(
-        _csv_parse_options(fmt, on_invalid),
-        pcsv.ConvertOptions(
-            column_types={name: pa.string() for name in raw_names},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            null_values=rules.null_tokens,
-        ),
-        raw_names,
-        fmt.options.header,
-    )
+    arrow = _ArrowOptions(fmt, rules, raw_names)
 
     def conform(raw: pa.RecordBatch) -> pa.RecordBatch:
         return conform_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), data_schema, rules)
 
-    if numbered:
-        streamed = _streamed_batches(lines, first, exhausted, arrow, min(block_bytes, CSV_BLOCK_BYTES))
-        batches = _conformed_ahead(streamed, conform)
+    # Line numbers (for failfast's message) need Arrow's serial reader, which numbers the rows it reads.
+    if fmt.options.mode == "failfast":
+        parsed = _streamed(lines, first, exhausted, arrow, min(block_bytes, CSV_BLOCK_BYTES), conform)
+        set_aside_in_first = None  # known once the first block is read
     else:
-        batches = _parsed_ahead(
-            _whole_blocks(lines, first), lambda block, at_start: arrow.parse(block, at_start, conform)
-        )
-    first_batch = True
-    for batch in batches:
-        if lines.invalid_utf8 is not None:
-            raise lines.invalid_utf8
-        if first_batch:
-            # Rows set aside for Python (badly quoted) count as rows of the block.
-            _check_bad_rows_share(
-                path, batch.num_rows + len(lines.suspicious), len(bad_rows), raw_names, fmt.options.delimiter
-            )
-            first_batch = False
-        yield from _with_bad_rows(batch, bad_rows, lines.suspicious, context, stats)
+        first_block = _first_block(lines, first)
+        set_aside_in_first = len(lines.suspicious)
+        blocks = itertools.chain([first_block], iter(lines.next_block, None))
+        parsed = _parsed_ahead(blocks, lambda block, at_start: arrow.parse(block, at_start, conform))
+    bad_rows: list[tuple[int | None, str]] = []  # rows of the wrong width: (line number when known, text)
+    try:
+        for index, block in enumerate(parsed):
+            if lines.invalid_utf8 is not None:
+                raise lines.invalid_utf8
+            bad_rows += block.bad_rows
+            if index == 0:
+                # Rows set aside for Python (badly quoted) count as rows of the block.
+                set_aside = len(lines.suspicious) if set_aside_in_first is None else set_aside_in_first
+                good = set_aside + (block.batch.num_rows if block.batch is not None else 0)
+                _check_bad_rows_share(path, good, len(block.bad_rows), raw_names, fmt.options.delimiter)
+            yield from _with_bad_rows(block.batch, bad_rows, lines.suspicious, context, stats)
+    finally:
+        # Now, not when the generator is collected: an error raised here keeps this frame (and the parsing
+        # threads of `parsed`, paused at a yield) alive for as long as the error is.
+        parsed.close()
     if lines.invalid_utf8 is not None:
         raise lines.invalid_utf8
-    if bad_rows or lines.suspicious:
-        if first_batch:
-            _check_bad_rows_share(path, len(lines.suspicious), len(bad_rows), raw_names, fmt.options.delimiter)
+    if lines.suspicious:
         yield from _with_bad_rows(None, bad_rows, lines.suspicious, context, stats)
 
 
 @dataclass(frozen=True)
+class _Parsed:
+    """A block's rows: those Arrow read, conformed (None when there were none), and those of the wrong width."""
+
+    batch: pa.RecordBatch | None
+    bad_rows: list[tuple[int | None, str]]
+
+
 class _ArrowOptions:
     """How Arrow parses a CSV's text: every column as text, named as the probe found them (`raw_names`)."""
 
-    parse_options: pcsv.ParseOptions
-    convert_options: pcsv.ConvertOptions
-    raw_names: list[str]
-    header: bool
+    def __init__(self, fmt: FormatConfig, rules: TextRules, raw_names: list[str]):
+        self._fmt = fmt
+        self.raw_names = raw_names
+        self.header = fmt.options.header
+        self.convert_options = pcsv.ConvertOptions(
+            column_types={name: pa.string() for name in raw_names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=rules.null_tokens,
+        )
 
-    def read_options(self, block_size: int, *, header_here: bool, threads: bool) -> pcsv.ReadOptions:
+    def parse_options(self, on_invalid: Callable[[Any], str]) -> pcsv.ParseOptions:
+        return _csv_parse_options(self._fmt, on_invalid)
+
+    def read_options(self, block_size: int, *, header_here: bool) -> pcsv.ReadOptions:
         if header_here:
-            return pcsv.ReadOptions(use_threads=threads, block_size=block_size)
+            return pcsv.ReadOptions(use_threads=False, block_size=block_size)
         # Without a header, and past the file's first block, the columns are the probe's (Arrow would otherwise
         # count them on the block's first row, which may be one of the wrong width).
-        return pcsv.ReadOptions(use_threads=threads, block_size=block_size, column_names=self.raw_names)
+        return pcsv.ReadOptions(use_threads=False, block_size=block_size, column_names=self.raw_names)
 
-    def parse(
-        self, block: Any, at_start: bool, conform: Callable[[pa.RecordBatch], pa.RecordBatch]
-    ) -> pa.RecordBatch | None:
-        """One block of whole lines (records) as a conformed batch, None when it holds no row."""
-        read = self.read_options(len(block) + 1, header_here=at_start and self.header, threads=False)
+    def parse(self, block: Any, at_start: bool, conform: Callable[[pa.RecordBatch], pa.RecordBatch]) -> _Parsed:
+        """One block of whole lines (records), on its own: its rows conformed and its rows of the wrong width."""
+        bad_rows: list[tuple[int | None, str]] = []
+
+        def on_invalid(row: Any) -> str:
+            bad_rows.append((None, row.text))
+            return "skip"
+
         source = pa.py_buffer(block)
-        options = {"read_options": read, "parse_options": self.parse_options, "convert_options": self.convert_options}
+        options = {
+            "read_options": self.read_options(len(block) + 1, header_here=at_start and self.header),
+            "parse_options": self.parse_options(on_invalid),
+            "convert_options": self.convert_options,
+        }
         if len(block) < _SMALL_BLOCK:
             read_batches = list(pcsv.open_csv(pa.BufferReader(source), **options))
         else:
             read_batches = pcsv.read_csv(source, **options).to_batches()
         raws = [raw for raw in read_batches if raw.num_rows]
         if not raws:
-            return None
-        return conform(raws[0] if len(raws) == 1 else pa.Table.from_batches(raws).combine_chunks().to_batches()[0])
+            return _Parsed(None, bad_rows)
+        raw = raws[0] if len(raws) == 1 else pa.Table.from_batches(raws).combine_chunks().to_batches()[0]
+        return _Parsed(conform(raw), bad_rows)
 
 
 # Below this size a block (a small file's whole text) is read by a streaming reader, which costs less per call
@@ -234,47 +245,61 @@ class _ArrowOptions:
 _SMALL_BLOCK = 256 * 1024
 
 
-def _streamed_batches(
-    lines: CsvLines, first: bytes, exhausted: bool, arrow: _ArrowOptions, block_size: int
-) -> Iterator[pa.RecordBatch]:
+def _streamed(
+    lines: CsvLines,
+    first: bytes,
+    exhausted: bool,
+    arrow: _ArrowOptions,
+    block_size: int,
+    conform: Callable[[pa.RecordBatch], pa.RecordBatch],
+) -> Generator[_Parsed, None, None]:
     """Arrow's streaming reader over the whole text, serial: its row numbers are the file's (failfast names the
-    line of a malformed row)."""
+    line of a malformed row), and the rows of the wrong width it met go with the batch read after them."""
+    bad_rows: list[tuple[int | None, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        bad_rows.append((lines.physical_line(row.number) if row.number is not None else None, row.text))
+        return "skip"
+
     reader = pcsv.open_csv(
         io.BufferedReader(Chained(first, None if exhausted else _binary(lines)), buffer_size=1024 * 1024),
-        read_options=arrow.read_options(block_size, header_here=arrow.header, threads=False),
-        parse_options=arrow.parse_options,
+        read_options=arrow.read_options(block_size, header_here=arrow.header),
+        parse_options=arrow.parse_options(on_invalid),
         convert_options=arrow.convert_options,
     )
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
+
+    def raws() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+
+    for batch in _conformed_ahead(raws(), conform):
+        yield _Parsed(batch, _take(bad_rows))
+    if bad_rows:
+        yield _Parsed(None, _take(bad_rows))
 
 
-def _whole_blocks(lines: CsvLines, first: bytes) -> Iterator[Any]:
-    """The text as blocks of whole lines (records): the probed start completed to its line's end, then `lines`'
-    blocks as they come."""
+def _first_block(lines: CsvLines, first: bytes) -> bytes:
+    """The probed start of the text completed to its line's (record's) end: the rest of the block it ends in."""
     rest = lines.next_block()
-    yield first + bytes(rest) if rest is not None else first
-    while (block := lines.next_block()) is not None:
-        yield block
+    return first + bytes(rest) if rest is not None else first
 
 
 # Blocks parsed at once on threads (Arrow's parser and compute kernels release the GIL), and how many may wait
 # parsed for the consumer: memory is about (_PARSED_AHEAD + 1) blocks of text and their columns.
 _PARSE_WORKERS = 2
 _PARSED_AHEAD = 3
+_T = TypeVar("_T")
 
 
-def _parsed_ahead(
-    blocks: Iterator[Any], parse: Callable[[Any, bool], pa.RecordBatch | None]
-) -> Iterator[pa.RecordBatch]:
+def _parsed_ahead(blocks: Iterator[Any], parse: Callable[[Any, bool], _T]) -> Generator[_T, None, None]:
     """`parse` of each block (told whether it is the file's first), in order, the next blocks parsed on worker
     threads while the consumer takes this one.
 
-    Each block is read by its own Arrow reader, not by one streaming reader over the file, whose IO thread queues up to
-    32 blocks ahead (2 MiB blocks cost it 60 MiB more than 1 MiB ones) and parses one block at a time before
+    Each block is read by its own Arrow reader, not by one streaming reader over the file, whose IO thread queues
+    up to 32 blocks ahead (2 MiB blocks cost it 60 MiB more than 1 MiB ones) and parses one block at a time before
     this module's thread conformed it: on a 1 GiB CSV, parsing and conforming 2 MiB blocks on two threads read it
     in 2.9-3.0 s and 5.3 CPU s against 3.4 s and 5.5 CPU s, at the same peak RSS, and a load wrote it in about
     0.7 s less. A file of one block is parsed here, without a thread."""
@@ -283,9 +308,7 @@ def _parsed_ahead(
         return
     second = next(blocks, None)
     if second is None:
-        batch = parse(first, True)
-        if batch is not None:
-            yield batch
+        yield parse(first, True)
         return
     pool = ThreadPoolExecutor(max_workers=_PARSE_WORKERS, thread_name_prefix="csv-parse")
     try:
@@ -293,13 +316,9 @@ def _parsed_ahead(
         for block in blocks:
             pending.append(pool.submit(parse, block, False))
             while len(pending) > _PARSED_AHEAD:
-                batch = pending.popleft().result()
-                if batch is not None:
-                    yield batch
+                yield pending.popleft().result()
         while pending:
-            batch = pending.popleft().result()
-            if batch is not None:
-                yield batch
+            yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
