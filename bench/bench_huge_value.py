@@ -43,9 +43,11 @@ class Measured:
     huge_first: bool = False
 
 
-def huge_text(megabytes: float, seed: int = 12) -> str:
+def huge_text(megabytes: float, seed: int = 12, line_break: bool = False) -> str:
+    """Base64 text; with `line_break`, a line feed in its middle (a multiline CSV record)."""
     raw = random.Random(seed).randbytes(int(megabytes * 1_000_000 * 3 / 4))
-    return base64.b64encode(raw).decode("ascii")
+    text = base64.b64encode(raw).decode("ascii")
+    return text[: len(text) // 2] + "\n" + text[len(text) // 2 :] if line_break else text
 
 
 def write_source(folder: Path, fmt: str, value: str, huge_first: bool = False) -> None:
@@ -55,6 +57,8 @@ def write_source(folder: Path, fmt: str, value: str, huge_first: bool = False) -
     order = [(1, value), (2, "small")] if huge_first else [(2, "small"), (1, value)]
     if fmt == "json":
         (folder / "huge.json").write_text("".join(json.dumps({"id": i, "blob": v}) + "\n" for i, v in order))
+    elif fmt == "csv-multiline":
+        (folder / "huge.csv").write_text("id,blob\n" + "".join(f'{i},"{v}"\n' for i, v in order))
     else:
         (folder / "huge.csv").write_text("id,blob\n" + "".join(f"{i},{v}\n" for i, v in order))
 
@@ -113,7 +117,8 @@ def measure(fmt: str, megabytes: float, huge_first: bool) -> Measured:
 
     with tempfile.TemporaryDirectory(prefix="huge-value-") as work:
         landing = Path(work) / "input" / fmt
-        value = huge_text(megabytes)
+        multiline = fmt == "csv-multiline"
+        value = huge_text(megabytes, line_break=multiline)
         write_source(landing, fmt, value, huge_first)
         del value
         settings = Settings(
@@ -124,8 +129,8 @@ def measure(fmt: str, megabytes: float, huge_first: bool) -> Measured:
             body = {
                 "name": f"huge-{fmt}",
                 "source": {"type": "local", "path": str(landing)},
-                "format": {"type": fmt},
-                "destination": {"catalog": "main", "database": "raw", "table": f"huge_{fmt}"},
+                "format": {"type": "csv", "options": {"multiline": True}} if multiline else {"type": fmt},
+                "destination": {"catalog": "main", "database": "raw", "table": f"huge_{fmt.replace('-', '_')}"},
             }
             ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
             uri = svc.embedded.table_uri(ingestion.spec.destination)
@@ -139,21 +144,21 @@ def measure(fmt: str, megabytes: float, huge_first: bool) -> Measured:
         }
         result, rss, seconds = run_child(["run", ingestion.name], env)
         status = run_status(result)
-        readable = read_back(uri, huge_text(megabytes)) if result.returncode == 0 else "-"
+        readable = read_back(uri, huge_text(megabytes, line_break=multiline)) if result.returncode == 0 else "-"
         return Measured(fmt, megabytes, status, rss, seconds, footer_mb(Path(uri)), readable, huge_first)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=100.0)
-    parser.add_argument("--format", choices=["json", "csv"], action="append")
+    parser.add_argument("--format", choices=["json", "csv", "csv-multiline"], action="append")
     parser.add_argument("--huge-first", action="store_true", help="also the case of a huge first line")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(asdict(measure(args.format[0], args.mb, args.huge_first))))
         return 0
-    cases = [(fmt, False) for fmt in args.format or ["json", "csv"]]
+    cases = [(fmt, False) for fmt in args.format or ["json", "csv", "csv-multiline"]]
     if args.huge_first:
         cases += [(fmt, True) for fmt, _ in cases]
     rows = []

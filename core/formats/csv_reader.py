@@ -104,12 +104,15 @@ def csv_column_names(stream: BinaryIO, path: str, fmt: FormatConfig) -> list[tup
 def read_csv(
     stream: BinaryIO, path: str, fmt: FormatConfig, schema: pa.Schema, stats: FileReadStats, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
+    failfast = fmt.options.mode == "failfast"
     lines = CsvLines(
         stream,
         fmt.options,
         check_quotes=True,
-        count_lines=fmt.options.mode == "failfast",
-        longest_line=min(block_bytes, CSV_BLOCK_BYTES),
+        count_lines=failfast,
+        # Arrow's streaming reader (failfast's) fails on a line longer than its block: such lines go to Python.
+        # A block parsed on its own is as long as its longest line.
+        longest_line=min(block_bytes, CSV_BLOCK_BYTES) if failfast else None,
         block_bytes=block_bytes,
     )
     try:

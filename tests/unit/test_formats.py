@@ -838,11 +838,11 @@ def test_parquet_column_nested_too_deep_is_a_bad_file(tmp_path: Path) -> None:
 
 
 def test_a_csv_record_longer_than_the_block_loads_and_in_failfast_multiline_is_named_with_the_way_out() -> None:
-    """Arrow's streaming CSV reader cannot take a record longer than its 1 MiB block. A line that long is set aside
-    and parsed by Python, so it loads exactly (it was quarantined). With multiline a record is not a line: the
-    blocks of whole records parsed one by one take it whole; only failfast's streaming reader still cannot, and the
-    file is a bad file whose message says so in the user's terms (it was Arrow's 'straddling object straddles two
-    block boundaries')."""
+    """Arrow's streaming CSV reader cannot take a record longer than its 1 MiB block. Blocks of whole lines (or
+    records, with multiline) parsed one by one are as long as their longest line, so it loads exactly (it was
+    quarantined). Failfast keeps the streaming reader: there a line that long is set aside and parsed by Python,
+    and a multiline record that long makes the file a bad file whose message says so in the user's terms (it was
+    Arrow's 'straddling object straddles two block boundaries')."""
     blob = "x" * (3 * 1024 * 1024)
     data = b"id,blob\n1," + blob.encode() + b"\n2,y\n"
     schema = pa.schema([("id", pa.int64()), ("blob", pa.string())])
@@ -854,6 +854,14 @@ def test_a_csv_record_longer_than_the_block_loads_and_in_failfast_multiline_is_n
         (2, "y"),
     ]
     assert loaded.column(RESCUED).null_count == 2
+    failfast_lines = FormatConfig(type="csv", options={"mode": "failfast"})
+    by_python = pa.Table.from_batches(
+        read_file(io.BytesIO(data), "/in/big.csv", failfast_lines, schema, FileReadStats())
+    )
+    assert sorted(by_python.select(["id", "blob"]).to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "blob": blob},
+        {"id": 2, "blob": "y"},
+    ]
     multiline = FormatConfig(type="csv", options={"multiline": True})
     whole = pa.Table.from_batches(read_file(io.BytesIO(data), "/in/big.csv", multiline, schema, FileReadStats()))
     assert whole.select(["id", "blob"]).to_pylist() == [{"id": 1, "blob": blob}, {"id": 2, "blob": "y"}]
