@@ -165,16 +165,16 @@ def _read_lines(
         parsed = _parsed_ahead(blocks, lambda block, at_start: arrow.parse(block, at_start, conform))
     bad_rows: list[tuple[int | None, str]] = []  # rows of the wrong width: (line number when known, text)
     try:
-        for index, block in enumerate(parsed):
+        for index, rows in enumerate(parsed):
             if lines.invalid_utf8 is not None:
                 raise lines.invalid_utf8
-            bad_rows += block.bad_rows
+            bad_rows += rows.bad_rows
             if index == 0:
                 # Rows set aside for Python (badly quoted) count as rows of the block.
                 set_aside = len(lines.suspicious) if set_aside_in_first is None else set_aside_in_first
-                good = set_aside + (block.batch.num_rows if block.batch is not None else 0)
-                _check_bad_rows_share(path, good, len(block.bad_rows), raw_names, fmt.options.delimiter)
-            yield from _with_bad_rows(block.batch, bad_rows, lines.suspicious, context, stats)
+                good = set_aside + (rows.batch.num_rows if rows.batch is not None else 0)
+                _check_bad_rows_share(path, good, len(rows.bad_rows), raw_names, fmt.options.delimiter)
+            yield from _with_bad_rows(rows.batch, bad_rows, lines.suspicious, context, stats)
     finally:
         # Now, not when the generator is collected: an error raised here keeps this frame (and the parsing
         # threads of `parsed`, paused at a yield) alive for as long as the error is.
