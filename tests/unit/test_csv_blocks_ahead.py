@@ -225,20 +225,22 @@ def test_blocks_past_the_first_keep_the_files_columns_when_they_start_with_a_row
     assert [v for v in in_blocks.column("_rescued_data").to_pylist() if v] == ['{"_c3":"z"}']
 
 
-@pytest.mark.parametrize("mode", ["permissive", "failfast"])
-def test_a_file_failing_past_its_first_block_leaves_no_thread_and_nothing_held(mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "block_bytes"), [("permissive", 64 * 1024), ("failfast", 64 * 1024), ("failfast", 16 << 20)]
+)
+def test_a_file_failing_past_its_first_block_leaves_no_thread_and_nothing_held(mode: str, block_bytes: int) -> None:
     """Text that is not UTF-8 after the first block fails the file while blocks after it are being parsed: the
     parsing threads stop at once, and once the error is dropped the file's stream (and the reader's buffers) are
     freed. The threads stayed until the process ended (the paused generator was never collected)."""
-    rows = b"".join(b"%d,%s\n" % (i, b"y" * 90) for i in range(6000))
-    data = b"a,b\n" + rows[:300_000] + b"\xff" + rows[300_000:]
+    rows = b"".join(b"%d,%s\n" % (i, b"y" * 90) for i in range(6000 if block_bytes < 1 << 20 else 40_000))
+    data = b"a,b\n" + rows[: len(rows) // 2] + b"\xff" + rows[len(rows) // 2 :]
     fmt = FormatConfig.model_validate({"type": "csv", "options": {"mode": mode}})
     schema = pa.schema([("a", pa.string()), ("b", pa.string())])
     streams = [io.BytesIO(data) for _ in range(3)]
     held = [weakref.ref(stream) for stream in streams]
     for stream in streams:
         with pytest.raises(BadFileError, match="not UTF-8"):
-            list(read_file(stream, "f.csv", fmt, schema, FileReadStats(), block_bytes=64 * 1024))
+            list(read_file(stream, "f.csv", fmt, schema, FileReadStats(), block_bytes=block_bytes))
     parsing = [t for t in threading.enumerate() if t.name.startswith("csv-parse")]
     del streams, stream
     gc.collect()
