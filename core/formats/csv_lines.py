@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from core.config import FormatOptions
 from core.formats.csv_quotes import RecordQuotes, escaped_offsets, opening_quote, python_records
-from core.formats.streams import BOM, InvalidUtf8, utf8_error
+from core.formats.streams import BOM, BlockConverter, InvalidUtf8, utf8_error
 
 # A line set aside for Python may hold a value longer than the csv module's default field limit (128 KiB). This
 # process owns its csv settings, and a line is bounded by its file anyway.
@@ -56,7 +56,7 @@ class UnclosedQuote:
     offset: int | None
 
 
-class CsvLines(io.RawIOBase):
+class CsvLines(BlockConverter):
     """`raw` with comment lines blanked and suspicious rows set aside (see the module docstring)."""
 
     def __init__(
@@ -100,7 +100,6 @@ class CsvLines(io.RawIOBase):
         self._blank_lines = array.array("q")  # numbers of empty lines, ascending (only when `count_lines`)
         self._in_quotes = False  # multiline + comment: whether the processed text ends inside a quoted value
         self._carry = b""
-        self._out = memoryview(b"")
         self._eof = False
         self._offset = 0  # the offset in `raw` of the block being processed
         self.altered = False  # whether lines were blanked, so offsets in the output are no longer `raw`'s
@@ -110,17 +109,6 @@ class CsvLines(io.RawIOBase):
         # (line number or None, raw line text) of rows taken out of Arrow's input; appended from Arrow's threads.
         self.suspicious: list[tuple[int | None, str]] = []
         self.unclosed_quote: UnclosedQuote | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        self._fill()
-        view = memoryview(buffer).cast("B")
-        n = min(len(view), len(self._out))
-        view[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
 
     def next_block(self) -> memoryview | None:
         """The rest of the processed text, a block of whole lines (with `multiline`, whole records) at a time, or

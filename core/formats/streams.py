@@ -291,8 +291,8 @@ def first_content_at(stream: BinaryIO, block_bytes: int | None, path: str, what:
 
 
 class BlockConverter(io.RawIOBase):
-    """A stream whose bytes are made a block at a time from another one (decompressed, transcoded): a subclass's
-    `_fill` puts the next block in `_out` when it is empty, and leaves it empty at the end."""
+    """A stream whose bytes are made a block at a time from another one (decompressed, transcoded, CSV lines
+    checked): a subclass's `_fill` puts the next block in `_out` when it is empty, and leaves it empty at the end."""
 
     def __init__(self) -> None:
         super().__init__()
