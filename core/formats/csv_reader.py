@@ -263,7 +263,7 @@ def _streamed(
     conform: Callable[[pa.RecordBatch], pa.RecordBatch],
 ) -> Generator[_Parsed, None, None]:
     """Arrow's streaming reader over the whole text, serial: its row numbers are the file's (failfast names the
-    line of a malformed row), and the rows of the wrong width it met go with the batch read after them."""
+    line of a malformed row). Each batch comes with the rows of the wrong width Arrow met parsing its block."""
     bad_rows: list[tuple[int | None, str]] = []
 
     def on_invalid(row: Any) -> str:
@@ -314,8 +314,9 @@ def _parsed_ahead(blocks: Iterator[Any], parse: Callable[[Any, bool], _T]) -> Ge
     Each block is read by its own Arrow reader, not by one streaming reader over the file, whose IO thread queues
     up to 32 blocks ahead (2 MiB blocks cost it 60 MiB more than 1 MiB ones) and parses one block at a time before
     this module's thread conformed it: on a 1 GiB CSV, parsing and conforming 2 MiB blocks on two threads read it
-    in 2.9-3.0 s and 5.3 CPU s against 3.4 s and 5.5 CPU s, at the same peak RSS, and a load wrote it in about
-    0.7 s less. A file of one block is parsed here, without a thread."""
+    in 2.9-3.0 s and 5.3 CPU s against 3.4 s and 5.5 CPU s, at the same peak RSS, and wrote it into a Delta table
+    in about 0.7 s less (a bench harness without the service; through it, README "Performance"). A file of one
+    block is parsed here, without a thread."""
     first = next(blocks, None)
     if first is None:
         return
