@@ -304,6 +304,8 @@ def _first_block(lines: CsvLines, first: bytes) -> bytes:
 # parsed for the consumer: memory is about (_PARSED_AHEAD + 1) blocks of text and their columns.
 _PARSE_WORKERS = 2
 _PARSED_AHEAD = 3
+_CONFORMED_AHEAD = 2
+_A = TypeVar("_A")
 _T = TypeVar("_T")
 
 
@@ -315,49 +317,42 @@ def _parsed_ahead(blocks: Iterator[Any], parse: Callable[[Any, bool], _T]) -> Ge
     up to 32 blocks ahead (2 MiB blocks cost it 60 MiB more than 1 MiB ones) and parses one block at a time before
     this module's thread conformed it: on a 1 GiB CSV, parsing and conforming 2 MiB blocks on two threads read it
     in 2.9-3.0 s and 5.3 CPU s against 3.4 s and 5.5 CPU s, at the same peak RSS, and wrote it into a Delta table
-    in about 0.7 s less (a bench harness without the service; through it, README "Performance"). A file of one
-    block is parsed here, without a thread."""
-    first = next(blocks, None)
+    in about 0.7 s less (a bench harness without the service; through it, README "Performance")."""
+    firsts = itertools.chain([True], itertools.repeat(False))  # endless: the blocks end the pairs
+    return _worked_ahead(
+        zip(blocks, firsts, strict=False), lambda item: parse(*item), _PARSE_WORKERS, _PARSED_AHEAD, "csv-parse"
+    )
+
+
+def _conformed_ahead(raws: Iterator[_T], conform: Callable[[_T], _T]) -> Generator[_T, None, None]:
+    """`conform` of each batch, in order, the next batches conformed on a worker thread while failfast's serial
+    reader reads the block after them."""
+    return _worked_ahead(raws, conform, 1, _CONFORMED_AHEAD, "csv-conform")
+
+
+def _worked_ahead(
+    items: Iterator[_A], work: Callable[[_A], _T], workers: int, ahead: int, name: str
+) -> Generator[_T, None, None]:
+    """`work` of each item, in order, done on `workers` threads up to `ahead` items before the consumer takes them.
+    A file of one item (block) is worked here, without a thread; a consumer that stops stops the work."""
+    first = next(items, None)
     if first is None:
         return
-    second = next(blocks, None)
+    second = next(items, None)
     if second is None:
-        yield parse(first, True)
+        yield work(first)
         return
-    pool = ThreadPoolExecutor(max_workers=_PARSE_WORKERS, thread_name_prefix="csv-parse")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
     try:
-        pending = deque([pool.submit(parse, first, True), pool.submit(parse, second, False)])
-        for block in blocks:
-            pending.append(pool.submit(parse, block, False))
-            while len(pending) > _PARSED_AHEAD:
+        pending: deque[Future[_T]] = deque([pool.submit(work, first), pool.submit(work, second)])
+        for item in items:
+            pending.append(pool.submit(work, item))
+            while len(pending) > ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-_CONFORMED_AHEAD = 2
-
-
-def _conformed_ahead(raws: Iterator[_T], conform: Callable[[_T], _T]) -> Iterator[_T]:
-    """`conform` of each batch, in order, with the next batches conformed on a worker thread while this one reads
-    the block after them (failfast's serial reader). A file of one block is conformed here, without a thread."""
-    first = next(raws, None)
-    if first is None:
-        return
-    second = next(raws, None)
-    if second is None:
-        yield conform(first)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-conform") as pool:
-        pending: deque[Future[_T]] = deque([pool.submit(conform, first), pool.submit(conform, second)])
-        for raw in raws:
-            pending.append(pool.submit(conform, raw))
-            while len(pending) > _CONFORMED_AHEAD:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _check_bad_rows_share(path: str, good: int, bad: int, names: list[str], delimiter: str) -> None:
