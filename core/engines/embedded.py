@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError, TableNotFoundError
 from deltalake.schema import Field as DeltaField
 
@@ -36,6 +36,7 @@ from core.engines.base import (
     table_already_exists,
 )
 from core.engines.inference import open_for
+from core.engines.parquet_writer import TARGET_FILE_SIZE, WRITER_PROPERTIES, writer_properties
 from core.engines.parsed_files import ParsedByRun
 from core.engines.warehouse_errors import plain_reason, store_failure
 from core.errors import (
@@ -93,26 +94,6 @@ _READ_AHEAD_FILES = 8
 _READ_AHEAD_MIN_BYTES = 64 * 1024
 _READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024
 
-# Row groups of 128k rows and 64 MiB files bound what the Parquet writer buffers per file
-# (delta-rs defaults measured ~400 MiB extra RSS on a 1 GiB CSV load).
-# Min/max statistics are cut to 64 bytes (arrow-rs's column index default). Untruncated, a 100 MB value went into
-# the Parquet footer (twice when it is a column chunk's min and max: pyarrow could not open the file) and into the
-# Delta log's file statistics (a 100 MB commit every reader loads). bench/bench_huge_value.py measures it.
-# Compression is named: WriterProperties without it writes uncompressed Parquet (delta-rs compresses with Snappy
-# only when given no properties at all), and Snappy is Spark's and Delta's default. A column's dictionary stops at
-# 256 KiB (arrow-rs: 1 MiB): in a row group of 128k rows a column of mostly distinct values (ids, session keys)
-# was hashed into a dictionary for all of them; it now falls back to plain encoding early. Writing a 1 GiB CSV's
-# rows with Snappy took 10.3 s with a 1 MiB limit and 5.5 s with this one (bench/bench_writer.py, medians of 3),
-# and the files are smaller.
-STATISTICS_TRUNCATE_LENGTH = 64
-DICTIONARY_PAGE_BYTES = 256 * 1024
-WRITER_PROPERTIES = WriterProperties(
-    max_row_group_size=131_072,
-    dictionary_page_size_limit=DICTIONARY_PAGE_BYTES,
-    compression="SNAPPY",
-    statistics_truncate_length=STATISTICS_TRUNCATE_LENGTH,
-)
-TARGET_FILE_SIZE = 64 * 1024 * 1024
 WRITE_BATCH_ROWS = 8_192
 # A fence tried again when other commits (another ingestion writing the table) keep getting in first.
 FENCE_ATTEMPTS = 5
@@ -522,21 +503,21 @@ class EmbeddedEngine:
         uri = self.table_uri(destination)
         partition_by = partition_names(destination, schema) or None
         created = False
+        joined = coalesced(batches)
+        first = next(joined, None)  # the sample the writer settings are chosen on
         if table is None:
-            first = next(batches, None)
             created = self._create_table(uri, schema, partition_by, request)
             crash_point("table_created")
-            batches = itertools.chain([] if first is None else [first], batches)
         replacing = (request.mode == "overwrite" or request.replace) and not created  # a table just created is empty
         write_deltalake(
             uri,
-            pa.RecordBatchReader.from_batches(schema, coalesced(batches)),
+            pa.RecordBatchReader.from_batches(schema, itertools.chain([] if first is None else [first], joined)),
             mode="overwrite" if replacing else "append",
             partition_by=partition_by,
             schema_mode="merge" if request.evolve else None,  # a table another run created meanwhile too
             storage_options=self.storage_options,
             commit_properties=commit,
-            writer_properties=WRITER_PROPERTIES,
+            writer_properties=writer_properties(first),
             target_file_size=TARGET_FILE_SIZE,
         )
 

@@ -108,7 +108,8 @@ def test_table_rewrites_keep_statistics_truncated(tmp_path: Path) -> None:
     from deltalake import write_deltalake
 
     from core.config import DestinationConfig
-    from core.engines.embedded import WRITER_PROPERTIES, EmbeddedEngine
+    from core.engines.embedded import EmbeddedEngine
+    from core.engines.parquet_writer import WRITER_PROPERTIES
 
     engine = EmbeddedEngine(str(tmp_path / "warehouse"))
     destination = DestinationConfig(table="wide")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
@@ -142,3 +143,25 @@ def test_csv_and_parquet_sources(services, tmp_path: Path, fmt: str) -> None:  #
     table = read_table(services.embedded.table_uri(ing.spec.destination))
     assert sorted(table.column("id").to_pylist()) == list(range(30))
     assert pa.types.is_integer(table.schema.field("id").type)
+
+
+def test_mostly_distinct_columns_are_written_without_a_dictionary(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The writer skips the dictionary for columns whose first batch is mostly distinct (ids), keeps it for the
+    others (countries), and the table reads back the same either way."""
+    rows = [{"id": i, "key": f"k-{i:06d}", "country": ("DE", "FR", "KR")[i % 3]} for i in range(20_000)]
+    _write(tmp_path / "in" / "rows.json", rows)
+    ing = services.ingestions.create(spec(str(tmp_path / "in")), activate=True)
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    uri = services.embedded.table_uri(ing.spec.destination)
+    encodings: dict[str, set[str]] = {}
+    for data_file in Path(uri).rglob("*.parquet"):
+        metadata = pq.read_metadata(data_file)
+        for group in range(metadata.num_row_groups):
+            for column in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(column)
+                encodings.setdefault(chunk.path_in_schema, set()).update(chunk.encodings)
+    dictionary = {"RLE_DICTIONARY", "PLAIN_DICTIONARY"}
+    assert not encodings["id"] & dictionary and not encodings["key"] & dictionary, encodings
+    assert encodings["country"] & dictionary and encodings["_source_file"] & dictionary, encodings
+    table = read_table(uri).sort_by("id")
+    assert table.select(["id", "key", "country"]).to_pylist() == rows
