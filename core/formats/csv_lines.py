@@ -455,7 +455,7 @@ class _SuspectQuotes:
 
     def __init__(self, quote: int, delimiter: int, escape: int | None):
         self._quote, self._delimiter, self._escape = quote, delimiter, escape
-        self._scratch = [np.empty(self._CHUNK, np.bool_) for _ in range(3)]
+        self._scratch = [np.empty(self._CHUNK, np.bool_) for _ in range(2)]
 
     def __call__(self, data: bytes | bytearray, feeds: _FeedOffsets) -> Any:
         """The suspect quotes' offsets in `data` (ascending), whose line feeds `feeds` finds."""
@@ -466,13 +466,20 @@ class _SuspectQuotes:
             return np.empty(0, np.int64)
         a = np.frombuffer(data, np.uint8)
         words = -(-n // _WORD_BITS)
-        quote_bits, other_bits = np.zeros(words * 8, np.uint8), np.zeros(words * 8, np.uint8)
+        quote_bits, delimiter_bits = np.zeros(words * 8, np.uint8), np.zeros(words * 8, np.uint8)
         for start in range(0, n, self._CHUNK):
-            self._classify(a[start : start + self._CHUNK], quote_bits, other_bits, start // 8)
-        counted, other = quote_bits.view("<u8"), other_bits.view("<u8")  # no escape character in this block
+            self._classify(a[start : start + self._CHUNK], quote_bits, delimiter_bits, start // 8)
+        counted = quote_bits.view("<u8")  # no escape character in this block
+        breaks = _packed(feeds.mask(data), words)
         parity, total_odd = _running_parity(counted)
-        if (parity & _packed(feeds.mask(data), words)).any() or (data[-1] != 10 and total_odd):
-            return _suspects_on_lines(_unpacked(counted, n), _unpacked(other, n), feeds(data))  # an odd line
+        if (parity & breaks).any() or (data[-1] != 10 and total_odd):
+            other = self._quotes_and_text(a, *(np.empty(n, np.bool_) for _ in range(3)))[1]
+            return _suspects_on_lines(_unpacked(counted, n), other, feeds(data))  # an odd line
+        other = ~(counted | delimiter_bits.view("<u8") | breaks)
+        if 13 in data:
+            other &= ~_packed(np.equal(a, 13), words)
+        if n % _WORD_BITS:
+            other[-1] &= np.uint64((1 << (n % _WORD_BITS)) - 1)  # the padding past the block is no text
         # Every line's count is even, so the running parity is each line's own: odd after an opening quote.
         hit = counted & ((parity & _after(other)) | (~parity & _before(other)))
         if not hit.any():
@@ -499,12 +506,12 @@ class _SuspectQuotes:
             found.append(np.array([n - 1]))
         return np.unique(np.concatenate(found))
 
-    def _classify(self, a: Any, quote_bits: Any, other_bits: Any, at: int) -> None:
-        """The chunk `a`'s quote and text bytes as bits, from byte `at` of `quote_bits` and `other_bits`."""
+    def _classify(self, a: Any, quote_bits: Any, delimiter_bits: Any, at: int) -> None:
+        """The chunk `a`'s quotes and delimiters as bits, from byte `at` of `quote_bits` and `delimiter_bits` (line
+        breaks are told from the block's line feeds, as bits: a pass over the bytes less per class)."""
         m = len(a)
-        is_quote, other = self._quotes_and_text(a, *(scratch[:m] for scratch in self._scratch))
-        _pack_into(quote_bits, at, is_quote)
-        _pack_into(other_bits, at, other)
+        _pack_into(quote_bits, at, np.equal(a, self._quote, out=self._scratch[0][:m]))
+        _pack_into(delimiter_bits, at, np.equal(a, self._delimiter, out=self._scratch[1][:m]))
 
     def _quotes_and_text(self, a: Any, quote_out: Any, text_out: Any, scratch: Any) -> tuple[Any, Any]:
         """Which bytes of `a` are quotes, and which are text (neither delimiter, line break nor quote), written into
