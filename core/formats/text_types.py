@@ -598,4 +598,6 @@ def cast_text(values: pa.Array, target: pa.DataType, rules: TextRules = DEFAULT_
         return _to_bool(text)
     if pa.types.is_binary(target) or pa.types.is_large_binary(target):
         return pc.cast(text, target), []
+    if pa.types.is_null(target):  # a column that held no value where the schema was inferred holds none here
+        return pa.nulls(len(text)), pc.indices_nonzero(text.is_valid()).to_pylist()
     return _cast_each(text, target)

@@ -118,6 +118,19 @@ def test_csv_values_a_table_column_cannot_hold_are_rescued_not_changed() -> None
     assert json.loads(rows[0]["_rescued_data"]) == {"zip": "01234", "amount": "1e400"}
 
 
+@pytest.mark.parametrize("null_value", ["", "NA"])
+def test_text_a_null_typed_column_cannot_hold_is_rescued(null_value: str) -> None:
+    """A schema inferred where a column held no value types it null: text found later is rescued (it raised
+    Arrow's "Unsupported cast from string to null"), the null token and empty fields stay NULL."""
+    fmt = FormatConfig.model_validate({"type": "csv", "options": {"null_value": null_value}})
+    table = pa.schema([("a", pa.int64()), ("b", pa.null())])
+    _, rows = _load(f"a,b\n1,{null_value}\n2,\n3,x\n".encode(), fmt, table)
+    assert [(r["a"], r["b"]) for r in rows] == [(1, None), (2, None), (3, None)]
+    assert [r["_rescued_data"] for r in rows[:2]] == [None, None]
+    assert json.loads(rows[2]["_rescued_data"]) == {"b": "x"}
+    assert cast_text(pa.array(["x", None]), pa.null())[1] == [0]
+
+
 def test_json_numbers_no_double_holds_stay_exact() -> None:
     data = b'{"big": 12345678901234567890, "x": 1e400}\n{"big": 1, "x": 2.5}\n'
     schema, rows = _load(data, FormatConfig(type="json"))
