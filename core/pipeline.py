@@ -918,7 +918,7 @@ class RunPipeline:
         from core.formats.csv_reader import one_column_hint
         from core.formats.names import renamed_note
         from core.formats.types import schema_to_json
-        from core.schema import decide
+        from core.schema import adds_inside_structs, decide
 
         spec = ctx.ingestion.spec
         table_schema = ctx.engine.table_schema(spec.destination)
@@ -927,7 +927,9 @@ class RunPipeline:
         files = self._without_unopened(ctx, files)
         if not files:
             return
-        decision = decide(spec.format.schema_.on_schema_change, table_schema, incoming)
+        nested = table_schema is not None and adds_inside_structs(table_schema, incoming)
+        nested = nested and ctx.engine.adds_nested_fields(spec.destination)  # asks the cluster only when needed
+        decision = decide(spec.format.schema_.on_schema_change, table_schema, incoming, nested)
         if decision.action == "fail":
             raise SchemaChangeError(
                 f"The new files' schema differs from table {spec.destination.full_name}: {decision.message}.",

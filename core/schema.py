@@ -121,13 +121,15 @@ def without(schema: pa.Schema, ignored: frozenset[str] | set[str]) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in ignored]) if ignored else schema
 
 
-def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaDecision:
+def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema, nested: bool = True) -> SchemaDecision:
     """The target schema for files whose blocking changes have been taken out (see `classify`).
 
     Never changes an existing column's type except a safe widening (to the lattice's join) under `pause`
     or `auto_merge`; values that do not fit the table type go to `_rescued_data` rather than being cast
     silently. New columns are added unless the policy is `rescue`, which keeps the table schema. `fail`
-    stops on any blocking change.
+    stops on any blocking change. Fields added inside a struct column are added under `auto_merge` when the table
+    takes them (`nested`: Delta and Iceberg do, a Hive table on Spark does not), the struct's type grown by them
+    (`with_added_fields`); otherwise the run says they are not.
     """
     incoming = pa.schema(
         [pa.field(f.name, normalize_type(f.type), True, metadata=f.metadata) for f in data_fields(incoming)]
@@ -141,11 +143,13 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaD
     if policy == "fail" and any(blocks(policy, c) for c in changes):
         return SchemaDecision("fail", table_data, changes, notes)
     added = [c for c in changes if c.kind == "added" and "." not in c.column]
+    inside = [c for c in changes if c.kind == "added" and "." in c.column]
+    grown = {c.column.split(".", 1)[0].lower() for c in inside} if policy == "auto_merge" and nested else set()
     notes += [  # not evolved: said, instead of dropped (Spark) or moved whole to the rescue column without a word
-        f"{c.describe()}: fields added inside a struct are not added to the table; its values are not loaded as a "
+        f"{c.describe()}: fields added inside a struct are not added to this table; its values are not loaded as a "
         f"column (the embedded engine keeps the whole struct in {RESCUED})"
-        for c in changes
-        if c.kind == "added" and "." in c.column and policy in ("auto_merge", "rescue")
+        for c in inside
+        if policy in ("auto_merge", "rescue") and not grown
     ]
     changed = [c for c in changes if c.kind == "type_changed"]
     widen = [
@@ -160,13 +164,43 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema) -> SchemaD
         if c.column not in widened
     ]
     widened_fields = {f.name: f for f in widen}
-    target = pa.schema([widened_fields.get(f.name, f) for f in table_data])
+    target = pa.schema([_grown(widened_fields.get(f.name, f), incoming, grown) for f in table_data])
     if added and policy != "rescue":
         target = pa.schema([*target, *(incoming.field(c.column) for c in added)])
     elif added:
         notes += [f"{c.describe()}: kept in {RESCUED} (policy rescue)" for c in added]
-    evolve = bool(widen) or (bool(added) and policy != "rescue")
+    evolve = bool(widen) or bool(grown) or (bool(added) and policy != "rescue")
     return SchemaDecision("evolve" if evolve else "proceed", target, changes, notes, widen)
+
+
+def adds_inside_structs(table: pa.Schema, incoming: pa.Schema) -> bool:
+    """Whether `incoming` adds a field inside one of the table's struct columns."""
+    return any(c.kind == "added" and "." in c.column for c in diff_schemas(pa.schema(data_fields(table)), incoming))
+
+
+def _grown(column: pa.Field, incoming: pa.Schema, grown: set[str]) -> pa.Field:
+    """The table's struct `column` with the fields the incoming column of its name adds, when it is in `grown`."""
+    if column.name.lower() not in grown or column.name not in incoming.names:
+        return column
+    return column.with_type(with_added_fields(column.type, incoming.field(column.name).type))
+
+
+def with_added_fields(table: pa.DataType, incoming: pa.DataType) -> pa.DataType:
+    """The struct type `table` with the fields `incoming` adds at any depth, after its own (a field spelled
+    differently, or typed differently, stays as the table has it: `diff_schemas` names those changes). A new field
+    with no value yet is text, as a new column is (`nulls_to_string`)."""
+    if not (pa.types.is_struct(table) and pa.types.is_struct(incoming)):
+        return table
+    theirs = {f.name.lower(): f for f in incoming}
+    known = {f.name.lower() for f in table}
+    kept = [
+        f.with_type(with_added_fields(f.type, theirs[f.name.lower()].type))
+        if f.name.lower() in theirs and theirs[f.name.lower()].name == f.name
+        else f
+        for f in table
+    ]
+    new = [f.with_nullable(True) for key, f in theirs.items() if key not in known]
+    return pa.struct(kept + list(nulls_to_string(pa.schema(new))))
 
 
 def _case_notes(table: pa.Schema, incoming: pa.Schema) -> list[str]:

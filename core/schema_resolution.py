@@ -27,6 +27,8 @@ class ResolutionPlan:
     statements: list[str]
     added: list[dict[str, Any]] = field(default_factory=list)
     widened: list[dict[str, Any]] = field(default_factory=list)
+    grown: list[str] = field(default_factory=list)
+    """The struct columns that take fields added inside them (auto_merge)."""
     ignored: list[str] = field(default_factory=list)
     kept_types: dict[str, str] = field(default_factory=dict)
     """ignore: the columns whose type changed incompatibly, held at the table's type (a type hint) so their values
@@ -60,15 +62,20 @@ def plan_resolution(
         for c in widened
     ]
     plan = ResolutionPlan(resolution, TRADE_OFFS.get(resolution, ""), [], added=added, widened=widened)
-    nested = [c["column"] for c in changes if c["kind"] == "added" and "." in c["column"]]
-    if nested and resolution in ("auto_merge", "backfill_default", "ignore"):  # applied, the files were held again
+    nested = [c for c in changes if c["kind"] == "added" and "." in c["column"]]
+    if nested and resolution in ("backfill_default", "ignore"):  # applied, the files were held again
         raise Conflict(
-            f"A field added inside a struct column ({', '.join(nested)}) cannot be merged into the table yet; "
-            "applied, this resolution would hold the files again.",
-            "Choose 'new table' (the new schema in a new table), or have the producer send the field as a top-level "
-            "column.",
+            f"A field added inside a struct column ({', '.join(c['column'] for c in nested)}) can be neither "
+            f"{'backfilled' if resolution == 'backfill_default' else 'ignored'}; applied, this resolution would hold "
+            "the files again.",
+            "Choose 'auto-merge' (the struct takes the field; existing rows get NULL in it) or 'new table'.",
             field="resolution",
         )
+    plan.grown = list(dict.fromkeys(c["column"].split(".", 1)[0] for c in nested))
+    nested_defs = ", ".join(
+        f"{_quote(c['column'].split('.', 1)[0])}.{_quote(c['column'].split('.', 1)[1])} {c['new_type']}" for c in nested
+    )
+    add_ddl += [f"ALTER TABLE {table} ADD COLUMNS ({nested_defs})"] if nested else []
     if resolution == "auto_merge":
         if incompatible:
             raise Conflict(

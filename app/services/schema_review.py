@@ -96,7 +96,8 @@ class SchemaReviewService:
         """Change the table (or the spec) as the plan says; returns the spec to keep (the same object if unchanged)."""
         destination = spec.destination
         if plan.resolution in ("auto_merge", "backfill_default"):
-            engine.add_columns(destination, [proposed.field(c["column"]) for c in plan.added])
+            columns = [c["column"] for c in plan.added] + plan.grown
+            engine.add_columns(destination, [proposed.field(name) for name in columns])
             if plan.widened:
                 engine.widen_columns(destination, [proposed.field(c["column"]) for c in plan.widened])
             for column, value in plan.defaults.items():

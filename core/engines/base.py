@@ -174,7 +174,13 @@ class Engine(Protocol):
         """Records per file without writing anything (for files held for schema review)."""
         ...
 
-    def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None: ...
+    def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
+        """Add the new columns among `fields`, and the fields a struct column among them adds (`adds_nested_fields`)."""
+        ...
+
+    def adds_nested_fields(self, destination: DestinationConfig) -> bool:
+        """Whether the table takes fields added inside its struct columns (Delta and Iceberg do)."""
+        ...
 
     def widen_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         """Change existing columns to wider types (int→bigint, →double, date→timestamp)."""

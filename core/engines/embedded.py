@@ -69,7 +69,7 @@ from core.formats.grouped import (
 from core.formats.json_reader import parsed_rows
 from core.formats.partitions import fill_partitions, partition_values, relative_path
 from core.lifecycle import unreadable_file
-from core.schema import LINEAGE_COLUMNS, RESCUED
+from core.schema import LINEAGE_COLUMNS, RESCUED, with_added_fields
 from core.storage.base import FileInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -384,10 +384,29 @@ class EmbeddedEngine:
 
     def add_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         table = self._existing(destination)
-        present = set(pa.schema(table.schema().to_arrow()).names)
-        new = [DeltaField.from_arrow(f.with_nullable(True)) for f in fields if f.name not in present]
+        current = pa.schema(table.schema().to_arrow())
+        new = [DeltaField.from_arrow(f.with_nullable(True)) for f in fields if f.name not in current.names]
         if new:
             table.alter.add_columns(new)
+        grown = {
+            f.name: with_added_fields(current.field(f.name).type, f.type)
+            for f in fields
+            if f.name in current.names
+            and with_added_fields(current.field(f.name).type, f.type) != current.field(f.name).type
+        }
+        if grown:  # delta-rs alters only top-level columns: an empty write merges the grown structs into the schema
+            table = self._existing(destination)
+            target = pa.schema([f.with_type(grown.get(f.name, f.type)) for f in pa.schema(table.schema().to_arrow())])
+            write_deltalake(
+                self.table_uri(destination),
+                target.empty_table(),
+                mode="append",
+                schema_mode="merge",
+                storage_options=self.storage_options,
+            )
+
+    def adds_nested_fields(self, destination: DestinationConfig) -> bool:
+        return True
 
     def widen_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         """delta-rs has no in-place type widening, so the table is rewritten (streamed) with the wider types."""

@@ -25,7 +25,7 @@ import pytest
 from core.access import SYSTEM
 from core.config import IngestionSpec
 from core.domain import FileStatus, Ingestion, RunOutcome, RunStatus
-from core.errors import Conflict
+from core.errors import Conflict, TableError
 from tests.conftest import clean_env, run_cli
 from tests.helpers import RewritesAfterListing, spec, write_json_files
 from tests.spark_iceberg_server import register_cluster as register_iceberg_cluster
@@ -955,6 +955,57 @@ def test_pause_holds_changed_files_until_resolved(engine: Harness, tmp_path: Pat
     table = engine.table(ing)
     assert sorted(table.column("id").to_pylist()) == list(range(20))
     assert sorted(v for v in table.column("vip").to_pylist() if v is not None) == [True] * 5
+
+
+def _nested_rows(table: pa.Table) -> dict[int, Any]:
+    return dict(zip(table.column("id").to_pylist(), table.column("user").to_pylist(), strict=True))
+
+
+def _base_then_nested_field(engine: Harness, landing: Path, policy: str) -> Ingestion:
+    _lines(landing / "a.json", [{"id": 1, "user": {"name": "a", "geo": {"lat": 1.5}}}])
+    ing = engine.create(_with_policy(spec(str(landing)), policy))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": 2, "user": {"name": "b", "age": 30, "geo": {"lat": 2.5, "lon": 3.5}}}])
+    _lines(landing / "c.json", [{"id": 3, "user": {"name": "c", "geo": {"lat": 4.5}}}])
+    return ing
+
+
+NESTED_GROWN = {
+    1: {"name": "a", "geo": {"lat": 1.5, "lon": None}, "age": None},
+    2: {"name": "b", "geo": {"lat": 2.5, "lon": 3.5}, "age": 30},
+    3: {"name": "c", "geo": {"lat": 4.5, "lon": None}, "age": None},
+}
+
+
+def test_a_field_added_inside_a_struct_evolves_the_table_under_auto_merge(engine: Harness, tmp_path: Path) -> None:
+    """Fields added inside a struct column (at any depth) are added to it, as Auto Loader's addNewColumns does; old
+    rows get NULL in them. A Hive table on Spark cannot take them: the run says so and loads the rest."""
+    ing = _base_then_nested_field(engine, tmp_path / "in", "auto_merge")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    if engine.kind == "spark" and engine.table_format == "parquet":
+        assert "fields added inside a struct are not added to this table" in outcome.message, outcome.message
+        return
+    assert "not added" not in outcome.message, outcome.message
+    table = engine.table(ing)
+    assert _nested_rows(table) == NESTED_GROWN
+    assert table.column("_rescued_data").null_count == 3
+
+
+def test_a_field_added_inside_a_struct_is_held_then_merged_on_review(engine: Harness, tmp_path: Path) -> None:
+    """Under pause the file is held; auto-merge adds the fields and loads it (it held the files again before)."""
+    ing = _base_then_nested_field(engine, tmp_path / "in", "pause")
+    held = engine.run(ing)
+    assert held.schema_pending and held.metrics.files_processed == 1, held  # c.json matches and loads
+    version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
+    assert [c["column"] for c in version.changes] == ["user.age", "user.geo.lon"]
+    if engine.kind == "spark" and engine.table_format == "parquet":
+        with pytest.raises(TableError, match="cannot take fields added inside its struct columns"):
+            engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+        return
+    _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+    engine.services.runner.wait(run_id, timeout=120)
+    assert _nested_rows(engine.table(ing)) == NESTED_GROWN
 
 
 def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tmp_path: Path) -> None:

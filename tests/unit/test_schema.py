@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from core.schema import SchemaChange, classify, decide, diff_schemas
+from core.schema import SchemaChange, adds_inside_structs, classify, decide, diff_schemas, with_added_fields
 
 BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32())])
 
@@ -74,21 +74,61 @@ def test_nested_struct_changes() -> None:
     assert diff_schemas(table, incoming) == [SchemaChange("added", "user.age", new_type="int")]
 
 
-def test_a_field_added_inside_a_struct_is_said_and_its_resolutions_refused_but_new_table() -> None:
-    """Spark dropped such a field without a note, the embedded engine moved the whole struct to the rescue column,
-    and under pause every resolution but new_table held the files again (an outside attack): until nested fields
-    evolve, the run says so and the resolutions that cannot apply say so."""
+def test_a_field_added_inside_a_struct_grows_the_struct_under_auto_merge() -> None:
+    """The struct column takes the fields added inside it, at any depth, after its own; a new field with no value
+    yet is text. Until 2026-12-06 it was said and not added (the embedded engine moved the whole struct to the
+    rescue column)."""
+    table = pa.schema([("user", pa.struct([("id", pa.int64()), ("a", pa.struct([("b", pa.int64())]))]))])
+    incoming = pa.schema(
+        [("user", pa.struct([("age", pa.int32()), ("id", pa.int64()), ("a", pa.struct([("c", pa.null())]))]))]
+    )
+    decision = decide("auto_merge", table, incoming)
+    assert decision.action == "evolve" and decision.notes == ["column 'user.a.b' missing from the new files"]
+    grown = pa.struct(
+        [("id", pa.int64()), ("a", pa.struct([("b", pa.int64()), ("c", pa.string())])), ("age", pa.int32())]
+    )
+    assert decision.target.field("user").type == grown
+    assert [(c.kind, c.column) for c in decision.changes] == [
+        ("added", "user.age"),
+        ("added", "user.a.c"),
+        ("removed", "user.a.b"),
+    ]
+
+
+def test_a_field_spelled_differently_inside_a_struct_is_not_added_twice() -> None:
+    table = pa.schema([("user", pa.struct([("id", pa.int64())]))])
+    incoming = pa.schema([("user", pa.struct([("ID", pa.int64()), ("x", pa.string())]))])
+    assert with_added_fields(table.field("user").type, incoming.field("user").type) == pa.struct(
+        [("id", pa.int64()), ("x", pa.string())]
+    )
+
+
+def test_a_field_added_inside_a_struct_is_said_where_the_table_cannot_take_it() -> None:
+    """A table that cannot take nested fields (a Hive table on Spark), and the rescue policy: said, not added."""
+    table = pa.schema([("user", pa.struct([("id", pa.int64())]))])
+    incoming = pa.schema([("user", pa.struct([("id", pa.int64()), ("age", pa.int32())]))])
+    assert adds_inside_structs(table, incoming) and not adds_inside_structs(table, table)
+    for policy, nested in (("auto_merge", False), ("rescue", True)):
+        decision = decide(policy, table, incoming, nested)
+        assert decision.action == "proceed" and decision.target == table
+        (note,) = [n for n in decision.notes if "user.age" in n]
+        assert "fields added inside a struct are not added" in note
+
+
+def test_resolutions_of_a_field_added_inside_a_struct() -> None:
+    """auto_merge adds it (the struct column is named to the engine); backfill and ignore cannot apply and say so
+    (applied, they held the files again: an outside attack)."""
     from core.errors import Conflict
     from core.schema_resolution import plan_resolution
 
     table = pa.schema([("user", pa.struct([("id", pa.int64())]))])
     incoming = pa.schema([("user", pa.struct([("id", pa.int64()), ("age", pa.int32())]))])
-    for policy in ("auto_merge", "rescue"):
-        (note,) = [n for n in decide(policy, table, incoming).notes if "user.age" in n]
-        assert "fields added inside a struct are not added" in note
     changes = [c.as_dict() for c in diff_schemas(table, incoming)]
     proposed = [{"name": "user", "type": "struct<id:bigint,age:int>"}]
-    for resolution in ("auto_merge", "backfill_default", "ignore"):
+    plan = plan_resolution("auto_merge", "main.raw.t", proposed, changes)
+    assert plan.grown == ["user"] and plan.added == []
+    assert plan.statements == ["ALTER TABLE main.raw.t ADD COLUMNS (`user`.`age` int)"]
+    for resolution in ("backfill_default", "ignore"):
         with pytest.raises(Conflict, match="inside a struct column"):
             plan_resolution(resolution, "main.raw.t", proposed, changes, {"user.age": 0})
     assert plan_resolution("new_table", "main.raw.t", proposed, changes).new_table == "main.raw.t_v2"

@@ -210,6 +210,10 @@ class SparkEngine:
 
         self.call("adding columns", add)
 
+    def adds_nested_fields(self, destination: DestinationConfig) -> bool:
+        info = self.call("reading the table", lambda spark: self._tables.info(spark, destination))
+        return info is None or self._format(info.provider).adds_nested_fields
+
     def widen_columns(self, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         def widen(spark: Any) -> None:
             info = self._tables.existing(spark, destination)

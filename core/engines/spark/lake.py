@@ -138,6 +138,7 @@ class LakeFormat(TableFormat):
     """A table format with its own transaction log, available on the cluster as a data source of that name."""
 
     supports_merge = True
+    adds_nested_fields = True
 
     def probe(self, spark: Any, cluster: str) -> None:
         """Resolve the data source without writing: a missing path is fine, a missing data source is not."""

@@ -163,6 +163,26 @@ def _stale_location(exc: Exception, destination: DestinationConfig, provider: st
     )
 
 
+def added_inside(table: Any, incoming: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """The fields the struct columns of `incoming` (a Spark StructType) add inside those of `table`, at any depth:
+    (path, type) each, as `core.schema.with_added_fields` grows a struct (a field spelled differently is no new
+    field)."""
+    found: list[tuple[tuple[str, ...], Any]] = []
+    known = {f.name.lower(): f for f in table.fields}
+    for field in incoming.fields:
+        old = known.get(field.name.lower())
+        if old is None:
+            if path:
+                found.append(((*path, field.name), field.dataType))
+        elif old.name == field.name and _is_struct(old.dataType) and _is_struct(field.dataType):
+            found += added_inside(old.dataType, field.dataType, (*path, field.name))
+    return found
+
+
+def _is_struct(data_type: Any) -> bool:
+    return type(data_type).__name__ == "StructType"
+
+
 def _nested_names(data_type: Any) -> list[str]:
     names = []
     for field in getattr(data_type, "fields", None) or []:
@@ -196,6 +216,7 @@ class TableFormat:
 
     name: str
     supports_merge = False
+    adds_nested_fields = False  # ALTER TABLE … ADD COLUMNS (`s`.`f` …) is for tables of the v2 catalog API
 
     def __init__(self, tables: Tables):
         self.tables = tables
@@ -282,6 +303,17 @@ class TableFormat:
                 if refused is None:
                     raise
                 raise refused from exc
+        inside = added_inside(info.schema, schema)
+        if not inside:
+            return
+        paths = ", ".join(".".join(path) for path, _ in inside)
+        if not self.adds_nested_fields:
+            raise TableError(
+                f"Table {info.name} ({info.provider}) cannot take fields added inside its struct columns ({paths}).",
+                "Choose 'new table' (the new schema in a new table), or load into a Delta or Iceberg table.",
+            )
+        columns = ", ".join(f"{'.'.join(quote(p) for p in path)} {ddl_type(t)}" for path, t in inside)
+        spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
 
     def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         raise TableError(
