@@ -388,12 +388,7 @@ class EmbeddedEngine:
         new = [DeltaField.from_arrow(f.with_nullable(True)) for f in fields if f.name not in current.names]
         if new:
             table.alter.add_columns(new)
-        grown = {
-            f.name: with_added_fields(current.field(f.name).type, f.type)
-            for f in fields
-            if f.name in current.names
-            and with_added_fields(current.field(f.name).type, f.type) != current.field(f.name).type
-        }
+        grown = _grown_structs(current, fields)
         if grown:  # delta-rs alters only top-level columns: an empty write merges the grown structs into the schema
             table = self._existing(destination)
             target = pa.schema([f.with_type(grown.get(f.name, f.type)) for f in pa.schema(table.schema().to_arrow())])
@@ -596,6 +591,11 @@ class EmbeddedEngine:
             uri = self.table_uri(destination)
             self._create_table(uri, schema, partition_names(destination, schema) or None, request)
             table = DeltaTable(uri, storage_options=self.storage_options)
+        if request.evolve and _grown_structs(pa.schema(table.schema().to_arrow()), list(schema)):
+            # Grown first: delta-rs's merge with merge_schema set the grown struct to NULL in every row it did not
+            # match (measured with deltalake 1.6: the old rows lost the whole struct).
+            self.add_columns(destination, list(schema))
+            table = DeltaTable(self.table_uri(destination), storage_options=self.storage_options)
         predicate = " AND ".join(f"t.`{key}` = s.`{key}`" for key in destination.merge_keys)
         (
             table.merge(
@@ -803,6 +803,18 @@ class EmbeddedEngine:
             return {}
         actions = pa.table(table.get_add_actions(flatten=True))
         return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+
+
+def _grown_structs(table: pa.Schema, fields: list[pa.Field]) -> dict[str, pa.DataType]:
+    """The table's struct columns that `fields` add fields inside, with their grown types."""
+    grown = {}
+    for f in fields:
+        if f.name in table.names:
+            held = table.field(f.name).type
+            wider = with_added_fields(held, f.type)
+            if wider != held:
+                grown[f.name] = wider
+    return grown
 
 
 def coalesced(batches: Iterable[pa.RecordBatch], rows: int = WRITE_BATCH_ROWS) -> Iterator[pa.RecordBatch]:

@@ -961,26 +961,44 @@ def _nested_rows(table: pa.Table) -> dict[int, Any]:
     return dict(zip(table.column("id").to_pylist(), table.column("user").to_pylist(), strict=True))
 
 
-def _base_then_nested_field(engine: Harness, landing: Path, policy: str) -> Ingestion:
-    _lines(landing / "a.json", [{"id": 1, "user": {"name": "a", "geo": {"lat": 1.5}}}])
-    ing = engine.create(_with_policy(spec(str(landing)), policy))
+def _base_then_nested_field(engine: Harness, landing: Path, policy: str, mode: str = "append") -> Ingestion:
+    """Rows 1 and 4 first (one data file), then a file adding fields inside `user`, and one that does not (which
+    in merge mode also updates row 4: the merge rewrites the data file that holds row 1 too)."""
+    first = [
+        {"id": 1, "user": {"name": "a", "geo": {"lat": 1.5}}},
+        {"id": 4, "user": {"name": "d", "geo": {"lat": 0.5}}},
+    ]
+    _lines(landing / "a.json", first)
+    destination = {"write_mode": mode, "merge_keys": ["id"]} if mode == "merge" else {}
+    ing = engine.create(_with_policy(spec(str(landing), destination=destination), policy))
     assert engine.run(ing).status == RunStatus.SUCCESS
     _lines(landing / "b.json", [{"id": 2, "user": {"name": "b", "age": 30, "geo": {"lat": 2.5, "lon": 3.5}}}])
-    _lines(landing / "c.json", [{"id": 3, "user": {"name": "c", "geo": {"lat": 4.5}}}])
+    updated = [{"id": 4, "user": {"name": "d2", "geo": {"lat": 5.5}}}] if mode == "merge" else []
+    _lines(landing / "c.json", [{"id": 3, "user": {"name": "c", "geo": {"lat": 4.5}}}, *updated])
     return ing
 
 
-NESTED_GROWN = {
-    1: {"name": "a", "geo": {"lat": 1.5, "lon": None}, "age": None},
-    2: {"name": "b", "geo": {"lat": 2.5, "lon": 3.5}, "age": 30},
-    3: {"name": "c", "geo": {"lat": 4.5, "lon": None}, "age": None},
-}
+def _nested_grown(mode: str = "append") -> dict[int, Any]:
+    fourth = ("d2", 5.5) if mode == "merge" else ("d", 0.5)
+    return {
+        1: {"name": "a", "geo": {"lat": 1.5, "lon": None}, "age": None},
+        2: {"name": "b", "geo": {"lat": 2.5, "lon": 3.5}, "age": 30},
+        3: {"name": "c", "geo": {"lat": 4.5, "lon": None}, "age": None},
+        4: {"name": fourth[0], "geo": {"lat": fourth[1], "lon": None}, "age": None},
+    }
 
 
-def test_a_field_added_inside_a_struct_evolves_the_table_under_auto_merge(engine: Harness, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_a_field_added_inside_a_struct_evolves_the_table_under_auto_merge(
+    engine: Harness, tmp_path: Path, mode: str
+) -> None:
     """Fields added inside a struct column (at any depth) are added to it, as Auto Loader's addNewColumns does; old
-    rows get NULL in them. A Hive table on Spark cannot take them: the run says so and loads the rest."""
-    ing = _base_then_nested_field(engine, tmp_path / "in", "auto_merge")
+    rows get NULL in them. A Hive table on Spark cannot take them: the run says so and loads the rest. In merge
+    mode, delta-rs's merge with schema evolution set the old rows' whole struct to NULL: the embedded engine grows
+    the struct before the merge."""
+    if mode == "merge" and engine.kind == "spark" and engine.table_format == "parquet":
+        pytest.skip("a Hive table takes no merge")
+    ing = _base_then_nested_field(engine, tmp_path / "in", "auto_merge", mode)
     outcome = engine.run(ing)
     assert outcome.status == RunStatus.SUCCESS, outcome.message
     if engine.kind == "spark" and engine.table_format == "parquet":
@@ -988,8 +1006,8 @@ def test_a_field_added_inside_a_struct_evolves_the_table_under_auto_merge(engine
         return
     assert "not added" not in outcome.message, outcome.message
     table = engine.table(ing)
-    assert _nested_rows(table) == NESTED_GROWN
-    assert table.column("_rescued_data").null_count == 3
+    assert _nested_rows(table) == _nested_grown(mode)
+    assert table.column("_rescued_data").null_count == table.num_rows
 
 
 def test_a_field_added_inside_a_struct_is_held_then_merged_on_review(engine: Harness, tmp_path: Path) -> None:
@@ -1005,7 +1023,7 @@ def test_a_field_added_inside_a_struct_is_held_then_merged_on_review(engine: Har
         return
     _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")
     engine.services.runner.wait(run_id, timeout=120)
-    assert _nested_rows(engine.table(ing)) == NESTED_GROWN
+    assert _nested_rows(engine.table(ing)) == _nested_grown()
 
 
 def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tmp_path: Path) -> None:
