@@ -517,15 +517,24 @@ class EmbeddedEngine:
         uri = self.table_uri(destination)
         partition_by = partition_names(destination, schema) or None
         created = False
-        joined = coalesced(batches)
-        first = next(joined, None)  # the sample the writer settings are chosen on
+        target: str | DeltaTable = uri
         if table is None:
+            first = next(batches, None)  # the first rows only: the end of the stream checks the run is still live
             created = self._create_table(uri, schema, partition_by, request)
             crash_point("table_created")
+        else:
+            # Written on the snapshot read before the stream began: the stream's end checks that the run is still
+            # live, and a fence committed after that check must be a concurrent commit to this write. The writer
+            # settings are chosen on the first coalesced batch, which may hold the whole stream.
+            batches = coalesced(batches)
+            first = next(batches, None)
+            target = table
         replacing = (request.mode == "overwrite" or request.replace) and not created  # a table just created is empty
         write_deltalake(
-            uri,
-            pa.RecordBatchReader.from_batches(schema, itertools.chain([] if first is None else [first], joined)),
+            target,
+            pa.RecordBatchReader.from_batches(
+                schema, coalesced(itertools.chain([] if first is None else [first], batches))
+            ),
             mode="overwrite" if replacing else "append",
             partition_by=partition_by,
             schema_mode="merge" if request.evolve else None,  # a table another run created meanwhile too
@@ -581,6 +590,12 @@ class EmbeddedEngine:
         """Upsert on the merge keys; within the batch the latest row per key wins (by order column, else file order).
         A replacing batch (full refresh) writes those latest rows in place of the table's."""
         destination = request.destination
+        if table is not None and request.evolve and _grown_structs(pa.schema(table.schema().to_arrow()), list(schema)):
+            # Grown first: delta-rs's merge with merge_schema set the grown struct to NULL in every row it did not
+            # match (measured with deltalake 1.6: the old rows lost the whole struct). Before the stream is read,
+            # whose end checks the run is still live: the merge's snapshot must be older than that check.
+            self.add_columns(destination, list(schema))
+            table = DeltaTable(self.table_uri(destination), storage_options=self.storage_options)
         source = latest_per_key(
             pa.Table.from_batches(list(batches), schema), destination.merge_keys, destination.merge_order_by
         )
@@ -591,11 +606,6 @@ class EmbeddedEngine:
             uri = self.table_uri(destination)
             self._create_table(uri, schema, partition_names(destination, schema) or None, request)
             table = DeltaTable(uri, storage_options=self.storage_options)
-        if request.evolve and _grown_structs(pa.schema(table.schema().to_arrow()), list(schema)):
-            # Grown first: delta-rs's merge with merge_schema set the grown struct to NULL in every row it did not
-            # match (measured with deltalake 1.6: the old rows lost the whole struct).
-            self.add_columns(destination, list(schema))
-            table = DeltaTable(self.table_uri(destination), storage_options=self.storage_options)
         predicate = " AND ".join(f"t.`{key}` = s.`{key}`" for key in destination.merge_keys)
         (
             table.merge(

@@ -57,9 +57,18 @@ def mostly_distinct_columns(sample: pa.RecordBatch) -> list[str]:
         if pa.types.is_nested(field.type) or pa.types.is_boolean(field.type) or pa.types.is_null(field.type):
             continue
         values = sample.num_rows - column.null_count
-        if values >= SAMPLE_MIN_ROWS and pc.count_distinct(column).as_py() > MOSTLY_DISTINCT * values:
+        if values >= SAMPLE_MIN_ROWS and _distinct(column) > MOSTLY_DISTINCT * values:
             names.append(field.name)
     return names
+
+
+def _distinct(column: pa.Array) -> int:
+    """The number of distinct values, or 0 for a type Arrow cannot count (dictionary, view or extension arrays:
+    the column then keeps its dictionary)."""
+    try:
+        return int(pc.count_distinct(column).as_py())
+    except pa.ArrowNotImplementedError:
+        return 0
 
 
 WRITER_PROPERTIES = writer_properties()

@@ -313,7 +313,19 @@ class TableFormat:
                 "Choose 'new table' (the new schema in a new table), or load into a Delta or Iceberg table.",
             )
         columns = ", ".join(f"{'.'.join(quote(p) for p in path)} {ddl_type(t)}" for path, t in inside)
-        spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
+        try:
+            spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
+        except Exception as exc:
+            if not any(marker in str(exc) for marker in _FIELD_NAME_REFUSED):
+                raise
+            awkward = sorted({n for path, _ in inside for n in path[1:] if not _PLAIN_NAME.match(n)})
+            raise TableError(
+                f"Table {info.name} ({info.provider}) cannot take the fields {paths}: the cluster refuses the nested "
+                f"field name(s) {', '.join(repr(n) for n in awkward) or '(see the details)'}.",
+                "Rename the fields at the source, set the schema policy to rescue (the table keeps its columns), "
+                "or load into an Iceberg table, which takes such names.",
+                detail=str(exc)[:2000],
+            ) from exc
 
     def widen(self, spark: Any, info: TableInfo, destination: DestinationConfig, fields: list[pa.Field]) -> None:
         raise TableError(
