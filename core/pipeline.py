@@ -845,8 +845,8 @@ class RunPipeline:
     ) -> None:
         """Pause policy: keep files with an unreviewed schema change out of the table and ask for a decision."""
         from core.formats import nulls_to_table_types, unify_schemas
-        from core.formats.types import schema_to_json
-        from core.schema import decide
+        from core.formats.types import schema_from_json, schema_to_json
+        from core.schema import classify, decide
 
         ingestion = ctx.ingestion
         counts = ctx.engine.count_records(ctx.storage, files, ingestion.spec.format)
@@ -863,12 +863,19 @@ class RunPipeline:
             for f in files
         ]
         self.store.upsert_files(ingestion.id, ctx.run_id, entries)
-        incoming = nulls_to_table_types(unify_schemas(schemas[f.path] for f in files), table_schema)
+        held = [schemas[f.path] for f in files]
+        earlier = self.store.pending_schema_columns(ingestion.id)
+        if earlier is not None:  # files held before wait in the same review: the proposal is for them all
+            held.insert(0, schema_from_json(earlier))
+        incoming = nulls_to_table_types(unify_schemas(held), table_schema)
         proposed = decide("auto_merge", table_schema, incoming).target
+        settings = ingestion.spec.format.schema_
+        ignored = frozenset(settings.ignored_columns)
+        blocking = classify(settings.on_schema_change, table_schema, {"": incoming}, ignored).blocking
         self.store.record_pending_schema(
             ingestion.id,
             schema_to_json(proposed),
-            [c.as_dict() for c in split.blocking],
+            [c.as_dict() for c in [*split.blocking, *blocking]],
             [
                 {
                     "path": f.path,

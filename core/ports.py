@@ -86,7 +86,12 @@ class MetadataStore(Protocol):
         changes: list[dict[str, Any]],
         files: list[dict[str, Any]],
     ) -> int:
-        """Record (or extend) the ingestion's pending schema version; returns its version number."""
+        """Record (or extend) the ingestion's pending schema version; returns its version number. Extending it, a
+        change of the same kind and column replaces the earlier one (it was worked out over every held file)."""
+        ...
+
+    def pending_schema_columns(self, ingestion_id: int) -> list[dict[str, Any]] | None:
+        """The proposed columns of the ingestion's pending schema version, None when there is none."""
         ...
 
     # --- file ledger --------------------------------------------------------------------------

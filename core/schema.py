@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -97,6 +97,15 @@ class SchemaDecision:
     @property
     def message(self) -> str:
         return "; ".join(c.describe() for c in self.changes)
+
+
+def merged_changes(earlier: list[dict[str, Any]], later: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A pending version's changes (as `SchemaChange.as_dict`) extended by a later run's: a change of the same kind
+    and column replaces the earlier one in its place (the later one was worked out over every held file), new ones
+    follow."""
+    merged = {(c["kind"], c["column"]): c for c in earlier}
+    merged.update({(c["kind"], c["column"]): c for c in later})
+    return list(merged.values())
 
 
 def blocks(policy: str, change: SchemaChange) -> bool:

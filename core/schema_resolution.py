@@ -39,7 +39,7 @@ class ResolutionPlan:
 
 
 def _quote(name: str) -> str:
-    return f"`{name}`"
+    return "`" + name.replace("`", "``") + "`"
 
 
 def plan_resolution(
@@ -65,16 +65,14 @@ def plan_resolution(
     nested = [c for c in changes if c["kind"] == "added" and "." in c["column"]]
     if nested and resolution in ("backfill_default", "ignore"):  # applied, the files were held again
         raise Conflict(
-            f"A field added inside a struct column ({', '.join(c['column'] for c in nested)}) can be neither "
+            f"A field added inside a struct column ({', '.join(c['column'] for c in nested)}) cannot be "
             f"{'backfilled' if resolution == 'backfill_default' else 'ignored'}; applied, this resolution would hold "
             "the files again.",
-            "Choose 'auto-merge' (the struct takes the field; existing rows get NULL in it) or 'new table'.",
+            "Choose auto_merge (the struct takes the field; existing rows get NULL in it) or new_table.",
             field="resolution",
         )
     plan.grown = list(dict.fromkeys(c["column"].split(".", 1)[0] for c in nested))
-    nested_defs = ", ".join(
-        f"{_quote(c['column'].split('.', 1)[0])}.{_quote(c['column'].split('.', 1)[1])} {c['new_type']}" for c in nested
-    )
+    nested_defs = ", ".join(f"{'.'.join(map(_quote, c['column'].split('.')))} {c['new_type']}" for c in nested)
     add_ddl += [f"ALTER TABLE {table} ADD COLUMNS ({nested_defs})"] if nested else []
     if resolution == "auto_merge":
         if incompatible:

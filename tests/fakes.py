@@ -29,6 +29,7 @@ from core.domain import (
 )
 from core.errors import Conflict, NotFound, run_taken_over
 from core.ports import ActiveRun, ListingState, MetadataStore
+from core.schema import merged_changes
 from core.wording import counted
 
 
@@ -222,24 +223,25 @@ class MemoryStore(MetadataStore):
         changes: list[dict[str, Any]],
         files: list[dict[str, Any]],
     ) -> int:
-        """Extend the one pending version if there is one (changes deduplicated by kind and column, files
-        accumulated, columns replaced); otherwise open a new pending version after the last one."""
+        """Extend the one pending version if there is one (a change of the same kind and column replaces the
+        earlier one, files accumulated, columns replaced); otherwise open a new pending version after the last one."""
         with self._lock:
             pending = next((v for v in self._schemas[ingestion_id] if v.status == "pending"), None)
             if pending is None:
                 pending = SchemaVersionRow(version=self._last_version(ingestion_id) + 1, status="pending", columns=[])
                 self._schemas[ingestion_id].append(pending)
-            known = {(c["kind"], c["column"]) for c in pending.changes}
-            pending.changes = [
-                *pending.changes,
-                *(copy.deepcopy(c) for c in changes if (c["kind"], c["column"]) not in known),
-            ]
+            pending.changes = merged_changes(pending.changes, copy.deepcopy(changes))
             pending.files = [*pending.files, *copy.deepcopy(files)]
             pending.columns = copy.deepcopy(columns)
             pending.reason = f"{counted(len(pending.files), 'file')} with: " + "; ".join(
                 c["description"] for c in pending.changes
             )
             return pending.version
+
+    def pending_schema_columns(self, ingestion_id: int) -> list[dict[str, Any]] | None:
+        with self._lock:
+            pending = next((v for v in self._schemas[ingestion_id] if v.status == "pending"), None)
+            return None if pending is None else copy.deepcopy(pending.columns)
 
     def _last_version(self, ingestion_id: int) -> int:
         return max((v.version for v in self._schemas[ingestion_id]), default=0)

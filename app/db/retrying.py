@@ -186,6 +186,9 @@ class RetryingStore:
             retryable=nothing_sent,
         )
 
+    def pending_schema_columns(self, ingestion_id: int) -> list[dict[str, Any]] | None:
+        return self._retry("read the pending schema", lambda: self.inner.pending_schema_columns(ingestion_id))
+
     # --- file ledger ----------------------------------------------------------------------------------------------
     def known_files(self, ingestion_id: int, after: str | None = None) -> KnownFiles:
         return self._retry("read the ledger", lambda: self.inner.known_files(ingestion_id, after))

@@ -87,9 +87,11 @@ def _struct_field(spec: str, original: str) -> pa.Field:
     spec = spec.strip()
     if spec.startswith("`"):
         end = spec.find("`", 1)
+        while end != -1 and spec.startswith("``", end):  # a doubled backtick is one backtick of the name
+            end = spec.find("`", end + 2)
         if end == -1:
             raise _unknown(original)
-        name, rest = spec[1:end], spec[end + 1 :].lstrip()
+        name, rest = spec[1:end].replace("``", "`"), spec[end + 1 :].lstrip()
         if not rest.startswith(":"):
             raise _unknown(original)
         return pa.field(name, _parse(rest[1:]))
@@ -143,7 +145,7 @@ def _parse(name: str) -> pa.DataType:
 
 
 def _quote(name: str) -> str:
-    return name if _IDENT.match(name) else f"`{name}`"
+    return name if _IDENT.match(name) else "`" + name.replace("`", "``") + "`"
 
 
 def type_name(t: pa.DataType) -> str:

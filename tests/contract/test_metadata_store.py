@@ -359,6 +359,13 @@ def test_schema_versions(backend: Backend, store: MetadataStore, ing: Ingestion)
     assert pending.changes == [added, retyped]  # `added` once
     assert pending.files == [file1, file2]
     assert pending.reason == "2 files with: new column 'c'; column 'a' changed bigint → string"
+    assert store.pending_schema_columns(ing.id) == proposed
+    assert store.pending_schema_columns(backend.add_ingestion(spec("/none", table="none")).id) is None
+    # A later run's change of the same kind and column (worked out over every held file) replaces the earlier one.
+    wider = {**added, "description": "new column 'c' (double)"}
+    assert store.record_pending_schema(ing.id, proposed, [wider], []) == 3
+    assert backend.schema_versions(ing.id)[2].changes == [wider, retyped]
+    assert store.record_pending_schema(ing.id, proposed, [added], []) == 3
 
     # An applied version recorded meanwhile takes the next number; the open pending version is still extended.
     store.record_schema_version(ing.id, proposed, "widened")

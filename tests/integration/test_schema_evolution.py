@@ -390,3 +390,53 @@ def test_under_rescue_an_empty_column_is_no_change_either(services, tmp_path: Pa
     assert outcome.status == RunStatus.SUCCESS and "changed" not in outcome.message, outcome.message
     table = read_table(services.embedded.table_uri(ing.spec.destination)).sort_by("id")
     assert table.schema.field("g").type == pa.float64() and table.column("g").to_pylist() == [2.5, None]
+
+
+def _json_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize(
+    ("held_first", "joining", "grown"),
+    [
+        ({"id": 2, "z": "q"}, {"id": 3, "w": 1.5}, None),
+        ({"id": 2, "u": {"k": 2, "z": "q"}}, {"id": 3, "u": {"k": 3, "w": 1.5}}, "u"),
+        ({"id": 2, "u": {"k": 2, "z": "text"}}, {"id": 3, "u": {"k": 3, "z": 5}}, "u"),
+    ],
+    ids=["two-new-columns", "two-new-nested-fields", "one-nested-field-two-types"],
+)
+def test_files_held_by_later_runs_join_one_proposal_that_one_review_applies(  # type: ignore[no-untyped-def]
+    services, tmp_path: Path, held_first: dict[str, Any], joining: dict[str, Any], grown: str | None
+) -> None:
+    """A file held by a later run joins the pending review, and the proposal is for every held file: it was the
+    later run's alone, so the review's auto-merge crashed (KeyError on the first file's column) or left the first
+    file held again, and a field of two types was shown as string and applied as bigint (an outside attack)."""
+    landing = tmp_path / "in"
+    _json_lines(landing / "a.json", [{"id": 1, "u": {"k": 1}}])
+    ing = services.ingestions.create(
+        spec(str(landing), format={"type": "json", "schema": {"on_schema_change": "pause"}}), activate=True
+    )
+    assert services.runs.run_now(ing.name).status == RunStatus.SUCCESS
+    _json_lines(landing / "b.json", [held_first])
+    assert services.runs.run_now(ing.name).schema_pending
+    _json_lines(landing / "c.json", [joining])
+    assert services.runs.run_now(ing.name).schema_pending
+    pending = _pending(services, ing)
+    proposed = {c["name"]: c["type"] for c in pending.columns}
+    _, run_id = services.schema.resolve(ing.id, pending.version, "auto_merge")
+    services.runner.wait(run_id, timeout=60)
+    assert services.store.get_ingestion(ing.id).status == IngestionStatus.ACTIVE
+    assert not [v for v in services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending"]
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert sorted(rows) == [1, 2, 3] and all(r["_rescued_data"] is None for r in rows.values())
+    if grown is None:
+        assert (rows[2]["z"], rows[3]["w"]) == ("q", 1.5)
+        return
+    assert proposed[grown] == "struct<k:bigint," + ("z:string,w:double>" if "w" in joining["u"] else "z:string>")
+    assert {i: r["u"] for i, r in rows.items()} == {
+        1: {**dict.fromkeys(joining["u"].keys() | held_first["u"].keys()), "k": 1},
+        2: {**dict.fromkeys(joining["u"]), **held_first["u"]},
+        3: {**dict.fromkeys(held_first["u"]), **{k: str(v) if k == "z" else v for k, v in joining["u"].items()}},
+    }

@@ -129,7 +129,11 @@ def test_ledger_paths_from_spark_file_paths() -> None:
     assert arrow_csv.ledger_path("s3a://bucket/k/a.csv") == "s3://bucket/k/a.csv"
 
 
-names = st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n\x00"), max_size=6), min_size=1, max_size=4)
+names = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=6),
+    min_size=1,
+    max_size=4,
+)  # no lone surrogates: a header read from a file is UTF-8 text, which cannot hold them
 
 
 @given(names=names, escape=st.sampled_from([None, "\\"]))

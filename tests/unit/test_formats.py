@@ -638,6 +638,15 @@ def test_parse_type_and_type_name_round_trip() -> None:
     assert type_name(pa.struct([("a", pa.int32())])) == "struct<a:int>"
     assert type_name(pa.list_(pa.float64())) == "array<double>"
 
+
+@pytest.mark.parametrize("name", ["a`b", "`", "``x", "a b`", "x:y", "a,b`<c>"])
+def test_a_field_name_with_backticks_round_trips(name: str) -> None:
+    """A backtick inside a quoted field name is written twice (Spark's quoting): read back, the name is the same.
+    Unescaped, a held file's proposed struct with such a field could not be read again and no resolution applied
+    (an outside attack)."""
+    t = pa.struct([("k", pa.int64()), (name, pa.string()), ("s", pa.struct([(name, pa.int64())]))])
+    assert parse_type(type_name(t)) == t
+
     schema = pa.schema([("id", pa.int64()), pa.field("s", pa.struct([("x", UTC_TS)]), nullable=False)])
     as_json = schema_to_json(schema)
     assert as_json == [

@@ -14,6 +14,7 @@ from core.domain import (
     FileStatus,
 )
 from core.errors import NotFound
+from core.schema import merged_changes
 from core.wording import counted
 
 
@@ -46,8 +47,7 @@ class SchemaVersionRows(Rows):
                 pending = SchemaVersion(
                     ingestion_id=ingestion_id, version=(last or 0) + 1, status="pending", columns=[]
                 )
-            known = {(c["kind"], c["column"]) for c in pending.changes}
-            pending.changes = [*pending.changes, *(c for c in changes if (c["kind"], c["column"]) not in known)]
+            pending.changes = merged_changes(pending.changes, changes)
             pending.files = [*pending.files, *files]
             pending.columns = columns
             pending.reason = f"{counted(len(pending.files), 'file')} with: " + "; ".join(
@@ -56,6 +56,11 @@ class SchemaVersionRows(Rows):
             s.add(pending)
             s.commit()
             return pending.version
+
+    def pending_schema_columns(self, ingestion_id: int) -> list[dict[str, Any]] | None:
+        with self.session() as s:
+            pending = self._pending_version(s, ingestion_id)
+            return None if pending is None else list(pending.columns)
 
     @staticmethod
     def _pending_version(s: Session, ingestion_id: int) -> SchemaVersion | None:
