@@ -14,7 +14,6 @@ from core.domain import (
     FileStatus,
 )
 from core.errors import NotFound
-from core.schema import merged_changes
 from core.wording import counted
 
 
@@ -47,6 +46,8 @@ class SchemaVersionRows(Rows):
                 pending = SchemaVersion(
                     ingestion_id=ingestion_id, version=(last or 0) + 1, status="pending", columns=[]
                 )
+            from core.schema import merged_changes  # Arrow's import: not on a run that holds nothing
+
             pending.changes = merged_changes(pending.changes, changes)
             pending.files = [*pending.files, *files]
             pending.columns = columns
