@@ -471,15 +471,14 @@ class _SuspectQuotes:
             self._classify(a[start : start + self._CHUNK], quote_bits, delimiter_bits, start // 8)
         counted = quote_bits.view("<u8")  # no escape character in this block
         breaks = _packed(feeds.mask(data), words)
-        parity, total_odd = _running_parity(counted)
-        if (parity & breaks).any() or (data[-1] != 10 and total_odd):
-            other = self._quotes_and_text(a, *(np.empty(n, np.bool_) for _ in range(3)))[1]
-            return _suspects_on_lines(_unpacked(counted, n), other, feeds(data))  # an odd line
         other = ~(counted | delimiter_bits.view("<u8") | breaks)
         if 13 in data:
             other &= ~_packed(np.equal(a, 13), words)
         if n % _WORD_BITS:
             other[-1] &= np.uint64((1 << (n % _WORD_BITS)) - 1)  # the padding past the block is no text
+        parity, total_odd = _running_parity(counted)
+        if (parity & breaks).any() or (data[-1] != 10 and total_odd):
+            return _suspects_on_lines(_unpacked(counted, n), _unpacked(other, n), feeds(data))  # an odd line
         # Every line's count is even, so the running parity is each line's own: odd after an opening quote.
         hit = counted & ((parity & _after(other)) | (~parity & _before(other)))
         if not hit.any():
