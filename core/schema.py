@@ -153,7 +153,7 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema, nested: bo
         return SchemaDecision("fail", table_data, changes, notes)
     added = [c for c in changes if c.kind == "added" and "." not in c.column]
     inside = [c for c in changes if c.kind == "added" and "." in c.column]
-    grown = {c.column.split(".", 1)[0].lower() for c in inside} if policy == "auto_merge" and nested else set()
+    grown = grown_structs(table_data, list(incoming)) if policy == "auto_merge" and nested else {}
     notes += [  # not evolved: said, instead of dropped (Spark) or moved whole to the rescue column without a word
         f"{c.describe()}: fields added inside a struct are not added to this table; its values are not loaded as a "
         f"column (the embedded engine keeps the whole struct in {RESCUED})"
@@ -173,7 +173,8 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema, nested: bo
         if c.column not in widened
     ]
     widened_fields = {f.name: f for f in widen}
-    target = pa.schema([_grown(widened_fields.get(f.name, f), incoming, grown) for f in table_data])
+    target = pa.schema([widened_fields.get(f.name, f) for f in table_data])
+    target = pa.schema([f.with_type(grown.get(f.name, f.type)) for f in target])
     if added and policy != "rescue":
         target = pa.schema([*target, *(incoming.field(c.column) for c in added)])
     elif added:
@@ -184,14 +185,19 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema, nested: bo
 
 def adds_inside_structs(table: pa.Schema, incoming: pa.Schema) -> bool:
     """Whether `incoming` adds a field inside one of the table's struct columns."""
-    return any(c.kind == "added" and "." in c.column for c in diff_schemas(pa.schema(data_fields(table)), incoming))
+    return bool(grown_structs(table, list(incoming)))
 
 
-def _grown(column: pa.Field, incoming: pa.Schema, grown: set[str]) -> pa.Field:
-    """The table's struct `column` with the fields the incoming column of its name adds, when it is in `grown`."""
-    if column.name.lower() not in grown or column.name not in incoming.names:
-        return column
-    return column.with_type(with_added_fields(column.type, incoming.field(column.name).type))
+def grown_structs(table: pa.Schema, fields: list[pa.Field]) -> dict[str, pa.DataType]:
+    """The table's struct columns that `fields` (of the same names) add fields inside, with their grown types."""
+    grown = {}
+    for f in fields:
+        if f.name in table.names:
+            held = table.field(f.name).type
+            wider = with_added_fields(held, f.type)
+            if wider != held:
+                grown[f.name] = wider
+    return grown
 
 
 def with_added_fields(table: pa.DataType, incoming: pa.DataType) -> pa.DataType:

@@ -69,7 +69,7 @@ from core.formats.grouped import (
 from core.formats.json_reader import parsed_rows
 from core.formats.partitions import fill_partitions, partition_values, relative_path
 from core.lifecycle import unreadable_file
-from core.schema import LINEAGE_COLUMNS, RESCUED, with_added_fields
+from core.schema import LINEAGE_COLUMNS, RESCUED, grown_structs
 from core.storage.base import FileInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -388,10 +388,9 @@ class EmbeddedEngine:
         new = [DeltaField.from_arrow(f.with_nullable(True)) for f in fields if f.name not in current.names]
         if new:
             table.alter.add_columns(new)
-        grown = _grown_structs(current, fields)
+        grown = grown_structs(current, fields)
         if grown:  # delta-rs alters only top-level columns: an empty write merges the grown structs into the schema
-            table = self._existing(destination)
-            target = pa.schema([f.with_type(grown.get(f.name, f.type)) for f in pa.schema(table.schema().to_arrow())])
+            target = pa.schema([f.with_type(grown.get(f.name, f.type)) for f in current])
             write_deltalake(
                 self.table_uri(destination),
                 target.empty_table(),
@@ -522,19 +521,19 @@ class EmbeddedEngine:
             first = next(batches, None)  # the first rows only: the end of the stream checks the run is still live
             created = self._create_table(uri, schema, partition_by, request)
             crash_point("table_created")
+            rows = coalesced(itertools.chain([] if first is None else [first], batches))
         else:
             # Written on the snapshot read before the stream began: the stream's end checks that the run is still
             # live, and a fence committed after that check must be a concurrent commit to this write. The writer
             # settings are chosen on the first coalesced batch, which may hold the whole stream.
-            batches = coalesced(batches)
-            first = next(batches, None)
+            joined = coalesced(batches)
+            first = next(joined, None)
+            rows = itertools.chain([] if first is None else [first], joined)
             target = table
         replacing = (request.mode == "overwrite" or request.replace) and not created  # a table just created is empty
         write_deltalake(
             target,
-            pa.RecordBatchReader.from_batches(
-                schema, coalesced(itertools.chain([] if first is None else [first], batches))
-            ),
+            pa.RecordBatchReader.from_batches(schema, rows),
             mode="overwrite" if replacing else "append",
             partition_by=partition_by,
             schema_mode="merge" if request.evolve else None,  # a table another run created meanwhile too
@@ -590,7 +589,7 @@ class EmbeddedEngine:
         """Upsert on the merge keys; within the batch the latest row per key wins (by order column, else file order).
         A replacing batch (full refresh) writes those latest rows in place of the table's."""
         destination = request.destination
-        if table is not None and request.evolve and _grown_structs(pa.schema(table.schema().to_arrow()), list(schema)):
+        if table is not None and request.evolve and grown_structs(pa.schema(table.schema().to_arrow()), list(schema)):
             # Grown first: delta-rs's merge with merge_schema set the grown struct to NULL in every row it did not
             # match (measured with deltalake 1.6: the old rows lost the whole struct). Before the stream is read,
             # whose end checks the run is still live: the merge's snapshot must be older than that check.
@@ -813,18 +812,6 @@ class EmbeddedEngine:
             return {}
         actions = pa.table(table.get_add_actions(flatten=True))
         return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
-
-
-def _grown_structs(table: pa.Schema, fields: list[pa.Field]) -> dict[str, pa.DataType]:
-    """The table's struct columns that `fields` add fields inside, with their grown types."""
-    grown = {}
-    for f in fields:
-        if f.name in table.names:
-            held = table.field(f.name).type
-            wider = with_added_fields(held, f.type)
-            if wider != held:
-                grown[f.name] = wider
-    return grown
 
 
 def coalesced(batches: Iterable[pa.RecordBatch], rows: int = WRITE_BATCH_ROWS) -> Iterator[pa.RecordBatch]:

@@ -440,3 +440,21 @@ def test_files_held_by_later_runs_join_one_proposal_that_one_review_applies(  # 
         2: {**dict.fromkeys(joining["u"]), **held_first["u"]},
         3: {**dict.fromkeys(held_first["u"]), **{k: str(v) if k == "z" else v for k, v in joining["u"].items()}},
     }
+
+
+def test_a_review_adds_a_new_column_and_a_nested_field_together(services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The review's auto-merge adds the top-level column and grows the struct on one table (the embedded engine
+    alters one and merges the other into the schema with an empty write)."""
+    landing = tmp_path / "in"
+    _json_lines(landing / "a.json", [{"id": 1, "u": {"k": 1}}])
+    ing = services.ingestions.create(
+        spec(str(landing), format={"type": "json", "schema": {"on_schema_change": "pause"}}), activate=True
+    )
+    services.runs.run_now(ing.name)
+    _json_lines(landing / "b.json", [{"id": 2, "top": "t", "u": {"k": 2, "z": "q"}}])
+    assert services.runs.run_now(ing.name).schema_pending
+    _, run_id = services.schema.resolve(ing.id, _pending(services, ing).version, "auto_merge")
+    services.runner.wait(run_id, timeout=60)
+    table = read_table(services.embedded.table_uri(ing.spec.destination))
+    rows = {r["id"]: (r["top"], r["u"]) for r in table.to_pylist()}
+    assert rows == {1: (None, {"k": 1, "z": None}), 2: ("t", {"k": 2, "z": "q"})}
