@@ -193,13 +193,22 @@ def _nested_names(data_type: Any) -> list[str]:
     return names
 
 
+def _refuses_field_names(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _FIELD_NAME_REFUSED)
+
+
+def _awkward(names: list[str]) -> list[str]:
+    """The names a catalog may refuse (anything but letters, digits and `_`), sorted, once each."""
+    return sorted({n for n in names if not _PLAIN_NAME.match(n)})
+
+
 def _unholdable_fields(exc: Exception, table: str, new: list[Any], creating: bool = False) -> TableError | None:
     """Delta without column mapping, and a Hive metastore's Hive-compatible tables, refuse a struct field named
     with a space or punctuation (top-level names are made safe on reading; nested ones are kept as the files
     have them): said with the fields' names instead of the catalog's error."""
-    if not any(marker in str(exc) for marker in _FIELD_NAME_REFUSED):
+    if not _refuses_field_names(exc):
         return None
-    awkward = sorted({n for f in new for n in _nested_names(f.dataType) if not _PLAIN_NAME.match(n)})
+    awkward = _awkward([n for f in new for n in _nested_names(f.dataType)])
     columns = ", ".join(f.name for f in new if _nested_names(f.dataType))
     action = "be created with the column(s)" if creating else "take the new column(s)"
     return TableError(
@@ -316,9 +325,9 @@ class TableFormat:
         try:
             spark.sql(f"ALTER TABLE {info.name} ADD COLUMNS ({columns})")
         except Exception as exc:
-            if not any(marker in str(exc) for marker in _FIELD_NAME_REFUSED):
+            if not _refuses_field_names(exc):
                 raise
-            awkward = sorted({n for path, _ in inside for n in path[1:] if not _PLAIN_NAME.match(n)})
+            awkward = _awkward([n for path, _ in inside for n in path[1:]])
             raise TableError(
                 f"Table {info.name} ({info.provider}) cannot take the fields {paths}: the cluster refuses the nested "
                 f"field name(s) {', '.join(repr(n) for n in awkward) or '(see the details)'}.",
