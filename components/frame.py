@@ -35,6 +35,33 @@ ACCESSIBLE_SCRIPT = """
 })();
 </script>
 """
+# WCAG 2.4.3: pages rebuild their sections when data changes (a run starts, progresses, ends); the control that had
+# the focus is then replaced by its twin and a keyboard user would be thrown back to the page's start. This puts the
+# focus on the twin: the element of the same tag, test id and name, the same one of those counted in page order.
+FOCUS_KEEPING_SCRIPT = """
+<script>
+(() => {
+  let last = null, key = null, ordinal = 0, lostAt = 0;
+  const name = e => (e.getAttribute('aria-label') || e.innerText || '').trim();
+  const keyOf = e => e.tagName + '|' + (e.getAttribute('data-testid') || '') + '|' + name(e);
+  const twins = k => [...document.querySelectorAll(k.split('|')[0])].filter(e => keyOf(e) === k);
+  document.addEventListener('focusin', event => {
+    last = event.target; key = keyOf(last); ordinal = twins(key).indexOf(last); lostAt = 0;
+  });
+  const restore = () => {
+    if (!last || last.isConnected) return;
+    const active = document.activeElement;
+    if (active && active !== document.body) { last = null; return; }
+    lostAt = lostAt || Date.now();
+    if (Date.now() - lostAt > 3000) { last = null; return; }
+    const found = twins(key);
+    const twin = found[Math.min(ordinal, found.length - 1)];
+    if (twin) twin.focus({preventScroll: true});
+  };
+  new MutationObserver(restore).observe(document.documentElement, {childList: true, subtree: true});
+})();
+</script>
+"""
 PRIMARY_COLOR = "#4338ca"  # indigo-700: 7.9:1 on white, so primary-coloured text and focus labels pass AA
 
 NAVIGATION = (("Ingestions", "/"), ("Clusters", "/clusters"), ("Audit", "/audit"), ("API docs", "/docs"))
@@ -50,6 +77,7 @@ def frame(
     ui.colors(primary=PRIMARY_COLOR, positive="#15803d", negative="#b91c1c", info="#0e7490")
     ui.add_css(ACCESSIBLE_CSS)
     ui.add_head_html(ACCESSIBLE_SCRIPT)
+    ui.add_head_html(FOCUS_KEEPING_SCRIPT)
     with ui.header(fixed=False).classes("items-center justify-between bg-white text-slate-800 shadow-sm px-6"):
         with ui.link(target="/").classes("no-underline flex items-center gap-2"):
             ui.icon("move_to_inbox").classes("text-2xl text-indigo-600").props('aria-hidden="true"')

@@ -161,9 +161,13 @@ def test_wizard_to_run_now_and_schema_resolution_by_keyboard_alone(
     page.keyboard.press("Enter")
     assert _wait_rows(data, 6).column_names[:2] == ["order_id", "amount"]
     expect(page.get_by_text("success", exact=True)).to_be_visible()
+    # The page rebuilt its sections as the run started and ended; the focus stayed on Run Now (WCAG 2.4.3) instead of
+    # falling back to the page's start, where an Enter pressed during a rebuild was lost.
+    assert "Run Now" in _focused_text(page).splitlines()
 
     _write(source, "c.json", 7, extra=True)
     _tab_to_text(page, "Run Now")
+    page.keyboard.press("Enter")
     page.keyboard.press("Enter")
     expect(page.get_by_text("waiting for review", exact=False)).to_be_visible()
     _tab_to_text(page, "Review and resolve →")
