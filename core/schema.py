@@ -67,10 +67,14 @@ def diff_schemas(table: pa.Schema, incoming: pa.Schema, prefix: str = "") -> lis
         old_t, new_t = normalize_type(old.type), normalize_type(f.type)
         if pa.types.is_struct(old_t) and pa.types.is_struct(new_t):
             changes.extend(diff_schemas(pa.schema(list(old_t)), pa.schema(list(new_t)), prefix=path + "."))
-        elif not holds(old_t, new_t):
-            wider = widening(old_t, new_t)
-            shown = type_name(wider) if wider is not None else type_name(new_t)
-            changes.append(SchemaChange("type_changed", path, type_name(old_t), shown, safe_widening=wider is not None))
+        else:
+            changes.extend(_added_inside_elements(path, old_t, new_t))
+            if not holds(with_added_fields(old_t, new_t), new_t):  # anything but fields added in a list's structs
+                wider = widening(old_t, new_t)
+                shown = type_name(wider) if wider is not None else type_name(new_t)
+                changes.append(
+                    SchemaChange("type_changed", path, type_name(old_t), shown, safe_widening=wider is not None)
+                )
         if old.nullable is False and f.nullable:
             changes.append(SchemaChange("nullability_changed", path, type_name(old_t), type_name(new_t)))
     changes.extend(
@@ -174,7 +178,7 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema, nested: bo
     ]
     widened_fields = {f.name: f for f in widen}
     target = pa.schema([widened_fields.get(f.name, f) for f in table_data])
-    target = pa.schema([f.with_type(grown.get(f.name, f.type)) for f in target])
+    target = pa.schema([f if f.name in widened else f.with_type(grown.get(f.name, f.type)) for f in target])
     if added and policy != "rescue":
         target = pa.schema([*target, *(incoming.field(c.column) for c in added)])
     elif added:
@@ -200,10 +204,44 @@ def grown_structs(table: pa.Schema, fields: list[pa.Field]) -> dict[str, pa.Data
     return grown
 
 
+def _element_structs(table: pa.DataType, incoming: pa.DataType) -> tuple[str, pa.DataType, pa.DataType] | None:
+    """For a list (or a map) of structs on both sides: the step naming its element (`element`, or the map's `value`,
+    as Delta's and Iceberg's ALTER TABLE name it) and the two element types."""
+    if pa.types.is_list(table) and pa.types.is_list(incoming):
+        pair = ("element", table.value_type, incoming.value_type)
+    elif pa.types.is_map(table) and pa.types.is_map(incoming):
+        pair = ("value", table.item_type, incoming.item_type)
+    else:
+        return None
+    return pair if pa.types.is_struct(pair[1]) or _element_structs(pair[1], pair[2]) is not None else None
+
+
+def _added_inside_elements(path: str, table: pa.DataType, incoming: pa.DataType) -> list[SchemaChange]:
+    """The fields a list's or a map's structs add (`items.element.coupon`): new fields as inside a struct column,
+    where the lattice alone would call the whole column a safe widening and take it without review."""
+    inner = _element_structs(table, incoming)
+    if inner is None:
+        return []
+    step, held, theirs = inner
+    path = f"{path}.{step}"
+    if not (pa.types.is_struct(held) and pa.types.is_struct(theirs)):
+        return _added_inside_elements(path, held, theirs)
+    nested = diff_schemas(pa.schema(list(held)), pa.schema(list(theirs)), prefix=path + ".")
+    return [c for c in nested if c.kind == "added"]
+
+
 def with_added_fields(table: pa.DataType, incoming: pa.DataType) -> pa.DataType:
     """The struct type `table` with the fields `incoming` adds at any depth, after its own (a field spelled
-    differently, or typed differently, stays as the table has it: `diff_schemas` names those changes). A new field
-    with no value yet is text, as a new column is (`nulls_to_string`)."""
+    differently, or typed differently, stays as the table has it: `diff_schemas` names those changes), also inside
+    the structs of a list or a map. A new field with no value yet is text, as a new column is (`nulls_to_string`)."""
+    if pa.types.is_list(table) and pa.types.is_list(incoming):
+        element = with_added_fields(table.value_type, incoming.value_type)
+        return table if element == table.value_type else pa.list_(table.value_field.with_type(element))
+    if pa.types.is_map(table) and pa.types.is_map(incoming):
+        value = with_added_fields(table.item_type, incoming.item_type)
+        if value == table.item_type:
+            return table
+        return pa.map_(table.key_field, table.item_field.with_type(value), table.keys_sorted)
     if not (pa.types.is_struct(table) and pa.types.is_struct(incoming)):
         return table
     theirs = {f.name.lower(): f for f in incoming}

@@ -1052,6 +1052,70 @@ def test_a_field_added_inside_a_struct_is_held_then_merged_on_review(engine: Har
     assert _nested_rows(engine.table(ing)) == _nested_grown()
 
 
+def _items_then_qty(engine: Harness, landing: Path, policy: str) -> Ingestion:
+    """A list of structs and a map of structs (Parquet: JSON has no maps), then a file adding a field inside both
+    elements' structs, and one that does not."""
+    item = pa.struct([("sku", pa.string())])
+    grown = pa.struct([("sku", pa.string()), ("qty", pa.int64())])
+    schema = pa.schema([("id", pa.int64()), ("items", pa.list_(item)), ("attrs", pa.map_(pa.string(), item))])
+    landing.mkdir()
+    pq.write_table(
+        pa.table({"id": [1], "items": [[{"sku": "a"}]], "attrs": [[("k", {"sku": "a"})]]}, schema),
+        landing / "a.parquet",
+    )
+    ing = engine.create(_with_policy(spec(str(landing), format={"type": "parquet"}), policy))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    wider = pa.schema([("id", pa.int64()), ("items", pa.list_(grown)), ("attrs", pa.map_(pa.string(), grown))])
+    row = {"id": [2], "items": [[{"sku": "b", "qty": 2}]], "attrs": [[("k", {"sku": "b", "qty": 3})]]}
+    pq.write_table(pa.table(row, wider), landing / "b.parquet")
+    pq.write_table(pa.table({"id": [3], "items": [[{"sku": "c"}]], "attrs": [[]]}, schema), landing / "c.parquet")
+    return ing
+
+
+def _items_rows(table: pa.Table) -> dict[int, Any]:
+    columns = zip(*(table.column(c).to_pylist() for c in ("id", "items", "attrs")), strict=True)
+    return {i: (items, sorted(attrs)) for i, items, attrs in columns}
+
+
+ITEMS_GROWN = {
+    1: ([{"sku": "a", "qty": None}], [("k", {"sku": "a", "qty": None})]),
+    2: ([{"sku": "b", "qty": 2}], [("k", {"sku": "b", "qty": 3})]),
+    3: ([{"sku": "c", "qty": None}], []),
+}
+
+
+def test_a_field_added_inside_a_list_or_a_map_of_structs_evolves_the_table_under_auto_merge(
+    engine: Harness, tmp_path: Path
+) -> None:
+    """As inside a struct column; the embedded engine rewrote the whole table for it before (a 'safe widening')."""
+    ing = _items_then_qty(engine, tmp_path / "in", "auto_merge")
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS, outcome.message
+    if engine.kind == "spark" and engine.table_format == "parquet":
+        assert "items.element.qty" in outcome.message and "not added to this table" in outcome.message, outcome
+        return
+    assert "not added" not in outcome.message, outcome.message
+    assert _items_rows(engine.table(ing)) == ITEMS_GROWN
+
+
+def test_a_field_added_inside_a_list_of_structs_is_held_under_pause_then_merged_on_review(
+    engine: Harness, tmp_path: Path
+) -> None:
+    """It was applied without review under pause before (the lattice called it a safe widening)."""
+    ing = _items_then_qty(engine, tmp_path / "in", "pause")
+    held = engine.run(ing)
+    assert held.schema_pending and held.metrics.files_processed == 1, held  # c.parquet matches and loads
+    version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
+    assert [c["column"] for c in version.changes] == ["items.element.qty", "attrs.value.qty"]
+    if engine.kind == "spark" and engine.table_format == "parquet":
+        with pytest.raises(TableError, match="cannot take fields added inside its struct columns"):
+            engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+        return
+    _, run_id = engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+    engine.services.runner.wait(run_id, timeout=120)
+    assert _items_rows(engine.table(ing)) == ITEMS_GROWN
+
+
 def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tmp_path: Path) -> None:
     """An overwrite run's files replace the table together: c.json loaded alone, then releasing b.json replaced
     c.json's rows with b.json's while the ledger still called c.json loaded (an outside attack). Until the review,

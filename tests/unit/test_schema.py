@@ -5,7 +5,15 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from core.schema import SchemaChange, adds_inside_structs, classify, decide, diff_schemas, with_added_fields
+from core.schema import (
+    SchemaChange,
+    adds_inside_structs,
+    blocks,
+    classify,
+    decide,
+    diff_schemas,
+    with_added_fields,
+)
 
 BASE = pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.int32())])
 
@@ -246,3 +254,60 @@ def test_classify_holds_each_file_by_its_own_schema() -> None:
     assert [c.column for c in split.held["b"]] == [c.column for c in split.held["d"]] == ["id"]
     assert [(c.kind, c.column) for c in split.held["e"]] == [("added", "extra")]
     assert classify("rescue", table, files).load == ["a", "b", "c", "d", "e"]
+
+
+ITEM = pa.struct([("sku", pa.string())])
+ITEM_WITH_QTY = pa.struct([("sku", pa.string()), ("qty", pa.int64())])
+
+
+def test_a_field_added_inside_a_list_or_a_map_of_structs_is_a_new_field() -> None:
+    """As inside a struct column: named by its path (`element` and `value` are the steps Delta's and Iceberg's ADD
+    COLUMNS take), held under pause, added under auto_merge. The lattice alone called the whole column a safe
+    widening: taken without review under pause, and the embedded engine rewrote the whole table for it."""
+    table = pa.schema(
+        [("items", pa.list_(ITEM)), ("attrs", pa.map_(pa.string(), ITEM)), ("grid", pa.list_(pa.list_(ITEM)))]
+    )
+    incoming = pa.schema(
+        [
+            ("items", pa.large_list(ITEM_WITH_QTY)),
+            ("attrs", pa.map_(pa.string(), ITEM_WITH_QTY)),
+            ("grid", pa.list_(pa.list_(pa.struct([("sku", pa.string()), ("note", pa.null())])))),
+        ]
+    )
+    changes = diff_schemas(table, incoming)
+    assert changes == [
+        SchemaChange("added", "items.element.qty", new_type="bigint"),
+        SchemaChange("added", "attrs.value.qty", new_type="bigint"),
+        SchemaChange("added", "grid.element.element.note", new_type="string"),
+    ]
+    assert all(blocks("pause", c) for c in changes) and not any(blocks("auto_merge", c) for c in changes)
+    merged = decide("auto_merge", table, incoming)
+    assert merged.action == "evolve" and merged.widen == []
+    assert merged.target.field("items").type == pa.list_(ITEM_WITH_QTY)
+    assert merged.target.field("attrs").type == pa.map_(pa.string(), ITEM_WITH_QTY)
+    assert merged.target.field("grid").type == pa.list_(
+        pa.list_(pa.struct([("sku", pa.string()), ("note", pa.string())]))
+    )
+    assert adds_inside_structs(table, incoming)
+
+
+def test_a_list_of_structs_that_adds_a_field_and_widens_another_is_widened_whole() -> None:
+    """The added field is named (it needs a review under pause); the widening is the whole column's, as before, and
+    the widened type already holds the added field (the grown type does not replace it)."""
+    table = pa.schema([("items", pa.list_(pa.struct([("n", pa.int32())])))])
+    incoming = pa.schema([("items", pa.list_(pa.struct([("n", pa.int64()), ("qty", pa.int64())])))])
+    wider = pa.list_(pa.struct([("n", pa.int64()), ("qty", pa.int64())]))
+    assert [(c.kind, c.column, c.safe_widening) for c in diff_schemas(table, incoming)] == [
+        ("added", "items.element.qty", False),
+        ("type_changed", "items", True),
+    ]
+    decision = decide("auto_merge", table, incoming)
+    assert decision.widen == [pa.field("items", wider)] and decision.target.field("items").type == wider
+
+
+def test_a_list_or_struct_turned_into_text_is_still_a_type_change() -> None:
+    for held in (pa.list_(ITEM), pa.struct([("sku", pa.string())]), pa.map_(pa.string(), ITEM)):
+        (change,) = diff_schemas(pa.schema([("c", held)]), pa.schema([("c", pa.string())]))
+        assert (change.kind, change.safe_widening) == ("type_changed", False)
+    same = pa.schema([("items", pa.list_(ITEM_WITH_QTY))])
+    assert diff_schemas(same, pa.schema([("items", pa.list_(ITEM))])) == []  # a field the files lack: no change

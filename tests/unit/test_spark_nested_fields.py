@@ -45,3 +45,19 @@ def test_the_arrow_growth_adds_the_same_fields() -> None:
         [("name", pa.string()), ("geo", pa.struct([("lat", pa.float64()), ("lon", pa.float64())])), ("age", pa.int32())]
     )
     assert added_inside(from_arrow(pa.schema([("user", grown)])), from_arrow(INCOMING)) == []
+
+
+def test_fields_added_inside_the_structs_of_arrays_and_maps() -> None:
+    """`element` and `value` are the steps of Delta's and Iceberg's ADD COLUMNS; the Arrow growth has them too."""
+    item = pa.struct([("sku", pa.string())])
+    grown_item = pa.struct([("sku", pa.string()), ("qty", pa.int64())])
+    table = pa.schema(
+        [("items", pa.list_(item)), ("attrs", pa.map_(pa.string(), item)), ("tags", pa.list_(pa.string()))]
+    )
+    incoming = pa.schema(
+        [("items", pa.list_(grown_item)), ("attrs", pa.map_(pa.string(), grown_item)), ("tags", pa.list_(pa.string()))]
+    )
+    found = [(path, t.simpleString()) for path, t in added_inside(from_arrow(table), from_arrow(incoming))]
+    assert found == [(("items", "element", "qty"), "bigint"), (("attrs", "value", "qty"), "bigint")]
+    grown = pa.schema([f.with_type(with_added_fields(f.type, incoming.field(f.name).type)) for f in table])
+    assert added_inside(from_arrow(grown), from_arrow(incoming)) == []

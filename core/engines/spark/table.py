@@ -164,9 +164,10 @@ def _stale_location(exc: Exception, destination: DestinationConfig, provider: st
 
 
 def added_inside(table: Any, incoming: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    """The fields the struct columns of `incoming` (a Spark StructType) add inside those of `table`, at any depth:
-    (path, type) each, as `core.schema.with_added_fields` grows a struct (a field spelled differently is no new
-    field)."""
+    """The fields the struct columns of `incoming` (a Spark StructType) add inside those of `table`, at any depth and
+    inside the structs of arrays and maps (`items.element.qty`, `attrs.value.unit`, the steps Delta's and Iceberg's
+    ADD COLUMNS take): (path, type) each, as `core.schema.with_added_fields` grows a struct (a field spelled
+    differently is no new field)."""
     found: list[tuple[tuple[str, ...], Any]] = []
     known = {f.name.lower(): f for f in table.fields}
     for field in incoming.fields:
@@ -174,13 +175,24 @@ def added_inside(table: Any, incoming: Any, path: tuple[str, ...] = ()) -> list[
         if old is None:
             if path:
                 found.append(((*path, field.name), field.dataType))
-        elif old.name == field.name and _is_struct(old.dataType) and _is_struct(field.dataType):
-            found += added_inside(old.dataType, field.dataType, (*path, field.name))
+        elif old.name == field.name:
+            found += _added_inside_type(old.dataType, field.dataType, (*path, field.name))
     return found
 
 
-def _is_struct(data_type: Any) -> bool:
-    return type(data_type).__name__ == "StructType"
+def _added_inside_type(table: Any, incoming: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    kinds = (_kind(table), _kind(incoming))
+    if kinds == ("StructType", "StructType"):
+        return added_inside(table, incoming, path)
+    if kinds == ("ArrayType", "ArrayType"):
+        return _added_inside_type(table.elementType, incoming.elementType, (*path, "element"))
+    if kinds == ("MapType", "MapType"):
+        return _added_inside_type(table.valueType, incoming.valueType, (*path, "value"))
+    return []
+
+
+def _kind(data_type: Any) -> str:
+    return type(data_type).__name__
 
 
 def _nested_names(data_type: Any) -> list[str]:
