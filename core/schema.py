@@ -160,7 +160,7 @@ def decide(policy: str, table: pa.Schema | None, incoming: pa.Schema, nested: bo
     grown = grown_structs(table_data, list(incoming)) if policy == "auto_merge" and nested else {}
     notes += [  # not evolved: said, instead of dropped (Spark) or moved whole to the rescue column without a word
         f"{c.describe()}: fields added inside a struct are not added to this table; its values are not loaded as a "
-        f"column (the embedded engine keeps the whole struct in {RESCUED})"
+        f"column (the embedded engine keeps the column's whole value, the struct or the list, in {RESCUED})"
         for c in inside
         if policy in ("auto_merge", "rescue") and not grown
     ]

@@ -149,17 +149,31 @@ def holds(column: pa.DataType, incoming: pa.DataType) -> bool:
 
 def widening(column: pa.DataType, incoming: pa.DataType) -> pa.DataType | None:
     """The wider type the column needs for `incoming` values, when the lattice has one short of string and the
-    stored values survive it: a decimal of more than 15 digits never becomes a double (bigint -> double is
-    checked against the stored values when the table is rewritten)."""
+    stored values survive it, at every depth of a list, map or struct (`_survives`): a decimal of more than 15 digits
+    never becomes a double (bigint -> double is checked against the stored values when the table is rewritten)."""
     if holds(column, incoming):
         return None
     joined = unify_types(column, incoming)
+    return joined if _survives(normalize_type(column), joined) else None
+
+
+def _survives(column: pa.DataType, joined: pa.DataType) -> bool:
+    """Whether values stored as `column` keep their meaning as `joined`: no value, nor a list's element, a map's
+    value or a struct's field, turned into text (a list of structs joined with a list of strings is a list of
+    strings: the stored structs would become their JSON), and no decimal of more than 15 digits into a double."""
+    if column.equals(joined) or pa.types.is_null(column):
+        return True
+    if pa.types.is_struct(column) and pa.types.is_struct(joined):
+        theirs = {f.name: f.type for f in joined}
+        return all(_survives(normalize_type(f.type), theirs[f.name]) for f in column if f.name in theirs)
+    if pa.types.is_list(column) and pa.types.is_list(joined):
+        return _survives(column.value_type, joined.value_type)
+    if pa.types.is_map(column) and pa.types.is_map(joined):
+        return _survives(column.key_type, joined.key_type) and _survives(column.item_type, joined.item_type)
     if pa.types.is_string(joined):
-        return None
-    column = normalize_type(column)
-    if pa.types.is_floating(joined) and pa.types.is_decimal(column) and column.precision > _EXACT_DOUBLE_DIGITS:
-        return None  # its stored values would be rounded: an incompatible change, not a widening
-    return joined
+        return False
+    rounded = pa.types.is_floating(joined) and pa.types.is_decimal(column)
+    return not (rounded and column.precision > _EXACT_DOUBLE_DIGITS)
 
 
 def unify_fields(groups: Iterable[Iterable[pa.Field]], top_level: bool = False) -> list[pa.Field]:
@@ -203,6 +217,10 @@ def nulls_to_string(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, fix(f.type), nullable=f.nullable, metadata=f.metadata) for f in schema])
 
 
+def _is_any_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
 def nulls_to_table_types(schema: pa.Schema, table: pa.Schema | None) -> pa.Schema:
     """Null-typed columns (no value in the files) take the type of the table's column of that name, nested fields
     included; the rest become string (`nulls_to_string`). An empty column of a day's file is no change to the table:
@@ -218,6 +236,11 @@ def nulls_to_table_types(schema: pa.Schema, table: pa.Schema | None) -> pa.Schem
         if pa.types.is_struct(t) and pa.types.is_struct(existing):
             inner = {f.name: f.type for f in existing}
             return pa.struct([pa.field(f.name, resolve(f.type, inner.get(f.name)), f.nullable) for f in t])
+        if _is_any_list(t) and _is_any_list(existing):  # a file of empty lists: list<null> is the column's list
+            return pa.list_(t.value_field.with_type(resolve(t.value_type, existing.value_type)))
+        if pa.types.is_map(t) and pa.types.is_map(existing):
+            key, item = resolve(t.key_type, existing.key_type), resolve(t.item_type, existing.item_type)
+            return pa.map_(t.key_field.with_type(key), t.item_field.with_type(item), t.keys_sorted)
         return resolve(t, None)
 
     columns = {f.name: f.type for f in table}

@@ -1116,6 +1116,42 @@ def test_a_field_added_inside_a_list_of_structs_is_held_under_pause_then_merged_
     assert _items_rows(engine.table(ing)) == ITEMS_GROWN
 
 
+def test_empty_lists_and_null_fields_inside_a_list_of_structs_are_no_change(engine: Harness, tmp_path: Path) -> None:
+    """A file whose lists are all empty (`list<null>`) or whose list structs have a field with no value yet takes the
+    column's own type: the list's structs became text before (a failed run at every run with a cast error, or the
+    stored numbers silently turned into strings), found by an attack."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "items": [{"sku": "a", "qty": 5}]}])
+    ing = engine.create(_with_policy(spec(str(landing)), "pause"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    held_type = engine.table(ing).schema.field("items").type
+    _lines(landing / "b.json", [{"id": 2, "items": []}, {"id": 3, "items": None}])
+    _lines(landing / "c.json", [{"id": 4, "items": [{"sku": "d", "qty": None}]}])
+    outcome = engine.run(ing)
+    assert outcome.status == RunStatus.SUCCESS and not outcome.schema_pending, outcome
+    table = engine.table(ing)
+    assert table.schema.field("items").type == held_type
+    rows = dict(zip(table.column("id").to_pylist(), table.column("items").to_pylist(), strict=True))
+    assert rows == {1: [{"sku": "a", "qty": 5}], 2: [], 3: None, 4: [{"sku": "d", "qty": None}]}
+
+
+def test_a_field_retyped_inside_a_list_of_structs_is_an_incompatible_change(engine: Harness, tmp_path: Path) -> None:
+    """`n` bigint → string inside `items` with a field added beside it: the lattice joined the whole column into a
+    'safe widening' (not shown for review; auto-merge then rewrote the stored numbers as text)."""
+    landing = tmp_path / "in"
+    _lines(landing / "a.json", [{"id": 1, "items": [{"n": 1}]}])
+    ing = engine.create(_with_policy(spec(str(landing)), "pause"))
+    assert engine.run(ing).status == RunStatus.SUCCESS
+    _lines(landing / "b.json", [{"id": 2, "items": [{"n": "x", "qty": 2}]}])
+    assert engine.run(ing).schema_pending
+    version = next(v for v in engine.services.views.schema_versions(SYSTEM, ing.id) if v.status == "pending")
+    shown = {(c["kind"], c["column"], c["safe_widening"]) for c in version.changes}
+    assert shown == {("added", "items.element.qty", False), ("type_changed", "items", False)}
+    with pytest.raises(Conflict, match="incompatible type change"):
+        engine.services.schema.resolve(ing.id, version.version, "auto_merge")
+    assert engine.table(ing).column("items").to_pylist() == [[{"n": 1}]]
+
+
 def test_overwrite_holds_the_whole_run_when_one_file_is_held(engine: Harness, tmp_path: Path) -> None:
     """An overwrite run's files replace the table together: c.json loaded alone, then releasing b.json replaced
     c.json's rows with b.json's while the ledger still called c.json loaded (an outside attack). Until the review,

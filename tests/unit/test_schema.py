@@ -311,3 +311,32 @@ def test_a_list_or_struct_turned_into_text_is_still_a_type_change() -> None:
         assert (change.kind, change.safe_widening) == ("type_changed", False)
     same = pa.schema([("items", pa.list_(ITEM_WITH_QTY))])
     assert diff_schemas(same, pa.schema([("items", pa.list_(ITEM))])) == []  # a field the files lack: no change
+
+
+def test_a_nested_join_that_turns_stored_values_into_text_is_no_widening() -> None:
+    """At every depth of a list, map or struct, as at the top: a list of structs joined with a list of strings is a
+    list of strings, and `n` bigint joined with string is string; the stored values would change meaning. Found
+    by an attack: called safe widenings, they were applied without review."""
+    from core.formats.unify import widening
+
+    numbers = pa.list_(pa.struct([("n", pa.int64())]))
+    assert widening(numbers, pa.list_(pa.struct([("n", pa.string())]))) is None
+    assert widening(pa.list_(ITEM), pa.list_(pa.string())) is None
+    assert widening(pa.map_(pa.string(), pa.decimal128(20, 2)), pa.map_(pa.string(), pa.float64())) is None
+    assert widening(numbers, pa.list_(pa.struct([("n", pa.float64())]))) == pa.list_(pa.struct([("n", pa.float64())]))
+    assert widening(pa.list_(pa.int32()), pa.list_(pa.int64())) == pa.list_(pa.int64())
+
+
+def test_empty_lists_and_fields_with_no_value_take_the_tables_types_inside_lists_and_maps() -> None:
+    from core.formats.unify import nulls_to_table_types
+
+    held = pa.list_(pa.struct([("sku", pa.string()), ("qty", pa.int64())]))
+    table = pa.schema([("items", held), ("attrs", pa.map_(pa.string(), held))])
+    incoming = pa.schema(
+        [
+            ("items", pa.list_(pa.struct([("sku", pa.string()), ("qty", pa.null())]))),
+            ("attrs", pa.map_(pa.string(), pa.list_(pa.null()))),
+        ]
+    )
+    assert nulls_to_table_types(incoming, table) == table
+    assert nulls_to_table_types(pa.schema([("items", pa.list_(pa.null()))]), table).field("items").type == held
