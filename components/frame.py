@@ -45,6 +45,7 @@ FOCUS_KEEPING_SCRIPT = """
   const name = e => (e.getAttribute('aria-label') || e.innerText || '').trim();
   const keyOf = e => e.tagName + '|' + (e.getAttribute('data-testid') || '') + '|' + name(e);
   const twins = k => [...document.querySelectorAll(k.split('|')[0])].filter(e => keyOf(e) === k);
+  document.addEventListener('pointerdown', () => { last = null; }, true);  // a click elsewhere lets the focus go
   document.addEventListener('focusin', event => {
     last = event.target; key = keyOf(last); ordinal = twins(key).indexOf(last); lostAt = 0;
   });
