@@ -1,4 +1,5 @@
-"""Side-by-side current vs new schema, with added / removed / changed columns highlighted."""
+"""Side-by-side current vs new schema, with added / removed / changed columns, and columns that fields were added
+inside, highlighted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ _PANELS = "w-full flex flex-col md:flex-row gap-4 items-stretch schema-compariso
 
 def schema_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
     added = {c["column"] for c in changes if c["kind"] == "added"}
+    inside = nested_additions(changes)
     changed = {c["column"]: c for c in changes if c["kind"] == "type_changed"}
     new_names = {c["name"] for c in proposed}
     with ui.element("div").classes(_PANELS):
@@ -29,10 +31,28 @@ def schema_diff(current: list[dict[str, Any]], proposed: list[dict[str, Any]], c
                     _column_row(name, column["type"], "bg-green-100 border border-green-300 schema-added", "+")
                 elif name in changed:
                     change = changed[name]
-                    label = f"{change['old_type']} → {change['new_type']}"
+                    label = f"{change['old_type']} → {change['new_type']}" + _adds(inside.get(name))
                     _column_row(name, label, "bg-amber-100 border border-amber-300 schema-changed", "~")
+                elif name in inside:
+                    label = column["type"] + _adds(inside[name])
+                    _column_row(name, label, "bg-green-50 border border-green-300 schema-grown", "+")
                 else:
                     _column_row(name, column["type"], "bg-white", "✓")
+
+
+def nested_additions(changes: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The fields added inside each column (`user.age` → {"user": ["age"]}; `items.element.qty` → {"items":
+    ["element.qty"]}), marked on the column: the column itself is neither new nor retyped."""
+    inside: dict[str, list[str]] = {}
+    for change in changes:
+        column, dot, path = change["column"].partition(".")
+        if change["kind"] == "added" and dot:
+            inside.setdefault(column, []).append(path)
+    return inside
+
+
+def _adds(paths: list[str] | None) -> str:
+    return f" (adds {', '.join(paths)})" if paths else ""
 
 
 def _panel(title: str) -> ui.column:

@@ -155,3 +155,24 @@ async def test_resume_on_the_detail_page_can_wait_for_the_next_slot(user: User, 
     user.find(marker="offer-later").click()
     await user.should_not_see("'orders' is active again", retries=20)
     assert services_of_app.views.runs(SYSTEM, ingestion.id) == []
+
+
+async def test_the_review_marks_columns_that_fields_were_added_inside(
+    user: User, services_of_app: Any, tmp_path: Path
+) -> None:
+    """A field added inside a struct or inside a list's structs is shown on its column (it was shown as an
+    unchanged column: only the change list named it)."""
+    import json
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    first = {"id": 1, "user": {"name": "a"}, "items": [{"sku": "a"}]}
+    (landing / "a.json").write_text(json.dumps(first) + "\n")
+    ingestion = services_of_app.ingestions.create(spec(str(landing), name="nested"), activate=True)
+    services_of_app.runs.run_now(str(ingestion.id))
+    second = {"id": 2, "user": {"name": "b", "age": 3}, "items": [{"sku": "b", "qty": 2}]}
+    (landing / "b.json").write_text(json.dumps(second) + "\n")
+    services_of_app.runs.run_now(str(ingestion.id))
+    await user.open(f"/ingestions/{ingestion.id}/schema-review")
+    await user.should_see("struct<name:string,age:bigint> (adds age)")
+    await user.should_see("array<struct<sku:string,qty:bigint>> (adds element.qty)")
