@@ -28,6 +28,7 @@ from core.formats.conform import (
     loads,
     merge_rescued,
     output_schema,
+    parse_float,
 )
 from core.formats.names import column_name
 from core.formats.nesting import MAX_JSON_DEPTH, deepest_line
@@ -541,7 +542,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 def _unicode(value: Any) -> bool:
     """Whether every string of a parsed value is Unicode text (no lone surrogate from a `\\udXXX` escape)."""
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")  # a JsonNumber is no string: its text
     except UnicodeEncodeError:
         return False
     return True
@@ -769,7 +770,20 @@ def _multiline_lines(data: bytes, path: str, options: LineOptions, offset: int =
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what Python's JSON scanner skips between tokens
-_CHECKER = json.JSONDecoder()
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> None:
+    """The checker's object hook: builds nothing (faster than building dicts) and stops at a key written twice."""
+    if len(pairs) > 1 and len({key for key, _ in pairs}) < len(pairs):
+        raise _DuplicateKey
+
+
+_CHECKER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+_REWRITER = json.JSONDecoder(parse_float=parse_float)
 
 
 def _document_lines(text: str) -> list[str]:
@@ -801,7 +815,12 @@ def _array_lines(text: str, index: int, lines: list[str]) -> int:
 def _value_line(text: str, index: int, lines: list[str]) -> int:
     """The value at `index` checked by Python's scanner and kept as its own text on one line (a line break in valid
     JSON is space between tokens: none can be inside a string); the index past it."""
-    _, end = _CHECKER.raw_decode(text, index)
+    try:
+        _, end = _CHECKER.raw_decode(text, index)
+    except _DuplicateKey:  # written back with the last of the keys, as Python reads it (Arrow refuses the text)
+        parsed, end = _REWRITER.raw_decode(text, index)
+        lines.append(json_text_as_written(parsed))
+        return end
     value = text[index:end]
     lines.append(value.replace("\r", " ").replace("\n", " ") if "\n" in value or "\r" in value else value)
     return end

@@ -8,11 +8,14 @@ import io
 import json
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.config import FormatConfig
 from core.errors import AutoloaderError
+from core.formats import FileReadStats, infer_file_schema, read_file
 from core.formats.json_reader import LineOptions, multiline_as_lines
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
@@ -73,3 +76,31 @@ def test_an_empty_array_and_concatenated_documents() -> None:
     assert _lines('[]\n{"a": 1}\n[{"b": 2}, {"c": 3}]') == ['{"a": 1}', '{"b": 2}', '{"c": 3}']
     with pytest.raises(AutoloaderError, match="empty"):
         _lines("[ ]")
+
+
+def _load(document: str, multiline: bool) -> tuple[pa.Schema, list[dict[str, Any]]]:
+    """Inferred and read as a run does (`infer_file_schema`, then `read_file` with that schema)."""
+    fmt = FormatConfig.model_validate({"type": "json", "options": {"multiline": multiline}})
+    schema = infer_file_schema(io.BytesIO(document.encode()), fmt, path="doc.json")
+    batches = read_file(io.BytesIO(document.encode()), "doc.json", fmt, schema, FileReadStats())
+    return schema, [row for batch in batches for row in batch.to_pylist()]
+
+
+def test_a_key_written_twice_reads_as_before_the_last_one_wins() -> None:
+    """Arrow refuses an object with a key written twice; such an element is written back as Python reads it (as the
+    reader did before 2026-12-06: the Python typing of the refused text lost the column's source name and its
+    timestamps, found by an attack)."""
+    assert _lines('[{"a": 1, "a": 2}, {"b": {"c": 1, "c": 2.50}}]') == ['{"a":2}', '{"b":{"c":2.50}}']
+    schema, rows = _load('[{"c d": "2024-01-01T00:00:00Z", "c d": "2024-01-02T00:00:00Z"}]', multiline=True)
+    assert pa.types.is_timestamp(schema.field("c_d").type) and schema.field("c_d").metadata
+    assert [str(row["c_d"]) for row in rows] == ["2024-01-02 00:00:00+00:00"]
+
+
+@pytest.mark.parametrize("multiline", [True, False])
+def test_an_escaped_surrogate_pair_beside_a_number_no_double_holds(multiline: bool) -> None:
+    """`\\ud83d\\ude00` (an emoji as json.dumps writes it) and a 19-digit number in one record: the check for lone
+    surrogates wrote the record with json.dumps, which cannot write the exact number (TypeError: the file was
+    quarantined); found by an attack, in JSON lines before and in every multiline document since its text is kept."""
+    record = '{"id": 1, "s": "\\ud83d\\ude00", "x": 3.141592653589793238}'
+    _, rows = _load(f"[{record}]" if multiline else record + "\n", multiline)
+    assert [row["s"] for row in rows] == ["\U0001f600"] and str(rows[0]["x"]) == "3.141592653589793238"
