@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -110,39 +111,47 @@ def read_back(uri: str, value: str) -> str:
     return "yes, exact" if blobs[1] == value and blobs.get(2) == "small" else "yes, value differs"
 
 
-def measure(fmt: str, megabytes: float, huge_first: bool) -> Measured:
+def cli_ingestion(
+    work: Path, name: str, landing: Path, fmt: dict[str, Any], table: str
+) -> tuple[str, str, dict[str, str]]:
+    """An active ingestion of `landing` in a fresh console state under `work` (SQLite, local warehouse): its name,
+    its table's URI and the environment a CLI child runs it with."""
     from app.bootstrap import build
     from app.settings import Settings
     from core.config import IngestionSpec
 
+    settings = Settings(data_dir=work / "state", secret_key="bench", local_roots=[work / "input"], _env_file=None)
+    svc = build(settings)
+    try:
+        body = {
+            "name": name,
+            "source": {"type": "local", "path": str(landing)},
+            "format": fmt,
+            "destination": {"catalog": "main", "database": "raw", "table": table},
+        }
+        ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
+        uri = svc.embedded.table_uri(ingestion.spec.destination)
+    finally:
+        svc.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {
+        "AUTOLOADER_DATA_DIR": str(settings.data_dir),
+        "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
+        "AUTOLOADER_SECRET_KEY": "bench",
+        "AUTOLOADER_LOCAL_ROOTS": str(work / "input"),
+    }
+    return ingestion.name, uri, env
+
+
+def measure(fmt: str, megabytes: float, huge_first: bool) -> Measured:
     with tempfile.TemporaryDirectory(prefix="huge-value-") as work:
         landing = Path(work) / "input" / fmt
         multiline = fmt == "csv-multiline"
         value = huge_text(megabytes, line_break=multiline)
         write_source(landing, fmt, value, huge_first)
         del value
-        settings = Settings(
-            data_dir=Path(work) / "state", secret_key="bench", local_roots=[Path(work) / "input"], _env_file=None
-        )
-        svc = build(settings)
-        try:
-            body = {
-                "name": f"huge-{fmt}",
-                "source": {"type": "local", "path": str(landing)},
-                "format": {"type": "csv", "options": {"multiline": True}} if multiline else {"type": fmt},
-                "destination": {"catalog": "main", "database": "raw", "table": f"huge_{fmt.replace('-', '_')}"},
-            }
-            ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
-            uri = svc.embedded.table_uri(ingestion.spec.destination)
-        finally:
-            svc.close()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {
-            "AUTOLOADER_DATA_DIR": str(settings.data_dir),
-            "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
-            "AUTOLOADER_SECRET_KEY": "bench",
-            "AUTOLOADER_LOCAL_ROOTS": str(Path(work) / "input"),
-        }
-        result, rss, seconds = run_child(["run", ingestion.name], env)
+        fmt_body = {"type": "csv", "options": {"multiline": True}} if multiline else {"type": fmt}
+        name, uri, env = cli_ingestion(Path(work), f"huge-{fmt}", landing, fmt_body, f"huge_{fmt.replace('-', '_')}")
+        result, rss, seconds = run_child(["run", name], env)
         status = run_status(result)
         readable = read_back(uri, huge_text(megabytes, line_break=multiline)) if result.returncode == 0 else "-"
         return Measured(fmt, megabytes, status, rss, seconds, footer_mb(Path(uri)), readable, huge_first)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_huge_value import run_child, run_status
+from bench.bench_huge_value import cli_ingestion, run_child, run_status
 
 
 def write_document(path: Path, records: int, indent: int | None, seed: int = 7) -> None:
@@ -49,37 +48,14 @@ def main() -> None:
 
     from deltalake import DeltaTable
 
-    from app.bootstrap import build
-    from app.settings import Settings
-    from core.config import IngestionSpec
-
     with tempfile.TemporaryDirectory(prefix="json-document-") as work:
         landing = Path(work) / "input" / "doc"
         landing.mkdir(parents=True)
         write_document(landing / "export.json", args.records, args.indent)
         size_mb = (landing / "export.json").stat().st_size / 1e6
-        settings = Settings(
-            data_dir=Path(work) / "state", secret_key="bench", local_roots=[Path(work) / "input"], _env_file=None
-        )
-        svc = build(settings)
-        try:
-            body = {
-                "name": "json-document",
-                "source": {"type": "local", "path": str(landing)},
-                "format": {"type": "json", "options": {"multiline": True}},
-                "destination": {"catalog": "main", "database": "raw", "table": "json_document"},
-            }
-            ingestion = svc.ingestions.create(IngestionSpec.model_validate(body), activate=True)
-            uri = svc.embedded.table_uri(ingestion.spec.destination)
-        finally:
-            svc.close()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {
-            "AUTOLOADER_DATA_DIR": str(settings.data_dir),
-            "AUTOLOADER_DATABASE_URL": settings.resolved_database_url,
-            "AUTOLOADER_SECRET_KEY": "bench",
-            "AUTOLOADER_LOCAL_ROOTS": str(Path(work) / "input"),
-        }
-        result, rss, seconds = run_child(["run", ingestion.name], env)
+        fmt = {"type": "json", "options": {"multiline": True}}
+        name, uri, env = cli_ingestion(Path(work), "json-document", landing, fmt, "json_document")
+        result, rss, seconds = run_child(["run", name], env)
         rows = DeltaTable(uri).to_pyarrow_dataset().count_rows() if result.returncode == 0 else 0
         print("| document MB | records | indent | run | seconds | peak RSS MB | rows read back |")
         print("|---|---|---|---|---|---|---|")
