@@ -770,6 +770,7 @@ def _multiline_lines(data: bytes, path: str, options: LineOptions, offset: int =
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what Python's JSON scanner skips between tokens
+_BETWEEN_VALUES = re.compile(r"\s*")  # between a document's top-level values, as the reader always took
 
 
 class _DuplicateKey(Exception):
@@ -790,11 +791,10 @@ def _document_lines(text: str) -> list[str]:
     """The JSON values of `text` one after the other, a top-level array's elements one by one, as their lines
     (raises JSONDecodeError or RecursionError as Python's JSON scanner does)."""
     lines: list[str] = []
-    between = re.compile(r"\s*")
-    index = between.match(text).end()  # type: ignore[union-attr]  # \s* always matches
+    index = _BETWEEN_VALUES.match(text).end()  # type: ignore[union-attr]  # \s* always matches
     while index < len(text):
         index = _array_lines(text, index, lines) if text[index] == "[" else _value_line(text, index, lines)
-        index = between.match(text, index).end()  # type: ignore[union-attr]
+        index = _BETWEEN_VALUES.match(text, index).end()  # type: ignore[union-attr]
     return lines
 
 
@@ -836,7 +836,8 @@ def multiline_as_lines(stream: BinaryIO, path: str, options: LineOptions = LineO
     if not lines:
         raise empty_file(path)
     lines.append("")
-    return "\n".join(lines).encode("utf-8")
+    # A lone surrogate (a `\\ud800` escape in an object written back) stays that escape; the line is then malformed.
+    return "\n".join(lines).encode("utf-8", "backslashreplace")
 
 
 def line_options(opts: FormatOptions) -> LineOptions:

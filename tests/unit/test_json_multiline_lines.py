@@ -91,6 +91,7 @@ def test_a_key_written_twice_reads_as_before_the_last_one_wins() -> None:
     reader did before 2026-12-06: the Python typing of the refused text lost the column's source name and its
     timestamps, found by an attack)."""
     assert _lines('[{"a": 1, "a": 2}, {"b": {"c": 1, "c": 2.50}}]') == ['{"a":2}', '{"b":{"c":2.50}}']
+    assert _lines('[{"a": 1, "a": "x\\ud800"}]') == ['{"a":"x\\ud800"}']  # a lone surrogate: that escape again
     schema, rows = _load('[{"c d": "2024-01-01T00:00:00Z", "c d": "2024-01-02T00:00:00Z"}]', multiline=True)
     assert pa.types.is_timestamp(schema.field("c_d").type) and schema.field("c_d").metadata
     assert [str(row["c_d"]) for row in rows] == ["2024-01-02 00:00:00+00:00"]
